@@ -1,0 +1,1 @@
+"""Imports, exports, demo data, county/province interfaces, quality audit — and the CLI."""

@@ -1,0 +1,113 @@
+"""The ``chengjian`` command line: the same steps ``make run`` takes, one by one."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _db(args: argparse.Namespace) -> int:
+    from geo.db import database_url, private_cluster
+    from geo.settings import get_settings
+
+    if args.action == "migrate":
+        from geo.migrate import upgrade
+
+        upgrade()
+        print("migrations applied")
+        return 0
+    if get_settings().database_url:
+        if args.action == "url":
+            print(database_url())
+            return 0
+        print("DATABASE_URL is set: the private cluster is not used", file=sys.stderr)
+        return 0 if args.action in ("status", "start", "stop") else 1
+    cluster = private_cluster()
+    if args.action == "start":
+        print(cluster.start())
+    elif args.action == "stop":
+        cluster.stop()
+        print("stopped")
+    elif args.action == "status":
+        print(cluster.status())
+    elif args.action == "url":
+        print(cluster.url())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from etl.demo import build_demo
+
+    counts = build_demo(farmhouses=args.farmhouses, seed=args.seed, if_empty=args.if_empty, reset=args.reset)
+    print(json.dumps(counts, ensure_ascii=False))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from etl.importer import import_file_cli
+
+    return import_file_cli(args.file, args.layer, commit=not args.dry_run, crs=args.crs,
+                           actor=args.user, lon=args.lon_column, lat=args.lat_column)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from etl.exporter import export_cli
+
+    return export_cli(args.layer, args.format, args.output, filters=dict(kv.split("=", 1) for kv in args.filter))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from geo.settings import get_settings
+
+    s = get_settings()
+    uvicorn.run("api.app:create_app", factory=True, host=args.host or s.host, port=args.port or s.port,
+                workers=args.workers)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="chengjian", description="城建 GIS 平台命令行")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="private PostGIS cluster and migrations")
+    db.add_argument("action", choices=["start", "stop", "status", "url", "migrate"])
+    db.set_defaults(func=_db)
+
+    demo = sub.add_parser("demo", help="load the Hangzhou demo data set")
+    demo.add_argument("--farmhouses", type=int, default=50_000)
+    demo.add_argument("--seed", type=int, default=20261125)
+    demo.add_argument("--if-empty", action="store_true", help="do nothing when data is already loaded")
+    demo.add_argument("--reset", action="store_true", help="delete the business layers first")
+    demo.set_defaults(func=_demo)
+
+    imp = sub.add_parser("import", help="import a file into a layer (dry run report, then commit)")
+    imp.add_argument("file")
+    imp.add_argument("--layer", required=True)
+    imp.add_argument("--crs", default="EPSG:4326", help="EPSG:4326, EPSG:4490, EPSG:4549 or GCJ02")
+    imp.add_argument("--dry-run", action="store_true", help="report only, store nothing")
+    imp.add_argument("--user", default="cli")
+    imp.add_argument("--lon-column")
+    imp.add_argument("--lat-column")
+    imp.set_defaults(func=_import)
+
+    exp = sub.add_parser("export", help="export a layer")
+    exp.add_argument("--layer", required=True)
+    exp.add_argument("--format", required=True, choices=["geojson", "gpkg", "shp", "csv", "xlsx"])
+    exp.add_argument("--output", "-o", help="file to write (default: <layer>.<ext>)")
+    exp.add_argument("--filter", action="append", default=[], help="attribute=value, repeatable")
+    exp.set_defaults(func=_export)
+
+    serve = sub.add_parser("serve", help="serve the web app")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=_serve)
+
+    args = p.parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The spatial core: settings, database, private PostGIS cluster, coordinates, validation."""

@@ -1,0 +1,47 @@
+"""Settings from environment variables (prefix ``CHENGJIAN_``; ``DATABASE_URL`` as is)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHENGJIAN_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CHENGJIAN_DATABASE_URL")
+    )
+    # The private cluster, used when DATABASE_URL is not set.
+    data_dir: Path = ROOT / "var"
+    pg_bin: Path | None = None  # directory of initdb/pg_ctl; found automatically
+    pg_port: int | None = None  # picked free on first start, then remembered
+    db_name: str = "chengjian"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Largest request body accepted (bytes); uploads above it get 413.
+    max_body_bytes: int = 200 * 1024 * 1024
+    # Largest GeoJSON geometry accepted on a feature write (vertices).
+    max_vertices: int = 200_000
+    # Default and largest page size for feature lists.
+    page_size: int = 100
+    max_page_size: int = 10_000
+
+    # How far outside Hangzhou's bounding box a coordinate may lie (degrees).
+    hangzhou_margin_deg: float = 0.1
+
+    # Until the accounts issue lands, the acting user comes from the
+    # X-Chengjian-User / X-Chengjian-Roles headers when this is true.
+    dev_auth: bool = True
+    anonymous_roles: str = "public"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,251 @@
+"""The layer registry: every mapped thing is declared here once.
+
+A declaration says which table holds the layer, its geometry type, its attributes
+(with Chinese labels and types), its default style, zoom range, popup and
+search fields, and which permissions view or edit it. Every endpoint — features,
+OGC API, tiles, style, legend, search, import/export — reads these declarations.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import sqlalchemy as sa
+from geoalchemy2 import Geometry
+
+SRID = 4326  # storage CRS (WGS84; CGCS2000 differs by centimetres and is converted on input)
+TILE_SRID = 3857
+
+ATTR_TYPES: dict[str, Any] = {
+    "text": sa.Text,
+    "int": sa.BigInteger,
+    "float": sa.Float,
+    "date": sa.Date,
+    "datetime": sa.DateTime(timezone=True),
+    "bool": sa.Boolean,
+}
+JSON_TYPES = {"text": "string", "int": "integer", "float": "number", "date": "string",
+              "datetime": "string", "bool": "boolean"}
+
+# Geometry types a layer may declare, and which input types are accepted for it
+# (a Polygon is promoted to MultiPolygon, and so on).
+ACCEPTS = {
+    "Point": {"Point"},
+    "LineString": {"LineString"},
+    "MultiLineString": {"LineString", "MultiLineString"},
+    "Polygon": {"Polygon"},
+    "MultiPolygon": {"Polygon", "MultiPolygon"},
+}
+
+
+@dataclass(frozen=True)
+class Attr:
+    name: str
+    label: str  # Chinese label shown in the UI, popups and exports
+    type: str = "text"
+    required: bool = False
+    choices: tuple[str, ...] | None = None
+    searchable: bool = False  # matched by the full-text ``q`` parameter
+    filterable: bool = False  # usable as ``?name=value`` filter
+    max_length: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    read_only: bool = False  # computed by the server, never written by clients
+
+    def __post_init__(self) -> None:
+        if self.type not in ATTR_TYPES:
+            raise ValueError(f"{self.name}: unknown attribute type {self.type}")
+
+    def json_schema(self) -> dict:
+        s: dict[str, Any] = {"type": JSON_TYPES[self.type], "title": self.label}
+        if self.type == "date":
+            s["format"] = "date"
+        if self.type == "datetime":
+            s["format"] = "date-time"
+        if self.choices:
+            s["enum"] = list(self.choices)
+        if self.max_length:
+            s["maxLength"] = self.max_length
+        if self.minimum is not None:
+            s["minimum"] = self.minimum
+        if self.maximum is not None:
+            s["maximum"] = self.maximum
+        return s
+
+
+@dataclass(frozen=True)
+class Style:
+    """Default map style: one colour, or a colour per value of one attribute."""
+    color: str = "#3b82f6"
+    color_by: str | None = None
+    colors: dict[str, str] = field(default_factory=dict)
+    radius: float = 4
+    width: float = 2
+    opacity: float = 0.8
+    outline: str = "#1f2937"
+
+    def color_expression(self) -> Any:
+        if not self.color_by:
+            return self.color
+        expr: list[Any] = ["match", ["get", self.color_by]]
+        for value, color in self.colors.items():
+            expr += [value, color]
+        return expr + [self.color]
+
+    def legend(self) -> list[dict]:
+        if not self.color_by:
+            return [{"value": None, "color": self.color}]
+        return [{"value": v, "color": c} for v, c in self.colors.items()]
+
+
+@dataclass(frozen=True)
+class Layer:
+    id: str
+    title: str  # Chinese name of the layer
+    module: str  # the business module that owns it
+    group: str  # Chinese group title in the layer panel
+    geometry: str  # one of ACCEPTS
+    attrs: tuple[Attr, ...]
+    style: Style = Style()
+    minzoom: int = 0
+    maxzoom: int = 22
+    popup: tuple[str, ...] = ()
+    label: str | None = "name"  # attribute used as the feature's display name
+    view: str | None = None  # permission needed to see it; None: everyone
+    edit: str = "admin"  # permission needed to change it
+    order: int = 100  # legend / drawing order (lower is drawn first)
+    table: str = ""
+
+    def __post_init__(self) -> None:
+        if self.geometry not in ACCEPTS:
+            raise ValueError(f"{self.id}: unknown geometry {self.geometry}")
+        if not self.table:
+            object.__setattr__(self, "table", self.id)
+        names = [a.name for a in self.attrs]
+        if len(names) != len(set(names)):
+            raise ValueError(f"{self.id}: duplicate attribute")
+        for name in self.popup:
+            if name not in names:
+                raise ValueError(f"{self.id}: popup field {name} is not an attribute")
+
+    # -- derived -----------------------------------------------------------
+    def attr(self, name: str) -> Attr:
+        for a in self.attrs:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    @cached_property
+    def attr_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.attrs)
+
+    @property
+    def searchable(self) -> tuple[Attr, ...]:
+        return tuple(a for a in self.attrs if a.searchable)
+
+    @property
+    def filterable(self) -> tuple[Attr, ...]:
+        return tuple(a for a in self.attrs if a.filterable)
+
+    @property
+    def writable(self) -> tuple[Attr, ...]:
+        return tuple(a for a in self.attrs if not a.read_only)
+
+    @property
+    def kind(self) -> str:
+        """MapLibre layer type: circle, line or fill."""
+        return {"Point": "circle", "LineString": "line", "MultiLineString": "line"}.get(self.geometry, "fill")
+
+    @cached_property
+    def sa_table(self) -> sa.Table:
+        cols = [
+            sa.Column("id", sa.BigInteger, primary_key=True),
+            sa.Column("version", sa.Integer, nullable=False),
+            sa.Column("geom", Geometry(self.geometry, srid=SRID, spatial_index=False), nullable=False),
+            *(sa.Column(a.name, ATTR_TYPES[a.type]) for a in self.attrs),
+            sa.Column("created_at", sa.DateTime(timezone=True)),
+            sa.Column("created_by", sa.Text),
+            sa.Column("updated_at", sa.DateTime(timezone=True)),
+            sa.Column("updated_by", sa.Text),
+            sa.Column("deleted_at", sa.DateTime(timezone=True)),
+            sa.Column("deleted_by", sa.Text),
+        ]
+        return sa.Table(self.table, sa.MetaData(), *cols)
+
+    def schema(self) -> dict:
+        """The public description served by ``GET /api/layers``."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "module": self.module,
+            "group": self.group,
+            "geometry_type": self.geometry,
+            "minzoom": self.minzoom,
+            "maxzoom": self.maxzoom,
+            "popup": list(self.popup),
+            "label": self.label,
+            "searchable": [a.name for a in self.searchable],
+            "filterable": [a.name for a in self.filterable],
+            "permissions": {"view": self.view, "edit": self.edit},
+            "order": self.order,
+            "properties": {
+                "type": "object",
+                "required": [a.name for a in self.attrs if a.required],
+                "properties": {a.name: a.json_schema() for a in self.attrs},
+            },
+            "style": {
+                "type": self.kind,
+                "color": self.style.color_expression(),
+                "color_by": self.style.color_by,
+                "legend": self.style.legend(),
+                "radius": self.style.radius,
+                "width": self.style.width,
+                "opacity": self.style.opacity,
+                "outline": self.style.outline,
+            },
+        }
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._layers: dict[str, Layer] = {}
+        self._loaded = False
+
+    def register(self, *layers: Layer) -> None:
+        for layer in layers:
+            if layer.id in self._layers:
+                raise ValueError(f"layer {layer.id} declared twice")
+            self._layers[layer.id] = layer
+
+    def _load(self) -> None:
+        """Import every module of the ``layers`` package; each registers its layers."""
+        if self._loaded:
+            return
+        self._loaded = True
+        import layers as pkg
+
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name != "registry":
+                importlib.import_module(f"layers.{info.name}")
+
+    def get(self, layer_id: str) -> Layer | None:
+        self._load()
+        return self._layers.get(layer_id)
+
+    def all(self) -> list[Layer]:
+        self._load()
+        return sorted(self._layers.values(), key=lambda lyr: (lyr.order, lyr.id))
+
+    def modules(self) -> list[Any]:
+        """The imported layer modules (the API collects their optional ``router``)."""
+        self._load()
+        import sys
+
+        return [m for name, m in sys.modules.items() if name.startswith("layers.") and name != "layers.registry"]
+
+
+registry = Registry()
+register = registry.register

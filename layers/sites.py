@@ -1,0 +1,44 @@
+"""Standardized construction sites (标化工地): the site pin and its boundary (the electronic fence)."""
+from layers.base import district_attr
+from layers.registry import Attr, Layer, Style, register
+
+SITE_STATUS = ("在建", "停工", "竣工验收", "考评中", "已获评")
+
+register(
+    Layer(
+        id="sites", title="建设工地", module="sites", group="标化工地", geometry="Point",
+        attrs=(
+            Attr("code", "项目编号", required=True, searchable=True, filterable=True, max_length=40),
+            Attr("name", "项目名称", required=True, searchable=True, max_length=200),
+            district_attr(),
+            Attr("address", "项目地址", searchable=True, max_length=200),
+            Attr("permit_no", "施工许可证号", searchable=True, max_length=60),
+            Attr("builder", "建设单位", searchable=True, max_length=200),
+            Attr("construction_unit", "施工单位", searchable=True, max_length=200),
+            Attr("supervision_unit", "监理单位", searchable=True, max_length=200),
+            Attr("project_type", "工程类别", choices=("房屋建筑", "市政基础设施", "轨道交通", "水利", "其他"), filterable=True),
+            Attr("floor_area_m2", "建筑面积(㎡)", "float", minimum=0),
+            Attr("investment_wan", "总投资(万元)", "float", minimum=0),
+            Attr("start_date", "开工日期", "date"),
+            Attr("planned_end_date", "计划竣工日期", "date"),
+            Attr("status", "状态", choices=SITE_STATUS, filterable=True),
+        ),
+        style=Style(color_by="status", colors={
+            "在建": "#2563eb", "停工": "#f59e0b", "竣工验收": "#10b981", "考评中": "#8b5cf6", "已获评": "#dc2626"},
+            radius=6),
+        popup=("name", "code", "district", "construction_unit", "supervision_unit", "status", "start_date"),
+        view="site.view", edit="site.edit", order=40,
+    ),
+    Layer(
+        id="site_fences", title="工地电子围栏", module="sites", group="标化工地", geometry="MultiPolygon",
+        attrs=(
+            Attr("site_id", "所属工地", "int", required=True, filterable=True),
+            Attr("name", "围栏名称", searchable=True, max_length=200),
+            district_attr(),
+            Attr("area_m2", "面积(㎡)", "float", read_only=True),
+        ),
+        style=Style(color="#2563eb", opacity=0.15, outline="#1d4ed8", width=1.5),
+        minzoom=11, popup=("name", "site_id", "district", "area_m2"),
+        view="site.view", edit="site.edit", order=35,
+    ),
+)
