@@ -1,0 +1,1 @@
+"""The FastAPI app, routers, auth, errors and OGC API Features."""

@@ -1,0 +1,77 @@
+"""One error shape for every 4xx: ``{code, message (Chinese), field, detail}``."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo.validate import GeometryError
+from layers.attributes import AttrError
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 detail: Any = None, headers: dict[str, str] | None = None) -> None:
+        self.status, self.code, self.message, self.field = status, code, message, field
+        self.detail = detail or {}
+        self.headers = headers
+
+    def body(self) -> dict:
+        return {"code": self.code, "message": self.message, "field": self.field, "detail": self.detail}
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None, detail: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message, "field": field, "detail": detail or {}},
+                        status_code=status, headers=headers)
+
+
+def not_found(what: str = "记录") -> ApiError:
+    return ApiError(404, "not_found", f"{what}不存在或已删除。")
+
+
+_STATUS_TEXT = {400: ("bad_request", "请求格式不正确。"), 401: ("unauthorized", "请先登录。"),
+                403: ("forbidden", "没有权限执行此操作。"), 404: ("not_found", "请求的资源不存在。"),
+                405: ("method_not_allowed", "不支持此请求方法。"), 406: ("not_acceptable", "不支持请求的格式。"),
+                413: ("payload_too_large", "上传内容过大。"), 415: ("unsupported_media_type", "不支持的内容类型。")}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.field, exc.detail, exc.headers)
+
+    @app.exception_handler(GeometryError)
+    async def _geom_error(request: Request, exc: GeometryError):
+        return error_response(422, exc.code, exc.message, exc.field, exc.detail)
+
+    @app.exception_handler(AttrError)
+    async def _attr_error(request: Request, exc: AttrError):
+        body = exc.as_dict()
+        return error_response(422, body["code"], body["message"], body["field"], body["detail"])
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        loc = [str(x) for x in first.get("loc", []) if x not in ("body", "query", "path", "header")]
+        field = ".".join(loc) or None
+        kind = first.get("type", "")
+        if kind == "json_invalid":
+            msg = "请求内容不是有效的 JSON。"
+        elif kind == "missing":
+            msg = f"缺少必填参数「{field}」。"
+        else:
+            msg = f"参数「{field}」格式不正确。" if field else "请求参数格式不正确。"
+        return error_response(422, "request_invalid", msg, field,
+                              {"errors": [{"loc": e.get("loc"), "type": e.get("type"), "msg": e.get("msg")}
+                                          for e in errs][:20]})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        code, msg = _STATUS_TEXT.get(exc.status_code, ("http_error", "请求失败。"))
+        return error_response(exc.status_code, code, msg, None, {"reason": str(exc.detail)},
+                              getattr(exc, "headers", None))

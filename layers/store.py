@@ -1,0 +1,228 @@
+"""Reading and writing layer features: one place for the SQL every endpoint uses."""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from geo import audit
+from geo.migrations.layer_table import search_document
+from layers.attributes import AttrError, coerce_column, to_json
+from layers.registry import SRID, Layer
+
+META_COLUMNS = ("created_at", "created_by", "updated_at", "updated_by")
+SORTABLE_META = ("id", "created_at", "updated_at")
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass
+class StaleVersion(Exception):
+    current: int
+    given: int
+
+
+@dataclass
+class Query:
+    """A feature selection: the same object drives lists, OGC items, exports and counts."""
+    bbox: tuple[float, float, float, float] | None = None
+    filters: dict[str, list[Any]] | None = None
+    q: str | None = None
+    ids: list[int] | None = None
+    sort: list[str] | None = None
+    limit: int | None = 100
+    offset: int = 0
+    after_id: int | None = None  # keyset cursor (id order)
+
+
+def parse_filters(layer: Layer, raw: dict[str, str]) -> dict[str, list[Any]]:
+    """``{"status": "在建,停工"}`` -> typed value lists; only filterable attributes are accepted."""
+    out: dict[str, list[Any]] = {}
+    for name, value in raw.items():
+        try:
+            attr = layer.attr(name)
+        except KeyError:
+            raise AttrError("unknown_field", f"图层「{layer.title}」没有字段「{name}」。", name, name)
+        if not attr.filterable:
+            raise AttrError("not_filterable", f"字段「{attr.label}」不能用于筛选。", name, name)
+        parts = [p for p in str(value).split(",")]
+        values, errors = coerce_column(attr, parts)
+        if errors:
+            raise next(iter(errors.values()))
+        out[name] = values
+    return out
+
+
+def parse_sort(layer: Layer, raw: str | None) -> list[str]:
+    if not raw:
+        return []
+    keys = []
+    for part in raw.split(","):
+        name = part.strip().lstrip("+-")
+        if name not in layer.attr_names and name not in SORTABLE_META:
+            raise AttrError("invalid_sort", f"不能按「{name}」排序。", "sort", raw)
+        keys.append(part.strip())
+    return keys
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"id": last_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        pad = "=" * (-len(cursor) % 4)
+        return int(json.loads(base64.urlsafe_b64decode(cursor + pad))["id"])
+    except Exception:
+        raise AttrError("invalid_cursor", "分页游标无效。", "cursor", cursor)
+
+
+def where_clause(layer: Layer, query: Query, include_deleted: bool = False) -> sa.ColumnElement:
+    t = layer.sa_table
+    conds: list[sa.ColumnElement] = []
+    if not include_deleted:
+        conds.append(t.c.deleted_at.is_(None))
+    if query.bbox:
+        env = sa.func.ST_MakeEnvelope(*query.bbox, SRID)
+        conds.append(sa.func.ST_Intersects(t.c.geom, env))
+    for name, values in (query.filters or {}).items():
+        col = t.c[name]
+        conds.append(col.is_(None) if values == [None] else col.in_(values))
+    if query.q:
+        doc = sa.literal_column(f"({search_document([a.name for a in layer.searchable])})")
+        pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conds.append(doc.ilike(pattern))
+    if query.ids is not None:
+        conds.append(t.c.id.in_(query.ids))
+    if query.after_id is not None:
+        conds.append(t.c.id > query.after_id)
+    return sa.and_(sa.true(), *conds)
+
+
+def _order(layer: Layer, sort: list[str] | None) -> list[sa.ColumnElement]:
+    t = layer.sa_table
+    out = []
+    for key in sort or []:
+        col = t.c[key.lstrip("+-")]
+        out.append(col.desc().nulls_last() if key.startswith("-") else col.asc().nulls_last())
+    return out + [t.c.id.asc()]
+
+
+def _columns(layer: Layer) -> list[sa.ColumnElement]:
+    t = layer.sa_table
+    return [t.c.id, t.c.version, *(t.c[a] for a in layer.attr_names), *(t.c[m] for m in META_COLUMNS),
+            sa.func.ST_AsGeoJSON(t.c.geom, 7).label("geojson")]
+
+
+def row_to_feature(layer: Layer, row: Any) -> dict:
+    m = row._mapping
+    return {
+        "type": "Feature",
+        "id": m["id"],
+        "geometry": json.loads(m["geojson"]),
+        "properties": {a: to_json(m[a]) for a in layer.attr_names},
+        "meta": {"version": m["version"], **{k: to_json(m[k]) for k in META_COLUMNS}},
+    }
+
+
+def select_features(layer: Layer, query: Query) -> sa.Select:
+    stmt = sa.select(*_columns(layer)).where(where_clause(layer, query)).order_by(*_order(layer, query.sort))
+    if query.limit is not None:
+        stmt = stmt.limit(query.limit)
+    if query.offset:
+        stmt = stmt.offset(query.offset)
+    return stmt
+
+
+def list_features(conn: Connection, layer: Layer, query: Query) -> list[dict]:
+    return [row_to_feature(layer, r) for r in conn.execute(select_features(layer, query))]
+
+
+def count(conn: Connection, layer: Layer, query: Query) -> int:
+    q = Query(bbox=query.bbox, filters=query.filters, q=query.q, ids=query.ids)
+    return conn.execute(sa.select(sa.func.count()).select_from(layer.sa_table).where(where_clause(layer, q))).scalar_one()
+
+
+def extent(conn: Connection, layer: Layer) -> tuple[float, float, float, float] | None:
+    t = layer.sa_table
+    box = conn.execute(sa.select(sa.func.ST_Extent(t.c.geom).label("e")).where(t.c.deleted_at.is_(None))).scalar()
+    if not box:
+        return None
+    nums = box[box.index("(") + 1:-1].replace(",", " ").split()
+    return tuple(float(n) for n in nums)  # type: ignore[return-value]
+
+
+def get_feature(conn: Connection, layer: Layer, fid: int, for_update: bool = False) -> dict:
+    t = layer.sa_table
+    stmt = sa.select(*_columns(layer)).where(t.c.id == fid, t.c.deleted_at.is_(None))
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    if row is None:
+        raise NotFound(fid)
+    return row_to_feature(layer, row)
+
+
+def _geom_param(geom) -> sa.ColumnElement:
+    return sa.func.ST_GeomFromWKB(sa.literal(shapely.to_wkb(geom), sa.LargeBinary), SRID)
+
+
+def _district_of(geom) -> sa.ScalarSelect:
+    """The district containing the geometry (its point on surface), as a scalar subquery."""
+    d = sa.table("districts", sa.column("name"), sa.column("geom"), sa.column("deleted_at"))
+    return (sa.select(d.c.name)
+            .where(d.c.deleted_at.is_(None), sa.func.ST_Intersects(d.c.geom, sa.func.ST_PointOnSurface(_geom_param(geom))))
+            .limit(1).scalar_subquery())
+
+
+def _fills_district(layer: Layer) -> bool:
+    return "district" in layer.attr_names
+
+
+def create(conn: Connection, layer: Layer, geom, props: dict[str, Any], actor: str,
+           client: str | None = None) -> dict:
+    t = layer.sa_table
+    values: dict[str, Any] = {**props, "geom": _geom_param(geom), "version": 1,
+                              "created_by": actor, "updated_by": actor}
+    if _fills_district(layer) and values.get("district") is None:
+        values["district"] = _district_of(geom)
+    fid = conn.execute(sa.insert(t).values(**values).returning(t.c.id)).scalar_one()
+    feature = get_feature(conn, layer, fid)
+    audit.record(conn, actor, "create", layer.id, fid, None, feature, client)
+    return feature
+
+
+def update(conn: Connection, layer: Layer, fid: int, version: int, actor: str, geom=None,
+           props: dict[str, Any] | None = None, client: str | None = None) -> dict:
+    t = layer.sa_table
+    before = get_feature(conn, layer, fid, for_update=True)
+    if before["meta"]["version"] != version:
+        raise StaleVersion(before["meta"]["version"], version)
+    values: dict[str, Any] = {**(props or {}), "version": t.c.version + 1, "updated_by": actor,
+                              "updated_at": sa.func.now()}
+    if geom is not None:
+        values["geom"] = _geom_param(geom)
+        if _fills_district(layer) and (props or {}).get("district") is None:
+            values["district"] = _district_of(geom)  # the district follows the geometry
+    conn.execute(sa.update(t).where(t.c.id == fid, t.c.version == version).values(**values))
+    after = get_feature(conn, layer, fid)
+    audit.record(conn, actor, "update", layer.id, fid, before, after, client)
+    return after
+
+
+def delete(conn: Connection, layer: Layer, fid: int, version: int, actor: str, client: str | None = None) -> None:
+    """Soft delete: the row stays (with who and when) for the audit trail."""
+    t = layer.sa_table
+    before = get_feature(conn, layer, fid, for_update=True)
+    if before["meta"]["version"] != version:
+        raise StaleVersion(before["meta"]["version"], version)
+    conn.execute(sa.update(t).where(t.c.id == fid).values(
+        deleted_at=sa.func.now(), deleted_by=actor, version=t.c.version + 1))
+    audit.record(conn, actor, "delete", layer.id, fid, before, None, client)
