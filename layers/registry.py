@@ -165,6 +165,7 @@ class Layer:
             sa.Column("id", sa.BigInteger, primary_key=True),
             sa.Column("version", sa.Integer, nullable=False),
             sa.Column("geom", Geometry(self.geometry, srid=SRID, spatial_index=False), nullable=False),
+            sa.Column("geom_3857", Geometry(self.geometry, srid=TILE_SRID, spatial_index=False), sa.Computed("")),
             *(sa.Column(a.name, ATTR_TYPES[a.type]) for a in self.attrs),
             sa.Column("created_at", sa.DateTime(timezone=True)),
             sa.Column("created_by", sa.Text),

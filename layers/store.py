@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from geo import audit
 from geo.migrations.layer_table import search_document
 from layers.attributes import AttrError, coerce_column, to_json
-from layers.registry import SRID, Layer
+from layers.registry import SRID, TILE_SRID, Layer
 
 META_COLUMNS = ("created_at", "created_by", "updated_at", "updated_by")
 SORTABLE_META = ("id", "created_at", "updated_at")
@@ -91,6 +91,8 @@ def where_clause(layer: Layer, query: Query, include_deleted: bool = False) -> s
         conds.append(t.c.deleted_at.is_(None))
     if query.bbox:
         env = sa.func.ST_MakeEnvelope(*query.bbox, SRID)
+        # The index is on geom_3857: filter there with the envelope transformed once, then refine.
+        conds.append(t.c.geom_3857.op("&&")(sa.func.ST_Transform(env, TILE_SRID)))
         conds.append(sa.func.ST_Intersects(t.c.geom, env))
     for name, values in (query.filters or {}).items():
         col = t.c[name]

@@ -1,9 +1,12 @@
 """Shared DDL for layer tables, used by migrations.
 
 Every layer table has the same bookkeeping columns (id, version, audit stamps,
-soft delete), the geometry in EPSG:4326 with a GiST index, and a stored copy in
-Web Mercator (EPSG:3857) with its own GiST index that the tile queries use, so
-that no tile request transforms a geometry column (see docs/architecture.md).
+soft delete), the geometry in EPSG:4326 (what GeoJSON, exports and geography
+measures read) and a stored copy in Web Mercator (EPSG:3857) that carries the
+one GiST index: tile queries filter on it directly, and bbox/feature queries
+filter on it with the query envelope transformed once (a lon/lat rectangle is
+a rectangle in Web Mercator). One spatial index instead of two halves the index
+cost of bulk loads; see docs/architecture.md for the measurements.
 """
 from __future__ import annotations
 
@@ -29,7 +32,6 @@ def create_layer_table(name: str, geometry: str, columns: str, extra_generated: 
             CONSTRAINT {name}_geom_valid CHECK (ST_IsValid(geom) AND NOT ST_IsEmpty(geom))
         )
     """)
-    op.execute(f"CREATE INDEX {name}_geom_idx ON {name} USING gist (geom) WHERE deleted_at IS NULL")
     op.execute(f"CREATE INDEX {name}_geom_3857_idx ON {name} USING gist (geom_3857) WHERE deleted_at IS NULL")
 
 
