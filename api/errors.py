@@ -1,11 +1,13 @@
 """One error shape for every 4xx: ``{code, message (Chinese), field, detail}``."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.validate import GeometryError
@@ -69,6 +71,21 @@ def install(app: FastAPI) -> None:
         return error_response(422, "request_invalid", msg, field,
                               {"errors": [{"loc": e.get("loc"), "type": e.get("type"), "msg": e.get("msg")}
                                           for e in errs][:20]})
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError):
+        """Constraint violations the checks before the write could not see (a race, a reference)."""
+        diag = getattr(exc.orig, "diag", None)
+        constraint = getattr(diag, "constraint_name", None)
+        key = re.match(r"Key \((\w+)\)", getattr(diag, "message_detail", None) or "")
+        field = key.group(1) if key else None
+        detail = {"constraint": constraint}
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate == "23505":  # unique_violation
+            return error_response(409, "duplicate", "该编号已存在，不能重复登记。", field, detail)
+        if sqlstate == "23503":  # foreign_key_violation
+            return error_response(422, "reference_missing", "引用的记录不存在。", field, detail)
+        return error_response(409, "constraint_violation", "数据不满足约束条件。", field, detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

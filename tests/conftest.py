@@ -11,16 +11,20 @@ from sqlalchemy.engine import make_url
 from geo.cluster import Cluster, ensure_database
 from geo.settings import ROOT
 
-_server_url = os.environ.get("DATABASE_URL")
-_cluster = None
-if not _server_url:
-    _cluster = Cluster(ROOT / "var" / "test-pg", db_name="postgres", fast=True)
-    _server_url = _cluster.start()
-if _server_url.startswith("postgresql://"):
-    _server_url = "postgresql+psycopg://" + _server_url.split("://", 1)[1]
-TEST_DB = f"chengjian_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-TEST_URL = make_url(_server_url).set(database=TEST_DB).render_as_string(hide_password=False)
-SERVER_URL = _server_url
+# This module may be imported twice (by pytest as `conftest`, and by tests as `tests.conftest`):
+# the session's database is decided once and remembered in the environment.
+if "CHENGJIAN_TEST_DATABASE_URL" not in os.environ:
+    _server_url = os.environ.get("DATABASE_URL")
+    if not _server_url:
+        _server_url = Cluster(ROOT / "var" / "test-pg", db_name="postgres", fast=True).start()
+    if _server_url.startswith("postgresql://"):
+        _server_url = "postgresql+psycopg://" + _server_url.split("://", 1)[1]
+    _name = f"chengjian_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    os.environ["CHENGJIAN_TEST_SERVER_URL"] = _server_url
+    os.environ["CHENGJIAN_TEST_DATABASE_URL"] = make_url(_server_url).set(database=_name).render_as_string(
+        hide_password=False)
+SERVER_URL = os.environ["CHENGJIAN_TEST_SERVER_URL"]
+TEST_URL = os.environ["CHENGJIAN_TEST_DATABASE_URL"]
 
 # Everything the app reads goes to the test database.
 os.environ["DATABASE_URL"] = TEST_URL

@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh Debian machine: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+CJ := $(VENV)/bin/chengjian
+# Debian packages the project needs on the machine (installed when missing).
+DEB_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin
+# `make run` is a developer's map: anonymous visitors may read every layer (read-only).
+RUN_ENV := CHENGJIAN_ANONYMOUS_ROLES=$${CHENGJIAN_ANONYMOUS_ROLES:-leader}
+
+.PHONY: run test stop install system-deps db demo bench clean-var
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+system-deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+db: install system-deps
+	$(CJ) db start
+	$(CJ) db migrate
+
+demo: db
+	$(CJ) demo --if-empty
+
+run: demo
+	$(RUN_ENV) $(CJ) serve
+
+test: install system-deps
+	$(PY) -m pytest -q
+
+stop:
+	-$(CJ) db stop
+	-@test -d var/test-pg && $(PY) -c "from geo.cluster import Cluster; Cluster('var/test-pg').stop()" || true
+
+bench: db
+	$(PY) bench/import_points.py

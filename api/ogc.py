@@ -1,0 +1,237 @@
+"""OGC API - Features, Part 1: Core, with GeoJSON, at ``/ogc`` (one collection per visible layer).
+
+Desktop GIS (QGIS, GDAL's OAPIF driver) reads the layers from here. Query parameters follow
+the standard: ``limit`` (default 10, above the maximum served with the maximum), ``offset``,
+``bbox`` (CRS84, 4 or 6 numbers), ``bbox-crs`` (CRS84 only), ``datetime`` (accepted; the layers
+declare no temporal extent, so it selects everything), and ``?name=value`` on a layer's
+filterable attributes. Invalid parameters give 400 in our error shape, as the standard asks.
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+
+from api.auth import Principal, principal
+from api.deps import db_read, get_layer
+from api.errors import ApiError, not_found
+from api.features import parse_bbox
+from geo.settings import get_settings
+from geo.validate import HANGZHOU_BBOX
+from layers import store
+from layers.attributes import AttrError
+from layers.registry import Layer, registry
+
+router = APIRouter(prefix="/ogc", tags=["ogc"])
+
+TITLE = "城建 GIS 平台"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = (
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+)
+JSON = "application/json"
+GEOJSON = "application/geo+json"
+# FastAPI serves an OpenAPI 3.1 document; the oas30 class is therefore not claimed.
+OPENAPI = "application/vnd.oai.openapi+json;version=3.1"
+FORMATS = {None, "json", "geojson", JSON, GEOJSON}
+DEFAULT_LIMIT = 10
+ITEM_PARAMS = {"limit", "offset", "bbox", "bbox-crs", "datetime", "f"}
+GEOMETRY_NAMES = {"Point": "点", "LineString": "线", "MultiLineString": "线",
+                  "Polygon": "面", "MultiPolygon": "面"}
+
+
+def _param(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "style": "form", "explode": False,
+            "schema": schema, "description": description}
+
+
+# Read by hand (so a bad value gives 400, not 422) and documented here for the OpenAPI document.
+ITEMS_OPENAPI = {"parameters": [
+    _param("limit", {"type": "integer", "minimum": 1, "maximum": 10_000, "default": DEFAULT_LIMIT},
+           "每页要素数；超过上限时按上限返回。"),
+    _param("offset", {"type": "integer", "minimum": 0, "default": 0}, "跳过的要素数（分页）。"),
+    _param("bbox", {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+           "范围过滤：最小经度,最小纬度,最大经度,最大纬度（CRS84）。"),
+    _param("bbox-crs", {"type": "string", "format": "uri", "enum": [CRS84]}, "bbox 的坐标系，仅支持 CRS84。"),
+    _param("datetime", {"type": "string"}, "时间过滤；图层没有时间范围，接受但不筛选。"),
+    _param("f", {"type": "string", "enum": ["json", "geojson"]}, "返回格式。"),
+]}
+
+
+def _json(content: Any, media_type: str = JSON) -> JSONResponse:
+    return JSONResponse(content, media_type=media_type)
+
+
+def _link(href: Any, rel: str, type_: str, title: str | None = None) -> dict:
+    out = {"href": str(href), "rel": rel, "type": type_}
+    if title:
+        out["title"] = title
+    return out
+
+
+def _check_format(request: Request) -> None:
+    f = request.query_params.get("f")
+    if f not in FORMATS:
+        raise ApiError(406, "not_acceptable", f"不支持的格式「{f}」，可用 json 或 geojson。", "f",
+                       {"supported": ["json", "geojson"]})
+
+
+def _bad(field: str, message: str, value: Any) -> ApiError:
+    return ApiError(400, "invalid_parameter", message, field, {"value": value})
+
+
+def _int(params: Any, name: str, default: int, minimum: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(name, f"参数「{name}」应为整数。", raw)
+    if value < minimum:
+        raise _bad(name, f"参数「{name}」不能小于 {minimum}。", raw)
+    return value
+
+
+def _bbox(params: Any) -> tuple[float, float, float, float] | None:
+    raw = params.get("bbox")
+    if raw is None:
+        return None
+    crs = params.get("bbox-crs")
+    if crs not in (None, CRS84):
+        raise _bad("bbox-crs", f"bbox-crs 仅支持 {CRS84}。", crs)
+    parts = raw.split(",")
+    if len(parts) == 6:  # minx, miny, minz, maxx, maxy, maxz: the heights do not filter
+        parts = parts[0:2] + parts[3:5]
+    try:
+        box = parse_bbox(",".join(parts))
+    except ApiError as e:
+        raise ApiError(400, e.code, e.message, e.field, e.detail)
+    if not all(math.isfinite(v) for v in box):  # type: ignore[union-attr]
+        raise ApiError(400, "invalid_bbox", "bbox 中的坐标应为有限数值。", "bbox", {"bbox": raw})
+    return box
+
+
+def items_query(layer: Layer, request: Request) -> store.Query:
+    """The store query for ``/items``; every bad parameter is a 400 naming it."""
+    params = request.query_params
+    limit = min(_int(params, "limit", DEFAULT_LIMIT, 1), get_settings().max_page_size)
+    offset = _int(params, "offset", 0, 0)
+    raw_filters = {k: v for k, v in params.items() if k not in ITEM_PARAMS}
+    try:
+        filters = store.parse_filters(layer, raw_filters)
+    except AttrError as e:
+        body = e.as_dict()
+        raise ApiError(400, body["code"], body["message"], body["field"], body["detail"])
+    return store.Query(bbox=_bbox(params), filters=filters or None, limit=limit, offset=offset)
+
+
+def _collection(request: Request, layer: Layer, conn: Connection) -> dict:
+    box = store.extent(conn, layer) or HANGZHOU_BBOX
+    return {
+        "id": layer.id,
+        "title": layer.title,
+        "description": f"{layer.group}图层「{layer.title}」（{GEOMETRY_NAMES[layer.geometry]}要素）。",
+        "extent": {"spatial": {"bbox": [list(box)], "crs": CRS84}},
+        "itemType": "feature",
+        "crs": [CRS84],
+        "links": [
+            _link(request.url_for("ogc_collection", layer_id=layer.id), "self", JSON, layer.title),
+            _link(request.url_for("ogc_items", layer_id=layer.id), "items", GEOJSON, f"{layer.title}要素"),
+        ],
+    }
+
+
+def _feature(feature: dict) -> dict:
+    """Our store's feature without its ``meta`` member (version and audit columns)."""
+    return {"type": "Feature", "id": feature["id"], "geometry": feature["geometry"],
+            "properties": feature["properties"]}
+
+
+@router.get("", name="ogc_landing")
+def landing(request: Request) -> JSONResponse:
+    _check_format(request)
+    return _json({
+        "title": TITLE,
+        "description": "杭州市城乡建设委员会城建 GIS 平台的 OGC API - Features 服务（GeoJSON）。",
+        "links": [
+            _link(request.url_for("ogc_landing"), "self", JSON, "本页"),
+            _link(request.url_for("openapi"), "service-desc", OPENAPI, "接口定义（OpenAPI）"),
+            _link(request.url_for("swagger_ui_html"), "service-doc", "text/html", "接口文档"),
+            _link(request.url_for("ogc_conformance"), "conformance", JSON, "符合的标准类"),
+            _link(request.url_for("ogc_collections"), "data", JSON, "图层列表"),
+        ],
+    })
+
+
+@router.get("/conformance", name="ogc_conformance")
+def conformance(request: Request) -> JSONResponse:
+    _check_format(request)
+    return _json({"conformsTo": list(CONFORMANCE)})
+
+
+@router.get("/collections", name="ogc_collections")
+def collections(request: Request, who: Principal = Depends(principal),
+                conn: Connection = Depends(db_read)) -> JSONResponse:
+    _check_format(request)
+    return _json({
+        "links": [_link(request.url_for("ogc_collections"), "self", JSON, "图层列表")],
+        "collections": [_collection(request, layer, conn) for layer in registry.all() if who.can_view(layer)],
+    })
+
+
+@router.get("/collections/{layer_id}", name="ogc_collection")
+def collection(request: Request, layer: Layer = Depends(get_layer),
+               conn: Connection = Depends(db_read)) -> JSONResponse:
+    _check_format(request)
+    return _json(_collection(request, layer, conn))
+
+
+@router.get("/collections/{layer_id}/items", name="ogc_items", openapi_extra=ITEMS_OPENAPI)
+def items(request: Request, layer: Layer = Depends(get_layer),
+          conn: Connection = Depends(db_read)) -> JSONResponse:
+    _check_format(request)
+    query = items_query(layer, request)
+    features = store.list_features(conn, layer, query)
+    matched = store.count(conn, layer, query)
+    links = [_link(request.url, "self", GEOJSON, "本页"),
+             _link(request.url_for("ogc_collection", layer_id=layer.id), "collection", JSON, layer.title)]
+    if query.offset + len(features) < matched:
+        links.append(_link(request.url.include_query_params(limit=query.limit, offset=query.offset + query.limit),
+                           "next", GEOJSON, "下一页"))
+    if query.offset > 0:
+        links.append(_link(request.url.include_query_params(limit=query.limit,
+                                                            offset=max(0, query.offset - query.limit)),
+                           "prev", GEOJSON, "上一页"))
+    return _json({
+        "type": "FeatureCollection",
+        "features": [_feature(f) for f in features],
+        "numberMatched": matched,
+        "numberReturned": len(features),
+        "timeStamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "links": links,
+    }, GEOJSON)
+
+
+@router.get("/collections/{layer_id}/items/{fid}", name="ogc_item")
+def item(fid: str, request: Request, layer: Layer = Depends(get_layer),
+         conn: Connection = Depends(db_read)) -> JSONResponse:
+    _check_format(request)
+    missing = not_found(f"{layer.title}要素 {fid} ")
+    if not (fid.isascii() and fid.isdigit()) or not 0 < int(fid) < 2**63:  # ids are positive bigints; anything else does not exist
+        raise missing
+    try:
+        feature = store.get_feature(conn, layer, int(fid))
+    except store.NotFound:
+        raise missing
+    out = _feature(feature)
+    out["links"] = [
+        _link(request.url_for("ogc_item", layer_id=layer.id, fid=fid), "self", GEOJSON, "本要素"),
+        _link(request.url_for("ogc_collection", layer_id=layer.id), "collection", JSON, layer.title),
+    ]
+    return _json(out, GEOJSON)
