@@ -36,6 +36,7 @@ CONFORMANCE = (
 )
 JSON = "application/json"
 GEOJSON = "application/geo+json"
+SCHEMA = "application/schema+json"
 # FastAPI serves an OpenAPI 3.1 document; the oas30 class is therefore not claimed.
 OPENAPI = "application/vnd.oai.openapi+json;version=3.1"
 FORMATS = {None, "json", "geojson", JSON, GEOJSON}
@@ -143,6 +144,7 @@ def _collection(request: Request, layer: Layer, conn: Connection) -> dict:
         "links": [
             _link(request.url_for("ogc_collection", layer_id=layer.id), "self", JSON, layer.title),
             _link(request.url_for("ogc_items", layer_id=layer.id), "items", GEOJSON, f"{layer.title}要素"),
+            _link(request.url_for("ogc_schema", layer_id=layer.id), "describedby", SCHEMA, "要素结构（JSON Schema）"),
         ],
     }
 
@@ -190,6 +192,26 @@ def collection(request: Request, layer: Layer = Depends(get_layer),
                conn: Connection = Depends(db_read)) -> JSONResponse:
     _check_format(request)
     return _json(_collection(request, layer, conn))
+
+
+@router.get("/collections/{layer_id}/schema", name="ogc_schema")
+def schema(request: Request, layer: Layer = Depends(get_layer)) -> JSONResponse:
+    """The JSON Schema of one item: clients (GDAL) take the field types from it, not from sample values."""
+    _check_format(request)
+    return _json({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": str(request.url_for("ogc_schema", layer_id=layer.id)),
+        "title": layer.title,
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "integer"},
+            "geometry": {"title": GEOMETRY_NAMES[layer.geometry], "type": "object",
+                         "properties": {"type": {"type": "string", "enum": [layer.geometry]}}},
+            "properties": layer.schema()["properties"],
+        },
+    }, SCHEMA)
 
 
 @router.get("/collections/{layer_id}/items", name="ogc_items", openapi_extra=ITEMS_OPENAPI)

@@ -1,0 +1,1 @@
+"""Mapbox Vector Tiles from PostGIS, TileJSON, style, caching (the tiles issue)."""

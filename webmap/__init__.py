@@ -1,0 +1,1 @@
+"""The browser side: the MapLibre map, ECharts, mobile pages (the tiles/map issue)."""
