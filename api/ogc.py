@@ -5,6 +5,8 @@ the standard: ``limit`` (default 10, above the maximum served with the maximum),
 ``bbox`` (CRS84, 4 or 6 numbers), ``bbox-crs`` (CRS84 only), ``datetime`` (accepted; the layers
 declare no temporal extent, so it selects everything), and ``?name=value`` on a layer's
 filterable attributes. Invalid parameters give 400 in our error shape, as the standard asks.
+Each collection also links (``describedby``) a JSON Schema of its items, so clients get the field
+types from the layer declaration rather than guessing them from the first page.
 """
 from __future__ import annotations
 
@@ -86,7 +88,7 @@ def _bad(field: str, message: str, value: Any) -> ApiError:
     return ApiError(400, "invalid_parameter", message, field, {"value": value})
 
 
-def _int(params: Any, name: str, default: int, minimum: int) -> int:
+def _int(params: Any, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
@@ -96,6 +98,8 @@ def _int(params: Any, name: str, default: int, minimum: int) -> int:
         raise _bad(name, f"参数「{name}」应为整数。", raw)
     if value < minimum:
         raise _bad(name, f"参数「{name}」不能小于 {minimum}。", raw)
+    if maximum is not None and value > maximum:
+        raise _bad(name, f"参数「{name}」过大。", raw)
     return value
 
 
@@ -122,7 +126,7 @@ def items_query(layer: Layer, request: Request) -> store.Query:
     """The store query for ``/items``; every bad parameter is a 400 naming it."""
     params = request.query_params
     limit = min(_int(params, "limit", DEFAULT_LIMIT, 1), get_settings().max_page_size)
-    offset = _int(params, "offset", 0, 0)
+    offset = _int(params, "offset", 0, 0, maximum=2**62)
     raw_filters = {k: v for k, v in params.items() if k not in ITEM_PARAMS}
     try:
         filters = store.parse_filters(layer, raw_filters)
@@ -144,7 +148,10 @@ def _collection(request: Request, layer: Layer, conn: Connection) -> dict:
         "links": [
             _link(request.url_for("ogc_collection", layer_id=layer.id), "self", JSON, layer.title),
             _link(request.url_for("ogc_items", layer_id=layer.id), "items", GEOJSON, f"{layer.title}要素"),
-            _link(request.url_for("ogc_schema", layer_id=layer.id), "describedby", SCHEMA, "要素结构（JSON Schema）"),
+            # Link relations compare case-insensitively (RFC 8288), but GDAL up to at least 3.6 looks for
+            # "describedBy" only and other clients for the registered "describedby": both are given.
+            *(_link(request.url_for("ogc_schema", layer_id=layer.id), rel, SCHEMA, "要素结构（JSON Schema）")
+              for rel in ("describedby", "describedBy")),
         ],
     }
 

@@ -97,7 +97,7 @@ def brands(rng: np.random.Generator, size: int) -> list[str]:
 def companies(rng: np.random.Generator, size: int, patterns: tuple[str, ...]) -> list[str]:
     """Company names from ``patterns`` with a ``{b}`` placeholder for the trade name, all distinct."""
     out = []
-    for i, b in enumerate(brands(rng, size)):
+    for b in brands(rng, size):
         out.append(patterns[int(rng.integers(len(patterns)))].format(b=b))
     return out
 

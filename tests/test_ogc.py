@@ -92,7 +92,7 @@ def test_collections_list_only_visible_layers(client):
 
 def test_hidden_and_unknown_layers(client):
     for path in ("/ogc/collections/farmhouses", "/ogc/collections/farmhouses/items",
-                 "/ogc/collections/farmhouses/items/1"):
+                 "/ogc/collections/farmhouses/items/1", "/ogc/collections/farmhouses/schema"):
         r = client.get(path)
         assert r.status_code == 403, path
         assert r.json()["code"] == "forbidden"
@@ -113,6 +113,16 @@ def test_collection_description(client, clean):
     assert rels["self"]["href"] == "http://testserver/ogc/collections/districts"
     assert rels["items"]["href"] == "http://testserver/ogc/collections/districts/items"
     assert rels["items"]["type"] == "application/geo+json"
+    assert rels["describedby"]["type"] == "application/schema+json"
+
+    r = client.get(local(rels["describedby"]["href"]))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/schema+json"
+    schema = r.json()
+    assert schema["title"] == "区县边界"
+    assert schema["properties"]["geometry"]["properties"]["type"]["enum"] == ["MultiPolygon"]
+    props = schema["properties"]["properties"]
+    assert props["required"] == ["code", "name"]
+    assert props["properties"]["kind"] == {"type": "string", "title": "类型", "enum": ["区", "县", "县级市"]}
 
     empty = client.get("/ogc/collections/greenways").json()  # no features: Hangzhou's box
     assert empty["extent"]["spatial"]["bbox"] == [[118.33, 29.18, 120.73, 30.57]]
@@ -157,7 +167,7 @@ def test_items_paging_follows_next_links(client, clean):
 
 def test_limit_above_maximum_is_served_with_the_maximum(client, clean):
     add_greenways(client, 3)
-    r = client.get("/ogc/collections/greenways/items?limit=50000&offset=1")
+    r = client.get("/ogc/collections/greenways/items?limit=99999999999999999999&offset=1")
     assert r.status_code == 200
     page = r.json()
     assert page["numberReturned"] == 2
@@ -165,6 +175,7 @@ def test_limit_above_maximum_is_served_with_the_maximum(client, clean):
 
 
 @pytest.mark.parametrize("query,field", [("limit=0", "limit"), ("limit=abc", "limit"), ("offset=-1", "offset"),
+                                         ("offset=99999999999999999999", "offset"),
                                          ("bbox=1,2,3", "bbox"), ("bbox=120,30,119,31", "bbox"),
                                          ("bbox=a,b,c,d", "bbox"), ("bbox=-inf,29,inf,31", "bbox"),
                                          ("bbox=120,30,121,31&bbox-crs=EPSG:4549", "bbox-crs"),
@@ -282,6 +293,8 @@ def test_gdal_reads_a_layer(client, clean, live_server):
     assert "Feature Count: 25" in summary
     assert "Line String" in summary
     assert "name: String" in summary
+    # Types from the collection's JSON Schema: these attributes are null in every feature.
+    assert "plan_year: Integer" in summary and "fund_wan: Real" in summary
 
     # Read every feature, 10 a page: GDAL follows the next links twice.
     fc = json.loads(gdal("ogr2ogr", "-f", "GeoJSON", "-oo", "PAGE_SIZE=10", "/vsistdout/", url, "greenways"))
