@@ -153,8 +153,11 @@ def count(conn: Connection, layer: Layer, query: Query) -> int:
 
 
 def extent(conn: Connection, layer: Layer) -> tuple[float, float, float, float] | None:
+    """The layer's bounding box: from planner statistics when the table has them, else computed."""
     t = layer.sa_table
-    box = conn.execute(sa.select(sa.func.ST_Extent(t.c.geom).label("e")).where(t.c.deleted_at.is_(None))).scalar()
+    box = conn.execute(sa.text("SELECT ST_EstimatedExtent('public', :t, 'geom')::text"), {"t": layer.table}).scalar()
+    if not box:
+        box = conn.execute(sa.select(sa.func.ST_Extent(t.c.geom)).where(t.c.deleted_at.is_(None))).scalar()
     if not box:
         return None
     nums = box[box.index("(") + 1:-1].replace(",", " ").split()

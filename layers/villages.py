@@ -31,3 +31,17 @@ register(
         view="farmhouse.view", edit="farmhouse.edit", order=50,
     ),
 )
+
+register(
+    Layer(
+        id="farmhouse_footprints", title="农房轮廓", module="villages", group="智慧村镇", geometry="MultiPolygon",
+        attrs=(
+            Attr("farmhouse_id", "所属农房", "int", required=True, filterable=True),
+            district_attr(),
+            Attr("area_m2", "占地面积(㎡)", "float", read_only=True),
+        ),
+        style=Style(color="#16a34a", opacity=0.35, outline="#166534", width=0.8),
+        minzoom=15, label=None, popup=("farmhouse_id", "district", "area_m2"),
+        view="farmhouse.view", edit="farmhouse.edit", order=49,
+    ),
+)

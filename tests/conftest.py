@@ -34,7 +34,7 @@ os.environ["CHENGJIAN_ANONYMOUS_ROLES"] = "public"
 ADMIN = {"X-Chengjian-User": "test-admin", "X-Chengjian-Roles": "admin"}
 LEADER = {"X-Chengjian-User": "test-leader", "X-Chengjian-Roles": "leader"}
 
-BUSINESS_TABLES = ("greenways", "sewage_plants", "farmhouses", "review_projects", "site_fences", "sites", "townships")
+BUSINESS_TABLES = ("greenways", "sewage_plants", "farmhouse_footprints", "farmhouses", "review_projects", "site_fences", "sites", "townships")
 
 
 def _drop_database(url: str) -> None:

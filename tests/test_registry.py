@@ -6,7 +6,8 @@ from geo.migrations.layer_table import search_document
 from layers import Attr, Layer, registry
 from layers.registry import ATTR_TYPES, Registry
 
-EXPECTED = {"districts", "townships", "sites", "site_fences", "review_projects", "farmhouses", "sewage_plants",
+EXPECTED = {"districts", "townships", "sites", "site_fences", "review_projects", "farmhouses", "farmhouse_footprints",
+            "sewage_plants",
             "greenways"}
 
 PG_TYPE = {"text": "text", "int": "bigint", "float": "double precision", "date": "date",
