@@ -36,9 +36,13 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from etl.demo import build_demo
+    from etl.demo import DemoError, build_demo
 
-    counts = build_demo(farmhouses=args.farmhouses, seed=args.seed, if_empty=args.if_empty, reset=args.reset)
+    try:
+        counts = build_demo(farmhouses=args.farmhouses, seed=args.seed, if_empty=args.if_empty, reset=args.reset)
+    except DemoError as e:
+        print(f"演示数据未加载：{e}", file=sys.stderr)
+        return 1
     print(json.dumps(counts, ensure_ascii=False))
     return 0
 

@@ -49,6 +49,7 @@ CHUNK = 200_000  # farmhouses per COPY batch
 SITES = 600
 REVIEWS = 300
 VILLAGES = 1500
+HOUSES_PER_VILLAGE = 30  # at least, on average
 URBAN_PLANTS = 40
 RURAL_TERMINALS = 360
 GREENWAY_KM = 500.0
@@ -89,6 +90,7 @@ PROFILES: dict[str, Profile] = {
     "淳安县": Profile("CA", (119.04, 29.61), False, 2, 2, 15, 9, 2, ("千岛湖", "环湖", "武强溪", "汾口")),
     "建德市": Profile("JD", (119.28, 29.47), False, 3, 3, 14, 8, 3, ("新安江", "兰江", "寿昌江", "三江口")),
 }
+assert sum(p.plants for p in PROFILES.values()) == URBAN_PLANTS
 
 
 @dataclass
@@ -252,7 +254,8 @@ _METRO_LINES = tuple(str(i) for i in range(1, 20)) + ("机场快",)
 def _house_name(rng, d: District, place: str) -> str:
     k = int(rng.integers(6))
     if k <= 1:
-        plot = f"{d.profile.abbr}{int(rng.integers(1, 30)):02d}{int(rng.integers(1, 20)):02d}-{int(rng.integers(1, 40)):02d}"
+        a, b, c = (int(v) for v in rng.integers(1, (30, 20, 40)))
+        plot = f"{d.profile.abbr}{a:02d}{b:02d}-{c:02d}"
         return f"杭州市{d.name}{place}单元{plot}地块商品住宅项目"
     if k == 2:
         return f"{d.name}{place}安置房{_CN_NUM[int(rng.integers(3))]}期工程"
@@ -302,8 +305,8 @@ def _addresses(rng, d: District, size: int) -> list[str]:
             else f"杭州市{d.name}{rs[2 * i]}{num[i]}号" for i in range(size)]
 
 
-def _seq_codes(prefix: str, seq, width: int, suffix="") -> list[str]:
-    return [f"{prefix}{int(s):0{width}d}{suffix}" for s in seq]
+def _seq_codes(prefix: str, seq, width: int) -> list[str]:
+    return [f"{prefix}{int(s):0{width}d}" for s in seq]
 
 
 # -- writing -------------------------------------------------------------------
@@ -349,22 +352,29 @@ def load_districts(conn: Connection) -> list[District]:
     return out
 
 
+def business_tables() -> list[str]:
+    """What ``reset`` empties and ``if_empty`` looks at: every layer outside the base module
+    (districts and townships are reference data)."""
+    return [lyr.table for lyr in registry.all() if lyr.module != "base"]
+
+
 def layer_counts(conn: Connection) -> dict[str, int]:
     return {t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t} WHERE deleted_at IS NULL")).scalar_one())
-            for t in DEMO_LAYERS}
+            for t in business_tables()}
 
 
 def _any_rows(conn: Connection) -> bool:
-    return any(conn.execute(sa.text(f"SELECT EXISTS (SELECT 1 FROM {t})")).scalar_one() for t in DEMO_LAYERS)
+    return any(conn.execute(sa.text(f"SELECT EXISTS (SELECT 1 FROM {t})")).scalar_one()
+               for t in business_tables())
 
 
 def reset_layers(conn: Connection) -> None:
-    """Empty the demo's business layers (districts and townships stay) and restart their ids."""
+    """Empty the business layers and restart their ids; one audit entry per layer that had rows."""
     before = layer_counts(conn)
-    conn.execute(sa.text(f"TRUNCATE {', '.join(DEMO_LAYERS)} RESTART IDENTITY CASCADE"))
-    for t in DEMO_LAYERS:
-        if before[t]:
-            audit.record(conn, ACTOR, "reset", t, None, {"rows": before[t]}, None)
+    conn.execute(sa.text(f"TRUNCATE {', '.join(before)} RESTART IDENTITY CASCADE"))
+    for t, n in before.items():
+        if n:
+            audit.record(conn, ACTOR, "reset", t, None, {"rows": n}, None)
 
 
 # -- layers --------------------------------------------------------------------
@@ -550,9 +560,15 @@ def _farmhouse_columns(rng, d: District, v: Villages, vi: np.ndarray, seq: np.nd
 
 
 def build_farmhouses(conn, rng, districts: list[District], v: Villages, n: int, source: str) -> dict:
-    """``n`` farmhouses spread over the villages (sizes vary), written in chunks of CHUNK."""
-    counts = rng.multinomial(n, v.weight / v.weight.sum())
-    village_of = np.repeat(np.arange(len(v.x)), counts)  # sorted: villages are ordered by district
+    """``n`` farmhouses spread over the villages (sizes vary), written in chunks of CHUNK.
+
+    Villages hold about HOUSES_PER_VILLAGE houses or more: a small ``n`` fills only some of them.
+    """
+    w = v.weight / v.weight.sum()
+    used = min(len(w), max(1, n // HOUSES_PER_VILLAGE))
+    active = np.sort(rng.choice(len(w), size=used, replace=False, p=w))
+    counts = rng.multinomial(n, w[active] / w[active].sum())
+    village_of = np.repeat(active, counts)  # sorted: villages are ordered by district
     dist_of = v.district[village_of]
     block_start = np.searchsorted(dist_of, dist_of, side="left")
     seq = np.arange(n) - block_start + 1  # per-district running number
@@ -680,7 +696,8 @@ def build_demo(farmhouses: int = 50_000, seed: int = 20261125, if_empty: bool = 
                engine: Engine | None = None) -> dict:
     """Load the demo data set in one transaction; returns the number of rows per layer.
 
-    ``reset`` empties the demo layers first. Otherwise the layers must be empty:
+    ``reset`` first empties every business layer (TRUNCATE … RESTART IDENTITY CASCADE, so
+    ids start at 1 again; districts and townships stay). Otherwise the layers must be empty:
     with ``if_empty`` a non-empty database is left alone (``{"skipped": true, ...}``),
     without it the load refuses (DemoError) rather than mixing demo and real data.
     """
@@ -709,7 +726,10 @@ def build_demo(farmhouses: int = 50_000, seed: int = 20261125, if_empty: bool = 
         out |= build_farmhouses(conn, s_farm, districts, villages, farmhouses, source)
         out |= build_sewage(conn, s_sewage, districts, villages, source)
         out |= build_greenways(conn, s_green, districts, source)
-        for t in DEMO_LAYERS:
-            conn.execute(sa.text(f"ANALYZE {t}"))
+    with engine.connect() as conn:  # fresh statistics for the planner and for layer extents
+        for layer in registry.all():
+            if layer.module != "base":
+                conn.execute(sa.text(f"ANALYZE {layer.table}"))
+        conn.commit()
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out

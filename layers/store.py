@@ -155,7 +155,11 @@ def count(conn: Connection, layer: Layer, query: Query) -> int:
 def extent(conn: Connection, layer: Layer) -> tuple[float, float, float, float] | None:
     """The layer's bounding box: from planner statistics when the table has them, else computed."""
     t = layer.sa_table
-    box = conn.execute(sa.text("SELECT ST_EstimatedExtent('public', :t, 'geom')::text"), {"t": layer.table}).scalar()
+    # Statistics survive TRUNCATE (reltuples is then -1, and 0 after analysing an empty table): trust them only
+    # for a table the planner believes holds rows.
+    box = conn.execute(sa.text(
+        "SELECT CASE WHEN reltuples > 0 THEN ST_EstimatedExtent('public', :t, 'geom')::text END "
+        "FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": layer.table}).scalar()
     if not box:
         box = conn.execute(sa.select(sa.func.ST_Extent(t.c.geom)).where(t.c.deleted_at.is_(None))).scalar()
     if not box:
