@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     # How far outside Hangzhou's bounding box a coordinate may lie (degrees).
     hangzhou_margin_deg: float = 0.1
 
+    # Electronic fences (geo/geofence.py): a point counts as inside when its signed distance to the
+    # fence edge is at most  geofence_tolerance_m + min(accuracy_m, geofence_accuracy_cap_m).
+    geofence_tolerance_m: float = 10.0
+    geofence_accuracy_cap_m: float = 50.0
+    # Most checks (or points) in one batch call; the most fences one layer may hold to be searched whole.
+    geofence_max_batch: int = 100_000
+    geofence_max_layer_fences: int = 200_000
+
     # Until the accounts issue lands, the acting user comes from the
     # X-Chengjian-User / X-Chengjian-Roles headers when this is true.
     dev_auth: bool = True

@@ -135,7 +135,8 @@ def check_many(geoms, geometry_type: str, crs: str = crsmod.WGS84, repair: bool 
     # Coordinate ranges in the input CRS.
     bounds = shapely.bounds(safe)
     finite = np.isfinite(bounds).all(axis=1) | empty
-    coords_ok = np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in safe]) if n < 50_000 else finite
+    coords_ok = (np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in safe], dtype=bool)
+                 if n < 50_000 else finite)
     if src in crsmod.GEOGRAPHIC:
         in_range = (bounds[:, 0] >= -180) & (bounds[:, 2] <= 180) & (bounds[:, 1] >= -90) & (bounds[:, 3] <= 90)
     else:  # CGCS2000 GK CM120E: easting 500 km false easting, northing in metres
