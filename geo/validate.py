@@ -40,6 +40,39 @@ class GeometryError(ValueError):
         return {"code": self.code, "message": self.message, "field": self.field, "detail": self.detail}
 
 
+# GEOS validity reasons (the same text PostGIS' ST_IsValidReason gives), in Chinese for the clerk.
+REASONS = {
+    "Ring Self-intersection": "环自相交",
+    "Self-intersection": "边线自相交",
+    "Too few points in geometry component": "组成部分的点数太少",
+    "Hole lies outside shell": "内环（洞）位于外环之外",
+    "Nested holes": "内环相互嵌套",
+    "Interior is disconnected": "面的内部不连通",
+    "Nested shells": "多面中的外环相互嵌套",
+    "Duplicate Rings": "存在重复的环",
+    "Invalid Coordinate": "坐标无效",
+    "Ring is not closed": "环未闭合",
+}
+
+
+def explain(reason: str) -> str:
+    """``Self-intersection[120.15 30.15]`` -> ``边线自相交（位置 120.15, 30.15）``."""
+    head = reason.split("[", 1)[0].strip()
+    text = REASONS.get(head, head)
+    loc = reason_location(reason)
+    return f"{text}（位置 {loc[0]:.6f}, {loc[1]:.6f}）" if loc else text
+
+
+def reason_location(reason: str) -> list[float] | None:
+    if "[" not in reason:
+        return None
+    try:
+        x, y = reason.split("[", 1)[1].rstrip("]").split()[:2]
+        return [float(x), float(y)]
+    except ValueError:
+        return None
+
+
 def parse_geojson(obj: Any, field_name: str = "geometry", max_vertices: int | None = None):
     """GeoJSON geometry (dict or text) -> shapely geometry, or GeometryError('geometry_malformed')."""
     if isinstance(obj, (str, bytes)):
@@ -184,18 +217,20 @@ def check_many(geoms, geometry_type: str, crs: str = crsmod.WGS84, repair: bool 
             i = idx[j]
             reason = shapely.is_valid_reason(out[i])
             if not repair:
-                fail(i, "geometry_invalid", f"几何图形无效：{reason}。可加参数 repair=true 自动修复。", reason=reason)
+                fail(i, "geometry_invalid", f"几何图形无效：{explain(reason)}。可自动修复（参数 repair=true）。",
+                     reason=reason, location=reason_location(reason))
                 continue
             fixed = _keep_dimension(shapely.make_valid(out[i]), wanted)
             if fixed is None or fixed.is_empty:
-                fail(i, "geometry_invalid", f"几何图形无效且无法修复：{reason}。", reason=reason)
+                fail(i, "geometry_invalid", f"几何图形无效且无法修复：{explain(reason)}。", reason=reason,
+                     location=reason_location(reason))
                 continue
             repairs[i] = {
                 "reason": reason,
                 "vertices_before": int(shapely.get_num_coordinates(out[i])),
                 "vertices_after": int(shapely.get_num_coordinates(fixed)),
                 "parts_after": int(shapely.get_num_geometries(fixed)),
-                "message": f"已自动修复：{reason}",
+                "message": f"已自动修复：{explain(reason)}",
             }
             out[i] = fixed
     return Checked(out, errors, repairs)

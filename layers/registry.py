@@ -118,6 +118,9 @@ class Layer:
     edit: str = "admin"  # permission needed to change it
     order: int = 100  # legend / drawing order (lower is drawn first)
     table: str = ""
+    # Point layers only: below this zoom, tiles carry one aggregated point per grid cell (count, counts by
+    # style.color_by value) instead of the features; None: always the features.
+    cluster_maxzoom: int | None = None
 
     def __post_init__(self) -> None:
         if self.geometry not in ACCEPTS:
@@ -130,6 +133,8 @@ class Layer:
         for name in self.popup:
             if name not in names:
                 raise ValueError(f"{self.id}: popup field {name} is not an attribute")
+        if self.cluster_maxzoom is not None and self.geometry != "Point":
+            raise ValueError(f"{self.id}: cluster_maxzoom is for point layers")
 
     # -- derived -----------------------------------------------------------
     def attr(self, name: str) -> Attr:
@@ -186,6 +191,7 @@ class Layer:
             "geometry_type": self.geometry,
             "minzoom": self.minzoom,
             "maxzoom": self.maxzoom,
+            "cluster_maxzoom": self.cluster_maxzoom,
             "popup": list(self.popup),
             "label": self.label,
             "searchable": [a.name for a in self.searchable],

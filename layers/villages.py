@@ -29,6 +29,8 @@ register(
         label="code",
         popup=("code", "owner_name", "district", "township", "village", "floors", "structure", "status", "danger_grade"),
         view="farmhouse.view", edit="farmhouse.edit", order=50,
+        # Measured with 1,000,000 demo farmhouses: the densest z13 tile of single houses is 545 KB, z14 381 KB.
+        cluster_maxzoom=14,
     ),
 )
 

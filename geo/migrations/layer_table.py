@@ -48,3 +48,34 @@ def create_search_index(name: str, columns: tuple[str, ...] | list[str]) -> None
     op.execute(
         f"CREATE INDEX {name}_search_idx ON {name} USING gin (({search_document(columns)}) gin_trgm_ops)"
     )
+
+
+# -- tile cache invalidation and point summaries (migration 0004) ---------------------------------------------
+# Every write to a layer table — API, import, demo load, direct SQL, COPY, TRUNCATE — bumps the layer's row in
+# ``layer_changes`` through a statement-level trigger, in the writing transaction; the tile cache keys on it.
+# Point layers that the tiles aggregate at low zoom (``Layer.cluster_maxzoom``) also keep ``tile_cells``: counts
+# and coordinate sums per grid cell and category, maintained set-wise from the statement's transition tables.
+
+
+def install_change_trigger(table: str, layer: str | None = None) -> None:
+    """Bump ``layer_changes`` (and ``pg_notify('layer_changes', layer)``) after every statement on ``table``."""
+    layer = layer or table
+    op.execute(f"INSERT INTO layer_changes (layer) VALUES ('{layer}') ON CONFLICT (layer) DO NOTHING")
+    op.execute(f"DROP TRIGGER IF EXISTS {table}_layer_changed ON {table}")
+    op.execute(f"""CREATE TRIGGER {table}_layer_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}
+                   FOR EACH STATEMENT EXECUTE FUNCTION layer_changed('{layer}')""")
+
+
+def install_tile_cells(table: str, category: str | None, layer: str | None = None) -> None:
+    """Keep ``tile_cells`` for a point layer (``category``: the column the map colours by, or None)."""
+    layer = layer or table
+    cat = category or ""
+    for event, refs in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+                        ("DELETE", "OLD TABLE AS old_rows")):
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_cells_{event.lower()} ON {table}")
+        op.execute(f"""CREATE TRIGGER {table}_cells_{event.lower()} AFTER {event} ON {table}
+                       REFERENCING {refs} FOR EACH STATEMENT EXECUTE FUNCTION tile_cells_changed('{layer}', '{cat}')""")
+    op.execute(f"DROP TRIGGER IF EXISTS {table}_cells_truncate ON {table}")
+    op.execute(f"""CREATE TRIGGER {table}_cells_truncate AFTER TRUNCATE ON {table}
+                   FOR EACH STATEMENT EXECUTE FUNCTION tile_cells_changed('{layer}', '{cat}')""")
+    op.execute(f"SELECT tile_cells_rebuild('{layer}', '{table}', '{cat}')")

@@ -1,0 +1,82 @@
+"""The in-process tile cache: least recently used out first, bounded in bytes.
+
+A key is ``(scope, layer ids, z, x, y, generations)``: the generations come from ``layer_changes``, which a
+trigger bumps on every write to a layer, so a key never maps to stale data and an edit makes the next request
+miss. Old generations are never asked for again and age out. ``scope`` is what the principal's data scoping
+will add (e.g. the districts a clerk may see) once it exists; today every principal allowed to view a layer
+sees the same tile, so it is "".
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Hashable
+
+from cachetools import LRUCache
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENTRY_OVERHEAD = 256  # bytes charged per entry besides the tile (key, object headers)
+
+
+class TileSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHENGJIAN_TILE_", extra="ignore")
+
+    cache_mb: float = 256  # per app process; 0 turns the cache off
+    max_bytes: int = 500_000  # a tile above this is served in its smaller form (see tiles/sql.py guard)
+
+
+@lru_cache
+def tile_settings() -> TileSettings:
+    return TileSettings()
+
+
+@dataclass(frozen=True)
+class Tile:
+    data: bytes
+    etag: str  # strong: a hash of the bytes
+
+    @classmethod
+    def of(cls, data: bytes) -> "Tile":
+        return cls(data, '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"')
+
+
+class TileCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._lru: LRUCache = LRUCache(maxsize=max(max_bytes, 1), getsizeof=lambda t: len(t.data) + ENTRY_OVERHEAD)
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> Tile | None:
+        with self._lock:
+            tile = self._lru.get(key)
+            if tile is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return tile
+
+    def put(self, key: Hashable, tile: Tile) -> None:
+        if len(tile.data) + ENTRY_OVERHEAD > self.max_bytes:
+            return
+        with self._lock:
+            self._lru[key] = tile
+
+    def clear(self) -> None:
+        with self._lock:
+            self._lru.clear()
+            self.hits = self.misses = 0
+
+    @property
+    def size(self) -> int:
+        return int(self._lru.currsize)
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+
+@lru_cache
+def tile_cache() -> TileCache:
+    return TileCache(int(tile_settings().cache_mb * 2**20))

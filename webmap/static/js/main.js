@@ -1,0 +1,128 @@
+// The one map: MapLibre with the registry's style, layer panel, popups, search, district filter, drawing.
+import * as maplibregl from "maplibre-gl";
+import { api, headers, session } from "./api.js";
+import { Panel } from "./panel.js";
+import { setupPopups } from "./popup.js";
+import { setupSearch } from "./search.js";
+import { DistrictFilter } from "./district.js";
+import { Editor } from "./draw.js";
+
+// CJK labels are drawn by the browser with a local font (no internet glyph server on the intranet).
+const LOCAL_CJK_FONT = "'Microsoft YaHei', 'PingFang SC', 'Noto Sans CJK SC', 'Source Han Sans SC', sans-serif";
+const PHONE = window.matchMedia("(max-width: 720px)");
+
+// Shared page state: the layers the user may see (from /map/layers.json), tile revisions after edits.
+const state = {
+  layers: [],
+  byId: {},
+  rev: {},
+  cityBounds: null,
+  toast,
+};
+
+function toast(message, kind = "info") {
+  const el = document.getElementById("toast");
+  el.textContent = message;
+  el.className = `toast ${kind}`;
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+// Tiles and glyphs come from this server: send the (interim) edit headers, and after an edit ask for
+// the layer's tiles with a new revision so no HTTP cache can serve the old ones.
+function transformRequest(url, resourceType) {
+  if (!url.startsWith(location.origin)) return { url };
+  if (resourceType === "Tile") {
+    const m = url.match(/\/tiles\/([^/?]+)\/\d+\/\d+\/\d+\.mvt/);
+    const rev = m && state.rev[m[1]];
+    if (rev) url += `${url.includes("?") ? "&" : "?"}rev=${rev}`;
+  }
+  return { url, headers: headers() };
+}
+
+async function loadConfig() {
+  const [style, layers] = await Promise.all([api("/map/style.json"), api("/map/layers.json")]);
+  state.layers = layers.data.layers;
+  state.byId = Object.fromEntries(state.layers.map((l) => [l.id, l]));
+  return style.data;
+}
+
+function setupPanelToggle(map) {
+  const button = document.getElementById("panel-toggle");
+  const set = (open) => {
+    document.body.classList.toggle("panel-open", open);
+    document.body.classList.toggle("panel-closed", !open);
+    button.setAttribute("aria-expanded", String(open));
+    setTimeout(() => map.resize(), 220);
+  };
+  set(!PHONE.matches);
+  button.addEventListener("click", () => set(!document.body.classList.contains("panel-open")));
+  PHONE.addEventListener("change", (e) => set(!e.matches));
+  return set;
+}
+
+async function main() {
+  const [style, districts] = await Promise.all([loadConfig(), api("/api/districts")]);
+  const boxes = districts.data.districts.map((d) => d.bbox);
+  state.cityBounds = boxes.length
+    ? [Math.min(...boxes.map((b) => b[0])), Math.min(...boxes.map((b) => b[1])),
+       Math.max(...boxes.map((b) => b[2])), Math.max(...boxes.map((b) => b[3]))]
+    : null;
+
+  const map = new maplibregl.Map({
+    container: "map",
+    style,
+    bounds: state.cityBounds || undefined,
+    fitBoundsOptions: { padding: 20 },
+    localIdeographFontFamily: LOCAL_CJK_FONT,
+    transformRequest,
+    attributionControl: { compact: true },
+    maxZoom: 20,
+  });
+  window.chengjianMap = map; // for tests and debugging from the console
+  window.chengjian = { map, state };
+  map.addControl(new maplibregl.NavigationControl({ visualizePitch: false }), "bottom-right");
+  map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
+  const setPanel = setupPanelToggle(map);
+  // On a phone the open panel covers the map: a tap on the map closes it.
+  map.on("click", () => { if (PHONE.matches && document.body.classList.contains("panel-open")) setPanel(false); });
+  await map.once("load");
+
+  const panel = new Panel(map, state, document.getElementById("layer-groups"));
+  const districtFilter = new DistrictFilter(map, state, panel, districts.data.districts,
+    document.getElementById("district-select"));
+  const editor = new Editor(map, state, { onSaved: () => panel.refreshCounts() });
+  window.chengjian.editor = editor;
+  const popups = setupPopups(map, state, { onEdit: (cfg, id) => editor.editFeature(cfg, id), editor });
+  setupSearch(map, state, panel, popups, () => { if (PHONE.matches) setPanel(false); });
+  panel.build();
+  districtFilter.build();
+  editor.build();
+
+  document.getElementById("edit-mode").addEventListener("change", async (e) => {
+    session.editing = e.target.checked;
+    editor.cancel();
+    const before = state.layers.map((l) => l.id).join(",");
+    const newStyle = await loadConfig();
+    if (state.layers.map((l) => l.id).join(",") !== before) {
+      // Another role sees other layers: a new style (the drawing layers are added again after it).
+      editor.detach();
+      state.baseFilters = null;
+      map.setStyle(newStyle, { diff: false });
+      await map.once("style.load");
+      editor.attach();
+    }
+    panel.build();
+    districtFilter.apply();
+    editor.build();
+    toast(session.editing ? "已进入编辑模式：可新增或修改绿道、工地围栏。" : "已退出编辑模式。");
+  });
+
+  document.body.dataset.ready = "true";
+}
+
+main().catch((e) => {
+  console.error(e);
+  toast(`地图加载失败：${e.message}`, "error");
+});

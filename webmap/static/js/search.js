@@ -1,0 +1,84 @@
+// Search by name or code across every layer the user may see; a result flies the map to the feature
+// and opens its popup.
+import * as maplibregl from "maplibre-gl";
+import { api, escapeHtml } from "./api.js";
+
+export function setupSearch(map, state, panel, popups, onPicked) {
+  const input = document.getElementById("search-input");
+  const list = document.getElementById("search-results");
+  let results = [];
+  let timer = null;
+  let seq = 0;
+  let marker = null;
+
+  function close() {
+    list.hidden = true;
+  }
+
+  function render(message) {
+    if (message) {
+      list.innerHTML = `<li class="search-empty">${escapeHtml(message)}</li>`;
+    } else {
+      list.innerHTML = results.map((r, i) => `
+        <li><button type="button" data-i="${i}">
+          <span class="result-label">${escapeHtml(r.label)}</span>
+          <span class="result-meta">${escapeHtml([r.layer_title, r.code, r.district].filter(Boolean).join(" · "))}</span>
+        </button></li>`).join("");
+    }
+    list.hidden = false;
+  }
+
+  async function run(q) {
+    const mine = ++seq;
+    try {
+      const { data } = await api(`/api/search?q=${encodeURIComponent(q)}&limit=20`);
+      if (mine !== seq) return;
+      results = data.results;
+      render(results.length ? null : "没有找到匹配的要素");
+    } catch (e) {
+      if (mine === seq) render(e.message);
+    }
+  }
+
+  function fly(r) {
+    const cfg = state.byId[r.layer];
+    panel.setVisible(r.layer, true);
+    const [x0, y0, x1, y1] = r.bbox;
+    const target = r.center;
+    map.once("moveend", () => popups.showRecord(cfg, r.id, target));
+    if (x1 - x0 < 1e-4 && y1 - y0 < 1e-4) {
+      map.flyTo({ center: target, zoom: Math.max(map.getZoom(), 16) });
+    } else {
+      map.fitBounds(r.bbox, { padding: 60, maxZoom: 17 });
+    }
+    marker?.remove();
+    marker = new maplibregl.Marker({ color: "#dc2626" }).setLngLat(target).addTo(map);
+  }
+
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    const q = input.value.trim();
+    if (!q) { close(); return; }
+    timer = setTimeout(() => run(q), 250);
+  });
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && results.length) { e.preventDefault(); pick(0); }
+    if (e.key === "Escape") close();
+  });
+  list.addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-i]");
+    if (button) pick(Number(button.dataset.i));
+  });
+  document.addEventListener("click", (e) => {
+    if (!e.target.closest(".search")) close();
+  });
+
+  function pick(i) {
+    const r = results[i];
+    if (!r) return;
+    close();
+    input.value = r.label;
+    onPicked?.();
+    fly(r);
+  }
+}
