@@ -112,7 +112,8 @@ def test_dense_points_draw_server_clusters(client):
     assert z is not None
     cluster, count = by_id["farmhouses-cluster"], by_id["farmhouses-cluster-count"]
     assert cluster["filter"] == count["filter"] == ["has", "cluster"]
-    assert cluster["maxzoom"] == count["maxzoom"] == z
+    # Drawn wherever the server sends cells, also above cluster_maxzoom (the tile size guard).
+    assert cluster.get("maxzoom", 24) > z and count.get("maxzoom", 24) > z
     assert by_id["farmhouses"]["filter"] == ["!", ["has", "cluster"]]
     # The cluster colour is its majority category, read from the counts the tiles carry.
     colour = json.dumps(cluster["paint"]["circle-color"])

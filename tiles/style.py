@@ -149,7 +149,8 @@ def cluster_layers(layer: Layer) -> list[dict]:
     z = cluster_maxzoom(layer)
     if z is None:
         return []
-    base = {"source": layer.id, "source-layer": layer.id, "filter": ["has", "cluster"], **_zoom_range(layer, maxzoom=z)}
+    # No maxzoom of their own: above cluster_maxzoom the tile size guard may still send cells, and they must show.
+    base = {"source": layer.id, "source-layer": layer.id, "filter": ["has", "cluster"], **_zoom_range(layer)}
     radius = ["interpolate", ["linear"], ["sqrt", ["get", "count"]], 1, 5, 10, 9, 30, 14, 100, 22, 300, 32]
     return [
         {"id": f"{layer.id}-cluster", "type": "circle", **base, "metadata": _meta(layer, "cluster"), "paint": {
