@@ -7,7 +7,6 @@ transaction, with one audit entry for the batch.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np

@@ -2,7 +2,11 @@
 a fresh database per session, migrations applied."""
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
+import time
 import uuid
 
 import pytest
@@ -91,3 +95,33 @@ def clean(engine):
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(BUSINESS_TABLES)}, audit_log RESTART IDENTITY CASCADE"))
     yield
+
+
+@contextlib.contextmanager
+def running_server(app):
+    """The real app under uvicorn on a free loopback port, in a thread; yields its base URL."""
+    import httpx
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("the test server did not start")
+            time.sleep(0.05)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)

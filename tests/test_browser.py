@@ -8,16 +8,13 @@ from __future__ import annotations
 import base64
 import math
 import os
-import socket
-import threading
-import time
 
 import httpx
 import mapbox_vector_tile
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import BUSINESS_TABLES, LEADER
+from tests.conftest import BUSINESS_TABLES, LEADER, running_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -47,29 +44,8 @@ def demo(engine):
 
 @pytest.fixture(scope="module")
 def server(app, demo):
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            srv.should_exit = True
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    yield base
-    srv.should_exit = True
-    thread.join(10)
+    with running_server(app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

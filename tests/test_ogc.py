@@ -4,16 +4,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
-from tests.conftest import ADMIN, LEADER
+from tests.conftest import ADMIN, LEADER, running_server
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
@@ -247,29 +243,8 @@ def test_single_item(client, clean):
 
 @pytest.fixture()
 def live_server(app):
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    yield base
-    server.should_exit = True
-    thread.join(10)
+    with running_server(app) as base:
+        yield base
 
 
 def gdal(*args: str) -> str:
