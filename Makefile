@@ -43,5 +43,9 @@ stop:
 	-$(CJ) db stop
 	-@test -d var/test-pg && $(PY) -c "from geo.cluster import Cluster; Cluster('var/test-pg').stop()" || true
 
+# Benchmarks print ratios to baselines measured in the same run (each takes minutes; tiles ~20 min).
 bench: db
+	$(PY) bench/storage.py
 	$(PY) bench/import_points.py
+	$(PY) bench/geofence.py
+	$(PY) bench/tiles.py
