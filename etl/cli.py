@@ -51,7 +51,7 @@ def _import(args: argparse.Namespace) -> int:
     from etl.importer import import_file_cli
 
     return import_file_cli(args.file, args.layer, commit=not args.dry_run, crs=args.crs,
-                           actor=args.user, lon=args.lon_column, lat=args.lat_column)
+                           actor=args.user, lon=args.lon_column, lat=args.lat_column, repair=args.repair)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--user", default="cli")
     imp.add_argument("--lon-column")
     imp.add_argument("--lat-column")
+    imp.add_argument("--repair", action="store_true", help="repair invalid geometries (ST_MakeValid) and report them")
     imp.set_defaults(func=_import)
 
     exp = sub.add_parser("export", help="export a layer")

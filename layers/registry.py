@@ -73,6 +73,8 @@ class Attr:
             s["minimum"] = self.minimum
         if self.maximum is not None:
             s["maximum"] = self.maximum
+        if self.read_only:
+            s["readOnly"] = True
         return s
 
 

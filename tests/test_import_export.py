@@ -392,6 +392,23 @@ def test_cli_import_and_export(engine, clean, tmp_path, capsys):
     assert os.path.getsize(target) > 0
 
 
+def test_cli_repair_flag(client, engine, clean, tmp_path, capsys):
+    """An invalid fence is refused; with --repair it is made valid, stored and reported."""
+    site = client.post("/api/layers/sites/features", headers=ADMIN, json={
+        "geometry": {"type": "Point", "coordinates": [120.15, 30.15]},
+        "properties": {"code": "R-1", "name": "修复测试工地"}}).json()["id"]
+    bowtie = [[120.10, 30.10], [120.20, 30.20], [120.20, 30.10], [120.10, 30.20], [120.10, 30.10]]
+    path = tmp_path / "fence.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [bowtie]},
+        "properties": {"site_id": site, "name": "蝴蝶形围栏"}}]}), encoding="utf-8")
+    assert cli(["import", str(path), "--layer", "site_fences"]) == 1
+    assert count(engine, "site_fences") == 0
+    capsys.readouterr()
+    assert cli(["import", str(path), "--layer", "site_fences", "--repair"]) == 0
+    assert count(engine, "site_fences", "ST_IsValid(geom) AND ST_NumGeometries(geom) = 2") == 1
+
+
 # -- the column-wise fast path of coerce_column ----------------------------------------------
 
 def test_coerce_column_fast_path_matches_row_rules():
