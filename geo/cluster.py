@@ -44,6 +44,8 @@ def postgis_installed(pg_bin: Path) -> bool:
 def free_port(preferred: int | None = None) -> int:
     for port in ([preferred] if preferred else []) + [0]:
         with socket.socket() as s:
+            # PostgreSQL listens with SO_REUSEADDR, so a port whose old connections linger in TIME_WAIT is free to it.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
