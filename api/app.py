@@ -33,13 +33,7 @@ def create_app() -> FastAPI:
         return {"status": "ok", "database": "up", "postgis": postgis}
 
     for name in API_ROUTERS:
-        try:
-            module = importlib.import_module(f"api.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"api.{name}":
-                raise
-            continue
-        app.include_router(module.router)
+        app.include_router(importlib.import_module(f"api.{name}").router)
     for module in registry.modules():
         if hasattr(module, "router"):
             app.include_router(module.router)
