@@ -1,7 +1,8 @@
 """``/api/layers``: the registry, and features of every layer (list, get, create, update, delete)."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from sqlalchemy import Connection
@@ -76,6 +77,18 @@ def expected_version(fid: int, if_match: str | None, body_version: Any) -> int:
         raise ApiError(422, "invalid_version", "版本号应为整数。", "version")
 
 
+@contextmanager
+def _store_errors(layer: Layer, fid: int) -> Iterator[None]:
+    """The store's NotFound / StaleVersion as the API's 404 / 409."""
+    try:
+        yield
+    except store.NotFound:
+        raise not_found(f"{layer.title}要素 {fid} ")
+    except store.StaleVersion as e:
+        raise ApiError(409, "version_conflict", "该记录已被他人修改，请刷新后重试。", "version",
+                       {"current_version": e.current, "your_version": e.given})
+
+
 def _feature_body(body: Any) -> tuple[Any, dict | None, Any]:
     if not isinstance(body, dict):
         raise ApiError(422, "feature_malformed", "请求内容应为 GeoJSON 要素（Feature）。", None)
@@ -118,10 +131,8 @@ def list_features(request: Request, layer: Layer = Depends(get_layer), limit: in
 @router.get("/{layer_id}/features/{fid}")
 def get_feature(fid: int, response: Response, layer: Layer = Depends(get_layer),
                 conn: Connection = Depends(db_read)) -> dict:
-    try:
+    with _store_errors(layer, fid):
         feature = store.get_feature(conn, layer, fid)
-    except store.NotFound:
-        raise not_found(f"{layer.title}要素 {fid} ")
     response.headers["ETag"] = etag(feature)
     return feature
 
@@ -153,13 +164,8 @@ def _update(fid: int, body: Any, crs: str | None, repair: bool, if_match: str | 
         s = get_settings()
         geom, repaired = check_one(geometry, layer.geometry, crs, repair, s.max_vertices, s.hangzhou_margin_deg)
     clean = check_properties(layer, props, partial=partial)
-    try:
+    with _store_errors(layer, fid):
         feature = store.update(conn, layer, fid, version, who.user, geom, clean, who.client)
-    except store.NotFound:
-        raise not_found(f"{layer.title}要素 {fid} ")
-    except store.StaleVersion as e:
-        raise ApiError(409, "version_conflict", "该记录已被他人修改，请刷新后重试。", "version",
-                       {"current_version": e.current, "your_version": e.given})
     response.headers["ETag"] = etag(feature)
     if repaired:
         feature["repair"] = repaired
@@ -186,11 +192,6 @@ def delete_feature(fid: int, version: int | None = None, if_match: str | None = 
                    conn: Connection = Depends(db_write)) -> Response:
     who.require_edit(layer)
     expected = expected_version(fid, if_match, version)
-    try:
+    with _store_errors(layer, fid):
         store.delete(conn, layer, fid, expected, who.user, who.client)
-    except store.NotFound:
-        raise not_found(f"{layer.title}要素 {fid} ")
-    except store.StaleVersion as e:
-        raise ApiError(409, "version_conflict", "该记录已被他人修改，请刷新后重试。", "version",
-                       {"current_version": e.current, "your_version": e.given})
     return Response(status_code=204)

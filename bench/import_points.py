@@ -119,24 +119,6 @@ def files(n: int, seed: int, formats: list[str]) -> dict[str, Path]:
     return paths
 
 
-def scratch_url() -> str:
-    from sqlalchemy.engine import make_url
-
-    from geo.db import database_url
-
-    return make_url(database_url()).set(database=f"chengjian_bench_{os.getpid()}").render_as_string(hide_password=False)
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    admin = u.set(database="postgres", drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
-
-
 def timed(stages: dict[str, float], name: str, fn):
     """``fn`` as it is, adding its run time to ``stages[name]`` (to see where the import spends it)."""
     def run(*args, **kwargs):
@@ -210,32 +192,28 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     paths = files(args.n, args.seed, args.formats)
-    url = scratch_url()
-    os.environ["DATABASE_URL"] = url  # the CLI's engine goes to the scratch database
-    from geo.cluster import ensure_database
+    from bench.common import scratch_database
     from geo.db import reset_engine
-    from geo.migrate import upgrade
     from geo.settings import get_settings
 
-    get_settings.cache_clear()
-    reset_engine()
     results = []
-    try:
-        ensure_database(url)
-        upgrade(url)
-        print(f"scratch database {url.rsplit('/', 1)[1]}; {os.cpu_count()} CPUs; "
-              f"load average {os.getloadavg()[0]:.1f}")
-        for fmt in args.formats:
-            path = paths[fmt]
-            print(f"{fmt}: chengjian import …")
-            ours, n_ours = run_ours(path)
-            print(f"{fmt}: ogr2ogr …")
-            ogr, n_ogr = run_ogr2ogr(path, url)
-            assert n_ours == n_ogr == args.n, (n_ours, n_ogr)
-            results.append((fmt, ours, ogr))
-    finally:
+    with scratch_database("chengjian_bench") as url:
+        os.environ["DATABASE_URL"] = url  # the CLI's engine goes to the scratch database
+        get_settings.cache_clear()
         reset_engine()
-        drop_database(url)
+        try:
+            print(f"scratch database {url.rsplit('/', 1)[1]}; {os.cpu_count()} CPUs; "
+                  f"load average {os.getloadavg()[0]:.1f}")
+            for fmt in args.formats:
+                path = paths[fmt]
+                print(f"{fmt}: chengjian import …")
+                ours, n_ours = run_ours(path)
+                print(f"{fmt}: ogr2ogr …")
+                ogr, n_ogr = run_ogr2ogr(path, url)
+                assert n_ours == n_ogr == args.n, (n_ours, n_ogr)
+                results.append((fmt, ours, ogr))
+        finally:
+            reset_engine()  # close our connections before the scratch database is dropped
 
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on the machine slows both sides)")
     print("chengjian import: read, check every row, COPY into farmhouses (GiST on geom_3857, unique code, district "
