@@ -1,4 +1,5 @@
-"""Shared dependencies: the layer from the path (with its view permission), database connections."""
+"""Shared dependencies: the layer from the path (with its view permission), database connections that carry the
+principal's data scope."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -8,6 +9,7 @@ from sqlalchemy import Connection
 
 from api.auth import Principal, principal
 from api.errors import ApiError
+from geo import scope as scopes
 from geo.db import get_engine
 from layers.registry import Layer, registry
 
@@ -21,12 +23,16 @@ def get_layer(layer_id: str, who: Principal = Depends(principal)) -> Layer:
     return layer
 
 
-def db_read() -> Iterator[Connection]:
+def db_read(who: Principal = Depends(principal)) -> Iterator[Connection]:
+    """A connection whose transaction states the principal's scope (never committed)."""
     with get_engine().connect() as conn:
+        scopes.apply(conn, who.scope)
         yield conn
 
 
-def db_write() -> Iterator[Connection]:
-    """One transaction per request: committed when the endpoint returns, rolled back on any error."""
+def db_write(who: Principal = Depends(principal)) -> Iterator[Connection]:
+    """One transaction per request, scoped to the principal: committed when the endpoint returns, rolled back on
+    any error."""
     with get_engine().begin() as conn:
+        scopes.apply(conn, who.scope)
         yield conn

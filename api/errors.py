@@ -41,6 +41,15 @@ _STATUS_TEXT = {400: ("bad_request", "请求格式不正确。"), 401: ("unautho
                 413: ("payload_too_large", "上传内容过大。"), 415: ("unsupported_media_type", "不支持的内容类型。")}
 
 
+def _column_of(constraint: str | None, table: str | None) -> str | None:
+    """The column a constraint named ``<table>_<column>[_live]_(idx|key)`` is about. PostgreSQL leaves the key out
+    of the error detail on tables with row-level security, so the name is what is left."""
+    if not constraint or not table or not constraint.startswith(table + "_"):
+        return None
+    rest = re.sub(r"(_live)?_(idx|key|fkey)$", "", constraint[len(table) + 1:])
+    return rest or None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -78,7 +87,7 @@ def install(app: FastAPI) -> None:
         diag = getattr(exc.orig, "diag", None)
         constraint = getattr(diag, "constraint_name", None)
         key = re.match(r"Key \((\w+)\)", getattr(diag, "message_detail", None) or "")
-        field = key.group(1) if key else None
+        field = key.group(1) if key else _column_of(constraint, getattr(diag, "table_name", None))
         detail = {"constraint": constraint}
         sqlstate = getattr(exc.orig, "sqlstate", None)
         if sqlstate == "23505":  # unique_violation

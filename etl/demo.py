@@ -704,9 +704,9 @@ def build_demo(farmhouses: int = 50_000, seed: int = 20261125, if_empty: bool = 
     if farmhouses < 0:
         raise DemoError("farmhouses must be >= 0")
     if engine is None:
-        from geo.db import get_engine
+        from geo.db import admin_engine
 
-        engine = get_engine()
+        engine = admin_engine()  # the schema owner: row-level security does not apply
     t0 = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})

@@ -128,7 +128,7 @@ def export(conn: Connection, layer: Layer, query: store.Query, fmt: str, actor: 
 def export_cli(layer_id: str, fmt: str, output: str | None, filters: dict[str, str] | None = None,
                actor: str = "cli") -> int:
     """``chengjian export``: write the file; 0 on success, 1 on a bad layer or filter."""
-    from geo.db import get_engine
+    from geo.db import admin_engine
     from layers.registry import registry
 
     layer = registry.get(layer_id)
@@ -140,7 +140,7 @@ def export_cli(layer_id: str, fmt: str, output: str | None, filters: dict[str, s
     except AttrError as e:
         print(f"筛选条件有误：{e.message}", file=sys.stderr)
         return 1
-    with get_engine().begin() as conn:  # the audit entry stands only if the file was written
+    with admin_engine().begin() as conn:  # the CLI acts as the schema owner; the audit entry stands only if the file was written
         result = export(conn, layer, query, fmt, actor)
         path = Path(output or result.filename)
         path.write_bytes(result.data)

@@ -535,7 +535,7 @@ def import_file_cli(path: str, layer_id: str, commit: bool = True, crs: str | No
     """``chengjian import``: print the report, copy with a progress bar; 0 on success, 1 otherwise."""
     from tqdm import tqdm
 
-    from geo.db import get_engine
+    from geo.db import admin_engine
     from geo.settings import get_settings
     from layers.registry import registry
 
@@ -546,7 +546,7 @@ def import_file_cli(path: str, layer_id: str, commit: bool = True, crs: str | No
     margin = get_settings().hangzhou_margin_deg
     try:
         src = read_file(path, None, layer, crs, lon, lat)
-        with get_engine().begin() as conn:
+        with admin_engine().begin() as conn:  # the CLI acts as the schema owner
             checked = check(conn, layer, src, repair=repair, margin=margin)
             print(summary_text(checked.report))
             if not checked.ok:

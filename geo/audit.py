@@ -1,4 +1,8 @@
-"""The audit trail: every write leaves who, when, what, before and after — in the same transaction."""
+"""The audit trail and operation log: one append-only table (``audit_log``; the app's role may only insert).
+
+Data writes record who, when, what, before and after — in the writing transaction. Sign-ins, failed sign-ins,
+sign-outs, permission changes, exports and other operations record who, when, from where, what, and a detail.
+"""
 from __future__ import annotations
 
 import json
@@ -14,10 +18,12 @@ def _dump(obj: Any) -> str | None:
 
 
 def record(conn: Connection, actor: str, action: str, layer: str | None = None, feature_id: int | None = None,
-           before: Any = None, after: Any = None, client: str | None = None) -> None:
+           before: Any = None, after: Any = None, client: str | None = None, detail: Any = None,
+           user_id: int | None = None) -> None:
     conn.execute(
-        text("INSERT INTO audit_log (actor, client, action, layer, feature_id, before, after) "
-             "VALUES (:actor, :client, :action, :layer, :fid, CAST(:before AS jsonb), CAST(:after AS jsonb))"),
-        {"actor": actor, "client": client, "action": action, "layer": layer, "fid": feature_id,
-         "before": _dump(before), "after": _dump(after)},
+        text("INSERT INTO audit_log (actor, user_id, client, action, layer, feature_id, before, after, detail) "
+             "VALUES (:actor, :uid, :client, :action, :layer, :fid, CAST(:before AS jsonb), CAST(:after AS jsonb), "
+             "CAST(:detail AS jsonb))"),
+        {"actor": actor, "uid": user_id, "client": client, "action": action, "layer": layer, "fid": feature_id,
+         "before": _dump(before), "after": _dump(after), "detail": _dump(detail)},
     )

@@ -46,6 +46,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from geo import crs as crsmod
+from geo import scope as scopes
 from geo import validate
 from geo.settings import get_settings
 from layers.registry import Layer
@@ -163,7 +164,8 @@ def layer_fences(conn: Connection, layer: Layer) -> Fences:
         raise GeofenceError(422, "fence_layer_too_large",
                             f"图层「{layer.title}」有 {stamp[0]} 个面要素，超过整层检索上限 {limit} 个；"
                             "请逐点指定围栏（feature_id）。", "layer", {"fences": stamp[0], "max": limit})
-    key = (conn.engine.url.render_as_string(hide_password=True), layer.id)
+    # Row-level security shows each principal its own fences: the copy is per stated scope.
+    key = (conn.engine.url.render_as_string(hide_password=True), layer.id, scopes.current_key(conn))
     with _cache_lock:
         hit = _cache.get(key)
     if hit and hit[0] == stamp:

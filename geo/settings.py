@@ -44,10 +44,31 @@ class Settings(BaseSettings):
     geofence_max_batch: int = 100_000
     geofence_max_layer_fences: int = 200_000
 
-    # Until the accounts issue lands, the acting user comes from the
-    # X-Chengjian-User / X-Chengjian-Roles headers when this is true.
-    dev_auth: bool = True
+    # Roles of a request that carries no credentials (``make run`` sets ``leader`` for a read-only demo map).
     anonymous_roles: str = "public"
+
+    # Accounts (api/accounts): session lifetimes, lockout, cookies.
+    session_hours: float = 12.0  # browser sessions and bearer tokens expire after this long
+    session_idle_minutes: float = 120.0  # ... or after this long without a request
+    lockout_attempts: int = 5  # failed sign-ins in a row that lock an account
+    lockout_minutes: float = 15.0
+    # Secure cookies: "auto" marks them Secure unless the request is plain http to a loopback host (development).
+    cookie_secure: str = "auto"
+    # One-time codes for experts (ST-25): digits, lifetime of a resent code, resend and attempt limits.
+    otp_digits: int = 6
+    otp_resend_minutes: float = 10.0
+    otp_min_interval_s: float = 60.0
+    otp_max_per_hour: int = 5
+    otp_max_attempts: int = 5
+    # SMS gateway: "outbox" (local table, read in the back office) is the only backend this build ships.
+    sms_backend: str = "outbox"
+    # Single sign-on from the commission's OA (OpenID Connect); off when the issuer is unset.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_url: str | None = None  # default: <request base>/api/auth/sso/callback
+    oidc_scopes: str = "openid profile email phone"
+    oidc_username_claim: str = "preferred_username"  # the claim matched to a local username on first sign-in
 
 
 @lru_cache

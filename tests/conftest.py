@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -32,11 +33,15 @@ TEST_URL = os.environ["CHENGJIAN_TEST_DATABASE_URL"]
 
 # Everything the app reads goes to the test database.
 os.environ["DATABASE_URL"] = TEST_URL
-os.environ["CHENGJIAN_DEV_AUTH"] = "true"
 os.environ["CHENGJIAN_ANONYMOUS_ROLES"] = "public"
 
-ADMIN = {"X-Chengjian-User": "test-admin", "X-Chengjian-Roles": "admin"}
-LEADER = {"X-Chengjian-User": "test-leader", "X-Chengjian-Roles": "leader"}
+# Bearer-token headers of real accounts, filled in when the session's database is ready (``database``).
+# One pair of dicts for both imports of this module (see above).
+_first = sys.modules.get("conftest") or sys.modules.get("tests.conftest")
+ADMIN: dict[str, str] = getattr(_first, "ADMIN", {})
+LEADER: dict[str, str] = getattr(_first, "LEADER", {})
+PUBLIC: dict[str, str] = getattr(_first, "PUBLIC", {})  # a signed-in user holding only the public role
+TEST_PASSWORD = "Chengjian-2026-test"
 
 BUSINESS_TABLES = ("greenways", "sewage_plants", "farmhouse_footprints", "farmhouses", "review_projects", "site_fences", "sites", "townships")
 
@@ -60,6 +65,9 @@ def database():
     reset_engine()
     ensure_database(TEST_URL)
     upgrade(TEST_URL)
+    ADMIN.update(make_user("test-admin", ["admin"]))
+    LEADER.update(make_user("test-leader", ["leader"]))
+    PUBLIC.update(make_user("test-public", ["public"]))
     yield TEST_URL
     reset_engine()
     _drop_database(TEST_URL)
@@ -67,9 +75,32 @@ def database():
 
 @pytest.fixture(scope="session")
 def engine(database):
-    from geo.db import get_engine
+    """The schema owner's engine (no row-level security): for fixtures and for checking what was stored."""
+    from geo.db import admin_engine
 
-    return get_engine()
+    return admin_engine()
+
+
+def make_user(username: str, roles: list[str], district: str | None = None, grants: dict | None = None,
+              phone: str | None = None, id_number: str | None = None, org_id: int | None = None) -> dict[str, str]:
+    """Create (or reuse) a real account and return the headers of a fresh bearer session for it."""
+    import sqlalchemy as sa
+    from starlette.requests import Request
+
+    from api.accounts import sessions, users
+    from geo.db import transaction
+
+    with transaction() as conn:
+        uid = conn.execute(sa.text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar()
+        if uid is None:
+            uid = users.create_user(conn, username, username, roles, password=TEST_PASSWORD, district=district,
+                                    phone=phone, id_number=id_number, org_id=org_id, actor="test")
+        for layer, ids in (grants or {}).items():
+            for fid in ids:
+                users.grant(conn, uid, layer, fid, "test", actor="test")
+        request = Request({"type": "http", "method": "POST", "path": "/", "headers": [], "client": ("127.0.0.1", 1)})
+        token, _, _ = sessions.start(conn, uid, request, "test", "bearer")
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +124,7 @@ def clean(engine):
     from sqlalchemy import text
 
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(BUSINESS_TABLES)}, audit_log RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {', '.join(BUSINESS_TABLES)}, audit_log RESTART IDENTITY"))
     yield
 
 

@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import ADMIN, LEADER
+from tests.conftest import ADMIN, LEADER, PUBLIC
 
 BASE = "/api/layers/sites/features"
 
@@ -100,7 +100,8 @@ def test_failed_write_leaves_nothing(client, engine, clean):
 def test_permissions(client, clean):
     r = client.post(BASE, headers=LEADER, json=site("S-3"))
     assert r.status_code == 403 and r.json()["code"] == "forbidden"
-    assert client.get(BASE).status_code == 403  # anonymous (public) cannot see construction sites
+    assert client.get(BASE).status_code == 401  # anonymous: sign in first
+    assert client.get(BASE, headers=PUBLIC).status_code == 403  # signed in, but the public role cannot
     assert client.get("/api/layers/nope/features", headers=LEADER).status_code == 404
     assert client.get(f"{BASE}/123456", headers=LEADER).json()["code"] == "not_found"
 

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from geo import crs as crsmod
 from geo.settings import get_settings
-from tests.conftest import ADMIN, LEADER
+from tests.conftest import ADMIN, LEADER, PUBLIC
 
 CHECK = "/api/geofence/check"
 BATCH = "/api/geofence/check-batch"
@@ -300,11 +300,11 @@ def test_batch_limit(client, fence, monkeypatch):
 
 def test_permissions(client, fence):
     site, fid = fence
-    r = check(client, fid, 0, 0, headers={})
+    r = check(client, fid, 0, 0, headers=PUBLIC)
     assert r.status_code == 403 and r.json()["code"] == "forbidden"
-    r = check(client, fid, 0, 0, headers={"X-Chengjian-User": "someone", "X-Chengjian-Roles": "public"})
-    assert r.status_code == 403
+    r = check(client, fid, 0, 0, headers={})
+    assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
     lon, lat = wgs(0, 0)
-    r = client.post(BATCH, json={"layer": "site_fences", "points": [{"lon": lon, "lat": lat}]})
+    r = client.post(BATCH, json={"layer": "site_fences", "points": [{"lon": lon, "lat": lat}]}, headers=PUBLIC)
     assert r.status_code == 403
     assert check(client, fid, 0, 0, headers=LEADER).status_code == 200  # leaders view every layer

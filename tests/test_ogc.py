@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import ADMIN, LEADER, running_server
+from tests.conftest import ADMIN, LEADER, PUBLIC, running_server
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
@@ -89,7 +89,8 @@ def test_collections_list_only_visible_layers(client):
 def test_hidden_and_unknown_layers(client):
     for path in ("/ogc/collections/farmhouses", "/ogc/collections/farmhouses/items",
                  "/ogc/collections/farmhouses/items/1", "/ogc/collections/farmhouses/schema"):
-        r = client.get(path)
+        assert client.get(path).status_code == 401, path  # anonymous: sign in first
+        r = client.get(path, headers=PUBLIC)
         assert r.status_code == 403, path
         assert r.json()["code"] == "forbidden"
     assert client.get("/ogc/collections/farmhouses", headers=LEADER).status_code == 200

@@ -1,5 +1,7 @@
 """The layer registry: declarations, and that the schema the migrations built matches them."""
 import pytest
+
+from tests.conftest import PUBLIC
 from sqlalchemy import text
 
 from geo.migrations.layer_table import search_document
@@ -71,7 +73,8 @@ def test_public_sees_only_public_layers(client):
     ids = {lyr["id"] for lyr in r.json()["layers"]}
     assert ids == {layer.id for layer in registry.all() if layer.view is None}
     assert "farmhouses" not in ids
-    r = client.get("/api/layers/farmhouses/features")
+    assert client.get("/api/layers/farmhouses/features").status_code == 401
+    r = client.get("/api/layers/farmhouses/features", headers=PUBLIC)
     assert r.status_code == 403
     assert r.json()["code"] == "forbidden"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from layers.registry import registry
-from tests.conftest import ADMIN, LEADER
+from tests.conftest import ADMIN, LEADER, PUBLIC
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATOR = ROOT / "webmap" / "tools" / "maplibre-gl-style-spec" / "gl-style-validate.mjs"
@@ -239,7 +239,8 @@ def test_label_points_inside_their_districts(client, engine):
     assert client.get("/map/labels/townships.geojson").json() == {"type": "FeatureCollection", "features": []}
     r = client.get("/map/labels/greenways.geojson")
     assert r.status_code == 404 and r.json()["code"] == "labels_not_found"
-    assert client.get("/map/labels/sites.geojson").status_code == 403
+    assert client.get("/map/labels/sites.geojson").status_code == 401
+    assert client.get("/map/labels/sites.geojson", headers=PUBLIC).status_code == 403
 
 
 # -- the page and its static files ---------------------------------------------------------------------
@@ -312,7 +313,7 @@ def test_search_across_layers(client, some):
     assert [h["layer"] for h in hits] == ["sites"]
     public = client.get("/api/search", params={"q": "望江"}).json()["results"]
     assert [h["layer"] for h in public] == ["greenways"]
-    r = client.get("/api/search", params={"q": "望江", "layers": "sites"})
+    r = client.get("/api/search", params={"q": "望江", "layers": "sites"}, headers=PUBLIC)
     assert r.status_code == 403 and r.json()["code"] == "forbidden"
     r = client.get("/api/search", params={"q": "望江", "layers": "nope"}, headers=LEADER)
     assert r.status_code == 404 and r.json()["field"] == "layers"

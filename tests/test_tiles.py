@@ -8,12 +8,11 @@ import mapbox_vector_tile
 from sqlalchemy import text
 
 from layers.registry import registry
-from tests.conftest import ADMIN, LEADER
+from tests.conftest import ADMIN, LEADER, PUBLIC
 from tiles import service, sql
 from tiles.cache import tile_cache, tile_settings
 from tiles.generations import shared_reads
 
-PUBLIC = {"X-Chengjian-User": "visitor", "X-Chengjian-Roles": "public"}
 MVT = "application/vnd.mapbox-vector-tile"
 
 
@@ -314,7 +313,7 @@ def test_hidden_layers_are_forbidden_not_empty(client):
         assert r.status_code == 403 and r.json()["code"] == "forbidden", path
         assert "图层" in r.json()["message"]
     assert fetch(client, "districts", z, x, y, PUBLIC).status_code == 200
-    assert client.get(f"/tiles/sites/{z}/{x}/{y}.mvt").status_code == 403  # anonymous: the public role
+    assert client.get(f"/tiles/sites/{z}/{x}/{y}.mvt").status_code == 401  # anonymous: sign in first
     assert fetch(client, "sites", z, x, y, LEADER).status_code == 200
 
 

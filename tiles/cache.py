@@ -2,9 +2,9 @@
 
 A key is ``(scope, layer ids, z, x, y, generations)``: the generations come from ``layer_changes``, which a
 trigger bumps on every write to a layer, so a key never maps to stale data and an edit makes the next request
-miss. Old generations are never asked for again and age out. ``scope`` is what the principal's data scoping
-will add (e.g. the districts a clerk may see) once it exists; today every principal allowed to view a layer
-sees the same tile, so it is "".
+miss. Old generations are never asked for again and age out. ``scope`` is the principal's data scope
+(``geo.scope.Scope.key()``: "all", or the districts and granted records a clerk or unit may see), so principals
+who see different records never share a cached tile.
 """
 from __future__ import annotations
 

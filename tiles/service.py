@@ -16,7 +16,8 @@ from typing import Any, Callable, Sequence
 import psycopg
 import sqlalchemy as sa
 
-from geo.db import database_url
+from geo import scope as scopes
+from geo.db import database_url, use_app_role
 from layers.registry import Layer
 from starlette.concurrency import run_in_threadpool
 
@@ -31,19 +32,22 @@ CELLS_SQL = "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass
 
 @lru_cache
 def _engine(url: str) -> sa.Engine:
-    return sa.create_engine(url, pool_size=16, max_overflow=16, isolation_level="AUTOCOMMIT")
+    return use_app_role(sa.create_engine(url, pool_size=16, max_overflow=16, isolation_level="AUTOCOMMIT"))
 
 
 def tile_engine() -> sa.Engine:
     return _engine(database_url())
 
 
-def with_cursor(fn: Callable[[Any], Any]) -> Any:
-    """Run ``fn(cursor)`` on a pooled connection; once more on a fresh one if the server dropped it."""
+def with_cursor(fn: Callable[[Any], Any], scope: scopes.Scope | None = None) -> Any:
+    """Run ``fn(cursor)`` on a pooled connection; once more on a fresh one if the server dropped it. With
+    ``scope``, the connection's session states it first (row-level security; skipped when it already does)."""
     for attempt in (1, 2):
         conn = tile_engine().raw_connection()
         try:
             with conn.cursor() as cur:
+                if scope is not None:
+                    scopes.apply_session(cur, conn.info, scope)
                 return fn(cur)
         except psycopg.OperationalError:
             if attempt == 2 or not conn.dbapi_connection or not conn.dbapi_connection.closed:
@@ -74,9 +78,11 @@ def _run(cur, parts: tuple[sql.Part, ...], z: int, x: int, y: int) -> tuple[tupl
     return gens, [bytes(b) if b is not None else b"" for b in row[1::2]]
 
 
-def render(cur, layers: Sequence[Layer], z: int, x: int, y: int) -> tuple[bytes, tuple[Generation, ...]]:
-    """The tile's bytes and the generations of the snapshot they were read in."""
-    parts = tuple(sql.plan(layer, z, has_cells(cur, layer)) for layer in layers)
+def render(cur, layers: Sequence[Layer], z: int, x: int, y: int,
+           whole: bool = True) -> tuple[bytes, tuple[Generation, ...]]:
+    """The tile's bytes and the generations of the snapshot they were read in. ``whole``: the principal sees
+    every record; the ``tile_cells`` summaries count everyone's points, so a limited scope aggregates its own."""
+    parts = tuple(sql.plan(layer, z, whole and has_cells(cur, layer)) for layer in layers)
     gens, blobs = _run(cur, parts, z, x, y)
     limit = tile_settings().max_bytes
     if sum(map(len, blobs)) > limit:
@@ -98,31 +104,31 @@ def render(cur, layers: Sequence[Layer], z: int, x: int, y: int) -> tuple[bytes,
     return b"".join(blobs), gens
 
 
-def build(layers: Sequence[Layer], z: int, x: int, y: int, scope: str = "") -> Tile:
+def build(layers: Sequence[Layer], z: int, x: int, y: int, scope: scopes.Scope = scopes.SYSTEM) -> Tile:
     """Render the tile and cache it under the generations of the snapshot it was read in."""
-    data, gens = with_cursor(lambda cur: render(cur, layers, z, x, y))
+    data, gens = with_cursor(lambda cur: render(cur, layers, z, x, y, scope.all), scope)
     tile = Tile.of(data)
-    tile_cache().put((scope, tuple(layer.id for layer in layers), z, x, y, gens), tile)
+    tile_cache().put((scope.key(), tuple(layer.id for layer in layers), z, x, y, gens), tile)
     return tile
 
 
-async def fetch(layers: Sequence[Layer], z: int, x: int, y: int, scope: str = "") -> tuple[Tile, bool]:
-    """The tile of ``layers`` (permissions already checked) at z/x/y, and whether it came from the cache.
-
-    ``scope`` separates principals who may see different data of the same layer (data scoping is not in place
-    yet: today it is "" for everyone allowed to view the layers)."""
+async def fetch(layers: Sequence[Layer], z: int, x: int, y: int,
+                scope: scopes.Scope = scopes.SYSTEM) -> tuple[Tile, bool]:
+    """The tile of ``layers`` (permissions already checked) at z/x/y as ``scope`` sees it, and whether it came
+    from the cache (keyed by the scope, so principals who see different records never share a tile)."""
     ids = tuple(layer.id for layer in layers)
     gens = pick(await shared_reads.current(), ids)
-    hit = tile_cache().get((scope, ids, z, x, y, gens))
+    hit = tile_cache().get((scope.key(), ids, z, x, y, gens))
     if hit is not None:
         return hit, True
     return await run_in_threadpool(build, layers, z, x, y, scope), False
 
 
-def get_tile(layers: Sequence[Layer], z: int, x: int, y: int, scope: str = "") -> tuple[Tile, bool]:
+def get_tile(layers: Sequence[Layer], z: int, x: int, y: int,
+             scope: scopes.Scope = scopes.SYSTEM) -> tuple[Tile, bool]:
     """``fetch`` for synchronous callers (benchmarks, scripts): one generation read of its own."""
     ids = tuple(layer.id for layer in layers)
-    hit = tile_cache().get((scope, ids, z, x, y, pick(with_cursor(read_all), ids)))
+    hit = tile_cache().get((scope.key(), ids, z, x, y, pick(with_cursor(read_all), ids)))
     if hit is not None:
         return hit, True
     return build(layers, z, x, y, scope), False

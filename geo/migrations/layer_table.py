@@ -79,3 +79,26 @@ def install_tile_cells(table: str, category: str | None, layer: str | None = Non
     op.execute(f"""CREATE TRIGGER {table}_cells_truncate AFTER TRUNCATE ON {table}
                    FOR EACH STATEMENT EXECUTE FUNCTION tile_cells_changed('{layer}', '{cat}')""")
     op.execute(f"SELECT tile_cells_rebuild('{layer}', '{table}', '{cat}')")
+
+
+# -- data scope (migration 0005) -------------------------------------------------------------------------------
+# Row-level security keeps each principal to its data: the app connects as the ``chengjian_app`` role, and every
+# request states its scope in transaction settings (geo/scope.py) that ``chengjian_scope_ok`` reads. A missing
+# setting sees nothing (fail closed). Public layers (declared ``view=None``) are readable by everyone; writes are
+# always scoped.
+
+
+def install_scope_policy(table: str, district: str | None, grant_layer: str | None = None,
+                         grant_column: str | None = None, public_read: bool = False) -> None:
+    """Enable row-level security on ``table`` with the scope check on ``district`` and the granted ids."""
+    d = district or "NULL::text"
+    gl = f"'{grant_layer}'" if grant_layer else "NULL::text"
+    gc = grant_column or "NULL::bigint"
+    check = f"chengjian_scope_ok({d}, {gl}, {gc})"
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    for name in ("scope_read", "scope_insert", "scope_update", "scope_delete"):
+        op.execute(f"DROP POLICY IF EXISTS {name} ON {table}")
+    op.execute(f"CREATE POLICY scope_read ON {table} FOR SELECT USING ({'true' if public_read else check})")
+    op.execute(f"CREATE POLICY scope_insert ON {table} FOR INSERT WITH CHECK ({check})")
+    op.execute(f"CREATE POLICY scope_update ON {table} FOR UPDATE USING ({check}) WITH CHECK ({check})")
+    op.execute(f"CREATE POLICY scope_delete ON {table} FOR DELETE USING ({check})")
