@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.validate import GeometryError
@@ -95,6 +95,14 @@ def install(app: FastAPI) -> None:
         if sqlstate == "23503":  # foreign_key_violation
             return error_response(422, "reference_missing", "引用的记录不存在。", field, detail)
         return error_response(409, "constraint_violation", "数据不满足约束条件。", field, detail)
+
+    @app.exception_handler(ProgrammingError)
+    async def _programming(request: Request, exc: ProgrammingError):
+        """Row-level security refusing a write: the record would fall outside the principal's data scope."""
+        if getattr(exc.orig, "sqlstate", None) == "42501" and "row-level security" in str(exc.orig):
+            return error_response(403, "out_of_scope", "超出您的数据权限范围：只能录入和修改本辖区（或本单位参与项目）的数据。",
+                                  "geometry", {"table": getattr(getattr(exc.orig, "diag", None), "table_name", None)})
+        raise exc
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

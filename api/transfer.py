@@ -32,6 +32,7 @@ def import_file(response: Response, file: UploadFile = File(...), crs: str = Que
                 lat: str | None = None, layer: Layer = Depends(get_layer), who: Principal = Depends(principal),
                 conn: Connection = Depends(db_write)) -> dict:
     who.require_edit(layer)
+    who.require(layer.import_permission, f"导入图层「{layer.title}」")
     if mode not in MODES:
         raise ApiError(422, "invalid_mode", "mode 应为 dry_run（试导入）或 commit（正式导入）。", "mode", {"mode": mode})
     try:
@@ -51,6 +52,7 @@ def import_file(response: Response, file: UploadFile = File(...), crs: str = Que
 @router.get("/{layer_id}/export")
 def export_layer(request: Request, format: str = Query("geojson"), layer: Layer = Depends(get_layer),
                  who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> Response:
+    who.require(layer.export_permission, f"导出图层「{layer.title}」")
     if format not in exporter.FORMATS:
         raise ApiError(422, "invalid_format", f"不支持的导出格式「{format}」，可选：{'、'.join(exporter.FORMATS)}。",
                        "format", {"formats": list(exporter.FORMATS)})

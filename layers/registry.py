@@ -162,6 +162,19 @@ class Layer:
         return tuple(a for a in self.attrs if not a.read_only)
 
     @property
+    def permission_prefix(self) -> str:
+        """``farmhouse`` of ``farmhouse.view``: the named actions of this layer share it."""
+        return (self.view or self.edit).split(".")[0]
+
+    @property
+    def export_permission(self) -> str:
+        return f"{self.permission_prefix}.export"
+
+    @property
+    def import_permission(self) -> str:
+        return f"{self.permission_prefix}.import"
+
+    @property
     def kind(self) -> str:
         """MapLibre layer type: circle, line or fill."""
         return {"Point": "circle", "LineString": "line", "MultiLineString": "line"}.get(self.geometry, "fill")
@@ -198,7 +211,8 @@ class Layer:
             "label": self.label,
             "searchable": [a.name for a in self.searchable],
             "filterable": [a.name for a in self.filterable],
-            "permissions": {"view": self.view, "edit": self.edit},
+            "permissions": {"view": self.view, "edit": self.edit, "import": self.import_permission,
+                            "export": self.export_permission},
             "order": self.order,
             "properties": {
                 "type": "object",
