@@ -38,13 +38,28 @@ def _db(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from etl.demo import DemoError, build_demo
 
+    from etl.accounts_cli import demo_password, ensure_demo_accounts
+    from geo.db import admin_transaction
+
     try:
         counts = build_demo(farmhouses=args.farmhouses, seed=args.seed, if_empty=args.if_empty, reset=args.reset)
     except DemoError as e:
         print(f"演示数据未加载：{e}", file=sys.stderr)
         return 1
     print(json.dumps(counts, ensure_ascii=False))
+    with admin_transaction() as conn:
+        made = ensure_demo_accounts(conn)
+    if made:
+        print(f"演示账号：{', '.join(made)}（密码 {demo_password()}，仅用于演示环境）")
     return 0
+
+
+def _user(args: argparse.Namespace) -> int:
+    from etl.accounts_cli import add_user, reset_password
+
+    if args.action == "add":
+        return add_user(args.username, args.name, args.role, args.district, args.password, args.phone)
+    return reset_password(args.username, args.password)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -103,6 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--output", "-o", help="file to write (default: <layer>.<ext>)")
     exp.add_argument("--filter", action="append", default=[], help="attribute=value, repeatable")
     exp.set_defaults(func=_export)
+
+    user = sub.add_parser("user", help="accounts: add a user (e.g. the first administrator), reset a password")
+    user.add_argument("action", choices=["add", "passwd"])
+    user.add_argument("username")
+    user.add_argument("--role", action="append", default=[], help="role name, repeatable (add)")
+    user.add_argument("--name", help="display name (add)")
+    user.add_argument("--district", help="district of district/county staff (add)")
+    user.add_argument("--phone", help="mobile number (add)")
+    user.add_argument("--password", help="the password (asked for when omitted)")
+    user.set_defaults(func=_user)
 
     serve = sub.add_parser("serve", help="serve the web app")
     serve.add_argument("--host")
