@@ -14,7 +14,7 @@ from geo.settings import get_settings
 from layers.registry import registry
 
 # Routers of the api package, mounted in this order; layer modules add their own `router`.
-API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "search", "accounts.routes")
+API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "search", "accounts.routes", "accounts.oidc", "admin")
 
 
 def create_app() -> FastAPI:

@@ -84,7 +84,7 @@ def style(request: Request, who: Principal = Depends(principal)) -> JSONResponse
     layers = [layer for layer in registry.all() if who.can_view(layer)]
     base = str(request.base_url).rstrip("/")
     return JSONResponse(build_style(layers, base), headers={
-        "Cache-Control": "no-cache", "Vary": "X-Chengjian-User, X-Chengjian-Roles"})
+        "Cache-Control": "no-cache", "Vary": "Cookie, Authorization"})
 
 
 def _reference(layer: Layer, name: str) -> str | None:
@@ -117,7 +117,7 @@ def layers_config(who: Principal = Depends(principal)) -> JSONResponse:
     """The layer panel, popups and edit forms of the page: the caller's layers in legend order."""
     layers = [layer_config(layer, who) for layer in registry.all() if who.can_view(layer)]
     return JSONResponse({"layers": layers}, headers={
-        "Cache-Control": "no-cache", "Vary": "X-Chengjian-User, X-Chengjian-Roles"})
+        "Cache-Control": "no-cache", "Vary": "Cookie, Authorization"})
 
 
 @router.get("/map/labels/{layer_id}.geojson")

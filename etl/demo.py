@@ -37,6 +37,7 @@ from geo.validate import check_many
 from layers.attributes import coerce_column
 from layers.bulk import copy_features
 from layers.registry import registry
+from layers.standard_sites.demo import seed_projects
 
 ACTOR = "demo"
 REF_DATE = np.datetime64("2026-11-01", "D")  # "today" for every generated date
@@ -721,6 +722,7 @@ def build_demo(farmhouses: int = 50_000, seed: int = 20261125, if_empty: bool = 
         s_sites, s_review, s_villages, s_farm, s_sewage, s_green = np.random.default_rng(seed).spawn(6)
         out: dict[str, Any] = {}
         out |= build_sites(conn, s_sites, districts, source)
+        out |= seed_projects(conn)  # the project register of the standardized-site module
         out |= build_reviews(conn, s_review, districts, source)
         villages = make_villages(s_villages, districts)
         out |= build_farmhouses(conn, s_farm, districts, villages, farmhouses, source)

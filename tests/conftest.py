@@ -124,7 +124,7 @@ def clean(engine):
     from sqlalchemy import text
 
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(BUSINESS_TABLES)}, audit_log RESTART IDENTITY"))
+        conn.execute(text(f"TRUNCATE {', '.join(BUSINESS_TABLES)}, audit_log RESTART IDENTITY CASCADE"))
     yield
 
 

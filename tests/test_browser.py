@@ -1,7 +1,9 @@
 """The one map in a real browser: Playwright driving Debian's Chromium against the app on a free port,
 with the demo data set loaded (2,000 farmhouses).
 
-Every test fails on any console error or uncaught page error (except the 422 a test provokes on purpose).
+Every test fails on any console error or uncaught page error (except the 401 and 422 a test provokes on purpose).
+Anonymous visitors read every layer (role leader, as with `make run`); editing signs in through the page's
+「登录」 form as a real account.
 """
 from __future__ import annotations
 
@@ -14,13 +16,14 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import BUSINESS_TABLES, LEADER, running_server
+from tests.conftest import BUSINESS_TABLES, LEADER, TEST_PASSWORD, make_user, running_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 DESKTOP = {"width": 1024, "height": 640}
 PHONE = {"width": 390, "height": 844}
+EDITOR = "map-editor"  # the account the drawing tests sign in as (role admin)
 
 
 # -- fixtures: data, server, browser ------------------------------------------------------------------
@@ -105,6 +108,22 @@ class MapPage:
         """No popup, no errors seen yet (each test then moves the map where it needs it)."""
         self.errors.clear()
         self.js("document.querySelectorAll('.maplibregl-popup').forEach(p => p.remove())")
+
+    def sign_in(self, username: str, password: str = TEST_PASSWORD) -> None:
+        """Sign in through the top bar's form; returns once the page shows what the user may see."""
+        page = self.page
+        if page.locator("#login-form").is_hidden():
+            page.click("#login-button")
+        page.fill("#login-username", username)
+        page.fill("#login-password", password)
+        page.click("#login-submit")
+        page.wait_for_function("(u) => document.body.dataset.user === u", arg=username, timeout=10_000)
+        self.idle()
+
+    def sign_out(self) -> None:
+        self.page.click("#logout-button")
+        self.page.wait_for_function("document.body.dataset.user === ''", timeout=10_000)
+        self.idle()
 
     def check_errors(self, allowed: tuple[str, ...] = ()) -> None:
         unexpected = [e for e in self.errors if not any(a in e for a in allowed)]
@@ -251,9 +270,17 @@ def canvas_points(page, fractions) -> list[tuple[float, float]]:
     return [(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy) for fx, fy in fractions]
 
 
+@pytest.fixture(scope="module")
+def editor_account(database):
+    make_user(EDITOR, ["admin"])
+    return EDITOR
+
+
 def start_drawing(desktop: MapPage, layer: str, lon: float, lat: float) -> None:
     page = desktop.page
-    page.locator("#edit-mode").check()
+    if desktop.js("document.body.dataset.user") != EDITOR:
+        assert page.locator("#draw-bar").is_hidden()  # anonymous (leader) visitors read, they do not draw
+        desktop.sign_in(EDITOR)
     page.locator(f'[data-draw="{layer}"]').wait_for(timeout=5_000)
     desktop.jump(lon, lat, 15)
     page.locator(f'[data-draw="{layer}"]').click()
@@ -267,9 +294,10 @@ def saved(page, layer: str) -> tuple[int, int]:
     return int(fid), int(version)
 
 
-def test_drawn_greenway_is_saved_and_in_the_next_tile(desktop, server):
+def test_drawn_greenway_is_saved_and_in_the_next_tile(desktop, server, editor_account):
     page = desktop.page
     start_drawing(desktop, "greenways", 120.02, 30.12)
+    assert page.locator("#account-name").inner_text() == EDITOR and page.locator("#logout-button").is_visible()
     # Left of the canvas: the attribute form opens over its right part.
     clicks = canvas_points(page, ((0.12, 0.55), (0.26, 0.4), (0.4, 0.5)))
     for x, y in clicks:
@@ -298,7 +326,7 @@ def test_drawn_greenway_is_saved_and_in_the_next_tile(desktop, server):
     assert [f["id"] for f in found] == [fid]
     feature = found[0]
     assert feature["properties"]["name"] == "地图绘制测试绿道" and feature["properties"]["status"] == "在建"
-    assert feature["meta"]["created_by"] == "webmap-editor"
+    assert feature["meta"]["created_by"] == EDITOR  # the signed-in account, from its session cookie
     coords = feature["geometry"]["coordinates"]
     assert len(coords) == 3
     for (x, y), (lon, lat) in zip(clicks, coords, strict=True):
@@ -352,7 +380,7 @@ def draw_fence(page, corners, site: dict) -> None:
     page.click("#edit-save")
 
 
-def test_fence_geometry_error_is_shown_at_the_shape(desktop, server):
+def test_fence_geometry_error_is_shown_at_the_shape(desktop, server, editor_account):
     page = desktop.page
     site = features(server, "sites", district="西湖区", limit=1)[0]
     fences = len(features(server, "site_fences", site_id=site["id"]))
@@ -381,6 +409,130 @@ def test_fence_geometry_error_is_shown_at_the_shape(desktop, server):
     assert fence["geometry"]["type"] == "MultiPolygon" and fence["properties"]["area_m2"] > 0
     assert fid in tile_features(server, "site_fences", *fence["geometry"]["coordinates"][0][0][0])
     desktop.check_errors(allowed=("status of 422",))
+
+
+def site_counts(server: str) -> dict:
+    r = httpx.get(f"{server}/api/counts", headers=LEADER)
+    assert r.status_code == 200, r.text
+    return next(e for e in r.json()["layers"] if e["id"] == "sites")
+
+
+def wait_count(page, layer: str, n: int) -> None:
+    page.wait_for_function("([l, n]) => document.querySelector(`[data-count=\"${l}\"]`).textContent === n",
+                           arg=[layer, f"{n:,}"], timeout=10_000)
+
+
+def test_sign_in_errors_show_in_the_form_and_sign_out_removes_the_tools(browser, server, engine):
+    make_user("map-xihu", ["district_staff"], district="西湖区")
+    make_user("map-locked", ["admin"])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET locked_until = now() + interval '10 minutes' "
+                          "WHERE username = 'map-locked'"))
+    sites = site_counts(server)
+    visitor = MapPage(browser, server, DESKTOP).open()
+    try:
+        page = visitor.page
+        form, error = page.locator("#login-form"), page.locator("#login-error")
+        assert page.locator("#login-button").is_visible() and page.locator("#account-name").is_hidden()
+        assert form.is_hidden() and page.locator("#draw-bar").is_hidden()
+        assert len({f["props"]["district"] for f in visitor.rendered("sites")}) > 1
+
+        # A wrong password: the server's message in the form; still signed out.
+        page.click("#login-button")
+        assert form.is_visible() and page.locator("#login-username").evaluate("e => e === document.activeElement")
+        page.fill("#login-username", "map-xihu")
+        page.fill("#login-password", "not-the-password")
+        page.click("#login-submit")
+        error.wait_for(timeout=5_000)
+        assert error.inner_text() == "用户名或密码不正确。"
+        assert form.is_visible() and page.locator("#login-button").is_visible()
+        assert page.locator("#account-name").is_hidden() and visitor.js("document.body.dataset.user") == ""
+        # A locked account, even with the right password: the server says until when.
+        page.fill("#login-username", "map-locked")
+        page.fill("#login-password", TEST_PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_function("document.querySelector('#login-error').textContent.includes('账号已锁定')",
+                               timeout=5_000)
+        assert error.inner_text().startswith("连续登录失败次数过多，账号已锁定，请于 ")
+        assert visitor.js("document.body.dataset.user") == ""
+        page.click("#login-cancel")
+        assert form.is_hidden()
+
+        # Signed in as district staff of 西湖区: its name, 「退出」, its drawing tools, and tiles of its district
+        # only (the tile requests carry the session cookie).
+        visitor.sign_in("map-xihu")
+        assert form.is_hidden() and page.locator("#login-button").is_hidden()
+        assert page.locator("#account-name").inner_text() == "map-xihu"
+        assert page.locator("#logout-button").is_visible()
+        assert page.locator("#draw-bar").is_visible() and page.locator('[data-draw="greenways"]').is_visible()
+        assert {f["props"]["district"] for f in visitor.rendered("sites")} == {"西湖区"}
+        wait_count(page, "sites", sites["by_district"]["西湖区"])
+        # The session outlives a reload (the page asks GET /api/auth/me).
+        page.reload()
+        page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30_000)
+        visitor.idle()
+        assert page.locator("#account-name").inner_text() == "map-xihu" and visitor.js("document.body.dataset.user")
+        assert page.locator('[data-draw="greenways"]').is_visible()
+        assert {f["props"]["district"] for f in visitor.rendered("sites")} == {"西湖区"}
+
+        # 「退出」: the tools are gone, the popup offers no editing, the whole city is back.
+        visitor.sign_out()
+        assert page.locator("#login-button").is_visible() and page.locator("#account-name").is_hidden()
+        assert page.locator("#logout-button").is_hidden()
+        assert page.locator("#draw-bar").is_hidden() and page.locator("[data-draw]").count() == 0
+        assert len({f["props"]["district"] for f in visitor.rendered("sites")}) > 1
+        wait_count(page, "sites", sites["count"])
+        greenway = features(server, "greenways", limit=1)[0]
+        line = greenway["geometry"]["coordinates"]
+        line = line[0] if greenway["geometry"]["type"] == "MultiLineString" else line
+        middle = ((line[0][0] + line[1][0]) / 2, (line[0][1] + line[1][1]) / 2)
+        visitor.jump(*middle, 17)
+        page.mouse.click(*visitor.map_point(*middle))
+        popup = page.locator(".maplibregl-popup .popup")
+        popup.wait_for(timeout=5_000)
+        assert popup.get_attribute("data-layer") == "greenways" and popup.locator("[data-edit]").count() == 0
+        visitor.check_errors(allowed=("status of 401", "status of 403"))
+    finally:
+        visitor.close()
+
+
+def test_a_user_with_fewer_layers_gets_their_own_style(browser, server, engine):
+    site = features(server, "sites", district="拱墅区", limit=1)[0]
+    make_user("map-builder", ["construction_unit"], grants={"sites": [site["id"]]})
+    visitor = MapPage(browser, server, DESKTOP).open()
+    try:
+        page = visitor.page
+        titles = page.locator("#panel .layer-title")
+        assert "农房" in titles.all_inner_texts()
+        visitor.sign_in("map-builder")
+        assert "农房" not in titles.all_inner_texts() and "建设工地" in titles.all_inner_texts()
+        assert visitor.js("window.chengjianMap.getLayer('farmhouses')") is None
+        # Fences of its sites it may draw; greenways (visible to everyone) it may not.
+        assert [b.get_attribute("data-draw") for b in page.locator("[data-draw]").all()] == ["site_fences"]
+        wait_count(page, "sites", 1)
+        visitor.jump(*site["geometry"]["coordinates"], 12)
+        assert [f["id"] for f in visitor.rendered("sites")] == [site["id"]]
+
+        # The session ends on the server (here: revoked): the next write asks to sign in again, in the form.
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE sessions SET revoked_at = now() WHERE user_id = "
+                              "(SELECT id FROM users WHERE username = 'map-builder')"))
+        status = visitor.js("""async () => { const { api } = await import('/static/js/api.js');
+            try { await api('/api/layers/site_fences/features', {method: 'POST', body: {}}); }
+            catch (e) { return e.status; } }""")
+        assert status == 401
+        assert page.locator("#login-form").is_visible() and page.locator("#login-button").is_visible()
+        assert page.locator("#login-error").inner_text() == "登录已失效，请重新登录。"
+        # Not signing in again: the page becomes the anonymous visitor's.
+        page.click("#login-cancel")
+        page.wait_for_function("document.body.dataset.user === ''", timeout=10_000)
+        visitor.idle()
+        assert "农房" in titles.all_inner_texts() and page.locator("[data-draw]").count() == 0
+        assert visitor.js("window.chengjianMap.getLayer('farmhouses')") is not None
+        assert len(visitor.rendered("sites")) > 1
+        visitor.check_errors(allowed=("status of 401",))
+    finally:
+        visitor.close()
 
 
 def test_phone_shows_the_map_with_the_panel_collapsed(browser, server):

@@ -5,7 +5,7 @@
 import * as maplibregl from "maplibre-gl";
 import { TerraDraw, TerraDrawLineStringMode, TerraDrawPolygonMode, TerraDrawSelectMode } from "terra-draw";
 import { TerraDrawMapLibreGLAdapter } from "terra-draw-maplibre-gl-adapter";
-import { api, escapeHtml, session } from "./api.js";
+import { api, escapeHtml } from "./api.js";
 import { refreshFilters } from "./district.js";
 
 const COLOR = "#dc2626";
@@ -80,10 +80,13 @@ export class Editor {
     return this.job !== null;
   }
 
-  // The 「新增…」 buttons, for the layers the user may edit (edit mode only).
+  // The 「新增…」 buttons, for the layers the user may edit (after a sign-in or sign-out too: a shape being drawn
+  // stays while its layer is still editable).
   build() {
+    if (this.job && !this.state.byId[this.job.cfg.id]?.editable) this.cancel();
+    if (this.job) this.job.cfg = this.state.byId[this.job.cfg.id];
     const start = document.getElementById("draw-start");
-    const drawable = session.editing ? this.state.layers.filter((c) => c.draw && c.editable) : [];
+    const drawable = this.state.layers.filter((c) => c.draw && c.editable);
     start.innerHTML = drawable.map((c) =>
       `<button type="button" class="btn" data-draw="${escapeHtml(c.id)}">新增${escapeHtml(c.title)}</button>`).join("");
     start.querySelectorAll("[data-draw]").forEach((b) =>

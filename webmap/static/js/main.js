@@ -1,6 +1,7 @@
 // The one map: MapLibre with the registry's style, layer panel, popups, search, district filter, drawing.
 import * as maplibregl from "maplibre-gl";
-import { api, headers, session } from "./api.js";
+import { api, whoAmI } from "./api.js";
+import { Account } from "./account.js";
 import { Panel } from "./panel.js";
 import { setupPopups } from "./popup.js";
 import { setupSearch } from "./search.js";
@@ -29,8 +30,8 @@ function toast(message, kind = "info") {
   toast.timer = setTimeout(() => { el.hidden = true; }, 4000);
 }
 
-// Tiles and glyphs come from this server: send the (interim) edit headers, and after an edit ask for
-// the layer's tiles with a new revision so no HTTP cache can serve the old ones.
+// Tiles and glyphs come from this server: with the session cookie (what a user sees depends on who they are),
+// and after an edit the layer's tiles with a new revision so no HTTP cache can serve the old ones.
 function transformRequest(url, resourceType) {
   if (!url.startsWith(location.origin)) return { url };
   if (resourceType === "Tile") {
@@ -38,7 +39,7 @@ function transformRequest(url, resourceType) {
     const rev = m && state.rev[m[1]];
     if (rev) url += `${url.includes("?") ? "&" : "?"}rev=${rev}`;
   }
-  return { url, headers: headers() };
+  return { url, credentials: "same-origin" };
 }
 
 async function loadConfig() {
@@ -62,8 +63,32 @@ function setupPanelToggle(map) {
   return set;
 }
 
+// After signing in or out: the user's layers (style, panel, popups, forms) and the data they may see.
+async function reloadLayers({ map, panel, districtFilter, editor, popups }) {
+  const before = state.layers.map((l) => l.id).join(",");
+  const newStyle = await loadConfig();
+  popups.popup.remove();
+  if (state.layers.map((l) => l.id).join(",") !== before) {
+    // Other layers: a new style (the drawing layers are added again after it).
+    editor.detach();
+    state.baseFilters = null;
+    map.setStyle(newStyle, { diff: false });
+    await map.once("style.load");
+    editor.attach();
+  } else {
+    // The same layers, perhaps another data scope: every tile again, with the new session.
+    for (const [id, source] of Object.entries(map.getStyle().sources)) {
+      if (source.type === "vector") map.refreshTiles(id);
+      else if (source.type === "geojson" && typeof source.data === "string") map.getSource(id).setData(source.data);
+    }
+  }
+  panel.build();
+  districtFilter.apply();
+  editor.build();
+}
+
 async function main() {
-  const [style, districts] = await Promise.all([loadConfig(), api("/api/districts")]);
+  const [style, districts] = await Promise.all([loadConfig(), api("/api/districts"), whoAmI()]);
   const boxes = districts.data.districts.map((d) => d.bbox);
   state.cityBounds = boxes.length
     ? [Math.min(...boxes.map((b) => b[0])), Math.min(...boxes.map((b) => b[1])),
@@ -100,24 +125,17 @@ async function main() {
   districtFilter.build();
   editor.build();
 
-  document.getElementById("edit-mode").addEventListener("change", async (e) => {
-    session.editing = e.target.checked;
-    editor.cancel();
-    const before = state.layers.map((l) => l.id).join(",");
-    const newStyle = await loadConfig();
-    if (state.layers.map((l) => l.id).join(",") !== before) {
-      // Another role sees other layers: a new style (the drawing layers are added again after it).
-      editor.detach();
-      state.baseFilters = null;
-      map.setStyle(newStyle, { diff: false });
-      await map.once("style.load");
-      editor.attach();
-    }
-    panel.build();
-    districtFilter.apply();
-    editor.build();
-    toast(session.editing ? "已进入编辑模式：可新增或修改绿道、工地围栏。" : "已退出编辑模式。");
+  // Sign-ins and sign-outs reload the layers one after another (a quick sign-out waits for the sign-in's reload).
+  let reloading = Promise.resolve();
+  const account = new Account({
+    toast,
+    onChange: () => {
+      reloading = reloading.then(() => reloadLayers({ map, panel, districtFilter, editor, popups }))
+        .catch((e) => { console.error(e); toast(`图层加载失败：${e.message}`, "error"); });
+      return reloading;
+    },
   });
+  account.build();
 
   document.body.dataset.ready = "true";
 }

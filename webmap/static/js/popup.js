@@ -1,7 +1,7 @@
 // Click a feature: a popup with the layer's Chinese field labels and values, and a link to the record.
-// A click on a cluster zooms into it. In edit mode, lines and polygons offer 「编辑图形」.
+// A click on a cluster zooms into it. Lines and polygons of layers the user may edit offer 「编辑图形」.
 import * as maplibregl from "maplibre-gl";
-import { api, escapeHtml, session } from "./api.js";
+import { api, escapeHtml } from "./api.js";
 
 const CLICK_ROLES = new Set(["main", "cluster"]);
 
@@ -21,7 +21,7 @@ export function popupHtml(cfg, id, props) {
     .filter((name) => name !== cfg.label)
     .map((name) => `<tr><th>${escapeHtml(fields[name]?.label || name)}</th><td>${escapeHtml(formatValue(fields[name], props[name]))}</td></tr>`)
     .join("");
-  const edit = session.editing && cfg.editable && cfg.draw
+  const edit = cfg.editable && cfg.draw
     ? `<button type="button" class="btn small" data-edit="${escapeHtml(cfg.id)}" data-id="${escapeHtml(id)}">编辑图形</button>` : "";
   return `<div class="popup" data-layer="${escapeHtml(cfg.id)}" data-id="${escapeHtml(id)}">
     <div class="popup-layer">${escapeHtml(cfg.title)}</div>

@@ -1,0 +1,64 @@
+"""What the standardized-site submodules share: the site as the principal may see it, configuration lookups,
+months and dates in Beijing time."""
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from api.errors import ApiError
+
+BEIJING = timezone(timedelta(hours=8))
+PREFIX = "/api/st"
+
+
+def report_due_day() -> int:
+    """The day of the following month by which a monthly report must be submitted (later: flagged late)."""
+    return int(os.environ.get("CHENGJIAN_ST_REPORT_DUE_DAY", "10"))
+
+
+def outside_fence_policy() -> str:
+    """``refuse`` (default): a photo taken outside the site's fence is refused; ``flag``: accepted and flagged."""
+    value = os.environ.get("CHENGJIAN_ST_OUTSIDE_FENCE", "refuse")
+    return value if value in ("refuse", "flag") else "refuse"
+
+
+def site(conn: Connection, site_id: int) -> dict:
+    """The site (as the connection's scope sees it) with its registration, or 404."""
+    row = conn.execute(sa.text(
+        "SELECT s.id, s.code, s.name, s.district, s.status, s.construction_unit, s.supervision_unit, s.builder, "
+        "r.id AS registration_id, p.id AS project_id, p.code AS project_code "
+        "FROM sites s LEFT JOIN st_registrations r ON r.site_id = s.id LEFT JOIN projects p ON p.id = r.project_id "
+        "WHERE s.id = :id AND s.deleted_at IS NULL"), {"id": site_id}).mappings().first()
+    if row is None:
+        raise ApiError(404, "site_not_found", "工地不存在，或不在您的数据范围内。", "site_id")
+    return dict(row)
+
+
+def catalog(conn: Connection, kind: str, active_only: bool = True) -> list[dict]:
+    return [dict(r) for r in conn.execute(sa.text(
+        "SELECT id, kind, code, name, part, points, required, field_type, sort, active, version FROM st_catalog "
+        "WHERE kind = :k AND (active OR NOT :a) ORDER BY sort, id"), {"k": kind, "a": active_only}).mappings()]
+
+
+def parse_month(value: str, field: str = "month") -> date:
+    try:
+        y, m = (int(p) for p in str(value)[:7].split("-"))
+        return date(y, m, 1)
+    except (ValueError, TypeError):
+        raise ApiError(422, "invalid_month", f"月份「{value}」格式不正确，应为 YYYY-MM。", field)
+
+
+def due_date(month: date) -> date:
+    nxt = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+    return nxt.replace(day=min(report_due_day(), 28))
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def today_beijing() -> date:
+    return now().astimezone(BEIJING).date()

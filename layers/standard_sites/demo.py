@@ -1,0 +1,57 @@
+"""Demo data of the standardized-site module: the project register (项目库) built from the demo's site pins.
+
+Deterministic (derived from the sites' codes and names, no random state): every site becomes a project with the
+same code; about one project in twelve has no construction permit yet (it cannot register). Enterprises get
+unified social credit codes with a valid GB 32100 check digit, the same code for the same company name.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from stdnum.cn import uscc as uscc_mod
+
+ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100 characters
+
+
+def uscc_for(name: str) -> str:
+    """A stable, valid credit code for a (demo) company name: 91 (enterprise) + 330100 (Hangzhou) + 9 + check."""
+    digest = hashlib.sha256(name.encode()).digest()
+    body = "91330100" + "".join(ALPHABET[b % len(ALPHABET)] for b in digest[:9])
+    return body + uscc_mod.calc_check_digit(body)
+
+
+def without_permit(code: str) -> bool:
+    return hashlib.sha256(code.encode()).digest()[0] % 12 == 0
+
+
+def seed_projects(conn: Connection, actor: str = "demo") -> dict:
+    rows = conn.execute(sa.text(
+        "SELECT id, code, name, district, address, permit_no, builder, construction_unit, supervision_unit, "
+        "project_type, floor_area_m2, investment_wan, start_date, planned_end_date, status FROM sites "
+        "WHERE deleted_at IS NULL ORDER BY id")).mappings().all()
+    params = []
+    for r in rows:
+        finished = r["status"] in ("竣工验收", "考评中", "已获评")
+        params.append({
+            "code": r["code"], "name": r["name"], "site_id": r["id"], "district": r["district"],
+            "address": r["address"], "project_type": r["project_type"],
+            "builder_name": r["builder"], "builder_uscc": uscc_for(r["builder"] or r["code"]),
+            "construction_name": r["construction_unit"], "construction_uscc": uscc_for(r["construction_unit"] or r["code"]),
+            "supervision_name": r["supervision_unit"], "supervision_uscc": uscc_for(r["supervision_unit"] or r["code"]),
+            "permit_no": None if without_permit(r["code"]) else r["permit_no"],
+            "permit_date": None if without_permit(r["code"]) else r["start_date"],
+            "floor_area_m2": r["floor_area_m2"], "investment_wan": r["investment_wan"], "start_date": r["start_date"],
+            "planned_end_date": r["planned_end_date"], "completion_date": r["planned_end_date"] if finished else None,
+            "actor": actor})
+    if params:
+        conn.execute(sa.text(
+            "INSERT INTO projects (code, name, site_id, district, address, project_type, builder_name, builder_uscc, "
+            "construction_name, construction_uscc, supervision_name, supervision_uscc, permit_no, permit_date, "
+            "floor_area_m2, investment_wan, start_date, planned_end_date, completion_date, created_by, updated_by) "
+            "VALUES (:code, :name, :site_id, :district, :address, :project_type, :builder_name, :builder_uscc, "
+            ":construction_name, :construction_uscc, :supervision_name, :supervision_uscc, :permit_no, :permit_date, "
+            ":floor_area_m2, :investment_wan, :start_date, :planned_end_date, :completion_date, :actor, :actor) "
+            "ON CONFLICT (code) DO NOTHING"), params)
+    return {"projects": len(params)}

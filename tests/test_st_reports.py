@@ -1,0 +1,240 @@
+"""Standardized sites: registration from the project register (ST-01/02), monthly reports with camera photos
+checked against the electronic fence (ST-03, ST-26), the supervision review and the authority's receipt (ST-04,
+ST-11), idempotent retries, the state machine and the case history, scope rules — two projects in two districts,
+real accounts."""
+from __future__ import annotations
+
+import io
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from geo.gcj02 import wgs84_to_gcj02
+from tests import st_world
+from tests.conftest import make_user
+
+XH, YH = "XH-2026-0001", "YH-2026-0002"
+FIELDS = {"progress": "主体结构施工至 12 层", "workers": 86, "safety_checks": 4, "hazards_found": 3, "hazards_fixed": 3}
+REQUIRED_PHOTOS = ("P01", "P02", "P03", "P05", "P06")
+
+
+@pytest.fixture(scope="module")
+def world(engine, app, tmp_path_factory):
+    import os
+
+    os.environ["CHENGJIAN_FILES_DIR"] = str(tmp_path_factory.mktemp("files"))
+    from fastapi.testclient import TestClient
+
+    info = st_world.build(engine)
+    accounts = {}
+    with TestClient(app) as c:
+        for code in (XH, YH):
+            p = st_world.PROJECTS["西湖区" if code == XH else "余杭区"]
+            r = c.post("/api/st/registrations", json=st_world.registration(code, info[code], p["permit"],
+                                                                          "01" if code == XH else "02"))
+            assert r.status_code == 201, r.text
+            for acc in r.json()["accounts"]:
+                accounts[(code, acc["role"])] = _login_from_sms(c, engine, acc["username"])
+    info["accounts"] = accounts
+    info["clerk_xh"] = make_user("st-clerk-xihu", ["district_staff"], district="西湖区")
+    info["clerk_yh"] = make_user("st-clerk-yuhang", ["district_staff"], district="余杭区")
+    yield info
+    os.environ.pop("CHENGJIAN_FILES_DIR", None)
+
+
+def _login_from_sms(client, engine, username: str) -> dict:
+    """Sign in with the initial password the registration texted, as the unit would."""
+    with engine.connect() as conn:
+        body = conn.execute(text("SELECT body FROM sms_outbox WHERE body LIKE :u ORDER BY id DESC LIMIT 1"),
+                            {"u": f"%{username}%"}).scalar()
+    password = re.search(r"初始密码：(\w+)", body).group(1)
+    r = client.post("/api/auth/token", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def unit(world, code, role="construction_unit"):
+    return world["accounts"][(code, role)]
+
+
+def test_registration_rules(client, world, engine):
+    info = world[XH]
+    p = st_world.PROJECTS["西湖区"]
+    r = client.post("/api/st/registrations", json=st_world.registration(XH, info, p["permit"]))
+    assert r.status_code == 409 and r.json()["code"] == "already_registered"
+    no = world[st_world.NO_PERMIT["code"]]
+    r = client.post("/api/st/registrations", json=st_world.registration(st_world.NO_PERMIT["code"], no, "whatever"))
+    assert r.status_code == 422 and r.json()["code"] == "no_permit" and "施工许可证" in r.json()["message"]
+    r = client.post("/api/st/registrations", json=st_world.registration("NOPE-1", info, "x"))
+    assert r.status_code == 404 and r.json()["code"] == "project_not_found"
+    other = {**info, "uscc": world[YH]["uscc"]}
+    r = client.post("/api/st/registrations", json=st_world.registration(st_world.NO_PERMIT["code"], other, "x"))
+    assert r.status_code in (403, 422)
+    # The accounts exist, are bound to their project's site and must change their password.
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT u.username, u.must_change_password, g.feature_id FROM users u "
+                                 "JOIN user_grants g ON g.user_id = u.id WHERE u.username LIKE '%-XH-2026-0001'"
+                                 )).all()
+    assert {r.username for r in rows} == {"sg-XH-2026-0001", "jl-XH-2026-0001"}
+    assert all(r.must_change_password and r.feature_id == info["site_id"] for r in rows)
+    # Lookup before registering: only with the right credit code.
+    r = client.get(f"/api/st/projects/{YH}", params={"uscc": world[YH]["uscc"]})
+    assert r.status_code == 200 and r.json()["registered"] is True and r.json()["has_permit"] is True
+    assert client.get(f"/api/st/projects/{YH}", params={"uscc": info["uscc"]}).status_code == 403
+
+
+def _photo(client, headers, report_id, code, lon, lat, key=None, crs=None, accuracy=8.0, taken=None, data=None):
+    taken = taken or datetime.now(timezone.utc)
+    files = {"file": ("IMG_0001.jpg", io.BytesIO(data or st_world.jpeg(lon, lat, taken)), "image/jpeg")}
+    form = {"checklist_code": code, "lon": str(lon), "lat": str(lat), "accuracy_m": str(accuracy),
+            "taken_at": taken.isoformat()}
+    if crs:
+        form["crs"] = crs
+    h = dict(headers)
+    if key:
+        h["Idempotency-Key"] = key
+    return client.post(f"/api/st/report/{report_id}/photos", headers=h, files=files, data=form)
+
+
+def _month() -> str:
+    return datetime.now(timezone(timedelta(hours=8))).strftime("%Y-%m")
+
+
+def test_monthly_report_flow(client, world, engine):
+    sg, jl = unit(world, XH), unit(world, XH, "supervision_unit")
+    site = world[XH]
+    r = client.post(f"/api/st/sites/{site['site_id']}/reports", headers=sg, json={"month": _month(), "form": {}})
+    assert r.status_code == 201, r.text
+    rep = r.json()
+    assert rep["status"] == "draft" and {m["code"] for m in rep["missing_photos"]} == set(REQUIRED_PHOTOS)
+    # One report per site and month.
+    r = client.post(f"/api/st/sites/{site['site_id']}/reports", headers=sg, json={"month": _month()})
+    assert r.status_code == 409 and r.json()["code"] == "duplicate_report"
+    # Submitting an incomplete report is refused, naming what is missing.
+    r = client.post(f"/api/st/reports/{rep['id']}/actions/submit", headers=sg)
+    assert r.status_code == 422 and r.json()["field"].startswith("form.")
+    r = client.put(f"/api/st/reports/{rep['id']}", headers=sg, json={"version": rep["version"], "form": FIELDS})
+    assert r.status_code == 200, r.text
+    r = client.post(f"/api/st/reports/{rep['id']}/actions/submit", headers=sg)
+    assert r.status_code == 422 and r.json()["code"] == "photos_missing"
+    # Photos: inside the fence (one of them given in GCJ-02, as AMap reports it) ...
+    for i, code in enumerate(REQUIRED_PHOTOS):
+        lon, lat = site["lon"] + 0.0003 * i, site["lat"]
+        if i == 0:
+            glon, glat = wgs84_to_gcj02(lon, lat)
+            # The phone's EXIF is in WGS84; the position the page reports comes from AMap, in GCJ-02.
+            r = _photo(client, sg, rep["id"], code, float(glon), float(glat), crs="GCJ02",
+                       data=st_world.jpeg(lon, lat, datetime.now(timezone.utc)))
+        else:
+            r = _photo(client, sg, rep["id"], code, lon, lat)
+        assert r.status_code == 201, r.text
+        p = r.json()
+        assert p["inside_fence"] is True and p["uploader_role"] == "construction"
+        assert abs(p["lon"] - lon) < 1e-5 and abs(p["lat"] - lat) < 1e-5  # stored in WGS84
+        assert p["flags"] == [], p["flags"]
+    # ... and one outside: refused with the distance, nothing stored.
+    r = _photo(client, sg, rep["id"], "P09", site["lon"] + 0.02, site["lat"])
+    assert r.status_code == 422 and r.json()["code"] == "outside_fence"
+    assert re.search(r"围栏外 \d+ 米", r.json()["message"]) and r.json()["detail"]["distance_m"] > 1000
+    # No location, no upload.
+    r = client.post(f"/api/st/report/{rep['id']}/photos", headers=sg,
+                    files={"file": ("a.jpg", io.BytesIO(st_world.jpeg()), "image/jpeg")})
+    assert r.status_code == 422 and r.json()["code"] == "location_required"
+    # A PDF named .jpg is refused by content.
+    r = client.post(f"/api/st/report/{rep['id']}/photos", headers=sg,
+                    files={"file": ("a.jpg", io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "image/jpeg")},
+                    data={"lon": str(site["lon"]), "lat": str(site["lat"])})
+    assert r.status_code == 415
+    r = client.post(f"/api/st/reports/{rep['id']}/actions/submit", headers=sg)
+    assert r.status_code == 200 and r.json()["status"] == "submitted", r.text
+    # Illegal transitions are 409 with the reason; permissions are checked per transition.
+    r = client.post(f"/api/st/reports/{rep['id']}/actions/receive", headers=world["clerk_xh"])
+    assert r.status_code == 409 and r.json()["code"] == "illegal_transition" and "待监理审核" in r.json()["message"]
+    r = client.post(f"/api/st/reports/{rep['id']}/actions/approve", headers=sg)
+    assert r.status_code == 403
+    # Before supervision approval, the authority does not see the report at all.
+    assert client.get(f"/api/st/reports/{rep['id']}", headers=world["clerk_xh"]).status_code == 404
+    # The supervision unit returns it (reason required), the unit fixes and resubmits, supervision approves.
+    r = client.post(f"/api/st/reports/{rep['id']}/actions/return", headers=jl, json={})
+    assert r.status_code == 422 and r.json()["code"] == "reason_required"
+    r = client.post(f"/api/st/reports/{rep['id']}/actions/return", headers=jl, json={"reason": "扬尘照片不清晰"})
+    assert r.status_code == 200 and r.json()["status"] == "returned"
+    r = client.post(f"/api/st/reports/{rep['id']}/actions/submit", headers=sg)
+    assert r.status_code == 200
+    r = _photo(client, jl, rep["id"], "P03", site["lon"], site["lat"] + 0.0005)
+    assert r.status_code == 201 and r.json()["uploader_role"] == "supervision"
+    r = client.post(f"/api/st/reports/{rep['id']}/actions/approve", headers=jl, json={})
+    assert r.status_code == 200 and r.json()["status"] == "supervision_approved"
+    # Now it reaches the 西湖区 authority, which receives it; 余杭区 never sees it.
+    assert client.get(f"/api/st/reports/{rep['id']}", headers=world["clerk_yh"]).status_code == 404
+    listed = client.get("/api/st/reports", headers=world["clerk_xh"]).json()["reports"]
+    assert [x["id"] for x in listed] == [rep["id"]]
+    r = client.post(f"/api/st/reports/{rep['id']}/actions/receive", headers=world["clerk_xh"], json={})
+    assert r.status_code == 200 and r.json()["status"] == "received"
+    detail = client.get(f"/api/st/reports/{rep['id']}", headers=sg).json()
+    assert [h["action"] for h in detail["history"]] == ["create", "submit", "return", "submit", "approve", "receive"]
+    assert detail["history"][2]["reason"] == "扬尘照片不清晰"
+    assert len(detail["photos"]) == 6 and detail["late"] is False
+    # The other project's unit sees nothing of it.
+    assert client.get(f"/api/st/reports/{rep['id']}", headers=unit(world, YH)).status_code == 404
+    # Photo files: original keeps its EXIF, thumbnail is small.
+    ph = detail["photos"][1]
+    orig = client.get(ph["url"], headers=sg)
+    assert orig.status_code == 200 and orig.content[:2] == b"\xff\xd8" and b"Exif" in orig.content[:200]
+    thumb = client.get(ph["thumbnail_url"], headers=sg)
+    assert thumb.status_code == 200 and len(thumb.content) < len(orig.content)
+
+
+def test_retries_are_idempotent(client, world, engine):
+    sg = unit(world, YH)
+    site = world[YH]
+    h = {**sg, "Idempotency-Key": "report-2026-yh-1"}
+    r1 = client.post(f"/api/st/sites/{site['site_id']}/reports", headers=h, json={"month": _month(), "form": {}})
+    r2 = client.post(f"/api/st/sites/{site['site_id']}/reports", headers=h, json={"month": _month(), "form": {}})
+    assert r1.status_code == r2.status_code == 201 and r1.json()["id"] == r2.json()["id"]
+    assert r2.headers.get("Idempotent-Replayed") == "true"
+    rid = r1.json()["id"]
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM st_photos")).scalar()
+    shot = datetime.now(timezone.utc)
+    data = st_world.jpeg(site["lon"], site["lat"], shot)
+    a = _photo(client, sg, rid, "P01", site["lon"], site["lat"], key="photo-abc", data=data, taken=shot)
+    b = _photo(client, sg, rid, "P01", site["lon"], site["lat"], key="photo-abc", data=data, taken=shot)
+    assert a.status_code == b.status_code == 201 and a.json()["id"] == b.json()["id"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM st_photos")).scalar() == before + 1
+    # The same key with other content is a client bug, not a silent success.
+    other = _photo(client, sg, rid, "P02", site["lon"], site["lat"], key="photo-abc")
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+
+
+def test_exif_disagreement_is_flagged(client, world):
+    sg = unit(world, YH)
+    site = world[YH]
+    rid = client.get("/api/st/reports", headers=sg).json()["reports"][0]["id"]
+    long_ago = datetime.now(timezone.utc) - timedelta(days=3)
+    data = st_world.jpeg(site["lon"] + 0.05, site["lat"], long_ago)  # EXIF: elsewhere, three days ago
+    r = _photo(client, sg, rid, "P02", site["lon"], site["lat"], data=data)
+    assert r.status_code == 201, r.text
+    flags = r.json()["flags"]
+    assert any("拍摄时间" in f for f in flags) and any("GPS 位置" in f for f in flags)
+
+
+def test_outside_fence_may_be_accepted_with_a_flag(client, world, monkeypatch):
+    monkeypatch.setenv("CHENGJIAN_ST_OUTSIDE_FENCE", "flag")
+    sg = unit(world, YH)
+    site = world[YH]
+    rid = client.get("/api/st/reports", headers=sg).json()["reports"][0]["id"]
+    r = _photo(client, sg, rid, "P09", site["lon"] + 0.01, site["lat"])
+    assert r.status_code == 201 and r.json()["inside_fence"] is False
+    assert any("围栏外" in f for f in r.json()["flags"])
+
+
+def test_units_cannot_report_for_other_projects(client, world):
+    r = client.post(f"/api/st/sites/{world[YH]['site_id']}/reports", headers=unit(world, XH), json={"month": _month()})
+    assert r.status_code == 404
+    r = client.post(f"/api/st/sites/{world[XH]['site_id']}/reports", headers=unit(world, XH, "supervision_unit"),
+                    json={"month": _month()})
+    assert r.status_code == 403

@@ -1,0 +1,27 @@
+// 短信发件箱: every SMS the platform sent (or queued), newest first.
+import { api } from "./http.js";
+import { ListView, fmtTime } from "./ui.js";
+
+const PURPOSES = { expert_review: "专家评审动态密码" };
+const STATUS = { queued: "待发送", sent: "已发送", failed: "发送失败" };
+
+export async function mount(root) {
+  const list = new ListView({
+    filters: [
+      { name: "phone", label: "手机号", placeholder: "号码或其一部分" },
+      { name: "purpose", label: "用途", placeholder: "如 expert_review" },
+    ],
+    load: (q, limit, offset) => api("/api/admin/sms", { query: { ...q, limit, offset } }),
+    columns: [
+      { label: "时间", className: "nowrap", render: (s) => fmtTime(s.created_at) },
+      { label: "手机号", render: (s) => s.phone },
+      { label: "账号", render: (s) => s.username },
+      { label: "用途", render: (s) => PURPOSES[s.purpose] || s.purpose },
+      { label: "内容", className: "content", render: (s) => s.body },
+      { label: "状态", render: (s) => [STATUS[s.status] || s.status, s.error].filter(Boolean).join("：") },
+      { label: "通道", render: (s) => s.backend },
+    ],
+  });
+  root.append(list.el);
+  await list.go(0);
+}
