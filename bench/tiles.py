@@ -51,7 +51,8 @@ import psycopg  # noqa: E402
 
 from bench.common import libpq, random_tiles, scratch_database, tile_of  # noqa: E402
 
-ADMIN = {"X-Chengjian-User": "bench", "X-Chengjian-Roles": "admin", "Accept-Encoding": "identity"}
+# The servers run with CHENGJIAN_ANONYMOUS_ROLES=leader: reads need no credentials (as on `make run`).
+ADMIN = {"Accept-Encoding": "identity"}
 TIPG_VENV = ROOT / "bench" / "out" / "tipg-venv"
 HALF = 20037508.342789244
 
@@ -102,7 +103,7 @@ def ours(url: str, workers: int, cache_mb: float):
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    env = {"DATABASE_URL": url, "CHENGJIAN_DEV_AUTH": "true", "CHENGJIAN_TILE_CACHE_MB": str(cache_mb)}
+    env = {"DATABASE_URL": url, "CHENGJIAN_ANONYMOUS_ROLES": "leader", "CHENGJIAN_TILE_CACHE_MB": str(cache_mb)}
     return server(cmd, env, port, "/tiles/farmhouses.json")
 
 

@@ -6,11 +6,17 @@ sign-outs, permission changes, exports and other operations record who, when, fr
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from layers.attributes import to_json
+
+
+# Where the current request comes from (set per request by api.app's middleware): entries that name no client
+# record this one, so "from where" is never lost in code that does not pass the request along.
+CLIENT: ContextVar[str | None] = ContextVar("chengjian_client", default=None)
 
 
 def _dump(obj: Any) -> str | None:
@@ -24,6 +30,6 @@ def record(conn: Connection, actor: str, action: str, layer: str | None = None, 
         text("INSERT INTO audit_log (actor, user_id, client, action, layer, feature_id, before, after, detail) "
              "VALUES (:actor, :uid, :client, :action, :layer, :fid, CAST(:before AS jsonb), CAST(:after AS jsonb), "
              "CAST(:detail AS jsonb))"),
-        {"actor": actor, "uid": user_id, "client": client, "action": action, "layer": layer, "fid": feature_id,
+        {"actor": actor, "uid": user_id, "client": client or CLIENT.get(), "action": action, "layer": layer, "fid": feature_id,
          "before": _dump(before), "after": _dump(after), "detail": _dump(detail)},
     )
