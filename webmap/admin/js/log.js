@@ -3,13 +3,15 @@
 import { api } from "./http.js";
 import { ListView, fmtTime, h, options } from "./ui.js";
 
+const METHODS = { password: "密码", otp: "短信动态密码", oidc: "统一身份认证", test: "测试" };
+
 // A short description of what an entry is about.
 function summary(e) {
   const obj = e.after || e.before || {};
   const d = e.detail || {};
   const name = obj.username || obj.name || obj.title || d.role || d.user || obj.prefix || "";
   const parts = [name];
-  if (d.method) parts.push(`方式：${d.method}`);
+  if (d.method) parts.push(`方式：${METHODS[d.method] || d.method}`);
   if (d.reason) parts.push(`原因：${d.reason}`);
   if (d.format) parts.push(`格式：${d.format}`);
   if (d.rows !== undefined) parts.push(`${d.rows} 条`);

@@ -3,7 +3,14 @@
 import { api } from "./http.js";
 import { Form, ListView, act, dialog, h, options, rowActions, toast } from "./ui.js";
 
-// The permission picker: the known actions as checkboxes by group, other patterns one per line.
+const patternsIn = (textarea) => textarea.value.split(/[\n,，\s]+/).map((s) => s.trim()).filter(Boolean);
+
+// Does a permission pattern (`*` any run of characters, as the server's fnmatch) cover `name`?
+const covers = (pattern, name) =>
+  new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\?]/g, "\\$&").replace(/\*/g, ".*")}$`).test(name);
+
+// The permission picker: the known actions as checkboxes by group, other patterns one per line. An action a
+// pattern already covers is marked.
 function permissionField(catalogue, value = []) {
   const known = new Set(catalogue.map((p) => p.name));
   const groups = {};
@@ -12,20 +19,31 @@ function permissionField(catalogue, value = []) {
     name: "permissions",
     label: "权限",
     type: "custom",
-    render: () => h("div", { class: "perm-picker" },
-      Object.entries(groups).map(([group, perms]) => h("fieldset", {}, h("legend", {}, group),
-        perms.map((p) => {
-          const box = h("input", { type: "checkbox", value: p.name });
-          box.checked = value.includes(p.name);
-          return h("label", { class: "check", title: p.name }, box, p.title || p.name, h("code", {}, p.name));
-        }))),
-      h("label", { class: "other" }, "其他权限（通配符等，每行一个，如 *.view、*）",
-        Object.assign(h("textarea", { rows: 3, name: "patterns" }), {
-          value: value.filter((p) => !known.has(p)).join("\n"),
-        }))),
+    render: () => {
+      const other = h("textarea", { rows: 3, name: "patterns" });
+      other.value = value.filter((p) => !known.has(p)).join("\n");
+      const labels = [];
+      const mark = () => {
+        const patterns = patternsIn(other);
+        for (const l of labels) l.classList.toggle("covered", patterns.some((p) => covers(p, l.dataset.name)));
+      };
+      other.addEventListener("input", mark);
+      const el = h("div", { class: "perm-picker" },
+        Object.entries(groups).map(([group, perms]) => h("fieldset", {}, h("legend", {}, group),
+          perms.map((p) => {
+            const box = h("input", { type: "checkbox", value: p.name });
+            box.checked = value.includes(p.name);
+            const label = h("label", { class: "check", "data-name": p.name }, box, p.title || p.name, h("code", {}, p.name));
+            labels.push(label);
+            return label;
+          }))),
+        h("label", { class: "other" }, "其他权限（通配符等，每行一个，如 *.view、*）", other));
+      mark();
+      return el;
+    },
     read: (el) => [
       ...[...el.querySelectorAll("fieldset input:checked")].map((i) => i.value),
-      ...el.querySelector("textarea").value.split(/[\n,，\s]+/).map((s) => s.trim()).filter(Boolean),
+      ...patternsIn(el.querySelector("textarea")),
     ],
   };
 }
