@@ -9,18 +9,36 @@ from sqlalchemy import text
 
 from api import errors
 from api.limits import BodyLimit
+from geo import audit
 from geo.db import get_engine
 from geo.settings import get_settings
 from layers.registry import registry
 
 # Routers of the api package, mounted in this order; layer modules add their own `router`.
-API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "search", "accounts.routes", "accounts.oidc", "admin")
+API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "mobile", "search", "accounts.routes", "accounts.oidc", "admin")
+
+
+class RecordClient:
+    """Remember the request's client address for the operation log (geo.audit.CLIENT)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        token = audit.CLIENT.set((scope.get("client") or (None,))[0])
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            audit.CLIENT.reset(token)
 
 
 def create_app() -> FastAPI:
     app = FastAPI(title="城建 GIS 平台", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=get_settings().max_body_bytes)
+    app.add_middleware(RecordClient)
 
     @app.get("/healthz", tags=["ops"])
     def healthz():
@@ -37,4 +55,12 @@ def create_app() -> FastAPI:
     for module in registry.modules():
         if hasattr(module, "router"):
             app.include_router(module.router)
+    _background_jobs(app)
     return app
+
+
+def _background_jobs(app: FastAPI) -> None:
+    """Scheduled jobs (SMS reminders before review deadlines) every minute, when ``CHENGJIAN_JOBS=on``."""
+    from layers.standard_sites import jobs
+
+    jobs.install(app)

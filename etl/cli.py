@@ -50,7 +50,7 @@ def _demo(args: argparse.Namespace) -> int:
     with admin_transaction() as conn:
         made = ensure_demo_accounts(conn)
     if made:
-        print(f"演示账号：{', '.join(made)}（密码 {demo_password()}，仅用于演示环境）")
+        print(f"演示账号：{', '.join(made)}（密码 {demo_password()}，仅用于演示环境）", file=sys.stderr)
     return 0
 
 
@@ -83,6 +83,24 @@ def _serve(args: argparse.Namespace) -> int:
     s = get_settings()
     uvicorn.run("api.app:create_app", factory=True, host=args.host or s.host, port=args.port or s.port,
                 workers=args.workers)
+    return 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from layers.standard_sites.common import BEIJING
+    from layers.standard_sites.jobs import run_due_jobs
+
+    now = None
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            print(f"--now 格式不正确：{args.now}（应为 ISO 时间，如 2026-12-01T09:00:00+08:00）", file=sys.stderr)
+            return 2
+        now = now if now.tzinfo else now.replace(tzinfo=BEIJING)
+    print(json.dumps(run_due_jobs(now), ensure_ascii=False))
     return 0
 
 
@@ -128,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     user.add_argument("--phone", help="mobile number (add)")
     user.add_argument("--password", help="the password (asked for when omitted)")
     user.set_defaults(func=_user)
+
+    jobs = sub.add_parser("jobs", help="scheduled jobs (SMS reminders before review deadlines)")
+    jobs.add_argument("action", choices=["run"])
+    jobs.add_argument("--now", help="run as of this time (ISO 8601; Beijing time when no offset is given)")
+    jobs.set_defaults(func=_jobs)
 
     serve = sub.add_parser("serve", help="serve the web app")
     serve.add_argument("--host")

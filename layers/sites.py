@@ -2,7 +2,12 @@
 from layers.base import district_attr
 from layers.registry import Attr, Layer, Style, register
 
-SITE_STATUS = ("在建", "停工", "竣工验收", "考评中", "已获评")
+# The map legend of ST-19: 在建 (reporting monthly, 申报中), 逾期未报 (last month's report missing after the due day),
+# 考评中 (evaluation applied for), 已获评 (awarded); 停工 and 竣工验收 are set by hand. The standardized-site module
+# keeps the four in step with the records (layers/standard_sites/stats.py, ``refresh_site_status``).
+SITE_STATUS = ("在建", "逾期未报", "考评中", "已获评", "停工", "竣工验收")
+STATUS_COLORS = {"在建": "#2563eb", "逾期未报": "#dc2626", "考评中": "#8b5cf6", "已获评": "#ca8a04", "停工": "#6b7280",
+                 "竣工验收": "#10b981"}
 
 register(
     Layer(
@@ -22,11 +27,11 @@ register(
             Attr("start_date", "开工日期", "date"),
             Attr("planned_end_date", "计划竣工日期", "date"),
             Attr("status", "状态", choices=SITE_STATUS, filterable=True),
+            Attr("latest_report", "最近月报", max_length=60),  # kept by standard_sites.stats.refresh_site_status
         ),
-        style=Style(color_by="status", colors={
-            "在建": "#2563eb", "停工": "#f59e0b", "竣工验收": "#10b981", "考评中": "#8b5cf6", "已获评": "#dc2626"},
-            radius=6),
-        popup=("name", "code", "district", "construction_unit", "supervision_unit", "status", "start_date"),
+        style=Style(color_by="status", colors=STATUS_COLORS, radius=6),
+        popup=("name", "code", "district", "construction_unit", "supervision_unit", "status", "latest_report",
+               "start_date"),
         view="site.view", edit="site.edit", order=40,
     ),
     Layer(

@@ -11,4 +11,4 @@ and the authority, expert and evaluation parts beside them. Case transitions go 
 """
 
 # The submodules with routers (imported here so that the app finds and mounts them).
-from layers.standard_sites import photos, registration, reports  # noqa: E402,F401
+from layers.standard_sites import photos, registration, reports, evaluations, disclosure, bonus, config, deductions, notices, stages, stats, experts, draws, reviews  # noqa: E402,F401

@@ -236,4 +236,7 @@ def report_action(report_id: int, action: str, body: Action | None = None, who: 
     elif t.action == "receive":
         values = {"received_at": common.now(), "received_by": who.user}
     after = REPORT.apply(conn, report_id, action, who, body.reason, values, body.version)
+    from layers.standard_sites.stats import refresh_site_status  # stats reads this module
+
+    refresh_site_status(conn, after["site_id"], actor=who.user)  # the pin's colour and latest report (ST-19)
     return view(conn, after, who)

@@ -1,0 +1,107 @@
+"""Scheduled jobs of the standardized-site module: the SMS reminder before the review deadline (ST-25).
+
+``send_reminders(conn, now)`` texts every expert who still has a review to give once ``now`` has reached
+``window_to - reminder_hours`` (the round's setting) and the window is still open — one SMS per expert and deadline,
+naming the projects — and stamps ``reminded_at`` on those assignments, in the same transaction, so a second run
+sends nothing (rows being reminded by a concurrent run are skipped, ``SKIP LOCKED``). ``run_due_jobs(now)`` runs
+every job in one system-scope transaction.
+
+They run from ``chengjian jobs run [--now ISO]`` (cron, or by hand with a moved clock), or inside the app every
+60 s when ``CHENGJIAN_JOBS=on`` (``install``; off by default, and so in tests).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from api.accounts import sms
+from geo import audit
+from geo.db import transaction
+from layers.standard_sites.common import BEIJING
+
+log = logging.getLogger(__name__)
+INTERVAL_S = 60
+
+DUE_SQL = """
+SELECT a.id, a.window_to, s.name AS site_name, x.user_id, u.phone, u.username
+FROM st_assignments a
+JOIN st_draws d ON d.id = a.draw_id JOIN st_rounds r ON r.id = d.round_id
+JOIN experts x ON x.id = a.expert_id JOIN users u ON u.id = x.user_id
+JOIN sites s ON s.id = a.site_id
+WHERE a.status = 'assigned' AND a.reminded_at IS NULL AND u.phone IS NOT NULL
+  AND a.window_from <= :now AND :now < a.window_to
+  AND a.window_to - make_interval(secs => r.reminder_hours * 3600) <= :now
+  AND NOT EXISTS (SELECT 1 FROM st_reviews v WHERE v.assignment_id = a.id)
+ORDER BY x.user_id, a.window_to, a.id
+FOR UPDATE OF a SKIP LOCKED
+"""
+
+
+def send_reminders(conn: Connection, now: datetime) -> int:
+    """Remind the experts whose deadline is near; returns the number of SMS sent. Idempotent."""
+    groups: dict[tuple, list] = {}
+    for r in conn.execute(sa.text(DUE_SQL), {"now": now}).mappings():
+        groups.setdefault((r["user_id"], r["phone"], r["username"], r["window_to"]), []).append(r)
+    for (user_id, phone, username, deadline), rows in groups.items():
+        names = "、".join(f"「{r['site_name']}」" for r in rows)
+        body = (f"【杭州市建委】标化工地专家评审提醒：您还有 {len(rows)} 个项目{names}未提交评审意见，评审将于 "
+                f"{deadline.astimezone(BEIJING).strftime('%m月%d日%H:%M')} 截止，请及时登录评审"
+                f"（账号 {username}，也可用手机号或身份证号加动态密码登录）。")
+        sms.gateway().send(conn, phone, body, "st_review_reminder", user_id)
+        ids = [r["id"] for r in rows]
+        conn.execute(sa.text("UPDATE st_assignments SET reminded_at = :now WHERE id = ANY(:ids)"),
+                     {"now": now, "ids": ids})
+        audit.record(conn, "system", "reminder", "st_assignments", None, None, None,
+                     detail={"user_id": user_id, "assignments": ids, "deadline": deadline.isoformat()})
+    return len(groups)
+
+
+def run_due_jobs(now: datetime | None = None) -> dict:
+    """Run every job as the system (one transaction); ``now`` moves the clock (tests, catching up by hand)."""
+    now = now or datetime.now(timezone.utc)
+    from layers.standard_sites.stats import refresh_all
+
+    with transaction() as conn:
+        reminders = send_reminders(conn, now)
+        # Sites whose monthly report is overdue turn 逾期未报 on the map (ST-19).
+        statuses = refresh_all(conn, now.astimezone(BEIJING).date())
+        return {"now": now.isoformat(), "reminders": reminders, "site_statuses": statuses}
+
+
+def enabled() -> bool:
+    return os.environ.get("CHENGJIAN_JOBS", "off").strip().lower() in ("on", "1", "true", "yes")
+
+
+async def _loop(interval: float) -> None:
+    while True:
+        try:
+            done = await asyncio.to_thread(run_due_jobs)
+            if done["reminders"]:
+                log.info("scheduled jobs: %s", done)
+        except Exception:  # a failing run must not stop the next one
+            log.exception("scheduled jobs failed")
+        await asyncio.sleep(interval)
+
+
+def install(app) -> None:
+    """Run the jobs every ``INTERVAL_S`` seconds while the app is up, when ``CHENGJIAN_JOBS=on``."""
+    if not enabled():
+        return
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a):
+        task = asyncio.create_task(_loop(INTERVAL_S))
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            task.cancel()
+
+    app.router.lifespan_context = lifespan

@@ -1,0 +1,247 @@
+"""Statistics of the standardized-site module (ST-24) and the site pin's status on the map (ST-19).
+
+``GET /api/st/stats?from=YYYY-MM&to=YYYY-MM&district=``: monthly reports by district × month × status with the late
+ones, per district and month the registered sites, submitted, late and missing reports, bonus and deduction
+totals, evaluation applications and stage evaluations — each principal counts only what its scope holds (row-level
+security). ``GET /api/st/stats.xlsx`` is the same as an Excel workbook with Chinese headers.
+
+The map (ST-19) colours a site by its ``status``: 在建 (reporting), 逾期未报 (last month's report not submitted after
+the due day), 考评中 (evaluation applied for), 已获评 (awarded). ``refresh_site_status`` derives it (and the pin's
+``latest_report``, e.g. "2026-10 已接收") from the records; ``refresh_all`` does every registered site (a daily job,
+or ``POST /api/st/site-status/refresh``).
+"""
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from datetime import date, timedelta
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Response
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from sqlalchemy import Connection
+
+from api.auth import Principal, principal
+from api.deps import db_read, db_write
+from api.errors import ApiError
+from geo import audit
+from layers.standard_sites import common
+from layers.standard_sites.bonus import STATES as BONUS_STATES
+from layers.standard_sites.common import PREFIX
+from layers.standard_sites.evaluations import STATES as EVALUATION_STATES
+from layers.standard_sites.reports import STATES as REPORT_STATES
+from layers.standard_sites.stages import STAGES
+
+router = APIRouter(prefix=PREFIX, tags=["标化工地"])
+
+# -- the site pin's status (ST-19) -------------------------------------------------------------------------------
+
+REPORTING, LATE, IN_EVALUATION, AWARDED, COMPLETED = "在建", "逾期未报", "考评中", "已获评", "竣工验收"
+EVALUATING = ("submitted", "supervision_approved", "returned", "recommended", "in_review", "reviewed")
+REPORT_SHORT = {**REPORT_STATES, "received": "已接收"}
+
+
+def previous_month(today: date) -> date:
+    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def refresh_site_status(conn: Connection, site_id: int, today: date | None = None,
+                        actor: str = "system") -> dict | None:
+    """Set the site's status and latest report from its records; returns them (None: no such site in scope).
+
+    An awarded evaluation makes the site 已获评, a pending one 考评中, a declined one 竣工验收. Otherwise a registered
+    site that is 在建 or 逾期未报 is 逾期未报 when last month's report was not submitted by the due day (months
+    before its registration are not asked for), else 在建. Other statuses (停工, 竣工验收 set by hand) stay.
+    """
+    today = today or common.today_beijing()
+    site = conn.execute(sa.text(
+        "SELECT s.id, s.status, s.latest_report, (r.created_at AT TIME ZONE 'Asia/Shanghai')::date AS registered_on "
+        "FROM sites s LEFT JOIN st_registrations r ON r.site_id = s.id "
+        "WHERE s.id = :id AND s.deleted_at IS NULL FOR UPDATE OF s"), {"id": site_id}).mappings().first()
+    if site is None:
+        return None
+    evaluation = conn.execute(sa.text("SELECT status FROM st_evaluations WHERE site_id = :id"),
+                              {"id": site_id}).scalar()
+    status, latest = site["status"], site["latest_report"]
+    if site["registered_on"] is not None:
+        report = conn.execute(sa.text("SELECT month, status, late FROM st_reports WHERE site_id = :id "
+                                      "ORDER BY month DESC LIMIT 1"), {"id": site_id}).mappings().first()
+        latest = (f"{report['month']:%Y-%m} {REPORT_SHORT.get(report['status'], report['status'])}"
+                  f"{'（逾期）' if report['late'] else ''}") if report else None
+    if evaluation == "awarded":
+        status = AWARDED
+    elif evaluation in EVALUATING:
+        status = IN_EVALUATION
+    elif evaluation in ("not_recommended", "rejected"):
+        status = COMPLETED
+    elif site["registered_on"] is not None and status in (REPORTING, LATE, None):
+        last = previous_month(today)
+        submitted = conn.execute(sa.text("SELECT 1 FROM st_reports WHERE site_id = :id AND month = :m "
+                                         "AND submitted_at IS NOT NULL"), {"id": site_id, "m": last}).first()
+        asked = last >= site["registered_on"].replace(day=1)
+        status = LATE if asked and today > common.due_date(last) and submitted is None else REPORTING
+    changed = (status, latest) != (site["status"], site["latest_report"])
+    if changed:
+        conn.execute(sa.text("UPDATE sites SET status = :s, latest_report = :l, version = version + 1, "
+                             "updated_at = now(), updated_by = :a WHERE id = :id"),
+                     {"s": status, "l": latest, "a": actor, "id": site_id})
+        audit.record(conn, actor, "status", "sites", site_id,
+                     {"properties": {"status": site["status"], "latest_report": site["latest_report"]}},
+                     {"properties": {"status": status, "latest_report": latest}})
+    return {"site_id": site_id, "status": status, "latest_report": latest, "changed": changed}
+
+
+def refresh_all(conn: Connection, today: date | None = None, actor: str = "system") -> dict:
+    """Refresh every registered site (and every site with an evaluation application) the connection sees."""
+    ids = conn.execute(sa.text("SELECT site_id FROM st_registrations UNION SELECT site_id FROM st_evaluations "
+                               "ORDER BY 1")).scalars().all()
+    out = [refresh_site_status(conn, i, today, actor) for i in ids]
+    out = [o for o in out if o]
+    return {"checked": len(out), "changed": sum(o["changed"] for o in out),
+            "late": sum(o["status"] == LATE for o in out)}
+
+
+@router.post("/site-status/refresh", summary="按申报、考评记录刷新工地地图状态（逾期未报等）")
+def refresh(who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+    who.require("site.config", "刷新工地状态")
+    return refresh_all(conn, common.today_beijing(), who.user)
+
+
+# -- statistics (ST-24) -------------------------------------------------------------------------------------------
+
+
+def _period(start: str | None, end: str | None) -> tuple[date, date]:
+    today = common.today_beijing()
+    a = common.parse_month(start, "from") if start else today.replace(month=1, day=1)
+    b = common.parse_month(end, "to") if end else today.replace(day=1)
+    if b < a:
+        raise ApiError(422, "invalid_period", "统计的结束月份不能早于开始月份。", "to")
+    if (b.year - a.year) * 12 + b.month - a.month >= 120:
+        raise ApiError(422, "period_too_long", "统计期间最长 10 年。", "from")
+    return a, b
+
+
+def _next(month: date) -> date:
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+
+
+def compute(conn: Connection, start: date, end: date, district: str | None = None) -> dict:
+    """The statistics of the months ``start`` … ``end`` (first days), in the connection's scope."""
+    p = {"a": start, "b": end, "until": _next(end), "d": district}
+    d = "(CAST(:d AS text) IS NULL OR district = :d)"
+    created = "(created_at AT TIME ZONE 'Asia/Shanghai')::date"
+    reports = [dict(r) for r in conn.execute(sa.text(
+        f"SELECT district, month, status, count(*) AS count, count(*) FILTER (WHERE late) AS late, "
+        f"count(*) FILTER (WHERE submitted_at IS NOT NULL) AS submitted FROM st_reports "
+        f"WHERE month BETWEEN :a AND :b AND {d} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"), p).mappings()]
+    registered = conn.execute(sa.text(
+        f"SELECT district, date_trunc('month', {created})::date AS since FROM st_registrations WHERE {d}"), p).all()
+    months, m = [], start
+    while m <= end:
+        months.append(m)
+        m = _next(m)
+    today = common.today_beijing()
+    monthly: dict[tuple, dict] = {}
+    for dist in sorted({r.district for r in registered} | {r["district"] for r in reports}, key=str):
+        for month in months:
+            monthly[(dist, month)] = {"district": dist, "month": f"{month:%Y-%m}", "due_date": common.due_date(month),
+                                      "registered": sum(r.district == dist and r.since <= month for r in registered),
+                                      "reports": 0, "submitted": 0, "late": 0}
+    for r in reports:
+        row = monthly[(r["district"], r["month"])]
+        row["reports"] += r["count"]
+        row["submitted"] += r["submitted"]
+        row["late"] += r["late"]
+    for row in monthly.values():
+        due = row.pop("due_date")
+        row["missing"] = max(row["registered"] - row["submitted"], 0) if today > due else None
+    bonus = [dict(r) for r in conn.execute(sa.text(
+        f"SELECT district, status, count(*) AS count, coalesce(sum(points), 0) AS points FROM st_bonus_claims "
+        f"WHERE {created} >= :a AND {created} < :until AND {d} GROUP BY 1, 2 ORDER BY 1, 2"), p).mappings()]
+    deductions = [dict(r) for r in conn.execute(sa.text(
+        f"SELECT district, count(*) AS count, coalesce(sum(points), 0) AS points FROM st_deductions "
+        f"WHERE occurred_on >= :a AND occurred_on < :until AND {d} GROUP BY 1 ORDER BY 1"), p).mappings()]
+    evaluations = [dict(r) for r in conn.execute(sa.text(
+        f"SELECT district, status, count(*) AS count FROM st_evaluations "
+        f"WHERE {created} >= :a AND {created} < :until AND {d} GROUP BY 1, 2 ORDER BY 1, 2"), p).mappings()]
+    stages = [dict(r) for r in conn.execute(sa.text(
+        f"SELECT district, stage, result, count(*) AS count FROM st_stage_evals "
+        f"WHERE evaluated_on >= :a AND evaluated_on < :until AND {d} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"), p).mappings()]
+    for r in reports:
+        r["month"] = f"{r['month']:%Y-%m}"
+        r["status_title"] = REPORT_STATES.get(r["status"], r["status"])
+    for r in bonus:
+        r["status_title"] = BONUS_STATES.get(r["status"], r["status"])
+    for r in evaluations:
+        r["status_title"] = EVALUATION_STATES.get(r["status"], r["status"])
+    for r in stages:
+        r["stage_title"] = STAGES.get(r["stage"], r["stage"])
+    return {
+        "from": f"{start:%Y-%m}", "to": f"{end:%Y-%m}", "district": district,
+        "reports": reports, "monthly": list(monthly.values()), "bonus": bonus, "deductions": deductions,
+        "evaluations": evaluations, "stages": stages,
+        "totals": {
+            "reports": sum(r["count"] for r in reports), "late": sum(r["late"] for r in reports),
+            "missing": sum(r["missing"] or 0 for r in monthly.values()),
+            "bonus_claims": sum(r["count"] for r in bonus),
+            "bonus_points": sum(r["points"] for r in bonus if r["status"] == "confirmed"),
+            "deductions": sum(r["count"] for r in deductions), "deduction_points": sum(r["points"] for r in deductions),
+            "evaluations": sum(r["count"] for r in evaluations), "stages": sum(r["count"] for r in stages)},
+    }
+
+
+@router.get("/stats", summary="标化工地统计（按区县、月份、状态；按权限范围）")
+def stats(date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
+          district: str | None = None, who: Principal = Depends(principal),
+          conn: Connection = Depends(db_read)) -> dict:
+    who.require("site.stats.view", "查看标化工地统计")
+    start, end = _period(date_from, date_to)
+    return {**compute(conn, start, end, district), "scope": who.scope.describe()}
+
+
+SHEETS = (
+    ("按月汇总", "monthly", (("district", "区县"), ("month", "月份"), ("registered", "已注册工地数"),
+                         ("reports", "月报数"), ("submitted", "已提交数"), ("late", "逾期提交数"), ("missing", "未按期申报数"))),
+    ("月度申报", "reports", (("district", "区县"), ("month", "月份"), ("status_title", "状态"), ("count", "数量"),
+                         ("late", "其中逾期提交"))),
+    ("加分项", "bonus", (("district", "区县"), ("status_title", "状态"), ("count", "申报数"), ("points", "分值合计"))),
+    ("减分项", "deductions", (("district", "区县"), ("count", "减分次数"), ("points", "扣分合计"))),
+    ("考评申报", "evaluations", (("district", "区县"), ("status_title", "状态"), ("count", "数量"))),
+    ("阶段考评", "stages", (("district", "区县"), ("stage_title", "阶段"), ("result", "结果"), ("count", "数量"))),
+)
+
+
+def workbook(data: dict) -> bytes:
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, key, columns in SHEETS:
+        ws = wb.create_sheet(title)
+        ws.append([label for _, label in columns])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for row in data[key]:
+            ws.append([row.get(name) for name, _ in columns])
+        for i, (_, label) in enumerate(columns):
+            ws.column_dimensions[chr(ord("A") + i)].width = max(10, len(label) * 2 + 2)
+        ws.freeze_panes = "A2"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@router.get("/stats.xlsx", summary="导出标化工地统计（Excel）")
+def stats_xlsx(date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
+               district: str | None = None, who: Principal = Depends(principal),
+               conn: Connection = Depends(db_write)) -> Response:
+    who.require("site.stats.export", "导出标化工地统计")
+    start, end = _period(date_from, date_to)
+    data = compute(conn, start, end, district)
+    audit.record(conn, who.user, "export", "st_stats", None, None,
+                 {"from": data["from"], "to": data["to"], "district": district, "format": "xlsx"}, who.client,
+                 user_id=who.user_id)
+    name = f"标化工地统计_{data['from']}_{data['to']}{'_' + district if district else ''}.xlsx"
+    return Response(workbook(data), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename=\"st-stats.xlsx\"; "
+                                                    f"filename*=UTF-8''{quote(name)}"})
