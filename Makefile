@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 CJ := $(VENV)/bin/chengjian
 # Debian packages the project needs on the machine (installed when missing).
 DEB_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin chromium fonts-noto-cjk poppler-utils poppler-data zbar-tools
-# `make run` is a developer's map: anonymous visitors may read every layer (read-only).
-RUN_ENV := CHENGJIAN_ANONYMOUS_ROLES=$${CHENGJIAN_ANONYMOUS_ROLES:-leader}
+# `make run` is a developer's map: anonymous visitors may read every layer (read-only); the scheduled jobs
+# (experts' deadline reminders, overdue-report site statuses) run in the app every minute.
+RUN_ENV := CHENGJIAN_ANONYMOUS_ROLES=$${CHENGJIAN_ANONYMOUS_ROLES:-leader} CHENGJIAN_JOBS=$${CHENGJIAN_JOBS:-on}
 
 .PHONY: run test stop install system-deps db demo bench clean-var
 

@@ -89,3 +89,28 @@ def jpeg(lon: float | None = None, lat: float | None = None, taken: datetime | N
     buf = io.BytesIO()
     img.save(buf, "JPEG", exif=exif)
     return buf.getvalue()
+
+
+def initial_password(engine, username: str) -> str:
+    """The initial password the registration texted to the unit (read from the SMS outbox)."""
+    import re
+
+    with engine.connect() as conn:
+        body = conn.execute(sa.text("SELECT body FROM sms_outbox WHERE body LIKE :u ORDER BY id DESC LIMIT 1"),
+                            {"u": f"%{username}%"}).scalar()
+    return re.search(r"初始密码：(\w+)", body).group(1)
+
+
+def register_both(client, engine, info: dict, tails: tuple[str, str] = ("01", "02")) -> dict:
+    """Register both projects as their construction units would, and sign every unit account in with its texted
+    password; returns {(project code, role): bearer headers}."""
+    accounts = {}
+    for (district, p), tail in zip(PROJECTS.items(), tails):
+        r = client.post("/api/st/registrations", json=registration(p["code"], info[p["code"]], p["permit"], tail))
+        assert r.status_code == 201, r.text
+        for acc in r.json()["accounts"]:
+            r = client.post("/api/auth/token", json={"username": acc["username"],
+                                                     "password": initial_password(engine, acc["username"])})
+            assert r.status_code == 200, r.text
+            accounts[(p["code"], acc["role"])] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return accounts

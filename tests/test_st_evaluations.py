@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import shutil
 import subprocess
 from datetime import date, datetime, timedelta, timezone
@@ -38,15 +37,8 @@ def world(engine, app, tmp_path_factory):
 
     info = st_world.build(engine)
     _forget(engine, info)  # another module of the session may have registered the same projects
-    accounts = {}
     with TestClient(app) as c:
-        for code in (XH, YH):
-            p = st_world.PROJECTS["西湖区" if code == XH else "余杭区"]
-            r = c.post("/api/st/registrations", json=st_world.registration(code, info[code], p["permit"],
-                                                                          "11" if code == XH else "12"))
-            assert r.status_code == 201, r.text
-            for acc in r.json()["accounts"]:
-                accounts[(code, acc["role"])] = _login_from_sms(c, engine, acc["username"])
+        accounts = st_world.register_both(c, engine, info, ("11", "12"))
     info["accounts"] = accounts
     info["clerk_xh"] = make_user("st-eval-clerk-xihu", ["district_staff"], district="西湖区")
     info["clerk_yh"] = make_user("st-eval-clerk-yuhang", ["district_staff"], district="余杭区")
@@ -69,16 +61,6 @@ def _forget(engine, info) -> None:
                           "WHERE username = ANY(:u)) OR supervision_user_id IN (SELECT id FROM users "
                           "WHERE username = ANY(:u))"), {"u": names})
         conn.execute(text("DELETE FROM users WHERE username = ANY(:u)"), {"u": names})
-
-
-def _login_from_sms(client, engine, username: str) -> dict:
-    with engine.connect() as conn:
-        body = conn.execute(text("SELECT body FROM sms_outbox WHERE body LIKE :u ORDER BY id DESC LIMIT 1"),
-                            {"u": f"%{username}%"}).scalar()
-    password = re.search(r"初始密码：(\w+)", body).group(1)
-    r = client.post("/api/auth/token", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def unit(world, code, role="construction_unit"):

@@ -28,31 +28,13 @@ def world(engine, app, tmp_path_factory):
     from fastapi.testclient import TestClient
 
     info = st_world.build(engine)
-    accounts = {}
     with TestClient(app) as c:
-        for code in (XH, YH):
-            p = st_world.PROJECTS["西湖区" if code == XH else "余杭区"]
-            r = c.post("/api/st/registrations", json=st_world.registration(code, info[code], p["permit"],
-                                                                          "01" if code == XH else "02"))
-            assert r.status_code == 201, r.text
-            for acc in r.json()["accounts"]:
-                accounts[(code, acc["role"])] = _login_from_sms(c, engine, acc["username"])
+        accounts = st_world.register_both(c, engine, info, ("01", "02"))
     info["accounts"] = accounts
     info["clerk_xh"] = make_user("st-clerk-xihu", ["district_staff"], district="西湖区")
     info["clerk_yh"] = make_user("st-clerk-yuhang", ["district_staff"], district="余杭区")
     yield info
     os.environ.pop("CHENGJIAN_FILES_DIR", None)
-
-
-def _login_from_sms(client, engine, username: str) -> dict:
-    """Sign in with the initial password the registration texted, as the unit would."""
-    with engine.connect() as conn:
-        body = conn.execute(text("SELECT body FROM sms_outbox WHERE body LIKE :u ORDER BY id DESC LIMIT 1"),
-                            {"u": f"%{username}%"}).scalar()
-    password = re.search(r"初始密码：(\w+)", body).group(1)
-    r = client.post("/api/auth/token", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def unit(world, code, role="construction_unit"):

@@ -25,6 +25,30 @@ def outside_fence_policy() -> str:
     return value if value in ("refuse", "flag") else "refuse"
 
 
+def authority_only(who) -> bool:
+    """Principals who neither fill nor review the units' declarations see only what the supervision unit approved."""
+    return not who.can("site.report.submit") and not who.can("site.report.review")
+
+
+def case_filter(who, states: dict[str, str], authority_states: tuple[str, ...], alias: str = "",
+                **given: object) -> tuple[str, dict]:
+    """The WHERE text and parameters of a case list: equality filters on the columns ``given`` names (None: no
+    filter), the status checked against ``states``, and for authority-only principals the approved states only.
+    (Row-level security has already limited the rows to the principal's scope.)"""
+    where, params = ["true"], {}
+    for column, value in given.items():
+        if value is None or value == "":
+            continue
+        if column == "status" and value not in states:
+            raise ApiError(422, "invalid_status", f"状态「{value}」不正确。", "status", {"states": states})
+        where.append(f"{alias}{column} = :{column}")
+        params[column] = value
+    if authority_only(who):
+        where.append(f"{alias}status = ANY(:authority_states)")
+        params["authority_states"] = list(authority_states)
+    return " AND ".join(where), params
+
+
 def site(conn: Connection, site_id: int) -> dict:
     """The site (as the connection's scope sees it) with its registration, or 404."""
     row = conn.execute(sa.text(

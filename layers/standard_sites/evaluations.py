@@ -45,7 +45,8 @@ from layers import workflow
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
-from layers.standard_sites.reports import Action, authority_only
+from layers.standard_sites.common import authority_only
+from layers.standard_sites.reports import Action
 from layers.workflow import Machine, Transition
 
 STATES = {
@@ -311,22 +312,9 @@ def list_evaluations(site_id: int | None = None, status: str | None = None, dist
                      limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
                      who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
     who.require("site.view", "查看考评申报")
-    where, params = ["true"], {"limit": limit, "offset": offset}
-    if site_id is not None:
-        where.append("e.site_id = :site")
-        params["site"] = site_id
-    if status:
-        if status not in STATES:
-            raise ApiError(422, "invalid_status", f"状态「{status}」不正确。", "status", {"states": STATES})
-        where.append("e.status = :status")
-        params["status"] = status
-    if district:
-        where.append("e.district = :district")
-        params["district"] = district
-    if authority_only(who):
-        where.append("e.status = ANY(:auth)")
-        params["auth"] = list(AUTHORITY_STATES)
-    sql = " AND ".join(where)
+    sql, params = common.case_filter(who, STATES, AUTHORITY_STATES, "e.", site_id=site_id, status=status,
+                                     district=district)
+    params |= {"limit": limit, "offset": offset}
     total = conn.execute(sa.text(f"SELECT count(*) FROM st_evaluations e WHERE {sql}"), params).scalar()
     rows = conn.execute(sa.text(f"{SELECT} WHERE {sql} ORDER BY e.id DESC LIMIT :limit OFFSET :offset"),
                         params).mappings().all()

@@ -26,7 +26,7 @@ from api.errors import ApiError
 from geo import audit
 from layers import workflow
 from layers.standard_sites import common
-from layers.standard_sites.common import PREFIX
+from layers.standard_sites.common import PREFIX, authority_only
 from layers.standard_sites.photos import photos_of
 from layers.workflow import Machine, Transition
 
@@ -56,11 +56,6 @@ class FormUpdate(BaseModel):
 class Action(BaseModel):
     reason: str | None = Field(None, max_length=1000)
     version: int | None = None
-
-
-def authority_only(who: Principal) -> bool:
-    """Principals who neither fill nor review reports see only what the supervision unit approved."""
-    return not who.can("site.report.submit") and not who.can("site.report.review")
 
 
 def check_form(conn: Connection, form: dict[str, Any], complete: bool) -> dict[str, Any]:
@@ -151,25 +146,9 @@ def list_reports(site_id: int | None = None, month: str | None = None, status: s
                  district: str | None = None, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
                  who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
     who.require("site.view", "查看月度申报")
-    where, params = ["true"], {"limit": limit, "offset": offset}
-    if site_id is not None:
-        where.append("site_id = :site")
-        params["site"] = site_id
-    if month:
-        where.append("month = :month")
-        params["month"] = common.parse_month(month)
-    if status:
-        if status not in STATES:
-            raise ApiError(422, "invalid_status", f"状态「{status}」不正确。", "status", {"states": STATES})
-        where.append("status = :status")
-        params["status"] = status
-    if district:
-        where.append("district = :district")
-        params["district"] = district
-    if authority_only(who):
-        where.append("status = ANY(:auth)")
-        params["auth"] = list(AUTHORITY_STATES)
-    sql = " AND ".join(where)
+    sql, params = common.case_filter(who, STATES, AUTHORITY_STATES, site_id=site_id, status=status, district=district,
+                                     month=common.parse_month(month) if month else None)
+    params |= {"limit": limit, "offset": offset}
     total = conn.execute(sa.text(f"SELECT count(*) FROM st_reports WHERE {sql}"), params).scalar()
     rows = conn.execute(sa.text(f"SELECT * FROM st_reports WHERE {sql} ORDER BY month DESC, id DESC "
                                 "LIMIT :limit OFFSET :offset"), params).mappings().all()

@@ -13,7 +13,6 @@ or ``POST /api/st/site-status/refresh``).
 from __future__ import annotations
 
 import io
-from collections import defaultdict
 from datetime import date, timedelta
 from urllib.parse import quote
 
