@@ -44,6 +44,7 @@ class Principal:
     org_id: int | None = None
     csrf: str | None = field(default=None, repr=False)
     session_expires_at: float | None = None
+    must_change_password: bool = False  # an initial or reset password: the pages ask for a new one first
 
     @property
     def authenticated(self) -> bool:
@@ -74,13 +75,13 @@ class Principal:
         return {"user": self.user, "user_id": self.user_id, "display_name": self.display_name,
                 "roles": list(self.roles), "permissions": sorted(self.permissions), "district": self.district,
                 "org_id": self.org_id, "via": self.via, "scope": self.scope.describe(),
-                "authenticated": self.authenticated}
+                "authenticated": self.authenticated, "must_change_password": self.must_change_password}
 
 
 # -- loading ----------------------------------------------------------------------------------------------------
 
 USER_SQL = """
-SELECT u.id, u.username, u.display_name, u.district, u.org_id,
+SELECT u.id, u.username, u.display_name, u.district, u.org_id, u.must_change_password,
        array(SELECT ur.role FROM user_roles ur WHERE ur.user_id = u.id ORDER BY ur.role) AS roles,
        array(SELECT DISTINCT rp.permission FROM role_permissions rp JOIN user_roles ur ON ur.role = rp.role
              WHERE ur.user_id = u.id) AS permissions,
@@ -128,7 +129,7 @@ def load_user(conn: sa.Connection, user_id: int, client: str | None = None, via:
                      user_id=row["id"], permissions=frozenset(row["permissions"]),
                      scope=scope_of(list(row["scopes"]), row["district"], list(row["grants"])), via=via,
                      display_name=row["display_name"], district=row["district"], org_id=row["org_id"], csrf=csrf,
-                     session_expires_at=expires)
+                     session_expires_at=expires, must_change_password=row["must_change_password"])
 
 
 _anonymous: dict[str, tuple[float, Principal]] = {}

@@ -106,10 +106,8 @@ def world(engine, app, tmp_path_factory):
         r = c.post("/api/st/registrations", json=st_world.registration(XH, info[XH], p["permit"]))
         assert r.status_code == 201, r.text
     with engine.connect() as conn:
-        body = conn.execute(text("SELECT body FROM sms_outbox WHERE body LIKE :u ORDER BY id DESC LIMIT 1"),
-                            {"u": f"%{UNIT}%"}).scalar()
         info["user_id"] = conn.execute(text("SELECT id FROM users WHERE username = :u"), {"u": UNIT}).scalar()
-    info["password"] = re.search(r"初始密码：(\w+)", body).group(1)
+    info["password"] = st_world.initial_password(engine, UNIT)
     yield info
     os.environ.pop("CHENGJIAN_FILES_DIR", None)
 
@@ -176,12 +174,10 @@ class Phone:
     def item(self, code: str, state: str):
         try:
             return self.page.wait_for_selector(f'[data-item="{code}"][data-state="{state}"]')
-        except Exception:
-            print("DEBUG", self.page.inner_html(f'[data-item="{code}"]'), self.errors, self.page.text_content("#toast"))
-            raise
-
-    def shot(self, name):
-        self.page.screenshot(path=f"/tmp/shots/{name}.png", full_page=True)
+        except Exception as e:  # say what the item shows instead
+            row = self.page.query_selector(f'[data-item="{code}"]')
+            raise AssertionError(f"{code} not {state}: {row and row.get_attribute('data-state')} "
+                                 f"{row and row.inner_text()!r} {self.errors}") from e
 
     def check_errors(self) -> None:
         unexpected = [e for e in self.errors if not any(a in e for a in EXPECTED_CONSOLE)]
@@ -231,12 +227,8 @@ def test_monthly_report_from_the_phone(phone, world, engine):
     page, site = phone.page, world[XH]
     # Sign in with the initial password from the SMS.
     phone.sign_in(UNIT, world["password"])
-    page.wait_for_function("['password', 'projects'].includes(document.body.dataset.screen)")
-    if page.evaluate("document.body.dataset.screen") == "projects":
-        # (The session does not say the password is the initial one: change it from the menu.)
-        page.tap("#menu-button")
-        page.tap('#menu a[href="#/password"]')
-        phone.screen("password")
+    # An initial password: the app asks for a new one before anything else.
+    phone.screen("password")
     page.fill("#old-password", world["password"])
     page.fill("#new-password", NEW_PASSWORD)
     page.fill("#new-password-2", NEW_PASSWORD)
@@ -247,7 +239,6 @@ def test_monthly_report_from_the_phone(phone, world, engine):
     # 我的项目 → the project → this month's report (created on opening).
     page.tap(f'[data-project="{XH}"]')
     phone.screen("site")
-    phone.shot("02-site")
     page.tap(f'[data-month="{_month()}"]')
     phone.screen("report")
     assert page.evaluate("document.querySelector('link[rel=manifest]').href").endswith("/m/manifest.webmanifest")
@@ -273,7 +264,6 @@ def test_monthly_report_from_the_phone(phone, world, engine):
         caption = page.text_content(f'[data-item="{code}"] .shot figcaption')
         assert "已上传 · 围栏内" in caption and f"{site['lon']:.6f}" in caption and "±8 米" in caption, caption
     assert page.evaluate("document.body.dataset.queued") == "0"
-    phone.shot("03-report-photos")
 
     photos = _photos(engine, rep["id"])
     assert [p["checklist_code"] for p in photos] == required
@@ -290,7 +280,6 @@ def test_monthly_report_from_the_phone(phone, world, engine):
     page.wait_for_function("document.querySelector('#case-status')?.textContent === '待监理审核'")
     after = _report(engine, site["site_id"], _month())
     assert after["status"] == "submitted" and after["form"]["workers"] == 86
-    phone.shot("04-submitted")
     assert page.is_hidden('[data-item="P01"] .shoot')  # photos are closed for the unit now
     phone.check_errors()
 
@@ -310,7 +299,6 @@ def test_photo_outside_the_fence_is_refused_with_the_distance(phone, world, engi
     m = re.search(r"拍摄位置在工地电子围栏外 (\d+) 米", message)
     assert m and 800 < int(m.group(1)) < 1200, message
     assert page.wait_for_selector(".toast.error").text_content().startswith("生活区及食堂：拍摄位置在工地电子围栏外")
-    phone.shot("05-refused")
     assert _photos(engine, rep["id"]) == []
     assert page.evaluate("document.body.dataset.queued") == "0"  # a final refusal leaves the queue
     phone.move()
@@ -337,7 +325,12 @@ def test_offline_photo_waits_on_the_phone_and_goes_up_once(phone, world, engine)
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", key)
     assert "联网后自动上传" in pending.text_content()
     assert page.text_content("#queue-badge") == "待上传 1"
-    phone.shot("06-offline")
+    page.tap("#queue-badge")  # 上传队列: the photo, what happens to it
+    phone.screen("queue")
+    assert "当前离线" in page.text_content(f'.queue-list li[data-key="{key}"]')
+    page.go_back()
+    phone.screen("report")
+    page.wait_for_selector(f'[data-item="P01"] .shot.pending[data-key="{key}"]')
     stored = page.evaluate("""() => new Promise((resolve) => {
         const r = indexedDB.open('cj-mobile');
         r.onsuccess = () => { const g = r.result.transaction('uploads').objectStore('uploads').getAll();
@@ -397,7 +390,6 @@ def test_app_starts_offline_and_keeps_taking_photos(phone, world, engine):
         # the report from the copy the screen kept — photos can still be taken, and wait on the phone.
         page.reload()
         phone.screen("report")
-        phone.shot("07-offline-start")
         assert phone.recorder.paths == [], phone.recorder.paths  # nothing reached the server
         assert page.is_visible("#net") and "离线" in page.text_content("#offline-copy")
         assert page.evaluate("document.body.dataset.user") == UNIT  # remembered from the last session
@@ -437,7 +429,6 @@ def test_evaluation_application_from_the_phone(phone, world, engine):
     page.tap('[data-action="submit"]')  # the form is saved first
     page.tap("#sheet-ok")
     page.wait_for_function("document.querySelector('#case-status')?.textContent === '待监理审核'")
-    phone.shot("08-evaluation")
     with engine.connect() as conn:
         e = conn.execute(text("SELECT id, status, form FROM st_evaluations WHERE site_id = :s"),
                          {"s": site["site_id"]}).mappings().one()
@@ -461,7 +452,6 @@ def test_stage_registration_on_site(browser, server, world, engine, tmp_path_fac
         officer.screen("projects")
         page.tap(f'[data-project="{XH}"]')
         officer.screen("site")
-        officer.shot("11-officer-site")
         page.tap('[data-stage-new="foundation"]')
         officer.screen("stage-new")
         page.select_option("#s-result", "优良")
@@ -489,7 +479,6 @@ def test_stage_registration_on_site(browser, server, world, engine, tmp_path_fac
         page.route("**/api/st/sites/*/stages", lose_first_answer)
         page.tap("#stage-submit")
         page.wait_for_selector("#stage-submit >> text=重新发送")
-        officer.shot("09-stage-resend")
         assert page.is_disabled("#s-result")  # the registration sent stays as it was
         page.tap("#stage-submit")
         officer.screen("stage")
@@ -503,10 +492,14 @@ def test_stage_registration_on_site(browser, server, world, engine, tmp_path_fac
         # The signed evaluation form, photographed.
         officer.take_photo("scan", 50)
         officer.item("scan", "uploaded")
-        officer.shot("10-stage")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM st_photos WHERE owner_kind = 'stage' AND owner_id = :i"),
                                 {"i": rows[0].id}).scalar() == 1
+        # Signing out from the menu.
+        page.tap("#menu-button")
+        page.tap("#logout")
+        officer.screen("login")
+        assert page.evaluate("document.body.dataset.user") == ""
         officer.check_errors()
     finally:
         officer.context.close()

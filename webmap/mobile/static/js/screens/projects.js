@@ -59,7 +59,10 @@ export async function site(app, siteId) {
       <div class="month-buttons">
         ${months.map(([month, label]) => {
           const r = byMonth.get(month);
-          if (!r && !canReport) return html`<p class="meta">${label}（${monthTitle(month)}）：尚未申报</p>`;
+          if (!r && !canReport) {
+            const none = app.can("site.report.review") ? "尚未提交" : "暂无监理审核通过的申报";
+            return html`<p class="meta">${label}（${monthTitle(month)}）：${none}</p>`;
+          }
           const state = r ? r.status_title : "未申报";
           return html`<a class="btn block month ${label === "本月" ? "primary" : ""}" data-month="${month}"
             href="${r ? `#/report/${r.id}` : `#/site/${siteId}/month/${month}`}">
@@ -89,7 +92,7 @@ function evaluationSection(app, siteId, project, list) {
     body = html`<a class="btn block month" href="#/evaluation/${e.id}" data-evaluation="${e.id}">考评申报
       <small>${e.status_title}</small></a>`;
   } else if (!app.can("site.report.submit")) {
-    body = html`<p class="hint">尚未申报考评。</p>`;
+    body = html`<p class="hint">${app.can("site.report.review") ? "尚未申报考评。" : "暂无监理审核通过的考评申报。"}</p>`;
   } else if (project?.completion_date && project.completion_date <= today()) {
     body = html`<a class="btn primary block" href="#/site/${siteId}/evaluation" id="evaluation-new">申报考评
       <small>竣工验收 ${project.completion_date}</small></a>`;
