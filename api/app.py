@@ -1,4 +1,4 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: the api routers, then every layer module's ``router`` and ``on_app(app)`` hook."""
 from __future__ import annotations
 
 import importlib
@@ -15,7 +15,8 @@ from geo.settings import get_settings
 from layers.registry import registry
 
 # Routers of the api package, mounted in this order; layer modules add their own `router`.
-API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "mobile", "search", "accounts.routes", "accounts.oidc", "admin")
+API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "mobile", "search", "accounts.routes",
+               "accounts.oidc", "admin", "st_pages")
 
 
 class RecordClient:
@@ -55,12 +56,6 @@ def create_app() -> FastAPI:
     for module in registry.modules():
         if hasattr(module, "router"):
             app.include_router(module.router)
-    _background_jobs(app)
+        if hasattr(module, "on_app"):  # a module's own start-up work, e.g. its scheduled jobs
+            module.on_app(app)
     return app
-
-
-def _background_jobs(app: FastAPI) -> None:
-    """Scheduled jobs (SMS reminders before review deadlines) every minute, when ``CHENGJIAN_JOBS=on``."""
-    from layers.standard_sites import jobs
-
-    jobs.install(app)

@@ -10,5 +10,9 @@ submodule here declares one part of the flow and its ``router`` (the app mounts 
 and the authority, expert and evaluation parts beside them. Case transitions go through ``layers.workflow``.
 """
 
-# The submodules with routers (imported here so that the app finds and mounts them).
-from layers.standard_sites import photos, registration, reports, evaluations, disclosure, bonus, config, deductions, notices, stages, stats, experts, draws, reviews  # noqa: E402,F401
+# The submodules with routers or start-up hooks (imported here so that the app finds them: api/app.py mounts every
+# ``layers.*`` module's ``router`` and calls its ``on_app(app)``).
+from layers.standard_sites import (  # noqa: E402,F401
+    bonus, config, deductions, disclosure, draws, evaluations, experts, jobs, notices, photos, registration, reports,
+    reviews, stages, stats,
+)

@@ -105,3 +105,6 @@ def install(app) -> None:
             task.cancel()
 
     app.router.lifespan_context = lifespan
+
+
+on_app = install  # api.app calls each layer module's on_app(app) when it builds the app
