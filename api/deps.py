@@ -32,7 +32,9 @@ def db_read(who: Principal = Depends(principal)) -> Iterator[Connection]:
 
 def db_write(who: Principal = Depends(principal)) -> Iterator[Connection]:
     """One transaction per request, scoped to the principal: committed when the endpoint returns, rolled back on
-    any error."""
+    any error. Declare it ``Depends(db_write, scope="function")`` (and ``db_read`` alike): the commit then happens
+    before the response is sent, so a client that reads right after a 2xx sees its write, and a failing commit is
+    answered as an error instead of after a success (tests/test_features.py checks every route)."""
     with get_engine().begin() as conn:
         scopes.apply(conn, who.scope)
         yield conn

@@ -114,7 +114,7 @@ def describe_layer(layer: Layer = Depends(get_layer)) -> dict:
 @router.get("/{layer_id}/features")
 def list_features(request: Request, layer: Layer = Depends(get_layer), limit: int | None = Query(None),
                   offset: int = Query(0), cursor: str | None = Query(None),
-                  conn: Connection = Depends(db_read)) -> dict:
+                  conn: Connection = Depends(db_read, scope="function")) -> dict:
     query = build_query(layer, request, limit, offset, cursor)
     features = store.list_features(conn, layer, query)
     out: dict[str, Any] = {
@@ -130,7 +130,7 @@ def list_features(request: Request, layer: Layer = Depends(get_layer), limit: in
 
 @router.get("/{layer_id}/features/{fid}")
 def get_feature(fid: int, response: Response, layer: Layer = Depends(get_layer),
-                conn: Connection = Depends(db_read)) -> dict:
+                conn: Connection = Depends(db_read, scope="function")) -> dict:
     with _store_errors(layer, fid):
         feature = store.get_feature(conn, layer, fid)
     response.headers["ETag"] = etag(feature)
@@ -140,7 +140,7 @@ def get_feature(fid: int, response: Response, layer: Layer = Depends(get_layer),
 @router.post("/{layer_id}/features", status_code=201)
 def create_feature(request: Request, response: Response, body: Any = Body(...), crs: str | None = None,
                    repair: bool = False, layer: Layer = Depends(get_layer), who: Principal = Depends(principal),
-                   conn: Connection = Depends(db_write)) -> dict:
+                   conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require_edit(layer)
     geometry, props, _ = _feature_body(body)
     geom, repaired = check_one(geometry, layer.geometry, crs, repair, get_settings().max_vertices,
@@ -175,21 +175,21 @@ def _update(fid: int, body: Any, crs: str | None, repair: bool, if_match: str | 
 @router.put("/{layer_id}/features/{fid}")
 def replace_feature(fid: int, response: Response, body: Any = Body(...), crs: str | None = None,
                     repair: bool = False, if_match: str | None = Header(None), layer: Layer = Depends(get_layer),
-                    who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+                    who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
     return _update(fid, body, crs, repair, if_match, False, layer, who, conn, response)
 
 
 @router.patch("/{layer_id}/features/{fid}")
 def patch_feature(fid: int, response: Response, body: Any = Body(...), crs: str | None = None,
                   repair: bool = False, if_match: str | None = Header(None), layer: Layer = Depends(get_layer),
-                  who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+                  who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
     return _update(fid, body, crs, repair, if_match, True, layer, who, conn, response)
 
 
 @router.delete("/{layer_id}/features/{fid}", status_code=204)
 def delete_feature(fid: int, version: int | None = None, if_match: str | None = Header(None),
                    layer: Layer = Depends(get_layer), who: Principal = Depends(principal),
-                   conn: Connection = Depends(db_write)) -> Response:
+                   conn: Connection = Depends(db_write, scope="function")) -> Response:
     who.require_edit(layer)
     expected = expected_version(fid, if_match, version)
     with _store_errors(layer, fid):

@@ -88,7 +88,7 @@ def _settings_echo() -> dict:
 
 
 @router.post("/check")
-def check(body: Check, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def check(body: Check, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     """Is the point inside the fence (``feature_id``, or all fences of ``site_id``), and how far from its edge."""
     layer = _fence_layer(body.layer, who)
     try:
@@ -104,7 +104,7 @@ def check(body: Check, who: Principal = Depends(principal), conn: Connection = D
 
 @router.post("/check-batch")
 def check_batch(body: Any = Body(...), who: Principal = Depends(principal),
-                conn: Connection = Depends(db_read)) -> JSONResponse:
+                conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
     """Many checks in one call.
 
     ``{layer, crs, checks: [{feature_id | site_id, lon, lat, accuracy_m, ref}]}``: each point against the fence

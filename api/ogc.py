@@ -186,7 +186,7 @@ def conformance(request: Request) -> JSONResponse:
 
 @router.get("/collections", name="ogc_collections")
 def collections(request: Request, who: Principal = Depends(principal),
-                conn: Connection = Depends(db_read)) -> JSONResponse:
+                conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
     _check_format(request)
     return _json({
         "links": [_link(request.url_for("ogc_collections"), "self", JSON, "图层列表")],
@@ -196,7 +196,7 @@ def collections(request: Request, who: Principal = Depends(principal),
 
 @router.get("/collections/{layer_id}", name="ogc_collection")
 def collection(request: Request, layer: Layer = Depends(get_layer),
-               conn: Connection = Depends(db_read)) -> JSONResponse:
+               conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
     _check_format(request)
     return _json(_collection(request, layer, conn))
 
@@ -223,7 +223,7 @@ def schema(request: Request, layer: Layer = Depends(get_layer)) -> JSONResponse:
 
 @router.get("/collections/{layer_id}/items", name="ogc_items", openapi_extra=ITEMS_OPENAPI)
 def items(request: Request, layer: Layer = Depends(get_layer),
-          conn: Connection = Depends(db_read)) -> JSONResponse:
+          conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
     _check_format(request)
     query = items_query(layer, request)
     features = store.list_features(conn, layer, query)
@@ -249,7 +249,7 @@ def items(request: Request, layer: Layer = Depends(get_layer),
 
 @router.get("/collections/{layer_id}/items/{fid}", name="ogc_item")
 def item(fid: str, request: Request, layer: Layer = Depends(get_layer),
-         conn: Connection = Depends(db_read)) -> JSONResponse:
+         conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
     _check_format(request)
     missing = not_found(f"{layer.title}要素 {fid} ")
     if not (fid.isascii() and fid.isdigit()) or not 0 < int(fid) < 2**63:  # ids are positive bigints; anything else does not exist

@@ -84,7 +84,7 @@ def search_layer(conn: Connection, layer: Layer, q: str, limit: int) -> list[dic
 
 @router.get("/search")
 def search(q: str = Query("", max_length=100), layers: str | None = None, limit: int = 20,
-           who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+           who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     q = q.strip()
     if not q:
         raise ApiError(422, "query_required", "请输入要搜索的名称或编号。", "q")
@@ -100,7 +100,7 @@ def search(q: str = Query("", max_length=100), layers: str | None = None, limit:
 
 
 @router.get("/counts")
-def counts(who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def counts(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     """Live features of every visible layer, in total and per district (layers with a district)."""
     out = []
     for layer in _visible(who, None):
@@ -118,7 +118,7 @@ def counts(who: Principal = Depends(principal), conn: Connection = Depends(db_re
 
 
 @router.get("/districts")
-def districts(who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def districts(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     layer = get_layer("districts", who)
     t = layer.sa_table
     rows = conn.execute(sa.select(*_columns(layer), t.c.kind).where(t.c.deleted_at.is_(None)).order_by(t.c.code))

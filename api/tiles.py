@@ -81,6 +81,6 @@ router.add_route("/tiles/{layer_ids}/{z}/{x}/{y}.mvt", get_tile, methods=["GET"]
 
 
 @router.get("/tiles/{layer_id}.json")
-def get_tilejson(request: Request, layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read)) -> dict:
+def get_tilejson(request: Request, layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read, scope="function")) -> dict:
     bounds = store.extent(conn, layer) or HANGZHOU_BBOX
     return tilejson(layer, str(request.base_url), bounds)

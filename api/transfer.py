@@ -30,7 +30,7 @@ MODES = ("dry_run", "commit")
 def import_file(response: Response, file: UploadFile = File(...), crs: str = Query("EPSG:4326"),
                 repair: bool = False, mode: str = Query("dry_run"), lon: str | None = None,
                 lat: str | None = None, layer: Layer = Depends(get_layer), who: Principal = Depends(principal),
-                conn: Connection = Depends(db_write)) -> dict:
+                conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require_edit(layer)
     who.require(layer.import_permission, f"导入图层「{layer.title}」")
     if mode not in MODES:
@@ -51,7 +51,7 @@ def import_file(response: Response, file: UploadFile = File(...), crs: str = Que
 
 @router.get("/{layer_id}/export")
 def export_layer(request: Request, format: str = Query("geojson"), layer: Layer = Depends(get_layer),
-                 who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> Response:
+                 who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> Response:
     who.require(layer.export_permission, f"导出图层「{layer.title}」")
     if format not in exporter.FORMATS:
         raise ApiError(422, "invalid_format", f"不支持的导出格式「{format}」，可选：{'、'.join(exporter.FORMATS)}。",

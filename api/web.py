@@ -121,7 +121,7 @@ def layers_config(who: Principal = Depends(principal)) -> JSONResponse:
 
 
 @router.get("/map/labels/{layer_id}.geojson")
-def label_points(layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read)) -> JSONResponse:
+def label_points(layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
     """One label point per area of an administrative layer (the centre of its largest inscribed circle)."""
     if not point_labels(layer):
         raise ApiError(404, "labels_not_found", f"图层「{layer.title}」没有标注点。", "layer")

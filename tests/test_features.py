@@ -155,3 +155,31 @@ def test_paging_cursor_and_sort(client, many):
     assert client.get(BASE, params={"sort": "secret"}, headers=LEADER).status_code == 422
     assert client.get(BASE, params={"limit": 0}, headers=LEADER).status_code == 422
     assert client.get(BASE, params={"cursor": "garbage"}, headers=LEADER).json()["code"] == "invalid_cursor"
+
+
+def test_every_route_commits_before_answering(app):
+    """A write's transaction ends before the response is sent (function-scoped connection dependencies), so a
+    client that reads right after a 2xx sees its write."""
+    from api.deps import db_read, db_write
+
+    def dependants(d):
+        for sub in d.dependencies:
+            yield sub
+            yield from dependants(sub)
+
+    from fastapi.routing import APIRoute
+
+    def api_routes(routes):
+        for r in routes:
+            if isinstance(r, APIRoute):
+                yield r
+            elif hasattr(r, "original_router"):
+                yield from api_routes(r.original_router.routes)
+
+    checked = 0
+    for route in api_routes(app.routes):
+        for dep in dependants(route.dependant):
+            if dep.call in (db_read, db_write):
+                checked += 1
+                assert dep.scope == "function", f"{route.path}: {dep.call.__name__} must be scope='function'"
+    assert checked > 50

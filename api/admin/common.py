@@ -130,7 +130,7 @@ SMS = Depends(needs("admin.sms", "查看短信发件箱"))
 # -- overview ---------------------------------------------------------------------------------------------------
 
 @endpoints.get("/meta", summary="后台首页：可用的栏目和表单选项")
-def meta(who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def meta(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     """The tabs the caller may open and the choices the forms offer. 401 when not signed in, 403 without any
     back-office action."""
     tabs = [tab for tab, perm in TABS if who.can(perm)]

@@ -38,7 +38,7 @@ def key_answer(conn: Connection, kid: int, key: str) -> dict:
 @endpoints.get("/keys", summary="API 密钥列表")
 def list_keys(q: str | None = None, status: str | None = None, limit: int = Query(50, ge=1, le=PAGE_MAX),
               offset: int = Query(0, ge=0), who: Principal = KEYS,
-              conn: Connection = Depends(db_read)) -> dict:
+              conn: Connection = Depends(db_read, scope="function")) -> dict:
     """``q`` matches the key's name, prefix or account; ``status`` is ``active`` or ``revoked``."""
     rows = key_rows(conn)
     if blank(q):

@@ -13,7 +13,7 @@ def operation_log(actor: str | None = None, action: str | None = None, layer: st
                   feature_id: int | None = None, from_: str | None = Query(None, alias="from"),
                   to: str | None = None, q: str | None = None, limit: int = Query(50, ge=1, le=PAGE_MAX),
                   offset: int = Query(0, ge=0), who: Principal = LOG,
-                  conn: Connection = Depends(db_read)) -> dict:
+                  conn: Connection = Depends(db_read, scope="function")) -> dict:
     """``actor``, ``action`` and ``layer`` match exactly (``action`` may list several, comma-separated); ``from``
     and ``to`` bound the time (a date means the whole day, Beijing time); ``q`` is a substring of the actor,
     address, object or the recorded content."""
@@ -48,7 +48,7 @@ def operation_log(actor: str | None = None, action: str | None = None, layer: st
 @endpoints.get("/sms", summary="短信发件箱（新的在前）")
 def sms_outbox(phone: str | None = None, purpose: str | None = None, limit: int = Query(50, ge=1, le=PAGE_MAX),
                offset: int = Query(0, ge=0), who: Principal = SMS,
-               conn: Connection = Depends(db_read)) -> dict:
+               conn: Connection = Depends(db_read, scope="function")) -> dict:
     """``phone`` is a substring of the number; ``purpose`` matches exactly."""
     where, params = [], {}
     if blank(phone):

@@ -42,7 +42,7 @@ def org_row(conn: Connection, org_id: int) -> dict:
 @endpoints.get("/organisations", summary="单位列表")
 def list_orgs(kind: str | None = None, q: str | None = None, limit: int = Query(50, ge=1, le=PAGE_MAX),
               offset: int = Query(0, ge=0), who: Principal = USERS,
-              conn: Connection = Depends(db_read)) -> dict:
+              conn: Connection = Depends(db_read, scope="function")) -> dict:
     where, params = [], {}
     if blank(kind):
         where.append("o.kind = :kind")

@@ -87,7 +87,7 @@ def role_changed(who: Principal, conn: Connection, before: dict | None, after: d
 
 
 @endpoints.get("/roles", summary="角色、数据范围及其权限")
-def list_roles(who: Principal = ROLES, conn: Connection = Depends(db_read)) -> dict:
+def list_roles(who: Principal = ROLES, conn: Connection = Depends(db_read, scope="function")) -> dict:
     rows = conn.execute(sa.text(f"SELECT {ROLE_SELECT} FROM roles r ORDER BY r.builtin DESC, r.name")).mappings()
     return {"items": [{**r, "permissions": list(r["permissions"])} for r in rows], "scopes": SCOPES}
 
@@ -185,5 +185,5 @@ def catalogue(conn: Connection) -> list[dict]:
 
 
 @endpoints.get("/permissions", summary="已知的权限（命名操作）及其中文名称")
-def permissions(who: Principal = ROLES, conn: Connection = Depends(db_read)) -> dict:
+def permissions(who: Principal = ROLES, conn: Connection = Depends(db_read, scope="function")) -> dict:
     return {"items": catalogue(conn)}

@@ -63,7 +63,7 @@ class GrantIn(BaseModel):
 def list_users(q: str | None = None, role: str | None = None, district: str | None = None,
                org_id: int | None = None, active: bool | None = None, limit: int = Query(50, ge=1, le=PAGE_MAX),
                offset: int = Query(0, ge=0), who: Principal = USERS,
-               conn: Connection = Depends(db_read)) -> dict:
+               conn: Connection = Depends(db_read, scope="function")) -> dict:
     """``q`` matches the user name, name or phone number (substring)."""
     where, params = [], {}
     if blank(q):
@@ -86,7 +86,7 @@ def list_users(q: str | None = None, role: str | None = None, district: str | No
 
 
 @endpoints.get("/users/{user_id}", summary="用户详情")
-def get_user(user_id: int, who: Principal = USERS, conn: Connection = Depends(db_read)) -> dict:
+def get_user(user_id: int, who: Principal = USERS, conn: Connection = Depends(db_read, scope="function")) -> dict:
     return users.user_row(conn, user_id)
 
 
@@ -169,7 +169,7 @@ GRANT_SELECT = "id, user_id, layer, feature_id, relation, valid_from, valid_to, 
 
 
 @endpoints.get("/users/{user_id}/grants", summary="用户的数据授权（可见的单条记录）")
-def list_grants(user_id: int, who: Principal = USERS, conn: Connection = Depends(db_read)) -> dict:
+def list_grants(user_id: int, who: Principal = USERS, conn: Connection = Depends(db_read, scope="function")) -> dict:
     users.user_row(conn, user_id)
     rows = conn.execute(sa.text(f"SELECT {GRANT_SELECT} FROM user_grants WHERE user_id = :u ORDER BY id DESC"),
                         {"u": user_id}).mappings()

@@ -113,7 +113,7 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewClaim) -> di
 @router.get("/bonus", summary="加分项申报列表（按权限范围）")
 def list_claims(site_id: int | None = None, status: str | None = None, district: str | None = None,
                 limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
-                who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+                who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看加分项申报")
     sql, params = common.case_filter(who, STATES, AUTHORITY_STATES, site_id=site_id, status=status, district=district)
     params |= {"limit": limit, "offset": offset}
@@ -125,14 +125,14 @@ def list_claims(site_id: int | None = None, status: str | None = None, district:
 
 @router.post("/sites/{site_id}/bonus", status_code=201, summary="申报加分项（施工单位）")
 def create_claim(site_id: int, body: NewClaim, request: Request, who: Principal = Depends(principal),
-                 conn: Connection = Depends(db_write)) -> JSONResponse:
+                 conn: Connection = Depends(db_write, scope="function")) -> JSONResponse:
     key = idempotency.key_of(request)
     return idempotency.run(conn, who.user_id, key, idempotency.body_hash("bonus", site_id, body.model_dump()),
                            lambda: (201, create(conn, who, site_id, body)))
 
 
 @router.get("/bonus/{claim_id}", summary="加分项申报详情（含佐证材料、办理记录、可执行操作）")
-def claim_detail(claim_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def claim_detail(claim_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看加分项申报")
     row = get_claim(conn, claim_id, who)
     return {**view(conn, row, who), "site": common.site(conn, row["site_id"]),
@@ -141,7 +141,7 @@ def claim_detail(claim_id: int, who: Principal = Depends(principal), conn: Conne
 
 @router.put("/bonus/{claim_id}", summary="修改加分项申报（草稿或退回状态）")
 def update_claim(claim_id: int, body: ClaimUpdate, who: Principal = Depends(principal),
-                 conn: Connection = Depends(db_write)) -> dict:
+                 conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require("site.report.submit", "修改加分项申报")
     row = BONUS.lock(conn, claim_id)
     if row["status"] not in ("draft", "returned"):
@@ -166,7 +166,7 @@ def update_claim(claim_id: int, body: ClaimUpdate, who: Principal = Depends(prin
 
 @router.post("/bonus/{claim_id}/actions/{action}", summary="加分项办理：提交、监理审核通过、退回、主管部门确认、不予确认")
 def claim_action(claim_id: int, action: str, body: Action | None = None, who: Principal = Depends(principal),
-                 conn: Connection = Depends(db_write)) -> dict:
+                 conn: Connection = Depends(db_write, scope="function")) -> dict:
     body = body or Action()
     t = BONUS.transition(action)
     who.require(t.permission, f"{t.title}{BONUS.title}")

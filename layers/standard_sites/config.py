@@ -110,7 +110,7 @@ def used(conn: Connection, item: dict) -> bool:
 
 @router.get("/catalog", summary="配置项（拍照清单、加分项、减分项、表单字段、评分项）")
 def list_items(kind: Kind | None = None, include_inactive: bool = False, who: Principal = Depends(principal),
-               conn: Connection = Depends(db_read)) -> dict:
+               conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看标化工地配置")
     everything = include_inactive and who.can("site.config")
     rows = conn.execute(sa.text(f"SELECT {COLUMNS} FROM st_catalog WHERE (kind = :k OR CAST(:k AS text) IS NULL) "
@@ -125,7 +125,7 @@ def _view(row: dict) -> dict:
 
 
 @router.post("/catalog", status_code=201, summary="新增配置项")
-def create_item(body: NewItem, who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+def create_item(body: NewItem, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require("site.config", "修改标化工地配置")
     if not CODE.match(body.code):
         raise ApiError(422, "invalid_code", "编码只能由字母、数字、下划线和短横线组成（最多 40 个字符）。", "code")
@@ -148,7 +148,7 @@ def create_item(body: NewItem, who: Principal = Depends(principal), conn: Connec
 
 @router.put("/catalog/{item_id}", summary="修改配置项（编码与类别不可改）")
 def update_item(item_id: int, body: ItemUpdate, who: Principal = Depends(principal),
-                conn: Connection = Depends(db_write)) -> dict:
+                conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require("site.config", "修改标化工地配置")
     before = _item(conn, item_id, lock=True)
     _check_version(before, body.version, "配置项")
@@ -166,7 +166,7 @@ def update_item(item_id: int, body: ItemUpdate, who: Principal = Depends(princip
 
 @router.delete("/catalog/{item_id}", summary="删除配置项（已被使用的改为停用）")
 def delete_item(item_id: int, version: int, who: Principal = Depends(principal),
-                conn: Connection = Depends(db_write)) -> dict:
+                conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require("site.config", "修改标化工地配置")
     before = _item(conn, item_id, lock=True)
     _check_version(before, version, "配置项")

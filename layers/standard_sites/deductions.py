@@ -98,7 +98,7 @@ def get(conn: Connection, deduction_id: int) -> dict:
 
 @router.post("/sites/{site_id}/deductions", status_code=201, summary="登记减分项（同时记入企业或个人信用档案）")
 def create_deduction(site_id: int, body: NewDeduction, request: Request, who: Principal = Depends(principal),
-                     conn: Connection = Depends(db_write)) -> JSONResponse:
+                     conn: Connection = Depends(db_write, scope="function")) -> JSONResponse:
     key = idempotency.key_of(request)
     return idempotency.run(conn, who.user_id, key, idempotency.body_hash("deduction", site_id, body.model_dump()),
                            lambda: (201, create(conn, who, site_id, body)))
@@ -109,7 +109,7 @@ def list_deductions(site_id: int | None = None, district: str | None = None, sub
                     subject_kind: str | None = None, item_code: str | None = None,
                     date_from: date | None = Query(None, alias="from"), date_to: date | None = Query(None, alias="to"),
                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
-                    who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+                    who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看减分记录")
     where, params = ["true"], {"limit": limit, "offset": offset}
     for name, value, column in (("site", site_id, "d.site_id"), ("district", district, "d.district"),
@@ -134,6 +134,6 @@ def list_deductions(site_id: int | None = None, district: str | None = None, sub
 
 @router.get("/deductions/{deduction_id}", summary="减分记录详情")
 def deduction_detail(deduction_id: int, who: Principal = Depends(principal),
-                     conn: Connection = Depends(db_read)) -> dict:
+                     conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看减分记录")
     return get(conn, deduction_id)

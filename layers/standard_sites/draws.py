@@ -199,14 +199,14 @@ def draw_view(conn: Connection, d: dict) -> dict:
 # -- routes: rounds ----------------------------------------------------------------------------------------
 
 @router.get("/rounds", summary="评审轮次列表")
-def list_rounds(who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def list_rounds(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     _require_rounds(who, "查看评审轮次")
     rows = conn.execute(sa.text("SELECT * FROM st_rounds ORDER BY review_from DESC, id DESC")).mappings().all()
     return {"rounds": [round_view(dict(r)) for r in rows]}
 
 
 @router.post("/rounds", status_code=201, summary="新建评审轮次（评审时间、提醒、抽取规则）")
-def create_round(body: RoundIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+def create_round(body: RoundIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
     _require_rounds(who, "新建评审轮次")
     _check_window(body.review_from, body.review_to)
     row = conn.execute(sa.text(
@@ -219,7 +219,7 @@ def create_round(body: RoundIn, who: Principal = Depends(principal), conn: Conne
 
 
 @router.get("/rounds/{round_id}", summary="评审轮次详情（含抽取记录）")
-def round_detail(round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def round_detail(round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     _require_rounds(who, "查看评审轮次")
     rnd = round_view(get_round(conn, round_id))
     draws = conn.execute(sa.text("SELECT id, status, commitment, created_at, created_by, drawn_at FROM st_draws "
@@ -230,7 +230,7 @@ def round_detail(round_id: int, who: Principal = Depends(principal), conn: Conne
 
 @router.patch("/rounds/{round_id}", summary="修改评审轮次（已抽取后不能改评审时间和规则）")
 def update_round(round_id: int, body: RoundUpdate, who: Principal = Depends(principal),
-                 conn: Connection = Depends(db_write)) -> dict:
+                 conn: Connection = Depends(db_write, scope="function")) -> dict:
     _require_rounds(who, "修改评审轮次")
     before = get_round(conn, round_id, lock=True)
     if before["version"] != body.version:
@@ -253,7 +253,7 @@ def update_round(round_id: int, body: RoundUpdate, who: Principal = Depends(prin
 
 
 @router.delete("/rounds/{round_id}", status_code=204, summary="删除评审轮次（尚无抽取记录时）")
-def delete_round(round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> Response:
+def delete_round(round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> Response:
     _require_rounds(who, "删除评审轮次")
     before = get_round(conn, round_id, lock=True)
     if conn.execute(sa.text("SELECT 1 FROM st_draws WHERE round_id = :r LIMIT 1"), {"r": round_id}).scalar():
@@ -269,7 +269,7 @@ def delete_round(round_id: int, who: Principal = Depends(principal), conn: Conne
 
 @router.post("/rounds/{round_id}/draws", status_code=201, summary="抽取专家第一步：记录抽取输入和承诺值")
 def commit_draw(round_id: int, body: DrawRequest | None = None, who: Principal = Depends(principal),
-                conn: Connection = Depends(db_write)) -> dict:
+                conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require("site.experts", "抽取评审专家")
     body = body or DrawRequest()
     rnd = get_round(conn, round_id, lock=True)
@@ -343,13 +343,13 @@ def run(conn: Connection, draw_id: int, who: Principal) -> dict:
 
 
 @router.post("/draws/{draw_id}/run", summary="抽取专家第二步：执行抽取、公布种子、通知专家")
-def run_draw(draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+def run_draw(draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require("site.experts", "抽取评审专家")
     return run(conn, draw_id, who)
 
 
 @router.get("/rounds/{round_id}/draws", summary="本轮抽取记录")
-def list_draws(round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def list_draws(round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.experts", "查看抽取记录")
     get_round(conn, round_id)
     rows = conn.execute(sa.text("SELECT * FROM st_draws WHERE round_id = :r ORDER BY id"), {"r": round_id}).mappings()
@@ -357,13 +357,13 @@ def list_draws(round_id: int, who: Principal = Depends(principal), conn: Connect
 
 
 @router.get("/draws/{draw_id}", summary="抽取记录：输入、承诺值、种子、结果、回避和排除原因")
-def draw_detail(draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def draw_detail(draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.experts", "查看抽取记录")
     return draw_view(conn, get_draw(conn, draw_id))
 
 
 @router.get("/draws/{draw_id}/verify", summary="验证抽取：由记录的输入和种子重算承诺值和结果")
-def verify_draw(draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def verify_draw(draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.experts", "验证抽取记录")
     d = get_draw(conn, draw_id)
     if d["status"] != "drawn":

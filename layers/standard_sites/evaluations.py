@@ -300,7 +300,7 @@ def award_credit(conn: Connection, who: Principal, row: dict) -> None:
 
 @router.post("/sites/{site_id}/evaluation", status_code=201, summary="新建考评申报（施工单位，竣工验收后）")
 def create_evaluation(site_id: int, request: Request, body: NewEvaluation | None = None,
-                      who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> JSONResponse:
+                      who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> JSONResponse:
     body = body or NewEvaluation()
     key = idempotency.key_of(request)
     return idempotency.run(conn, who.user_id, key, idempotency.body_hash("evaluation", site_id, body.model_dump()),
@@ -310,7 +310,7 @@ def create_evaluation(site_id: int, request: Request, body: NewEvaluation | None
 @router.get("/evaluations", summary="考评申报列表（按权限范围）")
 def list_evaluations(site_id: int | None = None, status: str | None = None, district: str | None = None,
                      limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
-                     who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+                     who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看考评申报")
     sql, params = common.case_filter(who, STATES, AUTHORITY_STATES, "e.", site_id=site_id, status=status,
                                      district=district)
@@ -323,14 +323,14 @@ def list_evaluations(site_id: int | None = None, status: str | None = None, dist
 
 @router.get("/evaluations/{evaluation_id}", summary="考评申报详情（含照片、附件、办理记录、可执行操作）")
 def evaluation_detail(evaluation_id: int, who: Principal = Depends(principal),
-                      conn: Connection = Depends(db_read)) -> dict:
+                      conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看考评申报")
     return detail(conn, get_evaluation(conn, evaluation_id, who), who)
 
 
 @router.put("/evaluations/{evaluation_id}", summary="修改考评申报表（草稿或退回状态）")
 def update_evaluation(evaluation_id: int, body: FormUpdate, who: Principal = Depends(principal),
-                      conn: Connection = Depends(db_write)) -> dict:
+                      conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require("site.report.submit", "修改考评申报")
     row = EVALUATION.lock(conn, evaluation_id)
     if row["status"] not in EDITABLE:
@@ -350,7 +350,7 @@ def update_evaluation(evaluation_id: int, body: FormUpdate, who: Principal = Dep
 @router.post("/evaluations/{evaluation_id}/actions/{action}",
              summary="考评申报办理：提交、监理审核通过、退回、推荐、不予推荐、评定通过、评定不通过")
 def evaluation_action(evaluation_id: int, action: str, body: Action | None = None,
-                      who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+                      who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
     body = body or Action()
     t = EVALUATION.transition(action)
     if t.action in ELSEWHERE:
@@ -415,7 +415,7 @@ def add_attachment(conn: Connection, who: Principal, evaluation_id: int, data: b
              summary="上传考评申报附件（PDF 扫描件或图片）")
 def upload_attachment(evaluation_id: int, request: Request, file: UploadFile = File(...),
                       name: str | None = Form(None), who: Principal = Depends(principal),
-                      conn: Connection = Depends(db_write)) -> JSONResponse:
+                      conn: Connection = Depends(db_write, scope="function")) -> JSONResponse:
     key = idempotency.key_of(request)
     data = file.file.read()
     digest = idempotency.body_hash("attachment", evaluation_id, name, data)
@@ -433,7 +433,7 @@ def _attachment(conn: Connection, evaluation_id: int, attachment_id: int) -> dic
 
 @router.get("/evaluations/{evaluation_id}/attachments/{attachment_id}/file", summary="考评申报附件文件")
 def attachment_file(evaluation_id: int, attachment_id: int, who: Principal = Depends(principal),
-                    conn: Connection = Depends(db_read)) -> FileResponse:
+                    conn: Connection = Depends(db_read, scope="function")) -> FileResponse:
     who.require("site.view", "查看考评申报附件")
     get_evaluation(conn, evaluation_id, who)
     a = _attachment(conn, evaluation_id, attachment_id)
@@ -444,7 +444,7 @@ def attachment_file(evaluation_id: int, attachment_id: int, who: Principal = Dep
 @router.delete("/evaluations/{evaluation_id}/attachments/{attachment_id}", status_code=204,
                summary="删除考评申报附件（草稿或退回状态）")
 def delete_attachment(evaluation_id: int, attachment_id: int, who: Principal = Depends(principal),
-                      conn: Connection = Depends(db_write)) -> Response:
+                      conn: Connection = Depends(db_write, scope="function")) -> Response:
     who.require("site.report.submit", "删除考评申报附件")
     row = EVALUATION.lock(conn, evaluation_id)
     if row["status"] not in EDITABLE:
@@ -468,7 +468,7 @@ def print_token(fields: list[tuple[str, str]], evaluation_id: int) -> str:
 
 @router.get("/evaluations/{evaluation_id}/print", summary="打印考评申报表（PDF，带防伪二维码）")
 def print_evaluation(evaluation_id: int, request: Request, who: Principal = Depends(principal),
-                     conn: Connection = Depends(db_write)) -> Response:
+                     conn: Connection = Depends(db_write, scope="function")) -> Response:
     who.require("site.view", "打印考评申报表")
     row = get_evaluation(conn, evaluation_id, who)
     if row["status"] in EDITABLE:

@@ -335,7 +335,7 @@ def export_xlsx(experts: list[dict]) -> bytes:
 # -- routes -------------------------------------------------------------------------------------------------
 
 @router.get("/expert-groups", summary="专家分组（含人数）")
-def groups(who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def groups(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     _require(who, "查看专家库")
     rows = conn.execute(sa.text(
         "SELECT group_name AS name, count(*) AS experts, count(*) FILTER (WHERE available) AS available "
@@ -346,7 +346,7 @@ def groups(who: Principal = Depends(principal), conn: Connection = Depends(db_re
 @router.get("/experts", summary="专家库查询（分组、专业、是否可用、关键字）")
 def list_experts(group: str | None = None, specialty: str | None = None, available: bool | None = None,
                  q: str | None = None, limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
-                 who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+                 who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     _require(who, "查看专家库")
     total, rows = query(conn, group, specialty, available, q, limit, offset)
     return {"total": total, "experts": rows}
@@ -355,7 +355,7 @@ def list_experts(group: str | None = None, specialty: str | None = None, availab
 @router.get("/experts/export", summary="导出专家库（Excel）")
 def export_experts(group: str | None = None, specialty: str | None = None, available: bool | None = None,
                    q: str | None = None, who: Principal = Depends(principal),
-                   conn: Connection = Depends(db_write)) -> Response:
+                   conn: Connection = Depends(db_write, scope="function")) -> Response:
     _require(who, "导出专家库")
     total, rows = query(conn, group, specialty, available, q)
     audit.record(conn, who.user, "export", "experts", None, client=who.client, user_id=who.user_id,
@@ -367,7 +367,7 @@ def export_experts(group: str | None = None, specialty: str | None = None, avail
 
 @router.post("/experts/import", summary="导入专家（Excel；mode=dry_run 试导入，commit 全部通过才导入）")
 def import_experts(response: Response, file: UploadFile = File(...), mode: str = Query("dry_run"),
-                   who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+                   who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
     _require(who, "导入专家")
     if mode not in ("dry_run", "commit"):
         raise ApiError(422, "invalid_mode", "mode 应为 dry_run（试导入）或 commit（正式导入）。", "mode")
@@ -378,20 +378,20 @@ def import_experts(response: Response, file: UploadFile = File(...), mode: str =
 
 
 @router.post("/experts", status_code=201, summary="新增专家")
-def create_expert(body: ExpertIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+def create_expert(body: ExpertIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
     _require(who, "新增专家")
     return create(conn, body.model_dump(), who.user, who.client, who.user_id)
 
 
 @router.get("/experts/{expert_id}", summary="专家详情")
-def expert_detail(expert_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def expert_detail(expert_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     _require(who, "查看专家库")
     return view(get(conn, expert_id))
 
 
 @router.patch("/experts/{expert_id}", summary="修改专家信息")
 def update_expert(expert_id: int, body: ExpertUpdate, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write)) -> dict:
+                  conn: Connection = Depends(db_write, scope="function")) -> dict:
     _require(who, "修改专家信息")
     data = body.model_dump(exclude={"version"}, exclude_unset=True)
     return update(conn, expert_id, data, who.user, body.version, who.client, who.user_id)
@@ -399,7 +399,7 @@ def update_expert(expert_id: int, body: ExpertUpdate, who: Principal = Depends(p
 
 @router.delete("/experts/{expert_id}", status_code=204, summary="删除专家（保留历史评审记录）")
 def delete_expert(expert_id: int, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write)) -> Response:
+                  conn: Connection = Depends(db_write, scope="function")) -> Response:
     """Soft delete: the expert leaves the pool (never drawn again) and the account loses the expert role (an
     account with no other role is disabled); past draws and reviews keep pointing at the record. Refused while
     the expert has a review still to do."""

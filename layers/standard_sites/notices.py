@@ -102,7 +102,7 @@ def _writable(conn: Connection, who: Principal, notice_id: int, version: int | N
 @router.get("/notices", summary="通知公告列表（公开的无需登录：?public=1）")
 def list_notices(public: bool = False, kind: str | None = None, district: str | None = None,
                  limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0),
-                 who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+                 who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     cond, params = _visible(conn, who, public)
     where = [f"({cond})"]
     if kind:
@@ -121,7 +121,7 @@ def list_notices(public: bool = False, kind: str | None = None, district: str | 
 
 @router.get("/notices/{notice_id}", summary="通知公告详情")
 def notice_detail(notice_id: int, public: bool = False, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_read)) -> dict:
+                  conn: Connection = Depends(db_read, scope="function")) -> dict:
     cond, params = _visible(conn, who, public)
     row = conn.execute(sa.text(f"SELECT * FROM st_notices WHERE id = :id AND ({cond})"),
                        {**params, "id": notice_id}).mappings().first()
@@ -131,7 +131,7 @@ def notice_detail(notice_id: int, public: bool = False, who: Principal = Depends
 
 
 @router.post("/notices", status_code=201, summary="新建通知公告（可同时发布）")
-def create_notice(body: NoticeIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+def create_notice(body: NoticeIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
     check_district(who, body.district)
     row = conn.execute(sa.text(
         "INSERT INTO st_notices (kind, title, body, district, public, published_at, created_by) VALUES "
@@ -145,7 +145,7 @@ def create_notice(body: NoticeIn, who: Principal = Depends(principal), conn: Con
 
 @router.put("/notices/{notice_id}", summary="修改通知公告")
 def update_notice(notice_id: int, body: NoticeUpdate, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write)) -> dict:
+                  conn: Connection = Depends(db_write, scope="function")) -> dict:
     row = _writable(conn, who, notice_id, body.version)
     changes = body.model_dump(exclude={"version"}, exclude_unset=True)
     if "district" in changes:
@@ -163,7 +163,7 @@ def update_notice(notice_id: int, body: NoticeUpdate, who: Principal = Depends(p
 
 @router.post("/notices/{notice_id}/{action}", summary="发布（publish）或撤回（unpublish）通知公告")
 def publish_notice(notice_id: int, action: Literal["publish", "unpublish"], version: int | None = None,
-                   who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+                   who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
     row = _writable(conn, who, notice_id, version)
     after = conn.execute(sa.text(
         "UPDATE st_notices SET published_at = CASE WHEN :pub THEN coalesce(published_at, now()) END, "
@@ -176,7 +176,7 @@ def publish_notice(notice_id: int, action: Literal["publish", "unpublish"], vers
 
 @router.delete("/notices/{notice_id}", status_code=204, summary="删除通知公告")
 def delete_notice(notice_id: int, version: int | None = None, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write)) -> Response:
+                  conn: Connection = Depends(db_write, scope="function")) -> Response:
     row = _writable(conn, who, notice_id, version)
     conn.execute(sa.text("DELETE FROM st_notices WHERE id = :id"), {"id": notice_id})
     audit.record(conn, who.user, "delete", "st_notices", notice_id, view(row), None, who.client, user_id=who.user_id)

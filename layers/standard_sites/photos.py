@@ -157,7 +157,7 @@ def photos_of(conn: Connection, kind: str, owner_id: int) -> list[dict]:
 def upload(kind: str, owner_id: int, request: Request, file: UploadFile = File(...),
            checklist_code: str | None = Form(None), lon: float | None = Form(None), lat: float | None = Form(None),
            accuracy_m: float | None = Form(None), crs: str | None = Form(None), taken_at: str | None = Form(None),
-           who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> JSONResponse:
+           who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> JSONResponse:
     key = idempotency.key_of(request)
     data = file.file.read()
     digest = idempotency.body_hash(kind, owner_id, checklist_code, lon, lat, accuracy_m, crs, taken_at, data)
@@ -174,12 +174,12 @@ def _file(pid: int, conn: Connection, thumb: bool) -> FileResponse:
 
 
 @router.get("/photos/{pid}/file", summary="照片原图（保留 EXIF）")
-def photo_file(pid: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> FileResponse:
+def photo_file(pid: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> FileResponse:
     who.require("site.view", "查看工地照片")
     return _file(pid, conn, False)
 
 
 @router.get("/photos/{pid}/thumbnail", summary="照片缩略图")
-def photo_thumbnail(pid: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> FileResponse:
+def photo_thumbnail(pid: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> FileResponse:
     who.require("site.view", "查看工地照片")
     return _file(pid, conn, True)

@@ -149,7 +149,7 @@ def create_registration(body: Registration, request: Request) -> JSONResponse:
 
 
 @router.get("/my/projects", summary="本单位（本账号）的项目")
-def my_projects(who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def my_projects(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看项目")
     rows = conn.execute(sa.text(
         "SELECT p.*, r.id AS registration_id FROM projects p JOIN st_registrations r ON r.project_id = p.id "
@@ -160,7 +160,7 @@ def my_projects(who: Principal = Depends(principal), conn: Connection = Depends(
 
 @router.patch("/projects/{project_id}", summary="项目信息维护（施工单位）")
 def update_project(project_id: int, body: ProjectUpdate, who: Principal = Depends(principal),
-                   conn: Connection = Depends(db_write)) -> dict:
+                   conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require("site.edit", "维护项目信息")
     before = conn.execute(sa.text("SELECT * FROM projects WHERE id = :id FOR UPDATE"), {"id": project_id}).mappings().first()
     if before is None:

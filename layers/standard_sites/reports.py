@@ -144,7 +144,7 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewReport) -> d
 @router.get("/reports", summary="月度申报列表（按权限范围）")
 def list_reports(site_id: int | None = None, month: str | None = None, status: str | None = None,
                  district: str | None = None, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
-                 who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+                 who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看月度申报")
     sql, params = common.case_filter(who, STATES, AUTHORITY_STATES, site_id=site_id, status=status, district=district,
                                      month=common.parse_month(month) if month else None)
@@ -157,14 +157,14 @@ def list_reports(site_id: int | None = None, month: str | None = None, status: s
 
 @router.post("/sites/{site_id}/reports", status_code=201, summary="新建月度申报（施工单位）")
 def create_report(site_id: int, body: NewReport, request: Request, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write)) -> JSONResponse:
+                  conn: Connection = Depends(db_write, scope="function")) -> JSONResponse:
     key = idempotency.key_of(request)
     return idempotency.run(conn, who.user_id, key, idempotency.body_hash(site_id, body.model_dump()),
                            lambda: (201, create(conn, who, site_id, body)))
 
 
 @router.get("/reports/{report_id}", summary="月度申报详情（含照片、办理记录、可执行操作）")
-def report_detail(report_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def report_detail(report_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看月度申报")
     row = get_report(conn, report_id, who)
     return {**view(conn, row, who), "site": common.site(conn, row["site_id"]),
@@ -175,7 +175,7 @@ def report_detail(report_id: int, who: Principal = Depends(principal), conn: Con
 
 @router.put("/reports/{report_id}", summary="修改月度申报内容（草稿或退回状态）")
 def update_report(report_id: int, body: FormUpdate, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write)) -> dict:
+                  conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require("site.report.submit", "修改月度申报")
     row = REPORT.lock(conn, report_id)
     if row["status"] not in ("draft", "returned"):
@@ -194,7 +194,7 @@ def update_report(report_id: int, body: FormUpdate, who: Principal = Depends(pri
 
 @router.post("/reports/{report_id}/actions/{action}", summary="月度申报办理：提交、审核通过、退回、接收")
 def report_action(report_id: int, action: str, body: Action | None = None, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write)) -> dict:
+                  conn: Connection = Depends(db_write, scope="function")) -> dict:
     body = body or Action()
     t = REPORT.transition(action)
     values: dict[str, Any] = {}

@@ -160,7 +160,7 @@ def _complete_if_done(conn: Connection, evaluation_id: int) -> bool:
 # -- routes: the expert --------------------------------------------------------------------------------------
 
 @router.get("/my/assignments", summary="我的评审任务（评审时间内）")
-def my_assignments(who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def my_assignments(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.expert_review", "查看评审任务")
     now = common.now()
     rows = conn.execute(sa.text(LIST_SQL.format(extra="AND a.window_from <= :now AND a.window_to > :now")),
@@ -180,7 +180,7 @@ def my_reviews(who: Principal = Depends(principal)) -> dict:
 
 @router.get("/assignments/{assignment_id}", summary="评审任务：工地、考评申报摘要、评分表")
 def assignment_detail(assignment_id: int, who: Principal = Depends(principal),
-                      conn: Connection = Depends(db_read)) -> dict:
+                      conn: Connection = Depends(db_read, scope="function")) -> dict:
     a = _access(conn, assignment_id, who)
     ev = conn.execute(sa.text(
         "SELECT id, status, completion_date, prefill, form, recommendation, submitted_at, recommended_at "
@@ -207,7 +207,7 @@ def assignment_detail(assignment_id: int, who: Principal = Depends(principal),
 
 @router.post("/assignments/{assignment_id}/review", status_code=201, summary="提交评审打分和意见（评审时间内，仅一次）")
 def submit_review(assignment_id: int, body: ReviewIn, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write)) -> dict:
+                  conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require("site.expert_review", "提交评审意见")
     _own(assignment_id, who)
     # One review of an application at a time (application, then assignment), so that the last one completes it.
@@ -237,7 +237,7 @@ def submit_review(assignment_id: int, body: ReviewIn, who: Principal = Depends(p
 
 @router.get("/evaluations/{evaluation_id}/reviews", summary="考评申报的专家评审情况（专家、打分、意见）")
 def evaluation_reviews(evaluation_id: int, who: Principal = Depends(principal),
-                       conn: Connection = Depends(db_read)) -> dict:
+                       conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.experts", "查看专家评审情况")
     ev = conn.execute(sa.text("SELECT id, site_id, status, round_id FROM st_evaluations WHERE id = :e"),
                       {"e": evaluation_id}).mappings().first()

@@ -80,7 +80,7 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewStage, key: 
 
 @router.post("/sites/{site_id}/stages", status_code=201, summary="阶段考评登记（现场定位，电子围栏校验）")
 def create_stage(site_id: int, body: NewStage, request: Request, who: Principal = Depends(principal),
-                 conn: Connection = Depends(db_write)) -> JSONResponse:
+                 conn: Connection = Depends(db_write, scope="function")) -> JSONResponse:
     key = idempotency.key_of(request)
     return idempotency.run(conn, who.user_id, key, idempotency.body_hash("stage", site_id, body.model_dump()),
                            lambda: (201, create(conn, who, site_id, body, key)))
@@ -89,7 +89,7 @@ def create_stage(site_id: int, body: NewStage, request: Request, who: Principal 
 @router.get("/stages", summary="阶段考评登记列表（按权限范围）")
 def list_stages(site_id: int | None = None, district: str | None = None, stage: str | None = None,
                 limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0),
-                who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+                who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看阶段考评")
     where, params = ["true"], {"limit": limit, "offset": offset}
     for name, value in (("site_id", site_id), ("district", district), ("stage", stage)):
@@ -104,7 +104,7 @@ def list_stages(site_id: int | None = None, district: str | None = None, stage: 
 
 
 @router.get("/sites/{site_id}/stages", summary="工地的阶段考评登记")
-def site_stages(site_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def site_stages(site_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看阶段考评")
     common.site(conn, site_id)
     rows = conn.execute(sa.text("SELECT * FROM st_stage_evals WHERE site_id = :s ORDER BY evaluated_on, id"),
@@ -115,7 +115,7 @@ def site_stages(site_id: int, who: Principal = Depends(principal), conn: Connect
 
 
 @router.get("/stages/{stage_id}", summary="阶段考评登记详情（含扫描件）")
-def stage_detail(stage_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read)) -> dict:
+def stage_detail(stage_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看阶段考评")
     row = conn.execute(sa.text("SELECT * FROM st_stage_evals WHERE id = :id"), {"id": stage_id}).mappings().first()
     if row is None:

@@ -103,7 +103,7 @@ def refresh_all(conn: Connection, today: date | None = None, actor: str = "syste
 
 
 @router.post("/site-status/refresh", summary="按申报、考评记录刷新工地地图状态（逾期未报等）")
-def refresh(who: Principal = Depends(principal), conn: Connection = Depends(db_write)) -> dict:
+def refresh(who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
     who.require("site.config", "刷新工地状态")
     return refresh_all(conn, common.today_beijing(), who.user)
 
@@ -194,7 +194,7 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
 @router.get("/stats", summary="标化工地统计（按区县、月份、状态；按权限范围）")
 def stats(date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
           district: str | None = None, who: Principal = Depends(principal),
-          conn: Connection = Depends(db_read)) -> dict:
+          conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.stats.view", "查看标化工地统计")
     start, end = _period(date_from, date_to)
     return {**compute(conn, start, end, district), "scope": who.scope.describe()}
@@ -233,7 +233,7 @@ def workbook(data: dict) -> bytes:
 @router.get("/stats.xlsx", summary="导出标化工地统计（Excel）")
 def stats_xlsx(date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
                district: str | None = None, who: Principal = Depends(principal),
-               conn: Connection = Depends(db_write)) -> Response:
+               conn: Connection = Depends(db_write, scope="function")) -> Response:
     who.require("site.stats.export", "导出标化工地统计")
     start, end = _period(date_from, date_to)
     data = compute(conn, start, end, district)
