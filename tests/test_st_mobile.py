@@ -1,9 +1,11 @@
 """The phone web app of the standardized construction sites (SPEC ST-26, X-04): the app shell, its manifest and
 service worker as served, and the app in a real phone-sized Chromium (Debian's, driven by Playwright) with a fake
 camera and a fake GPS: the construction unit signs in with the password texted at registration, fills this month's
-report, takes every required photo inside the site's fence and submits it; a photo taken outside the fence is
+report, takes every required photo inside the site's fence with the app's own camera (getUserMedia; the JPEG
+carries EXIF written on the phone: time, GPS) and submits it; a photo taken outside the fence is
 refused with the distance; a photo taken offline waits on the phone and goes up once back online; a photo whose
-answer is lost on the way is sent again and stored once (the idempotency key); the shell starts offline.
+answer is lost on the way is sent again and stored once (the idempotency key); the shell starts offline; where the
+camera is refused, 「拍照」 falls back to the phone's camera app (the file chooser) and says so.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
+from geo import files
 from tests import st_world
 from tests.conftest import running_server
 
@@ -131,15 +134,23 @@ def server(app, world):
         yield base, recorder
 
 
-class Phone:
-    """A phone-sized Chromium page with GPS (inside the site's fence) and a camera fed from files."""
+# The user said no to the camera (the in-app camera's getUserMedia is refused).
+CAMERA_REFUSED = """navigator.mediaDevices.getUserMedia =
+    () => Promise.reject(new DOMException("Permission denied", "NotAllowedError"));"""
 
-    def __init__(self, browser, server: tuple, site: dict, shots) -> None:
-        (self.base, self.recorder), self.site, self.shots = server, site, shots
+
+class Phone:
+    """A phone-sized Chromium page with GPS (inside the site's fence) and Chromium's fake camera (a test pattern);
+    with ``camera=False`` the camera is refused, and photos come through the file chooser, fed from files."""
+
+    def __init__(self, browser, server: tuple, site: dict, shots, camera: bool = True) -> None:
+        (self.base, self.recorder), self.site, self.shots, self.camera = server, site, shots, camera
         self.context = browser.new_context(
             viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN",
-            timezone_id="Asia/Shanghai", permissions=["geolocation"],
+            timezone_id="Asia/Shanghai", permissions=["geolocation", "camera"] if camera else ["geolocation"],
             geolocation={"longitude": site["lon"], "latitude": site["lat"], "accuracy": 8})
+        if not camera:
+            self.context.add_init_script(CAMERA_REFUSED)
         self.page = self.context.new_page()
         self.page.set_default_timeout(15_000)
         self.errors: list[str] = []
@@ -161,7 +172,15 @@ class Phone:
                                       "accuracy": 8})
 
     def take_photo(self, code: str, n: int) -> None:
-        """Tap 「拍照」 of a checklist item; the camera hands over a JPEG with EXIF, as a phone's does."""
+        """Tap 「拍照」 of a checklist item: the in-app camera opens, 「拍摄」 takes the picture (or, the camera refused,
+        the phone's camera app hands over a JPEG with EXIF, as a phone's does)."""
+        if self.camera:
+            self.page.tap(f'[data-item="{code}"] .shoot')
+            self.page.wait_for_selector('#camera[data-state="live"]')
+            assert self.page.is_visible("#camera video") and self.page.is_enabled("#camera-shoot")
+            self.page.tap("#camera-shoot")
+            self.page.wait_for_selector("#camera", state="hidden")
+            return
         path = self.shots / f"IMG_20260512_{n:06d}.jpg"
         path.write_bytes(st_world.jpeg(self.site["lon"], self.site["lat"], datetime.now(timezone.utc),
                                        colour=(40 + n * 20 % 200, 120, 160)))
@@ -257,6 +276,16 @@ def test_monthly_report_from_the_phone(phone, world, engine):
     page.wait_for_selector('#locbar[data-state="inside"]')
     required = page.eval_on_selector_all(".item:has(.tag.req)", "els => els.map(e => e.dataset.item)")
     assert required == ["P01", "P02", "P03", "P05", "P06"]
+    # The in-app camera opens full screen; 取消 closes it and takes nothing.
+    assert page.is_hidden("#camera-note")  # the camera works: no fallback to explain
+    page.tap('[data-item="P01"] .shoot')
+    page.wait_for_selector('#camera[data-state="live"]')
+    assert page.text_content("#camera-title") == f"拍照：{page.text_content('[data-item=P01] .item-name')}"
+    assert page.evaluate("document.querySelector('#camera video').srcObject.getVideoTracks()[0].readyState") == "live"
+    page.tap("#camera-cancel")
+    page.wait_for_selector("#camera", state="hidden")
+    assert page.evaluate("document.querySelector('#camera video').srcObject") is None  # the camera is off again
+    assert page.get_attribute('[data-item="P01"]', "data-state") == "missing"
     for n, code in enumerate(required):
         phone.take_photo(code, n)
         phone.item(code, "uploaded")
@@ -272,6 +301,17 @@ def test_monthly_report_from_the_phone(phone, world, engine):
         assert abs(p["lon"] - site["lon"]) < 1e-6 and abs(p["lat"] - site["lat"]) < 1e-6
         assert p["idempotency_key"].startswith(f"{world['user_id']}:") and p["exif"]  # the camera's EXIF kept
         assert abs((datetime.now(timezone.utc) - p["taken_at"]).total_seconds()) < 120
+        # The in-app camera's JPEG, its EXIF written on the phone: when (Beijing time, with its offset) and where
+        # (the position reported with the upload), as the server read it and as stored.
+        assert p["content_type"] == "image/jpeg" and p["width"] > 0 and p["height"] > 0
+        data = files.open_path(p["sha256"]).read_bytes()
+        assert data[:2] == b"\xff\xd8"
+        exif = files.read_exif(data)
+        assert exif["make"] == "chengjian" and exif["model"], exif
+        assert exif["taken_at"] is not None and exif["taken_at"].utcoffset() == timedelta(hours=8), exif
+        assert abs((exif["taken_at"] - p["taken_at"]).total_seconds()) < 1.5, (exif, p["taken_at"])
+        assert abs(exif["lon"] - p["lon"]) < 1e-5 and abs(exif["lat"] - p["lat"]) < 1e-5, exif
+        assert files.exif_disagreement(exif, p["lon"], p["lat"], p["taken_at"]) == []
 
     # Nothing missing: 提交, confirmed in the sheet.
     page.wait_for_selector('[data-action="submit"]:not([disabled])')
@@ -445,7 +485,7 @@ def test_stage_registration_on_site(browser, server, world, engine, tmp_path_fac
     from tests.conftest import TEST_PASSWORD, make_user
 
     make_user("st-officer-xihu", ["district_staff"], district="西湖区")
-    officer = Phone(browser, server, world[XH], tmp_path_factory.mktemp("officer"))
+    officer = Phone(browser, server, world[XH], tmp_path_factory.mktemp("officer"), camera=False)
     page, site = officer.page, world[XH]
     try:
         officer.sign_in("st-officer-xihu", TEST_PASSWORD)
@@ -489,9 +529,12 @@ def test_stage_registration_on_site(browser, server, world, engine, tmp_path_fac
             rows = conn.execute(text("SELECT id, inside_fence, score FROM st_stage_evals WHERE site_id = :s"),
                                 {"s": site["site_id"]}).all()
         assert len(rows) == 1 and rows[0].inside_fence and rows[0].score == 92
-        # The signed evaluation form, photographed.
+        # The signed evaluation form, photographed. The camera is refused on this phone: 「拍照」 opens the phone's
+        # camera app (the file chooser) instead, and the screen says why.
         officer.take_photo("scan", 50)
         officer.item("scan", "uploaded")
+        assert "未允许使用相机" in page.text_content("#camera-note:not([hidden])")
+        assert page.is_hidden("#camera")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM st_photos WHERE owner_kind = 'stage' AND owner_id = :i"),
                                 {"i": rows[0].id}).scalar() == 1

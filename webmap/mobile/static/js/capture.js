@@ -1,12 +1,16 @@
 // The photo checklist of a case (a monthly report; evaluation applications and stage registrations use the same
-// upload API): one 「拍照」 per checklist item, opening the camera (<input type=file accept=image/* capture>).
+// upload API): one 「拍照」 per checklist item, opening the in-app camera (camera.js: the back camera's live picture,
+// 拍摄 / 取消). Where the browser gives no camera (no getUserMedia, not HTTPS, refused, none found) 「拍照」 opens the
+// phone's own camera app instead (<input type=file accept=image/* capture>), and the screen says why.
 //
-// A photo that comes back from the camera is stamped with a fresh position (WGS84 from the browser, with its
-// accuracy) and the time, then queued (queue.js) with its own Idempotency-Key; the file goes up as the camera
-// made it, EXIF and all. No position, no upload: the user is told why. The server checks the position against
+// A photo taken in the app is stamped with a fresh position (WGS84 from the browser, with its accuracy) and the
+// time, encoded as a JPEG whose EXIF says the same (capture time, GPS), then queued (queue.js) with its own
+// Idempotency-Key; a photo from the camera app is stamped and queued the same way and goes up as the camera made
+// it, EXIF and all. No position, no upload: the user is told why. The server checks the position against
 // the site's electronic fence; a refusal (outside the fence: "拍摄位置在工地电子围栏外 356 米…") is shown on the
 // item. Above the list, where the phone is now and whether that is inside the fence (POST /api/geofence/check).
 import { api } from "/static/js/api.js";
+import { camera, CameraUnavailable, encodeJpeg } from "./camera.js";
 import { locator } from "./location.js";
 import { queue } from "./queue.js";
 import { escapeHtml, html, timeText, toast } from "./ui.js";
@@ -28,6 +32,12 @@ function metres(a, b) {
   const x = (b.lon - a.lon) * k * Math.cos(((a.lat + b.lat) / 2) * k);
   const y = (b.lat - a.lat) * k;
   return Math.sqrt(x * x + y * y) * 6371000;
+}
+
+// "20260512_143005" in Beijing time, as a phone names its photos.
+function fileTime(date) {
+  const b = new Date(date.getTime() + 8 * 3600 * 1000).toISOString();
+  return `${b.slice(0, 10).replaceAll("-", "")}_${b.slice(11, 19).replaceAll(":", "")}`;
 }
 
 function stamp(lon, lat, accuracy, at) {
@@ -60,6 +70,7 @@ export class Capture {
   mount() {
     this.el.innerHTML = String(html`
       <div class="locbar" id="locbar" role="status" data-state="wait">正在定位…</div>
+      <p class="camera-note" id="camera-note" role="status" hidden></p>
       <ul class="checklist">
         ${this.items.map((item) => html`
           <li class="item" data-item="${item.code}" data-state="empty">
@@ -79,6 +90,12 @@ export class Capture {
     for (const input of this.el.querySelectorAll("input.camera")) {
       const code = input.closest(".item").dataset.item;
       input.addEventListener("change", () => this.taken(code, input));
+      // 拍照 (the input covers the button) opens the in-app camera while it works, instead of the file input.
+      input.addEventListener("click", (e) => {
+        if (!camera.usable) return;
+        e.preventDefault();
+        this.shoot(code, input);
+      });
     }
     const on = (target, type, fn) => {
       target.addEventListener(type, fn);
@@ -91,6 +108,7 @@ export class Capture {
     this.mounted = true;
     this.bar = new LocationBar(this.el.querySelector("#locbar"), this.siteId);
     this.bar.mount();
+    this.cameraNote();
     this.refreshQueue();
   }
 
@@ -127,11 +145,52 @@ export class Capture {
 
   // -- taking a photo ---------------------------------------------------------------------------------------------
 
+  // The in-app camera. Refused or missing: the phone's camera app through the file input (tried at once — the
+  // tap's user activation usually still holds — and 「拍照」 opens it from now on), and the screen says why.
+  async shoot(code, input) {
+    const item = this.items.find((i) => i.code === code);
+    let shot;
+    try {
+      shot = await camera.open(`拍照：${item.name}`);
+    } catch (e) {
+      if (!(e instanceof CameraUnavailable)) throw e;
+      this.cameraNote();
+      toast(e.message, "error");
+      input.click();
+      return;
+    }
+    if (!shot || !this.mounted) return;
+    queue.clearRefusal(this.owner, code);
+    this.local[code] = { busy: "正在获取拍摄位置…" };
+    this.render();
+    let fix;
+    try {
+      fix = await locator.current();
+    } catch (e) {
+      this.problem(code, `照片未上传：${e.message}`);
+      return;
+    }
+    let data;
+    try {
+      data = await encodeJpeg(shot.canvas, shot.takenAt, fix);
+    } catch (e) {
+      this.problem(code, `照片保存失败（${e.message || e}），请重新拍摄。`);
+      return;
+    }
+    await this.enqueue(code, fix, data, "image/jpeg", `IMG_${fileTime(shot.takenAt)}.jpg`, shot.takenAt);
+  }
+
+  cameraNote() {
+    const note = this.el.querySelector("#camera-note");
+    if (!note) return;
+    note.textContent = camera.usable ? "" : camera.reason;
+    note.hidden = camera.usable;
+  }
+
   async taken(code, input) {
     const file = input.files && input.files[0];
     input.value = "";
     if (!file) return;
-    const item = this.items.find((i) => i.code === code);
     const takenAt = new Date();
     queue.clearRefusal(this.owner, code);
     this.local[code] = null;
@@ -159,11 +218,16 @@ export class Capture {
       this.problem(code, "读取照片失败，请重新拍摄。");
       return;
     }
+    await this.enqueue(code, fix, data, file.type || "image/jpeg", file.name || `IMG_${fileTime(takenAt)}.jpg`, takenAt);
+  }
+
+  // Into the upload queue, which gives it its Idempotency-Key now, once.
+  async enqueue(code, fix, data, type, filename, takenAt) {
+    const item = this.items.find((i) => i.code === code);
     this.local[code] = null;
     try {
       await queue.add({
-        owner: this.owner, url: this.url, code, label: item.name, data, type: file.type || "image/jpeg",
-        filename: file.name || `IMG_${takenAt.getTime()}.jpg`,
+        owner: this.owner, url: this.url, code, label: item.name, data, type, filename,
         fields: {
           checklist_code: item.free ? null : code, lon: fix.lon, lat: fix.lat, accuracy_m: fix.accuracy_m, crs: fix.crs,
           taken_at: takenAt.toISOString(),
