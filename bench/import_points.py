@@ -134,9 +134,10 @@ def run_ours(path: Path) -> tuple[float, int]:
     from sqlalchemy import text
 
     from etl import importer
-    from geo.db import get_engine
+    from geo.db import admin_engine
 
-    with get_engine().begin() as conn:
+    # The schema owner, as the CLI: the app role may not restart the identity, and sees no rows without a scope.
+    with admin_engine().begin() as conn:
         conn.execute(text("TRUNCATE farmhouses RESTART IDENTITY CASCADE"))
     stages: dict[str, float] = {}
     originals = {name: getattr(importer, name) for name in ("read_file", "check", "copy_features")}
@@ -157,7 +158,7 @@ def run_ours(path: Path) -> tuple[float, int]:
           f"{elapsed - sum(stages.values()):.1f} s")
     if rc != 0:
         raise SystemExit(f"chengjian import failed (exit {rc})")
-    with get_engine().connect() as conn:
+    with admin_engine().connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM farmhouses WHERE deleted_at IS NULL")).scalar()
     return elapsed, rows
 

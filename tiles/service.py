@@ -28,6 +28,9 @@ from tiles.generations import Generation, pick, read_all, shared_reads
 log = logging.getLogger("chengjian.tiles")
 
 CELLS_SQL = "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = %s)"
+# Under row-level security only a LEAKPROOF ``&&`` may use the GiST index ahead of the policy (migration 0009).
+LEAKPROOF_SQL = """SELECT bool_and(p.proleakproof) FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
+                   WHERE o.oprname = '&&' AND o.oprleft = 'geometry'::regtype AND o.oprright = 'geometry'::regtype"""
 
 
 @lru_cache
@@ -58,6 +61,22 @@ def with_cursor(fn: Callable[[Any], Any], scope: scopes.Scope | None = None) -> 
 
 
 _has_cells: dict[str, bool] = {}
+_leakproof_checked = False
+
+
+def check_leakproof(cur) -> None:
+    """Warn (once per process) when ``geometry && geometry`` is not LEAKPROOF: then every tile of a table under
+    row-level security scans the whole table (an ``ALTER EXTENSION postgis UPDATE`` or a restore drops the flag
+    that migration 0009 sets)."""
+    global _leakproof_checked
+    if _leakproof_checked:
+        return
+    cur.execute(LEAKPROOF_SQL)
+    if not cur.fetchone()[0]:
+        log.warning("geometry && geometry is not LEAKPROOF: under row-level security tiles cannot use the spatial "
+                    "index (see migration 0009); as superuser: ALTER FUNCTION geometry_overlaps(geometry, geometry) "
+                    "LEAKPROOF")
+    _leakproof_checked = True
 
 
 def has_cells(cur, layer: Layer) -> bool:
@@ -82,6 +101,7 @@ def render(cur, layers: Sequence[Layer], z: int, x: int, y: int,
            whole: bool = True) -> tuple[bytes, tuple[Generation, ...]]:
     """The tile's bytes and the generations of the snapshot they were read in. ``whole``: the principal sees
     every record; the ``tile_cells`` summaries count everyone's points, so a limited scope aggregates its own."""
+    check_leakproof(cur)
     parts = tuple(sql.plan(layer, z, whole and has_cells(cur, layer)) for layer in layers)
     gens, blobs = _run(cur, parts, z, x, y)
     limit = tile_settings().max_bytes
