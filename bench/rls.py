@@ -93,7 +93,11 @@ def run(url: str, args) -> dict:
     names = list(conns)
     owner = conns["owner"]
     n = owner.execute("SELECT count(*) FROM farmhouses WHERE deleted_at IS NULL").fetchone()[0]
-    print(f"farmhouses: {n:,}   cores: {os.cpu_count()}   load average: {os.getloadavg()[0]:.1f}", flush=True)
+    from tiles.service import LEAKPROOF_SQL
+
+    leakproof = owner.execute(LEAKPROOF_SQL).fetchone()[0]
+    print(f"farmhouses: {n:,}   geometry && geometry LEAKPROOF (migration 0009): {'yes' if leakproof else 'NO'}   "
+          f"cores: {os.cpu_count()}   load average: {os.getloadavg()[0]:.1f}", flush=True)
     sets = {"random": random_tiles(args.zoom, args.tiles), "with data": data_tiles(owner, args.zoom, args.tiles)}
     part = sql.plan(layer, args.zoom, True)
     stmt = sql.statement((part,))

@@ -16,6 +16,9 @@ on 127.0.0.1 and in the same run:
    a few hundred requests a second on this machine; plus cache hits measured in-process (no HTTP), and the
    app's floor (a 404 from the tile route, no database) under wrk.
 
+Our servers connect as ``chengjian_app`` under row-level security and serve anonymous leaders (scope ``all``); raw
+SQL and tipg connect as the owner (no row-level security). ``bench/rls.py`` measures that difference alone.
+
 Every figure is also printed as a ratio to raw SQL (and to tipg) measured in this run. The raw query selects the
 same attributes as our single-feature tiles; tipg is asked for the same properties on ``geom_3857`` with the same
 buffer, and has its default cap of 10,000 features per tile (so its low-zoom tiles are truncated: lighter work).

@@ -4,6 +4,16 @@ Rows arrive already checked (geometry by geo.validate.check_many, attributes by
 layers.attributes.coerce_column). They are copied into a temporary staging
 table and moved into the layer in one INSERT … SELECT, inside the caller's
 transaction, with one audit entry for the batch.
+
+A large load (``BULK_MIN_ROWS`` or more, and at least as many rows as the table
+holds) by the table's owner (the CLI, the demo loader) builds the table's indexes
+instead of maintaining them row by row: they are dropped before the INSERT and
+created again from their own definitions after it, in the same transaction, so a
+failure or rollback leaves them as they were and a duplicate code still fails the
+load (when the unique index is built). The price: the DROP holds an exclusive lock
+on the layer until commit, so its tiles and lists wait for the load. The triggers
+(``tile_cells``, tile cache generations) stay on. The app role (HTTP imports, under
+row-level security) does not own the tables and always maintains the indexes.
 """
 from __future__ import annotations
 
@@ -16,6 +26,8 @@ from sqlalchemy import Connection
 
 from geo import audit
 from layers.registry import ATTR_TYPES, Layer
+
+BULK_MIN_ROWS = 100_000  # loads from this size on (into a table no larger) rebuild the indexes instead
 
 PG_TYPES = {"text": "text", "int": "bigint", "float": "double precision", "date": "date",
             "datetime": "timestamptz", "bool": "boolean"}
@@ -45,6 +57,26 @@ def assign_districts(conn: Connection, geoms: np.ndarray) -> np.ndarray:
         hit = shapely.contains_xy(poly, x[todo], y[todo])
         out[todo[hit]] = name
     return out
+
+
+def rebuildable_indexes(conn: Connection, table: str, rows: int) -> list[tuple[str, str]]:
+    """(name, definition) of the indexes of ``table`` to build after a load of ``rows`` rather than maintain: none
+    unless the load is large, the table holds no more rows than it brings, and the current user owns the table.
+    Indexes that back a constraint (the primary key) stay."""
+    if rows < BULK_MIN_ROWS:
+        return []
+    owner = conn.execute(sa.text("SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
+                                 "WHERE oid = CAST(:t AS regclass)"), {"t": table}).scalar()
+    if not owner:
+        return []
+    present = conn.execute(sa.text(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT :n) t"),
+                           {"n": rows + 1}).scalar()
+    if present > rows:
+        return []
+    return [(name, ddl) for name, ddl in conn.execute(sa.text(
+        "SELECT CAST(i.indexrelid AS regclass)::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid = CAST(:t AS regclass) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1"), {"t": table})]
 
 
 def copy_features(conn: Connection, layer: Layer, geoms: np.ndarray, columns: dict[str, list[Any]],
@@ -80,10 +112,15 @@ def copy_features(conn: Connection, layer: Layer, geoms: np.ndarray, columns: di
     if progress and n % step:
         progress(n % step)
     target = ", ".join(names)
+    rebuild = rebuildable_indexes(conn, layer.table, n)
+    for name, _ in rebuild:
+        conn.exec_driver_sql(f"DROP INDEX {name}")
     row = conn.execute(sa.text(
         f"WITH ins AS (INSERT INTO {layer.table} (geom{', ' + target if target else ''}, created_by, updated_by) "
         f"SELECT ST_GeomFromWKB(geom, 4326){', ' + target if target else ''}, :actor, :actor FROM {stage} ORDER BY ord "
         f"RETURNING id) SELECT count(*), min(id), max(id) FROM ins"), {"actor": actor}).one()
+    for _, ddl in rebuild:  # a unique index refuses duplicates here (IntegrityError, as the INSERT would)
+        conn.exec_driver_sql(ddl)
     summary = {"rows": int(row[0]), "first_id": row[1], "last_id": row[2]}
     audit.record(conn, actor, action, layer.id, None, None, {**summary, "source": source})
     return summary
