@@ -46,17 +46,22 @@ def test_page_is_served(client):
     # Every module the page imports is served as JavaScript.
     main = client.get("/st/js/main.js")
     assert main.status_code == 200 and main.headers["content-type"].startswith("text/javascript")
-    seen, todo = set(), ["main.js"]
+    seen, todo = set(), ["/st/js/main.js"]
     while todo:
-        name = todo.pop()
-        if name in seen:
+        url = todo.pop()
+        if url in seen:
             continue
-        seen.add(name)
-        got = client.get(f"/st/js/{name}")
-        assert got.status_code == 200, name
-        todo += re.findall(r'from "\./([\w.]+\.js)"', got.text)
-    assert {"http.js", "ui.js", "records.js", "cases.js", "stats.js"} <= seen
+        seen.add(url)
+        got = client.get(url)
+        assert got.status_code == 200 and "javascript" in got.headers["content-type"], url
+        base = url.rsplit("/", 1)[0]
+        todo += [f"{base}/{m}" for m in re.findall(r'from "\./([\w.]+\.js)"', got.text)]
+        todo += re.findall(r'from "(/static/[\w/.]+\.js)"', got.text)
+    names = {u.rsplit("/", 1)[1] for u in seen}
+    assert {"http.js", "ui.js", "records.js", "cases.js", "stats.js"} <= names
+    assert "/static/console/http.js" in seen  # shared with the back office
     assert client.get("/st/st.css").headers["content-type"].startswith("text/css")
+    assert client.get("/static/console/console.css").headers["content-type"].startswith("text/css")
     for bad in ("/st/nope.js", "/st/%2e%2e/%2e%2e/pyproject.toml", "/st/js/../../../api/app.py"):
         assert client.get(bad).status_code == 404, bad
 

@@ -1,5 +1,5 @@
 // API 密钥: keys of machine clients (county systems). A new or rotated key is shown once.
-import { api } from "./http.js";
+import { api } from "/static/console/http.js";
 import { Form, ListView, act, dialog, fmtTime, h, rowActions, toast } from "./ui.js";
 
 function showKey(k) {

@@ -1,6 +1,6 @@
 // 操作日志: the operation log, newest first — sign-ins, failed sign-ins, permission changes, exports and every
 // data write: who, when, from where, what (before/after/detail on demand).
-import { api } from "./http.js";
+import { api } from "/static/console/http.js";
 import { ListView, fmtTime, h, options } from "./ui.js";
 
 const METHODS = { password: "密码", otp: "短信动态密码", oidc: "统一身份认证", test: "测试" };

@@ -1,5 +1,5 @@
 // 单位: organisations — list with filters, create, edit (with the version read).
-import { api } from "./http.js";
+import { api } from "/static/console/http.js";
 import { Form, ListView, dialog, h, options, rowActions, toast } from "./ui.js";
 
 function fields(meta, o = {}) {

@@ -1,6 +1,6 @@
 // 角色与权限: roles with their data scope and permissions (named actions or patterns such as *.view);
 // create a custom role, edit a role's permissions, delete a custom role.
-import { api } from "./http.js";
+import { api } from "/static/console/http.js";
 import { Form, ListView, act, dialog, h, options, rowActions, toast } from "./ui.js";
 
 const patternsIn = (textarea) => textarea.value.split(/[\n,，\s]+/).map((s) => s.trim()).filter(Boolean);

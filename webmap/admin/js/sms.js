@@ -1,5 +1,5 @@
 // 短信发件箱: every SMS the platform sent (or queued), newest first.
-import { api } from "./http.js";
+import { api } from "/static/console/http.js";
 import { ListView, fmtTime } from "./ui.js";
 
 const PURPOSES = { expert_review: "专家评审动态密码" };

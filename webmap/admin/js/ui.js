@@ -1,6 +1,6 @@
 // Building blocks of the back office: elements, forms that show the server's errors next to the field the
 // error names, paged tables with filters, dialogs and the toast.
-import { ApiError } from "./http.js";
+import { ApiError } from "/static/console/http.js";
 
 let seq = 0;
 

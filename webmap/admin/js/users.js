@@ -1,6 +1,6 @@
 // 用户: the accounts — list with filters, create, edit (with the version read), reset password, unlock,
 // disable/enable, and the records granted to a user.
-import { api } from "./http.js";
+import { api } from "/static/console/http.js";
 import { Form, ListView, act, dialog, fmtTime, h, options, rowActions, toast } from "./ui.js";
 
 const locked = (u) => u.locked_until && new Date(u.locked_until) > new Date();

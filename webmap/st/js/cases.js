@@ -1,7 +1,7 @@
 // The cases that move through a state machine: 月度申报 (monthly reports), 加分项 (bonus claims), 考评申报
 // (evaluation applications) — the construction unit fills them in, the supervision unit reviews, the authority
 // receives, recommends and decides. The buttons come from each record's `actions`.
-import { api } from "./http.js";
+import { api } from "/static/console/http.js";
 import { districtField, recordTab, section, siteField, statusField } from "./records.js";
 import { Form, buttons, dash, fmtTime, formDialog, h, kv, locate, photoGrid, statusTag, table, thisMonth, toast } from "./ui.js";
 

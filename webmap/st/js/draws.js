@@ -1,7 +1,7 @@
 // 抽取: review rounds (window, reminder, rules) and the two-step auditable expert draw — record the commitment
 // first, then run it (the seed is revealed, the experts are notified), show who was drawn and who was excluded
 // and why, and verify a draw from its record.
-import { api } from "./http.js";
+import { api } from "/static/console/http.js";
 import { buttons, fmtTime, formDialog, h, kv, table, toast, withZone } from "./ui.js";
 
 const ROUND_STATES = { open: "进行中", closed: "已关闭" };

@@ -1,6 +1,6 @@
 // The workbench page: sign in (the cookie session), then the tabs the signed-in user's permissions allow.
 // The address keeps the tab and the open record (#reports, #reports/12) so that a reload stays there.
-import { ApiError, api } from "./http.js";
+import { ApiError, api } from "/static/console/http.js";
 import { Form, dialog, h, toast } from "./ui.js";
 import { reset } from "./records.js";
 import * as cases from "./cases.js";

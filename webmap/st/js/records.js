@@ -13,7 +13,7 @@
 //
 // The detail page shows the record's status, its fields, the config's sections, the action buttons the server
 // allows (a reason is asked for when the action needs one) and the case history.
-import { api } from "./http.js";
+import { api } from "/static/console/http.js";
 import { ListView, formDialog, h, historyTable, kv, options, statusTag, toast } from "./ui.js";
 
 export const DISTRICTS = ["上城区", "拱墅区", "西湖区", "滨江区", "萧山区", "余杭区", "富阳区", "临安区", "临平区", "钱塘区",

@@ -1,6 +1,6 @@
 // The registers around the cases: 减分项 (deductions), 阶段考评 (stage evaluations), 通知公告 (notices), 专家库
 // (the expert pool) and 配置 (the catalog: photo checklist, form fields, bonus/deduction/score items).
-import { api, queryString } from "./http.js";
+import { api, queryString } from "/static/console/http.js";
 import { DISTRICTS, districtField, recordTab, section, siteField } from "./records.js";
 import { Form, buttons, dash, dialog, fmtTime, formDialog, h, options, photoGrid, table, toast, yesNo } from "./ui.js";
 

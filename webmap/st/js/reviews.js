@@ -1,6 +1,6 @@
 // 我的评审 (drawn experts): the assignments whose review window is open, each with the application's summary, its
 // attachments and photos and the scoring form of the configured score items; and the history of past reviews.
-import { api } from "./http.js";
+import { api } from "/static/console/http.js";
 import { Form, buttons, dash, fmtTime, h, kv, photoGrid, table, toast } from "./ui.js";
 
 const windowOf = (a) => `${fmtTime(a.window_from)} 至 ${fmtTime(a.window_to)}`;

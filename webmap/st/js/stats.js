@@ -1,6 +1,6 @@
 // 统计: monthly reports, bonus items, deductions, evaluations and stage evaluations per district and month for a
 // range of months (the signed-in user's scope only), and the same as an Excel workbook.
-import { api, queryString } from "./http.js";
+import { api, queryString } from "/static/console/http.js";
 import { districtField } from "./records.js";
 import { Form, dash, h, table, thisMonth } from "./ui.js";
 

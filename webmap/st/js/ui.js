@@ -1,6 +1,6 @@
 // Building blocks of the workbench: elements, forms that show the server's errors next to the field the error
 // names, paged tables with filters, dialogs, the toast, key–value lists, photos and case histories.
-import { ApiError } from "./http.js";
+import { ApiError } from "/static/console/http.js";
 
 let seq = 0;
 

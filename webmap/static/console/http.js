@@ -1,5 +1,6 @@
-// Talking to the server from the back office: JSON in and out, the session cookie, and the error shape
-// {code, message, field, detail}. Every write echoes the cj_csrf cookie in X-CSRF-Token.
+// Talking to /api from the back office (/admin) and the site workbench (/st): JSON (or multipart for files) in, JSON
+// out, the session cookie, and the error shape {code, message, field, detail}. Every write echoes the cj_csrf cookie
+// in X-CSRF-Token.
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -26,11 +27,14 @@ export function queryString(query = {}) {
   return s ? `?${s}` : "";
 }
 
-export async function api(path, { method = "GET", body, query } = {}) {
+// `body` is sent as JSON, `form` (a FormData) as multipart.
+export async function api(path, { method = "GET", body, form, query } = {}) {
   const headers = { Accept: "application/json" };
   if (method !== "GET") headers["X-CSRF-Token"] = cookie("cj_csrf");
   const init = { method, headers, credentials: "same-origin" };
-  if (body !== undefined) {
+  if (form !== undefined) {
+    init.body = form;
+  } else if (body !== undefined) {
     init.body = JSON.stringify(body);
     headers["Content-Type"] = "application/json";
   }
