@@ -1,6 +1,6 @@
 // API 密钥: keys of machine clients (county systems). A new or rotated key is shown once.
 import { api } from "/static/console/http.js";
-import { Form, ListView, act, dialog, fmtTime, h, rowActions, toast } from "./ui.js";
+import { Form, ListView, act, dialog, fmtTime, h, buttons, toast } from "/static/console/ui.js";
 
 function showKey(k) {
   const code = h("code", { class: "secret" }, k.key);
@@ -31,12 +31,12 @@ export async function mount(root) {
       { label: "名称", render: (k) => k.name },
       { label: "密钥", render: (k) => h("code", {}, `cjk_${k.prefix}_…`) },
       { label: "账号", render: (k) => k.username },
-      { label: "创建", render: (k) => `${fmtTime(k.created_at)} ${k.created_by || ""}` },
-      { label: "到期", render: (k) => fmtTime(k.expires_at) || "长期" },
-      { label: "最后使用", render: (k) => fmtTime(k.last_used_at) },
+      { label: "创建", render: (k) => `${fmtTime(k.created_at, true)} ${k.created_by || ""}` },
+      { label: "到期", render: (k) => fmtTime(k.expires_at, true) || "长期" },
+      { label: "最后使用", render: (k) => fmtTime(k.last_used_at, true) },
       { label: "状态", render: (k) => (k.active ? h("span", { class: "tag on" }, "有效")
         : h("span", { class: "tag off" }, k.revoked_at ? "已吊销" : "已过期")) },
-      { label: "操作", className: "actions", render: (k) => (k.revoked_at ? "" : rowActions(
+      { label: "操作", className: "actions", render: (k) => (k.revoked_at ? "" : buttons(
         ["轮换", () => confirm(`轮换密钥「${k.name}」？旧密钥将立即失效。`) && act(async () => {
           showKey(await api(`/api/admin/keys/${k.id}/rotate`, { method: "POST" }));
           await list.reload();

@@ -1,7 +1,7 @@
 // 操作日志: the operation log, newest first — sign-ins, failed sign-ins, permission changes, exports and every
 // data write: who, when, from where, what (before/after/detail on demand).
 import { api } from "/static/console/http.js";
-import { ListView, fmtTime, h, options } from "./ui.js";
+import { ListView, fmtTime, h, options } from "/static/console/ui.js";
 
 const METHODS = { password: "密码", otp: "短信动态密码", oidc: "统一身份认证", test: "测试" };
 
@@ -39,7 +39,7 @@ export async function mount(root, meta) {
     ],
     load: (q, limit, offset) => api("/api/admin/log", { query: { ...q, limit, offset } }),
     columns: [
-      { label: "时间", className: "nowrap", render: (e) => fmtTime(e.at) },
+      { label: "时间", className: "nowrap", render: (e) => fmtTime(e.at, true) },
       { label: "操作人", render: (e) => e.actor },
       { label: "来源地址", render: (e) => e.client },
       { label: "操作", render: (e) => h("span", { class: `tag act-${e.action}` }, meta.log_actions[e.action] || e.action) },

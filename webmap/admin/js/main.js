@@ -1,7 +1,7 @@
 // The back office page: sign in (the cookie session), then the tabs the signed-in user may open.
 // The tab is kept in the address (#users, #log …) so a reload stays on it.
 import { ApiError, api } from "/static/console/http.js";
-import { Form, h, toast } from "./ui.js";
+import { Form, h, toast } from "/static/console/ui.js";
 import * as users from "./users.js";
 import * as orgs from "./orgs.js";
 import * as roles from "./roles.js";

@@ -1,6 +1,6 @@
 // 单位: organisations — list with filters, create, edit (with the version read).
 import { api } from "/static/console/http.js";
-import { Form, ListView, dialog, h, options, rowActions, toast } from "./ui.js";
+import { Form, ListView, dialog, h, options, buttons, toast } from "/static/console/ui.js";
 
 function fields(meta, o = {}) {
   return [
@@ -25,7 +25,7 @@ export async function mount(root, meta) {
       { label: "统一社会信用代码", render: (o) => o.uscc },
       { label: "区县", render: (o) => o.district },
       { label: "用户数", render: (o) => o.users },
-      { label: "操作", className: "actions", render: (o) => rowActions(["编辑", () => edit(o)]) },
+      { label: "操作", className: "actions", render: (o) => buttons(["编辑", () => edit(o)]) },
     ],
   });
   root.append(list.el);

@@ -1,7 +1,7 @@
 // 角色与权限: roles with their data scope and permissions (named actions or patterns such as *.view);
 // create a custom role, edit a role's permissions, delete a custom role.
 import { api } from "/static/console/http.js";
-import { Form, ListView, act, dialog, h, options, rowActions, toast } from "./ui.js";
+import { Form, ListView, act, dialog, h, options, buttons, toast } from "/static/console/ui.js";
 
 const patternsIn = (textarea) => textarea.value.split(/[\n,，\s]+/).map((s) => s.trim()).filter(Boolean);
 
@@ -67,7 +67,7 @@ export async function mount(root, meta) {
         : h("span", { class: "muted" }, "（无）")) },
       { label: "用户数", render: (r) => r.users },
       { label: "类型", render: (r) => (r.builtin ? "内置" : "自定义") },
-      { label: "操作", className: "actions", render: (r) => rowActions(
+      { label: "操作", className: "actions", render: (r) => buttons(
         ["权限", () => editPermissions(r)],
         ["修改", () => edit(r)],
         !r.builtin && ["删除", () => confirm(`删除角色「${r.title}」？`) && act(async () => {

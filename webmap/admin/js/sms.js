@@ -1,6 +1,6 @@
 // 短信发件箱: every SMS the platform sent (or queued), newest first.
 import { api } from "/static/console/http.js";
-import { ListView, fmtTime } from "./ui.js";
+import { ListView, fmtTime } from "/static/console/ui.js";
 
 const PURPOSES = { expert_review: "专家评审动态密码" };
 const STATUS = { queued: "待发送", sent: "已发送", failed: "发送失败" };
@@ -13,7 +13,7 @@ export async function mount(root) {
     ],
     load: (q, limit, offset) => api("/api/admin/sms", { query: { ...q, limit, offset } }),
     columns: [
-      { label: "时间", className: "nowrap", render: (s) => fmtTime(s.created_at) },
+      { label: "时间", className: "nowrap", render: (s) => fmtTime(s.created_at, true) },
       { label: "手机号", render: (s) => s.phone },
       { label: "账号", render: (s) => s.username },
       { label: "用途", render: (s) => PURPOSES[s.purpose] || s.purpose },

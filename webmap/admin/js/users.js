@@ -1,7 +1,7 @@
 // 用户: the accounts — list with filters, create, edit (with the version read), reset password, unlock,
 // disable/enable, and the records granted to a user.
 import { api } from "/static/console/http.js";
-import { Form, ListView, act, dialog, fmtTime, h, options, rowActions, toast } from "./ui.js";
+import { Form, ListView, act, dialog, fmtTime, h, options, buttons, toast } from "/static/console/ui.js";
 
 const locked = (u) => u.locked_until && new Date(u.locked_until) > new Date();
 
@@ -50,8 +50,8 @@ export async function mount(root, meta) {
       { label: "手机", render: (u) => u.phone },
       { label: "角色", render: (u) => u.roles.map((r) => roleTitle[r] || r).join("、") },
       { label: "状态", render: status },
-      { label: "最后登录", render: (u) => fmtTime(u.last_login_at) },
-      { label: "操作", className: "actions", render: (u) => rowActions(
+      { label: "最后登录", render: (u) => fmtTime(u.last_login_at, true) },
+      { label: "操作", className: "actions", render: (u) => buttons(
         ["编辑", () => edit(u)],
         ["重置密码", () => resetPassword(u)],
         locked(u) && ["解锁", () => act(async () => { await api(`/api/admin/users/${u.id}/unlock`, { method: "POST" }); await list.reload(); }, "已解除锁定。")],
@@ -127,8 +127,8 @@ export async function mount(root, meta) {
       const { items } = await api(`/api/admin/users/${u.id}/grants`);
       body.replaceChildren(...(items.length ? items.map((g) => h("tr", {},
         h("td", {}, layerTitle[g.layer] || g.layer), h("td", {}, g.feature_id), h("td", {}, g.relation),
-        h("td", {}, fmtTime(g.valid_from) || "—"), h("td", {}, fmtTime(g.valid_to) || "—"),
-        h("td", {}, rowActions(["撤销", () => act(async () => {
+        h("td", {}, fmtTime(g.valid_from, true) || "—"), h("td", {}, fmtTime(g.valid_to, true) || "—"),
+        h("td", {}, buttons(["撤销", () => act(async () => {
           await api(`/api/admin/users/${u.id}/grants/${g.id}`, { method: "DELETE" });
           await load();
         }, "授权已撤销。"), "danger"]))))

@@ -1,5 +1,5 @@
-// Building blocks of the back office: elements, forms that show the server's errors next to the field the
-// error names, paged tables with filters, dialogs and the toast.
+// Building blocks of the consoles (back office /admin, site workbench /st): elements, forms that show the server's
+// errors next to the field the error names, tables and paged tables with filters, dialogs and the toast.
 import { ApiError } from "/static/console/http.js";
 
 let seq = 0;
@@ -28,7 +28,7 @@ export function toast(message, kind = "ok") {
   toast.timer = setTimeout(() => { el.hidden = true; }, kind === "error" ? 6000 : 3000);
 }
 
-// Run an action that is not a form (a button in a table row): errors go to the toast.
+// Run an action that is not a form (a button): errors go to the toast.
 export async function act(fn, done) {
   try {
     await fn();
@@ -39,34 +39,50 @@ export async function act(fn, done) {
 }
 
 const pad = (n) => String(n).padStart(2, "0");
+const beijing = (iso) => new Date(new Date(iso).getTime() + 8 * 3600 * 1000);
 
-// 2026-11-26 09:30:05 in Beijing time (the server's times are UTC ISO strings).
-export function fmtTime(iso) {
+// 2026-11-26 09:30 (with `seconds`: 09:30:05) in Beijing time (the server's times are ISO strings with a zone).
+export function fmtTime(iso, seconds = false) {
   if (!iso) return "";
-  const d = new Date(new Date(iso).getTime() + 8 * 3600 * 1000);
-  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} `
-    + `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+  const d = beijing(iso);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`
+    + (seconds ? `:${pad(d.getUTCSeconds())}` : "");
 }
 
-// Options for a select: [["", "全部"], [value, label], …].
+// This month in Beijing time: 2026-11.
+export function thisMonth() {
+  const d = beijing(new Date().toISOString());
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}`;
+}
+
+// A datetime-local value (Beijing wall time) as an ISO string with the +08:00 zone the server asks for.
+export function withZone(local) {
+  if (!local) return null;
+  return `${local.length === 16 ? `${local}:00` : local}+08:00`;
+}
+
+// Options for a select: [["", "全部"], [value, label], …] from a list, a list of pairs or an object.
 export function options(entries, empty = null) {
   const list = Array.isArray(entries) ? entries.map((e) => (Array.isArray(e) ? e : [e, e])) : Object.entries(entries);
   return empty === null ? list : [["", empty], ...list];
 }
 
-// A form from field specs {name, label, type, choices, value, required, hint, placeholder}. Types: text,
-// password, number, date, datetime-local, email, tel, select, checkbox, checkboxes, textarea, custom
-// ({render() → element, read(element) → value}). On submit it calls onSubmit(values); an ApiError it throws is
-// shown next to the field named by the error's `field`, or above the form when no such field is shown.
+export const yesNo = (v) => (v ? "是" : "否");
+export const dash = (v) => (v === null || v === undefined || v === "" ? "—" : v);
+
+// A form from field specs {name, label, type, choices, value, required, hint, placeholder, min, max, step,
+// accept}. Types: text, password, number, date, month, datetime-local, email, tel, select, checkbox, checkboxes,
+// textarea, file, custom ({render() → element, read(element) → value}). On submit it calls onSubmit(values); an ApiError it throws is shown next to the field named by the error's
+// `field` ("form.workers" and "scores.S01" find the fields "workers" and "S01"), else above the form.
 export class Form {
-  constructor(fields, { submit = "保存", cancel = null, onSubmit, className = "" } = {}) {
+  constructor(fields, { submit = "保存", cancel = null, onSubmit, className = "", extra = [] } = {}) {
     this.inputs = {};
     this.onSubmit = onSubmit;
     this.error = h("p", { class: "form-error", role: "alert", hidden: true });
     this.el = h("form", { class: `form ${className}`, novalidate: true }, this.error);
     for (const f of fields) this.el.append(this.field(f));
     this.button = h("button", { type: "submit", class: "btn primary" }, submit);
-    const actions = h("div", { class: "form-actions" }, this.button);
+    const actions = h("div", { class: "form-actions" }, this.button, ...extra);
     if (cancel) actions.append(h("button", { type: "button", class: "btn", onclick: cancel }, "取消"));
     this.el.append(actions);
     this.el.addEventListener("submit", (e) => {
@@ -82,6 +98,7 @@ export class Form {
     if (type === "select") {
       input = h("select", { id, name: f.name }, f.choices.map(([v, label]) => h("option", { value: v }, label)));
       input.value = f.value ?? "";
+      if (input.selectedIndex < 0) input.selectedIndex = 0; // no such value: the first choice
     } else if (type === "checkbox") {
       input = h("input", { id, name: f.name, type: "checkbox" });
       input.checked = Boolean(f.value);
@@ -98,14 +115,13 @@ export class Form {
     } else if (type === "custom") {
       input = f.render();
     } else {
-      input = h("input", { id, name: f.name, type, placeholder: f.placeholder, autocomplete: f.autocomplete || "off" });
-      input.value = f.value ?? "";
+      input = h("input", { id, name: f.name, type, placeholder: f.placeholder, autocomplete: f.autocomplete || "off",
+        min: f.min, max: f.max, step: f.step, accept: f.accept });
+      if (type !== "file") input.value = f.value ?? "";
     }
     this.inputs[f.name] = { f, input };
     const label = h("label", { for: id }, f.label, f.required ? h("span", { class: "req" }, "*") : null);
-    const parts = type === "checkbox"
-      ? [h("label", { class: "check" }, input, f.label)]
-      : [label, input];
+    const parts = type === "checkbox" ? [h("label", { class: "check" }, input, f.label)] : [label, input];
     return h("div", { class: `field field-${type}`, "data-field": f.name },
       ...parts,
       f.hint ? h("small", { class: "hint" }, f.hint) : null,
@@ -119,6 +135,7 @@ export class Form {
       if (type === "checkbox") out[name] = input.checked;
       else if (type === "checkboxes") out[name] = [...input.querySelectorAll("input:checked")].map((i) => i.value);
       else if (type === "custom") out[name] = f.read(input);
+      else if (type === "file") out[name] = input.files[0] || null;
       else if (type === "number") out[name] = input.value === "" ? null : Number(input.value);
       else out[name] = input.value;
     }
@@ -135,8 +152,10 @@ export class Form {
 
   showError(err) {
     this.clearErrors();
-    const name = err.field ? String(err.field).split(".")[0] : null;
-    const wrap = name ? [...this.el.querySelectorAll(".field")].find((w) => w.dataset.field === name) : null;
+    const parts = err.field ? String(err.field).split(".") : [];
+    const names = parts.length ? [parts.join("."), parts.slice(1).join("."), parts[0]] : [];
+    const wraps = [...this.el.querySelectorAll(".field")];
+    const wrap = names.map((n) => wraps.find((w) => w.dataset.field === n)).find(Boolean);
     if (wrap) {
       wrap.classList.add("invalid");
       const p = wrap.querySelector(".field-error");
@@ -155,7 +174,7 @@ export class Form {
     try {
       await this.onSubmit(this.values(), this);
     } catch (e) {
-      this.showError(e instanceof ApiError ? e : { message: String(e.message || e) });
+      this.showError(e instanceof ApiError ? e : { message: String(e.message || e), field: e.field || null });
     } finally {
       this.button.disabled = false;
     }
@@ -177,22 +196,47 @@ export function dialog(title, body, { wide = false } = {}) {
   return { el: dlg, close };
 }
 
-// A table with a filter form, buttons, and 上一页/下一页. `load(filters, limit, offset)` answers
-// {items, total}; columns are {label, render(row) → text or node}.
+// A dialog with one form; `onSubmit(values)` runs, then the dialog closes (errors stay in the form).
+export function formDialog(title, fields, onSubmit, { submit = "确定", wide = false, note = null } = {}) {
+  let d;
+  const form = new Form(fields, {
+    submit,
+    cancel: () => d.close(),
+    onSubmit: async (v) => {
+      await onSubmit(v);
+      d.close();
+    },
+  });
+  d = dialog(title, h("div", {}, note ? h("p", { class: "note" }, note) : null, form.el), { wide });
+  form.el.querySelector("input:not([type=checkbox]), textarea, select")?.focus();
+  return d;
+}
+
+// A plain table: columns are {label, render(row) → text or node, className}.
+export function table(columns, rows, empty = "没有记录。", onRow = null) {
+  const body = rows.length
+    ? rows.map((row) => h("tr", { class: onRow ? "clickable" : null, onclick: onRow ? (e) => {
+      if (!e.target.closest("button, a, input")) onRow(row);
+    } : null }, columns.map((c) => h("td", { class: c.className || null }, c.render(row) ?? ""))))
+    : [h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, empty))];
+  return h("div", { class: "table-wrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c.label)))), h("tbody", {}, body)));
+}
+
+// A table with a filter form, buttons, and 上一页/下一页. `load(filters, limit, offset)` answers {items, total}.
 export class ListView {
-  constructor({ filters = [], columns, load, buttons = [], pageSize = 20, empty = "没有记录。", search = "查询" }) {
-    Object.assign(this, { columns, load, pageSize, empty, offset: 0, total: 0 });
+  constructor({ filters = [], columns, load, buttons = [], pageSize = 20, empty = "没有记录。", search = "查询",
+    onRow = null }) {
+    Object.assign(this, { columns, load, pageSize, empty, onRow, offset: 0, total: 0 });
     this.filters = new Form(filters, { submit: search, className: "filters", onSubmit: () => this.go(0) });
     this.filters.el.querySelector(".form-actions").append(...buttons);
-    this.body = h("tbody");
+    this.holder = h("div");
     this.info = h("span", { class: "page-info" });
     this.prev = h("button", { type: "button", class: "btn small", onclick: () => this.go(this.offset - this.pageSize) },
       "上一页");
     this.next = h("button", { type: "button", class: "btn small", onclick: () => this.go(this.offset + this.pageSize) },
       "下一页");
-    this.el = h("section", { class: "list" }, this.filters.el,
-      h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c.label)))),
-        this.body)),
+    this.el = h("section", { class: "list" }, this.filters.el, this.holder,
       h("div", { class: "pager" }, this.info, this.prev, this.next));
   }
 
@@ -205,15 +249,12 @@ export class ListView {
     }
   }
 
-  // Load the current page again (after a change), keeping the filters.
   async reload() {
     this.filters.clearErrors();
     const data = await this.load(this.filters.values(), this.pageSize, this.offset);
     this.total = data.total;
     if (!data.items.length && this.offset > 0 && this.total > 0) return this.go(this.offset - this.pageSize);
-    this.body.replaceChildren(...(data.items.length
-      ? data.items.map((row) => h("tr", {}, this.columns.map((c) => h("td", { class: c.className || null }, c.render(row) ?? ""))))
-      : [h("tr", {}, h("td", { colspan: this.columns.length, class: "empty" }, this.empty))]));
+    this.holder.replaceChildren(table(this.columns, data.items, this.empty, this.onRow));
     const last = Math.min(this.offset + data.items.length, this.total);
     this.info.textContent = this.total ? `共 ${this.total} 条，第 ${this.offset + 1}–${last} 条` : "共 0 条";
     this.prev.disabled = this.offset === 0;
@@ -222,8 +263,8 @@ export class ListView {
   }
 }
 
-// Buttons of a table row.
-export function rowActions(...buttons) {
-  return h("div", { class: "row-actions" }, buttons.filter(Boolean).map(([label, fn, kind]) =>
+// Buttons: [label, fn, kind] (falsy entries are skipped).
+export function buttons(...list) {
+  return h("div", { class: "row-actions" }, list.filter(Boolean).map(([label, fn, kind]) =>
     h("button", { type: "button", class: `btn small ${kind || ""}`, onclick: fn }, label)));
 }
