@@ -26,7 +26,6 @@ from layers import workflow
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
-from layers.standard_sites.common import authority_only
 from layers.standard_sites.reports import Action
 from layers.workflow import Machine, Transition
 
@@ -70,21 +69,16 @@ def view(conn: Connection, row: dict, who: Principal) -> dict:
     return {"id": row["id"], "site_id": row["site_id"], "district": row["district"], "item_code": item["code"],
             "item_name": item["name"], "item_points": item["points"], "description": row["description"],
             "status": row["status"], "status_title": STATES[row["status"]], "points": row["points"],
-            "version": row["version"], "submitted_at": _iso(row["submitted_at"]),
-            "reviewed_at": _iso(row["reviewed_at"]), "reviewed_by": row["reviewed_by"],
-            "return_reason": row["return_reason"], "confirmed_at": _iso(row["confirmed_at"]),
+            "version": row["version"], "submitted_at": common.iso(row["submitted_at"]),
+            "reviewed_at": common.iso(row["reviewed_at"]), "reviewed_by": row["reviewed_by"],
+            "return_reason": row["return_reason"], "confirmed_at": common.iso(row["confirmed_at"]),
             "confirmed_by": row["confirmed_by"], "actions": BONUS.allowed(row["status"], who.can)}
 
-
-def _iso(t) -> str | None:
-    return t.isoformat() if t else None
 
 
 def get_claim(conn: Connection, claim_id: int, who: Principal) -> dict:
     row = conn.execute(sa.text("SELECT * FROM st_bonus_claims WHERE id = :id"), {"id": claim_id}).mappings().first()
-    if row is None or (authority_only(who) and row["status"] not in AUTHORITY_STATES):
-        raise ApiError(404, "not_found", "加分项申报不存在，或不在您的数据范围内。")
-    return dict(row)
+    return common.visible_case(row, who, AUTHORITY_STATES, BONUS.title)
 
 
 def create(conn: Connection, who: Principal, site_id: int, body: NewClaim) -> dict:

@@ -49,6 +49,17 @@ def case_filter(who, states: dict[str, str], authority_states: tuple[str, ...], 
     return " AND ".join(where), params
 
 
+def visible_case(row, who, authority_states: tuple[str, ...], title: str) -> dict:
+    """A case row as the principal may see it: authority-only principals see approved cases only; else 404."""
+    if row is None or (authority_only(who) and row["status"] not in authority_states):
+        raise ApiError(404, "not_found", f"{title}不存在，或不在您的数据范围内。")
+    return dict(row)
+
+
+def iso(t) -> str | None:
+    return t.isoformat() if t else None
+
+
 def site(conn: Connection, site_id: int) -> dict:
     """The site (as the connection's scope sees it) with its registration, or 404."""
     row = conn.execute(sa.text(

@@ -88,9 +88,6 @@ def _require_rounds(who: Principal, what: str) -> None:
         who.require("site.experts", what)
 
 
-def _iso(t) -> str | None:
-    return t.isoformat() if t else None
-
 
 def _check_window(a: datetime, b: datetime) -> None:
     if a.tzinfo is None or b.tzinfo is None:
@@ -101,7 +98,7 @@ def _check_window(a: datetime, b: datetime) -> None:
 
 def round_view(row: dict) -> dict:
     return {"id": row["id"], **{k: row[k] for k in ROUND_FIELDS}, "status": row["status"],
-            "version": row["version"], "created_by": row["created_by"], "created_at": _iso(row["created_at"])}
+            "version": row["version"], "created_by": row["created_by"], "created_at": common.iso(row["created_at"])}
 
 
 def get_round(conn: Connection, round_id: int, lock: bool = False) -> dict:
@@ -180,7 +177,7 @@ def draw_view(conn: Connection, d: dict) -> dict:
     out = {"id": d["id"], "round_id": d["round_id"], "status": d["status"], "status_title": DRAW_STATES[d["status"]],
            "scheme": inputs.get("scheme"), "inputs": inputs, "inputs_sha256": d["inputs_sha256"],
            "commitment": d["commitment"], "seed": d["seed"] if drawn else None, "created_by": d["created_by"],
-           "created_at": _iso(d["created_at"]), "drawn_at": _iso(d["drawn_at"])}
+           "created_at": common.iso(d["created_at"]), "drawn_at": common.iso(d["drawn_at"])}
     if drawn:
         res = d["result"]
         out["projects"] = [{
@@ -224,7 +221,7 @@ def round_detail(round_id: int, who: Principal = Depends(principal), conn: Conne
     rnd = round_view(get_round(conn, round_id))
     draws = conn.execute(sa.text("SELECT id, status, commitment, created_at, created_by, drawn_at FROM st_draws "
                                  "WHERE round_id = :r ORDER BY id"), {"r": round_id}).mappings().all()
-    return {**rnd, "draws": [{**dict(d), "created_at": _iso(d["created_at"]), "drawn_at": _iso(d["drawn_at"])}
+    return {**rnd, "draws": [{**dict(d), "created_at": common.iso(d["created_at"]), "drawn_at": common.iso(d["drawn_at"])}
                              for d in draws]}
 
 

@@ -45,7 +45,6 @@ from layers import workflow
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
-from layers.standard_sites.common import authority_only
 from layers.standard_sites.reports import Action
 from layers.workflow import Machine, Transition
 
@@ -217,9 +216,7 @@ SELECT = ("SELECT e.*, s.code AS site_code, s.name AS site_name FROM st_evaluati
 
 def get_evaluation(conn: Connection, evaluation_id: int, who: Principal) -> dict:
     row = conn.execute(sa.text(f"{SELECT} WHERE e.id = :id"), {"id": evaluation_id}).mappings().first()
-    if row is None or (authority_only(who) and row["status"] not in AUTHORITY_STATES):
-        raise ApiError(404, "not_found", "考评申报不存在，或不在您的数据范围内。")
-    return dict(row)
+    return common.visible_case(row, who, AUTHORITY_STATES, EVALUATION.title)
 
 
 def attachments_of(conn: Connection, evaluation_id: int) -> list[dict]:

@@ -26,7 +26,7 @@ from api.errors import ApiError
 from geo import audit
 from layers import workflow
 from layers.standard_sites import common
-from layers.standard_sites.common import PREFIX, authority_only
+from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
 from layers.workflow import Machine, Transition
 
@@ -99,21 +99,16 @@ def view(conn: Connection, row: dict, who: Principal) -> dict:
     return {"id": row["id"], "site_id": row["site_id"], "district": row["district"], "month": month.strftime("%Y-%m"),
             "status": row["status"], "status_title": STATES[row["status"]], "form": row["form"], "late": row["late"],
             "due_date": common.due_date(month).isoformat(), "version": row["version"],
-            "submitted_at": _iso(row["submitted_at"]), "submitted_by": row["submitted_by"],
-            "reviewed_at": _iso(row["reviewed_at"]), "reviewed_by": row["reviewed_by"],
-            "return_reason": row["return_reason"], "received_at": _iso(row["received_at"]),
+            "submitted_at": common.iso(row["submitted_at"]), "submitted_by": row["submitted_by"],
+            "reviewed_at": common.iso(row["reviewed_at"]), "reviewed_by": row["reviewed_by"],
+            "return_reason": row["return_reason"], "received_at": common.iso(row["received_at"]),
             "actions": REPORT.allowed(row["status"], who.can)}
 
-
-def _iso(t) -> str | None:
-    return t.isoformat() if t else None
 
 
 def get_report(conn: Connection, report_id: int, who: Principal) -> dict:
     row = conn.execute(sa.text("SELECT * FROM st_reports WHERE id = :id"), {"id": report_id}).mappings().first()
-    if row is None or (authority_only(who) and row["status"] not in AUTHORITY_STATES):
-        raise ApiError(404, "not_found", "月度申报不存在，或不在您的数据范围内。")
-    return dict(row)
+    return common.visible_case(row, who, AUTHORITY_STATES, REPORT.title)
 
 
 def create(conn: Connection, who: Principal, site_id: int, body: NewReport) -> dict:

@@ -63,20 +63,17 @@ class ReviewIn(BaseModel):
     comments: str | None = Field(None, max_length=5000, description="评审意见")
 
 
-def _iso(t) -> str | None:
-    return t.isoformat() if t else None
-
 
 def _item(row, now) -> dict:
     open_ = row["window_from"] <= now < row["window_to"]
     return {"id": row["id"], "evaluation_id": row["evaluation_id"], "site_id": row["site_id"],
             "site_code": row["site_code"], "site_name": row["site_name"], "district": row["district"],
-            "window_from": _iso(row["window_from"]), "window_to": _iso(row["window_to"]), "status": row["status"],
+            "window_from": common.iso(row["window_from"]), "window_to": common.iso(row["window_to"]), "status": row["status"],
             "status_title": ASSIGNMENT_STATES.get(row["status"], row["status"]), "open": open_,
             "read_only": row["review_id"] is not None or not open_,
             "review": None if row["review_id"] is None else {
                 "id": row["review_id"], "scores": row["scores"], "total": row["total"], "comments": row["comments"],
-                "submitted_at": _iso(row["submitted_at"])}}
+                "submitted_at": common.iso(row["submitted_at"])}}
 
 
 def _own(assignment_id: int, who: Principal) -> dict:
@@ -93,7 +90,7 @@ def _own(assignment_id: int, who: Principal) -> dict:
         raise ApiError(403, "outside_window",
                        f"不在评审时间内（{row['window_from'].astimezone(common.BEIJING).strftime(fmt)} 至 "
                        f"{row['window_to'].astimezone(common.BEIJING).strftime(fmt)}），不能查看或提交评审。", None,
-                       {"window_from": _iso(row["window_from"]), "window_to": _iso(row["window_to"])})
+                       {"window_from": common.iso(row["window_from"]), "window_to": common.iso(row["window_to"])})
     return dict(row)
 
 
@@ -187,11 +184,11 @@ def assignment_detail(assignment_id: int, who: Principal = Depends(principal),
         "FROM st_evaluations WHERE id = :e"), {"e": a["evaluation_id"]}).mappings().one()
     review = conn.execute(sa.text("SELECT id, scores, total, comments, submitted_at FROM st_reviews "
                                   "WHERE assignment_id = :a"), {"a": assignment_id}).mappings().first()
-    out = {"id": a["id"], "window_from": _iso(a["window_from"]), "window_to": _iso(a["window_to"]),
+    out = {"id": a["id"], "window_from": common.iso(a["window_from"]), "window_to": common.iso(a["window_to"]),
            "status": a["status"], "status_title": ASSIGNMENT_STATES.get(a["status"], a["status"]),
            "site": common.site(conn, a["site_id"]),
-           "evaluation": {**dict(ev), "status_title": STATES[ev["status"]], "submitted_at": _iso(ev["submitted_at"]),
-                          "recommended_at": _iso(ev["recommended_at"]),
+           "evaluation": {**dict(ev), "status_title": STATES[ev["status"]], "submitted_at": common.iso(ev["submitted_at"]),
+                          "recommended_at": common.iso(ev["recommended_at"]),
                           "photos": photos_of(conn, "evaluation", ev["id"]), "attachments": [
                               {**dict(f), "url": f"{PREFIX}/evaluations/{ev['id']}/attachments/{f['id']}/file"}
                               for f in conn.execute(sa.text(
@@ -199,7 +196,7 @@ def assignment_detail(assignment_id: int, who: Principal = Depends(principal),
                                   "WHERE evaluation_id = :e AND deleted_at IS NULL ORDER BY id"),
                                   {"e": ev["id"]}).mappings()]},
            "form": score_form(conn), "comments_below": comments_below(),
-           "review": None if review is None else {**dict(review), "submitted_at": _iso(review["submitted_at"])}}
+           "review": None if review is None else {**dict(review), "submitted_at": common.iso(review["submitted_at"])}}
     if who.can("site.experts"):
         out["expert"] = {"id": a["expert_id"], "name": a["expert_name"]}
     return out
@@ -250,6 +247,6 @@ def evaluation_reviews(evaluation_id: int, who: Principal = Depends(principal),
         "WHERE a.evaluation_id = :e ORDER BY a.draw_id, a.id"), {"e": evaluation_id}).mappings().all()
     totals = [r["total"] for r in rows if r["total"] is not None]
     return {"evaluation": {**dict(ev), "status_title": STATES[ev["status"]]},
-            "assignments": [{**dict(r), **{k: _iso(r[k]) for k in ("window_from", "window_to", "reminded_at",
+            "assignments": [{**dict(r), **{k: common.iso(r[k]) for k in ("window_from", "window_to", "reminded_at",
                                                                      "submitted_at")}} for r in rows],
             "average_total": round(sum(totals) / len(totals), 2) if totals else None, "form": score_form(conn)}
