@@ -161,15 +161,8 @@ export class Capture {
     }
     if (!shot || !this.mounted) return;
     queue.clearRefusal(this.owner, code);
-    this.local[code] = { busy: "正在获取拍摄位置…" };
-    this.render();
-    let fix;
-    try {
-      fix = await locator.current();
-    } catch (e) {
-      this.problem(code, `照片未上传：${e.message}`);
-      return;
-    }
+    const fix = await this.position(code);
+    if (!fix) return;
     let data;
     try {
       data = await encodeJpeg(shot.canvas, shot.takenAt, fix);
@@ -178,6 +171,18 @@ export class Capture {
       return;
     }
     await this.enqueue(code, fix, data, "image/jpeg", `IMG_${fileTime(shot.takenAt)}.jpg`, shot.takenAt);
+  }
+
+  // The position for the photo of `code`; null (and the reason shown on the item) when there is none.
+  async position(code) {
+    this.local[code] = { busy: "正在获取拍摄位置…" };
+    this.render();
+    try {
+      return await locator.current();
+    } catch (e) {
+      this.problem(code, `照片未上传：${e.message}`);
+      return null;
+    }
   }
 
   cameraNote() {
@@ -202,15 +207,8 @@ export class Capture {
       this.problem(code, `这张照片不是现场刚拍的（${timeText(new Date(file.lastModified).toISOString())}），请用相机现场拍摄。`);
       return;
     }
-    this.local[code] = { busy: "正在获取拍摄位置…" };
-    this.render();
-    let fix;
-    try {
-      fix = await locator.current();
-    } catch (e) {
-      this.problem(code, `照片未上传：${e.message}`);
-      return;
-    }
+    const fix = await this.position(code);
+    if (!fix) return;
     let data;
     try {
       data = await file.arrayBuffer();
