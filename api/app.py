@@ -1,4 +1,5 @@
-"""The FastAPI application factory: the api routers, then every layer module's ``router`` and ``on_app(app)`` hook."""
+"""The FastAPI application factory: the api's own routers, then every business module's ``router`` and ``on_app(app)``
+hook, as discovered by ``geo.modules`` (the app names no module)."""
 from __future__ import annotations
 
 import importlib
@@ -10,13 +11,13 @@ from sqlalchemy import text
 from api import errors
 from api.limits import BodyLimit
 from geo import audit
+from geo import modules
 from geo.db import get_engine
 from geo.settings import get_settings
-from layers.registry import registry
 
-# Routers of the api package, mounted in this order; layer modules add their own `router`.
-API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "mobile", "search", "accounts.routes",
-               "accounts.oidc", "admin", "st_pages")
+# Routers of the api package itself (the services every layer gets), mounted in this order.
+API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "search", "signin", "sso",
+               "admin")
 
 
 class RecordClient:
@@ -53,9 +54,8 @@ def create_app() -> FastAPI:
 
     for name in API_ROUTERS:
         app.include_router(importlib.import_module(f"api.{name}").router)
-    for module in registry.modules():
-        if hasattr(module, "router"):
-            app.include_router(module.router)
-        if hasattr(module, "on_app"):  # a module's own start-up work, e.g. its scheduled jobs
-            module.on_app(app)
+    for router in modules.collect("router"):
+        app.include_router(router)
+    for on_app in modules.collect("on_app"):  # a module's own start-up work
+        on_app(app)
     return app

@@ -25,7 +25,7 @@ from api.accounts import sessions
 from api.errors import ApiError
 from geo.scope import NOTHING, Scope
 from geo.settings import get_settings
-from layers.registry import Layer
+from geo.layer.registry import Layer
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 

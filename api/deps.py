@@ -11,7 +11,7 @@ from api.auth import Principal, principal
 from api.errors import ApiError
 from geo import scope as scopes
 from geo.db import get_engine
-from layers.registry import Layer, registry
+from geo.layer.registry import Layer, registry
 
 
 def get_layer(layer_id: str, who: Principal = Depends(principal)) -> Layer:

@@ -10,8 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geo.validate import GeometryError
-from layers.attributes import AttrError
+from geo import errors as domain
 
 
 class ApiError(Exception):
@@ -23,6 +22,22 @@ class ApiError(Exception):
 
     def body(self) -> dict:
         return {"code": self.code, "message": self.message, "field": self.field, "detail": self.detail}
+
+
+# The core's domain errors (geo/errors.py) as HTTP statuses: the one place where the two meet.
+DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int], ...] = (
+    (domain.NotFound, 404),
+    (domain.Conflict, 409),
+    (domain.Invalid, 422),
+    (domain.Forbidden, 403),
+    (domain.TooLarge, 413),
+    (domain.PreconditionRequired, 428),
+)
+
+
+def status_of(exc: domain.DomainError) -> int:
+    """The HTTP status of a domain error (the first kind it is an instance of; 400 for an unmapped kind)."""
+    return next((status for kind, status in DOMAIN_STATUS if isinstance(exc, kind)), 400)
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None, detail: Any = None,
@@ -55,14 +70,9 @@ def install(app: FastAPI) -> None:
     async def _api_error(request: Request, exc: ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.field, exc.detail, exc.headers)
 
-    @app.exception_handler(GeometryError)
-    async def _geom_error(request: Request, exc: GeometryError):
-        return error_response(422, exc.code, exc.message, exc.field, exc.detail)
-
-    @app.exception_handler(AttrError)
-    async def _attr_error(request: Request, exc: AttrError):
-        body = exc.as_dict()
-        return error_response(422, body["code"], body["message"], body["field"], body["detail"])
+    @app.exception_handler(domain.DomainError)
+    async def _domain_error(request: Request, exc: domain.DomainError):
+        return error_response(status_of(exc), exc.code, exc.message, exc.field, exc.detail)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

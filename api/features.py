@@ -12,9 +12,9 @@ from api.deps import db_read, db_write, get_layer
 from api.errors import ApiError, not_found
 from geo.settings import get_settings
 from geo.validate import check_one
-from layers import store
-from layers.attributes import check_properties
-from layers.registry import Layer, registry
+from geo.layer import store
+from geo.layer.attributes import check_properties
+from geo.layer.registry import Layer, registry
 
 router = APIRouter(prefix="/api/layers", tags=["layers"])
 

@@ -16,7 +16,7 @@ from api.errors import ApiError
 from geo import geofence
 from geo.crs import normalize as crs_name
 from geo.settings import get_settings
-from layers.registry import Layer, registry
+from geo.layer.registry import Layer, registry
 
 router = APIRouter(prefix="/api/geofence", tags=["geofence"])
 

@@ -24,9 +24,9 @@ from api.errors import ApiError, not_found
 from api.features import parse_bbox
 from geo.settings import get_settings
 from geo.validate import HANGZHOU_BBOX
-from layers import store
-from layers.attributes import AttrError
-from layers.registry import Layer, registry
+from geo.layer import store
+from geo.layer.attributes import AttrError
+from geo.layer.registry import Layer, registry
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
 

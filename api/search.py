@@ -18,8 +18,8 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, get_layer
 from api.errors import ApiError
-from layers import store
-from layers.registry import Layer, registry
+from geo.layer import store
+from geo.layer.registry import Layer, registry
 
 router = APIRouter(prefix="/api", tags=["map"])
 

@@ -10,8 +10,8 @@ from api.auth import Principal, has_credentials, principal
 from api.deps import db_read, get_layer
 from api.errors import ApiError
 from geo.validate import HANGZHOU_BBOX
-from layers import store
-from layers.registry import Layer, registry
+from geo.layer import store
+from geo.layer.registry import Layer, registry
 from tiles import service, sql
 from tiles.tilejson import tilejson
 

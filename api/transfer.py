@@ -19,7 +19,7 @@ from api.errors import ApiError
 from api.features import build_query
 from etl import exporter, importer
 from geo.settings import get_settings
-from layers.registry import Layer
+from geo.layer.registry import Layer
 
 router = APIRouter(prefix="/api/layers", tags=["transfer"])
 

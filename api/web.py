@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, get_layer
 from api.errors import ApiError
-from layers.registry import Layer, registry
+from geo.layer.registry import Layer, registry
 from tiles.style import build_style, legend, point_labels
 from webmap import glyphs
 
@@ -97,7 +97,7 @@ def _reference(layer: Layer, name: str) -> str | None:
 
 def layer_config(layer: Layer, who: Principal) -> dict:
     """What the page needs about a layer beyond the style: fields for popups and forms, and what it may do."""
-    draw = {"line": "linestring", "fill": "polygon"}.get(layer.kind) if layer.module != "base" else None
+    draw = {"line": "linestring", "fill": "polygon"}.get(layer.kind) if not layer.reference else None
     return {
         "id": layer.id, "title": layer.title, "group": layer.group, "order": layer.order, "kind": layer.kind,
         "geometry_type": layer.geometry, "label": layer.label, "popup": list(layer.popup),

@@ -77,8 +77,8 @@ def make_fences(n: int, rng: np.random.Generator):
 
 def load(conn, n: int, rng: np.random.Generator):
     from geo.validate import check_many
-    from layers.bulk import copy_features
-    from layers.registry import registry
+    from geo.layer.bulk import copy_features
+    from geo.layer.registry import registry
 
     polys, cx, cy, size = make_fences(n, rng)
     centres = shapely.centroid(polys)
@@ -171,7 +171,7 @@ def main() -> None:
         get_settings.cache_clear()
         reset_engine()
         from geo import geofence
-        from layers.registry import registry
+        from geo.layer.registry import registry
 
         layer = registry.get("site_fences")
         engine = get_engine()

@@ -174,7 +174,7 @@ def run_app_role(path: Path) -> tuple[float, int]:
     from etl import importer
     from geo import scope as scopes
     from geo.db import admin_engine, get_engine
-    from layers.registry import registry
+    from geo.layer.registry import registry
 
     with admin_engine().begin() as conn:
         conn.execute(text("TRUNCATE farmhouses RESTART IDENTITY CASCADE"))

@@ -85,7 +85,7 @@ def uses_index(conn, stmt: str, params: dict) -> str:
 
 
 def run(url: str, args) -> dict:
-    from layers.registry import registry
+    from geo.layer.registry import registry
     from tiles import sql
 
     layer = registry.get("farmhouses")

@@ -211,7 +211,7 @@ def inprocess_hits(url: str, tiles, concurrency: int) -> tuple[float, float]:
     no HTTP: the server side of a hit. Returns (tiles/s, tiles per generation read)."""
     os.environ["DATABASE_URL"] = url
     from geo.settings import get_settings
-    from layers.registry import registry
+    from geo.layer.registry import registry
     from tiles import service
     from tiles.generations import shared_reads
 
@@ -300,7 +300,7 @@ def data_tiles(conn, zooms, per_zoom: int, seed: int = 7) -> dict[int, list[tupl
 # -- main ------------------------------------------------------------------------------------------------------
 
 def run(url: str, args) -> None:
-    from layers.registry import registry
+    from geo.layer.registry import registry
     from tiles.sql import tile_attrs
 
     attrs = tile_attrs(registry.get("farmhouses"))

@@ -89,8 +89,9 @@ def _serve(args: argparse.Namespace) -> int:
 def _jobs(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from layers.standard_sites.common import BEIJING
-    from layers.standard_sites.jobs import run_due_jobs
+    from zoneinfo import ZoneInfo
+
+    from geo import jobs
 
     now = None
     if args.now:
@@ -99,8 +100,8 @@ def _jobs(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"--now 格式不正确：{args.now}（应为 ISO 时间，如 2026-12-01T09:00:00+08:00）", file=sys.stderr)
             return 2
-        now = now if now.tzinfo else now.replace(tzinfo=BEIJING)
-    print(json.dumps(run_due_jobs(now), ensure_ascii=False))
+        now = now if now.tzinfo else now.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    print(json.dumps(jobs.run_all(now), ensure_ascii=False, default=str))
     return 0
 
 

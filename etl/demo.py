@@ -1,61 +1,48 @@
-"""The Hangzhou demo data set: ``chengjian demo``.
+"""The Hangzhou demo data set: ``chengjian demo`` runs every module's seeder (``geo.modules.seeder``) in order.
 
-Deterministic (one ``numpy.random.default_rng(seed)``, split into one stream per
-layer, so the same seed gives byte-identical rows) and realistic: every feature
+This file is the shared demo world the seeders draw from: the district profiles, point sampling inside the real
+district polygons, the village centres, names and dates, and ``write_layer`` (checked like any import).
+Deterministic (one random stream per seeder, derived from the seed and its name, so the same seed gives
+byte-identical rows) and realistic: every feature
 lies inside the real district polygon it names, outside West Lake; construction
 sites and drawing reviews crowd the urban cores, farmhouses cluster into
 villages in the suburban and rural districts. Dates count back from a fixed
 reference date, never from today.
 
 Everything goes through the same rules as real data (geo.validate.check_many,
-layers.attributes.coerce_column — anything rejected stops the load) and is
-written with layers.bulk.copy_features in one transaction, leaving audit
+geo.layer.attributes.coerce_column — anything rejected stops the load) and is
+written with geo.layer.bulk.copy_features in one transaction, leaving audit
 entries by actor ``demo``.
-
-Farmhouse danger grades: existing and completed houses carry an appraisal
-grade, ``A`` for safe and ``B``/``C``/``D`` for the few percent of dangerous
-houses (older, brick-wood or earth houses are likelier); houses still under
-approval or under construction have none (NULL). ``governance`` is set only for
-dangerous houses; ``difficult_family`` is true or false for every house.
 """
 from __future__ import annotations
 
 import math
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import shapely
 import sqlalchemy as sa
-from pyproj import Geod
 from sqlalchemy import Connection, Engine
 
 from etl import names
-from geo import audit
+from geo import audit, modules
 from geo.validate import check_many
-from layers.attributes import coerce_column
-from layers.bulk import copy_features
-from layers.registry import registry
-from layers.standard_sites.demo import seed_projects
+from geo.layer.attributes import coerce_column
+from geo.layer.bulk import copy_features
+from geo.layer.registry import registry
 
 ACTOR = "demo"
 REF_DATE = np.datetime64("2026-11-01", "D")  # "today" for every generated date
-DEMO_LAYERS = ("sites", "site_fences", "review_projects", "farmhouses", "sewage_plants", "greenways")
 WEST_LAKE = (120.125, 30.23, 120.165, 30.265)  # kept free of features
 CITY_CENTRE = (120.17, 30.27)  # 武林/湖滨: no villages within CITY_CORE_KM
 CITY_CORE_KM = 10.0
-CHUNK = 200_000  # farmhouses per COPY batch
 
-SITES = 600
-REVIEWS = 300
 VILLAGES = 1500
-HOUSES_PER_VILLAGE = 30  # at least, on average
 URBAN_PLANTS = 40
-RURAL_TERMINALS = 360
-GREENWAY_KM = 500.0
 
-GEOD = Geod(ellps="WGS84")
 _LOCK = 20261125  # pg_advisory_xact_lock key: one demo load at a time
 
 
@@ -108,7 +95,7 @@ class District:
 
 # -- small helpers -------------------------------------------------------------
 
-def _allocate(total: int, weights) -> np.ndarray:
+def allocate(total: int, weights) -> np.ndarray:
     """Split ``total`` by ``weights`` into integers that add up exactly (largest remainder)."""
     w = np.asarray(weights, dtype=float)
     raw = total * w / w.sum()
@@ -117,7 +104,7 @@ def _allocate(total: int, weights) -> np.ndarray:
     return out
 
 
-def _deg_per_m(lat) -> tuple[Any, Any]:
+def deg_per_m(lat) -> tuple[Any, Any]:
     """Degrees of longitude and latitude per metre at ``lat``."""
     return 1.0 / (111_320.0 * np.cos(np.radians(lat))), 1.0 / 110_574.0
 
@@ -136,20 +123,20 @@ def _inside(d: District, x, y) -> np.ndarray:
     return shapely.contains_xy(d.geom, x, y) & ~_in_lake(x, y)
 
 
-def _shapes_inside(d: District, geoms) -> np.ndarray:
+def shapes_inside(d: District, geoms) -> np.ndarray:
     return shapely.within(geoms, d.geom) & ~shapely.intersects(geoms, shapely.box(*WEST_LAKE))
 
 
-def _pick(rng: np.random.Generator, values, probs, size: int) -> np.ndarray:
+def pick(rng: np.random.Generator, values, probs, size: int) -> np.ndarray:
     p = np.asarray(probs, dtype=float)
     return np.asarray(values, dtype=object)[rng.choice(len(values), size=size, p=p / p.sum())]
 
 
-def _days(rng: np.random.Generator, lo, hi, size: int) -> np.ndarray:
+def days(rng: np.random.Generator, lo, hi, size: int) -> np.ndarray:
     return rng.integers(lo, hi, size=size, endpoint=True).astype("timedelta64[D]")
 
 
-def _dates(values: np.ndarray, keep=None) -> list:
+def dates(values: np.ndarray, keep=None) -> list:
     """datetime64[D] → list of datetime.date, None where ``keep`` is false."""
     out = values.astype("datetime64[D]")
     if keep is not None:
@@ -157,7 +144,7 @@ def _dates(values: np.ndarray, keep=None) -> list:
     return out.astype(object).tolist()
 
 
-def _numbers(values: np.ndarray, keep=None, digits: int = 1) -> list:
+def numbers(values: np.ndarray, keep=None, digits: int = 1) -> list:
     out = np.round(values.astype(float), digits).astype(object)
     if keep is not None:
         out[~np.asarray(keep, dtype=bool)] = None
@@ -172,7 +159,7 @@ def sample_points(rng: np.random.Generator, d: District, n: int, centre_share: f
     """
     x0, y0, x1, y1 = shapely.bounds(d.geom)
     cx, cy = d.profile.centre
-    kx, ky = _deg_per_m(cy)
+    kx, ky = deg_per_m(cy)
     xs, ys, have = [], [], 0
     for _ in range(10_000):
         if have >= n:
@@ -201,7 +188,7 @@ def scatter_around(rng: np.random.Generator, d: District, cx, cy, sigma_m, round
     Points that fall outside are redrawn; after ``rounds`` tries a point takes its centre.
     """
     cx, cy = np.asarray(cx, float), np.asarray(cy, float)
-    kx, ky = _deg_per_m(cy)
+    kx, ky = deg_per_m(cy)
     x, y = cx.copy(), cy.copy()
     todo = np.arange(len(cx))
     for _ in range(rounds):
@@ -238,7 +225,7 @@ def fence_polygons(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> np
     qx, qy = radius * np.cos(angle), radius * np.sin(angle)
     dx = np.where(rect[:, None], rx, qx)
     dy = np.where(rect[:, None], ry, qy)
-    kx, ky = _deg_per_m(y)
+    kx, ky = deg_per_m(y)
     px = np.round(x[:, None] + dx * kx[:, None], 6)
     py = np.round(y[:, None] + dy * ky, 6)
     ring = np.stack([np.concatenate([px, px[:, :1]], 1), np.concatenate([py, py[:, :1]], 1)], axis=2)
@@ -297,16 +284,16 @@ def project_name(rng, kind: str, d: District, place: str, road: list[str]) -> st
     return f"{d.name}{place}{('公园景观提升工程', '公共停车场工程', '变电站工程')[int(rng.integers(3))]}"
 
 
-def _addresses(rng, d: District, size: int) -> list[str]:
+def addresses(rng, d: District, size: int) -> list[str]:
     rs = names.roads(rng, 2 * size)
     num = rng.integers(1, 999, size)
     cross = rng.random(size) < 0.4
-    side = _pick(rng, ("东", "西", "南", "北", "东南", "西北"), np.ones(6), size)
+    side = pick(rng, ("东", "西", "南", "北", "东南", "西北"), np.ones(6), size)
     return [f"杭州市{d.name}{rs[2 * i]}与{rs[2 * i + 1]}交叉口{side[i]}侧" if cross[i]
             else f"杭州市{d.name}{rs[2 * i]}{num[i]}号" for i in range(size)]
 
 
-def _seq_codes(prefix: str, seq, width: int) -> list[str]:
+def seq_codes(prefix: str, seq, width: int) -> list[str]:
     return [f"{prefix}{int(s):0{width}d}" for s in seq]
 
 
@@ -354,9 +341,8 @@ def load_districts(conn: Connection) -> list[District]:
 
 
 def business_tables() -> list[str]:
-    """What ``reset`` empties and ``if_empty`` looks at: every layer outside the base module
-    (districts and townships are reference data)."""
-    return [lyr.table for lyr in registry.all() if lyr.module != "base"]
+    """What ``reset`` empties and ``if_empty`` looks at: every layer but the reference data (districts and townships)."""
+    return [lyr.table for lyr in registry.business()]
 
 
 def layer_counts(conn: Connection) -> dict[str, int]:
@@ -378,107 +364,7 @@ def reset_layers(conn: Connection) -> None:
             audit.record(conn, ACTOR, "reset", t, None, {"rows": n}, None)
 
 
-# -- layers --------------------------------------------------------------------
-
-def build_sites(conn, rng, districts: list[District], source: str) -> dict:
-    per = _allocate(SITES, [d.profile.sites for d in districts])
-    geoms, fences, cols = [], [], {k: [] for k in (
-        "code", "name", "district", "address", "permit_no", "builder", "construction_unit", "supervision_unit",
-        "project_type", "floor_area_m2", "investment_wan", "start_date", "planned_end_date", "status")}
-    builders = names.companies(rng, 80, names.BUILDER_PATTERNS)
-    contractors = names.companies(rng, 60, names.CONSTRUCTION_PATTERNS)
-    supervisors = names.companies(rng, 30, names.SUPERVISION_PATTERNS)
-    for d, k in zip(districts, per):
-        sigma = 5.0 if d.profile.urban else 3.0
-        xs, ys, fs, have = [], [], [], 0
-        while have < k:  # pins whose fence also fits inside the district
-            x, y = sample_points(rng, d, 2 * (k - have) + 4, centre_share=0.8, sigma_km=sigma)
-            f = fence_polygons(rng, x, y)
-            ok = np.flatnonzero(_shapes_inside(d, f))[: k - have]
-            xs.append(x[ok])
-            ys.append(y[ok])
-            fs.append(f[ok])
-            have += len(ok)
-        x, y, f = np.concatenate(xs), np.concatenate(ys), np.concatenate(fs)
-        geoms.append(shapely.points(x, y))
-        fences.append(f)
-        ptype = _pick(rng, ("房屋建筑", "市政基础设施", "轨道交通", "水利", "其他"), (62, 20, 6, 5, 7), k)
-        status = _pick(rng, ("在建", "停工", "竣工验收", "考评中", "已获评"), (60, 5, 15, 12, 8), k)
-        back = {"在建": (30, 900), "停工": (200, 1100), "竣工验收": (600, 1500), "考评中": (90, 700),
-                "已获评": (400, 1400)}
-        start = np.array([REF_DATE - int(rng.integers(*back[s])) for s in status], dtype="datetime64[D]")
-        end = start + _days(rng, 360, 1100, k)
-        places = names.places(rng, k, unique=False)
-        area = np.where(ptype == "房屋建筑", rng.lognormal(math.log(60_000), 0.8, k).clip(3_000, 600_000),
-                        np.where(ptype == "轨道交通", rng.lognormal(math.log(20_000), 0.4, k),
-                                 rng.lognormal(math.log(5_000), 0.8, k)))
-        per_m2 = rng.uniform(0.3, 0.7, k)  # 万元 per m²
-        other = rng.lognormal(math.log(20_000), 0.9, k).clip(500, 500_000)
-        invest = np.where(ptype == "房屋建筑", area * per_m2, np.where(ptype == "轨道交通", other * 4, other))
-        has_area = np.isin(ptype, ("房屋建筑", "轨道交通", "其他"))
-        seq = np.arange(1, k + 1)
-        years = start.astype("datetime64[Y]").astype(int) + 1970
-        cols["code"] += [f"{d.code}-{yr}-{s:04d}" for yr, s in zip(years, seq)]
-        cols["permit_no"] += [f"{d.code}{str(st).replace('-', '')}{s % 100:02d}01" for st, s in zip(start, seq)]
-        cols["name"] += [project_name(rng, t, d, p, names.roads(rng, 3)) for t, p in zip(ptype, places)]
-        cols["district"] += [d.name] * k
-        cols["address"] += _addresses(rng, d, k)
-        cols["builder"] += [builders[i] for i in rng.integers(len(builders), size=k)]
-        cols["construction_unit"] += [contractors[i] for i in rng.integers(len(contractors), size=k)]
-        cols["supervision_unit"] += [supervisors[i] for i in rng.integers(len(supervisors), size=k)]
-        cols["project_type"] += ptype.tolist()
-        cols["floor_area_m2"] += _numbers(area, has_area)
-        cols["investment_wan"] += _numbers(invest)
-        cols["start_date"] += _dates(start)
-        cols["planned_end_date"] += _dates(end)
-        cols["status"] += status.tolist()
-    res = write_layer(conn, "sites", np.concatenate(geoms), cols, source)
-    ids = dict(conn.execute(sa.text("SELECT code, id FROM sites WHERE id BETWEEN :a AND :b"),
-                            {"a": res["first_id"], "b": res["last_id"]}).all())
-    fence_cols = {"site_id": [ids[c] for c in cols["code"]],
-                  "name": [f"{n}电子围栏" for n in cols["name"]],
-                  "district": cols["district"]}
-    fres = write_layer(conn, "site_fences", np.concatenate(fences), fence_cols, source)
-    return {"sites": res["rows"], "site_fences": fres["rows"]}
-
-
-def build_reviews(conn, rng, districts: list[District], source: str) -> dict:
-    per = _allocate(REVIEWS, [d.profile.sites for d in districts])
-    builders = names.companies(rng, 60, names.BUILDER_PATTERNS)
-    designers = names.companies(rng, 25, names.DESIGNER_PATTERNS)
-    geoms, cols = [], {k: [] for k in (
-        "code", "name", "district", "builder", "designer", "agency", "review_category", "grade", "floor_area_m2",
-        "investment_wan", "submitted_at", "concluded_at", "status")}
-    for d, k in zip(districts, per):
-        x, y = sample_points(rng, d, k, centre_share=0.85, sigma_km=5.0 if d.profile.urban else 3.0)
-        geoms.append(shapely.points(x, y))
-        cat = _pick(rng, ("房屋建筑", "市政基础设施", "人防", "消防", "防雷"), (60, 20, 8, 8, 4), k)
-        status = _pick(rng, ("已受理", "审查中", "待回复", "审查合格", "已发证"), (10, 25, 15, 25, 25), k)
-        area = rng.lognormal(math.log(40_000), 0.9, k).clip(500, 800_000)
-        grade = np.where(area > 100_000, "一类", np.where(area > 20_000, "二类", "三类"))
-        grade = np.where(rng.random(k) < 0.1, _pick(rng, ("一类", "二类", "三类"), (1, 1, 1), k), grade)
-        invest = area * rng.uniform(0.3, 0.7, k)
-        back = np.where(status == "已受理", rng.integers(1, 15, k), rng.integers(10, 400, k))
-        submitted = REF_DATE - back.astype("timedelta64[D]")
-        concluded = np.minimum(submitted + _days(rng, 7, 45, k), REF_DATE)
-        years = submitted.astype("datetime64[Y]").astype(int) + 1970
-        places = names.places(rng, k, unique=False)
-        cols["code"] += [f"SC{d.code}{yr}{s:04d}" for yr, s in zip(years, range(1, k + 1))]
-        cols["name"] += [project_name(rng, c, d, p, names.roads(rng, 3)) for c, p in zip(cat, places)]
-        cols["district"] += [d.name] * k
-        cols["builder"] += [builders[i] for i in rng.integers(len(builders), size=k)]
-        cols["designer"] += [designers[i] for i in rng.integers(len(designers), size=k)]
-        cols["agency"] += _pick(rng, names.REVIEW_AGENCIES, (30, 20, 15, 15, 10, 10), k).tolist()
-        cols["review_category"] += cat.tolist()
-        cols["grade"] += grade.tolist()
-        cols["floor_area_m2"] += _numbers(area, cat != "市政基础设施")
-        cols["investment_wan"] += _numbers(invest)
-        cols["submitted_at"] += _dates(submitted)
-        cols["concluded_at"] += _dates(concluded, np.isin(status, ("审查合格", "已发证")))
-        cols["status"] += status.tolist()
-    res = write_layer(conn, "review_projects", np.concatenate(geoms), cols, source)
-    return {"review_projects": res["rows"]}
-
+# -- the shared world: villages ------------------------------------------------
 
 @dataclass
 class Villages:
@@ -493,7 +379,7 @@ class Villages:
 
 def make_villages(rng, districts: list[District]) -> Villages:
     """Administrative villages, each under the nearest of its district's generated townships."""
-    per = _allocate(VILLAGES, [d.profile.villages for d in districts])
+    per = allocate(VILLAGES, [d.profile.villages for d in districts])
     parts: dict[str, list] = {k: [] for k in ("x", "y", "district", "township", "village")}
     for di, (d, k) in enumerate(zip(districts, per)):
         if k == 0:
@@ -501,7 +387,7 @@ def make_villages(rng, districts: list[District]) -> Villages:
         x, y = sample_points(rng, d, k, rural=True)
         nt = max(2, round(k / 12))
         tx, ty = sample_points(rng, d, nt, rural=True)
-        suffix = _pick(rng, ("镇", "乡", "街道"), (60, 15, 25), nt)
+        suffix = pick(rng, ("镇", "乡", "街道"), (60, 15, 25), nt)
         towns = [p + s for p, s in zip(names.places(rng, nt), suffix)]
         nearest = np.argmin((x[:, None] - tx[None, :]) ** 2 + (y[:, None] - ty[None, :]) ** 2, axis=1)
         order = np.argsort(nearest, kind="stable")  # villages grouped by township
@@ -515,188 +401,32 @@ def make_villages(rng, districts: list[District]) -> Villages:
                     sigma_m=rng.uniform(100, 250, n), weight=rng.lognormal(0, 0.5, n))
 
 
-def _farmhouse_columns(rng, d: District, v: Villages, vi: np.ndarray, seq: np.ndarray) -> dict[str, Any]:
-    n = len(vi)
-    status = _pick(rng, ("存量", "审批中", "在建", "已竣工"), (93, 2.5, 2.5, 2), n)
-    standing = np.isin(status, ("存量", "已竣工"))
-    structure = _pick(rng, ("砖混", "框架", "砖木", "木结构", "土木", "石结构", "其他"), (55, 20, 12, 3, 5, 3, 2), n)
-    structure = np.where(standing, structure, _pick(rng, ("框架", "砖混"), (70, 30), n))
-    old = np.isin(structure, ("砖木", "木结构", "土木", "石结构"))
-    year = np.where(old, rng.normal(1975, 12, n), np.where(structure == "框架", rng.normal(2010, 7, n),
-                                                                rng.normal(1998, 10, n)))
-    year = np.round(year).clip(1950, 2024).astype(int)
-    year = np.where(status == "已竣工", rng.integers(2023, 2027, n), year)
-    floors = _pick(rng, (1, 2, 3, 4, 5), (12, 35, 40, 11, 2), n).astype(int)
-    floors = np.where(old, np.minimum(floors, 2), floors)
-    area = floors * rng.normal(120, 30, n).clip(50, 250)
-    # Dangerous houses: about 4 % of all, likelier for old and weak structures.
-    weight = np.exp((1990 - year) / 15.0) * np.where(old, 3.0, 1.0) * (status == "存量")
-    p = (0.04 * n / weight.sum()) * weight if weight.sum() else weight
-    dangerous = rng.random(n) < np.minimum(p, 0.9)
-    grade = np.where(dangerous, _pick(rng, ("B", "C", "D"), (55, 33, 12), n), np.where(standing, "A", None))
-    gov_b = _pick(rng, ("维修加固", "已治理", "未治理", "拆除重建"), (45, 25, 25, 5), n)
-    gov_c = _pick(rng, ("维修加固", "拆除重建", "已治理", "未治理", "搬迁"), (35, 20, 20, 20, 5), n)
-    gov_d = _pick(rng, ("拆除重建", "拆除", "搬迁", "已治理", "未治理"), (35, 20, 15, 15, 15), n)
-    governance = np.where(grade == "B", gov_b, np.where(grade == "C", gov_c, np.where(grade == "D", gov_d, None)))
-    difficult = rng.random(n) < np.where(dangerous, 0.15, 0.015)
-    group = rng.integers(1, 13, n)
-    number = rng.integers(1, 200, n)
-    town, vill = v.township[vi], v.village[vi]
-    return {
-        "code": _seq_codes(f"NF{d.code}", seq, 7),
-        "owner_name": names.person_names(rng, n),
-        "district": [d.name] * n,
-        "township": town,
-        "village": vill,
-        "address": [f"{d.name}{t}{vv}{g}组{k}号" for t, vv, g, k in zip(town, vill, group, number)],
-        "floors": floors,
-        "structure": structure,
-        "built_year": np.where(standing, year, None).astype(object),
-        "floor_area_m2": _numbers(area),
-        "status": status,
-        "danger_grade": grade,
-        "governance": governance,
-        "difficult_family": difficult,
-    }
-
-
-def build_farmhouses(conn, rng, districts: list[District], v: Villages, n: int, source: str) -> dict:
-    """``n`` farmhouses spread over the villages (sizes vary), written in chunks of CHUNK.
-
-    Villages hold about HOUSES_PER_VILLAGE houses or more: a small ``n`` fills only some of them.
-    """
-    w = v.weight / v.weight.sum()
-    used = min(len(w), max(1, n // HOUSES_PER_VILLAGE))
-    active = np.sort(rng.choice(len(w), size=used, replace=False, p=w))
-    counts = rng.multinomial(n, w[active] / w[active].sum())
-    village_of = np.repeat(active, counts)  # sorted: villages are ordered by district
-    dist_of = v.district[village_of]
-    block_start = np.searchsorted(dist_of, dist_of, side="left")
-    seq = np.arange(n) - block_start + 1  # per-district running number
-    rows = dangerous = 0
-    chunk_rngs = rng.spawn(max(1, -(-n // CHUNK)))
-    for c, start in enumerate(range(0, n, CHUNK)):
-        crng = chunk_rngs[c]
-        sl = slice(start, min(n, start + CHUNK))
-        geoms = np.empty(sl.stop - sl.start, dtype=object)
-        cols: dict[str, list] = {}
-        for di in np.unique(dist_of[sl]):  # rows are sorted by district: blocks append in order
-            d = districts[di]
-            local = np.flatnonzero(dist_of[sl] == di)
-            vi = village_of[sl][local]
-            x, y = scatter_around(crng, d, v.x[vi], v.y[vi], v.sigma_m[vi])
-            geoms[local] = shapely.points(x, y)
-            part = _farmhouse_columns(crng, d, v, vi, seq[sl][local])
-            for k, vals in part.items():
-                cols.setdefault(k, []).extend(vals.tolist() if isinstance(vals, np.ndarray) else vals)
-        res = write_layer(conn, "farmhouses", geoms, cols, source)
-        rows += res["rows"]
-        dangerous += sum(g in ("B", "C", "D") for g in cols["danger_grade"])
-    return {"farmhouses": rows, "dangerous_farmhouses": dangerous}
-
-
-def build_sewage(conn, rng, districts: list[District], v: Villages, source: str) -> dict:
-    geoms, cols = [], {k: [] for k in ("code", "name", "district", "kind", "capacity_t_d", "process",
-                                         "discharge_standard", "operator", "status", "commissioned_on")}
-    place_pool = iter(names.places(rng, URBAN_PLANTS))
-    operators = names.companies(rng, 20, names.OPERATOR_PATTERNS)
-    terminals = np.sort(rng.choice(len(v.x), RURAL_TERMINALS, replace=False, p=v.weight / v.weight.sum()))
-    for di, d in enumerate(districts):
-        k = d.profile.plants
-        x, y = sample_points(rng, d, k, centre_share=1.0, sigma_km=4.0 if d.profile.urban else 2.5)
-        cap = rng.lognormal(math.log(1.2e5 if d.profile.urban else 3e4), 0.7, k).clip(1e4, 6e5)
-        kind_name = _pick(rng, ("污水处理厂", "净水厂", "水质净化厂"), (60, 25, 15), k)
-        t = terminals[v.district[terminals] == di]
-        tx, ty = scatter_around(rng, d, v.x[t], v.y[t], 200.0)
-        m = len(t)
-        geoms += [shapely.points(x, y), shapely.points(tx, ty)]
-        prefix = "杭州市" if d.name in ("上城区", "拱墅区", "西湖区", "滨江区") else d.short
-        cols["code"] += _seq_codes(f"WSC{d.code}", range(1, k + 1), 3) + _seq_codes(f"WSN{d.code}", range(1, m + 1), 4)
-        cols["name"] += [f"{prefix}{next(place_pool)}{s}" for s in kind_name] + [
-            f"{tw}{vl}污水处理终端" for tw, vl in zip(v.township[t], v.village[t])]
-        cols["district"] += [d.name] * (k + m)
-        cols["kind"] += ["城镇污水处理厂"] * k + ["农村污水处理终端"] * m
-        cols["capacity_t_d"] += _numbers(np.round(cap / 5000) * 5000) + _numbers(
-            np.round(rng.lognormal(math.log(50), 0.8, m).clip(10, 500) / 5) * 5)
-        cols["process"] += _pick(rng, ("AAO", "MBR", "氧化沟", "SBR", "生物滤池"), (50, 20, 15, 10, 5), k).tolist()
-        cols["process"] += _pick(rng, ("人工湿地", "生物滤池", "MBR", "AAO", "SBR", "其他"),
-                                 (25, 25, 15, 25, 5, 5), m).tolist()
-        cols["discharge_standard"] += _pick(rng, ("一级A", "准IV类"), (65, 35), k).tolist()
-        cols["discharge_standard"] += _pick(rng, ("一级A", "一级B", "二级"), (40, 40, 20), m).tolist()
-        cols["operator"] += [f"杭州{d.short}水务有限公司"] * k + [operators[i] for i in rng.integers(20, size=m)]
-        status = np.concatenate([_pick(rng, ("正常运行", "在建", "整改中"), (90, 5, 5), k),
-                                 _pick(rng, ("正常运行", "停运", "整改中", "在建"), (88, 4, 6, 2), m)])
-        since = np.concatenate([np.datetime64("1995-01-01") + _days(rng, 0, 30 * 365, k),
-                                np.datetime64("2005-01-01") + _days(rng, 0, 20 * 365, m)])
-        cols["status"] += status.tolist()
-        cols["commissioned_on"] += _dates(since, status != "在建")  # not yet in service
-    res = write_layer(conn, "sewage_plants", np.concatenate(geoms), cols, source)
-    return {"sewage_plants": res["rows"]}
-
-
-def random_walk(rng, d: District, length_km: float, step_m: float = 150.0, tries: int = 400):
-    """A smooth random-walk line of about ``length_km`` inside ``d``; shorter if it will not fit."""
-    for attempt in range(tries):
-        if attempt and attempt % 100 == 0:
-            length_km = max(0.5, length_km * 0.7)
-        x0, y0 = sample_points(rng, d, 1, centre_share=0.4 if d.profile.urban else 0.2, sigma_km=6.0)
-        steps = max(2, math.ceil(length_km * 1000 / step_m))
-        heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.15, steps))
-        seg = np.full(steps, length_km * 1000 / steps)
-        kx, ky = _deg_per_m(y0[0])
-        x = np.round(x0[0] + np.concatenate([[0], np.cumsum(seg * np.cos(heading))]) * kx, 6)
-        y = np.round(y0[0] + np.concatenate([[0], np.cumsum(seg * np.sin(heading))]) * ky, 6)
-        line = shapely.linestrings(x, y)
-        if line.is_valid and _shapes_inside(d, np.array([line]))[0]:
-            return line
-    raise DemoError(f"no greenway of {length_km:.1f} km fits in {d.name}")
-
-
-def build_greenways(conn, rng, districts: list[District], source: str) -> dict:
-    budgets = GREENWAY_KM * np.array([d.profile.greenway for d in districts]) / sum(
-        d.profile.greenway for d in districts)
-    geoms, cols = [], {k: [] for k in ("code", "name", "district", "level", "kind", "status", "plan_year",
-                                         "fund_wan")}
-    for d, budget in zip(districts, budgets):
-        left, seq, lengths = float(budget), 0, []
-        while left > 1e-3:
-            want = float(np.clip(rng.lognormal(math.log(3.0), 0.5), 0.5, 8.0))
-            if left - want < 0.5:
-                want = max(left, 0.5)
-            line = random_walk(rng, d, want)
-            km = GEOD.geometry_length(line) / 1000
-            geoms.append(line)
-            lengths.append(km)
-            left -= km
-            seq += 1
-        k = seq
-        km = np.array(lengths)
-        status = _pick(rng, ("已建成", "在建", "规划"), (65, 20, 15), k)
-        year = np.where(status == "已建成", rng.integers(2012, 2026, k),
-                        np.where(status == "在建", rng.integers(2025, 2027, k), rng.integers(2026, 2029, k)))
-        kinds = (40, 35, 25) if d.profile.urban else (15, 45, 40)
-        sections = names.places(rng, k, unique=False)
-        base = _pick(rng, d.profile.greenway_names, np.ones(len(d.profile.greenway_names)), k)
-        cols["code"] += _seq_codes(f"LD{d.code}", range(1, k + 1), 3)
-        cols["name"] += [f"{b}绿道（{s}段）" for b, s in zip(base, sections)]
-        cols["district"] += [d.name] * k
-        cols["level"] += _pick(rng, ("省级", "市级", "区县级"), (15, 35, 50), k).tolist()
-        cols["kind"] += _pick(rng, ("城镇型", "郊野型", "生态型"), kinds, k).tolist()
-        cols["status"] += status.tolist()
-        cols["plan_year"] += year.tolist()
-        cols["fund_wan"] += _numbers(km * rng.uniform(100, 400, k))
-    res = write_layer(conn, "greenways", np.array(geoms, dtype=object), cols, source)
-    total = conn.execute(sa.text("SELECT coalesce(sum(length_m), 0) FROM greenways WHERE id BETWEEN :a AND :b"),
-                         {"a": res["first_id"], "b": res["last_id"]}).scalar_one()
-    return {"greenways": res["rows"], "greenway_km": round(float(total) / 1000, 1)}
-
-
 # -- entry point ---------------------------------------------------------------
+
+class World:
+    """What every module's demo seeder draws from: the districts, a random stream per name (so a module's data
+    does not change when another module is added), the shared village centres, the farmhouse count, the source."""
+
+    def __init__(self, seed: int, districts: list[District], farmhouses: int, source: str) -> None:
+        self.seed, self.districts, self.farmhouses, self.source = seed, districts, farmhouses, source
+        self._villages: Villages | None = None
+
+    def rng(self, name: str) -> np.random.Generator:
+        return np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+
+    @property
+    def villages(self) -> Villages:
+        """Administrative villages (farmhouses cluster around them; rural sewage terminals serve them)."""
+        if self._villages is None:
+            self._villages = make_villages(self.rng("villages"), self.districts)
+        return self._villages
+
 
 def build_demo(farmhouses: int = 50_000, seed: int = 20261125, if_empty: bool = False, reset: bool = False,
                engine: Engine | None = None) -> dict:
     """Load the demo data set in one transaction; returns the number of rows per layer.
 
+    Every module's seeder (``geo.modules.seeder``) runs in its declared order.
     ``reset`` first empties every business layer (TRUNCATE … RESTART IDENTITY CASCADE, so
     ids start at 1 again; districts and townships stay). Otherwise the layers must be empty:
     with ``if_empty`` a non-empty database is left alone (``{"skipped": true, ...}``),
@@ -717,21 +447,13 @@ def build_demo(farmhouses: int = 50_000, seed: int = 20261125, if_empty: bool = 
             raise DemoError("业务图层已有数据：使用 --reset 清空后重新加载，或使用 --if-empty 跳过。")
         if reset:
             reset_layers(conn)
-        districts = load_districts(conn)
-        source = f"etl.demo seed={seed} farmhouses={farmhouses}"
-        s_sites, s_review, s_villages, s_farm, s_sewage, s_green = np.random.default_rng(seed).spawn(6)
+        world = World(seed, load_districts(conn), farmhouses, f"etl.demo seed={seed} farmhouses={farmhouses}")
         out: dict[str, Any] = {}
-        out |= build_sites(conn, s_sites, districts, source)
-        out |= seed_projects(conn)  # the project register of the standardized-site module
-        out |= build_reviews(conn, s_review, districts, source)
-        villages = make_villages(s_villages, districts)
-        out |= build_farmhouses(conn, s_farm, districts, villages, farmhouses, source)
-        out |= build_sewage(conn, s_sewage, districts, villages, source)
-        out |= build_greenways(conn, s_green, districts, source)
+        for s in modules.seeders():
+            out |= s.run(conn, world)
     with engine.connect() as conn:  # fresh statistics for the planner and for layer extents
-        for layer in registry.all():
-            if layer.module != "base":
-                conn.execute(sa.text(f"ANALYZE {layer.table}"))
+        for layer in registry.business():
+            conn.execute(sa.text(f"ANALYZE {layer.table}"))
         conn.commit()
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out

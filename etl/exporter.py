@@ -1,6 +1,6 @@
 """Exporting a layer, or a filtered selection of it, as GeoJSON, GeoPackage, zipped Shapefile, CSV or Excel.
 
-The selection is a ``layers.store.Query``, so an export holds exactly the rows
+The selection is a ``geo.layer.store.Query``, so an export holds exactly the rows
 the features API lists for the same filters. Files are written with pyogrio
 (GDAL). Every export re-imports as it is (``etl.importer`` maps the columns
 back): GeoJSON and GeoPackage keep attribute names; the Shapefile uses
@@ -28,9 +28,9 @@ from sqlalchemy import Connection
 
 from etl.importer import shp_field_names
 from geo import audit
-from layers import store
-from layers.attributes import AttrError, to_json
-from layers.registry import Layer
+from geo.layer import store
+from geo.layer.attributes import AttrError, to_json
+from geo.layer.registry import Layer
 
 FORMATS: dict[str, tuple[str, str, str]] = {  # format -> (GDAL driver, file extension, media type)
     "geojson": ("GeoJSON", "geojson", "application/geo+json"),
@@ -129,7 +129,7 @@ def export_cli(layer_id: str, fmt: str, output: str | None, filters: dict[str, s
                actor: str = "cli") -> int:
     """``chengjian export``: write the file; 0 on success, 1 on a bad layer or filter."""
     from geo.db import admin_engine
-    from layers.registry import registry
+    from geo.layer.registry import registry
 
     layer = registry.get(layer_id)
     if layer is None:

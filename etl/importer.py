@@ -10,7 +10,7 @@ The dry run (:func:`check`) stores nothing and returns a report the clerk can
 act on: rows accepted, and each rejected row by its number as the clerk sees it
 (the spreadsheet row for CSV/Excel) with the reason in Chinese. :func:`commit_import`
 refuses a file with any rejected row, and otherwise copies every row in the
-caller's transaction (``layers.bulk.copy_features``, one audit entry).
+caller's transaction (``geo.layer.bulk.copy_features``, one audit entry).
 """
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ from sqlalchemy import Connection
 
 from geo import crs as crsmod
 from geo.validate import check_many
-from layers.attributes import coerce_column
-from layers.bulk import copy_features
-from layers.registry import Layer
+from geo.layer.attributes import coerce_column
+from geo.layer.bulk import copy_features
+from geo.layer.registry import Layer
 
 FORMATS = {"geojson": "GeoJSON", "shp": "Shapefile", "gpkg": "GeoPackage", "kml": "KML", "csv": "CSV",
            "xlsx": "Excel"}
@@ -537,7 +537,7 @@ def import_file_cli(path: str, layer_id: str, commit: bool = True, crs: str | No
 
     from geo.db import admin_engine
     from geo.settings import get_settings
-    from layers.registry import registry
+    from geo.layer.registry import registry
 
     layer = registry.get(layer_id)
     if layer is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from layers.attributes import to_json
+from geo.layer.attributes import to_json
 
 
 # Where the current request comes from (set per request by api.app's middleware): entries that name no client

@@ -49,7 +49,7 @@ from geo import crs as crsmod
 from geo import scope as scopes
 from geo import validate
 from geo.settings import get_settings
-from layers.registry import Layer
+from geo.layer.registry import Layer
 
 METRIC = crsmod.CGCS2000_GK120
 FENCE_GEOMETRIES = ("Polygon", "MultiPolygon")

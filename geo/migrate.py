@@ -1,4 +1,9 @@
-"""Alembic migrations own the schema; this runs them programmatically."""
+"""Alembic migrations own the schema; this runs them programmatically.
+
+The core's revisions live in ``geo/migrations/versions`` (one chain; its history includes the first modules' tables,
+from before modules had folders). A module adds its own in ``layers/<module>/migrations/`` (no ``__init__.py``):
+its first revision starts a branch (``branch_labels = ("<module>",)``, ``down_revision = None``) and
+``depends_on`` the core revision it needs. ``upgrade`` brings every branch to its head."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,11 +19,16 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    from geo import modules
+
+    locations = [MIGRATIONS / "versions", *modules.migration_dirs()]
+    cfg.set_main_option("version_locations", " ".join(str(p) for p in locations))
+    cfg.set_main_option("path_separator", "space")
     cfg.set_main_option("sqlalchemy.url", (url or database_url()).replace("%", "%%"))
     return cfg
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
+def upgrade(url: str | None = None, revision: str = "heads") -> None:
     command.upgrade(alembic_config(url), revision)
 
 

@@ -14,12 +14,20 @@ on each connection so that a pooled connection never keeps the previous principa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
-# Layers whose records can be granted one by one (the GUC names are fixed, so each is reset on every apply).
-GRANT_LAYERS = ("sites", "review_projects")
+
+
+@lru_cache(maxsize=1)
+def grant_layers() -> tuple[str, ...]:
+    """Layers whose records can be granted one by one (declared ``grantable``); each one's setting is reset on every
+    apply, so a pooled connection never keeps another principal's grants."""
+    from geo.layer.registry import registry
+
+    return tuple(lyr.id for lyr in registry.grantable())
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class Scope:
         out = {"chengjian.scope": "all" if self.all else "limited",
                "chengjian.districts": "" if self.all else ",".join(self.districts)}
         granted = dict(self.grants)
-        for layer in GRANT_LAYERS:
+        for layer in grant_layers():
             out[f"chengjian.grants_{layer}"] = "" if self.all else ",".join(map(str, granted.get(layer, ())))
         return out
 
@@ -74,7 +82,7 @@ NOTHING = Scope()
 
 def _set_sql(local: bool) -> str:
     return "SELECT " + ", ".join(
-        f"set_config(:k{i}, :v{i}, {'true' if local else 'false'})" for i in range(2 + len(GRANT_LAYERS)))
+        f"set_config(:k{i}, :v{i}, {'true' if local else 'false'})" for i in range(2 + len(grant_layers())))
 
 
 def _params(scope: Scope) -> dict[str, str]:

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     pg_port: int | None = None  # picked free on first start, then remembered
     db_name: str = "chengjian"
 
+    # Packages whose subpackages are the business modules (geo/modules.py), comma-separated.
+    module_packages: str = "layers"
+
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from dataclasses import field as dc_field
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import shapely
 from shapely.geometry import shape
 
 from geo import crs as crsmod
+from geo.errors import Invalid
 
 # Hangzhou's extent (WGS84) from the district boundaries, rounded outwards.
 HANGZHOU_BBOX = (118.33, 29.18, 120.73, 30.57)
@@ -26,18 +26,17 @@ MULTI = {"Polygon": "MultiPolygon", "LineString": "MultiLineString", "Point": "M
 SINGLE = {v: k for k, v in MULTI.items()}
 
 
-@dataclass
-class GeometryError(ValueError):
-    code: str
-    message: str  # Chinese, for the clerk
-    field: str = "geometry"
-    detail: dict[str, Any] = dc_field(default_factory=dict)
+class GeometryError(Invalid):
+    """A geometry refused as it is (``message`` in Chinese, for the clerk)."""
+
+    def __init__(self, code: str, message: str, field: str | None = "geometry", detail: Any = None) -> None:
+        super().__init__(code, message, field, detail)
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "message": self.message, "field": self.field, "detail": self.detail}
+        return self.body()
 
 
 # GEOS validity reasons (the same text PostGIS' ST_IsValidReason gives), in Chinese for the clerk.

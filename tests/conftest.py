@@ -43,7 +43,13 @@ LEADER: dict[str, str] = getattr(_first, "LEADER", {})
 PUBLIC: dict[str, str] = getattr(_first, "PUBLIC", {})  # a signed-in user holding only the public role
 TEST_PASSWORD = "Chengjian-2026-test"
 
-BUSINESS_TABLES = ("greenways", "sewage_plants", "farmhouse_footprints", "farmhouses", "review_projects", "site_fences", "sites", "townships")
+
+
+def business_tables() -> tuple[str, ...]:
+    """Every business layer's table (from the registry; the reference layers, districts and townships, stay)."""
+    from geo.layer.registry import registry
+
+    return tuple(lyr.table for lyr in registry.business())
 
 
 def _drop_database(url: str) -> None:
@@ -124,7 +130,7 @@ def clean(engine):
     from sqlalchemy import text
 
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(BUSINESS_TABLES)}, audit_log RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {', '.join(business_tables())}, audit_log RESTART IDENTITY CASCADE"))
     yield
 
 

@@ -16,7 +16,7 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import BUSINESS_TABLES, LEADER, TEST_PASSWORD, make_user, running_server
+from tests.conftest import business_tables, LEADER, TEST_PASSWORD, make_user, running_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -42,7 +42,7 @@ def demo(engine):
     os.environ["CHENGJIAN_ANONYMOUS_ROLES"] = before or "public"
     get_settings.cache_clear()
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(BUSINESS_TABLES)}, audit_log RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {', '.join(business_tables())}, audit_log RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import shapely
 import sqlalchemy as sa
 
 from etl import names
-from etl.demo import DEMO_LAYERS, WEST_LAKE, DemoError, build_demo, write_layer
-from layers.attributes import coerce_column
-from layers.registry import registry
-from tests.conftest import BUSINESS_TABLES
+from etl.demo import WEST_LAKE, DemoError, build_demo, write_layer
+from geo.layer.attributes import coerce_column
+from geo.layer.registry import registry
+from tests.conftest import business_tables
 
 N = 2000
 SEED = 20261125
@@ -26,7 +26,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 def _truncate(engine) -> None:
     with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {', '.join(BUSINESS_TABLES)}, audit_log RESTART IDENTITY CASCADE"))
+        conn.execute(sa.text(f"TRUNCATE {', '.join(business_tables())}, audit_log RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,15 @@ def demo(engine):
     counts = build_demo(farmhouses=N, seed=SEED)
     yield counts
     _truncate(engine)
+
+
+# The layers the demo fills: every business layer a module's seeder writes (the optional footprints are left empty).
+BUSINESS_LAYERS = tuple(lyr.id for lyr in registry.business())
+DEMO_LAYERS = tuple(t for t in BUSINESS_LAYERS if t != "farmhouse_footprints")
+
+
+def test_the_seeders_fill_the_demo_layers(demo):
+    assert [t for t in BUSINESS_LAYERS if demo.get(t)] == list(DEMO_LAYERS)
 
 
 def scalar(engine, sql: str, **params):

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from layers import draw
-from layers.draw import Expert, Project, Rules, prepare, reproduce, run, verify
+from geo import draw
+from geo.draw import Expert, Project, Rules, prepare, reproduce, run, verify
 
 ACME = "91330100MA2XXXXX1A"
 BETA = "91330100MA2YYYYY2B"

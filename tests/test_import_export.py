@@ -16,9 +16,9 @@ from sqlalchemy import text
 from etl.cli import main as cli
 from etl.importer import shp_field_names
 from geo.gcj02 import wgs84_to_gcj02
-from layers import store
-from layers.bulk import copy_features
-from layers.registry import registry
+from geo.layer import store
+from geo.layer.bulk import copy_features
+from geo.layer.registry import registry
 from tests.conftest import ADMIN, LEADER
 
 FARM = registry.get("farmhouses")
@@ -58,7 +58,7 @@ LAYER_ROWS = {"farmhouses": FARM_ROWS, "greenways": GREEN_ROWS, "sewage_plants":
 
 def load(engine, layer, rows):
     """Store rows (geometry, props) with the bulk loader, as the demo data would be."""
-    from layers.attributes import coerce_column
+    from geo.layer.attributes import coerce_column
 
     geoms = np.array([g if isinstance(g, shapely.Geometry) else shapely.Point(g) for g, _ in rows], dtype=object)
     columns = {}
@@ -417,7 +417,7 @@ def test_coerce_column_fast_path_matches_row_rules():
 
     import pandas as pd
 
-    from layers.attributes import FAST_MIN_ROWS, _coerce_rows, coerce_column
+    from geo.layer.attributes import FAST_MIN_ROWS, _coerce_rows, coerce_column
 
     pool = [None, "", "  ", "1", " 2 ", "3.0", "1e3", "1_000", "-5", "abc", "nan", "inf", "1,234.5", "是", "否", "TRUE",
             " yes ", "n", "砖混", " 框架 ", "A", "D", "x" * 60, "x" * 250, 1, 0, 2, 11, 1999, -3, 2.0, 2.5, float("nan"),

@@ -5,8 +5,8 @@ from tests.conftest import PUBLIC
 from sqlalchemy import text
 
 from geo.migrations.layer_table import search_document
-from layers import Attr, Layer, registry
-from layers.registry import ATTR_TYPES, Registry
+from geo.layer.registry import Attr, Layer, registry
+from geo.layer.registry import ATTR_TYPES, Registry
 
 EXPECTED = {"districts", "townships", "sites", "site_fences", "review_projects", "farmhouses", "farmhouse_footprints",
             "sewage_plants",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from layers.registry import registry
+from geo.layer.registry import registry
 from tests.conftest import make_user
 from tests.test_scope import FH, SECRET, _fill, all_routes, farmhouse, world  # noqa: F401 - the shared world
 

@@ -230,7 +230,7 @@ def test_a_connection_that_states_no_scope_sees_nothing(world):
 
 def test_policies_match_the_registry(engine):
     """Every layer with a district or a granted record is under row-level security; reference layers are not."""
-    from layers.registry import registry
+    from geo.layer.registry import registry
 
     with engine.connect() as conn:
         rls = dict(conn.execute(text("SELECT relname, relrowsecurity FROM pg_class WHERE relkind = 'r'")).all())

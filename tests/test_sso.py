@@ -1,4 +1,4 @@
-"""Single sign-on from the OA system (api/accounts/oidc.py), end to end against a real OpenID provider:
+"""Single sign-on from the OA system (api/sso.py), end to end against a real OpenID provider:
 panva's ``oidc-provider`` (tests/oidc/provider.mjs, run with node), and the real app under uvicorn.
 
 The provider's accounts (tests/oidc/provider.mjs): zhangsan oa-1001, lisi oa-1002, wangwu oa-1003, zhaoliu oa-1004,
@@ -278,7 +278,7 @@ def test_answer_from_another_issuer_is_refused(base):
 
 
 def test_provider_unreachable():
-    from api.accounts import oidc
+    from api import sso as oidc
 
     with pytest.raises(oidc.ApiError) as e:
         oidc.provider_metadata(f"http://127.0.0.1:{_free_port()}")
@@ -320,7 +320,7 @@ def test_id_token_validation(base, engine):
     from joserfc.errors import BadSignatureError, DecodeError, InvalidClaimError
     from joserfc.jwk import RSAKey
 
-    from api.accounts import oidc
+    from api import sso as oidc
     from geo.settings import get_settings
 
     s = get_settings()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from layers.registry import registry
+from geo.layer.registry import registry
 from tests.conftest import ADMIN, LEADER, PUBLIC
 
 ROOT = Path(__file__).resolve().parent.parent

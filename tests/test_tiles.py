@@ -7,7 +7,7 @@ import math
 import mapbox_vector_tile
 from sqlalchemy import text
 
-from layers.registry import registry
+from geo.layer.registry import registry
 from tests.conftest import ADMIN, LEADER, PUBLIC
 from tiles import service, sql
 from tiles.cache import tile_cache, tile_settings

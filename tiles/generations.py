@@ -18,6 +18,8 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
+from tiles.pool import with_cursor
+
 # A layer's generation is its counter and the time of its last change: the time keeps keys unique even if the
 # database is restored from a backup and the counters run over the same numbers again.
 TOKEN = "ARRAY[gen, (extract(epoch FROM changed_at) * 1e6)::bigint]"
@@ -67,8 +69,6 @@ class SharedReads:
         return await asyncio.shield(state.pending)
 
     async def _read(self, state: _LoopState) -> dict[str, Generation]:
-        from tiles.service import with_cursor
-
         self.reads += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, with_cursor, read_all)

@@ -10,19 +10,16 @@ The tiles use their own small connection pool in autocommit mode (no BEGIN/ROLLB
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
-import psycopg
-import sqlalchemy as sa
 
 from geo import scope as scopes
-from geo.db import database_url, use_app_role
-from layers.registry import Layer
+from geo.layer.registry import Layer
 from starlette.concurrency import run_in_threadpool
 
 from tiles import sql
 from tiles.cache import Tile, tile_cache, tile_settings
+from tiles.pool import with_cursor
 from tiles.generations import Generation, pick, read_all, shared_reads
 
 log = logging.getLogger("chengjian.tiles")
@@ -33,31 +30,6 @@ LEAKPROOF_SQL = """SELECT bool_and(p.proleakproof) FROM pg_operator o JOIN pg_pr
                    WHERE o.oprname = '&&' AND o.oprleft = 'geometry'::regtype AND o.oprright = 'geometry'::regtype"""
 
 
-@lru_cache
-def _engine(url: str) -> sa.Engine:
-    return use_app_role(sa.create_engine(url, pool_size=16, max_overflow=16, isolation_level="AUTOCOMMIT"))
-
-
-def tile_engine() -> sa.Engine:
-    return _engine(database_url())
-
-
-def with_cursor(fn: Callable[[Any], Any], scope: scopes.Scope | None = None) -> Any:
-    """Run ``fn(cursor)`` on a pooled connection; once more on a fresh one if the server dropped it. With
-    ``scope``, the connection's session states it first (row-level security; skipped when it already does)."""
-    for attempt in (1, 2):
-        conn = tile_engine().raw_connection()
-        try:
-            with conn.cursor() as cur:
-                if scope is not None:
-                    scopes.apply_session(cur, conn.info, scope)
-                return fn(cur)
-        except psycopg.OperationalError:
-            if attempt == 2 or not conn.dbapi_connection or not conn.dbapi_connection.closed:
-                raise
-            conn.invalidate()
-        finally:
-            conn.close()
 
 
 _has_cells: dict[str, bool] = {}

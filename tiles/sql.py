@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from layers.registry import Layer
+from geo.layer.registry import Layer
 from tiles.generations import TOKEN
 
 EXTENT = 4096

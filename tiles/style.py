@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from layers.registry import Layer
+from geo.layer.registry import Layer
 
 FONT = ["Noto Sans CJK SC Regular"]
 BACKGROUND = "#eef2f5"
@@ -164,7 +164,7 @@ def cluster_layers(layer: Layer) -> list[dict]:
 
 def point_labels(layer: Layer) -> bool:
     """Administrative areas are labelled once, at a point inside (a GeoJSON source), not once per tile."""
-    return layer.kind == "fill" and layer.module == "base" and bool(layer.label)
+    return layer.kind == "fill" and layer.reference and bool(layer.label)
 
 
 def label_layer(layer: Layer) -> list[dict]:
@@ -174,7 +174,7 @@ def label_layer(layer: Layer) -> list[dict]:
     layout: dict[str, Any] = {"text-field": field, "text-font": FONT}
     if layer.kind == "fill":
         # Administrative names: big and early; others from where their fills become readable.
-        admin = layer.module == "base"
+        admin = layer.reference
         minzoom = layer.minzoom if admin else max(layer.minzoom, 16)
         layout |= {"text-size": ["interpolate", ["linear"], ["zoom"], 7, 12, 12, 16] if admin else 12,
                    "text-max-width": 8}

@@ -1,7 +1,7 @@
 """TileJSON 3.0.0 for a layer's vector tiles."""
 from __future__ import annotations
 
-from layers.registry import Layer
+from geo.layer.registry import Layer
 from tiles import sql
 
 CENTER_ZOOM = 9

@@ -14,7 +14,7 @@ from api.accounts.ids import check_id_number, check_uscc
 from api.accounts.passwords import hash_password, policy_problem
 from api.errors import ApiError
 from geo import audit
-from layers.base import DISTRICT_NAMES
+from geo.divisions import DISTRICT_NAMES
 
 ORG_KINDS = {"commission": "建委", "district_authority": "区县主管部门", "enterprise": "企业",
              "review_agency": "审查机构", "department": "联审部门", "county_system": "区县系统", "other": "其他"}

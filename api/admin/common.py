@@ -15,9 +15,8 @@ from api.deps import db_read
 from api.errors import ApiError
 from geo import audit
 from geo.db import transaction
-from geo.scope import GRANT_LAYERS
-from layers.base import DISTRICT_NAMES
-from layers.registry import registry
+from geo.divisions import DISTRICT_NAMES
+from geo.layer.registry import registry
 
 PAGE_MAX = 200
 TZ = timezone(timedelta(hours=8))  # dates typed in the back office are Beijing time
@@ -139,5 +138,5 @@ def meta(who: Principal = Depends(principal), conn: Connection = Depends(db_read
     roles = conn.execute(sa.text("SELECT name, title, scope FROM roles ORDER BY builtin DESC, name")).mappings()
     return {"user": who.user, "display_name": who.display_name, "tabs": tabs, "roles": [dict(r) for r in roles],
             "districts": list(DISTRICT_NAMES), "org_kinds": users.ORG_KINDS, "scopes": SCOPES,
-            "grant_layers": [{"id": lid, "title": registry.get(lid).title} for lid in GRANT_LAYERS],
+            "grant_layers": [{"id": lyr.id, "title": lyr.title} for lyr in registry.grantable()],
             "log_actions": LOG_ACTIONS, "log_objects": {**LOG_OBJECTS, **{lyr.id: lyr.title for lyr in registry.all()}}}

@@ -14,7 +14,7 @@ from api.admin.common import ROLES, SCOPES, blank, check_grantable, endpoints, l
 from api.auth import Principal
 from api.deps import db_read
 from api.errors import ApiError
-from layers.registry import registry
+from geo.layer.registry import registry
 
 ADMIN_ACTIONS = {"admin.users": "管理用户、单位和数据授权", "admin.roles": "管理角色与权限",
                  "admin.keys": "管理 API 密钥", "admin.log": "查看操作日志", "admin.sms": "查看短信发件箱"}

@@ -12,8 +12,7 @@ from api.admin.common import (PAGE_MAX, USERS, blank, check_org, check_roles_gra
 from api.auth import Principal
 from api.deps import db_read
 from api.errors import ApiError
-from geo.scope import GRANT_LAYERS
-from layers.registry import registry
+from geo.layer.registry import registry
 
 USER_LIST = ("u.id, u.username, u.display_name, u.org_id, o.name AS org_name, u.district, u.phone, u.email, "
              "u.active, u.must_change_password, u.locked_until, u.failed_logins, u.last_login_at, u.version, "
@@ -180,8 +179,11 @@ def list_grants(user_id: int, who: Principal = USERS, conn: Connection = Depends
 def add_grant(user_id: int, body: GrantIn, who: Principal = USERS) -> dict:
     """The record must exist and be visible to the actor; an existing grant of the same record and relation gets
     the new validity window."""
-    if body.layer not in GRANT_LAYERS:
-        raise ApiError(422, "invalid_layer", "只能授权工地或施工图审查项目的记录。", "layer", {"choices": list(GRANT_LAYERS)})
+    grantable = registry.grantable()
+    if body.layer not in {lyr.id for lyr in grantable}:
+        titles = "、".join(lyr.title for lyr in grantable)
+        raise ApiError(422, "invalid_layer", f"只能授权以下图层的单条记录：{titles}。", "layer",
+                       {"choices": [lyr.id for lyr in grantable]})
     relation = blank(body.relation)
     if not relation:
         raise ApiError(422, "required", "请填写授权关系（如 施工单位、评审专家）。", "relation")

@@ -1,18 +1,11 @@
 """Standardized construction sites (标化工地综合监管系统, SPEC ST-01 … ST-26).
 
 The module's records hang off the ``sites`` layer (the pin) and its ``site_fences`` (the electronic fence); each
-submodule here declares one part of the flow and its ``router`` (the app mounts every ``layers.*`` router):
+submodule here declares one part of the flow and its ``router`` (discovered by ``geo.modules``; nothing lists them):
 
 - ``registration`` — project account registration from the project register (ST-01/02);
 - ``reports`` — monthly reports with photos, supervision first review, authority receipt (ST-03/04/11);
 - ``photos`` — site photos: camera uploads stamped with position and time, checked against the fence (ST-26);
 - ``bonus`` — bonus-item declarations and their review and confirmation (ST-05/06/12);
-and the authority, expert and evaluation parts beside them. Case transitions go through ``layers.workflow``.
+and the authority, expert and evaluation parts beside them. Case transitions go through ``geo.workflow``.
 """
-
-# The submodules with routers or start-up hooks (imported here so that the app finds them: api/app.py mounts every
-# ``layers.*`` module's ``router`` and calls its ``on_app(app)``).
-from layers.standard_sites import (  # noqa: E402,F401
-    bonus, config, deductions, disclosure, draws, evaluations, experts, jobs, notices, photos, registration, reports,
-    reviews, stages, stats,
-)

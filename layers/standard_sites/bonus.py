@@ -22,12 +22,12 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
-from layers import workflow
+from geo import workflow
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
 from layers.standard_sites.reports import Action
-from layers.workflow import Machine, Transition
+from geo.workflow import Machine, Transition
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 

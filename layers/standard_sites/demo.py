@@ -7,10 +7,13 @@ unified social credit codes with a valid GB 32100 check digit, the same code for
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from stdnum.cn import uscc as uscc_mod
+
+from geo.modules import seeder
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100 characters
 
@@ -24,6 +27,12 @@ def uscc_for(name: str) -> str:
 
 def without_permit(code: str) -> bool:
     return hashlib.sha256(code.encode()).digest()[0] % 12 == 0
+
+
+@seeder(order=15)
+def seed_register(conn: Connection, world: Any) -> dict:
+    """After the site pins (order 10): the project register built from them."""
+    return seed_projects(conn)
 
 
 def seed_projects(conn: Connection, actor: str = "demo") -> dict:

@@ -1,4 +1,4 @@
-"""Review rounds and the expert draw (专家抽取, ST-16), on the auditable engine of ``layers.draw``.
+"""Review rounds and the expert draw (专家抽取, ST-16), on the auditable engine of ``geo.draw``.
 
 A round (评审轮次, ``st_rounds``) fixes the review window, how long before its end the reminder goes out, how many
 experts each project gets and how many projects one expert may get in the round.
@@ -20,7 +20,7 @@ the result:
    expert may hold from another round — the expert can ask for a new one inside any window). A project with too
    few eligible experts (a shortfall) gets nobody and stays recommended for a later draw.
 
-``GET /api/st/draws/{id}/verify`` recomputes the commitment and the draw from the record (``layers.draw.verify``)
+``GET /api/st/draws/{id}/verify`` recomputes the commitment and the draw from the record (``geo.draw.verify``)
 and compares the assignments stored in the database with the result.
 
 Rules fed to the engine: an application's group is its project's 工程类别 (``projects.project_type``, else the
@@ -46,7 +46,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
-from layers import draw
+from geo import draw
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.evaluations import EVALUATION

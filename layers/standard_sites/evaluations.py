@@ -16,7 +16,7 @@ Below the machine, this part's routes (under ``/api/st``):
   photos route with kind ``evaluation``. Submitting needs the form complete and at least one attachment or photo;
 - ``POST /evaluations/{id}/actions/{action}`` — submit, approve, return, recommend, decline, award, reject (``assign``
   and ``complete`` belong to the draw and review parts). A decision records the mean expert score; an award writes a
-  good-behaviour credit event for the construction enterprise; the site's pin follows (``refresh_site``);
+  good-behaviour credit event for the construction enterprise; the site's pin follows (``stats``, on every transition);
 - ``GET /evaluations/{id}/print`` — the application form as PDF with a QR code of ``<base>/verify/st/<token>``, the
   token signing the digest of the key fields (``key_fields``); the public check is in ``disclosure``. ``<base>`` is
   ``CHENGJIAN_PUBLIC_BASE_URL`` when set, else the host the request came to.
@@ -41,12 +41,12 @@ from api.deps import db_read, db_write
 from api.errors import ApiError
 from etl import printform
 from geo import audit, files, signing
-from layers import workflow
+from geo import workflow
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
 from layers.standard_sites.reports import Action
-from layers.workflow import Machine, Transition
+from geo.workflow import Machine, Transition
 
 STATES = {
     "draft": "草稿", "submitted": "待监理审核", "supervision_approved": "监理已审核", "returned": "已退回",
@@ -264,15 +264,6 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewEvaluation) 
     return jsonable_encoder(detail(conn, get_evaluation(conn, row, who), who))
 
 
-def refresh_site(conn: Connection, who: Principal, site_id: int) -> None:
-    """The pin's status on the map follows the application (考评中 while it is pending, 已获评 when awarded, 竣工验收
-    when declined or rejected). One rule for the whole module — ``stats.refresh_site_status`` (it writes the sites
-    layer row; the layer's triggers invalidate the tiles)."""
-    from layers.standard_sites.stats import refresh_site_status  # stats imports this module
-
-    refresh_site_status(conn, site_id, actor=who.user)
-
-
 def final_score(conn: Connection, evaluation_id: int) -> float | None:
     """The mean of the experts' totals of the application's latest draw (None when nobody scored)."""
     score = conn.execute(sa.text(
@@ -379,8 +370,7 @@ def evaluation_action(evaluation_id: int, action: str, body: Action | None = Non
     if "prefill" in values:
         conn.execute(sa.text("UPDATE st_evaluations SET prefill = CAST(:p AS jsonb) WHERE id = :id"),
                      {"p": values.pop("prefill"), "id": evaluation_id})
-    after = EVALUATION.apply(conn, evaluation_id, action, who, body.reason, values, body.version)
-    refresh_site(conn, who, row["site_id"])
+    after = EVALUATION.apply(conn, evaluation_id, action, who, body.reason, values, body.version)  # the pin follows
     if t.action == "award":
         award_credit(conn, who, after)
     return view(get_evaluation(conn, evaluation_id, who), who)

@@ -15,15 +15,17 @@ import asyncio
 import logging
 import os
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from api.accounts import sms
 from geo import audit
-from geo.db import transaction
+from geo import jobs
+from geo.modules import job
 from layers.standard_sites.common import BEIJING
+from layers.standard_sites.stats import refresh_all
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 60
@@ -62,16 +64,22 @@ def send_reminders(conn: Connection, now: datetime) -> int:
     return len(groups)
 
 
-def run_due_jobs(now: datetime | None = None) -> dict:
-    """Run every job as the system (one transaction); ``now`` moves the clock (tests, catching up by hand)."""
-    now = now or datetime.now(timezone.utc)
-    from layers.standard_sites.stats import refresh_all
+@job(cron="* * * * *", title="专家评审截止前短信提醒")
+def review_reminders(conn: Connection, now: datetime) -> dict:
+    """SMS reminders before the experts' review deadline (ST-25)."""
+    return {"reminders": send_reminders(conn, now)}
 
-    with transaction() as conn:
-        reminders = send_reminders(conn, now)
-        # Sites whose monthly report is overdue turn 逾期未报 on the map (ST-19).
-        statuses = refresh_all(conn, now.astimezone(BEIJING).date())
-        return {"now": now.isoformat(), "reminders": reminders, "site_statuses": statuses}
+
+@job(cron="* * * * *", title="工地月报逾期状态")
+def overdue_site_statuses(conn: Connection, now: datetime) -> dict:
+    """Sites whose monthly report is overdue turn 逾期未报 on the map (ST-19)."""
+    return {"site_statuses": refresh_all(conn, now.astimezone(BEIJING).date())}
+
+
+def run_due_jobs(now: datetime | None = None) -> dict:
+    """Run this module's jobs as the system; ``now`` moves the clock (tests, catching up by hand)."""
+    out = jobs.run_all(now, module="standard_sites")
+    return {"now": out["now"], **out["standard_sites.review_reminders"], **out["standard_sites.overdue_site_statuses"]}
 
 
 def enabled() -> bool:
@@ -107,4 +115,4 @@ def install(app) -> None:
     app.router.lifespan_context = lifespan
 
 
-on_app = install  # api.app calls each layer module's on_app(app) when it builds the app
+on_app = install  # api.app calls every module's on_app(app) when it builds the app

@@ -18,7 +18,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
-from layers.base import DISTRICT_NAMES
+from geo.divisions import DISTRICT_NAMES
 from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])

@@ -23,7 +23,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, files, geofence
-from layers.registry import registry
+from geo.layer.registry import registry
 from layers.standard_sites.common import PREFIX, outside_fence_policy
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])

@@ -24,11 +24,11 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
-from layers import workflow
+from geo import workflow
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
-from layers.workflow import Machine, Transition
+from geo.workflow import Machine, Transition
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
@@ -209,8 +209,5 @@ def report_action(report_id: int, action: str, body: Action | None = None, who: 
                   "return_reason": body.reason if t.action == "return" else None}
     elif t.action == "receive":
         values = {"received_at": common.now(), "received_by": who.user}
-    after = REPORT.apply(conn, report_id, action, who, body.reason, values, body.version)
-    from layers.standard_sites.stats import refresh_site_status  # stats reads this module
-
-    refresh_site_status(conn, after["site_id"], actor=who.user)  # the pin's colour and latest report (ST-19)
+    after = REPORT.apply(conn, report_id, action, who, body.reason, values, body.version)  # the pin follows (stats)
     return view(conn, after, who)

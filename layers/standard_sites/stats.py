@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
-from geo import audit
+from geo import audit, workflow
 from layers.standard_sites import common
 from layers.standard_sites.bonus import STATES as BONUS_STATES
 from layers.standard_sites.common import PREFIX
@@ -90,6 +90,13 @@ def refresh_site_status(conn: Connection, site_id: int, today: date | None = Non
                      {"properties": {"status": site["status"], "latest_report": site["latest_report"]}},
                      {"properties": {"status": status, "latest_report": latest}})
     return {"site_id": site_id, "status": status, "latest_report": latest, "changed": changed}
+
+
+@workflow.on_transition("st_report", "st_evaluation")
+def _site_follows(conn: Connection, machine, before: dict, after: dict, who) -> None:
+    """A monthly report's or an evaluation application's transition moves the pin's colour and latest report
+    (ST-19): one rule for the whole module."""
+    refresh_site_status(conn, after["site_id"], actor=who.user)
 
 
 def refresh_all(conn: Connection, today: date | None = None, actor: str = "system") -> dict:

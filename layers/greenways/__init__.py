@@ -1,6 +1,6 @@
 """Greenways (绿道): segments reported by the districts."""
-from layers.base import district_attr
-from layers.registry import Attr, Layer, Style, register
+from geo.divisions import district_attr
+from geo.layer.registry import Attr, Layer, Style, register
 
 register(
     Layer(

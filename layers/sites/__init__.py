@@ -1,6 +1,6 @@
 """Standardized construction sites (标化工地): the site pin and its boundary (the electronic fence)."""
-from layers.base import district_attr
-from layers.registry import Attr, Layer, Style, register
+from geo.divisions import district_attr
+from geo.layer.registry import Attr, Layer, Style, register
 
 # The map legend of ST-19: 在建 (reporting monthly, 申报中), 逾期未报 (last month's report missing after the due day),
 # 考评中 (evaluation applied for), 已获评 (awarded); 停工 and 竣工验收 are set by hand. The standardized-site module
@@ -32,7 +32,7 @@ register(
         style=Style(color_by="status", colors=STATUS_COLORS, radius=6),
         popup=("name", "code", "district", "construction_unit", "supervision_unit", "status", "latest_report",
                "start_date"),
-        view="site.view", edit="site.edit", order=40,
+        view="site.view", edit="site.edit", order=40, grantable=True,
     ),
     Layer(
         id="site_fences", title="工地电子围栏", module="sites", group="标化工地", geometry="MultiPolygon",

@@ -7,28 +7,27 @@ an :class:`AttrError` per row with a Chinese message naming the field.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from layers.registry import Attr, Layer
+from geo.errors import Invalid
+from geo.layer.registry import Attr, Layer
 
 TRUE = {"true", "1", "yes", "y", "是", "t", "√"}
 FALSE = {"false", "0", "no", "n", "否", "f", "×", ""}
 
 
-@dataclass
-class AttrError(ValueError):
-    code: str
-    message: str
-    field: str
-    value: Any = None
+class AttrError(Invalid):
+    """An attribute value refused as it is; ``value`` is the value given."""
+
+    def __init__(self, code: str, message: str, field: str, value: Any = None) -> None:
+        super().__init__(code, message, field, {"value": None if value is None else str(value)[:200]})
+        self.value = value
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "message": self.message, "field": self.field,
-                "detail": {"value": None if self.value is None else str(self.value)[:200]}}
+        return self.body()
 
 
 def _blank(v: Any) -> bool:

@@ -7,8 +7,6 @@ OGC API, tiles, style, legend, search, import/export — reads these declaration
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -123,6 +121,10 @@ class Layer:
     # Point layers only: below this zoom, tiles carry one aggregated point per grid cell (count, counts by
     # style.color_by value) instead of the features; None: always the features.
     cluster_maxzoom: int | None = None
+    # Its records can be granted one by one to an account (row-level security opens them and what hangs off them).
+    grantable: bool = False
+    # Reference data (administrative divisions): not business records; kept by resets, drawn as boundaries.
+    reference: bool = False
 
     def __post_init__(self) -> None:
         if self.geometry not in ACCEPTS:
@@ -244,15 +246,13 @@ class Registry:
             self._layers[layer.id] = layer
 
     def _load(self) -> None:
-        """Import every module of the ``layers`` package; each registers its layers."""
+        """Discover the business modules once; importing them registers their layers."""
         if self._loaded:
             return
         self._loaded = True
-        import layers as pkg
+        from geo import modules
 
-        for info in pkgutil.iter_modules(pkg.__path__):
-            if info.name != "registry":
-                importlib.import_module(f"layers.{info.name}")
+        modules.discover()
 
     def get(self, layer_id: str) -> Layer | None:
         self._load()
@@ -262,12 +262,13 @@ class Registry:
         self._load()
         return sorted(self._layers.values(), key=lambda lyr: (lyr.order, lyr.id))
 
-    def modules(self) -> list[Any]:
-        """The imported layer modules (the API collects their optional ``router``)."""
-        self._load()
-        import sys
+    def grantable(self) -> list[Layer]:
+        """Layers whose records are granted one by one to an account (a unit's project, an expert's site)."""
+        return [lyr for lyr in self.all() if lyr.grantable]
 
-        return [m for name, m in sys.modules.items() if name.startswith("layers.") and name != "layers.registry"]
+    def business(self) -> list[Layer]:
+        """Every layer but the reference data (administrative divisions)."""
+        return [lyr for lyr in self.all() if not lyr.reference]
 
 
 registry = Registry()

@@ -1,7 +1,7 @@
 """Bulk loading through COPY: imports and the demo loader write many features at once.
 
 Rows arrive already checked (geometry by geo.validate.check_many, attributes by
-layers.attributes.coerce_column). They are copied into a temporary staging
+geo.layer.attributes.coerce_column). They are copied into a temporary staging
 table and moved into the layer in one INSERT … SELECT, inside the caller's
 transaction, with one audit entry for the batch.
 
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from geo import audit
-from layers.registry import ATTR_TYPES, Layer
+from geo.layer.registry import ATTR_TYPES, Layer
 
 BULK_MIN_ROWS = 100_000  # loads from this size on (into a table no larger) rebuild the indexes instead
 

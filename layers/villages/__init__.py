@@ -1,6 +1,6 @@
 """Smart villages and towns (智慧村镇): farmhouses, including dangerous houses."""
-from layers.base import district_attr
-from layers.registry import Attr, Layer, Style, register
+from geo.divisions import district_attr
+from geo.layer.registry import Attr, Layer, Style, register
 
 FARMHOUSE_STATUS = ("存量", "审批中", "在建", "已竣工")
 DANGER_GRADES = ("A", "B", "C", "D")

@@ -39,7 +39,7 @@ from joserfc.jws import JWSRegistry
 from sqlalchemy import Connection
 
 from api.accounts import sessions
-from api.accounts.routes import _attempt, _signed_in
+from api.signin import _attempt, _signed_in
 from api.errors import ApiError
 from geo import audit
 from geo.db import transaction

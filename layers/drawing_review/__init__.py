@@ -1,12 +1,12 @@
 """Construction-drawing joint review (施工图联审): the project pin."""
-from layers.base import district_attr
-from layers.registry import Attr, Layer, Style, register
+from geo.divisions import district_attr
+from geo.layer.registry import Attr, Layer, Style, register
 
 REVIEW_STATUS = ("已受理", "审查中", "待回复", "审查合格", "已发证")
 
 register(
     Layer(
-        id="review_projects", title="施工图审查项目", module="review", group="施工图联审", geometry="Point",
+        id="review_projects", title="施工图审查项目", module="drawing_review", group="施工图联审", geometry="Point",
         attrs=(
             Attr("code", "项目代码", required=True, searchable=True, filterable=True, max_length=40),
             Attr("name", "项目名称", required=True, searchable=True, max_length=200),
@@ -26,6 +26,6 @@ register(
             "已受理": "#64748b", "审查中": "#f59e0b", "待回复": "#ef4444", "审查合格": "#10b981", "已发证": "#0ea5e9"},
             radius=5),
         popup=("name", "code", "district", "builder", "agency", "status"),
-        view="review.view", edit="review.edit", order=45,
+        view="review.view", edit="review.edit", order=45, grantable=True,
     ),
 )

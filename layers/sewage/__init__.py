@@ -1,6 +1,6 @@
 """Urban and rural sewage treatment plants and facilities."""
-from layers.base import district_attr
-from layers.registry import Attr, Layer, Style, register
+from geo.divisions import district_attr
+from geo.layer.registry import Attr, Layer, Style, register
 
 register(
     Layer(

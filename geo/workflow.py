@@ -9,7 +9,9 @@ A machine is declared once per kind of case::
         ...])
 
 ``machine.apply(conn, case_id, action, who, reason=..., values=...)`` locks the row, checks the state and the
-permission, updates ``status`` (and ``values``), bumps ``version``, and records the history.
+permission, updates ``status`` (and ``values``), bumps ``version``, records the history, then calls the hooks that
+modules registered with ``on_transition`` (a pin's status, statistics, credit events follow the case), in the same
+transaction.
 """
 from __future__ import annotations
 
@@ -19,8 +21,23 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from api.errors import ApiError
 from geo import audit
+from geo.errors import Conflict, Invalid, NotFound, StaleVersion
+
+
+# (conn, machine, row before, row after, principal) -> None; called after every transition of the kinds it names.
+Hook = Callable[[Connection, "Machine", dict, dict, Any], None]
+_hooks: list[tuple[frozenset[str], Hook]] = []
+
+
+def on_transition(*kinds: str) -> Callable[[Hook], Hook]:
+    """Call the decorated function after every transition of these case kinds (of every kind when none is named)."""
+
+    def wrap(fn: Hook) -> Hook:
+        _hooks.append((frozenset(kinds), fn))
+        return fn
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -51,7 +68,7 @@ class Machine:
         for t in self.transitions:
             if t.action == action:
                 return t
-        raise ApiError(422, "unknown_action", f"「{self.title}」没有操作「{action}」。", "action",
+        raise Invalid("unknown_action", f"「{self.title}」没有操作「{action}」。", "action",
                        {"actions": [t.action for t in self.transitions]})
 
     def allowed(self, state: str, can: Callable[[str], bool]) -> list[dict]:
@@ -63,7 +80,7 @@ class Machine:
         row = conn.execute(sa.text(f"SELECT * FROM {self.table} WHERE id = :id FOR UPDATE"),
                            {"id": case_id}).mappings().first()
         if row is None:
-            raise ApiError(404, "not_found", f"{self.title}不存在，或不在您的数据范围内。")
+            raise NotFound("not_found", f"{self.title}不存在，或不在您的数据范围内。")
         return dict(row)
 
     def apply(self, conn: Connection, case_id: int, action: str, who: Any, reason: str | None = None,
@@ -72,16 +89,15 @@ class Machine:
         who.require(t.permission, f"{t.title}{self.title}")
         row = self.lock(conn, case_id)
         if version is not None and row.get("version") != version:
-            raise ApiError(409, "stale_version", f"该{self.title}已被他人修改，请刷新后再操作。", "version",
-                           {"current": row.get("version"), "given": version})
+            raise StaleVersion(row.get("version"), version, self.title)
         state = row["status"]
         if state not in t.sources:
-            raise ApiError(409, "illegal_transition",
+            raise Conflict("illegal_transition",
                            f"{self.title}当前状态为「{self.states[state]}」，不能{t.title}"
                            f"（只有「{'」「'.join(self.states[s] for s in t.sources)}」状态可以{t.title}）。",
                            "status", {"state": state, "action": action, "allowed_from": list(t.sources)})
         if t.reason_required and not (reason and reason.strip()):
-            raise ApiError(422, "reason_required", f"{t.title}必须填写理由。", "reason")
+            raise Invalid("reason_required", f"{t.title}必须填写理由。", "reason")
         sets = {"status": t.target, **(values or {})}
         assignments = ", ".join(f"{k} = :{k}" for k in sets)
         extra = ", updated_at = now(), updated_by = :_actor" if "updated_by" in row else ""
@@ -92,6 +108,9 @@ class Machine:
                who.user, reason)
         audit.record(conn, who.user, action, self.table, case_id, _plain(row), _plain(dict(after)), who.client,
                      user_id=getattr(who, "user_id", None))
+        for kinds, hook in _hooks:
+            if not kinds or self.kind in kinds:
+                hook(conn, self, row, dict(after), who)
         return dict(after)
 
 

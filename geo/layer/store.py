@@ -10,23 +10,22 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from geo import audit
+from geo import audit, errors
 from geo.migrations.layer_table import search_document
-from layers.attributes import AttrError, coerce_column, to_json
-from layers.registry import SRID, TILE_SRID, Layer
+from geo.layer.attributes import AttrError, coerce_column, to_json
+from geo.layer.registry import SRID, TILE_SRID, Layer
 
 META_COLUMNS = ("created_at", "created_by", "updated_at", "updated_by")
 SORTABLE_META = ("id", "created_at", "updated_at")
 
 
-class NotFound(LookupError):
-    pass
+class NotFound(errors.NotFound):
+    def __init__(self, fid: int) -> None:
+        super().__init__("not_found", f"要素 {fid} 不存在或已删除。", None, {"id": fid})
+        self.fid = fid
 
 
-@dataclass
-class StaleVersion(Exception):
-    current: int
-    given: int
+StaleVersion = errors.StaleVersion
 
 
 @dataclass

@@ -1,0 +1,164 @@
+"""Business modules are discovered, never listed.
+
+A module is a package directly under one of the module packages (setting ``CHENGJIAN_MODULE_PACKAGES``, default
+``layers``): ``layers/sites/``, ``layers/standard_sites/`` … Discovery imports every module package and every
+submodule in it, once; importing is what declares things:
+
+- layers, with ``geo.layer.registry.register(Layer(...))``;
+- routers: a submodule's ``router`` attribute (a FastAPI ``APIRouter``) is mounted by the app;
+- start-up work: a submodule's ``on_app(app)`` is called by the app factory;
+- demo data: ``@seeder(order=…)`` functions, run by ``chengjian demo`` in their declared order;
+- scheduled and background work: ``@job(cron=…)`` functions, run by the task queue's workers;
+- settings: ``module_settings(…)`` classes, read from the environment like the core's;
+- migrations: a ``migrations/`` folder (no ``__init__.py``) of Alembic revisions, one branch per module.
+
+The core never names a module: everything above is collected here and read by whoever serves it. A package
+``layers`` elsewhere on ``sys.path`` contributes modules too (``layers/__init__.py`` extends its ``__path__``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from geo.settings import get_settings
+
+
+@dataclass(frozen=True)
+class Seeder:
+    """Demo data of one module: ``run(conn, world) -> {layer or table: rows}``; lower ``order`` runs first."""
+
+    module: str
+    name: str
+    order: int
+    run: Callable[..., dict]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Scheduled work of one module: ``run(conn, now) -> dict`` in a system-scope transaction, on ``cron``."""
+
+    module: str
+    name: str
+    cron: str
+    run: Callable[..., dict]
+    title: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+_seeders: list[Seeder] = []
+_jobs: list[Job] = []
+_lock = threading.RLock()
+_packages: list[ModuleType] | None = None
+
+
+def _owner(fn: Callable) -> str:
+    """The module (package) a function is declared in: ``standard_sites`` for ``layers.standard_sites.jobs``."""
+    parts = fn.__module__.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def seeder(order: int = 100) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+    """Declare a function as its module's demo seeder (``chengjian demo`` runs every seeder by ``order``)."""
+
+    def wrap(fn: Callable[..., dict]) -> Callable[..., dict]:
+        _seeders.append(Seeder(_owner(fn), fn.__name__, order, fn))
+        return fn
+
+    return wrap
+
+
+def job(cron: str, title: str = "") -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+    """Declare a function as scheduled work of its module (``cron``: minute hour day month weekday)."""
+
+    def wrap(fn: Callable[..., dict]) -> Callable[..., dict]:
+        _jobs.append(Job(_owner(fn), fn.__name__, cron, fn, title or (fn.__doc__ or "").strip().split("\n")[0]))
+        return fn
+
+    return wrap
+
+
+def package_names() -> list[str]:
+    return [p.strip() for p in get_settings().module_packages.split(",") if p.strip()]
+
+
+def discover() -> list[ModuleType]:
+    """Import every module package and its submodules (once); returns the module packages, by name."""
+    global _packages
+    with _lock:
+        if _packages is not None:
+            return _packages
+        found: list[ModuleType] = []
+        for root_name in package_names():
+            root = importlib.import_module(root_name)
+            for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda i: i.name):
+                if not info.ispkg:
+                    continue
+                pkg = importlib.import_module(f"{root_name}.{info.name}")
+                found.append(pkg)
+                for sub in pkgutil.walk_packages(pkg.__path__, prefix=f"{pkg.__name__}."):
+                    importlib.import_module(sub.name)
+        _packages = found
+        return found
+
+
+def packages() -> list[ModuleType]:
+    return discover()
+
+
+def names() -> list[str]:
+    return [p.__name__.rsplit(".", 1)[-1] for p in discover()]
+
+
+def submodules() -> list[ModuleType]:
+    """Every imported module of every module package (the package itself first), in name order."""
+    import sys
+
+    prefixes = tuple(f"{p.__name__}." for p in discover())
+    roots = {p.__name__ for p in discover()}
+    mods = [m for n, m in list(sys.modules.items()) if m is not None and (n in roots or n.startswith(prefixes))]
+    return sorted(mods, key=lambda m: m.__name__)
+
+
+def collect(attribute: str) -> list[Any]:
+    """The value of ``attribute`` in every submodule that defines it (its own, not an imported one)."""
+    out = []
+    for m in submodules():
+        value = m.__dict__.get(attribute)
+        if value is None:
+            continue
+        if inspect.isfunction(value) and value.__module__ != m.__name__:
+            continue  # imported from a sibling, collected there
+        out.append(value)
+    return out
+
+
+def seeders() -> list[Seeder]:
+    discover()
+    return sorted(_seeders, key=lambda s: (s.order, s.module, s.name))
+
+
+def jobs() -> list[Job]:
+    discover()
+    return sorted(_jobs, key=lambda j: j.id)
+
+
+def migration_dirs() -> list[Path]:
+    """Each module's ``migrations/`` folder (Alembic version locations beside the core's)."""
+    out = []
+    for pkg in discover():
+        for base in pkg.__path__:
+            d = Path(base) / "migrations"
+            if d.is_dir():
+                out.append(d)
+    return out
