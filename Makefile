@@ -9,7 +9,7 @@ DEB_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin chromium fonts-no
 # (experts' deadline reminders, overdue-report site statuses) run in the app every minute.
 RUN_ENV := CHENGJIAN_ANONYMOUS_ROLES=$${CHENGJIAN_ANONYMOUS_ROLES:-leader} CHENGJIAN_JOBS=$${CHENGJIAN_JOBS:-on}
 
-.PHONY: run test stop install system-deps db demo bench clean-var
+.PHONY: run test lint stop install system-deps db demo bench clean-var
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -37,7 +37,13 @@ demo: db
 run: demo
 	$(RUN_ENV) $(CJ) serve
 
-test: install system-deps
+# Style and the shape of the code: ruff (lint + format), import-linter contracts (core below, modules on top).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+test: lint system-deps
 	$(PY) -m pytest -q
 
 stop:

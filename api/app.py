@@ -1,5 +1,6 @@
 """The FastAPI application factory: the api's own routers, then every business module's ``router`` and ``on_app(app)``
 hook, as discovered by ``geo.modules`` (the app names no module)."""
+
 from __future__ import annotations
 
 import importlib
@@ -10,14 +11,12 @@ from sqlalchemy import text
 
 from api import errors
 from api.limits import BodyLimit
-from geo import audit
-from geo import modules
+from geo import audit, modules
 from geo.db import get_engine
 from geo.settings import get_settings
 
 # Routers of the api package itself (the services every layer gets), mounted in this order.
-API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "search", "signin", "sso",
-               "admin")
+API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "search", "signin", "sso", "admin")
 
 
 class RecordClient:
@@ -48,8 +47,7 @@ def create_app() -> FastAPI:
             with get_engine().connect() as conn:
                 postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
         except Exception as e:  # the database is down or unreachable
-            return JSONResponse({"status": "error", "database": "down", "reason": type(e).__name__},
-                                status_code=503)
+            return JSONResponse({"status": "error", "database": "down", "reason": type(e).__name__}, status_code=503)
         return {"status": "ok", "database": "up", "postgis": postgis}
 
     for name in API_ROUTERS:

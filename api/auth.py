@@ -12,6 +12,7 @@ union, and the database enforces it (row-level security, geo/scope.py) on every 
 Cookie-authenticated writes must echo the session's CSRF token in ``X-CSRF-Token`` (double submit, checked
 against the server-side session); bearer and API-key requests carry no ambient credential and need none.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,9 +24,9 @@ from fastapi import Request
 
 from api.accounts import sessions
 from api.errors import ApiError
+from geo.layer.registry import Layer
 from geo.scope import NOTHING, Scope
 from geo.settings import get_settings
-from geo.layer.registry import Layer
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -72,10 +73,19 @@ class Principal:
 
     def public(self) -> dict:
         """What ``GET /api/auth/me`` shows."""
-        return {"user": self.user, "user_id": self.user_id, "display_name": self.display_name,
-                "roles": list(self.roles), "permissions": sorted(self.permissions), "district": self.district,
-                "org_id": self.org_id, "via": self.via, "scope": self.scope.describe(),
-                "authenticated": self.authenticated, "must_change_password": self.must_change_password}
+        return {
+            "user": self.user,
+            "user_id": self.user_id,
+            "display_name": self.display_name,
+            "roles": list(self.roles),
+            "permissions": sorted(self.permissions),
+            "district": self.district,
+            "org_id": self.org_id,
+            "via": self.via,
+            "scope": self.scope.describe(),
+            "authenticated": self.authenticated,
+            "must_change_password": self.must_change_password,
+        }
 
 
 # -- loading ----------------------------------------------------------------------------------------------------
@@ -120,16 +130,32 @@ def scope_of(scopes: list[str], district: str | None, grants: list[str]) -> Scop
     return Scope.of(districts=districts, grants=granted)
 
 
-def load_user(conn: sa.Connection, user_id: int, client: str | None = None, via: str = "bearer",
-              csrf: str | None = None, expires: float | None = None) -> Principal | None:
+def load_user(
+    conn: sa.Connection,
+    user_id: int,
+    client: str | None = None,
+    via: str = "bearer",
+    csrf: str | None = None,
+    expires: float | None = None,
+) -> Principal | None:
     row = conn.execute(sa.text(USER_SQL), {"uid": user_id}).mappings().first()
     if row is None:
         return None
-    return Principal(user=row["username"], roles=tuple(row["roles"]) or ("public",), client=client,
-                     user_id=row["id"], permissions=frozenset(row["permissions"]),
-                     scope=scope_of(list(row["scopes"]), row["district"], list(row["grants"])), via=via,
-                     display_name=row["display_name"], district=row["district"], org_id=row["org_id"], csrf=csrf,
-                     session_expires_at=expires, must_change_password=row["must_change_password"])
+    return Principal(
+        user=row["username"],
+        roles=tuple(row["roles"]) or ("public",),
+        client=client,
+        user_id=row["id"],
+        permissions=frozenset(row["permissions"]),
+        scope=scope_of(list(row["scopes"]), row["district"], list(row["grants"])),
+        via=via,
+        display_name=row["display_name"],
+        district=row["district"],
+        org_id=row["org_id"],
+        csrf=csrf,
+        session_expires_at=expires,
+        must_change_password=row["must_change_password"],
+    )
 
 
 _anonymous: dict[str, tuple[float, Principal]] = {}
@@ -144,9 +170,13 @@ def anonymous(client: str | None) -> Principal:
     hit = _anonymous.get(key)
     if hit is None or hit[0] < time.monotonic():
         with get_engine().connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT r.name, r.scope, array(SELECT permission FROM role_permissions WHERE role = r.name) "
-                "FROM roles r WHERE r.name = ANY(:roles)"), {"roles": list(roles)}).all()
+            rows = conn.execute(
+                sa.text(
+                    "SELECT r.name, r.scope, array(SELECT permission FROM role_permissions WHERE role = r.name) "
+                    "FROM roles r WHERE r.name = ANY(:roles)"
+                ),
+                {"roles": list(roles)},
+            ).all()
         perms = frozenset(p for _, _, ps in rows for p in ps)
         scopes = [s for _, s, _ in rows]
         # An anonymous visitor has no district and no grants: its scope is all or nothing.
@@ -183,29 +213,42 @@ def authenticate(request: Request) -> Principal:
                 raise _bad_credentials("API 密钥无效、已吊销或已过期。")
             principal_ = load_user(conn, user_id, client, via)
         else:
-            row = conn.execute(sa.text(SESSION_SQL), {"h": sessions.token_hash(token),
-                                                      "idle": get_settings().session_idle_minutes}).mappings().first()
+            row = (
+                conn.execute(
+                    sa.text(SESSION_SQL), {"h": sessions.token_hash(token), "idle": get_settings().session_idle_minutes}
+                )
+                .mappings()
+                .first()
+            )
             if row is None or (via == "cookie") != (row["kind"] == "cookie"):
                 if via == "cookie" and request.method in SAFE_METHODS:
                     return anonymous(client)  # an expired cookie on a page load: show the page signed out
                 raise _bad_credentials()
             if row["stale_seen"]:
-                conn.execute(sa.text("UPDATE sessions SET last_seen_at = now() WHERE token_hash = :h"),
-                             {"h": sessions.token_hash(token)})
+                conn.execute(
+                    sa.text("UPDATE sessions SET last_seen_at = now() WHERE token_hash = :h"),
+                    {"h": sessions.token_hash(token)},
+                )
             principal_ = load_user(conn, row["user_id"], client, via, row["csrf_token"], float(row["expires"]))
     if principal_ is None:
         raise _bad_credentials("账号已停用。")
     if via == "cookie" and request.method not in SAFE_METHODS:
         sent = request.headers.get(sessions.CSRF_HEADER)
         if not sent or sent != principal_.csrf:
-            raise ApiError(403, "csrf_failed", "页面已过期或请求来源不明（CSRF 校验失败），请刷新页面后重试。",
-                           None, {"header": "X-CSRF-Token"})
+            raise ApiError(
+                403,
+                "csrf_failed",
+                "页面已过期或请求来源不明（CSRF 校验失败），请刷新页面后重试。",
+                None,
+                {"header": "X-CSRF-Token"},
+            )
     return principal_
 
 
 def has_credentials(request: Request) -> bool:
-    return bool(request.headers.get("authorization") or request.headers.get("x-api-key")
-                or request.cookies.get(sessions.COOKIE))
+    return bool(
+        request.headers.get("authorization") or request.headers.get("x-api-key") or request.cookies.get(sessions.COOKIE)
+    )
 
 
 def principal(request: Request) -> Principal:

@@ -1,8 +1,9 @@
 """Shared dependencies: the layer from the path (with its view permission), database connections that carry the
 principal's data scope."""
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from fastapi import Depends
 from sqlalchemy import Connection
@@ -17,8 +18,13 @@ from geo.layer.registry import Layer, registry
 def get_layer(layer_id: str, who: Principal = Depends(principal)) -> Layer:
     layer = registry.get(layer_id)
     if layer is None:
-        raise ApiError(404, "layer_not_found", f"图层「{layer_id}」不存在。", "layer",
-                       {"layers": [lyr.id for lyr in registry.all()]})
+        raise ApiError(
+            404,
+            "layer_not_found",
+            f"图层「{layer_id}」不存在。",
+            "layer",
+            {"layers": [lyr.id for lyr in registry.all()]},
+        )
     who.require_view(layer)
     return layer
 

@@ -1,4 +1,5 @@
 """One error shape for every 4xx: ``{code, message (Chinese), field, detail}``."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,15 @@ from geo import errors as domain
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 detail: Any = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.status, self.code, self.message, self.field = status, code, message, field
         self.detail = detail or {}
         self.headers = headers
@@ -40,20 +48,33 @@ def status_of(exc: domain.DomainError) -> int:
     return next((status for kind, status in DOMAIN_STATUS if isinstance(exc, kind)), 400)
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None, detail: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"code": code, "message": message, "field": field, "detail": detail or {}},
-                        status_code=status, headers=headers)
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    detail: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"code": code, "message": message, "field": field, "detail": detail or {}}, status_code=status, headers=headers
+    )
 
 
 def not_found(what: str = "记录") -> ApiError:
     return ApiError(404, "not_found", f"{what}不存在或已删除。")
 
 
-_STATUS_TEXT = {400: ("bad_request", "请求格式不正确。"), 401: ("unauthorized", "请先登录。"),
-                403: ("forbidden", "没有权限执行此操作。"), 404: ("not_found", "请求的资源不存在。"),
-                405: ("method_not_allowed", "不支持此请求方法。"), 406: ("not_acceptable", "不支持请求的格式。"),
-                413: ("payload_too_large", "上传内容过大。"), 415: ("unsupported_media_type", "不支持的内容类型。")}
+_STATUS_TEXT = {
+    400: ("bad_request", "请求格式不正确。"),
+    401: ("unauthorized", "请先登录。"),
+    403: ("forbidden", "没有权限执行此操作。"),
+    404: ("not_found", "请求的资源不存在。"),
+    405: ("method_not_allowed", "不支持此请求方法。"),
+    406: ("not_acceptable", "不支持请求的格式。"),
+    413: ("payload_too_large", "上传内容过大。"),
+    415: ("unsupported_media_type", "不支持的内容类型。"),
+}
 
 
 def _column_of(constraint: str | None, table: str | None) -> str | None:
@@ -61,7 +82,7 @@ def _column_of(constraint: str | None, table: str | None) -> str | None:
     of the error detail on tables with row-level security, so the name is what is left."""
     if not constraint or not table or not constraint.startswith(table + "_"):
         return None
-    rest = re.sub(r"(_live)?_(idx|key|fkey)$", "", constraint[len(table) + 1:])
+    rest = re.sub(r"(_live)?_(idx|key|fkey)$", "", constraint[len(table) + 1 :])
     return rest or None
 
 
@@ -87,9 +108,13 @@ def install(app: FastAPI) -> None:
             msg = f"缺少必填参数「{field}」。"
         else:
             msg = f"参数「{field}」格式不正确。" if field else "请求参数格式不正确。"
-        return error_response(422, "request_invalid", msg, field,
-                              {"errors": [{"loc": e.get("loc"), "type": e.get("type"), "msg": e.get("msg")}
-                                          for e in errs][:20]})
+        return error_response(
+            422,
+            "request_invalid",
+            msg,
+            field,
+            {"errors": [{"loc": e.get("loc"), "type": e.get("type"), "msg": e.get("msg")} for e in errs][:20]},
+        )
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError):
@@ -110,12 +135,18 @@ def install(app: FastAPI) -> None:
     async def _programming(request: Request, exc: ProgrammingError):
         """Row-level security refusing a write: the record would fall outside the principal's data scope."""
         if getattr(exc.orig, "sqlstate", None) == "42501" and "row-level security" in str(exc.orig):
-            return error_response(403, "out_of_scope", "超出您的数据权限范围：只能录入和修改本辖区（或本单位参与项目）的数据。",
-                                  "geometry", {"table": getattr(getattr(exc.orig, "diag", None), "table_name", None)})
+            return error_response(
+                403,
+                "out_of_scope",
+                "超出您的数据权限范围：只能录入和修改本辖区（或本单位参与项目）的数据。",
+                "geometry",
+                {"table": getattr(getattr(exc.orig, "diag", None), "table_name", None)},
+            )
         raise exc
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         code, msg = _STATUS_TEXT.get(exc.status_code, ("http_error", "请求失败。"))
-        return error_response(exc.status_code, code, msg, None, {"reason": str(exc.detail)},
-                              getattr(exc, "headers", None))
+        return error_response(
+            exc.status_code, code, msg, None, {"reason": str(exc.detail)}, getattr(exc, "headers", None)
+        )

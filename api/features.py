@@ -1,8 +1,10 @@
 """``/api/layers``: the registry, and features of every layer (list, get, create, update, delete)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from sqlalchemy import Connection
@@ -10,11 +12,11 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, db_write, get_layer
 from api.errors import ApiError, not_found
-from geo.settings import get_settings
-from geo.validate import check_one
 from geo.layer import store
 from geo.layer.attributes import check_properties
 from geo.layer.registry import Layer, registry
+from geo.settings import get_settings
+from geo.validate import check_one
 
 router = APIRouter(prefix="/api/layers", tags=["layers"])
 
@@ -33,8 +35,9 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
     return tuple(parts)  # type: ignore[return-value]
 
 
-def build_query(layer: Layer, request: Request, limit: int | None, offset: int, cursor: str | None,
-                reserved: set[str] = RESERVED) -> store.Query:
+def build_query(
+    layer: Layer, request: Request, limit: int | None, offset: int, cursor: str | None, reserved: set[str] = RESERVED
+) -> store.Query:
     s = get_settings()
     params = request.query_params
     raw_filters = {k: v for k, v in params.items() if k not in reserved}
@@ -48,7 +51,8 @@ def build_query(layer: Layer, request: Request, limit: int | None, offset: int, 
         filters=store.parse_filters(layer, raw_filters),
         q=(params.get("q") or "").strip() or None,
         sort=store.parse_sort(layer, params.get("sort")),
-        limit=limit, offset=offset,
+        limit=limit,
+        offset=offset,
         after_id=store.decode_cursor(cursor) if cursor else None,
     )
 
@@ -69,8 +73,12 @@ def expected_version(fid: int, if_match: str | None, body_version: Any) -> int:
             pass
         raise ApiError(412, "precondition_failed", "If-Match 与该记录不符。", "If-Match", {"if_match": if_match})
     if body_version is None:
-        raise ApiError(428, "version_required", "修改或删除记录须提供版本号（If-Match 或 version），以免覆盖他人的修改。",
-                       "version")
+        raise ApiError(
+            428,
+            "version_required",
+            "修改或删除记录须提供版本号（If-Match 或 version），以免覆盖他人的修改。",
+            "version",
+        )
     try:
         return int(body_version)
     except (TypeError, ValueError):
@@ -85,16 +93,26 @@ def _store_errors(layer: Layer, fid: int) -> Iterator[None]:
     except store.NotFound:
         raise not_found(f"{layer.title}要素 {fid} ")
     except store.StaleVersion as e:
-        raise ApiError(409, "version_conflict", "该记录已被他人修改，请刷新后重试。", "version",
-                       {"current_version": e.current, "your_version": e.given})
+        raise ApiError(
+            409,
+            "version_conflict",
+            "该记录已被他人修改，请刷新后重试。",
+            "version",
+            {"current_version": e.current, "your_version": e.given},
+        )
 
 
 def _feature_body(body: Any) -> tuple[Any, dict | None, Any]:
     if not isinstance(body, dict):
         raise ApiError(422, "feature_malformed", "请求内容应为 GeoJSON 要素（Feature）。", None)
     if body.get("type") not in (None, "Feature"):
-        raise ApiError(422, "feature_malformed", "请求内容应为 GeoJSON 要素（type 为 Feature）。", "type",
-                       {"type": body.get("type")})
+        raise ApiError(
+            422,
+            "feature_malformed",
+            "请求内容应为 GeoJSON 要素（type 为 Feature）。",
+            "type",
+            {"type": body.get("type")},
+        )
     props = body.get("properties")
     if props is not None and not isinstance(props, dict):
         raise ApiError(422, "feature_malformed", "properties 应为对象。", "properties")
@@ -112,9 +130,14 @@ def describe_layer(layer: Layer = Depends(get_layer)) -> dict:
 
 
 @router.get("/{layer_id}/features")
-def list_features(request: Request, layer: Layer = Depends(get_layer), limit: int | None = Query(None),
-                  offset: int = Query(0), cursor: str | None = Query(None),
-                  conn: Connection = Depends(db_read, scope="function")) -> dict:
+def list_features(
+    request: Request,
+    layer: Layer = Depends(get_layer),
+    limit: int | None = Query(None),
+    offset: int = Query(0),
+    cursor: str | None = Query(None),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
     query = build_query(layer, request, limit, offset, cursor)
     features = store.list_features(conn, layer, query)
     out: dict[str, Any] = {
@@ -129,8 +152,12 @@ def list_features(request: Request, layer: Layer = Depends(get_layer), limit: in
 
 
 @router.get("/{layer_id}/features/{fid}")
-def get_feature(fid: int, response: Response, layer: Layer = Depends(get_layer),
-                conn: Connection = Depends(db_read, scope="function")) -> dict:
+def get_feature(
+    fid: int,
+    response: Response,
+    layer: Layer = Depends(get_layer),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
     with _store_errors(layer, fid):
         feature = store.get_feature(conn, layer, fid)
     response.headers["ETag"] = etag(feature)
@@ -138,13 +165,21 @@ def get_feature(fid: int, response: Response, layer: Layer = Depends(get_layer),
 
 
 @router.post("/{layer_id}/features", status_code=201)
-def create_feature(request: Request, response: Response, body: Any = Body(...), crs: str | None = None,
-                   repair: bool = False, layer: Layer = Depends(get_layer), who: Principal = Depends(principal),
-                   conn: Connection = Depends(db_write, scope="function")) -> dict:
+def create_feature(
+    request: Request,
+    response: Response,
+    body: Any = Body(...),
+    crs: str | None = None,
+    repair: bool = False,
+    layer: Layer = Depends(get_layer),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     who.require_edit(layer)
     geometry, props, _ = _feature_body(body)
-    geom, repaired = check_one(geometry, layer.geometry, crs, repair, get_settings().max_vertices,
-                               get_settings().hangzhou_margin_deg)
+    geom, repaired = check_one(
+        geometry, layer.geometry, crs, repair, get_settings().max_vertices, get_settings().hangzhou_margin_deg
+    )
     clean = check_properties(layer, props)
     feature = store.create(conn, layer, geom, clean, who.user, who.client)
     response.headers["ETag"] = etag(feature)
@@ -154,8 +189,18 @@ def create_feature(request: Request, response: Response, body: Any = Body(...), 
     return feature
 
 
-def _update(fid: int, body: Any, crs: str | None, repair: bool, if_match: str | None, partial: bool,
-            layer: Layer, who: Principal, conn: Connection, response: Response) -> dict:
+def _update(
+    fid: int,
+    body: Any,
+    crs: str | None,
+    repair: bool,
+    if_match: str | None,
+    partial: bool,
+    layer: Layer,
+    who: Principal,
+    conn: Connection,
+    response: Response,
+) -> dict:
     who.require_edit(layer)
     geometry, props, body_version = _feature_body(body)
     version = expected_version(fid, if_match, body_version)
@@ -173,23 +218,44 @@ def _update(fid: int, body: Any, crs: str | None, repair: bool, if_match: str | 
 
 
 @router.put("/{layer_id}/features/{fid}")
-def replace_feature(fid: int, response: Response, body: Any = Body(...), crs: str | None = None,
-                    repair: bool = False, if_match: str | None = Header(None), layer: Layer = Depends(get_layer),
-                    who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
+def replace_feature(
+    fid: int,
+    response: Response,
+    body: Any = Body(...),
+    crs: str | None = None,
+    repair: bool = False,
+    if_match: str | None = Header(None),
+    layer: Layer = Depends(get_layer),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     return _update(fid, body, crs, repair, if_match, False, layer, who, conn, response)
 
 
 @router.patch("/{layer_id}/features/{fid}")
-def patch_feature(fid: int, response: Response, body: Any = Body(...), crs: str | None = None,
-                  repair: bool = False, if_match: str | None = Header(None), layer: Layer = Depends(get_layer),
-                  who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
+def patch_feature(
+    fid: int,
+    response: Response,
+    body: Any = Body(...),
+    crs: str | None = None,
+    repair: bool = False,
+    if_match: str | None = Header(None),
+    layer: Layer = Depends(get_layer),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     return _update(fid, body, crs, repair, if_match, True, layer, who, conn, response)
 
 
 @router.delete("/{layer_id}/features/{fid}", status_code=204)
-def delete_feature(fid: int, version: int | None = None, if_match: str | None = Header(None),
-                   layer: Layer = Depends(get_layer), who: Principal = Depends(principal),
-                   conn: Connection = Depends(db_write, scope="function")) -> Response:
+def delete_feature(
+    fid: int,
+    version: int | None = None,
+    if_match: str | None = Header(None),
+    layer: Layer = Depends(get_layer),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> Response:
     who.require_edit(layer)
     expected = expected_version(fid, if_match, version)
     with _store_errors(layer, fid):

@@ -1,22 +1,22 @@
 """``/api/geofence``: electronic fence checks (one point, or many in one call). The rules are in geo/geofence.py."""
+
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from typing_extensions import NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired
 
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import Connection
+from typing_extensions import TypedDict
 
 from api.auth import Principal, principal
 from api.deps import db_read, get_layer
 from api.errors import ApiError
 from geo import geofence
 from geo.crs import normalize as crs_name
-from geo.settings import get_settings
 from geo.layer.registry import Layer, registry
+from geo.settings import get_settings
 
 router = APIRouter(prefix="/api/geofence", tags=["geofence"])
 
@@ -83,28 +83,40 @@ def _api_error(e: geofence.GeofenceError, items: str | None = None) -> ApiError:
 
 def _settings_echo() -> dict:
     s = get_settings()
-    return {"tolerance_base_m": s.geofence_tolerance_m, "accuracy_cap_m": s.geofence_accuracy_cap_m,
-            "tolerance_rule": "tolerance_m = tolerance_base_m + min(accuracy_m, accuracy_cap_m)"}
+    return {
+        "tolerance_base_m": s.geofence_tolerance_m,
+        "accuracy_cap_m": s.geofence_accuracy_cap_m,
+        "tolerance_rule": "tolerance_m = tolerance_base_m + min(accuracy_m, accuracy_cap_m)",
+    }
 
 
 @router.post("/check")
-def check(body: Check, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
+def check(
+    body: Check, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> dict:
     """Is the point inside the fence (``feature_id``, or all fences of ``site_id``), and how far from its edge."""
     layer = _fence_layer(body.layer, who)
     try:
-        out = geofence.check(conn, layer, body.lon, body.lat, body.feature_id, body.site_id, body.crs,
-                             body.accuracy_m)
+        out = geofence.check(conn, layer, body.lon, body.lat, body.feature_id, body.site_id, body.crs, body.accuracy_m)
     except geofence.GeofenceError as e:
         raise _api_error(e)
     row = out.rows()[0]
-    return {"layer": layer.id, **row, "accuracy_m": body.accuracy_m or 0.0,
-            "lon": round(float(out.points.lon[0]), 7), "lat": round(float(out.points.lat[0]), 7),
-            "crs": crs_name(body.crs), "checked_at": out.checked_at.isoformat(), **_settings_echo()}
+    return {
+        "layer": layer.id,
+        **row,
+        "accuracy_m": body.accuracy_m or 0.0,
+        "lon": round(float(out.points.lon[0]), 7),
+        "lat": round(float(out.points.lat[0]), 7),
+        "crs": crs_name(body.crs),
+        "checked_at": out.checked_at.isoformat(),
+        **_settings_echo(),
+    }
 
 
 @router.post("/check-batch")
-def check_batch(body: Any = Body(...), who: Principal = Depends(principal),
-                conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
+def check_batch(
+    body: Any = Body(...), who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> JSONResponse:
     """Many checks in one call.
 
     ``{layer, crs, checks: [{feature_id | site_id, lon, lat, accuracy_m, ref}]}``: each point against the fence
@@ -120,7 +132,9 @@ def check_batch(body: Any = Body(...), who: Principal = Depends(principal),
     layer = _fence_layer(body.get("layer"), who)
     items = "checks" if "checks" in body else "points"
     if ("checks" in body) == ("points" in body):
-        raise ApiError(422, "request_invalid", "请给出 checks（逐点指定围栏）或 points（对整层围栏检索）之一。", "checks")
+        raise ApiError(
+            422, "request_invalid", "请给出 checks（逐点指定围栏）或 points（对整层围栏检索）之一。", "checks"
+        )
     raw = body[items]
     crs = body.get("crs")
     if not isinstance(raw, list) or (crs is not None and not isinstance(crs, str)):
@@ -128,23 +142,41 @@ def check_batch(body: Any = Body(...), who: Principal = Depends(principal),
         raise ApiError(422, "request_invalid", f"参数「{field}」格式不正确。", field)
     limit = get_settings().geofence_max_batch
     if len(raw) > limit:
-        raise ApiError(413, "batch_too_large", f"一次最多检查 {limit} 个点，本次 {len(raw)} 个，请分批提交。", items,
-                       {"count": len(raw), "max": limit})
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"一次最多检查 {limit} 个点，本次 {len(raw)} 个，请分批提交。",
+            items,
+            {"count": len(raw), "max": limit},
+        )
     try:
         parsed = (CHECKS if items == "checks" else POINTS).validate_python(raw)
     except ValidationError as e:
         first = e.errors()[0]
         loc = [str(x) for x in first["loc"]]
         field = f"{items}[{loc[0]}]" + ("." + ".".join(loc[1:]) if len(loc) > 1 else "")
-        raise ApiError(422, "request_invalid", f"参数「{field}」格式不正确。", field,
-                       {"errors": [{"loc": x["loc"], "type": x["type"], "msg": x["msg"]} for x in e.errors()[:20]]})
+        raise ApiError(
+            422,
+            "request_invalid",
+            f"参数「{field}」格式不正确。",
+            field,
+            {"errors": [{"loc": x["loc"], "type": x["type"], "msg": x["msg"]} for x in e.errors()[:20]]},
+        )
     lon = [c["lon"] for c in parsed]
     lat = [c["lat"] for c in parsed]
     acc = [c.get("accuracy_m") for c in parsed]
     try:
         if items == "checks":
-            out = geofence.check(conn, layer, lon, lat, [c.get("feature_id") for c in parsed],
-                                 [c.get("site_id") for c in parsed], crs, acc)
+            out = geofence.check(
+                conn,
+                layer,
+                lon,
+                lat,
+                [c.get("feature_id") for c in parsed],
+                [c.get("site_id") for c in parsed],
+                crs,
+                acc,
+            )
         else:
             out = geofence.locate(conn, layer, lon, lat, crs, acc)
     except geofence.GeofenceError as e:
@@ -152,8 +184,15 @@ def check_batch(body: Any = Body(...), who: Principal = Depends(principal),
     rows = out.rows()
     for row, c in zip(rows, parsed):
         row["ref"] = c.get("ref")
-    return JSONResponse({
-        "layer": layer.id, "crs": crs_name(crs), "mode": items, "count": len(rows),
-        "inside_count": int(out.inside.sum()), "checked_at": out.checked_at.isoformat(), **_settings_echo(),
-        "results": rows,
-    })
+    return JSONResponse(
+        {
+            "layer": layer.id,
+            "crs": crs_name(crs),
+            "mode": items,
+            "count": len(rows),
+            "inside_count": int(out.inside.sum()),
+            "checked_at": out.checked_at.isoformat(),
+            **_settings_echo(),
+            "results": rows,
+        }
+    )

@@ -1,4 +1,5 @@
 """Refuse oversized request bodies before they are read into memory."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def _body(limit: int) -> bytes:
-    return json.dumps({"code": "payload_too_large", "message": f"上传内容过大，上限 {limit // (1024 * 1024)} MB。",
-                       "field": None, "detail": {"max_bytes": limit}}, ensure_ascii=False).encode()
+    return json.dumps(
+        {
+            "code": "payload_too_large",
+            "message": f"上传内容过大，上限 {limit // (1024 * 1024)} MB。",
+            "field": None,
+            "detail": {"max_bytes": limit},
+        },
+        ensure_ascii=False,
+    ).encode()
 
 
 class BodyLimit:
@@ -51,7 +59,14 @@ class BodyLimit:
 
     async def _refuse(self, send: Send) -> None:
         body = _body(self.max_bytes)
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -8,10 +8,11 @@ filterable attributes. Invalid parameters give 400 in our error shape, as the st
 Each collection also links (``describedby``) a JSON Schema of its items, so clients get the field
 types from the layer declaration rather than guessing them from the first page.
 """
+
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -22,11 +23,11 @@ from api.auth import Principal, principal
 from api.deps import db_read, get_layer
 from api.errors import ApiError, not_found
 from api.features import parse_bbox
-from geo.settings import get_settings
-from geo.validate import HANGZHOU_BBOX
 from geo.layer import store
 from geo.layer.attributes import AttrError
 from geo.layer.registry import Layer, registry
+from geo.settings import get_settings
+from geo.validate import HANGZHOU_BBOX
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
 
@@ -44,26 +45,40 @@ OPENAPI = "application/vnd.oai.openapi+json;version=3.1"
 FORMATS = {None, "json", "geojson", JSON, GEOJSON}
 DEFAULT_LIMIT = 10
 ITEM_PARAMS = {"limit", "offset", "bbox", "bbox-crs", "datetime", "f"}
-GEOMETRY_NAMES = {"Point": "点", "LineString": "线", "MultiLineString": "线",
-                  "Polygon": "面", "MultiPolygon": "面"}
+GEOMETRY_NAMES = {"Point": "点", "LineString": "线", "MultiLineString": "线", "Polygon": "面", "MultiPolygon": "面"}
 
 
 def _param(name: str, schema: dict, description: str) -> dict:
-    return {"name": name, "in": "query", "required": False, "style": "form", "explode": False,
-            "schema": schema, "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "style": "form",
+        "explode": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 # Read by hand (so a bad value gives 400, not 422) and documented here for the OpenAPI document.
-ITEMS_OPENAPI = {"parameters": [
-    _param("limit", {"type": "integer", "minimum": 1, "maximum": 10_000, "default": DEFAULT_LIMIT},
-           "每页要素数；超过上限时按上限返回。"),
-    _param("offset", {"type": "integer", "minimum": 0, "default": 0}, "跳过的要素数（分页）。"),
-    _param("bbox", {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
-           "范围过滤：最小经度,最小纬度,最大经度,最大纬度（CRS84）。"),
-    _param("bbox-crs", {"type": "string", "format": "uri", "enum": [CRS84]}, "bbox 的坐标系，仅支持 CRS84。"),
-    _param("datetime", {"type": "string"}, "时间过滤；图层没有时间范围，接受但不筛选。"),
-    _param("f", {"type": "string", "enum": ["json", "geojson"]}, "返回格式。"),
-]}
+ITEMS_OPENAPI = {
+    "parameters": [
+        _param(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": 10_000, "default": DEFAULT_LIMIT},
+            "每页要素数；超过上限时按上限返回。",
+        ),
+        _param("offset", {"type": "integer", "minimum": 0, "default": 0}, "跳过的要素数（分页）。"),
+        _param(
+            "bbox",
+            {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+            "范围过滤：最小经度,最小纬度,最大经度,最大纬度（CRS84）。",
+        ),
+        _param("bbox-crs", {"type": "string", "format": "uri", "enum": [CRS84]}, "bbox 的坐标系，仅支持 CRS84。"),
+        _param("datetime", {"type": "string"}, "时间过滤；图层没有时间范围，接受但不筛选。"),
+        _param("f", {"type": "string", "enum": ["json", "geojson"]}, "返回格式。"),
+    ]
+}
 
 
 def _json(content: Any, media_type: str = JSON) -> JSONResponse:
@@ -80,8 +95,13 @@ def _link(href: Any, rel: str, type_: str, title: str | None = None) -> dict:
 def _check_format(request: Request) -> None:
     f = request.query_params.get("f")
     if f not in FORMATS:
-        raise ApiError(406, "not_acceptable", f"不支持的格式「{f}」，可用 json 或 geojson。", "f",
-                       {"supported": ["json", "geojson"]})
+        raise ApiError(
+            406,
+            "not_acceptable",
+            f"不支持的格式「{f}」，可用 json 或 geojson。",
+            "f",
+            {"supported": ["json", "geojson"]},
+        )
 
 
 def _bad(field: str, message: str, value: Any) -> ApiError:
@@ -150,32 +170,40 @@ def _collection(request: Request, layer: Layer, conn: Connection) -> dict:
             _link(request.url_for("ogc_items", layer_id=layer.id), "items", GEOJSON, f"{layer.title}要素"),
             # Link relations compare case-insensitively (RFC 8288), but GDAL up to at least 3.6 looks for
             # "describedBy" only and other clients for the registered "describedby": both are given.
-            *(_link(request.url_for("ogc_schema", layer_id=layer.id), rel, SCHEMA, "要素结构（JSON Schema）")
-              for rel in ("describedby", "describedBy")),
+            *(
+                _link(request.url_for("ogc_schema", layer_id=layer.id), rel, SCHEMA, "要素结构（JSON Schema）")
+                for rel in ("describedby", "describedBy")
+            ),
         ],
     }
 
 
 def _feature(feature: dict) -> dict:
     """Our store's feature without its ``meta`` member (version and audit columns)."""
-    return {"type": "Feature", "id": feature["id"], "geometry": feature["geometry"],
-            "properties": feature["properties"]}
+    return {
+        "type": "Feature",
+        "id": feature["id"],
+        "geometry": feature["geometry"],
+        "properties": feature["properties"],
+    }
 
 
 @router.get("", name="ogc_landing")
 def landing(request: Request) -> JSONResponse:
     _check_format(request)
-    return _json({
-        "title": TITLE,
-        "description": "杭州市城乡建设委员会城建 GIS 平台的 OGC API - Features 服务（GeoJSON）。",
-        "links": [
-            _link(request.url_for("ogc_landing"), "self", JSON, "本页"),
-            _link(request.url_for("openapi"), "service-desc", OPENAPI, "接口定义（OpenAPI）"),
-            _link(request.url_for("swagger_ui_html"), "service-doc", "text/html", "接口文档"),
-            _link(request.url_for("ogc_conformance"), "conformance", JSON, "符合的标准类"),
-            _link(request.url_for("ogc_collections"), "data", JSON, "图层列表"),
-        ],
-    })
+    return _json(
+        {
+            "title": TITLE,
+            "description": "杭州市城乡建设委员会城建 GIS 平台的 OGC API - Features 服务（GeoJSON）。",
+            "links": [
+                _link(request.url_for("ogc_landing"), "self", JSON, "本页"),
+                _link(request.url_for("openapi"), "service-desc", OPENAPI, "接口定义（OpenAPI）"),
+                _link(request.url_for("swagger_ui_html"), "service-doc", "text/html", "接口文档"),
+                _link(request.url_for("ogc_conformance"), "conformance", JSON, "符合的标准类"),
+                _link(request.url_for("ogc_collections"), "data", JSON, "图层列表"),
+            ],
+        }
+    )
 
 
 @router.get("/conformance", name="ogc_conformance")
@@ -185,18 +213,22 @@ def conformance(request: Request) -> JSONResponse:
 
 
 @router.get("/collections", name="ogc_collections")
-def collections(request: Request, who: Principal = Depends(principal),
-                conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
+def collections(
+    request: Request, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> JSONResponse:
     _check_format(request)
-    return _json({
-        "links": [_link(request.url_for("ogc_collections"), "self", JSON, "图层列表")],
-        "collections": [_collection(request, layer, conn) for layer in registry.all() if who.can_view(layer)],
-    })
+    return _json(
+        {
+            "links": [_link(request.url_for("ogc_collections"), "self", JSON, "图层列表")],
+            "collections": [_collection(request, layer, conn) for layer in registry.all() if who.can_view(layer)],
+        }
+    )
 
 
 @router.get("/collections/{layer_id}", name="ogc_collection")
-def collection(request: Request, layer: Layer = Depends(get_layer),
-               conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
+def collection(
+    request: Request, layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read, scope="function")
+) -> JSONResponse:
     _check_format(request)
     return _json(_collection(request, layer, conn))
 
@@ -205,54 +237,80 @@ def collection(request: Request, layer: Layer = Depends(get_layer),
 def schema(request: Request, layer: Layer = Depends(get_layer)) -> JSONResponse:
     """The JSON Schema of one item: clients (GDAL) take the field types from it, not from sample values."""
     _check_format(request)
-    return _json({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": str(request.url_for("ogc_schema", layer_id=layer.id)),
-        "title": layer.title,
-        "type": "object",
-        "required": ["type", "geometry", "properties"],
-        "properties": {
-            "type": {"type": "string", "enum": ["Feature"]},
-            "id": {"type": "integer"},
-            "geometry": {"title": GEOMETRY_NAMES[layer.geometry], "type": "object",
-                         "properties": {"type": {"type": "string", "enum": [layer.geometry]}}},
-            "properties": layer.schema()["properties"],
+    return _json(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": str(request.url_for("ogc_schema", layer_id=layer.id)),
+            "title": layer.title,
+            "type": "object",
+            "required": ["type", "geometry", "properties"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Feature"]},
+                "id": {"type": "integer"},
+                "geometry": {
+                    "title": GEOMETRY_NAMES[layer.geometry],
+                    "type": "object",
+                    "properties": {"type": {"type": "string", "enum": [layer.geometry]}},
+                },
+                "properties": layer.schema()["properties"],
+            },
         },
-    }, SCHEMA)
+        SCHEMA,
+    )
 
 
 @router.get("/collections/{layer_id}/items", name="ogc_items", openapi_extra=ITEMS_OPENAPI)
-def items(request: Request, layer: Layer = Depends(get_layer),
-          conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
+def items(
+    request: Request, layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read, scope="function")
+) -> JSONResponse:
     _check_format(request)
     query = items_query(layer, request)
     features = store.list_features(conn, layer, query)
     matched = store.count(conn, layer, query)
-    links = [_link(request.url, "self", GEOJSON, "本页"),
-             _link(request.url_for("ogc_collection", layer_id=layer.id), "collection", JSON, layer.title)]
+    links = [
+        _link(request.url, "self", GEOJSON, "本页"),
+        _link(request.url_for("ogc_collection", layer_id=layer.id), "collection", JSON, layer.title),
+    ]
     if query.offset + len(features) < matched:
-        links.append(_link(request.url.include_query_params(limit=query.limit, offset=query.offset + query.limit),
-                           "next", GEOJSON, "下一页"))
+        links.append(
+            _link(
+                request.url.include_query_params(limit=query.limit, offset=query.offset + query.limit),
+                "next",
+                GEOJSON,
+                "下一页",
+            )
+        )
     if query.offset > 0:
-        links.append(_link(request.url.include_query_params(limit=query.limit,
-                                                            offset=max(0, query.offset - query.limit)),
-                           "prev", GEOJSON, "上一页"))
-    return _json({
-        "type": "FeatureCollection",
-        "features": [_feature(f) for f in features],
-        "numberMatched": matched,
-        "numberReturned": len(features),
-        "timeStamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "links": links,
-    }, GEOJSON)
+        links.append(
+            _link(
+                request.url.include_query_params(limit=query.limit, offset=max(0, query.offset - query.limit)),
+                "prev",
+                GEOJSON,
+                "上一页",
+            )
+        )
+    return _json(
+        {
+            "type": "FeatureCollection",
+            "features": [_feature(f) for f in features],
+            "numberMatched": matched,
+            "numberReturned": len(features),
+            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "links": links,
+        },
+        GEOJSON,
+    )
 
 
 @router.get("/collections/{layer_id}/items/{fid}", name="ogc_item")
-def item(fid: str, request: Request, layer: Layer = Depends(get_layer),
-         conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
+def item(
+    fid: str, request: Request, layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read, scope="function")
+) -> JSONResponse:
     _check_format(request)
     missing = not_found(f"{layer.title}要素 {fid} ")
-    if not (fid.isascii() and fid.isdigit()) or not 0 < int(fid) < 2**63:  # ids are positive bigints; anything else does not exist
+    if (
+        not (fid.isascii() and fid.isdigit()) or not 0 < int(fid) < 2**63
+    ):  # ids are positive bigints; anything else does not exist
         raise missing
     try:
         feature = store.get_feature(conn, layer, int(fid))

@@ -7,6 +7,7 @@ and the districts for its district filter.
 - ``GET /api/counts``: live features per visible layer, in total and per district.
 - ``GET /api/districts``: the 13 districts with code, name, kind, centre and bounding box.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -45,24 +46,37 @@ def _columns(layer: Layer) -> list[sa.ColumnElement]:
     t = layer.sa_table
     g = t.c.geom
     point = sa.func.ST_PointOnSurface(g)
-    cols = [t.c.id,
-            (t.c[layer.label] if layer.label else sa.null()).label("label"),
-            (t.c.code if "code" in layer.attr_names else sa.null()).label("code"),
-            (t.c.district if "district" in layer.attr_names else sa.null()).label("district"),
-            sa.func.ST_X(point).label("cx"), sa.func.ST_Y(point).label("cy"),
-            sa.func.ST_XMin(g).label("xmin"), sa.func.ST_YMin(g).label("ymin"),
-            sa.func.ST_XMax(g).label("xmax"), sa.func.ST_YMax(g).label("ymax")]
+    cols = [
+        t.c.id,
+        (t.c[layer.label] if layer.label else sa.null()).label("label"),
+        (t.c.code if "code" in layer.attr_names else sa.null()).label("code"),
+        (t.c.district if "district" in layer.attr_names else sa.null()).label("district"),
+        sa.func.ST_X(point).label("cx"),
+        sa.func.ST_Y(point).label("cy"),
+        sa.func.ST_XMin(g).label("xmin"),
+        sa.func.ST_YMin(g).label("ymin"),
+        sa.func.ST_XMax(g).label("xmax"),
+        sa.func.ST_YMax(g).label("ymax"),
+    ]
     return cols
 
 
 def _hit(layer: Layer, row: Any, rank: int) -> dict:
     m = row._mapping
     label = m["label"] if m["label"] is not None else f"{layer.title} {m['id']}"
-    return {"layer": layer.id, "layer_title": layer.title, "group": layer.group, "id": m["id"],
-            "label": str(label), "code": m["code"], "district": m["district"],
-            "center": [round(m["cx"], 7), round(m["cy"], 7)],
-            "bbox": [round(m[k], 7) for k in ("xmin", "ymin", "xmax", "ymax")],
-            "geometry_type": layer.geometry, "_rank": rank}
+    return {
+        "layer": layer.id,
+        "layer_title": layer.title,
+        "group": layer.group,
+        "id": m["id"],
+        "label": str(label),
+        "code": m["code"],
+        "district": m["district"],
+        "center": [round(m["cx"], 7), round(m["cy"], 7)],
+        "bbox": [round(m[k], 7) for k in ("xmin", "ymin", "xmax", "ymax")],
+        "geometry_type": layer.geometry,
+        "_rank": rank,
+    }
 
 
 def search_layer(conn: Connection, layer: Layer, q: str, limit: int) -> list[dict]:
@@ -83,8 +97,13 @@ def search_layer(conn: Connection, layer: Layer, q: str, limit: int) -> list[dic
 
 
 @router.get("/search")
-def search(q: str = Query("", max_length=100), layers: str | None = None, limit: int = 20,
-           who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
+def search(
+    q: str = Query("", max_length=100),
+    layers: str | None = None,
+    limit: int = 20,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
     q = q.strip()
     if not q:
         raise ApiError(422, "query_required", "请输入要搜索的名称或编号。", "q")
@@ -122,6 +141,15 @@ def districts(who: Principal = Depends(principal), conn: Connection = Depends(db
     layer = get_layer("districts", who)
     t = layer.sa_table
     rows = conn.execute(sa.select(*_columns(layer), t.c.kind).where(t.c.deleted_at.is_(None)).order_by(t.c.code))
-    return {"districts": [{"code": r.code, "name": r.label, "kind": r.kind,
-                           "center": [round(r.cx, 6), round(r.cy, 6)],
-                           "bbox": [round(v, 6) for v in (r.xmin, r.ymin, r.xmax, r.ymax)]} for r in rows]}
+    return {
+        "districts": [
+            {
+                "code": r.code,
+                "name": r.label,
+                "kind": r.kind,
+                "center": [round(r.cx, 6), round(r.cy, 6)],
+                "bbox": [round(v, 6) for v in (r.xmin, r.ymin, r.xmax, r.ymax)],
+            }
+            for r in rows
+        ]
+    }

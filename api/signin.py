@@ -3,9 +3,10 @@
 Failed attempts are logged and counted in a transaction that commits even though the request fails (the error is
 raised after it), so lockout and the operation log see every try.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request, Response
@@ -51,42 +52,98 @@ def check_password(conn: Connection, login: str, password: str, client: str | No
     bad = ApiError(401, "invalid_credentials", "用户名或密码不正确。", "password")
     if user is None or not user["active"]:
         verify_password(None, password)  # same time as a wrong password
-        audit.record(conn, login[:64], "login_failed", "users", None, client=client,
-                     detail={"method": "password", "reason": "unknown_user" if user is None else "inactive"})
+        audit.record(
+            conn,
+            login[:64],
+            "login_failed",
+            "users",
+            None,
+            client=client,
+            detail={"method": "password", "reason": "unknown_user" if user is None else "inactive"},
+        )
         raise bad
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if user["locked_until"] and user["locked_until"] > now:
-        audit.record(conn, user["username"], "login_failed", "users", user["id"], client=client,
-                     detail={"method": "password", "reason": "locked"}, user_id=user["id"])
+        audit.record(
+            conn,
+            user["username"],
+            "login_failed",
+            "users",
+            user["id"],
+            client=client,
+            detail={"method": "password", "reason": "locked"},
+            user_id=user["id"],
+        )
         until = user["locked_until"].astimezone(otp.TZ).strftime("%H:%M")
-        raise ApiError(403, "account_locked", f"连续登录失败次数过多，账号已锁定，请于 {until} 后再试或联系管理员。",
-                       "username", {"locked_until": user["locked_until"].isoformat()})
+        raise ApiError(
+            403,
+            "account_locked",
+            f"连续登录失败次数过多，账号已锁定，请于 {until} 后再试或联系管理员。",
+            "username",
+            {"locked_until": user["locked_until"].isoformat()},
+        )
     if not verify_password(user["password_hash"], password):
         failed = user["failed_logins"] + 1
         lock = failed >= s.lockout_attempts
-        conn.execute(sa.text("UPDATE users SET failed_logins = :f, locked_until = :l WHERE id = :id"),
-                     {"f": 0 if lock else failed, "l": now + timedelta(minutes=s.lockout_minutes) if lock else None,
-                      "id": user["id"]})
-        audit.record(conn, user["username"], "login_failed", "users", user["id"], client=client,
-                     detail={"method": "password", "reason": "wrong_password", "failed": failed}, user_id=user["id"])
+        conn.execute(
+            sa.text("UPDATE users SET failed_logins = :f, locked_until = :l WHERE id = :id"),
+            {
+                "f": 0 if lock else failed,
+                "l": now + timedelta(minutes=s.lockout_minutes) if lock else None,
+                "id": user["id"],
+            },
+        )
+        audit.record(
+            conn,
+            user["username"],
+            "login_failed",
+            "users",
+            user["id"],
+            client=client,
+            detail={"method": "password", "reason": "wrong_password", "failed": failed},
+            user_id=user["id"],
+        )
         if lock:
-            audit.record(conn, user["username"], "account_locked", "users", user["id"], client=client,
-                         detail={"minutes": s.lockout_minutes}, user_id=user["id"])
-            raise ApiError(403, "account_locked",
-                           f"连续 {s.lockout_attempts} 次密码错误，账号已锁定 {int(s.lockout_minutes)} 分钟。", "password")
+            audit.record(
+                conn,
+                user["username"],
+                "account_locked",
+                "users",
+                user["id"],
+                client=client,
+                detail={"minutes": s.lockout_minutes},
+                user_id=user["id"],
+            )
+            raise ApiError(
+                403,
+                "account_locked",
+                f"连续 {s.lockout_attempts} 次密码错误，账号已锁定 {int(s.lockout_minutes)} 分钟。",
+                "password",
+            )
         raise bad
     if needs_rehash(user["password_hash"]):
-        conn.execute(sa.text("UPDATE users SET password_hash = :h WHERE id = :id"),
-                     {"h": hash_password(password), "id": user["id"]})
+        conn.execute(
+            sa.text("UPDATE users SET password_hash = :h WHERE id = :id"),
+            {"h": hash_password(password), "id": user["id"]},
+        )
     return user["id"]
 
 
-def _signed_in(conn: Connection, user_id: int, request: Request, method: str, kind: str,
-               ends_at: datetime | None = None) -> dict:
+def _signed_in(
+    conn: Connection, user_id: int, request: Request, method: str, kind: str, ends_at: datetime | None = None
+) -> dict:
     token, csrf, expires = sessions.start(conn, user_id, request, method, kind, ends_at)
     username = conn.execute(sa.text("SELECT username FROM users WHERE id = :u"), {"u": user_id}).scalar()
-    audit.record(conn, username, "login", "users", user_id, client=sessions.client_of(request),
-                 detail={"method": method, "kind": kind}, user_id=user_id)
+    audit.record(
+        conn,
+        username,
+        "login",
+        "users",
+        user_id,
+        client=sessions.client_of(request),
+        detail={"method": method, "kind": kind},
+        user_id=user_id,
+    )
     return {"token": token, "csrf": csrf, "expires": expires, "username": username}
 
 
@@ -109,31 +166,44 @@ def _cookie_answer(request: Request, response: Response, done: dict) -> dict:
 
 
 def _token_answer(done: dict) -> dict:
-    return {"access_token": done["token"], "token_type": "bearer", "user": done["username"],
-            "expires_in": int((done["expires"] - datetime.now(timezone.utc)).total_seconds())}
+    return {
+        "access_token": done["token"],
+        "token_type": "bearer",
+        "user": done["username"],
+        "expires_in": int((done["expires"] - datetime.now(UTC)).total_seconds()),
+    }
 
 
 @router.post("/login", summary="用户名（或手机号、身份证号）和密码登录，建立浏览器会话")
 def login(body: Login, request: Request, response: Response) -> dict:
     client = sessions.client_of(request)
-    done = _attempt(lambda conn: _signed_in(conn, check_password(conn, body.username, body.password, client),
-                                            request, "password", "cookie"))
+    done = _attempt(
+        lambda conn: _signed_in(
+            conn, check_password(conn, body.username, body.password, client), request, "password", "cookie"
+        )
+    )
     return _cookie_answer(request, response, done)
 
 
 @router.post("/token", summary="换取 API 访问令牌（Bearer）")
 def token(body: Login, request: Request) -> dict:
     client = sessions.client_of(request)
-    done = _attempt(lambda conn: _signed_in(conn, check_password(conn, body.username, body.password, client),
-                                            request, "password", "bearer"))
+    done = _attempt(
+        lambda conn: _signed_in(
+            conn, check_password(conn, body.username, body.password, client), request, "password", "bearer"
+        )
+    )
     return _token_answer(done)
 
 
 @router.post("/otp/request", status_code=202, summary="评审专家获取短信动态密码（仅限评审时间内）")
 def otp_request(body: OtpRequest, request: Request) -> dict:
     out = _attempt(lambda conn: otp.request_code(conn, body.login, sessions.client_of(request)))
-    return {"message": f"动态密码已发送至 {out['sent_to']}。", "sent_to": out["sent_to"],
-            "valid_to": out["valid_to"].isoformat()}
+    return {
+        "message": f"动态密码已发送至 {out['sent_to']}。",
+        "sent_to": out["sent_to"],
+        "valid_to": out["valid_to"].isoformat(),
+    }
 
 
 @router.post("/otp/login", summary="评审专家用手机号或身份证号加动态密码登录")
@@ -170,8 +240,9 @@ def change_password(body: PasswordChange, request: Request, who: Principal = Dep
     def run(conn: Connection) -> None:
         stored = conn.execute(sa.text("SELECT password_hash FROM users WHERE id = :u"), {"u": who.user_id}).scalar()
         if not verify_password(stored, body.old_password):
-            audit.record(conn, who.user, "password_change_failed", "users", who.user_id, client=who.client,
-                         user_id=who.user_id)
+            audit.record(
+                conn, who.user, "password_change_failed", "users", who.user_id, client=who.client, user_id=who.user_id
+            )
             raise ApiError(422, "invalid_credentials", "原密码不正确。", "old_password")
         if body.old_password == body.new_password:
             raise ApiError(422, "same_password", "新密码不能与原密码相同。", "new_password")

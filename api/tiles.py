@@ -1,17 +1,17 @@
 """``/tiles``: Mapbox Vector Tiles of every layer (one or several per tile) and their TileJSON."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import Connection
-
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, has_credentials, principal
 from api.deps import db_read, get_layer
 from api.errors import ApiError
-from geo.validate import HANGZHOU_BBOX
 from geo.layer import store
 from geo.layer.registry import Layer, registry
+from geo.validate import HANGZHOU_BBOX
 from tiles import service, sql
 from tiles.tilejson import tilejson
 
@@ -31,8 +31,13 @@ def source_layers(ids: str, who: Principal) -> list[Layer]:
     for name in names:
         layer = registry.get(name)
         if layer is None:
-            raise ApiError(404, "layer_not_found", f"图层「{name}」不存在。", "layer",
-                           {"layers": [lyr.id for lyr in registry.all()]})
+            raise ApiError(
+                404,
+                "layer_not_found",
+                f"图层「{name}」不存在。",
+                "layer",
+                {"layers": [lyr.id for lyr in registry.all()]},
+            )
         who.require_view(layer)
         out.append(layer)
     return out
@@ -47,11 +52,16 @@ def tile_coordinates(z: str, x: str, y: str) -> tuple[int, int, int]:
     zi, xi, yi = values
     if zi > sql.MAX_ZOOM:
         raise ApiError(400, "tile_out_of_range", f"缩放级别 z 应在 0 到 {sql.MAX_ZOOM} 之间。", "z", {"z": zi})
-    n = 2 ** zi
+    n = 2**zi
     for name, v in (("x", xi), ("y", yi)):
         if v >= n:
-            raise ApiError(400, "tile_out_of_range", f"瓦片坐标 {name} 在缩放级别 {zi} 应在 0 到 {n - 1} 之间。", name,
-                           {"z": zi, name: v})
+            raise ApiError(
+                400,
+                "tile_out_of_range",
+                f"瓦片坐标 {name} 在缩放级别 {zi} 应在 0 到 {n - 1} 之间。",
+                name,
+                {"z": zi, name: v},
+            )
     return zi, xi, yi
 
 
@@ -81,6 +91,8 @@ router.add_route("/tiles/{layer_ids}/{z}/{x}/{y}.mvt", get_tile, methods=["GET"]
 
 
 @router.get("/tiles/{layer_id}.json")
-def get_tilejson(request: Request, layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read, scope="function")) -> dict:
+def get_tilejson(
+    request: Request, layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read, scope="function")
+) -> dict:
     bounds = store.extent(conn, layer) or HANGZHOU_BBOX
     return tilejson(layer, str(request.base_url), bounds)

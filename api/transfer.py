@@ -6,6 +6,7 @@ rejected, nothing (422 ``import_rejected`` with the report). ``GET
 /api/layers/{layer}/export?format=…`` returns the layer, or the rows matching
 the same filters as the features list, as a file.
 """
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -18,8 +19,8 @@ from api.deps import db_write, get_layer
 from api.errors import ApiError
 from api.features import build_query
 from etl import exporter, importer
-from geo.settings import get_settings
 from geo.layer.registry import Layer
+from geo.settings import get_settings
 
 router = APIRouter(prefix="/api/layers", tags=["transfer"])
 
@@ -27,35 +28,70 @@ MODES = ("dry_run", "commit")
 
 
 @router.post("/{layer_id}/import")
-def import_file(response: Response, file: UploadFile = File(...), crs: str = Query("EPSG:4326"),
-                repair: bool = False, mode: str = Query("dry_run"), lon: str | None = None,
-                lat: str | None = None, layer: Layer = Depends(get_layer), who: Principal = Depends(principal),
-                conn: Connection = Depends(db_write, scope="function")) -> dict:
+def import_file(
+    response: Response,
+    file: UploadFile = File(...),
+    crs: str = Query("EPSG:4326"),
+    repair: bool = False,
+    mode: str = Query("dry_run"),
+    lon: str | None = None,
+    lat: str | None = None,
+    layer: Layer = Depends(get_layer),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     who.require_edit(layer)
     who.require(layer.import_permission, f"导入图层「{layer.title}」")
     if mode not in MODES:
-        raise ApiError(422, "invalid_mode", "mode 应为 dry_run（试导入）或 commit（正式导入）。", "mode", {"mode": mode})
+        raise ApiError(
+            422, "invalid_mode", "mode 应为 dry_run（试导入）或 commit（正式导入）。", "mode", {"mode": mode}
+        )
     try:
-        report = importer.run_import(conn, layer, file.file.read(), file.filename, crs, repair, lon, lat,
-                                     commit=mode == "commit", actor=who.user,
-                                     margin=get_settings().hangzhou_margin_deg)
+        report = importer.run_import(
+            conn,
+            layer,
+            file.file.read(),
+            file.filename,
+            crs,
+            repair,
+            lon,
+            lat,
+            commit=mode == "commit",
+            actor=who.user,
+            margin=get_settings().hangzhou_margin_deg,
+        )
     except importer.ImportFileError as e:
         raise ApiError(e.status, e.code, e.message, e.field, e.detail)
     except importer.ImportRejected as e:
-        raise ApiError(422, "import_rejected", f"文件中有 {e.report['rejected']} 行未通过检查，未导入任何数据。"
-                       "请按报告修改后重新上传。", "file", e.report)
+        raise ApiError(
+            422,
+            "import_rejected",
+            f"文件中有 {e.report['rejected']} 行未通过检查，未导入任何数据。请按报告修改后重新上传。",
+            "file",
+            e.report,
+        )
     if mode == "commit":
         response.status_code = 201
     return report
 
 
 @router.get("/{layer_id}/export")
-def export_layer(request: Request, format: str = Query("geojson"), layer: Layer = Depends(get_layer),
-                 who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> Response:
+def export_layer(
+    request: Request,
+    format: str = Query("geojson"),
+    layer: Layer = Depends(get_layer),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> Response:
     who.require(layer.export_permission, f"导出图层「{layer.title}」")
     if format not in exporter.FORMATS:
-        raise ApiError(422, "invalid_format", f"不支持的导出格式「{format}」，可选：{'、'.join(exporter.FORMATS)}。",
-                       "format", {"formats": list(exporter.FORMATS)})
+        raise ApiError(
+            422,
+            "invalid_format",
+            f"不支持的导出格式「{format}」，可选：{'、'.join(exporter.FORMATS)}。",
+            "format",
+            {"formats": list(exporter.FORMATS)},
+        )
     query = build_query(layer, request, None, 0, None)
     result = exporter.export(conn, layer, query, format, who.user, who.client)
     title = f"{layer.title}.{result.filename.rsplit('.', 1)[1]}"

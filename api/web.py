@@ -5,6 +5,7 @@ and ``/map/glyphs/…`` (label glyphs).
 
 Everything the page needs is served from here: the intranet has no CDN and no internet glyph server.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -30,10 +31,18 @@ router = APIRouter(tags=["map"])
 
 WEBMAP = Path(__file__).resolve().parent.parent / "webmap"
 STATIC = WEBMAP / "static"
-MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-               ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-               ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png",
-               ".ico": "image/x-icon", ".txt": "text/plain; charset=utf-8", ".pbf": "application/x-protobuf"}
+MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
+    ".pbf": "application/x-protobuf",
+}
 COMPRESSIBLE = {".html", ".js", ".mjs", ".css", ".json", ".svg", ".txt", ".pbf"}
 # Vendored libraries change only with webmap/vendor.sh: cache for a day. Our own files: always revalidate.
 VENDOR_CACHE = "public, max-age=86400"
@@ -83,8 +92,9 @@ def style(request: Request, who: Principal = Depends(principal)) -> JSONResponse
     """The MapLibre style of the layers the caller may view (tiles and glyphs on this server)."""
     layers = [layer for layer in registry.all() if who.can_view(layer)]
     base = str(request.base_url).rstrip("/")
-    return JSONResponse(build_style(layers, base), headers={
-        "Cache-Control": "no-cache", "Vary": "Cookie, Authorization"})
+    return JSONResponse(
+        build_style(layers, base), headers={"Cache-Control": "no-cache", "Vary": "Cookie, Authorization"}
+    )
 
 
 def _reference(layer: Layer, name: str) -> str | None:
@@ -99,16 +109,35 @@ def layer_config(layer: Layer, who: Principal) -> dict:
     """What the page needs about a layer beyond the style: fields for popups and forms, and what it may do."""
     draw = {"line": "linestring", "fill": "polygon"}.get(layer.kind) if not layer.reference else None
     return {
-        "id": layer.id, "title": layer.title, "group": layer.group, "order": layer.order, "kind": layer.kind,
-        "geometry_type": layer.geometry, "label": layer.label, "popup": list(layer.popup),
+        "id": layer.id,
+        "title": layer.title,
+        "group": layer.group,
+        "order": layer.order,
+        "kind": layer.kind,
+        "geometry_type": layer.geometry,
+        "label": layer.label,
+        "popup": list(layer.popup),
         "color_by": layer.style.color_by,
         "color_by_label": layer.attr(layer.style.color_by).label if layer.style.color_by else None,
-        "legend": legend(layer), "has_district": "district" in layer.attr_names,
-        "editable": who.can(layer.edit), "draw": draw,
-        "fields": [{"name": a.name, "label": a.label, "type": a.type, "required": a.required,
-                    "choices": list(a.choices) if a.choices else None, "minimum": a.minimum, "maximum": a.maximum,
-                    "max_length": a.max_length, "writable": not a.read_only, "ref": _reference(layer, a.name)}
-                   for a in layer.attrs],
+        "legend": legend(layer),
+        "has_district": "district" in layer.attr_names,
+        "editable": who.can(layer.edit),
+        "draw": draw,
+        "fields": [
+            {
+                "name": a.name,
+                "label": a.label,
+                "type": a.type,
+                "required": a.required,
+                "choices": list(a.choices) if a.choices else None,
+                "minimum": a.minimum,
+                "maximum": a.maximum,
+                "max_length": a.max_length,
+                "writable": not a.read_only,
+                "ref": _reference(layer, a.name),
+            }
+            for a in layer.attrs
+        ],
     }
 
 
@@ -116,20 +145,26 @@ def layer_config(layer: Layer, who: Principal) -> dict:
 def layers_config(who: Principal = Depends(principal)) -> JSONResponse:
     """The layer panel, popups and edit forms of the page: the caller's layers in legend order."""
     layers = [layer_config(layer, who) for layer in registry.all() if who.can_view(layer)]
-    return JSONResponse({"layers": layers}, headers={
-        "Cache-Control": "no-cache", "Vary": "Cookie, Authorization"})
+    return JSONResponse({"layers": layers}, headers={"Cache-Control": "no-cache", "Vary": "Cookie, Authorization"})
 
 
 @router.get("/map/labels/{layer_id}.geojson")
-def label_points(layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read, scope="function")) -> JSONResponse:
+def label_points(
+    layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read, scope="function")
+) -> JSONResponse:
     """One label point per area of an administrative layer (the centre of its largest inscribed circle)."""
     if not point_labels(layer):
         raise ApiError(404, "labels_not_found", f"图层「{layer.title}」没有标注点。", "layer")
-    rows = conn.execute(sa.text(
-        f"SELECT id, {layer.label}, ST_AsGeoJSON((ST_MaximumInscribedCircle(geom)).center, 6) "
-        f"FROM {layer.table} WHERE deleted_at IS NULL ORDER BY id"))
-    features = [{"type": "Feature", "id": fid, "geometry": json.loads(point),
-                 "properties": {"id": fid, layer.label: label}} for fid, label, point in rows]
+    rows = conn.execute(
+        sa.text(
+            f"SELECT id, {layer.label}, ST_AsGeoJSON((ST_MaximumInscribedCircle(geom)).center, 6) "
+            f"FROM {layer.table} WHERE deleted_at IS NULL ORDER BY id"
+        )
+    )
+    features = [
+        {"type": "Feature", "id": fid, "geometry": json.loads(point), "properties": {"id": fid, layer.label: label}}
+        for fid, label, point in rows
+    ]
     return JSONResponse({"type": "FeatureCollection", "features": features}, headers={"Cache-Control": "no-cache"})
 
 
@@ -139,10 +174,18 @@ def glyph_range(fontstack: str, glyph_range: str, request: Request) -> Response:
     m = GLYPH_RANGE.match(glyph_range)
     start, end = (int(m.group(1)), int(m.group(2))) if m else (-1, -1)
     if start < 0 or start % 256 or end != start + 255 or end > 0xFFFF:
-        raise ApiError(404, "glyph_range_not_found", "字形范围应为 0-255、256-511 这样的 256 个码位。", "range",
-                       {"range": glyph_range})
+        raise ApiError(
+            404,
+            "glyph_range_not_found",
+            "字形范围应为 0-255、256-511 这样的 256 个码位。",
+            "range",
+            {"range": glyph_range},
+        )
     path = glyphs.range_path(start)
     if path.is_file():
         return file_response(request, path, VENDOR_CACHE)
-    return Response(glyphs.empty_range(fontstack, start), media_type="application/x-protobuf",
-                    headers={"Cache-Control": VENDOR_CACHE})
+    return Response(
+        glyphs.empty_range(fontstack, start),
+        media_type="application/x-protobuf",
+        headers={"Cache-Control": VENDOR_CACHE},
+    )

@@ -1,4 +1,5 @@
 """Shared bench helpers: a scratch database on the same server, timers, random tiles over Hangzhou."""
+
 from __future__ import annotations
 
 import contextlib
@@ -45,7 +46,7 @@ def libpq(url: str) -> str:
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2 ** z
+    n = 2**z
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     return x, y

@@ -11,6 +11,7 @@ and prints each throughput with its ratio to the PostGIS baseline, and how far t
 
     .venv/bin/python bench/geofence.py [--fences 600] [--points 100000] [--singles 2000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,20 +77,31 @@ def make_fences(n: int, rng: np.random.Generator):
 
 
 def load(conn, n: int, rng: np.random.Generator):
-    from geo.validate import check_many
     from geo.layer.bulk import copy_features
     from geo.layer.registry import registry
+    from geo.validate import check_many
 
     polys, cx, cy, size = make_fences(n, rng)
     centres = shapely.centroid(polys)
-    copy_features(conn, registry.get("sites"), centres,
-                  {"code": [f"BENCH-{i:04d}" for i in range(n)], "name": [f"基准工地{i}" for i in range(n)]},
-                  "bench", source="bench/geofence.py")
+    copy_features(
+        conn,
+        registry.get("sites"),
+        centres,
+        {"code": [f"BENCH-{i:04d}" for i in range(n)], "name": [f"基准工地{i}" for i in range(n)]},
+        "bench",
+        source="bench/geofence.py",
+    )
     site_ids = [r[0] for r in conn.execute(text("SELECT id FROM sites ORDER BY code"))]
     checked = check_many(polys, "MultiPolygon")
     assert all(e is None for e in checked.errors), next(e for e in checked.errors if e)
-    copy_features(conn, registry.get("site_fences"), checked.geoms, {"site_id": site_ids, "name": [
-        f"基准围栏{i}" for i in range(n)]}, "bench", source="bench/geofence.py")
+    copy_features(
+        conn,
+        registry.get("site_fences"),
+        checked.geoms,
+        {"site_id": site_ids, "name": [f"基准围栏{i}" for i in range(n)]},
+        "bench",
+        source="bench/geofence.py",
+    )
     fence_ids = np.array([r[0] for r in conn.execute(text("SELECT id FROM site_fences ORDER BY site_id"))])
     return fence_ids, cx, cy, size
 
@@ -112,8 +124,24 @@ def api_server(url: str):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "DATABASE_URL": url, "CHENGJIAN_ANONYMOUS_ROLES": "leader"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-                             "--port", str(port), "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -188,11 +216,18 @@ def main() -> None:
             for i in range(50):  # warm up (connection, statement cache, PROJ)
                 geofence.check(conn, layer, lon[i], lat[i], int(fid[i]), accuracy_m=acc[i])
                 conn.execute(text(SINGLE_SQL), {"fid": int(fid[i]), "lon": lon[i], "lat": lat[i]}).one()
-            t, _ = best_of(2, lambda: [geofence.check(conn, layer, lon[i], lat[i], int(fid[i]), accuracy_m=acc[i])
-                                       for i in range(s)])
+            t, _ = best_of(
+                2,
+                lambda: [geofence.check(conn, layer, lon[i], lat[i], int(fid[i]), accuracy_m=acc[i]) for i in range(s)],
+            )
             res["single_service"] = s / t
-            t, _ = best_of(2, lambda: [conn.execute(text(SINGLE_SQL), {"fid": int(fid[i]), "lon": lon[i],
-                                                                       "lat": lat[i]}).one() for i in range(s)])
+            t, _ = best_of(
+                2,
+                lambda: [
+                    conn.execute(text(SINGLE_SQL), {"fid": int(fid[i]), "lon": lon[i], "lat": lat[i]}).one()
+                    for i in range(s)
+                ],
+            )
             res["single_postgis"] = s / t
 
             # -- batches: every point against the fence it names -----------------------------------------
@@ -208,23 +243,42 @@ def main() -> None:
                 geofence.locate(conn, layer, lon[:1], lat[:1])
             t, loc = best_of(3, lambda: geofence.locate(conn, layer, lon, lat, accuracy_m=acc))
             res["locate_service"] = args.points / t
-            t, near = best_of(2, lambda: conn.execute(text(NEAREST_SQL), {"lon": params["lon"],
-                                                                         "lat": params["lat"]}).all())
+            t, near = best_of(
+                2, lambda: conn.execute(text(NEAREST_SQL), {"lon": params["lon"], "lat": params["lat"]}).all()
+            )
             res["locate_postgis"] = args.points / t
 
         # -- the HTTP endpoints (uvicorn in a subprocess, one keep-alive client) ----------------------------
         with api_server(url) as base, httpx.Client(base_url=base, headers=ADMIN, timeout=600) as client:
-            body = [{"layer": "site_fences", "feature_id": int(fid[i]), "lon": float(lon[i]), "lat": float(lat[i]),
-                     "accuracy_m": float(acc[i])} for i in range(s)]
+            body = [
+                {
+                    "layer": "site_fences",
+                    "feature_id": int(fid[i]),
+                    "lon": float(lon[i]),
+                    "lat": float(lat[i]),
+                    "accuracy_m": float(acc[i]),
+                }
+                for i in range(s)
+            ]
             for b in body[:50]:
                 assert client.post("/api/geofence/check", json=b).status_code == 200
             t, _ = best_of(2, lambda: [client.post("/api/geofence/check", json=b) for b in body])
             res["single_http"] = s / t
-            payload = json.dumps({"layer": "site_fences", "checks": [
-                {"feature_id": int(f), "lon": float(x), "lat": float(y), "accuracy_m": float(a)}
-                for f, x, y, a in zip(fid, lon, lat, acc)]}).encode()
-            post = lambda: client.post("/api/geofence/check-batch", content=payload,  # noqa: E731
-                                       headers={"Content-Type": "application/json"})
+            payload = json.dumps(
+                {
+                    "layer": "site_fences",
+                    "checks": [
+                        {"feature_id": int(f), "lon": float(x), "lat": float(y), "accuracy_m": float(a)}
+                        for f, x, y, a in zip(fid, lon, lat, acc)
+                    ],
+                }
+            ).encode()
+
+            def post(payload=payload):
+                return client.post(
+                    "/api/geofence/check-batch", content=payload, headers={"Content-Type": "application/json"}
+                )
+
             t, r = best_of(2, post)
             assert r.status_code == 200, r.text[:300]
             res["batch_http"] = args.points / t
@@ -242,8 +296,10 @@ def main() -> None:
     differ = loc.fence_id != near_id
     both_inside = differ & loc.strictly_inside & np.array([bool(r[2]) for r in near])  # overlapping fences
 
-    print(f"{args.fences} fences, {args.points:,} points ({int(out.inside.sum()):,} inside within tolerance, "
-          f"{int(out.strictly_inside.sum()):,} strictly), {s:,} single checks; {os.cpu_count()} CPUs")
+    print(
+        f"{args.fences} fences, {args.points:,} points ({int(out.inside.sum()):,} inside within tolerance, "
+        f"{int(out.strictly_inside.sum()):,} strictly), {s:,} single checks; {os.cpu_count()} CPUs"
+    )
     print(f"{'measure':<44}{'checks/s':>12}{'PostGIS/s':>12}{'ratio':>8}")
     rows_out = [
         ("single, service (geo.geofence.check)", "single_service", "single_postgis"),
@@ -256,17 +312,31 @@ def main() -> None:
         print(f"{label:<44}{res[mine]:>12,.0f}{res[base]:>12,.0f}{res[mine] / res[base]:>8.2f}")
     print(f"first call of 'all fences' (loads and indexes {args.fences} fences): {cold.seconds * 1000:.1f} ms")
     p50, p99, p999 = np.percentile(diff, [50, 99, 99.9]) * 100
-    print(f"|distance - PostGIS geography|: median {p50:.2f} cm, 99% {p99:.2f} cm, 99.9% {p999:.2f} cm, "
-          f"max {diff.max() * 100:.1f} cm; inside/outside agree {sign_ok:.4%}; "
-          f"HTTP = service: {bool(np.array_equal(http_d, out.distance_m))}")
+    print(
+        f"|distance - PostGIS geography|: median {p50:.2f} cm, 99% {p99:.2f} cm, 99.9% {p999:.2f} cm, "
+        f"max {diff.max() * 100:.1f} cm; inside/outside agree {sign_ok:.4%}; "
+        f"HTTP = service: {bool(np.array_equal(http_d, out.distance_m))}"
+    )
     for w, g in zip(worst, truth):
-        print(f"  largest differences: ours {abs(out.distance_m[w]):.3f} m, PostGIS {abs(pg_d[w]):.3f} m, "
-              f"geodesic by brute force (pyproj.Geod, edge sampled every ~2 mm) {g:.3f} m")
-    print(f"'all fences' best fence = PostGIS KNN nearest fence for {1 - differ.mean():.2%} of points; of the "
-          f"{int(differ.sum())} others, {int(both_inside.sum())} lie inside both (overlapping fences: KNN sees a tie "
-          "at distance 0, we take the deeper one)")
-    print(json.dumps({"fences": args.fences, "points": args.points, **{k: round(v) for k, v in res.items()},
-                      "max_diff_cm": round(float(diff.max()) * 100, 3)}))
+        print(
+            f"  largest differences: ours {abs(out.distance_m[w]):.3f} m, PostGIS {abs(pg_d[w]):.3f} m, "
+            f"geodesic by brute force (pyproj.Geod, edge sampled every ~2 mm) {g:.3f} m"
+        )
+    print(
+        f"'all fences' best fence = PostGIS KNN nearest fence for {1 - differ.mean():.2%} of points; of the "
+        f"{int(differ.sum())} others, {int(both_inside.sum())} lie inside both (overlapping fences: KNN sees a tie "
+        "at distance 0, we take the deeper one)"
+    )
+    print(
+        json.dumps(
+            {
+                "fences": args.fences,
+                "points": args.points,
+                **{k: round(v) for k, v in res.items()},
+                "max_diff_cm": round(float(diff.max()) * 100, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ dropped at the end.
     .venv/bin/python bench/import_points.py --n 100000 --formats csv
     .venv/bin/python bench/import_points.py --formats csv --app-role   # also the HTTP import's path
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,12 +35,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 
-SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦傅方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+SURNAMES = list(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦傅方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
 GIVEN = list("国建华明伟芳秀英军平林强丽敏杰磊静娟涛超勇艳军洪福根土水金法荣春海美兰仙娣宝珍凤")
 TOWN_SUFFIX = ("镇", "街道", "乡")
 VILLAGE_WORDS = list("东西南北上下新高塘桥山湾溪岭坞口前后大小石竹梅桃柳")
-STRUCTURES = (("砖混", .45), ("砖木", .2), ("框架", .2), ("木结构", .05), ("土木", .05), ("石结构", .03), ("其他", .02))
-GRADES = (("A", .7), ("B", .2), ("C", .08), ("D", .02))
+STRUCTURES = (
+    ("砖混", 0.45),
+    ("砖木", 0.2),
+    ("框架", 0.2),
+    ("木结构", 0.05),
+    ("土木", 0.05),
+    ("石结构", 0.03),
+    ("其他", 0.02),
+)
+GRADES = (("A", 0.7), ("B", 0.2), ("C", 0.08), ("D", 0.02))
 
 
 def pick(rng, options, n):
@@ -70,34 +81,51 @@ def generate(n: int, seed: int) -> pd.DataFrame:
         todo = np.flatnonzero(district == None)  # noqa: E711
         district[todo[shapely.contains_xy(g, x[todo], y[todo])]] = name
 
-    towns = np.array([f"{a}{b}{c}" for a, b, c in zip(rng.choice(VILLAGE_WORDS, 300), rng.choice(VILLAGE_WORDS, 300),
-                                                      rng.choice(TOWN_SUFFIX, 300))], dtype=object)
-    villages = np.array([f"{a}{b}村" for a, b in zip(rng.choice(VILLAGE_WORDS, 3000), rng.choice(VILLAGE_WORDS, 3000))],
-                        dtype=object)
+    towns = np.array(
+        [
+            f"{a}{b}{c}"
+            for a, b, c in zip(
+                rng.choice(VILLAGE_WORDS, 300), rng.choice(VILLAGE_WORDS, 300), rng.choice(TOWN_SUFFIX, 300)
+            )
+        ],
+        dtype=object,
+    )
+    villages = np.array(
+        [f"{a}{b}村" for a, b in zip(rng.choice(VILLAGE_WORDS, 3000), rng.choice(VILLAGE_WORDS, 3000))], dtype=object
+    )
     township, village = towns[rng.integers(0, len(towns), n)], villages[rng.integers(0, len(villages), n)]
-    names = (np.asarray(SURNAMES, dtype=object)[rng.integers(0, len(SURNAMES), n)]
-             + np.asarray(GIVEN, dtype=object)[rng.integers(0, len(GIVEN), n)]
-             + np.where(rng.random(n) < .6, np.asarray(GIVEN, dtype=object)[rng.integers(0, len(GIVEN), n)], ""))
+    names = (
+        np.asarray(SURNAMES, dtype=object)[rng.integers(0, len(SURNAMES), n)]
+        + np.asarray(GIVEN, dtype=object)[rng.integers(0, len(GIVEN), n)]
+        + np.where(rng.random(n) < 0.6, np.asarray(GIVEN, dtype=object)[rng.integers(0, len(GIVEN), n)], "")
+    )
     grade = pick(rng, GRADES, n)
-    governance = np.where(np.isin(grade, ["C", "D"]), pick(rng, (("未治理", .4), ("维修加固", .3), ("拆除重建", .2), ("搬迁", .1)), n), None)
-    floors = rng.choice([1, 2, 3, 4], n, p=[.2, .45, .3, .05])
-    return pd.DataFrame({
-        "code": [f"NF{i:09d}" for i in range(n)],
-        "owner_name": names,
-        "district": district,
-        "township": township,
-        "village": village,
-        "address": village + pd.Series(rng.integers(1, 300, n)).astype(str).to_numpy(dtype=object) + "号",
-        "floors": floors,
-        "structure": pick(rng, STRUCTURES, n),
-        "built_year": rng.integers(1965, 2024, n),
-        "floor_area_m2": (floors * rng.uniform(60, 140, n)).round(1),
-        "status": pick(rng, (("存量", .9), ("审批中", .03), ("在建", .04), ("已竣工", .03)), n),
-        "danger_grade": grade,
-        "governance": governance,
-        "difficult_family": rng.random(n) < .03,
-        "lon": x, "lat": y,
-    })
+    governance = np.where(
+        np.isin(grade, ["C", "D"]),
+        pick(rng, (("未治理", 0.4), ("维修加固", 0.3), ("拆除重建", 0.2), ("搬迁", 0.1)), n),
+        None,
+    )
+    floors = rng.choice([1, 2, 3, 4], n, p=[0.2, 0.45, 0.3, 0.05])
+    return pd.DataFrame(
+        {
+            "code": [f"NF{i:09d}" for i in range(n)],
+            "owner_name": names,
+            "district": district,
+            "township": township,
+            "village": village,
+            "address": village + pd.Series(rng.integers(1, 300, n)).astype(str).to_numpy(dtype=object) + "号",
+            "floors": floors,
+            "structure": pick(rng, STRUCTURES, n),
+            "built_year": rng.integers(1965, 2024, n),
+            "floor_area_m2": (floors * rng.uniform(60, 140, n)).round(1),
+            "status": pick(rng, (("存量", 0.9), ("审批中", 0.03), ("在建", 0.04), ("已竣工", 0.03)), n),
+            "danger_grade": grade,
+            "governance": governance,
+            "difficult_family": rng.random(n) < 0.03,
+            "lon": x,
+            "lat": y,
+        }
+    )
 
 
 def files(n: int, seed: int, formats: list[str]) -> dict[str, Path]:
@@ -113,22 +141,27 @@ def files(n: int, seed: int, formats: list[str]) -> dict[str, Path]:
         import geopandas as gpd
         import pyogrio
 
-        gdf = gpd.GeoDataFrame(df.drop(columns=["lon", "lat"]), geometry=shapely.points(df["lon"], df["lat"]),
-                               crs="EPSG:4326")
+        gdf = gpd.GeoDataFrame(
+            df.drop(columns=["lon", "lat"]), geometry=shapely.points(df["lon"], df["lat"]), crs="EPSG:4326"
+        )
         pyogrio.write_dataframe(gdf, paths["geojson"], driver="GeoJSON", layer_options={"RFC7946": "YES"})
-    print(f"generated {n:,} farmhouses in {time.perf_counter() - t:.1f} s: "
-          + ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.0f} MB)" for p in paths.values()))
+    print(
+        f"generated {n:,} farmhouses in {time.perf_counter() - t:.1f} s: "
+        + ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.0f} MB)" for p in paths.values())
+    )
     return paths
 
 
 def timed(stages: dict[str, float], name: str, fn):
     """``fn`` as it is, adding its run time to ``stages[name]`` (to see where the import spends it)."""
+
     def run(*args, **kwargs):
         t = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
             stages[name] = stages.get(name, 0.0) + time.perf_counter() - t
+
     return run
 
 
@@ -155,9 +188,11 @@ def run_ours(path: Path) -> tuple[float, int]:
             setattr(importer, name, fn)
     elapsed = time.perf_counter() - t
     print("    " + out.getvalue().strip().replace("\n", "\n    "))
-    print(f"    {elapsed:.1f} s: read {stages.get('read_file', 0):.1f} s, check {stages.get('check', 0):.1f} s, "
-          f"copy_features {stages.get('copy_features', 0):.1f} s, commit and the rest "
-          f"{elapsed - sum(stages.values()):.1f} s")
+    print(
+        f"    {elapsed:.1f} s: read {stages.get('read_file', 0):.1f} s, check {stages.get('check', 0):.1f} s, "
+        f"copy_features {stages.get('copy_features', 0):.1f} s, commit and the rest "
+        f"{elapsed - sum(stages.values()):.1f} s"
+    )
     if rc != 0:
         raise SystemExit(f"chengjian import failed (exit {rc})")
     with admin_engine().connect() as conn:
@@ -181,8 +216,7 @@ def run_app_role(path: Path) -> tuple[float, int]:
     t = time.perf_counter()
     with get_engine().begin() as conn:
         scopes.apply(conn, scopes.SYSTEM)
-        report = importer.run_import(conn, registry.get("farmhouses"), str(path), path.name, commit=True,
-                                     actor="bench")
+        report = importer.run_import(conn, registry.get("farmhouses"), str(path), path.name, commit=True, actor="bench")
     elapsed = time.perf_counter() - t
     print(f"    {elapsed:.1f} s, {report['committed']['rows']:,} rows")
     with admin_engine().connect() as conn:
@@ -196,12 +230,24 @@ def run_ogr2ogr(path: Path, url: str) -> tuple[float, int]:
 
     u = make_url(url)
     pg = f"PG:host={u.host} port={u.port} dbname={u.database} user={u.username}" + (
-        f" password={u.password}" if u.password else "")
+        f" password={u.password}" if u.password else ""
+    )
     libpq = u.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(libpq, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS ogr_farmhouses")
-    cmd = ["ogr2ogr", "-f", "PostgreSQL", pg, str(path), "-nln", "ogr_farmhouses",
-           "-lco", "GEOMETRY_NAME=geom", "-lco", "SPATIAL_INDEX=GIST"]
+    cmd = [
+        "ogr2ogr",
+        "-f",
+        "PostgreSQL",
+        pg,
+        str(path),
+        "-nln",
+        "ogr_farmhouses",
+        "-lco",
+        "GEOMETRY_NAME=geom",
+        "-lco",
+        "SPATIAL_INDEX=GIST",
+    ]
     if path.suffix == ".csv":
         cmd += ["-oo", "X_POSSIBLE_NAMES=lon", "-oo", "Y_POSSIBLE_NAMES=lat", "-a_srs", "EPSG:4326"]
     t = time.perf_counter()
@@ -217,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=20261125)
     p.add_argument("--formats", nargs="+", choices=["geojson", "csv"], default=["geojson", "csv"])
-    p.add_argument("--app-role", action="store_true",
-                   help="also import as the app role under row-level security (an HTTP import's path)")
+    p.add_argument(
+        "--app-role",
+        action="store_true",
+        help="also import as the app role under row-level security (an HTTP import's path)",
+    )
     args = p.parse_args(argv)
 
     paths = files(args.n, args.seed, args.formats)
@@ -232,8 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         get_settings.cache_clear()
         reset_engine()
         try:
-            print(f"scratch database {url.rsplit('/', 1)[1]}; {os.cpu_count()} CPUs; "
-                  f"load average {os.getloadavg()[0]:.1f}")
+            print(
+                f"scratch database {url.rsplit('/', 1)[1]}; {os.cpu_count()} CPUs; "
+                f"load average {os.getloadavg()[0]:.1f}"
+            )
             for fmt in args.formats:
                 path = paths[fmt]
                 print(f"{fmt}: chengjian import …")
@@ -251,16 +302,29 @@ def main(argv: list[str] | None = None) -> int:
             reset_engine()  # close our connections before the scratch database is dropped
 
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on the machine slows both sides)")
-    print("chengjian import: read, check every row, COPY into farmhouses (GiST on geom_3857, unique code, district "
-          "and trigram search indexes — built after the load by the CLI into an empty table, maintained by the app "
-          "role —, tile_cells and change triggers), district fill, audit.\nogr2ogr: COPY into a new table with "
-          "one GiST index, no checks.")
+    print(
+        "chengjian import: read, check every row, COPY into farmhouses (GiST on geom_3857, unique code, district "
+        "and trigram search indexes — built after the load by the CLI into an empty table, maintained by the app "
+        "role —, tile_cells and change triggers), district fill, audit.\nogr2ogr: COPY into a new table with "
+        "one GiST index, no checks."
+    )
     print(f"\n{args.n:,} points       {'chengjian import':>24}   {'ogr2ogr':>24}   ours/ogr2ogr (time)")
     for fmt, ours, ogr in results:
-        print(f"{fmt:<16} {ours:8.1f} s {args.n / ours:9,.0f} rows/s   {ogr:8.1f} s {args.n / ogr:9,.0f} rows/s"
-              f"   {ours / ogr:6.2f}")
-    print(json.dumps({"n": args.n, "results": [{"format": f, "chengjian_s": round(o, 2), "ogr2ogr_s": round(g, 2),
-                                                "ratio": round(o / g, 3)} for f, o, g in results]}))
+        print(
+            f"{fmt:<16} {ours:8.1f} s {args.n / ours:9,.0f} rows/s   {ogr:8.1f} s {args.n / ogr:9,.0f} rows/s"
+            f"   {ours / ogr:6.2f}"
+        )
+    print(
+        json.dumps(
+            {
+                "n": args.n,
+                "results": [
+                    {"format": f, "chengjian_s": round(o, 2), "ogr2ogr_s": round(g, 2), "ratio": round(o / g, 3)}
+                    for f, o, g in results
+                ],
+            }
+        )
+    )
     return 0
 
 

@@ -17,6 +17,7 @@ total, and each row's ratio to ``owner``, and whether each connection's plan use
     .venv/bin/python bench/rls.py                              # scratch database with 1,000,000 demo farmhouses
     .venv/bin/python bench/rls.py --url postgresql+psycopg://…/db   # reuse a loaded database
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ def data_tiles(conn, z: int, count: int, seed: int = 7) -> list[tuple[int, int, 
     rng = np.random.default_rng(seed)
     lo, hi = conn.execute("SELECT min(id), max(id) FROM farmhouses").fetchone()
     ids = [int(i) for i in rng.integers(lo, hi + 1, count * 4)]
-    pts = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM farmhouses WHERE deleted_at IS NULL AND id = ANY(%s)",
-                       (ids,)).fetchall()
+    pts = conn.execute(
+        "SELECT ST_X(geom), ST_Y(geom) FROM farmhouses WHERE deleted_at IS NULL AND id = ANY(%s)", (ids,)
+    ).fetchall()
     tiles = sorted({(z, *tile_of(lon, lat, z)) for lon, lat in pts})
     return [tiles[i] for i in sorted(rng.choice(len(tiles), size=min(count, len(tiles)), replace=False))]
 
@@ -68,8 +70,10 @@ def connections(url: str) -> dict[str, psycopg.Connection]:
         conn = psycopg.connect(libpq(url), autocommit=True)
         conn.execute(f"SET ROLE {APP_ROLE}")
         if scope is None:
-            names = [r[0] for r in out["owner"].execute(
-                "SELECT DISTINCT district FROM farmhouses WHERE district IS NOT NULL")]
+            names = [
+                r[0]
+                for r in out["owner"].execute("SELECT DISTINCT district FROM farmhouses WHERE district IS NOT NULL")
+            ]
             scope = scopes.Scope.of(districts=names)
         with conn.cursor() as cur:
             scopes.apply_session(cur, {}, scope)
@@ -96,8 +100,11 @@ def run(url: str, args) -> dict:
     from tiles.service import LEAKPROOF_SQL
 
     leakproof = owner.execute(LEAKPROOF_SQL).fetchone()[0]
-    print(f"farmhouses: {n:,}   geometry && geometry LEAKPROOF (migration 0009): {'yes' if leakproof else 'NO'}   "
-          f"cores: {os.cpu_count()}   load average: {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"farmhouses: {n:,}   geometry && geometry LEAKPROOF (migration 0009): {'yes' if leakproof else 'NO'}   "
+        f"cores: {os.cpu_count()}   load average: {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     sets = {"random": random_tiles(args.zoom, args.tiles), "with data": data_tiles(owner, args.zoom, args.tiles)}
     part = sql.plan(layer, args.zoom, True)
     stmt = sql.statement((part,))
@@ -113,23 +120,29 @@ def run(url: str, args) -> dict:
         for i, (z, x, y) in enumerate(tiles):
             p = sql.params((part,), z, x, y)
             blobs = {}
-            for k in names[i % len(names):] + names[:i % len(names)]:
+            for k in names[i % len(names) :] + names[: i % len(names)]:
                 t0 = time.perf_counter()
                 row = conns[k].execute(stmt, p, binary=True).fetchone()
                 lat[k].append(time.perf_counter() - t0)
                 blobs[k] = bytes(row[1] or b"")
                 sizes[k] += len(blobs[k])
             if len({features(b) for b in blobs.values()}) != 1:
-                raise SystemExit(f"tile {z}/{x}/{y} differs between the connections: "
-                                 f"{ {k: len(b) for k, b in blobs.items()} }")
+                raise SystemExit(
+                    f"tile {z}/{x}/{y} differs between the connections: { {k: len(b) for k, b in blobs.items()} }"
+                )
         plans = {k: uses_index(conns[k], stmt, probe) for k in names}
         base = sum(lat["owner"])
-        print(f"\n== z{args.zoom}, {len(tiles)} {label} tiles ({sizes['owner'] / len(tiles) / 1000:.1f} KB a tile "
-              f"on average), one at a time, rotating order ==")
+        print(
+            f"\n== z{args.zoom}, {len(tiles)} {label} tiles ({sizes['owner'] / len(tiles) / 1000:.1f} KB a tile "
+            f"on average), one at a time, rotating order =="
+        )
         print(f"{'':<16} {'p50 ms':>8} {'p95 ms':>8} {'total s':>8} {'/owner':>7}  plan")
         for k in names:
-            print(f"{k:<16} {pct(lat[k], 50):>8.2f} {pct(lat[k], 95):>8.2f} {sum(lat[k]):>8.2f} "
-                  f"{sum(lat[k]) / base:>7.2f}  {plans[k]}", flush=True)
+            print(
+                f"{k:<16} {pct(lat[k], 50):>8.2f} {pct(lat[k], 95):>8.2f} {sum(lat[k]):>8.2f} "
+                f"{sum(lat[k]) / base:>7.2f}  {plans[k]}",
+                flush=True,
+            )
         results[label] = {k: sum(lat[k]) / base for k in names}
     for conn in conns.values():
         conn.close()

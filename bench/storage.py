@@ -8,6 +8,7 @@ Prints each figure of A as a ratio to B.
 
     .venv/bin/python bench/storage.py [--n 500000] [--tiles 300]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,9 +61,13 @@ def main() -> None:
             res[k]["insert_s"] = t.seconds
             conn.execute(f"VACUUM ANALYZE {k}")
         tiles = random_tiles(args.zoom, args.tiles)
-        boxes = [(lo, la, lo + 0.02, la + 0.02) for (_, lo, la) in
-                 [(0, x0 + (x1 - x0) * (i / args.tiles), y0 + (y1 - y0) * ((i * 7 % args.tiles) / args.tiles))
-                  for i in range(args.tiles)]]
+        boxes = [
+            (lo, la, lo + 0.02, la + 0.02)
+            for (_, lo, la) in [
+                (0, x0 + (x1 - x0) * (i / args.tiles), y0 + (y1 - y0) * ((i * 7 % args.tiles) / args.tiles))
+                for i in range(args.tiles)
+            ]
+        ]
         for k in ("a", "b"):  # warm once, then time
             for z, x, y in tiles[:20]:
                 conn.execute(TILE[k], {"z": z, "x": x, "y": y}).fetchone()
@@ -77,7 +82,11 @@ def main() -> None:
         size = {k: conn.execute(f"SELECT pg_total_relation_size('{k}')").fetchone()[0] / 2**20 for k in ("a", "b")}
     print(f"points: {args.n:,}  z{args.zoom} tiles: {len(tiles)}  bbox queries: {len(boxes)}")
     print(f"{'measure':<22}{'A stored 3857':>16}{'B transform':>14}{'A/B':>8}")
-    for m, label in (("insert_s", "bulk insert (s)"), ("tile_ms", f"z{args.zoom} tile (ms)"), ("bbox_ms", "bbox query (ms)")):
+    for m, label in (
+        ("insert_s", "bulk insert (s)"),
+        ("tile_ms", f"z{args.zoom} tile (ms)"),
+        ("bbox_ms", "bbox query (ms)"),
+    ):
         print(f"{label:<22}{res['a'][m]:>16.3f}{res['b'][m]:>14.3f}{res['a'][m] / res['b'][m]:>8.2f}")
     print(f"{'table+index (MiB)':<22}{size['a']:>16.1f}{size['b']:>14.1f}{size['a'] / size['b']:>8.2f}")
 

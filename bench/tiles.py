@@ -28,6 +28,7 @@ tipg runs from its own virtualenv under bench/out/tipg-venv (created on first us
     .venv/bin/python bench/tiles.py                   # full run: ~10-15 minutes on 2 cores
     .venv/bin/python bench/tiles.py --url postgresql+psycopg://…/db   # reuse a loaded database, skip loading
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,9 +63,11 @@ HALF = 20037508.342789244
 
 def raw_sql(attrs: list[str]) -> str:
     cols = ", ".join(f'"{a}"' for a in attrs)
-    return (f"SELECT ST_AsMVT(q, 'farmhouses', 4096, 'geom') FROM (SELECT id, {cols}, "
-            "ST_AsMVTGeom(geom_3857, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) AS geom "
-            "FROM farmhouses WHERE deleted_at IS NULL AND geom_3857 && ST_TileEnvelope(%(z)s, %(x)s, %(y)s)) q")
+    return (
+        f"SELECT ST_AsMVT(q, 'farmhouses', 4096, 'geom') FROM (SELECT id, {cols}, "
+        "ST_AsMVTGeom(geom_3857, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) AS geom "
+        "FROM farmhouses WHERE deleted_at IS NULL AND geom_3857 && ST_TileEnvelope(%(z)s, %(x)s, %(y)s)) q"
+    )
 
 
 def free_port() -> int:
@@ -76,8 +79,14 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server(cmd: list[str], env: dict, port: int, ready: str):
     """Run a uvicorn server (its own process group, ended by its id) until ``ready`` answers."""
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.time() + 120
         while True:
@@ -104,8 +113,22 @@ def server(cmd: list[str], env: dict, port: int, ready: str):
 
 def ours(url: str, workers: int, cache_mb: float):
     port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     env = {"DATABASE_URL": url, "CHENGJIAN_ANONYMOUS_ROLES": "leader", "CHENGJIAN_TILE_CACHE_MB": str(cache_mb)}
     return server(cmd, env, port, "/tiles/farmhouses.json")
 
@@ -121,11 +144,28 @@ def ensure_tipg() -> Path:
 
 def tipg(url: str, workers: int):
     port = free_port()
-    cmd = [str(ensure_tipg()), "tipg.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    env = {"DATABASE_URL": libpq(url), "TIPG_DB_SCHEMAS": '["public"]', "TIPG_DB_TABLES": '["public.farmhouses"]',
-           "TIPG_DB_SPATIAL_EXTENT": "false", "TIPG_DB_DATETIME_EXTENT": "false", "TIPG_TILE_BUFFER": "64",
-           "TIPG_MAX_FEATURES_PER_TILE": "10000"}
+    cmd = [
+        str(ensure_tipg()),
+        "tipg.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    env = {
+        "DATABASE_URL": libpq(url),
+        "TIPG_DB_SCHEMAS": '["public"]',
+        "TIPG_DB_TABLES": '["public.farmhouses"]',
+        "TIPG_DB_SPATIAL_EXTENT": "false",
+        "TIPG_DB_DATETIME_EXTENT": "false",
+        "TIPG_TILE_BUFFER": "64",
+        "TIPG_MAX_FEATURES_PER_TILE": "10000",
+    }
     return server(cmd, env, port, "/collections/public.farmhouses")
 
 
@@ -137,12 +177,16 @@ def tipg_url(attrs: list[str]):
     props = ",".join(["id", *attrs])
 
     def url(base: str, z: int, x: int, y: int) -> str:
-        return (f"{base}/collections/public.farmhouses/tiles/WebMercatorQuad/{z}/{x}/{y}"
-                f"?geom-column=geom_3857&properties={props}")
+        return (
+            f"{base}/collections/public.farmhouses/tiles/WebMercatorQuad/{z}/{x}/{y}"
+            f"?geom-column=geom_3857&properties={props}"
+        )
+
     return url
 
 
 # -- load generators -------------------------------------------------------------------------------------------
+
 
 async def _http(base: str, url_of, tiles, concurrency: int) -> dict:
     queue: asyncio.Queue = asyncio.Queue()
@@ -153,6 +197,7 @@ async def _http(base: str, url_of, tiles, concurrency: int) -> dict:
     hits = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(headers=ADMIN, limits=limits, timeout=600) as client:
+
         async def worker():
             nonlocal hits
             while not queue.empty():
@@ -164,6 +209,7 @@ async def _http(base: str, url_of, tiles, concurrency: int) -> dict:
                     raise RuntimeError(f"{r.status_code} {r.text[:300]}")
                 sizes.append(len(r.content))
                 hits += r.headers.get("x-tile-cache") == "hit"
+
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - t0
@@ -210,8 +256,8 @@ def inprocess_hits(url: str, tiles, concurrency: int) -> tuple[float, float]:
     """Cache hits through tiles.service.fetch (shared generation reads + LRU) with ``concurrency`` asyncio tasks,
     no HTTP: the server side of a hit. Returns (tiles/s, tiles per generation read)."""
     os.environ["DATABASE_URL"] = url
-    from geo.settings import get_settings
     from geo.layer.registry import registry
+    from geo.settings import get_settings
     from tiles import service
     from tiles.generations import shared_reads
 
@@ -248,8 +294,9 @@ end
 """
 
 
-def wrk_load(base: str, tiles, concurrency: int, seconds: int = 10, layer: str = "farmhouses",
-             ok: int = 200) -> dict | None:
+def wrk_load(
+    base: str, tiles, concurrency: int, seconds: int = 10, layer: str = "farmhouses", ok: int = 200
+) -> dict | None:
     """The same tiles with wrk (C, Debian package ``wrk``), a load generator far lighter than httpx."""
     if not shutil.which("wrk"):
         return None
@@ -257,8 +304,17 @@ def wrk_load(base: str, tiles, concurrency: int, seconds: int = 10, layer: str =
     out.mkdir(exist_ok=True)
     (out / "tiles_paths.txt").write_text("".join(f"/tiles/{layer}/{z}/{x}/{y}.mvt\n" for z, x, y in tiles))
     (out / "tiles_wrk.lua").write_text(WRK_SCRIPT % (out / "tiles_paths.txt"))
-    cmd = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(out / "tiles_wrk.lua"),
-           *(a for k, v in ADMIN.items() for a in ("-H", f"{k}: {v}")), base]
+    cmd = [
+        "wrk",
+        "-t2",
+        f"-c{concurrency}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(out / "tiles_wrk.lua"),
+        *(a for k, v in ADMIN.items() for a in ("-H", f"{k}: {v}")),
+        base,
+    ]
     text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     if ("Non-2xx" in text) != (ok != 200):
         raise RuntimeError(text)
@@ -266,6 +322,7 @@ def wrk_load(base: str, tiles, concurrency: int, seconds: int = 10, layer: str =
     def ms(label: str) -> float:
         m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", text)
         return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else float("nan")
+
     return {"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)), "p50": ms("50%"), "p90": ms("90%")}
 
 
@@ -276,8 +333,9 @@ def pct(values: list[float], p: float) -> float:
 
 # -- tile sets -------------------------------------------------------------------------------------------------
 
+
 def densest_tiles(conn, z: int, top: int = 3) -> list[tuple[int, int, int, int]]:
-    cell = 2 * HALF / 2 ** z
+    cell = 2 * HALF / 2**z
     rows = conn.execute(f"""
         SELECT floor((ST_X(geom_3857) + {HALF}) / {cell})::int AS x, floor(({HALF} - ST_Y(geom_3857)) / {cell})::int AS y,
                count(*) FROM farmhouses WHERE deleted_at IS NULL GROUP BY 1, 2 ORDER BY 3 DESC LIMIT {top}""").fetchall()
@@ -286,8 +344,9 @@ def densest_tiles(conn, z: int, top: int = 3) -> list[tuple[int, int, int, int]]
 
 def data_tiles(conn, zooms, per_zoom: int, seed: int = 7) -> dict[int, list[tuple[int, int, int]]]:
     conn.execute("SELECT setseed(0.7)")
-    pts = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM farmhouses WHERE deleted_at IS NULL "
-                       "ORDER BY random() LIMIT 5000").fetchall()
+    pts = conn.execute(
+        "SELECT ST_X(geom), ST_Y(geom) FROM farmhouses WHERE deleted_at IS NULL ORDER BY random() LIMIT 5000"
+    ).fetchall()
     rng = np.random.default_rng(seed)
     out = {}
     for z in zooms:
@@ -299,6 +358,7 @@ def data_tiles(conn, zooms, per_zoom: int, seed: int = 7) -> dict[int, list[tupl
 
 # -- main ------------------------------------------------------------------------------------------------------
 
+
 def run(url: str, args) -> None:
     from geo.layer.registry import registry
     from tiles.sql import tile_attrs
@@ -308,8 +368,11 @@ def run(url: str, args) -> None:
     tipg_of = tipg_url(attrs)
     with psycopg.connect(libpq(url), autocommit=True) as conn:
         n = conn.execute("SELECT count(*) FROM farmhouses WHERE deleted_at IS NULL").fetchone()[0]
-        print(f"farmhouses: {n:,}   cluster_maxzoom: {registry.get('farmhouses').cluster_maxzoom}   "
-              f"cores: {os.cpu_count()}   load average: {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"farmhouses: {n:,}   cluster_maxzoom: {registry.get('farmhouses').cluster_maxzoom}   "
+            f"cores: {os.cpu_count()}   load average: {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         dense = [t for z in range(19) for t in densest_tiles(conn, z)]
         per_zoom = data_tiles(conn, range(6, 17), args.per_zoom)
 
@@ -325,8 +388,10 @@ def run(url: str, args) -> None:
                 sizes.append(len(r.content))
                 forms.add("clusters" if b"cluster" in r.content else "features")
             worst = max(worst, *sizes)
-            print(f"{z:>3} {max(t[3] for t in tiles):>19,} {max(sizes) / 1000:>12.1f} {'/'.join(sorted(forms)):>10}",
-                  flush=True)
+            print(
+                f"{z:>3} {max(t[3] for t in tiles):>19,} {max(sizes) / 1000:>12.1f} {'/'.join(sorted(forms)):>10}",
+                flush=True,
+            )
         print(f"largest tile: {worst / 1000:.1f} KB (bound 500 KB: {'kept' if worst <= 500_000 else 'EXCEEDED'})")
 
     print("\n== per zoom: tiles where the farmhouses are, one request at a time ==", flush=True)
@@ -343,23 +408,30 @@ def run(url: str, args) -> None:
             for z, tiles in per_zoom.items():
                 http_load(base, tipg_of, tiles[:1], 1)
                 per[z]["tipg"] = http_load(base, tipg_of, tiles, 1)
-    print(f"{'z':>3} {'tiles':>5} | {'ours KB avg/max':>16} {'p50':>7} {'p95':>7} | {'raw KB max':>10} {'p50':>7} "
-          f"{'p95':>7} | {'tipg p50':>8} {'p95':>7} | {'p50 raw/ours':>12} {'p95 raw/ours':>12} {'p50 tipg/ours':>13}")
+    print(
+        f"{'z':>3} {'tiles':>5} | {'ours KB avg/max':>16} {'p50':>7} {'p95':>7} | {'raw KB max':>10} {'p50':>7} "
+        f"{'p95':>7} | {'tipg p50':>8} {'p95':>7} | {'p50 raw/ours':>12} {'p95 raw/ours':>12} {'p50 tipg/ours':>13}"
+    )
     for z, r in per.items():
         o, s = r["ours"], r["raw"]
         t = r.get("tipg")
-        line = (f"{z:>3} {o['n']:>5} | {statistics.mean(o['sizes']) / 1000:>7.1f}/{max(o['sizes']) / 1000:>7.1f} "
-                f"{pct(o['lat'], 50):>7.1f} {pct(o['lat'], 95):>7.1f} | {max(s['sizes']) / 1000:>10.1f} "
-                f"{pct(s['lat'], 50):>7.1f} {pct(s['lat'], 95):>7.1f} | ")
-        line += (f"{pct(t['lat'], 50):>8.1f} {pct(t['lat'], 95):>7.1f} | " if t else f"{'-':>8} {'-':>7} | ")
+        line = (
+            f"{z:>3} {o['n']:>5} | {statistics.mean(o['sizes']) / 1000:>7.1f}/{max(o['sizes']) / 1000:>7.1f} "
+            f"{pct(o['lat'], 50):>7.1f} {pct(o['lat'], 95):>7.1f} | {max(s['sizes']) / 1000:>10.1f} "
+            f"{pct(s['lat'], 50):>7.1f} {pct(s['lat'], 95):>7.1f} | "
+        )
+        line += f"{pct(t['lat'], 50):>8.1f} {pct(t['lat'], 95):>7.1f} | " if t else f"{'-':>8} {'-':>7} | "
         line += f"{pct(s['lat'], 50) / pct(o['lat'], 50):>12.2f} {pct(s['lat'], 95) / pct(o['lat'], 95):>12.2f} "
         line += f"{pct(t['lat'], 50) / pct(o['lat'], 50):>13.2f}" if t else f"{'-':>13}"
         print(line, flush=True)
 
     tiles = random_tiles(14, args.tiles)
     c = args.concurrency
-    print(f"\n== throughput: {len(tiles)} random z14 tiles over Hangzhou "
-          f"({len(set(tiles))} distinct), {c} concurrent clients ==", flush=True)
+    print(
+        f"\n== throughput: {len(tiles)} random z14 tiles over Hangzhou "
+        f"({len(set(tiles))} distinct), {c} concurrent clients ==",
+        flush=True,
+    )
     res: dict[str, dict] = {}
     res["raw ST_AsMVT (psycopg)"] = sql_load(url, raw, tiles, c)
     wrk: dict[str, dict] = {}
@@ -371,7 +443,7 @@ def run(url: str, args) -> None:
                 wrk[f"ours uncached, {w} worker(s), wrk"] = r
         if not args.no_tipg:  # tipg takes ~1 s a tile here: the first --tipg-tiles of the same list
             with tipg(url, w) as base:
-                res[f"tipg, {w} worker(s)"] = http_load(base, tipg_of, tiles[:args.tipg_tiles], c)
+                res[f"tipg, {w} worker(s)"] = http_load(base, tipg_of, tiles[: args.tipg_tiles], c)
         with ours(url, w, 512) as base:
             for _ in range(4 if w > 1 else 1):  # every worker has its own cache: warm them all
                 http_load(base, our_url, tiles, c)
@@ -387,17 +459,27 @@ def run(url: str, args) -> None:
         w = next((w for w in args.workers if f"{w} worker" in name), None)
         vs_tipg = f"{r['rate'] / rate_tipg[w]:>6.2f}" if w and rate_tipg.get(w) else f"{'-':>6}"
         hits = f"{r['hits'] / r['n']:>6.0%}" if "hits" in r else f"{'-':>6}"
-        print(f"{name:<32} {r['rate']:>9.0f} {pct(r['lat'], 50):>8.1f} {pct(r['lat'], 95):>8.1f} {hits} "
-              f"{r['rate'] / rate_raw:>6.2f} {vs_tipg}", flush=True)
+        print(
+            f"{name:<32} {r['rate']:>9.0f} {pct(r['lat'], 50):>8.1f} {pct(r['lat'], 95):>8.1f} {hits} "
+            f"{r['rate'] / rate_raw:>6.2f} {vs_tipg}",
+            flush=True,
+        )
     for name, r in wrk.items():
-        print(f"{name:<32} {r['rate']:>9.0f} {r['p50']:>8.1f} {r['p90']:>8.1f} {'':>6} {r['rate'] / rate_raw:>6.2f}"
-              "   (wrk; its 3rd column is p90)", flush=True)
+        print(
+            f"{name:<32} {r['rate']:>9.0f} {r['p50']:>8.1f} {r['p90']:>8.1f} {'':>6} {r['rate'] / rate_raw:>6.2f}"
+            "   (wrk; its 3rd column is p90)",
+            flush=True,
+        )
     rate, per_read = inprocess_hits(url, tiles, c)
-    print(f"{'cache hits in-process (no HTTP)':<32} {rate:>9.0f} {'':>8} {'':>8} {'':>6} {rate / rate_raw:>6.2f}"
-          f"   ({per_read:.1f} tiles per generation read)")
+    print(
+        f"{'cache hits in-process (no HTTP)':<32} {rate:>9.0f} {'':>8} {'':>8} {'':>6} {rate / rate_raw:>6.2f}"
+        f"   ({per_read:.1f} tiles per generation read)"
+    )
     if floor:
-        print(f"{'app floor: 404 on /tiles (wrk)':<32} {floor['rate']:>9.0f} {floor['p50']:>8.1f} {floor['p90']:>8.1f}"
-              "   (no database: routing, error handler, HTTP — the most any route of the app can do here)")
+        print(
+            f"{'app floor: 404 on /tiles (wrk)':<32} {floor['rate']:>9.0f} {floor['p50']:>8.1f} {floor['p90']:>8.1f}"
+            "   (no database: routing, error handler, HTTP — the most any route of the app can do here)"
+        )
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Accounts from the command line: the first administrator of a new installation, password resets, and the demo
 accounts ``chengjian demo`` creates so that a developer can sign in to every role's view."""
+
 from __future__ import annotations
 
 import getpass
@@ -46,16 +47,30 @@ def _password(given: str | None) -> str:
     return first
 
 
-def add_user(username: str, name: str | None, roles: list[str], district: str | None, password: str | None,
-             phone: str | None = None) -> int:
+def add_user(
+    username: str,
+    name: str | None,
+    roles: list[str],
+    district: str | None,
+    password: str | None,
+    phone: str | None = None,
+) -> int:
     from api.accounts.users import create_user
     from api.errors import ApiError
     from geo.db import admin_transaction
 
     try:
         with admin_transaction() as conn:
-            uid = create_user(conn, username, name or username, roles, password=_password(password),
-                              district=district, phone=phone, actor="cli")
+            uid = create_user(
+                conn,
+                username,
+                name or username,
+                roles,
+                password=_password(password),
+                district=district,
+                phone=phone,
+                actor="cli",
+            )
     except ApiError as e:
         print(f"未创建：{e.message}", file=sys.stderr)
         return 1
@@ -75,8 +90,9 @@ def reset_password(username: str, password: str | None, unlock: bool = True) -> 
                 print(f"用户 {username} 不存在。", file=sys.stderr)
                 return 1
             set_password(conn, uid, _password(password), actor="cli")
-            conn.execute(sa.text("UPDATE sessions SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL"),
-                         {"u": uid})
+            conn.execute(
+                sa.text("UPDATE sessions SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL"), {"u": uid}
+            )
     except ApiError as e:
         print(f"未修改：{e.message}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
 """The ``chengjian`` command line: the same steps ``make run`` takes, one by one."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,8 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from etl.demo import DemoError, build_demo
-
     from etl.accounts_cli import demo_password, ensure_demo_accounts
+    from etl.demo import DemoError, build_demo
     from geo.db import admin_transaction
 
     try:
@@ -65,8 +65,16 @@ def _user(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from etl.importer import import_file_cli
 
-    return import_file_cli(args.file, args.layer, commit=not args.dry_run, crs=args.crs,
-                           actor=args.user, lon=args.lon_column, lat=args.lat_column, repair=args.repair)
+    return import_file_cli(
+        args.file,
+        args.layer,
+        commit=not args.dry_run,
+        crs=args.crs,
+        actor=args.user,
+        lon=args.lon_column,
+        lat=args.lat_column,
+        repair=args.repair,
+    )
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -81,14 +89,14 @@ def _serve(args: argparse.Namespace) -> int:
     from geo.settings import get_settings
 
     s = get_settings()
-    uvicorn.run("api.app:create_app", factory=True, host=args.host or s.host, port=args.port or s.port,
-                workers=args.workers)
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=args.host or s.host, port=args.port or s.port, workers=args.workers
+    )
     return 0
 
 
 def _jobs(args: argparse.Namespace) -> int:
     from datetime import datetime
-
     from zoneinfo import ZoneInfo
 
     from geo import jobs

@@ -14,6 +14,7 @@ geo.layer.attributes.coerce_column — anything rejected stops the load) and is
 written with geo.layer.bulk.copy_features in one transaction, leaving audit
 entries by actor ``demo``.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,10 +30,10 @@ from sqlalchemy import Connection, Engine
 
 from etl import names
 from geo import audit, modules
-from geo.validate import check_many
 from geo.layer.attributes import coerce_column
 from geo.layer.bulk import copy_features
 from geo.layer.registry import registry
+from geo.validate import check_many
 
 ACTOR = "demo"
 REF_DATE = np.datetime64("2026-11-01", "D")  # "today" for every generated date
@@ -95,6 +96,7 @@ class District:
 
 # -- small helpers -------------------------------------------------------------
 
+
 def allocate(total: int, weights) -> np.ndarray:
     """Split ``total`` by ``weights`` into integers that add up exactly (largest remainder)."""
     w = np.asarray(weights, dtype=float)
@@ -151,8 +153,9 @@ def numbers(values: np.ndarray, keep=None, digits: int = 1) -> list:
     return out.tolist()
 
 
-def sample_points(rng: np.random.Generator, d: District, n: int, centre_share: float = 0.0,
-                  sigma_km: float = 5.0, rural: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def sample_points(
+    rng: np.random.Generator, d: District, n: int, centre_share: float = 0.0, sigma_km: float = 5.0, rural: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` points inside the district (rounded to 1e-6°): a share around its core, the rest uniform.
 
     ``rural`` keeps points away from the district core and the city centre (village sites).
@@ -172,7 +175,8 @@ def sample_points(rng: np.random.Generator, d: District, n: int, centre_share: f
         ok = _inside(d, x, y)
         if rural:
             ok &= (_dist_km(x, y, d.profile.centre) >= d.profile.core_km) & (
-                _dist_km(x, y, CITY_CENTRE) >= CITY_CORE_KM)
+                _dist_km(x, y, CITY_CENTRE) >= CITY_CORE_KM
+            )
         idx = np.flatnonzero(ok)[: n - have]
         xs.append(x[idx])
         ys.append(y[idx])
@@ -289,8 +293,12 @@ def addresses(rng, d: District, size: int) -> list[str]:
     num = rng.integers(1, 999, size)
     cross = rng.random(size) < 0.4
     side = pick(rng, ("东", "西", "南", "北", "东南", "西北"), np.ones(6), size)
-    return [f"杭州市{d.name}{rs[2 * i]}与{rs[2 * i + 1]}交叉口{side[i]}侧" if cross[i]
-            else f"杭州市{d.name}{rs[2 * i]}{num[i]}号" for i in range(size)]
+    return [
+        f"杭州市{d.name}{rs[2 * i]}与{rs[2 * i + 1]}交叉口{side[i]}侧"
+        if cross[i]
+        else f"杭州市{d.name}{rs[2 * i]}{num[i]}号"
+        for i in range(size)
+    ]
 
 
 def seq_codes(prefix: str, seq, width: int) -> list[str]:
@@ -298,6 +306,7 @@ def seq_codes(prefix: str, seq, width: int) -> list[str]:
 
 
 # -- writing -------------------------------------------------------------------
+
 
 def write_layer(conn: Connection, layer_id: str, geoms, columns: dict[str, Any], source: str) -> dict:
     """Check geometries and attributes like any import, then COPY them in; any rejection raises DemoError."""
@@ -326,8 +335,9 @@ def write_layer(conn: Connection, layer_id: str, geoms, columns: dict[str, Any],
 
 
 def load_districts(conn: Connection) -> list[District]:
-    rows = conn.execute(sa.text(
-        "SELECT code, name, ST_AsBinary(geom) FROM districts WHERE deleted_at IS NULL ORDER BY code")).all()
+    rows = conn.execute(
+        sa.text("SELECT code, name, ST_AsBinary(geom) FROM districts WHERE deleted_at IS NULL ORDER BY code")
+    ).all()
     out = []
     for code, name, wkb in rows:
         if name not in PROFILES:
@@ -346,13 +356,14 @@ def business_tables() -> list[str]:
 
 
 def layer_counts(conn: Connection) -> dict[str, int]:
-    return {t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t} WHERE deleted_at IS NULL")).scalar_one())
-            for t in business_tables()}
+    return {
+        t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t} WHERE deleted_at IS NULL")).scalar_one())
+        for t in business_tables()
+    }
 
 
 def _any_rows(conn: Connection) -> bool:
-    return any(conn.execute(sa.text(f"SELECT EXISTS (SELECT 1 FROM {t})")).scalar_one()
-               for t in business_tables())
+    return any(conn.execute(sa.text(f"SELECT EXISTS (SELECT 1 FROM {t})")).scalar_one() for t in business_tables())
 
 
 def reset_layers(conn: Connection) -> None:
@@ -365,6 +376,7 @@ def reset_layers(conn: Connection) -> None:
 
 
 # -- the shared world: villages ------------------------------------------------
+
 
 @dataclass
 class Villages:
@@ -397,11 +409,15 @@ def make_villages(rng, districts: list[District]) -> Villages:
         parts["township"].append(np.asarray(towns, dtype=object)[nearest[order]])
         parts["village"].append(np.asarray([p + "村" for p in names.places(rng, k)], dtype=object))
     n = sum(len(a) for a in parts["x"])
-    return Villages(*(np.concatenate(parts[k]) for k in ("x", "y", "district", "township", "village")),
-                    sigma_m=rng.uniform(100, 250, n), weight=rng.lognormal(0, 0.5, n))
+    return Villages(
+        *(np.concatenate(parts[k]) for k in ("x", "y", "district", "township", "village")),
+        sigma_m=rng.uniform(100, 250, n),
+        weight=rng.lognormal(0, 0.5, n),
+    )
 
 
 # -- entry point ---------------------------------------------------------------
+
 
 class World:
     """What every module's demo seeder draws from: the districts, a random stream per name (so a module's data
@@ -422,8 +438,13 @@ class World:
         return self._villages
 
 
-def build_demo(farmhouses: int = 50_000, seed: int = 20261125, if_empty: bool = False, reset: bool = False,
-               engine: Engine | None = None) -> dict:
+def build_demo(
+    farmhouses: int = 50_000,
+    seed: int = 20261125,
+    if_empty: bool = False,
+    reset: bool = False,
+    engine: Engine | None = None,
+) -> dict:
     """Load the demo data set in one transaction; returns the number of rows per layer.
 
     Every module's seeder (``geo.modules.seeder``) runs in its declared order.

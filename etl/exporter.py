@@ -9,6 +9,7 @@ UTF-8 .cpg; CSV (UTF-8 with BOM, so Excel shows Chinese) and Excel carry the
 Chinese labels as headers, and 经度/纬度 columns for points or a WKT column for
 lines and polygons. Each export leaves an audit entry.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -93,8 +94,13 @@ def write(layer: Layer, gdf: gpd.GeoDataFrame, fmt: str) -> bytes:
             pyogrio.write_dataframe(_table(layer, gdf), path, driver=driver, layer=layer.id, layer_options=opts)
         elif fmt == "shp":
             short = shp_field_names(layer)
-            pyogrio.write_dataframe(gdf.rename(columns=short), path, driver=driver, geometry_type=layer.geometry,
-                                    layer_options={"ENCODING": "UTF-8"})
+            pyogrio.write_dataframe(
+                gdf.rename(columns=short),
+                path,
+                driver=driver,
+                geometry_type=layer.geometry,
+                layer_options={"ENCODING": "UTF-8"},
+            )
         else:
             pyogrio.write_dataframe(gdf, path, driver=driver, layer=layer.id, geometry_type=layer.geometry)
         if fmt != "shp":
@@ -107,26 +113,40 @@ def write(layer: Layer, gdf: gpd.GeoDataFrame, fmt: str) -> bytes:
 
 
 def selection_summary(query: store.Query) -> dict:
-    out: dict[str, Any] = {"bbox": list(query.bbox) if query.bbox else None, "q": query.q,
-                           "ids": query.ids, **(query.filters or {})}
+    out: dict[str, Any] = {
+        "bbox": list(query.bbox) if query.bbox else None,
+        "q": query.q,
+        "ids": query.ids,
+        **(query.filters or {}),
+    }
     return {k: v for k, v in out.items() if v is not None}
 
 
-def export(conn: Connection, layer: Layer, query: store.Query, fmt: str, actor: str = "system",
-           client: str | None = None) -> Exported:
+def export(
+    conn: Connection, layer: Layer, query: store.Query, fmt: str, actor: str = "system", client: str | None = None
+) -> Exported:
     """Export the selection as ``fmt``; writes an audit entry in ``conn``'s transaction."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt}")
     query = dataclasses.replace(query, limit=None, offset=0, after_id=None)
     gdf = read_selection(conn, layer, query)
     data = write(layer, gdf, fmt)
-    audit.record(conn, actor, "export", layer.id, None, None,
-                 {"format": fmt, "rows": len(gdf), "filters": selection_summary(query)}, client)
+    audit.record(
+        conn,
+        actor,
+        "export",
+        layer.id,
+        None,
+        None,
+        {"format": fmt, "rows": len(gdf), "filters": selection_summary(query)},
+        client,
+    )
     return Exported(data, f"{layer.id}.{FORMATS[fmt][1]}", FORMATS[fmt][2], len(gdf))
 
 
-def export_cli(layer_id: str, fmt: str, output: str | None, filters: dict[str, str] | None = None,
-               actor: str = "cli") -> int:
+def export_cli(
+    layer_id: str, fmt: str, output: str | None, filters: dict[str, str] | None = None, actor: str = "cli"
+) -> int:
     """``chengjian export``: write the file; 0 on success, 1 on a bad layer or filter."""
     from geo.db import admin_engine
     from geo.layer.registry import registry
@@ -140,7 +160,9 @@ def export_cli(layer_id: str, fmt: str, output: str | None, filters: dict[str, s
     except AttrError as e:
         print(f"筛选条件有误：{e.message}", file=sys.stderr)
         return 1
-    with admin_engine().begin() as conn:  # the CLI acts as the schema owner; the audit entry stands only if the file was written
+    with (
+        admin_engine().begin() as conn
+    ):  # the CLI acts as the schema owner; the audit entry stands only if the file was written
         result = export(conn, layer, query, fmt, actor)
         path = Path(output or result.filename)
         path.write_bytes(result.data)

@@ -12,6 +12,7 @@ act on: rows accepted, and each rejected row by its number as the clerk sees it
 refuses a file with any rejected row, and otherwise copies every row in the
 caller's transaction (``geo.layer.bulk.copy_features``, one audit entry).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,9 +22,10 @@ import tempfile
 import unicodedata
 import zipfile
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -35,13 +37,12 @@ from pyproj import CRS, Transformer
 from sqlalchemy import Connection
 
 from geo import crs as crsmod
-from geo.validate import check_many
 from geo.layer.attributes import coerce_column
 from geo.layer.bulk import copy_features
 from geo.layer.registry import Layer
+from geo.validate import check_many
 
-FORMATS = {"geojson": "GeoJSON", "shp": "Shapefile", "gpkg": "GeoPackage", "kml": "KML", "csv": "CSV",
-           "xlsx": "Excel"}
+FORMATS = {"geojson": "GeoJSON", "shp": "Shapefile", "gpkg": "GeoPackage", "kml": "KML", "csv": "CSV", "xlsx": "Excel"}
 SUPPORTED_TEXT = "支持 GeoJSON、Shapefile（zip 压缩包）、GeoPackage、KML、CSV、Excel（.xlsx）"
 MAX_ERRORS = 1000  # rejected-row entries listed in a report (the total is always given)
 
@@ -50,8 +51,19 @@ LAT_NAMES = ("lat", "latitude", "y", "纬度", "北纬")
 WKT_NAMES = ("wkt", "geometry", "geom", "几何", "几何图形")
 # Columns our exports add, and LIBKML's standard placemark fields: skipped without complaint.
 IGNORED_NAMES = ("id", "fid", "要素id", "version", "created_at", "created_by", "updated_at", "updated_by")
-KML_FIELDS = ("description", "timestamp", "begin", "end", "altitudemode", "tessellate", "extrude",
-              "visibility", "draworder", "icon", "snippet")
+KML_FIELDS = (
+    "description",
+    "timestamp",
+    "begin",
+    "end",
+    "altitudemode",
+    "tessellate",
+    "extrude",
+    "visibility",
+    "draworder",
+    "icon",
+    "snippet",
+)
 TABULAR = ("csv", "xlsx")
 
 # LIBKML would turn Chinese <Data name="层数"> into "______"; keep the names as written.
@@ -61,8 +73,9 @@ pyogrio.set_gdal_config_options({"LIBKML_LAUNDER_FIELD_NAMES": "NO"})
 class ImportFileError(ValueError):
     """The file as a whole cannot be imported (format, columns, CRS); nothing is stored."""
 
-    def __init__(self, code: str, message: str, field: str | None = "file", detail: dict | None = None,
-                 status: int = 422) -> None:
+    def __init__(
+        self, code: str, message: str, field: str | None = "file", detail: dict | None = None, status: int = 422
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.field, self.detail, self.status = code, message, field, detail or {}, status
 
@@ -76,11 +89,16 @@ class ImportRejected(Exception):
 
 
 def file_format_error(reason: str, filename: str) -> ImportFileError:
-    return ImportFileError("file_format", f"无法识别的文件格式（{reason}）。{SUPPORTED_TEXT}。", "file",
-                           {"filename": filename, "reason": reason})
+    return ImportFileError(
+        "file_format",
+        f"无法识别的文件格式（{reason}）。{SUPPORTED_TEXT}。",
+        "file",
+        {"filename": filename, "reason": reason},
+    )
 
 
 # -- column names ----------------------------------------------------------------------
+
 
 def column_key(name: str) -> str:
     """Compare column headers loosely: full-width to half-width, case and spaces ignored."""
@@ -119,9 +137,11 @@ def column_map(layer: Layer) -> dict[str, str]:
 
 # -- reading -----------------------------------------------------------------------------
 
+
 @dataclass
 class Source:
     """What was read from a file, before any checks: one entry per data row."""
+
     filename: str
     format: str
     geoms: np.ndarray  # shapely geometries in ``crs`` (None where the row has none)
@@ -150,8 +170,12 @@ def _sniff(path: Path, filename: str) -> tuple[str, str]:
     if head.startswith(b"SQLite format 3\x00"):
         return "gpkg", str(path)
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ImportFileError("file_format", "不支持旧版 Excel（.xls）文件，请在 Excel 中另存为 .xlsx 后再导入。", "file",
-                              {"filename": filename, "reason": "xls"})
+        raise ImportFileError(
+            "file_format",
+            "不支持旧版 Excel（.xls）文件，请在 Excel 中另存为 .xlsx 后再导入。",
+            "file",
+            {"filename": filename, "reason": "xls"},
+        )
     if head.startswith(b"PK\x03\x04"):
         return _sniff_zip(path, filename)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -175,20 +199,34 @@ def _sniff_zip(path: Path, filename: str) -> tuple[str, str]:
     by_ext: dict[str, list[str]] = defaultdict(list)
     for n in names:
         by_ext[Path(n).suffix.lower().lstrip(".")].append(n)
-    for ext, fmt in (("shp", "shp"), ("gpkg", "gpkg"), ("geojson", "geojson"), ("json", "geojson"),
-                     ("kml", "kml"), ("csv", "csv")):
+    for ext, fmt in (
+        ("shp", "shp"),
+        ("gpkg", "gpkg"),
+        ("geojson", "geojson"),
+        ("json", "geojson"),
+        ("kml", "kml"),
+        ("csv", "csv"),
+    ):
         found = by_ext.get(ext)
         if not found:
             continue
         if len(found) > 1:
-            raise ImportFileError("file_format", f"压缩包中有多个 .{ext} 文件（{'、'.join(found[:5])}），"
-                                  "一次只能导入一个，请分别打包。", "file", {"filename": filename, "members": found})
+            raise ImportFileError(
+                "file_format",
+                f"压缩包中有多个 .{ext} 文件（{'、'.join(found[:5])}），一次只能导入一个，请分别打包。",
+                "file",
+                {"filename": filename, "members": found},
+            )
         return fmt, f"/vsizip/{path}/{found[0]}"
     ext = Path(filename).suffix.lower().lstrip(".")
     if ext not in ("zip", "kmz", ""):  # .docx, .pptx … are zip files too
         raise file_format_error(f"扩展名 .{ext}", filename)
-    raise ImportFileError("file_format", "压缩包中没有找到 Shapefile（.shp）或其他可识别的文件。"
-                          f"{SUPPORTED_TEXT}。", "file", {"filename": filename, "members": names[:20]})
+    raise ImportFileError(
+        "file_format",
+        f"压缩包中没有找到 Shapefile（.shp）或其他可识别的文件。{SUPPORTED_TEXT}。",
+        "file",
+        {"filename": filename, "members": names[:20]},
+    )
 
 
 def _read_frame(gdal_path: str, fmt: str, layer: Layer, filename: str) -> tuple[pd.DataFrame, Any, str | None]:
@@ -239,14 +277,24 @@ def _file_crs(fmt: str, crs: Any) -> str | None:
     return None
 
 
-def read_file(path_or_bytes: str | os.PathLike | bytes, filename: str | None, layer: Layer,
-              crs: str | None = "EPSG:4326", lon: str | None = None, lat: str | None = None) -> Source:
+def read_file(
+    path_or_bytes: str | os.PathLike | bytes,
+    filename: str | None,
+    layer: Layer,
+    crs: str | None = "EPSG:4326",
+    lon: str | None = None,
+    lat: str | None = None,
+) -> Source:
     """Read a file (a path, or the uploaded bytes) into a :class:`Source` for ``layer``."""
     try:
         wanted_crs = crsmod.normalize(crs)
     except crsmod.UnknownCRS:
-        raise ImportFileError("crs_unsupported", "不支持的坐标系，可选：EPSG:4326、EPSG:4490、EPSG:4549、GCJ02。", "crs",
-                              {"crs": crs, "supported": list(crsmod.SUPPORTED)})
+        raise ImportFileError(
+            "crs_unsupported",
+            "不支持的坐标系，可选：EPSG:4326、EPSG:4490、EPSG:4549、GCJ02。",
+            "crs",
+            {"crs": crs, "supported": list(crsmod.SUPPORTED)},
+        )
     with tempfile.TemporaryDirectory(prefix="chengjian-import-") as tmp:
         if isinstance(path_or_bytes, (bytes, bytearray)):
             filename = filename or "upload"
@@ -262,8 +310,18 @@ def read_file(path_or_bytes: str | os.PathLike | bytes, filename: str | None, la
     return _source(df, geoms, file_crs, fmt, filename, layer, wanted_crs, lon, lat, source_layer)
 
 
-def _source(df: pd.DataFrame, geoms, file_crs, fmt: str, filename: str, layer: Layer, wanted_crs: str,
-            lon: str | None, lat: str | None, source_layer: str | None) -> Source:
+def _source(
+    df: pd.DataFrame,
+    geoms,
+    file_crs,
+    fmt: str,
+    filename: str,
+    layer: Layer,
+    wanted_crs: str,
+    lon: str | None,
+    lat: str | None,
+    source_layer: str | None,
+) -> Source:
     if not len(df):
         raise ImportFileError("file_empty", f"文件「{filename}」中没有数据行。", "file", {"filename": filename})
     first_row = 2 if fmt in TABULAR else 1
@@ -297,12 +355,26 @@ def _source(df: pd.DataFrame, geoms, file_crs, fmt: str, filename: str, layer: L
 
     mapped, unknown, ignored = _map_columns(df, layer, fmt, geometry_columns)
     columns = {name: _values(df[col], layer.attr(name).type) for col, name in mapped.items()}
-    return Source(filename, fmt, geoms, columns, use_crs, crs_from_file, first_row, mapped, unknown, ignored,
-                  geometry_columns, row_errors, source_layer if fmt in ("gpkg", "kml") else None)
+    return Source(
+        filename,
+        fmt,
+        geoms,
+        columns,
+        use_crs,
+        crs_from_file,
+        first_row,
+        mapped,
+        unknown,
+        ignored,
+        geometry_columns,
+        row_errors,
+        source_layer if fmt in ("gpkg", "kml") else None,
+    )
 
 
-def _map_columns(df: pd.DataFrame, layer: Layer, fmt: str,
-                 geometry_columns: dict[str, str]) -> tuple[dict[str, str], list[str], list[str]]:
+def _map_columns(
+    df: pd.DataFrame, layer: Layer, fmt: str, geometry_columns: dict[str, str]
+) -> tuple[dict[str, str], list[str], list[str]]:
     """(file column -> attribute, unknown columns, ignored columns); refuses duplicates and missing required ones."""
     mapping = column_map(layer)
     skip = {column_key(c) for c in geometry_columns.values()} | set(WKT_NAMES)
@@ -320,14 +392,22 @@ def _map_columns(df: pd.DataFrame, layer: Layer, fmt: str,
             ignored.append(str(col))
         elif name in mapped.values():
             other = next(c for c, a in mapped.items() if a == name)
-            raise ImportFileError("duplicate_column", f"列「{other}」和「{col}」都对应字段「{layer.attr(name).label}」，"
-                                  "请删除其中一列。", name, {"columns": [other, str(col)]})
+            raise ImportFileError(
+                "duplicate_column",
+                f"列「{other}」和「{col}」都对应字段「{layer.attr(name).label}」，请删除其中一列。",
+                name,
+                {"columns": [other, str(col)]},
+            )
         else:
             mapped[str(col)] = name
     for a in layer.writable:
         if a.required and a.name not in mapped.values():
-            raise ImportFileError("column_missing", f"文件缺少必填列「{a.label}」（{a.name}）。", a.name,
-                                  {"columns": [str(c) for c in df.columns]})
+            raise ImportFileError(
+                "column_missing",
+                f"文件缺少必填列「{a.label}」（{a.name}）。",
+                a.name,
+                {"columns": [str(c) for c in df.columns]},
+            )
     return mapped, unknown, ignored
 
 
@@ -349,19 +429,31 @@ def _reproject(geoms: np.ndarray, declared: str) -> np.ndarray:
     return out
 
 
-def _find(keys: dict[str, str], given: str | None, names: tuple[str, ...], what: str, fmt: str,
-          filename: str) -> str | None:
+def _find(
+    keys: dict[str, str], given: str | None, names: tuple[str, ...], what: str, fmt: str, filename: str
+) -> str | None:
     if given:
         col = keys.get(column_key(given))
         if col is None:
-            raise ImportFileError("column_missing", f"文件中没有名为「{given}」的{what}列。", "lon" if what == "经度" else "lat",
-                                  {"columns": list(keys.values()), "filename": filename})
+            raise ImportFileError(
+                "column_missing",
+                f"文件中没有名为「{given}」的{what}列。",
+                "lon" if what == "经度" else "lat",
+                {"columns": list(keys.values()), "filename": filename},
+            )
         return col
     return next((keys[k] for k in names if k in keys), None)
 
 
-def _tabular_geometry(df: pd.DataFrame, keys: dict[str, str], lon: str | None, lat: str | None, fmt: str,
-                      filename: str, row_errors: dict[int, list[dict]]) -> tuple[np.ndarray, dict[str, str]]:
+def _tabular_geometry(
+    df: pd.DataFrame,
+    keys: dict[str, str],
+    lon: str | None,
+    lat: str | None,
+    fmt: str,
+    filename: str,
+    row_errors: dict[int, list[dict]],
+) -> tuple[np.ndarray, dict[str, str]]:
     """Points from lon/lat columns, or geometries from a WKT column, for CSV and Excel rows."""
     lon_col = _find(keys, lon, LON_NAMES, "经度", fmt, filename)
     lat_col = _find(keys, lat, LAT_NAMES, "纬度", fmt, filename)
@@ -378,8 +470,12 @@ def _tabular_geometry(df: pd.DataFrame, keys: dict[str, str], lon: str | None, l
         geoms = shapely.from_wkt(np.where([isinstance(t, str) for t in text], text, None), on_invalid="ignore")
         _flag_bad_wkt(df[wkt_col], geoms, wkt_col, row_errors)
         return geoms, {"wkt": wkt_col}
-    raise ImportFileError("geometry_columns_missing", "未找到经纬度列（如「经度」「纬度」或 lon、lat）或 WKT 几何列；"
-                          "可用参数 lon、lat 指定经纬度所在的列名。", "lon", {"columns": list(keys.values())})
+    raise ImportFileError(
+        "geometry_columns_missing",
+        "未找到经纬度列（如「经度」「纬度」或 lon、lat）或 WKT 几何列；可用参数 lon、lat 指定经纬度所在的列名。",
+        "lon",
+        {"columns": list(keys.values())},
+    )
 
 
 def _numbers(series: pd.Series, col: str, what: str, row_errors: dict[int, list[dict]]) -> np.ndarray:
@@ -387,12 +483,18 @@ def _numbers(series: pd.Series, col: str, what: str, row_errors: dict[int, list[
     try:
         nums = raw.astype(float)  # float() on every cell: numbers, and text with spaces around
     except (TypeError, ValueError):
-        nums = pd.to_numeric(series.astype("string").str.strip(), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        nums = pd.to_numeric(series.astype("string").str.strip(), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan
+        )
     for i in np.flatnonzero(~np.isfinite(nums)):
         blank = raw[i] is None or str(raw[i]).strip() == ""
-        row_errors.setdefault(int(i), []).append({
-            "code": "geometry_missing" if blank else "coordinates_invalid", "field": col,
-            "message": f"缺少{what}。" if blank else f"{what}「{str(raw[i])[:50]}」不是数字。"})
+        row_errors.setdefault(int(i), []).append(
+            {
+                "code": "geometry_missing" if blank else "coordinates_invalid",
+                "field": col,
+                "message": f"缺少{what}。" if blank else f"{what}「{str(raw[i])[:50]}」不是数字。",
+            }
+        )
     return nums
 
 
@@ -400,11 +502,17 @@ def _flag_bad_wkt(series: pd.Series, geoms, col: str, row_errors: dict[int, list
     text = series.to_numpy(dtype=object, na_value=None)
     for i in range(len(text)):
         if geoms[i] is None and text[i] is not None and str(text[i]).strip():
-            row_errors.setdefault(i, []).append({"code": "geometry_malformed", "field": col,
-                                                 "message": f"几何图形（WKT）格式不正确：「{str(text[i])[:50]}」。"})
+            row_errors.setdefault(i, []).append(
+                {
+                    "code": "geometry_malformed",
+                    "field": col,
+                    "message": f"几何图形（WKT）格式不正确：「{str(text[i])[:50]}」。",
+                }
+            )
 
 
 # -- checking ----------------------------------------------------------------------------
+
 
 @dataclass
 class Checked:
@@ -433,8 +541,9 @@ def check(conn: Connection, layer: Layer, src: Source, repair: bool = False, mar
         if int(i) not in src.row_errors:  # a missing lon/lat is already reported by its column
             e = geo.errors[i]
             add(i, e.code, e.field, e.message)
-    repairs = [{"row": int(i) + src.first_row, "message": r["message"]}
-               for i, r in enumerate(geo.repairs) if r is not None]
+    repairs = [
+        {"row": int(i) + src.first_row, "message": r["message"]} for i, r in enumerate(geo.repairs) if r is not None
+    ]
 
     columns: dict[str, list[Any]] = {}
     for name, raw in src.columns.items():
@@ -450,12 +559,23 @@ def check(conn: Connection, layer: Layer, src: Source, repair: bool = False, mar
     rows = sorted(errors)
     listed = [{"row": i + src.first_row, **e} for i in rows for e in errors[i]]
     report = {
-        "layer": layer.id, "layer_title": layer.title, "file": src.filename, "format": src.format,
-        "crs": src.crs, "crs_from_file": src.crs_from_file, "rows": n, "accepted": n - len(rows),
-        "rejected": len(rows), "errors": listed[:MAX_ERRORS], "errors_total": len(listed),
-        "errors_truncated": len(listed) > MAX_ERRORS, "mapped_columns": src.mapped_columns,
-        "unknown_columns": src.unknown_columns, "ignored_columns": src.ignored_columns,
-        "geometry_columns": src.geometry_columns, "repaired": repairs[:MAX_ERRORS],
+        "layer": layer.id,
+        "layer_title": layer.title,
+        "file": src.filename,
+        "format": src.format,
+        "crs": src.crs,
+        "crs_from_file": src.crs_from_file,
+        "rows": n,
+        "accepted": n - len(rows),
+        "rejected": len(rows),
+        "errors": listed[:MAX_ERRORS],
+        "errors_total": len(listed),
+        "errors_truncated": len(listed) > MAX_ERRORS,
+        "mapped_columns": src.mapped_columns,
+        "unknown_columns": src.unknown_columns,
+        "ignored_columns": src.ignored_columns,
+        "geometry_columns": src.geometry_columns,
+        "repaired": repairs[:MAX_ERRORS],
     }
     if src.source_layer:
         report["source_layer"] = src.source_layer
@@ -470,14 +590,24 @@ def _check_codes(conn: Connection, layer: Layer, codes: list[Any], first_row: in
     if dup.any():
         first = {c: i for i, c in reversed(list(s[s.isin(set(s[dup]))].items()))}
         for i in np.flatnonzero(dup.to_numpy()):
-            add(i, "duplicate_code", "code", f"「{label}」「{codes[i]}」在文件中重复（与第 {first[codes[i]] + first_row} 行相同）。",
-                codes[i])
+            add(
+                i,
+                "duplicate_code",
+                "code",
+                f"「{label}」「{codes[i]}」在文件中重复（与第 {first[codes[i]] + first_row} 行相同）。",
+                codes[i],
+            )
     t = layer.sa_table
     present = s[s.notna() & ~dup].tolist()
     if not present or conn.execute(sa.select(sa.exists().where(t.c.deleted_at.is_(None)))).scalar() is False:
         return
-    existing = set(conn.execute(sa.select(t.c.code).where(
-        t.c.deleted_at.is_(None), t.c.code == sa.func.any(sa.literal(present, sa.ARRAY(sa.Text))))).scalars())
+    existing = set(
+        conn.execute(
+            sa.select(t.c.code).where(
+                t.c.deleted_at.is_(None), t.c.code == sa.func.any(sa.literal(present, sa.ARRAY(sa.Text)))
+            )
+        ).scalars()
+    )
     if existing:
         for i in np.flatnonzero(s.isin(existing).to_numpy() & ~dup.to_numpy()):
             add(i, "code_exists", "code", f"「{label}」「{codes[i]}」已存在于图层「{layer.title}」中。", codes[i])
@@ -485,23 +615,46 @@ def _check_codes(conn: Connection, layer: Layer, codes: list[Any], first_row: in
 
 # -- committing --------------------------------------------------------------------------
 
-def commit_import(conn: Connection, layer: Layer, checked: Checked, actor: str, source: str | None = None,
-                  progress: Callable[[int], None] | None = None) -> dict:
+
+def commit_import(
+    conn: Connection,
+    layer: Layer,
+    checked: Checked,
+    actor: str,
+    source: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
     """Store every row, in the caller's transaction; refused when any row was rejected."""
     if not checked.ok:
         raise ImportRejected(checked.report)
     try:
-        return copy_features(conn, layer, checked.geoms, checked.columns, actor, action="import",
-                             source=source, progress=progress)
+        return copy_features(
+            conn, layer, checked.geoms, checked.columns, actor, action="import", source=source, progress=progress
+        )
     except sa.exc.IntegrityError as e:  # e.g. a code another user stored since the check
-        raise ImportFileError("import_conflict", "导入时与现有数据冲突（可能有人刚刚录入了相同编号的记录），未导入任何数据，请重试。",
-                              "file", {"reason": str(e.orig)[:300]}, status=409)
+        raise ImportFileError(
+            "import_conflict",
+            "导入时与现有数据冲突（可能有人刚刚录入了相同编号的记录），未导入任何数据，请重试。",
+            "file",
+            {"reason": str(e.orig)[:300]},
+            status=409,
+        )
 
 
-def run_import(conn: Connection, layer: Layer, data: str | os.PathLike | bytes, filename: str | None,
-               crs: str | None = "EPSG:4326", repair: bool = False, lon: str | None = None,
-               lat: str | None = None, commit: bool = False, actor: str = "system",
-               progress: Callable[[int], None] | None = None, margin: float = 0.1) -> dict:
+def run_import(
+    conn: Connection,
+    layer: Layer,
+    data: str | os.PathLike | bytes,
+    filename: str | None,
+    crs: str | None = "EPSG:4326",
+    repair: bool = False,
+    lon: str | None = None,
+    lat: str | None = None,
+    commit: bool = False,
+    actor: str = "system",
+    progress: Callable[[int], None] | None = None,
+    margin: float = 0.1,
+) -> dict:
     """Read, check and (when ``commit``) store; returns the report, with ``committed`` after a commit."""
     src = read_file(data, filename, layer, crs, lon, lat)
     checked = check(conn, layer, src, repair=repair, margin=margin)
@@ -512,12 +665,15 @@ def run_import(conn: Connection, layer: Layer, data: str | os.PathLike | bytes, 
 
 # -- command line ------------------------------------------------------------------------
 
+
 def summary_text(report: dict) -> str:
     """The report in Chinese, for the terminal."""
-    lines = [f"文件：{report['file']}（{FORMATS.get(report['format'], report['format'])}），"
-             f"图层：{report['layer_title']}（{report['layer']}），坐标系：{report['crs']}"
-             + ("（文件自带）" if report["crs_from_file"] else ""),
-             f"共 {report['rows']} 行：通过 {report['accepted']} 行，未通过 {report['rejected']} 行。"]
+    lines = [
+        f"文件：{report['file']}（{FORMATS.get(report['format'], report['format'])}），"
+        f"图层：{report['layer_title']}（{report['layer']}），坐标系：{report['crs']}"
+        + ("（文件自带）" if report["crs_from_file"] else ""),
+        f"共 {report['rows']} 行：通过 {report['accepted']} 行，未通过 {report['rejected']} 行。",
+    ]
     if report["unknown_columns"]:
         lines.append(f"未识别的列（已忽略）：{'、'.join(report['unknown_columns'])}")
     for e in report["errors"]:
@@ -529,15 +685,22 @@ def summary_text(report: dict) -> str:
     return "\n".join(lines)
 
 
-def import_file_cli(path: str, layer_id: str, commit: bool = True, crs: str | None = "EPSG:4326",
-                    actor: str = "cli", lon: str | None = None, lat: str | None = None,
-                    repair: bool = False) -> int:
+def import_file_cli(
+    path: str,
+    layer_id: str,
+    commit: bool = True,
+    crs: str | None = "EPSG:4326",
+    actor: str = "cli",
+    lon: str | None = None,
+    lat: str | None = None,
+    repair: bool = False,
+) -> int:
     """``chengjian import``: print the report, copy with a progress bar; 0 on success, 1 otherwise."""
     from tqdm import tqdm
 
     from geo.db import admin_engine
-    from geo.settings import get_settings
     from geo.layer.registry import registry
+    from geo.settings import get_settings
 
     layer = registry.get(layer_id)
     if layer is None:
@@ -562,4 +725,3 @@ def import_file_cli(path: str, layer_id: str, commit: bool = True, crs: str | No
         return 1
     print(f"已导入 {done['rows']} 行（要素 ID {done['first_id']}–{done['last_id']}）。")
     return 0
-

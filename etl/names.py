@@ -5,6 +5,7 @@ a fixed order, so the same generator state gives the same names. The pools are
 synthetic: place and company names are plausible combinations of common
 characters, not a register of real entities (a few may coincide with real ones).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -102,12 +103,28 @@ def companies(rng: np.random.Generator, size: int, patterns: tuple[str, ...]) ->
     return out
 
 
-CONSTRUCTION_PATTERNS = ("浙江{b}建设集团有限公司", "杭州{b}建筑工程有限公司", "浙江{b}建工集团有限公司",
-                         "浙江{b}建设有限公司")
-SUPERVISION_PATTERNS = ("杭州{b}工程监理有限公司", "浙江{b}工程管理有限公司", "浙江{b}项目管理有限公司",
-                        "杭州{b}建设监理有限公司")
-BUILDER_PATTERNS = ("杭州{b}置业有限公司", "杭州{b}房地产开发有限公司", "杭州{b}投资发展有限公司",
-                    "浙江{b}实业有限公司")
-DESIGNER_PATTERNS = ("浙江{b}建筑设计研究院有限公司", "杭州{b}建筑设计有限公司", "浙江{b}设计集团有限公司",
-                     "杭州{b}市政设计院有限公司")
+CONSTRUCTION_PATTERNS = (
+    "浙江{b}建设集团有限公司",
+    "杭州{b}建筑工程有限公司",
+    "浙江{b}建工集团有限公司",
+    "浙江{b}建设有限公司",
+)
+SUPERVISION_PATTERNS = (
+    "杭州{b}工程监理有限公司",
+    "浙江{b}工程管理有限公司",
+    "浙江{b}项目管理有限公司",
+    "杭州{b}建设监理有限公司",
+)
+BUILDER_PATTERNS = (
+    "杭州{b}置业有限公司",
+    "杭州{b}房地产开发有限公司",
+    "杭州{b}投资发展有限公司",
+    "浙江{b}实业有限公司",
+)
+DESIGNER_PATTERNS = (
+    "浙江{b}建筑设计研究院有限公司",
+    "杭州{b}建筑设计有限公司",
+    "浙江{b}设计集团有限公司",
+    "杭州{b}市政设计院有限公司",
+)
 OPERATOR_PATTERNS = ("杭州{b}环境科技有限公司", "浙江{b}环保工程有限公司", "杭州{b}水务运营有限公司")

@@ -15,6 +15,7 @@ Fonts
 
 Output is reproducible: the same arguments give the same bytes (reportlab's invariant mode).
 """
+
 from __future__ import annotations
 
 import io
@@ -33,8 +34,16 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import (BaseDocTemplate, Frame, NextPageTemplate, PageTemplate, Paragraph, Spacer,
-                                Table, TableStyle)
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Frame,
+    NextPageTemplate,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
 from geo import signing
 
@@ -87,8 +96,14 @@ class _NumberedCanvas(Canvas):
         super().save()
 
 
-def render_form(title: str, fields: list[tuple[str, str]], verify_url: str, footer: str | None = None,
-                *, fingerprint: str | None = None) -> bytes:
+def render_form(
+    title: str,
+    fields: list[tuple[str, str]],
+    verify_url: str,
+    footer: str | None = None,
+    *,
+    fingerprint: str | None = None,
+) -> bytes:
     """The form as PDF bytes (A4).
 
     ``fields`` are (label, value) rows in order; values are plain text (``<`` and ``&`` print as such,
@@ -117,31 +132,71 @@ def render_form(title: str, fields: list[tuple[str, str]], verify_url: str, foot
         canvas.restoreState()
 
     body_height = height - 2 * MARGIN
-    first = Frame(MARGIN, MARGIN, frame_width, body_height, id="first", leftPadding=0, rightPadding=0,
-                  topPadding=0, bottomPadding=0)
-    later = Frame(MARGIN, MARGIN, frame_width, body_height - QR_BLOCK, id="later", leftPadding=0,
-                  rightPadding=0, topPadding=0, bottomPadding=0)
+    first = Frame(
+        MARGIN,
+        MARGIN,
+        frame_width,
+        body_height,
+        id="first",
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+    )
+    later = Frame(
+        MARGIN,
+        MARGIN,
+        frame_width,
+        body_height - QR_BLOCK,
+        id="later",
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+    )
     out = io.BytesIO()
-    doc = BaseDocTemplate(out, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                          bottomMargin=MARGIN, title=title, creator="chengjian", invariant=1)
-    doc.addPageTemplates([PageTemplate("first", [first], onPage=decorate),
-                          PageTemplate("later", [later], onPage=decorate)])
+    doc = BaseDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=MARGIN,
+        title=title,
+        creator="chengjian",
+        invariant=1,
+    )
+    doc.addPageTemplates(
+        [PageTemplate("first", [first], onPage=decorate), PageTemplate("later", [later], onPage=decorate)]
+    )
 
     # The title sits left of the QR code; the table starts below it.
-    title_style = ParagraphStyle("title-indented", parent=TITLE, leftIndent=QR_SIZE + 4 * mm,
-                                 rightIndent=QR_SIZE + 4 * mm)
+    title_style = ParagraphStyle(
+        "title-indented", parent=TITLE, leftIndent=QR_SIZE + 4 * mm, rightIndent=QR_SIZE + 4 * mm
+    )
     heading = Paragraph(_text(title), title_style)
     _, heading_height = heading.wrap(frame_width, body_height)
     rows = [[Paragraph(_text(label), LABEL), Paragraph(_text(value), VALUE)] for label, value in fields]
-    table = Table(rows or [["", ""]], colWidths=[LABEL_WIDTH, frame_width - LABEL_WIDTH], splitInRow=1,
-                  style=TableStyle([
-                      ("GRID", (0, 0), (-1, -1), 0.6, colors.black),
-                      ("BACKGROUND", (0, 0), (0, -1), colors.Color(0.93, 0.93, 0.93)),
-                      ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                      ("TOPPADDING", (0, 0), (-1, -1), 4),
-                      ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
-                  ]))
-    story = [NextPageTemplate("later"), Spacer(1, 10 * mm), heading,
-             Spacer(1, max(6 * mm, QR_BLOCK - 10 * mm - heading_height)), table]
+    table = Table(
+        rows or [["", ""]],
+        colWidths=[LABEL_WIDTH, frame_width - LABEL_WIDTH],
+        splitInRow=1,
+        style=TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.6, colors.black),
+                ("BACKGROUND", (0, 0), (0, -1), colors.Color(0.93, 0.93, 0.93)),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 4),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+            ]
+        ),
+    )
+    story = [
+        NextPageTemplate("later"),
+        Spacer(1, 10 * mm),
+        heading,
+        Spacer(1, max(6 * mm, QR_BLOCK - 10 * mm - heading_height)),
+        table,
+    ]
     doc.build(story, canvasmaker=_NumberedCanvas)
     return out.getvalue()

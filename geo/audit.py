@@ -3,6 +3,7 @@
 Data writes record who, when, what, before and after — in the writing transaction. Sign-ins, failed sign-ins,
 sign-outs, permission changes, exports and other operations record who, when, from where, what, and a detail.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,6 @@ from sqlalchemy import Connection, text
 
 from geo.layer.attributes import to_json
 
-
 # Where the current request comes from (set per request by api.app's middleware): entries that name no client
 # record this one, so "from where" is never lost in code that does not pass the request along.
 CLIENT: ContextVar[str | None] = ContextVar("chengjian_client", default=None)
@@ -23,13 +23,33 @@ def _dump(obj: Any) -> str | None:
     return None if obj is None else json.dumps(obj, ensure_ascii=False, default=to_json)
 
 
-def record(conn: Connection, actor: str, action: str, layer: str | None = None, feature_id: int | None = None,
-           before: Any = None, after: Any = None, client: str | None = None, detail: Any = None,
-           user_id: int | None = None) -> None:
+def record(
+    conn: Connection,
+    actor: str,
+    action: str,
+    layer: str | None = None,
+    feature_id: int | None = None,
+    before: Any = None,
+    after: Any = None,
+    client: str | None = None,
+    detail: Any = None,
+    user_id: int | None = None,
+) -> None:
     conn.execute(
-        text("INSERT INTO audit_log (actor, user_id, client, action, layer, feature_id, before, after, detail) "
-             "VALUES (:actor, :uid, :client, :action, :layer, :fid, CAST(:before AS jsonb), CAST(:after AS jsonb), "
-             "CAST(:detail AS jsonb))"),
-        {"actor": actor, "uid": user_id, "client": client or CLIENT.get(), "action": action, "layer": layer, "fid": feature_id,
-         "before": _dump(before), "after": _dump(after), "detail": _dump(detail)},
+        text(
+            "INSERT INTO audit_log (actor, user_id, client, action, layer, feature_id, before, after, detail) "
+            "VALUES (:actor, :uid, :client, :action, :layer, :fid, CAST(:before AS jsonb), CAST(:after AS jsonb), "
+            "CAST(:detail AS jsonb))"
+        ),
+        {
+            "actor": actor,
+            "uid": user_id,
+            "client": client or CLIENT.get(),
+            "action": action,
+            "layer": layer,
+            "fid": feature_id,
+            "before": _dump(before),
+            "after": _dump(after),
+            "detail": _dump(detail),
+        },
     )

@@ -4,6 +4,7 @@ PostgreSQL refuses to run as root, so when we are root the cluster runs as the
 ``postgres`` system user (created if missing). Everything is idempotent: ``start``
 on a running cluster returns at once and keeps the data.
 """
+
 from __future__ import annotations
 
 import glob
@@ -116,17 +117,14 @@ class Cluster:
         if self.initialised():
             return
         if not postgis_installed(self.pg_bin):
-            raise ClusterError(
-                "PostGIS is not installed: apt-get install postgresql-15-postgis-3 (make run does this)"
-            )
+            raise ClusterError("PostGIS is not installed: apt-get install postgresql-15-postgis-3 (make run does this)")
         self.base.mkdir(parents=True, exist_ok=True)
         self.sockets.mkdir(exist_ok=True)
         if self.owner:
             _make_traversable(self.base)
             shutil.chown(self.base, self.owner)
             shutil.chown(self.sockets, self.owner)
-        self._run("initdb", "-D", str(self.pgdata), "-U", PG_USER, "--auth=trust",
-                  "-E", "UTF8", "--locale=C.UTF-8")
+        self._run("initdb", "-D", str(self.pgdata), "-U", PG_USER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
         conf = [
             "listen_addresses = '127.0.0.1'",
             f"unix_socket_directories = '{self.sockets}'",
@@ -152,8 +150,20 @@ class Cluster:
             if self.owner:
                 self.logfile.touch()
                 shutil.chown(self.logfile, self.owner)
-            res = self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.pgdata),
-                            "-l", str(self.logfile), "-o", f"-p {self.port}", check=False)
+            res = self._run(
+                "pg_ctl",
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.logfile),
+                "-o",
+                f"-p {self.port}",
+                check=False,
+            )
             if res.returncode != 0:
                 tail = self.logfile.read_text()[-2000:] if self.logfile.exists() else ""
                 raise ClusterError(f"pg_ctl start failed: {res.stderr}\n{tail}")

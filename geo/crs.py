@@ -4,6 +4,7 @@ Accepted: WGS84 (EPSG:4326, the default), CGCS2000 geographic (EPSG:4490),
 CGCS2000 3-degree Gauss-Krüger CM 120E (EPSG:4549, metres, easting first) and
 GCJ-02 (AMap and most Chinese phone SDKs).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -22,10 +23,20 @@ SUPPORTED = (WGS84, CGCS2000, CGCS2000_GK120, GCJ02)
 GEOGRAPHIC = {WGS84, CGCS2000, GCJ02}
 
 _ALIASES = {
-    "4326": WGS84, "EPSG:4326": WGS84, "WGS84": WGS84, "WGS-84": WGS84, "CRS84": WGS84, "OGC:CRS84": WGS84,
-    "4490": CGCS2000, "EPSG:4490": CGCS2000, "CGCS2000": CGCS2000,
-    "4549": CGCS2000_GK120, "EPSG:4549": CGCS2000_GK120,
-    "GCJ02": GCJ02, "GCJ-02": GCJ02, "GCJ": GCJ02,
+    "4326": WGS84,
+    "EPSG:4326": WGS84,
+    "WGS84": WGS84,
+    "WGS-84": WGS84,
+    "CRS84": WGS84,
+    "OGC:CRS84": WGS84,
+    "4490": CGCS2000,
+    "EPSG:4490": CGCS2000,
+    "CGCS2000": CGCS2000,
+    "4549": CGCS2000_GK120,
+    "EPSG:4549": CGCS2000_GK120,
+    "GCJ02": GCJ02,
+    "GCJ-02": GCJ02,
+    "GCJ": GCJ02,
 }
 
 

@@ -8,11 +8,12 @@ Two engines on the same database:
 - ``admin_engine()`` — the connecting user itself (the owner of the schema): migrations, the CLI (demo, import,
   export), test fixtures that empty tables.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event
 

@@ -45,14 +45,16 @@ result, exclusion report included. Note that commit-reveal proves the result fol
 the committed seed; it does not by itself stop an operator from preparing many times and
 keeping a favourable seed, so every commitment issued should be logged, not only the used one.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 SCHEME = "chengjian-draw/v1"
 SEED_BYTES = 32
@@ -120,16 +122,23 @@ class DrawResult:
     shortfalls: dict[int, dict[str, Any]]
 
     def to_json(self) -> str:
-        return json.dumps({
-            "scheme": SCHEME, "seed": self.seed, "commitment": self.commitment,
-            "inputs_sha256": self.inputs_sha256,
-            "assignments": {str(k): v for k, v in self.assignments.items()},
-            "exclusions": {str(k): v for k, v in self.exclusions.items()},
-            "shortfalls": {str(k): v for k, v in self.shortfalls.items()},
-        }, ensure_ascii=False, sort_keys=True)
+        return json.dumps(
+            {
+                "scheme": SCHEME,
+                "seed": self.seed,
+                "commitment": self.commitment,
+                "inputs_sha256": self.inputs_sha256,
+                "assignments": {str(k): v for k, v in self.assignments.items()},
+                "exclusions": {str(k): v for k, v in self.exclusions.items()},
+                "shortfalls": {str(k): v for k, v in self.shortfalls.items()},
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
 
 
 # --- canonical inputs ------------------------------------------------------------------------
+
 
 def _int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -147,25 +156,49 @@ def _canonical(projects: Iterable[Project], experts: Iterable[Expert], rules: Ru
     max_per_expert = _int(rules.max_per_expert, "max_per_expert")
     if per_project < 1 or max_per_expert < 1:
         raise ValueError("per_project and max_per_expert must be at least 1")
-    ex = sorted(({
-        "id": _int(e.id, "expert id"), "name": str(e.name), "group": str(e.group),
-        "specialties": sorted(set(map(str, e.specialties))),
-        "enterprise_uscc": _uscc(e.enterprise_uscc), "available": bool(e.available),
-        "unavailable_reason": None if e.unavailable_reason is None else str(e.unavailable_reason),
-    } for e in experts), key=lambda d: d["id"])
-    pr = sorted(({
-        "id": _int(p.id, "project id"), "name": str(p.name), "group": str(p.group),
-        "specialty": None if p.specialty is None else str(p.specialty),
-        "involved_uscc": sorted({u for u in map(_uscc, p.involved_uscc) if u}),
-        "previous_expert_ids": sorted({_int(i, "previous expert id") for i in p.previous_expert_ids}),
-    } for p in projects), key=lambda d: d["id"])
+    ex = sorted(
+        (
+            {
+                "id": _int(e.id, "expert id"),
+                "name": str(e.name),
+                "group": str(e.group),
+                "specialties": sorted(set(map(str, e.specialties))),
+                "enterprise_uscc": _uscc(e.enterprise_uscc),
+                "available": bool(e.available),
+                "unavailable_reason": None if e.unavailable_reason is None else str(e.unavailable_reason),
+            }
+            for e in experts
+        ),
+        key=lambda d: d["id"],
+    )
+    pr = sorted(
+        (
+            {
+                "id": _int(p.id, "project id"),
+                "name": str(p.name),
+                "group": str(p.group),
+                "specialty": None if p.specialty is None else str(p.specialty),
+                "involved_uscc": sorted({u for u in map(_uscc, p.involved_uscc) if u}),
+                "previous_expert_ids": sorted({_int(i, "previous expert id") for i in p.previous_expert_ids}),
+            }
+            for p in projects
+        ),
+        key=lambda d: d["id"],
+    )
     for items, what in ((ex, "expert"), (pr, "project")):
         ids = [d["id"] for d in items]
         if len(ids) != len(set(ids)):
             raise ValueError(f"duplicate {what} id")
-    return {"scheme": SCHEME, "experts": ex, "projects": pr,
-            "rules": {"per_project": per_project, "max_per_expert": max_per_expert,
-                      "match_specialty": bool(rules.match_specialty)}}
+    return {
+        "scheme": SCHEME,
+        "experts": ex,
+        "projects": pr,
+        "rules": {
+            "per_project": per_project,
+            "max_per_expert": max_per_expert,
+            "match_specialty": bool(rules.match_specialty),
+        },
+    }
 
 
 def _dumps(data: Any) -> str:
@@ -176,8 +209,9 @@ def _commitment(seed: bytes, inputs_sha256: str) -> str:
     return hashlib.sha256(seed + bytes.fromhex(inputs_sha256)).hexdigest()
 
 
-def prepare(projects: Iterable[Project], experts: Iterable[Expert], rules: Rules = Rules(),
-            seed: bytes | None = None) -> Prepared:
+def prepare(
+    projects: Iterable[Project], experts: Iterable[Expert], rules: Rules = Rules(), seed: bytes | None = None
+) -> Prepared:
     """Canonicalize the inputs, pick the seed and commit to it (record ``.record()`` before ``run``)."""
     if seed is None:
         seed = secrets.token_bytes(SEED_BYTES)
@@ -189,6 +223,7 @@ def prepare(projects: Iterable[Project], experts: Iterable[Expert], rules: Rules
 
 
 # --- the draw --------------------------------------------------------------------------------
+
 
 class _Stream:
     """Deterministic bytes from the seed: HMAC-SHA256(seed, SCHEME || counter)."""
@@ -257,11 +292,19 @@ def _draw(data: dict[str, Any], prepared: Prepared) -> DrawResult:
             used[eid] = used.get(eid, 0) + 1
         assignments[p["id"]], exclusions[p["id"]] = chosen, excluded
         if k < need:
-            shortfalls[p["id"]] = {"needed": need, "available": k,
-                                   "message": SHORTFALL_MESSAGE.format(needed=need, available=k)}
-    return DrawResult(seed=prepared.seed.hex(), commitment=prepared.commitment,
-                      inputs_sha256=prepared.inputs_sha256, assignments=assignments,
-                      exclusions=exclusions, shortfalls=shortfalls)
+            shortfalls[p["id"]] = {
+                "needed": need,
+                "available": k,
+                "message": SHORTFALL_MESSAGE.format(needed=need, available=k),
+            }
+    return DrawResult(
+        seed=prepared.seed.hex(),
+        commitment=prepared.commitment,
+        inputs_sha256=prepared.inputs_sha256,
+        assignments=assignments,
+        exclusions=exclusions,
+        shortfalls=shortfalls,
+    )
 
 
 def run(prepared: Prepared) -> DrawResult:
@@ -271,20 +314,39 @@ def run(prepared: Prepared) -> DrawResult:
 
 # --- audit -----------------------------------------------------------------------------------
 
+
 def _parse_inputs(inputs_json: str) -> tuple[list[Project], list[Expert], Rules]:
     data = json.loads(inputs_json)
     if not isinstance(data, dict) or data.get("scheme") != SCHEME:
         raise ValueError(f"inputs are not a {SCHEME} document")
     try:
-        experts = [Expert(id=e["id"], name=e["name"], group=e["group"], specialties=tuple(e["specialties"]),
-                          enterprise_uscc=e["enterprise_uscc"], available=e["available"],
-                          unavailable_reason=e["unavailable_reason"]) for e in data["experts"]]
-        projects = [Project(id=p["id"], name=p["name"], group=p["group"], specialty=p["specialty"],
-                            involved_uscc=tuple(p["involved_uscc"]),
-                            previous_expert_ids=tuple(p["previous_expert_ids"])) for p in data["projects"]]
+        experts = [
+            Expert(
+                id=e["id"],
+                name=e["name"],
+                group=e["group"],
+                specialties=tuple(e["specialties"]),
+                enterprise_uscc=e["enterprise_uscc"],
+                available=e["available"],
+                unavailable_reason=e["unavailable_reason"],
+            )
+            for e in data["experts"]
+        ]
+        projects = [
+            Project(
+                id=p["id"],
+                name=p["name"],
+                group=p["group"],
+                specialty=p["specialty"],
+                involved_uscc=tuple(p["involved_uscc"]),
+                previous_expert_ids=tuple(p["previous_expert_ids"]),
+            )
+            for p in data["projects"]
+        ]
         r = data["rules"]
-        rules = Rules(per_project=r["per_project"], max_per_expert=r["max_per_expert"],
-                      match_specialty=r["match_specialty"])
+        rules = Rules(
+            per_project=r["per_project"], max_per_expert=r["max_per_expert"], match_specialty=r["match_specialty"]
+        )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed inputs: {exc!r}") from exc
     return projects, experts, rules
@@ -312,7 +374,8 @@ def verify(inputs_json: str, seed_hex: str, commitment: str, result_assignments:
     """
     result = reproduce(inputs_json, seed_hex)
     if not isinstance(commitment, str) or not hmac.compare_digest(
-            commitment.strip().lower().encode(), result.commitment.encode()):
+        commitment.strip().lower().encode(), result.commitment.encode()
+    ):
         return False
     try:
         claimed = {int(k): [_int(x, "expert id") for x in v] for k, v in result_assignments.items()}

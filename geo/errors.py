@@ -25,8 +25,13 @@ class DomainError(Exception):
 class NotFound(DomainError, LookupError):
     """The record does not exist, was deleted, or lies outside the principal's data scope."""
 
-    def __init__(self, code: str = "not_found", message: str = "记录不存在或已删除。", field: str | None = None,
-                 detail: Any = None) -> None:
+    def __init__(
+        self,
+        code: str = "not_found",
+        message: str = "记录不存在或已删除。",
+        field: str | None = None,
+        detail: Any = None,
+    ) -> None:
         super().__init__(code, message, field, detail)
 
 
@@ -38,8 +43,9 @@ class StaleVersion(Conflict):
     """The record changed since the client read it (optimistic locking)."""
 
     def __init__(self, current: int, given: int, what: str = "记录") -> None:
-        super().__init__("stale_version", f"该{what}已被他人修改，请刷新后再操作。", "version",
-                         {"current": current, "given": given})
+        super().__init__(
+            "stale_version", f"该{what}已被他人修改，请刷新后再操作。", "version", {"current": current, "given": given}
+        )
         self.current, self.given = current, given
 
 

@@ -27,6 +27,7 @@ EXIF
     the camera make and model. :func:`exif_disagreement` compares them with what the uploader reported,
     to flag a photo for the reviewer.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,7 +39,7 @@ import re
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,12 +56,19 @@ FILE_MODE = 0o640
 
 # Detected type -> (content type, extension). MPO is how Pillow names a JPEG carrying extra pictures
 # (many phones write one); it is a JPEG file.
-TYPES = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp"),
-         "PDF": ("application/pdf", "pdf")}
+TYPES = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "WEBP": ("image/webp", "webp"),
+    "PDF": ("application/pdf", "pdf"),
+}
 ACCEPTED = {"photo": ("JPEG", "PNG", "WEBP"), "document": ("PDF", "JPEG", "PNG"), "scan": ("PDF", "JPEG", "PNG")}
 KIND_TEXT = {"photo": "照片", "document": "文档", "scan": "扫描件"}
-ACCEPTED_TEXT = {"photo": "只接受 JPEG/PNG/WebP 照片", "document": "只接受 PDF/JPEG/PNG 文件",
-                 "scan": "只接受 PDF/JPEG/PNG 文件"}
+ACCEPTED_TEXT = {
+    "photo": "只接受 JPEG/PNG/WebP 照片",
+    "document": "只接受 PDF/JPEG/PNG 文件",
+    "scan": "只接受 PDF/JPEG/PNG 文件",
+}
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -68,8 +76,13 @@ class FileRefused(Exception):
     """An upload that is not stored: HTTP ``status``, ``code``, Chinese ``message`` for the clerk,
     the request ``field`` and a ``detail`` dict (the shape of api/errors.py)."""
 
-    STATUS = {"unsupported_file_type": 415, "file_too_large": 413, "image_too_large": 413,
-              "empty_file": 422, "corrupt_file": 422}
+    STATUS = {
+        "unsupported_file_type": 415,
+        "file_too_large": 413,
+        "image_too_large": 413,
+        "empty_file": 422,
+        "corrupt_file": 422,
+    }
 
     def __init__(self, code: str, message: str, field: str = "file", detail: dict | None = None) -> None:
         super().__init__(message)
@@ -105,6 +118,7 @@ class StoredFile:
 
 # ---------------------------------------------------------------- settings
 
+
 def files_root() -> Path:
     """``CHENGJIAN_FILES_DIR`` if set, else ``<data_dir>/files`` (read at every call)."""
     env = os.environ.get("CHENGJIAN_FILES_DIR")
@@ -130,6 +144,7 @@ def _check_kind(kind: str) -> None:
 
 # ---------------------------------------------------------------- type detection
 
+
 def sniff(data: bytes) -> str | None:
     """The type of ``data`` from its leading bytes: ``JPEG``, ``PNG``, ``WEBP`` or ``PDF`` (the types
     that can be stored), a name for a few common others (``HEIC``, ``GIF``, ...), or None."""
@@ -149,20 +164,38 @@ def sniff(data: bytes) -> str | None:
         if brand in (b"avif", b"avis"):
             return "AVIF"
         return "VIDEO"
-    for magic, name in ((b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"BM", "BMP"), (b"II*\x00", "TIFF"),
-                        (b"MM\x00*", "TIFF"), (b"PK\x03\x04", "ZIP"), (b"\xd0\xcf\x11\xe0", "OLE"),
-                        (b"Rar!", "RAR"), (b"7z\xbc\xaf", "7Z")):
+    for magic, name in (
+        (b"GIF87a", "GIF"),
+        (b"GIF89a", "GIF"),
+        (b"BM", "BMP"),
+        (b"II*\x00", "TIFF"),
+        (b"MM\x00*", "TIFF"),
+        (b"PK\x03\x04", "ZIP"),
+        (b"\xd0\xcf\x11\xe0", "OLE"),
+        (b"Rar!", "RAR"),
+        (b"7z\xbc\xaf", "7Z"),
+    ):
         if head.startswith(magic):
             return name
     return None
 
 
 _RECEIVED_TEXT = {
-    "JPEG": "JPEG 图片", "PNG": "PNG 图片", "WEBP": "WebP 图片", "PDF": "PDF",
+    "JPEG": "JPEG 图片",
+    "PNG": "PNG 图片",
+    "WEBP": "WebP 图片",
+    "PDF": "PDF",
     "HEIC": "HEIC 照片（苹果手机默认格式，请在相机设置“格式”中选择“兼容性最佳”，或转为 JPEG 后再上传）",
-    "AVIF": "AVIF 图片", "VIDEO": "视频文件", "GIF": "GIF 动图", "BMP": "BMP 图片", "TIFF": "TIFF 图片",
-    "ZIP": "压缩包或 Word/Excel 文档", "OLE": "旧版 Word/Excel 文档（.doc/.xls）", "RAR": "RAR 压缩包",
-    "7Z": "7z 压缩包", None: "无法识别的文件",
+    "AVIF": "AVIF 图片",
+    "VIDEO": "视频文件",
+    "GIF": "GIF 动图",
+    "BMP": "BMP 图片",
+    "TIFF": "TIFF 图片",
+    "ZIP": "压缩包或 Word/Excel 文档",
+    "OLE": "旧版 Word/Excel 文档（.doc/.xls）",
+    "RAR": "RAR 压缩包",
+    "7Z": "7z 压缩包",
+    None: "无法识别的文件",
 }
 
 
@@ -179,6 +212,7 @@ def _size_text(n: int) -> str:
 
 # ---------------------------------------------------------------- checking
 
+
 def check(data: bytes, kind: str = "photo") -> str:
     """Check ``data`` for ``kind`` without storing it; return its type (a key of ``TYPES``) or raise
     :class:`FileRefused`. Images are decoded in full; see :func:`store`."""
@@ -192,18 +226,23 @@ def _check(data: bytes, kind: str) -> tuple[str, Image.Image | None, tuple[int, 
     if not data:
         raise FileRefused("empty_file", "文件是空的（0 字节），请重新选择文件上传。", detail={"size": 0})
     if len(data) > limit:
-        raise FileRefused("file_too_large",
-                          f"文件过大：{KIND_TEXT[kind]}不能超过 {_size_text(limit)}，收到的文件有 {_size_text(len(data))}。",
-                          detail={"size": len(data), "limit": limit})
+        raise FileRefused(
+            "file_too_large",
+            f"文件过大：{KIND_TEXT[kind]}不能超过 {_size_text(limit)}，收到的文件有 {_size_text(len(data))}。",
+            detail={"size": len(data), "limit": limit},
+        )
     found = sniff(data)
     if found not in ACCEPTED[kind]:
-        raise FileRefused("unsupported_file_type",
-                          f"文件类型不符：{ACCEPTED_TEXT[kind]}，收到的是{_spaced(_RECEIVED_TEXT[found])}。",
-                          detail={"received": found, "accepted": list(ACCEPTED[kind])})
+        raise FileRefused(
+            "unsupported_file_type",
+            f"文件类型不符：{ACCEPTED_TEXT[kind]}，收到的是{_spaced(_RECEIVED_TEXT[found])}。",
+            detail={"received": found, "accepted": list(ACCEPTED[kind])},
+        )
     if found == "PDF":
         if b"%%EOF" not in data[-2048:]:
-            raise FileRefused("corrupt_file", "PDF 文件不完整（可能上传中断），无法打开，请重新上传。",
-                              detail={"received": found})
+            raise FileRefused(
+                "corrupt_file", "PDF 文件不完整（可能上传中断），无法打开，请重新上传。", detail={"received": found}
+            )
         return found, None, None
     return (found, *_decode(data, found))
 
@@ -220,15 +259,20 @@ def _open(data: bytes, found: str) -> Image.Image:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise _corrupt(found, e) from e
     if im.width * im.height > MAX_PIXELS:
-        raise FileRefused("image_too_large",
-                          f"图片像素过多（{im.width}×{im.height}），最多 {MAX_PIXELS / 1e8:g} 亿像素，请缩小后再上传。",
-                          detail={"width": im.width, "height": im.height, "limit": MAX_PIXELS})
+        raise FileRefused(
+            "image_too_large",
+            f"图片像素过多（{im.width}×{im.height}），最多 {MAX_PIXELS / 1e8:g} 亿像素，请缩小后再上传。",
+            detail={"width": im.width, "height": im.height, "limit": MAX_PIXELS},
+        )
     return im
 
 
 def _corrupt(found: str, e: Exception) -> FileRefused:
-    return FileRefused("corrupt_file", "图片已损坏或不完整（可能上传中断），无法打开，请重新上传。",
-                       detail={"received": found, "reason": str(e)})
+    return FileRefused(
+        "corrupt_file",
+        "图片已损坏或不完整（可能上传中断），无法打开，请重新上传。",
+        detail={"received": found, "reason": str(e)},
+    )
 
 
 def _decode(data: bytes, found: str) -> tuple[Image.Image, tuple[int, int]]:
@@ -273,6 +317,7 @@ def _thumbnail(im: Image.Image) -> bytes:
 
 # ---------------------------------------------------------------- storing
 
+
 def store(data: bytes, filename: str, kind: str = "photo") -> StoredFile:
     """Check and keep ``data``; return its record, or raise :class:`FileRefused`.
 
@@ -292,8 +337,17 @@ def store(data: bytes, filename: str, kind: str = "photo") -> StoredFile:
         thumb = f"{sha[:2]}/{sha}.thumb.jpg"
         if not (root / thumb).is_file():
             _write_atomic(root / thumb, _thumbnail(im))
-    return StoredFile(sha256=sha, size=len(data), content_type=content_type, ext=ext, path=rel,
-                      width=width, height=height, exif=read_exif(data), thumbnail=thumb)
+    return StoredFile(
+        sha256=sha,
+        size=len(data),
+        content_type=content_type,
+        ext=ext,
+        path=rel,
+        width=width,
+        height=height,
+        exif=read_exif(data),
+        thumbnail=thumb,
+    )
 
 
 def _write_atomic(target: Path, data: bytes) -> None:
@@ -343,6 +397,7 @@ def verify(sha256: str) -> bool:
 
 # ---------------------------------------------------------------- EXIF
 
+
 def read_exif(data: bytes) -> dict[str, Any]:
     """``{taken_at, lon, lat, make, model}`` from the image's EXIF; each None when missing or unreadable
     (never raises; non-images give all None).
@@ -364,8 +419,9 @@ def read_exif(data: bytes) -> dict[str, Any]:
         pass
     try:
         ifd = exif.get_ifd(ExifTags.IFD.Exif)
-        out["taken_at"] = (_datetime(ifd.get(ExifTags.Base.DateTimeOriginal), ifd.get(ExifTags.Base.OffsetTimeOriginal))
-                           or _datetime(ifd.get(ExifTags.Base.DateTimeDigitized), ifd.get(ExifTags.Base.OffsetTimeDigitized)))
+        out["taken_at"] = _datetime(
+            ifd.get(ExifTags.Base.DateTimeOriginal), ifd.get(ExifTags.Base.OffsetTimeOriginal)
+        ) or _datetime(ifd.get(ExifTags.Base.DateTimeDigitized), ifd.get(ExifTags.Base.OffsetTimeDigitized))
     except Exception:
         pass
     try:
@@ -434,7 +490,7 @@ def _gps_time(date: Any, time: Any) -> datetime | None:
         return None
     try:
         h, m, s = (_number(t) for t in time)
-        day = datetime.strptime(date, "%Y:%m:%d").replace(tzinfo=timezone.utc)
+        day = datetime.strptime(date, "%Y:%m:%d").replace(tzinfo=UTC)
         return day + timedelta(hours=h, minutes=m, seconds=round(s))
     except (ValueError, TypeError, ZeroDivisionError, OverflowError):
         return None
@@ -442,8 +498,15 @@ def _gps_time(date: Any, time: Any) -> datetime | None:
 
 # ---------------------------------------------------------------- disagreement
 
-def exif_disagreement(exif: dict, lon: float | None, lat: float | None, taken_at: datetime | None,
-                      max_distance_m: float = 200, max_minutes: float = 30) -> list[str]:
+
+def exif_disagreement(
+    exif: dict,
+    lon: float | None,
+    lat: float | None,
+    taken_at: datetime | None,
+    max_distance_m: float = 200,
+    max_minutes: float = 30,
+) -> list[str]:
     """Reasons (Chinese, for the reviewer) why a photo's EXIF does not back up what was reported; an empty
     list when it does. ``exif`` is :func:`read_exif`'s result.
 

@@ -30,11 +30,12 @@ One way to compute
     against all fences of a layer (:func:`locate`, from an STRtree over the layer) — goes through
     :func:`signed_distance`, so a batch answers exactly as the same checks made one by one.
 """
+
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -48,8 +49,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from geo import crs as crsmod
 from geo import scope as scopes
 from geo import validate
-from geo.settings import get_settings
 from geo.layer.registry import Layer
+from geo.settings import get_settings
 
 METRIC = crsmod.CGCS2000_GK120
 FENCE_GEOMETRIES = ("Polygon", "MultiPolygon")
@@ -71,9 +72,13 @@ def is_fence_layer(layer: Layer) -> bool:
 
 def require_fence_layer(layer: Layer) -> None:
     if not is_fence_layer(layer):
-        raise GeofenceError(422, "not_a_fence_layer",
-                            f"图层「{layer.title}」不是面图层，不能作为电子围栏。", "layer",
-                            {"layer": layer.id, "geometry_type": layer.geometry})
+        raise GeofenceError(
+            422,
+            "not_a_fence_layer",
+            f"图层「{layer.title}」不是面图层，不能作为电子围栏。",
+            "layer",
+            {"layer": layer.id, "geometry_type": layer.geometry},
+        )
 
 
 def has_sites(layer: Layer) -> bool:
@@ -82,9 +87,11 @@ def has_sites(layer: Layer) -> bool:
 
 # -- fences ------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Fences:
     """Fence polygons of one layer, in metres (EPSG:4549), sorted by id."""
+
     ids: np.ndarray  # int64
     site_ids: np.ndarray | None  # int64, on layers with site_id
     names: list[Any]
@@ -116,8 +123,11 @@ def _select(layer: Layer, where: sa.ColumnElement) -> sa.Select:
     t = layer.sa_table
     name = t.c[layer.label] if layer.label in layer.attr_names else sa.null()
     site = t.c.site_id if has_sites(layer) else sa.null()
-    return (sa.select(t.c.id, site.label("site_id"), name.label("name"), sa.func.ST_AsBinary(t.c.geom).label("wkb"))
-            .where(t.c.deleted_at.is_(None), where).order_by(t.c.id))
+    return (
+        sa.select(t.c.id, site.label("site_id"), name.label("name"), sa.func.ST_AsBinary(t.c.geom).label("wkb"))
+        .where(t.c.deleted_at.is_(None), where)
+        .order_by(t.c.id)
+    )
 
 
 _named: dict[tuple[str, bool, bool], sa.Select] = {}
@@ -130,7 +140,8 @@ def _named_query(layer: Layer, by_fence: bool, by_site: bool) -> sa.Select:
         t = layer.sa_table
         ids = ARRAY(sa.BigInteger)
         conds = ([t.c.id == sa.any_(sa.bindparam("ids", type_=ids))] if by_fence else []) + (
-            [t.c.site_id == sa.any_(sa.bindparam("sids", type_=ids))] if by_site else [])
+            [t.c.site_id == sa.any_(sa.bindparam("sids", type_=ids))] if by_site else []
+        )
         _named[key] = _select(layer, sa.or_(*conds))
     return _named[key]
 
@@ -157,13 +168,22 @@ def layer_fences(conn: Connection, layer: Layer) -> Fences:
     the bulk loader is seen by the next call.
     """
     t = layer.sa_table
-    stamp = tuple(conn.execute(sa.select(sa.func.count(), sa.func.max(t.c.id), sa.func.sum(t.c.version),
-                                         sa.func.max(t.c.updated_at)).where(t.c.deleted_at.is_(None))).one())
+    stamp = tuple(
+        conn.execute(
+            sa.select(
+                sa.func.count(), sa.func.max(t.c.id), sa.func.sum(t.c.version), sa.func.max(t.c.updated_at)
+            ).where(t.c.deleted_at.is_(None))
+        ).one()
+    )
     limit = get_settings().geofence_max_layer_fences
     if stamp[0] > limit:
-        raise GeofenceError(422, "fence_layer_too_large",
-                            f"图层「{layer.title}」有 {stamp[0]} 个面要素，超过整层检索上限 {limit} 个；"
-                            "请逐点指定围栏（feature_id）。", "layer", {"fences": stamp[0], "max": limit})
+        raise GeofenceError(
+            422,
+            "fence_layer_too_large",
+            f"图层「{layer.title}」有 {stamp[0]} 个面要素，超过整层检索上限 {limit} 个；请逐点指定围栏（feature_id）。",
+            "layer",
+            {"fences": stamp[0], "max": limit},
+        )
     # Row-level security shows each principal its own fences: the copy is per stated scope.
     key = (conn.engine.url.render_as_string(hide_password=True), layer.id, scopes.current_key(conn))
     with _cache_lock:
@@ -184,6 +204,7 @@ def forget_cached(layer_id: str | None = None) -> None:
 
 
 # -- points ------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Points:
@@ -209,9 +230,13 @@ def _refuse(problems: list[dict], total: int, status: int = 422) -> None:
     if not problems:
         return
     first = problems[0]
-    raise GeofenceError(status, first["code"], first["message"], first["field"],
-                        {**first["detail"], "index": first["index"], "error_count": total,
-                         "errors": problems[:MAX_LISTED]})
+    raise GeofenceError(
+        status,
+        first["code"],
+        first["message"],
+        first["field"],
+        {**first["detail"], "index": first["index"], "error_count": total, "errors": problems[:MAX_LISTED]},
+    )
 
 
 def tolerance_for(accuracy_m: np.ndarray) -> np.ndarray:
@@ -225,22 +250,38 @@ def prepare_points(lon: Any, lat: Any, crs: str | None = None, accuracy_m: Any =
     try:
         src = crsmod.normalize(crs)
     except crsmod.UnknownCRS:
-        raise GeofenceError(422, "crs_unsupported", "不支持的坐标系，可选：EPSG:4326、EPSG:4490、EPSG:4549、GCJ02。",
-                            "crs", {"crs": crs, "supported": list(crsmod.SUPPORTED)})
+        raise GeofenceError(
+            422,
+            "crs_unsupported",
+            "不支持的坐标系，可选：EPSG:4326、EPSG:4490、EPSG:4549、GCJ02。",
+            "crs",
+            {"crs": crs, "supported": list(crsmod.SUPPORTED)},
+        )
     x = np.atleast_1d(np.asarray(lon, dtype=float))
     y = np.atleast_1d(np.asarray(lat, dtype=float))
     n = len(x)
-    acc = np.zeros(n) if accuracy_m is None else np.broadcast_to(
-        np.asarray(np.where(np.equal(accuracy_m, None), 0.0, accuracy_m), dtype=float), (n,))
+    acc = (
+        np.zeros(n)
+        if accuracy_m is None
+        else np.broadcast_to(np.asarray(np.where(np.equal(accuracy_m, None), 0.0, accuracy_m), dtype=float), (n,))
+    )
     problems: list[dict] = []
     for i in np.flatnonzero(~(np.isfinite(acc) & (acc >= 0))):
-        problems.append(_problem(int(i), "invalid_accuracy", "定位精度 accuracy_m 应为不小于 0 的数值（米）。",
-                                 "accuracy_m", {"accuracy_m": None if not np.isfinite(acc[i]) else float(acc[i])}))
+        problems.append(
+            _problem(
+                int(i),
+                "invalid_accuracy",
+                "定位精度 accuracy_m 应为不小于 0 的数值（米）。",
+                "accuracy_m",
+                {"accuracy_m": None if not np.isfinite(acc[i]) else float(acc[i])},
+            )
+        )
     if not n:  # (check_many and get_factors do not take empty arrays)
         nothing = np.empty(0)
         return Points(nothing, nothing, np.empty(0, dtype=object), nothing, nothing, nothing, nothing)
-    checked = validate.check_many(shapely.points(x, y), "Point", src, margin=get_settings().hangzhou_margin_deg,
-                                  field_name="lon,lat")
+    checked = validate.check_many(
+        shapely.points(x, y), "Point", src, margin=get_settings().hangzhou_margin_deg, field_name="lon,lat"
+    )
     problems += [_problem(i, e.code, e.message, e.field, e.detail) for i, e in enumerate(checked.errors) if e]
     problems.sort(key=lambda p: p["index"])
     _refuse(problems, len(problems))
@@ -253,6 +294,7 @@ def prepare_points(lon: Any, lat: Any, crs: str | None = None, accuracy_m: Any =
 
 
 # -- the computation -----------------------------------------------------------------------------------
+
 
 def signed_distance(fences: Fences, j: np.ndarray, pts: Points, i: np.ndarray) -> np.ndarray:
     """Metres from point ``i[k]`` to the edge of fence ``j[k]``, negative inside; rounded to the millimetre."""
@@ -275,6 +317,7 @@ def _best(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, fences: Fences) -
 @dataclass
 class Outcome:
     """Answers, one per point (arrays); ``rows()`` turns them into response objects."""
+
     layer: Layer
     fences: Fences
     fence_index: np.ndarray  # into fences; -1: no fence (locate on an empty layer)
@@ -304,17 +347,25 @@ class Outcome:
         found = self.fence_index >= 0
         fence_id = np.where(found, self.fence_id, 0).tolist()
         dist = np.where(found, self.distance_m, 0).tolist()
-        sites = self.fences.site_ids[np.where(found, self.fence_index, 0)].tolist() if (
-            self.fences.site_ids is not None and len(self.fences)) else None
+        sites = (
+            self.fences.site_ids[np.where(found, self.fence_index, 0)].tolist()
+            if (self.fences.site_ids is not None and len(self.fences))
+            else None
+        )
         tol = np.round(self.tolerance_m, 3).tolist()
         inside, strict = self.inside.tolist(), self.strictly_inside.tolist()
         names = self.fences.names
         out = []
         for k, ok in enumerate(found.tolist()):
             fi = int(self.fence_index[k])
-            row = {"fence_id": fence_id[k] if ok else None, "fence_name": names[fi] if ok else None,
-                   "inside": inside[k], "strictly_inside": strict[k], "distance_m": dist[k] if ok else None,
-                   "tolerance_m": tol[k]}
+            row = {
+                "fence_id": fence_id[k] if ok else None,
+                "fence_name": names[fi] if ok else None,
+                "inside": inside[k],
+                "strictly_inside": strict[k],
+                "distance_m": dist[k] if ok else None,
+                "tolerance_m": tol[k],
+            }
             if sites is not None:
                 row["site_id"] = sites[k] if ok else None
             if self.within is not None:
@@ -344,8 +395,16 @@ def _pairs(lo: np.ndarray, counts: np.ndarray, rows: np.ndarray, order: np.ndarr
     return np.repeat(rows, counts), order[start + step]
 
 
-def check(conn: Connection, layer: Layer, lon: Any, lat: Any, feature_id: Any = None, site_id: Any = None,
-          crs: str | None = None, accuracy_m: Any = None) -> Outcome:
+def check(
+    conn: Connection,
+    layer: Layer,
+    lon: Any,
+    lat: Any,
+    feature_id: Any = None,
+    site_id: Any = None,
+    crs: str | None = None,
+    accuracy_m: Any = None,
+) -> Outcome:
     """Check points against the fences they name (vectorised; scalars are a batch of one).
 
     Each point names exactly one of ``feature_id`` (a fence of the layer) or ``site_id`` (all fences of
@@ -357,12 +416,23 @@ def check(conn: Connection, layer: Layer, lon: Any, lat: Any, feature_id: Any = 
     sid, by_site = _targets(site_id, n)
     problems = []
     if by_site.any() and not has_sites(layer):
-        problems += [_problem(int(i), "site_id_not_supported", f"图层「{layer.title}」的围栏不属于工地，请用 feature_id 指定。",
-                              "site_id") for i in np.flatnonzero(by_site)]
-    problems += [_problem(int(i), "fence_ambiguous", "feature_id 与 site_id 只能给出一个。", "feature_id")
-                 for i in np.flatnonzero(by_fence & by_site)]
-    problems += [_problem(int(i), "fence_missing", "请用 feature_id（或 site_id）指定要检查的围栏。", "feature_id")
-                 for i in np.flatnonzero(~by_fence & ~by_site)]
+        problems += [
+            _problem(
+                int(i),
+                "site_id_not_supported",
+                f"图层「{layer.title}」的围栏不属于工地，请用 feature_id 指定。",
+                "site_id",
+            )
+            for i in np.flatnonzero(by_site)
+        ]
+    problems += [
+        _problem(int(i), "fence_ambiguous", "feature_id 与 site_id 只能给出一个。", "feature_id")
+        for i in np.flatnonzero(by_fence & by_site)
+    ]
+    problems += [
+        _problem(int(i), "fence_missing", "请用 feature_id（或 site_id）指定要检查的围栏。", "feature_id")
+        for i in np.flatnonzero(~by_fence & ~by_site)
+    ]
     problems.sort(key=lambda p: p["index"])
     _refuse(problems, len(problems))
     pts = prepare_points(lon, lat, crs, accuracy_m)
@@ -385,19 +455,26 @@ def check(conn: Connection, layer: Layer, lon: Any, lat: Any, feature_id: Any = 
         counts, i_s, j_s = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     missing_f, missing_s = fid[rows_f][~hit], sid[rows_s][counts == 0]
     if len(missing_f) or len(missing_s):
-        what = (f"{layer.title}要素 {missing_f[0]} " if len(missing_f) else f"工地 {missing_s[0]} 的围栏")
-        raise GeofenceError(404, "fence_not_found", f"{what}不存在或已删除。",
-                            "feature_id" if len(missing_f) else "site_id",
-                            {"missing_feature_ids": np.unique(missing_f)[:MAX_LISTED].tolist(),
-                             "missing_site_ids": np.unique(missing_s)[:MAX_LISTED].tolist(),
-                             "missing_count": int(len(missing_f) + len(missing_s))})
+        what = f"{layer.title}要素 {missing_f[0]} " if len(missing_f) else f"工地 {missing_s[0]} 的围栏"
+        raise GeofenceError(
+            404,
+            "fence_not_found",
+            f"{what}不存在或已删除。",
+            "feature_id" if len(missing_f) else "site_id",
+            {
+                "missing_feature_ids": np.unique(missing_f)[:MAX_LISTED].tolist(),
+                "missing_site_ids": np.unique(missing_s)[:MAX_LISTED].tolist(),
+                "missing_count": int(len(missing_f) + len(missing_s)),
+            },
+        )
     i, j = np.concatenate([i_f, i_s]), np.concatenate([j_f, j_s])
     best_j, best_d = _best(n, i, j, signed_distance(fences, j, pts, i), fences)
-    return Outcome(layer, fences, best_j, best_d, pts, datetime.now(timezone.utc))
+    return Outcome(layer, fences, best_j, best_d, pts, datetime.now(UTC))
 
 
-def locate(conn: Connection, layer: Layer, lon: Any, lat: Any, crs: str | None = None,
-           accuracy_m: Any = None) -> Outcome:
+def locate(
+    conn: Connection, layer: Layer, lon: Any, lat: Any, crs: str | None = None, accuracy_m: Any = None
+) -> Outcome:
     """Points against every fence of the layer: for each, the fences within tolerance (nearest first) and the
     best fence — the one with the smallest signed distance, or the nearest one when none is within tolerance."""
     require_fence_layer(layer)
@@ -405,8 +482,9 @@ def locate(conn: Connection, layer: Layer, lon: Any, lat: Any, crs: str | None =
     fences = layer_fences(conn, layer)
     n = len(pts.x)
     if not len(fences):
-        return Outcome(layer, fences, np.full(n, -1, np.int64), np.full(n, np.nan), pts,
-                       datetime.now(timezone.utc), [[] for _ in range(n)])
+        return Outcome(
+            layer, fences, np.full(n, -1, np.int64), np.full(n, np.nan), pts, datetime.now(UTC), [[] for _ in range(n)]
+        )
     # Candidates within tolerance (in grid metres, with 1 cm to spare); the exact test follows.
     i, j = fences.tree.query(pts.geoms, predicate="dwithin", distance=pts.tolerance_m * pts.scale + 0.01)
     d = signed_distance(fences, j, pts, i)
@@ -422,4 +500,4 @@ def locate(conn: Connection, layer: Layer, lon: Any, lat: Any, crs: str | None =
     within: list[list[int]] = [[] for _ in range(n)]
     for a, b in zip(i[order].tolist(), fences.ids[j[order]].tolist()):
         within[a].append(b)
-    return Outcome(layer, fences, best_j, best_d, pts, datetime.now(timezone.utc), within)
+    return Outcome(layer, fences, best_j, best_d, pts, datetime.now(UTC), within)

@@ -5,7 +5,7 @@ workers call these."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from geo import modules
 from geo.db import transaction
@@ -15,14 +15,14 @@ log = logging.getLogger(__name__)
 
 def run(job: modules.Job, now: datetime | None = None) -> dict:
     """Run one job as the system, as of ``now`` (default: the current time)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with transaction() as conn:
         return job.run(conn, now)
 
 
 def run_all(now: datetime | None = None, module: str | None = None) -> dict:
     """Run every job (of one ``module``, or all) once; a failure is logged and reported, the others still run."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     out: dict = {"now": now.isoformat()}
     for job in modules.jobs():
         if module and job.module != module:

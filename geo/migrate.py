@@ -4,6 +4,7 @@ The core's revisions live in ``geo/migrations/versions`` (one chain; its history
 from before modules had folders). A module adds its own in ``layers/<module>/migrations/`` (no ``__init__.py``):
 its first revision starts a branch (``branch_labels = ("<module>",)``, ``down_revision = None``) and
 ``depends_on`` the core revision it needs. ``upgrade`` brings every branch to its head."""
+
 from __future__ import annotations
 
 from pathlib import Path

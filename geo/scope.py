@@ -11,6 +11,7 @@ A connection that states nothing sees nothing. ``apply`` states a scope for the 
 semantics); ``apply_session`` for the whole session, used by the autocommit tile pool, which remembers what it set
 on each connection so that a pooled connection never keeps the previous principal's scope.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,7 +19,6 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-
 
 
 @lru_cache(maxsize=1)
@@ -37,9 +37,10 @@ class Scope:
     grants: tuple[tuple[str, tuple[int, ...]], ...] = field(default=())
 
     @classmethod
-    def of(cls, all: bool = False, districts=(), grants: dict[str, Any] | None = None) -> "Scope":
-        g = tuple(sorted((layer, tuple(sorted(set(int(i) for i in ids)))) for layer, ids in (grants or {}).items()
-                         if ids))
+    def of(cls, all: bool = False, districts=(), grants: dict[str, Any] | None = None) -> Scope:
+        g = tuple(
+            sorted((layer, tuple(sorted(set(int(i) for i in ids)))) for layer, ids in (grants or {}).items() if ids)
+        )
         return cls(all, tuple(sorted(set(d for d in districts if d))), g)
 
     def granted(self, layer: str) -> tuple[int, ...]:
@@ -53,12 +54,16 @@ class Scope:
         """A short text that differs between scopes (caches key on it)."""
         if self.all:
             return "all"
-        parts = ["d:" + ",".join(self.districts)] + [f"{layer}:" + ",".join(map(str, ids)) for layer, ids in self.grants]
+        parts = ["d:" + ",".join(self.districts)] + [
+            f"{layer}:" + ",".join(map(str, ids)) for layer, ids in self.grants
+        ]
         return "|".join(parts)
 
     def settings(self) -> dict[str, str]:
-        out = {"chengjian.scope": "all" if self.all else "limited",
-               "chengjian.districts": "" if self.all else ",".join(self.districts)}
+        out = {
+            "chengjian.scope": "all" if self.all else "limited",
+            "chengjian.districts": "" if self.all else ",".join(self.districts),
+        }
         granted = dict(self.grants)
         for layer in grant_layers():
             out[f"chengjian.grants_{layer}"] = "" if self.all else ",".join(map(str, granted.get(layer, ())))
@@ -82,7 +87,8 @@ NOTHING = Scope()
 
 def _set_sql(local: bool) -> str:
     return "SELECT " + ", ".join(
-        f"set_config(:k{i}, :v{i}, {'true' if local else 'false'})" for i in range(2 + len(grant_layers())))
+        f"set_config(:k{i}, :v{i}, {'true' if local else 'false'})" for i in range(2 + len(grant_layers()))
+    )
 
 
 def _params(scope: Scope) -> dict[str, str]:
@@ -102,7 +108,7 @@ def apply_session(cursor, info: dict, scope: Scope) -> None:
     key = scope.key()
     if info.get("chengjian_scope") == key:
         return
-    sql = "SELECT " + ", ".join(f"set_config(%s, %s, false)" for _ in scope.settings())
+    sql = "SELECT " + ", ".join("set_config(%s, %s, false)" for _ in scope.settings())
     args: list[str] = []
     for k, v in scope.settings().items():
         args += [k, v]
@@ -113,6 +119,8 @@ def apply_session(cursor, info: dict, scope: Scope) -> None:
 def current_key(conn: sa.Connection) -> str:
     """The scope the connection's transaction states (caches of scoped reads key on it)."""
     names = list(Scope().settings())
-    row = conn.execute(sa.text("SELECT " + ", ".join(f"current_setting(:n{i}, true)" for i in range(len(names)))),
-                       {f"n{i}": n for i, n in enumerate(names)}).one()
+    row = conn.execute(
+        sa.text("SELECT " + ", ".join(f"current_setting(:n{i}, true)" for i in range(len(names)))),
+        {f"n{i}": n for i, n in enumerate(names)},
+    ).one()
     return "|".join(v or "" for v in row)

@@ -1,4 +1,5 @@
 """Settings from environment variables (prefix ``CHENGJIAN_``; ``DATABASE_URL`` as is)."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -18,6 +18,7 @@ Key
     folder 0700). Both are read at every call, so a changed key takes effect at once; all processes of a
     deployment must share the key. Tokens signed with a replaced key no longer verify.
 """
+
 from __future__ import annotations
 
 import base64
@@ -45,10 +46,10 @@ class BadSignature(ValueError):
 
 # ---------------------------------------------------------------- encoding
 
+
 def canonical_json(value: Any) -> bytes:
     """The canonical UTF-8 JSON of ``value`` (sorted keys, no spaces, non-ASCII kept; NaN refused)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def digest(fields: dict) -> str:
@@ -76,6 +77,7 @@ def _unb64url(text: str) -> bytes:
 
 # ---------------------------------------------------------------- key
 
+
 def key_path() -> Path:
     from geo.settings import get_settings
 
@@ -95,8 +97,9 @@ def _parse_key(text: str, where: str) -> Ed25519PrivateKey:
 
 def new_key_text() -> str:
     """A fresh private key as base64 text (the format of ``CHENGJIAN_SIGNING_KEY`` and the key file)."""
-    raw = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                                     serialization.NoEncryption())
+    raw = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     return base64.b64encode(raw).decode("ascii")
 
 
@@ -139,6 +142,7 @@ def public_key_text() -> str:
 
 # ---------------------------------------------------------------- tokens
 
+
 def sign(payload: dict) -> str:
     """A token carrying ``payload`` (a dict of JSON values; TypeError/ValueError otherwise)."""
     if not isinstance(payload, dict):
@@ -172,4 +176,4 @@ def fingerprint(token: str) -> str:
     """A short, readable mark of a token (``"3F9A-07C2-5B1E"``: the first 48 bits of its SHA-256), to
     print beside the QR code and show on the verification page, so the two can be compared by eye."""
     h = hashlib.sha256(token.encode("utf-8")).hexdigest()[:12].upper()
-    return "-".join(h[i:i + 4] for i in range(0, 12, 4))
+    return "-".join(h[i : i + 4] for i in range(0, 12, 4))

@@ -6,6 +6,7 @@ with a :class:`GeometryError` naming the problem in Chinese for the clerk and by
 code and field for the machine. Checks are vectorised so a million-row import
 runs them in one pass.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,23 +83,33 @@ def parse_geojson(obj: Any, field_name: str = "geometry", max_vertices: int | No
     if not isinstance(obj, dict) or "type" not in obj:
         raise GeometryError("geometry_malformed", "几何图形不是有效的 GeoJSON 几何对象（缺少 type）。", field_name)
     if obj.get("type") in ("Feature", "FeatureCollection"):
-        raise GeometryError("geometry_malformed", "此处需要 GeoJSON 几何对象，而不是要素或要素集合。", field_name,
-                            {"type": obj.get("type")})
+        raise GeometryError(
+            "geometry_malformed",
+            "此处需要 GeoJSON 几何对象，而不是要素或要素集合。",
+            field_name,
+            {"type": obj.get("type")},
+        )
     try:
         geom = shape(obj)
         n = shapely.get_num_coordinates(geom)
     except Exception as e:  # shapely raises several types for bad coordinate nesting
-        raise GeometryError("geometry_malformed", "几何图形的坐标结构不正确。", field_name,
-                            {"reason": str(e) or type(e).__name__})
+        raise GeometryError(
+            "geometry_malformed", "几何图形的坐标结构不正确。", field_name, {"reason": str(e) or type(e).__name__}
+        )
     if max_vertices is not None and n > max_vertices:
-        raise GeometryError("geometry_too_large", f"几何图形节点过多（{n} 个，上限 {max_vertices} 个）。", field_name,
-                            {"vertices": int(n), "max": max_vertices})
+        raise GeometryError(
+            "geometry_too_large",
+            f"几何图形节点过多（{n} 个，上限 {max_vertices} 个）。",
+            field_name,
+            {"vertices": int(n), "max": max_vertices},
+        )
     return geom
 
 
 @dataclass
 class Checked:
     """Result of :func:`check_many`: geometries in WGS84 and, per row, an error or None."""
+
     geoms: np.ndarray
     errors: list[GeometryError | None]
     repairs: list[dict | None]
@@ -110,8 +121,12 @@ class Checked:
 
 def _bbox_inside(bounds: np.ndarray, box=HANGZHOU_BBOX, margin: float = 0.1) -> np.ndarray:
     x0, y0, x1, y1 = box
-    return ((bounds[:, 0] >= x0 - margin) & (bounds[:, 2] <= x1 + margin)
-            & (bounds[:, 1] >= y0 - margin) & (bounds[:, 3] <= y1 + margin))
+    return (
+        (bounds[:, 0] >= x0 - margin)
+        & (bounds[:, 2] <= x1 + margin)
+        & (bounds[:, 1] >= y0 - margin)
+        & (bounds[:, 3] <= y1 + margin)
+    )
 
 
 def _coerce_type(geom, wanted: str):
@@ -120,8 +135,11 @@ def _coerce_type(geom, wanted: str):
     if have == wanted:
         return geom
     if MULTI.get(have) == wanted:
-        return {"MultiPolygon": shapely.multipolygons, "MultiLineString": shapely.multilinestrings,
-                "MultiPoint": shapely.multipoints}[wanted]([geom])
+        return {
+            "MultiPolygon": shapely.multipolygons,
+            "MultiLineString": shapely.multilinestrings,
+            "MultiPoint": shapely.multipoints,
+        }[wanted]([geom])
     return None
 
 
@@ -137,8 +155,14 @@ def _keep_dimension(geom, wanted: str):
     return _coerce_type(merged, wanted)
 
 
-def check_many(geoms, geometry_type: str, crs: str = crsmod.WGS84, repair: bool = False,
-               margin: float = 0.1, field_name: str = "geometry") -> Checked:
+def check_many(
+    geoms,
+    geometry_type: str,
+    crs: str = crsmod.WGS84,
+    repair: bool = False,
+    margin: float = 0.1,
+    field_name: str = "geometry",
+) -> Checked:
     """Validate and convert an array of shapely geometries for a layer of ``geometry_type``.
 
     Rules, in order: not empty; coordinates finite and in range for the CRS; the
@@ -167,19 +191,30 @@ def check_many(geoms, geometry_type: str, crs: str = crsmod.WGS84, repair: bool 
     # Coordinate ranges in the input CRS.
     bounds = shapely.bounds(safe)
     finite = np.isfinite(bounds).all(axis=1) | empty
-    coords_ok = (np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in safe], dtype=bool)
-                 if n < 50_000 else finite)
+    coords_ok = (
+        np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in safe], dtype=bool) if n < 50_000 else finite
+    )
     if src in crsmod.GEOGRAPHIC:
         in_range = (bounds[:, 0] >= -180) & (bounds[:, 2] <= 180) & (bounds[:, 1] >= -90) & (bounds[:, 3] <= 90)
     else:  # CGCS2000 GK CM120E: easting 500 km false easting, northing in metres
-        in_range = (bounds[:, 0] >= 0) & (bounds[:, 2] <= 1_000_000) & (bounds[:, 1] >= 0) & (bounds[:, 3] <= 10_000_000)
+        in_range = (
+            (bounds[:, 0] >= 0) & (bounds[:, 2] <= 1_000_000) & (bounds[:, 1] >= 0) & (bounds[:, 3] <= 10_000_000)
+        )
     swapped = _bbox_inside(bounds[:, [1, 0, 3, 2]], margin=margin) if src in crsmod.GEOGRAPHIC else np.zeros(n, bool)
     for i in np.flatnonzero(~(in_range & coords_ok) & ~empty):
-        msg = ("坐标超出有效范围（经度 -180~180，纬度 -90~90）" if src in crsmod.GEOGRAPHIC
-               else "平面坐标超出 CGCS2000 高斯-克吕格 3 度带（中央经线 120°）的有效范围")
-        fail(i, "coordinates_out_of_range", msg + ("，经纬度是否填反了？" if swapped[i] else "。"),
-             bounds=[None if not np.isfinite(v) else float(v) for v in bounds[i]], crs=src,
-             swapped_hint=bool(swapped[i]))
+        msg = (
+            "坐标超出有效范围（经度 -180~180，纬度 -90~90）"
+            if src in crsmod.GEOGRAPHIC
+            else "平面坐标超出 CGCS2000 高斯-克吕格 3 度带（中央经线 120°）的有效范围"
+        )
+        fail(
+            i,
+            "coordinates_out_of_range",
+            msg + ("，经纬度是否填反了？" if swapped[i] else "。"),
+            bounds=[None if not np.isfinite(v) else float(v) for v in bounds[i]],
+            crs=src,
+            swapped_hint=bool(swapped[i]),
+        )
 
     # Type.
     wanted = geometry_type
@@ -189,8 +224,13 @@ def check_many(geoms, geometry_type: str, crs: str = crsmod.WGS84, repair: bool 
             continue
         g = _coerce_type(geoms[i], wanted)
         if g is None:
-            fail(i, "geometry_type_mismatch", f"几何类型不符：该图层需要 {wanted}，收到 {geoms[i].geom_type}。",
-                 expected=wanted, got=geoms[i].geom_type)
+            fail(
+                i,
+                "geometry_type_mismatch",
+                f"几何类型不符：该图层需要 {wanted}，收到 {geoms[i].geom_type}。",
+                expected=wanted,
+                got=geoms[i].geom_type,
+            )
         out[i] = g
 
     todo = np.array([e is None for e in errors], dtype=bool)
@@ -203,10 +243,14 @@ def check_many(geoms, geometry_type: str, crs: str = crsmod.WGS84, repair: bool 
         for j in np.flatnonzero(~inside):
             i = idx[j]
             hint = bool(swapped_inside[j])
-            fail(i, "outside_hangzhou",
-                 "坐标不在杭州市范围内" + ("，经纬度是否填反了？" if hint else "。"),
-                 bounds=[round(float(v), 6) for v in b[j]], swapped_hint=hint,
-                 hangzhou_bbox=list(HANGZHOU_BBOX))
+            fail(
+                i,
+                "outside_hangzhou",
+                "坐标不在杭州市范围内" + ("，经纬度是否填反了？" if hint else "。"),
+                bounds=[round(float(v), 6) for v in b[j]],
+                swapped_hint=hint,
+                hangzhou_bbox=list(HANGZHOU_BBOX),
+            )
 
     todo = np.array([e is None for e in errors], dtype=bool)
     if todo.any():
@@ -216,13 +260,23 @@ def check_many(geoms, geometry_type: str, crs: str = crsmod.WGS84, repair: bool 
             i = idx[j]
             reason = shapely.is_valid_reason(out[i])
             if not repair:
-                fail(i, "geometry_invalid", f"几何图形无效：{explain(reason)}。可自动修复（参数 repair=true）。",
-                     reason=reason, location=reason_location(reason))
+                fail(
+                    i,
+                    "geometry_invalid",
+                    f"几何图形无效：{explain(reason)}。可自动修复（参数 repair=true）。",
+                    reason=reason,
+                    location=reason_location(reason),
+                )
                 continue
             fixed = _keep_dimension(shapely.make_valid(out[i]), wanted)
             if fixed is None or fixed.is_empty:
-                fail(i, "geometry_invalid", f"几何图形无效且无法修复：{explain(reason)}。", reason=reason,
-                     location=reason_location(reason))
+                fail(
+                    i,
+                    "geometry_invalid",
+                    f"几何图形无效且无法修复：{explain(reason)}。",
+                    reason=reason,
+                    location=reason_location(reason),
+                )
                 continue
             repairs[i] = {
                 "reason": reason,
@@ -235,14 +289,24 @@ def check_many(geoms, geometry_type: str, crs: str = crsmod.WGS84, repair: bool 
     return Checked(out, errors, repairs)
 
 
-def check_one(geojson: Any, geometry_type: str, crs: str | None = None, repair: bool = False,
-              max_vertices: int | None = None, margin: float = 0.1):
+def check_one(
+    geojson: Any,
+    geometry_type: str,
+    crs: str | None = None,
+    repair: bool = False,
+    max_vertices: int | None = None,
+    margin: float = 0.1,
+):
     """Validate one GeoJSON geometry; returns (shapely geometry in WGS84, repair report or None)."""
     try:
         src = crsmod.normalize(crs)
     except crsmod.UnknownCRS:
-        raise GeometryError("crs_unsupported", "不支持的坐标系，可选：EPSG:4326、EPSG:4490、EPSG:4549、GCJ02。", "crs",
-                            {"crs": crs, "supported": list(crsmod.SUPPORTED)})
+        raise GeometryError(
+            "crs_unsupported",
+            "不支持的坐标系，可选：EPSG:4326、EPSG:4490、EPSG:4549、GCJ02。",
+            "crs",
+            {"crs": crs, "supported": list(crsmod.SUPPORTED)},
+        )
     geom = parse_geojson(geojson, max_vertices=max_vertices)
     res = check_many([geom], geometry_type, src, repair=repair, margin=margin)
     if res.errors[0] is not None:

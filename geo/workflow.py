@@ -13,17 +13,18 @@ permission, updates ``status`` (and ``values``), bumps ``version``, records the 
 modules registered with ``on_transition`` (a pin's status, statistics, credit events follow the case), in the same
 transaction.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from geo import audit
 from geo.errors import Conflict, Invalid, NotFound, StaleVersion
-
 
 # (conn, machine, row before, row after, principal) -> None; called after every transition of the kinds it names.
 Hook = Callable[[Connection, "Machine", dict, dict, Any], None]
@@ -68,23 +69,41 @@ class Machine:
         for t in self.transitions:
             if t.action == action:
                 return t
-        raise Invalid("unknown_action", f"「{self.title}」没有操作「{action}」。", "action",
-                       {"actions": [t.action for t in self.transitions]})
+        raise Invalid(
+            "unknown_action",
+            f"「{self.title}」没有操作「{action}」。",
+            "action",
+            {"actions": [t.action for t in self.transitions]},
+        )
 
     def allowed(self, state: str, can: Callable[[str], bool]) -> list[dict]:
         """The actions possible from ``state`` for a principal (for the UI's buttons)."""
-        return [{"action": t.action, "title": t.title, "reason_required": t.reason_required}
-                for t in self.transitions if state in t.sources and can(t.permission)]
+        return [
+            {"action": t.action, "title": t.title, "reason_required": t.reason_required}
+            for t in self.transitions
+            if state in t.sources and can(t.permission)
+        ]
 
     def lock(self, conn: Connection, case_id: int) -> dict:
-        row = conn.execute(sa.text(f"SELECT * FROM {self.table} WHERE id = :id FOR UPDATE"),
-                           {"id": case_id}).mappings().first()
+        row = (
+            conn.execute(sa.text(f"SELECT * FROM {self.table} WHERE id = :id FOR UPDATE"), {"id": case_id})
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFound("not_found", f"{self.title}不存在，或不在您的数据范围内。")
         return dict(row)
 
-    def apply(self, conn: Connection, case_id: int, action: str, who: Any, reason: str | None = None,
-              values: dict[str, Any] | None = None, version: int | None = None) -> dict:
+    def apply(
+        self,
+        conn: Connection,
+        case_id: int,
+        action: str,
+        who: Any,
+        reason: str | None = None,
+        values: dict[str, Any] | None = None,
+        version: int | None = None,
+    ) -> dict:
         t = self.transition(action)
         who.require(t.permission, f"{t.title}{self.title}")
         row = self.lock(conn, case_id)
@@ -92,41 +111,90 @@ class Machine:
             raise StaleVersion(row.get("version"), version, self.title)
         state = row["status"]
         if state not in t.sources:
-            raise Conflict("illegal_transition",
-                           f"{self.title}当前状态为「{self.states[state]}」，不能{t.title}"
-                           f"（只有「{'」「'.join(self.states[s] for s in t.sources)}」状态可以{t.title}）。",
-                           "status", {"state": state, "action": action, "allowed_from": list(t.sources)})
+            raise Conflict(
+                "illegal_transition",
+                f"{self.title}当前状态为「{self.states[state]}」，不能{t.title}"
+                f"（只有「{'」「'.join(self.states[s] for s in t.sources)}」状态可以{t.title}）。",
+                "status",
+                {"state": state, "action": action, "allowed_from": list(t.sources)},
+            )
         if t.reason_required and not (reason and reason.strip()):
             raise Invalid("reason_required", f"{t.title}必须填写理由。", "reason")
         sets = {"status": t.target, **(values or {})}
         assignments = ", ".join(f"{k} = :{k}" for k in sets)
         extra = ", updated_at = now(), updated_by = :_actor" if "updated_by" in row else ""
-        after = conn.execute(sa.text(
-            f"UPDATE {self.table} SET {assignments}, version = version + 1{extra} WHERE id = :_id RETURNING *"),
-            {**sets, "_id": case_id, "_actor": who.user}).mappings().one()
-        record(conn, self.kind, case_id, row.get("site_id"), row.get("district"), action, state, t.target,
-               who.user, reason)
-        audit.record(conn, who.user, action, self.table, case_id, _plain(row), _plain(dict(after)), who.client,
-                     user_id=getattr(who, "user_id", None))
+        after = (
+            conn.execute(
+                sa.text(
+                    f"UPDATE {self.table} SET {assignments}, version = version + 1{extra} WHERE id = :_id RETURNING *"
+                ),
+                {**sets, "_id": case_id, "_actor": who.user},
+            )
+            .mappings()
+            .one()
+        )
+        record(
+            conn, self.kind, case_id, row.get("site_id"), row.get("district"), action, state, t.target, who.user, reason
+        )
+        audit.record(
+            conn,
+            who.user,
+            action,
+            self.table,
+            case_id,
+            _plain(row),
+            _plain(dict(after)),
+            who.client,
+            user_id=getattr(who, "user_id", None),
+        )
         for kinds, hook in _hooks:
             if not kinds or self.kind in kinds:
                 hook(conn, self, row, dict(after), who)
         return dict(after)
 
 
-def record(conn: Connection, kind: str, case_id: int, site_id: int | None, district: str | None, action: str,
-           from_state: str | None, to_state: str, actor: str, reason: str | None = None) -> None:
-    conn.execute(sa.text(
-        "INSERT INTO case_history (case_kind, case_id, site_id, district, action, from_state, to_state, reason, actor) "
-        "VALUES (:k, :id, :s, :d, :a, :f, :t, :r, :who)"),
-        {"k": kind, "id": case_id, "s": site_id, "d": district, "a": action, "f": from_state, "t": to_state,
-         "r": reason, "who": actor})
+def record(
+    conn: Connection,
+    kind: str,
+    case_id: int,
+    site_id: int | None,
+    district: str | None,
+    action: str,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    reason: str | None = None,
+) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO case_history (case_kind, case_id, site_id, district, action, from_state, to_state, reason, actor) "
+            "VALUES (:k, :id, :s, :d, :a, :f, :t, :r, :who)"
+        ),
+        {
+            "k": kind,
+            "id": case_id,
+            "s": site_id,
+            "d": district,
+            "a": action,
+            "f": from_state,
+            "t": to_state,
+            "r": reason,
+            "who": actor,
+        },
+    )
 
 
 def history(conn: Connection, kind: str, case_id: int) -> list[dict]:
-    return [dict(r) for r in conn.execute(sa.text(
-        "SELECT action, from_state, to_state, reason, actor, at FROM case_history WHERE case_kind = :k AND case_id = :id "
-        "ORDER BY at, id"), {"k": kind, "id": case_id}).mappings()]
+    return [
+        dict(r)
+        for r in conn.execute(
+            sa.text(
+                "SELECT action, from_state, to_state, reason, actor, at FROM case_history WHERE case_kind = :k AND case_id = :id "
+                "ORDER BY at, id"
+            ),
+            {"k": kind, "id": case_id},
+        ).mappings()
+    ]
 
 
 def _plain(row: dict) -> dict:

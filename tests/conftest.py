@@ -1,5 +1,6 @@
 """Test session: a real PostGIS (private cluster under var/test-pg, or DATABASE_URL's server),
 a fresh database per session, migrations applied."""
+
 from __future__ import annotations
 
 import contextlib
@@ -26,8 +27,9 @@ if "CHENGJIAN_TEST_DATABASE_URL" not in os.environ:
         _server_url = "postgresql+psycopg://" + _server_url.split("://", 1)[1]
     _name = f"chengjian_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     os.environ["CHENGJIAN_TEST_SERVER_URL"] = _server_url
-    os.environ["CHENGJIAN_TEST_DATABASE_URL"] = make_url(_server_url).set(database=_name).render_as_string(
-        hide_password=False)
+    os.environ["CHENGJIAN_TEST_DATABASE_URL"] = (
+        make_url(_server_url).set(database=_name).render_as_string(hide_password=False)
+    )
 SERVER_URL = os.environ["CHENGJIAN_TEST_SERVER_URL"]
 TEST_URL = os.environ["CHENGJIAN_TEST_DATABASE_URL"]
 
@@ -42,7 +44,6 @@ ADMIN: dict[str, str] = getattr(_first, "ADMIN", {})
 LEADER: dict[str, str] = getattr(_first, "LEADER", {})
 PUBLIC: dict[str, str] = getattr(_first, "PUBLIC", {})  # a signed-in user holding only the public role
 TEST_PASSWORD = "Chengjian-2026-test"
-
 
 
 def business_tables() -> tuple[str, ...]:
@@ -87,8 +88,15 @@ def engine(database):
     return admin_engine()
 
 
-def make_user(username: str, roles: list[str], district: str | None = None, grants: dict | None = None,
-              phone: str | None = None, id_number: str | None = None, org_id: int | None = None) -> dict[str, str]:
+def make_user(
+    username: str,
+    roles: list[str],
+    district: str | None = None,
+    grants: dict | None = None,
+    phone: str | None = None,
+    id_number: str | None = None,
+    org_id: int | None = None,
+) -> dict[str, str]:
     """Create (or reuse) a real account and return the headers of a fresh bearer session for it."""
     import sqlalchemy as sa
     from starlette.requests import Request
@@ -99,8 +107,18 @@ def make_user(username: str, roles: list[str], district: str | None = None, gran
     with transaction() as conn:
         uid = conn.execute(sa.text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar()
         if uid is None:
-            uid = users.create_user(conn, username, username, roles, password=TEST_PASSWORD, district=district,
-                                    phone=phone, id_number=id_number, org_id=org_id, actor="test")
+            uid = users.create_user(
+                conn,
+                username,
+                username,
+                roles,
+                password=TEST_PASSWORD,
+                district=district,
+                phone=phone,
+                id_number=id_number,
+                org_id=org_id,
+                actor="test",
+            )
         for layer, ids in (grants or {}).items():
             for fid in ids:
                 users.grant(conn, uid, layer, fid, "test", actor="test")

@@ -1,9 +1,10 @@
 """A small standardized-site world for the ST tests: two projects with sites and fences in two districts, in the
 project register, and helpers to register them and to make camera photos with EXIF."""
+
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from PIL import ExifTags, Image
@@ -19,62 +20,110 @@ NO_PERMIT = {"code": "XH-2026-0003", "name": "西湖区未取证项目"}
 
 
 def centre(conn, district: str) -> tuple[float, float]:
-    return tuple(conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM districts "
-                                      "WHERE name = :n) s"), {"n": district}).one())
+    return tuple(
+        conn.execute(
+            sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM districts WHERE name = :n) s"),
+            {"n": district},
+        ).one()
+    )
 
 
 def build(engine) -> dict:
     """Sites, fences (±0.002° squares) and projects, written by the schema owner; returns what tests need."""
     out = {}
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE sites, site_fences, projects, st_registrations, st_reports, st_photos, "
-                             "st_bonus_claims, st_evaluations, idempotency_keys, case_history RESTART IDENTITY CASCADE"))
+        conn.execute(
+            sa.text(
+                "TRUNCATE sites, site_fences, projects, st_registrations, st_reports, st_photos, "
+                "st_bonus_claims, st_evaluations, idempotency_keys, case_history RESTART IDENTITY CASCADE"
+            )
+        )
         # The unit accounts an earlier registration of these projects made (another test module's world).
         codes = [p["code"] for p in PROJECTS.values()] + [NO_PERMIT["code"]]
-        conn.execute(sa.text("DELETE FROM users WHERE username = ANY(:u)"),
-                     {"u": [f"{prefix}-{c}" for c in codes for prefix in ("sg", "jl")]})
+        conn.execute(
+            sa.text("DELETE FROM users WHERE username = ANY(:u)"),
+            {"u": [f"{prefix}-{c}" for c in codes for prefix in ("sg", "jl")]},
+        )
         for district, p in [*PROJECTS.items(), ("西湖区", {**NO_PERMIT, "permit": None})]:
             lon, lat = centre(conn, district)
             if p is NO_PERMIT or p.get("permit") is None:
                 lon += 0.01
-            sid = conn.execute(sa.text(
-                "INSERT INTO sites (geom, code, name, district, permit_no, construction_unit, supervision_unit, status) "
-                "VALUES (ST_SetSRID(ST_MakePoint(:x, :y), 4326), :c, :n, :d, :p, :cu, :su, '在建') RETURNING id"),
-                {"x": lon, "y": lat, "c": p["code"], "n": p["name"], "d": district, "p": p["permit"],
-                 "cu": f"{district}建工集团", "su": f"{district}监理公司"}).scalar()
-            conn.execute(sa.text(
-                "INSERT INTO site_fences (geom, site_id, name, district) VALUES (ST_Multi(ST_MakeEnvelope("
-                ":x - 0.002, :y - 0.002, :x + 0.002, :y + 0.002, 4326)), :s, :n, :d)"),
-                {"x": lon, "y": lat, "s": sid, "n": p["name"] + "围栏", "d": district})
-            conn.execute(sa.text(
-                "INSERT INTO projects (code, name, site_id, district, construction_name, construction_uscc, "
-                "supervision_name, supervision_uscc, builder_name, builder_uscc, permit_no, start_date) VALUES "
-                "(:c, :n, :s, :d, :cu, :cus, :su, :sus, :b, :bus, :p, '2026-01-01')"),
-                {"c": p["code"], "n": p["name"], "s": sid, "d": district, "cu": f"{district}建工集团",
-                 "cus": uscc_for(f"{district}建工集团"), "su": f"{district}监理公司", "sus": uscc_for(f"{district}监理公司"),
-                 "b": f"{district}城投", "bus": uscc_for(f"{district}城投"), "p": p["permit"]})
-            out[p["code"]] = {"site_id": sid, "lon": lon, "lat": lat, "district": district,
-                              "uscc": uscc_for(f"{district}建工集团")}
+            sid = conn.execute(
+                sa.text(
+                    "INSERT INTO sites (geom, code, name, district, permit_no, construction_unit, supervision_unit, status) "
+                    "VALUES (ST_SetSRID(ST_MakePoint(:x, :y), 4326), :c, :n, :d, :p, :cu, :su, '在建') RETURNING id"
+                ),
+                {
+                    "x": lon,
+                    "y": lat,
+                    "c": p["code"],
+                    "n": p["name"],
+                    "d": district,
+                    "p": p["permit"],
+                    "cu": f"{district}建工集团",
+                    "su": f"{district}监理公司",
+                },
+            ).scalar()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO site_fences (geom, site_id, name, district) VALUES (ST_Multi(ST_MakeEnvelope("
+                    ":x - 0.002, :y - 0.002, :x + 0.002, :y + 0.002, 4326)), :s, :n, :d)"
+                ),
+                {"x": lon, "y": lat, "s": sid, "n": p["name"] + "围栏", "d": district},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO projects (code, name, site_id, district, construction_name, construction_uscc, "
+                    "supervision_name, supervision_uscc, builder_name, builder_uscc, permit_no, start_date) VALUES "
+                    "(:c, :n, :s, :d, :cu, :cus, :su, :sus, :b, :bus, :p, '2026-01-01')"
+                ),
+                {
+                    "c": p["code"],
+                    "n": p["name"],
+                    "s": sid,
+                    "d": district,
+                    "cu": f"{district}建工集团",
+                    "cus": uscc_for(f"{district}建工集团"),
+                    "su": f"{district}监理公司",
+                    "sus": uscc_for(f"{district}监理公司"),
+                    "b": f"{district}城投",
+                    "bus": uscc_for(f"{district}城投"),
+                    "p": p["permit"],
+                },
+            )
+            out[p["code"]] = {
+                "site_id": sid,
+                "lon": lon,
+                "lat": lat,
+                "district": district,
+                "uscc": uscc_for(f"{district}建工集团"),
+            }
     return out
 
 
 def registration(code: str, info: dict, permit: str, phone_tail: str = "01") -> dict:
-    return {"project_code": code, "permit_no": permit, "construction_uscc": info["uscc"],
-            "construction_contact": {"name": "施工联系人", "phone": f"139110000{phone_tail}"},
-            "supervision_contact": {"name": "监理联系人", "phone": f"139220000{phone_tail}"}}
+    return {
+        "project_code": code,
+        "permit_no": permit,
+        "construction_uscc": info["uscc"],
+        "construction_contact": {"name": "施工联系人", "phone": f"139110000{phone_tail}"},
+        "supervision_contact": {"name": "监理联系人", "phone": f"139220000{phone_tail}"},
+    }
 
 
-def jpeg(lon: float | None = None, lat: float | None = None, taken: datetime | None = None,
-         colour=(90, 120, 160)) -> bytes:
+def jpeg(
+    lon: float | None = None, lat: float | None = None, taken: datetime | None = None, colour=(90, 120, 160)
+) -> bytes:
     """A camera-like JPEG with EXIF DateTimeOriginal (+ offset) and GPS (when given)."""
     img = Image.new("RGB", (640, 480), colour)
     exif = Image.Exif()
     exif[ExifTags.Base.Make] = "HUAWEI"
     if taken is not None:
         ifd = exif.get_ifd(ExifTags.IFD.Exif)
-        ifd[ExifTags.Base.DateTimeOriginal] = taken.astimezone(timezone.utc).strftime("%Y:%m:%d %H:%M:%S")
+        ifd[ExifTags.Base.DateTimeOriginal] = taken.astimezone(UTC).strftime("%Y:%m:%d %H:%M:%S")
         ifd[ExifTags.Base.OffsetTimeOriginal] = "+00:00"
     if lon is not None and lat is not None:
+
         def dms(v: float):
             d = int(v)
             m = int((v - d) * 60)
@@ -96,8 +145,9 @@ def initial_password(engine, username: str) -> str:
     import re
 
     with engine.connect() as conn:
-        body = conn.execute(sa.text("SELECT body FROM sms_outbox WHERE body LIKE :u ORDER BY id DESC LIMIT 1"),
-                            {"u": f"%{username}%"}).scalar()
+        body = conn.execute(
+            sa.text("SELECT body FROM sms_outbox WHERE body LIKE :u ORDER BY id DESC LIMIT 1"), {"u": f"%{username}%"}
+        ).scalar()
     return re.search(r"初始密码：(\w+)", body).group(1)
 
 
@@ -105,12 +155,14 @@ def register_both(client, engine, info: dict, tails: tuple[str, str] = ("01", "0
     """Register both projects as their construction units would, and sign every unit account in with its texted
     password; returns {(project code, role): bearer headers}."""
     accounts = {}
-    for (district, p), tail in zip(PROJECTS.items(), tails):
+    for (_district, p), tail in zip(PROJECTS.items(), tails):
         r = client.post("/api/st/registrations", json=registration(p["code"], info[p["code"]], p["permit"], tail))
         assert r.status_code == 201, r.text
         for acc in r.json()["accounts"]:
-            r = client.post("/api/auth/token", json={"username": acc["username"],
-                                                     "password": initial_password(engine, acc["username"])})
+            r = client.post(
+                "/api/auth/token",
+                json={"username": acc["username"], "password": initial_password(engine, acc["username"])},
+            )
             assert r.status_code == 200, r.text
             accounts[(p["code"], acc["role"])] = {"Authorization": f"Bearer {r.json()['access_token']}"}
     return accounts

@@ -1,9 +1,10 @@
 """Sign-in: passwords (argon2), lockout, cookies and CSRF, bearer tokens, sign-out, password change; experts'
 one-time codes (window, single use, rate limit, SMS outbox); identifier checks; the operation log."""
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,9 +21,16 @@ def user_id(engine, username: str) -> int:
 
 def log_rows(engine, actor: str, action: str | None = None) -> list[dict]:
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(
-            "SELECT actor, action, client, detail FROM audit_log WHERE actor = :a "
-            "AND (CAST(:act AS text) IS NULL OR action = :act) ORDER BY id"), {"a": actor, "act": action}).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                text(
+                    "SELECT actor, action, client, detail FROM audit_log WHERE actor = :a "
+                    "AND (CAST(:act AS text) IS NULL OR action = :act) ORDER BY id"
+                ),
+                {"a": actor, "act": action},
+            ).mappings()
+        ]
 
 
 @pytest.fixture()
@@ -49,8 +57,11 @@ def test_cookie_writes_need_the_csrf_token(https_client, engine):
     make_user("bob-admin", ["admin"])
     r = https_client.post("/api/auth/login", json={"username": "bob-admin", "password": TEST_PASSWORD})
     csrf = r.json()["csrf_token"]
-    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [120.15, 30.28]},
-            "properties": {"code": "CSRF-1", "name": "跨站测试"}}
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [120.15, 30.28]},
+        "properties": {"code": "CSRF-1", "name": "跨站测试"},
+    }
     r = https_client.post("/api/layers/sites/features", json=body)
     assert r.status_code == 403 and r.json()["code"] == "csrf_failed"
     r = https_client.post("/api/layers/sites/features", json=body, headers={"X-CSRF-Token": "forged"})
@@ -61,8 +72,11 @@ def test_cookie_writes_need_the_csrf_token(https_client, engine):
     r = https_client.post("/api/auth/token", json={"username": "bob-admin", "password": TEST_PASSWORD})
     token = r.json()["access_token"]
     fresh = TestClient(https_client.app, base_url="https://testserver")
-    r = fresh.post("/api/layers/sites/features", headers={"Authorization": f"Bearer {token}"},
-                   json={**body, "properties": {"code": "CSRF-2", "name": "令牌"}})
+    r = fresh.post(
+        "/api/layers/sites/features",
+        headers={"Authorization": f"Bearer {token}"},
+        json={**body, "properties": {"code": "CSRF-2", "name": "令牌"}},
+    )
     assert r.status_code == 201, r.text
 
 
@@ -74,7 +88,7 @@ def test_plain_http_on_loopback_cookie_is_not_secure(client):
 
 def test_lockout_after_repeated_failures(client, engine):
     make_user("dave", ["leader"])
-    for i in range(4):
+    for _ in range(4):
         r = client.post("/api/auth/login", json={"username": "dave", "password": "wrong-password-1"})
         assert r.status_code == 401 and r.json()["code"] == "invalid_credentials"
     r = client.post("/api/auth/login", json={"username": "dave", "password": "wrong-password-1"})
@@ -110,8 +124,12 @@ def test_bearer_token_logout_and_expiry(client, engine):
     # An expired session is refused.
     token = client.post("/api/auth/token", json={"username": "erin", "password": TEST_PASSWORD}).json()["access_token"]
     with engine.begin() as conn:
-        conn.execute(text("UPDATE sessions SET expires_at = now() - interval '1 second' "
-                          "WHERE user_id = (SELECT id FROM users WHERE username = 'erin')"))
+        conn.execute(
+            text(
+                "UPDATE sessions SET expires_at = now() - interval '1 second' "
+                "WHERE user_id = (SELECT id FROM users WHERE username = 'erin')"
+            )
+        )
     assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
@@ -120,11 +138,15 @@ def test_password_change(client, engine):
     t1 = client.post("/api/auth/token", json={"username": "frank", "password": TEST_PASSWORD}).json()["access_token"]
     t2 = client.post("/api/auth/token", json={"username": "frank", "password": TEST_PASSWORD}).json()["access_token"]
     h1 = {"Authorization": f"Bearer {t1}"}
-    r = client.post("/api/auth/password", headers=h1, json={"old_password": "nope-nope-1", "new_password": "Newpass-2026x"})
+    r = client.post(
+        "/api/auth/password", headers=h1, json={"old_password": "nope-nope-1", "new_password": "Newpass-2026x"}
+    )
     assert r.status_code == 422 and r.json()["field"] == "old_password"
     r = client.post("/api/auth/password", headers=h1, json={"old_password": TEST_PASSWORD, "new_password": "short1"})
     assert r.status_code == 422 and r.json()["code"] == "weak_password" and r.json()["field"] == "new_password"
-    r = client.post("/api/auth/password", headers=h1, json={"old_password": TEST_PASSWORD, "new_password": "Newpass-2026x"})
+    r = client.post(
+        "/api/auth/password", headers=h1, json={"old_password": TEST_PASSWORD, "new_password": "Newpass-2026x"}
+    )
     assert r.status_code == 200, r.text
     assert client.get("/api/auth/me", headers=h1).status_code == 200  # this session stays
     assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {t2}"}).status_code == 401  # others end
@@ -148,14 +170,24 @@ def test_identifiers_are_checked(engine):
     bad_id = good_id[:-1] + ("0" if good_id[-1] != "0" else "1")
     with transaction() as conn:
         oid = users.create_org(conn, "杭州某建设集团有限公司", "enterprise", good_uscc)
-        users.create_user(conn, "ident-ok", "张三", ["construction_unit"], org_id=oid, id_number=good_id,
-                          phone="13800000001", password=TEST_PASSWORD)
-    for call, field in ((lambda c: users.create_org(c, "某公司", "enterprise", bad_uscc), "uscc"),
-                        (lambda c: users.create_org(c, "某公司", "enterprise", None), "uscc"),
-                        (lambda c: users.create_user(c, "ident-bad", "李四", [], id_number=bad_id), "id_number"),
-                        (lambda c: users.create_user(c, "ident-bad", "李四", [], phone="12345"), "phone"),
-                        (lambda c: users.create_user(c, "ident-bad", "李四", ["district_staff"]), "district"),
-                        (lambda c: users.create_user(c, "ident-bad", "李四", ["nope"]), "roles")):
+        users.create_user(
+            conn,
+            "ident-ok",
+            "张三",
+            ["construction_unit"],
+            org_id=oid,
+            id_number=good_id,
+            phone="13800000001",
+            password=TEST_PASSWORD,
+        )
+    for call, field in (
+        (lambda c: users.create_org(c, "某公司", "enterprise", bad_uscc), "uscc"),
+        (lambda c: users.create_org(c, "某公司", "enterprise", None), "uscc"),
+        (lambda c: users.create_user(c, "ident-bad", "李四", [], id_number=bad_id), "id_number"),
+        (lambda c: users.create_user(c, "ident-bad", "李四", [], phone="12345"), "phone"),
+        (lambda c: users.create_user(c, "ident-bad", "李四", ["district_staff"]), "district"),
+        (lambda c: users.create_user(c, "ident-bad", "李四", ["nope"]), "roles"),
+    ):
         with pytest.raises(ApiError) as e:
             with transaction() as conn:
                 call(conn)
@@ -163,6 +195,7 @@ def test_identifiers_are_checked(engine):
 
 
 # -- experts' one-time codes --------------------------------------------------------------------------------------
+
 
 def make_expert(engine, name: str, phone: str, id_number: str, start: datetime, end: datetime) -> int:
     from api.accounts import users
@@ -186,7 +219,9 @@ def issue_code(engine, uid: int, start: datetime, end: datetime) -> str:
 
 def outbox(engine, phone: str) -> list[str]:
     with engine.connect() as conn:
-        return list(conn.execute(text("SELECT body FROM sms_outbox WHERE phone = :p ORDER BY id"), {"p": phone}).scalars())
+        return list(
+            conn.execute(text("SELECT body FROM sms_outbox WHERE phone = :p ORDER BY id"), {"p": phone}).scalars()
+        )
 
 
 def an_id(seed: str) -> str:
@@ -195,13 +230,15 @@ def an_id(seed: str) -> str:
 
 
 def test_expert_code_inside_window_single_use(client, engine):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start, end = now - timedelta(minutes=5), now + timedelta(hours=2)
     uid = make_expert(engine, "expert-wang", "13900000011", an_id("0101011"), start, end)
     code = issue_code(engine, uid, start, end)
     (sms,) = outbox(engine, "13900000011")
     assert code in sms and "expert-wang" in sms and "动态密码" in sms
-    r = client.post("/api/auth/otp/login", json={"login": "13900000011", "code": "000000" if code != "000000" else "111111"})
+    r = client.post(
+        "/api/auth/otp/login", json={"login": "13900000011", "code": "000000" if code != "000000" else "111111"}
+    )
     assert r.status_code == 401 and r.json()["code"] == "otp_invalid"
     r = client.post("/api/auth/otp/login", json={"login": an_id("0101011"), "code": code})  # the ID number works too
     assert r.status_code == 200, r.text
@@ -209,7 +246,9 @@ def test_expert_code_inside_window_single_use(client, engine):
     assert me["user"] == "expert-wang" and me["roles"] == ["expert"]
     # The session ends with the review window.
     with engine.connect() as conn:
-        expires = conn.execute(text("SELECT max(expires_at) FROM sessions WHERE user_id = :u AND method = 'otp'"), {"u": uid}).scalar()
+        expires = conn.execute(
+            text("SELECT max(expires_at) FROM sessions WHERE user_id = :u AND method = 'otp'"), {"u": uid}
+        ).scalar()
     assert abs((expires - end).total_seconds()) < 1
     # Single use.
     fresh = TestClient(client.app)
@@ -218,7 +257,7 @@ def test_expert_code_inside_window_single_use(client, engine):
 
 
 def test_expert_code_outside_window_fails(client, engine):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start, end = now + timedelta(days=1), now + timedelta(days=2)
     uid = make_expert(engine, "expert-li", "13900000012", an_id("0202022"), start, end)
     code = issue_code(engine, uid, start, end)
@@ -236,9 +275,10 @@ def test_expert_code_outside_window_fails(client, engine):
 
 
 def test_expert_code_request_is_rate_limited_and_attempts_burn(client, engine):
-    now = datetime.now(timezone.utc)
-    uid = make_expert(engine, "expert-zhao", "13900000013", an_id("0303033"), now - timedelta(hours=1),
-                      now + timedelta(hours=1))
+    now = datetime.now(UTC)
+    make_expert(
+        engine, "expert-zhao", "13900000013", an_id("0303033"), now - timedelta(hours=1), now + timedelta(hours=1)
+    )
     r = client.post("/api/auth/otp/request", json={"login": "13900000013"})
     assert r.status_code == 202, r.text
     assert r.json()["sent_to"] == "139****0013"
@@ -275,6 +315,7 @@ def test_exports_are_logged(client, engine):
     r = client.get("/api/layers/sites/export", params={"format": "csv"}, headers=ADMIN)
     assert r.status_code == 200
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT actor, action, layer FROM audit_log WHERE action = 'export' "
-                                "ORDER BY id DESC LIMIT 1")).one()
+        row = conn.execute(
+            text("SELECT actor, action, layer FROM audit_log WHERE action = 'export' ORDER BY id DESC LIMIT 1")
+        ).one()
     assert row.actor == "test-admin" and row.layer == "sites"

@@ -1,12 +1,13 @@
 """The back office: its API (users, organisations, grants, roles and permissions, API keys, operation log, SMS
 outbox) — validation errors in the API's shape at the right field, permission checks, permission edits taking
 effect at once, CSRF on cookie sessions — and the page itself in a real browser."""
+
 from __future__ import annotations
 
 import os
 import random
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -46,8 +47,7 @@ def error(r, status: int, code: str, field: str | None) -> dict:
 
 
 def new_user(client, headers=ADMIN, **fields) -> dict:
-    body = {"username": uniq("u"), "display_name": "测试用户", "password": TEST_PASSWORD, "roles": ["leader"],
-            **fields}
+    body = {"username": uniq("u"), "display_name": "测试用户", "password": TEST_PASSWORD, "roles": ["leader"], **fields}
     r = client.post(f"{A}/users", headers=headers, json=body)
     assert r.status_code == 201, r.text
     return r.json()
@@ -67,9 +67,22 @@ def log(client, **query) -> dict:
 
 # -- who may use it ---------------------------------------------------------------------------------------------
 
-ROUTES = [("GET", "/meta"), ("GET", "/users"), ("GET", "/organisations"), ("GET", "/roles"), ("GET", "/permissions"),
-          ("GET", "/keys"), ("GET", "/log"), ("GET", "/sms"), ("POST", "/users"), ("POST", "/organisations"),
-          ("POST", "/roles"), ("PUT", "/roles/leader/permissions"), ("POST", "/keys"), ("POST", "/users/1/unlock")]
+ROUTES = [
+    ("GET", "/meta"),
+    ("GET", "/users"),
+    ("GET", "/organisations"),
+    ("GET", "/roles"),
+    ("GET", "/permissions"),
+    ("GET", "/keys"),
+    ("GET", "/log"),
+    ("GET", "/sms"),
+    ("POST", "/users"),
+    ("POST", "/organisations"),
+    ("POST", "/roles"),
+    ("PUT", "/roles/leader/permissions"),
+    ("POST", "/keys"),
+    ("POST", "/users/1/unlock"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -109,62 +122,108 @@ def test_pages_are_served(client):
 
 # -- organisations ----------------------------------------------------------------------------------------------
 
+
 def test_organisations(client):
     code = uscc_code()
     name = uniq("杭州测试建设有限公司")
-    r = client.post(f"{A}/organisations", headers=ADMIN,
-                    json={"name": name, "kind": "enterprise", "uscc": code, "district": "西湖区"})
+    r = client.post(
+        f"{A}/organisations",
+        headers=ADMIN,
+        json={"name": name, "kind": "enterprise", "uscc": code, "district": "西湖区"},
+    )
     assert r.status_code == 201, r.text
     org = r.json()
     assert (org["name"], org["uscc"], org["version"], org["users"]) == (name, code, 1, 0)
 
     found = client.get(f"{A}/organisations", headers=ADMIN, params={"q": name[-8:], "kind": "enterprise"}).json()
     assert [o["id"] for o in found["items"]] == [org["id"]] and found["total"] == 1
-    assert client.get(f"{A}/organisations", headers=ADMIN, params={"q": name, "kind": "department"}).json()["total"] == 0
+    assert (
+        client.get(f"{A}/organisations", headers=ADMIN, params={"q": name, "kind": "department"}).json()["total"] == 0
+    )
 
     r = client.patch(f"{A}/organisations/{org['id']}", headers=ADMIN, json={"name": name + "（更名）", "version": 1})
     assert r.status_code == 200 and r.json()["version"] == 2 and r.json()["uscc"] == code
-    error(client.patch(f"{A}/organisations/{org['id']}", headers=ADMIN, json={"name": "再改", "version": 1}),
-          409, "stale_version", "version")
-    error(client.patch(f"{A}/organisations/{org['id']}", headers=ADMIN, json={"uscc": "91330106123", "version": 2}),
-          422, "invalid_uscc", "uscc")
-    error(client.patch(f"{A}/organisations/{org['id']}", headers=ADMIN, json={"uscc": "", "version": 2}),
-          422, "required", "uscc")
-    error(client.post(f"{A}/organisations", headers=ADMIN, json={"name": "重复", "kind": "enterprise", "uscc": code}),
-          409, "duplicate", "uscc")
+    error(
+        client.patch(f"{A}/organisations/{org['id']}", headers=ADMIN, json={"name": "再改", "version": 1}),
+        409,
+        "stale_version",
+        "version",
+    )
+    error(
+        client.patch(f"{A}/organisations/{org['id']}", headers=ADMIN, json={"uscc": "91330106123", "version": 2}),
+        422,
+        "invalid_uscc",
+        "uscc",
+    )
+    error(
+        client.patch(f"{A}/organisations/{org['id']}", headers=ADMIN, json={"uscc": "", "version": 2}),
+        422,
+        "required",
+        "uscc",
+    )
+    error(
+        client.post(f"{A}/organisations", headers=ADMIN, json={"name": "重复", "kind": "enterprise", "uscc": code}),
+        409,
+        "duplicate",
+        "uscc",
+    )
     entries = log(client, layer="organisations", q=name)["items"]
     assert [e["action"] for e in entries] == ["update", "create"]
     assert entries[0]["before"]["name"] == name and entries[0]["after"]["name"] == name + "（更名）"
 
 
-@pytest.mark.parametrize("body,code,field", [
-    ({"name": "某公司", "kind": "enterprise", "uscc": "913301061234567890"}, "invalid_uscc", "uscc"),
-    ({"name": "某公司", "kind": "enterprise"}, "required", "uscc"),
-    ({"name": "", "kind": "department"}, "required", "name"),
-    ({"name": "某部门", "kind": "bureau"}, "invalid_kind", "kind"),
-    ({"name": "某部门", "kind": "department", "district": "火星区"}, "invalid_district", "district"),
-])
+@pytest.mark.parametrize(
+    "body,code,field",
+    [
+        ({"name": "某公司", "kind": "enterprise", "uscc": "913301061234567890"}, "invalid_uscc", "uscc"),
+        ({"name": "某公司", "kind": "enterprise"}, "required", "uscc"),
+        ({"name": "", "kind": "department"}, "required", "name"),
+        ({"name": "某部门", "kind": "bureau"}, "invalid_kind", "kind"),
+        ({"name": "某部门", "kind": "department", "district": "火星区"}, "invalid_district", "district"),
+    ],
+)
 def test_organisation_validation(client, body, code, field):
     error(client.post(f"{A}/organisations", headers=ADMIN, json=body), 422, code, field)
 
 
 # -- users ------------------------------------------------------------------------------------------------------
 
+
 def test_user_create_get_list_update(client):
-    org = client.post(f"{A}/organisations", headers=ADMIN,
-                      json={"name": uniq("西湖区住建局"), "kind": "district_authority", "district": "西湖区"}).json()
+    org = client.post(
+        f"{A}/organisations",
+        headers=ADMIN,
+        json={"name": uniq("西湖区住建局"), "kind": "district_authority", "district": "西湖区"},
+    ).json()
     tel, idn = phone(), id_number()
-    u = new_user(client, display_name="王五", roles=["district_staff"], district="西湖区", org_id=org["id"],
-                 phone=tel, id_number=idn, email="wang@example.cn")
+    u = new_user(
+        client,
+        display_name="王五",
+        roles=["district_staff"],
+        district="西湖区",
+        org_id=org["id"],
+        phone=tel,
+        id_number=idn,
+        email="wang@example.cn",
+    )
     assert (u["roles"], u["district"], u["org_name"], u["phone"], u["id_number"]) == (
-        ["district_staff"], "西湖区", org["name"], tel, idn)
+        ["district_staff"],
+        "西湖区",
+        org["name"],
+        tel,
+        idn,
+    )
     assert u["must_change_password"] is True and u["version"] == 1 and "password_hash" not in u
     assert client.get(f"{A}/users/{u['id']}", headers=ADMIN).json()["username"] == u["username"]
     error(client.get(f"{A}/users/99999999", headers=ADMIN), 404, "not_found", None)
 
-    for query in ({"q": u["username"]}, {"q": tel[-6:]}, {"q": "王五", "org_id": org["id"]},
-                  {"role": "district_staff", "district": "西湖区", "q": u["username"]},
-                  {"active": "true", "q": u["username"]}):
+    for query in (
+        {"q": u["username"]},
+        {"q": tel[-6:]},
+        {"q": "王五", "org_id": org["id"]},
+        {"role": "district_staff", "district": "西湖区", "q": u["username"]},
+        {"active": "true", "q": u["username"]},
+    ):
         listed = client.get(f"{A}/users", headers=ADMIN, params=query).json()
         assert u["id"] in [x["id"] for x in listed["items"]], query
     assert client.get(f"{A}/users", headers=ADMIN, params={"q": u["username"], "role": "admin"}).json()["total"] == 0
@@ -172,17 +231,35 @@ def test_user_create_get_list_update(client):
     page = client.get(f"{A}/users", headers=ADMIN, params={"limit": 2, "offset": 1}).json()
     assert len(page["items"]) == 2 and page["total"] >= 4 and (page["limit"], page["offset"]) == (2, 1)
 
-    r = client.patch(f"{A}/users/{u['id']}", headers=ADMIN,
-                     json={"display_name": "王五五", "roles": ["district_staff", "leader"], "version": 1})
+    r = client.patch(
+        f"{A}/users/{u['id']}",
+        headers=ADMIN,
+        json={"display_name": "王五五", "roles": ["district_staff", "leader"], "version": 1},
+    )
     assert r.status_code == 200, r.text
     assert (r.json()["display_name"], r.json()["roles"], r.json()["version"]) == (
-        "王五五", ["district_staff", "leader"], 2)
-    error(client.patch(f"{A}/users/{u['id']}", headers=ADMIN, json={"display_name": "过时", "version": 1}),
-          409, "stale_version", "version")
-    error(client.patch(f"{A}/users/{u['id']}", headers=ADMIN, json={"district": "", "version": 2}),
-          422, "required", "district")
-    error(client.patch(f"{A}/users/{u['id']}", headers=ADMIN, json={"phone": "1391234", "version": 2}),
-          422, "invalid_phone", "phone")
+        "王五五",
+        ["district_staff", "leader"],
+        2,
+    )
+    error(
+        client.patch(f"{A}/users/{u['id']}", headers=ADMIN, json={"display_name": "过时", "version": 1}),
+        409,
+        "stale_version",
+        "version",
+    )
+    error(
+        client.patch(f"{A}/users/{u['id']}", headers=ADMIN, json={"district": "", "version": 2}),
+        422,
+        "required",
+        "district",
+    )
+    error(
+        client.patch(f"{A}/users/{u['id']}", headers=ADMIN, json={"phone": "1391234", "version": 2}),
+        422,
+        "invalid_phone",
+        "phone",
+    )
     assert client.get(f"{A}/users/{u['id']}", headers=ADMIN).json()["display_name"] == "王五五"  # nothing half-done
 
     entries = log(client, layer="users", feature_id=u["id"])["items"]
@@ -191,19 +268,22 @@ def test_user_create_get_list_update(client):
     assert entries[0]["after"]["roles"] == ["district_staff", "leader"]
 
 
-@pytest.mark.parametrize("fields,code,field", [
-    ({"phone": "12345"}, "invalid_phone", "phone"),
-    ({"id_number": "330106198506121230"}, "invalid_id_number", "id_number"),
-    ({"password": "short1"}, "weak_password", "password"),
-    ({"password": "onlyletterslong"}, "weak_password", "password"),
-    ({"roles": ["no_such_role"]}, "unknown_role", "roles"),
-    ({"roles": ["district_staff"]}, "required", "district"),
-    ({"district": "火星区"}, "invalid_district", "district"),
-    ({"username": ""}, "invalid_username", "username"),
-    ({"display_name": " "}, "required", "display_name"),
-    ({"org_id": 99999999}, "reference_missing", "org_id"),
-    ({"roles": "leader"}, "request_invalid", "roles"),
-])
+@pytest.mark.parametrize(
+    "fields,code,field",
+    [
+        ({"phone": "12345"}, "invalid_phone", "phone"),
+        ({"id_number": "330106198506121230"}, "invalid_id_number", "id_number"),
+        ({"password": "short1"}, "weak_password", "password"),
+        ({"password": "onlyletterslong"}, "weak_password", "password"),
+        ({"roles": ["no_such_role"]}, "unknown_role", "roles"),
+        ({"roles": ["district_staff"]}, "required", "district"),
+        ({"district": "火星区"}, "invalid_district", "district"),
+        ({"username": ""}, "invalid_username", "username"),
+        ({"display_name": " "}, "required", "display_name"),
+        ({"org_id": 99999999}, "reference_missing", "org_id"),
+        ({"roles": "leader"}, "request_invalid", "roles"),
+    ],
+)
 def test_user_validation(client, fields, code, field):
     if code == "invalid_id_number":
         assert not ric.is_valid(fields["id_number"])
@@ -215,10 +295,20 @@ def test_user_validation(client, fields, code, field):
 
 def test_duplicate_username_and_phone(client):
     u = new_user(client, phone=phone())
-    error(client.post(f"{A}/users", headers=ADMIN, json={"username": u["username"], "display_name": "重名"}),
-          409, "duplicate", "username")
-    error(client.post(f"{A}/users", headers=ADMIN, json={"username": uniq("x"), "display_name": "同号",
-                                                          "phone": u["phone"]}), 409, "duplicate", "phone")
+    error(
+        client.post(f"{A}/users", headers=ADMIN, json={"username": u["username"], "display_name": "重名"}),
+        409,
+        "duplicate",
+        "username",
+    )
+    error(
+        client.post(
+            f"{A}/users", headers=ADMIN, json={"username": uniq("x"), "display_name": "同号", "phone": u["phone"]}
+        ),
+        409,
+        "duplicate",
+        "phone",
+    )
 
 
 def test_reset_password_unlock_disable_enable(client, engine):
@@ -226,8 +316,12 @@ def test_reset_password_unlock_disable_enable(client, engine):
     token = bearer(client, u["username"])
     assert client.get("/api/auth/me", headers=token).json()["user"] == u["username"]
 
-    error(client.post(f"{A}/users/{u['id']}/password", headers=ADMIN, json={"new_password": "abc"}),
-          422, "weak_password", "new_password")
+    error(
+        client.post(f"{A}/users/{u['id']}/password", headers=ADMIN, json={"new_password": "abc"}),
+        422,
+        "weak_password",
+        "new_password",
+    )
     new_pw = "Reset-2026-password"
     r = client.post(f"{A}/users/{u['id']}/password", headers=ADMIN, json={"new_password": new_pw})
     assert r.status_code == 200 and r.json()["must_change_password"] is True
@@ -235,9 +329,15 @@ def test_reset_password_unlock_disable_enable(client, engine):
     token = bearer(client, u["username"], new_pw)
 
     with engine.begin() as conn:
-        conn.execute(text("UPDATE users SET locked_until = now() + interval '10 minutes' WHERE id = :i"), {"i": u["id"]})
-    error(client.post("/api/auth/token", json={"username": u["username"], "password": new_pw}), 403, "account_locked",
-          "username")
+        conn.execute(
+            text("UPDATE users SET locked_until = now() + interval '10 minutes' WHERE id = :i"), {"i": u["id"]}
+        )
+    error(
+        client.post("/api/auth/token", json={"username": u["username"], "password": new_pw}),
+        403,
+        "account_locked",
+        "username",
+    )
     r = client.post(f"{A}/users/{u['id']}/unlock", headers=ADMIN)
     assert r.status_code == 200 and r.json()["locked_until"] is None
     bearer(client, u["username"], new_pw)
@@ -245,8 +345,12 @@ def test_reset_password_unlock_disable_enable(client, engine):
     r = client.post(f"{A}/users/{u['id']}/disable", headers=ADMIN)
     assert r.status_code == 200 and r.json()["active"] is False
     error(client.get("/api/auth/me", headers=token), 401, "unauthenticated", None)
-    error(client.post("/api/auth/token", json={"username": u["username"], "password": new_pw}), 401,
-          "invalid_credentials", "password")
+    error(
+        client.post("/api/auth/token", json={"username": u["username"], "password": new_pw}),
+        401,
+        "invalid_credentials",
+        "password",
+    )
     assert client.post(f"{A}/users/{u['id']}/enable", headers=ADMIN).json()["active"] is True
     bearer(client, u["username"], new_pw)
 
@@ -257,9 +361,15 @@ def test_reset_password_unlock_disable_enable(client, engine):
 
 
 def test_grants(client):
-    r = client.post("/api/layers/sites/features", headers=ADMIN, json={
-        "type": "Feature", "geometry": {"type": "Point", "coordinates": [120.15, 30.28]},
-        "properties": {"code": uniq("S"), "name": "授权测试工地"}})
+    r = client.post(
+        "/api/layers/sites/features",
+        headers=ADMIN,
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [120.15, 30.28]},
+            "properties": {"code": uniq("S"), "name": "授权测试工地"},
+        },
+    )
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
     unit = new_user(client, roles=["construction_unit"])
@@ -267,23 +377,59 @@ def test_grants(client):
     assert client.get(f"/api/layers/sites/features/{sid}", headers=token).status_code == 404  # out of scope
 
     base = f"{A}/users/{unit['id']}/grants"
-    error(client.post(base, headers=ADMIN, json={"layer": "farmhouses", "feature_id": 1, "relation": "x"}),
-          422, "invalid_layer", "layer")
-    error(client.post(base, headers=ADMIN, json={"layer": "sites", "feature_id": 99999999, "relation": "施工单位"}),
-          422, "reference_missing", "feature_id")
-    error(client.post(base, headers=ADMIN, json={"layer": "sites", "feature_id": sid, "relation": ""}),
-          422, "required", "relation")
-    error(client.post(base, headers=ADMIN, json={"layer": "sites", "feature_id": sid, "relation": "施工单位",
-                                                 "valid_from": "2026-12-01", "valid_to": "2026-11-01"}),
-          422, "invalid_range", "valid_to")
-    error(client.post(base, headers=ADMIN, json={"layer": "sites", "feature_id": sid, "relation": "施工单位",
-                                                 "valid_from": "明天"}), 422, "invalid_time", "valid_from")
-    r = client.post(base, headers=ADMIN, json={"layer": "sites", "feature_id": sid, "relation": "施工单位",
-                                               "valid_from": "2020-01-01T08:00"})
+    error(
+        client.post(base, headers=ADMIN, json={"layer": "farmhouses", "feature_id": 1, "relation": "x"}),
+        422,
+        "invalid_layer",
+        "layer",
+    )
+    error(
+        client.post(base, headers=ADMIN, json={"layer": "sites", "feature_id": 99999999, "relation": "施工单位"}),
+        422,
+        "reference_missing",
+        "feature_id",
+    )
+    error(
+        client.post(base, headers=ADMIN, json={"layer": "sites", "feature_id": sid, "relation": ""}),
+        422,
+        "required",
+        "relation",
+    )
+    error(
+        client.post(
+            base,
+            headers=ADMIN,
+            json={
+                "layer": "sites",
+                "feature_id": sid,
+                "relation": "施工单位",
+                "valid_from": "2026-12-01",
+                "valid_to": "2026-11-01",
+            },
+        ),
+        422,
+        "invalid_range",
+        "valid_to",
+    )
+    error(
+        client.post(
+            base,
+            headers=ADMIN,
+            json={"layer": "sites", "feature_id": sid, "relation": "施工单位", "valid_from": "明天"},
+        ),
+        422,
+        "invalid_time",
+        "valid_from",
+    )
+    r = client.post(
+        base,
+        headers=ADMIN,
+        json={"layer": "sites", "feature_id": sid, "relation": "施工单位", "valid_from": "2020-01-01T08:00"},
+    )
     assert r.status_code == 201, r.text
     g = r.json()
     assert (g["layer"], g["feature_id"], g["relation"]) == ("sites", sid, "施工单位")
-    assert datetime.fromisoformat(g["valid_from"]) == datetime(2020, 1, 1, tzinfo=timezone.utc)  # 08:00 Beijing
+    assert datetime.fromisoformat(g["valid_from"]) == datetime(2020, 1, 1, tzinfo=UTC)  # 08:00 Beijing
     assert [x["id"] for x in client.get(base, headers=ADMIN).json()["items"]] == [g["id"]]
     assert client.get(f"/api/layers/sites/features/{sid}", headers=token).status_code == 200
 
@@ -298,6 +444,7 @@ def test_grants(client):
 
 # -- roles and permissions --------------------------------------------------------------------------------------
 
+
 def test_roles_list_create_edit_delete(client):
     roles = {r["name"]: r for r in client.get(f"{A}/roles", headers=ADMIN).json()["items"]}
     assert (roles["admin"]["scope"], roles["admin"]["permissions"], roles["admin"]["builtin"]) == ("all", ["*"], True)
@@ -308,26 +455,47 @@ def test_roles_list_create_edit_delete(client):
         ({"name": "Bad Name", "title": "x", "scope": "all"}, "invalid_role_name", "name"),
         ({"name": name, "title": "", "scope": "all"}, "required", "title"),
         ({"name": name, "title": "x", "scope": "city"}, "invalid_scope", "scope"),
-        ({"name": name, "title": "x", "scope": "all", "permissions": ["farmhouse.Export"]}, "invalid_permission",
-         "permissions"),
-        ({"name": name, "title": "x", "scope": "all", "permissions": ["farm-house.view"]}, "invalid_permission",
-         "permissions"),
+        (
+            {"name": name, "title": "x", "scope": "all", "permissions": ["farmhouse.Export"]},
+            "invalid_permission",
+            "permissions",
+        ),
+        (
+            {"name": name, "title": "x", "scope": "all", "permissions": ["farm-house.view"]},
+            "invalid_permission",
+            "permissions",
+        ),
         ({"name": "leader", "title": "x", "scope": "all"}, "duplicate", "name"),
     ]:
         error(client.post(f"{A}/roles", headers=ADMIN, json=body), 409 if code == "duplicate" else 422, code, field)
 
-    r = client.post(f"{A}/roles", headers=ADMIN, json={"name": name, "title": "数据导出员", "scope": "district",
-                                                       "permissions": ["*.view", " farmhouse.export ", "*.view"]})
+    r = client.post(
+        f"{A}/roles",
+        headers=ADMIN,
+        json={
+            "name": name,
+            "title": "数据导出员",
+            "scope": "district",
+            "permissions": ["*.view", " farmhouse.export ", "*.view"],
+        },
+    )
     assert r.status_code == 201, r.text
     assert (r.json()["permissions"], r.json()["builtin"], r.json()["users"]) == (
-        ["*.view", "farmhouse.export"], False, 0)
+        ["*.view", "farmhouse.export"],
+        False,
+        0,
+    )
     r = client.patch(f"{A}/roles/{name}", headers=ADMIN, json={"title": "导出员", "scope": "all"})
     assert (r.json()["title"], r.json()["scope"]) == ("导出员", "all")
     error(client.patch(f"{A}/roles/leader", headers=ADMIN, json={"scope": "none"}), 422, "builtin_role", "scope")
     r = client.put(f"{A}/roles/{name}/permissions", headers=ADMIN, json={"permissions": ["farmhouse.view"]})
     assert r.json()["permissions"] == ["farmhouse.view"]
-    error(client.put(f"{A}/roles/admin/permissions", headers=ADMIN, json={"permissions": ["*.view"]}),
-          422, "lockout", "permissions")
+    error(
+        client.put(f"{A}/roles/admin/permissions", headers=ADMIN, json={"permissions": ["*.view"]}),
+        422,
+        "lockout",
+        "permissions",
+    )
     error(client.put(f"{A}/roles/nobody/permissions", headers=ADMIN, json={"permissions": []}), 404, "not_found", None)
 
     holder = new_user(client, roles=[name])
@@ -343,7 +511,9 @@ def test_roles_list_create_edit_delete(client):
     assert create["before"] is None and create["after"]["permissions"] == ["*.view", "farmhouse.export"]
     assert (edit["before"]["scope"], edit["after"]["scope"]) == ("district", "all")
     assert (perms["before"]["permissions"], perms["after"]["permissions"]) == (
-        ["*.view", "farmhouse.export"], ["farmhouse.view"])
+        ["*.view", "farmhouse.export"],
+        ["farmhouse.view"],
+    )
     assert delete["after"] is None and delete["detail"] == {"role": name}
     assert all(e["actor"] == "test-admin" and e["client"] for e in entries)
 
@@ -351,15 +521,20 @@ def test_roles_list_create_edit_delete(client):
 def test_permission_edit_takes_effect_on_next_request(client):
     """Grant farmhouse.export to a custom role: its user can export at once; revoke: refused at once."""
     name = "exp_" + uuid.uuid4().hex[:8]
-    client.post(f"{A}/roles", headers=ADMIN, json={"name": name, "title": "导出测试", "scope": "all",
-                                                   "permissions": ["farmhouse.view"]})
+    client.post(
+        f"{A}/roles",
+        headers=ADMIN,
+        json={"name": name, "title": "导出测试", "scope": "all", "permissions": ["farmhouse.view"]},
+    )
     u = new_user(client, roles=[name])
     token = bearer(client, u["username"])
     export = "/api/layers/farmhouses/export?format=geojson"
     body = error(client.get(export, headers=token), 403, "forbidden", None)
     assert body["detail"]["permission"] == "farmhouse.export"
 
-    client.put(f"{A}/roles/{name}/permissions", headers=ADMIN, json={"permissions": ["farmhouse.view", "farmhouse.export"]})
+    client.put(
+        f"{A}/roles/{name}/permissions", headers=ADMIN, json={"permissions": ["farmhouse.view", "farmhouse.export"]}
+    )
     r = client.get(export, headers=token)
     assert r.status_code == 200, r.text
     assert r.json()["type"] == "FeatureCollection"
@@ -371,10 +546,16 @@ def test_permission_edit_takes_effect_on_next_request(client):
 def test_no_one_hands_out_more_than_they_hold(client):
     """A user manager (admin.users only) may assign roles within its own permissions, not the admin role."""
     name, viewer = "um_" + uuid.uuid4().hex[:8], "fv_" + uuid.uuid4().hex[:8]
-    client.post(f"{A}/roles", headers=ADMIN, json={"name": name, "title": "用户管理员", "scope": "all",
-                                                   "permissions": ["admin.users", "farmhouse.view"]})
-    client.post(f"{A}/roles", headers=ADMIN, json={"name": viewer, "title": "农房查看", "scope": "district",
-                                                   "permissions": ["farmhouse.view"]})
+    client.post(
+        f"{A}/roles",
+        headers=ADMIN,
+        json={"name": name, "title": "用户管理员", "scope": "all", "permissions": ["admin.users", "farmhouse.view"]},
+    )
+    client.post(
+        f"{A}/roles",
+        headers=ADMIN,
+        json={"name": viewer, "title": "农房查看", "scope": "district", "permissions": ["farmhouse.view"]},
+    )
     manager = make_user(uniq("manager"), [name])
     error(client.get(f"{A}/roles", headers=manager), 403, "forbidden", None)
     assert client.get(f"{A}/meta", headers=manager).json()["tabs"] == ["users", "orgs"]
@@ -382,11 +563,16 @@ def test_no_one_hands_out_more_than_they_hold(client):
     body = {"username": uniq("esc"), "display_name": "提权", "roles": ["admin"]}
     error(client.post(f"{A}/users", headers=manager, json=body), 403, "forbidden", "roles")
     target = new_user(client, roles=["leader"])
-    r = client.patch(f"{A}/users/{target['id']}", headers=manager, json={"display_name": "改名", "roles": ["leader"],
-                                                                         "version": 1})
+    r = client.patch(
+        f"{A}/users/{target['id']}", headers=manager, json={"display_name": "改名", "roles": ["leader"], "version": 1}
+    )
     assert r.status_code == 200, r.text  # roles it already holds are not handed out again
-    error(client.patch(f"{A}/users/{target['id']}", headers=manager, json={"roles": ["leader", "admin"],
-                                                                            "version": 2}), 403, "forbidden", "roles")
+    error(
+        client.patch(f"{A}/users/{target['id']}", headers=manager, json={"roles": ["leader", "admin"], "version": 2}),
+        403,
+        "forbidden",
+        "roles",
+    )
 
 
 def roles_permissions(client) -> set[str]:
@@ -397,9 +583,23 @@ def roles_permissions(client) -> set[str]:
 
 def test_permission_catalogue(client):
     items = {p["name"]: p for p in client.get(f"{A}/permissions", headers=ADMIN).json()["items"]}
-    for name in ("farmhouse.view", "farmhouse.edit", "farmhouse.import", "farmhouse.export", "site.view",
-                 "review.edit", "greenway.export", "site.report.review", "site.expert_review", "admin.users",
-                 "admin.roles", "admin.keys", "admin.log", "admin.sms", *roles_permissions(client)):
+    for name in (
+        "farmhouse.view",
+        "farmhouse.edit",
+        "farmhouse.import",
+        "farmhouse.export",
+        "site.view",
+        "review.edit",
+        "greenway.export",
+        "site.report.review",
+        "site.expert_review",
+        "admin.users",
+        "admin.roles",
+        "admin.keys",
+        "admin.log",
+        "admin.sms",
+        *roles_permissions(client),
+    ):
         assert items[name]["title"], name
     assert "导出" in items["farmhouse.export"]["title"] and "农房" in items["farmhouse.export"]["title"]
     assert items["admin.log"]["group"] == "后台管理"
@@ -409,17 +609,33 @@ def test_permission_catalogue(client):
 
 # -- API keys ---------------------------------------------------------------------------------------------------
 
+
 def test_api_keys(client):
     system = uniq("county")
     make_user(system, ["county_system"], district="西湖区")
-    error(client.post(f"{A}/keys", headers=ADMIN, json={"username": "nobody-here", "name": "x"}),
-          422, "reference_missing", "username")
+    error(
+        client.post(f"{A}/keys", headers=ADMIN, json={"username": "nobody-here", "name": "x"}),
+        422,
+        "reference_missing",
+        "username",
+    )
     error(client.post(f"{A}/keys", headers=ADMIN, json={"username": system, "name": ""}), 422, "required", "name")
-    error(client.post(f"{A}/keys", headers=ADMIN, json={"username": system, "name": "x", "expires_at": "下周"}),
-          422, "invalid_time", "expires_at")
+    error(
+        client.post(f"{A}/keys", headers=ADMIN, json={"username": system, "name": "x", "expires_at": "下周"}),
+        422,
+        "invalid_time",
+        "expires_at",
+    )
 
-    r = client.post(f"{A}/keys", headers=ADMIN, json={"username": system, "name": "西湖区农房系统",
-                                                      "expires_at": (date.today() + timedelta(days=30)).isoformat()})
+    r = client.post(
+        f"{A}/keys",
+        headers=ADMIN,
+        json={
+            "username": system,
+            "name": "西湖区农房系统",
+            "expires_at": (date.today() + timedelta(days=30)).isoformat(),
+        },
+    )
     assert r.status_code == 201, r.text
     made = r.json()
     key = made["key"]
@@ -441,9 +657,12 @@ def test_api_keys(client):
     error(client.post(f"{A}/keys/{made['id']}/rotate", headers=ADMIN), 404, "not_found", None)
 
     assert client.post(f"{A}/keys/{rotated['id']}/revoke", headers=ADMIN).status_code == 200
-    error(client.get("/api/auth/me", headers={"Authorization": f"Bearer {rotated['key']}"}), 401,
-          "unauthenticated", None)
-    statuses = {k["id"]: k["active"] for k in client.get(f"{A}/keys", headers=ADMIN, params={"q": system}).json()["items"]}
+    error(
+        client.get("/api/auth/me", headers={"Authorization": f"Bearer {rotated['key']}"}), 401, "unauthenticated", None
+    )
+    statuses = {
+        k["id"]: k["active"] for k in client.get(f"{A}/keys", headers=ADMIN, params={"q": system}).json()["items"]
+    }
     assert statuses == {made["id"]: False, rotated["id"]: False}
     assert client.get(f"{A}/keys", headers=ADMIN, params={"q": system, "status": "active"}).json()["total"] == 0
     actions = [e["action"] for e in log(client, layer="api_keys", q=made["prefix"])["items"]]
@@ -451,6 +670,7 @@ def test_api_keys(client):
 
 
 # -- operation log and SMS outbox -------------------------------------------------------------------------------
+
 
 def test_log_filters_and_paging(client):
     actor = uniq("log-admin")
@@ -469,7 +689,9 @@ def test_log_filters_and_paging(client):
 
     changes = log(client, actor=actor, action="permission_change")
     assert changes["total"] == 2 and {e["layer"] for e in changes["items"]} == {"roles"}
-    assert changes["items"][0]["before"]["permissions"] == [] and changes["items"][0]["after"]["permissions"] == ["site.view"]
+    assert changes["items"][0]["before"]["permissions"] == [] and changes["items"][0]["after"]["permissions"] == [
+        "site.view"
+    ]
     assert log(client, actor=actor, action="create,login_failed")["total"] == 2
 
     first, second = log(client, actor=actor, limit=2), log(client, actor=actor, limit=2, offset=2)
@@ -495,13 +717,16 @@ def test_sms_outbox(client):
     rows = client.get(f"{A}/sms", headers=ADMIN, params={"phone": tel}).json()
     assert rows["total"] == 2
     assert [(r["purpose"], r["status"], r["backend"]) for r in rows["items"]] == [
-        ("notice", "queued", "outbox"), ("expert_review", "queued", "outbox")]
+        ("notice", "queued", "outbox"),
+        ("expert_review", "queued", "outbox"),
+    ]
     only = client.get(f"{A}/sms", headers=ADMIN, params={"phone": tel[-5:], "purpose": "expert_review"}).json()
     assert [r["body"] for r in only["items"] if r["phone"] == tel] == ["【杭州城建】您的动态密码为 123456。"]
     error(client.get(f"{A}/sms", headers=LEADER), 403, "forbidden", None)
 
 
 # -- cookie sessions --------------------------------------------------------------------------------------------
+
 
 def test_cookie_session_writes_need_csrf_token(client):
     r = client.post("/api/auth/login", json={"username": "test-admin", "password": TEST_PASSWORD})
@@ -521,8 +746,15 @@ def test_cookie_session_writes_need_csrf_token(client):
 # -- the page in a browser --------------------------------------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -557,7 +789,9 @@ def test_back_office_in_browser(server):
             login.locator("input[name=password]").fill(TEST_PASSWORD)
             login.locator("button[type=submit]").click()
             expect(page.locator("#whoami")).to_contain_text(admin)
-            expect(page.locator(".tab")).to_have_text(["用户", "单位", "角色与权限", "API 密钥", "操作日志", "短信发件箱"])
+            expect(page.locator(".tab")).to_have_text(
+                ["用户", "单位", "角色与权限", "API 密钥", "操作日志", "短信发件箱"]
+            )
             expect(page.locator(".pane[data-tab=users] .page-info")).to_contain_text("共")
 
             page.locator("#user-new").click()
@@ -582,7 +816,9 @@ def test_back_office_in_browser(server):
             row = page.locator(".pane[data-tab=log] tbody tr", has_text=username)
             expect(row).to_contain_text("新增")
             expect(row).to_contain_text("用户")
-            expect(page.locator(".pane[data-tab=log] tbody tr", has_text="登录失败")).to_have_count(1)  # the wrong password
+            expect(page.locator(".pane[data-tab=log] tbody tr", has_text="登录失败")).to_have_count(
+                1
+            )  # the wrong password
             expect(page.locator(".pane[data-tab=log] tbody tr", has_text="test-admin")).to_have_count(0)  # actor filter
 
             page.locator("#logout").click()

@@ -5,6 +5,7 @@ Every test fails on any console error or uncaught page error (except the 401 and
 Anonymous visitors read every layer (role leader, as with `make run`); editing signs in through the page's
 「登录」 form as a real account.
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,17 +17,25 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import business_tables, LEADER, TEST_PASSWORD, make_user, running_server
+from tests.conftest import LEADER, TEST_PASSWORD, business_tables, make_user, running_server
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DESKTOP = {"width": 1024, "height": 640}
 PHONE = {"width": 390, "height": 844}
 EDITOR = "map-editor"  # the account the drawing tests sign in as (role admin)
 
 
 # -- fixtures: data, server, browser ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def demo(engine):
@@ -74,7 +83,7 @@ class MapPage:
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
 
-    def open(self) -> "MapPage":
+    def open(self) -> MapPage:
         self.page.goto(self.base + "/")
         self.page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30_000)
         self.idle()
@@ -100,9 +109,11 @@ class MapPage:
 
     def map_point(self, lon: float, lat: float) -> tuple[float, float]:
         """Page coordinates of a location on the map."""
-        return tuple(self.js(f"""(() => {{
+        return tuple(
+            self.js(f"""(() => {{
             const m = window.chengjianMap, p = m.project([{lon}, {lat}]), r = m.getCanvas().getBoundingClientRect();
-            return [r.left + p.x, r.top + p.y]; }})()"""))
+            return [r.left + p.x, r.top + p.y]; }})()""")
+        )
 
     def reset(self) -> None:
         """No popup, no errors seen yet (each test then moves the map where it needs it)."""
@@ -156,7 +167,8 @@ def features(server: str, layer: str, **params) -> list[dict]:
 def pixel_stats(page: MapPage) -> dict:
     """Statistics of the map canvas as a person sees it (a screenshot decoded in the page)."""
     png = base64.b64encode(page.page.locator("#map canvas").screenshot()).decode()
-    return page.js("""async (b64) => {
+    return page.js(
+        """async (b64) => {
         const img = new Image(); img.src = 'data:image/png;base64,' + b64; await img.decode();
         const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
         const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
@@ -170,10 +182,13 @@ def pixel_stats(page: MapPage) -> dict:
         }
         const mean = sum / n;
         return {std: Math.sqrt(sq / n - mean * mean), colors: colors.size, drawn: differ / n};
-    }""", png)
+    }""",
+        png,
+    )
 
 
 # -- tests --------------------------------------------------------------------------------------------
+
 
 def test_map_loads_and_draws_the_city(desktop):
     stats = pixel_stats(desktop)
@@ -189,7 +204,8 @@ def test_map_loads_and_draws_the_city(desktop):
     row = panel.locator('.layer[data-layer="sites"]')
     assert "建设工地" in row.inner_text() and "在建" in row.inner_text()
     desktop.page.wait_for_function(
-        "document.querySelector('[data-count=\"sites\"]').textContent === '600'", timeout=10_000)
+        "document.querySelector('[data-count=\"sites\"]').textContent === '600'", timeout=10_000
+    )
     desktop.check_errors()
 
 
@@ -236,8 +252,9 @@ def test_search_flies_to_the_feature(desktop, server):
     result = desktop.page.locator("#search-results button", has_text=site["properties"]["name"]).first
     result.wait_for(timeout=5_000)
     # (void: evaluate would otherwise wait for the promise it returns)
-    desktop.js("void (window.__moved = new Promise(r => {"
-               "  window.chengjianMap.once('moveend', r); setTimeout(r, 10000); }))")
+    desktop.js(
+        "void (window.__moved = new Promise(r => {  window.chengjianMap.once('moveend', r); setTimeout(r, 10000); }))"
+    )
     result.click()
     desktop.js("window.__moved")
     centre = desktop.js("window.chengjianMap.getCenter().toArray()")
@@ -250,7 +267,7 @@ def test_search_flies_to_the_feature(desktop, server):
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2 ** z
+    n = 2**z
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     return x, y
@@ -337,7 +354,8 @@ def test_drawn_greenway_is_saved_and_in_the_next_tile(desktop, server, editor_ac
     assert fid in tile_features(server, "greenways", *coords[1])
     page.wait_for_function(
         f"window.chengjianMap.queryRenderedFeatures({{layers: ['greenways']}}).some(f => f.properties.id === {fid})",
-        timeout=10_000)
+        timeout=10_000,
+    )
 
     # Edit it: its popup offers 「编辑图形」; a dragged vertex is saved with If-Match (version 2).
     page.mouse.click((clicks[0][0] + clicks[1][0]) / 2, (clicks[0][1] + clicks[1][1]) / 2)
@@ -418,16 +436,20 @@ def site_counts(server: str) -> dict:
 
 
 def wait_count(page, layer: str, n: int) -> None:
-    page.wait_for_function("([l, n]) => document.querySelector(`[data-count=\"${l}\"]`).textContent === n",
-                           arg=[layer, f"{n:,}"], timeout=10_000)
+    page.wait_for_function(
+        '([l, n]) => document.querySelector(`[data-count="${l}"]`).textContent === n',
+        arg=[layer, f"{n:,}"],
+        timeout=10_000,
+    )
 
 
 def test_sign_in_errors_show_in_the_form_and_sign_out_removes_the_tools(browser, server, engine):
     make_user("map-xihu", ["district_staff"], district="西湖区")
     make_user("map-locked", ["admin"])
     with engine.begin() as conn:
-        conn.execute(text("UPDATE users SET locked_until = now() + interval '10 minutes' "
-                          "WHERE username = 'map-locked'"))
+        conn.execute(
+            text("UPDATE users SET locked_until = now() + interval '10 minutes' WHERE username = 'map-locked'")
+        )
     sites = site_counts(server)
     visitor = MapPage(browser, server, DESKTOP).open()
     try:
@@ -451,8 +473,9 @@ def test_sign_in_errors_show_in_the_form_and_sign_out_removes_the_tools(browser,
         page.fill("#login-username", "map-locked")
         page.fill("#login-password", TEST_PASSWORD)
         page.click("#login-submit")
-        page.wait_for_function("document.querySelector('#login-error').textContent.includes('账号已锁定')",
-                               timeout=5_000)
+        page.wait_for_function(
+            "document.querySelector('#login-error').textContent.includes('账号已锁定')", timeout=5_000
+        )
         assert error.inner_text().startswith("连续登录失败次数过多，账号已锁定，请于 ")
         assert visitor.js("document.body.dataset.user") == ""
         page.click("#login-cancel")
@@ -515,8 +538,12 @@ def test_a_user_with_fewer_layers_gets_their_own_style(browser, server, engine):
 
         # The session ends on the server (here: revoked): the next write asks to sign in again, in the form.
         with engine.begin() as conn:
-            conn.execute(text("UPDATE sessions SET revoked_at = now() WHERE user_id = "
-                              "(SELECT id FROM users WHERE username = 'map-builder')"))
+            conn.execute(
+                text(
+                    "UPDATE sessions SET revoked_at = now() WHERE user_id = "
+                    "(SELECT id FROM users WHERE username = 'map-builder')"
+                )
+            )
         status = visitor.js("""async () => { const { api } = await import('/static/js/api.js');
             try { await api('/api/layers/site_fences/features', {method: 'POST', body: {}}); }
             catch (e) { return e.status; } }""")

@@ -1,4 +1,5 @@
 """The `chengjian` command line and the private cluster it manages."""
+
 import subprocess
 import sys
 
@@ -54,8 +55,10 @@ def test_private_cluster_lifecycle(tmp_path):
 
 
 def test_user_add_and_password_reset(capsys, client):
-    assert main(["user", "add", "cli-admin", "--role", "admin", "--name", "首位管理员",
-                 "--password", "First-admin-2026"]) == 0
+    assert (
+        main(["user", "add", "cli-admin", "--role", "admin", "--name", "首位管理员", "--password", "First-admin-2026"])
+        == 0
+    )
     assert "已创建用户 cli-admin" in capsys.readouterr().out
     assert main(["user", "add", "cli-weak", "--role", "admin", "--password", "short"]) == 1
     assert "密码至少" in capsys.readouterr().err
@@ -63,10 +66,17 @@ def test_user_add_and_password_reset(capsys, client):
     assert "区县" in capsys.readouterr().err
     r = client.post("/api/auth/token", json={"username": "cli-admin", "password": "First-admin-2026"})
     assert r.status_code == 200 and client.get(
-        "/api/auth/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}).json()["roles"] == ["admin"]
+        "/api/auth/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+    ).json()["roles"] == ["admin"]
     assert main(["user", "passwd", "cli-admin", "--password", "Second-admin-2026"]) == 0
-    assert client.post("/api/auth/token", json={"username": "cli-admin", "password": "First-admin-2026"}).status_code == 401
-    assert client.post("/api/auth/token", json={"username": "cli-admin", "password": "Second-admin-2026"}).status_code == 200
+    assert (
+        client.post("/api/auth/token", json={"username": "cli-admin", "password": "First-admin-2026"}).status_code
+        == 401
+    )
+    assert (
+        client.post("/api/auth/token", json={"username": "cli-admin", "password": "Second-admin-2026"}).status_code
+        == 200
+    )
     assert main(["user", "passwd", "nobody-cli", "--password", "Second-admin-2026"]) == 1
 
 

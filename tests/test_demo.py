@@ -3,6 +3,7 @@
 The tests that build their own data set (they empty the layers) come last in
 this file: the module fixture's data set is used by everything above them.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,13 +58,17 @@ def fingerprint(engine) -> dict[str, str]:
     with engine.connect() as conn:
         for t in DEMO_LAYERS:
             cols = ", ".join(f"coalesce({a}::text, '∅')" for a in registry.get(t).attr_names)
-            out[t] = conn.execute(sa.text(
-                f"SELECT md5(string_agg(concat_ws('|', id, version, created_by, {cols}, "
-                f"encode(ST_AsBinary(geom), 'hex')), E'\\n' ORDER BY id)) FROM {t}")).scalar_one()
+            out[t] = conn.execute(
+                sa.text(
+                    f"SELECT md5(string_agg(concat_ws('|', id, version, created_by, {cols}, "
+                    f"encode(ST_AsBinary(geom), 'hex')), E'\\n' ORDER BY id)) FROM {t}"
+                )
+            ).scalar_one()
     return out
 
 
 # -- the module's data set ----------------------------------------------------------
+
 
 def test_counts(demo, engine):
     db = {t: scalar(engine, f"SELECT count(*) FROM {t}") for t in DEMO_LAYERS}
@@ -81,27 +86,39 @@ def test_counts(demo, engine):
     assert min(lengths) >= 450 and max(lengths) <= 8100  # 0.5–8 km segments
 
 
-@pytest.mark.parametrize("table", ["sites", "review_projects", "farmhouses", "sewage_plants", "greenways",
-                                   "site_fences"])
+@pytest.mark.parametrize(
+    "table", ["sites", "review_projects", "farmhouses", "sewage_plants", "greenways", "site_fences"]
+)
 def test_inside_own_district_and_outside_west_lake(demo, engine, table):
-    outside = scalar(engine, f"""
+    outside = scalar(
+        engine,
+        f"""
         SELECT count(*) FROM {table} t
-        WHERE NOT EXISTS (SELECT 1 FROM districts d WHERE d.name = t.district AND ST_Within(t.geom, d.geom))""")
+        WHERE NOT EXISTS (SELECT 1 FROM districts d WHERE d.name = t.district AND ST_Within(t.geom, d.geom))""",
+    )
     assert outside == 0
-    in_lake = scalar(engine, f"SELECT count(*) FROM {table} WHERE ST_Intersects(geom, ST_MakeEnvelope(:x0, :y0, "
-                             ":x1, :y1, 4326))", x0=WEST_LAKE[0], y0=WEST_LAKE[1], x1=WEST_LAKE[2], y1=WEST_LAKE[3])
+    in_lake = scalar(
+        engine,
+        f"SELECT count(*) FROM {table} WHERE ST_Intersects(geom, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))",
+        x0=WEST_LAKE[0],
+        y0=WEST_LAKE[1],
+        x1=WEST_LAKE[2],
+        y1=WEST_LAKE[3],
+    )
     assert in_lake == 0
 
 
 def test_fences_contain_their_site(demo, engine):
     with engine.connect() as conn:
-        row = conn.execute(sa.text("""
+        row = conn.execute(
+            sa.text("""
             SELECT count(*) FILTER (WHERE NOT ST_Contains(f.geom, s.geom)),
                    count(*) FILTER (WHERE f.district IS DISTINCT FROM s.district),
                    min(f.area_m2), max(f.area_m2),
                    max(ST_Distance(ST_PointN(ST_ExteriorRing(ST_GeometryN(f.geom, 1)), 1)::geography,
                                    s.geom::geography))
-            FROM site_fences f JOIN sites s ON s.id = f.site_id""")).one()
+            FROM site_fences f JOIN sites s ON s.id = f.site_id""")
+        ).one()
     assert row[0] == 0 and row[1] == 0
     assert 2_000 < row[2] and row[3] < 400 * 400  # roughly 80–400 m across
     assert row[4] < 400
@@ -112,15 +129,21 @@ def test_plausible_distributions(demo, engine):
     assert urban_sites >= 0.75 * 600
     assert scalar(engine, "SELECT count(*) FROM review_projects WHERE district = ANY(:u)", u=list(URBAN)) >= 0.75 * 300
     assert scalar(engine, "SELECT count(*) FROM farmhouses WHERE district IN ('上城区', '拱墅区', '滨江区')") == 0
-    rural = scalar(engine, "SELECT count(*) FROM farmhouses WHERE district IN "
-                           "('富阳区', '临安区', '桐庐县', '淳安县', '建德市', '萧山区', '余杭区')")
+    rural = scalar(
+        engine,
+        "SELECT count(*) FROM farmhouses WHERE district IN "
+        "('富阳区', '临安区', '桐庐县', '淳安县', '建德市', '萧山区', '余杭区')",
+    )
     assert rural >= 0.85 * N
     # Villages: houses cluster — the median distance to the nearest other house is well under 200 m.
-    nearest = scalar(engine, """
+    nearest = scalar(
+        engine,
+        """
         SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d) FROM (
             SELECT (SELECT ST_Distance(a.geom::geography, b.geom::geography) FROM farmhouses b
                     WHERE b.id <> a.id ORDER BY a.geom_3857 <-> b.geom_3857 LIMIT 1) AS d
-            FROM farmhouses a WHERE a.id % 10 = 0) s""")
+            FROM farmhouses a WHERE a.id % 10 = 0) s""",
+    )
     assert nearest < 200
     floors_2_3 = scalar(engine, "SELECT avg((floors IN (2, 3))::int) FROM farmhouses")
     assert floors_2_3 > 0.6
@@ -131,13 +154,17 @@ def test_plausible_distributions(demo, engine):
 
 def test_dangerous_houses(demo, engine):
     with engine.connect() as conn:
-        grades = dict(conn.execute(sa.text(
-            "SELECT coalesce(danger_grade, '-'), count(*) FROM farmhouses GROUP BY 1")).all())
-        bad_gov = conn.execute(sa.text("""
+        grades = dict(
+            conn.execute(sa.text("SELECT coalesce(danger_grade, '-'), count(*) FROM farmhouses GROUP BY 1")).all()
+        )
+        bad_gov = conn.execute(
+            sa.text("""
             SELECT count(*) FROM farmhouses
-            WHERE (danger_grade IN ('B', 'C', 'D')) <> (governance IS NOT NULL)""")).scalar_one()
-        null_grade_standing = conn.execute(sa.text(
-            "SELECT count(*) FROM farmhouses WHERE danger_grade IS NULL AND status IN ('存量', '已竣工')")).scalar_one()
+            WHERE (danger_grade IN ('B', 'C', 'D')) <> (governance IS NOT NULL)""")
+        ).scalar_one()
+        null_grade_standing = conn.execute(
+            sa.text("SELECT count(*) FROM farmhouses WHERE danger_grade IS NULL AND status IN ('存量', '已竣工')")
+        ).scalar_one()
         difficult = conn.execute(sa.text("SELECT avg(difficult_family::int) FROM farmhouses")).scalar_one()
     dangerous = sum(grades.get(g, 0) for g in "BCD")
     assert 0.02 <= dangerous / N <= 0.06
@@ -153,8 +180,11 @@ def test_every_value_passes_the_registry(demo, engine, table):
     layer = registry.get(table)
     with engine.connect() as conn:
         rows = conn.execute(sa.text(f"SELECT {', '.join(layer.attr_names)} FROM {table} ORDER BY id")).all()
-        dup = conn.execute(sa.text(f"SELECT count(*) - count(DISTINCT code) FROM {table}")).scalar_one() \
-            if "code" in layer.attr_names else 0
+        dup = (
+            conn.execute(sa.text(f"SELECT count(*) - count(DISTINCT code) FROM {table}")).scalar_one()
+            if "code" in layer.attr_names
+            else 0
+        )
     assert dup == 0
     for j, attr in enumerate(layer.attrs):
         values = [r[j] for r in rows]
@@ -170,8 +200,9 @@ def test_every_value_passes_the_registry(demo, engine, table):
 
 def test_chinese_names(demo, engine):
     with engine.connect() as conn:
-        sites = conn.execute(sa.text(
-            "SELECT name, construction_unit, supervision_unit, builder, code FROM sites")).all()
+        sites = conn.execute(
+            sa.text("SELECT name, construction_unit, supervision_unit, builder, code FROM sites")
+        ).all()
         owners = [r[0] for r in conn.execute(sa.text("SELECT owner_name FROM farmhouses")).all()]
         villages = conn.execute(sa.text("SELECT township, village, address FROM farmhouses LIMIT 200")).all()
         greenways = [r[0] for r in conn.execute(sa.text("SELECT name FROM greenways")).all()]
@@ -192,8 +223,9 @@ def test_chinese_names(demo, engine):
 
 def test_audit_entries(demo, engine):
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT layer, (after->>'rows')::int FROM audit_log WHERE actor = 'demo' AND action = 'demo'")).all()
+        rows = conn.execute(
+            sa.text("SELECT layer, (after->>'rows')::int FROM audit_log WHERE actor = 'demo' AND action = 'demo'")
+        ).all()
     per_layer = {}
     for layer, n in rows:
         per_layer[layer] = per_layer.get(layer, 0) + n
@@ -225,6 +257,7 @@ def test_rejected_values_stop_the_load(demo, engine):
 
 
 # -- tests that build their own data set (they empty the layers) ---------------------
+
 
 def test_deterministic_per_seed(engine, clean):
     first = build_demo(farmhouses=500, seed=SEED, if_empty=True)  # empty: if_empty loads

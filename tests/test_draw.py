@@ -1,4 +1,5 @@
 """The auditable expert draw (layers/draw.py): rules, reproducibility, verification, fairness."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,22 +37,33 @@ def codes(result, pid: int = 1) -> dict[int, str]:
 
 # --- rules ----------------------------------------------------------------------------------
 
+
 def test_every_exclusion_rule_with_reason():
     exps = [
-        Expert(1, "甲", "市政", ("安全",), None),                             # wrong group
-        Expert(2, "乙", "房建", ("质量",), None),                             # wrong specialty
+        Expert(1, "甲", "市政", ("安全",), None),  # wrong group
+        Expert(2, "乙", "房建", ("质量",), None),  # wrong specialty
         Expert(3, "丙", "房建", ("安全",), None, available=False, unavailable_reason="出差"),
-        Expert(4, "丁", "房建", ("安全",), ACME.lower() + " "),               # conflict (normalized)
-        Expert(5, "戊", "房建", ("安全", "质量"), None),                       # previously assigned
-        Expert(6, "己", "房建", ("安全",), BETA),                             # eligible
-        Expert(7, "庚", "房建", ("安全",), None),                             # eligible
+        Expert(4, "丁", "房建", ("安全",), ACME.lower() + " "),  # conflict (normalized)
+        Expert(5, "戊", "房建", ("安全", "质量"), None),  # previously assigned
+        Expert(6, "己", "房建", ("安全",), BETA),  # eligible
+        Expert(7, "庚", "房建", ("安全",), None),  # eligible
     ]
     result = draw_once([project(involved=[ACME], previous=[5])], exps)
     excluded = {x["expert_id"]: x for x in result.exclusions[1]}
     assert {k: v["code"] for k, v in excluded.items()} == {
-        1: "group", 2: "specialty", 3: "unavailable", 4: "conflict", 5: "previous"}
+        1: "group",
+        2: "specialty",
+        3: "unavailable",
+        4: "conflict",
+        5: "previous",
+    }
     assert {k: v["reason"] for k, v in excluded.items()} == {
-        1: "分组不符", 2: "专业不符", 3: "不可用：出差", 4: "利益回避：所在单位参与本项目", 5: "已评审过本项目"}
+        1: "分组不符",
+        2: "专业不符",
+        3: "不可用：出差",
+        4: "利益回避：所在单位参与本项目",
+        5: "已评审过本项目",
+    }
     assert excluded[1]["name"] == "甲"
     assert sorted(result.assignments[1]) == [6, 7]
     assert result.shortfalls == {}
@@ -128,6 +140,7 @@ def test_bad_inputs_rejected():
 
 # --- commitment and reproducibility ---------------------------------------------------------
 
+
 def test_prepare_commits_before_reveal():
     p = prepare([project()], experts(3), seed=seed(7))
     assert p.inputs_sha256 == hashlib.sha256(p.inputs.encode("utf-8")).hexdigest()
@@ -174,6 +187,7 @@ def test_reproduce_from_record_and_json_roundtrip():
 
 
 # --- verify ---------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def audited():
@@ -233,6 +247,7 @@ def test_verify_raises_on_malformed_record(audited):
 
 
 # --- fairness -------------------------------------------------------------------------------
+
 
 def test_rejection_sampling_is_unbiased_and_in_range():
     stream = draw._Stream(seed(3))

@@ -1,4 +1,5 @@
 """Features API: CRUD, optimistic concurrency, soft delete, audit, lists (bbox, filters, search, paging, sort)."""
+
 import pytest
 from sqlalchemy import text
 
@@ -8,20 +9,32 @@ BASE = "/api/layers/sites/features"
 
 
 def site(code, lon=120.15, lat=30.28, **props):
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-            "properties": {"code": code, "name": f"测试项目{code}", **props}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": {"code": code, "name": f"测试项目{code}", **props},
+    }
 
 
 def audit_rows(engine, fid=None):
     with engine.connect() as conn:
-        return conn.execute(text(
-            "SELECT actor, action, layer, feature_id, before, after FROM audit_log "
-            "WHERE (CAST(:fid AS bigint) IS NULL OR feature_id = CAST(:fid AS bigint)) ORDER BY id"), {"fid": fid}).mappings().all()
+        return (
+            conn.execute(
+                text(
+                    "SELECT actor, action, layer, feature_id, before, after FROM audit_log "
+                    "WHERE (CAST(:fid AS bigint) IS NULL OR feature_id = CAST(:fid AS bigint)) ORDER BY id"
+                ),
+                {"fid": fid},
+            )
+            .mappings()
+            .all()
+        )
 
 
 def test_crud_round_trip_with_audit(client, engine, clean):
-    r = client.post(BASE, headers=ADMIN, json=site("S-1", status="在建", start_date="2026-03-01",
-                                                  floor_area_m2="12,500.5"))
+    r = client.post(
+        BASE, headers=ADMIN, json=site("S-1", status="在建", start_date="2026-03-01", floor_area_m2="12,500.5")
+    )
     assert r.status_code == 201, r.text
     f = r.json()
     fid = f["id"]
@@ -65,9 +78,13 @@ def test_crud_round_trip_with_audit(client, engine, clean):
 
 def test_stale_version_conflicts(client, engine, clean):
     fid = client.post(BASE, headers=ADMIN, json=site("S-2")).json()["id"]
-    a = client.patch(f"{BASE}/{fid}", headers={**ADMIN, "If-Match": f'"{fid}-1"'}, json={"properties": {"status": "在建"}})
+    a = client.patch(
+        f"{BASE}/{fid}", headers={**ADMIN, "If-Match": f'"{fid}-1"'}, json={"properties": {"status": "在建"}}
+    )
     assert a.status_code == 200
-    b = client.patch(f"{BASE}/{fid}", headers={**ADMIN, "If-Match": f'"{fid}-1"'}, json={"properties": {"status": "停工"}})
+    b = client.patch(
+        f"{BASE}/{fid}", headers={**ADMIN, "If-Match": f'"{fid}-1"'}, json={"properties": {"status": "停工"}}
+    )
     assert b.status_code == 409
     assert b.json()["code"] == "version_conflict" and b.json()["detail"]["current_version"] == 2
     assert client.get(f"{BASE}/{fid}", headers=LEADER).json()["properties"]["status"] == "在建"
@@ -87,10 +104,17 @@ def test_failed_write_leaves_nothing(client, engine, clean):
     before = len(audit_rows(engine))
     r = client.post(BASE, headers=ADMIN, json=site("DUP"))  # the unique code index refuses a second live "DUP"
     assert r.status_code == 409 and r.json()["code"] == "duplicate" and r.json()["field"] == "code"
-    r = client.post("/api/layers/site_fences/features", headers=ADMIN, json={
-        "geometry": {"type": "Polygon", "coordinates": [[[120.15, 30.28], [120.151, 30.28], [120.151, 30.281],
-                                                         [120.15, 30.28]]]},
-        "properties": {"site_id": 999999}})
+    r = client.post(
+        "/api/layers/site_fences/features",
+        headers=ADMIN,
+        json={
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[120.15, 30.28], [120.151, 30.28], [120.151, 30.281], [120.15, 30.28]]],
+            },
+            "properties": {"site_id": 999999},
+        },
+    )
     assert r.status_code == 422 and r.json()["code"] == "reference_missing" and r.json()["field"] == "site_id"
     assert len(audit_rows(engine)) == before
     with engine.connect() as conn:
@@ -111,9 +135,18 @@ def many(client, clean):
     ids = []
     for i in range(12):
         lon = 120.10 + i * 0.01
-        r = client.post(BASE, headers=ADMIN, json=site(
-            f"L-{i:02d}", lon, 30.25, name=f"{'钱江' if i % 3 == 0 else '城西'}工程{i}",
-            status="在建" if i % 2 else "停工", floor_area_m2=1000 * i))
+        r = client.post(
+            BASE,
+            headers=ADMIN,
+            json=site(
+                f"L-{i:02d}",
+                lon,
+                30.25,
+                name=f"{'钱江' if i % 3 == 0 else '城西'}工程{i}",
+                status="在建" if i % 2 else "停工",
+                floor_area_m2=1000 * i,
+            ),
+        )
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
     return ids

@@ -1,10 +1,11 @@
 """geo/files.py: uploaded files checked by content, stored by hash, thumbnails, EXIF (no database needed)."""
+
 from __future__ import annotations
 
 import hashlib
 import io
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,15 @@ def _dms(value: float) -> tuple:
     return (IFDRational(d, 1), IFDRational(m, 1), IFDRational(s, 10000))
 
 
-def make_exif(taken: str | None = "2024:05:01 10:15:00", offset: str | None = None,
-              lon: float | None = WEST_LAKE[0], lat: float | None = WEST_LAKE[1],
-              make: str | None = "HUAWEI", model: str | None = "Mate 60", orientation: int | None = None) -> Image.Exif:
+def make_exif(
+    taken: str | None = "2024:05:01 10:15:00",
+    offset: str | None = None,
+    lon: float | None = WEST_LAKE[0],
+    lat: float | None = WEST_LAKE[1],
+    make: str | None = "HUAWEI",
+    model: str | None = "Mate 60",
+    orientation: int | None = None,
+) -> Image.Exif:
     """EXIF built with Pillow only: IFD0, the Exif IFD (times) and the GPS IFD."""
     exif = Image.Exif()
     if make:
@@ -82,8 +89,10 @@ def jpeg(exif: Image.Exif | None = None, size=(800, 600), split=False) -> bytes:
 
 
 def pdf() -> bytes:
-    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-            b"trailer<</Root 1 0 R>>\n%%EOF\n")
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+        b"trailer<</Root 1 0 R>>\n%%EOF\n"
+    )
 
 
 def stored_names(root: Path) -> list[str]:
@@ -91,6 +100,7 @@ def stored_names(root: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------- storing
+
 
 def test_store_jpeg_keeps_original_bytes_and_reads_exif(root):
     data = jpeg()
@@ -135,20 +145,29 @@ def test_pdf_named_jpg_is_refused_as_photo(root):
 
 def test_pdf_is_a_document_without_thumbnail(root):
     rec = files.store(pdf(), "申请表.jpg", kind="document")
-    assert (rec.content_type, rec.ext, rec.width, rec.height, rec.thumbnail) == ("application/pdf", "pdf", None, None, None)
+    assert (rec.content_type, rec.ext, rec.width, rec.height, rec.thumbnail) == (
+        "application/pdf",
+        "pdf",
+        None,
+        None,
+        None,
+    )
     assert rec.exif == {"taken_at": None, "lon": None, "lat": None, "make": None, "model": None}
     assert files.store(pdf(), "scan.pdf", kind="scan") == rec
     with pytest.raises(FileNotFoundError):
         files.open_path(rec.sha256, thumb=True)
 
 
-@pytest.mark.parametrize("data, kind, received, words", [
-    (encode(picture((32, 32)), "GIF"), "photo", "GIF", "GIF"),
-    (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64, "photo", "HEIC", "兼容性最佳"),
-    (b"PK\x03\x04" + b"\x00" * 100, "document", "ZIP", "Word/Excel"),
-    (os.urandom(2000), "photo", None, "无法识别"),
-    (encode(picture((32, 32)), "WEBP"), "document", "WEBP", "只接受 PDF/JPEG/PNG 文件"),
-])
+@pytest.mark.parametrize(
+    "data, kind, received, words",
+    [
+        (encode(picture((32, 32)), "GIF"), "photo", "GIF", "GIF"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64, "photo", "HEIC", "兼容性最佳"),
+        (b"PK\x03\x04" + b"\x00" * 100, "document", "ZIP", "Word/Excel"),
+        (os.urandom(2000), "photo", None, "无法识别"),
+        (encode(picture((32, 32)), "WEBP"), "document", "WEBP", "只接受 PDF/JPEG/PNG 文件"),
+    ],
+)
 def test_other_types_are_refused_with_a_reason(data, kind, received, words):
     if received is None:
         data = b"\x01" + data[1:]  # never starts like a known type
@@ -247,6 +266,7 @@ def test_root_is_read_at_call_time(monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------- thumbnails
 
+
 def test_thumbnail_longest_side_320(root):
     rec = files.store(jpeg(size=(1000, 500)), "a.jpg")
     thumb = Image.open(root / rec.thumbnail)
@@ -306,6 +326,7 @@ def test_too_many_pixels_is_refused_before_decoding(monkeypatch):
 
 # ---------------------------------------------------------------- EXIF
 
+
 def test_read_exif_time_zones_and_hemispheres():
     exif = files.read_exif(jpeg(make_exif(offset="-05:00", lon=-73.9857, lat=-40.7484)))
     assert exif["taken_at"] == datetime(2024, 5, 1, 10, 15, tzinfo=timezone(timedelta(hours=-5)))
@@ -327,7 +348,7 @@ def test_read_exif_missing_values():
 def test_read_exif_from_png_and_webp():
     for fmt in ("PNG", "WEBP"):
         exif = files.read_exif(encode(picture((40, 30)), fmt, make_exif(offset="+08:00")))
-        assert exif["taken_at"] == datetime(2024, 5, 1, 2, 15, tzinfo=timezone.utc)
+        assert exif["taken_at"] == datetime(2024, 5, 1, 2, 15, tzinfo=UTC)
         assert exif["lat"] == pytest.approx(WEST_LAKE[1], abs=1e-6)
 
 
@@ -336,11 +357,14 @@ def test_exif_disagreement():
     shot = exif["taken_at"]
     lon, lat = WEST_LAKE
     assert files.exif_disagreement(exif, lon, lat, shot) == []
-    assert files.exif_disagreement(exif, lon, lat, shot.astimezone(timezone.utc) + timedelta(minutes=29)) == []
+    assert files.exif_disagreement(exif, lon, lat, shot.astimezone(UTC) + timedelta(minutes=29)) == []
     # a naive reported time is Beijing time
-    assert files.exif_disagreement(exif, lon, lat, datetime(2024, 5, 1, 11, 0)) == ["照片拍摄时间与上报时间相差 45 分钟"]
-    assert files.exif_disagreement(exif, lon, lat, datetime(2024, 5, 1, 13, 20, tzinfo=SHANGHAI)) == \
-        ["照片拍摄时间与上报时间相差 3 小时 5 分钟"]
+    assert files.exif_disagreement(exif, lon, lat, datetime(2024, 5, 1, 11, 0)) == [
+        "照片拍摄时间与上报时间相差 45 分钟"
+    ]
+    assert files.exif_disagreement(exif, lon, lat, datetime(2024, 5, 1, 13, 20, tzinfo=SHANGHAI)) == [
+        "照片拍摄时间与上报时间相差 3 小时 5 分钟"
+    ]
     assert files.exif_disagreement(exif, lon, lat, shot + timedelta(days=3)) == ["照片拍摄时间与上报时间相差 3 天"]
 
     geod = Geod(ellps="WGS84")
@@ -350,8 +374,9 @@ def test_exif_disagreement():
     assert files.exif_disagreement(exif, near_lon, near_lat, shot) == []
     assert files.exif_disagreement(exif, far_lon, far_lat, shot) == ["照片 GPS 位置与上报位置相距 1.2 公里"]
     assert files.exif_disagreement(exif, mid_lon, mid_lat, shot) == ["照片 GPS 位置与上报位置相距 450 米"]
-    assert files.exif_disagreement(exif, near_lon, near_lat, shot, max_distance_m=100) == \
-        ["照片 GPS 位置与上报位置相距 150 米"]
+    assert files.exif_disagreement(exif, near_lon, near_lat, shot, max_distance_m=100) == [
+        "照片 GPS 位置与上报位置相距 150 米"
+    ]
     both = files.exif_disagreement(exif, far_lon, far_lat, datetime(2024, 5, 1, 11, 0))
     assert both == ["照片拍摄时间与上报时间相差 45 分钟", "照片 GPS 位置与上报位置相距 1.2 公里"]
     # nothing reported: nothing to compare
@@ -360,7 +385,9 @@ def test_exif_disagreement():
 
 def test_exif_disagreement_without_exif():
     bare = files.read_exif(encode(picture((20, 20)), "PNG"))
-    assert files.exif_disagreement(bare, *WEST_LAKE, datetime(2024, 5, 1, 10, 0)) == \
-        ["照片没有拍摄时间信息", "照片没有位置信息"]
+    assert files.exif_disagreement(bare, *WEST_LAKE, datetime(2024, 5, 1, 10, 0)) == [
+        "照片没有拍摄时间信息",
+        "照片没有位置信息",
+    ]
     no_gps = files.read_exif(jpeg(make_exif(lon=None, lat=None)))
     assert files.exif_disagreement(no_gps, *WEST_LAKE, no_gps["taken_at"]) == ["照片没有位置信息"]

@@ -3,6 +3,7 @@
 Fences are drawn in CGCS2000 GK CM120E metres (EPSG:4549) so distances are known by construction; PostGIS
 geography (ST_Distance on the spheroid) is the independent reference for the exact values.
 """
+
 import numpy as np
 import pytest
 from sqlalchemy import text
@@ -29,16 +30,26 @@ def square(cx, cy, half):
 
 
 def make_site(client, code):
-    r = client.post("/api/layers/sites/features", headers=ADMIN, json={
-        "type": "Feature", "geometry": {"type": "Point", "coordinates": list(wgs(0, 0))},
-        "properties": {"code": code, "name": f"围栏测试{code}"}})
+    r = client.post(
+        "/api/layers/sites/features",
+        headers=ADMIN,
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": list(wgs(0, 0))},
+            "properties": {"code": code, "name": f"围栏测试{code}"},
+        },
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
 
 def make_fence(client, site_id, geometry, name="围栏"):
-    r = client.post("/api/layers/site_fences/features", params={"crs": "EPSG:4549"}, headers=ADMIN, json={
-        "type": "Feature", "geometry": geometry, "properties": {"site_id": site_id, "name": name}})
+    r = client.post(
+        "/api/layers/site_fences/features",
+        params={"crs": "EPSG:4549"},
+        headers=ADMIN,
+        json={"type": "Feature", "geometry": geometry, "properties": {"site_id": site_id, "name": name}},
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -58,10 +69,14 @@ def check(client, fid, de, dn, accuracy=0.0, headers=ADMIN, **extra):
 
 def geography_distance(engine, fid, lon, lat):
     with engine.connect() as conn:
-        return conn.execute(text(
-            "SELECT ST_Distance(ST_Boundary(geom)::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography) "
-            "* CASE WHEN ST_Contains(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) THEN -1 ELSE 1 END "
-            "FROM site_fences WHERE id = :i"), {"x": lon, "y": lat, "i": fid}).scalar_one()
+        return conn.execute(
+            text(
+                "SELECT ST_Distance(ST_Boundary(geom)::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography) "
+                "* CASE WHEN ST_Contains(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) THEN -1 ELSE 1 END "
+                "FROM site_fences WHERE id = :i"
+            ),
+            {"x": lon, "y": lat, "i": fid},
+        ).scalar_one()
 
 
 def test_inside_outside_boundary(client, engine, fence):
@@ -147,12 +162,35 @@ def test_site_with_several_fences(client, clean):
 def test_batch_equals_single(client, clean):
     site_a = make_site(client, "GF-4")
     site_b = make_site(client, "GF-5")
-    fences = [make_fence(client, site_a, square(-150, 0, 120), "A1"), make_fence(client, site_a, square(150, 60, 80), "A2"),
-              make_fence(client, site_b, square(0, -250, 60), "B1"),
-              make_fence(client, site_b, {"type": "Polygon", "coordinates": [  # a ring with a hole
-                  [[E0 + 250, N0 - 400], [E0 + 450, N0 - 400], [E0 + 450, N0 - 200], [E0 + 250, N0 - 200], [E0 + 250, N0 - 400]],
-                  [[E0 + 320, N0 - 330], [E0 + 380, N0 - 330], [E0 + 380, N0 - 270], [E0 + 320, N0 - 270], [E0 + 320, N0 - 330]]]},
-                  "B2")]
+    fences = [
+        make_fence(client, site_a, square(-150, 0, 120), "A1"),
+        make_fence(client, site_a, square(150, 60, 80), "A2"),
+        make_fence(client, site_b, square(0, -250, 60), "B1"),
+        make_fence(
+            client,
+            site_b,
+            {
+                "type": "Polygon",
+                "coordinates": [  # a ring with a hole
+                    [
+                        [E0 + 250, N0 - 400],
+                        [E0 + 450, N0 - 400],
+                        [E0 + 450, N0 - 200],
+                        [E0 + 250, N0 - 200],
+                        [E0 + 250, N0 - 400],
+                    ],
+                    [
+                        [E0 + 320, N0 - 330],
+                        [E0 + 380, N0 - 330],
+                        [E0 + 380, N0 - 270],
+                        [E0 + 320, N0 - 270],
+                        [E0 + 320, N0 - 330],
+                    ],
+                ],
+            },
+            "B2",
+        ),
+    ]
     centres = [(-150, 0), (150, 60), (0, -250), (350, -300)]
     rng = np.random.default_rng(7)
     checks = []
@@ -160,7 +198,9 @@ def test_batch_equals_single(client, clean):
         cx, cy = centres[k % 4]
         lon, lat = wgs(*(np.array([cx, cy]) + rng.uniform(-220, 220, 2)))
         target = {"feature_id": fences[k % 4]} if k % 3 else {"site_id": (site_a, site_a, site_b, site_b)[k % 4]}
-        checks.append({**target, "lon": lon, "lat": lat, "accuracy_m": float(rng.choice([0, 5, 25, 80])), "ref": f"p{k}"})
+        checks.append(
+            {**target, "lon": lon, "lat": lat, "accuracy_m": float(rng.choice([0, 5, 25, 80])), "ref": f"p{k}"}
+        )
     r = client.post(BATCH, headers=ADMIN, json={"layer": "site_fences", "checks": checks})
     assert r.status_code == 200, r.text
     out = r.json()
@@ -170,7 +210,9 @@ def test_batch_equals_single(client, clean):
     assert 20 < out["inside_count"] < 180  # the points fall on both sides
     keys = ("fence_id", "site_id", "fence_name", "inside", "strictly_inside", "distance_m", "tolerance_m")
     for c, got in zip(checks, results):
-        single = client.post(CHECK, headers=ADMIN, json={"layer": "site_fences", **{k: v for k, v in c.items() if k != "ref"}})
+        single = client.post(
+            CHECK, headers=ADMIN, json={"layer": "site_fences", **{k: v for k, v in c.items() if k != "ref"}}
+        )
         assert got["ref"] == c["ref"]
         assert {k: got[k] for k in keys} == {k: single.json()[k] for k in keys}
     # Points against every fence of the layer (STRtree): the best fence is the one with the smallest signed
@@ -182,13 +224,15 @@ def test_batch_equals_single(client, clean):
     each = client.post(BATCH, headers=ADMIN, json={"layer": "site_fences", "checks": every}).json()["results"]
     assert any(len(got["fences"]) > 1 for got in loc) and any(not got["fences"] for got in loc)
     for k, (p, got) in enumerate(zip(points, loc)):
-        mine = sorted(each[4 * k:4 * k + 4], key=lambda e: (e["distance_m"], e["fence_id"]))
+        mine = sorted(each[4 * k : 4 * k + 4], key=lambda e: (e["distance_m"], e["fence_id"]))
         assert got["ref"] == p["ref"]
         assert {x: got[x] for x in keys} == {x: mine[0][x] for x in keys}
         assert got["fences"] == [e["fence_id"] for e in mine if e["inside"]]
     # The hole is outside: its centre is 30 m from the hole's edge.
     lon, lat = wgs(350, -300)
-    b = client.post(CHECK, headers=ADMIN, json={"layer": "site_fences", "feature_id": fences[3], "lon": lon, "lat": lat}).json()
+    b = client.post(
+        CHECK, headers=ADMIN, json={"layer": "site_fences", "feature_id": fences[3], "lon": lon, "lat": lat}
+    ).json()
     assert b["distance_m"] == pytest.approx(30, abs=0.5) and not b["inside"]
 
 
@@ -201,7 +245,10 @@ def test_locate_sees_new_and_deleted_fences(client, fence):
     near = make_fence(client, site, square(500, 0, 40), "新围栏")
     second = client.post(BATCH, headers=ADMIN, json=body).json()["results"][0]
     assert second["fence_id"] == near and second["inside"] and second["fences"] == [near]
-    assert client.delete(f"/api/layers/site_fences/features/{near}", params={"version": 1}, headers=ADMIN).status_code == 204
+    assert (
+        client.delete(f"/api/layers/site_fences/features/{near}", params={"version": 1}, headers=ADMIN).status_code
+        == 204
+    )
     third = client.post(BATCH, headers=ADMIN, json=body).json()["results"][0]
     assert third["fence_id"] == fid and third["fences"] == []
     assert check(client, near, 500, 0).status_code == 404  # deleted: gone for single checks too
@@ -217,20 +264,28 @@ def test_districts_as_fence_layer(client, engine):
     binjiang = client.post(CHECK, json={**body, "feature_id": ids["滨江区"]}).json()
     assert not binjiang["inside"] and binjiang["distance_m"] > 1000
     with engine.connect() as conn:
-        ref = conn.execute(text(
-            "SELECT ST_Distance(ST_Boundary(geom)::geography, ST_SetSRID(ST_MakePoint(120.10, 30.25), 4326)::geography) "
-            "FROM districts WHERE id = :i"), {"i": ids["滨江区"]}).scalar_one()
+        ref = conn.execute(
+            text(
+                "SELECT ST_Distance(ST_Boundary(geom)::geography, ST_SetSRID(ST_MakePoint(120.10, 30.25), 4326)::geography) "
+                "FROM districts WHERE id = :i"
+            ),
+            {"i": ids["滨江区"]},
+        ).scalar_one()
     assert binjiang["distance_m"] == pytest.approx(ref, rel=1e-4)
     # Far from the projection's central meridian (120°E) the scale factor matters: 淳安 at 119°E, ~20 km
     # from its boundary, is 2.3 m off uncorrected; corrected it agrees with the spheroid to 1/20,000.
     with engine.connect() as conn:
-        chunan, ref = conn.execute(text(
-            "SELECT id, ST_Distance(ST_Boundary(geom)::geography, ST_SetSRID(ST_MakePoint(119.0, 29.6), 4326)::geography) "
-            "FROM districts WHERE name = '淳安县'")).one()
+        chunan, ref = conn.execute(
+            text(
+                "SELECT id, ST_Distance(ST_Boundary(geom)::geography, ST_SetSRID(ST_MakePoint(119.0, 29.6), 4326)::geography) "
+                "FROM districts WHERE name = '淳安县'"
+            )
+        ).one()
     b = client.post(CHECK, json={"layer": "districts", "feature_id": chunan, "lon": 119.0, "lat": 29.6}).json()
     assert b["inside"] and b["distance_m"] == pytest.approx(-ref, rel=5e-5)
-    located = client.post(BATCH, json={"layer": "districts", "points": [{"lon": 120.10, "lat": 30.25},
-                                                                        {"lon": 120.20, "lat": 30.20}]}).json()
+    located = client.post(
+        BATCH, json={"layer": "districts", "points": [{"lon": 120.10, "lat": 30.25}, {"lon": 120.20, "lat": 30.20}]}
+    ).json()
     assert [r["fence_name"] for r in located["results"]] == ["西湖区", "滨江区"]
     assert "site_id" not in located["results"][0]
 

@@ -1,5 +1,6 @@
 """Import and export: round trips through every format, the dry-run report, all-or-nothing commits,
 bad files, CRS handling, filters, the CLI and the upload size limit (real PostGIS, no mocks)."""
+
 from __future__ import annotations
 
 import io
@@ -27,31 +28,106 @@ SEWAGE = registry.get("sewage_plants")
 
 # Points inside 西湖区 / 上城区 / 拱墅区, so the district fill has something to find.
 FARM_ROWS = [
-    ((120.1234567, 30.2598765), {"code": "FH-001", "owner_name": "张三", "floors": 2, "structure": "砖混",
-                                 "built_year": 1998, "floor_area_m2": 126.5, "status": "存量", "danger_grade": "C",
-                                 "governance": "维修加固", "difficult_family": True, "township": "转塘街道",
-                                 "village": "龙坞村", "address": "龙坞镇上城埭 12 号"}),
-    ((120.1701234, 30.2801111), {"code": "FH-002", "owner_name": "李四", "floors": 3, "structure": "框架",
-                                 "built_year": 2010, "floor_area_m2": 240.0, "status": "在建", "danger_grade": "D",
-                                 "difficult_family": False}),
-    ((120.1550001, 30.3100002), {"code": "FH-003", "owner_name": None, "floors": None, "structure": None,
-                                 "built_year": None, "floor_area_m2": None, "status": None, "danger_grade": "A",
-                                 "difficult_family": None}),
+    (
+        (120.1234567, 30.2598765),
+        {
+            "code": "FH-001",
+            "owner_name": "张三",
+            "floors": 2,
+            "structure": "砖混",
+            "built_year": 1998,
+            "floor_area_m2": 126.5,
+            "status": "存量",
+            "danger_grade": "C",
+            "governance": "维修加固",
+            "difficult_family": True,
+            "township": "转塘街道",
+            "village": "龙坞村",
+            "address": "龙坞镇上城埭 12 号",
+        },
+    ),
+    (
+        (120.1701234, 30.2801111),
+        {
+            "code": "FH-002",
+            "owner_name": "李四",
+            "floors": 3,
+            "structure": "框架",
+            "built_year": 2010,
+            "floor_area_m2": 240.0,
+            "status": "在建",
+            "danger_grade": "D",
+            "difficult_family": False,
+        },
+    ),
+    (
+        (120.1550001, 30.3100002),
+        {
+            "code": "FH-003",
+            "owner_name": None,
+            "floors": None,
+            "structure": None,
+            "built_year": None,
+            "floor_area_m2": None,
+            "status": None,
+            "danger_grade": "A",
+            "difficult_family": None,
+        },
+    ),
 ]
 GREEN_ROWS = [
-    (shapely.LineString([(120.1012345, 30.2512345), (120.1100001, 30.2600002), (120.1200003, 30.2650004)]),
-     {"code": "GW-01", "name": "西湖绿道一段", "level": "市级", "kind": "城镇型", "status": "已建成", "plan_year": 2021,
-      "fund_wan": 350.5}),
-    (shapely.LineString([(120.2000001, 30.2800001), (120.2100002, 30.2900002)]),
-     {"code": "GW-02", "name": "运河绿道", "level": None, "kind": "生态型", "status": "在建", "plan_year": None,
-      "fund_wan": None}),
+    (
+        shapely.LineString([(120.1012345, 30.2512345), (120.1100001, 30.2600002), (120.1200003, 30.2650004)]),
+        {
+            "code": "GW-01",
+            "name": "西湖绿道一段",
+            "level": "市级",
+            "kind": "城镇型",
+            "status": "已建成",
+            "plan_year": 2021,
+            "fund_wan": 350.5,
+        },
+    ),
+    (
+        shapely.LineString([(120.2000001, 30.2800001), (120.2100002, 30.2900002)]),
+        {
+            "code": "GW-02",
+            "name": "运河绿道",
+            "level": None,
+            "kind": "生态型",
+            "status": "在建",
+            "plan_year": None,
+            "fund_wan": None,
+        },
+    ),
 ]
 SEWAGE_ROWS = [
-    ((120.0512345, 30.2712345), {"code": "WS-01", "name": "七格污水处理厂", "kind": "城镇污水处理厂", "capacity_t_d": 1_500_000.0,
-                                 "process": "AAO", "discharge_standard": "一级A", "status": "正常运行",
-                                 "commissioned_on": "2006-09-28"}),
-    ((120.1612345, 30.2212345), {"code": "WS-02", "name": "龙坞终端", "kind": "农村污水处理终端", "capacity_t_d": None,
-                                 "process": None, "discharge_standard": None, "status": None, "commissioned_on": None}),
+    (
+        (120.0512345, 30.2712345),
+        {
+            "code": "WS-01",
+            "name": "七格污水处理厂",
+            "kind": "城镇污水处理厂",
+            "capacity_t_d": 1_500_000.0,
+            "process": "AAO",
+            "discharge_standard": "一级A",
+            "status": "正常运行",
+            "commissioned_on": "2006-09-28",
+        },
+    ),
+    (
+        (120.1612345, 30.2212345),
+        {
+            "code": "WS-02",
+            "name": "龙坞终端",
+            "kind": "农村污水处理终端",
+            "capacity_t_d": None,
+            "process": None,
+            "discharge_standard": None,
+            "status": None,
+            "commissioned_on": None,
+        },
+    ),
 ]
 LAYER_ROWS = {"farmhouses": FARM_ROWS, "greenways": GREEN_ROWS, "sewage_plants": SEWAGE_ROWS}
 
@@ -81,8 +157,12 @@ def count(engine, table, where="TRUE"):
 
 
 def upload(client, layer_id, name, data, headers=ADMIN, **params):
-    return client.post(f"/api/layers/{layer_id}/import", params=params, headers=headers,
-                       files={"file": (name, data, "application/octet-stream")})
+    return client.post(
+        f"/api/layers/{layer_id}/import",
+        params=params,
+        headers=headers,
+        files={"file": (name, data, "application/octet-stream")},
+    )
 
 
 def csv_bytes(lines, encoding="utf-8-sig"):
@@ -90,6 +170,7 @@ def csv_bytes(lines, encoding="utf-8-sig"):
 
 
 # -- round trips -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("layer_id", ["farmhouses", "greenways", "sewage_plants"])
 @pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shp", "csv", "xlsx"])
@@ -156,13 +237,15 @@ def test_shapefile_names_short_unique_and_stable():
 
 def test_export_with_filter_only_matching_rows(client, engine, clean):
     load(engine, FARM, FARM_ROWS)
-    r = client.get("/api/layers/farmhouses/export", params={"format": "geojson", "danger_grade": "C,D"},
-                   headers=ADMIN)
+    r = client.get("/api/layers/farmhouses/export", params={"format": "geojson", "danger_grade": "C,D"}, headers=ADMIN)
     assert r.status_code == 200
     codes = sorted(f["properties"]["code"] for f in r.json()["features"])
     assert codes == ["FH-001", "FH-002"]
-    r = client.get("/api/layers/farmhouses/export", params={"format": "geojson", "bbox": "120.16,30.27,120.18,30.29"},
-                   headers=ADMIN)
+    r = client.get(
+        "/api/layers/farmhouses/export",
+        params={"format": "geojson", "bbox": "120.16,30.27,120.18,30.29"},
+        headers=ADMIN,
+    )
     assert [f["properties"]["code"] for f in r.json()["features"]] == ["FH-002"]
     with engine.connect() as conn:
         after = conn.execute(text("SELECT after FROM audit_log WHERE action = 'export' ORDER BY id")).scalars().all()
@@ -177,9 +260,11 @@ def test_export_with_filter_only_matching_rows(client, engine, clean):
 
 # -- the dry run and all-or-nothing commits --------------------------------------------------
 
-GOOD_CSV = ["农房编号,户主姓名,层数,结构类型,困难家庭,经度,纬度",
-            "N-1,王五,2,砖混,是,120.1234567,30.2598765",
-            "N-2,赵六,1,砖木,否,120.1701234,30.2801111"]
+GOOD_CSV = [
+    "农房编号,户主姓名,层数,结构类型,困难家庭,经度,纬度",
+    "N-1,王五,2,砖混,是,120.1234567,30.2598765",
+    "N-2,赵六,1,砖木,否,120.1701234,30.2801111",
+]
 
 
 def test_dry_run_reports_and_changes_nothing(client, engine, clean):
@@ -194,8 +279,13 @@ def test_dry_run_reports_and_changes_nothing(client, engine, clean):
 
 
 def test_csv_with_chinese_headers_commits(client, engine, clean):
-    r = upload(client, "farmhouses", "农房.csv", csv_bytes(GOOD_CSV + ["N-3,孙七,3,框架,,120.1550001,30.3100002"]),
-               mode="commit")
+    r = upload(
+        client,
+        "farmhouses",
+        "农房.csv",
+        csv_bytes(GOOD_CSV + ["N-3,孙七,3,框架,,120.1550001,30.3100002"]),
+        mode="commit",
+    )
     assert r.status_code == 201, r.text
     assert r.json()["committed"]["rows"] == 3
     got = {f["properties"]["code"]: f for f in features(engine, FARM)}
@@ -224,13 +314,15 @@ def test_commit_with_one_bad_row_stores_nothing(client, engine, clean):
 
 def test_row_errors_numbered_and_explained(client, engine, clean):
     load(engine, FARM, FARM_ROWS)
-    lines = ["code,floors,structure,lon,lat",
-             "X-1,2,砖混,120.12,30.26",
-             "X-2,2,砖混,30.26,120.12",        # row 3: lon/lat swapped
-             "X-1,1,砖混,120.13,30.27",        # row 4: code repeats row 2
-             "FH-001,1,砖混,120.14,30.28",     # row 5: code already in the layer
-             "X-5,二,茅草,120.15,abc",          # row 6: bad number, bad choice, bad latitude
-             ",1,砖混,,30.2"]                   # row 7: code and longitude missing
+    lines = [
+        "code,floors,structure,lon,lat",
+        "X-1,2,砖混,120.12,30.26",
+        "X-2,2,砖混,30.26,120.12",  # row 3: lon/lat swapped
+        "X-1,1,砖混,120.13,30.27",  # row 4: code repeats row 2
+        "FH-001,1,砖混,120.14,30.28",  # row 5: code already in the layer
+        "X-5,二,茅草,120.15,abc",  # row 6: bad number, bad choice, bad latitude
+        ",1,砖混,,30.2",
+    ]  # row 7: code and longitude missing
     r = upload(client, "farmhouses", "x.csv", csv_bytes(lines))
     assert r.status_code == 200
     report = r.json()
@@ -243,7 +335,10 @@ def test_row_errors_numbered_and_explained(client, engine, clean):
     assert by_row[4][0]["code"] == "duplicate_code" and "第 2 行" in by_row[4][0]["message"]
     assert by_row[5][0]["code"] == "code_exists"
     assert {(e["code"], e["field"]) for e in by_row[6]} == {
-        ("coordinates_invalid", "lat"), ("invalid_type", "floors"), ("invalid_choice", "structure")}
+        ("coordinates_invalid", "lat"),
+        ("invalid_type", "floors"),
+        ("invalid_choice", "structure"),
+    }
     assert {(e["code"], e["field"]) for e in by_row[7]} == {("geometry_missing", "lon"), ("required", "code")}
 
 
@@ -260,8 +355,9 @@ def test_gcj02_csv_is_converted(client, engine, clean):
 
 
 def test_shapefile_with_its_own_crs_is_reprojected(client, engine, clean, tmp_path):
-    pts = gpd.GeoDataFrame({"code": ["P-1", "P-2"]}, geometry=shapely.points([120.1234567, 120.17], [30.2598765, 30.28]),
-                           crs="EPSG:4326")
+    pts = gpd.GeoDataFrame(
+        {"code": ["P-1", "P-2"]}, geometry=shapely.points([120.1234567, 120.17], [30.2598765, 30.28]), crs="EPSG:4326"
+    )
     pts.to_crs("EPSG:4549").to_file(tmp_path / "gk.shp", engine="pyogrio")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -284,17 +380,28 @@ def test_kml_and_gbk_csv(client, engine, clean):
     r = upload(client, "farmhouses", "标注.kml", kml.encode(), mode="commit")
     assert r.status_code == 201, r.text
     assert r.json()["format"] == "kml" and r.json()["unknown_columns"] == ["Name"]
-    r = upload(client, "farmhouses", "gbk.csv", csv_bytes(["编号,户主姓名,经度,纬度", "K-2,钱八,120.17,30.28"], "gbk"),
-               mode="commit")
+    r = upload(
+        client,
+        "farmhouses",
+        "gbk.csv",
+        csv_bytes(["编号,户主姓名,经度,纬度", "K-2,钱八,120.17,30.28"], "gbk"),
+        mode="commit",
+    )
     assert r.status_code == 422 and r.json()["code"] == "column_missing"  # 编号 is not 农房编号
-    r = upload(client, "farmhouses", "gbk.csv", csv_bytes(["农房编号,户主姓名,经度,纬度", "K-2,钱八,120.17,30.28"], "gbk"),
-               mode="commit")
+    r = upload(
+        client,
+        "farmhouses",
+        "gbk.csv",
+        csv_bytes(["农房编号,户主姓名,经度,纬度", "K-2,钱八,120.17,30.28"], "gbk"),
+        mode="commit",
+    )
     assert r.status_code == 201, r.text
     got = {f["properties"]["code"]: f["properties"] for f in features(engine, FARM)}
     assert got["K-1"]["floors"] == 2 and got["K-2"]["owner_name"] == "钱八"
 
 
 # -- bad files and limits --------------------------------------------------------------------
+
 
 def test_unknown_format_is_refused(client, engine, clean):
     r = upload(client, "farmhouses", "报告.docx", b"\x00\x01binary stuff that is no GIS file")
@@ -353,14 +460,19 @@ def test_oversized_upload_is_refused(engine, clean, monkeypatch):
     with TestClient(app) as c:
         r = upload(c, "farmhouses", "big.csv", big, mode="commit")
         assert r.status_code == 413
-        assert r.json() == {"code": "payload_too_large", "message": r.json()["message"], "field": None,
-                            "detail": {"max_bytes": 4096}}
+        assert r.json() == {
+            "code": "payload_too_large",
+            "message": r.json()["message"],
+            "field": None,
+            "detail": {"max_bytes": 4096},
+        }
         assert "上传内容过大" in r.json()["message"]
         assert upload(c, "farmhouses", "small.csv", csv_bytes(GOOD_CSV)).status_code == 200
     assert count(engine, "farmhouses") == 0
 
 
 # -- command line ----------------------------------------------------------------------------
+
 
 def test_cli_import_and_export(engine, clean, tmp_path, capsys):
     good = tmp_path / "农房.csv"
@@ -381,11 +493,27 @@ def test_cli_import_and_export(engine, clean, tmp_path, capsys):
     assert count(engine, "farmhouses") == 2
 
     target = tmp_path / "out.geojson"
-    assert cli(["export", "--layer", "farmhouses", "--format", "geojson", "-o", str(target),
-                "--filter", "structure=砖木"]) == 0
+    assert (
+        cli(["export", "--layer", "farmhouses", "--format", "geojson", "-o", str(target), "--filter", "structure=砖木"])
+        == 0
+    )
     assert [f["properties"]["code"] for f in json.loads(target.read_text())["features"]] == ["N-2"]
-    assert cli(["export", "--layer", "farmhouses", "--format", "csv", "-o", str(tmp_path / "x.csv"),
-                "--filter", "owner_name=王五"]) == 1
+    assert (
+        cli(
+            [
+                "export",
+                "--layer",
+                "farmhouses",
+                "--format",
+                "csv",
+                "-o",
+                str(tmp_path / "x.csv"),
+                "--filter",
+                "owner_name=王五",
+            ]
+        )
+        == 1
+    )
     with engine.connect() as conn:
         actions = conn.execute(text("SELECT actor, action FROM audit_log ORDER BY id")).all()
     assert [tuple(a) for a in actions] == [("clerk", "import"), ("cli", "export")]
@@ -394,14 +522,31 @@ def test_cli_import_and_export(engine, clean, tmp_path, capsys):
 
 def test_cli_repair_flag(client, engine, clean, tmp_path, capsys):
     """An invalid fence is refused; with --repair it is made valid, stored and reported."""
-    site = client.post("/api/layers/sites/features", headers=ADMIN, json={
-        "geometry": {"type": "Point", "coordinates": [120.15, 30.15]},
-        "properties": {"code": "R-1", "name": "修复测试工地"}}).json()["id"]
+    site = client.post(
+        "/api/layers/sites/features",
+        headers=ADMIN,
+        json={
+            "geometry": {"type": "Point", "coordinates": [120.15, 30.15]},
+            "properties": {"code": "R-1", "name": "修复测试工地"},
+        },
+    ).json()["id"]
     bowtie = [[120.10, 30.10], [120.20, 30.20], [120.20, 30.10], [120.10, 30.20], [120.10, 30.10]]
     path = tmp_path / "fence.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [{
-        "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [bowtie]},
-        "properties": {"site_id": site, "name": "蝴蝶形围栏"}}]}), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": {"type": "Polygon", "coordinates": [bowtie]},
+                        "properties": {"site_id": site, "name": "蝴蝶形围栏"},
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
     assert cli(["import", str(path), "--layer", "site_fences"]) == 1
     assert count(engine, "site_fences") == 0
     capsys.readouterr()
@@ -411,6 +556,7 @@ def test_cli_repair_flag(client, engine, clean, tmp_path, capsys):
 
 # -- the column-wise fast path of coerce_column ----------------------------------------------
 
+
 def test_coerce_column_fast_path_matches_row_rules():
     """Long columns take the vectorised path; values, errors and messages equal the row-by-row rules."""
     import datetime as dt
@@ -419,10 +565,56 @@ def test_coerce_column_fast_path_matches_row_rules():
 
     from geo.layer.attributes import FAST_MIN_ROWS, _coerce_rows, coerce_column
 
-    pool = [None, "", "  ", "1", " 2 ", "3.0", "1e3", "1_000", "-5", "abc", "nan", "inf", "1,234.5", "是", "否", "TRUE",
-            " yes ", "n", "砖混", " 框架 ", "A", "D", "x" * 60, "x" * 250, 1, 0, 2, 11, 1999, -3, 2.0, 2.5, float("nan"),
-            float("inf"), np.int64(3), np.float64(4.0), np.float32(1.1), np.bool_(True), True, False, 10**30,
-            dt.date(2020, 1, 2), pd.NaT, [1, 2], np.str_("框架"), 2**60, "9007199254740993", 120.5]
+    pool = [
+        None,
+        "",
+        "  ",
+        "1",
+        " 2 ",
+        "3.0",
+        "1e3",
+        "1_000",
+        "-5",
+        "abc",
+        "nan",
+        "inf",
+        "1,234.5",
+        "是",
+        "否",
+        "TRUE",
+        " yes ",
+        "n",
+        "砖混",
+        " 框架 ",
+        "A",
+        "D",
+        "x" * 60,
+        "x" * 250,
+        1,
+        0,
+        2,
+        11,
+        1999,
+        -3,
+        2.0,
+        2.5,
+        float("nan"),
+        float("inf"),
+        np.int64(3),
+        np.float64(4.0),
+        np.float32(1.1),
+        np.bool_(True),
+        True,
+        False,
+        10**30,
+        dt.date(2020, 1, 2),
+        pd.NaT,
+        [1, 2],
+        np.str_("框架"),
+        2**60,
+        "9007199254740993",
+        120.5,
+    ]
     rng = np.random.default_rng(7)
     for layer in registry.all():
         for attr in layer.attrs:
@@ -431,5 +623,6 @@ def test_coerce_column_fast_path_matches_row_rules():
                 fast, fast_errors = coerce_column(attr, values)
                 rows, row_errors = _coerce_rows(attr, values)
                 assert [type(v) for v in fast] == [type(v) for v in rows] and fast == rows, (layer.id, attr.name)
-                assert {i: e.as_dict() for i, e in fast_errors.items()} == \
-                       {i: e.as_dict() for i, e in row_errors.items()}, (layer.id, attr.name)
+                assert {i: e.as_dict() for i, e in fast_errors.items()} == {
+                    i: e.as_dict() for i, e in row_errors.items()
+                }, (layer.id, attr.name)

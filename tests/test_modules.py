@@ -89,7 +89,7 @@ def downgrade() -> None:
 '''
 
 # Runs in the fresh process: everything it prints is one JSON line the test reads.
-PROBE = '''
+PROBE = """
 import json, sys
 from fastapi.testclient import TestClient
 
@@ -114,17 +114,30 @@ with TestClient(create_app()) as c:
     items = c.get("/api/layers/throwaway_points/features").json()
     out["names"] = sorted(f["properties"]["name"] for f in items["features"])
 print(json.dumps(out, ensure_ascii=False))
-'''
+"""
 
 
 def test_the_modules_are_discovered_not_listed():
-    assert modules.names() == ["divisions", "drawing_review", "greenways", "sewage", "sites", "standard_sites",
-                               "villages"]
+    assert modules.names() == [
+        "divisions",
+        "drawing_review",
+        "greenways",
+        "sewage",
+        "sites",
+        "standard_sites",
+        "villages",
+    ]
     owners = {lyr.id: lyr.module for lyr in registry.all()}
     assert owners["sites"] == "sites" and owners["review_projects"] == "drawing_review"
     assert [lyr.id for lyr in registry.grantable()] == ["sites", "review_projects"]
-    assert [s.module for s in modules.seeders()] == ["sites", "standard_sites", "drawing_review", "villages",
-                                                      "sewage", "greenways"]
+    assert [s.module for s in modules.seeders()] == [
+        "sites",
+        "standard_sites",
+        "drawing_review",
+        "villages",
+        "sewage",
+        "greenways",
+    ]
     assert {j.id for j in modules.jobs()} == {"standard_sites.review_reminders", "standard_sites.overdue_site_statuses"}
 
 
@@ -146,11 +159,16 @@ def test_a_throwaway_module_appears_everywhere(tmp_path: Path):
     from geo.cluster import ensure_database
 
     ensure_database(url)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)]), "DATABASE_URL": url,
-           "CHENGJIAN_ANONYMOUS_ROLES": "admin"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)]),
+        "DATABASE_URL": url,
+        "CHENGJIAN_ANONYMOUS_ROLES": "admin",
+    }
     try:
-        run = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
-                             timeout=600)
+        run = subprocess.run(
+            [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        )
     finally:
         _drop_database(url)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -1,4 +1,5 @@
 """OGC API - Features at /ogc: structure, paging, filters, permissions, and GDAL's OAPIF driver reading it."""
+
 from __future__ import annotations
 
 import json
@@ -22,12 +23,16 @@ def line(i: int, lon0: float = 120.10, lat0: float = 30.25) -> list[list[float]]
     return [[round(x, 6), round(y, 6)], [round(x + 0.002, 6), round(y + 0.001, 6)]]
 
 
-def add_greenways(client, n: int, lon0: float = 120.10, lat0: float = 30.25, status: str = "在建",
-                  prefix: str = "GW") -> list[dict]:
+def add_greenways(
+    client, n: int, lon0: float = 120.10, lat0: float = 30.25, status: str = "在建", prefix: str = "GW"
+) -> list[dict]:
     out = []
     for i in range(n):
-        body = {"type": "Feature", "geometry": {"type": "LineString", "coordinates": line(i, lon0, lat0)},
-                "properties": {"code": f"{prefix}-{i:03d}", "name": f"西湖绿道{i}号", "status": status}}
+        body = {
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": line(i, lon0, lat0)},
+            "properties": {"code": f"{prefix}-{i:03d}", "name": f"西湖绿道{i}号", "status": status},
+        }
         r = client.post("/api/layers/greenways/features", json=body, headers=ADMIN)
         assert r.status_code == 201, r.text
         out.append(r.json())
@@ -46,6 +51,7 @@ def local(url: str) -> str:
 
 
 # -- landing, conformance, collections ------------------------------------------------------------
+
 
 def test_landing_page(client):
     r = client.get("/ogc")
@@ -87,8 +93,12 @@ def test_collections_list_only_visible_layers(client):
 
 
 def test_hidden_and_unknown_layers(client):
-    for path in ("/ogc/collections/farmhouses", "/ogc/collections/farmhouses/items",
-                 "/ogc/collections/farmhouses/items/1", "/ogc/collections/farmhouses/schema"):
+    for path in (
+        "/ogc/collections/farmhouses",
+        "/ogc/collections/farmhouses/items",
+        "/ogc/collections/farmhouses/items/1",
+        "/ogc/collections/farmhouses/schema",
+    ):
         assert client.get(path).status_code == 401, path  # anonymous: sign in first
         r = client.get(path, headers=PUBLIC)
         assert r.status_code == 403, path
@@ -129,6 +139,7 @@ def test_collection_description(client, clean):
 
 
 # -- items ----------------------------------------------------------------------------------------
+
 
 def test_items_paging_follows_next_links(client, clean):
     created = add_greenways(client, 25)
@@ -171,12 +182,23 @@ def test_limit_above_maximum_is_served_with_the_maximum(client, clean):
     assert parse_qs(urlsplit(links(page)["prev"]["href"]).query)["limit"] == ["10000"]
 
 
-@pytest.mark.parametrize("query,field", [("limit=0", "limit"), ("limit=abc", "limit"), ("offset=-1", "offset"),
-                                         ("offset=99999999999999999999", "offset"),
-                                         ("bbox=1,2,3", "bbox"), ("bbox=120,30,119,31", "bbox"),
-                                         ("bbox=a,b,c,d", "bbox"), ("bbox=-inf,29,inf,31", "bbox"),
-                                         ("bbox=120,30,121,31&bbox-crs=EPSG:4549", "bbox-crs"),
-                                         ("nosuch=1", "nosuch"), ("name=x", "name"), ("plan_year=abc", "plan_year")])
+@pytest.mark.parametrize(
+    "query,field",
+    [
+        ("limit=0", "limit"),
+        ("limit=abc", "limit"),
+        ("offset=-1", "offset"),
+        ("offset=99999999999999999999", "offset"),
+        ("bbox=1,2,3", "bbox"),
+        ("bbox=120,30,119,31", "bbox"),
+        ("bbox=a,b,c,d", "bbox"),
+        ("bbox=-inf,29,inf,31", "bbox"),
+        ("bbox=120,30,121,31&bbox-crs=EPSG:4549", "bbox-crs"),
+        ("nosuch=1", "nosuch"),
+        ("name=x", "name"),
+        ("plan_year=abc", "plan_year"),
+    ],
+)
 def test_bad_parameters_give_400(client, query, field):
     r = client.get(f"/ogc/collections/greenways/items?{query}")
     assert r.status_code == 400, r.text
@@ -242,6 +264,7 @@ def test_single_item(client, clean):
 
 # -- GDAL's OAPIF driver against the real server -----------------------------------------------------
 
+
 @pytest.fixture()
 def live_server(app):
     with running_server(app) as base:
@@ -249,8 +272,13 @@ def live_server(app):
 
 
 def gdal(*args: str) -> str:
-    env = {**os.environ, "GDAL_HTTP_UNSAFESSL": "YES", "CPL_DEBUG": "OFF", "NO_PROXY": "127.0.0.1,localhost",
-           "GDAL_HTTP_TIMEOUT": "30"}
+    env = {
+        **os.environ,
+        "GDAL_HTTP_UNSAFESSL": "YES",
+        "CPL_DEBUG": "OFF",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "GDAL_HTTP_TIMEOUT": "30",
+    }
     r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     return r.stdout

@@ -1,5 +1,6 @@
 """etl/printform.py: the printable form, read back with Debian's poppler-utils (pdftotext, pdftoppm,
 pdfinfo) and zbar-tools (zbarimg). Each check that needs a missing tool is skipped, alone."""
+
 from __future__ import annotations
 
 import re

@@ -1,19 +1,32 @@
 """The layer registry: declarations, and that the schema the migrations built matches them."""
-import pytest
 
-from tests.conftest import PUBLIC
+import pytest
 from sqlalchemy import text
 
+from geo.layer.registry import ATTR_TYPES, Attr, Layer, Registry, registry
 from geo.migrations.layer_table import search_document
-from geo.layer.registry import Attr, Layer, registry
-from geo.layer.registry import ATTR_TYPES, Registry
+from tests.conftest import PUBLIC
 
-EXPECTED = {"districts", "townships", "sites", "site_fences", "review_projects", "farmhouses", "farmhouse_footprints",
-            "sewage_plants",
-            "greenways"}
+EXPECTED = {
+    "districts",
+    "townships",
+    "sites",
+    "site_fences",
+    "review_projects",
+    "farmhouses",
+    "farmhouse_footprints",
+    "sewage_plants",
+    "greenways",
+}
 
-PG_TYPE = {"text": "text", "int": "bigint", "float": "double precision", "date": "date",
-           "datetime": "timestamp with time zone", "bool": "boolean"}
+PG_TYPE = {
+    "text": "text",
+    "int": "bigint",
+    "float": "double precision",
+    "date": "date",
+    "datetime": "timestamp with time zone",
+    "bool": "boolean",
+}
 
 
 def test_layers_declared():
@@ -29,24 +42,41 @@ def test_schema_matches_declarations(engine):
     """Every declared attribute is a column of the declared type; geometry has its SRID and a GiST index."""
     with engine.connect() as conn:
         for layer in registry.all():
-            cols = dict(conn.execute(text(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = :t"),
-                {"t": layer.table}).all())
+            cols = dict(
+                conn.execute(
+                    text("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = :t"),
+                    {"t": layer.table},
+                ).all()
+            )
             for a in layer.attrs:
                 assert cols.get(a.name) == PG_TYPE[a.type], f"{layer.id}.{a.name}"
-            geo = conn.execute(text(
-                "SELECT f_geometry_column, srid, type FROM geometry_columns WHERE f_table_name = :t ORDER BY 1"),
-                {"t": layer.table}).all()
+            geo = conn.execute(
+                text("SELECT f_geometry_column, srid, type FROM geometry_columns WHERE f_table_name = :t ORDER BY 1"),
+                {"t": layer.table},
+            ).all()
             assert [(g[0], g[1], g[2].lower()) for g in geo] == [
-                ("geom", 4326, layer.geometry.lower()), ("geom_3857", 3857, layer.geometry.lower())]
-            idx = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE tablename = :t"), {"t": layer.table}).scalars().all()
+                ("geom", 4326, layer.geometry.lower()),
+                ("geom_3857", 3857, layer.geometry.lower()),
+            ]
+            idx = (
+                conn.execute(text("SELECT indexdef FROM pg_indexes WHERE tablename = :t"), {"t": layer.table})
+                .scalars()
+                .all()
+            )
             assert any("USING gist (geom_3857)" in d for d in idx), layer.id
             if layer.searchable:
                 # The trigram index is on the very expression full-text search uses: the planner can pick it.
                 conn.execute(text("SET enable_seqscan = off"))
-                plan = conn.execute(text(
-                    f"EXPLAIN SELECT id FROM {layer.table} WHERE ({search_document([a.name for a in layer.searchable])}) "
-                    "ILIKE '%杭州市测试%'")).scalars().all()
+                plan = (
+                    conn.execute(
+                        text(
+                            f"EXPLAIN SELECT id FROM {layer.table} WHERE ({search_document([a.name for a in layer.searchable])}) "
+                            "ILIKE '%杭州市测试%'"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
                 conn.execute(text("RESET enable_seqscan"))
                 assert any(f"{layer.table}_search_idx" in line for line in plan), (layer.id, plan)
 
@@ -83,8 +113,7 @@ def test_declaration_rules():
     with pytest.raises(ValueError):
         Layer(id="x", title="测试", module="m", group="g", geometry="Blob", attrs=())
     with pytest.raises(ValueError):
-        Layer(id="x", title="测试", module="m", group="g", geometry="Point",
-              attrs=(Attr("a", "甲"), Attr("a", "乙")))
+        Layer(id="x", title="测试", module="m", group="g", geometry="Point", attrs=(Attr("a", "甲"), Attr("a", "乙")))
     with pytest.raises(ValueError):
         Layer(id="x", title="测试", module="m", group="g", geometry="Point", attrs=(Attr("a", "甲"),), popup=("b",))
     with pytest.raises(ValueError):

@@ -1,6 +1,7 @@
 """Every role against every route: each built-in role (and an anonymous visitor) calls every GET route that can be
 filled in, and a write; the answer must be what the role's permissions and data scope say — allowed, forbidden
 (403; 401 anonymous), or out of scope (404 / filtered) — and never a server error."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,10 +12,19 @@ from tests.test_scope import FH, SECRET, _fill, all_routes, farmhouse, world  # 
 
 # role -> (district, grants): how each test user is set up
 ROLES = {
-    "admin": (None, None), "city_supervisor": (None, None), "district_staff": ("西湖区", None),
-    "construction_unit": (None, "site_a"), "supervision_unit": (None, "site_a"), "review_agency": (None, None),
-    "design_unit": (None, None), "builder": (None, "site_a"), "co_reviewer": (None, None), "expert": (None, None),
-    "leader": (None, None), "county_system": ("淳安县", None), "public": (None, None),
+    "admin": (None, None),
+    "city_supervisor": (None, None),
+    "district_staff": ("西湖区", None),
+    "construction_unit": (None, "site_a"),
+    "supervision_unit": (None, "site_a"),
+    "review_agency": (None, None),
+    "design_unit": (None, None),
+    "builder": (None, "site_a"),
+    "co_reviewer": (None, None),
+    "expert": (None, None),
+    "leader": (None, None),
+    "county_system": ("淳安县", None),
+    "public": (None, None),
 }
 SEES_EVERY_FARMHOUSE = {"admin", "city_supervisor", "leader"}  # farmhouse.view with the whole city in scope
 SKIP = {"/api/auth/sso/login", "/api/auth/sso/callback", "/api/auth/logout"}
@@ -32,7 +42,11 @@ def people(world):
 def _get_routes(app, world) -> list[str]:
     urls = []
     for path, methods in all_routes(app.routes):
-        if "GET" not in methods or path in SKIP or path.startswith(("/static", "/map/glyphs", "/admin/", "/st/", "/m/")):
+        if (
+            "GET" not in methods
+            or path in SKIP
+            or path.startswith(("/static", "/map/glyphs", "/admin/", "/st/", "/m/"))
+        ):
             continue
         url = _fill(path, world)
         if url is not None:
@@ -59,9 +73,10 @@ def test_every_role_on_every_get_route(app, client, world, people):
         if who == "anonymous":
             assert status == 401
         else:
+            from sqlalchemy import text
+
             from api.auth import load_user
             from geo.db import transaction
-            from sqlalchemy import text
 
             with transaction() as conn:
                 uid = conn.execute(text("SELECT id FROM users WHERE username = :u"), {"u": f"matrix-{who}"}).scalar()
@@ -74,8 +89,9 @@ def test_every_role_on_every_get_route(app, client, world, people):
 def test_every_role_writing_in_another_district(client, world, people):
     """A farmhouse in 余杭区: created only by roles that may edit farmhouses city-wide; others are refused as
     forbidden (no permission) or out of scope (permission, but not this district) — and nothing is stored."""
-    from geo.db import admin_engine
     from sqlalchemy import text
+
+    from geo.db import admin_engine
 
     lon, lat = world["yh"]
     for who, headers in people.items():
@@ -90,6 +106,7 @@ def test_every_role_writing_in_another_district(client, world, people):
         else:
             assert r.status_code == 403 and r.json()["code"] == "forbidden", (who, r.text)
         with admin_engine().connect() as conn:
-            stored = conn.execute(text("SELECT count(*) FROM farmhouses WHERE code = :c AND deleted_at IS NULL"),
-                                  {"c": code}).scalar()
+            stored = conn.execute(
+                text("SELECT count(*) FROM farmhouses WHERE code = :c AND deleted_at IS NULL"), {"c": code}
+            ).scalar()
         assert stored == (1 if r.status_code == 201 else 0), who

@@ -1,13 +1,14 @@
 """Data scope: a district clerk, a construction unit and an expert each see and change only their records —
 in lists, single reads, tiles, exports, statistics, search, OGC API and writes — and the route table is walked so
 that no record-returning endpoint leaks another district's farmhouse."""
+
 from __future__ import annotations
 
 import io
 import json
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import mapbox_vector_tile
 import pytest
@@ -24,18 +25,23 @@ OWN = "FH-XIHU-OWN"
 
 def point_in(engine, district: str, dx: float = 0.0) -> tuple[float, float]:
     with engine.connect() as conn:
-        x, y = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM districts "
-                                 "WHERE name = :n) s"), {"n": district}).one()
+        x, y = conn.execute(
+            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM districts WHERE name = :n) s"),
+            {"n": district},
+        ).one()
     return x + dx, y
 
 
 def farmhouse(code: str, lon: float, lat: float, **props) -> dict:
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-            "properties": {"code": code, "owner_name": "测试户主", **props}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": {"code": code, "owner_name": "测试户主", **props},
+    }
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
-    n = 2 ** z
+    n = 2**z
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     return z, x, y
@@ -46,28 +52,54 @@ def world(engine, app):
     from fastapi.testclient import TestClient
 
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE greenways, sewage_plants, farmhouse_footprints, farmhouses, review_projects, "
-                          "site_fences, sites RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text(
+                "TRUNCATE greenways, sewage_plants, farmhouse_footprints, farmhouses, review_projects, "
+                "site_fences, sites RESTART IDENTITY CASCADE"
+            )
+        )
     with TestClient(app) as c:
         yh, xh = point_in(engine, "余杭区"), point_in(engine, "西湖区")
         secret = c.post(FH, headers=ADMIN, json=farmhouse(SECRET, *yh)).json()
         own = c.post(FH, headers=ADMIN, json=farmhouse(OWN, *xh)).json()
         sites = []
         for code, where in (("SITE-A", xh), ("SITE-B", yh)):
-            s = c.post("/api/layers/sites/features", headers=ADMIN, json={
-                "type": "Feature", "geometry": {"type": "Point", "coordinates": list(where)},
-                "properties": {"code": code, "name": f"工地{code}"}}).json()
+            s = c.post(
+                "/api/layers/sites/features",
+                headers=ADMIN,
+                json={
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": list(where)},
+                    "properties": {"code": code, "name": f"工地{code}"},
+                },
+            ).json()
             sites.append(s)
             lon, lat = where
-            ring = [[lon - 0.001, lat - 0.001], [lon + 0.001, lat - 0.001], [lon + 0.001, lat + 0.001],
-                    [lon - 0.001, lat + 0.001], [lon - 0.001, lat - 0.001]]
-            r = c.post("/api/layers/site_fences/features", headers=ADMIN, json={
-                "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-                "properties": {"site_id": s["id"], "name": f"{code}围栏"}})
+            ring = [
+                [lon - 0.001, lat - 0.001],
+                [lon + 0.001, lat - 0.001],
+                [lon + 0.001, lat + 0.001],
+                [lon - 0.001, lat + 0.001],
+                [lon - 0.001, lat - 0.001],
+            ]
+            r = c.post(
+                "/api/layers/site_fences/features",
+                headers=ADMIN,
+                json={
+                    "type": "Feature",
+                    "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    "properties": {"site_id": s["id"], "name": f"{code}围栏"},
+                },
+            )
             assert r.status_code == 201, r.text
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
-        "secret": secret, "own": own, "yh": yh, "xh": xh, "site_a": sites[0], "site_b": sites[1],
+        "secret": secret,
+        "own": own,
+        "yh": yh,
+        "xh": xh,
+        "site_a": sites[0],
+        "site_b": sites[1],
         "clerk": make_user("clerk-xihu", ["district_staff"], district="西湖区"),
         "clerk_yh": make_user("clerk-yuhang", ["district_staff"], district="余杭区"),
         "unit": make_user("unit-a", ["construction_unit"], grants={"sites": [sites[0]["id"]]}),
@@ -117,8 +149,11 @@ def test_district_clerk_exports_only_own_district(client, world):
 
 def test_district_clerk_cannot_change_other_district(client, world, engine):
     clerk, secret = world["clerk"], world["secret"]
-    r = client.patch(f"{FH}/{secret['id']}", headers={**clerk, "If-Match": f'"{secret["id"]}-1"'},
-                     json={"properties": {"owner_name": "改名"}})
+    r = client.patch(
+        f"{FH}/{secret['id']}",
+        headers={**clerk, "If-Match": f'"{secret["id"]}-1"'},
+        json={"properties": {"owner_name": "改名"}},
+    )
     assert r.status_code == 404
     r = client.delete(f"{FH}/{secret['id']}", headers={**clerk, "If-Match": f'"{secret["id"]}-1"'})
     assert r.status_code == 404
@@ -129,8 +164,11 @@ def test_district_clerk_cannot_change_other_district(client, world, engine):
     assert "本辖区" in r.json()["message"]
     # Moving an own record into another district is refused too.
     own = world["own"]
-    r = client.patch(f"{FH}/{own['id']}", headers={**clerk, "If-Match": f'"{own["id"]}-{own["meta"]["version"]}"'},
-                     json={"geometry": {"type": "Point", "coordinates": list(world["yh"])}})
+    r = client.patch(
+        f"{FH}/{own['id']}",
+        headers={**clerk, "If-Match": f'"{own["id"]}-{own["meta"]["version"]}"'},
+        json={"geometry": {"type": "Point", "coordinates": list(world["yh"])}},
+    )
     assert r.status_code == 403 and r.json()["code"] == "out_of_scope"
     r = client.post(FH, headers=clerk, json=farmhouse("FH-XIHU-2", *point_in(engine, "西湖区", 0.001)))
     assert r.status_code == 201, r.text
@@ -142,8 +180,12 @@ def test_district_clerk_import_outside_district_changes_nothing(client, world, e
     lon, lat = world["yh"]
     data = json.dumps({"type": "FeatureCollection", "features": [farmhouse("FH-IMP-1", lon, lat)]}).encode()
     before = _count(engine, "farmhouses")
-    r = client.post("/api/layers/farmhouses/import", params={"mode": "commit"}, headers=world["clerk"],
-                    files={"file": ("x.geojson", io.BytesIO(data), "application/geo+json")})
+    r = client.post(
+        "/api/layers/farmhouses/import",
+        params={"mode": "commit"},
+        headers=world["clerk"],
+        files={"file": ("x.geojson", io.BytesIO(data), "application/geo+json")},
+    )
     assert r.status_code == 403 and r.json()["code"] == "out_of_scope"
     assert _count(engine, "farmhouses") == before
 
@@ -163,9 +205,13 @@ def _tile_features(client, headers, layer: str, lon: float, lat: float, z: int) 
 
 def test_tiles_follow_the_scope(client, world):
     lon, lat = world["yh"]
-    assert [f["properties"]["code"] for f in _tile_features(client, world["leader"], "farmhouses", lon, lat, 16)] == [SECRET]
+    assert [f["properties"]["code"] for f in _tile_features(client, world["leader"], "farmhouses", lon, lat, 16)] == [
+        SECRET
+    ]
     assert _tile_features(client, world["clerk"], "farmhouses", lon, lat, 16) == []
-    assert [f["properties"]["code"] for f in _tile_features(client, world["clerk_yh"], "farmhouses", lon, lat, 16)] == [SECRET]
+    assert [f["properties"]["code"] for f in _tile_features(client, world["clerk_yh"], "farmhouses", lon, lat, 16)] == [
+        SECRET
+    ]
     # Low zoom: aggregated counts only of what the principal may see (one tile covers all of Hangzhou).
     for who, expected in (("leader", 2), ("clerk", 1), ("clerk_yh", 1)):
         feats = _tile_features(client, world[who], "farmhouses", 120.0, 30.2, 6)
@@ -183,13 +229,18 @@ def test_construction_unit_sees_only_bound_project(client, world):
     assert _tile_features(client, unit, "sites", lon, lat, 16) == []
     assert client.get(FH, headers=unit).status_code == 403  # no farmhouse permission at all
     # The unit maintains its own project (ST-02) but not another's.
-    r = client.patch(f"/api/layers/sites/features/{a['id']}",
-                     headers={**unit, "If-Match": f'"{a["id"]}-{a["meta"]["version"]}"'},
-                     json={"properties": {"address": "西湖区某路 1 号"}})
+    r = client.patch(
+        f"/api/layers/sites/features/{a['id']}",
+        headers={**unit, "If-Match": f'"{a["id"]}-{a["meta"]["version"]}"'},
+        json={"properties": {"address": "西湖区某路 1 号"}},
+    )
     assert r.status_code == 200, r.text
     world["site_a"] = r.json()
-    r = client.patch(f"/api/layers/sites/features/{b['id']}", headers={**unit, "If-Match": f'"{b["id"]}-1"'},
-                     json={"properties": {"address": "x"}})
+    r = client.patch(
+        f"/api/layers/sites/features/{b['id']}",
+        headers={**unit, "If-Match": f'"{b["id"]}-1"'},
+        json={"properties": {"address": "x"}},
+    )
     assert r.status_code == 404
 
 
@@ -234,7 +285,9 @@ def test_policies_match_the_registry(engine):
 
     with engine.connect() as conn:
         rls = dict(conn.execute(text("SELECT relname, relrowsecurity FROM pg_class WHERE relkind = 'r'")).all())
-        reads = dict(conn.execute(text("SELECT tablename, qual FROM pg_policies WHERE policyname = 'scope_read'")).all())
+        reads = dict(
+            conn.execute(text("SELECT tablename, qual FROM pg_policies WHERE policyname = 'scope_read'")).all()
+        )
     for layer in registry.all():
         reference = layer.id in ("districts", "townships")
         assert rls[layer.table] is (not reference), layer.id
@@ -250,9 +303,16 @@ SKIP = {"/api/auth/sso/login", "/api/auth/sso/callback", "/api/auth/logout"}
 def _fill(path: str, world) -> str | None:
     lon, lat = world["yh"]
     z, x, y = tile_of(lon, lat, 16)
-    values = {"layer_id": "farmhouses", "layer_ids": "farmhouses", "collection_id": "farmhouses",
-              "fid": str(world["secret"]["id"]), "feature_id": str(world["secret"]["id"]),
-              "z": str(z), "x": str(x), "y": str(y)}
+    values = {
+        "layer_id": "farmhouses",
+        "layer_ids": "farmhouses",
+        "collection_id": "farmhouses",
+        "fid": str(world["secret"]["id"]),
+        "feature_id": str(world["secret"]["id"]),
+        "z": str(z),
+        "x": str(x),
+        "y": str(y),
+    }
     out = path
     for name in re.findall(r"{(\w+)(?::\w+)?}", path):
         if name not in values:
@@ -285,7 +345,10 @@ def test_no_get_route_leaks_another_districts_record(app, client, world):
         assert SECRET.encode() not in r.content, url
         # Sanity: the same route as a leader does show it where the route returns records at all.
     assert len(walked) >= 10, walked
-    leaked_for_leader = [u for u, _ in walked
-                         if SECRET.encode() in client.get(u, params={"format": "geojson"} if u.endswith("/export") else {},
-                                                          headers=world["leader"]).content]
+    leaked_for_leader = [
+        u
+        for u, _ in walked
+        if SECRET.encode()
+        in client.get(u, params={"format": "geojson"} if u.endswith("/export") else {}, headers=world["leader"]).content
+    ]
     assert len(leaked_for_leader) >= 4, leaked_for_leader  # the walk did reach record-returning routes

@@ -1,4 +1,5 @@
 """geo/signing.py: Ed25519 tokens for anti-counterfeit marks (no database needed)."""
+
 from __future__ import annotations
 
 import base64
@@ -12,8 +13,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from geo import signing
 from geo.signing import BadSignature
 
-PAYLOAD = {"form": "BZH-2024-0001", "kind": "标准化工地评价申请", "n": 3,
-           "digest": signing.digest({"项目名称": "文三路综合管廊", "施工单位": "某某建设集团"})}
+PAYLOAD = {
+    "form": "BZH-2024-0001",
+    "kind": "标准化工地评价申请",
+    "n": 3,
+    "digest": signing.digest({"项目名称": "文三路综合管廊", "施工单位": "某某建设集团"}),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -73,10 +78,25 @@ def test_forged_with_another_key_is_refused(monkeypatch):
         signing.verify(token)
 
 
-@pytest.mark.parametrize("token", [
-    "", ".", "abc", "a.b.c", "!!!.???", "eyJhIjoxfQ.", ".c2ln", "eyJhIjoxfQ.c2ln",
-    "eyJhIjoxfQ==.c2ln", "eyJh IjoxfQ.c2ln", "eyJhIjoxfQ.c2ln\n", None, 42, b"a.b",
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        ".",
+        "abc",
+        "a.b.c",
+        "!!!.???",
+        "eyJhIjoxfQ.",
+        ".c2ln",
+        "eyJhIjoxfQ.c2ln",
+        "eyJhIjoxfQ==.c2ln",
+        "eyJh IjoxfQ.c2ln",
+        "eyJhIjoxfQ.c2ln\n",
+        None,
+        42,
+        b"a.b",
+    ],
+)
 def test_malformed_tokens_are_refused(token):
     with pytest.raises(BadSignature):
         signing.verify(token)
@@ -107,8 +127,12 @@ def test_payload_must_be_json_object():
 def test_digest_binds_form_data():
     fields = {"项目名称": "文三路综合管廊", "面积": 1200.5, "单位": ["甲", "乙"]}
     d = signing.digest(fields)
-    assert d == hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":"),
-                                          ensure_ascii=False).encode()).hexdigest()
+    assert (
+        d
+        == hashlib.sha256(
+            json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        ).hexdigest()
+    )
     assert signing.digest(dict(reversed(list(fields.items())))) == d
     assert signing.digest({**fields, "面积": 1200.6}) != d
     token = signing.sign({"form": 7, "digest": d})

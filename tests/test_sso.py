@@ -5,6 +5,7 @@ The provider's accounts (tests/oidc/provider.mjs): zhangsan oa-1001, lisi oa-100
 qianqi oa-1005, sunba oa-1006. A test that links or refuses an account uses its own, so tests do not depend on
 each other's order.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,19 +62,25 @@ def base(app, tmp_path_factory):
     """The app's base URL, with SSO pointed at a freshly started provider (for this module only: the settings
     are restored afterwards)."""
     if not (PROVIDER_DIR / "node_modules").is_dir():
-        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PROVIDER_DIR, capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=PROVIDER_DIR, capture_output=True, text=True, timeout=300
+        )
         if done.returncode:
             pytest.fail(f"npm ci in tests/oidc failed: {(done.stdout + done.stderr)[-2000:]}")
     with running_server(app) as app_url:
         port = _free_port()
         issuer = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "OIDC_CLIENT_ID": CLIENT_ID, "OIDC_CLIENT_SECRET": CLIENT_SECRET,
-               "OIDC_REDIRECT_URIS": f"{app_url}/api/auth/sso/callback"}
+        env = {
+            **os.environ,
+            "OIDC_CLIENT_ID": CLIENT_ID,
+            "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+            "OIDC_REDIRECT_URIS": f"{app_url}/api/auth/sso/callback",
+        }
         log = tmp_path_factory.mktemp("oidc") / "provider.log"
         with log.open("w") as out:
-            proc = subprocess.Popen(["node", "provider.mjs", str(port)], cwd=PROVIDER_DIR, env=env, stdout=out,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                ["node", "provider.mjs", str(port)], cwd=PROVIDER_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
         try:
             deadline = time.monotonic() + 20
             while True:
@@ -86,8 +93,12 @@ def base(app, tmp_path_factory):
                     proc.kill()
                     pytest.fail(f"the test OpenID provider did not start: {log.read_text()[-2000:]}")
                 time.sleep(0.05)
-            with _oidc_env(CHENGJIAN_OIDC_ISSUER=issuer, CHENGJIAN_OIDC_CLIENT_ID=CLIENT_ID,
-                           CHENGJIAN_OIDC_CLIENT_SECRET=CLIENT_SECRET, CHENGJIAN_OIDC_REDIRECT_URL=None):
+            with _oidc_env(
+                CHENGJIAN_OIDC_ISSUER=issuer,
+                CHENGJIAN_OIDC_CLIENT_ID=CLIENT_ID,
+                CHENGJIAN_OIDC_CLIENT_SECRET=CLIENT_SECRET,
+                CHENGJIAN_OIDC_REDIRECT_URL=None,
+            ):
                 yield app_url
         finally:
             proc.terminate()
@@ -103,21 +114,27 @@ def local_user(username: str, roles=("leader",), active: bool = True) -> int:
     from geo.db import admin_transaction
 
     with admin_transaction() as conn:
-        return conn.execute(sa.text("UPDATE users SET active = :a WHERE username = :u RETURNING id"),
-                            {"a": active, "u": username}).scalar_one()
+        return conn.execute(
+            sa.text("UPDATE users SET active = :a WHERE username = :u RETURNING id"), {"a": active, "u": username}
+        ).scalar_one()
 
 
 def user_link(engine, user_id: int) -> tuple:
     with engine.connect() as conn:
-        return tuple(conn.execute(sa.text("SELECT oidc_issuer, oidc_subject FROM users WHERE id = :u"),
-                                  {"u": user_id}).one())
+        return tuple(
+            conn.execute(sa.text("SELECT oidc_issuer, oidc_subject FROM users WHERE id = :u"), {"u": user_id}).one()
+        )
 
 
 def audit_rows(engine, action: str, since: int) -> list[dict]:
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(sa.text(
-            "SELECT actor, user_id, detail FROM audit_log WHERE action = :a AND id > :since ORDER BY id"),
-            {"a": action, "since": since}).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                sa.text("SELECT actor, user_id, detail FROM audit_log WHERE action = :a AND id > :since ORDER BY id"),
+                {"a": action, "since": since},
+            ).mappings()
+        ]
 
 
 def last_audit_id(engine) -> int:
@@ -162,6 +179,7 @@ def me(base: str, response: httpx.Response) -> dict:
 
 # -- tests --------------------------------------------------------------------------------------------------------
 
+
 def test_round_trip(base, engine):
     from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
@@ -174,8 +192,14 @@ def test_round_trip(base, engine):
         assert params["scope"].split() == ["openid", "profile", "email", "phone"]
         assert params["code_challenge_method"] == "S256" and params["nonce"] and len(params["state"]) >= 32
         with engine.connect() as conn:
-            stored = conn.execute(sa.text("SELECT nonce, code_verifier, next_url, used_at FROM oidc_states "
-                                          "WHERE state = :s"), {"s": params["state"]}).mappings().one()
+            stored = (
+                conn.execute(
+                    sa.text("SELECT nonce, code_verifier, next_url, used_at FROM oidc_states WHERE state = :s"),
+                    {"s": params["state"]},
+                )
+                .mappings()
+                .one()
+            )
         assert stored["nonce"] == params["nonce"] and stored["next_url"] == "/?layer=sites"
         assert stored["used_at"] is None
         assert params["code_challenge"] == create_s256_code_challenge(stored["code_verifier"])
@@ -216,20 +240,26 @@ def test_unknown_oa_user_is_refused(base, engine):
     since = last_audit_id(engine)
     r = sso(base, "wangwu")
     assert r.status_code == 403 and "cj_session" not in r.cookies
-    assert r.json() == {"code": "sso_no_account", "message": "您的 OA 账号尚未开通本系统权限，请联系管理员。",
-                        "field": None, "detail": {}}
+    assert r.json() == {
+        "code": "sso_no_account",
+        "message": "您的 OA 账号尚未开通本系统权限，请联系管理员。",
+        "field": None,
+        "detail": {},
+    }
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM users WHERE oidc_subject = 'oa-1003'")).scalar() == 0
     failed = audit_rows(engine, "login_failed", since)
-    assert [(r["actor"], r["detail"]["method"], r["detail"]["reason"]) for r in failed] == \
-        [("wangwu", "oidc", "no_account")]
+    assert [(r["actor"], r["detail"]["method"], r["detail"]["reason"]) for r in failed] == [
+        ("wangwu", "oidc", "no_account")
+    ]
 
 
 def test_username_already_linked_to_another_oa_identity_is_refused(base, engine):
     uid = local_user("zhaoliu")
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE users SET oidc_issuer = 'https://oa.other', oidc_subject = 'x-9' WHERE id = :u"),
-                     {"u": uid})
+        conn.execute(
+            sa.text("UPDATE users SET oidc_issuer = 'https://oa.other', oidc_subject = 'x-9' WHERE id = :u"), {"u": uid}
+        )
     r = sso(base, "zhaoliu")
     assert r.status_code == 403 and r.json()["code"] == "sso_no_account"
     assert user_link(engine, uid) == ("https://oa.other", "x-9")
@@ -261,8 +291,10 @@ def test_unknown_and_expired_state(base, engine):
     with httpx.Client(timeout=10) as browser:
         location, params = start(browser, base)
         with engine.begin() as conn:
-            conn.execute(sa.text("UPDATE oidc_states SET created_at = now() - interval '11 minutes' "
-                                 "WHERE state = :s"), {"s": params["state"]})
+            conn.execute(
+                sa.text("UPDATE oidc_states SET created_at = now() - interval '11 minutes' WHERE state = :s"),
+                {"s": params["state"]},
+            )
         r = browser.get(sign_in_at_provider(browser, location, "zhangsan"))
     assert r.status_code == 400 and r.json()["code"] == "sso_state_invalid"
 
@@ -304,8 +336,12 @@ def test_open_redirects_end_at_root(base, engine):
         with httpx.Client(timeout=10) as browser:
             _, params = start(browser, base, bad)
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT next_url FROM oidc_states WHERE state = :s"),
-                                {"s": params["state"]}).scalar() == "/", bad
+            assert (
+                conn.execute(
+                    sa.text("SELECT next_url FROM oidc_states WHERE state = :s"), {"s": params["state"]}
+                ).scalar()
+                == "/"
+            ), bad
     r = sso(base, "sunba", "//evil.example/steal")
     assert r.status_code == 302 and r.headers["location"] == "/"
     assert sso(base, "sunba", "/farmhouses?id=3").headers["location"] == "/farmhouses?id=3"
@@ -329,15 +365,17 @@ def test_id_token_validation(base, engine):
         callback = sign_in_at_provider(browser, location, "zhangsan")
     code = parse_qs(urlsplit(callback).query)["code"][0]
     with engine.connect() as conn:
-        verifier = conn.execute(sa.text("SELECT code_verifier FROM oidc_states WHERE state = :s"),
-                                {"s": params["state"]}).scalar_one()
+        verifier = conn.execute(
+            sa.text("SELECT code_verifier FROM oidc_states WHERE state = :s"), {"s": params["state"]}
+        ).scalar_one()
     meta = oidc.provider_metadata(s.oidc_issuer)
     tokens = oidc.exchange_code(s, meta, code, verifier, params["redirect_uri"])
     good = tokens["id_token"]
 
     def check(token: str, nonce: str = params["nonce"], client_id: str = CLIENT_ID) -> dict:
-        return oidc.validate_id_token(token, metadata=meta, client_id=client_id, nonce=nonce,
-                                      access_token=tokens["access_token"])
+        return oidc.validate_id_token(
+            token, metadata=meta, client_id=client_id, nonce=nonce, access_token=tokens["access_token"]
+        )
 
     claims = check(good)
     assert claims["sub"] == "oa-1001" and claims["nonce"] == params["nonce"]

@@ -2,10 +2,11 @@
 (ST-05/06/12), notices (ST-10), deductions written to the credit record (ST-20), stage evaluations registered on
 site (ST-14/26), configuration (ST-23), statistics with the Excel export (ST-24) and the sites on the map (ST-19) —
 two registered projects in two districts, real accounts."""
+
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import mapbox_vector_tile
 import pytest
@@ -26,14 +27,17 @@ def world(engine, app, tmp_path_factory):
 
     os.environ["CHENGJIAN_FILES_DIR"] = str(tmp_path_factory.mktemp("files"))
     info = st_world.build(engine)
-    registered = datetime.now(timezone.utc) - timedelta(days=400)
+    registered = datetime.now(UTC) - timedelta(days=400)
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE credit_events, st_notices, st_stage_evals, st_deductions RESTART IDENTITY"))
         for code in (XH, YH):
-            conn.execute(text(
-                "INSERT INTO st_registrations (project_id, site_id, district, created_at, created_by) "
-                "SELECT id, site_id, district, :at, 'test' FROM projects WHERE code = :c"),
-                {"c": code, "at": registered})
+            conn.execute(
+                text(
+                    "INSERT INTO st_registrations (project_id, site_id, district, created_at, created_by) "
+                    "SELECT id, site_id, district, :at, 'test' FROM projects WHERE code = :c"
+                ),
+                {"c": code, "at": registered},
+            )
     for code, tag in ((XH, "xh"), (YH, "yh")):
         sid = info[code]["site_id"]
         info[code]["sg"] = make_user(f"sta-sg-{tag}", ["construction_unit"], grants={"sites": [sid]})
@@ -46,7 +50,7 @@ def world(engine, app, tmp_path_factory):
 
 
 def _photo(client, headers, kind, owner_id, site, dlon=0.0):
-    taken = datetime.now(timezone.utc)
+    taken = datetime.now(UTC)
     files = {"file": ("scan.jpg", io.BytesIO(st_world.jpeg(site["lon"] + dlon, site["lat"], taken)), "image/jpeg")}
     form = {"lon": str(site["lon"] + dlon), "lat": str(site["lat"]), "accuracy_m": "10", "taken_at": taken.isoformat()}
     return client.post(f"/api/st/{kind}/{owner_id}/photos", headers=headers, files=files, data=form)
@@ -59,8 +63,11 @@ def _act(client, headers, claim_id, action, **body):
 def test_bonus_declaration_review_and_confirmation(client, world, engine):
     site = world[XH]
     sg, jl, clerk, other = site["sg"], site["jl"], world["clerk_xh"], world["clerk_yh"]
-    r = client.post(f"/api/st/sites/{site['site_id']}/bonus", headers=sg,
-                    json={"item_code": "B01", "description": "2026 年获评省级标准化示范工地"})
+    r = client.post(
+        f"/api/st/sites/{site['site_id']}/bonus",
+        headers=sg,
+        json={"item_code": "B01", "description": "2026 年获评省级标准化示范工地"},
+    )
     assert r.status_code == 201, r.text
     claim = r.json()
     assert claim["status"] == "draft" and claim["item_name"] == "获评省级标准化示范工地" and claim["points"] is None
@@ -82,8 +89,11 @@ def test_bonus_declaration_review_and_confirmation(client, world, engine):
     assert r.status_code == 422 and r.json()["code"] == "reason_required"
     r = _act(client, jl, claim["id"], "return", reason="佐证材料缺少获奖文件扫描件")
     assert r.status_code == 200 and r.json()["status"] == "returned"
-    r = client.put(f"/api/st/bonus/{claim['id']}", headers=sg,
-                   json={"version": r.json()["version"], "description": "附省住建厅文件扫描件"})
+    r = client.put(
+        f"/api/st/bonus/{claim['id']}",
+        headers=sg,
+        json={"version": r.json()["version"], "description": "附省住建厅文件扫描件"},
+    )
     assert r.status_code == 200 and r.json()["description"] == "附省住建厅文件扫描件"
     assert _act(client, sg, claim["id"], "submit").json()["status"] == "submitted"
     # Supervision adds a photo of its own and approves; the unit cannot approve.
@@ -116,8 +126,9 @@ def test_bonus_declaration_review_and_confirmation(client, world, engine):
 
 
 def _notice(client, headers, **body):
-    return client.post("/api/st/notices", headers=headers,
-                       json={"kind": "notice", "title": "标题", "body": "正文", **body})
+    return client.post(
+        "/api/st/notices", headers=headers, json={"kind": "notice", "title": "标题", "body": "正文", **body}
+    )
 
 
 def test_notices_scoping(client, world):
@@ -127,14 +138,16 @@ def test_notices_scoping(client, world):
     r = _notice(client, clerk, district=None, publish=True)
     assert r.status_code == 403 and r.json()["field"] == "district"
     assert _notice(client, world[XH]["sg"], district="西湖区").status_code == 403
-    xh = _notice(client, clerk, title="西湖区扬尘治理公告", kind="announcement", district="西湖区", public=True,
-                 publish=True)
+    xh = _notice(
+        client, clerk, title="西湖区扬尘治理公告", kind="announcement", district="西湖区", public=True, publish=True
+    )
     assert xh.status_code == 201 and xh.json()["published"] and xh.json()["scope_title"] == "西湖区"
     xh = xh.json()
     city_internal = _notice(client, city, title="全市月报填报通知", publish=True).json()
     yh_draft = _notice(client, city, title="余杭区公示草稿", kind="disclosure", district="余杭区", public=True).json()
-    yh_public = _notice(client, city, title="余杭区公告", kind="announcement", district="余杭区", public=True,
-                        publish=True).json()
+    yh_public = _notice(
+        client, city, title="余杭区公告", kind="announcement", district="余杭区", public=True, publish=True
+    ).json()
     assert not yh_draft["published"]
     # Without signing in: only the public and published ones.
     anon = client.get("/api/st/notices", params={"public": 1})
@@ -171,28 +184,52 @@ def test_deductions_reach_the_credit_record(client, world, engine):
     site, clerk = world[XH], world["clerk_xh"]
     url = f"/api/st/sites/{site['site_id']}/deductions"
     today = common.today_beijing().isoformat()
-    body = {"item_code": "D02", "subject_kind": "enterprise", "subject_code": site["uscc"],
-            "subject_name": "西湖区建工集团", "reason": "11 月扬尘治理专项检查被通报", "occurred_on": today}
+    body = {
+        "item_code": "D02",
+        "subject_kind": "enterprise",
+        "subject_code": site["uscc"],
+        "subject_name": "西湖区建工集团",
+        "reason": "11 月扬尘治理专项检查被通报",
+        "occurred_on": today,
+    }
     r = client.post(url, headers=clerk, json=body)
     assert r.status_code == 201, r.text
     d = r.json()
     assert d["points"] == 3 and d["item_name"] == "扬尘治理不到位被通报" and d["district"] == "西湖区"
-    person = {**body, "item_code": "D03", "subject_kind": "person", "subject_code": valid_id_number(),
-              "subject_name": "张三", "reason": "项目经理拒不整改安全隐患"}
+    person = {
+        **body,
+        "item_code": "D03",
+        "subject_kind": "person",
+        "subject_code": valid_id_number(),
+        "subject_name": "张三",
+        "reason": "项目经理拒不整改安全隐患",
+    }
     p = client.post(url, headers=clerk, json=person)
     assert p.status_code == 201 and p.json()["subject_code"].count("*") == 8
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT * FROM credit_events WHERE source = 'st_deduction' ORDER BY id")
-                            ).mappings().all()
+        rows = (
+            conn.execute(text("SELECT * FROM credit_events WHERE source = 'st_deduction' ORDER BY id")).mappings().all()
+        )
     assert [(r["subject_kind"], r["subject_code"], r["polarity"], r["points"], r["source_id"]) for r in rows] == [
-        ("enterprise", site["uscc"], "bad", 3, d["id"]), ("person", valid_id_number(), "bad", 5, p.json()["id"])]
+        ("enterprise", site["uscc"], "bad", 3, d["id"]),
+        ("person", valid_id_number(), "bad", 5, p.json()["id"]),
+    ]
     assert rows[0]["district"] == "西湖区" and rows[0]["site_id"] == site["site_id"] and "扬尘" in rows[0]["reason"]
     # Invalid identifiers are refused with the field; nothing is written.
-    bad = client.post(url, headers=clerk, json={**body, "subject_code": site["uscc"][:-1] + "0"
-                                                if site["uscc"][-1] != "0" else site["uscc"][:-1] + "1"})
+    bad = client.post(
+        url,
+        headers=clerk,
+        json={**body, "subject_code": site["uscc"][:-1] + "0" if site["uscc"][-1] != "0" else site["uscc"][:-1] + "1"},
+    )
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_uscc" and bad.json()["field"] == "subject_code"
-    bad = client.post(url, headers=clerk, json={**person, "subject_code": "330106198503121230"
-                                                if not valid_id_number().endswith("0") else "330106198503121231"})
+    bad = client.post(
+        url,
+        headers=clerk,
+        json={
+            **person,
+            "subject_code": "330106198503121230" if not valid_id_number().endswith("0") else "330106198503121231",
+        },
+    )
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_id_number"
     assert bad.json()["field"] == "subject_code"
     # Out of scope and without the permission.
@@ -210,9 +247,17 @@ def test_deductions_reach_the_credit_record(client, world, engine):
 def test_stage_registration_on_site(client, world, engine):
     site, clerk = world[XH], world["clerk_xh"]
     url = f"/api/st/sites/{site['site_id']}/stages"
-    body = {"stage": "foundation", "evaluated_on": common.today_beijing().isoformat(), "result": "合格",
-            "score": 86.5, "remarks": "基坑支护规范", "lon": site["lon"] + 0.0004, "lat": site["lat"],
-            "accuracy_m": 12, "crs": "EPSG:4326"}
+    body = {
+        "stage": "foundation",
+        "evaluated_on": common.today_beijing().isoformat(),
+        "result": "合格",
+        "score": 86.5,
+        "remarks": "基坑支护规范",
+        "lon": site["lon"] + 0.0004,
+        "lat": site["lat"],
+        "accuracy_m": 12,
+        "crs": "EPSG:4326",
+    }
     h = {**clerk, "Idempotency-Key": "stage-xh-foundation-1"}
     r1 = client.post(url, headers=h, json=body)
     assert r1.status_code == 201, r1.text
@@ -242,57 +287,99 @@ def test_stage_registration_on_site(client, world, engine):
 
 def test_configuration(client, world, engine):
     city, clerk = world["city"], world["clerk_xh"]
-    r = client.post("/api/st/config/catalog", headers=city,
-                    json={"kind": "deduction", "code": "TD1", "name": "测试减分项", "points": 1.5})
+    r = client.post(
+        "/api/st/config/catalog",
+        headers=city,
+        json={"kind": "deduction", "code": "TD1", "name": "测试减分项", "points": 1.5},
+    )
     assert r.status_code == 201, r.text
     item = r.json()
     assert item["version"] == 1 and item["active"] is True
-    r = client.post("/api/st/config/catalog", headers=city, json={"kind": "deduction", "code": "TD1", "name": "重复",
-                                                                 "points": 1})
+    r = client.post(
+        "/api/st/config/catalog", headers=city, json={"kind": "deduction", "code": "TD1", "name": "重复", "points": 1}
+    )
     assert r.status_code == 409 and r.json()["code"] == "duplicate_code"
     r = client.post("/api/st/config/catalog", headers=city, json={"kind": "bonus", "code": "TB1", "name": "无分值"})
     assert r.status_code == 422 and r.json()["field"] == "points"
-    assert client.post("/api/st/config/catalog", headers=clerk,
-                       json={"kind": "bonus", "code": "TB2", "name": "无权", "points": 1}).status_code == 403
-    r = client.put(f"/api/st/config/catalog/{item['id']}", headers=city, json={"version": 1, "name": "测试减分项（修订）"})
+    assert (
+        client.post(
+            "/api/st/config/catalog", headers=clerk, json={"kind": "bonus", "code": "TB2", "name": "无权", "points": 1}
+        ).status_code
+        == 403
+    )
+    r = client.put(
+        f"/api/st/config/catalog/{item['id']}", headers=city, json={"version": 1, "name": "测试减分项（修订）"}
+    )
     assert r.status_code == 200 and r.json()["version"] == 2
     r = client.put(f"/api/st/config/catalog/{item['id']}", headers=city, json={"version": 1, "points": 9})
     assert r.status_code == 409 and r.json()["code"] == "stale_version" and r.json()["detail"]["current"] == 2
     # Used once: deleting deactivates it, and it is no longer offered.
     site = world[XH]
-    r = client.post(f"/api/st/sites/{site['site_id']}/deductions", headers=clerk, json={
-        "item_code": "TD1", "subject_kind": "enterprise", "subject_code": site["uscc"], "subject_name": "西湖区建工集团",
-        "reason": "测试", "occurred_on": common.today_beijing().isoformat()})
+    r = client.post(
+        f"/api/st/sites/{site['site_id']}/deductions",
+        headers=clerk,
+        json={
+            "item_code": "TD1",
+            "subject_kind": "enterprise",
+            "subject_code": site["uscc"],
+            "subject_name": "西湖区建工集团",
+            "reason": "测试",
+            "occurred_on": common.today_beijing().isoformat(),
+        },
+    )
     assert r.status_code == 201 and r.json()["points"] == 1.5
     r = client.delete(f"/api/st/config/catalog/{item['id']}", headers=city, params={"version": 1})
     assert r.status_code == 409
     r = client.delete(f"/api/st/config/catalog/{item['id']}", headers=city, params={"version": 2})
     assert r.status_code == 200 and r.json()["deactivated"] and r.json()["item"]["active"] is False
-    codes = {i["code"] for i in client.get("/api/st/config/catalog", headers=clerk, params={"kind": "deduction"}
-                                           ).json()["items"]}
+    codes = {
+        i["code"]
+        for i in client.get("/api/st/config/catalog", headers=clerk, params={"kind": "deduction"}).json()["items"]
+    }
     assert "TD1" not in codes and "D01" in codes
     everything = client.get("/api/st/config/catalog", headers=city, params={"include_inactive": 1}).json()["items"]
     assert {"photo", "bonus", "deduction", "form_field", "score_item"} == {i["kind"] for i in everything}
     assert any(i["code"] == "TD1" and not i["active"] for i in everything)
-    r = client.post(f"/api/st/sites/{site['site_id']}/deductions", headers=clerk, json={
-        "item_code": "TD1", "subject_kind": "enterprise", "subject_code": site["uscc"], "subject_name": "西湖区建工集团",
-        "reason": "测试", "occurred_on": common.today_beijing().isoformat()})
+    r = client.post(
+        f"/api/st/sites/{site['site_id']}/deductions",
+        headers=clerk,
+        json={
+            "item_code": "TD1",
+            "subject_kind": "enterprise",
+            "subject_code": site["uscc"],
+            "subject_name": "西湖区建工集团",
+            "reason": "测试",
+            "occurred_on": common.today_beijing().isoformat(),
+        },
+    )
     assert r.status_code == 422 and r.json()["code"] == "unknown_item"
     # Never used: deleted.
-    tmp = client.post("/api/st/config/catalog", headers=city, json={"kind": "photo", "code": "TP1", "name": "测试照片",
-                                                                   "part": "文明施工"}).json()
+    tmp = client.post(
+        "/api/st/config/catalog",
+        headers=city,
+        json={"kind": "photo", "code": "TP1", "name": "测试照片", "part": "文明施工"},
+    ).json()
     r = client.delete(f"/api/st/config/catalog/{tmp['id']}", headers=city, params={"version": 1})
     assert r.status_code == 200 and r.json()["deleted"] is True
     # Review rounds (configured with the draws): dates, optimistic concurrency.
-    r = client.post("/api/st/rounds", headers=city, json={
-        "name": "2026 年度第二批", "review_from": "2026-12-01T09:00:00+08:00", "review_to": "2026-12-10T18:00:00+08:00"})
+    r = client.post(
+        "/api/st/rounds",
+        headers=city,
+        json={
+            "name": "2026 年度第二批",
+            "review_from": "2026-12-01T09:00:00+08:00",
+            "review_to": "2026-12-10T18:00:00+08:00",
+        },
+    )
     assert r.status_code == 201, r.text
     rnd = r.json()
-    r = client.patch(f"/api/st/rounds/{rnd['id']}", headers=city,
-                     json={"version": 1, "review_to": "2026-11-30T18:00:00+08:00"})
+    r = client.patch(
+        f"/api/st/rounds/{rnd['id']}", headers=city, json={"version": 1, "review_to": "2026-11-30T18:00:00+08:00"}
+    )
     assert r.status_code == 422 and r.json()["code"] == "invalid_window"
-    r = client.patch(f"/api/st/rounds/{rnd['id']}", headers=city,
-                     json={"version": 1, "review_to": "2026-12-15T18:00:00+08:00"})
+    r = client.patch(
+        f"/api/st/rounds/{rnd['id']}", headers=city, json={"version": 1, "review_to": "2026-12-15T18:00:00+08:00"}
+    )
     assert r.status_code == 200 and r.json()["version"] == 2
     r = client.patch(f"/api/st/rounds/{rnd['id']}", headers=city, json={"version": 1, "name": "旧"})
     assert r.status_code == 409 and r.json()["code"] == "stale_version"
@@ -310,26 +397,41 @@ def _months():
 def test_statistics_and_excel(client, world, engine):
     today, m1, m2, m3 = _months()
     xh, yh = world[XH]["site_id"], world[YH]["site_id"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         for site, month, status, late, submitted in (
-                (xh, m1, "received", False, True), (xh, m2, "received", True, True),
-                (yh, m1, "supervision_approved", False, True), (yh, m2, "draft", False, False),
-                (yh, m3, "submitted", False, True)):
-            conn.execute(text(
-                "INSERT INTO st_reports (site_id, month, status, late, submitted_at, district) "
-                "SELECT :s, :m, :st, :late, :at, district FROM sites WHERE id = :s"),
-                {"s": site, "m": month, "st": status, "late": late, "at": now if submitted else None})
-        conn.execute(text("INSERT INTO st_evaluations (site_id, status, district) SELECT id, 'in_review', district "
-                          "FROM sites WHERE id = :s"), {"s": yh})
+            (xh, m1, "received", False, True),
+            (xh, m2, "received", True, True),
+            (yh, m1, "supervision_approved", False, True),
+            (yh, m2, "draft", False, False),
+            (yh, m3, "submitted", False, True),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO st_reports (site_id, month, status, late, submitted_at, district) "
+                    "SELECT :s, :m, :st, :late, :at, district FROM sites WHERE id = :s"
+                ),
+                {"s": site, "m": month, "st": status, "late": late, "at": now if submitted else None},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO st_evaluations (site_id, status, district) SELECT id, 'in_review', district "
+                "FROM sites WHERE id = :s"
+            ),
+            {"s": yh},
+        )
     params = {"from": f"{m1:%Y-%m}", "to": f"{today:%Y-%m}"}
     r = client.get("/api/st/stats", headers=world["city"], params=params)
     assert r.status_code == 200, r.text
     s = r.json()
     rows = {(x["district"], x["month"], x["status"]): (x["count"], x["late"]) for x in s["reports"]}
-    assert rows == {("西湖区", f"{m1:%Y-%m}", "received"): (1, 0), ("西湖区", f"{m2:%Y-%m}", "received"): (1, 1),
-                    ("余杭区", f"{m1:%Y-%m}", "supervision_approved"): (1, 0),
-                    ("余杭区", f"{m2:%Y-%m}", "draft"): (1, 0), ("余杭区", f"{m3:%Y-%m}", "submitted"): (1, 0)}
+    assert rows == {
+        ("西湖区", f"{m1:%Y-%m}", "received"): (1, 0),
+        ("西湖区", f"{m2:%Y-%m}", "received"): (1, 1),
+        ("余杭区", f"{m1:%Y-%m}", "supervision_approved"): (1, 0),
+        ("余杭区", f"{m2:%Y-%m}", "draft"): (1, 0),
+        ("余杭区", f"{m3:%Y-%m}", "submitted"): (1, 0),
+    }
     monthly = {(x["district"], x["month"]): x for x in s["monthly"]}
     assert len(monthly) == 2 * 4 and all(x["registered"] == 1 for x in monthly.values())
     assert monthly[("余杭区", f"{m2:%Y-%m}")]["missing"] == 1 and monthly[("西湖区", f"{m2:%Y-%m}")]["missing"] == 0
@@ -341,7 +443,8 @@ def test_statistics_and_excel(client, world, engine):
     assert s["deductions"] == [{"district": "西湖区", "count": 3, "points": 9.5}]
     assert s["evaluations"] == [{"district": "余杭区", "status": "in_review", "status_title": "专家评审中", "count": 1}]
     assert [(x["district"], x["stage"], x["result"], x["count"]) for x in s["stages"]] == [
-        ("西湖区", "foundation", "合格", 1)]
+        ("西湖区", "foundation", "合格", 1)
+    ]
     assert s["totals"]["reports"] == 5 and s["totals"]["late"] == 1 and s["totals"]["bonus_points"] == 3
     # Scoped: the 余杭区 clerk counts only 余杭区; a district filter narrows the city's view.
     mine = client.get("/api/st/stats", headers=world["clerk_yh"], params=params).json()
@@ -355,19 +458,29 @@ def test_statistics_and_excel(client, world, engine):
     # Excel, with Chinese headers.
     r = client.get("/api/st/stats.xlsx", headers=world["clerk_xh"], params=params)
     assert r.status_code == 200 and r.headers["content-type"].startswith(
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
     wb = load_workbook(io.BytesIO(r.content))
     assert wb.sheetnames == ["按月汇总", "月度申报", "加分项", "减分项", "考评申报", "阶段考评"]
     ws = wb["月度申报"]
     assert [c.value for c in ws[1]] == ["区县", "月份", "状态", "数量", "其中逾期提交"]
     assert [tuple(c.value for c in row) for row in ws.iter_rows(min_row=2)] == [
-        ("西湖区", f"{m1:%Y-%m}", "主管部门已接收", 1, 0), ("西湖区", f"{m2:%Y-%m}", "主管部门已接收", 1, 1)]
+        ("西湖区", f"{m1:%Y-%m}", "主管部门已接收", 1, 0),
+        ("西湖区", f"{m2:%Y-%m}", "主管部门已接收", 1, 1),
+    ]
     assert [c.value for c in wb["按月汇总"][1]][:3] == ["区县", "月份", "已注册工地数"]
     assert wb["减分项"]["B2"].value == 3
     assert client.get("/api/st/stats.xlsx", headers=world[XH]["sg"]).status_code == 403
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM audit_log WHERE action = 'export' AND layer = 'st_stats' "
-                                 "AND actor = 'sta-clerk-xihu'")).scalar() == 1
+        assert (
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM audit_log WHERE action = 'export' AND layer = 'st_stats' "
+                    "AND actor = 'sta-clerk-xihu'"
+                )
+            ).scalar()
+            == 1
+        )
 
 
 def _tile_props(client, headers, site) -> dict | None:
@@ -403,11 +516,20 @@ def test_site_status_on_the_map(client, world, engine):
         assert stats.refresh_site_status(conn, xh["site_id"], after_due)["status"] == "逾期未报"
         other = world[st_world.NO_PERMIT["code"]]["site_id"]
         assert stats.refresh_site_status(conn, other, after_due) == {
-            "site_id": other, "status": "在建", "latest_report": None, "changed": False}
+            "site_id": other,
+            "status": "在建",
+            "latest_report": None,
+            "changed": False,
+        }
     # The unit submits last month's report: back to 在建 on the next refresh, on the tile as well.
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO st_reports (site_id, month, status, submitted_at, district) "
-                          "VALUES (:s, :m, 'submitted', now(), '西湖区')"), {"s": xh["site_id"], "m": m3})
+        conn.execute(
+            text(
+                "INSERT INTO st_reports (site_id, month, status, submitted_at, district) "
+                "VALUES (:s, :m, 'submitted', now(), '西湖区')"
+            ),
+            {"s": xh["site_id"], "m": m3},
+        )
         assert stats.refresh_site_status(conn, xh["site_id"], after_due)["changed"] is True
         conn.execute(text("UPDATE st_evaluations SET status = 'awarded' WHERE site_id = :s"), {"s": yh["site_id"]})
         stats.refresh_all(conn, after_due)

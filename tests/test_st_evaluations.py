@@ -2,13 +2,14 @@
 first review (ST-08), the printed form with its signed QR code and the public verification page (ST-09), the local
 authority's recommendation (ST-15), the committee's decision and its effects (ST-18), the public disclosure (ST-22)
 — two registered projects in two districts, real accounts."""
+
 from __future__ import annotations
 
 import io
 import os
 import shutil
 import subprocess
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,8 +24,12 @@ from tests.conftest import make_user
 XH, YH = "XH-2026-0001", "YH-2026-0002"
 REPORT_FIELDS = {"progress": "竣工", "workers": 40, "safety_checks": 4, "hazards_found": 2, "hazards_fixed": 2}
 REQUIRED_PHOTOS = ("P01", "P02", "P03", "P05", "P06")
-FORM = {"award": "杭州市建设工程标准化工地", "project_manager": "张建国", "safety_officer": "李安全",
-        "highlights": "全过程扬尘在线监测，智慧工地平台接入。"}
+FORM = {
+    "award": "杭州市建设工程标准化工地",
+    "project_manager": "张建国",
+    "safety_officer": "李安全",
+    "highlights": "全过程扬尘在线监测，智慧工地平台接入。",
+}
 BEIJING = timezone(timedelta(hours=8))
 KEY = signing.new_key_text()
 
@@ -57,9 +62,14 @@ def _forget(engine, info) -> None:
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM case_history WHERE site_id = ANY(:s)"), {"s": ids})
         conn.execute(text("DELETE FROM credit_events WHERE site_id = ANY(:s)"), {"s": ids})
-        conn.execute(text("DELETE FROM st_registrations WHERE construction_user_id IN (SELECT id FROM users "
-                          "WHERE username = ANY(:u)) OR supervision_user_id IN (SELECT id FROM users "
-                          "WHERE username = ANY(:u))"), {"u": names})
+        conn.execute(
+            text(
+                "DELETE FROM st_registrations WHERE construction_user_id IN (SELECT id FROM users "
+                "WHERE username = ANY(:u)) OR supervision_user_id IN (SELECT id FROM users "
+                "WHERE username = ANY(:u))"
+            ),
+            {"u": names},
+        )
         conn.execute(text("DELETE FROM users WHERE username = ANY(:u)"), {"u": names})
 
 
@@ -79,7 +89,7 @@ def _month_back(n: int) -> date:
 
 
 def _photo(client, headers, kind, owner_id, site, code=None):
-    taken = datetime.now(timezone.utc)
+    taken = datetime.now(UTC)
     files = {"file": ("IMG.jpg", io.BytesIO(st_world.jpeg(site["lon"], site["lat"], taken)), "image/jpeg")}
     form = {"lon": str(site["lon"]), "lat": str(site["lat"]), "accuracy_m": "8", "taken_at": taken.isoformat()}
     if code:
@@ -93,8 +103,11 @@ def _monthly_report(client, world, code, month: date, receive: bool) -> dict:
     """A monthly report through the reports API: filled, photographed, submitted, approved (and received)."""
     sg, jl = unit(world, code), unit(world, code, "supervision_unit")
     site = world[code]
-    r = client.post(f"/api/st/sites/{site['site_id']}/reports", headers=sg,
-                    json={"month": month.strftime("%Y-%m"), "form": REPORT_FIELDS})
+    r = client.post(
+        f"/api/st/sites/{site['site_id']}/reports",
+        headers=sg,
+        json={"month": month.strftime("%Y-%m"), "form": REPORT_FIELDS},
+    )
     assert r.status_code == 201, r.text
     rid = r.json()["id"]
     for c in REQUIRED_PHOTOS:
@@ -110,8 +123,11 @@ def _monthly_report(client, world, code, month: date, receive: bool) -> dict:
 def _complete_project(client, world, code):
     sg = unit(world, code)
     p = next(p for p in client.get("/api/st/my/projects", headers=sg).json()["projects"] if p["code"] == code)
-    r = client.patch(f"/api/st/projects/{p['id']}", headers=sg,
-                     json={"version": p["version"], "completion_date": _today().isoformat()})
+    r = client.patch(
+        f"/api/st/projects/{p['id']}",
+        headers=sg,
+        json={"version": p["version"], "completion_date": _today().isoformat()},
+    )
     assert r.status_code == 200, r.text
 
 
@@ -120,8 +136,12 @@ def _pdf(title="竣工验收备案表") -> bytes:
 
 
 def _attach(client, headers, eid, name="竣工验收备案表"):
-    return client.post(f"/api/st/evaluations/{eid}/attachments", headers=headers, data={"name": name},
-                       files={"file": ("scan.pdf", io.BytesIO(_pdf()), "application/pdf")})
+    return client.post(
+        f"/api/st/evaluations/{eid}/attachments",
+        headers=headers,
+        data={"name": name},
+        files={"file": ("scan.pdf", io.BytesIO(_pdf()), "application/pdf")},
+    )
 
 
 def _prepared(client, world, code) -> int:
@@ -157,21 +177,38 @@ def _drive(engine, eid: int, action: str) -> None:
 def _reviews(engine, eid: int, site_id: int, totals: list[float]) -> None:
     """Two experts' scores, as the review part would store them."""
     with engine.begin() as conn:
-        rnd = conn.execute(text("INSERT INTO st_rounds (name, review_from, review_to) VALUES ('测试轮次', now(), "
-                                "now() + interval '3 days') RETURNING id")).scalar()
-        draw = conn.execute(text("INSERT INTO st_draws (round_id, inputs, inputs_sha256, commitment) "
-                                 "VALUES (:r, '{}', 'x', 'x') RETURNING id"), {"r": rnd}).scalar()
+        rnd = conn.execute(
+            text(
+                "INSERT INTO st_rounds (name, review_from, review_to) VALUES ('测试轮次', now(), "
+                "now() + interval '3 days') RETURNING id"
+            )
+        ).scalar()
+        draw = conn.execute(
+            text(
+                "INSERT INTO st_draws (round_id, inputs, inputs_sha256, commitment) "
+                "VALUES (:r, '{}', 'x', 'x') RETURNING id"
+            ),
+            {"r": rnd},
+        ).scalar()
         for i, total in enumerate(totals):
-            ex = conn.execute(text(
-                "INSERT INTO experts (name, id_number, phone, group_name) VALUES (:n, :idn, :ph, '安全组') "
-                "ON CONFLICT (id_number) DO UPDATE SET name = EXCLUDED.name RETURNING id"),
-                {"n": f"测试专家{i}", "idn": f"33010619800101{9100 + i}", "ph": f"1390000{9100 + i}"}).scalar()
-            a = conn.execute(text(
-                "INSERT INTO st_assignments (draw_id, evaluation_id, site_id, expert_id, window_from, window_to) "
-                "VALUES (:d, :e, :s, :x, now(), now() + interval '3 days') RETURNING id"),
-                {"d": draw, "e": eid, "s": site_id, "x": ex}).scalar()
-            conn.execute(text("INSERT INTO st_reviews (assignment_id, site_id, scores, total) "
-                              "VALUES (:a, :s, '{}', :t)"), {"a": a, "s": site_id, "t": total})
+            ex = conn.execute(
+                text(
+                    "INSERT INTO experts (name, id_number, phone, group_name) VALUES (:n, :idn, :ph, '安全组') "
+                    "ON CONFLICT (id_number) DO UPDATE SET name = EXCLUDED.name RETURNING id"
+                ),
+                {"n": f"测试专家{i}", "idn": f"33010619800101{9100 + i}", "ph": f"1390000{9100 + i}"},
+            ).scalar()
+            a = conn.execute(
+                text(
+                    "INSERT INTO st_assignments (draw_id, evaluation_id, site_id, expert_id, window_from, window_to) "
+                    "VALUES (:d, :e, :s, :x, now(), now() + interval '3 days') RETURNING id"
+                ),
+                {"d": draw, "e": eid, "s": site_id, "x": ex},
+            ).scalar()
+            conn.execute(
+                text("INSERT INTO st_reviews (assignment_id, site_id, scores, total) VALUES (:a, :s, '{}', :t)"),
+                {"a": a, "s": site_id, "t": total},
+            )
 
 
 def test_application_flow(client, world, engine):
@@ -224,11 +261,16 @@ def test_application_flow(client, world, engine):
     r = client.post(f"/api/st/evaluations/{eid}/actions/submit", headers=sg)
     assert r.status_code == 422 and r.json()["code"] == "attachments_missing"
     # Attachments: a PDF scan (a Word file is refused by content) and a site photo through the photos route.
-    bad = client.post(f"/api/st/evaluations/{eid}/attachments", headers=sg,
-                      files={"file": ("a.pdf", io.BytesIO(b"PK\x03\x04word"), "application/pdf")})
+    bad = client.post(
+        f"/api/st/evaluations/{eid}/attachments",
+        headers=sg,
+        files={"file": ("a.pdf", io.BytesIO(b"PK\x03\x04word"), "application/pdf")},
+    )
     assert bad.status_code == 415
     r = _attach(client, sg, eid)
-    assert r.status_code == 201 and r.json()["name"] == "竣工验收备案表" and r.json()["content_type"] == "application/pdf"
+    assert (
+        r.status_code == 201 and r.json()["name"] == "竣工验收备案表" and r.json()["content_type"] == "application/pdf"
+    )
     att = r.json()
     _photo(client, sg, "evaluation", eid, site)
     got = client.get(att["url"], headers=sg)
@@ -238,8 +280,12 @@ def test_application_flow(client, world, engine):
     assert r.status_code == 200 and r.json()["status"] == "submitted", r.text
     assert _site_status(engine, site["site_id"]) == "考评中"  # the map shows the application pending
     # Submitted: the unit can no longer change the form or the attachments.
-    assert client.put(f"/api/st/evaluations/{eid}", headers=sg, json={"version": r.json()["version"],
-                                                                       "form": FORM}).status_code == 409
+    assert (
+        client.put(
+            f"/api/st/evaluations/{eid}", headers=sg, json={"version": r.json()["version"], "form": FORM}
+        ).status_code
+        == 409
+    )
     assert _attach(client, sg, eid).status_code == 409
     # Before the supervision unit approves, the authority does not see it at all.
     assert client.get(f"/api/st/evaluations/{eid}", headers=clerk).status_code == 404
@@ -249,8 +295,14 @@ def test_application_flow(client, world, engine):
     assert client.post(f"/api/st/evaluations/{eid}/actions/approve", headers=sg).status_code == 403
     r = client.post(f"/api/st/evaluations/{eid}/actions/return", headers=jl, json={})
     assert r.status_code == 422 and r.json()["code"] == "reason_required"
-    r = client.post(f"/api/st/evaluations/{eid}/actions/return", headers=jl, json={"reason": "缺少竣工验收备案表盖章页"})
-    assert r.status_code == 200 and r.json()["status"] == "returned" and r.json()["return_reason"] == "缺少竣工验收备案表盖章页"
+    r = client.post(
+        f"/api/st/evaluations/{eid}/actions/return", headers=jl, json={"reason": "缺少竣工验收备案表盖章页"}
+    )
+    assert (
+        r.status_code == 200
+        and r.json()["status"] == "returned"
+        and r.json()["return_reason"] == "缺少竣工验收备案表盖章页"
+    )
     assert client.post(f"/api/st/evaluations/{eid}/actions/submit", headers=sg).status_code == 200
     r = client.post(f"/api/st/evaluations/{eid}/actions/approve", headers=jl, json={})
     assert r.status_code == 200 and r.json()["status"] == "supervision_approved"
@@ -285,7 +337,9 @@ def test_application_flow(client, world, engine):
     assert client.post(f"/api/st/evaluations/{eid}/actions/award", headers=clerk, json={}).status_code == 403
     r = client.post(f"/api/st/evaluations/{eid}/actions/reject", headers=city, json={})
     assert r.status_code == 422 and r.json()["code"] == "reason_required"
-    r = client.post(f"/api/st/evaluations/{eid}/actions/award", headers=city, json={"reason": "评审委员会第 3 次会议通过"})
+    r = client.post(
+        f"/api/st/evaluations/{eid}/actions/award", headers=city, json={"reason": "评审委员会第 3 次会议通过"}
+    )
     assert r.status_code == 200, r.text
     done = r.json()
     assert done["status"] == "awarded" and done["decision"] == "awarded" and done["final_score"] == 89.5
@@ -293,13 +347,28 @@ def test_application_flow(client, world, engine):
     assert done["actions"] == []
     assert _site_status(engine, site["site_id"]) == "已获评"
     with engine.connect() as conn:
-        credit = conn.execute(text("SELECT * FROM credit_events WHERE source = 'st_evaluation' AND source_id = :e "
-                                   "AND site_id = :s"), {"e": eid, "s": site["site_id"]}).mappings().all()
+        credit = (
+            conn.execute(
+                text("SELECT * FROM credit_events WHERE source = 'st_evaluation' AND source_id = :e AND site_id = :s"),
+                {"e": eid, "s": site["site_id"]},
+            )
+            .mappings()
+            .all()
+        )
     assert len(credit) == 1 and credit[0]["polarity"] == "good" and credit[0]["subject_code"] == site["uscc"]
     assert credit[0]["subject_name"] == "西湖区建工集团" and "获评" in credit[0]["reason"]
     history = client.get(f"/api/st/evaluations/{eid}", headers=sg).json()["history"]
-    assert [h["action"] for h in history] == ["create", "submit", "return", "submit", "approve", "recommend", "assign",
-                                              "complete", "award"]
+    assert [h["action"] for h in history] == [
+        "create",
+        "submit",
+        "return",
+        "submit",
+        "approve",
+        "recommend",
+        "assign",
+        "complete",
+        "award",
+    ]
     assert history[2]["reason"] == "缺少竣工验收备案表盖章页"
 
 
@@ -311,14 +380,22 @@ def test_declined_in_the_other_district(client, world, engine):
     assert ev["prefill"]["months_reported"] == 0 and ev["prefill"]["missing_months"][0] == "2026-01"
     # The 西湖区 clerk neither sees nor acts on a 余杭区 application.
     assert client.get(f"/api/st/evaluations/{eid}", headers=world["clerk_xh"]).status_code == 404
-    assert client.post(f"/api/st/evaluations/{eid}/actions/decline", headers=world["clerk_xh"],
-                       json={"reason": "x"}).status_code == 404
+    assert (
+        client.post(
+            f"/api/st/evaluations/{eid}/actions/decline", headers=world["clerk_xh"], json={"reason": "x"}
+        ).status_code
+        == 404
+    )
     # Units cannot recommend; declining needs a reason.
     assert client.post(f"/api/st/evaluations/{eid}/actions/recommend", headers=sg, json={}).status_code == 403
     r = client.post(f"/api/st/evaluations/{eid}/actions/decline", headers=clerk_yh, json={"reason": "  "})
     assert r.status_code == 422 and r.json()["code"] == "reason_required"
     r = client.post(f"/api/st/evaluations/{eid}/actions/decline", headers=clerk_yh, json={"reason": "月度申报缺失过多"})
-    assert r.status_code == 200 and r.json()["status"] == "not_recommended" and r.json()["recommendation"] == "月度申报缺失过多"
+    assert (
+        r.status_code == 200
+        and r.json()["status"] == "not_recommended"
+        and r.json()["recommendation"] == "月度申报缺失过多"
+    )
     assert _site_status(engine, world[YH]["site_id"]) == "竣工验收"
     r = client.post(f"/api/st/evaluations/{eid}/actions/recommend", headers=clerk_yh, json={})
     assert r.status_code == 409 and r.json()["code"] == "illegal_transition"
@@ -331,16 +408,19 @@ def _qr(pdf: bytes, tmp_path) -> str:
     if not (pdftoppm and zbarimg):
         pytest.skip("pdftoppm/zbarimg not installed (poppler-utils, zbar-tools)")
     (tmp_path / "form.pdf").write_bytes(pdf)
-    subprocess.run([pdftoppm, "-r", "200", "-f", "1", "-l", "1", "-png", str(tmp_path / "form.pdf"),
-                    str(tmp_path / "page")], check=True)
+    subprocess.run(
+        [pdftoppm, "-r", "200", "-f", "1", "-l", "1", "-png", str(tmp_path / "form.pdf"), str(tmp_path / "page")],
+        check=True,
+    )
     png = sorted(tmp_path.glob("page-*.png"))[0]
     return subprocess.run([zbarimg, "-q", "--raw", str(png)], capture_output=True, check=True).stdout.decode().strip()
 
 
 def _eid(engine, code) -> int:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT e.id FROM st_evaluations e JOIN sites s ON s.id = e.site_id "
-                                 "WHERE s.code = :c"), {"c": code}).scalar()
+        return conn.execute(
+            text("SELECT e.id FROM st_evaluations e JOIN sites s ON s.id = e.site_id WHERE s.code = :c"), {"c": code}
+        ).scalar()
 
 
 def test_printed_form_verifies(client, world, engine, tmp_path, monkeypatch):
@@ -353,8 +433,9 @@ def test_printed_form_verifies(client, world, engine, tmp_path, monkeypatch):
     assert url.startswith("http://testserver/verify/st/")
     token = printform.token_in_url(url)
     with engine.connect() as conn:
-        stored = conn.execute(text("SELECT print_token, printed_by FROM st_evaluations WHERE id = :id"),
-                              {"id": eid}).one()
+        stored = conn.execute(
+            text("SELECT print_token, printed_by FROM st_evaluations WHERE id = :id"), {"id": eid}
+        ).one()
     assert stored.print_token == token and stored.printed_by == "sg-" + XH
     path = urlsplit(url).path
     # Anyone (no login) scanning the code sees the key fields.
@@ -369,27 +450,40 @@ def test_printed_form_verifies(client, world, engine, tmp_path, monkeypatch):
     assert fields["竣工验收日期"] == _today().isoformat() and "已申报 2 个月" in fields["月度申报"]
     # The data changed after printing: the printed form no longer verifies ...
     with engine.begin() as conn:
-        conn.execute(text("UPDATE st_evaluations SET form = jsonb_set(form, '{project_manager}', '\"王冒名\"') "
-                          "WHERE id = :id"), {"id": eid})
+        conn.execute(
+            text("UPDATE st_evaluations SET form = jsonb_set(form, '{project_manager}', '\"王冒名\"') WHERE id = :id"),
+            {"id": eid},
+        )
     js = client.get(path, params={"format": "json"}).json()
     assert js["valid"] is False and js["result"] == "tampered" and "已被篡改" in js["message"]
     assert "王冒名" not in str(js) and "张建国" not in str(js)
     assert "已被篡改" in client.get(path).text
     # ... and verifies again once the data is what was printed.
     with engine.begin() as conn:
-        conn.execute(text("UPDATE st_evaluations SET form = jsonb_set(form, '{project_manager}', '\"张建国\"') "
-                          "WHERE id = :id"), {"id": eid})
+        conn.execute(
+            text("UPDATE st_evaluations SET form = jsonb_set(form, '{project_manager}', '\"张建国\"') WHERE id = :id"),
+            {"id": eid},
+        )
     assert client.get(path, params={"format": "json"}).json()["valid"] is True
     # A code signed with another key (forged), of another kind, for no application, or garbage: invalid.
     payload = signing.verify(token)
     monkeypatch.setenv("CHENGJIAN_SIGNING_KEY", signing.new_key_text())
     forged = signing.sign(payload)
     monkeypatch.setenv("CHENGJIAN_SIGNING_KEY", KEY)
-    for bad in (forged, signing.sign({**payload, "t": "other"}), signing.sign({**payload, "id": 999999}),
-                signing.sign({**payload, "id": str(eid)}), token[:-2] + ("AA" if token[-2:] != "AA" else "BB"),
-                "garbage", "abc.def", token.split(".")[0]):
+    for bad in (
+        forged,
+        signing.sign({**payload, "t": "other"}),
+        signing.sign({**payload, "id": 999999}),
+        signing.sign({**payload, "id": str(eid)}),
+        token[:-2] + ("AA" if token[-2:] != "AA" else "BB"),
+        "garbage",
+        "abc.def",
+        token.split(".")[0],
+    ):
         js = client.get(f"/verify/st/{bad}", params={"format": "json"}).json()
-        assert js["valid"] is False and js["result"] == "invalid" and js["message"].startswith("验证失败：防伪码无效"), bad
+        assert (
+            js["valid"] is False and js["result"] == "invalid" and js["message"].startswith("验证失败：防伪码无效")
+        ), bad
         assert "fields" not in js
     page = client.get(f"/verify/st/{forged}")
     assert page.status_code == 200 and "验证失败：防伪码无效" in page.text and "西湖区文三路" not in page.text
@@ -397,19 +491,34 @@ def test_printed_form_verifies(client, world, engine, tmp_path, monkeypatch):
 
 def test_public_disclosure(client, world, engine):
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO st_notices (kind, title, body, public, published_at) VALUES "
-                          "('disclosure', '2026年度标化工地考评结果公示', '公示期七天。', true, now() - interval '1 hour'), "
-                          "('notice', '内部通知：评审专家名单', '请勿外传。', false, now() - interval '1 hour'), "
-                          "('announcement', '未发布的公告草稿', '草稿', true, NULL), "
-                          "('announcement', '定时发布的公告', '明天发布', true, now() + interval '1 day')"))
+        conn.execute(
+            text(
+                "INSERT INTO st_notices (kind, title, body, public, published_at) VALUES "
+                "('disclosure', '2026年度标化工地考评结果公示', '公示期七天。', true, now() - interval '1 hour'), "
+                "('notice', '内部通知：评审专家名单', '请勿外传。', false, now() - interval '1 hour'), "
+                "('announcement', '未发布的公告草稿', '草稿', true, NULL), "
+                "('announcement', '定时发布的公告', '明天发布', true, now() + interval '1 day')"
+            )
+        )
     r = client.get("/api/st/public/results")  # no credentials
     assert r.status_code == 200
     data = r.json()
     mine = [x for x in data["results"] if x["project_code"] in (XH, YH)]
     assert len(mine) == 1, mine  # the 余杭区 application was not recommended: it is not decided, not disclosed
     res = mine[0]
-    assert set(res) == {"project_code", "project_name", "district", "builder", "construction_unit", "supervision_unit",
-                        "award", "decision", "decision_title", "decided_on", "final_score"}
+    assert set(res) == {
+        "project_code",
+        "project_name",
+        "district",
+        "builder",
+        "construction_unit",
+        "supervision_unit",
+        "award",
+        "decision",
+        "decision_title",
+        "decided_on",
+        "final_score",
+    }
     assert res["project_name"] == "西湖区文三路综合楼工程" and res["district"] == "西湖区"
     assert res["decision"] == "awarded" and res["final_score"] == 89.5 and res["decided_on"] == _today().isoformat()
     titles = [n["title"] for n in data["notices"]]
@@ -420,12 +529,24 @@ def test_public_disclosure(client, world, engine):
     page = client.get("/public/st")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "西湖区文三路综合楼工程" in page.text and "2026年度标化工地考评结果公示" in page.text and "89.5" in page.text
-    for secret in ("评审委员会第 3 次会议", "张建国", "缺少竣工验收备案表", "月度申报缺失过多", "余杭区良渚安置房工程",
-                   "内部通知", "未发布的公告草稿", "定时发布的公告", "print_token"):
+    for secret in (
+        "评审委员会第 3 次会议",
+        "张建国",
+        "缺少竣工验收备案表",
+        "月度申报缺失过多",
+        "余杭区良渚安置房工程",
+        "内部通知",
+        "未发布的公告草稿",
+        "定时发布的公告",
+        "print_token",
+    ):
         assert secret not in r.text and secret not in page.text, secret
     # District filter.
-    assert [x for x in client.get("/api/st/public/results", params={"district": "余杭区"}).json()["results"]
-            if x["project_code"] == XH] == []
+    assert [
+        x
+        for x in client.get("/api/st/public/results", params={"district": "余杭区"}).json()["results"]
+        if x["project_code"] == XH
+    ] == []
     # A signed-in unit sees the same public page.
     assert client.get("/public/st", headers=unit(world, YH)).status_code == 200
 
@@ -435,8 +556,10 @@ def test_bonus_points_are_prefilled(client, world, engine):
     with engine.begin() as conn:
         item = conn.execute(text("SELECT id FROM st_catalog WHERE kind = 'bonus' AND code = 'B03'")).scalar()
         for status in ("confirmed", "submitted"):
-            conn.execute(text("INSERT INTO st_bonus_claims (site_id, item_id, status, district) "
-                              "VALUES (:s, :i, :st, '西湖区')"), {"s": world[XH]["site_id"], "i": item, "st": status})
+            conn.execute(
+                text("INSERT INTO st_bonus_claims (site_id, item_id, status, district) VALUES (:s, :i, :st, '西湖区')"),
+                {"s": world[XH]["site_id"], "i": item, "st": status},
+            )
         # Start over for 西湖区: the awarded application is taken away so that a new one can be made.
         conn.execute(text("DELETE FROM st_reviews; DELETE FROM st_assignments; DELETE FROM st_attachments"))
         conn.execute(sa.text("DELETE FROM st_evaluations WHERE site_id = :s"), {"s": world[XH]["site_id"]})

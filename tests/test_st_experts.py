@@ -2,13 +2,14 @@
 on real data (rules, commitment before the run, reproducibility, tampering detected), dynamic passwords by SMS,
 sign-in by phone or ID number only inside the window, row-level security limiting the expert to the assigned
 site, reviews once and only in the window, reminders by a moved clock, the application reaching "reviewed"."""
+
 from __future__ import annotations
 
 import hashlib
 import io
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -22,7 +23,18 @@ from tests.conftest import make_user
 XH, YH, NP = "XH-2026-0001", "YH-2026-0002", st_world.NO_PERMIT["code"]
 HOUSING, CIVIL = "房屋建筑", "市政基础设施"
 SCORES = {"S01": 27, "S02": 26, "S03": 18, "S04": 17}
-HEADERS = ["姓名", "身份证号", "手机号", "分组", "专业", "工作单位", "单位统一社会信用代码", "职称", "是否可用", "不可用原因"]
+HEADERS = [
+    "姓名",
+    "身份证号",
+    "手机号",
+    "分组",
+    "专业",
+    "工作单位",
+    "单位统一社会信用代码",
+    "职称",
+    "是否可用",
+    "不可用原因",
+]
 
 
 def idn(n: int) -> str:
@@ -49,8 +61,20 @@ POOL = [
 def pool_rows() -> list[list]:
     rows = []
     for i, (_, name, group, spec, employer, avail, reason) in enumerate(POOL, start=1):
-        rows.append([name, idn(i), phone(i), group, spec, employer, uscc_for(employer) if employer else None,
-                     "高级工程师", avail, reason])
+        rows.append(
+            [
+                name,
+                idn(i),
+                phone(i),
+                group,
+                spec,
+                employer,
+                uscc_for(employer) if employer else None,
+                "高级工程师",
+                avail,
+                reason,
+            ]
+        )
     return rows
 
 
@@ -66,14 +90,20 @@ def xlsx(rows: list[list], headers=HEADERS) -> bytes:
 
 
 def upload(client, headers, data: bytes, mode: str):
-    return client.post("/api/st/experts/import", params={"mode": mode}, headers=headers,
-                       files={"file": ("专家.xlsx", io.BytesIO(data), "application/octet-stream")})
+    return client.post(
+        "/api/st/experts/import",
+        params={"mode": mode},
+        headers=headers,
+        files={"file": ("专家.xlsx", io.BytesIO(data), "application/octet-stream")},
+    )
 
 
 def sms_code(engine, ph: str) -> str:
     with engine.connect() as conn:
-        body = conn.execute(text("SELECT body FROM sms_outbox WHERE phone = :p AND purpose = 'expert_review' "
-                                 "ORDER BY id DESC LIMIT 1"), {"p": ph}).scalar()
+        body = conn.execute(
+            text("SELECT body FROM sms_outbox WHERE phone = :p AND purpose = 'expert_review' ORDER BY id DESC LIMIT 1"),
+            {"p": ph},
+        ).scalar()
     return re.search(r"动态密码：(\d+)", body).group(1)
 
 
@@ -94,11 +124,18 @@ def world(engine, app):
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE st_reviews, st_assignments, st_draws, st_rounds, experts RESTART IDENTITY CASCADE"))
         for code in (XH, YH):
-            conn.execute(text("INSERT INTO st_evaluations (site_id, status, district, created_by) "
-                              "VALUES (:s, 'recommended', :d, 'test')"),
-                         {"s": info[code]["site_id"], "d": info[code]["district"]})
-        info["evaluations"] = dict(conn.execute(text(
-            "SELECT p.code, e.id FROM st_evaluations e JOIN projects p ON p.site_id = e.site_id")).all())
+            conn.execute(
+                text(
+                    "INSERT INTO st_evaluations (site_id, status, district, created_by) "
+                    "VALUES (:s, 'recommended', :d, 'test')"
+                ),
+                {"s": info[code]["site_id"], "d": info[code]["district"]},
+            )
+        info["evaluations"] = dict(
+            conn.execute(
+                text("SELECT p.code, e.id FROM st_evaluations e JOIN projects p ON p.site_id = e.site_id")
+            ).all()
+        )
     info["boss"] = make_user("st-experts-boss", ["city_supervisor"])
     info["clerk"] = make_user("st-experts-clerk", ["district_staff"], district="西湖区")
     with TestClient(app) as c:
@@ -116,13 +153,24 @@ def eid(world, key: str) -> int:
 
 # -- the pool ------------------------------------------------------------------------------------------------
 
+
 def test_pool_crud_and_validation(client, world, engine):
     boss = world["boss"]
-    good = {"name": "孙磊", "id_number": idn(101), "phone": phone(101), "group_name": CIVIL,
-            "specialties": ["道路", "桥梁"], "enterprise_name": "余杭区监理公司",
-            "enterprise_uscc": uscc_for("余杭区监理公司"), "title": "教授级高工"}
-    for field, bad, code in (("id_number", "330100197003150011", "invalid_id_number"),
-                             ("phone", "1381234", "invalid_phone"), ("enterprise_uscc", "91330100ABC", "invalid_uscc")):
+    good = {
+        "name": "孙磊",
+        "id_number": idn(101),
+        "phone": phone(101),
+        "group_name": CIVIL,
+        "specialties": ["道路", "桥梁"],
+        "enterprise_name": "余杭区监理公司",
+        "enterprise_uscc": uscc_for("余杭区监理公司"),
+        "title": "教授级高工",
+    }
+    for field, bad, code in (
+        ("id_number", "330100197003150011", "invalid_id_number"),
+        ("phone", "1381234", "invalid_phone"),
+        ("enterprise_uscc", "91330100ABC", "invalid_uscc"),
+    ):
         r = client.post("/api/st/experts", headers=boss, json={**good, field: bad})
         assert r.status_code == 422 and r.json()["code"] == code and r.json()["field"] == field, r.text
     assert client.post("/api/st/experts", headers=world["clerk"], json=good).status_code == 403
@@ -131,8 +179,13 @@ def test_pool_crud_and_validation(client, world, engine):
     e = r.json()
     assert e["username"] == f"zj-{phone(101)}" and e["specialties"] == ["桥梁", "道路"]
     with engine.connect() as conn:
-        u = conn.execute(text("SELECT u.phone, u.id_number, u.active, array(SELECT role FROM user_roles "
-                              "WHERE user_id = u.id) AS roles FROM users u WHERE u.id = :u"), {"u": e["user_id"]}).one()
+        u = conn.execute(
+            text(
+                "SELECT u.phone, u.id_number, u.active, array(SELECT role FROM user_roles "
+                "WHERE user_id = u.id) AS roles FROM users u WHERE u.id = :u"
+            ),
+            {"u": e["user_id"]},
+        ).one()
     assert (u.phone, u.id_number, u.active, list(u.roles)) == (phone(101), idn(101), True, ["expert"])
     r = client.post("/api/st/experts", headers=boss, json={**good, "phone": phone(102)})
     assert r.status_code == 409 and r.json()["code"] == "duplicate_expert"
@@ -141,9 +194,11 @@ def test_pool_crud_and_validation(client, world, engine):
     # Edit: optimistic version, phone follows onto the account.
     r = client.patch(f"/api/st/experts/{e['id']}", headers=boss, json={"version": e["version"] + 5, "title": "x"})
     assert r.status_code == 409 and r.json()["code"] == "stale_version"
-    r = client.patch(f"/api/st/experts/{e['id']}", headers=boss,
-                     json={"version": e["version"], "phone": phone(102), "available": False,
-                           "unavailable_reason": "身体原因"})
+    r = client.patch(
+        f"/api/st/experts/{e['id']}",
+        headers=boss,
+        json={"version": e["version"], "phone": phone(102), "available": False, "unavailable_reason": "身体原因"},
+    )
     assert r.status_code == 200 and r.json()["phone"] == phone(102) and r.json()["available"] is False, r.text
     with engine.connect() as conn:
         assert conn.execute(text("SELECT phone FROM users WHERE id = :u"), {"u": e["user_id"]}).scalar() == phone(102)
@@ -203,28 +258,53 @@ def test_excel_round_trip(client, world, engine):
 
 # -- the draw ------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def drawn(world, engine, app):
     """Round 1 (open now, 2 experts per project, 1 project per expert): commit, check the record, run."""
     from fastapi.testclient import TestClient
 
     boss = world["boss"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as conn:  # E7 reviewed XH in an earlier round
-        r0 = conn.execute(text("INSERT INTO st_rounds (name, review_from, review_to) VALUES ('2025 年第二批', "
-                               ":a, :b) RETURNING id"), {"a": now - timedelta(days=200), "b": now - timedelta(days=190)}
-                          ).scalar()
-        d0 = conn.execute(text("INSERT INTO st_draws (round_id, inputs, inputs_sha256, commitment, status) VALUES "
-                               "(:r, '{}', '-', '-', 'drawn') RETURNING id"), {"r": r0}).scalar()
-        conn.execute(text("INSERT INTO st_assignments (draw_id, evaluation_id, site_id, expert_id, window_from, "
-                          "window_to, status) VALUES (:d, :e, :s, :x, :a, :b, 'reviewed')"),
-                     {"d": d0, "e": world["evaluations"][XH], "s": world[XH]["site_id"], "x": eid(world, "E7"),
-                      "a": now - timedelta(days=200), "b": now - timedelta(days=190)})
+        r0 = conn.execute(
+            text("INSERT INTO st_rounds (name, review_from, review_to) VALUES ('2025 年第二批', :a, :b) RETURNING id"),
+            {"a": now - timedelta(days=200), "b": now - timedelta(days=190)},
+        ).scalar()
+        d0 = conn.execute(
+            text(
+                "INSERT INTO st_draws (round_id, inputs, inputs_sha256, commitment, status) VALUES "
+                "(:r, '{}', '-', '-', 'drawn') RETURNING id"
+            ),
+            {"r": r0},
+        ).scalar()
+        conn.execute(
+            text(
+                "INSERT INTO st_assignments (draw_id, evaluation_id, site_id, expert_id, window_from, "
+                "window_to, status) VALUES (:d, :e, :s, :x, :a, :b, 'reviewed')"
+            ),
+            {
+                "d": d0,
+                "e": world["evaluations"][XH],
+                "s": world[XH]["site_id"],
+                "x": eid(world, "E7"),
+                "a": now - timedelta(days=200),
+                "b": now - timedelta(days=190),
+            },
+        )
     with TestClient(app) as c:
-        r = c.post("/api/st/rounds", headers=boss, json={
-            "name": "2026 年第一批", "review_from": (now - timedelta(hours=1)).isoformat(),
-            "review_to": (now + timedelta(days=2)).isoformat(), "reminder_hours": 24, "per_project": 2,
-            "max_per_expert": 1})
+        r = c.post(
+            "/api/st/rounds",
+            headers=boss,
+            json={
+                "name": "2026 年第一批",
+                "review_from": (now - timedelta(hours=1)).isoformat(),
+                "review_to": (now + timedelta(days=2)).isoformat(),
+                "reminder_hours": 24,
+                "per_project": 2,
+                "max_per_expert": 1,
+            },
+        )
         assert r.status_code == 201, r.text
         rnd = r.json()
         assert c.post(f"/api/st/rounds/{rnd['id']}/draws", headers=world["clerk"]).status_code == 403
@@ -235,8 +315,9 @@ def drawn(world, engine, app):
         with engine.connect() as conn:
             row = conn.execute(text("SELECT * FROM st_draws WHERE id = :d"), {"d": committed["id"]}).mappings().one()
             statuses = set(conn.execute(text("SELECT status FROM st_evaluations")).scalars())
-            assigned = conn.execute(text("SELECT count(*) FROM st_assignments WHERE draw_id = :d"),
-                                    {"d": committed["id"]}).scalar()
+            assigned = conn.execute(
+                text("SELECT count(*) FROM st_assignments WHERE draw_id = :d"), {"d": committed["id"]}
+            ).scalar()
         canonical = json.dumps(row["inputs"], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         assert row["status"] == "committed" and row["result"] is None and row["drawn_at"] is None
         assert hashlib.sha256(canonical.encode()).hexdigest() == row["inputs_sha256"] == committed["inputs_sha256"]
@@ -260,26 +341,49 @@ def test_draw_rules_on_real_data(client, world, drawn, engine):
     # XH: E1 works for its construction unit, E7 reviewed it before — only E2 and E3 remain.
     assert {x["expert_id"] for x in xh["experts"]} == {e["E2"], e["E3"]}
     assert {x["expert_id"]: x["code"] for x in xh["excluded"]} == {
-        e["E1"]: "conflict", e["E4"]: "group", e["E5"]: "specialty", e["E6"]: "unavailable", e["E7"]: "previous"}
+        e["E1"]: "conflict",
+        e["E4"]: "group",
+        e["E5"]: "specialty",
+        e["E6"]: "unavailable",
+        e["E7"]: "previous",
+    }
     reasons = {x["expert_id"]: x["reason"] for x in xh["excluded"]}
     assert "利益回避" in reasons[e["E1"]] and "出国访问" in reasons[e["E6"]]
     # YH: E2 and E3 are at the round's limit of one project each — E1 and E7 are drawn.
     assert {x["expert_id"] for x in yh["experts"]} == {e["E1"], e["E7"]}
     assert {x["expert_id"]: x["code"] for x in yh["excluded"]} == {
-        e["E2"]: "limit", e["E3"]: "limit", e["E4"]: "group", e["E5"]: "specialty", e["E6"]: "unavailable"}
+        e["E2"]: "limit",
+        e["E3"]: "limit",
+        e["E4"]: "group",
+        e["E5"]: "specialty",
+        e["E6"]: "unavailable",
+    }
     with engine.connect() as conn:
-        evs = {r.id: (r.status, r.round_id)
-               for r in conn.execute(text("SELECT id, status, round_id FROM st_evaluations"))}
-        grants = conn.execute(text(
-            "SELECT g.feature_id, g.valid_from, g.valid_to FROM user_grants g JOIN experts x ON x.user_id = g.user_id "
-            "WHERE x.id = :x AND g.relation = 'expert'"), {"x": e["E2"]}).all()
-        history = conn.execute(text("SELECT action, actor FROM case_history WHERE case_kind = 'st_evaluation' "
-                                    "AND case_id = :c ORDER BY id"), {"c": world["evaluations"][XH]}).all()
+        evs = {
+            r.id: (r.status, r.round_id) for r in conn.execute(text("SELECT id, status, round_id FROM st_evaluations"))
+        }
+        grants = conn.execute(
+            text(
+                "SELECT g.feature_id, g.valid_from, g.valid_to FROM user_grants g JOIN experts x ON x.user_id = g.user_id "
+                "WHERE x.id = :x AND g.relation = 'expert'"
+            ),
+            {"x": e["E2"]},
+        ).all()
+        history = conn.execute(
+            text(
+                "SELECT action, actor FROM case_history WHERE case_kind = 'st_evaluation' AND case_id = :c ORDER BY id"
+            ),
+            {"c": world["evaluations"][XH]},
+        ).all()
     assert all(v == ("in_review", drawn["round"]["id"]) for v in evs.values())
     rnd = drawn["round"]
     assert [(g.feature_id, g.valid_from.isoformat(), g.valid_to.isoformat()) for g in grants] == [
-        (world[XH]["site_id"], datetime.fromisoformat(rnd["review_from"]).isoformat(),
-         datetime.fromisoformat(rnd["review_to"]).isoformat())]
+        (
+            world[XH]["site_id"],
+            datetime.fromisoformat(rnd["review_from"]).isoformat(),
+            datetime.fromisoformat(rnd["review_to"]).isoformat(),
+        )
+    ]
     assert [tuple(h) for h in history] == [("assign", "st-experts-boss")]
     # Nothing left to draw in the round.
     r = client.post(f"/api/st/rounds/{rnd['id']}/draws", headers=world["boss"])
@@ -291,13 +395,21 @@ def test_round_limit_counts_earlier_draws_and_shortfall(client, world, drawn, en
     reports a shortfall, assigns nobody and leaves the application recommended for a later draw."""
     boss, rnd = world["boss"], drawn["round"]
     with engine.begin() as conn:
-        site = conn.execute(text(
-            "INSERT INTO sites (geom, code, name, district, status, project_type) VALUES "
-            "(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'YH-2026-0009', '余杭区晚到项目', '余杭区', '竣工验收', :t) "
-            "RETURNING id"), {"x": world[YH]["lon"] + 0.02, "y": world[YH]["lat"], "t": HOUSING}).scalar()
-        late = conn.execute(text("INSERT INTO st_evaluations (site_id, status, district, round_id, created_by) VALUES "
-                                 "(:s, 'recommended', '余杭区', :r, 'test') RETURNING id"),
-                            {"s": site, "r": rnd["id"]}).scalar()
+        site = conn.execute(
+            text(
+                "INSERT INTO sites (geom, code, name, district, status, project_type) VALUES "
+                "(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'YH-2026-0009', '余杭区晚到项目', '余杭区', '竣工验收', :t) "
+                "RETURNING id"
+            ),
+            {"x": world[YH]["lon"] + 0.02, "y": world[YH]["lat"], "t": HOUSING},
+        ).scalar()
+        late = conn.execute(
+            text(
+                "INSERT INTO st_evaluations (site_id, status, district, round_id, created_by) VALUES "
+                "(:s, 'recommended', '余杭区', :r, 'test') RETURNING id"
+            ),
+            {"s": site, "r": rnd["id"]},
+        ).scalar()
     d = client.post(f"/api/st/rounds/{rnd['id']}/draws", headers=boss, json={"specialty": "安全"}).json()
     experts = {x["id"]: x for x in d["inputs"]["experts"]}
     for k in ("E1", "E2", "E3", "E7"):
@@ -328,35 +440,46 @@ def test_draw_is_reproducible_and_tampering_shows(client, world, drawn, engine):
     xh = str(world["evaluations"][XH])
     with engine.begin() as conn:
         original = conn.execute(text("SELECT result FROM st_draws WHERE id = :d"), {"d": d["id"]}).scalar()
-        tampered = {**original, "assignments": {**original["assignments"],
-                                                xh: list(reversed(original["assignments"][xh]))}}
-        conn.execute(text("UPDATE st_draws SET result = CAST(:r AS jsonb) WHERE id = :d"),
-                     {"r": json.dumps(tampered), "d": d["id"]})
+        tampered = {
+            **original,
+            "assignments": {**original["assignments"], xh: list(reversed(original["assignments"][xh]))},
+        }
+        conn.execute(
+            text("UPDATE st_draws SET result = CAST(:r AS jsonb) WHERE id = :d"),
+            {"r": json.dumps(tampered), "d": d["id"]},
+        )
     try:
         r = client.get(f"/api/st/draws/{d['id']}/verify", headers=boss)
         assert r.status_code == 200 and r.json()["verified"] is False and r.json()["reason"]
     finally:
         with engine.begin() as conn:
-            conn.execute(text("UPDATE st_draws SET result = CAST(:r AS jsonb) WHERE id = :d"),
-                         {"r": json.dumps(original), "d": d["id"]})
+            conn.execute(
+                text("UPDATE st_draws SET result = CAST(:r AS jsonb) WHERE id = :d"),
+                {"r": json.dumps(original), "d": d["id"]},
+            )
     # A changed assignment record is caught too.
     with engine.begin() as conn:
-        conn.execute(text("UPDATE st_assignments SET expert_id = :x WHERE draw_id = :d AND expert_id = :y"),
-                     {"x": eid(world, "E5"), "d": d["id"], "y": eid(world, "E7")})
+        conn.execute(
+            text("UPDATE st_assignments SET expert_id = :x WHERE draw_id = :d AND expert_id = :y"),
+            {"x": eid(world, "E5"), "d": d["id"], "y": eid(world, "E7")},
+        )
     try:
         r = client.get(f"/api/st/draws/{d['id']}/verify", headers=boss).json()
         assert r["verified"] is False and r["commitment_and_result_match"] is True and r["records_match"] is False
     finally:
         with engine.begin() as conn:
-            conn.execute(text("UPDATE st_assignments SET expert_id = :y WHERE draw_id = :d AND expert_id = :x"),
-                         {"x": eid(world, "E5"), "d": d["id"], "y": eid(world, "E7")})
+            conn.execute(
+                text("UPDATE st_assignments SET expert_id = :y WHERE draw_id = :d AND expert_id = :x"),
+                {"x": eid(world, "E5"), "d": d["id"], "y": eid(world, "E7")},
+            )
     assert client.get(f"/api/st/draws/{d['id']}/verify", headers=boss).json()["verified"] is True
 
 
 def test_one_sms_with_a_code_per_drawn_expert(world, drawn, engine):
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT phone, body FROM sms_outbox WHERE purpose = 'expert_review' "
-                                 "AND phone LIKE '1370000%'")).all()
+        rows = conn.execute(
+            text("SELECT phone, body FROM sms_outbox WHERE purpose = 'expert_review' AND phone LIKE '1370000%'")
+        ).all()
     by_phone = {}
     for ph, body in rows:
         by_phone.setdefault(ph, []).append(body)
@@ -369,6 +492,7 @@ def test_one_sms_with_a_code_per_drawn_expert(world, drawn, engine):
 
 # -- the expert ----------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def signed_in(world, drawn, engine, app):
     """E2 by phone, E3 by ID number, E1 by phone — each with the code the draw texted."""
@@ -377,8 +501,10 @@ def signed_in(world, drawn, engine, app):
     out = {}
     with TestClient(app) as c:
         e2 = world["experts"]["E2"]
-        assert otp_login(c, e2["phone"], "000000" if sms_code(engine, e2["phone"]) != "000000" else "111111"
-                         ).status_code == 401
+        assert (
+            otp_login(c, e2["phone"], "000000" if sms_code(engine, e2["phone"]) != "000000" else "111111").status_code
+            == 401
+        )
         out["E2"] = bearer(otp_login(c, e2["phone"], sms_code(engine, e2["phone"])))
         e3 = world["experts"]["E3"]
         out["E3"] = bearer(otp_login(c, e3["id_number"], sms_code(engine, e3["phone"])))
@@ -389,9 +515,10 @@ def signed_in(world, drawn, engine, app):
 
 def _assignment(engine, world, key: str, code: str) -> int:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT id FROM st_assignments WHERE expert_id = :x AND evaluation_id = :e "
-                                 "ORDER BY id DESC LIMIT 1"),
-                            {"x": eid(world, key), "e": world["evaluations"][code]}).scalar()
+        return conn.execute(
+            text("SELECT id FROM st_assignments WHERE expert_id = :x AND evaluation_id = :e ORDER BY id DESC LIMIT 1"),
+            {"x": eid(world, key), "e": world["evaluations"][code]},
+        ).scalar()
 
 
 def test_expert_sees_only_the_assigned_site(client, world, signed_in, engine):
@@ -400,7 +527,8 @@ def test_expert_sees_only_the_assigned_site(client, world, signed_in, engine):
     assert client.get(f"/api/layers/sites/features/{world[YH]['site_id']}", headers=h).status_code == 404
     mine = client.get("/api/st/my/assignments", headers=h).json()
     assert [(a["site_id"], a["open"], a["read_only"]) for a in mine["assignments"]] == [
-        (world[XH]["site_id"], True, False)]
+        (world[XH]["site_id"], True, False)
+    ]
     assert [f["code"] for f in mine["form"]] == ["S01", "S02", "S03", "S04"]
     detail = client.get(f"/api/st/assignments/{mine['assignments'][0]['id']}", headers=h)
     assert detail.status_code == 200, detail.text
@@ -409,8 +537,7 @@ def test_expert_sees_only_the_assigned_site(client, world, signed_in, engine):
     assert {f["code"]: f["max_points"] for f in d["form"]} == {"S01": 30, "S02": 30, "S03": 20, "S04": 20}
     other = _assignment(engine, world, "E1", YH)
     assert client.get(f"/api/st/assignments/{other}", headers=h).status_code == 404
-    assert client.post(f"/api/st/assignments/{other}/review", headers=h,
-                       json={"scores": SCORES}).status_code == 404
+    assert client.post(f"/api/st/assignments/{other}/review", headers=h, json={"scores": SCORES}).status_code == 404
     # Authorities' lists are not for experts.
     assert client.get("/api/st/experts", headers=h).status_code == 403
 
@@ -433,16 +560,28 @@ def test_review_once_inside_the_window_and_completion(client, world, signed_in, 
     r = client.post(url, headers=e2, json={"scores": SCORES})
     assert r.status_code == 409 and r.json()["code"] == "already_reviewed"
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT status FROM st_evaluations WHERE id = :e"),
-                            {"e": world["evaluations"][XH]}).scalar() == "in_review"
+        assert (
+            conn.execute(
+                text("SELECT status FROM st_evaluations WHERE id = :e"), {"e": world["evaluations"][XH]}
+            ).scalar()
+            == "in_review"
+        )
     r = client.post(f"/api/st/assignments/{a3}/review", headers=e3, json={"scores": low, "comments": "资料不全。"})
     assert r.status_code == 201 and r.json()["evaluation_completed"] is True, r.text
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT status FROM st_evaluations WHERE id = :e"),
-                            {"e": world["evaluations"][XH]}).scalar() == "reviewed"
-        last = conn.execute(text("SELECT action, from_state, to_state, actor FROM case_history WHERE case_kind = "
-                                 "'st_evaluation' AND case_id = :e ORDER BY id DESC LIMIT 1"),
-                            {"e": world["evaluations"][XH]}).one()
+        assert (
+            conn.execute(
+                text("SELECT status FROM st_evaluations WHERE id = :e"), {"e": world["evaluations"][XH]}
+            ).scalar()
+            == "reviewed"
+        )
+        last = conn.execute(
+            text(
+                "SELECT action, from_state, to_state, actor FROM case_history WHERE case_kind = "
+                "'st_evaluation' AND case_id = :e ORDER BY id DESC LIMIT 1"
+            ),
+            {"e": world["evaluations"][XH]},
+        ).one()
     assert tuple(last) == ("complete", "in_review", "reviewed", "system")
     # The expert's history: read-only once reviewed.
     hist = client.get("/api/st/my/reviews", headers=e2).json()["reviews"]
@@ -456,8 +595,13 @@ def test_review_once_inside_the_window_and_completion(client, world, signed_in, 
 def test_review_refused_outside_the_window(client, world, signed_in, engine):
     a1 = _assignment(engine, world, "E1", YH)
     with engine.begin() as conn:
-        old = conn.execute(text("UPDATE st_assignments SET window_to = now() - interval '1 minute' WHERE id = :a "
-                                "RETURNING (SELECT window_to FROM st_assignments WHERE id = :a)"), {"a": a1}).scalar()
+        old = conn.execute(
+            text(
+                "UPDATE st_assignments SET window_to = now() - interval '1 minute' WHERE id = :a "
+                "RETURNING (SELECT window_to FROM st_assignments WHERE id = :a)"
+            ),
+            {"a": a1},
+        ).scalar()
     try:
         r = client.post(f"/api/st/assignments/{a1}/review", headers=signed_in["E1"], json={"scores": SCORES})
         assert r.status_code == 403 and r.json()["code"] == "outside_window", r.text
@@ -480,8 +624,9 @@ def test_reminder_by_moving_the_clock(world, drawn, engine):
 
     def reminders() -> list[str]:
         with engine.connect() as conn:
-            return sorted(conn.execute(text("SELECT phone FROM sms_outbox WHERE purpose = 'st_review_reminder'"))
-                          .scalars())
+            return sorted(
+                conn.execute(text("SELECT phone FROM sms_outbox WHERE purpose = 'st_review_reminder'")).scalars()
+            )
 
     assert reminders() == []
     with transaction() as conn:
@@ -527,16 +672,26 @@ def test_jobs_command_and_scheduler_switch(capsys, monkeypatch):
 def test_future_window_code_is_refused(client, world, drawn, signed_in, engine):
     """A round whose window opens in three days: its experts get their code now, but it does not sign them in."""
     boss = world["boss"]
-    now = datetime.now(timezone.utc)
-    r = client.post("/api/st/rounds", headers=boss, json={
-        "name": "2026 年第二批", "review_from": (now + timedelta(days=3)).isoformat(),
-        "review_to": (now + timedelta(days=5)).isoformat()})
+    now = datetime.now(UTC)
+    r = client.post(
+        "/api/st/rounds",
+        headers=boss,
+        json={
+            "name": "2026 年第二批",
+            "review_from": (now + timedelta(days=3)).isoformat(),
+            "review_to": (now + timedelta(days=5)).isoformat(),
+        },
+    )
     assert r.status_code == 201
     r2 = r.json()
     with engine.begin() as conn:
-        ev = conn.execute(text("INSERT INTO st_evaluations (site_id, status, district, round_id, created_by) VALUES "
-                               "(:s, 'recommended', '西湖区', :r, 'test') RETURNING id"),
-                          {"s": world[NP]["site_id"], "r": r2["id"]}).scalar()
+        ev = conn.execute(
+            text(
+                "INSERT INTO st_evaluations (site_id, status, district, round_id, created_by) VALUES "
+                "(:s, 'recommended', '西湖区', :r, 'test') RETURNING id"
+            ),
+            {"s": world[NP]["site_id"], "r": r2["id"]},
+        ).scalar()
     d = client.post(f"/api/st/rounds/{r2['id']}/draws", headers=boss, json={"specialty": "安全"}).json()
     res = client.post(f"/api/st/draws/{d['id']}/run", headers=boss)
     assert res.status_code == 200, res.text
@@ -550,6 +705,9 @@ def test_future_window_code_is_refused(client, world, drawn, signed_in, engine):
     r = otp_login(client, ex["phone"], sms_code(engine, ex["phone"]))
     assert r.status_code == 403 and r.json()["code"] == "outside_window", r.text
     # The window is fixed once drawn.
-    r = client.patch(f"/api/st/rounds/{r2['id']}", headers=boss,
-                     json={"version": r2["version"], "review_to": (now + timedelta(days=6)).isoformat()})
+    r = client.patch(
+        f"/api/st/rounds/{r2['id']}",
+        headers=boss,
+        json={"version": r2["version"], "review_to": (now + timedelta(days=6)).isoformat()},
+    )
     assert r.status_code == 409 and r.json()["code"] == "round_drawn"

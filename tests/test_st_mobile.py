@@ -7,13 +7,14 @@ refused with the distance; a photo taken offline waits on the phone and goes up 
 answer is lost on the way is sent again and stored once (the idempotency key); the shell starts offline; where the
 camera is refused, 「拍照」 falls back to the phone's camera app (the file chooser) and says so.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from PIL import Image
@@ -27,19 +28,38 @@ XH = "XH-2026-0001"
 UNIT = f"sg-{XH}"
 NEW_PASSWORD = "Gongdi-2026-mobile"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 # a fake camera, permission prompts answered yes (as a phone whose user allowed both)
-                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # a fake camera, permission prompts answered yes (as a phone whose user allowed both)
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
 PHONE = {"width": 390, "height": 844}
-FORM = {"progress": "主体结构施工至 12 层，二次结构砌筑", "workers": "86", "safety_checks": "4", "hazards_found": "3",
-        "hazards_fixed": "3"}
+FORM = {
+    "progress": "主体结构施工至 12 层，二次结构砌筑",
+    "workers": "86",
+    "safety_checks": "4",
+    "hazards_found": "3",
+    "hazards_fixed": "3",
+}
 # Messages the tests provoke on purpose: refused uploads (422) and requests made while offline or cut off.
-EXPECTED_CONSOLE = ("status of 422", "ERR_INTERNET_DISCONNECTED", "ERR_CONNECTION_RESET", "ERR_FAILED",
-                    "Failed to fetch")
+EXPECTED_CONSOLE = (
+    "status of 422",
+    "ERR_INTERNET_DISCONNECTED",
+    "ERR_CONNECTION_RESET",
+    "ERR_FAILED",
+    "Failed to fetch",
+)
 
 
 # -- the server side --------------------------------------------------------------------------------------------
+
 
 def test_app_shell_is_served(client):
     r = client.get("/m")
@@ -97,6 +117,7 @@ def test_static_files_stay_inside_the_app(client):
 
 # -- the phone ----------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def world(engine, app, tmp_path_factory):
     """The two-project world; 西湖区's project registered, its unit's initial password read from the SMS outbox."""
@@ -146,9 +167,15 @@ class Phone:
     def __init__(self, browser, server: tuple, site: dict, shots, camera: bool = True) -> None:
         (self.base, self.recorder), self.site, self.shots, self.camera = server, site, shots, camera
         self.context = browser.new_context(
-            viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN",
-            timezone_id="Asia/Shanghai", permissions=["geolocation", "camera"] if camera else ["geolocation"],
-            geolocation={"longitude": site["lon"], "latitude": site["lat"], "accuracy": 8})
+            viewport=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+            permissions=["geolocation", "camera"] if camera else ["geolocation"],
+            geolocation={"longitude": site["lon"], "latitude": site["lat"], "accuracy": 8},
+        )
         if not camera:
             self.context.add_init_script(CAMERA_REFUSED)
         self.page = self.context.new_page()
@@ -168,8 +195,9 @@ class Phone:
         self.page.wait_for_selector(f'body[data-screen="{name}"]')
 
     def move(self, dlon: float = 0.0, dlat: float = 0.0) -> None:
-        self.context.set_geolocation({"longitude": self.site["lon"] + dlon, "latitude": self.site["lat"] + dlat,
-                                      "accuracy": 8})
+        self.context.set_geolocation(
+            {"longitude": self.site["lon"] + dlon, "latitude": self.site["lat"] + dlat, "accuracy": 8}
+        )
 
     def take_photo(self, code: str, n: int) -> None:
         """Tap 「拍照」 of a checklist item: the in-app camera opens, 「拍摄」 takes the picture (or, the camera refused,
@@ -182,8 +210,9 @@ class Phone:
             self.page.wait_for_selector("#camera", state="hidden")
             return
         path = self.shots / f"IMG_20260512_{n:06d}.jpg"
-        path.write_bytes(st_world.jpeg(self.site["lon"], self.site["lat"], datetime.now(timezone.utc),
-                                       colour=(40 + n * 20 % 200, 120, 160)))
+        path.write_bytes(
+            st_world.jpeg(self.site["lon"], self.site["lat"], datetime.now(UTC), colour=(40 + n * 20 % 200, 120, 160))
+        )
         with self.page.expect_file_chooser() as chooser:
             self.page.tap(f'[data-item="{code}"] .shoot')
         assert chooser.value.element.get_attribute("capture") == "environment"
@@ -195,8 +224,10 @@ class Phone:
             return self.page.wait_for_selector(f'[data-item="{code}"][data-state="{state}"]')
         except Exception as e:  # say what the item shows instead
             row = self.page.query_selector(f'[data-item="{code}"]')
-            raise AssertionError(f"{code} not {state}: {row and row.get_attribute('data-state')} "
-                                 f"{row and row.inner_text()!r} {self.errors}") from e
+            raise AssertionError(
+                f"{code} not {state}: {row and row.get_attribute('data-state')} "
+                f"{row and row.inner_text()!r} {self.errors}"
+            ) from e
 
     def check_errors(self) -> None:
         unexpected = [e for e in self.errors if not any(a in e for a in EXPECTED_CONSOLE)]
@@ -230,16 +261,25 @@ def _month(offset: int = 0) -> str:
 
 def _report(engine, site_id: int, month: str) -> dict | None:
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT * FROM st_reports WHERE site_id = :s AND month = :m"),
-                           {"s": site_id, "m": f"{month}-01"}).mappings().first()
+        row = (
+            conn.execute(
+                text("SELECT * FROM st_reports WHERE site_id = :s AND month = :m"), {"s": site_id, "m": f"{month}-01"}
+            )
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 
 def _photos(engine, report_id: int) -> list[dict]:
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(
-            "SELECT * FROM st_photos WHERE owner_kind = 'report' AND owner_id = :r ORDER BY id"), {"r": report_id}
-        ).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                text("SELECT * FROM st_photos WHERE owner_kind = 'report' AND owner_id = :r ORDER BY id"),
+                {"r": report_id},
+            ).mappings()
+        ]
 
 
 def test_monthly_report_from_the_phone(phone, world, engine):
@@ -300,7 +340,7 @@ def test_monthly_report_from_the_phone(phone, world, engine):
         assert p["inside_fence"] and p["source_crs"] == "EPSG:4326" and p["accuracy_m"] == 8 and p["flags"] == []
         assert abs(p["lon"] - site["lon"]) < 1e-6 and abs(p["lat"] - site["lat"]) < 1e-6
         assert p["idempotency_key"].startswith(f"{world['user_id']}:") and p["exif"]  # the camera's EXIF kept
-        assert abs((datetime.now(timezone.utc) - p["taken_at"]).total_seconds()) < 120
+        assert abs((datetime.now(UTC) - p["taken_at"]).total_seconds()) < 120
         # The in-app camera's JPEG, its EXIF written on the phone: when (Beijing time, with its offset) and where
         # (the position reported with the upload), as the server read it and as stored.
         assert p["content_type"] == "image/jpeg" and p["width"] > 0 and p["height"] > 0
@@ -348,8 +388,9 @@ def test_photo_outside_the_fence_is_refused_with_the_distance(phone, world, engi
 
 def _rows_for_key(engine, user_id: int, key: str) -> int:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM st_photos WHERE idempotency_key = :k"),
-                            {"k": f"{user_id}:{key}"}).scalar()
+        return conn.execute(
+            text("SELECT count(*) FROM st_photos WHERE idempotency_key = :k"), {"k": f"{user_id}:{key}"}
+        ).scalar()
 
 
 def test_offline_photo_waits_on_the_phone_and_goes_up_once(phone, world, engine):
@@ -435,7 +476,8 @@ def test_app_starts_offline_and_keeps_taking_photos(phone, world, engine):
         assert page.evaluate("document.body.dataset.user") == UNIT  # remembered from the last session
         phone.take_photo("P03", 30)
         key = page.wait_for_selector('[data-item="P03"] .shot.pending[data-queue-state="offline"]').get_attribute(
-            "data-key")
+            "data-key"
+        )
     finally:
         ctx.set_offline(False)
     # Back online: the session checked, the screen reloaded from the server, the photo sent once.
@@ -449,8 +491,10 @@ def test_app_starts_offline_and_keeps_taking_photos(phone, world, engine):
 def test_evaluation_application_from_the_phone(phone, world, engine):
     page, site = phone.page, world[XH]
     with engine.begin() as conn:  # the project passed completion acceptance yesterday
-        conn.execute(text("UPDATE projects SET completion_date = :d WHERE code = :c"),
-                     {"d": datetime.now(timezone(timedelta(hours=8))).date() - timedelta(days=1), "c": XH})
+        conn.execute(
+            text("UPDATE projects SET completion_date = :d WHERE code = :c"),
+            {"d": datetime.now(timezone(timedelta(hours=8))).date() - timedelta(days=1), "c": XH},
+        )
     page.goto(f"{phone.base}/m#/site/{site['site_id']}")
     phone.screen("site")
     page.tap("#evaluation-new")
@@ -470,10 +514,17 @@ def test_evaluation_application_from_the_phone(phone, world, engine):
     page.tap("#sheet-ok")
     page.wait_for_function("document.querySelector('#case-status')?.textContent === '待监理审核'")
     with engine.connect() as conn:
-        e = conn.execute(text("SELECT id, status, form FROM st_evaluations WHERE site_id = :s"),
-                         {"s": site["site_id"]}).mappings().one()
-        shots = conn.execute(text("SELECT inside_fence, checklist_code FROM st_photos WHERE owner_kind = 'evaluation' "
-                                  "AND owner_id = :e"), {"e": e["id"]}).all()
+        e = (
+            conn.execute(text("SELECT id, status, form FROM st_evaluations WHERE site_id = :s"), {"s": site["site_id"]})
+            .mappings()
+            .one()
+        )
+        shots = conn.execute(
+            text(
+                "SELECT inside_fence, checklist_code FROM st_photos WHERE owner_kind = 'evaluation' AND owner_id = :e"
+            ),
+            {"e": e["id"]},
+        ).all()
     assert e["status"] == "submitted" and e["form"]["project_manager"] == "张建国"
     assert [tuple(x) for x in shots] == [(True, None)]
     phone.check_errors()
@@ -526,8 +577,9 @@ def test_stage_registration_on_site(browser, server, world, engine, tmp_path_fac
         assert len(sent) == 2 and sent[0] == sent[1], sent
         assert page.text_content("#stage-result") == "优良"
         with engine.connect() as conn:
-            rows = conn.execute(text("SELECT id, inside_fence, score FROM st_stage_evals WHERE site_id = :s"),
-                                {"s": site["site_id"]}).all()
+            rows = conn.execute(
+                text("SELECT id, inside_fence, score FROM st_stage_evals WHERE site_id = :s"), {"s": site["site_id"]}
+            ).all()
         assert len(rows) == 1 and rows[0].inside_fence and rows[0].score == 92
         # The signed evaluation form, photographed. The camera is refused on this phone: 「拍照」 opens the phone's
         # camera app (the file chooser) instead, and the screen says why.
@@ -536,8 +588,13 @@ def test_stage_registration_on_site(browser, server, world, engine, tmp_path_fac
         assert "未允许使用相机" in page.text_content("#camera-note:not([hidden])")
         assert page.is_hidden("#camera")
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM st_photos WHERE owner_kind = 'stage' AND owner_id = :i"),
-                                {"i": rows[0].id}).scalar() == 1
+            assert (
+                conn.execute(
+                    text("SELECT count(*) FROM st_photos WHERE owner_kind = 'stage' AND owner_id = :i"),
+                    {"i": rows[0].id},
+                ).scalar()
+                == 1
+            )
         # Signing out from the menu.
         page.tap("#menu-button")
         page.tap("#logout")

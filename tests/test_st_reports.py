@@ -2,11 +2,12 @@
 checked against the electronic fence (ST-03, ST-26), the supervision review and the authority's receipt (ST-04,
 ST-11), idempotent retries, the state machine and the case history, scope rules — two projects in two districts,
 real accounts."""
+
 from __future__ import annotations
 
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -56,9 +57,12 @@ def test_registration_rules(client, world, engine):
     assert r.status_code in (403, 422)
     # The accounts exist, are bound to their project's site and must change their password.
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT u.username, u.must_change_password, g.feature_id FROM users u "
-                                 "JOIN user_grants g ON g.user_id = u.id WHERE u.username LIKE '%-XH-2026-0001'"
-                                 )).all()
+        rows = conn.execute(
+            text(
+                "SELECT u.username, u.must_change_password, g.feature_id FROM users u "
+                "JOIN user_grants g ON g.user_id = u.id WHERE u.username LIKE '%-XH-2026-0001'"
+            )
+        ).all()
     assert {r.username for r in rows} == {"sg-XH-2026-0001", "jl-XH-2026-0001"}
     assert all(r.must_change_password and r.feature_id == info["site_id"] for r in rows)
     # Lookup before registering: only with the right credit code.
@@ -68,10 +72,15 @@ def test_registration_rules(client, world, engine):
 
 
 def _photo(client, headers, report_id, code, lon, lat, key=None, crs=None, accuracy=8.0, taken=None, data=None):
-    taken = taken or datetime.now(timezone.utc)
+    taken = taken or datetime.now(UTC)
     files = {"file": ("IMG_0001.jpg", io.BytesIO(data or st_world.jpeg(lon, lat, taken)), "image/jpeg")}
-    form = {"checklist_code": code, "lon": str(lon), "lat": str(lat), "accuracy_m": str(accuracy),
-            "taken_at": taken.isoformat()}
+    form = {
+        "checklist_code": code,
+        "lon": str(lon),
+        "lat": str(lat),
+        "accuracy_m": str(accuracy),
+        "taken_at": taken.isoformat(),
+    }
     if crs:
         form["crs"] = crs
     h = dict(headers)
@@ -107,8 +116,16 @@ def test_monthly_report_flow(client, world, engine):
         if i == 0:
             glon, glat = wgs84_to_gcj02(lon, lat)
             # The phone's EXIF is in WGS84; the position the page reports comes from AMap, in GCJ-02.
-            r = _photo(client, sg, rep["id"], code, float(glon), float(glat), crs="GCJ02",
-                       data=st_world.jpeg(lon, lat, datetime.now(timezone.utc)))
+            r = _photo(
+                client,
+                sg,
+                rep["id"],
+                code,
+                float(glon),
+                float(glat),
+                crs="GCJ02",
+                data=st_world.jpeg(lon, lat, datetime.now(UTC)),
+            )
         else:
             r = _photo(client, sg, rep["id"], code, lon, lat)
         assert r.status_code == 201, r.text
@@ -121,13 +138,19 @@ def test_monthly_report_flow(client, world, engine):
     assert r.status_code == 422 and r.json()["code"] == "outside_fence"
     assert re.search(r"围栏外 \d+ 米", r.json()["message"]) and r.json()["detail"]["distance_m"] > 1000
     # No location, no upload.
-    r = client.post(f"/api/st/report/{rep['id']}/photos", headers=sg,
-                    files={"file": ("a.jpg", io.BytesIO(st_world.jpeg()), "image/jpeg")})
+    r = client.post(
+        f"/api/st/report/{rep['id']}/photos",
+        headers=sg,
+        files={"file": ("a.jpg", io.BytesIO(st_world.jpeg()), "image/jpeg")},
+    )
     assert r.status_code == 422 and r.json()["code"] == "location_required"
     # A PDF named .jpg is refused by content.
-    r = client.post(f"/api/st/report/{rep['id']}/photos", headers=sg,
-                    files={"file": ("a.jpg", io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "image/jpeg")},
-                    data={"lon": str(site["lon"]), "lat": str(site["lat"])})
+    r = client.post(
+        f"/api/st/report/{rep['id']}/photos",
+        headers=sg,
+        files={"file": ("a.jpg", io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "image/jpeg")},
+        data={"lon": str(site["lon"]), "lat": str(site["lat"])},
+    )
     assert r.status_code == 415
     r = client.post(f"/api/st/reports/{rep['id']}/actions/submit", headers=sg)
     assert r.status_code == 200 and r.json()["status"] == "submitted", r.text
@@ -180,7 +203,7 @@ def test_retries_are_idempotent(client, world, engine):
     rid = r1.json()["id"]
     with engine.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM st_photos")).scalar()
-    shot = datetime.now(timezone.utc)
+    shot = datetime.now(UTC)
     data = st_world.jpeg(site["lon"], site["lat"], shot)
     a = _photo(client, sg, rid, "P01", site["lon"], site["lat"], key="photo-abc", data=data, taken=shot)
     b = _photo(client, sg, rid, "P01", site["lon"], site["lat"], key="photo-abc", data=data, taken=shot)
@@ -196,7 +219,7 @@ def test_exif_disagreement_is_flagged(client, world):
     sg = unit(world, YH)
     site = world[YH]
     rid = client.get("/api/st/reports", headers=sg).json()["reports"][0]["id"]
-    long_ago = datetime.now(timezone.utc) - timedelta(days=3)
+    long_ago = datetime.now(UTC) - timedelta(days=3)
     data = st_world.jpeg(site["lon"] + 0.05, site["lat"], long_ago)  # EXIF: elsewhere, three days ago
     r = _photo(client, sg, rid, "P02", site["lon"], site["lat"], data=data)
     assert r.status_code == 201, r.text
@@ -217,6 +240,9 @@ def test_outside_fence_may_be_accepted_with_a_flag(client, world, monkeypatch):
 def test_units_cannot_report_for_other_projects(client, world):
     r = client.post(f"/api/st/sites/{world[YH]['site_id']}/reports", headers=unit(world, XH), json={"month": _month()})
     assert r.status_code == 404
-    r = client.post(f"/api/st/sites/{world[XH]['site_id']}/reports", headers=unit(world, XH, "supervision_unit"),
-                    json={"month": _month()})
+    r = client.post(
+        f"/api/st/sites/{world[XH]['site_id']}/reports",
+        headers=unit(world, XH, "supervision_unit"),
+        json={"month": _month()},
+    )
     assert r.status_code == 403

@@ -4,12 +4,13 @@ API with its photos. The supervision unit signs in on the page with the password
 it first (the page insists), opens the report, sees the photos, returns it with a reason (first without one: the
 server's error is shown at the reason field) and sees it 已退回. The 西湖区 clerk then sees the numbers in the
 statistics tab, and the Excel export of the same query."""
+
 from __future__ import annotations
 
 import io
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -25,8 +26,15 @@ REQUIRED_PHOTOS = ("P01", "P02", "P03", "P05", "P06")
 NEW_PASSWORD = "Jianli-2026-workbench"
 REASON = "扬尘治理照片不清晰，请重新拍摄后提交"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # The one error the test provokes on purpose: 退回 without a reason (422, shown at the reason field).
 EXPECTED_CONSOLE = ("status of 422",)
 
@@ -36,6 +44,7 @@ def _month() -> str:
 
 
 # -- the server side --------------------------------------------------------------------------------------------
+
 
 def test_page_is_served(client):
     r = client.get("/st")
@@ -68,6 +77,7 @@ def test_page_is_served(client):
 
 # -- the page in a browser --------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def world(engine, app, tmp_path_factory):
     """The small ST world with the 西湖区 project registered; this month's report filed by the construction unit
@@ -78,14 +88,17 @@ def world(engine, app, tmp_path_factory):
     info = st_world.build(engine)
     site = info[XH]
     with TestClient(app) as c:
-        r = c.post("/api/st/registrations",
-                   json=st_world.registration(XH, site, st_world.PROJECTS["西湖区"]["permit"], "01"))
+        r = c.post(
+            "/api/st/registrations", json=st_world.registration(XH, site, st_world.PROJECTS["西湖区"]["permit"], "01")
+        )
         assert r.status_code == 201, r.text
         passwords = {}
         with engine.connect() as conn:
             for acc in r.json()["accounts"]:
-                body = conn.execute(text("SELECT body FROM sms_outbox WHERE body LIKE :u ORDER BY id DESC LIMIT 1"),
-                                    {"u": f"%{acc['username']}%"}).scalar()
+                body = conn.execute(
+                    text("SELECT body FROM sms_outbox WHERE body LIKE :u ORDER BY id DESC LIMIT 1"),
+                    {"u": f"%{acc['username']}%"},
+                ).scalar()
                 passwords[acc["username"]] = re.search(r"初始密码：(\w+)", body).group(1)
         r = c.post("/api/auth/token", json={"username": f"sg-{XH}", "password": passwords[f"sg-{XH}"]})
         assert r.status_code == 200, r.text
@@ -95,11 +108,19 @@ def world(engine, app, tmp_path_factory):
         report = r.json()
         for i, code in enumerate(REQUIRED_PHOTOS):
             lon, lat = site["lon"] + 0.0003 * i, site["lat"]
-            now = datetime.now(timezone.utc)
-            r = c.post(f"/api/st/report/{report['id']}/photos", headers=sg,
-                       files={"file": (f"IMG_{i}.jpg", io.BytesIO(st_world.jpeg(lon, lat, now)), "image/jpeg")},
-                       data={"checklist_code": code, "lon": str(lon), "lat": str(lat), "accuracy_m": "8",
-                             "taken_at": now.isoformat()})
+            now = datetime.now(UTC)
+            r = c.post(
+                f"/api/st/report/{report['id']}/photos",
+                headers=sg,
+                files={"file": (f"IMG_{i}.jpg", io.BytesIO(st_world.jpeg(lon, lat, now)), "image/jpeg")},
+                data={
+                    "checklist_code": code,
+                    "lon": str(lon),
+                    "lat": str(lat),
+                    "accuracy_m": "8",
+                    "taken_at": now.isoformat(),
+                },
+            )
             assert r.status_code == 201, r.text
         r = c.post(f"/api/st/reports/{report['id']}/actions/submit", headers=sg)
         assert r.status_code == 200 and r.json()["status"] == "submitted", r.text
@@ -148,7 +169,9 @@ def test_review_and_statistics_in_browser(world, server, engine):
             forced.locator("input[name=again]").fill(NEW_PASSWORD)
             forced.locator("button[type=submit]").click()
             expect(page.locator("dialog")).to_have_count(0)
-            expect(page.locator(".tab")).to_have_text(["月度申报", "加分项", "考评申报", "减分项", "阶段考评", "通知公告"])
+            expect(page.locator(".tab")).to_have_text(
+                ["月度申报", "加分项", "考评申报", "减分项", "阶段考评", "通知公告"]
+            )
             row = page.locator(".pane[data-tab=reports] tbody tr", has_text=month)
             expect(row).to_have_count(1)
             expect(row).to_contain_text("待监理审核")
@@ -162,8 +185,9 @@ def test_review_and_statistics_in_browser(world, server, engine):
             photos = detail.locator(".photo")
             expect(photos).to_have_count(len(REQUIRED_PHOTOS))
             expect(photos.first).to_contain_text("围栏内")
-            page.wait_for_function("[...document.querySelectorAll('.photo img')]"
-                                   ".every((i) => i.complete && i.naturalWidth > 0)")
+            page.wait_for_function(
+                "[...document.querySelectorAll('.photo img')].every((i) => i.complete && i.naturalWidth > 0)"
+            )
             assert photos.first.locator("a").get_attribute("href").endswith("/file")
             expect(detail.locator(".actionbar button[data-action]")).to_have_text(["审核通过", "退回"])
 
@@ -179,8 +203,9 @@ def test_review_and_statistics_in_browser(world, server, engine):
             expect(detail).to_contain_text(REASON)
             expect(detail.locator(".actionbar button[data-action]")).to_have_count(0)
             with engine.connect() as conn:
-                assert conn.execute(text("SELECT status, return_reason FROM st_reports WHERE id = :r"),
-                                    {"r": rid}).one() == ("returned", REASON)
+                assert conn.execute(
+                    text("SELECT status, return_reason FROM st_reports WHERE id = :r"), {"r": rid}
+                ).one() == ("returned", REASON)
 
             page.locator("#logout").click()
             expect(page.locator("#login")).to_be_visible()

@@ -1,5 +1,6 @@
 """The map's server side: the MapLibre style from the registry, the page's layer config, label glyphs and
 points, static files, search, counts and districts."""
+
 from __future__ import annotations
 
 import gzip
@@ -98,9 +99,22 @@ def test_style_colours_and_legend(client):
     # Farmhouses: B/C/D coloured, the rest (A, not appraised) in the default colour, listed as 其他.
     legend = by_id["farmhouses"]["metadata"]["chengjian:legend"]
     assert [(r["label"], r["color"]) for r in legend] == [
-        ("B", "#f59e0b"), ("C", "#f97316"), ("D", "#dc2626"), ("其他", "#16a34a")]
-    assert by_id["greenways"]["paint"]["line-color"] == ["match", ["get", "status"], "规划", "#a3a3a3",
-                                                         "在建", "#f59e0b", "已建成", "#16a34a", "#3b82f6"]
+        ("B", "#f59e0b"),
+        ("C", "#f97316"),
+        ("D", "#dc2626"),
+        ("其他", "#16a34a"),
+    ]
+    assert by_id["greenways"]["paint"]["line-color"] == [
+        "match",
+        ["get", "status"],
+        "规划",
+        "#a3a3a3",
+        "在建",
+        "#f59e0b",
+        "已建成",
+        "#16a34a",
+        "#3b82f6",
+    ]
     fences = by_id["site_fences"]["paint"]
     assert fences["fill-color"] == "#2563eb" and fences["fill-opacity"] == 0.15
     assert by_id["site_fences-outline"]["paint"]["line-color"] == "#1d4ed8"
@@ -139,6 +153,7 @@ def test_style_passes_maplibre_validator(client, tmp_path):
 
 # -- the page's layer config ----------------------------------------------------------------------
 
+
 def test_layer_config_for_panel_popups_and_forms(client):
     cfg = {lyr["id"]: lyr for lyr in client.get("/map/layers.json", headers=LEADER).json()["layers"]}
     assert list(cfg) == [lyr.id for lyr in registry.all()]
@@ -157,6 +172,7 @@ def test_layer_config_for_panel_popups_and_forms(client):
 
 
 # -- label glyphs and points ------------------------------------------------------------------------
+
 
 def read_varint(buf: bytes, i: int) -> tuple[int, int]:
     shift = value = 0
@@ -179,7 +195,7 @@ def fields_of(buf: bytes) -> list[tuple[int, object]]:
             value, i = read_varint(buf, i)
         elif wire == 2:
             n, i = read_varint(buf, i)
-            value, i = buf[i:i + n], i + n
+            value, i = buf[i : i + n], i + n
         else:
             raise AssertionError(f"unexpected wire type {wire}")
         out.append((number, value))
@@ -187,7 +203,7 @@ def fields_of(buf: bytes) -> list[tuple[int, object]]:
 
 
 def glyphs_of(pbf: bytes) -> tuple[str, dict[int, dict]]:
-    (number, stack), = fields_of(pbf)
+    ((number, stack),) = fields_of(pbf)
     assert number == 1
     parts = fields_of(stack)
     rng = next(v for n, v in parts if n == 2).decode()
@@ -232,9 +248,10 @@ def test_label_points_inside_their_districts(client, engine):
     with engine.connect() as conn:
         for f in doc["features"]:
             lon, lat = f["geometry"]["coordinates"]
-            inside = conn.execute(text(
-                "SELECT ST_Contains(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) FROM districts WHERE id = :id"),
-                {"x": lon, "y": lat, "id": f["properties"]["id"]}).scalar()
+            inside = conn.execute(
+                text("SELECT ST_Contains(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) FROM districts WHERE id = :id"),
+                {"x": lon, "y": lat, "id": f["properties"]["id"]},
+            ).scalar()
             assert inside, f["properties"]["name"]
     assert client.get("/map/labels/townships.geojson").json() == {"type": "FeatureCollection", "features": []}
     r = client.get("/map/labels/greenways.geojson")
@@ -244,6 +261,7 @@ def test_label_points_inside_their_districts(client, engine):
 
 
 # -- the page and its static files ---------------------------------------------------------------------
+
 
 def test_page_and_static_files(client):
     r = client.get("/")
@@ -263,8 +281,10 @@ def test_page_and_static_files(client):
     assert client.get("/static/js/main.js", headers={"If-None-Match": etag}).status_code == 304
     plain = client.get("/static/js/main.js", headers={"Accept-Encoding": "identity"}).headers["etag"]
     assert plain != etag  # each encoding its own strong validator
-    assert client.get("/static/js/main.js", headers={"If-None-Match": etag, "Accept-Encoding": "identity"}
-                      ).status_code == 200
+    assert (
+        client.get("/static/js/main.js", headers={"If-None-Match": etag, "Accept-Encoding": "identity"}).status_code
+        == 200
+    )
     for bad in ("/static/../api/web.py", "/static/%2e%2e/api/web.py", "/static/nope.js", "/static/js"):
         r = client.get(bad)
         assert r.status_code == 404, bad
@@ -272,9 +292,13 @@ def test_page_and_static_files(client):
 
 # -- search, counts, districts ----------------------------------------------------------------------
 
+
 def add(client, layer: str, geometry: dict, **props) -> dict:
-    r = client.post(f"/api/layers/{layer}/features", json={"type": "Feature", "geometry": geometry,
-                                                            "properties": props}, headers=ADMIN)
+    r = client.post(
+        f"/api/layers/{layer}/features",
+        json={"type": "Feature", "geometry": geometry, "properties": props},
+        headers=ADMIN,
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -286,8 +310,14 @@ def some(client, clean):
         "site": add(client, "sites", point(120.2101, 30.2552), code="330102-2026-0007", name="望江门人才公寓项目"),
         "site2": add(client, "sites", point(120.0301, 30.2902), code="330106-2026-0070", name="紫金港科创园项目"),
         "review": add(client, "review_projects", point(120.2121, 30.2562), code="SC-2026-0007", name="望江门小学"),
-        "green": add(client, "greenways", {"type": "LineString", "coordinates": [[120.10, 30.20], [120.12, 30.21]]},
-                     code="GW-330106-001", name="之江绿道望江段", status="在建"),
+        "green": add(
+            client,
+            "greenways",
+            {"type": "LineString", "coordinates": [[120.10, 30.20], [120.12, 30.21]]},
+            code="GW-330106-001",
+            name="之江绿道望江段",
+            status="在建",
+        ),
     }
     client.delete(f"/api/layers/sites/features/{out['site2']['id']}?version=1", headers=ADMIN)
     return out
@@ -298,7 +328,10 @@ def test_search_across_layers(client, some):
     assert r.status_code == 200
     hits = r.json()["results"]
     assert {(h["layer"], h["id"]) for h in hits} == {
-        ("sites", some["site"]["id"]), ("review_projects", some["review"]["id"]), ("greenways", some["green"]["id"])}
+        ("sites", some["site"]["id"]),
+        ("review_projects", some["review"]["id"]),
+        ("greenways", some["green"]["id"]),
+    }
     site = next(h for h in hits if h["layer"] == "sites")
     assert site["layer_title"] == "建设工地" and site["label"] == "望江门人才公寓项目" and site["district"] == "上城区"
     assert site["center"] == [120.2101, 30.2552] and site["bbox"] == [120.2101, 30.2552, 120.2101, 30.2552]

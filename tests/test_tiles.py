@@ -1,4 +1,5 @@
 """Vector tiles: contents against PostGIS, aggregation, the size bound, simplification, caching, permissions."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,7 @@ MVT = "application/vnd.mapbox-vector-tile"
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
-    n = 2 ** z
+    n = 2**z
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     return z, x, y
@@ -26,7 +27,7 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
 def tile_centre(lon: float, lat: float, z: int) -> tuple[float, float]:
     """The lon/lat of the centre of the z tile holding (lon, lat): data placed there stays inside one tile."""
     _, x, y = tile_of(lon, lat, z)
-    n = 2 ** z
+    n = 2**z
     lat_c = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * (y + 0.5) / n))))
     return (x + 0.5) / n * 360 - 180, lat_c
 
@@ -50,37 +51,55 @@ def sql_count(engine, table: str, z: int, x: int, y: int, where: str = "true", m
     env = f"ST_TileEnvelope({z}, {x}, {y}{', margin => 0.015625' if margin else ''})"
     test = f"ST_Intersects(geom_3857, {env})" if margin else f"geom_3857 && {env}"
     with engine.connect() as conn:
-        return conn.execute(text(f"SELECT count(*) FROM {table} WHERE deleted_at IS NULL AND {test} AND {where}")).scalar()
+        return conn.execute(
+            text(f"SELECT count(*) FROM {table} WHERE deleted_at IS NULL AND {test} AND {where}")
+        ).scalar()
 
 
 def add_farmhouses(engine, n: int, lon: float, lat: float, size_deg: float, seed: float = 0.3) -> None:
     """``n`` farmhouses spread over a square (plain SQL: the bulk path the triggers must follow as well)."""
     with engine.begin() as conn:
         conn.execute(text("SELECT setseed(:s)"), {"s": seed})
-        conn.execute(text("""
+        conn.execute(
+            text("""
             INSERT INTO farmhouses (code, owner_name, district, township, village, floors, structure, status,
                                     danger_grade, geom, created_by, updated_by)
             SELECT 'NF-T' || i, '户主' || i, '余杭区', '良渚街道', '测试村', 1 + i % 3, '砖混', '存量',
                    (ARRAY['A', 'B', 'C', 'D', NULL])[1 + i % 5],
                    ST_SetSRID(ST_MakePoint(:lon - :d / 2 + random() * :d, :lat - :d / 2 + random() * :d), 4326),
                    'test', 'test'
-            FROM generate_series(1, :n) i"""), {"n": n, "lon": lon, "lat": lat, "d": size_deg})
+            FROM generate_series(1, :n) i"""),
+            {"n": n, "lon": lon, "lat": lat, "d": size_deg},
+        )
 
 
 def site(code: str, lon: float, lat: float, **props) -> dict:
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-            "properties": {"code": code, "name": f"瓦片测试项目{code}", **props}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": {"code": code, "name": f"瓦片测试项目{code}", **props},
+    }
 
 
 # -- contents -------------------------------------------------------------------------------------------------
+
 
 def test_point_tile_matches_postgis_with_attributes(client, engine, clean):
     lon, lat = tile_centre(120.16, 30.29, 14)
     ids = []
     for i in range(5):
-        r = client.post("/api/layers/sites/features", headers=ADMIN, json=site(
-            f"TS-{i}", lon + 0.001 * i, lat, status="在建", construction_unit="杭州市第一建筑工程有限公司",
-            start_date="2026-03-0{}".format(i + 1)))
+        r = client.post(
+            "/api/layers/sites/features",
+            headers=ADMIN,
+            json=site(
+                f"TS-{i}",
+                lon + 0.001 * i,
+                lat,
+                status="在建",
+                construction_unit="杭州市第一建筑工程有限公司",
+                start_date=f"2026-03-0{i + 1}",
+            ),
+        )
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
     client.post("/api/layers/sites/features", headers=ADMIN, json=site("TS-far", 119.5, 29.8))  # elsewhere
@@ -104,9 +123,15 @@ def test_point_tile_matches_postgis_with_attributes(client, engine, clean):
 def test_composite_tile_has_one_layer_per_source(client, engine, clean):
     lon, lat = 120.16, 30.29  # inside 拱墅区
     client.post("/api/layers/sites/features", headers=ADMIN, json=site("TC-1", lon, lat))
-    client.post("/api/layers/sewage_plants/features", headers=ADMIN, json={
-        "type": "Feature", "geometry": {"type": "Point", "coordinates": [lon + 0.002, lat]},
-        "properties": {"code": "WS-1", "name": "测试污水厂", "kind": "城镇污水处理厂"}})
+    client.post(
+        "/api/layers/sewage_plants/features",
+        headers=ADMIN,
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [lon + 0.002, lat]},
+            "properties": {"code": "WS-1", "name": "测试污水厂", "kind": "城镇污水处理厂"},
+        },
+    )
     z, x, y = tile_of(lon, lat, 12)
     r = fetch(client, "districts,sites,sewage_plants", z, x, y)
     assert r.status_code == 200
@@ -125,14 +150,17 @@ def test_every_layer_serves_tiles_and_has_the_change_trigger(client, engine):
     with engine.connect() as conn:
         for layer in registry.all():
             assert fetch(client, layer.id, z, x, y).status_code == 200, layer.id
-            trig = conn.execute(text("SELECT count(*) FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) "
-                                     "AND tgname = :n"), {"t": layer.table, "n": f"{layer.table}_layer_changed"})
+            trig = conn.execute(
+                text("SELECT count(*) FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) AND tgname = :n"),
+                {"t": layer.table, "n": f"{layer.table}_layer_changed"},
+            )
             assert trig.scalar() == 1, f"{layer.table}: install_change_trigger in its migration"
             if layer.cluster_maxzoom is not None:
                 assert service.has_cells(conn.connection.cursor(), layer), f"{layer.id}: install_tile_cells"
 
 
 # -- aggregation ----------------------------------------------------------------------------------------------
+
 
 def cluster_totals(feats: list[dict]) -> dict[str, int]:
     out: dict[str, int] = {}
@@ -156,7 +184,7 @@ def test_low_zoom_aggregates_points_with_counts_by_category(client, engine, clea
         assert totals["count"] == sql_count(engine, "farmhouses", z, x, y), z
         for g in "BCD":
             assert totals[f"count_{g}"] == sql_count(engine, "farmhouses", z, x, y, f"danger_grade = '{g}'"), (z, g)
-        assert len(feats) <= sql.GRID ** 2
+        assert len(feats) <= sql.GRID**2
     # The summary the triggers keep gives what aggregating the points themselves gives (cells vs grid).
     z, x, y = tile_of(120.0, 30.33, 11)
     from_cells, _ = service.with_cursor(lambda cur: service.render(cur, [layer], z, x, y))
@@ -164,8 +192,11 @@ def test_low_zoom_aggregates_points_with_counts_by_category(client, engine, clea
     from_points = service.with_cursor(lambda cur: service._run(cur, grid, z, x, y))[1][0]
 
     def cells(data):
-        return sorted((f["properties"]["count"], f["properties"]["count_B"], tuple(f["geometry"]["coordinates"]))
-                      for f in decode(data)["farmhouses"]["features"])
+        return sorted(
+            (f["properties"]["count"], f["properties"]["count_B"], tuple(f["geometry"]["coordinates"]))
+            for f in decode(data)["farmhouses"]["features"]
+        )
+
     assert cells(from_cells) == cells(from_points)
     # From cluster_maxzoom on, single houses with their popup.
     z, x, y = tile_of(120.0, 30.33, 14)
@@ -188,17 +219,19 @@ def test_no_tile_exceeds_the_size_bound(client, engine, clean):
         if z == 14:  # 12,000 single houses would be ~1 MB: served aggregated on the finer guard grid instead
             feats = decode(r.content)["farmhouses"]["features"]
             assert all(f["properties"].get("cluster") == 1 for f in feats)
-            assert len(feats) > sql.GRID ** 2
+            assert len(feats) > sql.GRID**2
             assert cluster_totals(feats)["count"] == sql_count(engine, "farmhouses", z, x, y) == 12_000
 
 
 # -- simplification -------------------------------------------------------------------------------------------
+
 
 def vertices(feats: list[dict]) -> int:
     def count(coords):
         if coords and isinstance(coords[0], (int, float)):
             return 1
         return sum(count(c) for c in coords)
+
     return sum(count(f["geometry"]["coordinates"]) for f in feats)
 
 
@@ -214,11 +247,22 @@ def test_lines_and_polygons_are_simplified_per_zoom(client, engine, clean):
     # A detailed fence (2,000 vertices zigzagging 4 m around a 200 m circle): few vertices at z11, all at z15.
     lon, lat = tile_centre(120.16, 30.29, 15)
     r = client.post("/api/layers/sites/features", headers=ADMIN, json=site("TF-1", lon, lat))
-    ring = [[lon + (0.002 + 0.00004 * (k % 2)) * math.cos(2 * math.pi * k / 2000),
-             lat + (0.0017 + 0.00004 * (k % 2)) * math.sin(2 * math.pi * k / 2000)] for k in range(2000)]
-    r = client.post("/api/layers/site_fences/features", headers=ADMIN, json={
-        "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring + [ring[0]]]},
-        "properties": {"site_id": r.json()["id"], "name": "测试围栏"}})
+    ring = [
+        [
+            lon + (0.002 + 0.00004 * (k % 2)) * math.cos(2 * math.pi * k / 2000),
+            lat + (0.0017 + 0.00004 * (k % 2)) * math.sin(2 * math.pi * k / 2000),
+        ]
+        for k in range(2000)
+    ]
+    r = client.post(
+        "/api/layers/site_fences/features",
+        headers=ADMIN,
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [ring + [ring[0]]]},
+            "properties": {"site_id": r.json()["id"], "name": "测试围栏"},
+        },
+    )
     assert r.status_code == 201, r.text
     low = vertices(features(client, "site_fences", *tile_of(lon, lat, 11)))
     high = vertices(features(client, "site_fences", *tile_of(lon, lat, 15)))
@@ -226,6 +270,7 @@ def test_lines_and_polygons_are_simplified_per_zoom(client, engine, clean):
 
 
 # -- caching and invalidation ---------------------------------------------------------------------------------
+
 
 def test_strong_etag_and_304(client, clean):
     z, x, y = tile_of(120.16, 30.29, 10)
@@ -251,8 +296,11 @@ def test_writes_show_on_the_next_fetch(client, engine, clean):
     assert [f["properties"]["status"] for f in feats] == ["在建"]
     etag = fetch(client, "sites", z, x, y).headers["ETag"]
 
-    r = client.patch(f"/api/layers/sites/features/{fid}", headers={**ADMIN, "If-Match": f'"{fid}-1"'},
-                     json={"properties": {"status": "停工"}})
+    r = client.patch(
+        f"/api/layers/sites/features/{fid}",
+        headers={**ADMIN, "If-Match": f'"{fid}-1"'},
+        json={"properties": {"status": "停工"}},
+    )
     assert r.status_code == 200
     r = fetch(client, "sites", z, x, y, extra={"If-None-Match": etag})
     assert r.status_code == 200 and r.headers["ETag"] != etag
@@ -268,6 +316,7 @@ def test_writes_show_on_the_next_fetch(client, engine, clean):
 
 def test_generation_reads_are_exact_and_shared(engine):
     """A request sees every commit made before it asked; concurrent requests share one read."""
+
     async def scenario():
         in_flight = asyncio.ensure_future(shared_reads.current())
         await asyncio.sleep(0)
@@ -287,9 +336,15 @@ def test_aggregates_follow_writes(client, engine, clean):
     add_farmhouses(engine, 200, 120.0, 30.33, 0.05)
     z, x, y = tile_of(120.0, 30.33, 10)
     before = cluster_totals(features(client, "farmhouses", z, x, y))
-    r = client.post("/api/layers/farmhouses/features", headers=ADMIN, json={
-        "type": "Feature", "geometry": {"type": "Point", "coordinates": [120.0, 30.33]},
-        "properties": {"code": "NF-NEW", "danger_grade": "D"}})
+    r = client.post(
+        "/api/layers/farmhouses/features",
+        headers=ADMIN,
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [120.0, 30.33]},
+            "properties": {"code": "NF-NEW", "danger_grade": "D"},
+        },
+    )
     assert r.status_code == 201, r.text
     after = cluster_totals(features(client, "farmhouses", z, x, y))
     assert after["count"] == before["count"] + 1 and after["count_D"] == before["count_D"] + 1
@@ -305,6 +360,7 @@ def test_aggregates_follow_writes(client, engine, clean):
 
 
 # -- permissions and errors -----------------------------------------------------------------------------------
+
 
 def test_hidden_layers_are_forbidden_not_empty(client):
     z, x, y = tile_of(120.16, 30.29, 12)
@@ -332,6 +388,7 @@ def test_bad_requests(client):
 
 # -- TileJSON -------------------------------------------------------------------------------------------------
 
+
 def test_tilejson(client):
     r = client.get("/tiles/farmhouses.json", headers=LEADER)
     assert r.status_code == 200
@@ -352,4 +409,3 @@ def test_tilejson(client):
     assert "cluster" not in tj["vector_layers"][0]["fields"]
     assert client.get("/tiles/farmhouses.json", headers=PUBLIC).status_code == 403
     assert client.get("/tiles/nope.json").status_code == 404
-

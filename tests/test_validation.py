@@ -1,4 +1,5 @@
 """Every validation rule: a 422 naming the problem, in the error shape, and nothing stored."""
+
 import numpy as np
 import pytest
 import shapely
@@ -10,8 +11,10 @@ from geo.validate import check_many
 from tests.conftest import ADMIN
 
 WEST_LAKE = [120.1445, 30.2450]
-BOWTIE = {"type": "Polygon", "coordinates": [[[120.10, 30.10], [120.20, 30.20], [120.20, 30.10], [120.10, 30.20],
-                                              [120.10, 30.10]]]}
+BOWTIE = {
+    "type": "Polygon",
+    "coordinates": [[[120.10, 30.10], [120.20, 30.20], [120.20, 30.10], [120.10, 30.20], [120.10, 30.10]]],
+}
 
 
 def fence(geometry, **props):
@@ -20,9 +23,14 @@ def fence(geometry, **props):
 
 @pytest.fixture()
 def site_id(client, clean):
-    r = client.post("/api/layers/sites/features", headers=ADMIN, json={
-        "geometry": {"type": "Point", "coordinates": [120.15, 30.15]},
-        "properties": {"code": "V-1", "name": "验证工地"}})
+    r = client.post(
+        "/api/layers/sites/features",
+        headers=ADMIN,
+        json={
+            "geometry": {"type": "Point", "coordinates": [120.15, 30.15]},
+            "properties": {"code": "V-1", "name": "验证工地"},
+        },
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -34,9 +42,16 @@ def stored(engine, table):
 
 def post_point(client, coords, crs=None, layer="greenways", geom_type="Point", **props):
     params = {"crs": crs} if crs else {}
-    return client.post(f"/api/layers/{layer}/features", params=params, headers=ADMIN, json={
-        "type": "Feature", "geometry": {"type": geom_type, "coordinates": coords},
-        "properties": {"code": "C1", "name": "测试", **props}})
+    return client.post(
+        f"/api/layers/{layer}/features",
+        params=params,
+        headers=ADMIN,
+        json={
+            "type": "Feature",
+            "geometry": {"type": geom_type, "coordinates": coords},
+            "properties": {"code": "C1", "name": "测试", **props},
+        },
+    )
 
 
 def assert_error(r, status, code, field=None):
@@ -52,16 +67,34 @@ def assert_error(r, status, code, field=None):
 
 CASES = [
     # (name, layer, geometry, crs, status, code)
-    ("wrong type", "sewage_plants", {"type": "LineString", "coordinates": [[120.1, 30.2], [120.2, 30.3]]}, None,
-     422, "geometry_type_mismatch"),
+    (
+        "wrong type",
+        "sewage_plants",
+        {"type": "LineString", "coordinates": [[120.1, 30.2], [120.2, 30.3]]},
+        None,
+        422,
+        "geometry_type_mismatch",
+    ),
     ("empty", "sewage_plants", {"type": "Point", "coordinates": []}, None, 422, "geometry_empty"),
-    ("out of range", "sewage_plants", {"type": "Point", "coordinates": [190.0, 30.0]}, None, 422,
-     "coordinates_out_of_range"),
+    (
+        "out of range",
+        "sewage_plants",
+        {"type": "Point", "coordinates": [190.0, 30.0]},
+        None,
+        422,
+        "coordinates_out_of_range",
+    ),
     ("beijing", "sewage_plants", {"type": "Point", "coordinates": [116.40, 39.90]}, None, 422, "outside_hangzhou"),
     ("malformed", "sewage_plants", {"type": "Point", "coordinates": "120,30"}, None, 422, "geometry_malformed"),
     ("no type", "sewage_plants", {"coordinates": [120.1, 30.2]}, None, 422, "geometry_malformed"),
-    ("unknown crs", "sewage_plants", {"type": "Point", "coordinates": [120.1, 30.2]}, "EPSG:3857", 422,
-     "crs_unsupported"),
+    (
+        "unknown crs",
+        "sewage_plants",
+        {"type": "Point", "coordinates": [120.1, 30.2]},
+        "EPSG:3857",
+        422,
+        "crs_unsupported",
+    ),
     ("missing", "sewage_plants", None, None, 422, "geometry_malformed"),
 ]
 
@@ -69,36 +102,55 @@ CASES = [
 @pytest.mark.parametrize("name,layer,geometry,crs,status,code", CASES, ids=[c[0] for c in CASES])
 def test_geometry_rules(client, engine, clean, name, layer, geometry, crs, status, code):
     params = {"crs": crs} if crs else {}
-    r = client.post(f"/api/layers/{layer}/features", params=params, headers=ADMIN, json={
-        "type": "Feature", "geometry": geometry,
-        "properties": {"code": "P1", "name": "测试厂", "kind": "城镇污水处理厂"}})
+    r = client.post(
+        f"/api/layers/{layer}/features",
+        params=params,
+        headers=ADMIN,
+        json={
+            "type": "Feature",
+            "geometry": geometry,
+            "properties": {"code": "P1", "name": "测试厂", "kind": "城镇污水处理厂"},
+        },
+    )
     assert_error(r, status, code)
     assert stored(engine, layer) == 0
 
 
 def test_swapped_coordinates_hint(client, engine, clean):
-    body = assert_error(post_point(client, [30.25, 120.15], layer="sewage_plants", kind="城镇污水处理厂"), 422,
-                        "coordinates_out_of_range")
+    body = assert_error(
+        post_point(client, [30.25, 120.15], layer="sewage_plants", kind="城镇污水处理厂"),
+        422,
+        "coordinates_out_of_range",
+    )
     assert "填反" in body["message"] and body["detail"]["swapped_hint"] is True
     # Swapped in a projected sense too: a latitude-first pair that still lies in range.
-    body = assert_error(post_point(client, [30.25, 80.15], layer="sewage_plants", kind="城镇污水处理厂"), 422,
-                        "outside_hangzhou")
+    body = assert_error(
+        post_point(client, [30.25, 80.15], layer="sewage_plants", kind="城镇污水处理厂"), 422, "outside_hangzhou"
+    )
     assert body["detail"]["swapped_hint"] is False
     assert stored(engine, "sewage_plants") == 0
 
 
 def test_invalid_polygon_reason_and_repair(client, engine, site_id):
-    body = assert_error(client.post("/api/layers/site_fences/features", headers=ADMIN,
-                                    json=fence(BOWTIE, site_id=site_id)), 422, "geometry_invalid")
+    body = assert_error(
+        client.post("/api/layers/site_fences/features", headers=ADMIN, json=fence(BOWTIE, site_id=site_id)),
+        422,
+        "geometry_invalid",
+    )
     assert "Self-intersection" in body["detail"]["reason"]
     with engine.connect() as conn:  # the same reason PostGIS gives
-        pg = conn.execute(text("SELECT ST_IsValidReason(ST_GeomFromGeoJSON(:g))"),
-                          {"g": __import__("json").dumps(BOWTIE)}).scalar()
+        pg = conn.execute(
+            text("SELECT ST_IsValidReason(ST_GeomFromGeoJSON(:g))"), {"g": __import__("json").dumps(BOWTIE)}
+        ).scalar()
     assert pg.split("[")[0] == body["detail"]["reason"].split("[")[0]
     assert stored(engine, "site_fences") == 0
 
-    r = client.post("/api/layers/site_fences/features", params={"repair": "true"}, headers=ADMIN,
-                    json=fence(BOWTIE, site_id=site_id))
+    r = client.post(
+        "/api/layers/site_fences/features",
+        params={"repair": "true"},
+        headers=ADMIN,
+        json=fence(BOWTIE, site_id=site_id),
+    )
     assert r.status_code == 201, r.text
     out = r.json()
     assert out["geometry"]["type"] == "MultiPolygon" and len(out["geometry"]["coordinates"]) == 2
@@ -108,8 +160,10 @@ def test_invalid_polygon_reason_and_repair(client, engine, site_id):
 
 
 def test_polygon_promoted_to_multipolygon(client, site_id):
-    square = {"type": "Polygon", "coordinates": [[[120.15, 30.15], [120.152, 30.15], [120.152, 30.152],
-                                                  [120.15, 30.152], [120.15, 30.15]]]}
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[120.15, 30.15], [120.152, 30.15], [120.152, 30.152], [120.15, 30.152], [120.15, 30.15]]],
+    }
     r = client.post("/api/layers/site_fences/features", headers=ADMIN, json=fence(square, site_id=site_id))
     assert r.status_code == 201
     f = r.json()
@@ -124,26 +178,32 @@ def test_attribute_rules(client, engine, clean):
         ({"code": "X", "name": "厂", "kind": "不存在的类型"}, "invalid_choice", "kind"),
         ({"code": "X", "name": "厂", "kind": "城镇污水处理厂", "capacity_t_d": "很多"}, "invalid_type", "capacity_t_d"),
         ({"code": "X", "name": "厂", "kind": "城镇污水处理厂", "capacity_t_d": -5}, "out_of_range", "capacity_t_d"),
-        ({"code": "X", "name": "厂", "kind": "城镇污水处理厂", "commissioned_on": "2026-13-45"}, "invalid_type",
-         "commissioned_on"),
+        (
+            {"code": "X", "name": "厂", "kind": "城镇污水处理厂", "commissioned_on": "2026-13-45"},
+            "invalid_type",
+            "commissioned_on",
+        ),
         ({"code": "X", "name": "厂", "kind": "城镇污水处理厂", "colour": "red"}, "unknown_field", "colour"),
         ({"code": "X" * 41, "name": "厂", "kind": "城镇污水处理厂"}, "too_long", "code"),
     ]
     for props, code, field in cases:
-        r = client.post("/api/layers/sewage_plants/features", headers=ADMIN,
-                        json={"type": "Feature", "geometry": pt, "properties": props})
+        r = client.post(
+            "/api/layers/sewage_plants/features",
+            headers=ADMIN,
+            json={"type": "Feature", "geometry": pt, "properties": props},
+        )
         assert_error(r, 422, code, field)
     assert stored(engine, "sewage_plants") == 0
 
 
 def test_malformed_bodies(client, engine, clean):
-    r = client.post("/api/layers/greenways/features", headers={**ADMIN, "content-type": "application/json"},
-                    content=b"{not json")
+    r = client.post(
+        "/api/layers/greenways/features", headers={**ADMIN, "content-type": "application/json"}, content=b"{not json"
+    )
     assert_error(r, 422, "request_invalid")
     r = client.post("/api/layers/greenways/features", headers=ADMIN, json=[1, 2])
     assert_error(r, 422, "feature_malformed")
-    r = client.post("/api/layers/greenways/features", headers=ADMIN,
-                    json={"type": "FeatureCollection", "features": []})
+    r = client.post("/api/layers/greenways/features", headers=ADMIN, json={"type": "FeatureCollection", "features": []})
     assert_error(r, 422, "feature_malformed")
     assert stored(engine, "greenways") == 0
 
@@ -153,8 +213,11 @@ def test_oversized_geometry_and_payload(client, engine, clean, monkeypatch):
 
     monkeypatch.setattr(get_settings(), "max_vertices", 1000)
     line = [[120.0 + i * 1e-5, 30.0] for i in range(1500)]
-    r = client.post("/api/layers/greenways/features", headers=ADMIN, json={
-        "geometry": {"type": "LineString", "coordinates": line}, "properties": {"code": "L", "name": "长"}})
+    r = client.post(
+        "/api/layers/greenways/features",
+        headers=ADMIN,
+        json={"geometry": {"type": "LineString", "coordinates": line}, "properties": {"code": "L", "name": "长"}},
+    )
     assert_error(r, 422, "geometry_too_large")
     assert stored(engine, "greenways") == 0
 
@@ -198,24 +261,32 @@ def test_crs_inputs_convert_to_wgs84(client, clean):
     assert geod.inv(lon, lat, *wgs)[2] < 1.0
     # CGCS2000 Gauss-Krüger CM 120E, easting first (metres).
     ex, ny = crsmod.transform_xy([120.1445], [30.2450], crsmod.WGS84, crsmod.CGCS2000_GK120)
-    r = client.post("/api/layers/sewage_plants/features", params={"crs": "EPSG:4549"}, headers=ADMIN, json={
-        "geometry": {"type": "Point", "coordinates": [float(ex[0]), float(ny[0])]},
-        "properties": {"code": "C2", "name": "平面坐标", "kind": "城镇污水处理厂"}})
+    r = client.post(
+        "/api/layers/sewage_plants/features",
+        params={"crs": "EPSG:4549"},
+        headers=ADMIN,
+        json={
+            "geometry": {"type": "Point", "coordinates": [float(ex[0]), float(ny[0])]},
+            "properties": {"code": "C2", "name": "平面坐标", "kind": "城镇污水处理厂"},
+        },
+    )
     assert r.status_code == 201, r.text
     lon, lat = r.json()["geometry"]["coordinates"]
     assert geod.inv(lon, lat, *wgs)[2] < 0.01
     assert 400_000 < ex[0] < 600_000 and 3_300_000 < ny[0] < 3_400_000
     # CGCS2000 geographic: centimetres from WGS84.
-    r = post_point(client, [120.1445, 30.2450], crs="EPSG:4490", layer="sewage_plants", kind="城镇污水处理厂",
-                   code="C3")
+    r = post_point(
+        client, [120.1445, 30.2450], crs="EPSG:4490", layer="sewage_plants", kind="城镇污水处理厂", code="C3"
+    )
     assert r.status_code == 201
     lon, lat = r.json()["geometry"]["coordinates"]
     assert geod.inv(lon, lat, *wgs)[2] < 1.0
 
 
 def test_check_many_is_row_by_row():
-    geoms = np.array([shapely.Point(120.1, 30.2), shapely.Point(116.4, 39.9), None, shapely.Point(120.2, 30.3)],
-                     dtype=object)
+    geoms = np.array(
+        [shapely.Point(120.1, 30.2), shapely.Point(116.4, 39.9), None, shapely.Point(120.2, 30.3)], dtype=object
+    )
     res = check_many(geoms, "Point")
     assert [e.code if e else None for e in res.errors] == [None, "outside_hangzhou", "geometry_missing", None]
     assert list(res.ok) == [True, False, False, True]

@@ -6,13 +6,14 @@ miss. Old generations are never asked for again and age out. ``scope`` is the pr
 (``geo.scope.Scope.key()``: "all", or the districts and granted records a clerk or unit may see), so principals
 who see different records never share a cached tile.
 """
+
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Hashable
 
 from cachetools import LRUCache
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,7 +39,7 @@ class Tile:
     etag: str  # strong: a hash of the bytes
 
     @classmethod
-    def of(cls, data: bytes) -> "Tile":
+    def of(cls, data: bytes) -> Tile:
         return cls(data, '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"')
 
 

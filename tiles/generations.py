@@ -10,13 +10,14 @@ that arrived during the previous one; with one client it is one round trip per r
 (LISTEN/NOTIFY would spare the round trip, but a notification reaches other processes — and the listening
 thread of the writing process itself — some time after the commit, so the next fetch could still be stale.)
 """
+
 from __future__ import annotations
 
 import asyncio
 import threading
 import weakref
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 from tiles.pool import with_cursor
 

@@ -3,8 +3,9 @@ one way to run a statement on it under a principal's data scope."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa

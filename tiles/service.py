@@ -7,20 +7,20 @@ own snapshot, and the tile is cached under those, so cached bytes are never olde
 
 The tiles use their own small connection pool in autocommit mode (no BEGIN/ROLLBACK round trips, no pre-ping).
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
+from starlette.concurrency import run_in_threadpool
 
 from geo import scope as scopes
 from geo.layer.registry import Layer
-from starlette.concurrency import run_in_threadpool
-
 from tiles import sql
 from tiles.cache import Tile, tile_cache, tile_settings
-from tiles.pool import with_cursor
 from tiles.generations import Generation, pick, read_all, shared_reads
+from tiles.pool import with_cursor
 
 log = logging.getLogger("chengjian.tiles")
 
@@ -28,8 +28,6 @@ CELLS_SQL = "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass
 # Under row-level security only a LEAKPROOF ``&&`` may use the GiST index ahead of the policy (migration 0009).
 LEAKPROOF_SQL = """SELECT bool_and(p.proleakproof) FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
                    WHERE o.oprname = '&&' AND o.oprleft = 'geometry'::regtype AND o.oprright = 'geometry'::regtype"""
-
-
 
 
 _has_cells: dict[str, bool] = {}
@@ -45,9 +43,11 @@ def check_leakproof(cur) -> None:
         return
     cur.execute(LEAKPROOF_SQL)
     if not cur.fetchone()[0]:
-        log.warning("geometry && geometry is not LEAKPROOF: under row-level security tiles cannot use the spatial "
-                    "index (see migration 0009); as superuser: ALTER FUNCTION geometry_overlaps(geometry, geometry) "
-                    "LEAKPROOF")
+        log.warning(
+            "geometry && geometry is not LEAKPROOF: under row-level security tiles cannot use the spatial "
+            "index (see migration 0009); as superuser: ALTER FUNCTION geometry_overlaps(geometry, geometry) "
+            "LEAKPROOF"
+        )
     _leakproof_checked = True
 
 
@@ -69,8 +69,9 @@ def _run(cur, parts: tuple[sql.Part, ...], z: int, x: int, y: int) -> tuple[tupl
     return gens, [bytes(b) if b is not None else b"" for b in row[1::2]]
 
 
-def render(cur, layers: Sequence[Layer], z: int, x: int, y: int,
-           whole: bool = True) -> tuple[bytes, tuple[Generation, ...]]:
+def render(
+    cur, layers: Sequence[Layer], z: int, x: int, y: int, whole: bool = True
+) -> tuple[bytes, tuple[Generation, ...]]:
     """The tile's bytes and the generations of the snapshot they were read in. ``whole``: the principal sees
     every record; the ``tile_cells`` summaries count everyone's points, so a limited scope aggregates its own."""
     check_leakproof(cur)
@@ -87,12 +88,27 @@ def render(cur, layers: Sequence[Layer], z: int, x: int, y: int,
                 continue
             smaller = sql.guard(parts[i])
             _, (blob,) = _run(cur, (smaller,), z, x, y)
-            log.info("tile %s/%s/%s %s: %d bytes as %s, %d as %s", z, x, y, parts[i].layer_id, len(blobs[i]),
-                     parts[i].mode, len(blob), smaller.mode)
+            log.info(
+                "tile %s/%s/%s %s: %d bytes as %s, %d as %s",
+                z,
+                x,
+                y,
+                parts[i].layer_id,
+                len(blobs[i]),
+                parts[i].mode,
+                len(blob),
+                smaller.mode,
+            )
             blobs[i] = blob
         if sum(map(len, blobs)) > limit:
-            log.warning("tile %s/%s/%s %s is %d bytes after the size guard", z, x, y,
-                        ",".join(p.layer_id for p in parts), sum(map(len, blobs)))
+            log.warning(
+                "tile %s/%s/%s %s is %d bytes after the size guard",
+                z,
+                x,
+                y,
+                ",".join(p.layer_id for p in parts),
+                sum(map(len, blobs)),
+            )
     return b"".join(blobs), gens
 
 
@@ -104,8 +120,9 @@ def build(layers: Sequence[Layer], z: int, x: int, y: int, scope: scopes.Scope =
     return tile
 
 
-async def fetch(layers: Sequence[Layer], z: int, x: int, y: int,
-                scope: scopes.Scope = scopes.SYSTEM) -> tuple[Tile, bool]:
+async def fetch(
+    layers: Sequence[Layer], z: int, x: int, y: int, scope: scopes.Scope = scopes.SYSTEM
+) -> tuple[Tile, bool]:
     """The tile of ``layers`` (permissions already checked) at z/x/y as ``scope`` sees it, and whether it came
     from the cache (keyed by the scope, so principals who see different records never share a tile)."""
     ids = tuple(layer.id for layer in layers)
@@ -116,8 +133,7 @@ async def fetch(layers: Sequence[Layer], z: int, x: int, y: int,
     return await run_in_threadpool(build, layers, z, x, y, scope), False
 
 
-def get_tile(layers: Sequence[Layer], z: int, x: int, y: int,
-             scope: scopes.Scope = scopes.SYSTEM) -> tuple[Tile, bool]:
+def get_tile(layers: Sequence[Layer], z: int, x: int, y: int, scope: scopes.Scope = scopes.SYSTEM) -> tuple[Tile, bool]:
     """``fetch`` for synchronous callers (benchmarks, scripts): one generation read of its own."""
     ids = tuple(layer.id for layer in layers)
     hit = tile_cache().get((scope.key(), ids, z, x, y, pick(with_cursor(read_all), ids)))

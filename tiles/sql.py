@@ -17,6 +17,7 @@ A layer's part takes one of these forms:
 - ``coarse``: the size guard for lines and polygons: ``features`` simplified 16 times harder.
 - ``empty``: below the layer's minzoom.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -82,12 +83,13 @@ def _envelope(margin: bool = False) -> str:
 
 def resolution(z: int) -> float:
     """Web Mercator metres per tile unit at zoom z."""
-    return 2 * HALF / (2 ** z) / EXTENT
+    return 2 * HALF / (2**z) / EXTENT
 
 
 @dataclass(frozen=True)
 class Part:
     """How one layer is drawn in one tile (hashable: it keys the statement cache)."""
+
     layer: Layer = field(compare=False)
     mode: str  # features | cells | grid | coarse | empty
     level: int = 0  # cells: the tile_cells level read
@@ -137,18 +139,18 @@ def _fragment(part: Part, i: int) -> str:
         sums = _counts(layer, i, "sum(c.n)", "c.cat")
         point = "ST_SetSRID(ST_MakePoint(sum(c.sx) / sum(c.n), sum(c.sy) / sum(c.n)), 3857)"
         return f"""(SELECT ST_AsMVT(q, %(name_{i})s, {EXTENT}, 'geom') FROM (
-            SELECT {', '.join(sums)}, {mvt.replace('%(g)s', point)}
+            SELECT {", ".join(sums)}, {mvt.replace("%(g)s", point)}
             FROM tile_cells c
             WHERE c.layer = %(name_{i})s AND c.level = {part.level}
               AND c.cx BETWEEN %(c0x_{i})s AND %(c1x_{i})s AND c.cy BETWEEN %(c0y_{i})s AND %(c1y_{i})s
             GROUP BY c.cx >> %(shift_{i})s::int, c.cy >> %(shift_{i})s::int) q)"""
     if part.mode == "grid":
-        cat = (f"coalesce(t.{_ident(layer.style.color_by)}::text, '')" if layer.style.color_by else "''")
+        cat = f"coalesce(t.{_ident(layer.style.color_by)}::text, '')" if layer.style.color_by else "''"
         point = "ST_SetSRID(ST_MakePoint(avg(p.px), avg(p.py)), 3857)"
         gx = f"floor((p.px + {HALF}) / %(cell_{i})s)"
         gy = f"floor(({HALF} - p.py) / %(cell_{i})s)"
         return f"""(SELECT ST_AsMVT(q, %(name_{i})s, {EXTENT}, 'geom') FROM (
-            SELECT {', '.join(_counts(layer, i, 'count(*)', 'p.cat'))}, {mvt.replace('%(g)s', point)}
+            SELECT {", ".join(_counts(layer, i, "count(*)", "p.cat"))}, {mvt.replace("%(g)s", point)}
             FROM (SELECT ST_X(t.geom_3857) AS px, ST_Y(t.geom_3857) AS py, {cat} AS cat
                   FROM {_ident(layer.table)} t
                   WHERE t.deleted_at IS NULL AND t.geom_3857 && {env} OFFSET 0) p
@@ -160,7 +162,7 @@ def _fragment(part: Part, i: int) -> str:
     # Points: the tile's own envelope (a point in the buffer would be drawn twice); lines and polygons: the
     # buffered one, so strokes continue across tile edges.
     return f"""(SELECT ST_AsMVT(q, %(name_{i})s, {EXTENT}, 'geom', 'fid') FROM (
-        SELECT t.id AS fid, t.id AS id{', ' + cols if cols else ''}, {mvt.replace('%(g)s', geom)}
+        SELECT t.id AS fid, t.id AS id{", " + cols if cols else ""}, {mvt.replace("%(g)s", geom)}
         FROM {_ident(layer.table)} t
         WHERE t.deleted_at IS NULL AND t.geom_3857 && {_envelope(margin=not point_layer)}) q)"""
 
@@ -188,11 +190,19 @@ def params(parts: tuple[Part, ...], z: int, x: int, y: int) -> dict:
                 out[f"tol_{i}"] = resolution(z) * SIMPLIFY_UNITS * (COARSE if part.mode == "coarse" else 1)
         elif part.mode == "cells":
             span = 1 << (part.level - z)  # level cells per tile side
-            out |= {f"c0x_{i}": x * span, f"c1x_{i}": (x + 1) * span - 1,
-                    f"c0y_{i}": y * span, f"c1y_{i}": (y + 1) * span - 1,
-                    f"shift_{i}": part.level - z - GRID_SHIFT}
+            out |= {
+                f"c0x_{i}": x * span,
+                f"c1x_{i}": (x + 1) * span - 1,
+                f"c0y_{i}": y * span,
+                f"c1y_{i}": (y + 1) * span - 1,
+                f"shift_{i}": part.level - z - GRID_SHIFT,
+            }
         elif part.mode == "grid":
-            out |= {f"cell_{i}": 2 * HALF / (2 ** z) / part.grid,
-                    f"g0x_{i}": x * part.grid, f"g1x_{i}": (x + 1) * part.grid - 1,
-                    f"g0y_{i}": y * part.grid, f"g1y_{i}": (y + 1) * part.grid - 1}
+            out |= {
+                f"cell_{i}": 2 * HALF / (2**z) / part.grid,
+                f"g0x_{i}": x * part.grid,
+                f"g1x_{i}": (x + 1) * part.grid - 1,
+                f"g0y_{i}": y * part.grid,
+                f"g1y_{i}": (y + 1) * part.grid - 1,
+            }
     return out

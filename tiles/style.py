@@ -19,6 +19,7 @@ The basemap is our own data: the district and township layers (fills, outlines a
 and the greenway lines over a plain background; no internet basemap. Label glyphs come from the app
 (:mod:`webmap.glyphs`): Latin ranges as vendored SDF PBFs, CJK drawn by the browser.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -53,8 +54,12 @@ def legend(layer: Layer) -> list[dict]:
 
 
 def _meta(layer: Layer, role: str) -> dict:
-    meta = {"chengjian:layer": layer.id, "chengjian:group": layer.group, "chengjian:title": layer.title,
-            "chengjian:role": role}
+    meta = {
+        "chengjian:layer": layer.id,
+        "chengjian:group": layer.group,
+        "chengjian:title": layer.title,
+        "chengjian:role": role,
+    }
     if role == "main":
         meta["chengjian:legend"] = legend(layer)
         meta["chengjian:color_by"] = layer.style.color_by
@@ -90,26 +95,52 @@ def main_layer(layer: Layer) -> list[dict]:
     if flt:
         base["filter"] = flt
     if layer.kind == "circle":
-        return [{"id": layer.id, "type": "circle", **base, "metadata": _meta(layer, "main"), "paint": {
-            "circle-color": color,
-            "circle-radius": _by_zoom(s.radius),
-            "circle-opacity": s.opacity,
-            "circle-stroke-color": "#ffffff",
-            "circle-stroke-width": ["interpolate", ["linear"], ["zoom"], 8, 0.3, 14, 1],
-        }}]
+        return [
+            {
+                "id": layer.id,
+                "type": "circle",
+                **base,
+                "metadata": _meta(layer, "main"),
+                "paint": {
+                    "circle-color": color,
+                    "circle-radius": _by_zoom(s.radius),
+                    "circle-opacity": s.opacity,
+                    "circle-stroke-color": "#ffffff",
+                    "circle-stroke-width": ["interpolate", ["linear"], ["zoom"], 8, 0.3, 14, 1],
+                },
+            }
+        ]
     if layer.kind == "line":
-        return [{"id": layer.id, "type": "line", **base, "metadata": _meta(layer, "main"),
-                 "layout": {"line-cap": "round", "line-join": "round"}, "paint": {
-                     "line-color": color,
-                     "line-width": _by_zoom(s.width, 0.5, 2.0),
-                     "line-opacity": s.opacity,
-                 }}]
+        return [
+            {
+                "id": layer.id,
+                "type": "line",
+                **base,
+                "metadata": _meta(layer, "main"),
+                "layout": {"line-cap": "round", "line-join": "round"},
+                "paint": {
+                    "line-color": color,
+                    "line-width": _by_zoom(s.width, 0.5, 2.0),
+                    "line-opacity": s.opacity,
+                },
+            }
+        ]
     return [
-        {"id": layer.id, "type": "fill", **base, "metadata": _meta(layer, "main"), "paint": {
-            "fill-color": color, "fill-opacity": s.opacity}},
-        {"id": f"{layer.id}-outline", "type": "line", **base, "metadata": _meta(layer, "outline"),
-         "layout": {"line-join": "round"}, "paint": {
-             "line-color": s.outline, "line-width": _by_zoom(s.width, 0.7, 1.6)}},
+        {
+            "id": layer.id,
+            "type": "fill",
+            **base,
+            "metadata": _meta(layer, "main"),
+            "paint": {"fill-color": color, "fill-opacity": s.opacity},
+        },
+        {
+            "id": f"{layer.id}-outline",
+            "type": "line",
+            **base,
+            "metadata": _meta(layer, "outline"),
+            "layout": {"line-join": "round"},
+            "paint": {"line-color": s.outline, "line-width": _by_zoom(s.width, 0.7, 1.6)},
+        },
     ]
 
 
@@ -140,9 +171,12 @@ def _cluster_paint(layer: Layer) -> dict:
 def count_text() -> list:
     """``1234`` as is, ``12345`` as ``1.2万``."""
     n = ["get", "count"]
-    return ["case", [">=", n, 10000],
-            ["concat", ["to-string", ["/", ["round", ["/", n, 1000]], 10]], "万"],
-            ["to-string", n]]
+    return [
+        "case",
+        [">=", n, 10000],
+        ["concat", ["to-string", ["/", ["round", ["/", n, 1000]], 10]], "万"],
+        ["to-string", n],
+    ]
 
 
 def cluster_layers(layer: Layer) -> list[dict]:
@@ -153,12 +187,27 @@ def cluster_layers(layer: Layer) -> list[dict]:
     base = {"source": layer.id, "source-layer": layer.id, "filter": ["has", "cluster"], **_zoom_range(layer)}
     radius = ["interpolate", ["linear"], ["sqrt", ["get", "count"]], 1, 5, 10, 9, 30, 14, 100, 22, 300, 32]
     return [
-        {"id": f"{layer.id}-cluster", "type": "circle", **base, "metadata": _meta(layer, "cluster"), "paint": {
-            **_cluster_paint(layer), "circle-radius": radius, "circle-opacity": 0.75}},
-        {"id": f"{layer.id}-cluster-count", "type": "symbol", **base, "metadata": _meta(layer, "cluster-count"),
-         "layout": {"text-field": count_text(), "text-font": FONT, "text-size": 11, "text-allow-overlap": True,
-                    "text-ignore-placement": True},
-         "paint": {"text-color": "#ffffff", "text-halo-color": "rgba(0,0,0,0.35)", "text-halo-width": 1}},
+        {
+            "id": f"{layer.id}-cluster",
+            "type": "circle",
+            **base,
+            "metadata": _meta(layer, "cluster"),
+            "paint": {**_cluster_paint(layer), "circle-radius": radius, "circle-opacity": 0.75},
+        },
+        {
+            "id": f"{layer.id}-cluster-count",
+            "type": "symbol",
+            **base,
+            "metadata": _meta(layer, "cluster-count"),
+            "layout": {
+                "text-field": count_text(),
+                "text-font": FONT,
+                "text-size": 11,
+                "text-allow-overlap": True,
+                "text-ignore-placement": True,
+            },
+            "paint": {"text-color": "#ffffff", "text-halo-color": "rgba(0,0,0,0.35)", "text-halo-width": 1},
+        },
     ]
 
 
@@ -176,10 +225,11 @@ def label_layer(layer: Layer) -> list[dict]:
         # Administrative names: big and early; others from where their fills become readable.
         admin = layer.reference
         minzoom = layer.minzoom if admin else max(layer.minzoom, 16)
-        layout |= {"text-size": ["interpolate", ["linear"], ["zoom"], 7, 12, 12, 16] if admin else 12,
-                   "text-max-width": 8}
-        paint = {"text-color": "#334155" if admin else "#1e3a8a", "text-halo-color": "#ffffff",
-                 "text-halo-width": 1.5}
+        layout |= {
+            "text-size": ["interpolate", ["linear"], ["zoom"], 7, 12, 12, 16] if admin else 12,
+            "text-max-width": 8,
+        }
+        paint = {"text-color": "#334155" if admin else "#1e3a8a", "text-halo-color": "#ffffff", "text-halo-width": 1.5}
     elif layer.kind == "line":
         minzoom = max(layer.minzoom, 12)
         layout |= {"symbol-placement": "line", "text-size": 12}
@@ -189,8 +239,15 @@ def label_layer(layer: Layer) -> list[dict]:
         layout |= {"text-size": 11, "text-anchor": "top", "text-offset": [0, 0.7], "text-optional": True}
         paint = {"text-color": "#1f2937", "text-halo-color": "#ffffff", "text-halo-width": 1.2}
     src = {"source": f"{layer.id}-labels"} if point_labels(layer) else {"source": layer.id, "source-layer": layer.id}
-    out = {"id": f"{layer.id}-label", "type": "symbol", **src,
-           **_zoom_range(layer, minzoom=minzoom), "metadata": _meta(layer, "label"), "layout": layout, "paint": paint}
+    out = {
+        "id": f"{layer.id}-label",
+        "type": "symbol",
+        **src,
+        **_zoom_range(layer, minzoom=minzoom),
+        "metadata": _meta(layer, "label"),
+        "layout": layout,
+        "paint": paint,
+    }
     flt = _individual(layer)
     if flt:
         out["filter"] = flt
@@ -225,9 +282,22 @@ def build_style(layers: list[Layer], base_url: str) -> dict:
         "center": HANGZHOU_CENTER,
         "zoom": HANGZHOU_ZOOM,
         "glyphs": f"{base_url}/map/glyphs/{{fontstack}}/{{range}}.pbf",
-        "sources": {**{layer.id: source(layer, base_url) for layer in ordered},
-                    **{f"{layer.id}-labels": {"type": "geojson", "data": f"{base_url}/map/labels/{layer.id}.geojson"}
-                       for layer in ordered if point_labels(layer)}},
-        "layers": [{"id": "background", "type": "background", "paint": {"background-color": BACKGROUND},
-                    "metadata": {"chengjian:role": "background"}}] + geometry + labels,
+        "sources": {
+            **{layer.id: source(layer, base_url) for layer in ordered},
+            **{
+                f"{layer.id}-labels": {"type": "geojson", "data": f"{base_url}/map/labels/{layer.id}.geojson"}
+                for layer in ordered
+                if point_labels(layer)
+            },
+        },
+        "layers": [
+            {
+                "id": "background",
+                "type": "background",
+                "paint": {"background-color": BACKGROUND},
+                "metadata": {"chengjian:role": "background"},
+            }
+        ]
+        + geometry
+        + labels,
     }

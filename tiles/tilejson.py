@@ -1,4 +1,5 @@
 """TileJSON 3.0.0 for a layer's vector tiles."""
+
 from __future__ import annotations
 
 from geo.layer.registry import Layer
@@ -37,13 +38,18 @@ def tilejson(layer: Layer, base_url: str, bounds: tuple[float, float, float, flo
         "minzoom": minzoom,
         "maxzoom": maxzoom,
         "bounds": [round(v, 6) for v in bounds],
-        "center": [round((bounds[0] + bounds[2]) / 2, 6), round((bounds[1] + bounds[3]) / 2, 6),
-                   max(minzoom, min(CENTER_ZOOM, maxzoom))],
-        "vector_layers": [{
-            "id": layer.id,
-            "description": layer.title,
-            "minzoom": minzoom,
-            "maxzoom": maxzoom,
-            "fields": fields(layer),
-        }],
+        "center": [
+            round((bounds[0] + bounds[2]) / 2, 6),
+            round((bounds[1] + bounds[3]) / 2, 6),
+            max(minzoom, min(CENTER_ZOOM, maxzoom)),
+        ],
+        "vector_layers": [
+            {
+                "id": layer.id,
+                "description": layer.title,
+                "minzoom": minzoom,
+                "maxzoom": maxzoom,
+                "fields": fields(layer),
+            }
+        ],
     }

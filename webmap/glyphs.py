@@ -21,6 +21,7 @@ The SDF follows node-fontnik / sdf-glyph-foundry: 24 px em, 3 px buffer, 8 px ra
 ``top`` measured from the ascender, distance to the glyph outline computed exactly (shapely) rather
 than from a rasterised bitmap.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,6 +40,7 @@ CURVE_STEPS = 8
 
 
 # -- protobuf (glyphs.proto: glyphs{stacks: fontstack{name, range, glyphs: glyph{...}}}) --------------
+
 
 def _varint(n: int) -> bytes:
     out = bytearray()
@@ -66,8 +68,14 @@ def encode_glyph(cp: int, bitmap: bytes, width: int, height: int, left: int, top
     msg = _field(1, cp)
     if width > 0:
         msg += _field(2, bitmap)
-    return (msg + _field(3, width) + _field(4, height) + _field(5, left, signed=True)
-            + _field(6, top, signed=True) + _field(7, advance))
+    return (
+        msg
+        + _field(3, width)
+        + _field(4, height)
+        + _field(5, left, signed=True)
+        + _field(6, top, signed=True)
+        + _field(7, advance)
+    )
 
 
 def encode_range(fontstack: str, start: int, glyphs: list[bytes]) -> bytes:
@@ -86,6 +94,7 @@ def range_path(start: int) -> Path:
 
 # -- SDF rendering ------------------------------------------------------------------------------------
 
+
 def _outline_rings(outline) -> list[np.ndarray]:
     """The glyph outline as closed rings of points (pixels), curves flattened."""
     rings: list[list[tuple[float, float]]] = []
@@ -102,12 +111,13 @@ def _outline_rings(outline) -> list[np.ndarray]:
 
     def conic_to(c, a, ctx):
         p0, p1, p2 = np.array(rings[-1][-1]), pt(c), pt(a)
-        rings[-1].extend(map(tuple, (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2))
+        rings[-1].extend(map(tuple, (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2))
 
     def cubic_to(c1, c2, a, ctx):
         p0, p1, p2, p3 = np.array(rings[-1][-1]), pt(c1), pt(c2), pt(a)
-        rings[-1].extend(map(tuple, (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1
-                             + 3 * (1 - t) * t ** 2 * p2 + t ** 3 * p3))
+        rings[-1].extend(
+            map(tuple, (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * p3)
+        )
 
     outline.decompose(None, move_to=move_to, line_to=line_to, conic_to=conic_to, cubic_to=cubic_to)
     return [np.array(r) for r in rings if len(r) >= 3]

@@ -6,14 +6,22 @@ Run against a running app (``make run``, i.e. the demo data and anonymous read a
 
 Uses Debian's Chromium through Playwright, as tests/test_browser.py does.
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 IDLE = """new Promise(r => { const m = window.chengjianMap;
     m.once('idle', () => r(true)); m.triggerRepaint(); setTimeout(() => r(false), 30000); })"""
 

@@ -1,4 +1,5 @@
 """Password hashes (argon2id, argon2-cffi) and the password policy."""
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@
 the caller's transaction, so a rolled-back action sends nothing); administrators read it in the back office and
 tests read it directly. A real gateway would implement ``send`` and record the same row with its status.
 """
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -25,10 +26,13 @@ class OutboxGateway:
     name = "outbox"
 
     def send(self, conn: Connection, phone: str, body: str, purpose: str, user_id: int | None = None) -> int:
-        return conn.execute(sa.text(
-            "INSERT INTO sms_outbox (phone, body, purpose, user_id, backend, status) "
-            "VALUES (:p, :b, :purpose, :u, 'outbox', 'queued') RETURNING id"),
-            {"p": phone, "b": body, "purpose": purpose, "u": user_id}).scalar_one()
+        return conn.execute(
+            sa.text(
+                "INSERT INTO sms_outbox (phone, body, purpose, user_id, backend, status) "
+                "VALUES (:p, :b, :purpose, :u, 'outbox', 'queued') RETURNING id"
+            ),
+            {"p": phone, "b": body, "purpose": purpose, "u": user_id},
+        ).scalar_one()
 
 
 BACKENDS: dict[str, type] = {"outbox": OutboxGateway}

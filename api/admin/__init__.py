@@ -13,6 +13,7 @@ the actor's own permissions do not cover is refused (403, field ``roles`` / ``pe
 Errors have the API's shape ``{code, message, field, detail}``; ``field`` names the form field the page shows the
 message next to. Lists answer ``{items, total, limit, offset}``, newest first.
 """
+
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -20,7 +21,7 @@ from fastapi import APIRouter
 # Importing the modules defines their routes on ``common.endpoints``, in this order (keep it: it is the order of
 # the API description): the overview, organisations, users and grants, roles and permissions, API keys, the
 # operation log and SMS outbox.
-from api.admin import common, orgs, users, roles, keys, log, pages  # noqa: F401, I001
+from api.admin import common, keys, log, orgs, pages, roles, users  # noqa: F401, I001
 
 # What api/app.py mounts: the API and the pages (they live at different prefixes).
 router = APIRouter()

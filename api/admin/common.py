@@ -1,5 +1,6 @@
 """What the back office's modules share: the ``/api/admin`` router they define their routes on, the form helpers,
 the permission checks and the dependencies that demand a back-office action; and the overview (``/meta``)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
@@ -22,20 +23,48 @@ PAGE_MAX = 200
 TZ = timezone(timedelta(hours=8))  # dates typed in the back office are Beijing time
 
 SCOPES = {"all": "全部数据", "district": "本区县数据", "assigned": "授权的记录", "none": "无业务数据"}
-TABS = (("users", "admin.users"), ("orgs", "admin.users"), ("roles", "admin.roles"), ("keys", "admin.keys"),
-        ("log", "admin.log"), ("sms", "admin.sms"))
-LOG_ACTIONS = {"login": "登录", "login_failed": "登录失败", "logout": "退出登录", "account_locked": "账号锁定",
-               "unlock": "解除锁定", "password_change": "修改密码", "password_change_failed": "修改密码失败",
-               "permission_change": "权限变更", "create": "新增", "update": "修改", "delete": "删除",
-               "import": "导入", "export": "导出", "reset": "重置数据", "api_key_create": "创建 API 密钥",
-               "api_key_revoke": "吊销 API 密钥", "otp_issue": "发送动态密码", "otp_refused": "拒发动态密码"}
-LOG_OBJECTS = {"users": "用户", "organisations": "单位", "roles": "角色", "user_grants": "数据授权",
-               "api_keys": "API 密钥", "otp_codes": "动态密码"}
+TABS = (
+    ("users", "admin.users"),
+    ("orgs", "admin.users"),
+    ("roles", "admin.roles"),
+    ("keys", "admin.keys"),
+    ("log", "admin.log"),
+    ("sms", "admin.sms"),
+)
+LOG_ACTIONS = {
+    "login": "登录",
+    "login_failed": "登录失败",
+    "logout": "退出登录",
+    "account_locked": "账号锁定",
+    "unlock": "解除锁定",
+    "password_change": "修改密码",
+    "password_change_failed": "修改密码失败",
+    "permission_change": "权限变更",
+    "create": "新增",
+    "update": "修改",
+    "delete": "删除",
+    "import": "导入",
+    "export": "导出",
+    "reset": "重置数据",
+    "api_key_create": "创建 API 密钥",
+    "api_key_revoke": "吊销 API 密钥",
+    "otp_issue": "发送动态密码",
+    "otp_refused": "拒发动态密码",
+}
+LOG_OBJECTS = {
+    "users": "用户",
+    "organisations": "单位",
+    "roles": "角色",
+    "user_grants": "数据授权",
+    "api_keys": "API 密钥",
+    "otp_codes": "动态密码",
+}
 
 endpoints = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
+
 
 def blank(value: str | None) -> str | None:
     """A form's empty text is no value."""
@@ -49,13 +78,16 @@ def like(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def page(conn: Connection, select: str, count_from: str, where: list[str], params: dict, order: str,
-         limit: int, offset: int) -> dict:
+def page(
+    conn: Connection, select: str, count_from: str, where: list[str], params: dict, order: str, limit: int, offset: int
+) -> dict:
     """One page of a list: ``SELECT <select> FROM … WHERE … ORDER BY …`` and the total count."""
     cond = (" WHERE " + " AND ".join(where)) if where else ""
     total = conn.execute(sa.text(f"SELECT count(*) FROM {count_from}{cond}"), params).scalar_one()
-    rows = conn.execute(sa.text(f"SELECT {select} FROM {count_from}{cond} ORDER BY {order} "
-                                "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset})
+    rows = conn.execute(
+        sa.text(f"SELECT {select} FROM {count_from}{cond} ORDER BY {order} LIMIT :limit OFFSET :offset"),
+        {**params, "limit": limit, "offset": offset},
+    )
     return {"items": [dict(r) for r in rows.mappings()], "total": total, "limit": limit, "offset": offset}
 
 
@@ -71,37 +103,56 @@ def moment(value: str | None, field: str, end: bool = False) -> datetime | None:
             return datetime.combine(day, time(), TZ)
         t = datetime.fromisoformat(value)
     except ValueError:
-        raise ApiError(422, "invalid_time", f"时间「{value}」格式不正确（应为 2026-11-26 或 2026-11-26T09:30）。",
-                       field, {"value": value})
+        raise ApiError(
+            422,
+            "invalid_time",
+            f"时间「{value}」格式不正确（应为 2026-11-26 或 2026-11-26T09:30）。",
+            field,
+            {"value": value},
+        )
     return t if t.tzinfo else t.replace(tzinfo=TZ)
 
 
-def logged(who: Principal, conn: Connection, action: str, layer: str, feature_id: int | None, before: Any,
-           after: Any, detail: Any = None) -> None:
-    audit.record(conn, who.user, action, layer, feature_id, before, after, client=who.client, detail=detail,
-                 user_id=who.user_id)
+def logged(
+    who: Principal,
+    conn: Connection,
+    action: str,
+    layer: str,
+    feature_id: int | None,
+    before: Any,
+    after: Any,
+    detail: Any = None,
+) -> None:
+    audit.record(
+        conn, who.user, action, layer, feature_id, before, after, client=who.client, detail=detail, user_id=who.user_id
+    )
 
 
 def check_grantable(who: Principal, patterns: list[str], field: str) -> None:
     """Refuse handing out a permission pattern the actor's own permissions do not cover."""
     beyond = [p for p in patterns if not who.can(p)]
     if beyond:
-        raise ApiError(403, "forbidden", f"不能授予自己没有的权限：{'、'.join(beyond)}。", field,
-                       {"permissions": beyond})
+        raise ApiError(
+            403, "forbidden", f"不能授予自己没有的权限：{'、'.join(beyond)}。", field, {"permissions": beyond}
+        )
 
 
 def check_roles_grantable(who: Principal, conn: Connection, roles: list[str]) -> None:
-    rows = conn.execute(sa.text("SELECT role, permission FROM role_permissions WHERE role = ANY(:r)"),
-                        {"r": roles}).all()
+    rows = conn.execute(
+        sa.text("SELECT role, permission FROM role_permissions WHERE role = ANY(:r)"), {"r": roles}
+    ).all()
     beyond = sorted({role for role, perm in rows if not who.can(perm)})
     if beyond:
-        raise ApiError(403, "forbidden", f"不能分配权限超出自己的角色：{'、'.join(beyond)}。", "roles",
-                       {"roles": beyond})
+        raise ApiError(
+            403, "forbidden", f"不能分配权限超出自己的角色：{'、'.join(beyond)}。", "roles", {"roles": beyond}
+        )
 
 
 def check_org(conn: Connection, org_id: int | None) -> None:
-    if org_id is not None and not conn.execute(sa.text("SELECT 1 FROM organisations WHERE id = :i"),
-                                               {"i": org_id}).scalar():
+    if (
+        org_id is not None
+        and not conn.execute(sa.text("SELECT 1 FROM organisations WHERE id = :i"), {"i": org_id}).scalar()
+    ):
         raise ApiError(422, "reference_missing", "所选单位不存在。", "org_id", {"org_id": org_id})
 
 
@@ -113,9 +164,11 @@ def writing(who: Principal):
 def needs(permission: str, what: str):
     """A dependency: the principal, once it holds ``permission`` (checked before the request body is read, so
     an anonymous or unauthorised caller gets 401/403 rather than a validation error)."""
+
     def check(who: Principal = Depends(principal)) -> Principal:
         who.require(permission, what)
         return who
+
     return check
 
 
@@ -128,6 +181,7 @@ SMS = Depends(needs("admin.sms", "查看短信发件箱"))
 
 # -- overview ---------------------------------------------------------------------------------------------------
 
+
 @endpoints.get("/meta", summary="后台首页：可用的栏目和表单选项")
 def meta(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     """The tabs the caller may open and the choices the forms offer. 401 when not signed in, 403 without any
@@ -136,7 +190,15 @@ def meta(who: Principal = Depends(principal), conn: Connection = Depends(db_read
     if not tabs:
         who.require("admin.users", "进入后台管理")
     roles = conn.execute(sa.text("SELECT name, title, scope FROM roles ORDER BY builtin DESC, name")).mappings()
-    return {"user": who.user, "display_name": who.display_name, "tabs": tabs, "roles": [dict(r) for r in roles],
-            "districts": list(DISTRICT_NAMES), "org_kinds": users.ORG_KINDS, "scopes": SCOPES,
-            "grant_layers": [{"id": lyr.id, "title": lyr.title} for lyr in registry.grantable()],
-            "log_actions": LOG_ACTIONS, "log_objects": {**LOG_OBJECTS, **{lyr.id: lyr.title for lyr in registry.all()}}}
+    return {
+        "user": who.user,
+        "display_name": who.display_name,
+        "tabs": tabs,
+        "roles": [dict(r) for r in roles],
+        "districts": list(DISTRICT_NAMES),
+        "org_kinds": users.ORG_KINDS,
+        "scopes": SCOPES,
+        "grant_layers": [{"id": lyr.id, "title": lyr.title} for lyr in registry.grantable()],
+        "log_actions": LOG_ACTIONS,
+        "log_objects": {**LOG_OBJECTS, **{lyr.id: lyr.title for lyr in registry.all()}},
+    }

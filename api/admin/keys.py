@@ -1,7 +1,8 @@
 """API keys: list, create, rotate and revoke (``admin.keys``)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from fastapi import Depends, Query
@@ -14,6 +15,7 @@ from api.auth import Principal
 from api.deps import db_read
 from api.errors import ApiError
 
+
 class KeyIn(BaseModel):
     user_id: int | None = None
     username: str | None = None
@@ -23,7 +25,7 @@ class KeyIn(BaseModel):
 
 def key_rows(conn: Connection) -> list[dict]:
     """Every key (never the key itself), with ``active``: neither revoked nor expired."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = keys.listing(conn)
     for r in rows:
         r["active"] = r["revoked_at"] is None and (r["expires_at"] is None or r["expires_at"] > now)
@@ -36,9 +38,14 @@ def key_answer(conn: Connection, kid: int, key: str) -> dict:
 
 
 @endpoints.get("/keys", summary="API 密钥列表")
-def list_keys(q: str | None = None, status: str | None = None, limit: int = Query(50, ge=1, le=PAGE_MAX),
-              offset: int = Query(0, ge=0), who: Principal = KEYS,
-              conn: Connection = Depends(db_read, scope="function")) -> dict:
+def list_keys(
+    q: str | None = None,
+    status: str | None = None,
+    limit: int = Query(50, ge=1, le=PAGE_MAX),
+    offset: int = Query(0, ge=0),
+    who: Principal = KEYS,
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
     """``q`` matches the key's name, prefix or account; ``status`` is ``active`` or ``revoked``."""
     rows = key_rows(conn)
     if blank(q):
@@ -46,7 +53,7 @@ def list_keys(q: str | None = None, status: str | None = None, limit: int = Quer
         rows = [r for r in rows if needle in f"{r['name']} {r['prefix']} {r['username']}".lower()]
     if status in ("active", "revoked"):
         rows = [r for r in rows if r["active"] == (status == "active")]
-    return {"items": rows[offset:offset + limit], "total": len(rows), "limit": limit, "offset": offset}
+    return {"items": rows[offset : offset + limit], "total": len(rows), "limit": limit, "offset": offset}
 
 
 @endpoints.post("/keys", status_code=201, summary="为账号新建 API 密钥（密钥只显示这一次）")

@@ -1,4 +1,5 @@
 """The back office's pages at ``/admin`` (webmap/admin/): public, left out of the API description."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response

@@ -1,4 +1,5 @@
 """Roles, their data scope and permissions, and the catalogue of known permissions (``admin.roles``)."""
+
 from __future__ import annotations
 
 import re
@@ -16,15 +17,32 @@ from api.deps import db_read
 from api.errors import ApiError
 from geo.layer.registry import registry
 
-ADMIN_ACTIONS = {"admin.users": "管理用户、单位和数据授权", "admin.roles": "管理角色与权限",
-                 "admin.keys": "管理 API 密钥", "admin.log": "查看操作日志", "admin.sms": "查看短信发件箱"}
+ADMIN_ACTIONS = {
+    "admin.users": "管理用户、单位和数据授权",
+    "admin.roles": "管理角色与权限",
+    "admin.keys": "管理 API 密钥",
+    "admin.log": "查看操作日志",
+    "admin.sms": "查看短信发件箱",
+}
 # Named actions of the site module that are not a layer's view/edit/import/export (migrations 0005, 0006).
-SITE_ACTIONS = {"site.register": "工地登记", "site.report.submit": "提交月度申报", "site.report.receive": "接收月度申报",
-                "site.report.review": "审核月度申报", "site.deduct": "登记扣分", "site.stage": "登记阶段考评",
-                "site.evaluate": "工地考评", "site.expert_review": "专家评审", "site.experts": "管理专家库",
-                "site.decide": "审定考评结果", "site.recommend": "推荐示范工地", "site.notice": "发布通报",
-                "site.config": "标化工地配置", "site.stats.view": "查看标化工地统计",
-                "site.stats.export": "导出标化工地统计", "site.public.view": "查看公示信息"}
+SITE_ACTIONS = {
+    "site.register": "工地登记",
+    "site.report.submit": "提交月度申报",
+    "site.report.receive": "接收月度申报",
+    "site.report.review": "审核月度申报",
+    "site.deduct": "登记扣分",
+    "site.stage": "登记阶段考评",
+    "site.evaluate": "工地考评",
+    "site.expert_review": "专家评审",
+    "site.experts": "管理专家库",
+    "site.decide": "审定考评结果",
+    "site.recommend": "推荐示范工地",
+    "site.notice": "发布通报",
+    "site.config": "标化工地配置",
+    "site.stats.view": "查看标化工地统计",
+    "site.stats.export": "导出标化工地统计",
+    "site.public.view": "查看公示信息",
+}
 VERBS = {"view": "查看", "edit": "编辑", "import": "导入", "export": "导出"}
 PATTERN = re.compile(r"[a-z_*]+(\.[a-z_*]+)*")
 ROLE_NAME = re.compile(r"[a-z][a-z0-9_]{1,31}")
@@ -46,9 +64,11 @@ class PermissionsIn(BaseModel):
     permissions: list[str]
 
 
-ROLE_SELECT = ("r.name, r.title, r.scope, r.builtin, "
-               "array(SELECT permission FROM role_permissions p WHERE p.role = r.name ORDER BY permission) "
-               "AS permissions, (SELECT count(*) FROM user_roles ur WHERE ur.role = r.name) AS users")
+ROLE_SELECT = (
+    "r.name, r.title, r.scope, r.builtin, "
+    "array(SELECT permission FROM role_permissions p WHERE p.role = r.name ORDER BY permission) "
+    "AS permissions, (SELECT count(*) FROM user_roles ur WHERE ur.role = r.name) AS users"
+)
 
 
 def role_row(conn: Connection, name: str) -> dict:
@@ -63,8 +83,13 @@ def check_patterns(patterns: list[str]) -> list[str]:
     out = list(dict.fromkeys(p.strip() for p in patterns if p and p.strip()))
     bad = [p for p in out if not PATTERN.fullmatch(p)]
     if bad:
-        raise ApiError(422, "invalid_permission", f"权限「{'、'.join(bad)}」格式不正确（如 farmhouse.export、*.view）。",
-                       "permissions", {"invalid": bad})
+        raise ApiError(
+            422,
+            "invalid_permission",
+            f"权限「{'、'.join(bad)}」格式不正确（如 farmhouse.export、*.view）。",
+            "permissions",
+            {"invalid": bad},
+        )
     return out
 
 
@@ -96,7 +121,9 @@ def list_roles(who: Principal = ROLES, conn: Connection = Depends(db_read, scope
 def create_role(body: RoleIn, who: Principal = ROLES) -> dict:
     name = body.name.strip()
     if not ROLE_NAME.fullmatch(name):
-        raise ApiError(422, "invalid_role_name", "角色代码须以小写字母开头，由 2–32 位小写字母、数字或下划线组成。", "name")
+        raise ApiError(
+            422, "invalid_role_name", "角色代码须以小写字母开头，由 2–32 位小写字母、数字或下划线组成。", "name"
+        )
     title = blank(body.title)
     if not title:
         raise ApiError(422, "required", "角色名称不能为空。", "title")
@@ -106,8 +133,10 @@ def create_role(body: RoleIn, who: Principal = ROLES) -> dict:
     with writing(who) as conn:
         if conn.execute(sa.text("SELECT 1 FROM roles WHERE name = :n"), {"n": name}).scalar():
             raise ApiError(409, "duplicate", f"角色代码「{name}」已存在。", "name")
-        conn.execute(sa.text("INSERT INTO roles (name, title, scope, builtin) VALUES (:n, :t, :s, false)"),
-                     {"n": name, "t": title, "s": scope})
+        conn.execute(
+            sa.text("INSERT INTO roles (name, title, scope, builtin) VALUES (:n, :t, :s, false)"),
+            {"n": name, "t": title, "s": scope},
+        )
         write_permissions(conn, name, patterns)
         after = role_row(conn, name)
         role_changed(who, conn, None, after)
@@ -125,8 +154,9 @@ def update_role(name: str, body: RolePatch, who: Principal = ROLES) -> dict:
         scope = before["scope"] if body.scope is None else check_scope(body.scope)
         if before["builtin"] and scope != before["scope"]:
             raise ApiError(422, "builtin_role", "内置角色的数据范围不能修改。", "scope")
-        conn.execute(sa.text("UPDATE roles SET title = :t, scope = :s WHERE name = :n"),
-                     {"t": title, "s": scope, "n": name})
+        conn.execute(
+            sa.text("UPDATE roles SET title = :t, scope = :s WHERE name = :n"), {"t": title, "s": scope, "n": name}
+        )
         after = role_row(conn, name)
         role_changed(who, conn, before, after)
         return after
@@ -154,8 +184,13 @@ def delete_role(name: str, who: Principal = ROLES) -> dict:
         if before["builtin"]:
             raise ApiError(409, "builtin_role", "内置角色不能删除。", "name")
         if before["users"]:
-            raise ApiError(409, "role_in_use", f"仍有 {before['users']} 个用户属于该角色，请先调整这些用户的角色。", "name",
-                           {"users": before["users"]})
+            raise ApiError(
+                409,
+                "role_in_use",
+                f"仍有 {before['users']} 个用户属于该角色，请先调整这些用户的角色。",
+                "name",
+                {"users": before["users"]},
+            )
         conn.execute(sa.text("DELETE FROM roles WHERE name = :n"), {"n": name})
         auth._anonymous.clear()
         role_changed(who, conn, before, None)
@@ -167,8 +202,12 @@ def catalogue(conn: Connection) -> list[dict]:
     office's, and any other plain name an administrator has granted."""
     items: dict[str, dict] = {}
     for layer in registry.all():
-        for verb, name in (("view", layer.view), ("edit", layer.edit), ("import", layer.import_permission),
-                           ("export", layer.export_permission)):
+        for verb, name in (
+            ("view", layer.view),
+            ("edit", layer.edit),
+            ("import", layer.import_permission),
+            ("export", layer.export_permission),
+        ):
             if name:
                 entry = items.setdefault(name, {"name": name, "group": layer.group, "layers": []})
                 entry["layers"].append(layer.title)

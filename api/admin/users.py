@@ -1,4 +1,5 @@
 """Users and their data grants (``admin.users``)."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -7,16 +8,29 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api.accounts import sessions, users
-from api.admin.common import (PAGE_MAX, USERS, blank, check_org, check_roles_grantable, endpoints, like, logged,
-                              moment, page, writing)
+from api.admin.common import (
+    PAGE_MAX,
+    USERS,
+    blank,
+    check_org,
+    check_roles_grantable,
+    endpoints,
+    like,
+    logged,
+    moment,
+    page,
+    writing,
+)
 from api.auth import Principal
 from api.deps import db_read
 from api.errors import ApiError
 from geo.layer.registry import registry
 
-USER_LIST = ("u.id, u.username, u.display_name, u.org_id, o.name AS org_name, u.district, u.phone, u.email, "
-             "u.active, u.must_change_password, u.locked_until, u.failed_logins, u.last_login_at, u.version, "
-             "u.created_at, array(SELECT role FROM user_roles WHERE user_id = u.id ORDER BY role) AS roles")
+USER_LIST = (
+    "u.id, u.username, u.display_name, u.org_id, o.name AS org_name, u.district, u.phone, u.email, "
+    "u.active, u.must_change_password, u.locked_until, u.failed_logins, u.last_login_at, u.version, "
+    "u.created_at, array(SELECT role FROM user_roles WHERE user_id = u.id ORDER BY role) AS roles"
+)
 
 
 class UserIn(BaseModel):
@@ -59,10 +73,17 @@ class GrantIn(BaseModel):
 
 
 @endpoints.get("/users", summary="用户列表（分页、筛选）")
-def list_users(q: str | None = None, role: str | None = None, district: str | None = None,
-               org_id: int | None = None, active: bool | None = None, limit: int = Query(50, ge=1, le=PAGE_MAX),
-               offset: int = Query(0, ge=0), who: Principal = USERS,
-               conn: Connection = Depends(db_read, scope="function")) -> dict:
+def list_users(
+    q: str | None = None,
+    role: str | None = None,
+    district: str | None = None,
+    org_id: int | None = None,
+    active: bool | None = None,
+    limit: int = Query(50, ge=1, le=PAGE_MAX),
+    offset: int = Query(0, ge=0),
+    who: Principal = USERS,
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
     """``q`` matches the user name, name or phone number (substring)."""
     where, params = [], {}
     if blank(q):
@@ -80,8 +101,16 @@ def list_users(q: str | None = None, role: str | None = None, district: str | No
     if active is not None:
         where.append("u.active = :active")
         params["active"] = active
-    return page(conn, USER_LIST, "users u LEFT JOIN organisations o ON o.id = u.org_id", where, params,
-                "u.id DESC", limit, offset)
+    return page(
+        conn,
+        USER_LIST,
+        "users u LEFT JOIN organisations o ON o.id = u.org_id",
+        where,
+        params,
+        "u.id DESC",
+        limit,
+        offset,
+    )
 
 
 @endpoints.get("/users/{user_id}", summary="用户详情")
@@ -95,11 +124,20 @@ def create_user(body: UserIn, who: Principal = USERS) -> dict:
     with writing(who) as conn:
         check_roles_grantable(who, conn, users.check_roles(conn, body.roles))
         check_org(conn, body.org_id)
-        uid = users.create_user(conn, body.username, body.display_name, body.roles, password=body.password or None,
-                                district=blank(body.district), org_id=body.org_id, phone=blank(body.phone),
-                                id_number=blank(body.id_number), email=blank(body.email),
-                                must_change_password=body.must_change_password and bool(body.password),
-                                actor=who.user)
+        uid = users.create_user(
+            conn,
+            body.username,
+            body.display_name,
+            body.roles,
+            password=body.password or None,
+            district=blank(body.district),
+            org_id=body.org_id,
+            phone=blank(body.phone),
+            id_number=blank(body.id_number),
+            email=blank(body.email),
+            must_change_password=body.must_change_password and bool(body.password),
+            actor=who.user,
+        )
         return users.user_row(conn, uid)
 
 
@@ -141,9 +179,15 @@ def unlock(user_id: int, who: Principal = USERS) -> dict:
     with writing(who) as conn:
         before = users.user_row(conn, user_id)
         conn.execute(sa.text("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = :id"), {"id": user_id})
-        logged(who, conn, "unlock", "users", user_id,
-               {"locked_until": before["locked_until"], "failed_logins": before["failed_logins"]},
-               {"locked_until": None, "failed_logins": 0})
+        logged(
+            who,
+            conn,
+            "unlock",
+            "users",
+            user_id,
+            {"locked_until": before["locked_until"], "failed_logins": before["failed_logins"]},
+            {"locked_until": None, "failed_logins": 0},
+        )
         return users.user_row(conn, user_id)
 
 
@@ -170,8 +214,9 @@ GRANT_SELECT = "id, user_id, layer, feature_id, relation, valid_from, valid_to, 
 @endpoints.get("/users/{user_id}/grants", summary="用户的数据授权（可见的单条记录）")
 def list_grants(user_id: int, who: Principal = USERS, conn: Connection = Depends(db_read, scope="function")) -> dict:
     users.user_row(conn, user_id)
-    rows = conn.execute(sa.text(f"SELECT {GRANT_SELECT} FROM user_grants WHERE user_id = :u ORDER BY id DESC"),
-                        {"u": user_id}).mappings()
+    rows = conn.execute(
+        sa.text(f"SELECT {GRANT_SELECT} FROM user_grants WHERE user_id = :u ORDER BY id DESC"), {"u": user_id}
+    ).mappings()
     return {"items": [dict(r) for r in rows]}
 
 
@@ -182,8 +227,13 @@ def add_grant(user_id: int, body: GrantIn, who: Principal = USERS) -> dict:
     grantable = registry.grantable()
     if body.layer not in {lyr.id for lyr in grantable}:
         titles = "、".join(lyr.title for lyr in grantable)
-        raise ApiError(422, "invalid_layer", f"只能授权以下图层的单条记录：{titles}。", "layer",
-                       {"choices": [lyr.id for lyr in grantable]})
+        raise ApiError(
+            422,
+            "invalid_layer",
+            f"只能授权以下图层的单条记录：{titles}。",
+            "layer",
+            {"choices": [lyr.id for lyr in grantable]},
+        )
     relation = blank(body.relation)
     if not relation:
         raise ApiError(422, "required", "请填写授权关系（如 施工单位、评审专家）。", "relation")
@@ -193,21 +243,34 @@ def add_grant(user_id: int, body: GrantIn, who: Principal = USERS) -> dict:
     layer = registry.get(body.layer)
     with writing(who) as conn:
         users.user_row(conn, user_id)
-        found = conn.execute(sa.text(f"SELECT 1 FROM {layer.table} WHERE id = :i AND deleted_at IS NULL"),
-                             {"i": body.feature_id}).scalar()
+        found = conn.execute(
+            sa.text(f"SELECT 1 FROM {layer.table} WHERE id = :i AND deleted_at IS NULL"), {"i": body.feature_id}
+        ).scalar()
         if not found:
-            raise ApiError(422, "reference_missing", f"「{layer.title}」中没有编号为 {body.feature_id} 的记录。",
-                           "feature_id", {"layer": layer.id})
+            raise ApiError(
+                422,
+                "reference_missing",
+                f"「{layer.title}」中没有编号为 {body.feature_id} 的记录。",
+                "feature_id",
+                {"layer": layer.id},
+            )
         gid = users.grant(conn, user_id, layer.id, body.feature_id, relation, valid_from, valid_to, actor=who.user)
-        return dict(conn.execute(sa.text(f"SELECT {GRANT_SELECT} FROM user_grants WHERE id = :i"),
-                                 {"i": gid}).mappings().one())
+        return dict(
+            conn.execute(sa.text(f"SELECT {GRANT_SELECT} FROM user_grants WHERE id = :i"), {"i": gid}).mappings().one()
+        )
 
 
 @endpoints.delete("/users/{user_id}/grants/{grant_id}", summary="撤销数据授权")
 def remove_grant(user_id: int, grant_id: int, who: Principal = USERS) -> dict:
     with writing(who) as conn:
-        row = conn.execute(sa.text(f"DELETE FROM user_grants WHERE id = :i AND user_id = :u RETURNING {GRANT_SELECT}"),
-                           {"i": grant_id, "u": user_id}).mappings().first()
+        row = (
+            conn.execute(
+                sa.text(f"DELETE FROM user_grants WHERE id = :i AND user_id = :u RETURNING {GRANT_SELECT}"),
+                {"i": grant_id, "u": user_id},
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             raise ApiError(404, "not_found", "该授权不存在。")
         logged(who, conn, "permission_change", "user_grants", grant_id, dict(row), None)

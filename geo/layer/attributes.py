@@ -4,6 +4,7 @@ Column-wise, so a million-row import and a single API write go through the same
 rules: values arrive as text (CSV, Excel) or JSON scalars and leave typed, or as
 an :class:`AttrError` per row with a Chinese message naming the field.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -68,8 +69,19 @@ def coerce_column(attr: Attr, values: list[Any]) -> tuple[list[Any], dict[int, A
 
 
 FAST_MIN_ROWS = 1000
-_PLAIN = {str: "str", type(None): "none", float: "float", np.float64: "float", np.float32: "float", int: "int",
-          np.int64: "int", np.int32: "int", np.int16: "int", bool: "bool", np.bool_: "bool"}
+_PLAIN = {
+    str: "str",
+    type(None): "none",
+    float: "float",
+    np.float64: "float",
+    np.float32: "float",
+    int: "int",
+    np.int64: "int",
+    np.int32: "int",
+    np.int16: "int",
+    bool: "bool",
+    np.bool_: "bool",
+}
 _type_of = np.frompyfunc(type, 1, 1)
 
 
@@ -145,7 +157,7 @@ def _fast_column(attr: Attr, values: list[Any]) -> tuple[np.ndarray, np.ndarray]
     f = values_f[todo]
     bad = ~np.isfinite(f)
     if attr.type == "int":
-        bad |= (f != np.floor(f)) | (np.abs(f) >= 2.0 ** 53)
+        bad |= (f != np.floor(f)) | (np.abs(f) >= 2.0**53)
     if attr.minimum is not None:
         bad |= f < attr.minimum
     if attr.maximum is not None:
@@ -213,8 +225,13 @@ def _coerce_rows(attr: Attr, values: list[Any]) -> tuple[list[Any], dict[int, At
             else:  # pragma: no cover - registry rejects unknown types
                 raise ValueError
         except (ValueError, TypeError, OverflowError):
-            kind = {"int": "整数", "float": "数字", "bool": "是/否", "date": "日期（YYYY-MM-DD）",
-                    "datetime": "日期时间（ISO 8601）"}.get(attr.type, "文本")
+            kind = {
+                "int": "整数",
+                "float": "数字",
+                "bool": "是/否",
+                "date": "日期（YYYY-MM-DD）",
+                "datetime": "日期时间（ISO 8601）",
+            }.get(attr.type, "文本")
             err(i, "invalid_type", f"{label}应为{kind}。")
             continue
         if attr.choices and v not in attr.choices:

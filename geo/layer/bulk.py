@@ -15,9 +15,11 @@ on the layer until commit, so its tiles and lists wait for the load. The trigger
 (``tile_cells``, tile cache generations) stay on. The app role (HTTP imports, under
 row-level security) does not own the tables and always maintains the indexes.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import shapely
@@ -29,14 +31,21 @@ from geo.layer.registry import ATTR_TYPES, Layer
 
 BULK_MIN_ROWS = 100_000  # loads from this size on (into a table no larger) rebuild the indexes instead
 
-PG_TYPES = {"text": "text", "int": "bigint", "float": "double precision", "date": "date",
-            "datetime": "timestamptz", "bool": "boolean"}
+PG_TYPES = {
+    "text": "text",
+    "int": "bigint",
+    "float": "double precision",
+    "date": "date",
+    "datetime": "timestamptz",
+    "bool": "boolean",
+}
 
 
 def district_names(conn: Connection) -> list[tuple[str, Any]]:
     """(name, prepared polygon) of every live district."""
-    rows = conn.execute(sa.text(
-        "SELECT name, ST_AsBinary(geom) FROM districts WHERE deleted_at IS NULL ORDER BY code")).all()
+    rows = conn.execute(
+        sa.text("SELECT name, ST_AsBinary(geom) FROM districts WHERE deleted_at IS NULL ORDER BY code")
+    ).all()
     out = []
     for name, wkb in rows:
         g = shapely.from_wkb(bytes(wkb))
@@ -65,23 +74,40 @@ def rebuildable_indexes(conn: Connection, table: str, rows: int) -> list[tuple[s
     Indexes that back a constraint (the primary key) stay."""
     if rows < BULK_MIN_ROWS:
         return []
-    owner = conn.execute(sa.text("SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
-                                 "WHERE oid = CAST(:t AS regclass)"), {"t": table}).scalar()
+    owner = conn.execute(
+        sa.text("SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+        {"t": table},
+    ).scalar()
     if not owner:
         return []
-    present = conn.execute(sa.text(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT :n) t"),
-                           {"n": rows + 1}).scalar()
+    present = conn.execute(
+        sa.text(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT :n) t"), {"n": rows + 1}
+    ).scalar()
     if present > rows:
         return []
-    return [(name, ddl) for name, ddl in conn.execute(sa.text(
-        "SELECT CAST(i.indexrelid AS regclass)::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-        "WHERE i.indrelid = CAST(:t AS regclass) "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1"), {"t": table})]
+    return [
+        (name, ddl)
+        for name, ddl in conn.execute(
+            sa.text(
+                "SELECT CAST(i.indexrelid AS regclass)::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "WHERE i.indrelid = CAST(:t AS regclass) "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1"
+            ),
+            {"t": table},
+        )
+    ]
 
 
-def copy_features(conn: Connection, layer: Layer, geoms: np.ndarray, columns: dict[str, list[Any]],
-                  actor: str, action: str = "import", source: str | None = None,
-                  progress: Callable[[int], None] | None = None) -> dict:
+def copy_features(
+    conn: Connection,
+    layer: Layer,
+    geoms: np.ndarray,
+    columns: dict[str, list[Any]],
+    actor: str,
+    action: str = "import",
+    source: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
     """Insert ``geoms`` (WGS84 shapely, the layer's type) with attribute ``columns``; returns a summary."""
     n = len(geoms)
     names = [a.name for a in layer.writable if a.name in columns]
@@ -98,8 +124,11 @@ def copy_features(conn: Connection, layer: Layer, geoms: np.ndarray, columns: di
     stage = f"_stage_{layer.table}"
     col_defs = ", ".join(f"{c} {PG_TYPES[layer.attr(c).type]}" for c in names)
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {stage}"))
-    conn.execute(sa.text(f"CREATE TEMP TABLE {stage} (ord bigint, geom bytea{', ' + col_defs if col_defs else ''}) "
-                         "ON COMMIT DROP"))
+    conn.execute(
+        sa.text(
+            f"CREATE TEMP TABLE {stage} (ord bigint, geom bytea{', ' + col_defs if col_defs else ''}) ON COMMIT DROP"
+        )
+    )
     wkb = shapely.to_wkb(geoms)
     raw = conn.connection.driver_connection
     cols = [columns[c] for c in names]
@@ -115,10 +144,14 @@ def copy_features(conn: Connection, layer: Layer, geoms: np.ndarray, columns: di
     rebuild = rebuildable_indexes(conn, layer.table, n)
     for name, _ in rebuild:
         conn.exec_driver_sql(f"DROP INDEX {name}")
-    row = conn.execute(sa.text(
-        f"WITH ins AS (INSERT INTO {layer.table} (geom{', ' + target if target else ''}, created_by, updated_by) "
-        f"SELECT ST_GeomFromWKB(geom, 4326){', ' + target if target else ''}, :actor, :actor FROM {stage} ORDER BY ord "
-        f"RETURNING id) SELECT count(*), min(id), max(id) FROM ins"), {"actor": actor}).one()
+    row = conn.execute(
+        sa.text(
+            f"WITH ins AS (INSERT INTO {layer.table} (geom{', ' + target if target else ''}, created_by, updated_by) "
+            f"SELECT ST_GeomFromWKB(geom, 4326){', ' + target if target else ''}, :actor, :actor FROM {stage} ORDER BY ord "
+            f"RETURNING id) SELECT count(*), min(id), max(id) FROM ins"
+        ),
+        {"actor": actor},
+    ).one()
     for _, ddl in rebuild:  # a unique index refuses duplicates here (IntegrityError, as the INSERT would)
         conn.exec_driver_sql(ddl)
     summary = {"rows": int(row[0]), "first_id": row[1], "last_id": row[2]}

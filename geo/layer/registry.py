@@ -5,6 +5,7 @@ A declaration says which table holds the layer, its geometry type, its attribute
 search fields, and which permissions view or edit it. Every endpoint — features,
 OGC API, tiles, style, legend, search, import/export — reads these declarations.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,8 +26,14 @@ ATTR_TYPES: dict[str, Any] = {
     "datetime": sa.DateTime(timezone=True),
     "bool": sa.Boolean,
 }
-JSON_TYPES = {"text": "string", "int": "integer", "float": "number", "date": "string",
-              "datetime": "string", "bool": "boolean"}
+JSON_TYPES = {
+    "text": "string",
+    "int": "integer",
+    "float": "number",
+    "date": "string",
+    "datetime": "string",
+    "bool": "boolean",
+}
 
 # Geometry types a layer may declare, and which input types are accepted for it
 # (a Polygon is promoted to MultiPolygon, and so on).
@@ -79,6 +86,7 @@ class Attr:
 @dataclass(frozen=True)
 class Style:
     """Default map style: one colour, or a colour per value of one attribute."""
+
     color: str = "#3b82f6"
     color_by: str | None = None
     colors: dict[str, str] = field(default_factory=dict)
@@ -213,8 +221,12 @@ class Layer:
             "label": self.label,
             "searchable": [a.name for a in self.searchable],
             "filterable": [a.name for a in self.filterable],
-            "permissions": {"view": self.view, "edit": self.edit, "import": self.import_permission,
-                            "export": self.export_permission},
+            "permissions": {
+                "view": self.view,
+                "edit": self.edit,
+                "import": self.import_permission,
+                "export": self.export_permission,
+            },
             "order": self.order,
             "properties": {
                 "type": "object",

@@ -1,4 +1,5 @@
 """Reading and writing layer features: one place for the SQL every endpoint uses."""
+
 from __future__ import annotations
 
 import base64
@@ -11,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from geo import audit, errors
-from geo.migrations.layer_table import search_document
 from geo.layer.attributes import AttrError, coerce_column, to_json
 from geo.layer.registry import SRID, TILE_SRID, Layer
+from geo.migrations.layer_table import search_document
 
 META_COLUMNS = ("created_at", "created_by", "updated_at", "updated_by")
 SORTABLE_META = ("id", "created_at", "updated_at")
@@ -31,6 +32,7 @@ StaleVersion = errors.StaleVersion
 @dataclass
 class Query:
     """A feature selection: the same object drives lists, OGC items, exports and counts."""
+
     bbox: tuple[float, float, float, float] | None = None
     filters: dict[str, list[Any]] | None = None
     q: str | None = None
@@ -118,8 +120,13 @@ def _order(layer: Layer, sort: list[str] | None) -> list[sa.ColumnElement]:
 
 def _columns(layer: Layer) -> list[sa.ColumnElement]:
     t = layer.sa_table
-    return [t.c.id, t.c.version, *(t.c[a] for a in layer.attr_names), *(t.c[m] for m in META_COLUMNS),
-            sa.func.ST_AsGeoJSON(t.c.geom, 7).label("geojson")]
+    return [
+        t.c.id,
+        t.c.version,
+        *(t.c[a] for a in layer.attr_names),
+        *(t.c[m] for m in META_COLUMNS),
+        sa.func.ST_AsGeoJSON(t.c.geom, 7).label("geojson"),
+    ]
 
 
 def row_to_feature(layer: Layer, row: Any) -> dict:
@@ -148,7 +155,9 @@ def list_features(conn: Connection, layer: Layer, query: Query) -> list[dict]:
 
 def count(conn: Connection, layer: Layer, query: Query) -> int:
     q = Query(bbox=query.bbox, filters=query.filters, q=query.q, ids=query.ids)
-    return conn.execute(sa.select(sa.func.count()).select_from(layer.sa_table).where(where_clause(layer, q))).scalar_one()
+    return conn.execute(
+        sa.select(sa.func.count()).select_from(layer.sa_table).where(where_clause(layer, q))
+    ).scalar_one()
 
 
 def extent(conn: Connection, layer: Layer) -> tuple[float, float, float, float] | None:
@@ -156,14 +165,18 @@ def extent(conn: Connection, layer: Layer) -> tuple[float, float, float, float] 
     t = layer.sa_table
     # Statistics survive TRUNCATE (reltuples is then -1, and 0 after analysing an empty table): trust them only
     # for a table the planner believes holds rows.
-    box = conn.execute(sa.text(
-        "SELECT CASE WHEN reltuples > 0 THEN ST_EstimatedExtent('public', :t, 'geom')::text END "
-        "FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": layer.table}).scalar()
+    box = conn.execute(
+        sa.text(
+            "SELECT CASE WHEN reltuples > 0 THEN ST_EstimatedExtent('public', :t, 'geom')::text END "
+            "FROM pg_class WHERE oid = CAST(:t AS regclass)"
+        ),
+        {"t": layer.table},
+    ).scalar()
     if not box:
         box = conn.execute(sa.select(sa.func.ST_Extent(t.c.geom)).where(t.c.deleted_at.is_(None))).scalar()
     if not box:
         return None
-    nums = box[box.index("(") + 1:-1].replace(",", " ").split()
+    nums = box[box.index("(") + 1 : -1].replace(",", " ").split()
     return tuple(float(n) for n in nums)  # type: ignore[return-value]
 
 
@@ -185,20 +198,27 @@ def _geom_param(geom) -> sa.ColumnElement:
 def _district_of(geom) -> sa.ScalarSelect:
     """The district containing the geometry (its point on surface), as a scalar subquery."""
     d = sa.table("districts", sa.column("name"), sa.column("geom"), sa.column("deleted_at"))
-    return (sa.select(d.c.name)
-            .where(d.c.deleted_at.is_(None), sa.func.ST_Intersects(d.c.geom, sa.func.ST_PointOnSurface(_geom_param(geom))))
-            .limit(1).scalar_subquery())
+    return (
+        sa.select(d.c.name)
+        .where(d.c.deleted_at.is_(None), sa.func.ST_Intersects(d.c.geom, sa.func.ST_PointOnSurface(_geom_param(geom))))
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def _fills_district(layer: Layer) -> bool:
     return "district" in layer.attr_names
 
 
-def create(conn: Connection, layer: Layer, geom, props: dict[str, Any], actor: str,
-           client: str | None = None) -> dict:
+def create(conn: Connection, layer: Layer, geom, props: dict[str, Any], actor: str, client: str | None = None) -> dict:
     t = layer.sa_table
-    values: dict[str, Any] = {**props, "geom": _geom_param(geom), "version": 1,
-                              "created_by": actor, "updated_by": actor}
+    values: dict[str, Any] = {
+        **props,
+        "geom": _geom_param(geom),
+        "version": 1,
+        "created_by": actor,
+        "updated_by": actor,
+    }
     if _fills_district(layer) and values.get("district") is None:
         values["district"] = _district_of(geom)
     fid = conn.execute(sa.insert(t).values(**values).returning(t.c.id)).scalar_one()
@@ -207,14 +227,26 @@ def create(conn: Connection, layer: Layer, geom, props: dict[str, Any], actor: s
     return feature
 
 
-def update(conn: Connection, layer: Layer, fid: int, version: int, actor: str, geom=None,
-           props: dict[str, Any] | None = None, client: str | None = None) -> dict:
+def update(
+    conn: Connection,
+    layer: Layer,
+    fid: int,
+    version: int,
+    actor: str,
+    geom=None,
+    props: dict[str, Any] | None = None,
+    client: str | None = None,
+) -> dict:
     t = layer.sa_table
     before = get_feature(conn, layer, fid, for_update=True)
     if before["meta"]["version"] != version:
         raise StaleVersion(before["meta"]["version"], version)
-    values: dict[str, Any] = {**(props or {}), "version": t.c.version + 1, "updated_by": actor,
-                              "updated_at": sa.func.now()}
+    values: dict[str, Any] = {
+        **(props or {}),
+        "version": t.c.version + 1,
+        "updated_by": actor,
+        "updated_at": sa.func.now(),
+    }
     if geom is not None:
         values["geom"] = _geom_param(geom)
         if _fills_district(layer) and (props or {}).get("district") is None:
@@ -231,6 +263,7 @@ def delete(conn: Connection, layer: Layer, fid: int, version: int, actor: str, c
     before = get_feature(conn, layer, fid, for_update=True)
     if before["meta"]["version"] != version:
         raise StaleVersion(before["meta"]["version"], version)
-    conn.execute(sa.update(t).where(t.c.id == fid).values(
-        deleted_at=sa.func.now(), deleted_by=actor, version=t.c.version + 1))
+    conn.execute(
+        sa.update(t).where(t.c.id == fid).values(deleted_at=sa.func.now(), deleted_by=actor, version=t.c.version + 1)
+    )
     audit.record(conn, actor, "delete", layer.id, fid, before, None, client)

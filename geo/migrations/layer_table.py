@@ -8,6 +8,7 @@ filter on it with the query envelope transformed once (a lon/lat rectangle is
 a rectangle in Web Mercator). One spatial index instead of two halves the index
 cost of bulk loads; see docs/architecture.md for the measurements.
 """
+
 from __future__ import annotations
 
 from alembic import op
@@ -21,8 +22,8 @@ def create_layer_table(name: str, geometry: str, columns: str, extra_generated: 
             version integer NOT NULL DEFAULT 1,
             geom geometry({geometry}, 4326) NOT NULL,
             geom_3857 geometry({geometry}, 3857) GENERATED ALWAYS AS (ST_Transform(geom, 3857)) STORED,
-            {columns.strip().rstrip(',')},
-            {extra_generated + ',' if extra_generated else ''}
+            {columns.strip().rstrip(",")},
+            {extra_generated + "," if extra_generated else ""}
             created_at timestamptz NOT NULL DEFAULT now(),
             created_by text,
             updated_at timestamptz NOT NULL DEFAULT now(),
@@ -45,9 +46,7 @@ def search_document(columns: tuple[str, ...] | list[str]) -> str:
 
 
 def create_search_index(name: str, columns: tuple[str, ...] | list[str]) -> None:
-    op.execute(
-        f"CREATE INDEX {name}_search_idx ON {name} USING gin (({search_document(columns)}) gin_trgm_ops)"
-    )
+    op.execute(f"CREATE INDEX {name}_search_idx ON {name} USING gin (({search_document(columns)}) gin_trgm_ops)")
 
 
 # -- tile cache invalidation and point summaries (migration 0004) ---------------------------------------------
@@ -70,8 +69,11 @@ def install_tile_cells(table: str, category: str | None, layer: str | None = Non
     """Keep ``tile_cells`` for a point layer (``category``: the column the map colours by, or None)."""
     layer = layer or table
     cat = category or ""
-    for event, refs in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-                        ("DELETE", "OLD TABLE AS old_rows")):
+    for event, refs in (
+        ("INSERT", "NEW TABLE AS new_rows"),
+        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+        ("DELETE", "OLD TABLE AS old_rows"),
+    ):
         op.execute(f"DROP TRIGGER IF EXISTS {table}_cells_{event.lower()} ON {table}")
         op.execute(f"""CREATE TRIGGER {table}_cells_{event.lower()} AFTER {event} ON {table}
                        REFERENCING {refs} FOR EACH STATEMENT EXECUTE FUNCTION tile_cells_changed('{layer}', '{cat}')""")
@@ -88,8 +90,13 @@ def install_tile_cells(table: str, category: str | None, layer: str | None = Non
 # always scoped.
 
 
-def install_scope_policy(table: str, district: str | None, grant_layer: str | None = None,
-                         grant_column: str | None = None, public_read: bool = False) -> None:
+def install_scope_policy(
+    table: str,
+    district: str | None,
+    grant_layer: str | None = None,
+    grant_column: str | None = None,
+    public_read: bool = False,
+) -> None:
     """Enable row-level security on ``table`` with the scope check on ``district`` and the granted ids."""
     d = district or "NULL::text"
     gl = f"'{grant_layer}'" if grant_layer else "NULL::text"

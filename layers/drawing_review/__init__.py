@@ -1,4 +1,5 @@
 """Construction-drawing joint review (施工图联审): the project pin."""
+
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 
@@ -6,7 +7,11 @@ REVIEW_STATUS = ("已受理", "审查中", "待回复", "审查合格", "已发�
 
 register(
     Layer(
-        id="review_projects", title="施工图审查项目", module="drawing_review", group="施工图联审", geometry="Point",
+        id="review_projects",
+        title="施工图审查项目",
+        module="drawing_review",
+        group="施工图联审",
+        geometry="Point",
         attrs=(
             Attr("code", "项目代码", required=True, searchable=True, filterable=True, max_length=40),
             Attr("name", "项目名称", required=True, searchable=True, max_length=200),
@@ -14,7 +19,12 @@ register(
             Attr("builder", "建设单位", searchable=True, max_length=200),
             Attr("designer", "设计单位", searchable=True, max_length=200),
             Attr("agency", "审查机构", searchable=True, filterable=True, max_length=200),
-            Attr("review_category", "审查类别", choices=("房屋建筑", "市政基础设施", "人防", "消防", "防雷"), filterable=True),
+            Attr(
+                "review_category",
+                "审查类别",
+                choices=("房屋建筑", "市政基础设施", "人防", "消防", "防雷"),
+                filterable=True,
+            ),
             Attr("grade", "项目等级", choices=("一类", "二类", "三类"), filterable=True),
             Attr("floor_area_m2", "总建筑面积(㎡)", "float", minimum=0),
             Attr("investment_wan", "估算投资(万元)", "float", minimum=0),
@@ -22,10 +32,21 @@ register(
             Attr("concluded_at", "审查结论日期", "date"),
             Attr("status", "状态", choices=REVIEW_STATUS, filterable=True),
         ),
-        style=Style(color_by="status", colors={
-            "已受理": "#64748b", "审查中": "#f59e0b", "待回复": "#ef4444", "审查合格": "#10b981", "已发证": "#0ea5e9"},
-            radius=5),
+        style=Style(
+            color_by="status",
+            colors={
+                "已受理": "#64748b",
+                "审查中": "#f59e0b",
+                "待回复": "#ef4444",
+                "审查合格": "#10b981",
+                "已发证": "#0ea5e9",
+            },
+            radius=5,
+        ),
         popup=("name", "code", "district", "builder", "agency", "status"),
-        view="review.view", edit="review.edit", order=45, grantable=True,
+        view="review.view",
+        edit="review.edit",
+        order=45,
+        grantable=True,
     ),
 )

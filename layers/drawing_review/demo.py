@@ -8,7 +8,19 @@ import numpy as np
 import shapely
 
 from etl import names
-from etl.demo import REF_DATE, District, World, allocate, dates, days, numbers, pick, project_name, sample_points, write_layer
+from etl.demo import (
+    REF_DATE,
+    District,
+    World,
+    allocate,
+    dates,
+    days,
+    numbers,
+    pick,
+    project_name,
+    sample_points,
+    write_layer,
+)
 from geo.modules import seeder
 
 REVIEWS = 300
@@ -23,9 +35,27 @@ def build_reviews(conn, rng, districts: list[District], source: str) -> dict:
     per = allocate(REVIEWS, [d.profile.sites for d in districts])
     builders = names.companies(rng, 60, names.BUILDER_PATTERNS)
     designers = names.companies(rng, 25, names.DESIGNER_PATTERNS)
-    geoms, cols = [], {k: [] for k in (
-        "code", "name", "district", "builder", "designer", "agency", "review_category", "grade", "floor_area_m2",
-        "investment_wan", "submitted_at", "concluded_at", "status")}
+    geoms, cols = (
+        [],
+        {
+            k: []
+            for k in (
+                "code",
+                "name",
+                "district",
+                "builder",
+                "designer",
+                "agency",
+                "review_category",
+                "grade",
+                "floor_area_m2",
+                "investment_wan",
+                "submitted_at",
+                "concluded_at",
+                "status",
+            )
+        },
+    )
     for d, k in zip(districts, per):
         x, y = sample_points(rng, d, k, centre_share=0.85, sigma_km=5.0 if d.profile.urban else 3.0)
         geoms.append(shapely.points(x, y))

@@ -1,10 +1,15 @@
 """Greenways (绿道): segments reported by the districts."""
+
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 
 register(
     Layer(
-        id="greenways", title="绿道", module="greenways", group="绿道建设", geometry="LineString",
+        id="greenways",
+        title="绿道",
+        module="greenways",
+        group="绿道建设",
+        geometry="LineString",
         attrs=(
             Attr("code", "绿道编号", required=True, searchable=True, filterable=True, max_length=40),
             Attr("name", "绿道名称", required=True, searchable=True, max_length=200),
@@ -18,6 +23,8 @@ register(
         ),
         style=Style(color_by="status", colors={"规划": "#a3a3a3", "在建": "#f59e0b", "已建成": "#16a34a"}, width=3),
         popup=("name", "code", "district", "level", "status", "plan_year", "length_m"),
-        view=None, edit="greenway.edit", order=60,
+        view=None,
+        edit="greenway.edit",
+        order=60,
     ),
 )

@@ -10,8 +10,18 @@ import sqlalchemy as sa
 from pyproj import Geod
 
 from etl import names
-from etl.demo import District, DemoError, World, deg_per_m, numbers, pick, sample_points, seq_codes, \
-    shapes_inside, write_layer
+from etl.demo import (
+    DemoError,
+    District,
+    World,
+    deg_per_m,
+    numbers,
+    pick,
+    sample_points,
+    seq_codes,
+    shapes_inside,
+    write_layer,
+)
 from geo.modules import seeder
 
 GREENWAY_KM = 500.0
@@ -42,10 +52,10 @@ def random_walk(rng, d: District, length_km: float, step_m: float = 150.0, tries
 
 
 def build_greenways(conn, rng, districts: list[District], source: str) -> dict:
-    budgets = GREENWAY_KM * np.array([d.profile.greenway for d in districts]) / sum(
-        d.profile.greenway for d in districts)
-    geoms, cols = [], {k: [] for k in ("code", "name", "district", "level", "kind", "status", "plan_year",
-                                         "fund_wan")}
+    budgets = (
+        GREENWAY_KM * np.array([d.profile.greenway for d in districts]) / sum(d.profile.greenway for d in districts)
+    )
+    geoms, cols = [], {k: [] for k in ("code", "name", "district", "level", "kind", "status", "plan_year", "fund_wan")}
     for d, budget in zip(districts, budgets):
         left, seq, lengths = float(budget), 0, []
         while left > 1e-3:
@@ -61,8 +71,11 @@ def build_greenways(conn, rng, districts: list[District], source: str) -> dict:
         k = seq
         km = np.array(lengths)
         status = pick(rng, ("已建成", "在建", "规划"), (65, 20, 15), k)
-        year = np.where(status == "已建成", rng.integers(2012, 2026, k),
-                        np.where(status == "在建", rng.integers(2025, 2027, k), rng.integers(2026, 2029, k)))
+        year = np.where(
+            status == "已建成",
+            rng.integers(2012, 2026, k),
+            np.where(status == "在建", rng.integers(2025, 2027, k), rng.integers(2026, 2029, k)),
+        )
         kinds = (40, 35, 25) if d.profile.urban else (15, 45, 40)
         sections = names.places(rng, k, unique=False)
         base = pick(rng, d.profile.greenway_names, np.ones(len(d.profile.greenway_names)), k)
@@ -75,6 +88,8 @@ def build_greenways(conn, rng, districts: list[District], source: str) -> dict:
         cols["plan_year"] += year.tolist()
         cols["fund_wan"] += numbers(km * rng.uniform(100, 400, k))
     res = write_layer(conn, "greenways", np.array(geoms, dtype=object), cols, source)
-    total = conn.execute(sa.text("SELECT coalesce(sum(length_m), 0) FROM greenways WHERE id BETWEEN :a AND :b"),
-                         {"a": res["first_id"], "b": res["last_id"]}).scalar_one()
+    total = conn.execute(
+        sa.text("SELECT coalesce(sum(length_m), 0) FROM greenways WHERE id BETWEEN :a AND :b"),
+        {"a": res["first_id"], "b": res["last_id"]},
+    ).scalar_one()
     return {"greenways": res["rows"], "greenway_km": round(float(total) / 1000, 1)}

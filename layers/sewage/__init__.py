@@ -1,17 +1,27 @@
 """Urban and rural sewage treatment plants and facilities."""
+
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 
 register(
     Layer(
-        id="sewage_plants", title="污水处理设施", module="sewage", group="污水处理", geometry="Point",
+        id="sewage_plants",
+        title="污水处理设施",
+        module="sewage",
+        group="污水处理",
+        geometry="Point",
         attrs=(
             Attr("code", "设施编号", required=True, searchable=True, filterable=True, max_length=40),
             Attr("name", "设施名称", required=True, searchable=True, max_length=200),
             district_attr(),
             Attr("kind", "类型", choices=("城镇污水处理厂", "农村污水处理终端"), required=True, filterable=True),
             Attr("capacity_t_d", "设计规模(吨/日)", "float", minimum=0),
-            Attr("process", "处理工艺", choices=("AAO", "MBR", "氧化沟", "SBR", "人工湿地", "生物滤池", "其他"), filterable=True),
+            Attr(
+                "process",
+                "处理工艺",
+                choices=("AAO", "MBR", "氧化沟", "SBR", "人工湿地", "生物滤池", "其他"),
+                filterable=True,
+            ),
             Attr("discharge_standard", "排放标准", choices=("一级A", "一级B", "二级", "准IV类"), filterable=True),
             Attr("operator", "运维单位", searchable=True, max_length=200),
             Attr("status", "运行状态", choices=("正常运行", "停运", "在建", "整改中"), filterable=True),
@@ -19,6 +29,8 @@ register(
         ),
         style=Style(color_by="kind", colors={"城镇污水处理厂": "#0369a1", "农村污水处理终端": "#06b6d4"}, radius=5),
         popup=("name", "code", "district", "kind", "capacity_t_d", "process", "status"),
-        view="sewage.view", edit="sewage.edit", order=55,
+        view="sewage.view",
+        edit="sewage.edit",
+        order=55,
     ),
 )

@@ -8,8 +8,20 @@ import numpy as np
 import shapely
 
 from etl import names
-from etl.demo import URBAN_PLANTS, District, Villages, World, dates, days, numbers, pick, sample_points, \
-    scatter_around, seq_codes, write_layer
+from etl.demo import (
+    URBAN_PLANTS,
+    District,
+    Villages,
+    World,
+    dates,
+    days,
+    numbers,
+    pick,
+    sample_points,
+    scatter_around,
+    seq_codes,
+    write_layer,
+)
 from geo.modules import seeder
 
 RURAL_TERMINALS = 360
@@ -21,8 +33,24 @@ def seed_sewage(conn, world: World) -> dict:
 
 
 def build_sewage(conn, rng, districts: list[District], v: Villages, source: str) -> dict:
-    geoms, cols = [], {k: [] for k in ("code", "name", "district", "kind", "capacity_t_d", "process",
-                                         "discharge_standard", "operator", "status", "commissioned_on")}
+    geoms, cols = (
+        [],
+        {
+            k: []
+            for k in (
+                "code",
+                "name",
+                "district",
+                "kind",
+                "capacity_t_d",
+                "process",
+                "discharge_standard",
+                "operator",
+                "status",
+                "commissioned_on",
+            )
+        },
+    )
     place_pool = iter(names.places(rng, URBAN_PLANTS))
     operators = names.companies(rng, 20, names.OPERATOR_PATTERNS)
     terminals = np.sort(rng.choice(len(v.x), RURAL_TERMINALS, replace=False, p=v.weight / v.weight.sum()))
@@ -38,21 +66,32 @@ def build_sewage(conn, rng, districts: list[District], v: Villages, source: str)
         prefix = "杭州市" if d.name in ("上城区", "拱墅区", "西湖区", "滨江区") else d.short
         cols["code"] += seq_codes(f"WSC{d.code}", range(1, k + 1), 3) + seq_codes(f"WSN{d.code}", range(1, m + 1), 4)
         cols["name"] += [f"{prefix}{next(place_pool)}{s}" for s in kind_name] + [
-            f"{tw}{vl}污水处理终端" for tw, vl in zip(v.township[t], v.village[t])]
+            f"{tw}{vl}污水处理终端" for tw, vl in zip(v.township[t], v.village[t])
+        ]
         cols["district"] += [d.name] * (k + m)
         cols["kind"] += ["城镇污水处理厂"] * k + ["农村污水处理终端"] * m
         cols["capacity_t_d"] += numbers(np.round(cap / 5000) * 5000) + numbers(
-            np.round(rng.lognormal(math.log(50), 0.8, m).clip(10, 500) / 5) * 5)
+            np.round(rng.lognormal(math.log(50), 0.8, m).clip(10, 500) / 5) * 5
+        )
         cols["process"] += pick(rng, ("AAO", "MBR", "氧化沟", "SBR", "生物滤池"), (50, 20, 15, 10, 5), k).tolist()
-        cols["process"] += pick(rng, ("人工湿地", "生物滤池", "MBR", "AAO", "SBR", "其他"),
-                                 (25, 25, 15, 25, 5, 5), m).tolist()
+        cols["process"] += pick(
+            rng, ("人工湿地", "生物滤池", "MBR", "AAO", "SBR", "其他"), (25, 25, 15, 25, 5, 5), m
+        ).tolist()
         cols["discharge_standard"] += pick(rng, ("一级A", "准IV类"), (65, 35), k).tolist()
         cols["discharge_standard"] += pick(rng, ("一级A", "一级B", "二级"), (40, 40, 20), m).tolist()
         cols["operator"] += [f"杭州{d.short}水务有限公司"] * k + [operators[i] for i in rng.integers(20, size=m)]
-        status = np.concatenate([pick(rng, ("正常运行", "在建", "整改中"), (90, 5, 5), k),
-                                 pick(rng, ("正常运行", "停运", "整改中", "在建"), (88, 4, 6, 2), m)])
-        since = np.concatenate([np.datetime64("1995-01-01") + days(rng, 0, 30 * 365, k),
-                                np.datetime64("2005-01-01") + days(rng, 0, 20 * 365, m)])
+        status = np.concatenate(
+            [
+                pick(rng, ("正常运行", "在建", "整改中"), (90, 5, 5), k),
+                pick(rng, ("正常运行", "停运", "整改中", "在建"), (88, 4, 6, 2), m),
+            ]
+        )
+        since = np.concatenate(
+            [
+                np.datetime64("1995-01-01") + days(rng, 0, 30 * 365, k),
+                np.datetime64("2005-01-01") + days(rng, 0, 20 * 365, m),
+            ]
+        )
         cols["status"] += status.tolist()
         cols["commissioned_on"] += dates(since, status != "在建")  # not yet in service
     res = write_layer(conn, "sewage_plants", np.concatenate(geoms), cols, source)

@@ -37,9 +37,29 @@ def seed_sites(conn, world: World) -> dict:
 
 def build_sites(conn, rng, districts: list[District], source: str) -> dict:
     per = allocate(SITES, [d.profile.sites for d in districts])
-    geoms, fences, cols = [], [], {k: [] for k in (
-        "code", "name", "district", "address", "permit_no", "builder", "construction_unit", "supervision_unit",
-        "project_type", "floor_area_m2", "investment_wan", "start_date", "planned_end_date", "status")}
+    geoms, fences, cols = (
+        [],
+        [],
+        {
+            k: []
+            for k in (
+                "code",
+                "name",
+                "district",
+                "address",
+                "permit_no",
+                "builder",
+                "construction_unit",
+                "supervision_unit",
+                "project_type",
+                "floor_area_m2",
+                "investment_wan",
+                "start_date",
+                "planned_end_date",
+                "status",
+            )
+        },
+    )
     builders = names.companies(rng, 80, names.BUILDER_PATTERNS)
     contractors = names.companies(rng, 60, names.CONSTRUCTION_PATTERNS)
     supervisors = names.companies(rng, 30, names.SUPERVISION_PATTERNS)
@@ -59,14 +79,23 @@ def build_sites(conn, rng, districts: list[District], source: str) -> dict:
         fences.append(f)
         ptype = pick(rng, ("房屋建筑", "市政基础设施", "轨道交通", "水利", "其他"), (62, 20, 6, 5, 7), k)
         status = pick(rng, ("在建", "停工", "竣工验收", "考评中", "已获评"), (60, 5, 15, 12, 8), k)
-        back = {"在建": (30, 900), "停工": (200, 1100), "竣工验收": (600, 1500), "考评中": (90, 700),
-                "已获评": (400, 1400)}
+        back = {
+            "在建": (30, 900),
+            "停工": (200, 1100),
+            "竣工验收": (600, 1500),
+            "考评中": (90, 700),
+            "已获评": (400, 1400),
+        }
         start = np.array([REF_DATE - int(rng.integers(*back[s])) for s in status], dtype="datetime64[D]")
         end = start + days(rng, 360, 1100, k)
         places = names.places(rng, k, unique=False)
-        area = np.where(ptype == "房屋建筑", rng.lognormal(math.log(60_000), 0.8, k).clip(3_000, 600_000),
-                        np.where(ptype == "轨道交通", rng.lognormal(math.log(20_000), 0.4, k),
-                                 rng.lognormal(math.log(5_000), 0.8, k)))
+        area = np.where(
+            ptype == "房屋建筑",
+            rng.lognormal(math.log(60_000), 0.8, k).clip(3_000, 600_000),
+            np.where(
+                ptype == "轨道交通", rng.lognormal(math.log(20_000), 0.4, k), rng.lognormal(math.log(5_000), 0.8, k)
+            ),
+        )
         per_m2 = rng.uniform(0.3, 0.7, k)  # 万元 per m²
         other = rng.lognormal(math.log(20_000), 0.9, k).clip(500, 500_000)
         invest = np.where(ptype == "房屋建筑", area * per_m2, np.where(ptype == "轨道交通", other * 4, other))
@@ -88,10 +117,16 @@ def build_sites(conn, rng, districts: list[District], source: str) -> dict:
         cols["planned_end_date"] += dates(end)
         cols["status"] += status.tolist()
     res = write_layer(conn, "sites", np.concatenate(geoms), cols, source)
-    ids = dict(conn.execute(sa.text("SELECT code, id FROM sites WHERE id BETWEEN :a AND :b"),
-                            {"a": res["first_id"], "b": res["last_id"]}).all())
-    fence_cols = {"site_id": [ids[c] for c in cols["code"]],
-                  "name": [f"{n}电子围栏" for n in cols["name"]],
-                  "district": cols["district"]}
+    ids = dict(
+        conn.execute(
+            sa.text("SELECT code, id FROM sites WHERE id BETWEEN :a AND :b"),
+            {"a": res["first_id"], "b": res["last_id"]},
+        ).all()
+    )
+    fence_cols = {
+        "site_id": [ids[c] for c in cols["code"]],
+        "name": [f"{n}电子围栏" for n in cols["name"]],
+        "district": cols["district"],
+    }
     fres = write_layer(conn, "site_fences", np.concatenate(fences), fence_cols, source)
     return {"sites": res["rows"], "site_fences": fres["rows"]}

@@ -1,9 +1,10 @@
 """What the standardized-site submodules share: the site as the principal may see it, configuration lookups,
 months and dates in Beijing time."""
+
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -30,8 +31,9 @@ def authority_only(who) -> bool:
     return not who.can("site.report.submit") and not who.can("site.report.review")
 
 
-def case_filter(who, states: dict[str, str], authority_states: tuple[str, ...], alias: str = "",
-                **given: object) -> tuple[str, dict]:
+def case_filter(
+    who, states: dict[str, str], authority_states: tuple[str, ...], alias: str = "", **given: object
+) -> tuple[str, dict]:
     """The WHERE text and parameters of a case list: equality filters on the columns ``given`` names (None: no
     filter), the status checked against ``states``, and for authority-only principals the approved states only.
     (Row-level security has already limited the rows to the principal's scope.)"""
@@ -62,20 +64,35 @@ def iso(t) -> str | None:
 
 def site(conn: Connection, site_id: int) -> dict:
     """The site (as the connection's scope sees it) with its registration, or 404."""
-    row = conn.execute(sa.text(
-        "SELECT s.id, s.code, s.name, s.district, s.status, s.construction_unit, s.supervision_unit, s.builder, "
-        "r.id AS registration_id, p.id AS project_id, p.code AS project_code "
-        "FROM sites s LEFT JOIN st_registrations r ON r.site_id = s.id LEFT JOIN projects p ON p.id = r.project_id "
-        "WHERE s.id = :id AND s.deleted_at IS NULL"), {"id": site_id}).mappings().first()
+    row = (
+        conn.execute(
+            sa.text(
+                "SELECT s.id, s.code, s.name, s.district, s.status, s.construction_unit, s.supervision_unit, s.builder, "
+                "r.id AS registration_id, p.id AS project_id, p.code AS project_code "
+                "FROM sites s LEFT JOIN st_registrations r ON r.site_id = s.id LEFT JOIN projects p ON p.id = r.project_id "
+                "WHERE s.id = :id AND s.deleted_at IS NULL"
+            ),
+            {"id": site_id},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ApiError(404, "site_not_found", "工地不存在，或不在您的数据范围内。", "site_id")
     return dict(row)
 
 
 def catalog(conn: Connection, kind: str, active_only: bool = True) -> list[dict]:
-    return [dict(r) for r in conn.execute(sa.text(
-        "SELECT id, kind, code, name, part, points, required, field_type, sort, active, version FROM st_catalog "
-        "WHERE kind = :k AND (active OR NOT :a) ORDER BY sort, id"), {"k": kind, "a": active_only}).mappings()]
+    return [
+        dict(r)
+        for r in conn.execute(
+            sa.text(
+                "SELECT id, kind, code, name, part, points, required, field_type, sort, active, version FROM st_catalog "
+                "WHERE kind = :k AND (active OR NOT :a) ORDER BY sort, id"
+            ),
+            {"k": kind, "a": active_only},
+        ).mappings()
+    ]
 
 
 def parse_month(value: str, field: str = "month") -> date:
@@ -92,7 +109,7 @@ def due_date(month: date) -> date:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def today_beijing() -> date:

@@ -6,6 +6,7 @@ Writes need ``site.config``; every change is checked against the version the edi
 that records already use is deactivated instead of deleted (its code stays meaningful in the old records); a round
 that draws or applications use is closed instead.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,8 +26,13 @@ from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=f"{PREFIX}/config", tags=["标化工地"])
 
-KINDS = {"photo": "拍照清单", "bonus": "加分项", "deduction": "减分项", "form_field": "月报表单字段",
-         "score_item": "专家评分项"}
+KINDS = {
+    "photo": "拍照清单",
+    "bonus": "加分项",
+    "deduction": "减分项",
+    "form_field": "月报表单字段",
+    "score_item": "专家评分项",
+}
 Kind = Literal["photo", "bonus", "deduction", "form_field", "score_item"]
 CODE = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 COLUMNS = "id, kind, code, name, part, points, required, field_type, sort, active, version, updated_at, updated_by"
@@ -83,8 +89,13 @@ class RoundUpdate(RoundFields):
 
 
 def _item(conn: Connection, item_id: int, lock: bool = False) -> dict:
-    row = conn.execute(sa.text(f"SELECT {COLUMNS} FROM st_catalog WHERE id = :id{' FOR UPDATE' if lock else ''}"),
-                       {"id": item_id}).mappings().first()
+    row = (
+        conn.execute(
+            sa.text(f"SELECT {COLUMNS} FROM st_catalog WHERE id = :id{' FOR UPDATE' if lock else ''}"), {"id": item_id}
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ApiError(404, "not_found", "配置项不存在或已删除。")
     return dict(row)
@@ -92,8 +103,13 @@ def _item(conn: Connection, item_id: int, lock: bool = False) -> dict:
 
 def _check_version(row: dict, version: int, what: str) -> None:
     if row["version"] != version:
-        raise ApiError(409, "stale_version", f"该{what}已被他人修改，请刷新后再保存。", "version",
-                       {"current": row["version"], "given": version})
+        raise ApiError(
+            409,
+            "stale_version",
+            f"该{what}已被他人修改，请刷新后再保存。",
+            "version",
+            {"current": row["version"], "given": version},
+        )
 
 
 def _check_item(kind: str, values: dict) -> None:
@@ -104,80 +120,141 @@ def _check_item(kind: str, values: dict) -> None:
 
 
 def used(conn: Connection, item: dict) -> bool:
-    return conn.execute(sa.text(USED[item["kind"]]), {"code": item["code"], "id": item["id"],
-                                                  "quoted": f'"{item["code"]}"'}).first() is not None
+    return (
+        conn.execute(
+            sa.text(USED[item["kind"]]), {"code": item["code"], "id": item["id"], "quoted": f'"{item["code"]}"'}
+        ).first()
+        is not None
+    )
 
 
 @router.get("/catalog", summary="配置项（拍照清单、加分项、减分项、表单字段、评分项）")
-def list_items(kind: Kind | None = None, include_inactive: bool = False, who: Principal = Depends(principal),
-               conn: Connection = Depends(db_read, scope="function")) -> dict:
+def list_items(
+    kind: Kind | None = None,
+    include_inactive: bool = False,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
     who.require("site.view", "查看标化工地配置")
     everything = include_inactive and who.can("site.config")
-    rows = conn.execute(sa.text(f"SELECT {COLUMNS} FROM st_catalog WHERE (kind = :k OR CAST(:k AS text) IS NULL) "
-                                "AND (active OR :all) ORDER BY kind, sort, id"),
-                        {"k": kind, "all": everything}).mappings().all()
+    rows = (
+        conn.execute(
+            sa.text(
+                f"SELECT {COLUMNS} FROM st_catalog WHERE (kind = :k OR CAST(:k AS text) IS NULL) "
+                "AND (active OR :all) ORDER BY kind, sort, id"
+            ),
+            {"k": kind, "all": everything},
+        )
+        .mappings()
+        .all()
+    )
     return {"kinds": KINDS, "items": [_view(dict(r)) for r in rows]}
 
 
 def _view(row: dict) -> dict:
-    return {**row, "kind_title": KINDS[row["kind"]],
-            "updated_at": row["updated_at"].isoformat() if row.get("updated_at") else None}
+    return {
+        **row,
+        "kind_title": KINDS[row["kind"]],
+        "updated_at": row["updated_at"].isoformat() if row.get("updated_at") else None,
+    }
 
 
 @router.post("/catalog", status_code=201, summary="新增配置项")
-def create_item(body: NewItem, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
+def create_item(
+    body: NewItem, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
+) -> dict:
     who.require("site.config", "修改标化工地配置")
     if not CODE.match(body.code):
         raise ApiError(422, "invalid_code", "编码只能由字母、数字、下划线和短横线组成（最多 40 个字符）。", "code")
     values = body.model_dump()
     _check_item(body.kind, values)
-    if conn.execute(sa.text("SELECT 1 FROM st_catalog WHERE kind = :k AND code = :c"),
-                    {"k": body.kind, "c": body.code}).first():
+    if conn.execute(
+        sa.text("SELECT 1 FROM st_catalog WHERE kind = :k AND code = :c"), {"k": body.kind, "c": body.code}
+    ).first():
         raise ApiError(409, "duplicate_code", f"{KINDS[body.kind]}中已有编码「{body.code}」。", "code")
     if values["sort"] is None:
-        values["sort"] = conn.execute(sa.text("SELECT coalesce(max(sort), 0) + 1 FROM st_catalog WHERE kind = :k"),
-                                      {"k": body.kind}).scalar()
-    row = conn.execute(sa.text(
-        f"INSERT INTO st_catalog (kind, code, name, part, points, required, field_type, sort, updated_by) VALUES "
-        f"(:kind, :code, :name, :part, :points, coalesce(:required, false), :field_type, :sort, :a) "
-        f"RETURNING {COLUMNS}"),
-        {**values, "a": who.user}).mappings().one()
+        values["sort"] = conn.execute(
+            sa.text("SELECT coalesce(max(sort), 0) + 1 FROM st_catalog WHERE kind = :k"), {"k": body.kind}
+        ).scalar()
+    row = (
+        conn.execute(
+            sa.text(
+                f"INSERT INTO st_catalog (kind, code, name, part, points, required, field_type, sort, updated_by) VALUES "
+                f"(:kind, :code, :name, :part, :points, coalesce(:required, false), :field_type, :sort, :a) "
+                f"RETURNING {COLUMNS}"
+            ),
+            {**values, "a": who.user},
+        )
+        .mappings()
+        .one()
+    )
     audit.record(conn, who.user, "create", "st_catalog", row["id"], None, dict(row), who.client, user_id=who.user_id)
     return _view(dict(row))
 
 
 @router.put("/catalog/{item_id}", summary="修改配置项（编码与类别不可改）")
-def update_item(item_id: int, body: ItemUpdate, who: Principal = Depends(principal),
-                conn: Connection = Depends(db_write, scope="function")) -> dict:
+def update_item(
+    item_id: int,
+    body: ItemUpdate,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     who.require("site.config", "修改标化工地配置")
     before = _item(conn, item_id, lock=True)
     _check_version(before, body.version, "配置项")
-    changes = {k: v for k, v in body.model_dump(exclude={"version"}, exclude_unset=True).items()
-               if v is not None or k in ("part", "points", "field_type")}
+    changes = {
+        k: v
+        for k, v in body.model_dump(exclude={"version"}, exclude_unset=True).items()
+        if v is not None or k in ("part", "points", "field_type")
+    }
     _check_item(before["kind"], {**before, **changes})
     sets = "".join(f", {k} = :{k}" for k in changes)
-    after = conn.execute(sa.text(f"UPDATE st_catalog SET version = version + 1, updated_at = now(), updated_by = :a"
-                                 f"{sets} WHERE id = :id RETURNING {COLUMNS}"),
-                         {**changes, "a": who.user, "id": item_id}).mappings().one()
-    audit.record(conn, who.user, "update", "st_catalog", item_id, before, dict(after), who.client,
-                 user_id=who.user_id)
+    after = (
+        conn.execute(
+            sa.text(
+                f"UPDATE st_catalog SET version = version + 1, updated_at = now(), updated_by = :a"
+                f"{sets} WHERE id = :id RETURNING {COLUMNS}"
+            ),
+            {**changes, "a": who.user, "id": item_id},
+        )
+        .mappings()
+        .one()
+    )
+    audit.record(conn, who.user, "update", "st_catalog", item_id, before, dict(after), who.client, user_id=who.user_id)
     return _view(dict(after))
 
 
 @router.delete("/catalog/{item_id}", summary="删除配置项（已被使用的改为停用）")
-def delete_item(item_id: int, version: int, who: Principal = Depends(principal),
-                conn: Connection = Depends(db_write, scope="function")) -> dict:
+def delete_item(
+    item_id: int,
+    version: int,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     who.require("site.config", "修改标化工地配置")
     before = _item(conn, item_id, lock=True)
     _check_version(before, version, "配置项")
     if used(conn, before):
-        after = conn.execute(sa.text(f"UPDATE st_catalog SET active = false, version = version + 1, "
-                                     f"updated_at = now(), updated_by = :a WHERE id = :id RETURNING {COLUMNS}"),
-                             {"a": who.user, "id": item_id}).mappings().one()
-        audit.record(conn, who.user, "deactivate", "st_catalog", item_id, before, dict(after), who.client,
-                     user_id=who.user_id)
-        return {"deleted": False, "deactivated": True, "item": _view(dict(after)),
-                "message": f"「{before['name']}」已被使用，已停用（不再出现在新的申报中），历史记录保留。"}
+        after = (
+            conn.execute(
+                sa.text(
+                    f"UPDATE st_catalog SET active = false, version = version + 1, "
+                    f"updated_at = now(), updated_by = :a WHERE id = :id RETURNING {COLUMNS}"
+                ),
+                {"a": who.user, "id": item_id},
+            )
+            .mappings()
+            .one()
+        )
+        audit.record(
+            conn, who.user, "deactivate", "st_catalog", item_id, before, dict(after), who.client, user_id=who.user_id
+        )
+        return {
+            "deleted": False,
+            "deactivated": True,
+            "item": _view(dict(after)),
+            "message": f"「{before['name']}」已被使用，已停用（不再出现在新的申报中），历史记录保留。",
+        }
     conn.execute(sa.text("DELETE FROM st_catalog WHERE id = :id"), {"id": item_id})
     audit.record(conn, who.user, "delete", "st_catalog", item_id, before, None, who.client, user_id=who.user_id)
     return {"deleted": True, "deactivated": False, "item": None, "message": f"「{before['name']}」已删除。"}

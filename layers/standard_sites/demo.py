@@ -4,6 +4,7 @@ Deterministic (derived from the sites' codes and names, no random state): every 
 same code; about one project in twelve has no construction permit yet (it cannot register). Enterprises get
 unified social credit codes with a valid GB 32100 check digit, the same code for the same company name.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,31 +37,55 @@ def seed_register(conn: Connection, world: Any) -> dict:
 
 
 def seed_projects(conn: Connection, actor: str = "demo") -> dict:
-    rows = conn.execute(sa.text(
-        "SELECT id, code, name, district, address, permit_no, builder, construction_unit, supervision_unit, "
-        "project_type, floor_area_m2, investment_wan, start_date, planned_end_date, status FROM sites "
-        "WHERE deleted_at IS NULL ORDER BY id")).mappings().all()
+    rows = (
+        conn.execute(
+            sa.text(
+                "SELECT id, code, name, district, address, permit_no, builder, construction_unit, supervision_unit, "
+                "project_type, floor_area_m2, investment_wan, start_date, planned_end_date, status FROM sites "
+                "WHERE deleted_at IS NULL ORDER BY id"
+            )
+        )
+        .mappings()
+        .all()
+    )
     params = []
     for r in rows:
         finished = r["status"] in ("竣工验收", "考评中", "已获评")
-        params.append({
-            "code": r["code"], "name": r["name"], "site_id": r["id"], "district": r["district"],
-            "address": r["address"], "project_type": r["project_type"],
-            "builder_name": r["builder"], "builder_uscc": uscc_for(r["builder"] or r["code"]),
-            "construction_name": r["construction_unit"], "construction_uscc": uscc_for(r["construction_unit"] or r["code"]),
-            "supervision_name": r["supervision_unit"], "supervision_uscc": uscc_for(r["supervision_unit"] or r["code"]),
-            "permit_no": None if without_permit(r["code"]) else r["permit_no"],
-            "permit_date": None if without_permit(r["code"]) else r["start_date"],
-            "floor_area_m2": r["floor_area_m2"], "investment_wan": r["investment_wan"], "start_date": r["start_date"],
-            "planned_end_date": r["planned_end_date"], "completion_date": r["planned_end_date"] if finished else None,
-            "actor": actor})
+        params.append(
+            {
+                "code": r["code"],
+                "name": r["name"],
+                "site_id": r["id"],
+                "district": r["district"],
+                "address": r["address"],
+                "project_type": r["project_type"],
+                "builder_name": r["builder"],
+                "builder_uscc": uscc_for(r["builder"] or r["code"]),
+                "construction_name": r["construction_unit"],
+                "construction_uscc": uscc_for(r["construction_unit"] or r["code"]),
+                "supervision_name": r["supervision_unit"],
+                "supervision_uscc": uscc_for(r["supervision_unit"] or r["code"]),
+                "permit_no": None if without_permit(r["code"]) else r["permit_no"],
+                "permit_date": None if without_permit(r["code"]) else r["start_date"],
+                "floor_area_m2": r["floor_area_m2"],
+                "investment_wan": r["investment_wan"],
+                "start_date": r["start_date"],
+                "planned_end_date": r["planned_end_date"],
+                "completion_date": r["planned_end_date"] if finished else None,
+                "actor": actor,
+            }
+        )
     if params:
-        conn.execute(sa.text(
-            "INSERT INTO projects (code, name, site_id, district, address, project_type, builder_name, builder_uscc, "
-            "construction_name, construction_uscc, supervision_name, supervision_uscc, permit_no, permit_date, "
-            "floor_area_m2, investment_wan, start_date, planned_end_date, completion_date, created_by, updated_by) "
-            "VALUES (:code, :name, :site_id, :district, :address, :project_type, :builder_name, :builder_uscc, "
-            ":construction_name, :construction_uscc, :supervision_name, :supervision_uscc, :permit_no, :permit_date, "
-            ":floor_area_m2, :investment_wan, :start_date, :planned_end_date, :completion_date, :actor, :actor) "
-            "ON CONFLICT (code) DO NOTHING"), params)
+        conn.execute(
+            sa.text(
+                "INSERT INTO projects (code, name, site_id, district, address, project_type, builder_name, builder_uscc, "
+                "construction_name, construction_uscc, supervision_name, supervision_uscc, permit_no, permit_date, "
+                "floor_area_m2, investment_wan, start_date, planned_end_date, completion_date, created_by, updated_by) "
+                "VALUES (:code, :name, :site_id, :district, :address, :project_type, :builder_name, :builder_uscc, "
+                ":construction_name, :construction_uscc, :supervision_name, :supervision_uscc, :permit_no, :permit_date, "
+                ":floor_area_m2, :investment_wan, :start_date, :planned_end_date, :completion_date, :actor, :actor) "
+                "ON CONFLICT (code) DO NOTHING"
+            ),
+            params,
+        )
     return {"projects": len(params)}

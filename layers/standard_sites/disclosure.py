@@ -11,6 +11,7 @@ for machines.
 project, district, units, decision, date, final score) and the notices marked public and published. Nothing else:
 these read as the system, so every column shown is listed here by name.
 """
+
 from __future__ import annotations
 
 from html import escape
@@ -53,12 +54,22 @@ def check(token: str) -> dict:
     out = {"fingerprint": signing.fingerprint(token), "evaluation_id": eid}
     if fields_digest(fields) != payload["d"]:
         keep = {"项目编号", "项目名称"}
-        return {**out, "valid": False, "result": "tampered",
-                "message": f"{TAMPERED}：该申报表打印后内容已被修改，与系统中的现行数据不一致，纸质表不可采信。",
-                "fields": [{"label": k, "value": v} for k, v in fields if k in keep]}
-    return {**out, "valid": True, "result": "valid", "message": "验证通过：该申报表由本系统签发，内容与系统记录一致。",
-            "status": row["status"], "status_title": STATES[row["status"]],
-            "fields": [{"label": k, "value": v} for k, v in fields]}
+        return {
+            **out,
+            "valid": False,
+            "result": "tampered",
+            "message": f"{TAMPERED}：该申报表打印后内容已被修改，与系统中的现行数据不一致，纸质表不可采信。",
+            "fields": [{"label": k, "value": v} for k, v in fields if k in keep],
+        }
+    return {
+        **out,
+        "valid": True,
+        "result": "valid",
+        "message": "验证通过：该申报表由本系统签发，内容与系统记录一致。",
+        "status": row["status"],
+        "status_title": STATES[row["status"]],
+        "fields": [{"label": k, "value": v} for k, v in fields],
+    }
 
 
 def page(title: str, body: str) -> str:
@@ -105,26 +116,62 @@ def results(district: str | None = None, limit: int = 200) -> dict:
     """The public record, read as the system: only the columns named here, only decided applications and published
     public notices."""
     with transaction() as conn:
-        decided = conn.execute(sa.text(
-            "SELECT e.id, e.status, e.decided_at, e.final_score, e.form->>'award' AS award, p.code, p.name, "
-            "p.district, p.builder_name, p.construction_name, p.supervision_name FROM st_evaluations e "
-            "JOIN st_registrations r ON r.site_id = e.site_id JOIN projects p ON p.id = r.project_id "
-            "WHERE e.status IN ('awarded', 'rejected') AND e.decided_at IS NOT NULL "
-            "AND (CAST(:d AS text) IS NULL OR p.district = :d) ORDER BY e.decided_at DESC, e.id DESC LIMIT :n"),
-            {"d": district, "n": limit}).mappings().all()
-        notices = conn.execute(sa.text(
-            "SELECT id, kind, title, body, district, published_at FROM st_notices WHERE public "
-            "AND published_at IS NOT NULL AND published_at <= now() "
-            "AND (CAST(:d AS text) IS NULL OR district IS NULL OR district = :d) ORDER BY published_at DESC, id DESC "
-            "LIMIT :n"), {"d": district, "n": limit}).mappings().all()
-    return {"results": [{"project_code": r["code"], "project_name": r["name"], "district": r["district"],
-                         "builder": r["builder_name"], "construction_unit": r["construction_name"],
-                         "supervision_unit": r["supervision_name"], "award": r["award"],
-                         "decision": r["status"], "decision_title": STATES[r["status"]],
-                         "decided_on": r["decided_at"].astimezone(BEIJING).date().isoformat(),
-                         "final_score": r["final_score"]} for r in decided],
-            "notices": [{"id": n["id"], "kind": n["kind"], "title": n["title"], "body": n["body"],
-                         "district": n["district"], "published_at": n["published_at"].isoformat()} for n in notices]}
+        decided = (
+            conn.execute(
+                sa.text(
+                    "SELECT e.id, e.status, e.decided_at, e.final_score, e.form->>'award' AS award, p.code, p.name, "
+                    "p.district, p.builder_name, p.construction_name, p.supervision_name FROM st_evaluations e "
+                    "JOIN st_registrations r ON r.site_id = e.site_id JOIN projects p ON p.id = r.project_id "
+                    "WHERE e.status IN ('awarded', 'rejected') AND e.decided_at IS NOT NULL "
+                    "AND (CAST(:d AS text) IS NULL OR p.district = :d) ORDER BY e.decided_at DESC, e.id DESC LIMIT :n"
+                ),
+                {"d": district, "n": limit},
+            )
+            .mappings()
+            .all()
+        )
+        notices = (
+            conn.execute(
+                sa.text(
+                    "SELECT id, kind, title, body, district, published_at FROM st_notices WHERE public "
+                    "AND published_at IS NOT NULL AND published_at <= now() "
+                    "AND (CAST(:d AS text) IS NULL OR district IS NULL OR district = :d) ORDER BY published_at DESC, id DESC "
+                    "LIMIT :n"
+                ),
+                {"d": district, "n": limit},
+            )
+            .mappings()
+            .all()
+        )
+    return {
+        "results": [
+            {
+                "project_code": r["code"],
+                "project_name": r["name"],
+                "district": r["district"],
+                "builder": r["builder_name"],
+                "construction_unit": r["construction_name"],
+                "supervision_unit": r["supervision_name"],
+                "award": r["award"],
+                "decision": r["status"],
+                "decision_title": STATES[r["status"]],
+                "decided_on": r["decided_at"].astimezone(BEIJING).date().isoformat(),
+                "final_score": r["final_score"],
+            }
+            for r in decided
+        ],
+        "notices": [
+            {
+                "id": n["id"],
+                "kind": n["kind"],
+                "title": n["title"],
+                "body": n["body"],
+                "district": n["district"],
+                "published_at": n["published_at"].isoformat(),
+            }
+            for n in notices
+        ],
+    }
 
 
 @router.get(f"{PREFIX}/public/results", summary="标化工地考评结果及公告公示（公开）")
@@ -136,20 +183,39 @@ def public_results(district: str | None = None, limit: int = Query(200, ge=1, le
 def public_page(district: str | None = None) -> HTMLResponse:
     data = results(district)
     if data["results"]:
-        head = "<tr><th>项目编号</th><th>项目名称</th><th>区县</th><th>施工单位</th><th>监理单位</th><th>申报奖项</th>" \
-               "<th>评定结果</th><th>评定日期</th><th>最终得分</th></tr>"
+        head = (
+            "<tr><th>项目编号</th><th>项目名称</th><th>区县</th><th>施工单位</th><th>监理单位</th><th>申报奖项</th>"
+            "<th>评定结果</th><th>评定日期</th><th>最终得分</th></tr>"
+        )
         rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(str(v if v is not None else '—'))}</td>" for v in (
-                r["project_code"], r["project_name"], r["district"], r["construction_unit"], r["supervision_unit"],
-                r["award"], r["decision_title"], r["decided_on"],
-                f"{r['final_score']:g}" if r["final_score"] is not None else None)) + "</tr>"
-            for r in data["results"])
+            "<tr>"
+            + "".join(
+                f"<td>{escape(str(v if v is not None else '—'))}</td>"
+                for v in (
+                    r["project_code"],
+                    r["project_name"],
+                    r["district"],
+                    r["construction_unit"],
+                    r["supervision_unit"],
+                    r["award"],
+                    r["decision_title"],
+                    r["decided_on"],
+                    f"{r['final_score']:g}" if r["final_score"] is not None else None,
+                )
+            )
+            + "</tr>"
+            for r in data["results"]
+        )
         table = f"<table>{head}{rows}</table>"
     else:
         table = '<p class="muted">暂无已评定的考评结果。</p>'
-    notices = "".join(
-        f"<article><h3>{escape(n['title'])}</h3><p class=\"muted\">{escape(n['district'] or '全市')} · "
-        f"{escape(n['published_at'][:10])}</p><p>{escape(n['body']).replace(chr(10), '<br>')}</p></article>"
-        for n in data["notices"]) or '<p class="muted">暂无公告。</p>'
+    notices = (
+        "".join(
+            f'<article><h3>{escape(n["title"])}</h3><p class="muted">{escape(n["district"] or "全市")} · '
+            f"{escape(n['published_at'][:10])}</p><p>{escape(n['body']).replace(chr(10), '<br>')}</p></article>"
+            for n in data["notices"]
+        )
+        or '<p class="muted">暂无公告。</p>'
+    )
     body = f"<section><h2>标化工地考评结果公示</h2>{table}</section><section><h2>通知公告</h2>{notices}</section>"
     return HTMLResponse(page("标化工地公示", body), headers={"Cache-Control": "no-cache"})

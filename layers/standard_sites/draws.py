@@ -30,6 +30,7 @@ application (in any round) are excluded. The per-round limit also counts earlier
 who already reached it is marked unavailable, and the limit given to the engine is lowered by the largest count
 so far, so that nobody can exceed it.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,7 @@ from api.accounts.users import grant
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
-from geo import audit
-from geo import draw
+from geo import audit, draw
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.evaluations import EVALUATION
@@ -88,7 +88,6 @@ def _require_rounds(who: Principal, what: str) -> None:
         who.require("site.experts", what)
 
 
-
 def _check_window(a: datetime, b: datetime) -> None:
     if a.tzinfo is None or b.tzinfo is None:
         raise ApiError(422, "timezone_required", "评审时间须带时区（如 2026-12-01T09:00:00+08:00）。", "review_from")
@@ -97,55 +96,97 @@ def _check_window(a: datetime, b: datetime) -> None:
 
 
 def round_view(row: dict) -> dict:
-    return {"id": row["id"], **{k: row[k] for k in ROUND_FIELDS}, "status": row["status"],
-            "version": row["version"], "created_by": row["created_by"], "created_at": common.iso(row["created_at"])}
+    return {
+        "id": row["id"],
+        **{k: row[k] for k in ROUND_FIELDS},
+        "status": row["status"],
+        "version": row["version"],
+        "created_by": row["created_by"],
+        "created_at": common.iso(row["created_at"]),
+    }
 
 
 def get_round(conn: Connection, round_id: int, lock: bool = False) -> dict:
-    row = conn.execute(sa.text(f"SELECT * FROM st_rounds WHERE id = :id{' FOR UPDATE' if lock else ''}"),
-                       {"id": round_id}).mappings().first()
+    row = (
+        conn.execute(
+            sa.text(f"SELECT * FROM st_rounds WHERE id = :id{' FOR UPDATE' if lock else ''}"), {"id": round_id}
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ApiError(404, "not_found", "评审轮次不存在。")
     return dict(row)
 
 
 def _has_draws(conn: Connection, round_id: int) -> bool:
-    return conn.execute(sa.text("SELECT 1 FROM st_draws WHERE round_id = :r AND status = 'drawn' LIMIT 1"),
-                        {"r": round_id}).scalar() is not None
+    return (
+        conn.execute(
+            sa.text("SELECT 1 FROM st_draws WHERE round_id = :r AND status = 'drawn' LIMIT 1"), {"r": round_id}
+        ).scalar()
+        is not None
+    )
 
 
 # -- building the inputs -------------------------------------------------------------------------------------
 
+
 def _projects(conn: Connection, round_id: int, body: DrawRequest) -> list[draw.Project]:
-    rows = conn.execute(sa.text(
-        "SELECT e.id, s.name, coalesce(p.project_type, s.project_type) AS project_type, p.construction_uscc, "
-        "p.supervision_uscc, p.builder_uscc, "
-        "array(SELECT DISTINCT a.expert_id FROM st_assignments a WHERE a.evaluation_id = e.id) AS previous "
-        "FROM st_evaluations e JOIN sites s ON s.id = e.site_id "
-        "LEFT JOIN LATERAL (SELECT * FROM projects WHERE site_id = e.site_id ORDER BY id LIMIT 1) p ON true "
-        "WHERE e.status = 'recommended' AND (e.round_id = :r OR e.round_id IS NULL) "
-        "AND (CAST(:ids AS bigint[]) IS NULL OR e.id = ANY(CAST(:ids AS bigint[]))) ORDER BY e.id"),
-        {"r": round_id, "ids": body.evaluation_ids}).mappings().all()
+    rows = (
+        conn.execute(
+            sa.text(
+                "SELECT e.id, s.name, coalesce(p.project_type, s.project_type) AS project_type, p.construction_uscc, "
+                "p.supervision_uscc, p.builder_uscc, "
+                "array(SELECT DISTINCT a.expert_id FROM st_assignments a WHERE a.evaluation_id = e.id) AS previous "
+                "FROM st_evaluations e JOIN sites s ON s.id = e.site_id "
+                "LEFT JOIN LATERAL (SELECT * FROM projects WHERE site_id = e.site_id ORDER BY id LIMIT 1) p ON true "
+                "WHERE e.status = 'recommended' AND (e.round_id = :r OR e.round_id IS NULL) "
+                "AND (CAST(:ids AS bigint[]) IS NULL OR e.id = ANY(CAST(:ids AS bigint[]))) ORDER BY e.id"
+            ),
+            {"r": round_id, "ids": body.evaluation_ids},
+        )
+        .mappings()
+        .all()
+    )
     if body.evaluation_ids:
         missing = sorted(set(body.evaluation_ids) - {r["id"] for r in rows})
         if missing:
-            raise ApiError(409, "not_recommended", f"考评申报 {'、'.join(map(str, missing))} 不是本轮待抽取的已推荐申报。",
-                           "evaluation_ids", {"evaluation_ids": missing})
-    return [draw.Project(id=r["id"], name=r["name"], group=r["project_type"] or DEFAULT_GROUP,
-                         specialty=body.specialties.get(r["id"], body.specialty) or None,
-                         involved_uscc=tuple(u for u in (r["construction_uscc"], r["supervision_uscc"],
-                                                         r["builder_uscc"]) if u),
-                         previous_expert_ids=tuple(r["previous"])) for r in rows]
+            raise ApiError(
+                409,
+                "not_recommended",
+                f"考评申报 {'、'.join(map(str, missing))} 不是本轮待抽取的已推荐申报。",
+                "evaluation_ids",
+                {"evaluation_ids": missing},
+            )
+    return [
+        draw.Project(
+            id=r["id"],
+            name=r["name"],
+            group=r["project_type"] or DEFAULT_GROUP,
+            specialty=body.specialties.get(r["id"], body.specialty) or None,
+            involved_uscc=tuple(u for u in (r["construction_uscc"], r["supervision_uscc"], r["builder_uscc"]) if u),
+            previous_expert_ids=tuple(r["previous"]),
+        )
+        for r in rows
+    ]
 
 
 def _experts(conn: Connection, round_id: int, limit: int) -> tuple[list[draw.Expert], int]:
     """The pool for the engine, and the per-expert limit left for this draw (see the module's docstring)."""
-    rows = conn.execute(sa.text(
-        "SELECT e.id, e.name, e.group_name, e.specialties, e.enterprise_uscc, e.available, e.unavailable_reason, "
-        "e.user_id, "
-        "(SELECT count(*) FROM st_assignments a JOIN st_draws d ON d.id = a.draw_id "
-        " WHERE a.expert_id = e.id AND d.round_id = :r) AS used "
-        "FROM experts e WHERE e.deleted_at IS NULL ORDER BY e.id"), {"r": round_id}).mappings().all()
+    rows = (
+        conn.execute(
+            sa.text(
+                "SELECT e.id, e.name, e.group_name, e.specialties, e.enterprise_uscc, e.available, e.unavailable_reason, "
+                "e.user_id, "
+                "(SELECT count(*) FROM st_assignments a JOIN st_draws d ON d.id = a.draw_id "
+                " WHERE a.expert_id = e.id AND d.round_id = :r) AS used "
+                "FROM experts e WHERE e.deleted_at IS NULL ORDER BY e.id"
+            ),
+            {"r": round_id},
+        )
+        .mappings()
+        .all()
+    )
     left = limit - max([r["used"] for r in rows if r["used"] < limit] or [0])
     out = []
     for r in rows:
@@ -154,16 +195,29 @@ def _experts(conn: Connection, round_id: int, limit: int) -> tuple[list[draw.Exp
             available, reason = False, "未开通评审账号"
         elif available and r["used"] >= limit:
             available, reason = False, f"本轮已分配 {r['used']} 个项目，达到上限"
-        out.append(draw.Expert(id=r["id"], name=r["name"], group=r["group_name"], specialties=tuple(r["specialties"]),
-                               enterprise_uscc=r["enterprise_uscc"], available=available, unavailable_reason=reason))
+        out.append(
+            draw.Expert(
+                id=r["id"],
+                name=r["name"],
+                group=r["group_name"],
+                specialties=tuple(r["specialties"]),
+                enterprise_uscc=r["enterprise_uscc"],
+                available=available,
+                unavailable_reason=reason,
+            )
+        )
     return out, max(left, 1)
 
 
 # -- views -------------------------------------------------------------------------------------------------
 
+
 def get_draw(conn: Connection, draw_id: int, lock: bool = False) -> dict:
-    row = conn.execute(sa.text(f"SELECT * FROM st_draws WHERE id = :id{' FOR UPDATE' if lock else ''}"),
-                       {"id": draw_id}).mappings().first()
+    row = (
+        conn.execute(sa.text(f"SELECT * FROM st_draws WHERE id = :id{' FOR UPDATE' if lock else ''}"), {"id": draw_id})
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ApiError(404, "not_found", "抽取记录不存在。")
     return dict(row)
@@ -174,26 +228,49 @@ def draw_view(conn: Connection, d: dict) -> dict:
     inputs = d["inputs"]
     names = {e["id"]: e["name"] for e in inputs["experts"]}
     projects = {p["id"]: p["name"] for p in inputs["projects"]}
-    out = {"id": d["id"], "round_id": d["round_id"], "status": d["status"], "status_title": DRAW_STATES[d["status"]],
-           "scheme": inputs.get("scheme"), "inputs": inputs, "inputs_sha256": d["inputs_sha256"],
-           "commitment": d["commitment"], "seed": d["seed"] if drawn else None, "created_by": d["created_by"],
-           "created_at": common.iso(d["created_at"]), "drawn_at": common.iso(d["drawn_at"])}
+    out = {
+        "id": d["id"],
+        "round_id": d["round_id"],
+        "status": d["status"],
+        "status_title": DRAW_STATES[d["status"]],
+        "scheme": inputs.get("scheme"),
+        "inputs": inputs,
+        "inputs_sha256": d["inputs_sha256"],
+        "commitment": d["commitment"],
+        "seed": d["seed"] if drawn else None,
+        "created_by": d["created_by"],
+        "created_at": common.iso(d["created_at"]),
+        "drawn_at": common.iso(d["drawn_at"]),
+    }
     if drawn:
         res = d["result"]
-        out["projects"] = [{
-            "evaluation_id": int(pid), "name": projects.get(int(pid)),
-            "experts": [{"expert_id": e, "name": names.get(e)} for e in res["assignments"].get(pid, [])],
-            "excluded": res["exclusions"].get(pid, []), "shortfall": res["shortfalls"].get(pid)}
-            for pid in sorted(res["assignments"], key=int)]
+        out["projects"] = [
+            {
+                "evaluation_id": int(pid),
+                "name": projects.get(int(pid)),
+                "experts": [{"expert_id": e, "name": names.get(e)} for e in res["assignments"].get(pid, [])],
+                "excluded": res["exclusions"].get(pid, []),
+                "shortfall": res["shortfalls"].get(pid),
+            }
+            for pid in sorted(res["assignments"], key=int)
+        ]
         out["shortfalls"] = res["shortfalls"]
-        out["assignments"] = [dict(r) for r in conn.execute(sa.text(
-            "SELECT a.id, a.evaluation_id, a.site_id, a.expert_id, x.name AS expert_name, a.window_from, "
-            "a.window_to, a.status FROM st_assignments a JOIN experts x ON x.id = a.expert_id "
-            "WHERE a.draw_id = :d ORDER BY a.evaluation_id, a.id"), {"d": d["id"]}).mappings()]
+        out["assignments"] = [
+            dict(r)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT a.id, a.evaluation_id, a.site_id, a.expert_id, x.name AS expert_name, a.window_from, "
+                    "a.window_to, a.status FROM st_assignments a JOIN experts x ON x.id = a.expert_id "
+                    "WHERE a.draw_id = :d ORDER BY a.evaluation_id, a.id"
+                ),
+                {"d": d["id"]},
+            ).mappings()
+        ]
     return out
 
 
 # -- routes: rounds ----------------------------------------------------------------------------------------
+
 
 @router.get("/rounds", summary="评审轮次列表")
 def list_rounds(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
@@ -203,36 +280,70 @@ def list_rounds(who: Principal = Depends(principal), conn: Connection = Depends(
 
 
 @router.post("/rounds", status_code=201, summary="新建评审轮次（评审时间、提醒、抽取规则）")
-def create_round(body: RoundIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
+def create_round(
+    body: RoundIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
+) -> dict:
     _require_rounds(who, "新建评审轮次")
     _check_window(body.review_from, body.review_to)
-    row = conn.execute(sa.text(
-        f"INSERT INTO st_rounds ({', '.join(ROUND_FIELDS)}, created_by) VALUES "
-        f"({', '.join(':' + k for k in ROUND_FIELDS)}, :a) RETURNING *"),
-        {**body.model_dump(), "a": who.user}).mappings().one()
-    audit.record(conn, who.user, "create", "st_rounds", row["id"], None, round_view(dict(row)), who.client,
-                 user_id=who.user_id)
+    row = (
+        conn.execute(
+            sa.text(
+                f"INSERT INTO st_rounds ({', '.join(ROUND_FIELDS)}, created_by) VALUES "
+                f"({', '.join(':' + k for k in ROUND_FIELDS)}, :a) RETURNING *"
+            ),
+            {**body.model_dump(), "a": who.user},
+        )
+        .mappings()
+        .one()
+    )
+    audit.record(
+        conn, who.user, "create", "st_rounds", row["id"], None, round_view(dict(row)), who.client, user_id=who.user_id
+    )
     return round_view(dict(row))
 
 
 @router.get("/rounds/{round_id}", summary="评审轮次详情（含抽取记录）")
-def round_detail(round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
+def round_detail(
+    round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> dict:
     _require_rounds(who, "查看评审轮次")
     rnd = round_view(get_round(conn, round_id))
-    draws = conn.execute(sa.text("SELECT id, status, commitment, created_at, created_by, drawn_at FROM st_draws "
-                                 "WHERE round_id = :r ORDER BY id"), {"r": round_id}).mappings().all()
-    return {**rnd, "draws": [{**dict(d), "created_at": common.iso(d["created_at"]), "drawn_at": common.iso(d["drawn_at"])}
-                             for d in draws]}
+    draws = (
+        conn.execute(
+            sa.text(
+                "SELECT id, status, commitment, created_at, created_by, drawn_at FROM st_draws "
+                "WHERE round_id = :r ORDER BY id"
+            ),
+            {"r": round_id},
+        )
+        .mappings()
+        .all()
+    )
+    return {
+        **rnd,
+        "draws": [
+            {**dict(d), "created_at": common.iso(d["created_at"]), "drawn_at": common.iso(d["drawn_at"])} for d in draws
+        ],
+    }
 
 
 @router.patch("/rounds/{round_id}", summary="修改评审轮次（已抽取后不能改评审时间和规则）")
-def update_round(round_id: int, body: RoundUpdate, who: Principal = Depends(principal),
-                 conn: Connection = Depends(db_write, scope="function")) -> dict:
+def update_round(
+    round_id: int,
+    body: RoundUpdate,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     _require_rounds(who, "修改评审轮次")
     before = get_round(conn, round_id, lock=True)
     if before["version"] != body.version:
-        raise ApiError(409, "stale_version", "该评审轮次已被他人修改，请刷新后再保存。", "version",
-                       {"current": before["version"], "given": body.version})
+        raise ApiError(
+            409,
+            "stale_version",
+            "该评审轮次已被他人修改，请刷新后再保存。",
+            "version",
+            {"current": before["version"], "given": body.version},
+        )
     changes = body.model_dump(exclude={"version"}, exclude_unset=True)
     if any(v is None for v in changes.values()):
         raise ApiError(422, "required", "字段不能为空。", next(k for k, v in changes.items() if v is None))
@@ -242,31 +353,54 @@ def update_round(round_id: int, body: RoundUpdate, who: Principal = Depends(prin
     if not changes:
         return round_view(before)
     sets = ", ".join(f"{k} = :{k}" for k in changes)
-    after = conn.execute(sa.text(f"UPDATE st_rounds SET {sets}, version = version + 1 WHERE id = :id RETURNING *"),
-                         {**changes, "id": round_id}).mappings().one()
-    audit.record(conn, who.user, "update", "st_rounds", round_id, round_view(before), round_view(dict(after)),
-                 who.client, user_id=who.user_id)
+    after = (
+        conn.execute(
+            sa.text(f"UPDATE st_rounds SET {sets}, version = version + 1 WHERE id = :id RETURNING *"),
+            {**changes, "id": round_id},
+        )
+        .mappings()
+        .one()
+    )
+    audit.record(
+        conn,
+        who.user,
+        "update",
+        "st_rounds",
+        round_id,
+        round_view(before),
+        round_view(dict(after)),
+        who.client,
+        user_id=who.user_id,
+    )
     return round_view(dict(after))
 
 
 @router.delete("/rounds/{round_id}", status_code=204, summary="删除评审轮次（尚无抽取记录时）")
-def delete_round(round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> Response:
+def delete_round(
+    round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
+) -> Response:
     _require_rounds(who, "删除评审轮次")
     before = get_round(conn, round_id, lock=True)
     if conn.execute(sa.text("SELECT 1 FROM st_draws WHERE round_id = :r LIMIT 1"), {"r": round_id}).scalar():
         raise ApiError(409, "round_has_draws", "本轮已有抽取记录（含承诺），不能删除。", None)
     conn.execute(sa.text("UPDATE st_evaluations SET round_id = NULL WHERE round_id = :r"), {"r": round_id})
     conn.execute(sa.text("DELETE FROM st_rounds WHERE id = :r"), {"r": round_id})
-    audit.record(conn, who.user, "delete", "st_rounds", round_id, round_view(before), None, who.client,
-                 user_id=who.user_id)
+    audit.record(
+        conn, who.user, "delete", "st_rounds", round_id, round_view(before), None, who.client, user_id=who.user_id
+    )
     return Response(status_code=204)
 
 
 # -- routes: draws -------------------------------------------------------------------------------------------
 
+
 @router.post("/rounds/{round_id}/draws", status_code=201, summary="抽取专家第一步：记录抽取输入和承诺值")
-def commit_draw(round_id: int, body: DrawRequest | None = None, who: Principal = Depends(principal),
-                conn: Connection = Depends(db_write, scope="function")) -> dict:
+def commit_draw(
+    round_id: int,
+    body: DrawRequest | None = None,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     who.require("site.experts", "抽取评审专家")
     body = body or DrawRequest()
     rnd = get_round(conn, round_id, lock=True)
@@ -277,24 +411,61 @@ def commit_draw(round_id: int, body: DrawRequest | None = None, who: Principal =
         raise ApiError(409, "nothing_to_draw", "本轮没有待抽取专家的已推荐考评申报。", None)
     experts, limit = _experts(conn, round_id, rnd["max_per_expert"])
     prepared = draw.prepare(projects, experts, draw.Rules(per_project=rnd["per_project"], max_per_expert=limit))
-    superseded = conn.execute(sa.text("UPDATE st_draws SET status = 'superseded' WHERE round_id = :r "
-                                      "AND status = 'committed' RETURNING id"), {"r": round_id}).scalars().all()
+    superseded = (
+        conn.execute(
+            sa.text(
+                "UPDATE st_draws SET status = 'superseded' WHERE round_id = :r AND status = 'committed' RETURNING id"
+            ),
+            {"r": round_id},
+        )
+        .scalars()
+        .all()
+    )
     # The seed stays in the row, unshown, until the draw is run; inputs and commitment are on record from now on.
-    row = conn.execute(sa.text(
-        "INSERT INTO st_draws (round_id, inputs, inputs_sha256, commitment, seed, status, created_by) VALUES "
-        "(:r, CAST(:i AS jsonb), :h, :c, :s, 'committed', :a) RETURNING *"),
-        {"r": round_id, "i": prepared.inputs, "h": prepared.inputs_sha256, "c": prepared.commitment,
-         "s": prepared.seed.hex(), "a": who.user}).mappings().one()
-    audit.record(conn, who.user, "draw_commit", "st_draws", row["id"], None,
-                 {"round_id": round_id, "inputs_sha256": prepared.inputs_sha256, "commitment": prepared.commitment,
-                  "evaluations": [p.id for p in projects], "superseded": superseded}, who.client, user_id=who.user_id)
+    row = (
+        conn.execute(
+            sa.text(
+                "INSERT INTO st_draws (round_id, inputs, inputs_sha256, commitment, seed, status, created_by) VALUES "
+                "(:r, CAST(:i AS jsonb), :h, :c, :s, 'committed', :a) RETURNING *"
+            ),
+            {
+                "r": round_id,
+                "i": prepared.inputs,
+                "h": prepared.inputs_sha256,
+                "c": prepared.commitment,
+                "s": prepared.seed.hex(),
+                "a": who.user,
+            },
+        )
+        .mappings()
+        .one()
+    )
+    audit.record(
+        conn,
+        who.user,
+        "draw_commit",
+        "st_draws",
+        row["id"],
+        None,
+        {
+            "round_id": round_id,
+            "inputs_sha256": prepared.inputs_sha256,
+            "commitment": prepared.commitment,
+            "evaluations": [p.id for p in projects],
+            "superseded": superseded,
+        },
+        who.client,
+        user_id=who.user_id,
+    )
     return draw_view(conn, dict(row))
 
 
 def run(conn: Connection, draw_id: int, who: Principal) -> dict:
     d = get_draw(conn, draw_id, lock=True)
     if d["status"] != "committed":
-        raise ApiError(409, "draw_not_committed", f"该抽取记录状态为「{DRAW_STATES[d['status']]}」，不能执行抽取。", None)
+        raise ApiError(
+            409, "draw_not_committed", f"该抽取记录状态为「{DRAW_STATES[d['status']]}」，不能执行抽取。", None
+        )
     rnd = get_round(conn, d["round_id"], lock=True)
     if rnd["status"] == "closed" or rnd["review_to"] <= common.now():
         raise ApiError(409, "round_closed", "本轮评审已结束或已关闭，不能再抽取专家。", None)
@@ -302,51 +473,102 @@ def run(conn: Connection, draw_id: int, who: Principal) -> dict:
     if result.commitment != d["commitment"] or result.inputs_sha256 != d["inputs_sha256"]:
         raise ApiError(409, "commitment_mismatch", "抽取记录与承诺值不符（记录可能被改动），不能执行抽取。", None)
     ids = list(result.assignments)
-    states = dict(conn.execute(sa.text("SELECT id, status FROM st_evaluations WHERE id = ANY(:ids) FOR UPDATE"),
-                               {"ids": ids}).all())
+    states = dict(
+        conn.execute(
+            sa.text("SELECT id, status FROM st_evaluations WHERE id = ANY(:ids) FOR UPDATE"), {"ids": ids}
+        ).all()
+    )
     stale = [i for i in ids if states.get(i) != "recommended"]
     if stale:
-        raise ApiError(409, "stale_draw", "部分考评申报的状态已变化，请重新记录抽取承诺后再抽取。", None,
-                       {"evaluation_ids": stale})
+        raise ApiError(
+            409, "stale_draw", "部分考评申报的状态已变化，请重新记录抽取承诺后再抽取。", None, {"evaluation_ids": stale}
+        )
     chosen = {e for v in result.assignments.values() for e in v}
-    accounts = dict(conn.execute(sa.text("SELECT id, user_id FROM experts WHERE id = ANY(:ids) AND deleted_at IS NULL "
-                                         "AND user_id IS NOT NULL"), {"ids": sorted(chosen)}).all())
+    accounts = dict(
+        conn.execute(
+            sa.text(
+                "SELECT id, user_id FROM experts WHERE id = ANY(:ids) AND deleted_at IS NULL AND user_id IS NOT NULL"
+            ),
+            {"ids": sorted(chosen)},
+        ).all()
+    )
     if chosen - accounts.keys():
-        raise ApiError(409, "stale_draw", "抽中的专家已从专家库删除，请重新记录抽取承诺后再抽取。", None,
-                       {"expert_ids": sorted(chosen - accounts.keys())})
+        raise ApiError(
+            409,
+            "stale_draw",
+            "抽中的专家已从专家库删除，请重新记录抽取承诺后再抽取。",
+            None,
+            {"expert_ids": sorted(chosen - accounts.keys())},
+        )
     drawn: set[int] = set()
     for eid, expert_ids in result.assignments.items():
         if eid in result.shortfalls:
             continue  # stays recommended for a later draw
         ev = conn.execute(sa.text("SELECT site_id, district FROM st_evaluations WHERE id = :e"), {"e": eid}).one()
         for xid in expert_ids:
-            conn.execute(sa.text(
-                "INSERT INTO st_assignments (draw_id, evaluation_id, site_id, expert_id, window_from, window_to, "
-                "district, created_by, updated_by) VALUES (:d, :e, :s, :x, :a, :b, :dist, :by, :by)"),
-                {"d": draw_id, "e": eid, "s": ev.site_id, "x": xid, "a": rnd["review_from"], "b": rnd["review_to"],
-                 "dist": ev.district, "by": who.user})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO st_assignments (draw_id, evaluation_id, site_id, expert_id, window_from, window_to, "
+                    "district, created_by, updated_by) VALUES (:d, :e, :s, :x, :a, :b, :dist, :by, :by)"
+                ),
+                {
+                    "d": draw_id,
+                    "e": eid,
+                    "s": ev.site_id,
+                    "x": xid,
+                    "a": rnd["review_from"],
+                    "b": rnd["review_to"],
+                    "dist": ev.district,
+                    "by": who.user,
+                },
+            )
             grant(conn, accounts[xid], "sites", ev.site_id, "expert", rnd["review_from"], rnd["review_to"], who.user)
             drawn.add(xid)
         EVALUATION.apply(conn, eid, "assign", who, values={"round_id": rnd["id"]})
     for xid in sorted(drawn):
         otp.issue(conn, accounts[xid], rnd["review_from"], rnd["review_to"], actor=who.user, what="标化工地专家评审")
-    after = conn.execute(sa.text(
-        "UPDATE st_draws SET result = CAST(:res AS jsonb), status = 'drawn', drawn_at = now() WHERE id = :id "
-        "RETURNING *"), {"res": result.to_json(), "id": draw_id}).mappings().one()
-    audit.record(conn, who.user, "draw_run", "st_draws", draw_id, None,
-                 {"seed": result.seed, "assignments": result.assignments, "shortfalls": result.shortfalls,
-                  "notified_experts": sorted(drawn)}, who.client, user_id=who.user_id)
+    after = (
+        conn.execute(
+            sa.text(
+                "UPDATE st_draws SET result = CAST(:res AS jsonb), status = 'drawn', drawn_at = now() WHERE id = :id "
+                "RETURNING *"
+            ),
+            {"res": result.to_json(), "id": draw_id},
+        )
+        .mappings()
+        .one()
+    )
+    audit.record(
+        conn,
+        who.user,
+        "draw_run",
+        "st_draws",
+        draw_id,
+        None,
+        {
+            "seed": result.seed,
+            "assignments": result.assignments,
+            "shortfalls": result.shortfalls,
+            "notified_experts": sorted(drawn),
+        },
+        who.client,
+        user_id=who.user_id,
+    )
     return draw_view(conn, dict(after))
 
 
 @router.post("/draws/{draw_id}/run", summary="抽取专家第二步：执行抽取、公布种子、通知专家")
-def run_draw(draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
+def run_draw(
+    draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
+) -> dict:
     who.require("site.experts", "抽取评审专家")
     return run(conn, draw_id, who)
 
 
 @router.get("/rounds/{round_id}/draws", summary="本轮抽取记录")
-def list_draws(round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
+def list_draws(
+    round_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> dict:
     who.require("site.experts", "查看抽取记录")
     get_round(conn, round_id)
     rows = conn.execute(sa.text("SELECT * FROM st_draws WHERE round_id = :r ORDER BY id"), {"r": round_id}).mappings()
@@ -354,31 +576,43 @@ def list_draws(round_id: int, who: Principal = Depends(principal), conn: Connect
 
 
 @router.get("/draws/{draw_id}", summary="抽取记录：输入、承诺值、种子、结果、回避和排除原因")
-def draw_detail(draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
+def draw_detail(
+    draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> dict:
     who.require("site.experts", "查看抽取记录")
     return draw_view(conn, get_draw(conn, draw_id))
 
 
 @router.get("/draws/{draw_id}/verify", summary="验证抽取：由记录的输入和种子重算承诺值和结果")
-def verify_draw(draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
+def verify_draw(
+    draw_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> dict:
     who.require("site.experts", "验证抽取记录")
     d = get_draw(conn, draw_id)
     if d["status"] != "drawn":
         raise ApiError(409, "draw_not_run", "该抽取尚未执行，种子未公布，无法验证。", None)
     try:
-        ok = draw.verify(json.dumps(d["inputs"], ensure_ascii=False), d["seed"], d["commitment"],
-                         d["result"]["assignments"])
+        ok = draw.verify(
+            json.dumps(d["inputs"], ensure_ascii=False), d["seed"], d["commitment"], d["result"]["assignments"]
+        )
         redo = draw.reproduce(json.dumps(d["inputs"], ensure_ascii=False), d["seed"])
     except ValueError as e:
         return {"verified": False, "reason": f"记录格式不正确：{e}"}
     stored: dict[int, list[int]] = {}
-    for r in conn.execute(sa.text("SELECT evaluation_id, expert_id FROM st_assignments WHERE draw_id = :d ORDER BY id"),
-                          {"d": draw_id}):
+    for r in conn.execute(
+        sa.text("SELECT evaluation_id, expert_id FROM st_assignments WHERE draw_id = :d ORDER BY id"), {"d": draw_id}
+    ):
         stored.setdefault(r.evaluation_id, []).append(r.expert_id)
     expected = {k: v for k, v in redo.assignments.items() if k not in redo.shortfalls}
     records_match = stored == expected
-    return {"verified": ok and records_match, "commitment_and_result_match": ok, "records_match": records_match,
-            "inputs_sha256": redo.inputs_sha256, "commitment": d["commitment"], "seed": d["seed"],
-            "reason": None if ok and records_match else
-            ("承诺值或抽取结果与重算不符" if not ok else "数据库中的分配记录与抽取结果不符")}
-
+    return {
+        "verified": ok and records_match,
+        "commitment_and_result_match": ok,
+        "records_match": records_match,
+        "inputs_sha256": redo.inputs_sha256,
+        "commitment": d["commitment"],
+        "seed": d["seed"],
+        "reason": None
+        if ok and records_match
+        else ("承诺值或抽取结果与重算不符" if not ok else "数据库中的分配记录与抽取结果不符"),
+    }

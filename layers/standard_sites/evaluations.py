@@ -21,6 +21,7 @@ Below the machine, this part's routes (under ``/api/st``):
   token signing the digest of the key fields (``key_fields``); the public check is in ``disclosure``. ``<base>`` is
   ``CHENGJIAN_PUBLIC_BASE_URL`` when set, else the host the request came to.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,31 +41,44 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from etl import printform
-from geo import audit, files, signing
-from geo import workflow
+from geo import audit, files, signing, workflow
+from geo.workflow import Machine, Transition
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
 from layers.standard_sites.reports import Action
-from geo.workflow import Machine, Transition
 
 STATES = {
-    "draft": "草稿", "submitted": "待监理审核", "supervision_approved": "监理已审核", "returned": "已退回",
-    "recommended": "已推荐", "not_recommended": "未推荐", "in_review": "专家评审中", "reviewed": "评审完成",
-    "awarded": "已获评", "rejected": "未通过",
+    "draft": "草稿",
+    "submitted": "待监理审核",
+    "supervision_approved": "监理已审核",
+    "returned": "已退回",
+    "recommended": "已推荐",
+    "not_recommended": "未推荐",
+    "in_review": "专家评审中",
+    "reviewed": "评审完成",
+    "awarded": "已获评",
+    "rejected": "未通过",
 }
-EVALUATION = Machine("st_evaluation", "考评申报", "st_evaluations", STATES, (
-    Transition("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit"),
-    Transition("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
-    Transition("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
-    Transition("recommend", "推荐", ("supervision_approved",), "recommended", "site.recommend"),
-    Transition("decline", "不予推荐", ("supervision_approved",), "not_recommended", "site.recommend",
-               reason_required=True),
-    Transition("assign", "抽取专家", ("recommended",), "in_review", "site.experts"),
-    Transition("complete", "完成评审", ("in_review",), "reviewed", "site.experts"),
-    Transition("award", "评定通过", ("reviewed",), "awarded", "site.decide"),
-    Transition("reject", "评定不通过", ("reviewed",), "rejected", "site.decide", reason_required=True),
-))
+EVALUATION = Machine(
+    "st_evaluation",
+    "考评申报",
+    "st_evaluations",
+    STATES,
+    (
+        Transition("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit"),
+        Transition("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
+        Transition("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
+        Transition("recommend", "推荐", ("supervision_approved",), "recommended", "site.recommend"),
+        Transition(
+            "decline", "不予推荐", ("supervision_approved",), "not_recommended", "site.recommend", reason_required=True
+        ),
+        Transition("assign", "抽取专家", ("recommended",), "in_review", "site.experts"),
+        Transition("complete", "完成评审", ("in_review",), "reviewed", "site.experts"),
+        Transition("award", "评定通过", ("reviewed",), "awarded", "site.decide"),
+        Transition("reject", "评定不通过", ("reviewed",), "rejected", "site.decide", reason_required=True),
+    ),
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # The application and its routes (ST-07 application, ST-08 first review, ST-09 printed form, ST-15 recommendation,
@@ -73,8 +87,15 @@ EVALUATION = Machine("st_evaluation", "考评申报", "st_evaluations", STATES, 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
 # What the local authority sees: only what the supervision unit approved, and everything after it.
-AUTHORITY_STATES = ("supervision_approved", "recommended", "not_recommended", "in_review", "reviewed", "awarded",
-                    "rejected")
+AUTHORITY_STATES = (
+    "supervision_approved",
+    "recommended",
+    "not_recommended",
+    "in_review",
+    "reviewed",
+    "awarded",
+    "rejected",
+)
 EDITABLE = ("draft", "returned")
 ELSEWHERE = ("assign", "complete")  # the expert draw and review (draws/reviews) move these
 AWARDS = ("杭州市建设工程标准化工地", "杭州市建设工程标准化优良工地")
@@ -106,15 +127,22 @@ def check_form(form: dict[str, Any], complete: bool) -> dict[str, str]:
     for key, value in form.items():
         f = fields.get(key)
         if f is None:
-            raise ApiError(422, "unknown_field", f"考评申报表没有「{key}」这一项。", f"form.{key}", {"fields": list(fields)})
+            raise ApiError(
+                422, "unknown_field", f"考评申报表没有「{key}」这一项。", f"form.{key}", {"fields": list(fields)}
+            )
         value = "" if value is None else str(value).strip()
         if not value:
             continue
         if len(value) > 2000:
             raise ApiError(422, "too_long", f"「{f['name']}」不能超过 2000 字。", f"form.{key}")
         if f.get("choices") and value not in f["choices"]:
-            raise ApiError(422, "invalid_choice", f"「{f['name']}」只能是：{'、'.join(f['choices'])}。", f"form.{key}",
-                           {"choices": list(f["choices"])})
+            raise ApiError(
+                422,
+                "invalid_choice",
+                f"「{f['name']}」只能是：{'、'.join(f['choices'])}。",
+                f"form.{key}",
+                {"choices": list(f["choices"])},
+            )
         out[key] = value
     if complete:
         for f in FORM_FIELDS:
@@ -124,9 +152,14 @@ def check_form(form: dict[str, Any], complete: bool) -> dict[str, str]:
 
 
 def project_of(conn: Connection, site_id: int) -> dict:
-    row = conn.execute(sa.text(
-        "SELECT p.* FROM st_registrations r JOIN projects p ON p.id = r.project_id WHERE r.site_id = :s"),
-        {"s": site_id}).mappings().first()
+    row = (
+        conn.execute(
+            sa.text("SELECT p.* FROM st_registrations r JOIN projects p ON p.id = r.project_id WHERE r.site_id = :s"),
+            {"s": site_id},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ApiError(409, "not_registered", "该工地尚未注册标化工地账号，不能申报考评。", "site_id")
     return dict(row)
@@ -142,25 +175,46 @@ def _months(start: date, end: date) -> list[date]:
 
 def prefill(conn: Connection, site_id: int, start: date | None, completion: date | None) -> dict:
     """What the monthly reports and the confirmed bonus items already say about the site (ST-07)."""
-    reports = conn.execute(sa.text("SELECT id, month, status, late, submitted_at FROM st_reports WHERE site_id = :s "
-                                   "ORDER BY month"), {"s": site_id}).mappings().all()
+    reports = (
+        conn.execute(
+            sa.text("SELECT id, month, status, late, submitted_at FROM st_reports WHERE site_id = :s ORDER BY month"),
+            {"s": site_id},
+        )
+        .mappings()
+        .all()
+    )
     reported = [r for r in reports if r["submitted_at"] is not None]
-    photos = conn.execute(sa.text(
-        "SELECT count(*) FROM st_photos p JOIN st_reports r ON p.owner_kind = 'report' AND p.owner_id = r.id "
-        "WHERE r.site_id = :s AND r.submitted_at IS NOT NULL AND p.deleted_at IS NULL"), {"s": site_id}).scalar()
+    photos = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM st_photos p JOIN st_reports r ON p.owner_kind = 'report' AND p.owner_id = r.id "
+            "WHERE r.site_id = :s AND r.submitted_at IS NOT NULL AND p.deleted_at IS NULL"
+        ),
+        {"s": site_id},
+    ).scalar()
     end = min(d for d in (completion, common.today_beijing()) if d is not None)
     done = {r["month"] for r in reported}
     missing = [m.strftime("%Y-%m") for m in _months(start, end) if m not in done] if start else []
-    bonus = [dict(r) for r in conn.execute(sa.text(
-        "SELECT c.code, c.name, coalesce(b.points, c.points) AS points FROM st_bonus_claims b "
-        "JOIN st_catalog c ON c.id = b.item_id WHERE b.site_id = :s AND b.status = 'confirmed' ORDER BY c.sort, b.id"),
-        {"s": site_id}).mappings()]
-    return {"months_reported": len(reported), "reported_months": [r["month"].strftime("%Y-%m") for r in reported],
-            "approved": sum(r["status"] in ("supervision_approved", "received") for r in reports),
-            "received": sum(r["status"] == "received" for r in reports),
-            "late_months": [r["month"].strftime("%Y-%m") for r in reported if r["late"]],
-            "missing_months": missing, "photos": photos, "bonus_items": bonus,
-            "bonus_points": sum(b["points"] or 0 for b in bonus)}
+    bonus = [
+        dict(r)
+        for r in conn.execute(
+            sa.text(
+                "SELECT c.code, c.name, coalesce(b.points, c.points) AS points FROM st_bonus_claims b "
+                "JOIN st_catalog c ON c.id = b.item_id WHERE b.site_id = :s AND b.status = 'confirmed' ORDER BY c.sort, b.id"
+            ),
+            {"s": site_id},
+        ).mappings()
+    ]
+    return {
+        "months_reported": len(reported),
+        "reported_months": [r["month"].strftime("%Y-%m") for r in reported],
+        "approved": sum(r["status"] in ("supervision_approved", "received") for r in reports),
+        "received": sum(r["status"] == "received" for r in reports),
+        "late_months": [r["month"].strftime("%Y-%m") for r in reported if r["late"]],
+        "missing_months": missing,
+        "photos": photos,
+        "bonus_items": bonus,
+        "bonus_points": sum(b["points"] or 0 for b in bonus),
+    }
 
 
 def key_fields(conn: Connection, row: dict) -> list[tuple[str, str]]:
@@ -174,17 +228,27 @@ def key_fields(conn: Connection, row: dict) -> list[tuple[str, str]]:
         return "、".join(values) if values else "无"
 
     bonus = "；".join(f"{b['name']}（{b['points'] or 0:g} 分）" for b in pre.get("bonus_items", [])) or "无"
-    out = [("申报编号", f"KP-{row['id']:06d}"), ("项目编号", p["code"]), ("项目名称", p["name"]),
-           ("所在区县", p["district"] or ""), ("建设单位", p["builder_name"] or ""),
-           ("施工单位", p["construction_name"] or ""), ("监理单位", p["supervision_name"] or ""),
-           ("施工许可证号", p["permit_no"] or ""),
-           ("开工日期", p["start_date"].isoformat() if p["start_date"] else ""),
-           ("竣工验收日期", row["completion_date"].isoformat() if row["completion_date"] else ""),
-           ("月度申报", f"已申报 {pre.get('months_reported', 0)} 个月，监理审核通过 {pre.get('approved', 0)} 个，"
-                        f"主管部门已接收 {pre.get('received', 0)} 个"),
-           ("逾期申报月份", months(pre.get("late_months", []))), ("未申报月份", months(pre.get("missing_months", []))),
-           ("月度申报现场照片", f"{pre.get('photos', 0)} 张"),
-           ("已确认加分项", f"{bonus}（合计 {pre.get('bonus_points', 0):g} 分）")]
+    out = [
+        ("申报编号", f"KP-{row['id']:06d}"),
+        ("项目编号", p["code"]),
+        ("项目名称", p["name"]),
+        ("所在区县", p["district"] or ""),
+        ("建设单位", p["builder_name"] or ""),
+        ("施工单位", p["construction_name"] or ""),
+        ("监理单位", p["supervision_name"] or ""),
+        ("施工许可证号", p["permit_no"] or ""),
+        ("开工日期", p["start_date"].isoformat() if p["start_date"] else ""),
+        ("竣工验收日期", row["completion_date"].isoformat() if row["completion_date"] else ""),
+        (
+            "月度申报",
+            f"已申报 {pre.get('months_reported', 0)} 个月，监理审核通过 {pre.get('approved', 0)} 个，"
+            f"主管部门已接收 {pre.get('received', 0)} 个",
+        ),
+        ("逾期申报月份", months(pre.get("late_months", []))),
+        ("未申报月份", months(pre.get("missing_months", []))),
+        ("月度申报现场照片", f"{pre.get('photos', 0)} 张"),
+        ("已确认加分项", f"{bonus}（合计 {pre.get('bonus_points', 0):g} 分）"),
+    ]
     return out + [(f["name"], form.get(f["code"], "")) for f in FORM_FIELDS]
 
 
@@ -196,22 +260,38 @@ def view(row: dict, who: Principal) -> dict:
     def iso(t):
         return t.isoformat() if t else None
 
-    return {"id": row["id"], "site_id": row["site_id"], "district": row["district"],
-            "site_code": row.get("site_code"), "site_name": row.get("site_name"),
-            "status": row["status"], "status_title": STATES[row["status"]], "round_id": row["round_id"],
-            "completion_date": iso(row["completion_date"]), "prefill": row["prefill"], "form": row["form"],
-            "submitted_at": iso(row["submitted_at"]), "submitted_by": row["submitted_by"],
-            "reviewed_at": iso(row["reviewed_at"]), "reviewed_by": row["reviewed_by"],
-            "return_reason": row["return_reason"], "recommended_at": iso(row["recommended_at"]),
-            "recommended_by": row["recommended_by"], "recommendation": row["recommendation"],
-            "decision": row["decision"], "decided_at": iso(row["decided_at"]), "decided_by": row["decided_by"],
-            "decision_note": row["decision_note"], "final_score": row["final_score"],
-            "printed_at": iso(row["printed_at"]), "version": row["version"],
-            "actions": [a for a in EVALUATION.allowed(row["status"], who.can) if a["action"] not in ELSEWHERE]}
+    return {
+        "id": row["id"],
+        "site_id": row["site_id"],
+        "district": row["district"],
+        "site_code": row.get("site_code"),
+        "site_name": row.get("site_name"),
+        "status": row["status"],
+        "status_title": STATES[row["status"]],
+        "round_id": row["round_id"],
+        "completion_date": iso(row["completion_date"]),
+        "prefill": row["prefill"],
+        "form": row["form"],
+        "submitted_at": iso(row["submitted_at"]),
+        "submitted_by": row["submitted_by"],
+        "reviewed_at": iso(row["reviewed_at"]),
+        "reviewed_by": row["reviewed_by"],
+        "return_reason": row["return_reason"],
+        "recommended_at": iso(row["recommended_at"]),
+        "recommended_by": row["recommended_by"],
+        "recommendation": row["recommendation"],
+        "decision": row["decision"],
+        "decided_at": iso(row["decided_at"]),
+        "decided_by": row["decided_by"],
+        "decision_note": row["decision_note"],
+        "final_score": row["final_score"],
+        "printed_at": iso(row["printed_at"]),
+        "version": row["version"],
+        "actions": [a for a in EVALUATION.allowed(row["status"], who.can) if a["action"] not in ELSEWHERE],
+    }
 
 
-SELECT = ("SELECT e.*, s.code AS site_code, s.name AS site_name FROM st_evaluations e "
-          "JOIN sites s ON s.id = e.site_id")
+SELECT = "SELECT e.*, s.code AS site_code, s.name AS site_name FROM st_evaluations e JOIN sites s ON s.id = e.site_id"
 
 
 def get_evaluation(conn: Connection, evaluation_id: int, who: Principal) -> dict:
@@ -220,25 +300,45 @@ def get_evaluation(conn: Connection, evaluation_id: int, who: Principal) -> dict
 
 
 def attachments_of(conn: Connection, evaluation_id: int) -> list[dict]:
-    return [{"id": r["id"], "name": r["name"], "filename": r["filename"], "content_type": r["content_type"],
-             "size": r["size"], "sha256": r["sha256"], "uploaded_at": r["created_at"].isoformat(),
-             "uploaded_by": r["created_by"], "url": f"{PREFIX}/evaluations/{evaluation_id}/attachments/{r['id']}/file"}
-            for r in conn.execute(sa.text("SELECT * FROM st_attachments WHERE evaluation_id = :e "
-                                          "AND deleted_at IS NULL ORDER BY id"), {"e": evaluation_id}).mappings()]
+    return [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "filename": r["filename"],
+            "content_type": r["content_type"],
+            "size": r["size"],
+            "sha256": r["sha256"],
+            "uploaded_at": r["created_at"].isoformat(),
+            "uploaded_by": r["created_by"],
+            "url": f"{PREFIX}/evaluations/{evaluation_id}/attachments/{r['id']}/file",
+        }
+        for r in conn.execute(
+            sa.text("SELECT * FROM st_attachments WHERE evaluation_id = :e AND deleted_at IS NULL ORDER BY id"),
+            {"e": evaluation_id},
+        ).mappings()
+    ]
 
 
 def detail(conn: Connection, row: dict, who: Principal) -> dict:
-    return {**view(row, who), "site": common.site(conn, row["site_id"]),
-            "photos": photos_of(conn, "evaluation", row["id"]), "attachments": attachments_of(conn, row["id"]),
-            "fields": [dict(f, choices=list(f.get("choices", ()))) for f in FORM_FIELDS],
-            "history": workflow.history(conn, EVALUATION.kind, row["id"])}
+    return {
+        **view(row, who),
+        "site": common.site(conn, row["site_id"]),
+        "photos": photos_of(conn, "evaluation", row["id"]),
+        "attachments": attachments_of(conn, row["id"]),
+        "fields": [dict(f, choices=list(f.get("choices", ()))) for f in FORM_FIELDS],
+        "history": workflow.history(conn, EVALUATION.kind, row["id"]),
+    }
 
 
 def _completed(p: dict) -> date:
     done = p["completion_date"]
     if done is None or done > common.today_beijing():
-        raise ApiError(409, "not_completed", f"项目「{p['name']}」尚未完成竣工验收（项目信息中没有竣工验收日期），"
-                                             "竣工验收后才能申报考评。", "completion_date")
+        raise ApiError(
+            409,
+            "not_completed",
+            f"项目「{p['name']}」尚未完成竣工验收（项目信息中没有竣工验收日期），竣工验收后才能申报考评。",
+            "completion_date",
+        )
     return done
 
 
@@ -250,95 +350,184 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewEvaluation) 
     form = check_form(body.form, complete=False)
     existing = conn.execute(sa.text("SELECT id, status FROM st_evaluations WHERE site_id = :s"), {"s": site_id}).first()
     if existing is not None:
-        raise ApiError(409, "duplicate_evaluation", f"该工地已有考评申报（{STATES[existing.status]}），每个工地只能申报一次。",
-                       "site_id", {"evaluation_id": existing.id})
+        raise ApiError(
+            409,
+            "duplicate_evaluation",
+            f"该工地已有考评申报（{STATES[existing.status]}），每个工地只能申报一次。",
+            "site_id",
+            {"evaluation_id": existing.id},
+        )
     pre = prefill(conn, site_id, p["start_date"], done)
-    row = conn.execute(sa.text(
-        "INSERT INTO st_evaluations (site_id, completion_date, prefill, form, district, created_by, updated_by) "
-        "VALUES (:s, :c, CAST(:pre AS jsonb), CAST(:f AS jsonb), :d, :a, :a) RETURNING id"),
-        {"s": site_id, "c": done, "pre": json.dumps(pre, ensure_ascii=False),
-         "f": json.dumps(form, ensure_ascii=False), "d": s["district"], "a": who.user}).scalar_one()
+    row = conn.execute(
+        sa.text(
+            "INSERT INTO st_evaluations (site_id, completion_date, prefill, form, district, created_by, updated_by) "
+            "VALUES (:s, :c, CAST(:pre AS jsonb), CAST(:f AS jsonb), :d, :a, :a) RETURNING id"
+        ),
+        {
+            "s": site_id,
+            "c": done,
+            "pre": json.dumps(pre, ensure_ascii=False),
+            "f": json.dumps(form, ensure_ascii=False),
+            "d": s["district"],
+            "a": who.user,
+        },
+    ).scalar_one()
     workflow.record(conn, EVALUATION.kind, row, site_id, s["district"], "create", None, "draft", who.user)
-    audit.record(conn, who.user, "create", "st_evaluations", row, None, {"site_id": site_id, "prefill": pre,
-                                                                        "form": form}, who.client, user_id=who.user_id)
+    audit.record(
+        conn,
+        who.user,
+        "create",
+        "st_evaluations",
+        row,
+        None,
+        {"site_id": site_id, "prefill": pre, "form": form},
+        who.client,
+        user_id=who.user_id,
+    )
     return jsonable_encoder(detail(conn, get_evaluation(conn, row, who), who))
 
 
 def final_score(conn: Connection, evaluation_id: int) -> float | None:
     """The mean of the experts' totals of the application's latest draw (None when nobody scored)."""
-    score = conn.execute(sa.text(
-        "SELECT avg(v.total) FROM st_reviews v JOIN st_assignments a ON a.id = v.assignment_id "
-        "WHERE a.evaluation_id = :e "
-        "AND a.draw_id = (SELECT max(draw_id) FROM st_assignments WHERE evaluation_id = :e)"),
-        {"e": evaluation_id}).scalar()
+    score = conn.execute(
+        sa.text(
+            "SELECT avg(v.total) FROM st_reviews v JOIN st_assignments a ON a.id = v.assignment_id "
+            "WHERE a.evaluation_id = :e "
+            "AND a.draw_id = (SELECT max(draw_id) FROM st_assignments WHERE evaluation_id = :e)"
+        ),
+        {"e": evaluation_id},
+    ).scalar()
     return round(float(score), 2) if score is not None else None
 
 
 def award_credit(conn: Connection, who: Principal, row: dict) -> None:
     p = project_of(conn, row["site_id"])
     award = (row["form"] or {}).get("award") or "标准化工地"
-    conn.execute(sa.text(
-        "INSERT INTO credit_events (subject_kind, subject_code, subject_name, polarity, points, reason, source, "
-        "source_id, site_id, district, occurred_on, created_by) VALUES ('enterprise', :code, :name, 'good', :pts, "
-        ":reason, 'st_evaluation', :id, :site, :d, :on, :a)"),
-        {"code": p["construction_uscc"] or p["construction_name"], "name": p["construction_name"] or "",
-         "pts": AWARD_CREDIT_POINTS, "reason": f"承建的项目「{p['name']}」获评{award}", "id": row["id"],
-         "site": row["site_id"], "d": row["district"], "on": common.today_beijing(), "a": who.user})
+    conn.execute(
+        sa.text(
+            "INSERT INTO credit_events (subject_kind, subject_code, subject_name, polarity, points, reason, source, "
+            "source_id, site_id, district, occurred_on, created_by) VALUES ('enterprise', :code, :name, 'good', :pts, "
+            ":reason, 'st_evaluation', :id, :site, :d, :on, :a)"
+        ),
+        {
+            "code": p["construction_uscc"] or p["construction_name"],
+            "name": p["construction_name"] or "",
+            "pts": AWARD_CREDIT_POINTS,
+            "reason": f"承建的项目「{p['name']}」获评{award}",
+            "id": row["id"],
+            "site": row["site_id"],
+            "d": row["district"],
+            "on": common.today_beijing(),
+            "a": who.user,
+        },
+    )
 
 
 @router.post("/sites/{site_id}/evaluation", status_code=201, summary="新建考评申报（施工单位，竣工验收后）")
-def create_evaluation(site_id: int, request: Request, body: NewEvaluation | None = None,
-                      who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> JSONResponse:
+def create_evaluation(
+    site_id: int,
+    request: Request,
+    body: NewEvaluation | None = None,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> JSONResponse:
     body = body or NewEvaluation()
     key = idempotency.key_of(request)
-    return idempotency.run(conn, who.user_id, key, idempotency.body_hash("evaluation", site_id, body.model_dump()),
-                           lambda: (201, create(conn, who, site_id, body)))
+    return idempotency.run(
+        conn,
+        who.user_id,
+        key,
+        idempotency.body_hash("evaluation", site_id, body.model_dump()),
+        lambda: (201, create(conn, who, site_id, body)),
+    )
 
 
 @router.get("/evaluations", summary="考评申报列表（按权限范围）")
-def list_evaluations(site_id: int | None = None, status: str | None = None, district: str | None = None,
-                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
-                     who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
+def list_evaluations(
+    site_id: int | None = None,
+    status: str | None = None,
+    district: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
     who.require("site.view", "查看考评申报")
-    sql, params = common.case_filter(who, STATES, AUTHORITY_STATES, "e.", site_id=site_id, status=status,
-                                     district=district)
+    sql, params = common.case_filter(
+        who, STATES, AUTHORITY_STATES, "e.", site_id=site_id, status=status, district=district
+    )
     params |= {"limit": limit, "offset": offset}
     total = conn.execute(sa.text(f"SELECT count(*) FROM st_evaluations e WHERE {sql}"), params).scalar()
-    rows = conn.execute(sa.text(f"{SELECT} WHERE {sql} ORDER BY e.id DESC LIMIT :limit OFFSET :offset"),
-                        params).mappings().all()
+    rows = (
+        conn.execute(sa.text(f"{SELECT} WHERE {sql} ORDER BY e.id DESC LIMIT :limit OFFSET :offset"), params)
+        .mappings()
+        .all()
+    )
     return {"total": total, "evaluations": [view(dict(r), who) for r in rows]}
 
 
 @router.get("/evaluations/{evaluation_id}", summary="考评申报详情（含照片、附件、办理记录、可执行操作）")
-def evaluation_detail(evaluation_id: int, who: Principal = Depends(principal),
-                      conn: Connection = Depends(db_read, scope="function")) -> dict:
+def evaluation_detail(
+    evaluation_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> dict:
     who.require("site.view", "查看考评申报")
     return detail(conn, get_evaluation(conn, evaluation_id, who), who)
 
 
 @router.put("/evaluations/{evaluation_id}", summary="修改考评申报表（草稿或退回状态）")
-def update_evaluation(evaluation_id: int, body: FormUpdate, who: Principal = Depends(principal),
-                      conn: Connection = Depends(db_write, scope="function")) -> dict:
+def update_evaluation(
+    evaluation_id: int,
+    body: FormUpdate,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     who.require("site.report.submit", "修改考评申报")
     row = EVALUATION.lock(conn, evaluation_id)
     if row["status"] not in EDITABLE:
-        raise ApiError(409, "illegal_transition", f"考评申报当前状态为「{STATES[row['status']]}」，不能修改。", "status")
+        raise ApiError(
+            409, "illegal_transition", f"考评申报当前状态为「{STATES[row['status']]}」，不能修改。", "status"
+        )
     if row["version"] != body.version:
-        raise ApiError(409, "stale_version", "该考评申报已被修改，请刷新后再保存。", "version",
-                       {"current": row["version"], "given": body.version})
+        raise ApiError(
+            409,
+            "stale_version",
+            "该考评申报已被修改，请刷新后再保存。",
+            "version",
+            {"current": row["version"], "given": body.version},
+        )
     form = check_form(body.form, complete=False)
-    conn.execute(sa.text("UPDATE st_evaluations SET form = CAST(:f AS jsonb), version = version + 1, "
-                         "updated_at = now(), updated_by = :a WHERE id = :id"),
-                 {"f": json.dumps(form, ensure_ascii=False), "a": who.user, "id": evaluation_id})
-    audit.record(conn, who.user, "update", "st_evaluations", evaluation_id, {"form": row["form"]}, {"form": form},
-                 who.client, user_id=who.user_id)
+    conn.execute(
+        sa.text(
+            "UPDATE st_evaluations SET form = CAST(:f AS jsonb), version = version + 1, "
+            "updated_at = now(), updated_by = :a WHERE id = :id"
+        ),
+        {"f": json.dumps(form, ensure_ascii=False), "a": who.user, "id": evaluation_id},
+    )
+    audit.record(
+        conn,
+        who.user,
+        "update",
+        "st_evaluations",
+        evaluation_id,
+        {"form": row["form"]},
+        {"form": form},
+        who.client,
+        user_id=who.user_id,
+    )
     return view(get_evaluation(conn, evaluation_id, who), who)
 
 
-@router.post("/evaluations/{evaluation_id}/actions/{action}",
-             summary="考评申报办理：提交、监理审核通过、退回、推荐、不予推荐、评定通过、评定不通过")
-def evaluation_action(evaluation_id: int, action: str, body: Action | None = None,
-                      who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
+@router.post(
+    "/evaluations/{evaluation_id}/actions/{action}",
+    summary="考评申报办理：提交、监理审核通过、退回、推荐、不予推荐、评定通过、评定不通过",
+)
+def evaluation_action(
+    evaluation_id: int,
+    action: str,
+    body: Action | None = None,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     body = body or Action()
     t = EVALUATION.transition(action)
     if t.action in ELSEWHERE:
@@ -355,92 +544,178 @@ def evaluation_action(evaluation_id: int, action: str, body: Action | None = Non
             check_form(row["form"], complete=True)
             count = len(photos_of(conn, "evaluation", evaluation_id)) + len(attachments_of(conn, evaluation_id))
             if not count:
-                raise ApiError(422, "attachments_missing", "请至少上传一个附件（现场照片或竣工验收等证明材料的扫描件）后再提交。",
-                               "attachments")
-            values = {"submitted_at": now, "submitted_by": who.user, "return_reason": None, "completion_date": done,
-                      "prefill": json.dumps(prefill(conn, row["site_id"], p["start_date"], done), ensure_ascii=False)}
+                raise ApiError(
+                    422,
+                    "attachments_missing",
+                    "请至少上传一个附件（现场照片或竣工验收等证明材料的扫描件）后再提交。",
+                    "attachments",
+                )
+            values = {
+                "submitted_at": now,
+                "submitted_by": who.user,
+                "return_reason": None,
+                "completion_date": done,
+                "prefill": json.dumps(prefill(conn, row["site_id"], p["start_date"], done), ensure_ascii=False),
+            }
     elif t.action in ("approve", "return"):
-        values = {"reviewed_at": now, "reviewed_by": who.user,
-                  "return_reason": body.reason if t.action == "return" else None}
+        values = {
+            "reviewed_at": now,
+            "reviewed_by": who.user,
+            "return_reason": body.reason if t.action == "return" else None,
+        }
     elif t.action in ("recommend", "decline"):
         values = {"recommended_at": now, "recommended_by": who.user, "recommendation": body.reason}
     elif t.action in ("award", "reject"):
-        values = {"decision": t.target, "decided_at": now, "decided_by": who.user, "decision_note": body.reason,
-                  "final_score": final_score(conn, evaluation_id)}
+        values = {
+            "decision": t.target,
+            "decided_at": now,
+            "decided_by": who.user,
+            "decision_note": body.reason,
+            "final_score": final_score(conn, evaluation_id),
+        }
     if "prefill" in values:
-        conn.execute(sa.text("UPDATE st_evaluations SET prefill = CAST(:p AS jsonb) WHERE id = :id"),
-                     {"p": values.pop("prefill"), "id": evaluation_id})
+        conn.execute(
+            sa.text("UPDATE st_evaluations SET prefill = CAST(:p AS jsonb) WHERE id = :id"),
+            {"p": values.pop("prefill"), "id": evaluation_id},
+        )
     after = EVALUATION.apply(conn, evaluation_id, action, who, body.reason, values, body.version)  # the pin follows
     if t.action == "award":
         award_credit(conn, who, after)
     return view(get_evaluation(conn, evaluation_id, who), who)
 
 
-def add_attachment(conn: Connection, who: Principal, evaluation_id: int, data: bytes, filename: str,
-                   name: str | None) -> dict:
+def add_attachment(
+    conn: Connection, who: Principal, evaluation_id: int, data: bytes, filename: str, name: str | None
+) -> dict:
     who.require("site.report.submit", "上传考评申报附件")
     row = EVALUATION.lock(conn, evaluation_id)
     if row["status"] not in EDITABLE:
-        raise ApiError(409, "attachments_closed", f"考评申报当前状态为「{STATES[row['status']]}」，不能再添加附件。", "status")
+        raise ApiError(
+            409, "attachments_closed", f"考评申报当前状态为「{STATES[row['status']]}」，不能再添加附件。", "status"
+        )
     try:
         stored = files.store(data, filename or "document.pdf", "document")
     except files.FileRefused as e:
         raise ApiError(e.status, e.code, e.message, e.field, e.detail)
     title = (name or filename or "附件").strip()[:200]
-    aid = conn.execute(sa.text(
-        "INSERT INTO st_attachments (evaluation_id, site_id, name, filename, sha256, content_type, size, district, "
-        "created_by, updated_by) VALUES (:e, :s, :n, :f, :sha, :ct, :size, :d, :a, :a) RETURNING id"),
-        {"e": evaluation_id, "s": row["site_id"], "n": title, "f": filename, "sha": stored.sha256,
-         "ct": stored.content_type, "size": stored.size, "d": row["district"], "a": who.user}).scalar_one()
-    audit.record(conn, who.user, "attachment_upload", "st_attachments", aid, None,
-                 {"evaluation_id": evaluation_id, "name": title, "sha256": stored.sha256}, who.client,
-                 user_id=who.user_id)
+    aid = conn.execute(
+        sa.text(
+            "INSERT INTO st_attachments (evaluation_id, site_id, name, filename, sha256, content_type, size, district, "
+            "created_by, updated_by) VALUES (:e, :s, :n, :f, :sha, :ct, :size, :d, :a, :a) RETURNING id"
+        ),
+        {
+            "e": evaluation_id,
+            "s": row["site_id"],
+            "n": title,
+            "f": filename,
+            "sha": stored.sha256,
+            "ct": stored.content_type,
+            "size": stored.size,
+            "d": row["district"],
+            "a": who.user,
+        },
+    ).scalar_one()
+    audit.record(
+        conn,
+        who.user,
+        "attachment_upload",
+        "st_attachments",
+        aid,
+        None,
+        {"evaluation_id": evaluation_id, "name": title, "sha256": stored.sha256},
+        who.client,
+        user_id=who.user_id,
+    )
     return next(a for a in attachments_of(conn, evaluation_id) if a["id"] == aid)
 
 
-@router.post("/evaluations/{evaluation_id}/attachments", status_code=201,
-             summary="上传考评申报附件（PDF 扫描件或图片）")
-def upload_attachment(evaluation_id: int, request: Request, file: UploadFile = File(...),
-                      name: str | None = Form(None), who: Principal = Depends(principal),
-                      conn: Connection = Depends(db_write, scope="function")) -> JSONResponse:
+@router.post(
+    "/evaluations/{evaluation_id}/attachments", status_code=201, summary="上传考评申报附件（PDF 扫描件或图片）"
+)
+def upload_attachment(
+    evaluation_id: int,
+    request: Request,
+    file: UploadFile = File(...),
+    name: str | None = Form(None),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> JSONResponse:
     key = idempotency.key_of(request)
     data = file.file.read()
     digest = idempotency.body_hash("attachment", evaluation_id, name, data)
-    return idempotency.run(conn, who.user_id, key, digest, lambda: (201, add_attachment(
-        conn, who, evaluation_id, data, file.filename or "", name)))
+    return idempotency.run(
+        conn,
+        who.user_id,
+        key,
+        digest,
+        lambda: (201, add_attachment(conn, who, evaluation_id, data, file.filename or "", name)),
+    )
 
 
 def _attachment(conn: Connection, evaluation_id: int, attachment_id: int) -> dict:
-    row = conn.execute(sa.text("SELECT * FROM st_attachments WHERE id = :id AND evaluation_id = :e "
-                               "AND deleted_at IS NULL"), {"id": attachment_id, "e": evaluation_id}).mappings().first()
+    row = (
+        conn.execute(
+            sa.text("SELECT * FROM st_attachments WHERE id = :id AND evaluation_id = :e AND deleted_at IS NULL"),
+            {"id": attachment_id, "e": evaluation_id},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ApiError(404, "not_found", "附件不存在，或不在您的数据范围内。")
     return dict(row)
 
 
 @router.get("/evaluations/{evaluation_id}/attachments/{attachment_id}/file", summary="考评申报附件文件")
-def attachment_file(evaluation_id: int, attachment_id: int, who: Principal = Depends(principal),
-                    conn: Connection = Depends(db_read, scope="function")) -> FileResponse:
+def attachment_file(
+    evaluation_id: int,
+    attachment_id: int,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> FileResponse:
     who.require("site.view", "查看考评申报附件")
     get_evaluation(conn, evaluation_id, who)
     a = _attachment(conn, evaluation_id, attachment_id)
-    return FileResponse(files.open_path(a["sha256"]), media_type=a["content_type"],
-                        headers={"Cache-Control": "private, max-age=86400", "ETag": f'"{a["sha256"]}"'})
+    return FileResponse(
+        files.open_path(a["sha256"]),
+        media_type=a["content_type"],
+        headers={"Cache-Control": "private, max-age=86400", "ETag": f'"{a["sha256"]}"'},
+    )
 
 
-@router.delete("/evaluations/{evaluation_id}/attachments/{attachment_id}", status_code=204,
-               summary="删除考评申报附件（草稿或退回状态）")
-def delete_attachment(evaluation_id: int, attachment_id: int, who: Principal = Depends(principal),
-                      conn: Connection = Depends(db_write, scope="function")) -> Response:
+@router.delete(
+    "/evaluations/{evaluation_id}/attachments/{attachment_id}",
+    status_code=204,
+    summary="删除考评申报附件（草稿或退回状态）",
+)
+def delete_attachment(
+    evaluation_id: int,
+    attachment_id: int,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> Response:
     who.require("site.report.submit", "删除考评申报附件")
     row = EVALUATION.lock(conn, evaluation_id)
     if row["status"] not in EDITABLE:
-        raise ApiError(409, "attachments_closed", f"考评申报当前状态为「{STATES[row['status']]}」，不能删除附件。", "status")
+        raise ApiError(
+            409, "attachments_closed", f"考评申报当前状态为「{STATES[row['status']]}」，不能删除附件。", "status"
+        )
     _attachment(conn, evaluation_id, attachment_id)
-    conn.execute(sa.text("UPDATE st_attachments SET deleted_at = now(), updated_by = :a WHERE id = :id"),
-                 {"a": who.user, "id": attachment_id})
-    audit.record(conn, who.user, "attachment_delete", "st_attachments", attachment_id, None,
-                 {"evaluation_id": evaluation_id}, who.client, user_id=who.user_id)
+    conn.execute(
+        sa.text("UPDATE st_attachments SET deleted_at = now(), updated_by = :a WHERE id = :id"),
+        {"a": who.user, "id": attachment_id},
+    )
+    audit.record(
+        conn,
+        who.user,
+        "attachment_delete",
+        "st_attachments",
+        attachment_id,
+        None,
+        {"evaluation_id": evaluation_id},
+        who.client,
+        user_id=who.user_id,
+    )
     return Response(status_code=204)
 
 
@@ -454,8 +729,12 @@ def print_token(fields: list[tuple[str, str]], evaluation_id: int) -> str:
 
 
 @router.get("/evaluations/{evaluation_id}/print", summary="打印考评申报表（PDF，带防伪二维码）")
-def print_evaluation(evaluation_id: int, request: Request, who: Principal = Depends(principal),
-                     conn: Connection = Depends(db_write, scope="function")) -> Response:
+def print_evaluation(
+    evaluation_id: int,
+    request: Request,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> Response:
     who.require("site.view", "打印考评申报表")
     row = get_evaluation(conn, evaluation_id, who)
     if row["status"] in EDITABLE:
@@ -464,13 +743,33 @@ def print_evaluation(evaluation_id: int, request: Request, who: Principal = Depe
     token = print_token(fields, evaluation_id)
     url = f"{public_base(request)}/verify/st/{token}"
     printed = common.now()
-    pdf = printform.render_form(TITLE, fields + [("申报状态（打印时）", STATES[row["status"]])], url,
-                                footer=f"杭州市城乡建设委员会 · 打印时间 {printed.astimezone(common.BEIJING):%Y-%m-%d %H:%M}"
-                                       " · 扫描右上角二维码验证真伪")
-    conn.execute(sa.text("UPDATE st_evaluations SET print_token = :t, printed_at = :at, printed_by = :a "
-                         "WHERE id = :id"), {"t": token, "at": printed, "a": who.user, "id": evaluation_id})
-    audit.record(conn, who.user, "print", "st_evaluations", evaluation_id, None,
-                 {"fingerprint": signing.fingerprint(token)}, who.client, user_id=who.user_id)
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="evaluation-{evaluation_id}.pdf"',
-                             "Cache-Control": "no-store"})
+    pdf = printform.render_form(
+        TITLE,
+        fields + [("申报状态（打印时）", STATES[row["status"]])],
+        url,
+        footer=f"杭州市城乡建设委员会 · 打印时间 {printed.astimezone(common.BEIJING):%Y-%m-%d %H:%M}"
+        " · 扫描右上角二维码验证真伪",
+    )
+    conn.execute(
+        sa.text("UPDATE st_evaluations SET print_token = :t, printed_at = :at, printed_by = :a WHERE id = :id"),
+        {"t": token, "at": printed, "a": who.user, "id": evaluation_id},
+    )
+    audit.record(
+        conn,
+        who.user,
+        "print",
+        "st_evaluations",
+        evaluation_id,
+        None,
+        {"fingerprint": signing.fingerprint(token)},
+        who.client,
+        user_id=who.user_id,
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="evaluation-{evaluation_id}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -11,6 +11,7 @@ Excel import is all or nothing: ``mode=dry_run`` writes every row inside a savep
 each refused row with its Excel row number; ``mode=commit`` stores every row or, when any row is refused, nothing
 (422 ``import_rejected`` with the report). A row whose ID number is already in the pool updates that expert.
 """
+
 from __future__ import annotations
 
 import io
@@ -33,12 +34,31 @@ from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
-FIELDS = ("name", "id_number", "phone", "group_name", "specialties", "enterprise_name", "enterprise_uscc", "title",
-          "available", "unavailable_reason")
+FIELDS = (
+    "name",
+    "id_number",
+    "phone",
+    "group_name",
+    "specialties",
+    "enterprise_name",
+    "enterprise_uscc",
+    "title",
+    "available",
+    "unavailable_reason",
+)
 # Excel columns, in order (export writes them, import reads them by header).
-HEADERS = {"name": "姓名", "id_number": "身份证号", "phone": "手机号", "group_name": "分组", "specialties": "专业",
-           "enterprise_name": "工作单位", "enterprise_uscc": "单位统一社会信用代码", "title": "职称",
-           "available": "是否可用", "unavailable_reason": "不可用原因"}
+HEADERS = {
+    "name": "姓名",
+    "id_number": "身份证号",
+    "phone": "手机号",
+    "group_name": "分组",
+    "specialties": "专业",
+    "enterprise_name": "工作单位",
+    "enterprise_uscc": "单位统一社会信用代码",
+    "title": "职称",
+    "available": "是否可用",
+    "unavailable_reason": "不可用原因",
+}
 REQUIRED = ("name", "id_number", "phone", "group_name")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -101,16 +121,29 @@ def clean(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def view(row: dict) -> dict:
-    return {"id": row["id"], **{k: row[k] for k in FIELDS}, "specialties": list(row["specialties"] or []),
-            "user_id": row["user_id"], "username": row.get("username"), "version": row["version"],
-            "updated_at": row["updated_at"].isoformat() if row.get("updated_at") else None}
+    return {
+        "id": row["id"],
+        **{k: row[k] for k in FIELDS},
+        "specialties": list(row["specialties"] or []),
+        "user_id": row["user_id"],
+        "username": row.get("username"),
+        "version": row["version"],
+        "updated_at": row["updated_at"].isoformat() if row.get("updated_at") else None,
+    }
 
 
 def get(conn: Connection, expert_id: int, lock: bool = False) -> dict:
-    row = conn.execute(sa.text(
-        "SELECT e.*, u.username FROM experts e LEFT JOIN users u ON u.id = e.user_id "
-        f"WHERE e.id = :id AND e.deleted_at IS NULL{' FOR UPDATE OF e' if lock else ''}"),
-        {"id": expert_id}).mappings().first()
+    row = (
+        conn.execute(
+            sa.text(
+                "SELECT e.*, u.username FROM experts e LEFT JOIN users u ON u.id = e.user_id "
+                f"WHERE e.id = :id AND e.deleted_at IS NULL{' FOR UPDATE OF e' if lock else ''}"
+            ),
+            {"id": expert_id},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ApiError(404, "not_found", "专家不存在或已删除。")
     return dict(row)
@@ -118,8 +151,10 @@ def get(conn: Connection, expert_id: int, lock: bool = False) -> dict:
 
 def _check_unique(conn: Connection, values: dict, expert_id: int | None) -> None:
     if "phone" in values:
-        other = conn.execute(sa.text("SELECT name FROM experts WHERE phone = :p AND deleted_at IS NULL "
-                                     "AND id IS DISTINCT FROM :id"), {"p": values["phone"], "id": expert_id}).scalar()
+        other = conn.execute(
+            sa.text("SELECT name FROM experts WHERE phone = :p AND deleted_at IS NULL AND id IS DISTINCT FROM :id"),
+            {"p": values["phone"], "id": expert_id},
+        ).scalar()
         if other:
             raise ApiError(409, "duplicate_phone", f"手机号已被专家「{other}」使用。", "phone")
 
@@ -129,18 +164,24 @@ def _link_user(conn: Connection, e: dict, actor: str, uid: int | None = None, re
     phone and no other ID number, or a new ``zj-<phone>`` account. Phone, ID number and the ``expert`` role are
     kept in line with the pool (the account is how the expert signs in and receives the dynamic password)."""
     if uid is None:
-        row = conn.execute(sa.text(
-            "SELECT id, id_number FROM users WHERE upper(id_number) = :i OR phone = :p "
-            "ORDER BY (upper(id_number) = :i) IS TRUE DESC LIMIT 1"), {"i": e["id_number"], "p": e["phone"]}).first()
+        row = conn.execute(
+            sa.text(
+                "SELECT id, id_number FROM users WHERE upper(id_number) = :i OR phone = :p "
+                "ORDER BY (upper(id_number) = :i) IS TRUE DESC LIMIT 1"
+            ),
+            {"i": e["id_number"], "p": e["phone"]},
+        ).first()
         if row is None:
-            return users.create_user(conn, f"zj-{e['phone']}", e["name"], ["expert"], phone=e["phone"],
-                                     id_number=e["id_number"], actor=actor)
+            return users.create_user(
+                conn, f"zj-{e['phone']}", e["name"], ["expert"], phone=e["phone"], id_number=e["id_number"], actor=actor
+            )
         if row.id_number and row.id_number.upper() != e["id_number"]:
             raise ApiError(409, "phone_taken", f"手机号 {e['phone']} 已被其他身份证号的账号使用。", "phone")
         uid = row.id
     for key, label in (("phone", "手机号"), ("id_number", "身份证号")):
-        if conn.execute(sa.text(f"SELECT 1 FROM users WHERE upper({key}) = upper(:v) AND id <> :u"),
-                        {"v": e[key], "u": uid}).scalar():
+        if conn.execute(
+            sa.text(f"SELECT 1 FROM users WHERE upper({key}) = upper(:v) AND id <> :u"), {"v": e[key], "u": uid}
+        ).scalar():
             raise ApiError(409, f"{key}_taken", f"{label}「{e[key]}」已被其他账号使用。", key)
     current = users.user_row(conn, uid)
     changes: dict[str, Any] = {k: e[k] for k in ("phone", "id_number") if (current[k] or "").upper() != e[k].upper()}
@@ -156,39 +197,63 @@ def _link_user(conn: Connection, e: dict, actor: str, uid: int | None = None, re
 def create(conn: Connection, data: dict, actor: str, client: str | None = None, user_id: int | None = None) -> dict:
     e = clean(data)
     _check_unique(conn, e, None)
-    old = conn.execute(sa.text("SELECT id, deleted_at FROM experts WHERE id_number = :i FOR UPDATE"),
-                       {"i": e["id_number"]}).first()
+    old = conn.execute(
+        sa.text("SELECT id, deleted_at FROM experts WHERE id_number = :i FOR UPDATE"), {"i": e["id_number"]}
+    ).first()
     if old is not None and old.deleted_at is None:
         raise ApiError(409, "duplicate_expert", "该身份证号的专家已在专家库中。", "id_number", {"expert_id": old.id})
     uid = _link_user(conn, e, actor, reactivate=True)
     params = {**e, "u": uid, "a": actor}
     if old is not None:  # re-adding a deleted expert brings the record back
         sets = ", ".join(f"{k} = :{k}" for k in FIELDS)
-        conn.execute(sa.text(f"UPDATE experts SET {sets}, user_id = :u, deleted_at = NULL, version = version + 1, "
-                             "updated_at = now(), updated_by = :a WHERE id = :id"), {**params, "id": old.id})
+        conn.execute(
+            sa.text(
+                f"UPDATE experts SET {sets}, user_id = :u, deleted_at = NULL, version = version + 1, "
+                "updated_at = now(), updated_by = :a WHERE id = :id"
+            ),
+            {**params, "id": old.id},
+        )
         eid = old.id
     else:
-        eid = conn.execute(sa.text(
-            f"INSERT INTO experts ({', '.join(FIELDS)}, user_id, created_by, updated_by) VALUES "
-            f"({', '.join(':' + k for k in FIELDS)}, :u, :a, :a) RETURNING id"), params).scalar_one()
+        eid = conn.execute(
+            sa.text(
+                f"INSERT INTO experts ({', '.join(FIELDS)}, user_id, created_by, updated_by) VALUES "
+                f"({', '.join(':' + k for k in FIELDS)}, :u, :a, :a) RETURNING id"
+            ),
+            params,
+        ).scalar_one()
     after = view(get(conn, eid))
     audit.record(conn, actor, "create", "experts", eid, None, after, client, user_id=user_id)
     return after
 
 
-def update(conn: Connection, expert_id: int, data: dict, actor: str, version: int | None = None,
-           client: str | None = None, user_id: int | None = None) -> dict:
+def update(
+    conn: Connection,
+    expert_id: int,
+    data: dict,
+    actor: str,
+    version: int | None = None,
+    client: str | None = None,
+    user_id: int | None = None,
+) -> dict:
     before = get(conn, expert_id, lock=True)
     if version is not None and version != before["version"]:
-        raise ApiError(409, "stale_version", "该专家信息已被他人修改，请刷新后再保存。", "version",
-                       {"current": before["version"], "given": version})
+        raise ApiError(
+            409,
+            "stale_version",
+            "该专家信息已被他人修改，请刷新后再保存。",
+            "version",
+            {"current": before["version"], "given": version},
+        )
     changes = clean(data)
     if "available" not in changes and "unavailable_reason" in changes and before["available"]:
         changes.pop("unavailable_reason")
     _check_unique(conn, changes, expert_id)
     if "id_number" in changes and changes["id_number"] != before["id_number"]:
-        if conn.execute(sa.text("SELECT 1 FROM experts WHERE id_number = :i AND id <> :id"),
-                        {"i": changes["id_number"], "id": expert_id}).scalar():
+        if conn.execute(
+            sa.text("SELECT 1 FROM experts WHERE id_number = :i AND id <> :id"),
+            {"i": changes["id_number"], "id": expert_id},
+        ).scalar():
             raise ApiError(409, "duplicate_expert", "该身份证号已在专家库中登记。", "id_number")
     if not changes:
         return view(before)
@@ -196,8 +261,13 @@ def update(conn: Connection, expert_id: int, data: dict, actor: str, version: in
     if "name" in changes and before["user_id"]:
         users.update_user(conn, uid, {"display_name": changes["name"]}, actor=actor)
     sets = ", ".join(f"{k} = :{k}" for k in changes)
-    conn.execute(sa.text(f"UPDATE experts SET {sets}, user_id = :_u, version = version + 1, updated_at = now(), "
-                         "updated_by = :_a WHERE id = :_id"), {**changes, "_u": uid, "_a": actor, "_id": expert_id})
+    conn.execute(
+        sa.text(
+            f"UPDATE experts SET {sets}, user_id = :_u, version = version + 1, updated_at = now(), "
+            "updated_by = :_a WHERE id = :_id"
+        ),
+        {**changes, "_u": uid, "_a": actor, "_id": expert_id},
+    )
     after = view(get(conn, expert_id))
     audit.record(conn, actor, "update", "experts", expert_id, view(before), after, client, user_id=user_id)
     return after
@@ -215,8 +285,10 @@ def _filters(group: str | None, specialty: str | None, available: bool | None, q
         where.append("e.available = :available")
         params["available"] = available
     if q and q.strip():
-        where.append("(e.name ILIKE :q OR e.phone ILIKE :q OR e.id_number ILIKE :q OR e.enterprise_name ILIKE :q "
-                     "OR e.title ILIKE :q)")
+        where.append(
+            "(e.name ILIKE :q OR e.phone ILIKE :q OR e.id_number ILIKE :q OR e.enterprise_name ILIKE :q "
+            "OR e.title ILIKE :q)"
+        )
         params["q"] = f"%{q.strip()}%"
     return " AND ".join(where), params
 
@@ -225,13 +297,22 @@ def query(conn: Connection, group=None, specialty=None, available=None, q=None, 
     where, params = _filters(group, specialty, available, q)
     total = conn.execute(sa.text(f"SELECT count(*) FROM experts e WHERE {where}"), params).scalar()
     page = " LIMIT :limit OFFSET :offset" if limit else ""
-    rows = conn.execute(sa.text(f"SELECT e.*, u.username FROM experts e LEFT JOIN users u ON u.id = e.user_id "
-                                f"WHERE {where} ORDER BY e.group_name, e.id{page}"),
-                        {**params, "limit": limit, "offset": offset}).mappings().all()
+    rows = (
+        conn.execute(
+            sa.text(
+                f"SELECT e.*, u.username FROM experts e LEFT JOIN users u ON u.id = e.user_id "
+                f"WHERE {where} ORDER BY e.group_name, e.id{page}"
+            ),
+            {**params, "limit": limit, "offset": offset},
+        )
+        .mappings()
+        .all()
+    )
     return total, [view(dict(r)) for r in rows]
 
 
 # -- Excel ---------------------------------------------------------------------------------------------------
+
 
 def _cell(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
@@ -258,8 +339,9 @@ def _row_data(values: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def import_xlsx(conn: Connection, content: bytes, commit: bool, actor: str, client: str | None = None,
-                user_id: int | None = None) -> dict:
+def import_xlsx(
+    conn: Connection, content: bytes, commit: bool, actor: str, client: str | None = None, user_id: int | None = None
+) -> dict:
     from openpyxl import load_workbook
 
     try:
@@ -272,8 +354,13 @@ def import_xlsx(conn: Connection, content: bytes, commit: bool, actor: str, clie
     columns = {i: by_title[h] for i, h in enumerate(header) if h in by_title}
     missing = [HEADERS[k] for k in REQUIRED if k not in columns.values()]
     if missing:
-        raise ApiError(422, "missing_columns", f"表头缺少列：{'、'.join(missing)}（第 1 行应为表头）。", "file",
-                       {"missing": missing, "expected": list(HEADERS.values())})
+        raise ApiError(
+            422,
+            "missing_columns",
+            f"表头缺少列：{'、'.join(missing)}（第 1 行应为表头）。",
+            "file",
+            {"missing": missing, "expected": list(HEADERS.values())},
+        )
     report = {"mode": "commit" if commit else "dry_run", "rows": 0, "created": 0, "updated": 0, "errors": []}
     seen: dict[str, int] = {}
     outer = conn.begin_nested()
@@ -288,8 +375,9 @@ def import_xlsx(conn: Connection, content: bytes, commit: bool, actor: str, clie
                 if idn in seen:
                     raise ApiError(422, "duplicate_row", f"身份证号与第 {seen[idn]} 行重复。", "id_number")
                 seen[idn] = number
-                existing = conn.execute(sa.text("SELECT id FROM experts WHERE id_number = :i AND deleted_at IS NULL"),
-                                        {"i": idn}).scalar()
+                existing = conn.execute(
+                    sa.text("SELECT id FROM experts WHERE id_number = :i AND deleted_at IS NULL"), {"i": idn}
+                ).scalar()
                 if existing:
                     update(conn, existing, data, actor, client=client, user_id=user_id)
                     report["updated"] += 1
@@ -297,21 +385,48 @@ def import_xlsx(conn: Connection, content: bytes, commit: bool, actor: str, clie
                     create(conn, data, actor, client, user_id)
                     report["created"] += 1
         except ApiError as e:
-            report["errors"].append({"row": number, "column": HEADERS.get(e.field or "", e.field), "code": e.code,
-                                     "message": f"第 {number} 行：{e.message}"})
+            report["errors"].append(
+                {
+                    "row": number,
+                    "column": HEADERS.get(e.field or "", e.field),
+                    "code": e.code,
+                    "message": f"第 {number} 行：{e.message}",
+                }
+            )
         except sa.exc.IntegrityError:
-            report["errors"].append({"row": number, "column": None, "code": "conflict",
-                                     "message": f"第 {number} 行：与已有数据冲突（手机号或身份证号已被使用）。"})
+            report["errors"].append(
+                {
+                    "row": number,
+                    "column": None,
+                    "code": "conflict",
+                    "message": f"第 {number} 行：与已有数据冲突（手机号或身份证号已被使用）。",
+                }
+            )
     report["valid"] = not report["errors"]
     if not commit or report["errors"]:
         outer.rollback()
         if commit:
-            raise ApiError(422, "import_rejected", f"文件中有 {len(report['errors'])} 行未通过检查，未导入任何专家。"
-                           "请按报告修改后重新上传。", "file", report)
+            raise ApiError(
+                422,
+                "import_rejected",
+                f"文件中有 {len(report['errors'])} 行未通过检查，未导入任何专家。请按报告修改后重新上传。",
+                "file",
+                report,
+            )
         return report
     outer.commit()
-    audit.record(conn, actor, "import", "experts", None, None, None, client,
-                 {"rows": report["rows"], "created": report["created"], "updated": report["updated"]}, user_id)
+    audit.record(
+        conn,
+        actor,
+        "import",
+        "experts",
+        None,
+        None,
+        None,
+        client,
+        {"rows": report["rows"], "created": report["created"], "updated": report["updated"]},
+        user_id,
+    )
     return report
 
 
@@ -323,8 +438,15 @@ def export_xlsx(experts: list[dict]) -> bytes:
     ws.title = "专家库"
     ws.append(["编号", *HEADERS.values()])
     for e in experts:
-        ws.append([e["id"], *("、".join(e[k]) if k == "specialties" else ("是" if e[k] else "否") if k == "available"
-                              else e[k] for k in HEADERS)])
+        ws.append(
+            [
+                e["id"],
+                *(
+                    "、".join(e[k]) if k == "specialties" else ("是" if e[k] else "否") if k == "available" else e[k]
+                    for k in HEADERS
+                ),
+            ]
+        )
     for col, width in zip("ABCDEFGHIJK", (8, 10, 22, 14, 14, 20, 30, 22, 12, 10, 20)):
         ws.column_dimensions[col].width = width
     buf = io.BytesIO()
@@ -334,40 +456,76 @@ def export_xlsx(experts: list[dict]) -> bytes:
 
 # -- routes -------------------------------------------------------------------------------------------------
 
+
 @router.get("/expert-groups", summary="专家分组（含人数）")
 def groups(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     _require(who, "查看专家库")
-    rows = conn.execute(sa.text(
-        "SELECT group_name AS name, count(*) AS experts, count(*) FILTER (WHERE available) AS available "
-        "FROM experts WHERE deleted_at IS NULL GROUP BY group_name ORDER BY group_name")).mappings().all()
+    rows = (
+        conn.execute(
+            sa.text(
+                "SELECT group_name AS name, count(*) AS experts, count(*) FILTER (WHERE available) AS available "
+                "FROM experts WHERE deleted_at IS NULL GROUP BY group_name ORDER BY group_name"
+            )
+        )
+        .mappings()
+        .all()
+    )
     return {"groups": [dict(r) for r in rows]}
 
 
 @router.get("/experts", summary="专家库查询（分组、专业、是否可用、关键字）")
-def list_experts(group: str | None = None, specialty: str | None = None, available: bool | None = None,
-                 q: str | None = None, limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
-                 who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
+def list_experts(
+    group: str | None = None,
+    specialty: str | None = None,
+    available: bool | None = None,
+    q: str | None = None,
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
     _require(who, "查看专家库")
     total, rows = query(conn, group, specialty, available, q, limit, offset)
     return {"total": total, "experts": rows}
 
 
 @router.get("/experts/export", summary="导出专家库（Excel）")
-def export_experts(group: str | None = None, specialty: str | None = None, available: bool | None = None,
-                   q: str | None = None, who: Principal = Depends(principal),
-                   conn: Connection = Depends(db_write, scope="function")) -> Response:
+def export_experts(
+    group: str | None = None,
+    specialty: str | None = None,
+    available: bool | None = None,
+    q: str | None = None,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> Response:
     _require(who, "导出专家库")
     total, rows = query(conn, group, specialty, available, q)
-    audit.record(conn, who.user, "export", "experts", None, client=who.client, user_id=who.user_id,
-                 detail={"format": "xlsx", "rows": total, "filters": {"group": group, "specialty": specialty,
-                                                                       "available": available, "q": q}})
+    audit.record(
+        conn,
+        who.user,
+        "export",
+        "experts",
+        None,
+        client=who.client,
+        user_id=who.user_id,
+        detail={
+            "format": "xlsx",
+            "rows": total,
+            "filters": {"group": group, "specialty": specialty, "available": available, "q": q},
+        },
+    )
     disposition = f"attachment; filename=\"experts.xlsx\"; filename*=UTF-8''{quote('专家库.xlsx')}"
     return Response(export_xlsx(rows), media_type=XLSX, headers={"Content-Disposition": disposition})
 
 
 @router.post("/experts/import", summary="导入专家（Excel；mode=dry_run 试导入，commit 全部通过才导入）")
-def import_experts(response: Response, file: UploadFile = File(...), mode: str = Query("dry_run"),
-                   who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
+def import_experts(
+    response: Response,
+    file: UploadFile = File(...),
+    mode: str = Query("dry_run"),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     _require(who, "导入专家")
     if mode not in ("dry_run", "commit"):
         raise ApiError(422, "invalid_mode", "mode 应为 dry_run（试导入）或 commit（正式导入）。", "mode")
@@ -378,44 +536,69 @@ def import_experts(response: Response, file: UploadFile = File(...), mode: str =
 
 
 @router.post("/experts", status_code=201, summary="新增专家")
-def create_expert(body: ExpertIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
+def create_expert(
+    body: ExpertIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
+) -> dict:
     _require(who, "新增专家")
     return create(conn, body.model_dump(), who.user, who.client, who.user_id)
 
 
 @router.get("/experts/{expert_id}", summary="专家详情")
-def expert_detail(expert_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
+def expert_detail(
+    expert_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> dict:
     _require(who, "查看专家库")
     return view(get(conn, expert_id))
 
 
 @router.patch("/experts/{expert_id}", summary="修改专家信息")
-def update_expert(expert_id: int, body: ExpertUpdate, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write, scope="function")) -> dict:
+def update_expert(
+    expert_id: int,
+    body: ExpertUpdate,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     _require(who, "修改专家信息")
     data = body.model_dump(exclude={"version"}, exclude_unset=True)
     return update(conn, expert_id, data, who.user, body.version, who.client, who.user_id)
 
 
 @router.delete("/experts/{expert_id}", status_code=204, summary="删除专家（保留历史评审记录）")
-def delete_expert(expert_id: int, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write, scope="function")) -> Response:
+def delete_expert(
+    expert_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
+) -> Response:
     """Soft delete: the expert leaves the pool (never drawn again) and the account loses the expert role (an
     account with no other role is disabled); past draws and reviews keep pointing at the record. Refused while
     the expert has a review still to do."""
     _require(who, "删除专家")
     before = get(conn, expert_id, lock=True)
-    open_ = conn.execute(sa.text("SELECT count(*) FROM st_assignments WHERE expert_id = :e AND status = 'assigned' "
-                                 "AND window_to > now()"), {"e": expert_id}).scalar()
+    open_ = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM st_assignments WHERE expert_id = :e AND status = 'assigned' AND window_to > now()"
+        ),
+        {"e": expert_id},
+    ).scalar()
     if open_:
-        raise ApiError(409, "has_open_assignments", f"该专家还有 {open_} 个评审任务未完成，不能删除。", None,
-                       {"open": open_})
-    conn.execute(sa.text("UPDATE experts SET deleted_at = now(), version = version + 1, updated_at = now(), "
-                         "updated_by = :a WHERE id = :id"), {"a": who.user, "id": expert_id})
+        raise ApiError(
+            409, "has_open_assignments", f"该专家还有 {open_} 个评审任务未完成，不能删除。", None, {"open": open_}
+        )
+    conn.execute(
+        sa.text(
+            "UPDATE experts SET deleted_at = now(), version = version + 1, updated_at = now(), "
+            "updated_by = :a WHERE id = :id"
+        ),
+        {"a": who.user, "id": expert_id},
+    )
     if before["user_id"]:
-        roles = [r for r in conn.execute(sa.text("SELECT role FROM user_roles WHERE user_id = :u"),
-                                         {"u": before["user_id"]}).scalars() if r != "expert"]
-        users.update_user(conn, before["user_id"], {"roles": roles} if roles else {"roles": [], "active": False},
-                          actor=who.user)
+        roles = [
+            r
+            for r in conn.execute(
+                sa.text("SELECT role FROM user_roles WHERE user_id = :u"), {"u": before["user_id"]}
+            ).scalars()
+            if r != "expert"
+        ]
+        users.update_user(
+            conn, before["user_id"], {"roles": roles} if roles else {"roles": [], "active": False}, actor=who.user
+        )
     audit.record(conn, who.user, "delete", "experts", expert_id, view(before), None, who.client, user_id=who.user_id)
     return Response(status_code=204)

@@ -9,6 +9,7 @@ every job in one system-scope transaction.
 They run from ``chengjian jobs run [--now ISO]`` (cron, or by hand with a moved clock), or inside the app every
 60 s when ``CHENGJIAN_JOBS=on`` (``install``; off by default, and so in tests).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from api.accounts import sms
-from geo import audit
-from geo import jobs
+from geo import audit, jobs
 from geo.modules import job
 from layers.standard_sites.common import BEIJING
 from layers.standard_sites.stats import refresh_all
@@ -52,15 +52,26 @@ def send_reminders(conn: Connection, now: datetime) -> int:
         groups.setdefault((r["user_id"], r["phone"], r["username"], r["window_to"]), []).append(r)
     for (user_id, phone, username, deadline), rows in groups.items():
         names = "、".join(f"「{r['site_name']}」" for r in rows)
-        body = (f"【杭州市建委】标化工地专家评审提醒：您还有 {len(rows)} 个项目{names}未提交评审意见，评审将于 "
-                f"{deadline.astimezone(BEIJING).strftime('%m月%d日%H:%M')} 截止，请及时登录评审"
-                f"（账号 {username}，也可用手机号或身份证号加动态密码登录）。")
+        body = (
+            f"【杭州市建委】标化工地专家评审提醒：您还有 {len(rows)} 个项目{names}未提交评审意见，评审将于 "
+            f"{deadline.astimezone(BEIJING).strftime('%m月%d日%H:%M')} 截止，请及时登录评审"
+            f"（账号 {username}，也可用手机号或身份证号加动态密码登录）。"
+        )
         sms.gateway().send(conn, phone, body, "st_review_reminder", user_id)
         ids = [r["id"] for r in rows]
-        conn.execute(sa.text("UPDATE st_assignments SET reminded_at = :now WHERE id = ANY(:ids)"),
-                     {"now": now, "ids": ids})
-        audit.record(conn, "system", "reminder", "st_assignments", None, None, None,
-                     detail={"user_id": user_id, "assignments": ids, "deadline": deadline.isoformat()})
+        conn.execute(
+            sa.text("UPDATE st_assignments SET reminded_at = :now WHERE id = ANY(:ids)"), {"now": now, "ids": ids}
+        )
+        audit.record(
+            conn,
+            "system",
+            "reminder",
+            "st_assignments",
+            None,
+            None,
+            None,
+            detail={"user_id": user_id, "assignments": ids, "deadline": deadline.isoformat()},
+        )
     return len(groups)
 
 

@@ -5,6 +5,7 @@ caches the shell for an offline start; never API responses) and ``/m/static/…`
 The app talks to the ordinary ``/api/st/…`` endpoints with the browser session; nothing here touches the database.
 Files are served as the map page's are (api/web.py): gzipped when accepted, strong ETags, always revalidated.
 """
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request

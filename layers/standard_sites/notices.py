@@ -5,6 +5,7 @@ district, district staff only for their own district. A notice is a draft until 
 principal sees the published notices of the whole city and of the districts in its scope; the public ones are
 readable without signing in (``GET /api/st/notices?public=1``; an anonymous request always gets only those).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -45,25 +46,41 @@ class NoticeUpdate(BaseModel):
 
 
 def view(row: dict) -> dict:
-    return {"id": row["id"], "kind": row["kind"], "kind_title": KINDS[row["kind"]], "title": row["title"],
-            "body": row["body"], "district": row["district"], "scope_title": row["district"] or "全市",
-            "public": row["public"], "published": row["published_at"] is not None,
-            "published_at": row["published_at"].isoformat() if row["published_at"] else None,
-            "version": row["version"], "created_at": row["created_at"].isoformat(), "created_by": row["created_by"]}
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "kind_title": KINDS[row["kind"]],
+        "title": row["title"],
+        "body": row["body"],
+        "district": row["district"],
+        "scope_title": row["district"] or "全市",
+        "public": row["public"],
+        "published": row["published_at"] is not None,
+        "published_at": row["published_at"].isoformat() if row["published_at"] else None,
+        "version": row["version"],
+        "created_at": row["created_at"].isoformat(),
+        "created_by": row["created_by"],
+    }
 
 
 def check_district(who: Principal, district: str | None) -> None:
     """May ``who`` write a notice for ``district`` (None: the whole city)?"""
     who.require("site.notice", "发布通知公告")
     if district is not None and district not in DISTRICT_NAMES:
-        raise ApiError(422, "invalid_district", f"区县「{district}」不正确。", "district", {"districts": DISTRICT_NAMES})
+        raise ApiError(
+            422, "invalid_district", f"区县「{district}」不正确。", "district", {"districts": DISTRICT_NAMES}
+        )
     if who.scope.all:
         return
     if district is None or district not in who.scope.districts:
         mine = "、".join(who.scope.districts) or "无"
-        raise ApiError(403, "district_not_allowed",
-                       f"只能发布本区县（{mine}）的通知公告，不能发布{'全市' if district is None else district}的。",
-                       "district", {"districts": list(who.scope.districts)})
+        raise ApiError(
+            403,
+            "district_not_allowed",
+            f"只能发布本区县（{mine}）的通知公告，不能发布{'全市' if district is None else district}的。",
+            "district",
+            {"districts": list(who.scope.districts)},
+        )
 
 
 def _visible(conn: Connection, who: Principal, public_only: bool) -> tuple[str, dict]:
@@ -73,8 +90,11 @@ def _visible(conn: Connection, who: Principal, public_only: bool) -> tuple[str, 
     if who.scope.all:
         return "true" if who.can("site.notice") else "published_at IS NOT NULL", {}
     # The districts of the principal's scope: its own, or those of the sites it is bound to.
-    districts = set(who.scope.districts) | set(conn.execute(sa.text(
-        "SELECT DISTINCT district FROM sites WHERE deleted_at IS NULL AND district IS NOT NULL")).scalars())
+    districts = set(who.scope.districts) | set(
+        conn.execute(
+            sa.text("SELECT DISTINCT district FROM sites WHERE deleted_at IS NULL AND district IS NOT NULL")
+        ).scalars()
+    )
     read = "(district IS NULL OR district = ANY(:ds))"
     cond = f"published_at IS NOT NULL AND {read}"
     if who.can("site.notice"):  # drafts of the districts one may write for
@@ -83,8 +103,13 @@ def _visible(conn: Connection, who: Principal, public_only: bool) -> tuple[str, 
 
 
 def _get(conn: Connection, notice_id: int, lock: bool = False) -> dict:
-    row = conn.execute(sa.text(f"SELECT * FROM st_notices WHERE id = :id{' FOR UPDATE' if lock else ''}"),
-                       {"id": notice_id}).mappings().first()
+    row = (
+        conn.execute(
+            sa.text(f"SELECT * FROM st_notices WHERE id = :id{' FOR UPDATE' if lock else ''}"), {"id": notice_id}
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ApiError(404, "not_found", "通知公告不存在或已删除。")
     return dict(row)
@@ -94,15 +119,26 @@ def _writable(conn: Connection, who: Principal, notice_id: int, version: int | N
     row = _get(conn, notice_id, lock=True)
     check_district(who, row["district"])
     if version is not None and row["version"] != version:
-        raise ApiError(409, "stale_version", "该通知公告已被他人修改，请刷新后再操作。", "version",
-                       {"current": row["version"], "given": version})
+        raise ApiError(
+            409,
+            "stale_version",
+            "该通知公告已被他人修改，请刷新后再操作。",
+            "version",
+            {"current": row["version"], "given": version},
+        )
     return row
 
 
 @router.get("/notices", summary="通知公告列表（公开的无需登录：?public=1）")
-def list_notices(public: bool = False, kind: str | None = None, district: str | None = None,
-                 limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0),
-                 who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
+def list_notices(
+    public: bool = False,
+    kind: str | None = None,
+    district: str | None = None,
+    limit: int = Query(50, ge=1, le=200),
+    offset: int = Query(0, ge=0),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
     cond, params = _visible(conn, who, public)
     where = [f"({cond})"]
     if kind:
@@ -113,39 +149,75 @@ def list_notices(public: bool = False, kind: str | None = None, district: str | 
         params["district"] = district
     sql = " AND ".join(where)
     total = conn.execute(sa.text(f"SELECT count(*) FROM st_notices WHERE {sql}"), params).scalar()
-    rows = conn.execute(sa.text(f"SELECT * FROM st_notices WHERE {sql} ORDER BY published_at DESC NULLS FIRST, "
-                                "id DESC LIMIT :limit OFFSET :offset"),
-                        {**params, "limit": limit, "offset": offset}).mappings().all()
+    rows = (
+        conn.execute(
+            sa.text(
+                f"SELECT * FROM st_notices WHERE {sql} ORDER BY published_at DESC NULLS FIRST, "
+                "id DESC LIMIT :limit OFFSET :offset"
+            ),
+            {**params, "limit": limit, "offset": offset},
+        )
+        .mappings()
+        .all()
+    )
     return {"total": total, "notices": [view(dict(r)) for r in rows]}
 
 
 @router.get("/notices/{notice_id}", summary="通知公告详情")
-def notice_detail(notice_id: int, public: bool = False, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_read, scope="function")) -> dict:
+def notice_detail(
+    notice_id: int,
+    public: bool = False,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
     cond, params = _visible(conn, who, public)
-    row = conn.execute(sa.text(f"SELECT * FROM st_notices WHERE id = :id AND ({cond})"),
-                       {**params, "id": notice_id}).mappings().first()
+    row = (
+        conn.execute(sa.text(f"SELECT * FROM st_notices WHERE id = :id AND ({cond})"), {**params, "id": notice_id})
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ApiError(404, "not_found", "通知公告不存在，或您无权查看。")
     return view(dict(row))
 
 
 @router.post("/notices", status_code=201, summary="新建通知公告（可同时发布）")
-def create_notice(body: NoticeIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
+def create_notice(
+    body: NoticeIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
+) -> dict:
     check_district(who, body.district)
-    row = conn.execute(sa.text(
-        "INSERT INTO st_notices (kind, title, body, district, public, published_at, created_by) VALUES "
-        "(:k, :t, :b, :d, :p, CASE WHEN :pub THEN now() END, :a) RETURNING *"),
-        {"k": body.kind, "t": body.title.strip(), "b": body.body, "d": body.district, "p": body.public,
-         "pub": body.publish, "a": who.user}).mappings().one()
-    audit.record(conn, who.user, "create", "st_notices", row["id"], None, view(dict(row)), who.client,
-                 user_id=who.user_id)
+    row = (
+        conn.execute(
+            sa.text(
+                "INSERT INTO st_notices (kind, title, body, district, public, published_at, created_by) VALUES "
+                "(:k, :t, :b, :d, :p, CASE WHEN :pub THEN now() END, :a) RETURNING *"
+            ),
+            {
+                "k": body.kind,
+                "t": body.title.strip(),
+                "b": body.body,
+                "d": body.district,
+                "p": body.public,
+                "pub": body.publish,
+                "a": who.user,
+            },
+        )
+        .mappings()
+        .one()
+    )
+    audit.record(
+        conn, who.user, "create", "st_notices", row["id"], None, view(dict(row)), who.client, user_id=who.user_id
+    )
     return view(dict(row))
 
 
 @router.put("/notices/{notice_id}", summary="修改通知公告")
-def update_notice(notice_id: int, body: NoticeUpdate, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write, scope="function")) -> dict:
+def update_notice(
+    notice_id: int,
+    body: NoticeUpdate,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     row = _writable(conn, who, notice_id, body.version)
     changes = body.model_dump(exclude={"version"}, exclude_unset=True)
     if "district" in changes:
@@ -154,29 +226,53 @@ def update_notice(notice_id: int, body: NoticeUpdate, who: Principal = Depends(p
         if k in changes and changes[k] is None:
             del changes[k]
     sets = "".join(f", {k} = :{k}" for k in changes)
-    after = conn.execute(sa.text(f"UPDATE st_notices SET version = version + 1{sets} WHERE id = :id RETURNING *"),
-                         {**changes, "id": notice_id}).mappings().one()
-    audit.record(conn, who.user, "update", "st_notices", notice_id, view(row), view(dict(after)), who.client,
-                 user_id=who.user_id)
+    after = (
+        conn.execute(
+            sa.text(f"UPDATE st_notices SET version = version + 1{sets} WHERE id = :id RETURNING *"),
+            {**changes, "id": notice_id},
+        )
+        .mappings()
+        .one()
+    )
+    audit.record(
+        conn, who.user, "update", "st_notices", notice_id, view(row), view(dict(after)), who.client, user_id=who.user_id
+    )
     return view(dict(after))
 
 
 @router.post("/notices/{notice_id}/{action}", summary="发布（publish）或撤回（unpublish）通知公告")
-def publish_notice(notice_id: int, action: Literal["publish", "unpublish"], version: int | None = None,
-                   who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> dict:
+def publish_notice(
+    notice_id: int,
+    action: Literal["publish", "unpublish"],
+    version: int | None = None,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     row = _writable(conn, who, notice_id, version)
-    after = conn.execute(sa.text(
-        "UPDATE st_notices SET published_at = CASE WHEN :pub THEN coalesce(published_at, now()) END, "
-        "version = version + 1 WHERE id = :id RETURNING *"),
-        {"pub": action == "publish", "id": notice_id}).mappings().one()
-    audit.record(conn, who.user, action, "st_notices", notice_id, view(row), view(dict(after)), who.client,
-                 user_id=who.user_id)
+    after = (
+        conn.execute(
+            sa.text(
+                "UPDATE st_notices SET published_at = CASE WHEN :pub THEN coalesce(published_at, now()) END, "
+                "version = version + 1 WHERE id = :id RETURNING *"
+            ),
+            {"pub": action == "publish", "id": notice_id},
+        )
+        .mappings()
+        .one()
+    )
+    audit.record(
+        conn, who.user, action, "st_notices", notice_id, view(row), view(dict(after)), who.client, user_id=who.user_id
+    )
     return view(dict(after))
 
 
 @router.delete("/notices/{notice_id}", status_code=204, summary="删除通知公告")
-def delete_notice(notice_id: int, version: int | None = None, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write, scope="function")) -> Response:
+def delete_notice(
+    notice_id: int,
+    version: int | None = None,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> Response:
     row = _writable(conn, who, notice_id, version)
     conn.execute(sa.text("DELETE FROM st_notices WHERE id = :id"), {"id": notice_id})
     audit.record(conn, who.user, "delete", "st_notices", notice_id, view(row), None, who.client, user_id=who.user_id)

@@ -1,5 +1,6 @@
 """The standardized-site workbench for PC browsers at ``/st`` (webmap/st/, SPEC X-04): public pages, left out of the
 API description; everything they show comes from ``/api/st/…`` with the browser session."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response

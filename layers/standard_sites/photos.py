@@ -8,9 +8,10 @@ checked by content and stored outside the database with its checksum and a thumb
 photo whose EXIF time or position disagrees with the reported ones is flagged for the reviewer. With an
 ``Idempotency-Key`` a retried upload returns the first answer and stores nothing twice.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,32 +40,44 @@ OWNERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 
 def _when(value: str | None) -> datetime:
     if not value:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(422, "invalid_time", f"拍摄时间「{value}」格式不正确。", "taken_at")
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def fence_check(conn: Connection, site_id: int, lon: float | None, lat: float | None, crs: str | None,
-                accuracy_m: float | None) -> dict:
+def fence_check(
+    conn: Connection, site_id: int, lon: float | None, lat: float | None, crs: str | None, accuracy_m: float | None
+) -> dict:
     """Where the phone is, in WGS84, and whether it is inside the site's fence (refused outside, per policy)."""
     if lon is None or lat is None:
         raise ApiError(422, "location_required", "必须开启定位：照片须带拍摄位置（经纬度）才能上传。", "lon")
     try:
-        out = geofence.check(conn, registry.get("site_fences"), lon, lat, site_id=site_id, crs=crs,
-                             accuracy_m=accuracy_m)
+        out = geofence.check(
+            conn, registry.get("site_fences"), lon, lat, site_id=site_id, crs=crs, accuracy_m=accuracy_m
+        )
     except geofence.GeofenceError as e:
         raise ApiError(e.status, e.code, e.message, e.field, e.detail)
     row = out.rows()[0]
-    result = {"lon": float(out.points.lon[0]), "lat": float(out.points.lat[0]), "inside_fence": bool(row["inside"]),
-              "distance_m": round(float(row["distance_m"]), 1), "fence_id": row["fence_id"],
-              "tolerance_m": row["tolerance_m"]}
+    result = {
+        "lon": float(out.points.lon[0]),
+        "lat": float(out.points.lat[0]),
+        "inside_fence": bool(row["inside"]),
+        "distance_m": round(float(row["distance_m"]), 1),
+        "fence_id": row["fence_id"],
+        "tolerance_m": row["tolerance_m"],
+    }
     if not result["inside_fence"] and outside_fence_policy() == "refuse":
-        raise ApiError(422, "outside_fence",
-                       f"拍摄位置在工地电子围栏外 {result['distance_m']:.0f} 米（允许误差 {row['tolerance_m']:.0f} 米），"
-                       "请到工地现场拍摄后再上传。", "lon", result)
+        raise ApiError(
+            422,
+            "outside_fence",
+            f"拍摄位置在工地电子围栏外 {result['distance_m']:.0f} 米（允许误差 {row['tolerance_m']:.0f} 米），"
+            "请到工地现场拍摄后再上传。",
+            "lon",
+            result,
+        )
     return result
 
 
@@ -72,16 +85,33 @@ def owner(conn: Connection, kind: str, owner_id: int, for_update: bool = False) 
     if kind not in OWNERS:
         raise ApiError(404, "not_found", "不支持的照片归属。")
     table = OWNERS[kind][0]
-    row = conn.execute(sa.text(f"SELECT * FROM {table} WHERE id = :id{' FOR UPDATE' if for_update else ''}"),
-                       {"id": owner_id}).mappings().first()
+    row = (
+        conn.execute(
+            sa.text(f"SELECT * FROM {table} WHERE id = :id{' FOR UPDATE' if for_update else ''}"), {"id": owner_id}
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ApiError(404, "not_found", "记录不存在，或不在您的数据范围内。")
     return dict(row)
 
 
-def add_photo(conn: Connection, who: Principal, kind: str, owner_id: int, data: bytes, filename: str,
-              checklist_code: str | None, lon: float | None, lat: float | None, accuracy_m: float | None,
-              crs: str | None, taken_at: str | None, key: str | None = None) -> dict:
+def add_photo(
+    conn: Connection,
+    who: Principal,
+    kind: str,
+    owner_id: int,
+    data: bytes,
+    filename: str,
+    checklist_code: str | None,
+    lon: float | None,
+    lat: float | None,
+    accuracy_m: float | None,
+    crs: str | None,
+    taken_at: str | None,
+    key: str | None = None,
+) -> dict:
     row = owner(conn, kind, owner_id, for_update=True)
     _, unit_states, supervision_states = OWNERS[kind]
     if kind != "stage":
@@ -90,14 +120,20 @@ def add_photo(conn: Connection, who: Principal, kind: str, owner_id: int, data: 
         elif who.can("site.report.review") and row["status"] in supervision_states:
             role = "supervision"
         else:
-            raise ApiError(409, "photos_closed", "当前状态下不能再添加照片（草稿或退回状态由施工单位补充，"
-                                                 "待审核状态由监理单位补充）。", "status", {"state": row["status"]})
+            raise ApiError(
+                409,
+                "photos_closed",
+                "当前状态下不能再添加照片（草稿或退回状态由施工单位补充，待审核状态由监理单位补充）。",
+                "status",
+                {"state": row["status"]},
+            )
     else:
         who.require("site.stage", "登记阶段考评")
         role = "authority"
     if checklist_code:
-        known = conn.execute(sa.text("SELECT 1 FROM st_catalog WHERE kind = 'photo' AND code = :c AND active"),
-                             {"c": checklist_code}).scalar()
+        known = conn.execute(
+            sa.text("SELECT 1 FROM st_catalog WHERE kind = 'photo' AND code = :c AND active"), {"c": checklist_code}
+        ).scalar()
         if not known:
             raise ApiError(422, "unknown_checklist_item", f"拍照清单中没有「{checklist_code}」。", "checklist_code")
     where = fence_check(conn, row["site_id"], lon, lat, crs, accuracy_m)
@@ -108,22 +144,58 @@ def add_photo(conn: Connection, who: Principal, kind: str, owner_id: int, data: 
     when = _when(taken_at)
     flags = [] if where["inside_fence"] else [f"拍摄位置在电子围栏外 {where['distance_m']:.0f} 米"]
     flags += files.exif_disagreement(stored.exif, where["lon"], where["lat"], when)
-    pid = conn.execute(sa.text(
-        "INSERT INTO st_photos (site_id, owner_kind, owner_id, checklist_code, sha256, content_type, size, width, "
-        "height, thumbnail, taken_at, lon, lat, accuracy_m, source_crs, inside_fence, distance_m, fence_id, exif, "
-        "flags, uploader_role, idempotency_key, district, created_by, updated_by) VALUES (:site, :kind, :oid, :code, "
-        ":sha, :ct, :size, :w, :h, :thumb, :t, :lon, :lat, :acc, :crs, :inside, :dist, :fence, CAST(:exif AS jsonb), "
-        "CAST(:flags AS jsonb), :role, :key, :district, :actor, :actor) RETURNING id"),
-        {"site": row["site_id"], "kind": kind, "oid": owner_id, "code": checklist_code, "sha": stored.sha256,
-         "ct": stored.content_type, "size": stored.size, "w": stored.width, "h": stored.height,
-         "thumb": stored.thumbnail, "t": when, "lon": where["lon"], "lat": where["lat"], "acc": accuracy_m,
-         "crs": crs or "EPSG:4326", "inside": where["inside_fence"], "dist": where["distance_m"],
-         "fence": where["fence_id"], "exif": _json(stored.as_dict().get("exif")), "flags": _json(flags),
-         "role": role, "key": f"{who.user_id}:{key}" if key else None, "district": row.get("district"),
-         "actor": who.user}).scalar_one()
-    audit.record(conn, who.user, "photo_upload", "st_photos", pid, None,
-                 {"owner": f"{kind}:{owner_id}", "sha256": stored.sha256, "inside_fence": where["inside_fence"],
-                  "distance_m": where["distance_m"], "flags": flags}, who.client, user_id=who.user_id)
+    pid = conn.execute(
+        sa.text(
+            "INSERT INTO st_photos (site_id, owner_kind, owner_id, checklist_code, sha256, content_type, size, width, "
+            "height, thumbnail, taken_at, lon, lat, accuracy_m, source_crs, inside_fence, distance_m, fence_id, exif, "
+            "flags, uploader_role, idempotency_key, district, created_by, updated_by) VALUES (:site, :kind, :oid, :code, "
+            ":sha, :ct, :size, :w, :h, :thumb, :t, :lon, :lat, :acc, :crs, :inside, :dist, :fence, CAST(:exif AS jsonb), "
+            "CAST(:flags AS jsonb), :role, :key, :district, :actor, :actor) RETURNING id"
+        ),
+        {
+            "site": row["site_id"],
+            "kind": kind,
+            "oid": owner_id,
+            "code": checklist_code,
+            "sha": stored.sha256,
+            "ct": stored.content_type,
+            "size": stored.size,
+            "w": stored.width,
+            "h": stored.height,
+            "thumb": stored.thumbnail,
+            "t": when,
+            "lon": where["lon"],
+            "lat": where["lat"],
+            "acc": accuracy_m,
+            "crs": crs or "EPSG:4326",
+            "inside": where["inside_fence"],
+            "dist": where["distance_m"],
+            "fence": where["fence_id"],
+            "exif": _json(stored.as_dict().get("exif")),
+            "flags": _json(flags),
+            "role": role,
+            "key": f"{who.user_id}:{key}" if key else None,
+            "district": row.get("district"),
+            "actor": who.user,
+        },
+    ).scalar_one()
+    audit.record(
+        conn,
+        who.user,
+        "photo_upload",
+        "st_photos",
+        pid,
+        None,
+        {
+            "owner": f"{kind}:{owner_id}",
+            "sha256": stored.sha256,
+            "inside_fence": where["inside_fence"],
+            "distance_m": where["distance_m"],
+            "flags": flags,
+        },
+        who.client,
+        user_id=who.user_id,
+    )
     return photo(conn, pid)
 
 
@@ -134,52 +206,120 @@ def _json(value: Any) -> str:
 
 
 def photo(conn: Connection, pid: int) -> dict:
-    r = conn.execute(sa.text("SELECT * FROM st_photos WHERE id = :id AND deleted_at IS NULL"), {"id": pid}).mappings().first()
+    r = (
+        conn.execute(sa.text("SELECT * FROM st_photos WHERE id = :id AND deleted_at IS NULL"), {"id": pid})
+        .mappings()
+        .first()
+    )
     if r is None:
         raise ApiError(404, "not_found", "照片不存在，或不在您的数据范围内。")
-    return {"id": r["id"], "owner_kind": r["owner_kind"], "owner_id": r["owner_id"], "site_id": r["site_id"],
-            "checklist_code": r["checklist_code"], "sha256": r["sha256"], "content_type": r["content_type"],
-            "size": r["size"], "width": r["width"], "height": r["height"],
-            "taken_at": r["taken_at"].isoformat() if r["taken_at"] else None, "lon": r["lon"], "lat": r["lat"],
-            "accuracy_m": r["accuracy_m"], "source_crs": r["source_crs"], "inside_fence": r["inside_fence"],
-            "distance_m": r["distance_m"], "flags": r["flags"], "uploader_role": r["uploader_role"],
-            "exif": r["exif"], "uploaded_at": r["created_at"].isoformat(), "uploaded_by": r["created_by"],
-            "url": f"{PREFIX}/photos/{r['id']}/file", "thumbnail_url": f"{PREFIX}/photos/{r['id']}/thumbnail"}
+    return {
+        "id": r["id"],
+        "owner_kind": r["owner_kind"],
+        "owner_id": r["owner_id"],
+        "site_id": r["site_id"],
+        "checklist_code": r["checklist_code"],
+        "sha256": r["sha256"],
+        "content_type": r["content_type"],
+        "size": r["size"],
+        "width": r["width"],
+        "height": r["height"],
+        "taken_at": r["taken_at"].isoformat() if r["taken_at"] else None,
+        "lon": r["lon"],
+        "lat": r["lat"],
+        "accuracy_m": r["accuracy_m"],
+        "source_crs": r["source_crs"],
+        "inside_fence": r["inside_fence"],
+        "distance_m": r["distance_m"],
+        "flags": r["flags"],
+        "uploader_role": r["uploader_role"],
+        "exif": r["exif"],
+        "uploaded_at": r["created_at"].isoformat(),
+        "uploaded_by": r["created_by"],
+        "url": f"{PREFIX}/photos/{r['id']}/file",
+        "thumbnail_url": f"{PREFIX}/photos/{r['id']}/thumbnail",
+    }
 
 
 def photos_of(conn: Connection, kind: str, owner_id: int) -> list[dict]:
-    ids = conn.execute(sa.text("SELECT id FROM st_photos WHERE owner_kind = :k AND owner_id = :o AND deleted_at IS NULL "
-                               "ORDER BY id"), {"k": kind, "o": owner_id}).scalars().all()
+    ids = (
+        conn.execute(
+            sa.text(
+                "SELECT id FROM st_photos WHERE owner_kind = :k AND owner_id = :o AND deleted_at IS NULL ORDER BY id"
+            ),
+            {"k": kind, "o": owner_id},
+        )
+        .scalars()
+        .all()
+    )
     return [photo(conn, i) for i in ids]
 
 
 @router.post("/{kind}/{owner_id}/photos", status_code=201, summary="上传现场照片（须带定位，电子围栏校验）")
-def upload(kind: str, owner_id: int, request: Request, file: UploadFile = File(...),
-           checklist_code: str | None = Form(None), lon: float | None = Form(None), lat: float | None = Form(None),
-           accuracy_m: float | None = Form(None), crs: str | None = Form(None), taken_at: str | None = Form(None),
-           who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")) -> JSONResponse:
+def upload(
+    kind: str,
+    owner_id: int,
+    request: Request,
+    file: UploadFile = File(...),
+    checklist_code: str | None = Form(None),
+    lon: float | None = Form(None),
+    lat: float | None = Form(None),
+    accuracy_m: float | None = Form(None),
+    crs: str | None = Form(None),
+    taken_at: str | None = Form(None),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> JSONResponse:
     key = idempotency.key_of(request)
     data = file.file.read()
     digest = idempotency.body_hash(kind, owner_id, checklist_code, lon, lat, accuracy_m, crs, taken_at, data)
-    return idempotency.run(conn, who.user_id, key, digest, lambda: (201, add_photo(
-        conn, who, kind, owner_id, data, file.filename or "", checklist_code, lon, lat, accuracy_m, crs, taken_at,
-        key)))
+    return idempotency.run(
+        conn,
+        who.user_id,
+        key,
+        digest,
+        lambda: (
+            201,
+            add_photo(
+                conn,
+                who,
+                kind,
+                owner_id,
+                data,
+                file.filename or "",
+                checklist_code,
+                lon,
+                lat,
+                accuracy_m,
+                crs,
+                taken_at,
+                key,
+            ),
+        ),
+    )
 
 
 def _file(pid: int, conn: Connection, thumb: bool) -> FileResponse:
     p = photo(conn, pid)
     path = files.open_path(p["sha256"], thumb=thumb)
-    return FileResponse(path, media_type="image/jpeg" if thumb else p["content_type"],
-                        headers={"Cache-Control": "private, max-age=86400", "ETag": f'"{p["sha256"]}"'})
+    return FileResponse(
+        path,
+        media_type="image/jpeg" if thumb else p["content_type"],
+        headers={"Cache-Control": "private, max-age=86400", "ETag": f'"{p["sha256"]}"'},
+    )
 
 
 @router.get("/photos/{pid}/file", summary="照片原图（保留 EXIF）")
-def photo_file(pid: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> FileResponse:
+def photo_file(
+    pid: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> FileResponse:
     who.require("site.view", "查看工地照片")
     return _file(pid, conn, False)
 
 
 @router.get("/photos/{pid}/thumbnail", summary="照片缩略图")
-def photo_thumbnail(pid: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> FileResponse:
+def photo_thumbnail(
+    pid: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> FileResponse:
     who.require("site.view", "查看工地照片")
     return _file(pid, conn, True)

@@ -6,6 +6,7 @@ construction permit and must not be registered already. Registering creates the 
 supervision-unit accounts (``sg-<code>``, ``jl-<code>``), binds both to the project's site, and sends each its
 account and a one-time initial password by SMS (the password must be changed at first sign-in).
 """
+
 from __future__ import annotations
 
 import secrets
@@ -30,9 +31,26 @@ from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
-PROJECT_FIELDS = ("code", "name", "address", "project_type", "builder_name", "construction_name", "construction_uscc",
-                  "supervision_name", "supervision_uscc", "permit_no", "permit_date", "floor_area_m2",
-                  "investment_wan", "start_date", "planned_end_date", "completion_date", "district", "site_id")
+PROJECT_FIELDS = (
+    "code",
+    "name",
+    "address",
+    "project_type",
+    "builder_name",
+    "construction_name",
+    "construction_uscc",
+    "supervision_name",
+    "supervision_uscc",
+    "permit_no",
+    "permit_date",
+    "floor_area_m2",
+    "investment_wan",
+    "start_date",
+    "planned_end_date",
+    "completion_date",
+    "district",
+    "site_id",
+)
 
 
 class Contact(BaseModel):
@@ -60,7 +78,9 @@ class ProjectUpdate(BaseModel):
 def _project(conn: Connection, code: str) -> dict:
     row = conn.execute(sa.text("SELECT * FROM projects WHERE code = :c"), {"c": code.strip()}).mappings().first()
     if row is None:
-        raise ApiError(404, "project_not_found", f"项目库中没有项目代码为「{code}」的项目，请核对后再试。", "project_code")
+        raise ApiError(
+            404, "project_not_found", f"项目库中没有项目代码为「{code}」的项目，请核对后再试。", "project_code"
+        )
     return dict(row)
 
 
@@ -87,43 +107,98 @@ def register(conn: Connection, body: Registration, actor: str = "registration") 
     if body.permit_no.strip() != p["permit_no"]:
         raise ApiError(422, "permit_mismatch", "施工许可证号与项目库登记的不一致，请核对。", "permit_no")
     if (p["construction_uscc"] or "").upper() != uscc.upper():
-        raise ApiError(403, "not_construction_unit", "统一社会信用代码与项目库登记的施工单位不符，只有本项目的施工单位可以注册。",
-                       "construction_uscc")
+        raise ApiError(
+            403,
+            "not_construction_unit",
+            "统一社会信用代码与项目库登记的施工单位不符，只有本项目的施工单位可以注册。",
+            "construction_uscc",
+        )
     if p["site_id"] is None:
-        raise ApiError(422, "project_not_located", "该项目尚未在地图上定位（缺少工地位置），请联系属地主管部门。", "project_code")
-    done = conn.execute(sa.text("SELECT created_at FROM st_registrations WHERE project_id = :p"),
-                        {"p": p["id"]}).scalar()
+        raise ApiError(
+            422, "project_not_located", "该项目尚未在地图上定位（缺少工地位置），请联系属地主管部门。", "project_code"
+        )
+    done = conn.execute(
+        sa.text("SELECT created_at FROM st_registrations WHERE project_id = :p"), {"p": p["id"]}
+    ).scalar()
     if done is not None:
-        raise ApiError(409, "already_registered",
-                       f"该项目已于 {done.strftime('%Y-%m-%d')} 注册，请使用已有的施工单位或监理单位账号登录。", "project_code")
+        raise ApiError(
+            409,
+            "already_registered",
+            f"该项目已于 {done.strftime('%Y-%m-%d')} 注册，请使用已有的施工单位或监理单位账号登录。",
+            "project_code",
+        )
     accounts = []
     ids = {}
     for role, prefix, contact, org_name, org_uscc, relation in (
-            ("construction_unit", "sg", body.construction_contact, p["construction_name"], uscc, "construction_unit"),
-            ("supervision_unit", "jl", body.supervision_contact, p["supervision_name"], p["supervision_uscc"],
-             "supervision_unit")):
+        ("construction_unit", "sg", body.construction_contact, p["construction_name"], uscc, "construction_unit"),
+        (
+            "supervision_unit",
+            "jl",
+            body.supervision_contact,
+            p["supervision_name"],
+            p["supervision_uscc"],
+            "supervision_unit",
+        ),
+    ):
         password = _password()
         username = f"{prefix}-{p['code']}"
-        uid = users.create_user(conn, username, f"{org_name or ''}（{contact.name}）", [role], password=password,
-                                org_id=_org(conn, org_name or "", org_uscc), phone=contact.phone,
-                                must_change_password=True, actor=actor, district=None)
+        uid = users.create_user(
+            conn,
+            username,
+            f"{org_name or ''}（{contact.name}）",
+            [role],
+            password=password,
+            org_id=_org(conn, org_name or "", org_uscc),
+            phone=contact.phone,
+            must_change_password=True,
+            actor=actor,
+            district=None,
+        )
         users.grant(conn, uid, "sites", p["site_id"], relation, actor=actor)
         what = "施工单位" if role == "construction_unit" else "监理单位"
-        sms.gateway().send(conn, users.check_phone(contact.phone), (
-            f"【杭州市建委】项目「{p['name']}」标化工地{what}账号已开通。账号：{username}，初始密码：{password}，"
-            "首次登录后请修改密码。"), "st_registration", uid)
+        sms.gateway().send(
+            conn,
+            users.check_phone(contact.phone),
+            (
+                f"【杭州市建委】项目「{p['name']}」标化工地{what}账号已开通。账号：{username}，初始密码：{password}，"
+                "首次登录后请修改密码。"
+            ),
+            "st_registration",
+            uid,
+        )
         accounts.append({"role": role, "username": username, "phone": contact.phone[:3] + "****" + contact.phone[-4:]})
         ids[role] = uid
-    rid = conn.execute(sa.text(
-        "INSERT INTO st_registrations (project_id, site_id, construction_user_id, supervision_user_id, contact_name, "
-        "contact_phone, district, created_by, updated_by) VALUES (:p, :s, :c, :v, :n, :ph, :d, :a, :a) RETURNING id"),
-        {"p": p["id"], "s": p["site_id"], "c": ids["construction_unit"], "v": ids["supervision_unit"],
-         "n": body.construction_contact.name, "ph": body.construction_contact.phone, "d": p["district"],
-         "a": actor}).scalar_one()
-    audit.record(conn, actor, "register", "st_registrations", rid, None,
-                 {"project": p["code"], "site_id": p["site_id"], "accounts": [a["username"] for a in accounts]})
-    return {"id": rid, "project": {k: p[k] for k in ("code", "name", "district", "site_id")}, "accounts": accounts,
-            "message": "注册成功，施工单位和监理单位的账号及初始密码已通过短信发送至登记的手机号。"}
+    rid = conn.execute(
+        sa.text(
+            "INSERT INTO st_registrations (project_id, site_id, construction_user_id, supervision_user_id, contact_name, "
+            "contact_phone, district, created_by, updated_by) VALUES (:p, :s, :c, :v, :n, :ph, :d, :a, :a) RETURNING id"
+        ),
+        {
+            "p": p["id"],
+            "s": p["site_id"],
+            "c": ids["construction_unit"],
+            "v": ids["supervision_unit"],
+            "n": body.construction_contact.name,
+            "ph": body.construction_contact.phone,
+            "d": p["district"],
+            "a": actor,
+        },
+    ).scalar_one()
+    audit.record(
+        conn,
+        actor,
+        "register",
+        "st_registrations",
+        rid,
+        None,
+        {"project": p["code"], "site_id": p["site_id"], "accounts": [a["username"] for a in accounts]},
+    )
+    return {
+        "id": rid,
+        "project": {k: p[k] for k in ("code", "name", "district", "site_id")},
+        "accounts": accounts,
+        "message": "注册成功，施工单位和监理单位的账号及初始密码已通过短信发送至登记的手机号。",
+    }
 
 
 @router.get("/projects/{code}", summary="按项目代码从项目库取项目信息（注册前核对）")
@@ -133,8 +208,10 @@ def project_lookup(code: str, uscc: str) -> dict:
         p = _project(conn, code)
         if (p["construction_uscc"] or "").upper() != check_uscc(uscc, "uscc").upper():
             raise ApiError(403, "not_construction_unit", "统一社会信用代码与项目库登记的施工单位不符。", "uscc")
-        registered = conn.execute(sa.text("SELECT 1 FROM st_registrations WHERE project_id = :p"),
-                                  {"p": p["id"]}).scalar() is not None
+        registered = (
+            conn.execute(sa.text("SELECT 1 FROM st_registrations WHERE project_id = :p"), {"p": p["id"]}).scalar()
+            is not None
+        )
     return {**{k: p[k] for k in PROJECT_FIELDS}, "has_permit": bool(p["permit_no"]), "registered": registered}
 
 
@@ -144,37 +221,78 @@ def create_registration(body: Registration, request: Request) -> JSONResponse:
     yet); idempotent with an ``Idempotency-Key`` header (per project code)."""
     key = idempotency.key_of(request)
     with transaction() as conn:
-        return idempotency.run(conn, 0, f"register:{key}" if key else None,
-                               idempotency.body_hash(body.model_dump()), lambda: (201, register(conn, body)))
+        return idempotency.run(
+            conn,
+            0,
+            f"register:{key}" if key else None,
+            idempotency.body_hash(body.model_dump()),
+            lambda: (201, register(conn, body)),
+        )
 
 
 @router.get("/my/projects", summary="本单位（本账号）的项目")
 def my_projects(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.view", "查看项目")
-    rows = conn.execute(sa.text(
-        "SELECT p.*, r.id AS registration_id FROM projects p JOIN st_registrations r ON r.project_id = p.id "
-        "ORDER BY p.code")).mappings().all()
-    return {"projects": [{**{k: r[k] for k in PROJECT_FIELDS}, "id": r["id"], "version": r["version"],
-                          "registration_id": r["registration_id"]} for r in rows]}
+    rows = (
+        conn.execute(
+            sa.text(
+                "SELECT p.*, r.id AS registration_id FROM projects p JOIN st_registrations r ON r.project_id = p.id "
+                "ORDER BY p.code"
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return {
+        "projects": [
+            {
+                **{k: r[k] for k in PROJECT_FIELDS},
+                "id": r["id"],
+                "version": r["version"],
+                "registration_id": r["registration_id"],
+            }
+            for r in rows
+        ]
+    }
 
 
 @router.patch("/projects/{project_id}", summary="项目信息维护（施工单位）")
-def update_project(project_id: int, body: ProjectUpdate, who: Principal = Depends(principal),
-                   conn: Connection = Depends(db_write, scope="function")) -> dict:
+def update_project(
+    project_id: int,
+    body: ProjectUpdate,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     who.require("site.edit", "维护项目信息")
-    before = conn.execute(sa.text("SELECT * FROM projects WHERE id = :id FOR UPDATE"), {"id": project_id}).mappings().first()
+    before = (
+        conn.execute(sa.text("SELECT * FROM projects WHERE id = :id FOR UPDATE"), {"id": project_id}).mappings().first()
+    )
     if before is None:
         raise ApiError(404, "not_found", "项目不存在，或不在您的数据范围内。")
     if before["version"] != body.version:
-        raise ApiError(409, "stale_version", "项目信息已被他人修改，请刷新后再保存。", "version",
-                       {"current": before["version"], "given": body.version})
+        raise ApiError(
+            409,
+            "stale_version",
+            "项目信息已被他人修改，请刷新后再保存。",
+            "version",
+            {"current": before["version"], "given": body.version},
+        )
     changes = body.model_dump(exclude={"version"}, exclude_unset=True)
     if not changes:
         return {k: before[k] for k in PROJECT_FIELDS} | {"version": before["version"]}
     sets = ", ".join(f"{k} = :{k}" for k in changes)
-    after = conn.execute(sa.text(f"UPDATE projects SET {sets}, version = version + 1, updated_at = now(), "
-                                 "updated_by = :actor WHERE id = :id RETURNING *"),
-                         {**changes, "id": project_id, "actor": who.user}).mappings().one()
-    audit.record(conn, who.user, "update", "projects", project_id, dict(before), dict(after), who.client,
-                 user_id=who.user_id)
+    after = (
+        conn.execute(
+            sa.text(
+                f"UPDATE projects SET {sets}, version = version + 1, updated_at = now(), "
+                "updated_by = :actor WHERE id = :id RETURNING *"
+            ),
+            {**changes, "id": project_id, "actor": who.user},
+        )
+        .mappings()
+        .one()
+    )
+    audit.record(
+        conn, who.user, "update", "projects", project_id, dict(before), dict(after), who.client, user_id=who.user_id
+    )
     return {k: after[k] for k in PROJECT_FIELDS} | {"version": after["version"], "id": project_id}

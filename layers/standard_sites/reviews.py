@@ -17,6 +17,7 @@ When every expert of an application's latest draw has scored, the application mo
 by ``SYSTEM`` (a principal with only that permission, actor ``system``), in the expert's transaction, so the case
 history shows the system completing the review right after the last expert's score.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,14 @@ from layers.standard_sites.photos import photos_of
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
-SYSTEM = Principal(user="system", roles=("system",), permissions=frozenset({"site.experts"}), scope=scopes.SYSTEM,
-                   via="system", display_name="系统")
+SYSTEM = Principal(
+    user="system",
+    roles=("system",),
+    permissions=frozenset({"site.experts"}),
+    scope=scopes.SYSTEM,
+    via="system",
+    display_name="系统",
+)
 ASSIGNMENT_STATES = {"assigned": "待评审", "reviewed": "已评审"}
 
 LIST_SQL = """
@@ -59,38 +66,64 @@ def comments_below() -> float:
 
 
 class ReviewIn(BaseModel):
-    scores: dict[str, float] = Field(description="各评分项得分，如 {\"S01\": 27}")
+    scores: dict[str, float] = Field(description='各评分项得分，如 {"S01": 27}')
     comments: str | None = Field(None, max_length=5000, description="评审意见")
-
 
 
 def _item(row, now) -> dict:
     open_ = row["window_from"] <= now < row["window_to"]
-    return {"id": row["id"], "evaluation_id": row["evaluation_id"], "site_id": row["site_id"],
-            "site_code": row["site_code"], "site_name": row["site_name"], "district": row["district"],
-            "window_from": common.iso(row["window_from"]), "window_to": common.iso(row["window_to"]), "status": row["status"],
-            "status_title": ASSIGNMENT_STATES.get(row["status"], row["status"]), "open": open_,
-            "read_only": row["review_id"] is not None or not open_,
-            "review": None if row["review_id"] is None else {
-                "id": row["review_id"], "scores": row["scores"], "total": row["total"], "comments": row["comments"],
-                "submitted_at": common.iso(row["submitted_at"])}}
+    return {
+        "id": row["id"],
+        "evaluation_id": row["evaluation_id"],
+        "site_id": row["site_id"],
+        "site_code": row["site_code"],
+        "site_name": row["site_name"],
+        "district": row["district"],
+        "window_from": common.iso(row["window_from"]),
+        "window_to": common.iso(row["window_to"]),
+        "status": row["status"],
+        "status_title": ASSIGNMENT_STATES.get(row["status"], row["status"]),
+        "open": open_,
+        "read_only": row["review_id"] is not None or not open_,
+        "review": None
+        if row["review_id"] is None
+        else {
+            "id": row["review_id"],
+            "scores": row["scores"],
+            "total": row["total"],
+            "comments": row["comments"],
+            "submitted_at": common.iso(row["submitted_at"]),
+        },
+    }
 
 
 def _own(assignment_id: int, who: Principal) -> dict:
     """The signed-in expert's own assignment, inside its window (404 when not theirs, 403 when not now)."""
     with transaction() as sys_conn:  # system scope: the window is checked here, not by row-level security
-        row = sys_conn.execute(sa.text(
-            "SELECT a.id, a.window_from, a.window_to, x.user_id FROM st_assignments a "
-            "JOIN experts x ON x.id = a.expert_id WHERE a.id = :id"), {"id": assignment_id}).mappings().first()
+        row = (
+            sys_conn.execute(
+                sa.text(
+                    "SELECT a.id, a.window_from, a.window_to, x.user_id FROM st_assignments a "
+                    "JOIN experts x ON x.id = a.expert_id WHERE a.id = :id"
+                ),
+                {"id": assignment_id},
+            )
+            .mappings()
+            .first()
+        )
     if row is None or row["user_id"] != who.user_id:
         raise ApiError(404, "not_found", "评审任务不存在，或不是分配给您的。")
     now = common.now()
     if not row["window_from"] <= now < row["window_to"]:
         fmt = "%Y-%m-%d %H:%M"
-        raise ApiError(403, "outside_window",
-                       f"不在评审时间内（{row['window_from'].astimezone(common.BEIJING).strftime(fmt)} 至 "
-                       f"{row['window_to'].astimezone(common.BEIJING).strftime(fmt)}），不能查看或提交评审。", None,
-                       {"window_from": common.iso(row["window_from"]), "window_to": common.iso(row["window_to"])})
+        raise ApiError(
+            403,
+            "outside_window",
+            f"不在评审时间内（{row['window_from'].astimezone(common.BEIJING).strftime(fmt)} 至 "
+            f"{row['window_to'].astimezone(common.BEIJING).strftime(fmt)}），不能查看或提交评审。",
+            None,
+            {"window_from": common.iso(row["window_from"]), "window_to": common.iso(row["window_to"])},
+        )
     return dict(row)
 
 
@@ -103,25 +136,36 @@ def _access(conn: Connection, assignment_id: int, who: Principal) -> dict:
 
 
 def _load(conn: Connection, assignment_id: int, lock: bool = False) -> dict:
-    row = conn.execute(sa.text(
-        "SELECT a.*, x.name AS expert_name, x.user_id FROM st_assignments a JOIN experts x ON x.id = a.expert_id "
-        f"WHERE a.id = :id{' FOR UPDATE OF a' if lock else ''}"), {"id": assignment_id}).mappings().first()
+    row = (
+        conn.execute(
+            sa.text(
+                "SELECT a.*, x.name AS expert_name, x.user_id FROM st_assignments a JOIN experts x ON x.id = a.expert_id "
+                f"WHERE a.id = :id{' FOR UPDATE OF a' if lock else ''}"
+            ),
+            {"id": assignment_id},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ApiError(404, "not_found", "评审任务不存在，或不在您的数据范围内。")
     return dict(row)
 
 
 def score_form(conn: Connection) -> list[dict]:
-    return [{"code": i["code"], "name": i["name"], "max_points": i["points"], "required": i["required"]}
-            for i in common.catalog(conn, "score_item")]
+    return [
+        {"code": i["code"], "name": i["name"], "max_points": i["points"], "required": i["required"]}
+        for i in common.catalog(conn, "score_item")
+    ]
 
 
 def check_scores(conn: Connection, body: ReviewIn) -> tuple[dict, float, str | None]:
     items = {i["code"]: i for i in score_form(conn)}
     for code in body.scores:
         if code not in items:
-            raise ApiError(422, "unknown_item", f"评分表没有「{code}」这一项。", f"scores.{code}",
-                           {"items": list(items)})
+            raise ApiError(
+                422, "unknown_item", f"评分表没有「{code}」这一项。", f"scores.{code}", {"items": list(items)}
+            )
     scores = {}
     for code, item in items.items():
         value = body.scores.get(code)
@@ -131,22 +175,35 @@ def check_scores(conn: Connection, body: ReviewIn) -> tuple[dict, float, str | N
             continue
         top = item["max_points"] or 0
         if not 0 <= value <= top:
-            raise ApiError(422, "out_of_range", f"「{item['name']}」的得分应在 0 至 {top:g} 分之间。", f"scores.{code}",
-                           {"min": 0, "max": top, "given": value})
+            raise ApiError(
+                422,
+                "out_of_range",
+                f"「{item['name']}」的得分应在 0 至 {top:g} 分之间。",
+                f"scores.{code}",
+                {"min": 0, "max": top, "given": value},
+            )
         scores[code] = int(value) if float(value).is_integer() else value
     total = float(sum(scores.values()))
     comments = (body.comments or "").strip() or None
     if total < comments_below() and not comments:
-        raise ApiError(422, "comments_required", f"总分低于 {comments_below():g} 分，请填写评审意见。", "comments",
-                       {"total": total})
+        raise ApiError(
+            422,
+            "comments_required",
+            f"总分低于 {comments_below():g} 分，请填写评审意见。",
+            "comments",
+            {"total": total},
+        )
     return scores, total, comments
 
 
 def _complete_if_done(conn: Connection, evaluation_id: int) -> bool:
-    left = conn.execute(sa.text(
-        "SELECT count(*) FROM st_assignments WHERE evaluation_id = :e AND status <> 'reviewed' "
-        "AND draw_id = (SELECT max(draw_id) FROM st_assignments WHERE evaluation_id = :e)"),
-        {"e": evaluation_id}).scalar()
+    left = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM st_assignments WHERE evaluation_id = :e AND status <> 'reviewed' "
+            "AND draw_id = (SELECT max(draw_id) FROM st_assignments WHERE evaluation_id = :e)"
+        ),
+        {"e": evaluation_id},
+    ).scalar()
     status = conn.execute(sa.text("SELECT status FROM st_evaluations WHERE id = :e"), {"e": evaluation_id}).scalar()
     if left or status != "in_review":
         return False
@@ -156,12 +213,19 @@ def _complete_if_done(conn: Connection, evaluation_id: int) -> bool:
 
 # -- routes: the expert --------------------------------------------------------------------------------------
 
+
 @router.get("/my/assignments", summary="我的评审任务（评审时间内）")
 def my_assignments(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     who.require("site.expert_review", "查看评审任务")
     now = common.now()
-    rows = conn.execute(sa.text(LIST_SQL.format(extra="AND a.window_from <= :now AND a.window_to > :now")),
-                        {"u": who.user_id, "now": now}).mappings().all()
+    rows = (
+        conn.execute(
+            sa.text(LIST_SQL.format(extra="AND a.window_from <= :now AND a.window_to > :now")),
+            {"u": who.user_id, "now": now},
+        )
+        .mappings()
+        .all()
+    )
     return {"assignments": [_item(r, now) for r in rows], "form": score_form(conn)}
 
 
@@ -176,77 +240,165 @@ def my_reviews(who: Principal = Depends(principal)) -> dict:
 
 
 @router.get("/assignments/{assignment_id}", summary="评审任务：工地、考评申报摘要、评分表")
-def assignment_detail(assignment_id: int, who: Principal = Depends(principal),
-                      conn: Connection = Depends(db_read, scope="function")) -> dict:
+def assignment_detail(
+    assignment_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> dict:
     a = _access(conn, assignment_id, who)
-    ev = conn.execute(sa.text(
-        "SELECT id, status, completion_date, prefill, form, recommendation, submitted_at, recommended_at "
-        "FROM st_evaluations WHERE id = :e"), {"e": a["evaluation_id"]}).mappings().one()
-    review = conn.execute(sa.text("SELECT id, scores, total, comments, submitted_at FROM st_reviews "
-                                  "WHERE assignment_id = :a"), {"a": assignment_id}).mappings().first()
-    out = {"id": a["id"], "window_from": common.iso(a["window_from"]), "window_to": common.iso(a["window_to"]),
-           "status": a["status"], "status_title": ASSIGNMENT_STATES.get(a["status"], a["status"]),
-           "site": common.site(conn, a["site_id"]),
-           "evaluation": {**dict(ev), "status_title": STATES[ev["status"]], "submitted_at": common.iso(ev["submitted_at"]),
-                          "recommended_at": common.iso(ev["recommended_at"]),
-                          "photos": photos_of(conn, "evaluation", ev["id"]), "attachments": [
-                              {**dict(f), "url": f"{PREFIX}/evaluations/{ev['id']}/attachments/{f['id']}/file"}
-                              for f in conn.execute(sa.text(
-                                  "SELECT id, name, filename, content_type, size FROM st_attachments "
-                                  "WHERE evaluation_id = :e AND deleted_at IS NULL ORDER BY id"),
-                                  {"e": ev["id"]}).mappings()]},
-           "form": score_form(conn), "comments_below": comments_below(),
-           "review": None if review is None else {**dict(review), "submitted_at": common.iso(review["submitted_at"])}}
+    ev = (
+        conn.execute(
+            sa.text(
+                "SELECT id, status, completion_date, prefill, form, recommendation, submitted_at, recommended_at "
+                "FROM st_evaluations WHERE id = :e"
+            ),
+            {"e": a["evaluation_id"]},
+        )
+        .mappings()
+        .one()
+    )
+    review = (
+        conn.execute(
+            sa.text("SELECT id, scores, total, comments, submitted_at FROM st_reviews WHERE assignment_id = :a"),
+            {"a": assignment_id},
+        )
+        .mappings()
+        .first()
+    )
+    out = {
+        "id": a["id"],
+        "window_from": common.iso(a["window_from"]),
+        "window_to": common.iso(a["window_to"]),
+        "status": a["status"],
+        "status_title": ASSIGNMENT_STATES.get(a["status"], a["status"]),
+        "site": common.site(conn, a["site_id"]),
+        "evaluation": {
+            **dict(ev),
+            "status_title": STATES[ev["status"]],
+            "submitted_at": common.iso(ev["submitted_at"]),
+            "recommended_at": common.iso(ev["recommended_at"]),
+            "photos": photos_of(conn, "evaluation", ev["id"]),
+            "attachments": [
+                {**dict(f), "url": f"{PREFIX}/evaluations/{ev['id']}/attachments/{f['id']}/file"}
+                for f in conn.execute(
+                    sa.text(
+                        "SELECT id, name, filename, content_type, size FROM st_attachments "
+                        "WHERE evaluation_id = :e AND deleted_at IS NULL ORDER BY id"
+                    ),
+                    {"e": ev["id"]},
+                ).mappings()
+            ],
+        },
+        "form": score_form(conn),
+        "comments_below": comments_below(),
+        "review": None if review is None else {**dict(review), "submitted_at": common.iso(review["submitted_at"])},
+    }
     if who.can("site.experts"):
         out["expert"] = {"id": a["expert_id"], "name": a["expert_name"]}
     return out
 
 
 @router.post("/assignments/{assignment_id}/review", status_code=201, summary="提交评审打分和意见（评审时间内，仅一次）")
-def submit_review(assignment_id: int, body: ReviewIn, who: Principal = Depends(principal),
-                  conn: Connection = Depends(db_write, scope="function")) -> dict:
+def submit_review(
+    assignment_id: int,
+    body: ReviewIn,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
     who.require("site.expert_review", "提交评审意见")
     _own(assignment_id, who)
     # One review of an application at a time (application, then assignment), so that the last one completes it.
-    conn.execute(sa.text("SELECT id FROM st_evaluations WHERE id = :e FOR UPDATE"),
-                 {"e": _load(conn, assignment_id)["evaluation_id"]})
+    conn.execute(
+        sa.text("SELECT id FROM st_evaluations WHERE id = :e FOR UPDATE"),
+        {"e": _load(conn, assignment_id)["evaluation_id"]},
+    )
     a = _load(conn, assignment_id, lock=True)
-    if a["status"] == "reviewed" or conn.execute(sa.text("SELECT 1 FROM st_reviews WHERE assignment_id = :a"),
-                                                 {"a": assignment_id}).scalar():
+    if (
+        a["status"] == "reviewed"
+        or conn.execute(sa.text("SELECT 1 FROM st_reviews WHERE assignment_id = :a"), {"a": assignment_id}).scalar()
+    ):
         raise ApiError(409, "already_reviewed", "您已提交过该项目的评审意见，不能重复提交。", None)
     scores, total, comments = check_scores(conn, body)
-    rid = conn.execute(sa.text(
-        "INSERT INTO st_reviews (assignment_id, site_id, scores, total, comments, district, created_by, updated_by) "
-        "VALUES (:a, :s, CAST(:sc AS jsonb), :t, :c, :d, :by, :by) RETURNING id"),
-        {"a": assignment_id, "s": a["site_id"], "sc": json.dumps(scores), "t": total, "c": comments,
-         "d": a["district"], "by": who.user}).scalar_one()
-    conn.execute(sa.text("UPDATE st_assignments SET status = 'reviewed', version = version + 1, updated_at = now(), "
-                         "updated_by = :by WHERE id = :a"), {"a": assignment_id, "by": who.user})
-    audit.record(conn, who.user, "review", "st_reviews", rid, None,
-                 {"assignment_id": assignment_id, "scores": scores, "total": total, "comments": comments},
-                 who.client, user_id=who.user_id)
+    rid = conn.execute(
+        sa.text(
+            "INSERT INTO st_reviews (assignment_id, site_id, scores, total, comments, district, created_by, updated_by) "
+            "VALUES (:a, :s, CAST(:sc AS jsonb), :t, :c, :d, :by, :by) RETURNING id"
+        ),
+        {
+            "a": assignment_id,
+            "s": a["site_id"],
+            "sc": json.dumps(scores),
+            "t": total,
+            "c": comments,
+            "d": a["district"],
+            "by": who.user,
+        },
+    ).scalar_one()
+    conn.execute(
+        sa.text(
+            "UPDATE st_assignments SET status = 'reviewed', version = version + 1, updated_at = now(), "
+            "updated_by = :by WHERE id = :a"
+        ),
+        {"a": assignment_id, "by": who.user},
+    )
+    audit.record(
+        conn,
+        who.user,
+        "review",
+        "st_reviews",
+        rid,
+        None,
+        {"assignment_id": assignment_id, "scores": scores, "total": total, "comments": comments},
+        who.client,
+        user_id=who.user_id,
+    )
     completed = _complete_if_done(conn, a["evaluation_id"])
-    return {"id": rid, "assignment_id": assignment_id, "scores": scores, "total": total, "comments": comments,
-            "evaluation_completed": completed, "message": "评审意见已提交。"}
+    return {
+        "id": rid,
+        "assignment_id": assignment_id,
+        "scores": scores,
+        "total": total,
+        "comments": comments,
+        "evaluation_completed": completed,
+        "message": "评审意见已提交。",
+    }
 
 
 # -- routes: the authorities -------------------------------------------------------------------------------
 
+
 @router.get("/evaluations/{evaluation_id}/reviews", summary="考评申报的专家评审情况（专家、打分、意见）")
-def evaluation_reviews(evaluation_id: int, who: Principal = Depends(principal),
-                       conn: Connection = Depends(db_read, scope="function")) -> dict:
+def evaluation_reviews(
+    evaluation_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> dict:
     who.require("site.experts", "查看专家评审情况")
-    ev = conn.execute(sa.text("SELECT id, site_id, status, round_id FROM st_evaluations WHERE id = :e"),
-                      {"e": evaluation_id}).mappings().first()
+    ev = (
+        conn.execute(
+            sa.text("SELECT id, site_id, status, round_id FROM st_evaluations WHERE id = :e"), {"e": evaluation_id}
+        )
+        .mappings()
+        .first()
+    )
     if ev is None:
         raise ApiError(404, "not_found", "考评申报不存在，或不在您的数据范围内。")
-    rows = conn.execute(sa.text(
-        "SELECT a.id, a.draw_id, a.expert_id, x.name AS expert_name, x.enterprise_name, a.window_from, a.window_to, "
-        "a.status, a.reminded_at, r.scores, r.total, r.comments, r.submitted_at FROM st_assignments a "
-        "JOIN experts x ON x.id = a.expert_id LEFT JOIN st_reviews r ON r.assignment_id = a.id "
-        "WHERE a.evaluation_id = :e ORDER BY a.draw_id, a.id"), {"e": evaluation_id}).mappings().all()
+    rows = (
+        conn.execute(
+            sa.text(
+                "SELECT a.id, a.draw_id, a.expert_id, x.name AS expert_name, x.enterprise_name, a.window_from, a.window_to, "
+                "a.status, a.reminded_at, r.scores, r.total, r.comments, r.submitted_at FROM st_assignments a "
+                "JOIN experts x ON x.id = a.expert_id LEFT JOIN st_reviews r ON r.assignment_id = a.id "
+                "WHERE a.evaluation_id = :e ORDER BY a.draw_id, a.id"
+            ),
+            {"e": evaluation_id},
+        )
+        .mappings()
+        .all()
+    )
     totals = [r["total"] for r in rows if r["total"] is not None]
-    return {"evaluation": {**dict(ev), "status_title": STATES[ev["status"]]},
-            "assignments": [{**dict(r), **{k: common.iso(r[k]) for k in ("window_from", "window_to", "reminded_at",
-                                                                     "submitted_at")}} for r in rows],
-            "average_total": round(sum(totals) / len(totals), 2) if totals else None, "form": score_form(conn)}
+    return {
+        "evaluation": {**dict(ev), "status_title": STATES[ev["status"]]},
+        "assignments": [
+            {**dict(r), **{k: common.iso(r[k]) for k in ("window_from", "window_to", "reminded_at", "submitted_at")}}
+            for r in rows
+        ],
+        "average_total": round(sum(totals) / len(totals), 2) if totals else None,
+        "form": score_form(conn),
+    }

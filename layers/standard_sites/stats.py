@@ -10,6 +10,7 @@ the due day), 考评中 (evaluation applied for), 已获评 (awarded). ``refresh
 ``latest_report``, e.g. "2026-10 已接收") from the records; ``refresh_all`` does every registered site (a daily job,
 or ``POST /api/st/site-status/refresh``).
 """
+
 from __future__ import annotations
 
 import io
@@ -46,8 +47,9 @@ def previous_month(today: date) -> date:
     return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
-def refresh_site_status(conn: Connection, site_id: int, today: date | None = None,
-                        actor: str = "system") -> dict | None:
+def refresh_site_status(
+    conn: Connection, site_id: int, today: date | None = None, actor: str = "system"
+) -> dict | None:
     """Set the site's status and latest report from its records; returns them (None: no such site in scope).
 
     An awarded evaluation makes the site 已获评, a pending one 考评中, a declined one 竣工验收. Otherwise a registered
@@ -55,20 +57,41 @@ def refresh_site_status(conn: Connection, site_id: int, today: date | None = Non
     before its registration are not asked for), else 在建. Other statuses (停工, 竣工验收 set by hand) stay.
     """
     today = today or common.today_beijing()
-    site = conn.execute(sa.text(
-        "SELECT s.id, s.status, s.latest_report, (r.created_at AT TIME ZONE 'Asia/Shanghai')::date AS registered_on "
-        "FROM sites s LEFT JOIN st_registrations r ON r.site_id = s.id "
-        "WHERE s.id = :id AND s.deleted_at IS NULL FOR UPDATE OF s"), {"id": site_id}).mappings().first()
+    site = (
+        conn.execute(
+            sa.text(
+                "SELECT s.id, s.status, s.latest_report, (r.created_at AT TIME ZONE 'Asia/Shanghai')::date AS registered_on "
+                "FROM sites s LEFT JOIN st_registrations r ON r.site_id = s.id "
+                "WHERE s.id = :id AND s.deleted_at IS NULL FOR UPDATE OF s"
+            ),
+            {"id": site_id},
+        )
+        .mappings()
+        .first()
+    )
     if site is None:
         return None
-    evaluation = conn.execute(sa.text("SELECT status FROM st_evaluations WHERE site_id = :id"),
-                              {"id": site_id}).scalar()
+    evaluation = conn.execute(
+        sa.text("SELECT status FROM st_evaluations WHERE site_id = :id"), {"id": site_id}
+    ).scalar()
     status, latest = site["status"], site["latest_report"]
     if site["registered_on"] is not None:
-        report = conn.execute(sa.text("SELECT month, status, late FROM st_reports WHERE site_id = :id "
-                                      "ORDER BY month DESC LIMIT 1"), {"id": site_id}).mappings().first()
-        latest = (f"{report['month']:%Y-%m} {REPORT_SHORT.get(report['status'], report['status'])}"
-                  f"{'（逾期）' if report['late'] else ''}") if report else None
+        report = (
+            conn.execute(
+                sa.text("SELECT month, status, late FROM st_reports WHERE site_id = :id ORDER BY month DESC LIMIT 1"),
+                {"id": site_id},
+            )
+            .mappings()
+            .first()
+        )
+        latest = (
+            (
+                f"{report['month']:%Y-%m} {REPORT_SHORT.get(report['status'], report['status'])}"
+                f"{'（逾期）' if report['late'] else ''}"
+            )
+            if report
+            else None
+        )
     if evaluation == "awarded":
         status = AWARDED
     elif evaluation in EVALUATING:
@@ -77,18 +100,30 @@ def refresh_site_status(conn: Connection, site_id: int, today: date | None = Non
         status = COMPLETED
     elif site["registered_on"] is not None and status in (REPORTING, LATE, None):
         last = previous_month(today)
-        submitted = conn.execute(sa.text("SELECT 1 FROM st_reports WHERE site_id = :id AND month = :m "
-                                         "AND submitted_at IS NOT NULL"), {"id": site_id, "m": last}).first()
+        submitted = conn.execute(
+            sa.text("SELECT 1 FROM st_reports WHERE site_id = :id AND month = :m AND submitted_at IS NOT NULL"),
+            {"id": site_id, "m": last},
+        ).first()
         asked = last >= site["registered_on"].replace(day=1)
         status = LATE if asked and today > common.due_date(last) and submitted is None else REPORTING
     changed = (status, latest) != (site["status"], site["latest_report"])
     if changed:
-        conn.execute(sa.text("UPDATE sites SET status = :s, latest_report = :l, version = version + 1, "
-                             "updated_at = now(), updated_by = :a WHERE id = :id"),
-                     {"s": status, "l": latest, "a": actor, "id": site_id})
-        audit.record(conn, actor, "status", "sites", site_id,
-                     {"properties": {"status": site["status"], "latest_report": site["latest_report"]}},
-                     {"properties": {"status": status, "latest_report": latest}})
+        conn.execute(
+            sa.text(
+                "UPDATE sites SET status = :s, latest_report = :l, version = version + 1, "
+                "updated_at = now(), updated_by = :a WHERE id = :id"
+            ),
+            {"s": status, "l": latest, "a": actor, "id": site_id},
+        )
+        audit.record(
+            conn,
+            actor,
+            "status",
+            "sites",
+            site_id,
+            {"properties": {"status": site["status"], "latest_report": site["latest_report"]}},
+            {"properties": {"status": status, "latest_report": latest}},
+        )
     return {"site_id": site_id, "status": status, "latest_report": latest, "changed": changed}
 
 
@@ -101,12 +136,20 @@ def _site_follows(conn: Connection, machine, before: dict, after: dict, who) -> 
 
 def refresh_all(conn: Connection, today: date | None = None, actor: str = "system") -> dict:
     """Refresh every registered site (and every site with an evaluation application) the connection sees."""
-    ids = conn.execute(sa.text("SELECT site_id FROM st_registrations UNION SELECT site_id FROM st_evaluations "
-                               "ORDER BY 1")).scalars().all()
+    ids = (
+        conn.execute(
+            sa.text("SELECT site_id FROM st_registrations UNION SELECT site_id FROM st_evaluations ORDER BY 1")
+        )
+        .scalars()
+        .all()
+    )
     out = [refresh_site_status(conn, i, today, actor) for i in ids]
     out = [o for o in out if o]
-    return {"checked": len(out), "changed": sum(o["changed"] for o in out),
-            "late": sum(o["status"] == LATE for o in out)}
+    return {
+        "checked": len(out),
+        "changed": sum(o["changed"] for o in out),
+        "late": sum(o["status"] == LATE for o in out),
+    }
 
 
 @router.post("/site-status/refresh", summary="按申报、考评记录刷新工地地图状态（逾期未报等）")
@@ -138,12 +181,20 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
     p = {"a": start, "b": end, "until": _next(end), "d": district}
     d = "(CAST(:d AS text) IS NULL OR district = :d)"
     created = "(created_at AT TIME ZONE 'Asia/Shanghai')::date"
-    reports = [dict(r) for r in conn.execute(sa.text(
-        f"SELECT district, month, status, count(*) AS count, count(*) FILTER (WHERE late) AS late, "
-        f"count(*) FILTER (WHERE submitted_at IS NOT NULL) AS submitted FROM st_reports "
-        f"WHERE month BETWEEN :a AND :b AND {d} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"), p).mappings()]
-    registered = conn.execute(sa.text(
-        f"SELECT district, date_trunc('month', {created})::date AS since FROM st_registrations WHERE {d}"), p).all()
+    reports = [
+        dict(r)
+        for r in conn.execute(
+            sa.text(
+                f"SELECT district, month, status, count(*) AS count, count(*) FILTER (WHERE late) AS late, "
+                f"count(*) FILTER (WHERE submitted_at IS NOT NULL) AS submitted FROM st_reports "
+                f"WHERE month BETWEEN :a AND :b AND {d} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            ),
+            p,
+        ).mappings()
+    ]
+    registered = conn.execute(
+        sa.text(f"SELECT district, date_trunc('month', {created})::date AS since FROM st_registrations WHERE {d}"), p
+    ).all()
     months, m = [], start
     while m <= end:
         months.append(m)
@@ -152,9 +203,15 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
     monthly: dict[tuple, dict] = {}
     for dist in sorted({r.district for r in registered} | {r["district"] for r in reports}, key=str):
         for month in months:
-            monthly[(dist, month)] = {"district": dist, "month": f"{month:%Y-%m}", "due_date": common.due_date(month),
-                                      "registered": sum(r.district == dist and r.since <= month for r in registered),
-                                      "reports": 0, "submitted": 0, "late": 0}
+            monthly[(dist, month)] = {
+                "district": dist,
+                "month": f"{month:%Y-%m}",
+                "due_date": common.due_date(month),
+                "registered": sum(r.district == dist and r.since <= month for r in registered),
+                "reports": 0,
+                "submitted": 0,
+                "late": 0,
+            }
     for r in reports:
         row = monthly[(r["district"], r["month"])]
         row["reports"] += r["count"]
@@ -163,18 +220,46 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
     for row in monthly.values():
         due = row.pop("due_date")
         row["missing"] = max(row["registered"] - row["submitted"], 0) if today > due else None
-    bonus = [dict(r) for r in conn.execute(sa.text(
-        f"SELECT district, status, count(*) AS count, coalesce(sum(points), 0) AS points FROM st_bonus_claims "
-        f"WHERE {created} >= :a AND {created} < :until AND {d} GROUP BY 1, 2 ORDER BY 1, 2"), p).mappings()]
-    deductions = [dict(r) for r in conn.execute(sa.text(
-        f"SELECT district, count(*) AS count, coalesce(sum(points), 0) AS points FROM st_deductions "
-        f"WHERE occurred_on >= :a AND occurred_on < :until AND {d} GROUP BY 1 ORDER BY 1"), p).mappings()]
-    evaluations = [dict(r) for r in conn.execute(sa.text(
-        f"SELECT district, status, count(*) AS count FROM st_evaluations "
-        f"WHERE {created} >= :a AND {created} < :until AND {d} GROUP BY 1, 2 ORDER BY 1, 2"), p).mappings()]
-    stages = [dict(r) for r in conn.execute(sa.text(
-        f"SELECT district, stage, result, count(*) AS count FROM st_stage_evals "
-        f"WHERE evaluated_on >= :a AND evaluated_on < :until AND {d} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"), p).mappings()]
+    bonus = [
+        dict(r)
+        for r in conn.execute(
+            sa.text(
+                f"SELECT district, status, count(*) AS count, coalesce(sum(points), 0) AS points FROM st_bonus_claims "
+                f"WHERE {created} >= :a AND {created} < :until AND {d} GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+            p,
+        ).mappings()
+    ]
+    deductions = [
+        dict(r)
+        for r in conn.execute(
+            sa.text(
+                f"SELECT district, count(*) AS count, coalesce(sum(points), 0) AS points FROM st_deductions "
+                f"WHERE occurred_on >= :a AND occurred_on < :until AND {d} GROUP BY 1 ORDER BY 1"
+            ),
+            p,
+        ).mappings()
+    ]
+    evaluations = [
+        dict(r)
+        for r in conn.execute(
+            sa.text(
+                f"SELECT district, status, count(*) AS count FROM st_evaluations "
+                f"WHERE {created} >= :a AND {created} < :until AND {d} GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+            p,
+        ).mappings()
+    ]
+    stages = [
+        dict(r)
+        for r in conn.execute(
+            sa.text(
+                f"SELECT district, stage, result, count(*) AS count FROM st_stage_evals "
+                f"WHERE evaluated_on >= :a AND evaluated_on < :until AND {d} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            ),
+            p,
+        ).mappings()
+    ]
     for r in reports:
         r["month"] = f"{r['month']:%Y-%m}"
         r["status_title"] = REPORT_STATES.get(r["status"], r["status"])
@@ -185,33 +270,67 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
     for r in stages:
         r["stage_title"] = STAGES.get(r["stage"], r["stage"])
     return {
-        "from": f"{start:%Y-%m}", "to": f"{end:%Y-%m}", "district": district,
-        "reports": reports, "monthly": list(monthly.values()), "bonus": bonus, "deductions": deductions,
-        "evaluations": evaluations, "stages": stages,
+        "from": f"{start:%Y-%m}",
+        "to": f"{end:%Y-%m}",
+        "district": district,
+        "reports": reports,
+        "monthly": list(monthly.values()),
+        "bonus": bonus,
+        "deductions": deductions,
+        "evaluations": evaluations,
+        "stages": stages,
         "totals": {
-            "reports": sum(r["count"] for r in reports), "late": sum(r["late"] for r in reports),
+            "reports": sum(r["count"] for r in reports),
+            "late": sum(r["late"] for r in reports),
             "missing": sum(r["missing"] or 0 for r in monthly.values()),
             "bonus_claims": sum(r["count"] for r in bonus),
             "bonus_points": sum(r["points"] for r in bonus if r["status"] == "confirmed"),
-            "deductions": sum(r["count"] for r in deductions), "deduction_points": sum(r["points"] for r in deductions),
-            "evaluations": sum(r["count"] for r in evaluations), "stages": sum(r["count"] for r in stages)},
+            "deductions": sum(r["count"] for r in deductions),
+            "deduction_points": sum(r["points"] for r in deductions),
+            "evaluations": sum(r["count"] for r in evaluations),
+            "stages": sum(r["count"] for r in stages),
+        },
     }
 
 
 @router.get("/stats", summary="标化工地统计（按区县、月份、状态；按权限范围）")
-def stats(date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
-          district: str | None = None, who: Principal = Depends(principal),
-          conn: Connection = Depends(db_read, scope="function")) -> dict:
+def stats(
+    date_from: str | None = Query(None, alias="from"),
+    date_to: str | None = Query(None, alias="to"),
+    district: str | None = None,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
     who.require("site.stats.view", "查看标化工地统计")
     start, end = _period(date_from, date_to)
     return {**compute(conn, start, end, district), "scope": who.scope.describe()}
 
 
 SHEETS = (
-    ("按月汇总", "monthly", (("district", "区县"), ("month", "月份"), ("registered", "已注册工地数"),
-                         ("reports", "月报数"), ("submitted", "已提交数"), ("late", "逾期提交数"), ("missing", "未按期申报数"))),
-    ("月度申报", "reports", (("district", "区县"), ("month", "月份"), ("status_title", "状态"), ("count", "数量"),
-                         ("late", "其中逾期提交"))),
+    (
+        "按月汇总",
+        "monthly",
+        (
+            ("district", "区县"),
+            ("month", "月份"),
+            ("registered", "已注册工地数"),
+            ("reports", "月报数"),
+            ("submitted", "已提交数"),
+            ("late", "逾期提交数"),
+            ("missing", "未按期申报数"),
+        ),
+    ),
+    (
+        "月度申报",
+        "reports",
+        (
+            ("district", "区县"),
+            ("month", "月份"),
+            ("status_title", "状态"),
+            ("count", "数量"),
+            ("late", "其中逾期提交"),
+        ),
+    ),
     ("加分项", "bonus", (("district", "区县"), ("status_title", "状态"), ("count", "申报数"), ("points", "分值合计"))),
     ("减分项", "deductions", (("district", "区县"), ("count", "减分次数"), ("points", "扣分合计"))),
     ("考评申报", "evaluations", (("district", "区县"), ("status_title", "状态"), ("count", "数量"))),
@@ -238,16 +357,30 @@ def workbook(data: dict) -> bytes:
 
 
 @router.get("/stats.xlsx", summary="导出标化工地统计（Excel）")
-def stats_xlsx(date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
-               district: str | None = None, who: Principal = Depends(principal),
-               conn: Connection = Depends(db_write, scope="function")) -> Response:
+def stats_xlsx(
+    date_from: str | None = Query(None, alias="from"),
+    date_to: str | None = Query(None, alias="to"),
+    district: str | None = None,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> Response:
     who.require("site.stats.export", "导出标化工地统计")
     start, end = _period(date_from, date_to)
     data = compute(conn, start, end, district)
-    audit.record(conn, who.user, "export", "st_stats", None, None,
-                 {"from": data["from"], "to": data["to"], "district": district, "format": "xlsx"}, who.client,
-                 user_id=who.user_id)
+    audit.record(
+        conn,
+        who.user,
+        "export",
+        "st_stats",
+        None,
+        None,
+        {"from": data["from"], "to": data["to"], "district": district, "format": "xlsx"},
+        who.client,
+        user_id=who.user_id,
+    )
     name = f"标化工地统计_{data['from']}_{data['to']}{'_' + district if district else ''}.xlsx"
-    return Response(workbook(data), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f"attachment; filename=\"st-stats.xlsx\"; "
-                                                    f"filename*=UTF-8''{quote(name)}"})
+    return Response(
+        workbook(data),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f"attachment; filename=\"st-stats.xlsx\"; filename*=UTF-8''{quote(name)}"},
+    )

@@ -23,8 +23,9 @@ HOUSES_PER_VILLAGE = 30  # at least, on average
 
 @seeder(order=30)
 def seed_farmhouses(conn, world: World) -> dict:
-    return build_farmhouses(conn, world.rng("farmhouses"), world.districts, world.villages, world.farmhouses,
-                            world.source)
+    return build_farmhouses(
+        conn, world.rng("farmhouses"), world.districts, world.villages, world.farmhouses, world.source
+    )
 
 
 def _farmhouse_columns(rng, d: District, v: Villages, vi: np.ndarray, seq: np.ndarray) -> dict[str, Any]:
@@ -34,8 +35,9 @@ def _farmhouse_columns(rng, d: District, v: Villages, vi: np.ndarray, seq: np.nd
     structure = pick(rng, ("砖混", "框架", "砖木", "木结构", "土木", "石结构", "其他"), (55, 20, 12, 3, 5, 3, 2), n)
     structure = np.where(standing, structure, pick(rng, ("框架", "砖混"), (70, 30), n))
     old = np.isin(structure, ("砖木", "木结构", "土木", "石结构"))
-    year = np.where(old, rng.normal(1975, 12, n), np.where(structure == "框架", rng.normal(2010, 7, n),
-                                                                rng.normal(1998, 10, n)))
+    year = np.where(
+        old, rng.normal(1975, 12, n), np.where(structure == "框架", rng.normal(2010, 7, n), rng.normal(1998, 10, n))
+    )
     year = np.round(year).clip(1950, 2024).astype(int)
     year = np.where(status == "已竣工", rng.integers(2023, 2027, n), year)
     floors = pick(rng, (1, 2, 3, 4, 5), (12, 35, 40, 11, 2), n).astype(int)

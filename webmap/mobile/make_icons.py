@@ -4,6 +4,7 @@ A white 「标」 on the platform's dark blue with a safety-yellow band (a hard 
 ``icon-512.png`` (rounded, purpose "any"), ``icon-maskable-512.png`` (full bleed, the glyph inside the central 80 %
 safe zone, purpose "maskable") and ``apple-touch-icon.png`` (180 px, iOS rounds it itself).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +13,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 OUT = Path(__file__).resolve().parent / "static" / "icons"
 BLUE, YELLOW, WHITE = (15, 61, 110), (250, 204, 21), (255, 255, 255)
-FONTS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+FONTS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+)
 
 
 def font(size: int) -> ImageFont.FreeTypeFont:

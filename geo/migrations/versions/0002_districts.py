@@ -4,6 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-25
 """
+
 import json
 from pathlib import Path
 
@@ -24,9 +25,11 @@ def upgrade() -> None:
     for f in fc["features"]:
         p = f["properties"]
         conn.execute(
-            sa.text("INSERT INTO districts (code, name, kind, geom, created_by, updated_by) "
-                    "VALUES (:code, :name, :kind, ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:g), 4326)), "
-                    "'migration', 'migration') ON CONFLICT (code) DO NOTHING"),
+            sa.text(
+                "INSERT INTO districts (code, name, kind, geom, created_by, updated_by) "
+                "VALUES (:code, :name, :kind, ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:g), 4326)), "
+                "'migration', 'migration') ON CONFLICT (code) DO NOTHING"
+            ),
             {"code": p["code"], "name": p["name"], "kind": p["kind"], "g": json.dumps(f["geometry"])},
         )
 

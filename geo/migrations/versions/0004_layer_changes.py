@@ -14,6 +14,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-25
 """
+
 from alembic import op
 
 from geo.migrations.layer_table import install_change_trigger, install_tile_cells
@@ -23,8 +24,17 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-LAYER_TABLES = ["districts", "townships", "sites", "site_fences", "review_projects", "farmhouses",
-                "farmhouse_footprints", "sewage_plants", "greenways"]
+LAYER_TABLES = [
+    "districts",
+    "townships",
+    "sites",
+    "site_fences",
+    "review_projects",
+    "farmhouses",
+    "farmhouse_footprints",
+    "sewage_plants",
+    "greenways",
+]
 
 # Grid levels kept in tile_cells; the finest is the base the others are derived from. A tile at zoom z with
 # 16 cells per side reads the coarsest level >= z + 4 (tiles/sql.py has the same list).
@@ -52,8 +62,8 @@ CREATE FUNCTION tile_cells_sql(src text) RETURNS text LANGUAGE sql IMMUTABLE AS 
     SELECT format($q$
         WITH p AS (SELECT s, ST_X(geom_3857) AS x, ST_Y(geom_3857) AS y, cat FROM (%s) src OFFSET 0),
         base AS (
-            SELECT least(greatest(floor((x + {HALF}) * {2 ** BASE} / {2 * HALF}), 0), {2 ** BASE - 1})::int AS cx,
-                   least(greatest(floor(({HALF} - y) * {2 ** BASE} / {2 * HALF}), 0), {2 ** BASE - 1})::int AS cy,
+            SELECT least(greatest(floor((x + {HALF}) * {2**BASE} / {2 * HALF}), 0), {2**BASE - 1})::int AS cx,
+                   least(greatest(floor(({HALF} - y) * {2**BASE} / {2 * HALF}), 0), {2**BASE - 1})::int AS cy,
                    cat, sum(s)::bigint AS n, sum(s * x) AS sx, sum(s * y) AS sy
             FROM p GROUP BY 1, 2, 3),
         cells AS (
@@ -141,6 +151,8 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_layer_changed ON {table}")
     for event in ("insert", "update", "delete", "truncate"):
         op.execute(f"DROP TRIGGER IF EXISTS farmhouses_cells_{event} ON farmhouses")
-    op.execute("DROP FUNCTION IF EXISTS tile_cells_rebuild(text, regclass, text), tile_cells_changed(), "
-               "tile_cells_sql(text), tile_cells_category(text), layer_changed()")
+    op.execute(
+        "DROP FUNCTION IF EXISTS tile_cells_rebuild(text, regclass, text), tile_cells_changed(), "
+        "tile_cells_sql(text), tile_cells_category(text), layer_changed()"
+    )
     op.execute("DROP TABLE IF EXISTS tile_cells, layer_changes")

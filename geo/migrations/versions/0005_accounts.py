@@ -9,6 +9,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-26
 """
+
 from alembic import op
 
 from geo.migrations.layer_table import install_scope_policy
@@ -52,8 +53,16 @@ ROLES = [
 PERMISSIONS = {
     "admin": ["*"],
     "city_supervisor": ["*.view", "*.edit", "*.import", "*.export", "site.report.review", "site.evaluate"],
-    "district_staff": ["*.view", "farmhouse.edit", "greenway.edit", "sewage.edit", "site.edit", "*.import",
-                       "*.export", "site.report.receive"],
+    "district_staff": [
+        "*.view",
+        "farmhouse.edit",
+        "greenway.edit",
+        "sewage.edit",
+        "site.edit",
+        "*.import",
+        "*.export",
+        "site.report.receive",
+    ],
     "construction_unit": ["site.view", "site.edit", "site.report.submit"],
     "supervision_unit": ["site.view", "site.report.review"],
     "review_agency": ["review.view", "review.edit"],
@@ -261,8 +270,10 @@ def upgrade() -> None:
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
     op.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
     op.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {APP_ROLE}")
-    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE "
-               f"ON TABLES TO {APP_ROLE}")
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE "
+        f"ON TABLES TO {APP_ROLE}"
+    )
     op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {APP_ROLE}")
     op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {APP_ROLE}")
 
@@ -273,8 +284,19 @@ def downgrade() -> None:
             op.execute(f"DROP POLICY IF EXISTS {name} ON {table}")
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
     op.execute("DROP FUNCTION IF EXISTS chengjian_scope_ok(text, text, bigint)")
-    for t in ("oidc_states", "sms_outbox", "otp_codes", "api_keys", "sessions", "user_grants", "user_roles",
-              "users", "role_permissions", "roles", "organisations"):
+    for t in (
+        "oidc_states",
+        "sms_outbox",
+        "otp_codes",
+        "api_keys",
+        "sessions",
+        "user_grants",
+        "user_roles",
+        "users",
+        "role_permissions",
+        "roles",
+        "organisations",
+    ):
         op.execute(f"DROP TABLE IF EXISTS {t}")
     op.execute("ALTER TABLE audit_log DROP COLUMN IF EXISTS detail, DROP COLUMN IF EXISTS user_id")
     op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM {APP_ROLE}")

@@ -30,6 +30,7 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-27
 """
+
 import importlib
 
 from alembic import op
@@ -52,7 +53,7 @@ def _set(leakproof: bool) -> None:
     BEGIN
         IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
             EXECUTE format('ALTER FUNCTION %s {flag}', fn);
-        ELSIF {'true' if leakproof else 'false'} AND NOT (SELECT proleakproof FROM pg_proc WHERE oid = fn) THEN
+        ELSIF {"true" if leakproof else "false"} AND NOT (SELECT proleakproof FROM pg_proc WHERE oid = fn) THEN
             RAISE WARNING 'chengjian: % is not LEAKPROOF and only a superuser can declare it: under row-level '
                           'security tiles and bbox queries will scan whole tables. As superuser run: '
                           'ALTER FUNCTION % LEAKPROOF', fn, fn;
@@ -65,17 +66,20 @@ def _set(leakproof: bool) -> None:
 # 3.1 million rows sorted for 1,000,000 points); here each level is summed from the next finer one (775k + 181k +
 # 16k rows hashed), the same sums. Used by the triggers and tile_cells_rebuild alike.
 _0004 = importlib.import_module("geo.migrations.versions.0004_layer_changes")
-OLD_TILE_CELLS_SQL = _0004.FUNCTIONS[_0004.FUNCTIONS.index("-- The upsert"):
-                                     _0004.FUNCTIONS.index("CREATE FUNCTION tile_cells_changed")]
+OLD_TILE_CELLS_SQL = _0004.FUNCTIONS[
+    _0004.FUNCTIONS.index("-- The upsert") : _0004.FUNCTIONS.index("CREATE FUNCTION tile_cells_changed")
+]
 
 
 def tile_cells_sql() -> str:
     levels, base, half = sorted(_0004.LEVELS, reverse=True), _0004.BASE, _0004.HALF
-    ctes = [f"""l{base} AS (
-            SELECT least(greatest(floor((x + {half}) * {2 ** base} / {2 * half}), 0), {2 ** base - 1})::int AS cx,
-                   least(greatest(floor(({half} - y) * {2 ** base} / {2 * half}), 0), {2 ** base - 1})::int AS cy,
+    ctes = [
+        f"""l{base} AS (
+            SELECT least(greatest(floor((x + {half}) * {2**base} / {2 * half}), 0), {2**base - 1})::int AS cx,
+                   least(greatest(floor(({half} - y) * {2**base} / {2 * half}), 0), {2**base - 1})::int AS cy,
                    cat, sum(s)::int AS n, sum(s * x) AS sx, sum(s * y) AS sy
-            FROM p GROUP BY 1, 2, 3)"""]
+            FROM p GROUP BY 1, 2, 3)"""
+    ]
     for finer, coarser in zip(levels, levels[1:]):
         ctes.append(f"""l{coarser} AS (
             SELECT cx >> {finer - coarser} AS cx, cy >> {finer - coarser} AS cy, cat,
