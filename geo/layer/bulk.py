@@ -38,6 +38,7 @@ PG_TYPES = {
     "date": "date",
     "datetime": "timestamptz",
     "bool": "boolean",
+    "json": "jsonb",  # never in a layer (Layer refuses json attributes); kept for the one-to-one check below
 }
 
 

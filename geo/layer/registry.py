@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from geoalchemy2 import Geometry
+from sqlalchemy.dialects.postgresql import JSONB
 
 SRID = 4326  # storage CRS (WGS84; CGCS2000 differs by centimetres and is converted on input)
 TILE_SRID = 3857
@@ -25,8 +26,10 @@ ATTR_TYPES: dict[str, Any] = {
     "date": sa.Date,
     "datetime": sa.DateTime(timezone=True),
     "bool": sa.Boolean,
+    "json": JSONB,  # case fields only (geo/cases.py): a layer's attributes are plain values
 }
 JSON_TYPES = {
+    "json": "object",
     "text": "string",
     "int": "integer",
     "float": "number",
@@ -140,6 +143,8 @@ class Layer:
         if not self.table:
             object.__setattr__(self, "table", self.id)
         names = [a.name for a in self.attrs]
+        if any(a.type == "json" for a in self.attrs):
+            raise ValueError(f"{self.id}: json attributes are for cases, not layers")
         if len(names) != len(set(names)):
             raise ValueError(f"{self.id}: duplicate attribute")
         for name in self.popup:

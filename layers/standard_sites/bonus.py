@@ -13,21 +13,23 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api import idempotency
 from api.auth import Principal, principal
-from api.deps import db_read, db_write
+from api.cases import ActionBody, case_routes, visible
+from api.deps import db_write
 from api.errors import ApiError
-from geo import audit, workflow
-from geo.workflow import Machine, Transition
+from geo import audit, cases, workflow
+from geo.cases import Action, CaseType
+from geo.divisions import district_attr
+from geo.layer.registry import Attr
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
-from layers.standard_sites.reports import Action
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
@@ -39,22 +41,55 @@ STATES = {
     "confirmed": "主管部门已确认",
     "rejected": "主管部门不予确认",
 }
-BONUS = Machine(
-    "st_bonus",
-    "加分项申报",
-    "st_bonus_claims",
-    STATES,
-    (
-        Transition("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit"),
-        Transition("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
-        Transition("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
-        Transition("confirm", "确认", ("supervision_approved",), "confirmed", "site.report.receive"),
-        Transition(
-            "reject", "不予确认", ("supervision_approved",), "rejected", "site.report.receive", reason_required=True
-        ),
-    ),
-)
 AUTHORITY_STATES = ("supervision_approved", "confirmed", "rejected")
+CLAIM = cases.register(
+    CaseType(
+        kind="st_bonus",
+        title="加分项申报",
+        table="st_bonus_claims",
+        states=STATES,
+        actions=(
+            Action("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit", files=True),
+            Action("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
+            Action("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
+            Action("confirm", "确认", ("supervision_approved",), "confirmed", "site.report.receive"),
+            Action(
+                "reject", "不予确认", ("supervision_approved",), "rejected", "site.report.receive", reason_required=True
+            ),
+        ),
+        fields=(
+            Attr("site_id", "工地", "int", filterable=True),
+            district_attr(),
+            Attr("status", "状态", filterable=True),
+            Attr("item_id", "加分项", "int"),
+            Attr("description", "说明"),
+            Attr("points", "加分", "float"),
+            Attr("submitted_at", "提交时间", "datetime"),
+            Attr("reviewed_at", "监理审核时间", "datetime"),
+            Attr("reviewed_by", "监理审核人"),
+            Attr("return_reason", "退回或不予确认理由"),
+            Attr("confirmed_at", "主管部门办理时间", "datetime"),
+            Attr("confirmed_by", "主管部门办理人"),
+        ),
+        columns=(
+            ("id", "编号"),
+            ("site_id", "工地"),
+            ("district", "区县"),
+            ("item_code", "加分项编码"),
+            ("item_name", "加分项"),
+            ("item_points", "分值"),
+            ("status_title", "状态"),
+            ("points", "确认加分"),
+            ("submitted_at", "提交时间"),
+            ("reviewed_by", "监理审核人"),
+            ("confirmed_by", "主管部门办理人"),
+            ("return_reason", "理由"),
+        ),
+        view="site.view",
+        restrict=common.authority_restriction(AUTHORITY_STATES),
+    )
+)
+BONUS = CLAIM.machine
 
 
 class NewClaim(BaseModel):
@@ -117,8 +152,7 @@ def view(conn: Connection, row: dict, who: Principal) -> dict:
 
 
 def get_claim(conn: Connection, claim_id: int, who: Principal) -> dict:
-    row = conn.execute(sa.text("SELECT * FROM st_bonus_claims WHERE id = :id"), {"id": claim_id}).mappings().first()
-    return common.visible_case(row, who, AUTHORITY_STATES, BONUS.title)
+    return visible(conn, CLAIM, claim_id, who)
 
 
 def create(conn: Connection, who: Principal, site_id: int, body: NewClaim) -> dict:
@@ -161,30 +195,6 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewClaim) -> di
     return {**view(conn, dict(row), who), "photos": []}
 
 
-@router.get("/bonus", summary="加分项申报列表（按权限范围）")
-def list_claims(
-    site_id: int | None = None,
-    status: str | None = None,
-    district: str | None = None,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
-    who: Principal = Depends(principal),
-    conn: Connection = Depends(db_read, scope="function"),
-) -> dict:
-    who.require("site.view", "查看加分项申报")
-    sql, params = common.case_filter(who, STATES, AUTHORITY_STATES, site_id=site_id, status=status, district=district)
-    params |= {"limit": limit, "offset": offset}
-    total = conn.execute(sa.text(f"SELECT count(*) FROM st_bonus_claims WHERE {sql}"), params).scalar()
-    rows = (
-        conn.execute(
-            sa.text(f"SELECT * FROM st_bonus_claims WHERE {sql} ORDER BY id DESC LIMIT :limit OFFSET :offset"), params
-        )
-        .mappings()
-        .all()
-    )
-    return {"total": total, "claims": [view(conn, dict(r), who) for r in rows]}
-
-
 @router.post("/sites/{site_id}/bonus", status_code=201, summary="申报加分项（施工单位）")
 def create_claim(
     site_id: int,
@@ -201,20 +211,6 @@ def create_claim(
         idempotency.body_hash("bonus", site_id, body.model_dump()),
         lambda: (201, create(conn, who, site_id, body)),
     )
-
-
-@router.get("/bonus/{claim_id}", summary="加分项申报详情（含佐证材料、办理记录、可执行操作）")
-def claim_detail(
-    claim_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
-) -> dict:
-    who.require("site.view", "查看加分项申报")
-    row = get_claim(conn, claim_id, who)
-    return {
-        **view(conn, row, who),
-        "site": common.site(conn, row["site_id"]),
-        "photos": photos_of(conn, "bonus", claim_id),
-        "history": workflow.history(conn, BONUS.kind, claim_id),
-    }
 
 
 @router.put("/bonus/{claim_id}", summary="修改加分项申报（草稿或退回状态）")
@@ -269,44 +265,45 @@ def update_claim(
     return view(conn, dict(after), who)
 
 
-@router.post(
-    "/bonus/{claim_id}/actions/{action}", summary="加分项办理：提交、监理审核通过、退回、主管部门确认、不予确认"
-)
-def claim_action(
-    claim_id: int,
-    action: str,
-    body: Action | None = None,
-    who: Principal = Depends(principal),
-    conn: Connection = Depends(db_write, scope="function"),
-) -> dict:
-    body = body or Action()
-    t = BONUS.transition(action)
-    who.require(t.permission, f"{t.title}{BONUS.title}")
-    row = get_claim(conn, claim_id, who)  # the authority never sees (nor acts on) what supervision did not approve
-    values: dict[str, Any] = {}
-    if t.action == "submit":
-        if not photos_of(conn, "bonus", claim_id):
+def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: ActionBody) -> dict[str, Any]:
+    """The columns an action sets; a claim is submitted with its evidence."""
+    if a.name == "submit":
+        if not photos_of(conn, "bonus", row["id"]):
             raise ApiError(422, "evidence_required", "请先上传加分项的佐证材料（扫描件或照片）再提交。", "photos")
-        values = {"submitted_at": common.now(), "return_reason": None}
-    elif t.action in ("approve", "return"):
-        values = {
-            "reviewed_at": common.now(),
-            "reviewed_by": who.user,
-            "return_reason": body.reason if t.action == "return" else None,
-        }
-    elif t.action == "confirm":
-        item = (
-            conn.execute(sa.text("SELECT name, points FROM st_catalog WHERE id = :i"), {"i": row["item_id"]})
-            .mappings()
-            .one()
-        )
-        values = {"confirmed_at": common.now(), "confirmed_by": who.user, "points": item["points"] or 0}
-    elif t.action == "reject":
-        values = {"confirmed_at": common.now(), "confirmed_by": who.user, "points": None, "return_reason": body.reason}
-    after = BONUS.apply(conn, claim_id, action, who, body.reason, values, body.version)
-    if t.action == "confirm":
-        _credit(conn, after, item["name"], who)
-    return view(conn, after, who)
+        return {"submitted_at": common.now(), "return_reason": None}
+    if a.name in ("approve", "return"):
+        reason = body.reason if a.name == "return" else None
+        return {"reviewed_at": common.now(), "reviewed_by": who.user, "return_reason": reason}
+    if a.name == "confirm":
+        points = conn.execute(sa.text("SELECT points FROM st_catalog WHERE id = :i"), {"i": row["item_id"]}).scalar()
+        return {"confirmed_at": common.now(), "confirmed_by": who.user, "points": points or 0}
+    return {"confirmed_at": common.now(), "confirmed_by": who.user, "points": None, "return_reason": body.reason}
+
+
+def after(conn: Connection, who: Principal, claim: dict, a: Action) -> None:
+    """A confirmation is a good credit event of the construction unit."""
+    if a.name == "confirm":
+        name = conn.execute(sa.text("SELECT name FROM st_catalog WHERE id = :i"), {"i": claim["item_id"]}).scalar()
+        _credit(conn, claim, name, who)
+
+
+def detail(conn: Connection, row: dict, who: Principal) -> dict:
+    return {"site": common.site(conn, row["site_id"]), "photos": photos_of(conn, "bonus", row["id"])}
+
+
+# The list (filters site_id, status, district), its Excel export, the detail and every action come from the
+# declaration; creating and editing a draft are the module's own routes above.
+case_routes(
+    router,
+    CLAIM,
+    "/bonus",
+    view=view,
+    items_key="claims",
+    detail=detail,
+    prepare=prepare,
+    after=after,
+    summaries={"action": "加分项办理：提交、监理审核通过、退回、主管部门确认、不予确认"},
+)
 
 
 def _credit(conn: Connection, claim: dict, item_name: str, who: Principal) -> None:

@@ -51,6 +51,15 @@ def case_filter(
     return " AND ".join(where), params
 
 
+def authority_restriction(states: tuple[str, ...]):
+    """A case declaration's ``restrict`` rule: authority-only principals see the approved states only."""
+
+    def restrict(who, table):
+        return table.c.status.in_(states) if authority_only(who) else None
+
+    return restrict
+
+
 def visible_case(row, who, authority_states: tuple[str, ...], title: str) -> dict:
     """A case row as the principal may see it: authority-only principals see approved cases only; else 404."""
     if row is None or (authority_only(who) and row["status"] not in authority_states):

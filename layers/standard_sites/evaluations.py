@@ -30,7 +30,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -38,15 +38,17 @@ from sqlalchemy import Connection
 
 from api import idempotency
 from api.auth import Principal, principal
+from api.cases import ActionBody, case_routes, visible
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from etl import printform
-from geo import audit, files, signing, workflow
-from geo.workflow import Machine, Transition
+from geo import audit, cases, files, signing, workflow
+from geo.cases import Action, CaseType, Lookup
+from geo.divisions import district_attr
+from geo.layer.registry import Attr
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
-from layers.standard_sites.reports import Action
 
 STATES = {
     "draft": "草稿",
@@ -60,32 +62,6 @@ STATES = {
     "awarded": "已获评",
     "rejected": "未通过",
 }
-EVALUATION = Machine(
-    "st_evaluation",
-    "考评申报",
-    "st_evaluations",
-    STATES,
-    (
-        Transition("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit"),
-        Transition("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
-        Transition("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
-        Transition("recommend", "推荐", ("supervision_approved",), "recommended", "site.recommend"),
-        Transition(
-            "decline", "不予推荐", ("supervision_approved",), "not_recommended", "site.recommend", reason_required=True
-        ),
-        Transition("assign", "抽取专家", ("recommended",), "in_review", "site.experts"),
-        Transition("complete", "完成评审", ("in_review",), "reviewed", "site.experts"),
-        Transition("award", "评定通过", ("reviewed",), "awarded", "site.decide"),
-        Transition("reject", "评定不通过", ("reviewed",), "rejected", "site.decide", reason_required=True),
-    ),
-)
-
-# ---------------------------------------------------------------------------------------------------------------
-# The application and its routes (ST-07 application, ST-08 first review, ST-09 printed form, ST-15 recommendation,
-# ST-18 decision). The expert draw and review (``assign``, ``complete``) are handled by the draw part, not here.
-
-router = APIRouter(prefix=PREFIX, tags=["标化工地"])
-
 # What the local authority sees: only what the supervision unit approved, and everything after it.
 AUTHORITY_STATES = (
     "supervision_approved",
@@ -96,8 +72,81 @@ AUTHORITY_STATES = (
     "awarded",
     "rejected",
 )
+APPLICATION = cases.register(
+    CaseType(
+        kind="st_evaluation",
+        title="考评申报",
+        table="st_evaluations",
+        states=STATES,
+        actions=(
+            Action("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit", files=True),
+            Action("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
+            Action("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
+            Action("recommend", "推荐", ("supervision_approved",), "recommended", "site.recommend"),
+            Action(
+                "decline",
+                "不予推荐",
+                ("supervision_approved",),
+                "not_recommended",
+                "site.recommend",
+                reason_required=True,
+            ),
+            Action("assign", "抽取专家", ("recommended",), "in_review", "site.experts", handled_by="专家抽取与评审"),
+            Action("complete", "完成评审", ("in_review",), "reviewed", "site.experts", handled_by="专家抽取与评审"),
+            Action("award", "评定通过", ("reviewed",), "awarded", "site.decide"),
+            Action("reject", "评定不通过", ("reviewed",), "rejected", "site.decide", reason_required=True),
+        ),
+        fields=(
+            Attr("site_id", "工地", "int", filterable=True),
+            district_attr(),
+            Attr("status", "状态", filterable=True),
+            Attr("round_id", "评审批次", "int"),
+            Attr("completion_date", "竣工验收日期", "date"),
+            Attr("prefill", "月报汇总", "json"),
+            Attr("form", "申报表", "json"),
+            Attr("submitted_at", "提交时间", "datetime"),
+            Attr("submitted_by", "提交人"),
+            Attr("reviewed_at", "监理审核时间", "datetime"),
+            Attr("reviewed_by", "监理审核人"),
+            Attr("return_reason", "退回理由"),
+            Attr("recommended_at", "推荐时间", "datetime"),
+            Attr("recommended_by", "推荐人"),
+            Attr("recommendation", "推荐意见"),
+            Attr("decision", "评定结果"),
+            Attr("decided_at", "评定时间", "datetime"),
+            Attr("decided_by", "评定人"),
+            Attr("decision_note", "评定意见"),
+            Attr("final_score", "专家评分", "float"),
+            Attr("printed_at", "打印时间", "datetime"),
+        ),
+        columns=(
+            ("id", "编号"),
+            ("site_code", "项目编号"),
+            ("site_name", "项目名称"),
+            ("district", "区县"),
+            ("status_title", "状态"),
+            ("completion_date", "竣工验收日期"),
+            ("submitted_at", "提交时间"),
+            ("recommendation", "推荐意见"),
+            ("final_score", "专家评分"),
+            ("decided_at", "评定时间"),
+            ("decision_note", "评定意见"),
+        ),
+        view="site.view",
+        restrict=common.authority_restriction(AUTHORITY_STATES),
+        lookups=(Lookup("sites", "site_id", {"site_code": "code", "site_name": "name"}),),
+    )
+)
+EVALUATION = APPLICATION.machine
+
+# ---------------------------------------------------------------------------------------------------------------
+# The application and its routes (ST-07 application, ST-08 first review, ST-09 printed form, ST-15 recommendation,
+# ST-18 decision). The expert draw and review (``assign``, ``complete``) are handled by the draw part, not here.
+
+router = APIRouter(prefix=PREFIX, tags=["标化工地"])
+
 EDITABLE = ("draft", "returned")
-ELSEWHERE = ("assign", "complete")  # the expert draw and review (draws/reviews) move these
+ELSEWHERE = tuple(a.name for a in APPLICATION.actions if a.handled_by)  # the expert draw and review move these
 AWARDS = ("杭州市建设工程标准化工地", "杭州市建设工程标准化优良工地")
 # The application form's own fields (besides what is pre-filled from the monthly reports).
 FORM_FIELDS = (
@@ -291,12 +340,8 @@ def view(row: dict, who: Principal) -> dict:
     }
 
 
-SELECT = "SELECT e.*, s.code AS site_code, s.name AS site_name FROM st_evaluations e JOIN sites s ON s.id = e.site_id"
-
-
 def get_evaluation(conn: Connection, evaluation_id: int, who: Principal) -> dict:
-    row = conn.execute(sa.text(f"{SELECT} WHERE e.id = :id"), {"id": evaluation_id}).mappings().first()
-    return common.visible_case(row, who, AUTHORITY_STATES, EVALUATION.title)
+    return visible(conn, APPLICATION, evaluation_id, who)
 
 
 def attachments_of(conn: Connection, evaluation_id: int) -> list[dict]:
@@ -320,14 +365,17 @@ def attachments_of(conn: Connection, evaluation_id: int) -> list[dict]:
 
 
 def detail(conn: Connection, row: dict, who: Principal) -> dict:
+    """What the record page shows beside the application (the factory adds the history)."""
     return {
-        **view(row, who),
         "site": common.site(conn, row["site_id"]),
         "photos": photos_of(conn, "evaluation", row["id"]),
         "attachments": attachments_of(conn, row["id"]),
         "fields": [dict(f, choices=list(f.get("choices", ()))) for f in FORM_FIELDS],
-        "history": workflow.history(conn, EVALUATION.kind, row["id"]),
     }
+
+
+def full(conn: Connection, row: dict, who: Principal) -> dict:
+    return {**view(row, who), **detail(conn, row, who), "history": workflow.history(conn, EVALUATION.kind, row["id"])}
 
 
 def _completed(p: dict) -> date:
@@ -384,7 +432,7 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewEvaluation) 
         who.client,
         user_id=who.user_id,
     )
-    return jsonable_encoder(detail(conn, get_evaluation(conn, row, who), who))
+    return jsonable_encoder(full(conn, get_evaluation(conn, row, who), who))
 
 
 def final_score(conn: Connection, evaluation_id: int) -> float | None:
@@ -442,38 +490,6 @@ def create_evaluation(
     )
 
 
-@router.get("/evaluations", summary="考评申报列表（按权限范围）")
-def list_evaluations(
-    site_id: int | None = None,
-    status: str | None = None,
-    district: str | None = None,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
-    who: Principal = Depends(principal),
-    conn: Connection = Depends(db_read, scope="function"),
-) -> dict:
-    who.require("site.view", "查看考评申报")
-    sql, params = common.case_filter(
-        who, STATES, AUTHORITY_STATES, "e.", site_id=site_id, status=status, district=district
-    )
-    params |= {"limit": limit, "offset": offset}
-    total = conn.execute(sa.text(f"SELECT count(*) FROM st_evaluations e WHERE {sql}"), params).scalar()
-    rows = (
-        conn.execute(sa.text(f"{SELECT} WHERE {sql} ORDER BY e.id DESC LIMIT :limit OFFSET :offset"), params)
-        .mappings()
-        .all()
-    )
-    return {"total": total, "evaluations": [view(dict(r), who) for r in rows]}
-
-
-@router.get("/evaluations/{evaluation_id}", summary="考评申报详情（含照片、附件、办理记录、可执行操作）")
-def evaluation_detail(
-    evaluation_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
-) -> dict:
-    who.require("site.view", "查看考评申报")
-    return detail(conn, get_evaluation(conn, evaluation_id, who), who)
-
-
 @router.put("/evaluations/{evaluation_id}", summary="修改考评申报表（草稿或退回状态）")
 def update_evaluation(
     evaluation_id: int,
@@ -517,71 +533,63 @@ def update_evaluation(
     return view(get_evaluation(conn, evaluation_id, who), who)
 
 
-@router.post(
-    "/evaluations/{evaluation_id}/actions/{action}",
-    summary="考评申报办理：提交、监理审核通过、退回、推荐、不予推荐、评定通过、评定不通过",
-)
-def evaluation_action(
-    evaluation_id: int,
-    action: str,
-    body: Action | None = None,
-    who: Principal = Depends(principal),
-    conn: Connection = Depends(db_write, scope="function"),
-) -> dict:
-    body = body or Action()
-    t = EVALUATION.transition(action)
-    if t.action in ELSEWHERE:
-        raise ApiError(409, "handled_elsewhere", f"「{t.title}」由专家抽取与评审环节办理，不能在此操作。", "action")
-    row = get_evaluation(conn, evaluation_id, who)
+def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: ActionBody) -> dict[str, Any]:
+    """The columns an action sets. Submitting needs a completed project, a complete form and an attachment; it
+    stores the monthly reports' summary (``prefill``) as submitted."""
     now = common.now()
-    values: dict[str, Any] = {}
-    if t.action == "submit":
-        who.require(t.permission, "提交考评申报")
-        row = EVALUATION.lock(conn, evaluation_id)
-        if row["status"] in t.sources:  # else the machine answers with the illegal transition
-            p = project_of(conn, row["site_id"])
-            done = _completed(p)
-            check_form(row["form"], complete=True)
-            count = len(photos_of(conn, "evaluation", evaluation_id)) + len(attachments_of(conn, evaluation_id))
-            if not count:
-                raise ApiError(
-                    422,
-                    "attachments_missing",
-                    "请至少上传一个附件（现场照片或竣工验收等证明材料的扫描件）后再提交。",
-                    "attachments",
-                )
-            values = {
-                "submitted_at": now,
-                "submitted_by": who.user,
-                "return_reason": None,
-                "completion_date": done,
-                "prefill": json.dumps(prefill(conn, row["site_id"], p["start_date"], done), ensure_ascii=False),
-            }
-    elif t.action in ("approve", "return"):
-        values = {
-            "reviewed_at": now,
-            "reviewed_by": who.user,
-            "return_reason": body.reason if t.action == "return" else None,
-        }
-    elif t.action in ("recommend", "decline"):
-        values = {"recommended_at": now, "recommended_by": who.user, "recommendation": body.reason}
-    elif t.action in ("award", "reject"):
-        values = {
-            "decision": t.target,
-            "decided_at": now,
-            "decided_by": who.user,
-            "decision_note": body.reason,
-            "final_score": final_score(conn, evaluation_id),
-        }
-    if "prefill" in values:
+    if a.name == "submit":
+        if row["status"] not in a.sources:  # the machine answers with the illegal transition
+            return {}
+        p = project_of(conn, row["site_id"])
+        done = _completed(p)
+        check_form(row["form"], complete=True)
+        count = len(photos_of(conn, "evaluation", row["id"])) + len(attachments_of(conn, row["id"]))
+        if not count:
+            raise ApiError(
+                422,
+                "attachments_missing",
+                "请至少上传一个附件（现场照片或竣工验收等证明材料的扫描件）后再提交。",
+                "attachments",
+            )
+        summary = json.dumps(prefill(conn, row["site_id"], p["start_date"], done), ensure_ascii=False)
         conn.execute(
             sa.text("UPDATE st_evaluations SET prefill = CAST(:p AS jsonb) WHERE id = :id"),
-            {"p": values.pop("prefill"), "id": evaluation_id},
+            {"p": summary, "id": row["id"]},
         )
-    after = EVALUATION.apply(conn, evaluation_id, action, who, body.reason, values, body.version)  # the pin follows
-    if t.action == "award":
-        award_credit(conn, who, after)
-    return view(get_evaluation(conn, evaluation_id, who), who)
+        return {"submitted_at": now, "submitted_by": who.user, "return_reason": None, "completion_date": done}
+    if a.name in ("approve", "return"):
+        reason = body.reason if a.name == "return" else None
+        return {"reviewed_at": now, "reviewed_by": who.user, "return_reason": reason}
+    if a.name in ("recommend", "decline"):
+        return {"recommended_at": now, "recommended_by": who.user, "recommendation": body.reason}
+    return {  # award, reject
+        "decision": a.target,
+        "decided_at": now,
+        "decided_by": who.user,
+        "decision_note": body.reason,
+        "final_score": final_score(conn, row["id"]),
+    }
+
+
+def after(conn: Connection, who: Principal, row: dict, a: Action) -> None:
+    if a.name == "award":
+        award_credit(conn, who, row)
+
+
+# The list (filters site_id, status, district), its Excel export, the detail and every action come from the
+# declaration (the pin follows every transition: stats); the form, attachments and the printout are the routes here.
+case_routes(
+    router,
+    APPLICATION,
+    "/evaluations",
+    view=lambda conn, row, who: view(row, who),
+    items_key="evaluations",
+    detail=detail,
+    prepare=prepare,
+    after=after,
+    result=lambda conn, row, who: view(get_evaluation(conn, row["id"], who), who),
+    summaries={"action": "考评申报办理：提交、监理审核通过、退回、推荐、不予推荐、评定通过、评定不通过"},
+)
 
 
 def add_attachment(

@@ -15,17 +15,20 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api import idempotency
 from api.auth import Principal, principal
-from api.deps import db_read, db_write
+from api.cases import ActionBody, case_routes, visible
+from api.deps import db_write
 from api.errors import ApiError
-from geo import audit, workflow
-from geo.workflow import Machine, Transition
+from geo import audit, cases, workflow
+from geo.cases import Action, CaseType
+from geo.divisions import district_attr
+from geo.layer.registry import Attr
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
@@ -39,19 +42,55 @@ STATES = {
     "returned": "已退回",
     "received": "主管部门已接收",
 }
-REPORT = Machine(
-    "st_report",
-    "月度申报",
-    "st_reports",
-    STATES,
-    (
-        Transition("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit"),
-        Transition("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
-        Transition("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
-        Transition("receive", "接收", ("supervision_approved",), "received", "site.report.receive"),
-    ),
-)
 AUTHORITY_STATES = ("supervision_approved", "received")
+MONTHLY = cases.register(
+    CaseType(
+        kind="st_report",
+        title="月度申报",
+        table="st_reports",
+        states=STATES,
+        actions=(
+            Action("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit", files=True),
+            Action("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
+            Action("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
+            Action("receive", "接收", ("supervision_approved",), "received", "site.report.receive"),
+        ),
+        fields=(
+            Attr("site_id", "工地", "int", filterable=True),
+            district_attr(),
+            Attr("month", "月份", "date", filterable=True),
+            Attr("status", "状态", filterable=True),
+            Attr("form", "申报内容", "json"),
+            Attr("late", "逾期", "bool"),
+            Attr("submitted_at", "提交时间", "datetime"),
+            Attr("submitted_by", "提交人"),
+            Attr("reviewed_at", "监理审核时间", "datetime"),
+            Attr("reviewed_by", "监理审核人"),
+            Attr("return_reason", "退回理由"),
+            Attr("received_at", "接收时间", "datetime"),
+            Attr("received_by", "接收人"),
+        ),
+        columns=(
+            ("id", "编号"),
+            ("site_id", "工地"),
+            ("district", "区县"),
+            ("month", "月份"),
+            ("status_title", "状态"),
+            ("late", "逾期"),
+            ("due_date", "截止日期"),
+            ("submitted_at", "提交时间"),
+            ("submitted_by", "提交人"),
+            ("reviewed_by", "监理审核人"),
+            ("return_reason", "退回理由"),
+            ("received_at", "接收时间"),
+        ),
+        view="site.view",
+        sort=("-month", "-id"),
+        restrict=common.authority_restriction(AUTHORITY_STATES),
+        parsers={"month": common.parse_month},
+    )
+)
+REPORT = MONTHLY.machine
 
 
 class NewReport(BaseModel):
@@ -62,11 +101,6 @@ class NewReport(BaseModel):
 class FormUpdate(BaseModel):
     version: int
     form: dict[str, Any]
-
-
-class Action(BaseModel):
-    reason: str | None = Field(None, max_length=1000)
-    version: int | None = None
 
 
 def check_form(conn: Connection, form: dict[str, Any], complete: bool) -> dict[str, Any]:
@@ -137,8 +171,7 @@ def view(conn: Connection, row: dict, who: Principal) -> dict:
 
 
 def get_report(conn: Connection, report_id: int, who: Principal) -> dict:
-    row = conn.execute(sa.text("SELECT * FROM st_reports WHERE id = :id"), {"id": report_id}).mappings().first()
-    return common.visible_case(row, who, AUTHORITY_STATES, REPORT.title)
+    return visible(conn, MONTHLY, report_id, who)
 
 
 def create(conn: Connection, who: Principal, site_id: int, body: NewReport) -> dict:
@@ -187,40 +220,6 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewReport) -> d
     return {**view(conn, dict(row), who), "photos": [], "missing_photos": missing_photos(conn, row["id"])}
 
 
-@router.get("/reports", summary="月度申报列表（按权限范围）")
-def list_reports(
-    site_id: int | None = None,
-    month: str | None = None,
-    status: str | None = None,
-    district: str | None = None,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
-    who: Principal = Depends(principal),
-    conn: Connection = Depends(db_read, scope="function"),
-) -> dict:
-    who.require("site.view", "查看月度申报")
-    sql, params = common.case_filter(
-        who,
-        STATES,
-        AUTHORITY_STATES,
-        site_id=site_id,
-        status=status,
-        district=district,
-        month=common.parse_month(month) if month else None,
-    )
-    params |= {"limit": limit, "offset": offset}
-    total = conn.execute(sa.text(f"SELECT count(*) FROM st_reports WHERE {sql}"), params).scalar()
-    rows = (
-        conn.execute(
-            sa.text(f"SELECT * FROM st_reports WHERE {sql} ORDER BY month DESC, id DESC LIMIT :limit OFFSET :offset"),
-            params,
-        )
-        .mappings()
-        .all()
-    )
-    return {"total": total, "reports": [view(conn, dict(r), who) for r in rows]}
-
-
 @router.post("/sites/{site_id}/reports", status_code=201, summary="新建月度申报（施工单位）")
 def create_report(
     site_id: int,
@@ -237,23 +236,6 @@ def create_report(
         idempotency.body_hash(site_id, body.model_dump()),
         lambda: (201, create(conn, who, site_id, body)),
     )
-
-
-@router.get("/reports/{report_id}", summary="月度申报详情（含照片、办理记录、可执行操作）")
-def report_detail(
-    report_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
-) -> dict:
-    who.require("site.view", "查看月度申报")
-    row = get_report(conn, report_id, who)
-    return {
-        **view(conn, row, who),
-        "site": common.site(conn, row["site_id"]),
-        "photos": photos_of(conn, "report", report_id),
-        "missing_photos": missing_photos(conn, report_id),
-        "checklist": common.catalog(conn, "photo"),
-        "fields": common.catalog(conn, "form_field"),
-        "history": workflow.history(conn, REPORT.kind, report_id),
-    }
 
 
 @router.put("/reports/{report_id}", summary="修改月度申报内容（草稿或退回状态）")
@@ -303,21 +285,11 @@ def update_report(
     return view(conn, dict(after), who)
 
 
-@router.post("/reports/{report_id}/actions/{action}", summary="月度申报办理：提交、审核通过、退回、接收")
-def report_action(
-    report_id: int,
-    action: str,
-    body: Action | None = None,
-    who: Principal = Depends(principal),
-    conn: Connection = Depends(db_write, scope="function"),
-) -> dict:
-    body = body or Action()
-    t = REPORT.transition(action)
-    values: dict[str, Any] = {}
-    if t.action == "submit":
-        row = REPORT.lock(conn, report_id)
+def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: ActionBody) -> dict[str, Any]:
+    """The columns an action sets; a report is submitted complete, with every required photo."""
+    if a.name == "submit":
         check_form(conn, row["form"], complete=True)
-        missing = missing_photos(conn, report_id)
+        missing = missing_photos(conn, row["id"])
         if missing:
             raise ApiError(
                 422,
@@ -327,19 +299,34 @@ def report_action(
                 {"missing": missing},
             )
         now = common.now()
-        values = {
-            "submitted_at": now,
-            "submitted_by": who.user,
-            "late": now.astimezone(common.BEIJING).date() > common.due_date(row["month"]),
-            "return_reason": None,
-        }
-    elif t.action in ("approve", "return"):
-        values = {
-            "reviewed_at": common.now(),
-            "reviewed_by": who.user,
-            "return_reason": body.reason if t.action == "return" else None,
-        }
-    elif t.action == "receive":
-        values = {"received_at": common.now(), "received_by": who.user}
-    after = REPORT.apply(conn, report_id, action, who, body.reason, values, body.version)  # the pin follows (stats)
-    return view(conn, after, who)
+        late = now.astimezone(common.BEIJING).date() > common.due_date(row["month"])
+        return {"submitted_at": now, "submitted_by": who.user, "late": late, "return_reason": None}
+    if a.name in ("approve", "return"):
+        reason = body.reason if a.name == "return" else None
+        return {"reviewed_at": common.now(), "reviewed_by": who.user, "return_reason": reason}
+    return {"received_at": common.now(), "received_by": who.user}  # receive
+
+
+def detail(conn: Connection, row: dict, who: Principal) -> dict:
+    return {
+        "site": common.site(conn, row["site_id"]),
+        "photos": photos_of(conn, "report", row["id"]),
+        "missing_photos": missing_photos(conn, row["id"]),
+        "checklist": common.catalog(conn, "photo"),
+        "fields": common.catalog(conn, "form_field"),
+    }
+
+
+# The list (filters site_id, month, status, district), its Excel export, the detail and every action come from the
+# declaration (the pin follows every transition: stats); creating and editing a draft are the routes above.
+case_routes(
+    router,
+    MONTHLY,
+    "/reports",
+    view=view,
+    items_key="reports",
+    detail=detail,
+    prepare=prepare,
+    summaries={"action": "月度申报办理：提交、审核通过、退回、接收"},
+    restrict_actions=False,  # the authority is told which state a report it cannot receive yet is in
+)

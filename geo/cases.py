@@ -1,0 +1,250 @@
+"""Case types (办件) declared once: table, fields, states with Chinese labels, actions, scope rule, filters, columns.
+
+A case is a record that moves through states by named actions (a monthly report, a bonus claim, an evaluation
+application, and the drawing reviews, county reports and data requests to come). Its declaration::
+
+    BONUS = register(CaseType(
+        kind="st_bonus", title="加分项申报", table="st_bonus_claims",
+        states={"draft": "草稿", "submitted": "待监理审核", ...},
+        actions=(Action("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit"), ...),
+        fields=(Attr("site_id", "工地", "int", filterable=True), district_attr(), ...),
+        scope="district", view="site.view"))
+
+yields, from the web layer's factory (``api/cases.py``): the list route (filters, sort, paging, scoped by
+row-level security), the detail route with the history and the actions the principal may take, one route per action
+(the version checked: a stale version is a 409 and changes nothing), the Excel export of the list, the audit record
+and history row of every transition (``geo.workflow``), and the labels the front end shows (``GET /api/cases``).
+Modules react to transitions with ``geo.workflow.on_transition`` (a pin's status, statistics, credit events).
+
+The scope rule says what the table's row-level security policy keys on (see ``geo/migrations/layer_table.py``
+``install_scope_policy``): ``district`` (the record's district), ``project`` (a granted site or project record,
+and its district), ``organisation`` (the principal's own organisation). It is data for the migration and the docs;
+the database enforces it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import sqlalchemy as sa
+
+from geo.errors import Invalid
+from geo.layer.registry import ATTR_TYPES, Attr
+from geo.workflow import Machine, Transition
+
+SCOPES = ("district", "project", "organisation")
+# The bookkeeping columns every case table has (beside its declared fields).
+BOOKKEEPING = ("id", "status", "version", "created_at", "created_by", "updated_at", "updated_by")
+
+
+def _bookkeeping() -> list[sa.Column]:
+    return [
+        sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("status", sa.Text),
+        sa.Column("version", sa.Integer),
+        sa.Column("created_at", sa.DateTime(timezone=True)),
+        sa.Column("created_by", sa.Text),
+        sa.Column("updated_at", sa.DateTime(timezone=True)),
+        sa.Column("updated_by", sa.Text),
+    ]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One way a case moves: from any of ``sources`` to ``target``, by holders of ``permission``."""
+
+    name: str
+    title: str  # Chinese verb shown on the button, in the history and in errors
+    sources: tuple[str, ...]
+    target: str
+    permission: str
+    reason_required: bool = False
+    files: bool = False  # the action needs files attached to the case first (the module checks which)
+    # Another part of the module takes this action, never the action route: its Chinese name (e.g. 专家抽取与评审).
+    handled_by: str | None = None
+
+    def transition(self) -> Transition:
+        return Transition(self.name, self.title, self.sources, self.target, self.permission, self.reason_required)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Columns of a referenced record shown with the case: ``columns`` maps a name in the row to the column of
+    ``table`` whose ``id`` is the case's ``key`` (e.g. the site's code and name beside ``site_id``)."""
+
+    table: str
+    key: str
+    columns: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CaseType:
+    kind: str  # stable machine name, also the ``case_history.case_kind``
+    title: str  # Chinese name of one case
+    table: str
+    states: dict[str, str]  # state -> Chinese label, in the order of the flow
+    actions: tuple[Action, ...]
+    fields: tuple[Attr, ...] = ()  # the table's own columns (``filterable`` ones filter the list)
+    # What the list and its Excel export show: (key of the record's view, Chinese label); default: the fields.
+    columns: tuple[tuple[str, str], ...] = ()
+    scope: str = "district"
+    view: str = ""  # permission to read the list and the records
+    initial: str = "draft"
+    sort: tuple[str, ...] = ("-id",)  # default order of the list
+    # Further restriction of what a principal sees beyond row-level security (e.g. an authority sees only what the
+    # supervision unit approved): (principal, table) -> a condition, or None for no restriction.
+    restrict: Callable[[Any, sa.Table], Any] | None = field(default=None, compare=False)
+    # Filters whose text needs more than the field's type (e.g. a month ``2026-10`` for a date column): name -> parser
+    # (raises ``geo.errors.Invalid`` or the caller's error for a malformed value).
+    parsers: dict[str, Callable[[str], Any]] = field(default_factory=dict, compare=False)
+    lookups: tuple[Lookup, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"{self.kind}: unknown scope {self.scope}")
+        if self.initial not in self.states:
+            raise ValueError(f"{self.kind}: initial state {self.initial} is not a state")
+        names = [a.name for a in self.actions]
+        if len(names) != len(set(names)):
+            raise ValueError(f"{self.kind}: duplicate action")
+        for a in self.actions:
+            for s in (*a.sources, a.target):
+                if s not in self.states:
+                    raise ValueError(f"{self.kind}.{a.name}: unknown state {s}")
+
+    @cached_property
+    def machine(self) -> Machine:
+        return Machine(self.kind, self.title, self.table, self.states, tuple(a.transition() for a in self.actions))
+
+    def action(self, name: str) -> Action:
+        for a in self.actions:
+            if a.name == name:
+                return a
+        raise Invalid(
+            "unknown_action",
+            f"「{self.title}」没有操作「{name}」。",
+            "action",
+            {"actions": [a.name for a in self.actions]},
+        )
+
+    @cached_property
+    def sa_table(self) -> sa.Table:
+        own = [sa.Column(a.name, ATTR_TYPES[a.type]) for a in self.fields if a.name not in BOOKKEEPING]
+        return sa.Table(self.table, sa.MetaData(), *_bookkeeping(), *own)
+
+    @property
+    def list_columns(self) -> tuple[tuple[str, str], ...]:
+        return self.columns or tuple((a.name, a.label) for a in self.fields)
+
+    @property
+    def filterable(self) -> tuple[Attr, ...]:
+        return tuple(a for a in self.fields if a.filterable)
+
+    def labels(self) -> dict:
+        """What the front end shows: state and action titles, the fields' labels (served by ``GET /api/cases``)."""
+        return {
+            "kind": self.kind,
+            "title": self.title,
+            "states": dict(self.states),
+            "actions": {a.name: a.title for a in self.actions},
+            "reason_required": [a.name for a in self.actions if a.reason_required],
+            "fields": {a.name: a.label for a in self.fields},
+            "columns": [list(c) for c in self.list_columns],
+            "filters": [a.name for a in self.filterable],
+            "scope": self.scope,
+        }
+
+    # -- the list, in SQLAlchemy Core -------------------------------------------------------------------------------
+    def select(self) -> sa.Select:
+        """The case's columns and its lookups' (outer joins: a lookup hidden by row-level security reads as null)."""
+        t = self.sa_table
+        source: Any = t
+        extra = []
+        for i, lk in enumerate(self.lookups):
+            ref = sa.table(lk.table, sa.column("id"), *(sa.column(c) for c in lk.columns.values())).alias(f"lk{i}")
+            source = source.outerjoin(ref, ref.c.id == t.c[lk.key])
+            extra += [ref.c[col].label(name) for name, col in lk.columns.items()]
+        return sa.select(t, *extra).select_from(source)
+
+    def list_query(
+        self, who: Any, filters: dict[str, Any], sort: tuple[str, ...] | None = None
+    ) -> tuple[sa.Select, sa.Select]:
+        """The (rows, count) statements of the list for ``who`` with checked ``filters`` (see ``check_filters``)."""
+        t = self.sa_table
+        cond: list[Any] = []
+        for name, value in filters.items():
+            cond.append(t.c[name] == value)
+        if self.restrict is not None:
+            extra = self.restrict(who, t)
+            if extra is not None:
+                cond.append(extra)
+        order = []
+        for key in sort or self.sort:
+            col = t.c[key.lstrip("-")]
+            order.append(col.desc() if key.startswith("-") else col.asc())
+        if "id" not in {k.lstrip("-") for k in (sort or self.sort)}:
+            order.append(t.c.id.desc())
+        rows = self.select().where(*cond).order_by(*order)
+        count = sa.select(sa.func.count()).select_from(t).where(*cond)
+        return rows, count
+
+    def check_filters(self, raw: dict[str, str]) -> dict[str, Any]:
+        """Typed filter values from query parameters; an unknown state or a malformed value is refused (422)."""
+        out: dict[str, Any] = {}
+        for a in self.filterable:
+            value = raw.get(a.name)
+            if value is None or value == "":
+                continue
+            if a.name in self.parsers:
+                out[a.name] = self.parsers[a.name](value)
+                continue
+            if a.name == "status" and value not in self.states:
+                raise Invalid("invalid_status", f"状态「{value}」不正确。", "status", {"states": self.states})
+            if a.choices and value not in a.choices:
+                raise Invalid(
+                    "invalid_choice", f"「{a.label}」的取值「{value}」不正确。", a.name, {"choices": list(a.choices)}
+                )
+            if a.type == "int":
+                if not (value.lstrip("-").isdigit() and abs(int(value)) < 2**63):
+                    raise Invalid("invalid_integer", f"「{a.label}」应为整数。", a.name, {"value": value[:50]})
+                out[a.name] = int(value)
+            else:
+                out[a.name] = value
+        return out
+
+    def check_sort(self, raw: str | None) -> tuple[str, ...] | None:
+        if not raw:
+            return None
+        keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+        allowed = {"id", "created_at", "updated_at", "status", *(a.name for a in self.fields)}
+        for k in keys:
+            if k.lstrip("-") not in allowed:
+                raise Invalid("invalid_sort", f"不能按「{k}」排序。", "sort", {"allowed": sorted(allowed)})
+        return keys
+
+
+_types: dict[str, CaseType] = {}
+
+
+def register(case: CaseType) -> CaseType:
+    if case.kind in _types and _types[case.kind] is not case:
+        raise ValueError(f"case type {case.kind} declared twice")
+    _types[case.kind] = case
+    return case
+
+
+def all_types() -> list[CaseType]:
+    from geo import modules
+
+    modules.discover()
+    return sorted(_types.values(), key=lambda c: c.kind)
+
+
+def get(kind: str) -> CaseType | None:
+    from geo import modules
+
+    modules.discover()
+    return _types.get(kind)
