@@ -545,3 +545,75 @@ def test_site_status_on_the_map(client, world, engine):
     assert client.post("/api/st/site-status/refresh", headers=clerk).status_code == 403
     r = client.post("/api/st/site-status/refresh", headers=world["city"])
     assert r.status_code == 200 and r.json()["checked"] == 2
+
+
+# -- the case declaration's routes (geo/cases.py, api/cases.py), on the bonus claims ------------------------------
+
+
+def test_case_labels_are_served(client):
+    types = {t["kind"]: t for t in client.get("/api/cases").json()["types"]}
+    assert {"st_report", "st_bonus", "st_evaluation"} <= set(types)
+    bonus = types["st_bonus"]
+    assert bonus["title"] == "加分项申报" and bonus["states"]["supervision_approved"] == "监理已审核"
+    assert bonus["actions"]["confirm"] == "确认" and set(bonus["reason_required"]) == {"return", "reject"}
+    assert bonus["filters"] == ["site_id", "district", "status"] and bonus["scope"] == "district"
+    assert types["st_report"]["filters"] == ["site_id", "district", "month", "status"]
+
+
+def test_case_list_refuses_bad_filters(client, world):
+    city = world["city"]
+    for query, code, field in (
+        ("status=nope", "invalid_status", "status"),
+        ("site_id=abc", "invalid_integer", "site_id"),
+        ("district=北京市", "invalid_choice", "district"),
+        ("sort=secret", "invalid_sort", "sort"),
+    ):
+        r = client.get(f"/api/st/bonus?{query}", headers=city)
+        assert r.status_code == 422 and (r.json()["code"], r.json()["field"]) == (code, field), query
+    r = client.get("/api/st/reports?month=2026-13", headers=city)
+    assert r.status_code == 422 and r.json()["field"] == "month"
+
+
+def test_case_action_with_a_stale_version_changes_nothing(client, world, engine):
+    site = world[YH]
+    r = client.post(f"/api/st/sites/{site['site_id']}/bonus", headers=site["sg"], json={"item_code": "B02"})
+    assert r.status_code == 201, r.text
+    claim = r.json()
+    assert _photo(client, site["sg"], "bonus", claim["id"], site).status_code == 201
+
+    def state():
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT status, version FROM st_bonus_claims WHERE id = :i"), {"i": claim["id"]})
+            hist = conn.execute(
+                text("SELECT count(*) FROM case_history WHERE case_kind = 'st_bonus' AND case_id = :i"),
+                {"i": claim["id"]},
+            )
+            return tuple(row.one()), hist.scalar_one()
+
+    before = state()
+    r = _act(client, site["sg"], claim["id"], "submit", version=claim["version"] - 1)
+    assert r.status_code == 409 and r.json()["code"] == "stale_version" and r.json()["field"] == "version"
+    assert state() == before
+    r = _act(client, site["sg"], claim["id"], "submit", version=claim["version"])
+    assert r.status_code == 200 and r.json()["status"] == "submitted" and r.json()["version"] == claim["version"] + 1
+    assert state()[1] == before[1] + 1
+    r = client.get(f"/api/st/bonus/{claim['id']}", headers=site["sg"]).json()
+    assert [h["action"] for h in r["history"]][-1] == "submit" and r["site"]["id"] == site["site_id"]
+
+
+def test_case_list_exports_to_excel(client, world, engine):
+    city = world["city"]
+    listed = client.get("/api/st/bonus", headers=city).json()
+    r = client.get("/api/st/bonus.xlsx", headers=city)
+    assert r.status_code == 200 and "spreadsheetml" in r.headers["content-type"]
+    ws = load_workbook(io.BytesIO(r.content)).active
+    rows = list(ws.values)
+    assert rows[0][:5] == ("编号", "工地", "区县", "加分项编码", "加分项")
+    assert sorted(row[0] for row in rows[1:]) == sorted(c["id"] for c in listed["claims"])
+    with engine.connect() as conn:
+        logged = conn.execute(
+            text("SELECT after FROM audit_log WHERE action = 'export' AND layer = 'st_bonus_claims' ORDER BY id DESC")
+        ).first()
+    assert logged is not None and logged[0]["rows"] == listed["total"]
+    # A unit may read its claims but not export the list.
+    assert client.get("/api/st/bonus.xlsx", headers=world[XH]["sg"]).status_code == 403

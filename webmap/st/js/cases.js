@@ -2,12 +2,11 @@
 // (evaluation applications) — the construction unit fills them in, the supervision unit reviews, the authority
 // receives, recommends and decides. The buttons come from each record's `actions`.
 import { api } from "/static/console/http.js";
+import { caseLabels } from "./labels.js";
 import { districtField, recordTab, section, siteField, statusField } from "./records.js";
 import { Form, buttons, dash, fmtTime, formDialog, h, kv, locate, photoGrid, statusTag, table, thisMonth, toast } from "./ui.js";
 
 const EDITABLE = ["draft", "returned"];
-const TITLES = { create: "新建", submit: "提交", approve: "审核通过", return: "退回", receive: "接收", confirm: "确认",
-  reject: "不予确认", recommend: "推荐", decline: "不予推荐", assign: "抽取专家", complete: "完成评审", award: "评定通过" };
 
 const status = (states) => (r) => statusTag(r.status, r.status_title || states[r.status]);
 const who = (by, at) => (by || at ? `${by || ""} ${fmtTime(at)}`.trim() : null);
@@ -64,13 +63,13 @@ const siteOf = (r) => (r.site ? `${r.site.code} ${r.site.name}` : r.site_id);
 
 // -- 月度申报 ------------------------------------------------------------------------------------------------
 
-const REPORT_STATES = { draft: "草稿", submitted: "待监理审核", supervision_approved: "监理已审核", returned: "已退回",
-  received: "主管部门已接收" };
+const REPORT = caseLabels("st_report");
+const REPORT_STATES = REPORT.states;
 
 export const reports = recordTab({
   key: "reports",
   states: REPORT_STATES,
-  actionTitles: TITLES,
+  actionTitles: REPORT.actions,
   list: {
     path: "/api/st/reports",
     items: "reports",
@@ -132,8 +131,8 @@ export const reports = recordTab({
 
 // -- 加分项 ------------------------------------------------------------------------------------------------
 
-const BONUS_STATES = { draft: "草稿", submitted: "待监理审核", supervision_approved: "监理已审核", returned: "已退回",
-  confirmed: "主管部门已确认", rejected: "主管部门不予确认" };
+const BONUS = caseLabels("st_bonus");
+const BONUS_STATES = BONUS.states;
 
 const bonusItems = async () => (await api("/api/st/config/catalog", { query: { kind: "bonus" } })).items
   .map((i) => [i.code, `${i.name}（${i.points ?? 0} 分）`]);
@@ -141,7 +140,7 @@ const bonusItems = async () => (await api("/api/st/config/catalog", { query: { k
 export const bonus = recordTab({
   key: "bonus",
   states: BONUS_STATES,
-  actionTitles: TITLES,
+  actionTitles: BONUS.actions,
   list: {
     path: "/api/st/bonus",
     items: "claims",
@@ -201,9 +200,8 @@ export const bonus = recordTab({
 
 // -- 考评申报 ----------------------------------------------------------------------------------------------
 
-const EVALUATION_STATES = { draft: "草稿", submitted: "待监理审核", supervision_approved: "监理已审核", returned: "已退回",
-  recommended: "已推荐", not_recommended: "未推荐", in_review: "专家评审中", reviewed: "评审完成", awarded: "已获评",
-  rejected: "未通过" };
+const EVALUATION = caseLabels("st_evaluation");
+const EVALUATION_STATES = EVALUATION.states;
 const code = (id) => `KP-${String(id).padStart(6, "0")}`;
 const months = (list) => (list?.length ? list.join("、") : "无");
 
@@ -270,7 +268,7 @@ function expertReviews(r, ctx) {
 export const evaluations = recordTab({
   key: "evaluations",
   states: EVALUATION_STATES,
-  actionTitles: { ...TITLES, reject: "评定不通过" },
+  actionTitles: EVALUATION.actions,
   notes: { recommend: "推荐意见（选填）", award: "评定意见（选填）" },
   list: {
     path: "/api/st/evaluations",

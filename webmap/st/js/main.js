@@ -3,6 +3,7 @@
 import { ApiError, api } from "/static/console/http.js";
 import { Form, dialog, h, toast } from "./ui.js";
 import { reset } from "./records.js";
+import { loadLabels } from "./labels.js";
 import * as cases from "./cases.js";
 import * as registers from "./registers.js";
 import * as stats from "./stats.js";
@@ -104,7 +105,8 @@ async function openTab(ctx, tabs) {
   }
 }
 
-function showApp(me) {
+async function showApp(me) {
+  await loadLabels(); // the case types' labels and the districts, as the server declares them
   const can = matcher(me.permissions);
   const ctx = { me, can, lists: {}, cityWide: me.scope === "全市" }; // scope: "全市", or districts / 本单位参与的项目
   const tabs = TABS.filter(([, , perm]) => can(perm));

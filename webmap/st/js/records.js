@@ -14,10 +14,10 @@
 // The detail page shows the record's status, its fields, the config's sections, the action buttons the server
 // allows (a reason is asked for when the action needs one) and the case history.
 import { api } from "/static/console/http.js";
+import { DISTRICTS } from "./labels.js";
 import { ListView, formDialog, h, historyTable, kv, options, statusTag, toast } from "./ui.js";
 
-export const DISTRICTS = ["上城区", "拱墅区", "西湖区", "滨江区", "萧山区", "余杭区", "富阳区", "临安区", "临平区", "钱塘区",
-  "桐庐县", "淳安县", "建德市"];
+export { DISTRICTS } from "./labels.js";
 
 const lists = new Map(); // the list of each tab, kept (with its filters and page) while signed in
 
