@@ -121,8 +121,13 @@ def case_routes(
     ) -> dict:
         who.require(case.view, f"查看{case.title}")
         row = visible(conn, case, case_id, who)
-        return {**view(conn, row, who), **(detail(conn, row, who) if detail else {}),
-                "history": workflow.history(conn, case.kind, case_id)}  # fmt: skip
+        out = {**view(conn, row, who), **(detail(conn, row, who) if detail else {})}
+        if case.states:  # a register without a workflow has no history of transitions
+            out["history"] = workflow.history(conn, case.kind, case_id)
+        return out
+
+    if not case.actions:
+        return
 
     @target.post(f"{path}/{{case_id}}/actions/{{action}}", summary=s["action"], name=f"{case.kind}_action")
     def case_action(

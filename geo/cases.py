@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
@@ -78,6 +79,20 @@ class Lookup:
     table: str
     key: str
     columns: dict[str, str]
+    filterable: tuple[str, ...] = ()  # names in ``columns`` the list filters on (equality)
+
+
+@dataclass(frozen=True)
+class Range:
+    """A bound on a field from a query parameter: ``?from=2026-01-01`` → ``occurred_on >= 2026-01-01``."""
+
+    param: str
+    field: str
+    op: str  # ">=" or "<="
+
+    def __post_init__(self) -> None:
+        if self.op not in (">=", "<="):
+            raise ValueError(f"range {self.param}: unknown operator {self.op}")
 
 
 @dataclass(frozen=True)
@@ -85,7 +100,9 @@ class CaseType:
     kind: str  # stable machine name, also the ``case_history.case_kind``
     title: str  # Chinese name of one case
     table: str
-    states: dict[str, str]  # state -> Chinese label, in the order of the flow
+    # state -> Chinese label, in the order of the flow; empty: a register of records without a workflow (no
+    # status column, no actions: list, export and detail only)
+    states: dict[str, str]
     actions: tuple[Action, ...]
     fields: tuple[Attr, ...] = ()  # the table's own columns (``filterable`` ones filter the list)
     # What the list and its Excel export show: (key of the record's view, Chinese label); default: the fields.
@@ -101,11 +118,14 @@ class CaseType:
     # (raises ``geo.errors.Invalid`` or the caller's error for a malformed value).
     parsers: dict[str, Callable[[str], Any]] = field(default_factory=dict, compare=False)
     lookups: tuple[Lookup, ...] = ()
+    ranges: tuple[Range, ...] = ()
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise ValueError(f"{self.kind}: unknown scope {self.scope}")
-        if self.initial not in self.states:
+        if not self.states and self.actions:
+            raise ValueError(f"{self.kind}: actions need states")
+        if self.states and self.initial not in self.states:
             raise ValueError(f"{self.kind}: initial state {self.initial} is not a state")
         names = [a.name for a in self.actions]
         if len(names) != len(set(names)):
@@ -133,7 +153,8 @@ class CaseType:
     @cached_property
     def sa_table(self) -> sa.Table:
         own = [sa.Column(a.name, ATTR_TYPES[a.type]) for a in self.fields if a.name not in BOOKKEEPING]
-        return sa.Table(self.table, sa.MetaData(), *_bookkeeping(), *own)
+        keep = [c for c in _bookkeeping() if self.states or c.name != "status"]
+        return sa.Table(self.table, sa.MetaData(), *keep, *own)
 
     @property
     def list_columns(self) -> tuple[tuple[str, str], ...]:
@@ -153,42 +174,56 @@ class CaseType:
             "reason_required": [a.name for a in self.actions if a.reason_required],
             "fields": {a.name: a.label for a in self.fields},
             "columns": [list(c) for c in self.list_columns],
-            "filters": [a.name for a in self.filterable],
+            "filters": [a.name for a in self.filterable]
+            + [n for lk in self.lookups for n in lk.filterable]
+            + [r.param for r in self.ranges],
             "scope": self.scope,
         }
 
     # -- the list, in SQLAlchemy Core -------------------------------------------------------------------------------
-    def select(self) -> sa.Select:
-        """The case's columns and its lookups' (outer joins: a lookup hidden by row-level security reads as null)."""
+    def _source(self) -> tuple[Any, list[Any], dict[str, Any]]:
+        """The table outer-joined to its lookups (a lookup hidden by row-level security reads as null), the lookups'
+        labelled columns, and each lookup column by its name."""
         t = self.sa_table
         source: Any = t
-        extra = []
+        extra, by_name = [], {}
         for i, lk in enumerate(self.lookups):
             ref = sa.table(lk.table, sa.column("id"), *(sa.column(c) for c in lk.columns.values())).alias(f"lk{i}")
             source = source.outerjoin(ref, ref.c.id == t.c[lk.key])
-            extra += [ref.c[col].label(name) for name, col in lk.columns.items()]
-        return sa.select(t, *extra).select_from(source)
+            for name, col in lk.columns.items():
+                extra.append(ref.c[col].label(name))
+                by_name[name] = ref.c[col]
+        return source, extra, by_name
+
+    def select(self) -> sa.Select:
+        """The case's columns and its lookups'."""
+        source, extra, _ = self._source()
+        return sa.select(self.sa_table, *extra).select_from(source)
 
     def list_query(
         self, who: Any, filters: dict[str, Any], sort: tuple[str, ...] | None = None
     ) -> tuple[sa.Select, sa.Select]:
         """The (rows, count) statements of the list for ``who`` with checked ``filters`` (see ``check_filters``)."""
         t = self.sa_table
+        source, extra, looked_up = self._source()
+        ranges = {r.param: r for r in self.ranges}
         cond: list[Any] = []
         for name, value in filters.items():
-            cond.append(t.c[name] == value)
+            if name in ranges:
+                col = t.c[ranges[name].field]
+                cond.append(col >= value if ranges[name].op == ">=" else col <= value)
+            else:
+                cond.append((looked_up[name] if name in looked_up else t.c[name]) == value)
         if self.restrict is not None:
-            extra = self.restrict(who, t)
-            if extra is not None:
-                cond.append(extra)
-        order = []
-        for key in sort or self.sort:
-            col = t.c[key.lstrip("-")]
-            order.append(col.desc() if key.startswith("-") else col.asc())
-        if "id" not in {k.lstrip("-") for k in (sort or self.sort)}:
+            more = self.restrict(who, t)
+            if more is not None:
+                cond.append(more)
+        keys = sort or self.sort
+        order = [t.c[k.lstrip("-")].desc() if k.startswith("-") else t.c[k.lstrip("-")].asc() for k in keys]
+        if "id" not in {k.lstrip("-") for k in keys}:
             order.append(t.c.id.desc())
-        rows = self.select().where(*cond).order_by(*order)
-        count = sa.select(sa.func.count()).select_from(t).where(*cond)
+        rows = sa.select(t, *extra).select_from(source).where(*cond).order_by(*order)
+        count = sa.select(sa.func.count()).select_from(source).where(*cond)
         return rows, count
 
     def check_filters(self, raw: dict[str, str]) -> dict[str, Any]:
@@ -213,6 +248,15 @@ class CaseType:
                 out[a.name] = int(value)
             else:
                 out[a.name] = value
+        for name in (n for lk in self.lookups for n in lk.filterable):
+            value = raw.get(name)
+            if value:
+                out[name] = self.parsers[name](value) if name in self.parsers else value
+        fields = {a.name: a for a in self.fields}
+        for r in self.ranges:
+            value = raw.get(r.param)
+            if value:
+                out[r.param] = _typed(fields[r.field], value, r.param)
         return out
 
     def check_sort(self, raw: str | None) -> tuple[str, ...] | None:
@@ -224,6 +268,20 @@ class CaseType:
             if k.lstrip("-") not in allowed:
                 raise Invalid("invalid_sort", f"不能按「{k}」排序。", "sort", {"allowed": sorted(allowed)})
         return keys
+
+
+def _typed(attr: Attr, value: str, param: str) -> Any:
+    """A range bound in the field's type (dates and numbers); a malformed one is refused."""
+    try:
+        if attr.type == "date":
+            return date.fromisoformat(value)
+        if attr.type == "datetime":
+            return datetime.fromisoformat(value)
+        if attr.type in ("int", "float"):
+            return float(value)
+    except ValueError:
+        raise Invalid("invalid_value", f"「{attr.label}」的范围值「{value[:50]}」格式不正确。", param) from None
+    return value
 
 
 _types: dict[str, CaseType] = {}

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
@@ -20,9 +20,13 @@ from sqlalchemy import Connection
 from api import idempotency
 from api.accounts.ids import check_id_number, check_uscc
 from api.auth import Principal, principal
-from api.deps import db_read, db_write
+from api.cases import case_routes, visible
+from api.deps import db_write
 from api.errors import ApiError
-from geo import audit
+from geo import audit, cases
+from geo.cases import CaseType, Lookup, Range
+from geo.divisions import district_attr
+from geo.layer.registry import Attr
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 
@@ -62,8 +66,44 @@ def view(row: dict) -> dict:
     }
 
 
-SELECT = (
-    "SELECT d.*, c.code AS item_code, c.name AS item_name FROM st_deductions d JOIN st_catalog c ON c.id = d.item_id"
+RECORD = cases.register(
+    CaseType(
+        kind="st_deduction",
+        title="减分记录",
+        table="st_deductions",
+        states={},  # recorded once, with the subject's credit event; no workflow
+        actions=(),
+        fields=(
+            Attr("site_id", "工地", "int", filterable=True),
+            district_attr(),
+            Attr("item_id", "减分项", "int"),
+            Attr("subject_kind", "对象类型", choices=tuple(SUBJECTS), filterable=True),
+            Attr("subject_code", "信用代码或身份证号", filterable=True),
+            Attr("subject_name", "对象名称"),
+            Attr("points", "扣分", "float"),
+            Attr("reason", "事由"),
+            Attr("occurred_on", "发生日期", "date"),
+        ),
+        columns=(
+            ("id", "编号"),
+            ("site_id", "工地"),
+            ("district", "区县"),
+            ("item_code", "减分项编码"),
+            ("item_name", "减分项"),
+            ("subject_kind_title", "对象类型"),
+            ("subject_code", "信用代码或身份证号"),
+            ("subject_name", "对象名称"),
+            ("points", "扣分"),
+            ("reason", "事由"),
+            ("occurred_on", "发生日期"),
+            ("created_by", "登记人"),
+        ),
+        view="site.view",
+        sort=("-occurred_on", "-id"),
+        parsers={"subject_code": lambda v: v.strip().upper()},
+        lookups=(Lookup("st_catalog", "item_id", {"item_code": "code", "item_name": "name"}, ("item_code",)),),
+        ranges=(Range("from", "occurred_on", ">="), Range("to", "occurred_on", "<=")),
+    )
 )
 
 
@@ -148,14 +188,11 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewDeduction) -
         who.client,
         user_id=who.user_id,
     )
-    return get(conn, did)
+    return get(conn, did, who)
 
 
-def get(conn: Connection, deduction_id: int) -> dict:
-    row = conn.execute(sa.text(f"{SELECT} WHERE d.id = :id"), {"id": deduction_id}).mappings().first()
-    if row is None:
-        raise ApiError(404, "not_found", "减分记录不存在，或不在您的数据范围内。")
-    return view(dict(row))
+def get(conn: Connection, deduction_id: int, who: Principal) -> dict:
+    return view(visible(conn, RECORD, deduction_id, who))
 
 
 @router.post("/sites/{site_id}/deductions", status_code=201, summary="登记减分项（同时记入企业或个人信用档案）")
@@ -176,55 +213,13 @@ def create_deduction(
     )
 
 
-@router.get("/deductions", summary="减分记录查询（按权限范围）")
-def list_deductions(
-    site_id: int | None = None,
-    district: str | None = None,
-    subject_code: str | None = None,
-    subject_kind: str | None = None,
-    item_code: str | None = None,
-    date_from: date | None = Query(None, alias="from"),
-    date_to: date | None = Query(None, alias="to"),
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
-    who: Principal = Depends(principal),
-    conn: Connection = Depends(db_read, scope="function"),
-) -> dict:
-    who.require("site.view", "查看减分记录")
-    where, params = ["true"], {"limit": limit, "offset": offset}
-    for name, value, column in (
-        ("site", site_id, "d.site_id"),
-        ("district", district, "d.district"),
-        ("subject", (subject_code or "").strip().upper() or None, "upper(d.subject_code)"),
-        ("kind", subject_kind, "d.subject_kind"),
-        ("item", item_code, "c.code"),
-    ):
-        if value is not None:
-            where.append(f"{column} = :{name}")
-            params[name] = value
-    if date_from:
-        where.append("d.occurred_on >= :from")
-        params["from"] = date_from
-    if date_to:
-        where.append("d.occurred_on <= :to")
-        params["to"] = date_to
-    sql = " AND ".join(where)
-    total = conn.execute(
-        sa.text(f"SELECT count(*) FROM st_deductions d JOIN st_catalog c ON c.id = d.item_id WHERE {sql}"), params
-    ).scalar()
-    rows = (
-        conn.execute(
-            sa.text(f"{SELECT} WHERE {sql} ORDER BY d.occurred_on DESC, d.id DESC LIMIT :limit OFFSET :offset"), params
-        )
-        .mappings()
-        .all()
-    )
-    return {"total": total, "deductions": [view(dict(r)) for r in rows]}
-
-
-@router.get("/deductions/{deduction_id}", summary="减分记录详情")
-def deduction_detail(
-    deduction_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
-) -> dict:
-    who.require("site.view", "查看减分记录")
-    return get(conn, deduction_id)
+# The list (filters site_id, district, subject_kind, subject_code, item_code, from, to), its Excel export and the
+# detail come from the declaration; recording a deduction is the route above.
+case_routes(
+    router,
+    RECORD,
+    "/deductions",
+    view=lambda conn, row, who: view(row),
+    items_key="deductions",
+    summaries={"list": "减分记录查询（按权限范围）", "detail": "减分记录详情"},
+)

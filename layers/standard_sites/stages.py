@@ -13,16 +13,20 @@ from datetime import date
 from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api import idempotency
 from api.auth import Principal, principal
+from api.cases import case_routes
 from api.deps import db_read, db_write
 from api.errors import ApiError
-from geo import audit
+from geo import audit, cases
+from geo.cases import CaseType, Range
+from geo.divisions import district_attr
+from geo.layer.registry import Attr
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import fence_check, photos_of
@@ -30,6 +34,43 @@ from layers.standard_sites.photos import fence_check, photos_of
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
 STAGES = {"foundation": "地基基础", "main_structure": "主体结构", "decoration": "装饰装修"}
+
+REGISTRATION = cases.register(
+    CaseType(
+        kind="st_stage",
+        title="阶段考评登记",
+        table="st_stage_evals",
+        states={},  # registered once on site; no workflow
+        actions=(),
+        fields=(
+            Attr("site_id", "工地", "int", filterable=True),
+            district_attr(),
+            Attr("stage", "阶段", choices=tuple(STAGES), filterable=True),
+            Attr("evaluated_on", "考评日期", "date"),
+            Attr("result", "结果"),
+            Attr("score", "得分", "float"),
+            Attr("remarks", "备注"),
+            Attr("lon", "经度", "float"),
+            Attr("lat", "纬度", "float"),
+            Attr("inside_fence", "在电子围栏内", "bool"),
+            Attr("distance_m", "距围栏(米)", "float"),
+        ),
+        columns=(
+            ("id", "编号"),
+            ("site_id", "工地"),
+            ("district", "区县"),
+            ("stage_title", "阶段"),
+            ("evaluated_on", "考评日期"),
+            ("result", "结果"),
+            ("score", "得分"),
+            ("inside_fence", "在电子围栏内"),
+            ("created_by", "登记人"),
+        ),
+        view="site.view",
+        sort=("site_id", "evaluated_on", "id"),
+        ranges=(Range("from", "evaluated_on", ">="), Range("to", "evaluated_on", "<=")),
+    )
+)
 
 
 class NewStage(BaseModel):
@@ -149,38 +190,6 @@ def create_stage(
     )
 
 
-@router.get("/stages", summary="阶段考评登记列表（按权限范围）")
-def list_stages(
-    site_id: int | None = None,
-    district: str | None = None,
-    stage: str | None = None,
-    limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
-    who: Principal = Depends(principal),
-    conn: Connection = Depends(db_read, scope="function"),
-) -> dict:
-    who.require("site.view", "查看阶段考评")
-    where, params = ["true"], {"limit": limit, "offset": offset}
-    for name, value in (("site_id", site_id), ("district", district), ("stage", stage)):
-        if value is not None:
-            where.append(f"{name} = :{name}")
-            params[name] = value
-    sql = " AND ".join(where)
-    total = conn.execute(sa.text(f"SELECT count(*) FROM st_stage_evals WHERE {sql}"), params).scalar()
-    rows = (
-        conn.execute(
-            sa.text(
-                f"SELECT * FROM st_stage_evals WHERE {sql} ORDER BY site_id, evaluated_on, id "
-                "LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        )
-        .mappings()
-        .all()
-    )
-    return {"total": total, "stages": [view(dict(r)) for r in rows]}
-
-
 @router.get("/sites/{site_id}/stages", summary="工地的阶段考评登记")
 def site_stages(
     site_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
@@ -201,12 +210,14 @@ def site_stages(
     }
 
 
-@router.get("/stages/{stage_id}", summary="阶段考评登记详情（含扫描件）")
-def stage_detail(
-    stage_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
-) -> dict:
-    who.require("site.view", "查看阶段考评")
-    row = conn.execute(sa.text("SELECT * FROM st_stage_evals WHERE id = :id"), {"id": stage_id}).mappings().first()
-    if row is None:
-        raise ApiError(404, "not_found", "阶段考评登记不存在，或不在您的数据范围内。")
-    return {**view(dict(row)), "photos": photos_of(conn, "stage", stage_id)}
+# The list (filters site_id, district, stage, from, to), its Excel export and the detail (with the scans) come from
+# the declaration; registering on site and a site's stages are the routes above.
+case_routes(
+    router,
+    REGISTRATION,
+    "/stages",
+    view=lambda conn, row, who: view(row),
+    items_key="stages",
+    detail=lambda conn, row, who: {"photos": photos_of(conn, "stage", row["id"])},
+    summaries={"list": "阶段考评登记列表（按权限范围）", "detail": "阶段考评登记详情（含扫描件）"},
+)

@@ -26,12 +26,9 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
-from geo import audit, workflow
+from geo import audit, cases, workflow
 from layers.standard_sites import common
-from layers.standard_sites.bonus import STATES as BONUS_STATES
 from layers.standard_sites.common import PREFIX
-from layers.standard_sites.evaluations import STATES as EVALUATION_STATES
-from layers.standard_sites.reports import STATES as REPORT_STATES
 from layers.standard_sites.stages import STAGES
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
@@ -40,7 +37,17 @@ router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
 REPORTING, LATE, IN_EVALUATION, AWARDED, COMPLETED = "在建", "逾期未报", "考评中", "已获评", "竣工验收"
 EVALUATING = ("submitted", "supervision_approved", "returned", "recommended", "in_review", "reviewed")
-REPORT_SHORT = {**REPORT_STATES, "received": "已接收"}
+
+
+def states(kind: str) -> dict[str, str]:
+    """A case type's state titles, from its declaration (geo.cases): the statistics import no case module."""
+    case = cases.get(kind)
+    return case.states if case else {}
+
+
+def short_state(status: str) -> str:
+    """The latest report's state as the pin's popup shows it."""
+    return "已接收" if status == "received" else states("st_report").get(status, status)
 
 
 def previous_month(today: date) -> date:
@@ -85,10 +92,7 @@ def refresh_site_status(
             .first()
         )
         latest = (
-            (
-                f"{report['month']:%Y-%m} {REPORT_SHORT.get(report['status'], report['status'])}"
-                f"{'（逾期）' if report['late'] else ''}"
-            )
+            (f"{report['month']:%Y-%m} {short_state(report['status'])}{'（逾期）' if report['late'] else ''}")
             if report
             else None
         )
@@ -262,11 +266,11 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
     ]
     for r in reports:
         r["month"] = f"{r['month']:%Y-%m}"
-        r["status_title"] = REPORT_STATES.get(r["status"], r["status"])
+        r["status_title"] = states("st_report").get(r["status"], r["status"])
     for r in bonus:
-        r["status_title"] = BONUS_STATES.get(r["status"], r["status"])
+        r["status_title"] = states("st_bonus").get(r["status"], r["status"])
     for r in evaluations:
-        r["status_title"] = EVALUATION_STATES.get(r["status"], r["status"])
+        r["status_title"] = states("st_evaluation").get(r["status"], r["status"])
     for r in stages:
         r["stage_title"] = STAGES.get(r["stage"], r["stage"])
     return {
