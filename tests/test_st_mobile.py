@@ -99,7 +99,7 @@ def test_service_worker_is_served_with_its_scope(client):
     for path in paths:
         assert client.get(path).status_code == 200, path
     # Every module of the app is in the shell (an offline start needs them all).
-    root = os.path.join(os.path.dirname(__file__), "..", "webmap", "mobile", "static")
+    root = os.path.join(os.path.dirname(__file__), "..", "layers", "standard_sites", "web", "mobile", "static")
     for dirpath, _, names in os.walk(root):
         for name in names:
             if name.endswith((".js", ".css", ".png")):

@@ -1,5 +1,5 @@
 """The phone web app of the standardized construction sites (标化工地, SPEC ST-26): ``/m`` (the app shell,
-webmap/mobile/index.html), ``/m/manifest.webmanifest`` (installable as a PWA), ``/m/sw.js`` (the service worker that
+web/mobile/index.html), ``/m/manifest.webmanifest`` (installable as a PWA), ``/m/sw.js`` (the service worker that
 caches the shell for an offline start; never API responses) and ``/m/static/…`` (its scripts, styles and icons).
 
 The app talks to the ordinary ``/api/st/…`` endpoints with the browser session; nothing here touches the database.
@@ -8,15 +8,17 @@ Files are served as the map page's are (api/web.py): gzipped when accepted, stro
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.errors import ApiError
-from api.web import APP_CACHE, WEBMAP, file_response
+from api.web import APP_CACHE, file_response
 
 router = APIRouter(tags=["mobile"])
 
-MOBILE = WEBMAP / "mobile"
+MOBILE = Path(__file__).resolve().parent / "web" / "mobile"  # the module's own phone app
 MOBILE_STATIC = MOBILE / "static"
 # The app's scope is "/m" (the start URL itself, not only "/m/…"): wider than the script's directory "/m/".
 SW_SCOPE = "/m"

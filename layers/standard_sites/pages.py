@@ -1,14 +1,16 @@
-"""The standardized-site workbench for PC browsers at ``/st`` (webmap/st/, SPEC X-04): public pages, left out of the
+"""The standardized-site workbench for PC browsers at ``/st`` (web/st/ in this module, SPEC X-04): public pages, left out of the
 API description; everything they show comes from ``/api/st/…`` with the browser session."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request, Response
 
 from api.errors import ApiError
-from api.web import APP_CACHE, WEBMAP, file_response
+from api.web import APP_CACHE, file_response
 
-PAGES_DIR = WEBMAP / "st"
+PAGES_DIR = Path(__file__).resolve().parent / "web" / "st"  # the module's own pages
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,7 +1,7 @@
 // The in-app camera: the back camera's live picture (getUserMedia) in a full-screen sheet with 「拍摄」/「取消」.
 // 拍摄 keeps the frame on a canvas; the caller then gets a position for it and encodes it with encodeJpeg(), which
 // writes the EXIF a phone's camera would (DateTimeOriginal in Beijing time with OffsetTimeOriginal "+08:00", the
-// GPS position, Make/Model) with piexifjs (vendored: static/vendor/piexifjs, see webmap/mobile/vendor.sh).
+// GPS position, Make/Model) with piexifjs (vendored: static/vendor/piexifjs, see ../../vendor.sh).
 //
 // Where the browser has no camera API (an old browser, a page not on HTTPS) or the camera is refused or missing,
 // the caller falls back to <input type=file capture> — the phone's own camera app — and the user is told why.

@@ -1,4 +1,4 @@
-"""Draw the phone app's icons (PNG) with Pillow: ``python webmap/mobile/make_icons.py``.
+"""Draw the phone app's icons (PNG) with Pillow: ``python layers/standard_sites/web/mobile/make_icons.py``.
 
 A white 「标」 on the platform's dark blue with a safety-yellow band (a hard hat's colour): ``icon-192.png`` and
 ``icon-512.png`` (rounded, purpose "any"), ``icon-maskable-512.png`` (full bleed, the glyph inside the central 80 %

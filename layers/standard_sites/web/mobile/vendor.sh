@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Reproduce webmap/mobile/static/vendor/ (the phone app's third-party scripts) from the npm registry, as
+# Reproduce layers/standard_sites/web/mobile/static/vendor/ (the phone app's third-party scripts) from the npm registry, as
 # webmap/vendor.sh does for the map page. The output is committed: neither `make` nor the running app needs node
 # or network access, and the service worker caches it with the rest of the app shell (sw.js SHELL).
 # Run by hand to upgrade: edit the version and the tarball's integrity below (`npm view NAME@VERSION
-# dist.integrity`), run `bash webmap/mobile/vendor.sh`, add the new files to sw.js's SHELL, commit the result.
+# dist.integrity`), run `bash layers/standard_sites/web/mobile/vendor.sh`, add the new files to sw.js's SHELL, commit the result.
 set -euo pipefail
 
 PACKAGES=(
