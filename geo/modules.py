@@ -9,7 +9,9 @@ submodule in it, once; importing is what declares things:
 - start-up work: a submodule's ``on_app(app)`` is called by the app factory;
 - demo data: ``@seeder(order=…)`` functions, run by ``chengjian demo`` in their declared order;
 - scheduled and background work: ``@job(cron=…)`` functions, run by the task queue's workers;
-- settings: ``module_settings(…)`` classes, read from the environment like the core's;
+- named permissions beyond a layer's view/edit/import/export: ``permissions({"site.deduct": "登记扣分", …})``,
+  with their Chinese titles for the back office (the roles that hold them are data, seeded by the migrations);
+- settings: pydantic-settings classes, read from the environment like the core's;
 - migrations: a ``migrations/`` folder (no ``__init__.py``) of Alembic revisions, one branch per module.
 
 The core never names a module: everything above is collected here and read by whoever serves it. A package
@@ -56,6 +58,7 @@ class Job:
         return f"{self.module}.{self.name}"
 
 
+_permissions: dict[str, tuple[str, str]] = {}  # name -> (Chinese title, group title)
 _seeders: list[Seeder] = []
 _jobs: list[Job] = []
 _lock = threading.RLock()
@@ -86,6 +89,19 @@ def job(cron: str, title: str = "") -> Callable[[Callable[..., dict]], Callable[
         return fn
 
     return wrap
+
+
+def permissions(titles: dict[str, str] | None = None, group: str = "") -> dict[str, tuple[str, str]]:
+    """Declare a module's named permissions (name -> Chinese title, shown under ``group`` in the back office);
+    without arguments: every module's, name -> (title, group)."""
+    if titles is not None:
+        for name, title in titles.items():
+            if _permissions.get(name, (title, group)) != (title, group):
+                raise ValueError(f"permission {name} declared twice differently")
+            _permissions[name] = (title, group)
+        return {name: (title, group) for name, title in titles.items()}
+    discover()
+    return dict(sorted(_permissions.items()))
 
 
 def package_names() -> list[str]:

@@ -31,13 +31,16 @@ from fastapi import APIRouter
 from etl.demo import write_layer
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
-from geo.modules import job, seeder
+from geo.modules import job, permissions, seeder
 
 register(Layer(
     id="throwaway_points", title="临时测试点", module="throwaway", group="临时模块", geometry="Point",
     attrs=(Attr("code", "编号", required=True, searchable=True, max_length=20), Attr("name", "名称"), district_attr()),
+    # The back office lists the layer's permissions under its group.
     style=Style(color="#ff00ff"), view="throwaway.view", edit="throwaway.edit", grantable=True,
 ))
+
+permissions({"throwaway.count": "清点临时测试点"}, group="临时模块")
 
 router = APIRouter(prefix="/api/throwaway")
 
@@ -111,6 +114,8 @@ with TestClient(create_app()) as c:
     out["tile"] = [tile.status_code, len(tile.content)]
     meta = c.get("/api/admin/meta")
     out["grant_layers"] = [g["id"] for g in meta.json()["grant_layers"]]
+    perms = c.get("/api/admin/permissions").json()["items"]
+    out["permissions"] = [p for p in perms if p["name"].startswith("throwaway.")]
     items = c.get("/api/layers/throwaway_points/features").json()
     out["names"] = sorted(f["properties"]["name"] for f in items["features"])
 print(json.dumps(out, ensure_ascii=False))
@@ -179,6 +184,13 @@ def test_a_throwaway_module_appears_everywhere(tmp_path: Path):
     assert out["tile"][0] == 200 and out["tile"][1] > 0
     assert out["grant_layers"] == ["sites", "review_projects", "throwaway_points"]
     assert out["demo"] == 3
+    assert {(p["name"], p["title"], p["group"]) for p in out["permissions"]} == {
+        ("throwaway.count", "清点临时测试点", "临时模块"),
+        ("throwaway.view", "查看临时测试点", "临时模块"),
+        ("throwaway.edit", "编辑临时测试点", "临时模块"),
+        ("throwaway.import", "导入临时测试点", "临时模块"),
+        ("throwaway.export", "导出临时测试点", "临时模块"),
+    }
     assert "throwaway.count_points" in out["jobs"] and out["job_run"]["throwaway.count_points"] == {"points": 3}
     assert out["names"] == ["丙", "乙", "甲·"]
     # Nothing of the throwaway module is in this process's registry (it lived in its folder only).

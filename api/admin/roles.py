@@ -15,6 +15,7 @@ from api.admin.common import ROLES, SCOPES, blank, check_grantable, endpoints, l
 from api.auth import Principal
 from api.deps import db_read
 from api.errors import ApiError
+from geo import modules
 from geo.layer.registry import registry
 
 ADMIN_ACTIONS = {
@@ -23,25 +24,6 @@ ADMIN_ACTIONS = {
     "admin.keys": "管理 API 密钥",
     "admin.log": "查看操作日志",
     "admin.sms": "查看短信发件箱",
-}
-# Named actions of the site module that are not a layer's view/edit/import/export (migrations 0005, 0006).
-SITE_ACTIONS = {
-    "site.register": "工地登记",
-    "site.report.submit": "提交月度申报",
-    "site.report.receive": "接收月度申报",
-    "site.report.review": "审核月度申报",
-    "site.deduct": "登记扣分",
-    "site.stage": "登记阶段考评",
-    "site.evaluate": "工地考评",
-    "site.expert_review": "专家评审",
-    "site.experts": "管理专家库",
-    "site.decide": "审定考评结果",
-    "site.recommend": "推荐示范工地",
-    "site.notice": "发布通报",
-    "site.config": "标化工地配置",
-    "site.stats.view": "查看标化工地统计",
-    "site.stats.export": "导出标化工地统计",
-    "site.public.view": "查看公示信息",
 }
 VERBS = {"view": "查看", "edit": "编辑", "import": "导入", "export": "导出"}
 PATTERN = re.compile(r"[a-z_*]+(\.[a-z_*]+)*")
@@ -198,7 +180,7 @@ def delete_role(name: str, who: Principal = ROLES) -> dict:
 
 
 def catalogue(conn: Connection) -> list[dict]:
-    """Every known named action: each layer's view/edit/import/export, the site module's actions, the back
+    """Every known named action: each layer's view/edit/import/export, the modules' declared actions, the back
     office's, and any other plain name an administrator has granted."""
     items: dict[str, dict] = {}
     for layer in registry.all():
@@ -212,8 +194,8 @@ def catalogue(conn: Connection) -> list[dict]:
                 entry = items.setdefault(name, {"name": name, "group": layer.group, "layers": []})
                 entry["layers"].append(layer.title)
                 entry["title"] = VERBS[verb] + "、".join(entry["layers"])
-    for name, title in SITE_ACTIONS.items():
-        items[name] = {"name": name, "title": title, "group": "标化工地"}
+    for name, (title, group) in modules.permissions().items():  # the modules' own named actions
+        items[name] = {"name": name, "title": title, "group": group}
     for name, title in ADMIN_ACTIONS.items():
         items[name] = {"name": name, "title": title, "group": "后台管理"}
     granted = conn.execute(sa.text("SELECT DISTINCT permission FROM role_permissions ORDER BY 1")).scalars()

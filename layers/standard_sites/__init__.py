@@ -9,3 +9,29 @@ submodule here declares one part of the flow and its ``router`` (discovered by `
 - ``bonus`` — bonus-item declarations and their review and confirmation (ST-05/06/12);
 and the authority, expert and evaluation parts beside them. Case transitions go through ``geo.workflow``.
 """
+
+from geo.modules import permissions
+
+# The module's named actions beyond the sites layer's view/edit/import/export (granted to roles by migrations
+# 0005 and 0006; titles for the back office's permission catalogue).
+permissions(
+    {
+        "site.register": "工地登记",
+        "site.report.submit": "提交月度申报",
+        "site.report.receive": "接收月度申报",
+        "site.report.review": "审核月度申报",
+        "site.deduct": "登记扣分",
+        "site.stage": "登记阶段考评",
+        "site.evaluate": "工地考评",
+        "site.expert_review": "专家评审",
+        "site.experts": "管理专家库",
+        "site.decide": "审定考评结果",
+        "site.recommend": "推荐示范工地",
+        "site.notice": "发布通报",
+        "site.config": "标化工地配置",
+        "site.stats.view": "查看标化工地统计",
+        "site.stats.export": "导出标化工地统计",
+        "site.public.view": "查看公示信息",
+    },
+    group="标化工地",
+)
