@@ -18,7 +18,7 @@ from api.auth import Principal, principal
 from api.deps import db_write, get_layer
 from api.errors import ApiError
 from api.features import build_query
-from etl import exporter, importer
+from geo.layer import exporter, importer
 from geo.layer.registry import Layer
 from geo.settings import get_settings
 

@@ -15,10 +15,10 @@ import shapely
 from sqlalchemy import text
 
 from etl.cli import main as cli
-from etl.importer import shp_field_names
 from geo.gcj02 import wgs84_to_gcj02
 from geo.layer import store
 from geo.layer.bulk import copy_features
+from geo.layer.importer import shp_field_names
 from geo.layer.registry import registry
 from tests.conftest import ADMIN, LEADER
 

@@ -2,9 +2,9 @@
 
 The selection is a ``geo.layer.store.Query``, so an export holds exactly the rows
 the features API lists for the same filters. Files are written with pyogrio
-(GDAL). Every export re-imports as it is (``etl.importer`` maps the columns
+(GDAL). Every export re-imports as it is (``geo.layer.importer`` maps the columns
 back): GeoJSON and GeoPackage keep attribute names; the Shapefile uses
-:func:`etl.importer.shp_field_names` (10 characters at most) with a .prj and a
+:func:`geo.layer.importer.shp_field_names` (10 characters at most) with a .prj and a
 UTF-8 .cpg; CSV (UTF-8 with BOM, so Excel shows Chinese) and Excel carry the
 Chinese labels as headers, and 经度/纬度 columns for points or a WKT column for
 lines and polygons. Each export leaves an audit entry.
@@ -27,10 +27,10 @@ import pyogrio
 import shapely
 from sqlalchemy import Connection
 
-from etl.importer import shp_field_names
 from geo import audit
 from geo.layer import store
 from geo.layer.attributes import AttrError, to_json
+from geo.layer.importer import shp_field_names
 from geo.layer.registry import Layer
 
 FORMATS: dict[str, tuple[str, str, str]] = {  # format -> (GDAL driver, file extension, media type)
