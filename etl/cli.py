@@ -63,7 +63,7 @@ def _user(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from geo.layer.importer import import_file_cli
+    from etl.transfer_cli import import_file_cli
 
     return import_file_cli(
         args.file,
@@ -78,7 +78,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from geo.layer.exporter import export_cli
+    from etl.transfer_cli import export_cli
 
     return export_cli(args.layer, args.format, args.output, filters=dict(kv.split("=", 1) for kv in args.filter))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from geo.layer.attributes import to_json
+from geo.values import to_json
 
 # Where the current request comes from (set per request by api.app's middleware): entries that name no client
 # record this one, so "from where" is never lost in code that does not pass the request along.

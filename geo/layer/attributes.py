@@ -15,6 +15,7 @@ import pandas as pd
 
 from geo.errors import Invalid
 from geo.layer.registry import Attr, Layer
+from geo.values import to_python
 
 TRUE = {"true", "1", "yes", "y", "是", "t", "√"}
 FALSE = {"false", "0", "no", "n", "否", "f", "×", ""}
@@ -39,12 +40,6 @@ def _blank(v: Any) -> bool:
     if v is pd.NaT:
         return True
     return isinstance(v, str) and v.strip() == ""
-
-
-def _to_python(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 def coerce_column(attr: Attr, values: list[Any]) -> tuple[list[Any], dict[int, AttrError]]:
@@ -178,7 +173,7 @@ def _coerce_rows(attr: Attr, values: list[Any]) -> tuple[list[Any], dict[int, At
         errors[i] = AttrError(code, msg, attr.name, values[i])
 
     for i, raw in enumerate(values):
-        raw = _to_python(raw)
+        raw = to_python(raw)
         if _blank(raw):
             if attr.required:
                 err(i, "required", f"{label}为必填项。")
@@ -265,9 +260,3 @@ def check_properties(layer: Layer, props: dict[str, Any] | None, partial: bool =
             raise errors[0]
         clean[attr.name] = values[0]
     return clean
-
-
-def to_json(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return _to_python(value)

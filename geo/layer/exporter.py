@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -29,9 +28,9 @@ from sqlalchemy import Connection
 
 from geo import audit
 from geo.layer import store
-from geo.layer.attributes import AttrError, to_json
 from geo.layer.importer import shp_field_names
 from geo.layer.registry import Layer
+from geo.values import to_json
 
 FORMATS: dict[str, tuple[str, str, str]] = {  # format -> (GDAL driver, file extension, media type)
     "geojson": ("GeoJSON", "geojson", "application/geo+json"),
@@ -142,29 +141,3 @@ def export(
         client,
     )
     return Exported(data, f"{layer.id}.{FORMATS[fmt][1]}", FORMATS[fmt][2], len(gdf))
-
-
-def export_cli(
-    layer_id: str, fmt: str, output: str | None, filters: dict[str, str] | None = None, actor: str = "cli"
-) -> int:
-    """``chengjian export``: write the file; 0 on success, 1 on a bad layer or filter."""
-    from geo.db import admin_engine
-    from geo.layer.registry import registry
-
-    layer = registry.get(layer_id)
-    if layer is None:
-        print(f"图层「{layer_id}」不存在。可选：{', '.join(lyr.id for lyr in registry.all())}", file=sys.stderr)
-        return 1
-    try:
-        query = store.Query(filters=store.parse_filters(layer, filters or {}), limit=None)
-    except AttrError as e:
-        print(f"筛选条件有误：{e.message}", file=sys.stderr)
-        return 1
-    with (
-        admin_engine().begin() as conn
-    ):  # the CLI acts as the schema owner; the audit entry stands only if the file was written
-        result = export(conn, layer, query, fmt, actor)
-        path = Path(output or result.filename)
-        path.write_bytes(result.data)
-    print(f"已导出图层「{layer.title}」{result.rows} 条记录到 {path}")
-    return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import tempfile
 import unicodedata
 import zipfile
@@ -683,45 +682,3 @@ def summary_text(report: dict) -> str:
     for r in report["repaired"][:20]:
         lines.append(f"  第 {r['row']} 行  {r['message']}")
     return "\n".join(lines)
-
-
-def import_file_cli(
-    path: str,
-    layer_id: str,
-    commit: bool = True,
-    crs: str | None = "EPSG:4326",
-    actor: str = "cli",
-    lon: str | None = None,
-    lat: str | None = None,
-    repair: bool = False,
-) -> int:
-    """``chengjian import``: print the report, copy with a progress bar; 0 on success, 1 otherwise."""
-    from tqdm import tqdm
-
-    from geo.db import admin_engine
-    from geo.layer.registry import registry
-    from geo.settings import get_settings
-
-    layer = registry.get(layer_id)
-    if layer is None:
-        print(f"图层「{layer_id}」不存在。可选：{', '.join(lyr.id for lyr in registry.all())}", file=sys.stderr)
-        return 1
-    margin = get_settings().hangzhou_margin_deg
-    try:
-        src = read_file(path, None, layer, crs, lon, lat)
-        with admin_engine().begin() as conn:  # the CLI acts as the schema owner
-            checked = check(conn, layer, src, repair=repair, margin=margin)
-            print(summary_text(checked.report))
-            if not checked.ok:
-                print("有未通过检查的行，未导入任何数据。请修改文件后重新导入。")
-                return 1
-            if not commit:
-                print("试导入（--dry-run）：未写入数据。")
-                return 0
-            with tqdm(total=len(src), unit="行", desc="导入", file=sys.stderr) as bar:
-                done = commit_import(conn, layer, checked, actor, src.filename, bar.update)
-    except ImportFileError as e:
-        print(f"导入失败：{e.message}", file=sys.stderr)
-        return 1
-    print(f"已导入 {done['rows']} 行（要素 ID {done['first_id']}–{done['last_id']}）。")
-    return 0

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from geo import audit, errors
-from geo.layer.attributes import AttrError, coerce_column, to_json
+from geo.layer.attributes import AttrError, coerce_column
 from geo.layer.registry import SRID, TILE_SRID, Layer
 from geo.migrations.layer_table import search_document
+from geo.values import to_json
 
 META_COLUMNS = ("created_at", "created_by", "updated_at", "updated_by")
 SORTABLE_META = ("id", "created_at", "updated_at")
