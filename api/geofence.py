@@ -12,7 +12,7 @@ from typing_extensions import TypedDict
 
 from api.auth import Principal, principal
 from api.deps import db_read, get_layer
-from api.errors import ApiError
+from api.errors import ApiError, status_of
 from geo import geofence
 from geo.crs import normalize as crs_name
 from geo.layer.registry import Layer, registry
@@ -67,7 +67,7 @@ def _fence_layer(layer_id: Any, who: Principal) -> Layer:
         geofence.require_fence_layer(layer)
     except geofence.GeofenceError as e:
         usable = [lyr.id for lyr in registry.all() if geofence.is_fence_layer(lyr) and who.can_view(lyr)]
-        raise ApiError(e.status, e.code, e.message, e.field, {**e.detail, "fence_layers": usable})
+        raise ApiError(status_of(e), e.code, e.message, e.field, {**e.detail, "fence_layers": usable})
     return layer
 
 
@@ -75,10 +75,10 @@ def _api_error(e: geofence.GeofenceError, items: str | None = None) -> ApiError:
     """The service's error in the API shape; in a batch the field and message name the item."""
     if items is None or "index" not in e.detail:
         detail = {k: v for k, v in e.detail.items() if k not in ("index", "error_count", "errors")}
-        return ApiError(e.status, e.code, e.message, e.field, detail)
+        return ApiError(status_of(e), e.code, e.message, e.field, detail)
     i, count = e.detail["index"], e.detail.get("error_count", 1)
     more = f"（共 {count} 项有误）" if count > 1 else ""
-    return ApiError(e.status, e.code, f"第 {i + 1} 项：{e.message}{more}", f"{items}[{i}].{e.field}", e.detail)
+    return ApiError(status_of(e), e.code, f"第 {i + 1} 项：{e.message}{more}", f"{items}[{i}].{e.field}", e.detail)
 
 
 def _settings_echo() -> dict:

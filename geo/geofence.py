@@ -49,6 +49,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from geo import crs as crsmod
 from geo import scope as scopes
 from geo import validate
+from geo.errors import DomainError, Invalid, NotFound
 from geo.layer.registry import Layer
 from geo.settings import get_settings
 
@@ -57,13 +58,17 @@ FENCE_GEOMETRIES = ("Polygon", "MultiPolygon")
 MAX_LISTED = 20  # errors and missing ids listed in one error's detail
 
 
-class GeofenceError(ValueError):
-    """A refused check: HTTP status, code, Chinese message, request field, detail."""
+class GeofenceError(DomainError):
+    """A refused check (code, Chinese message, request field, detail); its kind is ``FenceInvalid`` or
+    ``FenceNotFound``."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None, detail: Any = None):
-        super().__init__(f"{code}: {message}")
-        self.status, self.code, self.message, self.field = status, code, message, field
-        self.detail = detail or {}
+
+class FenceInvalid(GeofenceError, Invalid):
+    """The request cannot be checked as given (layer, coordinates, CRS, sizes)."""
+
+
+class FenceNotFound(GeofenceError, NotFound):
+    """A named fence (or a site's fences) does not exist for the principal."""
 
 
 def is_fence_layer(layer: Layer) -> bool:
@@ -72,8 +77,7 @@ def is_fence_layer(layer: Layer) -> bool:
 
 def require_fence_layer(layer: Layer) -> None:
     if not is_fence_layer(layer):
-        raise GeofenceError(
-            422,
+        raise FenceInvalid(
             "not_a_fence_layer",
             f"图层「{layer.title}」不是面图层，不能作为电子围栏。",
             "layer",
@@ -177,8 +181,7 @@ def layer_fences(conn: Connection, layer: Layer) -> Fences:
     )
     limit = get_settings().geofence_max_layer_fences
     if stamp[0] > limit:
-        raise GeofenceError(
-            422,
+        raise FenceInvalid(
             "fence_layer_too_large",
             f"图层「{layer.title}」有 {stamp[0]} 个面要素，超过整层检索上限 {limit} 个；请逐点指定围栏（feature_id）。",
             "layer",
@@ -226,12 +229,11 @@ def _problem(i: int, code: str, message: str, field: str, detail: dict | None = 
     return {"index": i, "code": code, "message": message, "field": field, "detail": detail or {}}
 
 
-def _refuse(problems: list[dict], total: int, status: int = 422) -> None:
+def _refuse(problems: list[dict], total: int) -> None:
     if not problems:
         return
     first = problems[0]
-    raise GeofenceError(
-        status,
+    raise FenceInvalid(
         first["code"],
         first["message"],
         first["field"],
@@ -250,8 +252,7 @@ def prepare_points(lon: Any, lat: Any, crs: str | None = None, accuracy_m: Any =
     try:
         src = crsmod.normalize(crs)
     except crsmod.UnknownCRS:
-        raise GeofenceError(
-            422,
+        raise FenceInvalid(
             "crs_unsupported",
             "不支持的坐标系，可选：EPSG:4326、EPSG:4490、EPSG:4549、GCJ02。",
             "crs",
@@ -456,8 +457,7 @@ def check(
     missing_f, missing_s = fid[rows_f][~hit], sid[rows_s][counts == 0]
     if len(missing_f) or len(missing_s):
         what = f"{layer.title}要素 {missing_f[0]} " if len(missing_f) else f"工地 {missing_s[0]} 的围栏"
-        raise GeofenceError(
-            404,
+        raise FenceNotFound(
             "fence_not_found",
             f"{what}不存在或已删除。",
             "feature_id" if len(missing_f) else "site_id",

@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from api import idempotency
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
-from api.errors import ApiError
+from api.errors import ApiError, status_of
 from geo import audit, files, geofence
 from geo.layer.registry import registry
 from layers.standard_sites.common import PREFIX, outside_fence_policy
@@ -59,7 +59,7 @@ def fence_check(
             conn, registry.get("site_fences"), lon, lat, site_id=site_id, crs=crs, accuracy_m=accuracy_m
         )
     except geofence.GeofenceError as e:
-        raise ApiError(e.status, e.code, e.message, e.field, e.detail)
+        raise ApiError(status_of(e), e.code, e.message, e.field, e.detail)
     row = out.rows()[0]
     result = {
         "lon": float(out.points.lon[0]),
