@@ -327,7 +327,7 @@ def store(data: bytes, filename: str, kind: str = "photo") -> StoredFile:
     if not (target.is_file() and _hash_file(target) == sha):
         _write_atomic(target, data)
     width = height = thumb = None
-    if im is not None:
+    if im is not None and size is not None:  # images come with their size
         width, height = size
         thumb = f"{sha[:2]}/{sha}.thumb.jpg"
         if not (root / thumb).is_file():

@@ -102,7 +102,7 @@ def _fast_column(attr: Attr, values: list[Any]) -> tuple[np.ndarray, np.ndarray]
         raw[:] = values
     except ValueError:  # nested sequences
         return None
-    types = _type_of(raw)
+    types = np.asarray(_type_of(raw), dtype=object)  # it is one already (no copy); typed as an array here
     kind = {k: np.zeros(n, dtype=bool) for k in ("str", "none", "float", "int", "bool", "other")}
     for t in set(types):
         box = np.empty((), dtype=object)  # compare with the type as an object (numpy types are special)
@@ -177,6 +177,7 @@ def _coerce_rows(attr: Attr, values: list[Any]) -> tuple[list[Any], dict[int, At
     def err(i: int, code: str, msg: str) -> None:
         errors[i] = AttrError(code, msg, attr.name, values[i])
 
+    v: str | int | float | bool | dt.date | dt.datetime
     for i, raw in enumerate(values):
         raw = _to_python(raw)
         if _blank(raw):
@@ -217,11 +218,10 @@ def _coerce_rows(attr: Attr, values: list[Any]) -> tuple[list[Any], dict[int, At
                     v = dt.date.fromisoformat(str(raw).strip().replace("/", "-")[:10])
             elif attr.type == "datetime":
                 if isinstance(raw, dt.datetime):
-                    v = raw
+                    t = raw
                 else:
-                    v = dt.datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
-                if v.tzinfo is None:
-                    v = v.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))  # Beijing time
+                    t = dt.datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
+                v = t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))  # Beijing time
             else:  # pragma: no cover - registry rejects unknown types
                 raise ValueError
         except (ValueError, TypeError, OverflowError):
