@@ -116,6 +116,16 @@ class SettingsError(ValueError):
     """A variable's value does not fit its setting (the message names the variable)."""
 
 
+_lock = threading.RLock()
+_registered: dict[str, type[ModuleSettings]] = {}
+_read_modules: dict[type[ModuleSettings], ModuleSettings] = {}
+_read_for: Settings | None = None  # the core settings object that _read_modules were read with
+
+
+def _key(cls: type[BaseSettings]) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 class ModuleSettings(BaseSettings):
     """Base of a business module's settings: subclass it in the module with ``env_prefix="CHENGJIAN_<X>_"`` (its
     own prefix) and read it with ``module_settings(TheClass)``. Declaring a subclass registers it; a prefix
@@ -131,7 +141,7 @@ class ModuleSettings(BaseSettings):
             raise TypeError(
                 f"{cls.__qualname__}: a module's settings need their own prefix CHENGJIAN_<X>_, not {prefix!r}"
             )
-        key = f"{cls.__module__}.{cls.__qualname__}"
+        key = _key(cls)
         with _lock:
             taken = {name: other for other in classes() if _key(other) != key for name in env_names(other)}
             clash = sorted(name for name in env_names(cls) if name in taken)
@@ -140,16 +150,6 @@ class ModuleSettings(BaseSettings):
                     f"{cls.__qualname__}: {', '.join(clash)} already read by {taken[clash[0]].__qualname__}"
                 )
             _registered[key] = cls  # a module imported again replaces its class
-
-
-_lock = threading.RLock()
-_registered: dict[str, type[ModuleSettings]] = {}
-_read_modules: dict[type[ModuleSettings], ModuleSettings] = {}
-_read_for: Settings | None = None  # the core settings object that _read_modules were read with
-
-
-def _key(cls: type[BaseSettings]) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _read(cls: type[S]) -> S:

@@ -4,6 +4,7 @@ registered through it), README.md's settings table lists exactly those, and no o
 from __future__ import annotations
 
 import ast
+import os
 import re
 from typing import Literal
 
@@ -154,7 +155,7 @@ def test_the_scan_covers_the_packages():
 # ---------------------------------------------------------------- the mechanism
 
 
-def test_module_settings_are_read_once_and_again_after_cache_clear(env, monkeypatch):
+def test_module_settings_are_read_once_and_again_after_cache_clear(env):
     class Example(ModuleSettings):
         model_config = SettingsConfigDict(env_prefix="CHENGJIAN_TEST_EXAMPLE_")
 
@@ -162,9 +163,10 @@ def test_module_settings_are_read_once_and_again_after_cache_clear(env, monkeypa
         mode: Literal["a", "b"] = "a"
 
     assert Example in classes() and variables()["CHENGJIAN_TEST_EXAMPLE_LIMIT"] is Example
+    env(CHENGJIAN_TEST_EXAMPLE_LIMIT=None)  # (env puts the variable back as it was after the test)
     first = module_settings(Example)
     assert (first.limit, first.mode) == (3, "a") and module_settings(Example) is first
-    monkeypatch.setenv("CHENGJIAN_TEST_EXAMPLE_LIMIT", "7")
+    os.environ["CHENGJIAN_TEST_EXAMPLE_LIMIT"] = "7"  # changed behind the settings' back
     assert module_settings(Example).limit == 3  # kept ...
     get_settings.cache_clear()
     assert module_settings(Example).limit == 7  # ... until the settings are re-read, the modules' with the core's
