@@ -37,11 +37,13 @@ demo: db
 run: demo
 	$(RUN_ENV) $(CJ) serve
 
-# Style and the shape of the code: ruff (lint + format), import-linter contracts (core below, modules on top).
+# Style and the shape of the code: ruff (lint + format), import-linter contracts (core below, modules on top),
+# type checks of the core and the tiles (mypy).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy geo tiles
 
 test: lint system-deps
 	$(PY) -m pytest -q

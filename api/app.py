@@ -13,7 +13,7 @@ from api import errors
 from api.limits import BodyLimit
 from geo import audit, modules
 from geo.db import get_engine
-from geo.settings import get_settings
+from geo.settings import get_settings, read_all
 
 # Routers of the api package itself (the services every layer gets), mounted in this order.
 API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "search", "signin", "sso", "cases", "admin")
@@ -54,6 +54,7 @@ def create_app() -> FastAPI:
         app.include_router(importlib.import_module(f"api.{name}").router)
     for router in modules.collect("router"):
         app.include_router(router)
+    read_all()  # the modules are discovered, so every settings class is declared: a bad value stops the app here
     for on_app in modules.collect("on_app"):  # a module's own start-up work
         on_app(app)
     return app

@@ -4,10 +4,11 @@ accounts ``chengjian demo`` creates so that a developer can sign in to every rol
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 
 import sqlalchemy as sa
+
+from geo.settings import get_settings
 
 # (username, Chinese name, roles, district) — the demo's people; their password is CHENGJIAN_DEMO_PASSWORD.
 DEMO_ACCOUNTS = [
@@ -18,11 +19,10 @@ DEMO_ACCOUNTS = [
     ("yuhang", "余杭区住建局", ["district_staff"], "余杭区"),
     ("chunan", "淳安县住建局", ["district_staff"], "淳安县"),
 ]
-DEMO_PASSWORD = "Chengjian-2026"
 
 
 def demo_password() -> str:
-    return os.environ.get("CHENGJIAN_DEMO_PASSWORD", DEMO_PASSWORD)
+    return get_settings().demo_password
 
 
 def ensure_demo_accounts(conn: sa.Connection) -> list[str]:

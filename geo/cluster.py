@@ -80,10 +80,11 @@ class Cluster:
     db_name: str = "chengjian"
     port: int | None = None
     fast: bool = False  # fsync off etc.: for throwaway test clusters
+    bin_dir: Path | None = None  # directory of initdb/pg_ctl (CHENGJIAN_PG_BIN); None: found by find_pg_bin()
 
     def __post_init__(self) -> None:
         self.base = Path(self.base).resolve()
-        self.pg_bin = find_pg_bin()
+        self.pg_bin: Path = Path(self.bin_dir) if self.bin_dir else find_pg_bin()
         self.pgdata = self.base / "data"
         self.sockets = self.base / "run"
         self.logfile = self.base / "postgresql.log"

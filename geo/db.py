@@ -26,7 +26,7 @@ APP_ROLE = "chengjian_app"
 
 def private_cluster() -> Cluster:
     s = get_settings()
-    return Cluster(s.data_dir / "pg", db_name=s.db_name, port=s.pg_port)
+    return Cluster(s.data_dir / "pg", db_name=s.db_name, port=s.pg_port, bin_dir=s.pg_bin)
 
 
 def database_url() -> str:

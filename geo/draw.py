@@ -54,6 +54,7 @@ import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 SCHEME = "chengjian-draw/v1"
@@ -169,7 +170,7 @@ def _canonical(projects: Iterable[Project], experts: Iterable[Expert], rules: Ru
             }
             for e in experts
         ),
-        key=lambda d: d["id"],
+        key=itemgetter("id"),
     )
     pr = sorted(
         (
@@ -183,7 +184,7 @@ def _canonical(projects: Iterable[Project], experts: Iterable[Expert], rules: Ru
             }
             for p in projects
         ),
-        key=lambda d: d["id"],
+        key=itemgetter("id"),
     )
     for items, what in ((ex, "expert"), (pr, "project")):
         ids = [d["id"] for d in items]

@@ -42,7 +42,7 @@ class Conflict(DomainError):
 class StaleVersion(Conflict):
     """The record changed since the client read it (optimistic locking)."""
 
-    def __init__(self, current: int, given: int, what: str = "记录") -> None:
+    def __init__(self, current: int | None, given: int, what: str = "记录") -> None:
         super().__init__(
             "stale_version", f"该{what}已被他人修改，请刷新后再操作。", "version", {"current": current, "given": given}
         )

@@ -10,7 +10,7 @@ Storing
 Checks, by content only (the file name and the browser's content type are never trusted)
     - size: empty files are refused (422); files above the kind's limit are refused (413) before anything
       is parsed. Limits: ``CHENGJIAN_MAX_PHOTO_BYTES`` (default 15 MB) for photos,
-      ``CHENGJIAN_MAX_DOCUMENT_BYTES`` (default 30 MB) for documents and scans, read at call time;
+      ``CHENGJIAN_MAX_DOCUMENT_BYTES`` (default 30 MB) for documents and scans (``geo.settings``);
     - type, from the leading bytes: photos may be JPEG, PNG or WebP; documents and scans PDF, JPEG or
       PNG. Anything else is refused (415) with a message naming what was received (PDF, HEIC, Word, ...);
     - integrity: images are fully decoded with Pillow (a truncated or corrupt image is refused, 422);
@@ -46,10 +46,10 @@ from zoneinfo import ZoneInfo
 
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from geo.settings import get_settings
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MB = 1024 * 1024
-MAX_PHOTO_BYTES = 15 * MB  # default; env CHENGJIAN_MAX_PHOTO_BYTES
-MAX_DOCUMENT_BYTES = 30 * MB  # default for documents and scans; env CHENGJIAN_MAX_DOCUMENT_BYTES
 MAX_PIXELS = 100_000_000  # larger images are refused (413) before they are decoded
 THUMB_SIZE = 320
 FILE_MODE = 0o640
@@ -120,21 +120,16 @@ class StoredFile:
 
 
 def files_root() -> Path:
-    """``CHENGJIAN_FILES_DIR`` if set, else ``<data_dir>/files`` (read at every call)."""
-    env = os.environ.get("CHENGJIAN_FILES_DIR")
-    if env:
-        return Path(env)
-    from geo.settings import get_settings
-
-    return get_settings().data_dir / "files"
+    """``CHENGJIAN_FILES_DIR`` if set, else ``<data_dir>/files``."""
+    s = get_settings()
+    return s.files_dir or s.data_dir / "files"
 
 
 def max_bytes(kind: str) -> int:
-    """Largest file accepted for ``kind``, from the environment or the module default."""
+    """Largest file accepted for ``kind`` (``CHENGJIAN_MAX_PHOTO_BYTES``, ``CHENGJIAN_MAX_DOCUMENT_BYTES``)."""
     _check_kind(kind)
-    if kind == "photo":
-        return int(os.environ.get("CHENGJIAN_MAX_PHOTO_BYTES") or MAX_PHOTO_BYTES)
-    return int(os.environ.get("CHENGJIAN_MAX_DOCUMENT_BYTES") or MAX_DOCUMENT_BYTES)
+    s = get_settings()
+    return s.max_photo_bytes if kind == "photo" else s.max_document_bytes
 
 
 def _check_kind(kind: str) -> None:
@@ -332,7 +327,7 @@ def store(data: bytes, filename: str, kind: str = "photo") -> StoredFile:
     if not (target.is_file() and _hash_file(target) == sha):
         _write_atomic(target, data)
     width = height = thumb = None
-    if im is not None:
+    if im is not None and size is not None:  # images come with their size
         width, height = size
         thumb = f"{sha[:2]}/{sha}.thumb.jpg"
         if not (root / thumb).is_file():

@@ -34,6 +34,7 @@ One way to compute
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
@@ -56,6 +57,9 @@ from geo.settings import get_settings
 METRIC = crsmod.CGCS2000_GK120
 FENCE_GEOMETRIES = ("Polygon", "MultiPolygon")
 MAX_LISTED = 20  # errors and missing ids listed in one error's detail
+NONE = np.array(
+    None
+)  # np.equal(values, NONE): which items are None (as np.equal(values, None), which numpy types refuse)
 
 
 class GeofenceError(DomainError):
@@ -106,7 +110,7 @@ class Fences:
         return len(self.ids)
 
     @classmethod
-    def from_rows(cls, rows: list[Any], with_sites: bool) -> Fences:
+    def from_rows(cls, rows: Sequence[Any], with_sites: bool) -> Fences:
         wgs84 = shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else np.empty(0, dtype=object)
         polys = crsmod.transform(np.asarray(wgs84, dtype=object), crsmod.WGS84, METRIC)
         shapely.prepare(polys)
@@ -159,7 +163,7 @@ def load_named(conn: Connection, layer: Layer, fence_ids: np.ndarray, site_ids: 
     return Fences.from_rows(rows, has_sites(layer))
 
 
-_cache: dict[tuple[str, str], tuple[tuple, Fences]] = {}
+_cache: dict[tuple[str, str, str], tuple[tuple, Fences]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -225,7 +229,7 @@ def _metric_proj() -> pyproj.Proj:
     return pyproj.Proj(METRIC)
 
 
-def _problem(i: int, code: str, message: str, field: str, detail: dict | None = None) -> dict:
+def _problem(i: int, code: str, message: str, field: str | None, detail: dict | None = None) -> dict:
     return {"index": i, "code": code, "message": message, "field": field, "detail": detail or {}}
 
 
@@ -264,7 +268,7 @@ def prepare_points(lon: Any, lat: Any, crs: str | None = None, accuracy_m: Any =
     acc = (
         np.zeros(n)
         if accuracy_m is None
-        else np.broadcast_to(np.asarray(np.where(np.equal(accuracy_m, None), 0.0, accuracy_m), dtype=float), (n,))
+        else np.broadcast_to(np.asarray(np.where(np.equal(accuracy_m, NONE), 0.0, accuracy_m), dtype=np.float64), (n,))
     )
     problems: list[dict] = []
     for i in np.flatnonzero(~(np.isfinite(acc) & (acc >= 0))):
@@ -384,7 +388,7 @@ def _targets(values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         arr = np.broadcast_to(arr, (n,)).astype(np.int64)
         return arr, np.ones(n, dtype=bool)
     arr = np.broadcast_to(arr, (n,))
-    given = np.not_equal(arr, None)
+    given = np.not_equal(arr, NONE)
     return np.where(given, arr, 0).astype(np.int64), given
 
 
@@ -447,6 +451,7 @@ def check(
     # Checks by site: every fence of the site.
     rows_s = np.flatnonzero(by_site)
     if len(rows_s):
+        assert fences.site_ids is not None  # site_id on a layer without sites was refused above
         order = np.lexsort((fences.ids, fences.site_ids))
         sorted_sites = fences.site_ids[order]
         lo = np.searchsorted(sorted_sites, sid[rows_s], "left")

@@ -1,18 +1,37 @@
-"""Settings from environment variables (prefix ``CHENGJIAN_``; ``DATABASE_URL`` as is)."""
+"""Settings from environment variables: every read of the environment goes through here.
+
+- The platform's own (core, api, tiles, tools): :class:`Settings`, prefix ``CHENGJIAN_`` (``DATABASE_URL`` as
+  is), read with :func:`get_settings`.
+- A business module's: a :class:`ModuleSettings` subclass declared in the module (``layers/<name>/settings.py``)
+  under its own prefix ``CHENGJIAN_<X>_``, read with ``module_settings(TheClass)``. Declaring the class registers
+  it (:func:`classes`); the core never names a module.
+
+Each class is read once per process and kept; ``get_settings.cache_clear()`` forgets them all, the modules' too
+(tests that change the environment call it). A value that does not fit its field is a :class:`SettingsError`
+naming the variable; the app reads every class as it starts (:func:`read_all`), so a bad value stops it there
+instead of failing a request later. Empty variables count as unset. README.md's settings table lists every
+variable (:func:`variables`; ``tests/test_settings.py`` compares the two).
+"""
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
+
+S = TypeVar("S", bound=BaseSettings)
+T = TypeVar("T", bound="ModuleSettings")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CHENGJIAN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CHENGJIAN_", extra="ignore", env_ignore_empty=True)
 
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "CHENGJIAN_DATABASE_URL")
@@ -48,6 +67,24 @@ class Settings(BaseSettings):
     geofence_max_batch: int = 100_000
     geofence_max_layer_fences: int = 200_000
 
+    # Where the app is reached from outside (the verification link in printed QR codes); unset: the request's host.
+    public_base_url: str | None = None
+
+    # Uploaded files (geo/files.py): where they are kept (unset: <data_dir>/files) and the largest accepted per kind.
+    files_dir: Path | None = None
+    max_photo_bytes: int = 15 * MB
+    max_document_bytes: int = 30 * MB  # documents and scans
+    # Ed25519 key of the anti-counterfeit marks (geo/signing.py), base64; unset: the key file under <data_dir>/keys.
+    signing_key: SecretStr | None = None
+
+    # Tiles (tiles/cache.py): the in-process cache of each app process in MB (0 turns it off), and the largest tile
+    # served as it is (bytes; a larger one is served in its smaller form, see the guard in tiles/sql.py).
+    tile_cache_mb: float = 256
+    tile_max_bytes: int = 500_000
+
+    # Password of the demo accounts ``chengjian demo`` creates (etl/accounts_cli.py).
+    demo_password: str = "Chengjian-2026"
+
     # Roles of a request that carries no credentials (``make run`` sets ``leader`` for a read-only demo map).
     anonymous_roles: str = "public"
 
@@ -75,6 +112,115 @@ class Settings(BaseSettings):
     oidc_username_claim: str = "preferred_username"  # the claim matched to a local username on first sign-in
 
 
+class SettingsError(ValueError):
+    """A variable's value does not fit its setting (the message names the variable)."""
+
+
+_lock = threading.RLock()
+_registered: dict[str, type[ModuleSettings]] = {}
+_read_modules: dict[type[ModuleSettings], ModuleSettings] = {}
+_read_for: Settings | None = None  # the core settings object that _read_modules were read with
+
+
+def _key(cls: type[BaseSettings]) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class ModuleSettings(BaseSettings):
+    """Base of a business module's settings: subclass it in the module with ``env_prefix="CHENGJIAN_<X>_"`` (its
+    own prefix) and read it with ``module_settings(TheClass)``. Declaring a subclass registers it; a prefix
+    outside ``CHENGJIAN_``, or a variable another class already reads, is refused (``TypeError``)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        prefix = cls.model_config.get("env_prefix", "")
+        if not (prefix.startswith("CHENGJIAN_") and prefix.endswith("_") and len(prefix) > len("CHENGJIAN__")):
+            raise TypeError(
+                f"{cls.__qualname__}: a module's settings need their own prefix CHENGJIAN_<X>_, not {prefix!r}"
+            )
+        key = _key(cls)
+        with _lock:
+            taken = {name: other for other in classes() if _key(other) != key for name in env_names(other)}
+            clash = sorted(name for name in env_names(cls) if name in taken)
+            if clash:
+                raise TypeError(
+                    f"{cls.__qualname__}: {', '.join(clash)} already read by {taken[clash[0]].__qualname__}"
+                )
+            _registered[key] = cls  # a module imported again replaces its class
+
+
+def _read(cls: type[S]) -> S:
+    try:
+        return cls()
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            names = env_names(cls, field) if field in cls.model_fields else [field]
+            problems.append(f"{' / '.join(names)}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("invalid setting: " + "; ".join(problems)) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The platform's settings, read once (``get_settings.cache_clear()`` re-reads them, and the modules')."""
+    return _read(Settings)
+
+
+def module_settings(cls: type[T]) -> T:
+    """The settings of a module's :class:`ModuleSettings` class, read once (again after
+    ``get_settings.cache_clear()``)."""
+    global _read_for
+    if not issubclass(cls, ModuleSettings):
+        raise TypeError(f"{cls.__qualname__} is not a ModuleSettings class")
+    core = get_settings()
+    with _lock:
+        if _read_for is not core:
+            _read_modules.clear()
+            _read_for = core
+        found = _read_modules.get(cls)
+        if found is None:
+            found = _read_modules[cls] = _read(cls)
+    assert isinstance(found, cls)
+    return found
+
+
+def classes() -> list[type[BaseSettings]]:
+    """Every settings class: the platform's, then the modules' declared so far (``geo.modules.discover()``
+    imports them all)."""
+    with _lock:
+        return [Settings, *_registered.values()]
+
+
+def read_all() -> None:
+    """Read every settings class now: a bad value raises :class:`SettingsError` (the app calls this as it starts)."""
+    for cls in classes():
+        if issubclass(cls, ModuleSettings):
+            module_settings(cls)
+        else:
+            get_settings()
+
+
+def env_names(cls: type[BaseSettings], field: str | None = None) -> list[str]:
+    """The variables ``cls`` reads (upper case), or those of one of its fields."""
+    prefix = cls.model_config.get("env_prefix", "")
+    out: list[str] = []
+    for name, info in cls.model_fields.items():
+        if field is not None and name != field:
+            continue
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            out += [str(a).upper() for a in alias.choices if isinstance(a, str)]
+        elif isinstance(alias, str):
+            out.append(alias.upper())
+        else:
+            out.append((prefix + name).upper())
+    return out
+
+
+def variables() -> dict[str, type[BaseSettings]]:
+    """Every variable read, with the class that reads it."""
+    return {name: cls for cls in classes() for name in env_names(cls)}

@@ -15,8 +15,8 @@ Binding a form
 Key
     ``CHENGJIAN_SIGNING_KEY`` (base64 of the raw 32-byte private key) if set, else the key file
     ``<data_dir>/keys/signing-ed25519.key`` (same base64 text), created on first use with mode 0600 (its
-    folder 0700). Both are read at every call, so a changed key takes effect at once; all processes of a
-    deployment must share the key. Tokens signed with a replaced key no longer verify.
+    folder 0700). The key file is read at every call, so a replaced file takes effect at once; all processes
+    of a deployment must share the key. Tokens signed with a replaced key no longer verify.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from geo.settings import get_settings
 
 KEY_FILE = "signing-ed25519.key"
 _PART = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -79,8 +81,6 @@ def _unb64url(text: str) -> bytes:
 
 
 def key_path() -> Path:
-    from geo.settings import get_settings
-
     return get_settings().data_dir / "keys" / KEY_FILE
 
 
@@ -105,9 +105,9 @@ def new_key_text() -> str:
 
 def private_key() -> Ed25519PrivateKey:
     """The signing key (see the module docstring); creates the key file if there is no key yet."""
-    env = os.environ.get("CHENGJIAN_SIGNING_KEY")
-    if env:
-        return _parse_key(env, "CHENGJIAN_SIGNING_KEY")
+    env = get_settings().signing_key
+    if env is not None:
+        return _parse_key(env.get_secret_value(), "CHENGJIAN_SIGNING_KEY")
     path = key_path()
     if not path.exists():
         _create_key_file(path)

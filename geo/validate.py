@@ -181,11 +181,11 @@ def check_many(
             errors[i] = GeometryError(code, msg, field_name, detail)
 
     missing = np.array([g is None for g in geoms], dtype=bool)
-    for i in np.flatnonzero(missing):
+    for i in np.flatnonzero(missing).tolist():
         fail(i, "geometry_missing", "缺少几何图形。")
     safe = np.where(missing, shapely.Point(), geoms)
     empty = shapely.is_empty(safe)
-    for i in np.flatnonzero(empty & ~missing):
+    for i in np.flatnonzero(empty & ~missing).tolist():
         fail(i, "geometry_empty", "几何图形为空。")
 
     # Coordinate ranges in the input CRS.
@@ -201,7 +201,7 @@ def check_many(
             (bounds[:, 0] >= 0) & (bounds[:, 2] <= 1_000_000) & (bounds[:, 1] >= 0) & (bounds[:, 3] <= 10_000_000)
         )
     swapped = _bbox_inside(bounds[:, [1, 0, 3, 2]], margin=margin) if src in crsmod.GEOGRAPHIC else np.zeros(n, bool)
-    for i in np.flatnonzero(~(in_range & coords_ok) & ~empty):
+    for i in np.flatnonzero(~(in_range & coords_ok) & ~empty).tolist():
         msg = (
             "坐标超出有效范围（经度 -180~180，纬度 -90~90）"
             if src in crsmod.GEOGRAPHIC

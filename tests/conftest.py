@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -78,6 +79,35 @@ def database():
     yield TEST_URL
     reset_engine()
     _drop_database(TEST_URL)
+
+
+def set_environment(**values: str | None) -> Callable[[], None]:
+    """Set (None: remove) environment variables and re-read the settings (geo.settings reads them once and keeps
+    them); returns the function that puts both back. For fixtures wider than one test; a test uses ``env``."""
+    from geo.settings import get_settings
+
+    saved = {name: os.environ.get(name) for name in values}
+
+    def apply(pairs: dict[str, str | None]) -> None:
+        for name, value in pairs.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+
+    apply(values)
+    return lambda: apply(saved)
+
+
+@pytest.fixture
+def env():
+    """``env(NAME="value", OTHER=None)`` sets (None: removes) environment variables for this test, with the settings
+    re-read at once; both are restored after the test."""
+    restores: list[Callable[[], None]] = []
+    yield lambda **values: restores.append(set_environment(**values))
+    for restore in reversed(restores):
+        restore()
 
 
 @pytest.fixture(scope="session")

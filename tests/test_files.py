@@ -20,10 +20,8 @@ WEST_LAKE = (120.1481, 30.2425)  # lon, lat
 
 
 @pytest.fixture(autouse=True)
-def root(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("CHENGJIAN_FILES_DIR", str(tmp_path / "files"))
-    monkeypatch.delenv("CHENGJIAN_MAX_PHOTO_BYTES", raising=False)
-    monkeypatch.delenv("CHENGJIAN_MAX_DOCUMENT_BYTES", raising=False)
+def root(tmp_path, env) -> Path:
+    env(CHENGJIAN_FILES_DIR=str(tmp_path / "files"), CHENGJIAN_MAX_PHOTO_BYTES=None, CHENGJIAN_MAX_DOCUMENT_BYTES=None)
     return tmp_path / "files"
 
 
@@ -196,9 +194,9 @@ def test_truncated_pdf_and_empty_file_are_refused():
     assert (e.value.status, e.value.code) == (422, "empty_file")
 
 
-def test_size_limits_per_kind_from_environment(monkeypatch, root):
+def test_size_limits_per_kind_from_environment(env, root):
     data = jpeg()
-    monkeypatch.setenv("CHENGJIAN_MAX_PHOTO_BYTES", str(len(data) - 1))
+    env(CHENGJIAN_MAX_PHOTO_BYTES=str(len(data) - 1))
     with pytest.raises(files.FileRefused) as e:
         files.store(data, "big.jpg")
     assert (e.value.status, e.value.code) == (413, "file_too_large")
@@ -206,13 +204,13 @@ def test_size_limits_per_kind_from_environment(monkeypatch, root):
     assert e.value.message.startswith("文件过大：照片不能超过")
     # documents and scans have their own limit
     assert files.store(data, "big.jpg", kind="scan").size == len(data)
-    monkeypatch.setenv("CHENGJIAN_MAX_DOCUMENT_BYTES", str(2 * 1024 * 1024))
+    env(CHENGJIAN_MAX_DOCUMENT_BYTES=str(2 * 1024 * 1024))
     with pytest.raises(files.FileRefused) as e:
         files.store(pdf() + b" " * (3 * 1024 * 1024), "a.pdf", kind="document")
     assert e.value.status == 413
     assert e.value.message == "文件过大：文档不能超过 2 MB，收到的文件有 3 MB。"
-    monkeypatch.delenv("CHENGJIAN_MAX_PHOTO_BYTES")
-    assert files.max_bytes("photo") == files.MAX_PHOTO_BYTES == 15 * 1024 * 1024
+    env(CHENGJIAN_MAX_PHOTO_BYTES=None)
+    assert files.max_bytes("photo") == 15 * 1024 * 1024
 
 
 def test_unknown_kind_is_a_programming_error():
@@ -252,13 +250,13 @@ def test_open_path_refuses_bad_hashes(root):
         files.open_path("0" * 64)
 
 
-def test_root_is_read_at_call_time(monkeypatch, tmp_path):
-    monkeypatch.setenv("CHENGJIAN_FILES_DIR", str(tmp_path / "one"))
+def test_root_follows_the_settings(env, tmp_path):
+    env(CHENGJIAN_FILES_DIR=str(tmp_path / "one"))
     rec = files.store(jpeg(), "a.jpg")
     assert (tmp_path / "one" / rec.path).is_file()
-    monkeypatch.setenv("CHENGJIAN_FILES_DIR", str(tmp_path / "two"))
+    env(CHENGJIAN_FILES_DIR=str(tmp_path / "two"))
     assert files.files_root() == tmp_path / "two" and not files.verify(rec.sha256)
-    monkeypatch.delenv("CHENGJIAN_FILES_DIR")
+    env(CHENGJIAN_FILES_DIR=None)
     from geo.settings import get_settings
 
     assert files.files_root() == get_settings().data_dir / "files"

@@ -25,8 +25,8 @@ FOOTER = "杭州市城乡建设委员会 制"
 
 
 @pytest.fixture(autouse=True)
-def key(monkeypatch):
-    monkeypatch.setenv("CHENGJIAN_SIGNING_KEY", signing.new_key_text())
+def key(env):
+    env(CHENGJIAN_SIGNING_KEY=signing.new_key_text())
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ PAYLOAD = {
 
 
 @pytest.fixture(autouse=True)
-def key(monkeypatch) -> str:
+def key(env) -> str:
     text = signing.new_key_text()
-    monkeypatch.setenv("CHENGJIAN_SIGNING_KEY", text)
+    env(CHENGJIAN_SIGNING_KEY=text)
     return text
 
 
@@ -66,14 +66,14 @@ def test_changed_signature_is_refused():
         signing.verify(body + "." + _b64(bytes(raw)))
 
 
-def test_forged_with_another_key_is_refused(monkeypatch):
+def test_forged_with_another_key_is_refused(env):
     forger = Ed25519PrivateKey.generate()
     body = signing.canonical_json(PAYLOAD)
     forged = _b64(body) + "." + _b64(forger.sign(body))
     with pytest.raises(BadSignature):
         signing.verify(forged)
     token = signing.sign(PAYLOAD)
-    monkeypatch.setenv("CHENGJIAN_SIGNING_KEY", signing.new_key_text())  # key replaced
+    env(CHENGJIAN_SIGNING_KEY=signing.new_key_text())  # key replaced
     with pytest.raises(BadSignature):
         signing.verify(token)
 
@@ -140,38 +140,31 @@ def test_digest_binds_form_data():
     assert signing.verify(token)["digest"] != signing.digest({**fields, "单位": ["甲"]})
 
 
-def test_key_file_created_once_with_mode_0600(monkeypatch, tmp_path):
-    from geo.settings import get_settings
-
-    monkeypatch.delenv("CHENGJIAN_SIGNING_KEY")
-    monkeypatch.setenv("CHENGJIAN_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    try:
-        path = tmp_path / "keys" / "signing-ed25519.key"
-        assert signing.key_path() == path and not path.exists()
-        token = signing.sign(PAYLOAD)
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-        text = path.read_text()
-        assert len(base64.b64decode(text.strip())) == 32
-        assert signing.verify(token) == PAYLOAD and signing.sign(PAYLOAD) == token
-        assert path.read_text() == text and [p.name for p in path.parent.iterdir()] == [path.name]
-        # the same text works as CHENGJIAN_SIGNING_KEY
-        monkeypatch.setenv("CHENGJIAN_SIGNING_KEY", text.strip())
-        assert signing.sign(PAYLOAD) == token
-    finally:
-        get_settings.cache_clear()
+def test_key_file_created_once_with_mode_0600(env, tmp_path):
+    env(CHENGJIAN_SIGNING_KEY=None, CHENGJIAN_DATA_DIR=str(tmp_path))
+    path = tmp_path / "keys" / "signing-ed25519.key"
+    assert signing.key_path() == path and not path.exists()
+    token = signing.sign(PAYLOAD)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    text = path.read_text()
+    assert len(base64.b64decode(text.strip())) == 32
+    assert signing.verify(token) == PAYLOAD and signing.sign(PAYLOAD) == token
+    assert path.read_text() == text and [p.name for p in path.parent.iterdir()] == [path.name]
+    # the same text works as CHENGJIAN_SIGNING_KEY
+    env(CHENGJIAN_SIGNING_KEY=text.strip())
+    assert signing.sign(PAYLOAD) == token
 
 
-def test_key_from_environment(monkeypatch, key):
+def test_key_from_environment(env, key):
     token = signing.sign(PAYLOAD)
     urlsafe = key.replace("+", "-").replace("/", "_").rstrip("=")
-    monkeypatch.setenv("CHENGJIAN_SIGNING_KEY", urlsafe)
+    env(CHENGJIAN_SIGNING_KEY=urlsafe)
     assert signing.verify(token) == PAYLOAD
-    monkeypatch.setenv("CHENGJIAN_SIGNING_KEY", base64.b64encode(b"short").decode())
+    env(CHENGJIAN_SIGNING_KEY=base64.b64encode(b"short").decode())
     with pytest.raises(RuntimeError, match="32 bytes"):
         signing.sign(PAYLOAD)
-    monkeypatch.setenv("CHENGJIAN_SIGNING_KEY", "not base64 at all!")
+    env(CHENGJIAN_SIGNING_KEY="not base64 at all!")
     with pytest.raises(RuntimeError, match="base64"):
         signing.sign(PAYLOAD)
 

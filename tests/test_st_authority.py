@@ -16,16 +16,14 @@ from stdnum.cn import ric
 
 from layers.standard_sites import common, stats
 from tests import st_world
-from tests.conftest import make_user
+from tests.conftest import make_user, set_environment
 
 XH, YH = "XH-2026-0001", "YH-2026-0002"
 
 
 @pytest.fixture(scope="module")
 def world(engine, app, tmp_path_factory):
-    import os
-
-    os.environ["CHENGJIAN_FILES_DIR"] = str(tmp_path_factory.mktemp("files"))
+    restore = set_environment(CHENGJIAN_FILES_DIR=str(tmp_path_factory.mktemp("files")))
     info = st_world.build(engine)
     registered = datetime.now(UTC) - timedelta(days=400)
     with engine.begin() as conn:
@@ -46,7 +44,7 @@ def world(engine, app, tmp_path_factory):
     info["clerk_yh"] = make_user("sta-clerk-yuhang", ["district_staff"], district="余杭区")
     info["city"] = make_user("sta-city", ["city_supervisor"])
     yield info
-    os.environ.pop("CHENGJIAN_FILES_DIR", None)
+    restore()
 
 
 def _photo(client, headers, kind, owner_id, site, dlon=0.0):

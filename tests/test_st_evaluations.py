@@ -6,7 +6,6 @@ authority's recommendation (ST-15), the committee's decision and its effects (ST
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import subprocess
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -19,7 +18,7 @@ from sqlalchemy import text
 from etl import printform
 from geo import signing
 from tests import st_world
-from tests.conftest import make_user
+from tests.conftest import make_user, set_environment
 
 XH, YH = "XH-2026-0001", "YH-2026-0002"
 REPORT_FIELDS = {"progress": "竣工", "workers": 40, "safety_checks": 4, "hazards_found": 2, "hazards_fixed": 2}
@@ -36,8 +35,7 @@ KEY = signing.new_key_text()
 
 @pytest.fixture(scope="module")
 def world(engine, app, tmp_path_factory):
-    os.environ["CHENGJIAN_FILES_DIR"] = str(tmp_path_factory.mktemp("files"))
-    os.environ["CHENGJIAN_SIGNING_KEY"] = KEY
+    restore = set_environment(CHENGJIAN_FILES_DIR=str(tmp_path_factory.mktemp("files")), CHENGJIAN_SIGNING_KEY=KEY)
     from fastapi.testclient import TestClient
 
     info = st_world.build(engine)
@@ -50,8 +48,7 @@ def world(engine, app, tmp_path_factory):
     info["city"] = make_user("st-eval-city", ["city_supervisor"])
     yield info
     _forget(engine, info)
-    os.environ.pop("CHENGJIAN_FILES_DIR", None)
-    os.environ.pop("CHENGJIAN_SIGNING_KEY", None)
+    restore()
 
 
 def _forget(engine, info) -> None:
@@ -423,7 +420,7 @@ def _eid(engine, code) -> int:
         ).scalar()
 
 
-def test_printed_form_verifies(client, world, engine, tmp_path, monkeypatch):
+def test_printed_form_verifies(client, world, engine, tmp_path, env):
     eid = _eid(engine, XH)
     r = client.get(f"/api/st/evaluations/{eid}/print", headers=unit(world, XH))
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF-")
@@ -467,9 +464,9 @@ def test_printed_form_verifies(client, world, engine, tmp_path, monkeypatch):
     assert client.get(path, params={"format": "json"}).json()["valid"] is True
     # A code signed with another key (forged), of another kind, for no application, or garbage: invalid.
     payload = signing.verify(token)
-    monkeypatch.setenv("CHENGJIAN_SIGNING_KEY", signing.new_key_text())
+    env(CHENGJIAN_SIGNING_KEY=signing.new_key_text())
     forged = signing.sign(payload)
-    monkeypatch.setenv("CHENGJIAN_SIGNING_KEY", KEY)
+    env(CHENGJIAN_SIGNING_KEY=KEY)
     for bad in (
         forged,
         signing.sign({**payload, "t": "other"}),

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from geo import files
 from tests import st_world
-from tests.conftest import running_server
+from tests.conftest import running_server, set_environment
 
 XH = "XH-2026-0001"
 UNIT = f"sg-{XH}"
@@ -123,7 +123,7 @@ def world(engine, app, tmp_path_factory):
     """The two-project world; 西湖区's project registered, its unit's initial password read from the SMS outbox."""
     from fastapi.testclient import TestClient
 
-    os.environ["CHENGJIAN_FILES_DIR"] = str(tmp_path_factory.mktemp("files"))
+    restore = set_environment(CHENGJIAN_FILES_DIR=str(tmp_path_factory.mktemp("files")))
     info = st_world.build(engine)
     p = st_world.PROJECTS["西湖区"]
     with TestClient(app) as c:
@@ -133,7 +133,7 @@ def world(engine, app, tmp_path_factory):
         info["user_id"] = conn.execute(text("SELECT id FROM users WHERE username = :u"), {"u": UNIT}).scalar()
     info["password"] = st_world.initial_password(engine, UNIT)
     yield info
-    os.environ.pop("CHENGJIAN_FILES_DIR", None)
+    restore()
 
 
 class Recorder:

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from geo.gcj02 import wgs84_to_gcj02
 from tests import st_world
-from tests.conftest import make_user
+from tests.conftest import make_user, set_environment
 
 XH, YH = "XH-2026-0001", "YH-2026-0002"
 FIELDS = {"progress": "主体结构施工至 12 层", "workers": 86, "safety_checks": 4, "hazards_found": 3, "hazards_fixed": 3}
@@ -23,9 +23,7 @@ REQUIRED_PHOTOS = ("P01", "P02", "P03", "P05", "P06")
 
 @pytest.fixture(scope="module")
 def world(engine, app, tmp_path_factory):
-    import os
-
-    os.environ["CHENGJIAN_FILES_DIR"] = str(tmp_path_factory.mktemp("files"))
+    restore = set_environment(CHENGJIAN_FILES_DIR=str(tmp_path_factory.mktemp("files")))
     from fastapi.testclient import TestClient
 
     info = st_world.build(engine)
@@ -35,7 +33,7 @@ def world(engine, app, tmp_path_factory):
     info["clerk_xh"] = make_user("st-clerk-xihu", ["district_staff"], district="西湖区")
     info["clerk_yh"] = make_user("st-clerk-yuhang", ["district_staff"], district="余杭区")
     yield info
-    os.environ.pop("CHENGJIAN_FILES_DIR", None)
+    restore()
 
 
 def unit(world, code, role="construction_unit"):
@@ -227,8 +225,8 @@ def test_exif_disagreement_is_flagged(client, world):
     assert any("拍摄时间" in f for f in flags) and any("GPS 位置" in f for f in flags)
 
 
-def test_outside_fence_may_be_accepted_with_a_flag(client, world, monkeypatch):
-    monkeypatch.setenv("CHENGJIAN_ST_OUTSIDE_FENCE", "flag")
+def test_outside_fence_may_be_accepted_with_a_flag(client, world, env):
+    env(CHENGJIAN_ST_OUTSIDE_FENCE="flag")
     sg = unit(world, YH)
     site = world[YH]
     rid = client.get("/api/st/reports", headers=sg).json()["reports"][0]["id"]

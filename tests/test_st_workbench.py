@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from tests import st_world
-from tests.conftest import TEST_PASSWORD, make_user, running_server
+from tests.conftest import TEST_PASSWORD, make_user, running_server, set_environment
 
 XH = "XH-2026-0001"
 SUPERVISION = f"jl-{XH}"
@@ -84,7 +84,7 @@ def world(engine, app, tmp_path_factory):
     (form, every required photo inside the fence) and submitted; the initial password of the supervision unit."""
     from fastapi.testclient import TestClient
 
-    os.environ["CHENGJIAN_FILES_DIR"] = str(tmp_path_factory.mktemp("files"))
+    restore = set_environment(CHENGJIAN_FILES_DIR=str(tmp_path_factory.mktemp("files")))
     info = st_world.build(engine)
     site = info[XH]
     with TestClient(app) as c:
@@ -126,7 +126,7 @@ def world(engine, app, tmp_path_factory):
         assert r.status_code == 200 and r.json()["status"] == "submitted", r.text
     make_user(CLERK, ["district_staff"], district="西湖区")
     yield {**info, "report_id": report["id"], "supervision_password": passwords[SUPERVISION]}
-    os.environ.pop("CHENGJIAN_FILES_DIR", None)
+    restore()
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,10 @@ import mapbox_vector_tile
 from sqlalchemy import text
 
 from geo.layer.registry import registry
+from geo.settings import get_settings
 from tests.conftest import ADMIN, LEADER, PUBLIC
 from tiles import service, sql
-from tiles.cache import tile_cache, tile_settings
+from tiles.cache import tile_cache
 from tiles.generations import shared_reads
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -209,7 +210,7 @@ def test_no_tile_exceeds_the_size_bound(client, engine, clean):
     """A dense village: 12,000 houses on 700 m x 700 m; the densest tile of every zoom stays under 500 KB."""
     lon, lat = tile_centre(120.05, 30.35, 14)
     add_farmhouses(engine, 12_000, lon, lat, 0.007)
-    limit = tile_settings().max_bytes
+    limit = get_settings().tile_max_bytes
     assert limit == 500_000
     for z in range(0, 19):
         z, x, y = tile_of(lon, lat, z)

@@ -16,21 +16,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from cachetools import LRUCache
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geo.settings import get_settings
 
 ENTRY_OVERHEAD = 256  # bytes charged per entry besides the tile (key, object headers)
-
-
-class TileSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CHENGJIAN_TILE_", extra="ignore")
-
-    cache_mb: float = 256  # per app process; 0 turns the cache off
-    max_bytes: int = 500_000  # a tile above this is served in its smaller form (see tiles/sql.py guard)
-
-
-@lru_cache
-def tile_settings() -> TileSettings:
-    return TileSettings()
 
 
 @dataclass(frozen=True)
@@ -80,4 +69,4 @@ class TileCache:
 
 @lru_cache
 def tile_cache() -> TileCache:
-    return TileCache(int(tile_settings().cache_mb * 2**20))
+    return TileCache(int(get_settings().tile_cache_mb * 2**20))  # CHENGJIAN_TILE_CACHE_MB; 0 turns it off

@@ -3,6 +3,7 @@ one way to run a statement on it under a principal's data scope."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -29,7 +30,7 @@ def with_cursor(fn: Callable[[Any], Any], scope: scopes.Scope | None = None) -> 
     for attempt in (1, 2):
         conn = tile_engine().raw_connection()
         try:
-            with conn.cursor() as cur:
+            with contextlib.closing(conn.cursor()) as cur:
                 if scope is not None:
                     scopes.apply_session(cur, conn.info, scope)
                 return fn(cur)

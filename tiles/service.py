@@ -17,8 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from geo import scope as scopes
 from geo.layer.registry import Layer
+from geo.settings import get_settings
 from tiles import sql
-from tiles.cache import Tile, tile_cache, tile_settings
+from tiles.cache import Tile, tile_cache
 from tiles.generations import Generation, pick, read_all, shared_reads
 from tiles.pool import with_cursor
 
@@ -77,7 +78,7 @@ def render(
     check_leakproof(cur)
     parts = tuple(sql.plan(layer, z, whole and has_cells(cur, layer)) for layer in layers)
     gens, blobs = _run(cur, parts, z, x, y)
-    limit = tile_settings().max_bytes
+    limit = get_settings().tile_max_bytes
     if sum(map(len, blobs)) > limit:
         # The size guard: the largest parts first, each in its smaller form, until the tile fits. The extra
         # statements read newer snapshots at worst; the tile stays keyed by the first one's generations.

@@ -46,7 +46,7 @@ def legend(layer: Layer) -> list[dict]:
     style = layer.style
     if not style.color_by:
         return [{"value": None, "label": layer.title, "color": style.color}]
-    rows = [{"value": v, "label": v, "color": c} for v, c in style.colors.items()]
+    rows: list[dict[str, Any]] = [{"value": v, "label": v, "color": c} for v, c in style.colors.items()]
     choices = layer.attr(style.color_by).choices
     if choices is None or set(choices) - set(style.colors):
         rows.append({"value": None, "label": OTHER, "color": style.color})
@@ -54,7 +54,7 @@ def legend(layer: Layer) -> list[dict]:
 
 
 def _meta(layer: Layer, role: str) -> dict:
-    meta = {
+    meta: dict[str, Any] = {
         "chengjian:layer": layer.id,
         "chengjian:group": layer.group,
         "chengjian:title": layer.title,

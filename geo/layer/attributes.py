@@ -8,6 +8,7 @@ an :class:`AttrError` per row with a Chinese message naming the field.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,7 @@ def _blank(v: Any) -> bool:
     return isinstance(v, str) and v.strip() == ""
 
 
-def coerce_column(attr: Attr, values: list[Any]) -> tuple[list[Any], dict[int, AttrError]]:
+def coerce_column(attr: Attr, values: Sequence[Any] | np.ndarray) -> tuple[list[Any], dict[int, AttrError]]:
     """Coerce one attribute's values; returns (typed values, {row: error}).
 
     Long columns take a vectorised fast path for the plain cases (text, numbers,
@@ -57,7 +58,7 @@ def coerce_column(attr: Attr, values: list[Any]) -> tuple[list[Any], dict[int, A
     idx = np.flatnonzero(redo)
     if not len(idx):
         return out.tolist(), {}
-    again, errs = _coerce_rows(attr, [values[i] for i in idx])
+    again, errs = _coerce_rows(attr, [values[int(i)] for i in idx])
     for j, i in enumerate(idx):
         out[i] = again[j]
     return out.tolist(), {int(idx[j]): e for j, e in errs.items()}
@@ -85,7 +86,7 @@ def _flags(items, test) -> np.ndarray:
     return np.fromiter(map(test, items), dtype=bool, count=len(items))
 
 
-def _fast_column(attr: Attr, values: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+def _fast_column(attr: Attr, values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(typed values, rows to redo one by one) for text, int, float and bool attributes; None: no fast path."""
     if attr.type not in ("text", "int", "float", "bool") or (attr.choices and attr.type != "text"):
         return None
@@ -97,7 +98,7 @@ def _fast_column(attr: Attr, values: list[Any]) -> tuple[np.ndarray, np.ndarray]
         raw[:] = values
     except ValueError:  # nested sequences
         return None
-    types = _type_of(raw)
+    types = np.asarray(_type_of(raw), dtype=object)  # it is one already (no copy); typed as an array here
     kind = {k: np.zeros(n, dtype=bool) for k in ("str", "none", "float", "int", "bool", "other")}
     for t in set(types):
         box = np.empty((), dtype=object)  # compare with the type as an object (numpy types are special)
@@ -163,7 +164,7 @@ def _fast_column(attr: Attr, values: list[Any]) -> tuple[np.ndarray, np.ndarray]
     return out, redo
 
 
-def _coerce_rows(attr: Attr, values: list[Any]) -> tuple[list[Any], dict[int, AttrError]]:
+def _coerce_rows(attr: Attr, values: Sequence[Any] | np.ndarray) -> tuple[list[Any], dict[int, AttrError]]:
     """The rules, one value at a time."""
     out: list[Any] = [None] * len(values)
     errors: dict[int, AttrError] = {}
@@ -172,6 +173,7 @@ def _coerce_rows(attr: Attr, values: list[Any]) -> tuple[list[Any], dict[int, At
     def err(i: int, code: str, msg: str) -> None:
         errors[i] = AttrError(code, msg, attr.name, values[i])
 
+    v: str | int | float | bool | dt.date | dt.datetime
     for i, raw in enumerate(values):
         raw = to_python(raw)
         if _blank(raw):
@@ -212,11 +214,10 @@ def _coerce_rows(attr: Attr, values: list[Any]) -> tuple[list[Any], dict[int, At
                     v = dt.date.fromisoformat(str(raw).strip().replace("/", "-")[:10])
             elif attr.type == "datetime":
                 if isinstance(raw, dt.datetime):
-                    v = raw
+                    t = raw
                 else:
-                    v = dt.datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
-                if v.tzinfo is None:
-                    v = v.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))  # Beijing time
+                    t = dt.datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
+                v = t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))  # Beijing time
             else:  # pragma: no cover - registry rejects unknown types
                 raise ValueError
         except (ValueError, TypeError, OverflowError):

@@ -83,7 +83,7 @@ def rebuildable_indexes(conn: Connection, table: str, rows: int) -> list[tuple[s
         return []
     present = conn.execute(
         sa.text(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT :n) t"), {"n": rows + 1}
-    ).scalar()
+    ).scalar_one()
     if present > rows:
         return []
     return [
@@ -132,6 +132,7 @@ def copy_features(
     )
     wkb = shapely.to_wkb(geoms)
     raw = conn.connection.driver_connection
+    assert raw is not None  # the connection is open: it just ran the statements above
     cols = [columns[c] for c in names]
     step = max(1, n // 100)
     with raw.cursor().copy(f"COPY {stage} (ord, geom{''.join(', ' + c for c in names)}) FROM STDIN") as cp:

@@ -349,7 +349,7 @@ def _source(
         try:
             use_crs = crsmod.normalize(declared)
         except crsmod.UnknownCRS:  # another projection: bring it to WGS84 here
-            geoms = _reproject(geoms, declared)
+            geoms = _reproject(geoms, str(declared))
             use_crs = crsmod.WGS84
 
     mapped, unknown, ignored = _map_columns(df, layer, fmt, geometry_columns)
@@ -379,7 +379,8 @@ def _map_columns(
     skip = {column_key(c) for c in geometry_columns.values()} | set(WKT_NAMES)
     quiet = set(IGNORED_NAMES) | (set(KML_FIELDS) if fmt == "kml" else set())
     mapped: dict[str, str] = {}
-    unknown, ignored = [], []
+    unknown: list[str] = []
+    ignored: list[str] = []
     for col in df.columns:
         key = column_key(col)
         if key in skip:
@@ -536,10 +537,10 @@ def check(conn: Connection, layer: Layer, src: Source, repair: bool = False, mar
         errors.setdefault(int(i), []).append(entry)
 
     geo = check_many(src.geoms, layer.geometry, src.crs, repair=repair, margin=margin)
-    for i in np.flatnonzero(~geo.ok):
-        if int(i) not in src.row_errors:  # a missing lon/lat is already reported by its column
-            e = geo.errors[i]
-            add(i, e.code, e.field, e.message)
+    for i in (int(k) for k in np.flatnonzero(~geo.ok)):
+        g = geo.errors[i]
+        if i not in src.row_errors and g is not None:  # a missing lon/lat is already reported by its column
+            add(i, g.code, g.field or "geometry", g.message)
     repairs = [
         {"row": int(i) + src.first_row, "message": r["message"]} for i, r in enumerate(geo.repairs) if r is not None
     ]
@@ -549,8 +550,8 @@ def check(conn: Connection, layer: Layer, src: Source, repair: bool = False, mar
         attr = layer.attr(name)
         values, errs = coerce_column(attr, raw)
         columns[name] = values
-        for i, e in errs.items():
-            add(i, e.code, e.field, e.message, e.value)
+        for row, a in errs.items():
+            add(row, a.code, a.field or name, a.message, a.value)
 
     if "code" in columns:
         _check_codes(conn, layer, columns["code"], src.first_row, add)

@@ -100,7 +100,7 @@ def where_clause(layer: Layer, query: Query, include_deleted: bool = False) -> s
         col = t.c[name]
         conds.append(col.is_(None) if values == [None] else col.in_(values))
     if query.q:
-        doc = sa.literal_column(f"({search_document([a.name for a in layer.searchable])})")
+        doc = sa.literal_column(f"({search_document([a.name for a in layer.searchable])})", sa.Text)
         pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conds.append(doc.ilike(pattern))
     if query.ids is not None:

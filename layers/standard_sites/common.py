@@ -3,13 +3,13 @@ months and dates in Beijing time."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from api.errors import ApiError
+from layers.standard_sites.settings import st_settings
 
 BEIJING = timezone(timedelta(hours=8))
 PREFIX = "/api/st"
@@ -17,13 +17,12 @@ PREFIX = "/api/st"
 
 def report_due_day() -> int:
     """The day of the following month by which a monthly report must be submitted (later: flagged late)."""
-    return int(os.environ.get("CHENGJIAN_ST_REPORT_DUE_DAY", "10"))
+    return st_settings().report_due_day
 
 
 def outside_fence_policy() -> str:
     """``refuse`` (default): a photo taken outside the site's fence is refused; ``flag``: accepted and flagged."""
-    value = os.environ.get("CHENGJIAN_ST_OUTSIDE_FENCE", "refuse")
-    return value if value in ("refuse", "flag") else "refuse"
+    return st_settings().outside_fence
 
 
 def authority_only(who) -> bool:

@@ -25,7 +25,6 @@ Below the machine, this part's routes (under ``/api/st``):
 from __future__ import annotations
 
 import json
-import os
 from datetime import date
 from typing import Any
 
@@ -46,6 +45,7 @@ from geo import audit, cases, files, signing, workflow
 from geo.cases import Action, CaseType, Lookup
 from geo.divisions import district_attr
 from geo.layer.registry import Attr
+from geo.settings import get_settings
 from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
@@ -729,7 +729,7 @@ def delete_attachment(
 
 def public_base(request: Request) -> str:
     """Where the public verification page is reached from outside (``CHENGJIAN_PUBLIC_BASE_URL``, else this host)."""
-    return (os.environ.get("CHENGJIAN_PUBLIC_BASE_URL") or str(request.base_url)).rstrip("/")
+    return (get_settings().public_base_url or str(request.base_url)).rstrip("/")
 
 
 def print_token(fields: list[tuple[str, str]], evaluation_id: int) -> str:

@@ -21,7 +21,6 @@ history shows the system completing the review right after the last expert's sco
 from __future__ import annotations
 
 import json
-import os
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends
@@ -38,6 +37,7 @@ from layers.standard_sites import common
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.evaluations import EVALUATION, STATES
 from layers.standard_sites.photos import photos_of
+from layers.standard_sites.settings import st_settings
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
@@ -62,7 +62,7 @@ WHERE x.user_id = :u {extra} ORDER BY a.window_to DESC, a.id
 
 def comments_below() -> float:
     """A total below this needs comments."""
-    return float(os.environ.get("CHENGJIAN_ST_COMMENTS_BELOW", "60"))
+    return st_settings().comments_below
 
 
 class ReviewIn(BaseModel):
