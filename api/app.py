@@ -16,7 +16,7 @@ from geo.db import get_engine
 from geo.settings import get_settings
 
 # Routers of the api package itself (the services every layer gets), mounted in this order.
-API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "search", "signin", "sso", "admin")
+API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "search", "signin", "sso", "admin", "tasks")
 
 
 class RecordClient:
