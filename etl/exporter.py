@@ -64,7 +64,7 @@ def read_selection(
         total = store.count(conn, layer, query)
         progress(0, total)
         rows = []
-        for part in conn.execution_options(yield_per=BATCH).execute(store.select_features(layer, query)).partitions():
+        for part in conn.execute(store.select_features(layer, query).execution_options(yield_per=BATCH)).partitions():
             rows.extend(part)
             progress(len(rows), total)
     geoms = shapely.from_geojson(np.array([r.geojson for r in rows], dtype=object)) if rows else []

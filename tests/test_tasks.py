@@ -103,12 +103,16 @@ def test_export_runs_in_a_worker_as_its_owner(client, engine, clean, queue, tmp_
     assert client.get(f"/api/tasks/{run['id']}/result", headers=other).status_code == 404
     assert [t["id"] for t in client.get("/api/tasks", headers=other).json()["tasks"]] == []
     assert client.get("/api/tasks", params={"all": "true"}, headers=other).status_code == 403
-    assert run["id"] in [t["id"] for t in client.get("/api/tasks", params={"all": "true"}, headers=ADMIN).json()["tasks"]]
+    assert run["id"] in [
+        t["id"] for t in client.get("/api/tasks", params={"all": "true"}, headers=ADMIN).json()["tasks"]
+    ]
     assert client.get("/api/tasks").status_code == 401
 
-    with worker(tmp_path, "w-export", "--queues", "default"):
-        done = wait_for("the export", lambda: (x := run_of(client, run["id"], staff))["status"] in ("done", "failed") and x)
-    assert done["status"] == "done", done
+    with worker(tmp_path, "w-export", "--queues", "default") as log:
+        done = wait_for(
+            "the export", lambda: (x := run_of(client, run["id"], staff))["status"] in ("done", "failed") and x
+        )
+    assert done["status"] == "done", (done, log.read_text(errors="replace")[-3000:])
     # The worker read with the owner's data scope: only 西湖区's farmhouse.
     assert done["result"] == {"layer": "farmhouses", "format": "geojson", "rows": 1}
     assert done["progress"] == {"done": 1, "total": 1, "percent": 100}
@@ -141,18 +145,21 @@ def test_export_job_checks_like_the_synchronous_route(client, queue):
 
 
 def test_import_commit_runs_in_a_worker(client, engine, clean, queue, tmp_path):
-    good = csv_bytes(["农房编号,户主姓名,经度,纬度", "N-1,王五,120.1234567,30.2598765", "N-2,赵六,120.1701234,30.2801111"])
+    good = csv_bytes(
+        ["农房编号,户主姓名,经度,纬度", "N-1,王五,120.1234567,30.2598765", "N-2,赵六,120.1701234,30.2801111"]
+    )
     bad = csv_bytes(["农房编号,户主姓名,经度,纬度", "N-3,孙七,120.1234567,30.2598765", "N-4,周八,200,30.28"])
     ids = []
     for name, data in (("好.csv", good), ("坏.csv", bad)):
-        r = client.post(
-            "/api/layers/farmhouses/import-jobs", headers=ADMIN, files={"file": (name, data, "text/csv")}
-        )
+        r = client.post("/api/layers/farmhouses/import-jobs", headers=ADMIN, files={"file": (name, data, "text/csv")})
         assert r.status_code == 202, r.text
         ids.append(r.json()["id"])
-    assert client.post(
-        "/api/layers/farmhouses/import-jobs", headers=LEADER, files={"file": ("x.csv", good, "text/csv")}
-    ).status_code == 403  # leaders read and export, they do not edit
+    assert (
+        client.post(
+            "/api/layers/farmhouses/import-jobs", headers=LEADER, files={"file": ("x.csv", good, "text/csv")}
+        ).status_code
+        == 403
+    )  # leaders read and export, they do not edit
     with worker(tmp_path, "w-import"):
         ok, rejected = (
             wait_for("the imports", lambda i=i: (x := run_of(client, i, ADMIN))["status"] in ("done", "failed") and x)
@@ -257,7 +264,9 @@ def test_two_workers_run_each_period_once_and_retry(engine, queue, tmp_path):
     for name, ts in period.items():
         mine = [r for r in rows if r.task_name == name and r.ts == ts]
         assert len(mine) == 1, (name, mine)
-        said = [(w, kind) for w, log in (("a", log_a), ("b", log_b)) for n, t, kind in attempts(log) if (n, t) == (name, ts)]
+        said = [
+            (w, kind) for w, log in (("a", log_a), ("b", log_b)) for n, t, kind in attempts(log) if (n, t) == (name, ts)
+        ]
         assert sorted(kind for _, kind in said) == ["deferred", "skipped"], (name, said)
     # The flaky job failed once and was retried: two tries of that period, the job succeeded on its second attempt.
     (flaky_row,) = [r for r in rows if r.task_name == "job:flaky.flaky" and r.ts == period["job:flaky.flaky"]]
