@@ -186,6 +186,43 @@ def test_every_job_is_a_periodic_task():
         assert t.queue == tasks.JOBS_QUEUE and t.lock == f"job:{job.id}"
     assert {"layer_export", "layer_import"} <= set(app.tasks)  # the web layer's tasks, declared before the app
     assert tasks.conninfo("postgresql+psycopg://u:p%40ss@h:5/db") == "postgresql://u:p%40ss@h:5/db"
+    # The queue's connections act as the app role (which migration 0010 grants the queue's objects).
+    connector = tasks._opened().connector.get_sync_connector()
+    assert connector.execute_query_one("SELECT current_user AS u")["u"] == "chengjian_app"
+
+
+def test_cleanup_drops_old_finished_runs_and_jobs(engine, queue):
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO task_runs (owner, kind, title, status, finished_at, file) VALUES "
+                "('a', 'layer_export', '旧', 'done', now() - interval '8 days', 'x'), "
+                "('a', 'layer_export', '新', 'done', now() - interval '6 days', 'x'), "
+                "('a', 'layer_export', '排队', 'queued', NULL, NULL)"
+            )
+        )
+        old, new, todo = (
+            conn.execute(
+                text(
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, args) "
+                    "SELECT 'default', 'x', '{}' FROM generate_series(1, 3) RETURNING id"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for job_id, end in ((old, "succeeded"), (new, "failed")):  # as a worker moves them (the events follow)
+            for status in ("doing", end):
+                conn.execute(
+                    text("UPDATE procrastinate_jobs SET status = :s WHERE id = :j"), {"s": status, "j": job_id}
+                )
+        conn.execute(
+            text("UPDATE procrastinate_events SET at = now() - interval '8 days' WHERE job_id = :j"), {"j": old}
+        )
+    assert tasks.cleanup(0) == {"task_runs": 1, "queue_jobs": 1}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT title FROM task_runs ORDER BY id")).scalars().all() == ["新", "排队"]
+        assert conn.execute(text("SELECT id FROM procrastinate_jobs ORDER BY id")).scalars().all() == [new, todo]
 
 
 FLAKY = '''
