@@ -94,7 +94,7 @@ def test_export_runs_in_a_worker_as_its_owner(client, engine, clean, queue, tmp_
     run = r.json()
     assert r.headers["location"] == f"/api/tasks/{run['id']}"
     assert run["status"] == "queued" and run["status_text"] == "排队中" and run["download"] is None
-    assert run["title"] == "导出「农房」（GEOJSON）" or run["title"].startswith("导出「")
+    assert run["title"] == "导出「农房」（GEOJSON）" and run["progress"] == {"done": 0, "total": None, "percent": 0}
     # Not started yet: no worker runs.
     assert client.get(f"/api/tasks/{run['id']}/result", headers=staff).status_code == 409
 
@@ -130,6 +130,23 @@ def test_export_runs_in_a_worker_as_its_owner(client, engine, clean, queue, tmp_
         actor, after = conn.execute(text("SELECT actor, after FROM audit_log WHERE action = 'export'")).one()
         status = conn.execute(text("SELECT status FROM procrastinate_jobs WHERE task_name = 'layer_export'")).scalar()
     assert actor == "task-staff-xihu" and after["rows"] == 1 and status == "succeeded"
+
+
+def test_export_reports_progress_batch_by_batch(engine, clean):
+    """An export with a progress callback counts the selection, then reports after every batch it reads."""
+    import numpy as np
+
+    from etl import exporter
+    from geo.layer import store
+
+    n = exporter.BATCH + 1234
+    rng = np.random.default_rng(7)
+    rows = [((120.10 + x, 30.25 + y), {"code": f"P-{i}"}) for i, (x, y) in enumerate(rng.uniform(0, 0.05, (n, 2)))]
+    load(engine, FARM, rows)
+    seen = []
+    with engine.begin() as conn:
+        out = exporter.export(conn, FARM, store.Query(), "csv", "test", progress=lambda d, t: seen.append((d, t)))
+    assert out.rows == n and seen == [(0, n), (exporter.BATCH, n), (n, n)]
 
 
 def test_export_job_checks_like_the_synchronous_route(client, queue):
