@@ -5,9 +5,10 @@ PY := $(VENV)/bin/python
 CJ := $(VENV)/bin/chengjian
 # Debian packages the project needs on the machine (installed when missing).
 DEB_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin chromium fonts-noto-cjk poppler-utils poppler-data zbar-tools
-# `make run` is a developer's map: anonymous visitors may read every layer (read-only); the scheduled jobs
-# (experts' deadline reminders, overdue-report site statuses) run in the app every minute.
-RUN_ENV := CHENGJIAN_ANONYMOUS_ROLES=$${CHENGJIAN_ANONYMOUS_ROLES:-leader} CHENGJIAN_JOBS=$${CHENGJIAN_JOBS:-on}
+# `make run` is a developer's map: anonymous visitors may read every layer (read-only). A task-queue worker runs
+# beside the app (scheduled jobs: experts' deadline reminders, overdue-report site statuses; exports, imports);
+# Ctrl-C stops both.
+RUN_ENV := CHENGJIAN_ANONYMOUS_ROLES=$${CHENGJIAN_ANONYMOUS_ROLES:-leader}
 
 .PHONY: run test lint stop install system-deps db demo bench clean-var
 
@@ -35,6 +36,8 @@ demo: db
 	$(CJ) demo --if-empty
 
 run: demo
+	@$(RUN_ENV) $(CJ) worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(RUN_ENV) $(CJ) serve
 
 # Style and the shape of the code: ruff (lint + format), import-linter contracts (core below, modules on top),

@@ -16,7 +16,20 @@ from geo.db import get_engine
 from geo.settings import get_settings, read_all
 
 # Routers of the api package itself (the services every layer gets), mounted in this order.
-API_ROUTERS = ("features", "ogc", "transfer", "tiles", "geofence", "web", "search", "signin", "sso", "cases", "admin")
+API_ROUTERS = (
+    "features",
+    "ogc",
+    "transfer",
+    "tiles",
+    "geofence",
+    "web",
+    "search",
+    "signin",
+    "sso",
+    "cases",
+    "admin",
+    "tasks",
+)
 
 
 class RecordClient:

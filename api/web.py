@@ -122,6 +122,7 @@ def layer_config(layer: Layer, who: Principal) -> dict:
         "legend": legend(layer),
         "has_district": "district" in layer.attr_names,
         "editable": who.can(layer.edit),
+        "exportable": who.authenticated and who.can(layer.export_permission),  # 我的任务: export as a task
         "draw": draw,
         "fields": [
             {

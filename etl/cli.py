@@ -113,6 +113,20 @@ def _jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    import api.tasks  # noqa: F401 - the web layer's tasks (exports, imports) are declared there
+    from geo import tasks
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("procrastinate").setLevel(logging.WARNING if not args.verbose else logging.DEBUG)
+    queues = [q.strip() for q in ",".join(args.queues or []).split(",") if q.strip()] or None
+    asyncio.run(tasks.run_worker(queues=queues, concurrency=args.concurrency, name=args.name))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="chengjian", description="城建 GIS 平台命令行")
     sub = p.add_subparsers(dest="command", required=True)
@@ -160,6 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     jobs.add_argument("action", choices=["run"])
     jobs.add_argument("--now", help="run as of this time (ISO 8601; Beijing time when no offset is given)")
     jobs.set_defaults(func=_jobs)
+
+    worker = sub.add_parser("worker", help="run a task-queue worker: scheduled jobs, exports, imports (Ctrl-C stops)")
+    worker.add_argument("--concurrency", type=int, help="jobs run at once (default: CHENGJIAN_WORKER_CONCURRENCY)")
+    worker.add_argument(
+        "--queues", action="append", help="queues to take jobs from, comma-separated (default: all; jobs, default)"
+    )
+    worker.add_argument("--name", help="worker name in the logs and the queue's worker table")
+    worker.add_argument("--verbose", "-v", action="store_true", help="log the queue's own debug messages")
+    worker.set_defaults(func=_worker)
 
     serve = sub.add_parser("serve", help="serve the web app")
     serve.add_argument("--host")

@@ -45,13 +45,15 @@ class Seeder:
 
 @dataclass(frozen=True)
 class Job:
-    """Scheduled work of one module: ``run(conn, now) -> dict`` in a system-scope transaction, on ``cron``."""
+    """Scheduled work of one module: ``run(conn, now) -> dict`` in a system-scope transaction, on ``cron`` (UTC);
+    a failed run is tried again up to ``retry`` times (geo/tasks.py)."""
 
     module: str
     name: str
     cron: str
     run: Callable[..., dict]
     title: str = ""
+    retry: int = 0
 
     @property
     def id(self) -> str:
@@ -81,11 +83,13 @@ def seeder(order: int = 100) -> Callable[[Callable[..., dict]], Callable[..., di
     return wrap
 
 
-def job(cron: str, title: str = "") -> Callable[[Callable[..., dict]], Callable[..., dict]]:
-    """Declare a function as scheduled work of its module (``cron``: minute hour day month weekday)."""
+def job(cron: str, title: str = "", retry: int = 0) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+    """Declare a function as scheduled work of its module (``cron``: minute hour day month weekday, in UTC), run
+    once per period by the task queue's workers; ``retry``: how often a failed run is tried again."""
 
     def wrap(fn: Callable[..., dict]) -> Callable[..., dict]:
-        _jobs.append(Job(_owner(fn), fn.__name__, cron, fn, title or (fn.__doc__ or "").strip().split("\n")[0]))
+        title_ = title or (fn.__doc__ or "").strip().split("\n")[0]
+        _jobs.append(Job(_owner(fn), fn.__name__, cron, fn, title_, retry))
         return fn
 
     return wrap

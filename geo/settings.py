@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     oidc_scopes: str = "openid profile email phone"
     oidc_username_claim: str = "preferred_username"  # the claim matched to a local username on first sign-in
 
+    # Task queue (geo/tasks.py): jobs a worker runs at once (``chengjian worker --concurrency`` overrides);
+    # finished runs (and their files) and queue jobs are deleted after this many days.
+    worker_concurrency: int = 2
+    task_keep_days: int = 7
+
 
 class SettingsError(ValueError):
     """A variable's value does not fit its setting (the message names the variable)."""

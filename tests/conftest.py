@@ -77,6 +77,9 @@ def database():
     LEADER.update(make_user("test-leader", ["leader"]))
     PUBLIC.update(make_user("test-public", ["public"]))
     yield TEST_URL
+    from geo import tasks
+
+    tasks.reset()  # the task queue's pool, opened when a test deferred a job
     reset_engine()
     _drop_database(TEST_URL)
 

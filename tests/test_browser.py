@@ -9,6 +9,7 @@ Anonymous visitors read every layer (role leader, as with `make run`); editing s
 from __future__ import annotations
 
 import base64
+import csv
 import math
 import os
 
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import LEADER, TEST_PASSWORD, business_tables, make_user, running_server
+from tests.test_tasks import queue, worker  # noqa: F401 - a fixture and a helper
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -585,3 +587,36 @@ def test_phone_shows_the_map_with_the_panel_collapsed(browser, server):
         phone.check_errors()
     finally:
         phone.close()
+
+
+def test_my_tasks_export_in_the_background_with_progress_and_download(browser, server, engine, queue, tmp_path):
+    """「我的任务」: a signed-in user starts an export of their district, sees it queued, a real worker runs it, the
+    list (polling) shows it done, and the link downloads the file: only the district's farmhouses."""
+    make_user("map-exporter", ["district_staff"], district="西湖区")
+    with engine.connect() as conn:
+        expected = conn.execute(text("SELECT count(*) FROM farmhouses WHERE district = '西湖区'")).scalar()
+    visitor = MapPage(browser, server, DESKTOP).open()
+    try:
+        page = visitor.page
+        assert page.locator("#tasks").is_hidden()  # anonymous visitors start no tasks
+        visitor.sign_in("map-exporter")
+        assert page.locator("#tasks").is_visible() and page.locator("#export-form").is_visible()
+        assert "暂无任务" in page.locator("#task-list").inner_text()
+        page.select_option("#export-layer", "farmhouses")
+        page.select_option("#export-format", "csv")
+        page.click("#export-submit")
+        item = page.locator(".task").first
+        item.wait_for(timeout=10_000)
+        assert item.get_attribute("data-status") == "queued" and "排队中" in item.inner_text()
+        assert "导出「农房」（CSV）" in item.inner_text()
+        with worker(tmp_path, "w-browser"):
+            page.wait_for_selector('.task[data-status="done"] a[download]', timeout=60_000)
+        assert f"已完成 {expected:,} / {expected:,}" in item.inner_text()
+        with page.expect_download() as download:
+            page.click('.task[data-status="done"] a[download]')
+        with open(download.value.path(), encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == expected > 0 and {r["所属区县"] for r in rows} == {"西湖区"}
+        visitor.check_errors()
+    finally:
+        visitor.close()

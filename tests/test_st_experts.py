@@ -644,8 +644,9 @@ def test_reminder_by_moving_the_clock(world, drawn, engine):
     assert len(reminders()) == 2
 
 
-def test_jobs_command_and_scheduler_switch(capsys, monkeypatch):
+def test_jobs_command_and_the_task_queue(capsys):
     from etl.cli import main
+    from geo import tasks
     from layers.standard_sites import jobs
 
     assert main(["jobs", "run", "--now", "2020-01-01T09:00:00+08:00"]) == 0
@@ -653,20 +654,14 @@ def test_jobs_command_and_scheduler_switch(capsys, monkeypatch):
     assert out["standard_sites.review_reminders"] == {"reminders": 0}
     assert "site_statuses" in out["standard_sites.overdue_site_statuses"]
 
-    # In the app: off unless CHENGJIAN_JOBS=on; when on, the jobs run as the app starts (then every minute).
-    import threading
-
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-
-    ran = threading.Event()
-    monkeypatch.setattr(jobs, "run_due_jobs", lambda now=None: ran.set() or {"reminders": 0})
-    with TestClient(create_app()):
-        assert not ran.wait(0.5)
-    monkeypatch.setenv("CHENGJIAN_JOBS", "on")
-    with TestClient(create_app()):
-        assert ran.wait(5)
+    # The workers run them (tests/test_tasks.py starts real ones): each is a periodic task of the queue, every minute,
+    # run as of its scheduled time; the app itself no longer runs a loop of its own.
+    app = tasks.app()
+    crons = {p.periodic_id: p.cron for p in app.periodic_registry.periodic_tasks.values()}
+    assert crons["standard_sites.review_reminders"] == crons["standard_sites.overdue_site_statuses"] == "* * * * *"
+    at = datetime(2020, 1, 1, 1, 0, tzinfo=UTC)
+    assert app.tasks["job:standard_sites.review_reminders"](timestamp=int(at.timestamp())) == {"reminders": 0}
+    assert not hasattr(jobs, "on_app") and not hasattr(jobs, "install")
 
 
 def test_future_window_code_is_refused(client, world, drawn, signed_in, engine):

@@ -16,6 +16,7 @@ import dataclasses
 import io
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -40,6 +41,7 @@ FORMATS: dict[str, tuple[str, str, str]] = {  # format -> (GDAL driver, file ext
     "xlsx": ("XLSX", "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
 }
 ID_LABEL = "要素ID"
+BATCH = 5000  # rows read at a time when progress is reported
 LON_LABEL, LAT_LABEL, WKT_LABEL = "经度", "纬度", "WKT"
 
 
@@ -50,9 +52,20 @@ class Exported(NamedTuple):
     rows: int
 
 
-def read_selection(conn: Connection, layer: Layer, query: store.Query) -> gpd.GeoDataFrame:
-    """The selected features as a GeoDataFrame (id, the layer's attributes, WGS84 geometry)."""
-    rows = conn.execute(store.select_features(layer, query)).all()
+def read_selection(
+    conn: Connection, layer: Layer, query: store.Query, progress: Callable[[int, int], None] | None = None
+) -> gpd.GeoDataFrame:
+    """The selected features as a GeoDataFrame (id, the layer's attributes, WGS84 geometry). With ``progress``, the
+    rows are counted first and read in batches, and ``progress(rows read, total)`` is called after each one."""
+    if progress is None:
+        rows = conn.execute(store.select_features(layer, query)).all()
+    else:
+        total = store.count(conn, layer, query)
+        progress(0, total)
+        rows = []
+        for part in conn.execute(store.select_features(layer, query).execution_options(yield_per=BATCH)).partitions():
+            rows.extend(part)
+            progress(len(rows), total)
     geoms = shapely.from_geojson(np.array([r.geojson for r in rows], dtype=object)) if rows else []
     data: dict[str, Any] = {"id": np.array([r.id for r in rows], dtype=np.int64)}
     for a in layer.attrs:
@@ -122,13 +135,20 @@ def selection_summary(query: store.Query) -> dict:
 
 
 def export(
-    conn: Connection, layer: Layer, query: store.Query, fmt: str, actor: str = "system", client: str | None = None
+    conn: Connection,
+    layer: Layer,
+    query: store.Query,
+    fmt: str,
+    actor: str = "system",
+    client: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Exported:
-    """Export the selection as ``fmt``; writes an audit entry in ``conn``'s transaction."""
+    """Export the selection as ``fmt``; writes an audit entry in ``conn``'s transaction. ``progress(rows read,
+    total)`` follows the reading (a task queue export shows it to its owner)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt}")
     query = dataclasses.replace(query, limit=None, offset=0, after_id=None)
-    gdf = read_selection(conn, layer, query)
+    gdf = read_selection(conn, layer, query, progress)
     data = write(layer, gdf, fmt)
     audit.record(
         conn,

@@ -6,16 +6,13 @@ naming the projects — and stamps ``reminded_at`` on those assignments, in the 
 sends nothing (rows being reminded by a concurrent run are skipped, ``SKIP LOCKED``). ``run_due_jobs(now)`` runs
 every job in one system-scope transaction.
 
-They run from ``chengjian jobs run [--now ISO]`` (cron, or by hand with a moved clock), or inside the app every
-60 s when ``CHENGJIAN_JOBS=on`` (``install``; off by default, and so in tests).
+Both are ``@job``s on ``* * * * *``: the task queue's workers (``chengjian worker``, geo/tasks.py) run them once a
+minute; ``chengjian jobs run [--now ISO]`` runs them once by hand (with a moved clock, to catch up or in tests).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-from contextlib import asynccontextmanager
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -28,7 +25,6 @@ from layers.standard_sites.common import BEIJING
 from layers.standard_sites.stats import refresh_all
 
 log = logging.getLogger(__name__)
-INTERVAL_S = 60
 
 DUE_SQL = """
 SELECT a.id, a.window_to, s.name AS site_name, x.user_id, u.phone, u.username
@@ -91,39 +87,3 @@ def run_due_jobs(now: datetime | None = None) -> dict:
     """Run this module's jobs as the system; ``now`` moves the clock (tests, catching up by hand)."""
     out = jobs.run_all(now, module="standard_sites")
     return {"now": out["now"], **out["standard_sites.review_reminders"], **out["standard_sites.overdue_site_statuses"]}
-
-
-def enabled() -> bool:
-    return os.environ.get("CHENGJIAN_JOBS", "off").strip().lower() in ("on", "1", "true", "yes")
-
-
-async def _loop(interval: float) -> None:
-    while True:
-        try:
-            done = await asyncio.to_thread(run_due_jobs)
-            if done["reminders"]:
-                log.info("scheduled jobs: %s", done)
-        except Exception:  # a failing run must not stop the next one
-            log.exception("scheduled jobs failed")
-        await asyncio.sleep(interval)
-
-
-def install(app) -> None:
-    """Run the jobs every ``INTERVAL_S`` seconds while the app is up, when ``CHENGJIAN_JOBS=on``."""
-    if not enabled():
-        return
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a):
-        task = asyncio.create_task(_loop(INTERVAL_S))
-        try:
-            async with inner(a) as state:
-                yield state
-        finally:
-            task.cancel()
-
-    app.router.lifespan_context = lifespan
-
-
-on_app = install  # api.app calls every module's on_app(app) when it builds the app

@@ -7,6 +7,7 @@ import { setupPopups } from "./popup.js";
 import { setupSearch } from "./search.js";
 import { DistrictFilter } from "./district.js";
 import { Editor } from "./draw.js";
+import { Tasks } from "./tasks.js";
 
 // CJK labels are drawn by the browser with a local font (no internet glyph server on the intranet).
 const LOCAL_CJK_FONT = "'Microsoft YaHei', 'PingFang SC', 'Noto Sans CJK SC', 'Source Han Sans SC', sans-serif";
@@ -64,7 +65,7 @@ function setupPanelToggle(map) {
 }
 
 // After signing in or out: the user's layers (style, panel, popups, forms) and the data they may see.
-async function reloadLayers({ map, panel, districtFilter, editor, popups }) {
+async function reloadLayers({ map, panel, districtFilter, editor, popups, tasks }) {
   const before = state.layers.map((l) => l.id).join(",");
   const newStyle = await loadConfig();
   popups.popup.remove();
@@ -85,6 +86,7 @@ async function reloadLayers({ map, panel, districtFilter, editor, popups }) {
   panel.build();
   districtFilter.apply();
   editor.build();
+  tasks.build();
 }
 
 async function main() {
@@ -121,16 +123,18 @@ async function main() {
   window.chengjian.editor = editor;
   const popups = setupPopups(map, state, { onEdit: (cfg, id) => editor.editFeature(cfg, id), editor });
   setupSearch(map, state, panel, popups, () => { if (PHONE.matches) setPanel(false); });
+  const tasks = new Tasks(state);
   panel.build();
   districtFilter.build();
   editor.build();
+  tasks.build();
 
   // Sign-ins and sign-outs reload the layers one after another (a quick sign-out waits for the sign-in's reload).
   let reloading = Promise.resolve();
   const account = new Account({
     toast,
     onChange: () => {
-      reloading = reloading.then(() => reloadLayers({ map, panel, districtFilter, editor, popups }))
+      reloading = reloading.then(() => reloadLayers({ map, panel, districtFilter, editor, popups, tasks }))
         .catch((e) => { console.error(e); toast(`图层加载失败：${e.message}`, "error"); });
       return reloading;
     },
