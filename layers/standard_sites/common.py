@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from api.errors import ApiError
+from layers.standard_sites import tables as t
 
 BEIJING = timezone(timedelta(hours=8))
 PREFIX = "/api/st"
@@ -73,35 +74,49 @@ def iso(t) -> str | None:
 
 def site(conn: Connection, site_id: int) -> dict:
     """The site (as the connection's scope sees it) with its registration, or 404."""
-    row = (
-        conn.execute(
-            sa.text(
-                "SELECT s.id, s.code, s.name, s.district, s.status, s.construction_unit, s.supervision_unit, s.builder, "
-                "r.id AS registration_id, p.id AS project_id, p.code AS project_code "
-                "FROM sites s LEFT JOIN st_registrations r ON r.site_id = s.id LEFT JOIN projects p ON p.id = r.project_id "
-                "WHERE s.id = :id AND s.deleted_at IS NULL"
-            ),
-            {"id": site_id},
+    s = t.sites()
+    r, p = t.registrations, t.projects
+    query = (
+        sa.select(
+            s.c.id,
+            s.c.code,
+            s.c.name,
+            s.c.district,
+            s.c.status,
+            s.c.construction_unit,
+            s.c.supervision_unit,
+            s.c.builder,
+            r.c.id.label("registration_id"),
+            p.c.id.label("project_id"),
+            p.c.code.label("project_code"),
         )
-        .mappings()
-        .first()
+        .select_from(s.outerjoin(r, r.c.site_id == s.c.id).outerjoin(p, p.c.id == r.c.project_id))
+        .where(s.c.id == site_id, s.c.deleted_at.is_(None))
     )
+    row = conn.execute(query).mappings().first()
     if row is None:
         raise ApiError(404, "site_not_found", "工地不存在，或不在您的数据范围内。", "site_id")
     return dict(row)
 
 
 def catalog(conn: Connection, kind: str, active_only: bool = True) -> list[dict]:
-    return [
-        dict(r)
-        for r in conn.execute(
-            sa.text(
-                "SELECT id, kind, code, name, part, points, required, field_type, sort, active, version FROM st_catalog "
-                "WHERE kind = :k AND (active OR NOT :a) ORDER BY sort, id"
-            ),
-            {"k": kind, "a": active_only},
-        ).mappings()
-    ]
+    c = t.catalog
+    query = sa.select(
+        c.c.id,
+        c.c.kind,
+        c.c.code,
+        c.c.name,
+        c.c.part,
+        c.c.points,
+        c.c.required,
+        c.c.field_type,
+        c.c.sort,
+        c.c.active,
+        c.c.version,
+    ).where(c.c.kind == kind)
+    if active_only:
+        query = query.where(c.c.active)
+    return [dict(r) for r in conn.execute(query.order_by(c.c.sort, c.c.id)).mappings()]
 
 
 def parse_month(value: str, field: str = "month") -> date:
