@@ -85,6 +85,7 @@ class Machine:
         ]
 
     def lock(self, conn: Connection, case_id: int) -> dict:
+        # A string: the machine serves any case table and wants all of its columns, whichever they are (``*``).
         row = (
             conn.execute(sa.text(f"SELECT * FROM {self.table} WHERE id = :id FOR UPDATE"), {"id": case_id})
             .mappings()
@@ -123,6 +124,7 @@ class Machine:
         sets = {"status": t.target, **(values or {})}
         assignments = ", ".join(f"{k} = :{k}" for k in sets)
         extra = ", updated_at = now(), updated_by = :_actor" if "updated_by" in row else ""
+        # A string, as in ``lock``: the update returns every column of whichever table the machine serves.
         after = (
             conn.execute(
                 sa.text(
@@ -153,6 +155,14 @@ class Machine:
         return dict(after)
 
 
+# The history of every case (append-only for the app role; migration 0006).
+CASE_HISTORY = sa.table(
+    "case_history",
+    *(sa.column(c) for c in ("id", "case_kind", "case_id", "site_id", "district", "action", "from_state")),
+    *(sa.column(c) for c in ("to_state", "reason", "actor", "at")),
+)
+
+
 def record(
     conn: Connection,
     kind: str,
@@ -166,35 +176,28 @@ def record(
     reason: str | None = None,
 ) -> None:
     conn.execute(
-        sa.text(
-            "INSERT INTO case_history (case_kind, case_id, site_id, district, action, from_state, to_state, reason, actor) "
-            "VALUES (:k, :id, :s, :d, :a, :f, :t, :r, :who)"
-        ),
-        {
-            "k": kind,
-            "id": case_id,
-            "s": site_id,
-            "d": district,
-            "a": action,
-            "f": from_state,
-            "t": to_state,
-            "r": reason,
-            "who": actor,
-        },
+        CASE_HISTORY.insert().values(
+            case_kind=kind,
+            case_id=case_id,
+            site_id=site_id,
+            district=district,
+            action=action,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+            actor=actor,
+        )
     )
 
 
 def history(conn: Connection, kind: str, case_id: int) -> list[dict]:
-    return [
-        dict(r)
-        for r in conn.execute(
-            sa.text(
-                "SELECT action, from_state, to_state, reason, actor, at FROM case_history WHERE case_kind = :k AND case_id = :id "
-                "ORDER BY at, id"
-            ),
-            {"k": kind, "id": case_id},
-        ).mappings()
-    ]
+    h = CASE_HISTORY.c
+    q = (
+        sa.select(h.action, h.from_state, h.to_state, h.reason, h.actor, h.at)
+        .where(h.case_kind == kind, h.case_id == case_id)
+        .order_by(h.at, h.id)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
 
 
 def _plain(row: dict) -> dict:

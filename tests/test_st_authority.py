@@ -555,7 +555,7 @@ def test_case_labels_are_served(client):
     assert bonus["title"] == "加分项申报" and bonus["states"]["supervision_approved"] == "监理已审核"
     assert bonus["actions"]["confirm"] == "确认" and set(bonus["reason_required"]) == {"return", "reject"}
     assert bonus["filters"] == ["site_id", "district", "status"] and bonus["scope"] == "district"
-    assert types["st_report"]["filters"] == ["site_id", "district", "month", "status"]
+    assert types["st_report"]["filters"] == ["site_id", "district", "status", "month"]
 
 
 def test_case_list_refuses_bad_filters(client, world):

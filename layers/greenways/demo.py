@@ -22,6 +22,7 @@ from etl.demo import (
     shapes_inside,
     write_layer,
 )
+from geo.layer.registry import registry
 from geo.modules import seeder
 
 GREENWAY_KM = 500.0
@@ -88,8 +89,8 @@ def build_greenways(conn, rng, districts: list[District], source: str) -> dict:
         cols["plan_year"] += year.tolist()
         cols["fund_wan"] += numbers(km * rng.uniform(100, 400, k))
     res = write_layer(conn, "greenways", np.array(geoms, dtype=object), cols, source)
+    t = registry.get("greenways").sa_table
     total = conn.execute(
-        sa.text("SELECT coalesce(sum(length_m), 0) FROM greenways WHERE id BETWEEN :a AND :b"),
-        {"a": res["first_id"], "b": res["last_id"]},
+        sa.select(sa.func.coalesce(sa.func.sum(t.c.length_m), 0)).where(t.c.id.between(res["first_id"], res["last_id"]))
     ).scalar_one()
     return {"greenways": res["rows"], "greenway_km": round(float(total) / 1000, 1)}

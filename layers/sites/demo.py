@@ -25,6 +25,7 @@ from etl.demo import (
     shapes_inside,
     write_layer,
 )
+from geo.layer.registry import registry
 from geo.modules import seeder
 
 SITES = 600
@@ -117,12 +118,8 @@ def build_sites(conn, rng, districts: list[District], source: str) -> dict:
         cols["planned_end_date"] += dates(end)
         cols["status"] += status.tolist()
     res = write_layer(conn, "sites", np.concatenate(geoms), cols, source)
-    ids = dict(
-        conn.execute(
-            sa.text("SELECT code, id FROM sites WHERE id BETWEEN :a AND :b"),
-            {"a": res["first_id"], "b": res["last_id"]},
-        ).all()
-    )
+    t = registry.get("sites").sa_table
+    ids = dict(conn.execute(sa.select(t.c.code, t.c.id).where(t.c.id.between(res["first_id"], res["last_id"]))).all())
     fence_cols = {
         "site_id": [ids[c] for c in cols["code"]],
         "name": [f"{n}电子围栏" for n in cols["name"]],

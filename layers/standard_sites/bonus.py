@@ -25,22 +25,15 @@ from api.deps import db_write
 from api.errors import ApiError
 from geo import audit, cases, workflow
 from geo.cases import Action, CaseType
-from geo.divisions import district_attr
 from geo.layer.registry import Attr
 from layers.standard_sites import common
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
-STATES = {
-    "draft": "草稿",
-    "submitted": "待监理审核",
-    "supervision_approved": "监理已审核",
-    "returned": "已退回",
-    "confirmed": "主管部门已确认",
-    "rejected": "主管部门不予确认",
-}
+STATES = {**common.REVIEW_STATES, "confirmed": "主管部门已确认", "rejected": "主管部门不予确认"}
 AUTHORITY_STATES = ("supervision_approved", "confirmed", "rejected")
 CLAIM = cases.register(
     CaseType(
@@ -49,25 +42,17 @@ CLAIM = cases.register(
         table="st_bonus_claims",
         states=STATES,
         actions=(
-            Action("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit", files=True),
-            Action("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
-            Action("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
+            *common.SUPERVISION_REVIEW,
             Action("confirm", "确认", ("supervision_approved",), "confirmed", "site.report.receive"),
             Action(
                 "reject", "不予确认", ("supervision_approved",), "rejected", "site.report.receive", reason_required=True
             ),
         ),
         fields=(
-            Attr("site_id", "工地", "int", filterable=True),
-            district_attr(),
-            Attr("status", "状态", filterable=True),
+            *common.REVIEW_FIELDS,
             Attr("item_id", "加分项", "int"),
             Attr("description", "说明"),
             Attr("points", "加分", "float"),
-            Attr("submitted_at", "提交时间", "datetime"),
-            Attr("reviewed_at", "监理审核时间", "datetime"),
-            Attr("reviewed_by", "监理审核人"),
-            Attr("return_reason", "退回或不予确认理由"),
             Attr("confirmed_at", "主管部门办理时间", "datetime"),
             Attr("confirmed_by", "主管部门办理人"),
         ),
@@ -104,10 +89,10 @@ class ClaimUpdate(BaseModel):
 
 
 def _item(conn: Connection, code: str, field: str = "item_code") -> dict:
+    c = t.catalog
     row = (
         conn.execute(
-            sa.text("SELECT id, code, name, points FROM st_catalog WHERE kind = 'bonus' AND code = :c AND active"),
-            {"c": code},
+            sa.select(c.c.id, c.c.code, c.c.name, c.c.points).where(c.c.kind == "bonus", c.c.code == code, c.c.active)
         )
         .mappings()
         .first()
@@ -125,7 +110,9 @@ def _item(conn: Connection, code: str, field: str = "item_code") -> dict:
 
 def view(conn: Connection, row: dict, who: Principal) -> dict:
     item = (
-        conn.execute(sa.text("SELECT code, name, points FROM st_catalog WHERE id = :i"), {"i": row["item_id"]})
+        conn.execute(
+            sa.select(t.catalog.c.code, t.catalog.c.name, t.catalog.c.points).where(t.catalog.c.id == row["item_id"])
+        )
         .mappings()
         .one()
     )
@@ -161,9 +148,9 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewClaim) -> di
     if s["registration_id"] is None:
         raise ApiError(409, "not_registered", "该工地尚未注册标化工地账号，不能申报加分项。", "site_id")
     item = _item(conn, body.item_code)
+    b = t.bonus_claims
     open_claim = conn.execute(
-        sa.text("SELECT id FROM st_bonus_claims WHERE site_id = :s AND item_id = :i AND status <> 'rejected'"),
-        {"s": site_id, "i": item["id"]},
+        sa.select(b.c.id).where(b.c.site_id == site_id, b.c.item_id == item["id"], b.c.status != "rejected")
     ).scalar()
     if open_claim is not None:
         raise ApiError(
@@ -171,11 +158,16 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewClaim) -> di
         )
     row = (
         conn.execute(
-            sa.text(
-                "INSERT INTO st_bonus_claims (site_id, item_id, description, district, created_by, updated_by) "
-                "VALUES (:s, :i, :d, :dist, :a, :a) RETURNING *"
-            ),
-            {"s": site_id, "i": item["id"], "d": body.description, "dist": s["district"], "a": who.user},
+            sa.insert(b)
+            .values(
+                site_id=site_id,
+                item_id=item["id"],
+                description=body.description,
+                district=s["district"],
+                created_by=who.user,
+                updated_by=who.user,
+            )
+            .returning(*b.c)
         )
         .mappings()
         .one()
@@ -239,14 +231,13 @@ def update_claim(
         changes["item_id"] = _item(conn, body.item_code)["id"]
     if "description" in body.model_fields_set:
         changes["description"] = body.description
-    sets = "".join(f", {k} = :{k}" for k in changes)
+    b = t.bonus_claims
     after = (
         conn.execute(
-            sa.text(
-                f"UPDATE st_bonus_claims SET version = version + 1, updated_at = now(), "
-                f"updated_by = :a{sets} WHERE id = :id RETURNING *"
-            ),
-            {**changes, "a": who.user, "id": claim_id},
+            sa.update(b)
+            .where(b.c.id == claim_id)
+            .values(version=b.c.version + 1, updated_at=sa.func.now(), updated_by=who.user, **changes)
+            .returning(*b.c)
         )
         .mappings()
         .one()
@@ -272,10 +263,9 @@ def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: Action
             raise ApiError(422, "evidence_required", "请先上传加分项的佐证材料（扫描件或照片）再提交。", "photos")
         return {"submitted_at": common.now(), "return_reason": None}
     if a.name in ("approve", "return"):
-        reason = body.reason if a.name == "return" else None
-        return {"reviewed_at": common.now(), "reviewed_by": who.user, "return_reason": reason}
+        return common.review_values(a, body.reason, who)
     if a.name == "confirm":
-        points = conn.execute(sa.text("SELECT points FROM st_catalog WHERE id = :i"), {"i": row["item_id"]}).scalar()
+        points = conn.execute(sa.select(t.catalog.c.points).where(t.catalog.c.id == row["item_id"])).scalar()
         return {"confirmed_at": common.now(), "confirmed_by": who.user, "points": points or 0}
     return {"confirmed_at": common.now(), "confirmed_by": who.user, "points": None, "return_reason": body.reason}
 
@@ -283,7 +273,7 @@ def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: Action
 def after(conn: Connection, who: Principal, claim: dict, a: Action) -> None:
     """A confirmation is a good credit event of the construction unit."""
     if a.name == "confirm":
-        name = conn.execute(sa.text("SELECT name FROM st_catalog WHERE id = :i"), {"i": claim["item_id"]}).scalar()
+        name = conn.execute(sa.select(t.catalog.c.name).where(t.catalog.c.id == claim["item_id"])).scalar()
         _credit(conn, claim, name, who)
 
 
@@ -308,10 +298,13 @@ case_routes(
 
 def _credit(conn: Connection, claim: dict, item_name: str, who: Principal) -> None:
     """A confirmed bonus item is good behaviour of the construction unit (信用库, read by the data centre)."""
+    pr = t.projects
     p = (
         conn.execute(
-            sa.text("SELECT construction_name, construction_uscc FROM projects WHERE site_id = :s ORDER BY id LIMIT 1"),
-            {"s": claim["site_id"]},
+            sa.select(pr.c.construction_name, pr.c.construction_uscc)
+            .where(pr.c.site_id == claim["site_id"])
+            .order_by(pr.c.id)
+            .limit(1)
         )
         .mappings()
         .first()
@@ -319,20 +312,18 @@ def _credit(conn: Connection, claim: dict, item_name: str, who: Principal) -> No
     if p is None or not p["construction_uscc"]:
         return
     conn.execute(
-        sa.text(
-            "INSERT INTO credit_events (subject_kind, subject_code, subject_name, polarity, points, reason, source, "
-            "source_id, site_id, district, occurred_on, created_by) VALUES ('enterprise', :code, :name, 'good', :pts, "
-            ":reason, 'st_bonus', :id, :site, :d, :on, :by)"
-        ),
-        {
-            "code": p["construction_uscc"],
-            "name": p["construction_name"] or "",
-            "pts": claim["points"] or 0,
-            "reason": f"标化工地加分项：{item_name}",
-            "id": claim["id"],
-            "site": claim["site_id"],
-            "d": claim["district"],
-            "on": common.today_beijing(),
-            "by": who.user,
-        },
+        sa.insert(t.credit_events).values(
+            subject_kind="enterprise",
+            subject_code=p["construction_uscc"],
+            subject_name=p["construction_name"] or "",
+            polarity="good",
+            points=claim["points"] or 0,
+            reason=f"标化工地加分项：{item_name}",
+            source="st_bonus",
+            source_id=claim["id"],
+            site_id=claim["site_id"],
+            district=claim["district"],
+            occurred_on=common.today_beijing(),
+            created_by=who.user,
+        )
     )

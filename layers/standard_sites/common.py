@@ -9,6 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from api.errors import ApiError
+from geo.cases import Action
+from geo.divisions import district_attr
+from geo.layer.registry import Attr
+from layers.standard_sites import tables as t
 from layers.standard_sites.settings import st_settings
 
 BEIJING = timezone(timedelta(hours=8))
@@ -30,24 +34,28 @@ def authority_only(who) -> bool:
     return not who.can("site.report.submit") and not who.can("site.report.review")
 
 
-def case_filter(
-    who, states: dict[str, str], authority_states: tuple[str, ...], alias: str = "", **given: object
-) -> tuple[str, dict]:
-    """The WHERE text and parameters of a case list: equality filters on the columns ``given`` names (None: no
-    filter), the status checked against ``states``, and for authority-only principals the approved states only.
-    (Row-level security has already limited the rows to the principal's scope.)"""
-    where, params = ["true"], {}
-    for column, value in given.items():
-        if value is None or value == "":
-            continue
-        if column == "status" and value not in states:
-            raise ApiError(422, "invalid_status", f"状态「{value}」不正确。", "status", {"states": states})
-        where.append(f"{alias}{column} = :{column}")
-        params[column] = value
-    if authority_only(who):
-        where.append(f"{alias}status = ANY(:authority_states)")
-        params["authority_states"] = list(authority_states)
-    return " AND ".join(where), params
+# What the units' declarations (monthly reports, bonus claims, evaluation applications) share: the construction unit
+# submits, the supervision unit approves or returns with a reason; the authority's steps follow per kind of case.
+REVIEW_STATES = {"draft": "草稿", "submitted": "待监理审核", "supervision_approved": "监理已审核", "returned": "已退回"}
+SUPERVISION_REVIEW = (
+    Action("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit", files=True),
+    Action("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
+    Action("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
+)
+REVIEW_FIELDS = (
+    Attr("site_id", "工地", "int", filterable=True),
+    district_attr(),
+    Attr("status", "状态", filterable=True),
+    Attr("submitted_at", "提交时间", "datetime"),
+    Attr("reviewed_at", "监理审核时间", "datetime"),
+    Attr("reviewed_by", "监理审核人"),
+    Attr("return_reason", "退回理由"),
+)
+
+
+def review_values(a: Action, reason: str | None, who) -> dict:
+    """The columns the supervision unit's approval or return sets."""
+    return {"reviewed_at": now(), "reviewed_by": who.user, "return_reason": reason if a.name == "return" else None}
 
 
 def authority_restriction(states: tuple[str, ...]):
@@ -59,48 +67,55 @@ def authority_restriction(states: tuple[str, ...]):
     return restrict
 
 
-def visible_case(row, who, authority_states: tuple[str, ...], title: str) -> dict:
-    """A case row as the principal may see it: authority-only principals see approved cases only; else 404."""
-    if row is None or (authority_only(who) and row["status"] not in authority_states):
-        raise ApiError(404, "not_found", f"{title}不存在，或不在您的数据范围内。")
-    return dict(row)
-
-
 def iso(t) -> str | None:
     return t.isoformat() if t else None
 
 
 def site(conn: Connection, site_id: int) -> dict:
     """The site (as the connection's scope sees it) with its registration, or 404."""
-    row = (
-        conn.execute(
-            sa.text(
-                "SELECT s.id, s.code, s.name, s.district, s.status, s.construction_unit, s.supervision_unit, s.builder, "
-                "r.id AS registration_id, p.id AS project_id, p.code AS project_code "
-                "FROM sites s LEFT JOIN st_registrations r ON r.site_id = s.id LEFT JOIN projects p ON p.id = r.project_id "
-                "WHERE s.id = :id AND s.deleted_at IS NULL"
-            ),
-            {"id": site_id},
+    s = t.sites()
+    r, p = t.registrations, t.projects
+    query = (
+        sa.select(
+            s.c.id,
+            s.c.code,
+            s.c.name,
+            s.c.district,
+            s.c.status,
+            s.c.construction_unit,
+            s.c.supervision_unit,
+            s.c.builder,
+            r.c.id.label("registration_id"),
+            p.c.id.label("project_id"),
+            p.c.code.label("project_code"),
         )
-        .mappings()
-        .first()
+        .select_from(s.outerjoin(r, r.c.site_id == s.c.id).outerjoin(p, p.c.id == r.c.project_id))
+        .where(s.c.id == site_id, s.c.deleted_at.is_(None))
     )
+    row = conn.execute(query).mappings().first()
     if row is None:
         raise ApiError(404, "site_not_found", "工地不存在，或不在您的数据范围内。", "site_id")
     return dict(row)
 
 
 def catalog(conn: Connection, kind: str, active_only: bool = True) -> list[dict]:
-    return [
-        dict(r)
-        for r in conn.execute(
-            sa.text(
-                "SELECT id, kind, code, name, part, points, required, field_type, sort, active, version FROM st_catalog "
-                "WHERE kind = :k AND (active OR NOT :a) ORDER BY sort, id"
-            ),
-            {"k": kind, "a": active_only},
-        ).mappings()
-    ]
+    c = t.catalog
+    query = sa.select(
+        c.c.id,
+        c.c.kind,
+        c.c.code,
+        c.c.name,
+        c.c.part,
+        c.c.points,
+        c.c.required,
+        c.c.field_type,
+        c.c.sort,
+        c.c.active,
+        c.c.version,
+    ).where(c.c.kind == kind)
+    if active_only:
+        query = query.where(c.c.active)
+    return [dict(r) for r in conn.execute(query.order_by(c.c.sort, c.c.id)).mappings()]
 
 
 def parse_month(value: str, field: str = "month") -> date:

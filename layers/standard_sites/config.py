@@ -22,6 +22,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=f"{PREFIX}/config", tags=["标化工地"])
@@ -35,15 +36,18 @@ KINDS = {
 }
 Kind = Literal["photo", "bonus", "deduction", "form_field", "score_item"]
 CODE = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
-COLUMNS = "id, kind, code, name, part, points, required, field_type, sort, active, version, updated_at, updated_by"
+COLUMNS = tuple(t.catalog.c)  # every column of st_catalog: id, kind, code, name, … updated_at, updated_by
 
-# What uses an item of each kind (then it is deactivated, not deleted).
+# What uses an item of each kind (then it is deactivated, not deleted): item -> a statement finding one use.
 USED = {
-    "photo": "SELECT 1 FROM st_photos WHERE checklist_code = :code LIMIT 1",
-    "form_field": "SELECT 1 FROM st_reports WHERE form ? :code LIMIT 1",
-    "bonus": "SELECT 1 FROM st_bonus_claims WHERE item_id = :id LIMIT 1",
-    "deduction": "SELECT 1 FROM st_deductions WHERE item_id = :id LIMIT 1",
-    "score_item": "SELECT 1 FROM st_reviews WHERE position(:quoted IN scores::text) > 0 LIMIT 1",
+    "photo": lambda item: sa.select(1).where(t.photos.c.checklist_code == item["code"]).limit(1),
+    "form_field": lambda item: sa.select(1).where(t.reports.c.form.has_key(item["code"])).limit(1),
+    "bonus": lambda item: sa.select(1).where(t.bonus_claims.c.item_id == item["id"]).limit(1),
+    "deduction": lambda item: sa.select(1).where(t.deductions.c.item_id == item["id"]).limit(1),
+    # the item's code as a key anywhere in the scores: position(:quoted IN scores::text) > 0
+    "score_item": lambda item: (
+        sa.select(1).where(sa.func.strpos(sa.cast(t.reviews.c.scores, sa.Text), f'"{item["code"]}"') > 0).limit(1)
+    ),
 }
 
 
@@ -89,13 +93,10 @@ class RoundUpdate(RoundFields):
 
 
 def _item(conn: Connection, item_id: int, lock: bool = False) -> dict:
-    row = (
-        conn.execute(
-            sa.text(f"SELECT {COLUMNS} FROM st_catalog WHERE id = :id{' FOR UPDATE' if lock else ''}"), {"id": item_id}
-        )
-        .mappings()
-        .first()
-    )
+    query = sa.select(*COLUMNS).where(t.catalog.c.id == item_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
     if row is None:
         raise ApiError(404, "not_found", "配置项不存在或已删除。")
     return dict(row)
@@ -120,12 +121,7 @@ def _check_item(kind: str, values: dict) -> None:
 
 
 def used(conn: Connection, item: dict) -> bool:
-    return (
-        conn.execute(
-            sa.text(USED[item["kind"]]), {"code": item["code"], "id": item["id"], "quoted": f'"{item["code"]}"'}
-        ).first()
-        is not None
-    )
+    return conn.execute(USED[item["kind"]](item)).first() is not None
 
 
 @router.get("/catalog", summary="配置项（拍照清单、加分项、减分项、表单字段、评分项）")
@@ -137,17 +133,13 @@ def list_items(
 ) -> dict:
     who.require("site.view", "查看标化工地配置")
     everything = include_inactive and who.can("site.config")
-    rows = (
-        conn.execute(
-            sa.text(
-                f"SELECT {COLUMNS} FROM st_catalog WHERE (kind = :k OR CAST(:k AS text) IS NULL) "
-                "AND (active OR :all) ORDER BY kind, sort, id"
-            ),
-            {"k": kind, "all": everything},
-        )
-        .mappings()
-        .all()
-    )
+    c = t.catalog
+    query = sa.select(*COLUMNS).order_by(c.c.kind, c.c.sort, c.c.id)
+    if kind is not None:
+        query = query.where(c.c.kind == kind)
+    if not everything:
+        query = query.where(c.c.active)
+    rows = conn.execute(query).mappings().all()
     return {"kinds": KINDS, "items": [_view(dict(r)) for r in rows]}
 
 
@@ -168,26 +160,15 @@ def create_item(
         raise ApiError(422, "invalid_code", "编码只能由字母、数字、下划线和短横线组成（最多 40 个字符）。", "code")
     values = body.model_dump()
     _check_item(body.kind, values)
-    if conn.execute(
-        sa.text("SELECT 1 FROM st_catalog WHERE kind = :k AND code = :c"), {"k": body.kind, "c": body.code}
-    ).first():
+    c = t.catalog
+    if conn.execute(sa.select(1).where(c.c.kind == body.kind, c.c.code == body.code)).first():
         raise ApiError(409, "duplicate_code", f"{KINDS[body.kind]}中已有编码「{body.code}」。", "code")
     if values["sort"] is None:
         values["sort"] = conn.execute(
-            sa.text("SELECT coalesce(max(sort), 0) + 1 FROM st_catalog WHERE kind = :k"), {"k": body.kind}
+            sa.select(sa.func.coalesce(sa.func.max(c.c.sort), 0) + 1).where(c.c.kind == body.kind)
         ).scalar()
-    row = (
-        conn.execute(
-            sa.text(
-                f"INSERT INTO st_catalog (kind, code, name, part, points, required, field_type, sort, updated_by) VALUES "
-                f"(:kind, :code, :name, :part, :points, coalesce(:required, false), :field_type, :sort, :a) "
-                f"RETURNING {COLUMNS}"
-            ),
-            {**values, "a": who.user},
-        )
-        .mappings()
-        .one()
-    )
+    values["required"] = values["required"] or False  # coalesce(:required, false)
+    row = conn.execute(sa.insert(c).values(**values, updated_by=who.user).returning(*COLUMNS)).mappings().one()
     audit.record(conn, who.user, "create", "st_catalog", row["id"], None, dict(row), who.client, user_id=who.user_id)
     return _view(dict(row))
 
@@ -208,14 +189,13 @@ def update_item(
         if v is not None or k in ("part", "points", "field_type")
     }
     _check_item(before["kind"], {**before, **changes})
-    sets = "".join(f", {k} = :{k}" for k in changes)
+    c = t.catalog
     after = (
         conn.execute(
-            sa.text(
-                f"UPDATE st_catalog SET version = version + 1, updated_at = now(), updated_by = :a"
-                f"{sets} WHERE id = :id RETURNING {COLUMNS}"
-            ),
-            {**changes, "a": who.user, "id": item_id},
+            sa.update(c)
+            .where(c.c.id == item_id)
+            .values(version=c.c.version + 1, updated_at=sa.func.now(), updated_by=who.user, **changes)
+            .returning(*COLUMNS)
         )
         .mappings()
         .one()
@@ -237,11 +217,10 @@ def delete_item(
     if used(conn, before):
         after = (
             conn.execute(
-                sa.text(
-                    f"UPDATE st_catalog SET active = false, version = version + 1, "
-                    f"updated_at = now(), updated_by = :a WHERE id = :id RETURNING {COLUMNS}"
-                ),
-                {"a": who.user, "id": item_id},
+                sa.update(t.catalog)
+                .where(t.catalog.c.id == item_id)
+                .values(active=False, version=t.catalog.c.version + 1, updated_at=sa.func.now(), updated_by=who.user)
+                .returning(*COLUMNS)
             )
             .mappings()
             .one()
@@ -255,6 +234,6 @@ def delete_item(
             "item": _view(dict(after)),
             "message": f"「{before['name']}」已被使用，已停用（不再出现在新的申报中），历史记录保留。",
         }
-    conn.execute(sa.text("DELETE FROM st_catalog WHERE id = :id"), {"id": item_id})
+    conn.execute(sa.delete(t.catalog).where(t.catalog.c.id == item_id))
     audit.record(conn, who.user, "delete", "st_catalog", item_id, before, None, who.client, user_id=who.user_id)
     return {"deleted": True, "deactivated": False, "item": None, "message": f"「{before['name']}」已删除。"}

@@ -28,6 +28,7 @@ from geo.cases import CaseType, Lookup, Range
 from geo.divisions import district_attr
 from geo.layer.registry import Attr
 from layers.standard_sites import common
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
@@ -116,10 +117,12 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewDeduction) -
         code = check_id_number(body.subject_code.strip().upper(), "subject_code")
     if body.occurred_on > common.today_beijing():
         raise ApiError(422, "future_date", "发生日期不能晚于今天。", "occurred_on")
+    c = t.catalog
     item = (
         conn.execute(
-            sa.text("SELECT id, code, name, points FROM st_catalog WHERE kind = 'deduction' AND code = :c AND active"),
-            {"c": body.item_code},
+            sa.select(c.c.id, c.c.code, c.c.name, c.c.points).where(
+                c.c.kind == "deduction", c.c.code == body.item_code, c.c.active
+            )
         )
         .mappings()
         .first()
@@ -134,42 +137,37 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewDeduction) -
         )
     points = item["points"] or 0
     did = conn.execute(
-        sa.text(
-            "INSERT INTO st_deductions (site_id, item_id, subject_kind, subject_code, subject_name, points, reason, "
-            "occurred_on, district, created_by, updated_by) VALUES (:s, :i, :k, :c, :n, :p, :r, :on, :d, :a, :a) "
-            "RETURNING id"
-        ),
-        {
-            "s": site_id,
-            "i": item["id"],
-            "k": body.subject_kind,
-            "c": code,
-            "n": body.subject_name.strip(),
-            "p": points,
-            "r": body.reason,
-            "on": body.occurred_on,
-            "d": s["district"],
-            "a": who.user,
-        },
+        sa.insert(t.deductions)
+        .values(
+            site_id=site_id,
+            item_id=item["id"],
+            subject_kind=body.subject_kind,
+            subject_code=code,
+            subject_name=body.subject_name.strip(),
+            points=points,
+            reason=body.reason,
+            occurred_on=body.occurred_on,
+            district=s["district"],
+            created_by=who.user,
+            updated_by=who.user,
+        )
+        .returning(t.deductions.c.id)
     ).scalar_one()
     conn.execute(
-        sa.text(
-            "INSERT INTO credit_events (subject_kind, subject_code, subject_name, polarity, points, reason, source, "
-            "source_id, site_id, district, occurred_on, created_by) VALUES (:k, :c, :n, 'bad', :p, :r, 'st_deduction', "
-            ":id, :s, :d, :on, :a)"
-        ),
-        {
-            "k": body.subject_kind,
-            "c": code,
-            "n": body.subject_name.strip(),
-            "p": points,
-            "r": f"标化工地减分项：{item['name']}（{s['name']}）：{body.reason}",
-            "id": did,
-            "s": site_id,
-            "d": s["district"],
-            "on": body.occurred_on,
-            "a": who.user,
-        },
+        sa.insert(t.credit_events).values(
+            subject_kind=body.subject_kind,
+            subject_code=code,
+            subject_name=body.subject_name.strip(),
+            polarity="bad",
+            points=points,
+            reason=f"标化工地减分项：{item['name']}（{s['name']}）：{body.reason}",
+            source="st_deduction",
+            source_id=did,
+            site_id=site_id,
+            district=s["district"],
+            occurred_on=body.occurred_on,
+            created_by=who.user,
+        )
     )
     audit.record(
         conn,

@@ -12,9 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
 from stdnum.cn import uscc as uscc_mod
 
 from geo.modules import seeder
+from layers.standard_sites import tables as t
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100 characters
 
@@ -37,17 +39,29 @@ def seed_register(conn: Connection, world: Any) -> dict:
 
 
 def seed_projects(conn: Connection, actor: str = "demo") -> dict:
-    rows = (
-        conn.execute(
-            sa.text(
-                "SELECT id, code, name, district, address, permit_no, builder, construction_unit, supervision_unit, "
-                "project_type, floor_area_m2, investment_wan, start_date, planned_end_date, status FROM sites "
-                "WHERE deleted_at IS NULL ORDER BY id"
-            )
+    s = t.sites()
+    query = (
+        sa.select(
+            s.c.id,
+            s.c.code,
+            s.c.name,
+            s.c.district,
+            s.c.address,
+            s.c.permit_no,
+            s.c.builder,
+            s.c.construction_unit,
+            s.c.supervision_unit,
+            s.c.project_type,
+            s.c.floor_area_m2,
+            s.c.investment_wan,
+            s.c.start_date,
+            s.c.planned_end_date,
+            s.c.status,
         )
-        .mappings()
-        .all()
+        .where(s.c.deleted_at.is_(None))
+        .order_by(s.c.id)
     )
+    rows = conn.execute(query).mappings().all()
     params = []
     for r in rows:
         finished = r["status"] in ("竣工验收", "考评中", "已获评")
@@ -72,20 +86,10 @@ def seed_projects(conn: Connection, actor: str = "demo") -> dict:
                 "start_date": r["start_date"],
                 "planned_end_date": r["planned_end_date"],
                 "completion_date": r["planned_end_date"] if finished else None,
-                "actor": actor,
+                "created_by": actor,
+                "updated_by": actor,
             }
         )
     if params:
-        conn.execute(
-            sa.text(
-                "INSERT INTO projects (code, name, site_id, district, address, project_type, builder_name, builder_uscc, "
-                "construction_name, construction_uscc, supervision_name, supervision_uscc, permit_no, permit_date, "
-                "floor_area_m2, investment_wan, start_date, planned_end_date, completion_date, created_by, updated_by) "
-                "VALUES (:code, :name, :site_id, :district, :address, :project_type, :builder_name, :builder_uscc, "
-                ":construction_name, :construction_uscc, :supervision_name, :supervision_uscc, :permit_no, :permit_date, "
-                ":floor_area_m2, :investment_wan, :start_date, :planned_end_date, :completion_date, :actor, :actor) "
-                "ON CONFLICT (code) DO NOTHING"
-            ),
-            params,
-        )
+        conn.execute(postgresql.insert(t.projects).on_conflict_do_nothing(index_elements=["code"]), params)
     return {"projects": len(params)}

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from api.errors import ApiError
 from geo import signing
 from geo.db import transaction
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import BEIJING, PREFIX
 from layers.standard_sites.evaluations import STATES, TOKEN_KIND, fields_digest, key_fields
 
@@ -44,7 +45,7 @@ def check(token: str) -> dict:
     if payload.get("t") != TOKEN_KIND or not isinstance(eid, int) or not isinstance(payload.get("d"), str):
         return invalid
     with transaction() as conn:
-        row = conn.execute(sa.text("SELECT * FROM st_evaluations WHERE id = :id"), {"id": eid}).mappings().first()
+        row = conn.execute(sa.select(t.evaluations).where(t.evaluations.c.id == eid)).mappings().first()
         if row is None:
             return invalid
         try:
@@ -115,34 +116,38 @@ def verify_page(token: str, format: str = Query("html", pattern="^(html|json)$")
 def results(district: str | None = None, limit: int = 200) -> dict:
     """The public record, read as the system: only the columns named here, only decided applications and published
     public notices."""
+    e, r, p, n = t.evaluations, t.registrations, t.projects, t.notices
+    decided_q = (
+        sa.select(
+            e.c.id,
+            e.c.status,
+            e.c.decided_at,
+            e.c.final_score,
+            e.c.form["award"].astext.label("award"),
+            p.c.code,
+            p.c.name,
+            p.c.district,
+            p.c.builder_name,
+            p.c.construction_name,
+            p.c.supervision_name,
+        )
+        .select_from(e.join(r, r.c.site_id == e.c.site_id).join(p, p.c.id == r.c.project_id))
+        .where(e.c.status.in_(("awarded", "rejected")), e.c.decided_at.is_not(None))
+        .order_by(e.c.decided_at.desc(), e.c.id.desc())
+        .limit(limit)
+    )
+    notices_q = (
+        sa.select(n.c.id, n.c.kind, n.c.title, n.c.body, n.c.district, n.c.published_at)
+        .where(n.c.public, n.c.published_at.is_not(None), n.c.published_at <= sa.func.now())
+        .order_by(n.c.published_at.desc(), n.c.id.desc())
+        .limit(limit)
+    )
+    if district is not None:
+        decided_q = decided_q.where(p.c.district == district)
+        notices_q = notices_q.where(sa.or_(n.c.district.is_(None), n.c.district == district))
     with transaction() as conn:
-        decided = (
-            conn.execute(
-                sa.text(
-                    "SELECT e.id, e.status, e.decided_at, e.final_score, e.form->>'award' AS award, p.code, p.name, "
-                    "p.district, p.builder_name, p.construction_name, p.supervision_name FROM st_evaluations e "
-                    "JOIN st_registrations r ON r.site_id = e.site_id JOIN projects p ON p.id = r.project_id "
-                    "WHERE e.status IN ('awarded', 'rejected') AND e.decided_at IS NOT NULL "
-                    "AND (CAST(:d AS text) IS NULL OR p.district = :d) ORDER BY e.decided_at DESC, e.id DESC LIMIT :n"
-                ),
-                {"d": district, "n": limit},
-            )
-            .mappings()
-            .all()
-        )
-        notices = (
-            conn.execute(
-                sa.text(
-                    "SELECT id, kind, title, body, district, published_at FROM st_notices WHERE public "
-                    "AND published_at IS NOT NULL AND published_at <= now() "
-                    "AND (CAST(:d AS text) IS NULL OR district IS NULL OR district = :d) ORDER BY published_at DESC, id DESC "
-                    "LIMIT :n"
-                ),
-                {"d": district, "n": limit},
-            )
-            .mappings()
-            .all()
-        )
+        decided = conn.execute(decided_q).mappings().all()
+        notices = conn.execute(notices_q).mappings().all()
     return {
         "results": [
             {

@@ -48,6 +48,7 @@ from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, draw
 from layers.standard_sites import common
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.evaluations import EVALUATION
 
@@ -107,24 +108,19 @@ def round_view(row: dict) -> dict:
 
 
 def get_round(conn: Connection, round_id: int, lock: bool = False) -> dict:
-    row = (
-        conn.execute(
-            sa.text(f"SELECT * FROM st_rounds WHERE id = :id{' FOR UPDATE' if lock else ''}"), {"id": round_id}
-        )
-        .mappings()
-        .first()
-    )
+    query = sa.select(t.rounds).where(t.rounds.c.id == round_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
     if row is None:
         raise ApiError(404, "not_found", "评审轮次不存在。")
     return dict(row)
 
 
 def _has_draws(conn: Connection, round_id: int) -> bool:
+    d = t.draws
     return (
-        conn.execute(
-            sa.text("SELECT 1 FROM st_draws WHERE round_id = :r AND status = 'drawn' LIMIT 1"), {"r": round_id}
-        ).scalar()
-        is not None
+        conn.execute(sa.select(1).where(d.c.round_id == round_id, d.c.status == "drawn").limit(1)).scalar() is not None
     )
 
 
@@ -132,22 +128,27 @@ def _has_draws(conn: Connection, round_id: int) -> bool:
 
 
 def _projects(conn: Connection, round_id: int, body: DrawRequest) -> list[draw.Project]:
-    rows = (
-        conn.execute(
-            sa.text(
-                "SELECT e.id, s.name, coalesce(p.project_type, s.project_type) AS project_type, p.construction_uscc, "
-                "p.supervision_uscc, p.builder_uscc, "
-                "array(SELECT DISTINCT a.expert_id FROM st_assignments a WHERE a.evaluation_id = e.id) AS previous "
-                "FROM st_evaluations e JOIN sites s ON s.id = e.site_id "
-                "LEFT JOIN LATERAL (SELECT * FROM projects WHERE site_id = e.site_id ORDER BY id LIMIT 1) p ON true "
-                "WHERE e.status = 'recommended' AND (e.round_id = :r OR e.round_id IS NULL) "
-                "AND (CAST(:ids AS bigint[]) IS NULL OR e.id = ANY(CAST(:ids AS bigint[]))) ORDER BY e.id"
-            ),
-            {"r": round_id, "ids": body.evaluation_ids},
+    e, s, a, pr = t.evaluations, t.sites(), t.assignments, t.projects
+    # the site's first project (LEFT JOIN LATERAL … ON true) and the experts assigned earlier (array(SELECT …))
+    p = sa.select(pr).where(pr.c.site_id == e.c.site_id).order_by(pr.c.id).limit(1).lateral("p")
+    previous = sa.select(a.c.expert_id).distinct().where(a.c.evaluation_id == e.c.id).scalar_subquery()
+    query = (
+        sa.select(
+            e.c.id,
+            s.c.name,
+            sa.func.coalesce(p.c.project_type, s.c.project_type).label("project_type"),
+            p.c.construction_uscc,
+            p.c.supervision_uscc,
+            p.c.builder_uscc,
+            sa.func.array(previous).label("previous"),
         )
-        .mappings()
-        .all()
+        .select_from(e.join(s, s.c.id == e.c.site_id).outerjoin(p, sa.true()))
+        .where(e.c.status == "recommended", sa.or_(e.c.round_id == round_id, e.c.round_id.is_(None)))
+        .order_by(e.c.id)
     )
+    if body.evaluation_ids is not None:
+        query = query.where(e.c.id.in_(body.evaluation_ids))
+    rows = conn.execute(query).mappings().all()
     if body.evaluation_ids:
         missing = sorted(set(body.evaluation_ids) - {r["id"] for r in rows})
         if missing:
@@ -173,16 +174,28 @@ def _projects(conn: Connection, round_id: int, body: DrawRequest) -> list[draw.P
 
 def _experts(conn: Connection, round_id: int, limit: int) -> tuple[list[draw.Expert], int]:
     """The pool for the engine, and the per-expert limit left for this draw (see the module's docstring)."""
+    e, a, d = t.experts, t.assignments, t.draws
+    used = (
+        sa.select(sa.func.count())
+        .select_from(a.join(d, d.c.id == a.c.draw_id))
+        .where(a.c.expert_id == e.c.id, d.c.round_id == round_id)
+        .scalar_subquery()
+    )
     rows = (
         conn.execute(
-            sa.text(
-                "SELECT e.id, e.name, e.group_name, e.specialties, e.enterprise_uscc, e.available, e.unavailable_reason, "
-                "e.user_id, "
-                "(SELECT count(*) FROM st_assignments a JOIN st_draws d ON d.id = a.draw_id "
-                " WHERE a.expert_id = e.id AND d.round_id = :r) AS used "
-                "FROM experts e WHERE e.deleted_at IS NULL ORDER BY e.id"
-            ),
-            {"r": round_id},
+            sa.select(
+                e.c.id,
+                e.c.name,
+                e.c.group_name,
+                e.c.specialties,
+                e.c.enterprise_uscc,
+                e.c.available,
+                e.c.unavailable_reason,
+                e.c.user_id,
+                used.label("used"),
+            )
+            .where(e.c.deleted_at.is_(None))
+            .order_by(e.c.id)
         )
         .mappings()
         .all()
@@ -213,11 +226,10 @@ def _experts(conn: Connection, round_id: int, limit: int) -> tuple[list[draw.Exp
 
 
 def get_draw(conn: Connection, draw_id: int, lock: bool = False) -> dict:
-    row = (
-        conn.execute(sa.text(f"SELECT * FROM st_draws WHERE id = :id{' FOR UPDATE' if lock else ''}"), {"id": draw_id})
-        .mappings()
-        .first()
-    )
+    query = sa.select(t.draws).where(t.draws.c.id == draw_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
     if row is None:
         raise ApiError(404, "not_found", "抽取记录不存在。")
     return dict(row)
@@ -255,15 +267,23 @@ def draw_view(conn: Connection, d: dict) -> dict:
             for pid in sorted(res["assignments"], key=int)
         ]
         out["shortfalls"] = res["shortfalls"]
+        a, x = t.assignments, t.experts
         out["assignments"] = [
             dict(r)
             for r in conn.execute(
-                sa.text(
-                    "SELECT a.id, a.evaluation_id, a.site_id, a.expert_id, x.name AS expert_name, a.window_from, "
-                    "a.window_to, a.status FROM st_assignments a JOIN experts x ON x.id = a.expert_id "
-                    "WHERE a.draw_id = :d ORDER BY a.evaluation_id, a.id"
-                ),
-                {"d": d["id"]},
+                sa.select(
+                    a.c.id,
+                    a.c.evaluation_id,
+                    a.c.site_id,
+                    a.c.expert_id,
+                    x.c.name.label("expert_name"),
+                    a.c.window_from,
+                    a.c.window_to,
+                    a.c.status,
+                )
+                .select_from(a.join(x, x.c.id == a.c.expert_id))
+                .where(a.c.draw_id == d["id"])
+                .order_by(a.c.evaluation_id, a.c.id)
             ).mappings()
         ]
     return out
@@ -275,7 +295,8 @@ def draw_view(conn: Connection, d: dict) -> dict:
 @router.get("/rounds", summary="评审轮次列表")
 def list_rounds(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     _require_rounds(who, "查看评审轮次")
-    rows = conn.execute(sa.text("SELECT * FROM st_rounds ORDER BY review_from DESC, id DESC")).mappings().all()
+    r = t.rounds
+    rows = conn.execute(sa.select(r).order_by(r.c.review_from.desc(), r.c.id.desc())).mappings().all()
     return {"rounds": [round_view(dict(r)) for r in rows]}
 
 
@@ -287,11 +308,9 @@ def create_round(
     _check_window(body.review_from, body.review_to)
     row = (
         conn.execute(
-            sa.text(
-                f"INSERT INTO st_rounds ({', '.join(ROUND_FIELDS)}, created_by) VALUES "
-                f"({', '.join(':' + k for k in ROUND_FIELDS)}, :a) RETURNING *"
-            ),
-            {**body.model_dump(), "a": who.user},
+            sa.insert(t.rounds)
+            .values(**{k: getattr(body, k) for k in ROUND_FIELDS}, created_by=who.user)
+            .returning(*t.rounds.c)
         )
         .mappings()
         .one()
@@ -308,13 +327,12 @@ def round_detail(
 ) -> dict:
     _require_rounds(who, "查看评审轮次")
     rnd = round_view(get_round(conn, round_id))
+    dt = t.draws
     draws = (
         conn.execute(
-            sa.text(
-                "SELECT id, status, commitment, created_at, created_by, drawn_at FROM st_draws "
-                "WHERE round_id = :r ORDER BY id"
-            ),
-            {"r": round_id},
+            sa.select(dt.c.id, dt.c.status, dt.c.commitment, dt.c.created_at, dt.c.created_by, dt.c.drawn_at)
+            .where(dt.c.round_id == round_id)
+            .order_by(dt.c.id)
         )
         .mappings()
         .all()
@@ -352,12 +370,9 @@ def update_round(
     _check_window(changes.get("review_from", before["review_from"]), changes.get("review_to", before["review_to"]))
     if not changes:
         return round_view(before)
-    sets = ", ".join(f"{k} = :{k}" for k in changes)
+    r = t.rounds
     after = (
-        conn.execute(
-            sa.text(f"UPDATE st_rounds SET {sets}, version = version + 1 WHERE id = :id RETURNING *"),
-            {**changes, "id": round_id},
-        )
+        conn.execute(sa.update(r).where(r.c.id == round_id).values(**changes, version=r.c.version + 1).returning(*r.c))
         .mappings()
         .one()
     )
@@ -381,10 +396,10 @@ def delete_round(
 ) -> Response:
     _require_rounds(who, "删除评审轮次")
     before = get_round(conn, round_id, lock=True)
-    if conn.execute(sa.text("SELECT 1 FROM st_draws WHERE round_id = :r LIMIT 1"), {"r": round_id}).scalar():
+    if conn.execute(sa.select(1).where(t.draws.c.round_id == round_id).limit(1)).scalar():
         raise ApiError(409, "round_has_draws", "本轮已有抽取记录（含承诺），不能删除。", None)
-    conn.execute(sa.text("UPDATE st_evaluations SET round_id = NULL WHERE round_id = :r"), {"r": round_id})
-    conn.execute(sa.text("DELETE FROM st_rounds WHERE id = :r"), {"r": round_id})
+    conn.execute(sa.update(t.evaluations).where(t.evaluations.c.round_id == round_id).values(round_id=None))
+    conn.execute(sa.delete(t.rounds).where(t.rounds.c.id == round_id))
     audit.record(
         conn, who.user, "delete", "st_rounds", round_id, round_view(before), None, who.client, user_id=who.user_id
     )
@@ -411,12 +426,13 @@ def commit_draw(
         raise ApiError(409, "nothing_to_draw", "本轮没有待抽取专家的已推荐考评申报。", None)
     experts, limit = _experts(conn, round_id, rnd["max_per_expert"])
     prepared = draw.prepare(projects, experts, draw.Rules(per_project=rnd["per_project"], max_per_expert=limit))
+    d = t.draws
     superseded = (
         conn.execute(
-            sa.text(
-                "UPDATE st_draws SET status = 'superseded' WHERE round_id = :r AND status = 'committed' RETURNING id"
-            ),
-            {"r": round_id},
+            sa.update(d)
+            .where(d.c.round_id == round_id, d.c.status == "committed")
+            .values(status="superseded")
+            .returning(d.c.id)
         )
         .scalars()
         .all()
@@ -424,18 +440,17 @@ def commit_draw(
     # The seed stays in the row, unshown, until the draw is run; inputs and commitment are on record from now on.
     row = (
         conn.execute(
-            sa.text(
-                "INSERT INTO st_draws (round_id, inputs, inputs_sha256, commitment, seed, status, created_by) VALUES "
-                "(:r, CAST(:i AS jsonb), :h, :c, :s, 'committed', :a) RETURNING *"
-            ),
-            {
-                "r": round_id,
-                "i": prepared.inputs,
-                "h": prepared.inputs_sha256,
-                "c": prepared.commitment,
-                "s": prepared.seed.hex(),
-                "a": who.user,
-            },
+            sa.insert(d)
+            .values(
+                round_id=round_id,
+                inputs=t.jsonb(prepared.inputs),
+                inputs_sha256=prepared.inputs_sha256,
+                commitment=prepared.commitment,
+                seed=prepared.seed.hex(),
+                status="committed",
+                created_by=who.user,
+            )
+            .returning(*d.c)
         )
         .mappings()
         .one()
@@ -473,11 +488,8 @@ def run(conn: Connection, draw_id: int, who: Principal) -> dict:
     if result.commitment != d["commitment"] or result.inputs_sha256 != d["inputs_sha256"]:
         raise ApiError(409, "commitment_mismatch", "抽取记录与承诺值不符（记录可能被改动），不能执行抽取。", None)
     ids = list(result.assignments)
-    states = dict(
-        conn.execute(
-            sa.text("SELECT id, status FROM st_evaluations WHERE id = ANY(:ids) FOR UPDATE"), {"ids": ids}
-        ).all()
-    )
+    e, x, a = t.evaluations, t.experts, t.assignments
+    states = dict(conn.execute(sa.select(e.c.id, e.c.status).where(e.c.id.in_(ids)).with_for_update()).all())
     stale = [i for i in ids if states.get(i) != "recommended"]
     if stale:
         raise ApiError(
@@ -486,10 +498,9 @@ def run(conn: Connection, draw_id: int, who: Principal) -> dict:
     chosen = {e for v in result.assignments.values() for e in v}
     accounts = dict(
         conn.execute(
-            sa.text(
-                "SELECT id, user_id FROM experts WHERE id = ANY(:ids) AND deleted_at IS NULL AND user_id IS NOT NULL"
-            ),
-            {"ids": sorted(chosen)},
+            sa.select(x.c.id, x.c.user_id).where(
+                x.c.id.in_(sorted(chosen)), x.c.deleted_at.is_(None), x.c.user_id.is_not(None)
+            )
         ).all()
     )
     if chosen - accounts.keys():
@@ -504,23 +515,20 @@ def run(conn: Connection, draw_id: int, who: Principal) -> dict:
     for eid, expert_ids in result.assignments.items():
         if eid in result.shortfalls:
             continue  # stays recommended for a later draw
-        ev = conn.execute(sa.text("SELECT site_id, district FROM st_evaluations WHERE id = :e"), {"e": eid}).one()
+        ev = conn.execute(sa.select(e.c.site_id, e.c.district).where(e.c.id == eid)).one()
         for xid in expert_ids:
             conn.execute(
-                sa.text(
-                    "INSERT INTO st_assignments (draw_id, evaluation_id, site_id, expert_id, window_from, window_to, "
-                    "district, created_by, updated_by) VALUES (:d, :e, :s, :x, :a, :b, :dist, :by, :by)"
-                ),
-                {
-                    "d": draw_id,
-                    "e": eid,
-                    "s": ev.site_id,
-                    "x": xid,
-                    "a": rnd["review_from"],
-                    "b": rnd["review_to"],
-                    "dist": ev.district,
-                    "by": who.user,
-                },
+                sa.insert(a).values(
+                    draw_id=draw_id,
+                    evaluation_id=eid,
+                    site_id=ev.site_id,
+                    expert_id=xid,
+                    window_from=rnd["review_from"],
+                    window_to=rnd["review_to"],
+                    district=ev.district,
+                    created_by=who.user,
+                    updated_by=who.user,
+                )
             )
             grant(conn, accounts[xid], "sites", ev.site_id, "expert", rnd["review_from"], rnd["review_to"], who.user)
             drawn.add(xid)
@@ -529,11 +537,10 @@ def run(conn: Connection, draw_id: int, who: Principal) -> dict:
         otp.issue(conn, accounts[xid], rnd["review_from"], rnd["review_to"], actor=who.user, what="标化工地专家评审")
     after = (
         conn.execute(
-            sa.text(
-                "UPDATE st_draws SET result = CAST(:res AS jsonb), status = 'drawn', drawn_at = now() WHERE id = :id "
-                "RETURNING *"
-            ),
-            {"res": result.to_json(), "id": draw_id},
+            sa.update(t.draws)
+            .where(t.draws.c.id == draw_id)
+            .values(result=t.jsonb(result.to_json()), status="drawn", drawn_at=sa.func.now())
+            .returning(*t.draws.c)
         )
         .mappings()
         .one()
@@ -571,7 +578,7 @@ def list_draws(
 ) -> dict:
     who.require("site.experts", "查看抽取记录")
     get_round(conn, round_id)
-    rows = conn.execute(sa.text("SELECT * FROM st_draws WHERE round_id = :r ORDER BY id"), {"r": round_id}).mappings()
+    rows = conn.execute(sa.select(t.draws).where(t.draws.c.round_id == round_id).order_by(t.draws.c.id)).mappings()
     return {"draws": [draw_view(conn, dict(r)) for r in rows]}
 
 
@@ -599,9 +606,8 @@ def verify_draw(
     except ValueError as e:
         return {"verified": False, "reason": f"记录格式不正确：{e}"}
     stored: dict[int, list[int]] = {}
-    for r in conn.execute(
-        sa.text("SELECT evaluation_id, expert_id FROM st_assignments WHERE draw_id = :d ORDER BY id"), {"d": draw_id}
-    ):
+    a = t.assignments
+    for r in conn.execute(sa.select(a.c.evaluation_id, a.c.expert_id).where(a.c.draw_id == draw_id).order_by(a.c.id)):
         stored.setdefault(r.evaluation_id, []).append(r.expert_id)
     expected = {k: v for k, v in redo.assignments.items() if k not in redo.shortfalls}
     records_match = stored == expected

@@ -43,18 +43,15 @@ from api.errors import ApiError
 from etl import printform
 from geo import audit, cases, files, signing, workflow
 from geo.cases import Action, CaseType, Lookup
-from geo.divisions import district_attr
 from geo.layer.registry import Attr
 from geo.settings import get_settings
 from layers.standard_sites import common
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
 
 STATES = {
-    "draft": "草稿",
-    "submitted": "待监理审核",
-    "supervision_approved": "监理已审核",
-    "returned": "已退回",
+    **common.REVIEW_STATES,
     "recommended": "已推荐",
     "not_recommended": "未推荐",
     "in_review": "专家评审中",
@@ -79,9 +76,7 @@ APPLICATION = cases.register(
         table="st_evaluations",
         states=STATES,
         actions=(
-            Action("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit", files=True),
-            Action("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
-            Action("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
+            *common.SUPERVISION_REVIEW,
             Action("recommend", "推荐", ("supervision_approved",), "recommended", "site.recommend"),
             Action(
                 "decline",
@@ -97,18 +92,12 @@ APPLICATION = cases.register(
             Action("reject", "评定不通过", ("reviewed",), "rejected", "site.decide", reason_required=True),
         ),
         fields=(
-            Attr("site_id", "工地", "int", filterable=True),
-            district_attr(),
-            Attr("status", "状态", filterable=True),
+            *common.REVIEW_FIELDS,
             Attr("round_id", "评审批次", "int"),
             Attr("completion_date", "竣工验收日期", "date"),
             Attr("prefill", "月报汇总", "json"),
             Attr("form", "申报表", "json"),
-            Attr("submitted_at", "提交时间", "datetime"),
             Attr("submitted_by", "提交人"),
-            Attr("reviewed_at", "监理审核时间", "datetime"),
-            Attr("reviewed_by", "监理审核人"),
-            Attr("return_reason", "退回理由"),
             Attr("recommended_at", "推荐时间", "datetime"),
             Attr("recommended_by", "推荐人"),
             Attr("recommendation", "推荐意见"),
@@ -201,11 +190,9 @@ def check_form(form: dict[str, Any], complete: bool) -> dict[str, str]:
 
 
 def project_of(conn: Connection, site_id: int) -> dict:
+    r, p = t.registrations, t.projects
     row = (
-        conn.execute(
-            sa.text("SELECT p.* FROM st_registrations r JOIN projects p ON p.id = r.project_id WHERE r.site_id = :s"),
-            {"s": site_id},
-        )
+        conn.execute(sa.select(p).select_from(r.join(p, p.c.id == r.c.project_id)).where(r.c.site_id == site_id))
         .mappings()
         .first()
     )
@@ -224,21 +211,21 @@ def _months(start: date, end: date) -> list[date]:
 
 def prefill(conn: Connection, site_id: int, start: date | None, completion: date | None) -> dict:
     """What the monthly reports and the confirmed bonus items already say about the site (ST-07)."""
+    r, p, b, c = t.reports, t.photos, t.bonus_claims, t.catalog
     reports = (
         conn.execute(
-            sa.text("SELECT id, month, status, late, submitted_at FROM st_reports WHERE site_id = :s ORDER BY month"),
-            {"s": site_id},
+            sa.select(r.c.id, r.c.month, r.c.status, r.c.late, r.c.submitted_at)
+            .where(r.c.site_id == site_id)
+            .order_by(r.c.month)
         )
         .mappings()
         .all()
     )
     reported = [r for r in reports if r["submitted_at"] is not None]
     photos = conn.execute(
-        sa.text(
-            "SELECT count(*) FROM st_photos p JOIN st_reports r ON p.owner_kind = 'report' AND p.owner_id = r.id "
-            "WHERE r.site_id = :s AND r.submitted_at IS NOT NULL AND p.deleted_at IS NULL"
-        ),
-        {"s": site_id},
+        sa.select(sa.func.count())
+        .select_from(p.join(r, sa.and_(p.c.owner_kind == "report", p.c.owner_id == r.c.id)))
+        .where(r.c.site_id == site_id, r.c.submitted_at.is_not(None), p.c.deleted_at.is_(None))
     ).scalar()
     end = min(d for d in (completion, common.today_beijing()) if d is not None)
     done = {r["month"] for r in reported}
@@ -246,11 +233,10 @@ def prefill(conn: Connection, site_id: int, start: date | None, completion: date
     bonus = [
         dict(r)
         for r in conn.execute(
-            sa.text(
-                "SELECT c.code, c.name, coalesce(b.points, c.points) AS points FROM st_bonus_claims b "
-                "JOIN st_catalog c ON c.id = b.item_id WHERE b.site_id = :s AND b.status = 'confirmed' ORDER BY c.sort, b.id"
-            ),
-            {"s": site_id},
+            sa.select(c.c.code, c.c.name, sa.func.coalesce(b.c.points, c.c.points).label("points"))
+            .select_from(b.join(c, c.c.id == b.c.item_id))
+            .where(b.c.site_id == site_id, b.c.status == "confirmed")
+            .order_by(c.c.sort, b.c.id)
         ).mappings()
     ]
     return {
@@ -358,8 +344,9 @@ def attachments_of(conn: Connection, evaluation_id: int) -> list[dict]:
             "url": f"{PREFIX}/evaluations/{evaluation_id}/attachments/{r['id']}/file",
         }
         for r in conn.execute(
-            sa.text("SELECT * FROM st_attachments WHERE evaluation_id = :e AND deleted_at IS NULL ORDER BY id"),
-            {"e": evaluation_id},
+            sa.select(t.attachments)
+            .where(t.attachments.c.evaluation_id == evaluation_id, t.attachments.c.deleted_at.is_(None))
+            .order_by(t.attachments.c.id)
         ).mappings()
     ]
 
@@ -396,7 +383,8 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewEvaluation) 
     p = project_of(conn, site_id)
     done = _completed(p)
     form = check_form(body.form, complete=False)
-    existing = conn.execute(sa.text("SELECT id, status FROM st_evaluations WHERE site_id = :s"), {"s": site_id}).first()
+    e = t.evaluations
+    existing = conn.execute(sa.select(e.c.id, e.c.status).where(e.c.site_id == site_id)).first()
     if existing is not None:
         raise ApiError(
             409,
@@ -407,18 +395,17 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewEvaluation) 
         )
     pre = prefill(conn, site_id, p["start_date"], done)
     row = conn.execute(
-        sa.text(
-            "INSERT INTO st_evaluations (site_id, completion_date, prefill, form, district, created_by, updated_by) "
-            "VALUES (:s, :c, CAST(:pre AS jsonb), CAST(:f AS jsonb), :d, :a, :a) RETURNING id"
-        ),
-        {
-            "s": site_id,
-            "c": done,
-            "pre": json.dumps(pre, ensure_ascii=False),
-            "f": json.dumps(form, ensure_ascii=False),
-            "d": s["district"],
-            "a": who.user,
-        },
+        sa.insert(e)
+        .values(
+            site_id=site_id,
+            completion_date=done,
+            prefill=t.jsonb(json.dumps(pre, ensure_ascii=False)),
+            form=t.jsonb(json.dumps(form, ensure_ascii=False)),
+            district=s["district"],
+            created_by=who.user,
+            updated_by=who.user,
+        )
+        .returning(e.c.id)
     ).scalar_one()
     workflow.record(conn, EVALUATION.kind, row, site_id, s["district"], "create", None, "draft", who.user)
     audit.record(
@@ -437,13 +424,12 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewEvaluation) 
 
 def final_score(conn: Connection, evaluation_id: int) -> float | None:
     """The mean of the experts' totals of the application's latest draw (None when nobody scored)."""
+    v, a, latest = t.reviews, t.assignments, t.assignments.alias("latest")
+    last_draw = sa.select(sa.func.max(latest.c.draw_id)).where(latest.c.evaluation_id == evaluation_id)
     score = conn.execute(
-        sa.text(
-            "SELECT avg(v.total) FROM st_reviews v JOIN st_assignments a ON a.id = v.assignment_id "
-            "WHERE a.evaluation_id = :e "
-            "AND a.draw_id = (SELECT max(draw_id) FROM st_assignments WHERE evaluation_id = :e)"
-        ),
-        {"e": evaluation_id},
+        sa.select(sa.func.avg(v.c.total))
+        .select_from(v.join(a, a.c.id == v.c.assignment_id))
+        .where(a.c.evaluation_id == evaluation_id, a.c.draw_id == last_draw.scalar_subquery())
     ).scalar()
     return round(float(score), 2) if score is not None else None
 
@@ -452,22 +438,20 @@ def award_credit(conn: Connection, who: Principal, row: dict) -> None:
     p = project_of(conn, row["site_id"])
     award = (row["form"] or {}).get("award") or "标准化工地"
     conn.execute(
-        sa.text(
-            "INSERT INTO credit_events (subject_kind, subject_code, subject_name, polarity, points, reason, source, "
-            "source_id, site_id, district, occurred_on, created_by) VALUES ('enterprise', :code, :name, 'good', :pts, "
-            ":reason, 'st_evaluation', :id, :site, :d, :on, :a)"
-        ),
-        {
-            "code": p["construction_uscc"] or p["construction_name"],
-            "name": p["construction_name"] or "",
-            "pts": AWARD_CREDIT_POINTS,
-            "reason": f"承建的项目「{p['name']}」获评{award}",
-            "id": row["id"],
-            "site": row["site_id"],
-            "d": row["district"],
-            "on": common.today_beijing(),
-            "a": who.user,
-        },
+        sa.insert(t.credit_events).values(
+            subject_kind="enterprise",
+            subject_code=p["construction_uscc"] or p["construction_name"],
+            subject_name=p["construction_name"] or "",
+            polarity="good",
+            points=AWARD_CREDIT_POINTS,
+            reason=f"承建的项目「{p['name']}」获评{award}",
+            source="st_evaluation",
+            source_id=row["id"],
+            site_id=row["site_id"],
+            district=row["district"],
+            occurred_on=common.today_beijing(),
+            created_by=who.user,
+        )
     )
 
 
@@ -512,12 +496,16 @@ def update_evaluation(
             {"current": row["version"], "given": body.version},
         )
     form = check_form(body.form, complete=False)
+    e = t.evaluations
     conn.execute(
-        sa.text(
-            "UPDATE st_evaluations SET form = CAST(:f AS jsonb), version = version + 1, "
-            "updated_at = now(), updated_by = :a WHERE id = :id"
-        ),
-        {"f": json.dumps(form, ensure_ascii=False), "a": who.user, "id": evaluation_id},
+        sa.update(e)
+        .where(e.c.id == evaluation_id)
+        .values(
+            form=t.jsonb(json.dumps(form, ensure_ascii=False)),
+            version=e.c.version + 1,
+            updated_at=sa.func.now(),
+            updated_by=who.user,
+        )
     )
     audit.record(
         conn,
@@ -552,14 +540,10 @@ def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: Action
                 "attachments",
             )
         summary = json.dumps(prefill(conn, row["site_id"], p["start_date"], done), ensure_ascii=False)
-        conn.execute(
-            sa.text("UPDATE st_evaluations SET prefill = CAST(:p AS jsonb) WHERE id = :id"),
-            {"p": summary, "id": row["id"]},
-        )
+        conn.execute(sa.update(t.evaluations).where(t.evaluations.c.id == row["id"]).values(prefill=t.jsonb(summary)))
         return {"submitted_at": now, "submitted_by": who.user, "return_reason": None, "completion_date": done}
     if a.name in ("approve", "return"):
-        reason = body.reason if a.name == "return" else None
-        return {"reviewed_at": now, "reviewed_by": who.user, "return_reason": reason}
+        return common.review_values(a, body.reason, who)
     if a.name in ("recommend", "decline"):
         return {"recommended_at": now, "recommended_by": who.user, "recommendation": body.reason}
     return {  # award, reject
@@ -607,21 +591,20 @@ def add_attachment(
         raise ApiError(e.status, e.code, e.message, e.field, e.detail)
     title = (name or filename or "附件").strip()[:200]
     aid = conn.execute(
-        sa.text(
-            "INSERT INTO st_attachments (evaluation_id, site_id, name, filename, sha256, content_type, size, district, "
-            "created_by, updated_by) VALUES (:e, :s, :n, :f, :sha, :ct, :size, :d, :a, :a) RETURNING id"
-        ),
-        {
-            "e": evaluation_id,
-            "s": row["site_id"],
-            "n": title,
-            "f": filename,
-            "sha": stored.sha256,
-            "ct": stored.content_type,
-            "size": stored.size,
-            "d": row["district"],
-            "a": who.user,
-        },
+        sa.insert(t.attachments)
+        .values(
+            evaluation_id=evaluation_id,
+            site_id=row["site_id"],
+            name=title,
+            filename=filename,
+            sha256=stored.sha256,
+            content_type=stored.content_type,
+            size=stored.size,
+            district=row["district"],
+            created_by=who.user,
+            updated_by=who.user,
+        )
+        .returning(t.attachments.c.id)
     ).scalar_one()
     audit.record(
         conn,
@@ -661,10 +644,10 @@ def upload_attachment(
 
 
 def _attachment(conn: Connection, evaluation_id: int, attachment_id: int) -> dict:
+    f = t.attachments
     row = (
         conn.execute(
-            sa.text("SELECT * FROM st_attachments WHERE id = :id AND evaluation_id = :e AND deleted_at IS NULL"),
-            {"id": attachment_id, "e": evaluation_id},
+            sa.select(f).where(f.c.id == attachment_id, f.c.evaluation_id == evaluation_id, f.c.deleted_at.is_(None))
         )
         .mappings()
         .first()
@@ -710,8 +693,9 @@ def delete_attachment(
         )
     _attachment(conn, evaluation_id, attachment_id)
     conn.execute(
-        sa.text("UPDATE st_attachments SET deleted_at = now(), updated_by = :a WHERE id = :id"),
-        {"a": who.user, "id": attachment_id},
+        sa.update(t.attachments)
+        .where(t.attachments.c.id == attachment_id)
+        .values(deleted_at=sa.func.now(), updated_by=who.user)
     )
     audit.record(
         conn,
@@ -759,8 +743,9 @@ def print_evaluation(
         " · 扫描右上角二维码验证真伪",
     )
     conn.execute(
-        sa.text("UPDATE st_evaluations SET print_token = :t, printed_at = :at, printed_by = :a WHERE id = :id"),
-        {"t": token, "at": printed, "a": who.user, "id": evaluation_id},
+        sa.update(t.evaluations)
+        .where(t.evaluations.c.id == evaluation_id)
+        .values(print_token=token, printed_at=printed, printed_by=who.user)
     )
     audit.record(
         conn,

@@ -30,6 +30,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
@@ -132,18 +133,18 @@ def view(row: dict) -> dict:
     }
 
 
+def _with_username() -> sa.Select:
+    """Experts (every column) with their account's username."""
+    e, u = t.experts, t.users
+    return sa.select(e, u.c.username).select_from(e.outerjoin(u, u.c.id == e.c.user_id))
+
+
 def get(conn: Connection, expert_id: int, lock: bool = False) -> dict:
-    row = (
-        conn.execute(
-            sa.text(
-                "SELECT e.*, u.username FROM experts e LEFT JOIN users u ON u.id = e.user_id "
-                f"WHERE e.id = :id AND e.deleted_at IS NULL{' FOR UPDATE OF e' if lock else ''}"
-            ),
-            {"id": expert_id},
-        )
-        .mappings()
-        .first()
-    )
+    e = t.experts
+    query = _with_username().where(e.c.id == expert_id, e.c.deleted_at.is_(None))
+    if lock:
+        query = query.with_for_update(of=e)
+    row = conn.execute(query).mappings().first()
     if row is None:
         raise ApiError(404, "not_found", "专家不存在或已删除。")
     return dict(row)
@@ -151,9 +152,11 @@ def get(conn: Connection, expert_id: int, lock: bool = False) -> dict:
 
 def _check_unique(conn: Connection, values: dict, expert_id: int | None) -> None:
     if "phone" in values:
+        e = t.experts
         other = conn.execute(
-            sa.text("SELECT name FROM experts WHERE phone = :p AND deleted_at IS NULL AND id IS DISTINCT FROM :id"),
-            {"p": values["phone"], "id": expert_id},
+            sa.select(e.c.name).where(
+                e.c.phone == values["phone"], e.c.deleted_at.is_(None), e.c.id.is_distinct_from(expert_id)
+            )
         ).scalar()
         if other:
             raise ApiError(409, "duplicate_phone", f"手机号已被专家「{other}」使用。", "phone")
@@ -163,13 +166,14 @@ def _link_user(conn: Connection, e: dict, actor: str, uid: int | None = None, re
     """The expert's account (``uid``, when already linked): else the user with the same ID number, or with the same
     phone and no other ID number, or a new ``zj-<phone>`` account. Phone, ID number and the ``expert`` role are
     kept in line with the pool (the account is how the expert signs in and receives the dynamic password)."""
+    u = t.users
     if uid is None:
+        same_id = sa.func.upper(u.c.id_number) == e["id_number"]
         row = conn.execute(
-            sa.text(
-                "SELECT id, id_number FROM users WHERE upper(id_number) = :i OR phone = :p "
-                "ORDER BY (upper(id_number) = :i) IS TRUE DESC LIMIT 1"
-            ),
-            {"i": e["id_number"], "p": e["phone"]},
+            sa.select(u.c.id, u.c.id_number)
+            .where(sa.or_(same_id, u.c.phone == e["phone"]))
+            .order_by(same_id.is_(sa.true()).desc())
+            .limit(1)
         ).first()
         if row is None:
             return users.create_user(
@@ -179,9 +183,7 @@ def _link_user(conn: Connection, e: dict, actor: str, uid: int | None = None, re
             raise ApiError(409, "phone_taken", f"手机号 {e['phone']} 已被其他身份证号的账号使用。", "phone")
         uid = row.id
     for key, label in (("phone", "手机号"), ("id_number", "身份证号")):
-        if conn.execute(
-            sa.text(f"SELECT 1 FROM users WHERE upper({key}) = upper(:v) AND id <> :u"), {"v": e[key], "u": uid}
-        ).scalar():
+        if conn.execute(sa.select(1).where(sa.func.upper(u.c[key]) == sa.func.upper(e[key]), u.c.id != uid)).scalar():
             raise ApiError(409, f"{key}_taken", f"{label}「{e[key]}」已被其他账号使用。", key)
     current = users.user_row(conn, uid)
     changes: dict[str, Any] = {k: e[k] for k in ("phone", "id_number") if (current[k] or "").upper() != e[k].upper()}
@@ -197,30 +199,31 @@ def _link_user(conn: Connection, e: dict, actor: str, uid: int | None = None, re
 def create(conn: Connection, data: dict, actor: str, client: str | None = None, user_id: int | None = None) -> dict:
     e = clean(data)
     _check_unique(conn, e, None)
+    x = t.experts
     old = conn.execute(
-        sa.text("SELECT id, deleted_at FROM experts WHERE id_number = :i FOR UPDATE"), {"i": e["id_number"]}
+        sa.select(x.c.id, x.c.deleted_at).where(x.c.id_number == e["id_number"]).with_for_update()
     ).first()
     if old is not None and old.deleted_at is None:
         raise ApiError(409, "duplicate_expert", "该身份证号的专家已在专家库中。", "id_number", {"expert_id": old.id})
     uid = _link_user(conn, e, actor, reactivate=True)
-    params = {**e, "u": uid, "a": actor}
+    fields = {k: e[k] for k in FIELDS}
     if old is not None:  # re-adding a deleted expert brings the record back
-        sets = ", ".join(f"{k} = :{k}" for k in FIELDS)
         conn.execute(
-            sa.text(
-                f"UPDATE experts SET {sets}, user_id = :u, deleted_at = NULL, version = version + 1, "
-                "updated_at = now(), updated_by = :a WHERE id = :id"
-            ),
-            {**params, "id": old.id},
+            sa.update(x)
+            .where(x.c.id == old.id)
+            .values(
+                **fields,
+                user_id=uid,
+                deleted_at=None,
+                version=x.c.version + 1,
+                updated_at=sa.func.now(),
+                updated_by=actor,
+            )
         )
         eid = old.id
     else:
         eid = conn.execute(
-            sa.text(
-                f"INSERT INTO experts ({', '.join(FIELDS)}, user_id, created_by, updated_by) VALUES "
-                f"({', '.join(':' + k for k in FIELDS)}, :u, :a, :a) RETURNING id"
-            ),
-            params,
+            sa.insert(x).values(**fields, user_id=uid, created_by=actor, updated_by=actor).returning(x.c.id)
         ).scalar_one()
     after = view(get(conn, eid))
     audit.record(conn, actor, "create", "experts", eid, None, after, client, user_id=user_id)
@@ -249,65 +252,48 @@ def update(
     if "available" not in changes and "unavailable_reason" in changes and before["available"]:
         changes.pop("unavailable_reason")
     _check_unique(conn, changes, expert_id)
+    x = t.experts
     if "id_number" in changes and changes["id_number"] != before["id_number"]:
-        if conn.execute(
-            sa.text("SELECT 1 FROM experts WHERE id_number = :i AND id <> :id"),
-            {"i": changes["id_number"], "id": expert_id},
-        ).scalar():
+        if conn.execute(sa.select(1).where(x.c.id_number == changes["id_number"], x.c.id != expert_id)).scalar():
             raise ApiError(409, "duplicate_expert", "该身份证号已在专家库中登记。", "id_number")
     if not changes:
         return view(before)
     uid = _link_user(conn, {**before, **changes}, actor, before["user_id"])
     if "name" in changes and before["user_id"]:
         users.update_user(conn, uid, {"display_name": changes["name"]}, actor=actor)
-    sets = ", ".join(f"{k} = :{k}" for k in changes)
     conn.execute(
-        sa.text(
-            f"UPDATE experts SET {sets}, user_id = :_u, version = version + 1, updated_at = now(), "
-            "updated_by = :_a WHERE id = :_id"
-        ),
-        {**changes, "_u": uid, "_a": actor, "_id": expert_id},
+        sa.update(x)
+        .where(x.c.id == expert_id)
+        .values(**changes, user_id=uid, version=x.c.version + 1, updated_at=sa.func.now(), updated_by=actor)
     )
     after = view(get(conn, expert_id))
     audit.record(conn, actor, "update", "experts", expert_id, view(before), after, client, user_id=user_id)
     return after
 
 
-def _filters(group: str | None, specialty: str | None, available: bool | None, q: str | None) -> tuple[str, dict]:
-    where, params = ["e.deleted_at IS NULL"], {}
+def _filters(group: str | None, specialty: str | None, available: bool | None, q: str | None) -> list:
+    e = t.experts
+    where = [e.c.deleted_at.is_(None)]
     if group:
-        where.append("e.group_name = :group")
-        params["group"] = group
+        where.append(e.c.group_name == group)
     if specialty:
-        where.append(":specialty = ANY(e.specialties)")
-        params["specialty"] = specialty
+        where.append(sa.any_(e.c.specialties) == specialty)
     if available is not None:
-        where.append("e.available = :available")
-        params["available"] = available
+        where.append(e.c.available == available)
     if q and q.strip():
-        where.append(
-            "(e.name ILIKE :q OR e.phone ILIKE :q OR e.id_number ILIKE :q OR e.enterprise_name ILIKE :q "
-            "OR e.title ILIKE :q)"
-        )
-        params["q"] = f"%{q.strip()}%"
-    return " AND ".join(where), params
+        like = f"%{q.strip()}%"
+        where.append(sa.or_(*(e.c[k].ilike(like) for k in ("name", "phone", "id_number", "enterprise_name", "title"))))
+    return where
 
 
 def query(conn: Connection, group=None, specialty=None, available=None, q=None, limit=None, offset=0) -> tuple:
-    where, params = _filters(group, specialty, available, q)
-    total = conn.execute(sa.text(f"SELECT count(*) FROM experts e WHERE {where}"), params).scalar()
-    page = " LIMIT :limit OFFSET :offset" if limit else ""
-    rows = (
-        conn.execute(
-            sa.text(
-                f"SELECT e.*, u.username FROM experts e LEFT JOIN users u ON u.id = e.user_id "
-                f"WHERE {where} ORDER BY e.group_name, e.id{page}"
-            ),
-            {**params, "limit": limit, "offset": offset},
-        )
-        .mappings()
-        .all()
-    )
+    e = t.experts
+    where = _filters(group, specialty, available, q)
+    total = conn.execute(sa.select(sa.func.count()).select_from(e).where(*where)).scalar()
+    page = _with_username().where(*where).order_by(e.c.group_name, e.c.id)
+    if limit:
+        page = page.limit(limit).offset(offset)
+    rows = conn.execute(page).mappings().all()
     return total, [view(dict(r)) for r in rows]
 
 
@@ -376,7 +362,7 @@ def import_xlsx(
                     raise ApiError(422, "duplicate_row", f"身份证号与第 {seen[idn]} 行重复。", "id_number")
                 seen[idn] = number
                 existing = conn.execute(
-                    sa.text("SELECT id FROM experts WHERE id_number = :i AND deleted_at IS NULL"), {"i": idn}
+                    sa.select(t.experts.c.id).where(t.experts.c.id_number == idn, t.experts.c.deleted_at.is_(None))
                 ).scalar()
                 if existing:
                     update(conn, existing, data, actor, client=client, user_id=user_id)
@@ -460,12 +446,17 @@ def export_xlsx(experts: list[dict]) -> bytes:
 @router.get("/expert-groups", summary="专家分组（含人数）")
 def groups(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
     _require(who, "查看专家库")
+    e = t.experts
     rows = (
         conn.execute(
-            sa.text(
-                "SELECT group_name AS name, count(*) AS experts, count(*) FILTER (WHERE available) AS available "
-                "FROM experts WHERE deleted_at IS NULL GROUP BY group_name ORDER BY group_name"
+            sa.select(
+                e.c.group_name.label("name"),
+                sa.func.count().label("experts"),
+                sa.func.count().filter(e.c.available).label("available"),
             )
+            .where(e.c.deleted_at.is_(None))
+            .group_by(e.c.group_name)
+            .order_by(e.c.group_name)
         )
         .mappings()
         .all()
@@ -572,28 +563,27 @@ def delete_expert(
     the expert has a review still to do."""
     _require(who, "删除专家")
     before = get(conn, expert_id, lock=True)
+    a = t.assignments
     open_ = conn.execute(
-        sa.text(
-            "SELECT count(*) FROM st_assignments WHERE expert_id = :e AND status = 'assigned' AND window_to > now()"
-        ),
-        {"e": expert_id},
+        sa.select(sa.func.count()).where(
+            a.c.expert_id == expert_id, a.c.status == "assigned", a.c.window_to > sa.func.now()
+        )
     ).scalar()
     if open_:
         raise ApiError(
             409, "has_open_assignments", f"该专家还有 {open_} 个评审任务未完成，不能删除。", None, {"open": open_}
         )
+    x = t.experts
     conn.execute(
-        sa.text(
-            "UPDATE experts SET deleted_at = now(), version = version + 1, updated_at = now(), "
-            "updated_by = :a WHERE id = :id"
-        ),
-        {"a": who.user, "id": expert_id},
+        sa.update(x)
+        .where(x.c.id == expert_id)
+        .values(deleted_at=sa.func.now(), version=x.c.version + 1, updated_at=sa.func.now(), updated_by=who.user)
     )
     if before["user_id"]:
         roles = [
             r
             for r in conn.execute(
-                sa.text("SELECT role FROM user_roles WHERE user_id = :u"), {"u": before["user_id"]}
+                sa.select(t.user_roles.c.role).where(t.user_roles.c.user_id == before["user_id"])
             ).scalars()
             if r != "expert"
         ]

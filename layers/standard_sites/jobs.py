@@ -21,30 +21,44 @@ from sqlalchemy import Connection
 from api.accounts import sms
 from geo import audit, jobs
 from geo.modules import job
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import BEIJING
 from layers.standard_sites.stats import refresh_all
 
 log = logging.getLogger(__name__)
 
-DUE_SQL = """
-SELECT a.id, a.window_to, s.name AS site_name, x.user_id, u.phone, u.username
-FROM st_assignments a
-JOIN st_draws d ON d.id = a.draw_id JOIN st_rounds r ON r.id = d.round_id
-JOIN experts x ON x.id = a.expert_id JOIN users u ON u.id = x.user_id
-JOIN sites s ON s.id = a.site_id
-WHERE a.status = 'assigned' AND a.reminded_at IS NULL AND u.phone IS NOT NULL
-  AND a.window_from <= :now AND :now < a.window_to
-  AND a.window_to - make_interval(secs => r.reminder_hours * 3600) <= :now
-  AND NOT EXISTS (SELECT 1 FROM st_reviews v WHERE v.assignment_id = a.id)
-ORDER BY x.user_id, a.window_to, a.id
-FOR UPDATE OF a SKIP LOCKED
-"""
+
+def _due(now: datetime) -> sa.Select:
+    """The assignments to remind at ``now``, the expert's account and the site's name, locked (``SKIP LOCKED``)."""
+    a, d, r, x, u, s, v = t.assignments, t.draws, t.rounds, t.experts, t.users, t.sites(), t.reviews
+    remind_from = a.c.window_to - sa.func.make_interval(0, 0, 0, 0, 0, 0, r.c.reminder_hours * 3600)  # secs
+    return (
+        sa.select(a.c.id, a.c.window_to, s.c.name.label("site_name"), x.c.user_id, u.c.phone, u.c.username)
+        .select_from(
+            a.join(d, d.c.id == a.c.draw_id)
+            .join(r, r.c.id == d.c.round_id)
+            .join(x, x.c.id == a.c.expert_id)
+            .join(u, u.c.id == x.c.user_id)
+            .join(s, s.c.id == a.c.site_id)
+        )
+        .where(
+            a.c.status == "assigned",
+            a.c.reminded_at.is_(None),
+            u.c.phone.is_not(None),
+            a.c.window_from <= now,
+            a.c.window_to > now,
+            remind_from <= now,
+            ~sa.exists().where(v.c.assignment_id == a.c.id),
+        )
+        .order_by(x.c.user_id, a.c.window_to, a.c.id)
+        .with_for_update(skip_locked=True, of=a)
+    )
 
 
 def send_reminders(conn: Connection, now: datetime) -> int:
     """Remind the experts whose deadline is near; returns the number of SMS sent. Idempotent."""
     groups: dict[tuple, list] = {}
-    for r in conn.execute(sa.text(DUE_SQL), {"now": now}).mappings():
+    for r in conn.execute(_due(now)).mappings():
         groups.setdefault((r["user_id"], r["phone"], r["username"], r["window_to"]), []).append(r)
     for (user_id, phone, username, deadline), rows in groups.items():
         names = "、".join(f"「{r['site_name']}」" for r in rows)
@@ -55,9 +69,7 @@ def send_reminders(conn: Connection, now: datetime) -> int:
         )
         sms.gateway().send(conn, phone, body, "st_review_reminder", user_id)
         ids = [r["id"] for r in rows]
-        conn.execute(
-            sa.text("UPDATE st_assignments SET reminded_at = :now WHERE id = ANY(:ids)"), {"now": now, "ids": ids}
-        )
+        conn.execute(sa.update(t.assignments).where(t.assignments.c.id.in_(ids)).values(reminded_at=now))
         audit.record(
             conn,
             "system",

@@ -20,6 +20,7 @@ from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
 from geo.divisions import DISTRICT_NAMES
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
@@ -83,33 +84,32 @@ def check_district(who: Principal, district: str | None) -> None:
         )
 
 
-def _visible(conn: Connection, who: Principal, public_only: bool) -> tuple[str, dict]:
-    """The SQL condition (and parameters) of the notices ``who`` may read."""
+def _visible(conn: Connection, who: Principal, public_only: bool) -> sa.ColumnElement[bool]:
+    """The condition on ``st_notices`` of the notices ``who`` may read."""
+    n = t.notices
     if public_only or not who.authenticated:
-        return "public AND published_at IS NOT NULL", {}
+        return sa.and_(n.c.public, n.c.published_at.is_not(None))
     if who.scope.all:
-        return "true" if who.can("site.notice") else "published_at IS NOT NULL", {}
+        return sa.true() if who.can("site.notice") else n.c.published_at.is_not(None)
     # The districts of the principal's scope: its own, or those of the sites it is bound to.
+    s = t.sites()
     districts = set(who.scope.districts) | set(
         conn.execute(
-            sa.text("SELECT DISTINCT district FROM sites WHERE deleted_at IS NULL AND district IS NOT NULL")
+            sa.select(s.c.district).distinct().where(s.c.deleted_at.is_(None), s.c.district.is_not(None))
         ).scalars()
     )
-    read = "(district IS NULL OR district = ANY(:ds))"
-    cond = f"published_at IS NOT NULL AND {read}"
+    read = sa.or_(n.c.district.is_(None), n.c.district.in_(sorted(districts)))
+    cond = sa.and_(n.c.published_at.is_not(None), read)
     if who.can("site.notice"):  # drafts of the districts one may write for
-        cond = f"({cond}) OR (published_at IS NULL AND district = ANY(:own))"
-    return cond, {"ds": sorted(districts), "own": list(who.scope.districts)}
+        cond = sa.or_(cond, sa.and_(n.c.published_at.is_(None), n.c.district.in_(list(who.scope.districts))))
+    return cond
 
 
 def _get(conn: Connection, notice_id: int, lock: bool = False) -> dict:
-    row = (
-        conn.execute(
-            sa.text(f"SELECT * FROM st_notices WHERE id = :id{' FOR UPDATE' if lock else ''}"), {"id": notice_id}
-        )
-        .mappings()
-        .first()
-    )
+    query = sa.select(t.notices).where(t.notices.c.id == notice_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
     if row is None:
         raise ApiError(404, "not_found", "通知公告不存在或已删除。")
     return dict(row)
@@ -139,23 +139,20 @@ def list_notices(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
-    cond, params = _visible(conn, who, public)
-    where = [f"({cond})"]
+    n = t.notices
+    where = [_visible(conn, who, public)]
     if kind:
-        where.append("kind = :kind")
-        params["kind"] = kind
+        where.append(n.c.kind == kind)
     if district:
-        where.append("district = :district")
-        params["district"] = district
-    sql = " AND ".join(where)
-    total = conn.execute(sa.text(f"SELECT count(*) FROM st_notices WHERE {sql}"), params).scalar()
+        where.append(n.c.district == district)
+    total = conn.execute(sa.select(sa.func.count()).select_from(n).where(*where)).scalar()
     rows = (
         conn.execute(
-            sa.text(
-                f"SELECT * FROM st_notices WHERE {sql} ORDER BY published_at DESC NULLS FIRST, "
-                "id DESC LIMIT :limit OFFSET :offset"
-            ),
-            {**params, "limit": limit, "offset": offset},
+            sa.select(n)
+            .where(*where)
+            .order_by(n.c.published_at.desc().nulls_first(), n.c.id.desc())
+            .limit(limit)
+            .offset(offset)
         )
         .mappings()
         .all()
@@ -170,12 +167,8 @@ def notice_detail(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
-    cond, params = _visible(conn, who, public)
-    row = (
-        conn.execute(sa.text(f"SELECT * FROM st_notices WHERE id = :id AND ({cond})"), {**params, "id": notice_id})
-        .mappings()
-        .first()
-    )
+    cond = _visible(conn, who, public)
+    row = conn.execute(sa.select(t.notices).where(t.notices.c.id == notice_id, cond)).mappings().first()
     if row is None:
         raise ApiError(404, "not_found", "通知公告不存在，或您无权查看。")
     return view(dict(row))
@@ -188,19 +181,17 @@ def create_notice(
     check_district(who, body.district)
     row = (
         conn.execute(
-            sa.text(
-                "INSERT INTO st_notices (kind, title, body, district, public, published_at, created_by) VALUES "
-                "(:k, :t, :b, :d, :p, CASE WHEN :pub THEN now() END, :a) RETURNING *"
-            ),
-            {
-                "k": body.kind,
-                "t": body.title.strip(),
-                "b": body.body,
-                "d": body.district,
-                "p": body.public,
-                "pub": body.publish,
-                "a": who.user,
-            },
+            sa.insert(t.notices)
+            .values(
+                kind=body.kind,
+                title=body.title.strip(),
+                body=body.body,
+                district=body.district,
+                public=body.public,
+                published_at=sa.func.now() if body.publish else None,
+                created_by=who.user,
+            )
+            .returning(*t.notices.c)
         )
         .mappings()
         .one()
@@ -225,12 +216,9 @@ def update_notice(
     for k in ("kind", "title", "body", "public"):
         if k in changes and changes[k] is None:
             del changes[k]
-    sets = "".join(f", {k} = :{k}" for k in changes)
+    n = t.notices
     after = (
-        conn.execute(
-            sa.text(f"UPDATE st_notices SET version = version + 1{sets} WHERE id = :id RETURNING *"),
-            {**changes, "id": notice_id},
-        )
+        conn.execute(sa.update(n).where(n.c.id == notice_id).values(version=n.c.version + 1, **changes).returning(*n.c))
         .mappings()
         .one()
     )
@@ -249,13 +237,16 @@ def publish_notice(
     conn: Connection = Depends(db_write, scope="function"),
 ) -> dict:
     row = _writable(conn, who, notice_id, version)
+    n = t.notices
     after = (
         conn.execute(
-            sa.text(
-                "UPDATE st_notices SET published_at = CASE WHEN :pub THEN coalesce(published_at, now()) END, "
-                "version = version + 1 WHERE id = :id RETURNING *"
-            ),
-            {"pub": action == "publish", "id": notice_id},
+            sa.update(n)
+            .where(n.c.id == notice_id)
+            .values(
+                published_at=sa.func.coalesce(n.c.published_at, sa.func.now()) if action == "publish" else None,
+                version=n.c.version + 1,
+            )
+            .returning(*n.c)
         )
         .mappings()
         .one()
@@ -274,6 +265,6 @@ def delete_notice(
     conn: Connection = Depends(db_write, scope="function"),
 ) -> Response:
     row = _writable(conn, who, notice_id, version)
-    conn.execute(sa.text("DELETE FROM st_notices WHERE id = :id"), {"id": notice_id})
+    conn.execute(sa.delete(t.notices).where(t.notices.c.id == notice_id))
     audit.record(conn, who.user, "delete", "st_notices", notice_id, view(row), None, who.client, user_id=who.user_id)
     return Response(status_code=204)

@@ -25,6 +25,7 @@ from api.deps import db_read, db_write
 from api.errors import ApiError, status_of
 from geo import audit, files, geofence
 from geo.layer.registry import registry
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX, outside_fence_policy
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
@@ -84,14 +85,11 @@ def fence_check(
 def owner(conn: Connection, kind: str, owner_id: int, for_update: bool = False) -> dict:
     if kind not in OWNERS:
         raise ApiError(404, "not_found", "不支持的照片归属。")
-    table = OWNERS[kind][0]
-    row = (
-        conn.execute(
-            sa.text(f"SELECT * FROM {table} WHERE id = :id{' FOR UPDATE' if for_update else ''}"), {"id": owner_id}
-        )
-        .mappings()
-        .first()
-    )
+    table = t.metadata.tables[OWNERS[kind][0]]
+    query = sa.select(table).where(table.c.id == owner_id)
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
     if row is None:
         raise ApiError(404, "not_found", "记录不存在，或不在您的数据范围内。")
     return dict(row)
@@ -131,9 +129,8 @@ def add_photo(
         who.require("site.stage", "登记阶段考评")
         role = "authority"
     if checklist_code:
-        known = conn.execute(
-            sa.text("SELECT 1 FROM st_catalog WHERE kind = 'photo' AND code = :c AND active"), {"c": checklist_code}
-        ).scalar()
+        c = t.catalog
+        known = conn.execute(sa.select(1).where(c.c.kind == "photo", c.c.code == checklist_code, c.c.active)).scalar()
         if not known:
             raise ApiError(422, "unknown_checklist_item", f"拍照清单中没有「{checklist_code}」。", "checklist_code")
     where = fence_check(conn, row["site_id"], lon, lat, crs, accuracy_m)
@@ -145,39 +142,35 @@ def add_photo(
     flags = [] if where["inside_fence"] else [f"拍摄位置在电子围栏外 {where['distance_m']:.0f} 米"]
     flags += files.exif_disagreement(stored.exif, where["lon"], where["lat"], when)
     pid = conn.execute(
-        sa.text(
-            "INSERT INTO st_photos (site_id, owner_kind, owner_id, checklist_code, sha256, content_type, size, width, "
-            "height, thumbnail, taken_at, lon, lat, accuracy_m, source_crs, inside_fence, distance_m, fence_id, exif, "
-            "flags, uploader_role, idempotency_key, district, created_by, updated_by) VALUES (:site, :kind, :oid, :code, "
-            ":sha, :ct, :size, :w, :h, :thumb, :t, :lon, :lat, :acc, :crs, :inside, :dist, :fence, CAST(:exif AS jsonb), "
-            "CAST(:flags AS jsonb), :role, :key, :district, :actor, :actor) RETURNING id"
-        ),
-        {
-            "site": row["site_id"],
-            "kind": kind,
-            "oid": owner_id,
-            "code": checklist_code,
-            "sha": stored.sha256,
-            "ct": stored.content_type,
-            "size": stored.size,
-            "w": stored.width,
-            "h": stored.height,
-            "thumb": stored.thumbnail,
-            "t": when,
-            "lon": where["lon"],
-            "lat": where["lat"],
-            "acc": accuracy_m,
-            "crs": crs or "EPSG:4326",
-            "inside": where["inside_fence"],
-            "dist": where["distance_m"],
-            "fence": where["fence_id"],
-            "exif": _json(stored.as_dict().get("exif")),
-            "flags": _json(flags),
-            "role": role,
-            "key": f"{who.user_id}:{key}" if key else None,
-            "district": row.get("district"),
-            "actor": who.user,
-        },
+        sa.insert(t.photos)
+        .values(
+            site_id=row["site_id"],
+            owner_kind=kind,
+            owner_id=owner_id,
+            checklist_code=checklist_code,
+            sha256=stored.sha256,
+            content_type=stored.content_type,
+            size=stored.size,
+            width=stored.width,
+            height=stored.height,
+            thumbnail=stored.thumbnail,
+            taken_at=when,
+            lon=where["lon"],
+            lat=where["lat"],
+            accuracy_m=accuracy_m,
+            source_crs=crs or "EPSG:4326",
+            inside_fence=where["inside_fence"],
+            distance_m=where["distance_m"],
+            fence_id=where["fence_id"],
+            exif=t.jsonb(_json(stored.as_dict().get("exif"))),
+            flags=t.jsonb(_json(flags)),
+            uploader_role=role,
+            idempotency_key=f"{who.user_id}:{key}" if key else None,
+            district=row.get("district"),
+            created_by=who.user,
+            updated_by=who.user,
+        )
+        .returning(t.photos.c.id)
     ).scalar_one()
     audit.record(
         conn,
@@ -207,7 +200,7 @@ def _json(value: Any) -> str:
 
 def photo(conn: Connection, pid: int) -> dict:
     r = (
-        conn.execute(sa.text("SELECT * FROM st_photos WHERE id = :id AND deleted_at IS NULL"), {"id": pid})
+        conn.execute(sa.select(t.photos).where(t.photos.c.id == pid, t.photos.c.deleted_at.is_(None)))
         .mappings()
         .first()
     )
@@ -242,12 +235,12 @@ def photo(conn: Connection, pid: int) -> dict:
 
 
 def photos_of(conn: Connection, kind: str, owner_id: int) -> list[dict]:
+    p = t.photos
     ids = (
         conn.execute(
-            sa.text(
-                "SELECT id FROM st_photos WHERE owner_kind = :k AND owner_id = :o AND deleted_at IS NULL ORDER BY id"
-            ),
-            {"k": kind, "o": owner_id},
+            sa.select(p.c.id)
+            .where(p.c.owner_kind == kind, p.c.owner_id == owner_id, p.c.deleted_at.is_(None))
+            .order_by(p.c.id)
         )
         .scalars()
         .all()

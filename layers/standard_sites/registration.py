@@ -27,6 +27,7 @@ from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
 from geo.db import transaction
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
@@ -76,7 +77,7 @@ class ProjectUpdate(BaseModel):
 
 
 def _project(conn: Connection, code: str) -> dict:
-    row = conn.execute(sa.text("SELECT * FROM projects WHERE code = :c"), {"c": code.strip()}).mappings().first()
+    row = conn.execute(sa.select(t.projects).where(t.projects.c.code == code.strip())).mappings().first()
     if row is None:
         raise ApiError(
             404, "project_not_found", f"项目库中没有项目代码为「{code}」的项目，请核对后再试。", "project_code"
@@ -95,7 +96,7 @@ def _password() -> str:
 def _org(conn: Connection, name: str, uscc: str | None) -> int | None:
     if not uscc:
         return None
-    found = conn.execute(sa.text("SELECT id FROM organisations WHERE uscc = :u"), {"u": uscc}).scalar()
+    found = conn.execute(sa.select(t.organisations.c.id).where(t.organisations.c.uscc == uscc)).scalar()
     return found or users.create_org(conn, name, "enterprise", uscc, actor="registration")
 
 
@@ -117,9 +118,8 @@ def register(conn: Connection, body: Registration, actor: str = "registration") 
         raise ApiError(
             422, "project_not_located", "该项目尚未在地图上定位（缺少工地位置），请联系属地主管部门。", "project_code"
         )
-    done = conn.execute(
-        sa.text("SELECT created_at FROM st_registrations WHERE project_id = :p"), {"p": p["id"]}
-    ).scalar()
+    r = t.registrations
+    done = conn.execute(sa.select(r.c.created_at).where(r.c.project_id == p["id"])).scalar()
     if done is not None:
         raise ApiError(
             409,
@@ -169,20 +169,19 @@ def register(conn: Connection, body: Registration, actor: str = "registration") 
         accounts.append({"role": role, "username": username, "phone": contact.phone[:3] + "****" + contact.phone[-4:]})
         ids[role] = uid
     rid = conn.execute(
-        sa.text(
-            "INSERT INTO st_registrations (project_id, site_id, construction_user_id, supervision_user_id, contact_name, "
-            "contact_phone, district, created_by, updated_by) VALUES (:p, :s, :c, :v, :n, :ph, :d, :a, :a) RETURNING id"
-        ),
-        {
-            "p": p["id"],
-            "s": p["site_id"],
-            "c": ids["construction_unit"],
-            "v": ids["supervision_unit"],
-            "n": body.construction_contact.name,
-            "ph": body.construction_contact.phone,
-            "d": p["district"],
-            "a": actor,
-        },
+        sa.insert(r)
+        .values(
+            project_id=p["id"],
+            site_id=p["site_id"],
+            construction_user_id=ids["construction_unit"],
+            supervision_user_id=ids["supervision_unit"],
+            contact_name=body.construction_contact.name,
+            contact_phone=body.construction_contact.phone,
+            district=p["district"],
+            created_by=actor,
+            updated_by=actor,
+        )
+        .returning(r.c.id)
     ).scalar_one()
     audit.record(
         conn,
@@ -208,10 +207,7 @@ def project_lookup(code: str, uscc: str) -> dict:
         p = _project(conn, code)
         if (p["construction_uscc"] or "").upper() != check_uscc(uscc, "uscc").upper():
             raise ApiError(403, "not_construction_unit", "统一社会信用代码与项目库登记的施工单位不符。", "uscc")
-        registered = (
-            conn.execute(sa.text("SELECT 1 FROM st_registrations WHERE project_id = :p"), {"p": p["id"]}).scalar()
-            is not None
-        )
+        registered = conn.execute(sa.select(1).where(t.registrations.c.project_id == p["id"])).scalar() is not None
     return {**{k: p[k] for k in PROJECT_FIELDS}, "has_permit": bool(p["permit_no"]), "registered": registered}
 
 
@@ -235,10 +231,9 @@ def my_projects(who: Principal = Depends(principal), conn: Connection = Depends(
     who.require("site.view", "查看项目")
     rows = (
         conn.execute(
-            sa.text(
-                "SELECT p.*, r.id AS registration_id FROM projects p JOIN st_registrations r ON r.project_id = p.id "
-                "ORDER BY p.code"
-            )
+            sa.select(t.projects, t.registrations.c.id.label("registration_id"))
+            .select_from(t.projects.join(t.registrations, t.registrations.c.project_id == t.projects.c.id))
+            .order_by(t.projects.c.code)
         )
         .mappings()
         .all()
@@ -265,7 +260,7 @@ def update_project(
 ) -> dict:
     who.require("site.edit", "维护项目信息")
     before = (
-        conn.execute(sa.text("SELECT * FROM projects WHERE id = :id FOR UPDATE"), {"id": project_id}).mappings().first()
+        conn.execute(sa.select(t.projects).where(t.projects.c.id == project_id).with_for_update()).mappings().first()
     )
     if before is None:
         raise ApiError(404, "not_found", "项目不存在，或不在您的数据范围内。")
@@ -280,14 +275,13 @@ def update_project(
     changes = body.model_dump(exclude={"version"}, exclude_unset=True)
     if not changes:
         return {k: before[k] for k in PROJECT_FIELDS} | {"version": before["version"]}
-    sets = ", ".join(f"{k} = :{k}" for k in changes)
+    p = t.projects
     after = (
         conn.execute(
-            sa.text(
-                f"UPDATE projects SET {sets}, version = version + 1, updated_at = now(), "
-                "updated_by = :actor WHERE id = :id RETURNING *"
-            ),
-            {**changes, "id": project_id, "actor": who.user},
+            sa.update(p)
+            .where(p.c.id == project_id)
+            .values(**changes, version=p.c.version + 1, updated_at=sa.func.now(), updated_by=who.user)
+            .returning(*p.c)
         )
         .mappings()
         .one()

@@ -27,21 +27,15 @@ from api.deps import db_write
 from api.errors import ApiError
 from geo import audit, cases, workflow
 from geo.cases import Action, CaseType
-from geo.divisions import district_attr
 from geo.layer.registry import Attr
 from layers.standard_sites import common
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import photos_of
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
-STATES = {
-    "draft": "草稿",
-    "submitted": "待监理审核",
-    "supervision_approved": "监理已审核",
-    "returned": "已退回",
-    "received": "主管部门已接收",
-}
+STATES = {**common.REVIEW_STATES, "received": "主管部门已接收"}
 AUTHORITY_STATES = ("supervision_approved", "received")
 MONTHLY = cases.register(
     CaseType(
@@ -50,23 +44,15 @@ MONTHLY = cases.register(
         table="st_reports",
         states=STATES,
         actions=(
-            Action("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit", files=True),
-            Action("approve", "审核通过", ("submitted",), "supervision_approved", "site.report.review"),
-            Action("return", "退回", ("submitted",), "returned", "site.report.review", reason_required=True),
+            *common.SUPERVISION_REVIEW,
             Action("receive", "接收", ("supervision_approved",), "received", "site.report.receive"),
         ),
         fields=(
-            Attr("site_id", "工地", "int", filterable=True),
-            district_attr(),
+            *common.REVIEW_FIELDS,
             Attr("month", "月份", "date", filterable=True),
-            Attr("status", "状态", filterable=True),
             Attr("form", "申报内容", "json"),
             Attr("late", "逾期", "bool"),
-            Attr("submitted_at", "提交时间", "datetime"),
             Attr("submitted_by", "提交人"),
-            Attr("reviewed_at", "监理审核时间", "datetime"),
-            Attr("reviewed_by", "监理审核人"),
-            Attr("return_reason", "退回理由"),
             Attr("received_at", "接收时间", "datetime"),
             Attr("received_by", "接收人"),
         ),
@@ -134,15 +120,23 @@ def check_form(conn: Connection, form: dict[str, Any], complete: bool) -> dict[s
 
 
 def missing_photos(conn: Connection, report_id: int) -> list[dict]:
+    c, p = t.catalog, t.photos
     return [
         dict(r)
         for r in conn.execute(
-            sa.text(
-                "SELECT c.code, c.name, c.part FROM st_catalog c WHERE c.kind = 'photo' AND c.active AND c.required "
-                "AND NOT EXISTS (SELECT 1 FROM st_photos p WHERE p.owner_kind = 'report' AND p.owner_id = :r "
-                "AND p.checklist_code = c.code AND p.deleted_at IS NULL) ORDER BY c.sort"
-            ),
-            {"r": report_id},
+            sa.select(c.c.code, c.c.name, c.c.part)
+            .where(
+                c.c.kind == "photo",
+                c.c.active,
+                c.c.required,
+                ~sa.exists().where(
+                    p.c.owner_kind == "report",
+                    p.c.owner_id == report_id,
+                    p.c.checklist_code == c.c.code,
+                    p.c.deleted_at.is_(None),
+                ),
+            )
+            .order_by(c.c.sort)
         ).mappings()
     ]
 
@@ -183,9 +177,8 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewReport) -> d
     if month > common.today_beijing().replace(day=1):
         raise ApiError(422, "future_month", "不能申报尚未开始的月份。", "month")
     form = check_form(conn, body.form, complete=False)
-    existing = conn.execute(
-        sa.text("SELECT id, status FROM st_reports WHERE site_id = :s AND month = :m"), {"s": site_id, "m": month}
-    ).first()
+    r = t.reports
+    existing = conn.execute(sa.select(r.c.id, r.c.status).where(r.c.site_id == site_id, r.c.month == month)).first()
     if existing is not None:
         raise ApiError(
             409,
@@ -196,11 +189,16 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewReport) -> d
         )
     row = (
         conn.execute(
-            sa.text(
-                "INSERT INTO st_reports (site_id, month, form, district, created_by, updated_by) "
-                "VALUES (:s, :m, CAST(:f AS jsonb), :d, :a, :a) RETURNING *"
-            ),
-            {"s": site_id, "m": month, "f": json.dumps(form, ensure_ascii=False), "d": s["district"], "a": who.user},
+            sa.insert(r)
+            .values(
+                site_id=site_id,
+                month=month,
+                form=t.jsonb(json.dumps(form, ensure_ascii=False)),
+                district=s["district"],
+                created_by=who.user,
+                updated_by=who.user,
+            )
+            .returning(*r.c)
         )
         .mappings()
         .one()
@@ -262,11 +260,15 @@ def update_report(
     form = check_form(conn, body.form, complete=False)
     after = (
         conn.execute(
-            sa.text(
-                "UPDATE st_reports SET form = CAST(:f AS jsonb), version = version + 1, "
-                "updated_at = now(), updated_by = :a WHERE id = :id RETURNING *"
-            ),
-            {"f": json.dumps(form, ensure_ascii=False), "a": who.user, "id": report_id},
+            sa.update(t.reports)
+            .where(t.reports.c.id == report_id)
+            .values(
+                form=t.jsonb(json.dumps(form, ensure_ascii=False)),
+                version=t.reports.c.version + 1,
+                updated_at=sa.func.now(),
+                updated_by=who.user,
+            )
+            .returning(*t.reports.c)
         )
         .mappings()
         .one()
@@ -302,8 +304,7 @@ def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: Action
         late = now.astimezone(common.BEIJING).date() > common.due_date(row["month"])
         return {"submitted_at": now, "submitted_by": who.user, "late": late, "return_reason": None}
     if a.name in ("approve", "return"):
-        reason = body.reason if a.name == "return" else None
-        return {"reviewed_at": common.now(), "reviewed_by": who.user, "return_reason": reason}
+        return common.review_values(a, body.reason, who)
     return {"received_at": common.now(), "received_by": who.user}  # receive
 
 

@@ -34,6 +34,7 @@ from geo import audit
 from geo import scope as scopes
 from geo.db import transaction
 from layers.standard_sites import common
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.evaluations import EVALUATION, STATES
 from layers.standard_sites.photos import photos_of
@@ -51,13 +52,33 @@ SYSTEM = Principal(
 )
 ASSIGNMENT_STATES = {"assigned": "待评审", "reviewed": "已评审"}
 
-LIST_SQL = """
-SELECT a.id, a.evaluation_id, a.site_id, s.code AS site_code, s.name AS site_name, s.district, a.window_from,
-       a.window_to, a.status, r.id AS review_id, r.scores, r.total, r.comments, r.submitted_at
-FROM st_assignments a JOIN experts x ON x.id = a.expert_id JOIN sites s ON s.id = a.site_id
-LEFT JOIN st_reviews r ON r.assignment_id = a.id
-WHERE x.user_id = :u {extra} ORDER BY a.window_to DESC, a.id
-"""
+
+def _list(user_id: int | None) -> sa.Select:
+    """The expert's assignments with the site and the review given, latest deadline first."""
+    a, x, s, r = t.assignments, t.experts, t.sites(), t.reviews
+    return (
+        sa.select(
+            a.c.id,
+            a.c.evaluation_id,
+            a.c.site_id,
+            s.c.code.label("site_code"),
+            s.c.name.label("site_name"),
+            s.c.district,
+            a.c.window_from,
+            a.c.window_to,
+            a.c.status,
+            r.c.id.label("review_id"),
+            r.c.scores,
+            r.c.total,
+            r.c.comments,
+            r.c.submitted_at,
+        )
+        .select_from(
+            a.join(x, x.c.id == a.c.expert_id).join(s, s.c.id == a.c.site_id).outerjoin(r, r.c.assignment_id == a.c.id)
+        )
+        .where(x.c.user_id == sa.literal(user_id, sa.BigInteger))  # no account: no rows (not IS NULL)
+        .order_by(a.c.window_to.desc(), a.c.id)
+    )
 
 
 def comments_below() -> float:
@@ -100,13 +121,12 @@ def _item(row, now) -> dict:
 def _own(assignment_id: int, who: Principal) -> dict:
     """The signed-in expert's own assignment, inside its window (404 when not theirs, 403 when not now)."""
     with transaction() as sys_conn:  # system scope: the window is checked here, not by row-level security
+        a, x = t.assignments, t.experts
         row = (
             sys_conn.execute(
-                sa.text(
-                    "SELECT a.id, a.window_from, a.window_to, x.user_id FROM st_assignments a "
-                    "JOIN experts x ON x.id = a.expert_id WHERE a.id = :id"
-                ),
-                {"id": assignment_id},
+                sa.select(a.c.id, a.c.window_from, a.c.window_to, x.c.user_id)
+                .select_from(a.join(x, x.c.id == a.c.expert_id))
+                .where(a.c.id == assignment_id)
             )
             .mappings()
             .first()
@@ -136,17 +156,15 @@ def _access(conn: Connection, assignment_id: int, who: Principal) -> dict:
 
 
 def _load(conn: Connection, assignment_id: int, lock: bool = False) -> dict:
-    row = (
-        conn.execute(
-            sa.text(
-                "SELECT a.*, x.name AS expert_name, x.user_id FROM st_assignments a JOIN experts x ON x.id = a.expert_id "
-                f"WHERE a.id = :id{' FOR UPDATE OF a' if lock else ''}"
-            ),
-            {"id": assignment_id},
-        )
-        .mappings()
-        .first()
+    a, x = t.assignments, t.experts
+    query = (
+        sa.select(a, x.c.name.label("expert_name"), x.c.user_id)
+        .select_from(a.join(x, x.c.id == a.c.expert_id))
+        .where(a.c.id == assignment_id)
     )
+    if lock:
+        query = query.with_for_update(of=a)
+    row = conn.execute(query).mappings().first()
     if row is None:
         raise ApiError(404, "not_found", "评审任务不存在，或不在您的数据范围内。")
     return dict(row)
@@ -197,14 +215,14 @@ def check_scores(conn: Connection, body: ReviewIn) -> tuple[dict, float, str | N
 
 
 def _complete_if_done(conn: Connection, evaluation_id: int) -> bool:
+    a, latest = t.assignments, t.assignments.alias("latest")
+    last_draw = sa.select(sa.func.max(latest.c.draw_id)).where(latest.c.evaluation_id == evaluation_id)
     left = conn.execute(
-        sa.text(
-            "SELECT count(*) FROM st_assignments WHERE evaluation_id = :e AND status <> 'reviewed' "
-            "AND draw_id = (SELECT max(draw_id) FROM st_assignments WHERE evaluation_id = :e)"
-        ),
-        {"e": evaluation_id},
+        sa.select(sa.func.count()).where(
+            a.c.evaluation_id == evaluation_id, a.c.status != "reviewed", a.c.draw_id == last_draw.scalar_subquery()
+        )
     ).scalar()
-    status = conn.execute(sa.text("SELECT status FROM st_evaluations WHERE id = :e"), {"e": evaluation_id}).scalar()
+    status = conn.execute(sa.select(t.evaluations.c.status).where(t.evaluations.c.id == evaluation_id)).scalar()
     if left or status != "in_review":
         return False
     EVALUATION.apply(conn, evaluation_id, "complete", SYSTEM)
@@ -219,10 +237,7 @@ def my_assignments(who: Principal = Depends(principal), conn: Connection = Depen
     who.require("site.expert_review", "查看评审任务")
     now = common.now()
     rows = (
-        conn.execute(
-            sa.text(LIST_SQL.format(extra="AND a.window_from <= :now AND a.window_to > :now")),
-            {"u": who.user_id, "now": now},
-        )
+        conn.execute(_list(who.user_id).where(t.assignments.c.window_from <= now, t.assignments.c.window_to > now))
         .mappings()
         .all()
     )
@@ -234,7 +249,7 @@ def my_reviews(who: Principal = Depends(principal)) -> dict:
     who.require("site.expert_review", "查看评审记录")
     now = common.now()
     with transaction() as conn:  # system scope, own records only (past windows are outside row-level scope)
-        rows = conn.execute(sa.text(LIST_SQL.format(extra="")), {"u": who.user_id}).mappings().all()
+        rows = conn.execute(_list(who.user_id)).mappings().all()
         form = score_form(conn)
     return {"reviews": [_item(r, now) for r in rows], "form": form}
 
@@ -244,21 +259,28 @@ def assignment_detail(
     assignment_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
 ) -> dict:
     a = _access(conn, assignment_id, who)
+    e, r = t.evaluations, t.reviews
     ev = (
         conn.execute(
-            sa.text(
-                "SELECT id, status, completion_date, prefill, form, recommendation, submitted_at, recommended_at "
-                "FROM st_evaluations WHERE id = :e"
-            ),
-            {"e": a["evaluation_id"]},
+            sa.select(
+                e.c.id,
+                e.c.status,
+                e.c.completion_date,
+                e.c.prefill,
+                e.c.form,
+                e.c.recommendation,
+                e.c.submitted_at,
+                e.c.recommended_at,
+            ).where(e.c.id == a["evaluation_id"])
         )
         .mappings()
         .one()
     )
     review = (
         conn.execute(
-            sa.text("SELECT id, scores, total, comments, submitted_at FROM st_reviews WHERE assignment_id = :a"),
-            {"a": assignment_id},
+            sa.select(r.c.id, r.c.scores, r.c.total, r.c.comments, r.c.submitted_at).where(
+                r.c.assignment_id == assignment_id
+            )
         )
         .mappings()
         .first()
@@ -279,11 +301,9 @@ def assignment_detail(
             "attachments": [
                 {**dict(f), "url": f"{PREFIX}/evaluations/{ev['id']}/attachments/{f['id']}/file"}
                 for f in conn.execute(
-                    sa.text(
-                        "SELECT id, name, filename, content_type, size FROM st_attachments "
-                        "WHERE evaluation_id = :e AND deleted_at IS NULL ORDER BY id"
-                    ),
-                    {"e": ev["id"]},
+                    sa.select(t.attachments.c["id", "name", "filename", "content_type", "size"])
+                    .where(t.attachments.c.evaluation_id == ev["id"], t.attachments.c.deleted_at.is_(None))
+                    .order_by(t.attachments.c.id)
                 ).mappings()
             ],
         },
@@ -306,38 +326,34 @@ def submit_review(
     who.require("site.expert_review", "提交评审意见")
     _own(assignment_id, who)
     # One review of an application at a time (application, then assignment), so that the last one completes it.
-    conn.execute(
-        sa.text("SELECT id FROM st_evaluations WHERE id = :e FOR UPDATE"),
-        {"e": _load(conn, assignment_id)["evaluation_id"]},
-    )
+    e = t.evaluations
+    conn.execute(sa.select(e.c.id).where(e.c.id == _load(conn, assignment_id)["evaluation_id"]).with_for_update())
     a = _load(conn, assignment_id, lock=True)
     if (
         a["status"] == "reviewed"
-        or conn.execute(sa.text("SELECT 1 FROM st_reviews WHERE assignment_id = :a"), {"a": assignment_id}).scalar()
+        or conn.execute(sa.select(1).where(t.reviews.c.assignment_id == assignment_id)).scalar()
     ):
         raise ApiError(409, "already_reviewed", "您已提交过该项目的评审意见，不能重复提交。", None)
     scores, total, comments = check_scores(conn, body)
     rid = conn.execute(
-        sa.text(
-            "INSERT INTO st_reviews (assignment_id, site_id, scores, total, comments, district, created_by, updated_by) "
-            "VALUES (:a, :s, CAST(:sc AS jsonb), :t, :c, :d, :by, :by) RETURNING id"
-        ),
-        {
-            "a": assignment_id,
-            "s": a["site_id"],
-            "sc": json.dumps(scores),
-            "t": total,
-            "c": comments,
-            "d": a["district"],
-            "by": who.user,
-        },
+        sa.insert(t.reviews)
+        .values(
+            assignment_id=assignment_id,
+            site_id=a["site_id"],
+            scores=t.jsonb(json.dumps(scores)),
+            total=total,
+            comments=comments,
+            district=a["district"],
+            created_by=who.user,
+            updated_by=who.user,
+        )
+        .returning(t.reviews.c.id)
     ).scalar_one()
+    asg = t.assignments
     conn.execute(
-        sa.text(
-            "UPDATE st_assignments SET status = 'reviewed', version = version + 1, updated_at = now(), "
-            "updated_by = :by WHERE id = :a"
-        ),
-        {"a": assignment_id, "by": who.user},
+        sa.update(asg)
+        .where(asg.c.id == assignment_id)
+        .values(status="reviewed", version=asg.c.version + 1, updated_at=sa.func.now(), updated_by=who.user)
     )
     audit.record(
         conn,
@@ -370,10 +386,9 @@ def evaluation_reviews(
     evaluation_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
 ) -> dict:
     who.require("site.experts", "查看专家评审情况")
+    e, a, x, r = t.evaluations, t.assignments, t.experts, t.reviews
     ev = (
-        conn.execute(
-            sa.text("SELECT id, site_id, status, round_id FROM st_evaluations WHERE id = :e"), {"e": evaluation_id}
-        )
+        conn.execute(sa.select(e.c.id, e.c.site_id, e.c.status, e.c.round_id).where(e.c.id == evaluation_id))
         .mappings()
         .first()
     )
@@ -381,13 +396,24 @@ def evaluation_reviews(
         raise ApiError(404, "not_found", "考评申报不存在，或不在您的数据范围内。")
     rows = (
         conn.execute(
-            sa.text(
-                "SELECT a.id, a.draw_id, a.expert_id, x.name AS expert_name, x.enterprise_name, a.window_from, a.window_to, "
-                "a.status, a.reminded_at, r.scores, r.total, r.comments, r.submitted_at FROM st_assignments a "
-                "JOIN experts x ON x.id = a.expert_id LEFT JOIN st_reviews r ON r.assignment_id = a.id "
-                "WHERE a.evaluation_id = :e ORDER BY a.draw_id, a.id"
-            ),
-            {"e": evaluation_id},
+            sa.select(
+                a.c.id,
+                a.c.draw_id,
+                a.c.expert_id,
+                x.c.name.label("expert_name"),
+                x.c.enterprise_name,
+                a.c.window_from,
+                a.c.window_to,
+                a.c.status,
+                a.c.reminded_at,
+                r.c.scores,
+                r.c.total,
+                r.c.comments,
+                r.c.submitted_at,
+            )
+            .select_from(a.join(x, x.c.id == a.c.expert_id).outerjoin(r, r.c.assignment_id == a.c.id))
+            .where(a.c.evaluation_id == evaluation_id)
+            .order_by(a.c.draw_id, a.c.id)
         )
         .mappings()
         .all()

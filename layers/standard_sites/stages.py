@@ -28,6 +28,7 @@ from geo.cases import CaseType, Range
 from geo.divisions import district_attr
 from geo.layer.registry import Attr
 from layers.standard_sites import common
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.photos import fence_check, photos_of
 
@@ -112,9 +113,9 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewStage, key: 
     s = common.site(conn, site_id)
     if body.evaluated_on > common.today_beijing():
         raise ApiError(422, "future_date", "考评日期不能晚于今天。", "evaluated_on")
+    se = t.stage_evals
     existing = conn.execute(
-        sa.text("SELECT id, evaluated_on FROM st_stage_evals WHERE site_id = :s AND stage = :t"),
-        {"s": site_id, "t": body.stage},
+        sa.select(se.c.id, se.c.evaluated_on).where(se.c.site_id == site_id, se.c.stage == body.stage)
     ).first()
     if existing is not None:
         raise ApiError(
@@ -127,26 +128,24 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewStage, key: 
     where = fence_check(conn, site_id, body.lon, body.lat, body.crs, body.accuracy_m)
     row = (
         conn.execute(
-            sa.text(
-                "INSERT INTO st_stage_evals (site_id, stage, evaluated_on, result, score, remarks, lon, lat, inside_fence, "
-                "distance_m, idempotency_key, district, created_by, updated_by) VALUES (:s, :t, :on, :r, :score, :rem, "
-                ":lon, :lat, :inside, :dist, :key, :d, :a, :a) RETURNING *"
-            ),
-            {
-                "s": site_id,
-                "t": body.stage,
-                "on": body.evaluated_on,
-                "r": body.result,
-                "score": body.score,
-                "rem": body.remarks,
-                "lon": where["lon"],
-                "lat": where["lat"],
-                "inside": where["inside_fence"],
-                "dist": where["distance_m"],
-                "key": f"{who.user_id}:{key}" if key else None,
-                "d": s["district"],
-                "a": who.user,
-            },
+            sa.insert(se)
+            .values(
+                site_id=site_id,
+                stage=body.stage,
+                evaluated_on=body.evaluated_on,
+                result=body.result,
+                score=body.score,
+                remarks=body.remarks,
+                lon=where["lon"],
+                lat=where["lat"],
+                inside_fence=where["inside_fence"],
+                distance_m=where["distance_m"],
+                idempotency_key=f"{who.user_id}:{key}" if key else None,
+                district=s["district"],
+                created_by=who.user,
+                updated_by=who.user,
+            )
+            .returning(*se.c)
         )
         .mappings()
         .one()
@@ -198,7 +197,9 @@ def site_stages(
     common.site(conn, site_id)
     rows = (
         conn.execute(
-            sa.text("SELECT * FROM st_stage_evals WHERE site_id = :s ORDER BY evaluated_on, id"), {"s": site_id}
+            sa.select(t.stage_evals)
+            .where(t.stage_evals.c.site_id == site_id)
+            .order_by(t.stage_evals.c.evaluated_on, t.stage_evals.c.id)
         )
         .mappings()
         .all()

@@ -28,6 +28,7 @@ from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, cases, workflow
 from layers.standard_sites import common
+from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 from layers.standard_sites.stages import STAGES
 
@@ -64,29 +65,28 @@ def refresh_site_status(
     before its registration are not asked for), else 在建. Other statuses (停工, 竣工验收 set by hand) stay.
     """
     today = today or common.today_beijing()
+    s, g, e, r = t.sites(), t.registrations, t.evaluations, t.reports
     site = (
         conn.execute(
-            sa.text(
-                "SELECT s.id, s.status, s.latest_report, (r.created_at AT TIME ZONE 'Asia/Shanghai')::date AS registered_on "
-                "FROM sites s LEFT JOIN st_registrations r ON r.site_id = s.id "
-                "WHERE s.id = :id AND s.deleted_at IS NULL FOR UPDATE OF s"
-            ),
-            {"id": site_id},
+            sa.select(s.c.id, s.c.status, s.c.latest_report, _beijing_date(g.c.created_at).label("registered_on"))
+            .select_from(s.outerjoin(g, g.c.site_id == s.c.id))
+            .where(s.c.id == site_id, s.c.deleted_at.is_(None))
+            .with_for_update(of=s)
         )
         .mappings()
         .first()
     )
     if site is None:
         return None
-    evaluation = conn.execute(
-        sa.text("SELECT status FROM st_evaluations WHERE site_id = :id"), {"id": site_id}
-    ).scalar()
+    evaluation = conn.execute(sa.select(e.c.status).where(e.c.site_id == site_id)).scalar()
     status, latest = site["status"], site["latest_report"]
     if site["registered_on"] is not None:
         report = (
             conn.execute(
-                sa.text("SELECT month, status, late FROM st_reports WHERE site_id = :id ORDER BY month DESC LIMIT 1"),
-                {"id": site_id},
+                sa.select(r.c.month, r.c.status, r.c.late)
+                .where(r.c.site_id == site_id)
+                .order_by(r.c.month.desc())
+                .limit(1)
             )
             .mappings()
             .first()
@@ -105,19 +105,22 @@ def refresh_site_status(
     elif site["registered_on"] is not None and status in (REPORTING, LATE, None):
         last = previous_month(today)
         submitted = conn.execute(
-            sa.text("SELECT 1 FROM st_reports WHERE site_id = :id AND month = :m AND submitted_at IS NOT NULL"),
-            {"id": site_id, "m": last},
+            sa.select(1).where(r.c.site_id == site_id, r.c.month == last, r.c.submitted_at.is_not(None))
         ).first()
         asked = last >= site["registered_on"].replace(day=1)
         status = LATE if asked and today > common.due_date(last) and submitted is None else REPORTING
     changed = (status, latest) != (site["status"], site["latest_report"])
     if changed:
         conn.execute(
-            sa.text(
-                "UPDATE sites SET status = :s, latest_report = :l, version = version + 1, "
-                "updated_at = now(), updated_by = :a WHERE id = :id"
-            ),
-            {"s": status, "l": latest, "a": actor, "id": site_id},
+            sa.update(s)
+            .where(s.c.id == site_id)
+            .values(
+                status=status,
+                latest_report=latest,
+                version=s.c.version + 1,
+                updated_at=sa.func.now(),
+                updated_by=actor,
+            )
         )
         audit.record(
             conn,
@@ -140,13 +143,8 @@ def _site_follows(conn: Connection, machine, before: dict, after: dict, who) -> 
 
 def refresh_all(conn: Connection, today: date | None = None, actor: str = "system") -> dict:
     """Refresh every registered site (and every site with an evaluation application) the connection sees."""
-    ids = (
-        conn.execute(
-            sa.text("SELECT site_id FROM st_registrations UNION SELECT site_id FROM st_evaluations ORDER BY 1")
-        )
-        .scalars()
-        .all()
-    )
+    sites = sa.union(sa.select(t.registrations.c.site_id), sa.select(t.evaluations.c.site_id))
+    ids = conn.execute(sites.order_by(sites.selected_columns.site_id)).scalars().all()
     out = [refresh_site_status(conn, i, today, actor) for i in ids]
     out = [o for o in out if o]
     return {
@@ -180,25 +178,45 @@ def _next(month: date) -> date:
     return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 
+def _beijing_date(column: sa.ColumnElement) -> sa.ColumnElement:
+    """``(column AT TIME ZONE 'Asia/Shanghai')::date``: the day of a timestamp in Beijing."""
+    return sa.cast(sa.func.timezone("Asia/Shanghai", column), sa.Date)
+
+
 def compute(conn: Connection, start: date, end: date, district: str | None = None) -> dict:
     """The statistics of the months ``start`` … ``end`` (first days), in the connection's scope."""
-    p = {"a": start, "b": end, "until": _next(end), "d": district}
-    d = "(CAST(:d AS text) IS NULL OR district = :d)"
-    created = "(created_at AT TIME ZONE 'Asia/Shanghai')::date"
+    until = _next(end)
+
+    def grouped(table: sa.Table, *columns: sa.ColumnElement, aggregates: tuple, where: tuple) -> sa.Select:
+        """``SELECT columns, aggregates … WHERE where [AND district = :d] GROUP BY columns ORDER BY columns``."""
+        if district is not None:
+            where = (*where, table.c.district == district)
+        return sa.select(*columns, *aggregates).where(*where).group_by(*columns).order_by(*columns)
+
+    count = sa.func.count().label("count")
+    r, g = t.reports, t.registrations
     reports = [
-        dict(r)
-        for r in conn.execute(
-            sa.text(
-                f"SELECT district, month, status, count(*) AS count, count(*) FILTER (WHERE late) AS late, "
-                f"count(*) FILTER (WHERE submitted_at IS NOT NULL) AS submitted FROM st_reports "
-                f"WHERE month BETWEEN :a AND :b AND {d} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-            ),
-            p,
+        dict(row)
+        for row in conn.execute(
+            grouped(
+                r,
+                r.c.district,
+                r.c.month,
+                r.c.status,
+                aggregates=(
+                    count,
+                    sa.func.count().filter(r.c.late).label("late"),
+                    sa.func.count().filter(r.c.submitted_at.is_not(None)).label("submitted"),
+                ),
+                where=(r.c.month.between(start, end),),
+            )
         ).mappings()
     ]
-    registered = conn.execute(
-        sa.text(f"SELECT district, date_trunc('month', {created})::date AS since FROM st_registrations WHERE {d}"), p
-    ).all()
+    since = sa.cast(sa.func.date_trunc("month", _beijing_date(g.c.created_at)), sa.Date).label("since")
+    registered_q = sa.select(g.c.district, since)
+    if district is not None:
+        registered_q = registered_q.where(g.c.district == district)
+    registered = conn.execute(registered_q).all()
     months, m = [], start
     while m <= end:
         months.append(m)
@@ -224,44 +242,53 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
     for row in monthly.values():
         due = row.pop("due_date")
         row["missing"] = max(row["registered"] - row["submitted"], 0) if today > due else None
+    b, x, e, st = t.bonus_claims, t.deductions, t.evaluations, t.stage_evals
     bonus = [
-        dict(r)
-        for r in conn.execute(
-            sa.text(
-                f"SELECT district, status, count(*) AS count, coalesce(sum(points), 0) AS points FROM st_bonus_claims "
-                f"WHERE {created} >= :a AND {created} < :until AND {d} GROUP BY 1, 2 ORDER BY 1, 2"
-            ),
-            p,
+        dict(row)
+        for row in conn.execute(
+            grouped(
+                b,
+                b.c.district,
+                b.c.status,
+                aggregates=(count, sa.func.coalesce(sa.func.sum(b.c.points), 0).label("points")),
+                where=(_beijing_date(b.c.created_at) >= start, _beijing_date(b.c.created_at) < until),
+            )
         ).mappings()
     ]
     deductions = [
-        dict(r)
-        for r in conn.execute(
-            sa.text(
-                f"SELECT district, count(*) AS count, coalesce(sum(points), 0) AS points FROM st_deductions "
-                f"WHERE occurred_on >= :a AND occurred_on < :until AND {d} GROUP BY 1 ORDER BY 1"
-            ),
-            p,
+        dict(row)
+        for row in conn.execute(
+            grouped(
+                x,
+                x.c.district,
+                aggregates=(count, sa.func.coalesce(sa.func.sum(x.c.points), 0).label("points")),
+                where=(x.c.occurred_on >= start, x.c.occurred_on < until),
+            )
         ).mappings()
     ]
     evaluations = [
-        dict(r)
-        for r in conn.execute(
-            sa.text(
-                f"SELECT district, status, count(*) AS count FROM st_evaluations "
-                f"WHERE {created} >= :a AND {created} < :until AND {d} GROUP BY 1, 2 ORDER BY 1, 2"
-            ),
-            p,
+        dict(row)
+        for row in conn.execute(
+            grouped(
+                e,
+                e.c.district,
+                e.c.status,
+                aggregates=(count,),
+                where=(_beijing_date(e.c.created_at) >= start, _beijing_date(e.c.created_at) < until),
+            )
         ).mappings()
     ]
     stages = [
-        dict(r)
-        for r in conn.execute(
-            sa.text(
-                f"SELECT district, stage, result, count(*) AS count FROM st_stage_evals "
-                f"WHERE evaluated_on >= :a AND evaluated_on < :until AND {d} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-            ),
-            p,
+        dict(row)
+        for row in conn.execute(
+            grouped(
+                st,
+                st.c.district,
+                st.c.stage,
+                st.c.result,
+                aggregates=(count,),
+                where=(st.c.evaluated_on >= start, st.c.evaluated_on < until),
+            )
         ).mappings()
     ]
     for r in reports:
