@@ -49,12 +49,19 @@ def case_types() -> dict:
     return {"types": [c.labels() for c in cases.all_types()]}
 
 
-def visible(conn: Connection, case: CaseType, case_id: int, who: Principal, restrict: bool = True) -> dict:
+def visible(
+    conn: Connection,
+    case: CaseType,
+    case_id: int,
+    who: Principal,
+    restrict: bool = True,
+    params: dict[str, str] | None = None,
+) -> dict:
     """The case as ``who`` may see it (row-level security, then the declaration's ``restrict``), else 404."""
     t = case.sa_table
     cond = [t.c.id == case_id]
     if restrict and case.restrict is not None:
-        extra = case.restrict(who, t)
+        extra = case.restrict(who, t, conn, params or {})
         if extra is not None:
             cond.append(extra)
     row = conn.execute(case.select().where(*cond)).mappings().first()
@@ -88,7 +95,8 @@ def case_routes(
     def rows_of(conn: Connection, who: Principal, request: Request, limit: int | None, offset: int) -> tuple:
         who.require(case.view, f"查看{case.title}")
         filters = case.check_filters(dict(request.query_params))
-        rows_q, count_q = case.list_query(who, filters, case.check_sort(request.query_params.get("sort")))
+        params = dict(request.query_params)
+        rows_q, count_q = case.list_query(who, filters, case.check_sort(params.get("sort")), conn, params)
         if limit is not None:
             rows_q = rows_q.limit(limit).offset(offset)
         total = conn.execute(count_q).scalar_one()
@@ -109,7 +117,7 @@ def case_routes(
     def export_cases(
         request: Request, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
     ) -> Response:
-        who.require(f"{case.view.split('.')[0]}.export", f"导出{case.title}")
+        who.require(case.export_permission, f"导出{case.title}")
         total, rows, filters = rows_of(conn, who, request, None, 0)
         audit.record(conn, who.user, "export", case.table, None, None, {"filters": filters, "rows": total,
                      "format": "xlsx"}, who.client, user_id=who.user_id)  # fmt: skip
@@ -117,10 +125,13 @@ def case_routes(
 
     @target.get(f"{path}/{{case_id}}", summary=s["detail"], name=f"{case.kind}_detail")
     def case_detail(
-        case_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+        case_id: int,
+        request: Request,
+        who: Principal = Depends(principal),
+        conn: Connection = Depends(db_read, scope="function"),
     ) -> dict:
         who.require(case.view, f"查看{case.title}")
-        row = visible(conn, case, case_id, who)
+        row = visible(conn, case, case_id, who, params=dict(request.query_params))
         out = {**view(conn, row, who), **(detail(conn, row, who) if detail else {})}
         if case.states:  # a register without a workflow has no history of transitions
             out["history"] = workflow.history(conn, case.kind, case_id)

@@ -108,17 +108,19 @@ class CaseType:
     # What the list and its Excel export show: (key of the record's view, Chinese label); default: the fields.
     columns: tuple[tuple[str, str], ...] = ()
     scope: str = "district"
-    view: str = ""  # permission to read the list and the records
+    view: str | None = None  # permission to read the list and the records (None: everyone; ``restrict`` still applies)
+    export: str | None = None  # permission to export the list (default: ``<view's prefix>.export``)
     initial: str = "draft"
     sort: tuple[str, ...] = ("-id",)  # default order of the list
     # Further restriction of what a principal sees beyond row-level security (e.g. an authority sees only what the
-    # supervision unit approved): (principal, table) -> a condition, or None for no restriction.
-    restrict: Callable[[Any, sa.Table], Any] | None = field(default=None, compare=False)
+    # supervision unit approved): (principal, table, connection, query parameters) -> a condition, or None.
+    restrict: Callable[[Any, sa.Table, Any, dict[str, str]], Any] | None = field(default=None, compare=False)
     # Filters whose text needs more than the field's type (e.g. a month ``2026-10`` for a date column): name -> parser
     # (raises ``geo.errors.Invalid`` or the caller's error for a malformed value).
     parsers: dict[str, Callable[[str], Any]] = field(default_factory=dict, compare=False)
     lookups: tuple[Lookup, ...] = ()
     ranges: tuple[Range, ...] = ()
+    bookkeeping: tuple[str, ...] = BOOKKEEPING  # which of the usual columns the table has
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -153,8 +155,12 @@ class CaseType:
     @cached_property
     def sa_table(self) -> sa.Table:
         own = [sa.Column(a.name, ATTR_TYPES[a.type]) for a in self.fields if a.name not in BOOKKEEPING]
-        keep = [c for c in _bookkeeping() if self.states or c.name != "status"]
+        keep = [c for c in _bookkeeping() if c.name in self.bookkeeping and (self.states or c.name != "status")]
         return sa.Table(self.table, sa.MetaData(), *keep, *own)
+
+    @property
+    def export_permission(self) -> str:
+        return self.export or f"{(self.view or self.kind).split('.')[0]}.export"
 
     @property
     def list_columns(self) -> tuple[tuple[str, str], ...]:
@@ -201,7 +207,12 @@ class CaseType:
         return sa.select(self.sa_table, *extra).select_from(source)
 
     def list_query(
-        self, who: Any, filters: dict[str, Any], sort: tuple[str, ...] | None = None
+        self,
+        who: Any,
+        filters: dict[str, Any],
+        sort: tuple[str, ...] | None = None,
+        conn: Any = None,
+        params: dict[str, str] | None = None,
     ) -> tuple[sa.Select, sa.Select]:
         """The (rows, count) statements of the list for ``who`` with checked ``filters`` (see ``check_filters``)."""
         t = self.sa_table
@@ -215,7 +226,7 @@ class CaseType:
             else:
                 cond.append((looked_up[name] if name in looked_up else t.c[name]) == value)
         if self.restrict is not None:
-            more = self.restrict(who, t)
+            more = self.restrict(who, t, conn, params or {})
             if more is not None:
                 cond.append(more)
         keys = sort or self.sort

@@ -173,6 +173,28 @@ def test_notices_scoping(client, world):
     assert client.delete(f"/api/st/notices/{yh_draft['id']}", headers=city).status_code == 204
 
 
+def test_publishing_a_notice_is_a_case_transition(client, world, engine):
+    """Publish and withdraw go through the case declaration: states, history, the district rule, the version."""
+    clerk, other = world["clerk_xh"], world["clerk_yh"]
+    n = _notice(client, clerk, title="西湖区质量月通知", district="西湖区").json()
+    assert (n["status"], n["status_title"]) == ("draft", "草稿")
+    r = client.post(f"/api/st/notices/{n['id']}/actions/publish", headers=other, json={})
+    assert r.status_code == 404  # another district's draft is not even visible
+    r = client.post(f"/api/st/notices/{n['id']}/actions/publish", headers=clerk, json={"version": n["version"] + 5})
+    assert r.status_code == 409 and r.json()["code"] == "stale_version"
+    r = client.post(f"/api/st/notices/{n['id']}/actions/publish", headers=clerk, json={"version": n["version"]})
+    assert r.status_code == 200 and r.json()["status"] == "published" and r.json()["published_at"]
+    r = client.post(f"/api/st/notices/{n['id']}/actions/publish", headers=clerk, json={})
+    assert r.status_code == 409 and r.json()["code"] == "illegal_transition" and "已发布" in r.json()["message"]
+    assert client.get("/api/st/notices", params={"status": "published"}, headers=clerk).json()["total"] >= 1
+    detail = client.get(f"/api/st/notices/{n['id']}", headers=clerk).json()
+    assert [h["action"] for h in detail["history"]] == ["publish"]
+    with engine.connect() as conn:
+        heads = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        status = conn.execute(text("SELECT status FROM st_notices WHERE id = :i"), {"i": n["id"]}).scalar()
+    assert "st_0001" in heads and status == "published"  # the module's own migration branch is applied
+
+
 def valid_id_number() -> str:
     body = "33010619850312123"
     return body + ric.calc_check_digit(body + "0")  # (stdnum wants a placeholder check digit)

@@ -61,7 +61,7 @@ def review_values(a: Action, reason: str | None, who) -> dict:
 def authority_restriction(states: tuple[str, ...]):
     """A case declaration's ``restrict`` rule: authority-only principals see the approved states only."""
 
-    def restrict(who, table):
+    def restrict(who, table, conn=None, params=None):
         return table.c.status.in_(states) if authority_only(who) else None
 
     return restrict

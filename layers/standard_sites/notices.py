@@ -11,21 +11,83 @@ from __future__ import annotations
 from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api.auth import Principal, principal
-from api.deps import db_read, db_write
+from api.cases import ActionBody, case_routes, visible
+from api.deps import db_write
 from api.errors import ApiError
-from geo import audit
+from geo import audit, cases
+from geo.cases import Action, CaseType
 from geo.divisions import DISTRICT_NAMES
+from geo.layer.registry import Attr
+from layers.standard_sites import common
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
 KINDS = {"notice": "通知", "announcement": "公告", "disclosure": "公示"}
+
+
+def _visible(who: Principal, n, conn: Connection, params: dict[str, str]) -> sa.ColumnElement[bool]:
+    """The condition on ``st_notices`` of the notices ``who`` may read (``?public=1``: the public ones only)."""
+    public_only = str(params.get("public", "")).lower() in ("1", "true", "yes")
+    if public_only or not who.authenticated:
+        return sa.and_(n.c.public, n.c.published_at.is_not(None))
+    if who.scope.all:
+        return sa.true() if who.can("site.notice") else n.c.published_at.is_not(None)
+    # The districts of the principal's scope: its own, or those of the sites it is bound to.
+    s = t.sites()
+    districts = set(who.scope.districts) | set(
+        conn.execute(
+            sa.select(s.c.district).distinct().where(s.c.deleted_at.is_(None), s.c.district.is_not(None))
+        ).scalars()
+    )
+    read = sa.or_(n.c.district.is_(None), n.c.district.in_(sorted(districts)))
+    cond = sa.and_(n.c.published_at.is_not(None), read)
+    if who.can("site.notice"):  # drafts of the districts one may write for
+        cond = sa.or_(cond, sa.and_(n.c.published_at.is_(None), n.c.district.in_(list(who.scope.districts))))
+    return cond
+
+
+NOTICE = cases.register(
+    CaseType(
+        kind="st_notice",
+        title="通知公告",
+        table="st_notices",
+        states={"draft": "草稿", "published": "已发布"},
+        actions=(
+            Action("publish", "发布", ("draft",), "published", "site.notice"),
+            Action("unpublish", "撤回", ("published",), "draft", "site.notice"),
+        ),
+        fields=(
+            Attr("kind", "类别", choices=tuple(KINDS), filterable=True),
+            Attr("title", "标题"),
+            Attr("body", "正文"),
+            Attr("district", "范围", choices=DISTRICT_NAMES, filterable=True),
+            Attr("public", "对外公开", "bool"),
+            Attr("status", "状态", filterable=True),
+            Attr("published_at", "发布时间", "datetime"),
+        ),
+        columns=(
+            ("id", "编号"),
+            ("kind_title", "类别"),
+            ("title", "标题"),
+            ("scope_title", "范围"),
+            ("public", "对外公开"),
+            ("published_at", "发布时间"),
+            ("created_by", "发布人"),
+        ),
+        view=None,  # every principal reads what ``_visible`` lets it read; anonymous visitors the public ones
+        export="site.notice",
+        bookkeeping=("id", "status", "version", "created_at", "created_by"),  # no updated_at/by on notices
+        sort=("-published_at", "-id"),  # drafts (no publication time) first, then the latest
+        restrict=_visible,
+    )
+)
 
 
 class NoticeIn(BaseModel):
@@ -57,6 +119,8 @@ def view(row: dict) -> dict:
         "scope_title": row["district"] or "全市",
         "public": row["public"],
         "published": row["published_at"] is not None,
+        "status": row.get("status"),
+        "status_title": NOTICE.states.get(row.get("status") or "", ""),
         "published_at": row["published_at"].isoformat() if row["published_at"] else None,
         "version": row["version"],
         "created_at": row["created_at"].isoformat(),
@@ -84,27 +148,6 @@ def check_district(who: Principal, district: str | None) -> None:
         )
 
 
-def _visible(conn: Connection, who: Principal, public_only: bool) -> sa.ColumnElement[bool]:
-    """The condition on ``st_notices`` of the notices ``who`` may read."""
-    n = t.notices
-    if public_only or not who.authenticated:
-        return sa.and_(n.c.public, n.c.published_at.is_not(None))
-    if who.scope.all:
-        return sa.true() if who.can("site.notice") else n.c.published_at.is_not(None)
-    # The districts of the principal's scope: its own, or those of the sites it is bound to.
-    s = t.sites()
-    districts = set(who.scope.districts) | set(
-        conn.execute(
-            sa.select(s.c.district).distinct().where(s.c.deleted_at.is_(None), s.c.district.is_not(None))
-        ).scalars()
-    )
-    read = sa.or_(n.c.district.is_(None), n.c.district.in_(sorted(districts)))
-    cond = sa.and_(n.c.published_at.is_not(None), read)
-    if who.can("site.notice"):  # drafts of the districts one may write for
-        cond = sa.or_(cond, sa.and_(n.c.published_at.is_(None), n.c.district.in_(list(who.scope.districts))))
-    return cond
-
-
 def _get(conn: Connection, notice_id: int, lock: bool = False) -> dict:
     query = sa.select(t.notices).where(t.notices.c.id == notice_id)
     if lock:
@@ -127,51 +170,6 @@ def _writable(conn: Connection, who: Principal, notice_id: int, version: int | N
             {"current": row["version"], "given": version},
         )
     return row
-
-
-@router.get("/notices", summary="通知公告列表（公开的无需登录：?public=1）")
-def list_notices(
-    public: bool = False,
-    kind: str | None = None,
-    district: str | None = None,
-    limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
-    who: Principal = Depends(principal),
-    conn: Connection = Depends(db_read, scope="function"),
-) -> dict:
-    n = t.notices
-    where = [_visible(conn, who, public)]
-    if kind:
-        where.append(n.c.kind == kind)
-    if district:
-        where.append(n.c.district == district)
-    total = conn.execute(sa.select(sa.func.count()).select_from(n).where(*where)).scalar()
-    rows = (
-        conn.execute(
-            sa.select(n)
-            .where(*where)
-            .order_by(n.c.published_at.desc().nulls_first(), n.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        .mappings()
-        .all()
-    )
-    return {"total": total, "notices": [view(dict(r)) for r in rows]}
-
-
-@router.get("/notices/{notice_id}", summary="通知公告详情")
-def notice_detail(
-    notice_id: int,
-    public: bool = False,
-    who: Principal = Depends(principal),
-    conn: Connection = Depends(db_read, scope="function"),
-) -> dict:
-    cond = _visible(conn, who, public)
-    row = conn.execute(sa.select(t.notices).where(t.notices.c.id == notice_id, cond)).mappings().first()
-    if row is None:
-        raise ApiError(404, "not_found", "通知公告不存在，或您无权查看。")
-    return view(dict(row))
 
 
 @router.post("/notices", status_code=201, summary="新建通知公告（可同时发布）")
@@ -228,6 +226,12 @@ def update_notice(
     return view(dict(after))
 
 
+def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: ActionBody) -> dict:
+    """Only for the notice's own district (or the city); publishing stamps the time, withdrawing clears it."""
+    check_district(who, row["district"])
+    return {"published_at": common.now() if a.name == "publish" else None}
+
+
 @router.post("/notices/{notice_id}/{action}", summary="发布（publish）或撤回（unpublish）通知公告")
 def publish_notice(
     notice_id: int,
@@ -236,25 +240,24 @@ def publish_notice(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> dict:
-    row = _writable(conn, who, notice_id, version)
-    n = t.notices
-    after = (
-        conn.execute(
-            sa.update(n)
-            .where(n.c.id == notice_id)
-            .values(
-                published_at=sa.func.coalesce(n.c.published_at, sa.func.now()) if action == "publish" else None,
-                version=n.c.version + 1,
-            )
-            .returning(*n.c)
-        )
-        .mappings()
-        .one()
-    )
-    audit.record(
-        conn, who.user, action, "st_notices", notice_id, view(row), view(dict(after)), who.client, user_id=who.user_id
-    )
-    return view(dict(after))
+    """The same transition as ``…/actions/{action}`` (kept for the clients that call it so)."""
+    a = NOTICE.action(action)
+    row = visible(conn, NOTICE, notice_id, who)
+    values = prepare(conn, who, row, a, ActionBody(version=version))
+    return view(NOTICE.machine.apply(conn, notice_id, action, who, None, values, version))
+
+
+# The list (filters kind, district, status; ``?public=1``), its Excel export, the detail and the publish/withdraw
+# actions (with their history) come from the declaration; writing a notice is the routes here.
+case_routes(
+    router,
+    NOTICE,
+    "/notices",
+    view=lambda conn, row, who: view(row),
+    items_key="notices",
+    prepare=prepare,
+    summaries={"list": "通知公告列表（公开的无需登录：?public=1）", "detail": "通知公告详情"},
+)
 
 
 @router.delete("/notices/{notice_id}", status_code=204, summary="删除通知公告")

@@ -368,6 +368,7 @@ notices = sa.Table(
     sa.Column("body", sa.Text),
     sa.Column("district", sa.Text),
     sa.Column("public", sa.Boolean),
+    sa.Column("status", sa.Text),  # follows published_at (module migration st_0001)
     sa.Column("published_at", TS),
     sa.Column("version", sa.Integer),
     sa.Column("created_at", TS),
