@@ -21,6 +21,7 @@ from api.auth import Principal, load_user, require_login
 from api.deps import get_layer
 from api.errors import ApiError
 from api.features import RESERVED, parse_bbox
+from api.transfer import check_format
 from geo import tasks
 from geo.db import get_engine, transaction
 from geo.errors import Forbidden, NotFound
@@ -132,14 +133,7 @@ def start_export(
     who: Principal = Depends(require_login),
 ) -> JSONResponse:
     who.require(layer.export_permission, f"导出图层「{layer.title}」")
-    if format not in exporter.FORMATS:
-        raise ApiError(
-            422,
-            "invalid_format",
-            f"不支持的导出格式「{format}」，可选：{'、'.join(exporter.FORMATS)}。",
-            "format",
-            {"formats": list(exporter.FORMATS)},
-        )
+    check_format(format)
     qp = request.query_params
     filters = {k: v for k, v in qp.items() if k not in RESERVED}
     parse_bbox(qp.get("bbox"))  # refused here (422), not in the worker

@@ -75,6 +75,18 @@ def import_file(
     return report
 
 
+def check_format(format: str) -> None:
+    """An export format the exporter writes, or a 422 listing them."""
+    if format not in exporter.FORMATS:
+        raise ApiError(
+            422,
+            "invalid_format",
+            f"不支持的导出格式「{format}」，可选：{'、'.join(exporter.FORMATS)}。",
+            "format",
+            {"formats": list(exporter.FORMATS)},
+        )
+
+
 @router.get("/{layer_id}/export")
 def export_layer(
     request: Request,
@@ -84,14 +96,7 @@ def export_layer(
     conn: Connection = Depends(db_write, scope="function"),
 ) -> Response:
     who.require(layer.export_permission, f"导出图层「{layer.title}」")
-    if format not in exporter.FORMATS:
-        raise ApiError(
-            422,
-            "invalid_format",
-            f"不支持的导出格式「{format}」，可选：{'、'.join(exporter.FORMATS)}。",
-            "format",
-            {"formats": list(exporter.FORMATS)},
-        )
+    check_format(format)
     query = build_query(layer, request, None, 0, None)
     result = exporter.export(conn, layer, query, format, who.user, who.client)
     title = f"{layer.title}.{result.filename.rsplit('.', 1)[1]}"
