@@ -195,3 +195,31 @@ def test_a_throwaway_module_appears_everywhere(tmp_path: Path):
     assert out["names"] == ["丙", "乙", "甲·"]
     # Nothing of the throwaway module is in this process's registry (it lived in its folder only).
     assert registry.get("throwaway_points") is None
+
+
+def test_case_declarations_match_the_schema(engine):
+    """Every declared case type names columns its table has (a declaration that drifts from the migrations fails)."""
+    from sqlalchemy import text
+
+    from geo import cases
+
+    types = cases.all_types()
+    assert {c.kind for c in types} >= {
+        "st_report",
+        "st_bonus",
+        "st_evaluation",
+        "st_deduction",
+        "st_stage",
+        "st_notice",
+    }
+    with engine.connect() as conn:
+        for case in types:
+            have = set(
+                conn.execute(
+                    text("SELECT column_name FROM information_schema.columns WHERE table_name = :t"), {"t": case.table}
+                ).scalars()
+            )
+            declared = {c.name for c in case.sa_table.columns}
+            assert declared <= have, (case.kind, sorted(declared - have))
+            for lk in case.lookups:
+                assert lk.key in declared, (case.kind, lk.key)
