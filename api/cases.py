@@ -7,7 +7,8 @@
   ``restrict`` rule; ``{"total", <items_key>: [view(row)…]}``;
 - ``GET  {path}.xlsx`` — the same list as an Excel workbook with the fields' Chinese labels (``<view>.export``
   permission; the export is logged);
-- ``GET  {path}/{id}`` — the record: ``view(row)``, ``detail(row)``, the history and the actions the principal may take;
+- ``GET  {path}/{id}`` — the record: ``view(row)``, ``detail(row)``, the history and the actions the principal may take
+  (``detail_route=False``: not generated, the module serves its own — e.g. the expert's view of a review task);
 - ``POST {path}/{id}/actions/{action}`` — one route for every action: the permission, the visibility, the version
   (stale: 409, nothing changed) and the reason are checked; ``prepare`` computes the columns the action sets (and may
   refuse with a reason); the transition, its history row and audit record are one transaction; ``after`` runs in it.
@@ -83,11 +84,13 @@ def case_routes(
     result: View | None = None,
     summaries: dict[str, str] | None = None,
     restrict_actions: bool = True,
+    detail_route: bool = True,
 ) -> None:
     """Add the list, export, detail and action routes of ``case`` under ``path`` to ``target``.
 
     ``restrict_actions=False``: an action on a case the ``restrict`` rule hides (still within row-level security)
-    is answered by the state machine (409 naming the state) rather than 404."""
+    is answered by the state machine (409 naming the state) rather than 404. ``detail_route=False``: no detail route
+    (the module has its own at ``{path}/{id}``)."""
     s = {"list": f"{case.title}列表（按权限范围）", "xlsx": f"导出{case.title}列表（Excel）",
          "detail": f"{case.title}详情（含办理记录、可执行操作）", "action": f"{case.title}办理",
          **(summaries or {})}  # fmt: skip
@@ -123,7 +126,6 @@ def case_routes(
                      "format": "xlsx"}, who.client, user_id=who.user_id)  # fmt: skip
         return xlsx_response(case, [view(conn, r, who) for r in rows])
 
-    @target.get(f"{path}/{{case_id}}", summary=s["detail"], name=f"{case.kind}_detail")
     def case_detail(
         case_id: int,
         request: Request,
@@ -136,6 +138,9 @@ def case_routes(
         if case.states:  # a register without a workflow has no history of transitions
             out["history"] = workflow.history(conn, case.kind, case_id)
         return out
+
+    if detail_route:
+        target.get(f"{path}/{{case_id}}", summary=s["detail"], name=f"{case.kind}_detail")(case_detail)
 
     if not case.actions:
         return

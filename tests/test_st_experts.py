@@ -706,3 +706,89 @@ def test_future_window_code_is_refused(client, world, drawn, signed_in, engine):
         json={"version": r2["version"], "review_to": (now + timedelta(days=6)).isoformat()},
     )
     assert r.status_code == 409 and r.json()["code"] == "round_drawn"
+
+
+def test_review_is_a_case_transition(client, world, signed_in, engine):
+    """The assignment is a declared case (st_assignment): the review moves it through the machine (history row,
+    audit record, version), the authorities list and export the assignments in their scope, an expert sees only
+    their own, the units none, and the generic action route refuses the review."""
+    boss, clerk, e1 = world["boss"], world["clerk"], signed_in["E1"]
+    unit = make_user("st-experts-unit-yh", ["construction_unit"], grants={"sites": [world[YH]["site_id"]]})
+    a1, a7 = _assignment(engine, world, "E1", YH), _assignment(engine, world, "E7", YH)
+    ev = world["evaluations"][YH]
+
+    types = {c["kind"]: c for c in client.get("/api/cases").json()["types"]}
+    assert types["st_assignment"]["states"] == {"assigned": "待评审", "reviewed": "已评审"}
+    assert types["st_assignment"]["actions"] == {"review": "提交评审"}
+    assert {"evaluation_id", "expert_id", "status", "district", "site_id"} <= set(types["st_assignment"]["filters"])
+
+    r = client.get("/api/st/assignments", params={"evaluation_id": ev}, headers=boss)
+    assert r.status_code == 200, r.text
+    listed = {a["id"]: a for a in r.json()["assignments"]}
+    assert r.json()["total"] == 2 and set(listed) == {a1, a7}
+    before = listed[a1]
+    assert (before["status"], before["status_title"], before["expert_name"]) == ("assigned", "待评审", "王建国")
+    assert before["site_code"] == YH and before["district"] == "余杭区"
+    # Scope and the declaration's rule: the 西湖区 clerk none of 余杭区's, the reviewed site's unit none at all, an
+    # expert only their own (E7's assignment of the same site is within E1's row-level scope, but not theirs).
+    assert client.get("/api/st/assignments", params={"evaluation_id": ev}, headers=clerk).json()["total"] == 0
+    assert client.get("/api/st/assignments", params={"site_id": world[XH]["site_id"]}, headers=clerk).json()["total"]
+    assert client.get("/api/st/assignments", headers=unit).json()["total"] == 0
+    assert [a["id"] for a in client.get("/api/st/assignments", headers=e1).json()["assignments"]] == [a1]
+    r = client.get("/api/st/assignments", params={"status": "done"}, headers=boss)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_status" and r.json()["field"] == "status"
+
+    # Only the review route takes the action (its checks: window, once, the score form).
+    for who in (e1, boss):
+        r = client.post(f"/api/st/assignments/{a1}/actions/review", headers=who, json={})
+        assert r.status_code == 409 and r.json()["code"] == "handled_elsewhere", r.text
+        assert r.json()["message"] and r.json()["field"] == "action"
+
+    r = client.post(f"/api/st/assignments/{a1}/review", headers=e1, json={"scores": SCORES})
+    assert r.status_code == 201 and r.json()["evaluation_completed"] is False, r.text
+    with engine.connect() as conn:
+        username = conn.execute(
+            text("SELECT u.username FROM users u JOIN experts x ON x.user_id = u.id WHERE x.id = :x"),
+            {"x": eid(world, "E1")},
+        ).scalar()
+        history = conn.execute(
+            text(
+                "SELECT action, from_state, to_state, actor, site_id, district FROM case_history "
+                "WHERE case_kind = 'st_assignment' AND case_id = :a"
+            ),
+            {"a": a1},
+        ).all()
+        audited = conn.execute(
+            text(
+                "SELECT actor, before->>'status', after->>'status' FROM audit_log "
+                "WHERE layer = 'st_assignments' AND feature_id = :a AND action = 'review'"
+            ),
+            {"a": a1},
+        ).all()
+    assert username and [tuple(h) for h in history] == [
+        ("review", "assigned", "reviewed", username, world[YH]["site_id"], "余杭区")
+    ]
+    assert [tuple(x) for x in audited] == [(username, "assigned", "reviewed")]
+    detail = client.get(f"/api/st/assignments/{a1}", headers=e1).json()
+    assert [(h["action"], h["actor"]) for h in detail["history"]] == [("review", username)]
+
+    after = {
+        a["id"]: a
+        for a in client.get("/api/st/assignments", params={"evaluation_id": ev}, headers=boss).json()["assignments"]
+    }
+    assert after[a1]["version"] == before["version"] + 1 and after[a1]["updated_by"] == username
+    assert (after[a1]["status"], after[a1]["status_title"]) == ("reviewed", "已评审")
+    assert after[a7]["version"] == listed[a7]["version"] and after[a7]["status"] == "assigned"
+    r = client.get("/api/st/assignments", params={"evaluation_id": ev, "status": "reviewed"}, headers=boss).json()
+    assert [a["id"] for a in r["assignments"]] == [a1]
+
+    # The export: the same list, Chinese headers; not for experts (no export permission).
+    r = client.get("/api/st/assignments.xlsx", params={"evaluation_id": ev}, headers=boss)
+    assert r.status_code == 200, r.text
+    ws = load_workbook(io.BytesIO(r.content)).active
+    rows = [list(row) for row in ws.iter_rows(values_only=True)]
+    assert rows[0][:7] == ["编号", "考评申报编号", "项目编号", "项目名称", "区县", "评审专家", "状态"]
+    assert sorted((row[0], row[5], row[6]) for row in rows[1:]) == sorted(
+        [(a1, "王建国", "已评审"), (a7, "周敏", "待评审")]
+    )
+    assert client.get("/api/st/assignments.xlsx", headers=e1).status_code == 403

@@ -16,6 +16,14 @@ When every expert of an application's latest draw has scored, the application mo
 "complete" (in_review → reviewed). That transition needs ``site.experts``, which experts do not hold: it is applied
 by ``SYSTEM`` (a principal with only that permission, actor ``system``), in the expert's transaction, so the case
 history shows the system completing the review right after the last expert's score.
+
+The assignment is a case (``ASSIGNMENT``, kind ``st_assignment``: 待评审 → 已评审 by the action 提交评审): the review
+route takes that action through the declaration's machine, so each review leaves its ``case_history`` row, the
+assignment's audit record and a new version. The factory gives the authorities ``GET /api/st/assignments`` (filters
+evaluation_id, expert_id, status, district, site_id) and its ``.xlsx``; the detail stays the route here, and the
+generic action route refuses 提交评审 (``handled_by``: only the review route, with its checks, takes it). Who sees which
+assignments (``_visible_to``): the experts' managers all in their scope, other authorities (district staff, leaders)
+those in their scope, an expert their own, the units and builders of the reviewed site none.
 """
 
 from __future__ import annotations
@@ -28,11 +36,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api.auth import Principal, principal
+from api.cases import case_routes
 from api.deps import db_read, db_write
 from api.errors import ApiError
-from geo import audit
+from geo import audit, cases, workflow
 from geo import scope as scopes
+from geo.cases import Action, CaseType, Lookup
 from geo.db import transaction
+from geo.divisions import district_attr
+from geo.layer.registry import Attr
 from layers.standard_sites import common
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
@@ -50,7 +62,87 @@ SYSTEM = Principal(
     via="system",
     display_name="系统",
 )
-ASSIGNMENT_STATES = {"assigned": "待评审", "reviewed": "已评审"}
+
+
+def _visible_to(who: Principal, table: sa.Table):
+    """Beyond row-level security: who reviews a site is not for the reviewed (units, builders: none); an expert sees
+    their own assignments; the experts' managers and the other authorities (city or district scope) all in scope."""
+    if who.can("site.experts"):
+        return None
+    if who.can("site.expert_review"):
+        x = t.experts
+        own = sa.select(x.c.id).where(x.c.user_id == sa.literal(who.user_id, sa.BigInteger))  # no account: none
+        return table.c.expert_id.in_(own.scalar_subquery())
+    if common.authority_only(who) and (who.scope.all or who.scope.districts):
+        return None
+    return sa.false()
+
+
+ASSIGNMENT = cases.register(
+    CaseType(
+        kind="st_assignment",
+        title="专家评审任务",
+        table="st_assignments",
+        states={"assigned": "待评审", "reviewed": "已评审"},
+        actions=(Action("review", "提交评审", ("assigned",), "reviewed", "site.expert_review", handled_by="专家评审"),),
+        fields=(
+            Attr("draw_id", "专家抽取", "int"),
+            Attr("evaluation_id", "考评申报", "int", filterable=True),
+            Attr("site_id", "工地", "int", filterable=True),
+            district_attr(),
+            Attr("expert_id", "评审专家", "int", filterable=True),
+            Attr("status", "状态", filterable=True),
+            Attr("window_from", "评审开始时间", "datetime"),
+            Attr("window_to", "评审截止时间", "datetime"),
+            Attr("reminded_at", "提醒时间", "datetime"),
+        ),
+        columns=(
+            ("id", "编号"),
+            ("evaluation_id", "考评申报编号"),
+            ("site_code", "项目编号"),
+            ("site_name", "项目名称"),
+            ("district", "区县"),
+            ("expert_name", "评审专家"),
+            ("status_title", "状态"),
+            ("window_from", "评审开始时间"),
+            ("window_to", "评审截止时间"),
+            ("reminded_at", "提醒时间"),
+            ("updated_at", "更新时间"),
+        ),
+        view="site.view",
+        initial="assigned",
+        sort=("-window_to", "id"),
+        restrict=_visible_to,
+        lookups=(
+            Lookup("sites", "site_id", {"site_code": "code", "site_name": "name"}),
+            Lookup("experts", "expert_id", {"expert_name": "name"}),
+        ),
+    )
+)
+ASSIGNMENT_STATES = ASSIGNMENT.states
+
+
+def view(row: dict) -> dict:
+    """An assignment in the authorities' list and its export."""
+    return {
+        "id": row["id"],
+        "evaluation_id": row["evaluation_id"],
+        "draw_id": row["draw_id"],
+        "site_id": row["site_id"],
+        "site_code": row["site_code"],
+        "site_name": row["site_name"],
+        "district": row["district"],
+        "expert_id": row["expert_id"],
+        "expert_name": row["expert_name"],
+        "status": row["status"],
+        "status_title": ASSIGNMENT_STATES[row["status"]],
+        "window_from": common.iso(row["window_from"]),
+        "window_to": common.iso(row["window_to"]),
+        "reminded_at": common.iso(row["reminded_at"]),
+        "version": row["version"],
+        "updated_at": common.iso(row["updated_at"]),
+        "updated_by": row["updated_by"],
+    }
 
 
 def _list(user_id: int | None) -> sa.Select:
@@ -310,6 +402,7 @@ def assignment_detail(
         "form": score_form(conn),
         "comments_below": comments_below(),
         "review": None if review is None else {**dict(review), "submitted_at": common.iso(review["submitted_at"])},
+        "history": workflow.history(conn, ASSIGNMENT.kind, assignment_id),
     }
     if who.can("site.experts"):
         out["expert"] = {"id": a["expert_id"], "name": a["expert_name"]}
@@ -349,12 +442,8 @@ def submit_review(
         )
         .returning(t.reviews.c.id)
     ).scalar_one()
-    asg = t.assignments
-    conn.execute(
-        sa.update(asg)
-        .where(asg.c.id == assignment_id)
-        .values(status="reviewed", version=asg.c.version + 1, updated_at=sa.func.now(), updated_by=who.user)
-    )
+    # The assignment's transition (已评审), its history row, audit record and version, like every case's.
+    ASSIGNMENT.machine.apply(conn, assignment_id, "review", who)
     audit.record(
         conn,
         who.user,
@@ -379,6 +468,18 @@ def submit_review(
 
 
 # -- routes: the authorities -------------------------------------------------------------------------------
+
+# The list (filters evaluation_id, expert_id, status, district, site_id) and its Excel export come from the
+# declaration; the detail is the route above (the expert's task, the authority's view), the action the review route.
+case_routes(
+    router,
+    ASSIGNMENT,
+    "/assignments",
+    view=lambda conn, row, who: view(row),
+    items_key="assignments",
+    detail_route=False,
+    summaries={"list": "专家评审任务列表（主管部门按权限范围，专家为本人的）"},
+)
 
 
 @router.get("/evaluations/{evaluation_id}/reviews", summary="考评申报的专家评审情况（专家、打分、意见）")

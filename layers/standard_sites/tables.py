@@ -6,8 +6,9 @@ the primary key. Each table lists every column of the migrations with its type, 
 ``.returning(*table.c)`` read what ``SELECT *`` and ``RETURNING *`` did.
 
 The case declarations (``geo.cases.CaseType.sa_table``: ``CLAIM`` in bonus.py, ``MONTHLY`` in reports.py,
-``APPLICATION`` in evaluations.py, ``RECORD`` in deductions.py, ``REGISTRATION`` in stages.py) build their own
-narrower tables of the same names from their fields; the columns they have are the same, with the same types.
+``APPLICATION`` in evaluations.py, ``RECORD`` in deductions.py, ``REGISTRATION`` in stages.py, ``ASSIGNMENT`` in
+reviews.py) build their own narrower tables of the same names from their fields; the columns they have are the same,
+with the same types.
 
 Tables of other parts read or written by the module: ``projects``, ``credit_events`` and ``case_history`` (created
 by migration 0006), the ``sites`` layer's table (declared by the sites module; ``sites()`` looks it up in the
