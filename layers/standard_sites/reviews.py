@@ -64,7 +64,7 @@ SYSTEM = Principal(
 )
 
 
-def _visible_to(who: Principal, table: sa.Table):
+def _visible_to(who: Principal, table: sa.Table, conn: Connection | None = None, params: dict | None = None):
     """Beyond row-level security: who reviews a site is not for the reviewed (units, builders: none); an expert sees
     their own assignments; the experts' managers and the other authorities (city or district scope) all in scope."""
     if who.can("site.experts"):
