@@ -15,9 +15,11 @@ Restore goes into an EMPTY database only (missing: created, with its extensions;
 nothing is changed): ``pg_restore --single-transaction --no-owner``, so it loads whole or not at all and the
 restoring user owns what it loads. Roles are global, not in a dump: the app role ``chengjian_app`` must exist on the
 target server; restore creates it (as migration 0005 does) when the user may create roles, else refuses saying what
-an administrator runs. Then the files are written (content-addressed, so files already there are kept), LEAKPROOF is
-declared again (pg_dump does not carry it; ``geo/leakproof.py``), the tables are analysed, and the manifest is
-checked: the same row count in every table and the same checksum of every file, else :class:`BackupError`.
+an administrator runs. The default privileges that migration 0005 gave (as the user who migrated) are given again for
+the restoring user. Then the files are written (each replaced atomically; other files in the directory are left),
+LEAKPROOF is declared again (pg_dump does not carry it; ``geo/leakproof.py``), the tables are analysed, and the
+manifest is checked: the same row count in every table and the same checksum of every file, else
+:class:`BackupError`.
 """
 
 from __future__ import annotations
@@ -57,6 +59,18 @@ TABLES_SQL = r"""
     ORDER BY 1, 2"""
 # Relations that make a database non-empty (the same filter, any kind but indexes and TOAST).
 RELATIONS_SQL = TABLES_SQL.replace("c.relkind IN ('r', 'p')", "c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')")
+
+
+# Extensions' configuration tables (spatial_ref_sys) and the condition of the rows pg_dump dumps from them (the
+# rows added after the extension was created).
+EXTCONFIG_SQL = """
+    SELECT n.nspname, c.relname, coalesce(e.extcondition[array_position(e.extconfig, c.oid)], '')
+    FROM pg_extension e CROSS JOIN LATERAL unnest(e.extconfig) AS cfg (oid)
+    JOIN pg_class c ON c.oid = cfg.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r' ORDER BY 1, 2"""
+TABLE_DATA = re.compile(r"^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) ")
+# ``ALTER DEFAULT PRIVILEGES FOR ROLE <who made them> …`` -> for the current (restoring) user.
+DEFAULT_ACL_ROLE = re.compile(r'^ALTER DEFAULT PRIVILEGES FOR ROLE (?:"(?:[^"]|"")*"|[^\s"]+) ')
 
 
 class BackupError(RuntimeError):
@@ -132,6 +146,15 @@ def _row_counts(conn: psycopg.Connection) -> dict[str, int]:
     return counts
 
 
+def _extension_rows(conn: psycopg.Connection) -> dict[str, int]:
+    """Rows of the extensions' configuration tables that pg_dump dumps (those added after CREATE EXTENSION)."""
+    out = {}
+    for schema, table, condition in conn.execute(EXTCONFIG_SQL).fetchall():
+        n = conn.execute(f'SELECT count(*) FROM "{schema}"."{table}" {condition}'.encode()).fetchone()
+        out[f"{schema}.{table}"] = int(n[0]) if n else 0
+    return out
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -179,6 +202,7 @@ def backup(target: Path, url: str | None = None, files: Path | None = None) -> d
 
             overlaps = conn.execute(leakproof.LEAKPROOF_SQL).fetchone()[0]  # type: ignore[index]
             counts = _row_counts(conn)
+            extension_rows = _extension_rows(conn)
             pg_dump = pg_program("pg_dump", _major(version_num))
             _run(
                 [str(pg_dump), "--format=custom", f"--snapshot={snapshot}", f"--file={dump}", f"--dbname={uri}"],
@@ -198,6 +222,7 @@ def backup(target: Path, url: str | None = None, files: Path | None = None) -> d
             "alembic": revisions,
             "leakproof": overlaps,
             "tables": counts,
+            "extension_rows": extension_rows,
             "files": checksums,
         }
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -260,6 +285,23 @@ def _ensure_app_role(conn: psycopg.Connection) -> str | None:
     return done
 
 
+def _skip_data(line: str, manifest: dict[str, Any]) -> bool:
+    """An extension's configuration table (spatial_ref_sys) to which the backup added no row: its TABLE DATA entry
+    is left out (loading nothing into it would still need a right on it that only its owner has)."""
+    m = TABLE_DATA.match(line)
+    return m is not None and manifest.get("extension_rows", {}).get(f"{m.group(1)}.{m.group(2)}") == 0
+
+
+def _check_extension_rows(conn: psycopg.Connection, manifest: dict[str, Any]) -> None:
+    """Refuse, before anything is loaded, rows added to an extension's table that this user may not insert."""
+    for table, n in manifest.get("extension_rows", {}).items():
+        if n and not conn.execute("SELECT has_table_privilege(%s, 'INSERT')", (table,)).fetchone()[0]:  # type: ignore[index]
+            raise BackupError(
+                f"the backup holds {n} rows added to {table} (an extension's table) that this user may not insert: "
+                "restore as a superuser"
+            )
+
+
 def restore(source: Path, url: str | None = None, files: Path | None = None) -> dict[str, Any]:
     """Restore the archive ``source`` into the (empty) database and the files directory; returns what was done.
     Raises :class:`BackupError` before changing anything when the archive, the tools, the role or the target do
@@ -306,14 +348,22 @@ def restore(source: Path, url: str | None = None, files: Path | None = None) -> 
                     "name (restore creates it), or drop this database first"
                 )
             pg_restore = pg_program("pg_restore", _major(version_num))
+            _check_extension_rows(conn, manifest)
             role_done = _ensure_app_role(conn)
 
         dump, uri = Path(tmp) / "database.dump", _libpq(url, Path(tmp))
         with tar.extractfile(dump_member) as src, open(dump, "wb") as dst:  # type: ignore[union-attr]
             shutil.copyfileobj(src, dst)
-        # The extensions exist already (ensure_database): their comments are the extension owner's to set.
-        toc = _run([str(pg_restore), "--list", str(dump)], "pg_restore --list")
-        kept = [line for line in toc.splitlines() if " COMMENT - EXTENSION " not in line]
+        # The extensions exist already (ensure_database): their comments are the extension owner's to set. The
+        # default privileges (migration 0005: new tables and sequences for the app role) are those of the user that
+        # ran the migrations; they are given again for the restoring user, who owns what it restores.
+        toc = _run([str(pg_restore), "--list", str(dump)], "pg_restore --list").splitlines()
+        default_acl = [line for line in toc if " DEFAULT ACL " in line]
+        kept = [
+            line
+            for line in toc
+            if " COMMENT - EXTENSION " not in line and line not in default_acl and not _skip_data(line, manifest)
+        ]
         listing = Path(tmp) / "toc.list"
         listing.write_text("\n".join(kept) + "\n")
         _run(
@@ -328,6 +378,14 @@ def restore(source: Path, url: str | None = None, files: Path | None = None) -> 
             ],
             "pg_restore",
         )
+        if default_acl:
+            listing.write_text("\n".join(default_acl) + "\n")
+            script = _run([str(pg_restore), f"--use-list={listing}", "--file=-", str(dump)], "pg_restore --file")
+            with _connect(url, autocommit=False) as conn:
+                for line in script.splitlines():
+                    if line.startswith("ALTER DEFAULT PRIVILEGES "):
+                        conn.execute(DEFAULT_ACL_ROLE.sub("ALTER DEFAULT PRIVILEGES ", line).encode())
+                conn.commit()
 
         files.mkdir(parents=True, exist_ok=True)
         for rel, m in sorted(file_members.items()):
@@ -353,11 +411,17 @@ def restore(source: Path, url: str | None = None, files: Path | None = None) -> 
         conn.execute("ANALYZE")
     with _connect(url, autocommit=False) as conn:
         counts = _row_counts(conn)
+        extension_rows = _extension_rows(conn)
         conn.rollback()
     problems = [
         f"{t}: {manifest['tables'].get(t, 'absent')} in the backup, {counts.get(t, 'absent')} restored"
         for t in sorted(set(manifest["tables"]) | set(counts))
         if manifest["tables"].get(t) != counts.get(t)
+    ]
+    problems += [
+        f"{t} (an extension's table): {n} rows added in the backup, {extension_rows.get(t, 'absent')} restored"
+        for t, n in sorted(manifest.get("extension_rows", {}).items())
+        if extension_rows.get(t) != n
     ]
     restored = file_checksums(files)
     problems += [

@@ -22,6 +22,9 @@ from geo import scope as scopes
 from geo.cluster import ensure_database
 from tests.conftest import SERVER_URL, _drop_database, business_tables
 
+CUSTOM_SRID = """INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, proj4text)
+                 VALUES (990001, 'TEST', 990001, '+proj=longlat +datum=WGS84 +no_defs') ON CONFLICT DO NOTHING"""
+
 
 def scratch_url(tag: str) -> str:
     return make_url(SERVER_URL).set(database=f"chengjian_{tag}_{uuid.uuid4().hex[:8]}").render_as_string(False)
@@ -78,6 +81,8 @@ def test_round_trip(databases, tmp_path, env, capsys):
     upgrade(urls["source"])
     src = engines["source"] = sa.create_engine(urls["source"], poolclass=sa.pool.NullPool)
     build_demo(farmhouses=200, engine=src)
+    with src.begin() as conn:  # a coordinate system of our own: pg_dump carries rows added to spatial_ref_sys
+        conn.execute(sa.text(CUSTOM_SRID))
     env(DATABASE_URL=urls["source"], CHENGJIAN_FILES_DIR=str(src_files))
     stored = [files.store(jpeg((200, 30, 30)), "a.jpg"), files.store(jpeg((30, 200, 30)), "b.jpg")]
     stored.append(files.store(b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n", "c.pdf", kind="document"))
@@ -104,6 +109,9 @@ def test_round_trip(databases, tmp_path, env, capsys):
     dst = engines["target"] = sa.create_engine(urls["target"], poolclass=sa.pool.NullPool)
 
     assert table_counts(dst) == before
+    assert manifest["extension_rows"] == {"public.spatial_ref_sys": 1}
+    with dst.connect() as conn:
+        assert conn.execute(sa.text("SELECT auth_name FROM spatial_ref_sys WHERE srid = 990001")).scalar() == "TEST"
     assert checksums(dst_files) == before_files
     assert files.verify(stored[0].sha256) and files.verify(stored[2].sha256)
 
@@ -186,6 +194,71 @@ def test_a_restore_that_does_not_match_its_manifest_fails(databases, tmp_path, e
     err = capsys.readouterr().err
     assert "does not match its manifest (2 differences;" in err
     assert "public.spare: 1 in the backup, absent restored" in err and "file ab/photo.jpg: checksum differs" in err
+
+
+def test_restore_as_a_user_that_is_not_superuser(databases, tmp_path, env, capsys):
+    """A managed server: an administrator made the role, the database (owned by it) and the extensions; the backup
+    was made by another user (the test server's superuser). The restoring user owns what it restores, gets the
+    default privileges for the app role, and is told that LEAKPROOF needs a superuser."""
+    import psycopg
+
+    from geo.migrate import upgrade
+
+    urls, engines = databases
+    with engines.setdefault("server", sa.create_engine(SERVER_URL, poolclass=sa.pool.NullPool)).connect() as conn:
+        if not conn.execute(sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar():
+            pytest.skip("the test server's user is not a superuser: it cannot make a role for this test")
+    ensure_database(urls["source"])
+    upgrade(urls["source"])
+    source = engines.setdefault("source", sa.create_engine(urls["source"], poolclass=sa.pool.NullPool))
+    with_srid, archive = tmp_path / "with-srid.backup", tmp_path / "chengjian.backup"
+    env(DATABASE_URL=urls["source"], CHENGJIAN_FILES_DIR=str(tmp_path / "files"))
+    with source.begin() as conn:
+        conn.execute(sa.text(CUSTOM_SRID))
+    assert main(["db", "backup", str(with_srid)]) == 0
+    with source.begin() as conn:
+        conn.execute(sa.text("DELETE FROM spatial_ref_sys WHERE srid = 990001"))
+    assert main(["db", "backup", str(archive)]) == 0
+
+    role, password = f"chengjian_bk_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    plain = scratch_url("bk_plain")
+    server = make_url(SERVER_URL).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        admin.execute(f"GRANT chengjian_app TO {role}")
+    try:
+        ensure_database(plain)
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{make_url(plain).database}" OWNER TO {role}')
+        as_role = make_url(plain).set(username=role, password=password).render_as_string(False)
+        env(DATABASE_URL=as_role, CHENGJIAN_FILES_DIR=str(tmp_path / "restored"))
+        capsys.readouterr()
+        # A row added to PostGIS's own table needs a superuser: refused before anything is loaded.
+        assert main(["db", "restore", str(with_srid)]) == 1
+        assert "1 rows added to public.spatial_ref_sys (an extension's table)" in capsys.readouterr().err
+        with psycopg.connect(make_url(as_role).set(drivername="postgresql").render_as_string(False)) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (1,)
+
+        assert main(["db", "restore", str(archive)]) == 0
+        out, err = capsys.readouterr()
+        assert "all matching the manifest" in out
+        assert f"cannot declare geometry_overlaps(geometry, geometry) LEAKPROOF: {role} is not a superuser" in err
+        engine = sa.create_engine(as_role, poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                owner = conn.execute(sa.text("SELECT tableowner FROM pg_tables WHERE tablename = 'farmhouses'"))
+                assert owner.scalar() == role
+                acl = conn.execute(
+                    sa.text("SELECT count(*) FROM pg_default_acl WHERE defaclrole = CAST(:r AS regrole)"), {"r": role}
+                )
+                assert acl.scalar() == 2  # tables and sequences, as migration 0005 gives them
+            assert table_counts(engine) == table_counts(source)
+        finally:
+            engine.dispose()
+    finally:
+        _drop_database(plain)
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
 
 
 def test_an_archive_that_is_not_a_backup_is_refused(tmp_path, env, capsys):
