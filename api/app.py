@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 from api import errors
 from api.limits import BodyLimit
-from geo import audit, modules
+from geo import audit, leakproof, modules
+from geo.cluster import ClusterError
 from geo.db import get_engine
 from geo.settings import get_settings, read_all
 
@@ -70,4 +71,8 @@ def create_app() -> FastAPI:
     read_all()  # the modules are discovered, so every settings class is declared: a bad value stops the app here
     for on_app in modules.collect("on_app"):  # a module's own start-up work
         on_app(app)
+    try:  # one WARNING when a PostGIS update or a restore dropped the LEAKPROOF flag (geo/leakproof.py)
+        leakproof.warn_if_missing(get_engine())
+    except ClusterError:  # the private cluster was never started: /healthz says the database is down
+        pass
     return app

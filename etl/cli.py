@@ -11,12 +11,19 @@ def _db(args: argparse.Namespace) -> int:
     from geo.db import database_url, private_cluster
     from geo.settings import get_settings
 
+    if args.file and args.action not in ("backup", "restore"):
+        print(f"chengjian db {args.action} takes no file", file=sys.stderr)
+        return 2
     if args.action == "migrate":
-        from geo.migrate import upgrade
+        from geo.migrate import assert_leakproof, upgrade
 
         upgrade()
         print("migrations applied")
+        line, ok = assert_leakproof()
+        print(line, file=sys.stdout if ok else sys.stderr)
         return 0
+    if args.action in ("backup", "restore"):
+        return _backup(args)
     if get_settings().database_url:
         if args.action == "url":
             print(database_url())
@@ -33,6 +40,37 @@ def _db(args: argparse.Namespace) -> int:
         print(cluster.status())
     elif args.action == "url":
         print(cluster.url())
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from geo.backup import BackupError, backup, restore
+    from geo.cluster import ClusterError
+
+    if not args.file:
+        print(f"chengjian db {args.action} FILE: the archive file is missing", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "backup":
+            m = backup(args.file)
+            print(
+                f"backup written to {args.file}: database {m['database']} ({len(m['tables'])} tables, "
+                f"{sum(m['tables'].values())} rows), {len(m['files'])} files"
+            )
+            return 0
+        r = restore(args.file)
+    except (BackupError, ClusterError, psycopg.Error) as e:
+        print(f"{args.action} failed: {e}", file=sys.stderr)
+        return 1
+    if r["role"]:
+        print(r["role"])
+    print(
+        f"restored {args.file} (made {r['backup_created_at']}) into database {r['database']}: {r['tables']} tables, "
+        f"{r['rows']} rows and {r['files']} files, all matching the manifest"
+    )
+    print(r["leakproof"], file=sys.stdout if r["leakproof_ok"] else sys.stderr)
     return 0
 
 
@@ -131,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="chengjian", description="城建 GIS 平台命令行")
     sub = p.add_subparsers(dest="command", required=True)
 
-    db = sub.add_parser("db", help="private PostGIS cluster and migrations")
-    db.add_argument("action", choices=["start", "stop", "status", "url", "migrate"])
+    db = sub.add_parser("db", help="private PostGIS cluster, migrations, backup and restore")
+    db.add_argument("action", choices=["start", "stop", "status", "url", "migrate", "backup", "restore"])
+    db.add_argument("file", nargs="?", help="backup/restore: the archive (database dump + uploaded files)")
     db.set_defaults(func=_db)
 
     demo = sub.add_parser("demo", help="load the Hangzhou demo data set")

@@ -35,3 +35,20 @@ def upgrade(url: str | None = None, revision: str = "heads") -> None:
 
 def downgrade(url: str | None = None, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+def assert_leakproof(url: str | None = None) -> tuple[str, bool]:
+    """Declare ``geometry && geometry`` LEAKPROOF again if an extension update or a restore dropped it (see
+    ``geo/leakproof.py``); returns what was done, in one line, and whether the flag is now set."""
+    from sqlalchemy import create_engine, pool
+
+    from geo import leakproof
+
+    engine = create_engine(url or database_url(), poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            outcome = leakproof.ensure(conn)
+            user = conn.exec_driver_sql("SELECT current_user").scalar() or ""
+    finally:
+        engine.dispose()
+    return leakproof.describe(outcome, user), outcome in (leakproof.Outcome.DECLARED, leakproof.Outcome.ALREADY)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
 
+from geo import leakproof
 from geo import scope as scopes
 from geo.layer.registry import Layer
 from geo.settings import get_settings
@@ -27,8 +28,7 @@ log = logging.getLogger("chengjian.tiles")
 
 CELLS_SQL = "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = %s)"
 # Under row-level security only a LEAKPROOF ``&&`` may use the GiST index ahead of the policy (migration 0009).
-LEAKPROOF_SQL = """SELECT bool_and(p.proleakproof) FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
-                   WHERE o.oprname = '&&' AND o.oprleft = 'geometry'::regtype AND o.oprright = 'geometry'::regtype"""
+LEAKPROOF_SQL = leakproof.LEAKPROOF_SQL
 
 
 _has_cells: dict[str, bool] = {}
@@ -37,18 +37,14 @@ _leakproof_checked = False
 
 def check_leakproof(cur) -> None:
     """Warn (once per process) when ``geometry && geometry`` is not LEAKPROOF: then every tile of a table under
-    row-level security scans the whole table (an ``ALTER EXTENSION postgis UPDATE`` or a restore drops the flag
-    that migration 0009 sets)."""
+    row-level security scans the whole table (an ``ALTER EXTENSION postgis UPDATE`` after the app started drops the
+    flag that ``chengjian db migrate`` sets; the app also warns at start-up, ``geo.leakproof``)."""
     global _leakproof_checked
     if _leakproof_checked:
         return
     cur.execute(LEAKPROOF_SQL)
     if not cur.fetchone()[0]:
-        log.warning(
-            "geometry && geometry is not LEAKPROOF: under row-level security tiles cannot use the spatial "
-            "index (see migration 0009); as superuser: ALTER FUNCTION geometry_overlaps(geometry, geometry) "
-            "LEAKPROOF"
-        )
+        log.warning(leakproof.warning_text())
     _leakproof_checked = True
 
 
