@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import psycopg
-import pytest
 
 from etl.cli import main
 from geo.cluster import Cluster, find_pg_bin, postgis_installed
@@ -29,9 +28,9 @@ def test_console_script_installed():
         assert command in out
 
 
-@pytest.mark.skipif(not postgis_installed(find_pg_bin()), reason="PostGIS not installed on this machine")
 def test_private_cluster_lifecycle(tmp_path):
     """start → data → stop → start again keeps the data and the port; status reports each state."""
+    assert postgis_installed(find_pg_bin()), "PostGIS is not installed (make test installs postgresql-15-postgis-3)"
     cluster = Cluster(tmp_path / "pg", db_name="lifecycle")
     assert cluster.status() == "not initialised"
     try:

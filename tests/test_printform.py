@@ -42,7 +42,8 @@ def url(token) -> str:
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} not installed (Debian package {'zbar-tools' if name == 'zbarimg' else 'poppler-utils'})")
+        # `make test` installs it (Makefile DEB_PACKAGES): a missing tool fails the run rather than skipping.
+        pytest.fail(f"{name} not installed (Debian package {'zbar-tools' if name == 'zbarimg' else 'poppler-utils'})")
     return path
 
 
@@ -52,7 +53,7 @@ def pdf_text(pdf: bytes, tmp_path: Path) -> str:
     src.write_bytes(pdf)
     run = subprocess.run([exe, "-enc", "UTF-8", str(src), "-"], capture_output=True, check=True)
     if "Missing language pack" in run.stderr.decode(errors="replace"):
-        pytest.skip("pdftotext cannot read STSong-Light without Debian's poppler-data")
+        pytest.fail("pdftotext cannot read STSong-Light without Debian's poppler-data (make test installs it)")
     return run.stdout.decode("utf-8")
 
 

@@ -26,8 +26,9 @@ from tests.conftest import make_user, running_server
 PROVIDER_DIR = Path(__file__).parent / "oidc"
 CLIENT_ID, CLIENT_SECRET = "chengjian-gis", "test:secret/+%&="  # characters Basic auth must form-encode
 
+# `make test` installs node and npm (Makefile `system-deps`): a machine without them fails here rather than skipping.
 if not (shutil.which("node") and shutil.which("npm")):
-    pytest.skip("node and npm are needed to run the test OpenID provider (tests/oidc)", allow_module_level=True)
+    pytest.fail("node and npm are needed to run the test OpenID provider (tests/oidc): run `make test`", pytrace=False)
 
 
 def _free_port() -> int:

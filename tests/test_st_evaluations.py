@@ -403,7 +403,7 @@ def test_declined_in_the_other_district(client, world, engine):
 def _qr(pdf: bytes, tmp_path) -> str:
     pdftoppm, zbarimg = shutil.which("pdftoppm"), shutil.which("zbarimg")
     if not (pdftoppm and zbarimg):
-        pytest.skip("pdftoppm/zbarimg not installed (poppler-utils, zbar-tools)")
+        pytest.fail("pdftoppm/zbarimg not installed (poppler-utils, zbar-tools; make test installs them)")
     (tmp_path / "form.pdf").write_bytes(pdf)
     subprocess.run(
         [pdftoppm, "-r", "200", "-f", "1", "-l", "1", "-png", str(tmp_path / "form.pdf"), str(tmp_path / "page")],
