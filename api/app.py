@@ -50,7 +50,10 @@ class RecordClient:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="城建 GIS 平台", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    # The interactive docs are served from vendored files (api/web.py), not FastAPI's CDN: the intranet has none.
+    app = FastAPI(
+        title="城建 GIS 平台", version="0.1.0", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json"
+    )
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=get_settings().max_body_bytes)
     app.add_middleware(RecordClient)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 
 from api.auth import Principal, principal
@@ -76,6 +77,26 @@ def file_response(request: Request, path: Path, cache_control: str) -> Response:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def index(request: Request) -> Response:
     return file_response(request, WEBMAP / "index.html", APP_CACHE)
+
+
+SWAGGER_UI = "/static/vendor/swagger-ui-dist"  # vendored from npm by webmap/vendor.sh
+
+
+@router.get("/api/docs", include_in_schema=False)
+def api_docs() -> HTMLResponse:
+    """Swagger UI over ``/api/openapi.json``, every file from this server."""
+    return get_swagger_ui_html(
+        openapi_url="/api/openapi.json",
+        title="城建 GIS 平台 · API",
+        swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+        swagger_favicon_url="data:,",
+    )
+
+
+@router.get("/docs", include_in_schema=False)
+def docs() -> RedirectResponse:
+    return RedirectResponse("/api/docs")
 
 
 @router.get("/static/{path:path}", include_in_schema=False)

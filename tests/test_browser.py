@@ -620,3 +620,22 @@ def test_my_tasks_export_in_the_background_with_progress_and_download(browser, s
         visitor.check_errors()
     finally:
         visitor.close()
+
+
+def test_api_docs_render_offline(browser, server):
+    """Swagger UI draws the API's operations with every request kept on this server (no CDN on the intranet)."""
+    page = browser.new_page()
+    elsewhere: list[str] = []
+    page.on(
+        "request", lambda r: None if r.url.startswith(server) or r.url.startswith("data:") else elsewhere.append(r.url)
+    )
+    try:
+        page.goto(server + "/docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+        assert "城建" in page.inner_text(".swagger-ui .info .title")
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+        paths = page.eval_on_selector_all(".opblock-summary-path", "els => els.map(e => e.textContent)")
+        assert "/api/layers/{layer_id}/features" in paths
+        assert elsewhere == []
+    finally:
+        page.close()

@@ -9,6 +9,7 @@ PACKAGES=(
   "terra-draw@1.35.0"                      # drawing and editing lines / polygons
   "terra-draw-maplibre-gl-adapter@1.4.1"   # terra-draw on a MapLibre map
   "@maplibre/maplibre-gl-style-spec@26.6.0" # the style validator (tests/test_style.py runs it with node; not served)
+  "swagger-ui-dist@5.35.0"                 # the API's interactive docs at /api/docs (no CDN on the intranet)
 )
 # Files taken from each package's tarball (paths inside it), copied flat into vendor/<name>/.
 declare -A FILES=(
@@ -16,6 +17,7 @@ declare -A FILES=(
   [terra-draw]="dist/terra-draw.modern.js package.json"  # MIT (no LICENSE file in the tarball)
   [terra-draw-maplibre-gl-adapter]="dist/terra-draw-maplibre-gl-adapter.modern.js package.json"  # MIT
   [@maplibre/maplibre-gl-style-spec]="dist/gl-style-validate.mjs LICENSE.txt"
+  [swagger-ui-dist]="swagger-ui-bundle.js swagger-ui.css LICENSE"
 )
 # Where each package goes (default: static/vendor/<name>, served to the browser).
 declare -A DEST=(
