@@ -9,6 +9,7 @@ submodule in it, once; importing is what declares things:
 - start-up work: a submodule's ``on_app(app)`` is called by the app factory;
 - demo data: ``@seeder(order=…)`` functions, run by ``chengjian demo`` in their declared order;
 - scheduled and background work: ``@job(cron=…)`` functions, run by the task queue's workers;
+- the Chinese names of its records and audit actions in the operation log: ``log_labels(objects=…, actions=…)``;
 - named permissions beyond a layer's view/edit/import/export: ``permissions({"site.deduct": "登记扣分", …})``,
   with their Chinese titles for the back office (the roles that hold them are data, seeded by the migrations);
 - settings: pydantic-settings classes, read from the environment like the core's;
@@ -60,7 +61,9 @@ class Job:
         return f"{self.module}.{self.name}"
 
 
-_permissions: dict[str, tuple[str, str]] = {}  # name -> (Chinese title, group title)
+_permissions: dict[str, tuple[str, str]] = {}
+_log_objects: dict[str, str] = {}  # table -> Chinese name of its records, for the operation log
+_log_actions: dict[str, str] = {}  # audit action -> Chinese verb  # name -> (Chinese title, group title)
 _seeders: list[Seeder] = []
 _jobs: list[Job] = []
 _lock = threading.RLock()
@@ -106,6 +109,17 @@ def permissions(titles: dict[str, str] | None = None, group: str = "") -> dict[s
         return {name: (title, group) for name, title in titles.items()}
     discover()
     return dict(sorted(_permissions.items()))
+
+
+def log_labels(objects: dict[str, str] | None = None, actions: dict[str, str] | None = None) -> dict[str, dict]:
+    """Declare the Chinese names a module's records and audit actions have in the operation log (what the layer and
+    case declarations do not already name); without arguments: every module's, ``{"objects", "actions"}``."""
+    if objects is None and actions is None:
+        discover()
+        return {"objects": dict(_log_objects), "actions": dict(_log_actions)}
+    _log_objects.update(objects or {})
+    _log_actions.update(actions or {})
+    return {"objects": dict(objects or {}), "actions": dict(actions or {})}
 
 
 def package_names() -> list[str]:

@@ -827,3 +827,33 @@ def test_back_office_in_browser(server):
             assert not unexpected, unexpected
         finally:
             browser.close()
+
+
+def test_every_logged_record_and_action_has_a_chinese_name():
+    """The operation log names records and actions in Chinese: every constant action and table passed to
+    ``audit.record`` anywhere in the code has a label (from the declarations or ``geo.modules.log_labels``)."""
+    import ast
+    from pathlib import Path
+
+    from api.admin.common import log_actions, log_objects
+    from geo.settings import ROOT
+
+    actions, objects = log_actions(), log_objects()
+    missing = set()
+    for path in [
+        *ROOT.glob("api/**/*.py"),
+        *ROOT.glob("geo/**/*.py"),
+        *ROOT.glob("layers/**/*.py"),
+        *ROOT.glob("etl/**/*.py"),
+    ]:
+        for node in ast.walk(ast.parse(Path(path).read_text())):
+            is_record = isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "record"
+            if not is_record or not (isinstance(node.func.value, ast.Name) and node.func.value.id == "audit"):
+                continue
+            for arg, known in ((node.args[2:3], actions), (node.args[3:4], objects)):
+                if arg and isinstance(arg[0], ast.Constant) and isinstance(arg[0].value, str):
+                    if arg[0].value not in known:
+                        missing.add(f"{path.relative_to(ROOT)}: {arg[0].value}")
+    assert not missing, sorted(missing)
+    assert objects["st_stage_evals"] == "阶段考评登记" and objects["st_rounds"] == "评审批次"
+    assert actions["draw_run"] == "执行抽取" and actions["submit"] == "提交"

@@ -14,7 +14,7 @@ from api.accounts import users
 from api.auth import Principal, principal
 from api.deps import db_read
 from api.errors import ApiError
-from geo import audit
+from geo import audit, cases, modules
 from geo.db import transaction
 from geo.divisions import DISTRICT_NAMES
 from geo.layer.registry import registry
@@ -50,6 +50,7 @@ LOG_ACTIONS = {
     "api_key_revoke": "吊销 API 密钥",
     "otp_issue": "发送动态密码",
     "otp_refused": "拒发动态密码",
+    "sso_link": "绑定单点登录账号",
 }
 LOG_OBJECTS = {
     "users": "用户",
@@ -59,6 +60,20 @@ LOG_OBJECTS = {
     "api_keys": "API 密钥",
     "otp_codes": "动态密码",
 }
+
+
+def log_objects() -> dict[str, str]:
+    """The Chinese name of every kind of record in the operation log: the back office's own, the layers', the case
+    types' and what the modules declare (``geo.modules.log_labels``)."""
+    named = {lyr.id: lyr.title for lyr in registry.all()} | {c.table: c.title for c in cases.all_types()}
+    return {**LOG_OBJECTS, **named, **modules.log_labels()["objects"]}
+
+
+def log_actions() -> dict[str, str]:
+    """The Chinese verb of every audit action: the core's, every case type's actions, the modules' declared ones."""
+    verbs = {a.name: a.title for c in cases.all_types() for a in c.actions}
+    return {**verbs, **modules.log_labels()["actions"], **LOG_ACTIONS}
+
 
 endpoints = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -199,6 +214,6 @@ def meta(who: Principal = Depends(principal), conn: Connection = Depends(db_read
         "org_kinds": users.ORG_KINDS,
         "scopes": SCOPES,
         "grant_layers": [{"id": lyr.id, "title": lyr.title} for lyr in registry.grantable()],
-        "log_actions": LOG_ACTIONS,
-        "log_objects": {**LOG_OBJECTS, **{lyr.id: lyr.title for lyr in registry.all()}},
+        "log_actions": log_actions(),
+        "log_objects": log_objects(),
     }

@@ -10,7 +10,7 @@ submodule here declares one part of the flow and its ``router`` (discovered by `
 and the authority, expert and evaluation parts beside them. Case transitions go through ``geo.workflow``.
 """
 
-from geo.modules import permissions
+from geo.modules import log_labels, permissions
 
 # The module's named actions beyond the sites layer's view/edit/import/export (granted to roles by migrations
 # 0005 and 0006; titles for the back office's permission catalogue).
@@ -34,4 +34,33 @@ permissions(
         "site.public.view": "查看公示信息",
     },
     group="标化工地",
+)
+
+# What the operation log calls the module's records and actions (the case types name their own).
+log_labels(
+    objects={
+        "projects": "项目",
+        "st_registrations": "标化工地注册",
+        "st_photos": "现场照片",
+        "st_attachments": "考评申报附件",
+        "st_catalog": "标化工地配置项",
+        "experts": "专家",
+        "st_rounds": "评审批次",
+        "st_draws": "专家抽取",
+        "st_reviews": "专家评审意见",
+        "st_stats": "标化工地统计",
+    },
+    actions={
+        "register": "注册",
+        "photo_upload": "上传照片",
+        "attachment_upload": "上传附件",
+        "attachment_delete": "删除附件",
+        "print": "打印申报表",
+        "draw_commit": "登记抽取（承诺）",
+        "draw_run": "执行抽取",
+        "reminder": "短信提醒",
+        "review": "提交评审",
+        "status": "更新工地状态",
+        "deactivate": "停用",
+    },
 )
