@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import importlib
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api import errors
 from api.limits import BodyLimit
+from api.params import RefuseControlCharacters, check_integers
 from geo import audit, modules
 from geo.db import get_engine
 from geo.settings import get_settings, read_all
@@ -49,9 +50,16 @@ class RecordClient:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="城建 GIS 平台", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="城建 GIS 平台",
+        version="0.1.0",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        dependencies=[Depends(check_integers)],  # every route's declared integers fit a bigint (api/params.py)
+    )
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=get_settings().max_body_bytes)
+    app.add_middleware(RefuseControlCharacters)  # no NUL or other control character in a path or query parameter
     app.add_middleware(RecordClient)
 
     @app.get("/healthz", tags=["ops"])
