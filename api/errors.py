@@ -48,6 +48,18 @@ def status_of(exc: domain.DomainError) -> int:
     return next((status for kind, status in DOMAIN_STATUS if isinstance(exc, kind)), 400)
 
 
+_QUOTED = re.compile(r"「([^」]*)」")
+
+
+def short_echoes(message: str, detail: Any) -> tuple[str, Any]:
+    """An error never repeats a long value whole: what the message quotes (「…」) and ``detail.value`` are cut to a
+    short prefix (geo.errors.excerpt), whichever code raised it."""
+    message = _QUOTED.sub(lambda m: f"「{domain.excerpt(m.group(1))}」", message)
+    if isinstance(detail, dict) and isinstance(detail.get("value"), str):
+        detail = {**detail, "value": domain.excerpt(detail["value"])}
+    return message, detail
+
+
 def error_response(
     status: int,
     code: str,
@@ -56,6 +68,7 @@ def error_response(
     detail: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    message, detail = short_echoes(message, detail)
     return JSONResponse(
         {"code": code, "message": message, "field": field, "detail": detail or {}}, status_code=status, headers=headers
     )

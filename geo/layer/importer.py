@@ -36,6 +36,7 @@ from pyproj import CRS, Transformer
 from sqlalchemy import Connection
 
 from geo import crs as crsmod
+from geo.errors import excerpt
 from geo.layer.attributes import coerce_column
 from geo.layer.bulk import copy_features
 from geo.layer.registry import Layer
@@ -533,7 +534,7 @@ def check(conn: Connection, layer: Layer, src: Source, repair: bool = False, mar
     def add(i: int, code: str, fld: str, message: str, value: Any = None) -> None:
         entry = {"code": code, "field": fld, "message": message}
         if value is not None:
-            entry["value"] = str(value)[:200]
+            entry["value"] = excerpt(value)
         errors.setdefault(int(i), []).append(entry)
 
     geo = check_many(src.geoms, layer.geometry, src.crs, repair=repair, margin=margin)
