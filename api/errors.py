@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import errors as domain
@@ -155,6 +155,17 @@ def install(app: FastAPI) -> None:
                 "geometry",
                 {"table": getattr(getattr(exc.orig, "diag", None), "table_name", None)},
             )
+        raise exc
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError):
+        """A value PostgreSQL cannot hold, where no check before it looked (a body's text, a body's integer): the
+        query parameters and declared integers are checked up front (api/params.py); this is the net behind them."""
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if "NUL (0x00)" in str(exc.orig) or sqlstate == "22021":  # psycopg refuses NUL in text; bad encoding
+            return error_response(422, "invalid_character", "内容含有不允许的控制字符（如空字符 U+0000）。", None)
+        if sqlstate == "22003":  # numeric_value_out_of_range
+            return error_response(422, "out_of_range", "数值超出允许范围。", None)
         raise exc
 
     @app.exception_handler(StarletteHTTPException)

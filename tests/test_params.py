@@ -129,3 +129,20 @@ def test_integers_beyond_64_bits(client):
     assert r.status_code == 404
     r = client.get("/api/layers/sites/features", params={"offset": 2**63 - 1}, headers=ADMIN)
     assert r.status_code == 200, r.text
+
+
+def test_a_nul_in_a_request_body_is_refused_not_a_server_error(client, engine, clean):
+    """The net behind the parameter checks: text PostgreSQL cannot hold, wherever it came from, is a 422."""
+    from sqlalchemy import text
+
+    pt = {"type": "Point", "coordinates": [120.15, 30.28]}
+    r = client.post(
+        "/api/layers/sites/features",
+        headers=ADMIN,
+        json={"type": "Feature", "geometry": pt, "properties": {"code": "S\x00-1", "name": "工地"}},
+    )
+    assert r.status_code == 422 and r.json()["code"] == "invalid_character", r.text
+    r = client.post("/api/auth/login", json={"username": "a\x00b", "password": "whatever-123"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_character", r.text
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM sites")).scalar() == 0
