@@ -15,7 +15,7 @@ import json
 import re
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -41,7 +41,7 @@ def _refusal(field: str, char: str) -> bytes:
 
 def control_character(scope: Scope) -> tuple[str, str] | None:
     """(parameter, character) of the first control character in the request's path or query, else None."""
-    bad = PATH_CONTROL.search(unquote(scope.get("path") or ""))
+    bad = PATH_CONTROL.search(scope.get("path") or "")  # already percent-decoded by the server
     if bad:
         return "path", bad.group()
     query = (scope.get("query_string") or b"").decode("latin-1")

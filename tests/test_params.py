@@ -113,6 +113,9 @@ def test_a_control_character_is_refused_with_the_parameter_named(client, url, fi
 def test_tab_and_newline_stay_allowed_in_a_query_value(client):
     r = client.get("/api/search", params={"q": "工地\t一\n号"}, headers=ADMIN)
     assert r.status_code == 200, r.text
+    # An escaped percent sign is text like any other: "%00" spelled out is no NUL.
+    r = client.get("/api/search?q=%2500", headers=ADMIN)
+    assert r.status_code == 200, r.text
 
 
 def test_integers_beyond_64_bits(client):
