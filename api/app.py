@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import importlib
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api import errors
 from api.limits import BodyLimit
+from api.params import RefuseControlCharacters, check_integers
 from geo import audit, leakproof, modules
 from geo.cluster import ClusterError
 from geo.db import get_engine
@@ -52,10 +53,16 @@ class RecordClient:
 def create_app() -> FastAPI:
     # The interactive docs are served from vendored files (api/web.py), not FastAPI's CDN: the intranet has none.
     app = FastAPI(
-        title="城建 GIS 平台", version="0.1.0", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json"
+        title="城建 GIS 平台",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        dependencies=[Depends(check_integers)],  # every route's declared integers fit a bigint (api/params.py)
     )
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=get_settings().max_body_bytes)
+    app.add_middleware(RefuseControlCharacters)  # no NUL or other control character in a path or query parameter
     app.add_middleware(RecordClient)
 
     @app.get("/healthz", tags=["ops"])

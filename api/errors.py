@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import errors as domain
@@ -48,6 +48,18 @@ def status_of(exc: domain.DomainError) -> int:
     return next((status for kind, status in DOMAIN_STATUS if isinstance(exc, kind)), 400)
 
 
+_QUOTED = re.compile(r"「([^」]*)」")
+
+
+def short_echoes(message: str, detail: Any) -> tuple[str, Any]:
+    """An error never repeats a long value whole: what the message quotes (「…」) and ``detail.value`` are cut to a
+    short prefix (geo.errors.excerpt), whichever code raised it."""
+    message = _QUOTED.sub(lambda m: f"「{domain.excerpt(m.group(1))}」", message)
+    if isinstance(detail, dict) and isinstance(detail.get("value"), str):
+        detail = {**detail, "value": domain.excerpt(detail["value"])}
+    return message, detail
+
+
 def error_response(
     status: int,
     code: str,
@@ -56,6 +68,7 @@ def error_response(
     detail: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    message, detail = short_echoes(message, detail)
     return JSONResponse(
         {"code": code, "message": message, "field": field, "detail": detail or {}}, status_code=status, headers=headers
     )
@@ -142,6 +155,17 @@ def install(app: FastAPI) -> None:
                 "geometry",
                 {"table": getattr(getattr(exc.orig, "diag", None), "table_name", None)},
             )
+        raise exc
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError):
+        """A value PostgreSQL cannot hold, where no check before it looked (a body's text, a body's integer): the
+        query parameters and declared integers are checked up front (api/params.py); this is the net behind them."""
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if "NUL (0x00)" in str(exc.orig) or sqlstate == "22021":  # psycopg refuses NUL in text; bad encoding
+            return error_response(422, "invalid_character", "内容含有不允许的控制字符（如空字符 U+0000）。", None)
+        if sqlstate == "22003":  # numeric_value_out_of_range
+            return error_response(422, "out_of_range", "数值超出允许范围。", None)
         raise exc
 
     @app.exception_handler(StarletteHTTPException)

@@ -2,9 +2,9 @@
 
 Desktop GIS (QGIS, GDAL's OAPIF driver) reads the layers from here. Query parameters follow
 the standard: ``limit`` (default 10, above the maximum served with the maximum), ``offset``,
-``bbox`` (CRS84, 4 or 6 numbers), ``bbox-crs`` (CRS84 only), ``datetime`` (accepted; the layers
-declare no temporal extent, so it selects everything), and ``?name=value`` on a layer's
-filterable attributes. Invalid parameters give 400 in our error shape, as the standard asks.
+``bbox`` (CRS84, 4 or 6 numbers), ``bbox-crs`` (CRS84 only), and ``?name=value`` on a layer's
+filterable attributes. ``datetime`` is refused with 400 (never silently ignored): no layer declares a temporal
+property to filter on (a malformed value is told apart from a well-formed one in the message). Invalid parameters give 400 in our error shape, as the standard asks.
 Each collection also links (``describedby``) a JSON Schema of its items, so clients get the field
 types from the layer declaration rather than guessing them from the first page.
 """
@@ -75,7 +75,7 @@ ITEMS_OPENAPI = {
             "范围过滤：最小经度,最小纬度,最大经度,最大纬度（CRS84）。",
         ),
         _param("bbox-crs", {"type": "string", "format": "uri", "enum": [CRS84]}, "bbox 的坐标系，仅支持 CRS84。"),
-        _param("datetime", {"type": "string"}, "时间过滤；图层没有时间范围，接受但不筛选。"),
+        _param("datetime", {"type": "string"}, "时间过滤：图层没有时间属性，带此参数的请求返回 400。"),
         _param("f", {"type": "string", "enum": ["json", "geojson"]}, "返回格式。"),
     ]
 }
@@ -153,7 +153,37 @@ def items_query(layer: Layer, request: Request) -> store.Query:
     except AttrError as e:
         body = e.as_dict()
         raise ApiError(400, body["code"], body["message"], body["field"], body["detail"])
+    _refuse_datetime(layer, params.get("datetime"))
     return store.Query(bbox=_bbox(params), filters=filters or None, limit=limit, offset=offset)
+
+
+def _instant(raw: str) -> datetime | None:
+    """One end of a ``datetime`` interval (RFC 3339; ``..`` or empty: open), else ValueError."""
+    if raw in ("", ".."):
+        return None
+    t = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _refuse_datetime(layer: Layer, raw: str | None) -> None:
+    """``datetime`` cannot filter (no layer has a temporal property): refused with 400, as OGC API allows, rather
+    than answered with every feature as if it had filtered."""
+    if raw is None:
+        return
+    parts = raw.split("/")
+    try:
+        ends = [_instant(p) for p in parts]
+        if len(parts) > 2 or ends == [None] or ends == [None, None]:
+            raise ValueError
+        if len(ends) == 2 and ends[0] and ends[1] and ends[0] > ends[1]:
+            raise ValueError
+    except ValueError:
+        raise _bad(
+            "datetime",
+            "参数「datetime」格式不正确：应为 RFC 3339 时间或时间段，如 2026-01-01T00:00:00Z 或 2026-01-01T00:00:00Z/..。",
+            raw,
+        )
+    raise _bad("datetime", f"图层「{layer.title}」没有时间属性，不能按时间（datetime）筛选，请去掉该参数。", raw)
 
 
 def _collection(request: Request, layer: Layer, conn: Connection) -> dict:

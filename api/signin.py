@@ -64,6 +64,9 @@ def check_password(conn: Connection, login: str, password: str, client: str | No
         raise bad
     now = datetime.now(UTC)
     if user["locked_until"] and user["locked_until"] > now:
+        # Answered exactly like a wrong password (an unknown user too): the answer never tells which accounts exist
+        # or are locked. The lock is in the operation log and on the account in the back office (「解锁」).
+        verify_password(user["password_hash"], password)  # same time as any other try
         audit.record(
             conn,
             user["username"],
@@ -71,17 +74,10 @@ def check_password(conn: Connection, login: str, password: str, client: str | No
             "users",
             user["id"],
             client=client,
-            detail={"method": "password", "reason": "locked"},
+            detail={"method": "password", "reason": "locked", "locked_until": user["locked_until"].isoformat()},
             user_id=user["id"],
         )
-        until = user["locked_until"].astimezone(otp.TZ).strftime("%H:%M")
-        raise ApiError(
-            403,
-            "account_locked",
-            f"连续登录失败次数过多，账号已锁定，请于 {until} 后再试或联系管理员。",
-            "username",
-            {"locked_until": user["locked_until"].isoformat()},
-        )
+        raise bad
     if not verify_password(user["password_hash"], password):
         failed = user["failed_logins"] + 1
         lock = failed >= s.lockout_attempts
@@ -113,12 +109,6 @@ def check_password(conn: Connection, login: str, password: str, client: str | No
                 client=client,
                 detail={"minutes": s.lockout_minutes},
                 user_id=user["id"],
-            )
-            raise ApiError(
-                403,
-                "account_locked",
-                f"连续 {s.lockout_attempts} 次密码错误，账号已锁定 {int(s.lockout_minutes)} 分钟。",
-                "password",
             )
         raise bad
     if needs_rehash(user["password_hash"]):

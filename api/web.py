@@ -82,7 +82,7 @@ def index(request: Request) -> Response:
 SWAGGER_UI = "/static/vendor/swagger-ui-dist"  # vendored from npm by webmap/vendor.sh
 
 
-@router.get("/api/docs", include_in_schema=False)
+@router.get("/api/docs", include_in_schema=False, name="swagger_ui_html")  # the name OGC links to
 def api_docs() -> HTMLResponse:
     """Swagger UI over ``/api/openapi.json``, every file from this server."""
     return get_swagger_ui_html(

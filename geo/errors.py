@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+ECHO_CHARS = 50  # an error repeats at most this much of a value it refuses
+
+
+def excerpt(value: Any, limit: int = ECHO_CHARS) -> str:
+    """What an error may echo of a value it was given: a short prefix, ``…`` when cut (never the whole 100 kB)."""
+    s = str(value)
+    return s if len(s) <= limit else s[:limit] + "…"
+
 
 class DomainError(Exception):
     """Base of every core error; subclasses say what kind of failure it is."""

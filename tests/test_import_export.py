@@ -20,6 +20,7 @@ from geo.layer import store
 from geo.layer.bulk import copy_features
 from geo.layer.importer import shp_field_names
 from geo.layer.registry import registry
+from geo.settings import ROOT
 from tests.conftest import ADMIN, LEADER
 
 FARM = registry.get("farmhouses")
@@ -435,6 +436,30 @@ def test_zip_without_shapefile(client):
     r = upload(client, "farmhouses", "农房.zip", buf.getvalue())
     assert r.status_code == 422
     assert r.json()["code"] == "file_format" and ".shp" in r.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "member, content",
+    [
+        ("a.geojson", b'{"type": "FeatureCollection", "features": ['),
+        ("b.geojson", b"no JSON at all"),
+        ("a.csv", b"code,lon,lat\nA,120.1\n\xff\xfe,\x00"),
+        ("a.kml", b"<kml><Document><Placemark>"),
+        ("a.gpkg", b"SQLite format 3\x00 broken"),
+        ("a.shp", b"\x00\x00\x27\x0a not a shapefile"),
+    ],
+)
+def test_an_error_in_a_zipped_file_shows_no_server_path(client, engine, clean, member, content):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(member, content)
+    r = upload(client, "farmhouses", "农房.zip", buf.getvalue())
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "file_format"
+    for secret in ("/vsi", "/tmp", "chengjian-import-", "upload.zip", str(ROOT)):
+        assert secret not in r.text, (secret, r.text)
+    assert "农房.zip" in r.text
+    assert count(engine, "farmhouses") == 0
 
 
 def test_import_needs_edit_permission(client, engine, clean):

@@ -229,7 +229,13 @@ def test_bbox_and_attribute_filters(client, clean):
     assert {f["id"] for f in page["features"]} == {f["id"] for f in east}
     assert client.get(f"{base}?status=规划,已建成").json()["numberMatched"] == 10
     assert client.get(f"{base}?status=规划&bbox=120.2,30.2,120.5,30.5").json()["numberMatched"] == 0
-    assert client.get(f"{base}?datetime=2024-01-01T00:00:00Z/..").json()["numberMatched"] == 10
+    # datetime cannot filter these layers: refused with 400 naming it, never silently ignored.
+    for value in ("2024-01-01T00:00:00Z/..", "2024-01-01T00:00:00Z", "x/y", "..", "../..", "2025-01-01/2024-01-01"):
+        r = client.get(base, params={"datetime": value})
+        assert r.status_code == 400, (value, r.text)
+        assert r.json()["field"] == "datetime" and "datetime" in r.json()["message"], r.text
+    assert "没有时间属性" in client.get(base, params={"datetime": "2024-01-01T00:00:00Z/.."}).json()["message"]
+    assert "格式不正确" in client.get(base, params={"datetime": "x/y"}).json()["message"]
 
 
 def test_single_item(client, clean):

@@ -196,6 +196,32 @@ def test_attribute_rules(client, engine, clean):
     assert stored(engine, "sewage_plants") == 0
 
 
+def test_errors_echo_only_a_short_prefix_of_a_long_value(client, engine, clean):
+    """A 100 kB value refused as too long (or as a bad phone number) is not sent back whole."""
+    big = "X" * 100_000
+    pt = {"type": "Point", "coordinates": WEST_LAKE}
+    r = client.post(
+        "/api/layers/sites/features",
+        headers=ADMIN,
+        json={"type": "Feature", "geometry": pt, "properties": {"code": big, "name": "工地"}},
+    )
+    assert_error(r, 422, "too_long", "code")
+    assert len(r.content) < 1000
+    assert r.json()["detail"]["value"] == "X" * 50 + "…"
+    r = client.get("/api/layers/sites/features", params={"code": "Y" * 3000}, headers=ADMIN)
+    assert_error(r, 422, "too_long", "code")
+    assert len(r.content) < 1000
+    r = client.post(
+        "/api/admin/users",
+        headers=ADMIN,
+        json={"username": "echo-test", "display_name": "回显", "roles": ["leader"], "phone": big},
+    )
+    assert_error(r, 422, "invalid_phone", "phone")
+    assert len(r.content) < 1000
+    assert "X" * 50 + "…" in r.json()["message"]
+    assert stored(engine, "sites") == 0
+
+
 def test_malformed_bodies(client, engine, clean):
     r = client.post(
         "/api/layers/greenways/features", headers={**ADMIN, "content-type": "application/json"}, content=b"{not json"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.errors import Invalid
+from geo.errors import Invalid, excerpt
 from geo.layer.registry import Attr, Layer
 from geo.values import to_python
 
@@ -26,7 +26,7 @@ class AttrError(Invalid):
     """An attribute value refused as it is; ``value`` is the value given."""
 
     def __init__(self, code: str, message: str, field: str, value: Any = None) -> None:
-        super().__init__(code, message, field, {"value": None if value is None else str(value)[:200]})
+        super().__init__(code, message, field, {"value": None if value is None else excerpt(value)})
         self.value = value
 
     def as_dict(self) -> dict:

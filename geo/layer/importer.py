@@ -36,6 +36,7 @@ from pyproj import CRS, Transformer
 from sqlalchemy import Connection
 
 from geo import crs as crsmod
+from geo.errors import excerpt
 from geo.layer.attributes import coerce_column
 from geo.layer.bulk import copy_features
 from geo.layer.registry import Layer
@@ -247,7 +248,9 @@ def _read_frame(gdal_path: str, fmt: str, layer: Layer, filename: str) -> tuple[
     except ImportFileError:
         raise
     except Exception as e:  # GDAL raises DataSourceError, DataLayerError, FieldError … on bad files
-        raise file_format_error(f"{FORMATS[fmt]} 文件无法读取：{str(e)[:200]}", filename)
+        raise file_format_error(
+            f"{FORMATS[fmt]} 文件无法读取：{_without_paths(str(e), gdal_path, filename)[:200]}", filename
+        )
     df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if not isinstance(df, gpd.GeoDataFrame):  # CSV and Excel without a WKT column
         return df, (None, None), None
@@ -255,9 +258,39 @@ def _read_frame(gdal_path: str, fmt: str, layer: Layer, filename: str) -> tuple[
     return pd.DataFrame(df.drop(columns=df.geometry.name)), (geoms, df.crs), chosen[0] if len(chosen) == 1 else None
 
 
+def _in_zip(gdal_path: str) -> tuple[str, str] | None:
+    """(archive, member) of a ``/vsizip/<archive>/<member>`` path, else None."""
+    if not gdal_path.startswith("/vsizip/"):
+        return None
+    rest = gdal_path[len("/vsizip/") :]
+    cut = len(rest)
+    while (cut := rest.rfind("/", 0, cut)) > 0:
+        if os.path.isfile(rest[:cut]):
+            return rest[:cut], rest[cut + 1 :]
+    return None
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])(?:/vsi\w+/)?/[^\s'\"，。：]+")
+
+
+def _without_paths(message: str, gdal_path: str, filename: str) -> str:
+    """GDAL's message with every server path replaced by the name the user gave (``农房.zip/a.shx``): an error never
+    shows where the server keeps the upload."""
+    zipped = _in_zip(gdal_path)
+    if zipped:
+        message = message.replace(f"/vsizip/{zipped[0]}", filename).replace(zipped[0], filename)
+    message = message.replace(gdal_path, filename)
+    return _ABSOLUTE_PATH.sub(filename, message)
+
+
 def _is_utf8(path: str, probe: int = 1 << 20) -> bool:
-    with open(path, "rb") as f:
-        chunk = f.read(probe)
+    zipped = _in_zip(path)
+    if zipped:
+        with zipfile.ZipFile(zipped[0]) as z, z.open(zipped[1]) as f:
+            chunk = f.read(probe)
+    else:
+        with open(path, "rb") as f:
+            chunk = f.read(probe)
     try:
         chunk.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -533,7 +566,7 @@ def check(conn: Connection, layer: Layer, src: Source, repair: bool = False, mar
     def add(i: int, code: str, fld: str, message: str, value: Any = None) -> None:
         entry = {"code": code, "field": fld, "message": message}
         if value is not None:
-            entry["value"] = str(value)[:200]
+            entry["value"] = excerpt(value)
         errors.setdefault(int(i), []).append(entry)
 
     geo = check_many(src.geoms, layer.geometry, src.crs, repair=repair, margin=margin)

@@ -86,7 +86,7 @@ export class Account {
     try {
       user = await signIn(username, password);
     } catch (e) {
-      // The server's own words: wrong password, account locked until …, account disabled.
+      // The server's own words (a wrong password, an unknown, disabled or locked account: all the same answer).
       this.showError(e.message);
       this.password.select();
       this.password.focus();
