@@ -138,6 +138,59 @@ def test_collection_description(client, clean):
     assert box == pytest.approx([120.10, 30.25, 120.103, 30.2515])
 
 
+def test_extent_is_exact_and_scoped(client, clean, engine):
+    """TileJSON bounds and the OGC extent hold every live feature the principal may see, at once after a write —
+    not the planner's sampled estimate — and never another district's positions."""
+    from sqlalchemy import text
+
+    from tests.conftest import make_user
+
+    with engine.begin() as conn:  # 2,000 plants in 西湖区, then statistics as autovacuum would gather them
+        conn.execute(
+            text(
+                "INSERT INTO sewage_plants (geom, code, name, district, kind) "
+                "SELECT ST_SetSRID(ST_MakePoint(120.10 + (i % 50) * 0.001, 30.22 + (i / 50) * 0.001), 4326), "
+                "'WS-' || i, '污水终端' || i, '西湖区', '农村污水处理终端' FROM generate_series(0, 1999) AS i"
+            )
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE sewage_plants"))
+    xihu = make_user("extent-xihu", ["district_staff"], district="西湖区")
+
+    def boxes(headers):
+        tj = client.get("/tiles/sewage_plants.json", headers=headers)
+        ogc = client.get("/ogc/collections/sewage_plants", headers=headers)
+        assert tj.status_code == 200 and ogc.status_code == 200
+        return tj.json()["bounds"], ogc.json()["extent"]["spatial"]["bbox"][0]
+
+    inner = [120.10, 30.22, 120.149, 30.259]
+    for box in boxes(LEADER):
+        assert box == pytest.approx(inner, abs=1e-6)
+
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [119.0412345, 29.6054321]},
+        "properties": {"code": "CA-001", "name": "千岛湖污水处理厂", "kind": "城镇污水处理厂"},
+    }
+    r = client.post("/api/layers/sewage_plants/features", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    assert r.json()["properties"]["district"] == "淳安县"
+    tj, ogc = boxes(LEADER)
+    assert ogc == pytest.approx([119.0412345, 29.6054321, 120.149, 30.259], abs=1e-9)
+    # Rounded outwards to 6 decimals: the point itself stays inside the advertised bounds.
+    assert tj == pytest.approx([119.041234, 29.605432, 120.149, 30.259], abs=1e-9)
+    assert tj[0] <= 119.0412345 and tj[1] <= 29.6054321
+    # A 西湖区 clerk's extent is that of the rows it may see: the plant in 淳安县 does not show in it.
+    for box in boxes(xihu):
+        assert box == pytest.approx(inner, abs=1e-6)
+
+    fid, version = r.json()["id"], r.json()["meta"]["version"]
+    r = client.delete(f"/api/layers/sewage_plants/features/{fid}", headers={**ADMIN, "If-Match": f'"{fid}-{version}"'})
+    assert r.status_code in (200, 204), r.text
+    for box in boxes(LEADER):  # deleted: the box shrinks back
+        assert box == pytest.approx(inner, abs=1e-6)
+
+
 # -- items ----------------------------------------------------------------------------------------
 
 
