@@ -45,6 +45,7 @@ class Query:
     limit: int | None = 100
     offset: int = 0
     after_id: int | None = None  # keyset cursor (id order)
+    area: str | None = None  # WKT (WGS84) the features must intersect, inside ``bbox`` (a box drawn in another CRS)
 
 
 def parse_filters(layer: Layer, raw: dict[str, str]) -> dict[str, list[Any]]:
@@ -99,6 +100,8 @@ def where_clause(layer: Layer, query: Query, include_deleted: bool = False) -> s
         # The index is on geom_3857: filter there with the envelope transformed once, then refine.
         conds.append(t.c.geom_3857.op("&&")(sa.func.ST_Transform(env, TILE_SRID)))
         conds.append(sa.func.ST_Intersects(t.c.geom, env))
+    if query.area:
+        conds.append(sa.func.ST_Intersects(t.c.geom, sa.func.ST_GeomFromText(query.area, SRID)))
     for name, values in (query.filters or {}).items():
         col = t.c[name]
         conds.append(col.is_(None) if values == [None] else col.in_(values))
@@ -158,7 +161,7 @@ def list_features(conn: Connection, layer: Layer, query: Query) -> list[dict]:
 
 
 def count(conn: Connection, layer: Layer, query: Query) -> int:
-    q = Query(bbox=query.bbox, filters=query.filters, q=query.q, ids=query.ids)
+    q = Query(bbox=query.bbox, filters=query.filters, q=query.q, ids=query.ids, area=query.area)
     return conn.execute(
         sa.select(sa.func.count()).select_from(layer.sa_table).where(where_clause(layer, q))
     ).scalar_one()
