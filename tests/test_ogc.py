@@ -440,10 +440,19 @@ def test_gdal_reads_in_cgcs2000(client, clean, live_server):
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost", "GDAL_HTTP_TIMEOUT": "30"},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "GDAL_HTTP_TIMEOUT": "30",
+            "CPL_DEBUG": "ON",
+        },
         timeout=120,
     )
     assert r.returncode == 0, r.stderr[-2000:]
+    # By reference: the server converted (GDAL did not reproject CRS84 itself), a page of 1,000 (GDAL 3.9+).
+    fetched = [ln for ln in r.stderr.splitlines() if "/items?" in ln]
+    assert any("limit=1000&crs=http://www.opengis.net/def/crs/EPSG/0/4549" in ln for ln in fetched), fetched
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["epsg"] == 4549 and len(out["rows"]) == 12
     gk = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
