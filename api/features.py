@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, db_write, get_layer
 from api.errors import ApiError, not_found
+from geo import crs as crsmod
 from geo.layer import store
 from geo.layer.attributes import check_properties
 from geo.layer.registry import Layer, registry
@@ -55,6 +56,30 @@ def build_query(
         offset=offset,
         after_id=store.decode_cursor(cursor) if cursor else None,
     )
+
+
+def output_crs(raw: str | None) -> str | None:
+    """The CRS a read asks its geometries in (``?crs=``), or None for the stored WGS84; unknown ones are refused."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return crsmod.normalize(raw)
+    except crsmod.UnknownCRS:
+        raise ApiError(
+            422,
+            "crs_unsupported",
+            "不支持的坐标系，可选：EPSG:4326、EPSG:4490、EPSG:4549、GCJ02。",
+            "crs",
+            {"crs": raw, "supported": list(crsmod.SUPPORTED)},
+        )
+
+
+def in_crs(features: list[dict], crs: str | None) -> list[dict]:
+    """The features with their geometries in ``crs`` (easting first, as GeoJSON and our input); changed in place."""
+    if crs is not None:
+        for f, g in zip(features, crsmod.to_crs_geojson([f["geometry"] for f in features], crs)):
+            f["geometry"] = g
+    return features
 
 
 def etag(feature: dict) -> str:
@@ -136,16 +161,20 @@ def list_features(
     limit: int | None = Query(None),
     offset: int = Query(0),
     cursor: str | None = Query(None),
+    crs: str | None = Query(None, description="返回坐标的坐标系：EPSG:4326（默认）、EPSG:4490、EPSG:4549、GCJ02"),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
+    target = output_crs(crs)
     query = build_query(layer, request, limit, offset, cursor)
-    features = store.list_features(conn, layer, query)
+    features = in_crs(store.list_features(conn, layer, query), target)
     out: dict[str, Any] = {
         "type": "FeatureCollection",
         "numberMatched": store.count(conn, layer, query),
         "numberReturned": len(features),
         "features": features,
     }
+    if target:
+        out["crs"] = target
     if len(features) == query.limit and not query.sort:
         out["next_cursor"] = store.encode_cursor(features[-1]["id"])
     return out
@@ -155,12 +184,17 @@ def list_features(
 def get_feature(
     fid: int,
     response: Response,
+    crs: str | None = Query(None, description="返回坐标的坐标系：EPSG:4326（默认）、EPSG:4490、EPSG:4549、GCJ02"),
     layer: Layer = Depends(get_layer),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
+    target = output_crs(crs)
     with _store_errors(layer, fid):
         feature = store.get_feature(conn, layer, fid)
     response.headers["ETag"] = etag(feature)
+    if target:
+        in_crs([feature], target)
+        feature["crs"] = target
     return feature
 
 

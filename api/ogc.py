@@ -1,10 +1,15 @@
-"""OGC API - Features, Part 1: Core, with GeoJSON, at ``/ogc`` (one collection per visible layer).
+"""OGC API - Features, Part 1: Core and Part 2: CRS by reference, with GeoJSON, at ``/ogc`` (one collection per
+visible layer).
 
 Desktop GIS (QGIS, GDAL's OAPIF driver) reads the layers from here. Query parameters follow
-the standard: ``limit`` (default 10, above the maximum served with the maximum), ``offset``,
-``bbox`` (CRS84, 4 or 6 numbers), ``bbox-crs`` (CRS84 only), and ``?name=value`` on a layer's
-filterable attributes. ``datetime`` is refused with 400 (never silently ignored): no layer declares a temporal
-property to filter on (a malformed value is told apart from a well-formed one in the message). Invalid parameters give 400 in our error shape, as the standard asks.
+the standard: ``limit`` (default 1,000 — GDAL before 3.9 asks for 10 a page unless told ``-oo PAGE_SIZE=``; above
+the maximum served with the maximum), ``offset``, ``bbox`` (4 or 6 numbers), ``bbox-crs`` and ``crs`` (CRS84, EPSG:4326,
+CGCS2000 EPSG:4490, CGCS2000 3-degree Gauss-Krüger CM 120E EPSG:4549, as OGC URIs or ``EPSG:xxxx``; coordinates in
+the CRS's own axis order: latitude or northing first for the EPSG ones; the response says ``Content-Crs``),
+``datetime`` (refused with 400, never silently ignored: no layer declares a temporal property; a malformed value
+is told apart from a well-formed one in the message), and ``?name=value`` on a
+layer's filterable attributes. Invalid parameters give 400 in our error shape, as the standard asks; GCJ-02 has no
+OGC definition and is refused here (the features API serves it).
 Each collection also links (``describedby``) a JSON Schema of its items, so clients get the field
 types from the layer declaration rather than guessing them from the first page.
 """
@@ -15,6 +20,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+import shapely
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
@@ -23,6 +29,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, get_layer
 from api.errors import ApiError, not_found
 from api.features import parse_bbox
+from geo import crs as crsmod
 from geo.layer import store
 from geo.layer.attributes import AttrError
 from geo.layer.registry import Layer, registry
@@ -33,9 +40,18 @@ router = APIRouter(prefix="/ogc", tags=["ogc"])
 
 TITLE = "城建 GIS 平台"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/"
+# The CRSs served: URI -> (our name for it, coordinates northing/latitude first as the CRS defines its axes).
+CRSS: dict[str, tuple[str, bool]] = {
+    CRS84: (crsmod.WGS84, False),
+    EPSG_URI + "4326": (crsmod.WGS84, True),
+    EPSG_URI + "4490": (crsmod.CGCS2000, True),
+    EPSG_URI + "4549": (crsmod.CGCS2000_GK120, True),
+}
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 )
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -43,8 +59,8 @@ SCHEMA = "application/schema+json"
 # FastAPI serves an OpenAPI 3.1 document; the oas30 class is therefore not claimed.
 OPENAPI = "application/vnd.oai.openapi+json;version=3.1"
 FORMATS = {None, "json", "geojson", JSON, GEOJSON}
-DEFAULT_LIMIT = 10
-ITEM_PARAMS = {"limit", "offset", "bbox", "bbox-crs", "datetime", "f"}
+DEFAULT_LIMIT = 1000  # the standard's examples say 10: a client that follows them makes 100 requests per 1,000 rows
+ITEM_PARAMS = {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "f"}
 GEOMETRY_NAMES = {"Point": "点", "LineString": "线", "MultiLineString": "线", "Polygon": "面", "MultiPolygon": "面"}
 
 
@@ -72,17 +88,19 @@ ITEMS_OPENAPI = {
         _param(
             "bbox",
             {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
-            "范围过滤：最小经度,最小纬度,最大经度,最大纬度（CRS84）。",
+            "范围过滤：默认为 最小经度,最小纬度,最大经度,最大纬度（CRS84）；其他坐标系按其坐标轴顺序。",
         ),
-        _param("bbox-crs", {"type": "string", "format": "uri", "enum": [CRS84]}, "bbox 的坐标系，仅支持 CRS84。"),
+        _param("bbox-crs", {"type": "string", "format": "uri", "enum": list(CRSS)}, "bbox 的坐标系（默认 CRS84）。"),
+        _param("crs", {"type": "string", "format": "uri", "enum": list(CRSS)}, "返回坐标的坐标系（默认 CRS84）。"),
         _param("datetime", {"type": "string"}, "时间过滤：图层没有时间属性，带此参数的请求返回 400。"),
         _param("f", {"type": "string", "enum": ["json", "geojson"]}, "返回格式。"),
     ]
 }
 
 
-def _json(content: Any, media_type: str = JSON) -> JSONResponse:
-    return JSONResponse(content, media_type=media_type)
+def _json(content: Any, media_type: str = JSON, crs_uri: str | None = None) -> JSONResponse:
+    headers = {"Content-Crs": f"<{crs_uri}>"} if crs_uri else None
+    return JSONResponse(content, media_type=media_type, headers=headers)
 
 
 def _link(href: Any, rel: str, type_: str, title: str | None = None) -> dict:
@@ -123,13 +141,41 @@ def _int(params: Any, name: str, default: int, minimum: int, maximum: int | None
     return value
 
 
-def _bbox(params: Any) -> tuple[float, float, float, float] | None:
+def _crs(params: Any, name: str) -> str:
+    """The CRS URI a ``crs``/``bbox-crs`` parameter names (CRS84 when absent); anything not served is a 400."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return CRS84
+    value = raw.strip()
+    if value.startswith("[") and value.endswith("]"):  # a safe CURIE: [EPSG:4490]
+        value = value[1:-1]
+    key = value.upper()
+    if key.startswith("EPSG:") and key[5:].isdigit():
+        value = EPSG_URI + key[5:]
+    elif key in ("CRS84", "OGC:CRS84"):
+        value = CRS84
+    if value in CRSS:
+        return value
+    try:
+        gcj = crsmod.normalize(raw) == crsmod.GCJ02
+    except crsmod.UnknownCRS:
+        gcj = False
+    hint = "GCJ-02 没有 OGC 坐标系定义，OGC 服务不提供；请用 /api/layers 的 crs=GCJ02。" if gcj else ""
+    raise ApiError(
+        400,
+        "crs_unsupported",
+        f"不支持的坐标系「{raw}」。{hint}可选：CRS84、EPSG:4326、EPSG:4490（CGCS2000）、EPSG:4549（CGCS2000 高斯-克吕格 120°E）。",
+        name,
+        {"value": raw, "supported": list(CRSS)},
+    )
+
+
+def _bbox(params: Any) -> tuple[tuple[float, float, float, float], str | None] | None:
+    """The bbox as (a WGS84 box, and the exact WGS84 polygon when it was drawn in another CRS), or None."""
     raw = params.get("bbox")
     if raw is None:
         return None
-    crs = params.get("bbox-crs")
-    if crs not in (None, CRS84):
-        raise _bad("bbox-crs", f"bbox-crs 仅支持 {CRS84}。", crs)
+    crs_uri = _crs(params, "bbox-crs")
     parts = raw.split(",")
     if len(parts) == 6:  # minx, miny, minz, maxx, maxy, maxz: the heights do not filter
         parts = parts[0:2] + parts[3:5]
@@ -139,7 +185,15 @@ def _bbox(params: Any) -> tuple[float, float, float, float] | None:
         raise ApiError(400, e.code, e.message, e.field, e.detail)
     if not all(math.isfinite(v) for v in box):  # type: ignore[union-attr]
         raise ApiError(400, "invalid_bbox", "bbox 中的坐标应为有限数值。", "bbox", {"bbox": raw})
-    return box
+    name, northing_first = CRSS[crs_uri]
+    if crs_uri == CRS84:
+        return box, None  # type: ignore[return-value]
+    a, b, c, d = box  # type: ignore[misc]
+    x0, y0, x1, y1 = (b, a, d, c) if northing_first else (a, b, c, d)
+    # The rectangle drawn in that CRS, its edges densified, in WGS84: its envelope serves the index, itself the test.
+    ring = shapely.segmentize(shapely.box(x0, y0, x1, y1), max(x1 - x0, y1 - y0) / 64 or 1)
+    area = crsmod.transform(ring, name, crsmod.WGS84)
+    return tuple(area.bounds), area.wkt  # type: ignore[return-value]
 
 
 def items_query(layer: Layer, request: Request) -> store.Query:
@@ -154,7 +208,15 @@ def items_query(layer: Layer, request: Request) -> store.Query:
         body = e.as_dict()
         raise ApiError(400, body["code"], body["message"], body["field"], body["detail"])
     _refuse_datetime(layer, params.get("datetime"))
-    return store.Query(bbox=_bbox(params), filters=filters or None, limit=limit, offset=offset)
+    bbox, area = _bbox(params) or (None, None)
+    return store.Query(bbox=bbox, area=area, filters=filters or None, limit=limit, offset=offset)
+
+
+def _in_crs(features: list[dict], crs_uri: str) -> list[dict]:
+    name, northing_first = CRSS[crs_uri]
+    for f, g in zip(features, crsmod.to_crs_geojson([f["geometry"] for f in features], name, northing_first)):
+        f["geometry"] = g
+    return features
 
 
 def _instant(raw: str) -> datetime | None:
@@ -194,7 +256,8 @@ def _collection(request: Request, layer: Layer, conn: Connection) -> dict:
         "description": f"{layer.group}图层「{layer.title}」（{GEOMETRY_NAMES[layer.geometry]}要素）。",
         "extent": {"spatial": {"bbox": [list(box)], "crs": CRS84}},
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": list(CRSS),
+        "storageCrs": CRS84,
         "links": [
             _link(request.url_for("ogc_collection", layer_id=layer.id), "self", JSON, layer.title),
             _link(request.url_for("ogc_items", layer_id=layer.id), "items", GEOJSON, f"{layer.title}要素"),
@@ -294,8 +357,9 @@ def items(
     request: Request, layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read, scope="function")
 ) -> JSONResponse:
     _check_format(request)
+    crs_uri = _crs(request.query_params, "crs")
     query = items_query(layer, request)
-    features = store.list_features(conn, layer, query)
+    features = _in_crs(store.list_features(conn, layer, query), crs_uri)
     matched = store.count(conn, layer, query)
     links = [
         _link(request.url, "self", GEOJSON, "本页"),
@@ -329,6 +393,7 @@ def items(
             "links": links,
         },
         GEOJSON,
+        crs_uri,
     )
 
 
@@ -337,6 +402,7 @@ def item(
     fid: str, request: Request, layer: Layer = Depends(get_layer), conn: Connection = Depends(db_read, scope="function")
 ) -> JSONResponse:
     _check_format(request)
+    crs_uri = _crs(request.query_params, "crs")
     missing = not_found(f"{layer.title}要素 {fid} ")
     if (
         not (fid.isascii() and fid.isdigit()) or not 0 < int(fid) < 2**63
@@ -346,9 +412,9 @@ def item(
         feature = store.get_feature(conn, layer, int(fid))
     except store.NotFound:
         raise missing
-    out = _feature(feature)
+    out = _feature(_in_crs([feature], crs_uri)[0])
     out["links"] = [
         _link(request.url_for("ogc_item", layer_id=layer.id, fid=fid), "self", GEOJSON, "本要素"),
         _link(request.url_for("ogc_collection", layer_id=layer.id), "collection", JSON, layer.title),
     ]
-    return _json(out, GEOJSON)
+    return _json(out, GEOJSON, crs_uri)

@@ -75,7 +75,12 @@ def export_body(run: tasks.Run) -> tasks.Outcome:
         result = exporter.export(conn, layer, query, p["format"], who.user, p.get("client"), run.progress)
     ext = result.filename.rsplit(".", 1)[1]
     return tasks.Outcome(
-        {"layer": layer.id, "format": p["format"], "rows": result.rows},
+        {
+            "layer": layer.id,
+            "format": p["format"],
+            "rows": result.rows,
+            **({"notes": result.notes} if result.notes else {}),
+        },
         result.data,
         f"{layer.title}.{ext}",
         result.media_type,

@@ -4,7 +4,9 @@
 returns the check report; ``mode=commit`` stores every row or, when any row was
 rejected, nothing (422 ``import_rejected`` with the report). ``GET
 /api/layers/{layer}/export?format=…`` returns the layer, or the rows matching
-the same filters as the features list, as a file.
+the same filters as the features list, as a file; when the format had to cut
+something (a Shapefile's field names, long text, date-times), ``X-Export-Notes``
+says what (UTF-8, percent-encoded) and the zip holds a report.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from geo.settings import get_settings
 router = APIRouter(prefix="/api/layers", tags=["transfer"])
 
 MODES = ("dry_run", "commit")
+NOTES_HEADER = "X-Export-Notes"
 
 
 @router.post("/{layer_id}/import")
@@ -101,4 +104,7 @@ def export_layer(
     result = exporter.export(conn, layer, query, format, who.user, who.client)
     title = f"{layer.title}.{result.filename.rsplit('.', 1)[1]}"
     disposition = f"attachment; filename=\"{result.filename}\"; filename*=UTF-8''{quote(title)}"
-    return Response(result.data, media_type=result.media_type, headers={"Content-Disposition": disposition})
+    headers = {"Content-Disposition": disposition}
+    if result.notes:  # what the format could not keep (Shapefile), UTF-8 percent-encoded; the file has the report
+        headers[NOTES_HEADER] = quote("；".join(result.notes))
+    return Response(result.data, media_type=result.media_type, headers=headers)

@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
     exp = sub.add_parser("export", help="export a layer")
     exp.add_argument("--layer", required=True)
-    exp.add_argument("--format", required=True, choices=["geojson", "gpkg", "shp", "csv", "xlsx"])
+    exp.add_argument("--format", required=True, choices=["geojson", "gpkg", "shp", "kml", "csv", "xlsx"])
     exp.add_argument("--output", "-o", help="file to write (default: <layer>.<ext>)")
     exp.add_argument("--filter", action="append", default=[], help="attribute=value, repeatable")
     exp.set_defaults(func=_export)

@@ -73,4 +73,6 @@ def export_cli(
         path = Path(output or result.filename)
         path.write_bytes(result.data)
     print(f"已导出图层「{layer.title}」{result.rows} 条记录到 {path}")
+    for note in result.notes:
+        print(f"注意：{note}")
     return 0

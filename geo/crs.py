@@ -2,11 +2,13 @@
 
 Accepted: WGS84 (EPSG:4326, the default), CGCS2000 geographic (EPSG:4490),
 CGCS2000 3-degree Gauss-Krüger CM 120E (EPSG:4549, metres, easting first) and
-GCJ-02 (AMap and most Chinese phone SDKs).
+GCJ-02 (AMap and most Chinese phone SDKs). Reads convert back with
+:func:`to_crs_geojson` (the features API's and the OGC items' ``crs``).
 """
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 import numpy as np
@@ -85,3 +87,28 @@ def transform(geoms, src: str, dst: str = WGS84):
 def transform_xy(x, y, src: str, dst: str = WGS84) -> tuple[np.ndarray, np.ndarray]:
     pts = transform(shapely.points(np.asarray(x, float), np.asarray(y, float)), src, dst)
     return shapely.get_x(pts), shapely.get_y(pts)
+
+
+# -- output: stored WGS84 geometries in another CRS --------------------------------------------------------------
+
+# How many decimals an output coordinate keeps: ~1 mm either way.
+_DECIMALS = {WGS84: 8, CGCS2000: 8, GCJ02: 8, CGCS2000_GK120: 3}
+
+
+def to_crs_geojson(geometries: list[dict | None], dst: str, northing_first: bool = False) -> list[dict | None]:
+    """GeoJSON geometries (WGS84, lon/lat) converted to ``dst``; ``northing_first`` swaps each coordinate pair into
+    the CRS's own axis order (EPSG:4490 latitude first, EPSG:4549 northing first), as OGC API Features Part 2 asks.
+    Vectorised over every vertex of every geometry."""
+    dst = normalize(dst)
+    present = [(i, g) for i, g in enumerate(geometries) if g is not None]
+    if dst == WGS84 and not northing_first or not present:
+        return geometries
+    geoms = shapely.from_geojson([json.dumps(g) for _, g in present])
+    geoms = transform(geoms, WGS84, dst)
+    decimals = _DECIMALS[dst]
+    order = (lambda xy: np.round(xy[:, ::-1], decimals)) if northing_first else (lambda xy: np.round(xy, decimals))
+    geoms = shapely.transform(geoms, order)
+    out = list(geometries)
+    for (i, _), g in zip(present, geoms):
+        out[i] = shapely.geometry.mapping(g)
+    return out

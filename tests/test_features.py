@@ -216,3 +216,27 @@ def test_every_route_commits_before_answering(app):
                 checked += 1
                 assert dep.scope == "function", f"{route.path}: {dep.call.__name__} must be scope='function'"
     assert checked > 50
+
+
+def test_reads_in_another_crs(client, clean):
+    """``?crs=`` on reads: GCJ-02 and CGCS2000 served (easting first, as the input side takes them), unknown refused."""
+    from geo.gcj02 import wgs84_to_gcj02
+
+    f = client.post(BASE, headers=ADMIN, json=site("C-1", lon=120.1234567, lat=30.2598765)).json()
+    gcj = wgs84_to_gcj02(120.1234567, 30.2598765)
+    page = client.get(BASE, params={"crs": "GCJ02"}, headers=LEADER).json()
+    assert page["crs"] == "GCJ02"
+    assert page["features"][0]["geometry"]["coordinates"] == pytest.approx([float(gcj[0]), float(gcj[1])], abs=1e-8)
+    one = client.get(f"{BASE}/{f['id']}", params={"crs": "EPSG:4549"}, headers=LEADER).json()
+    x, y = one["geometry"]["coordinates"]
+    assert one["crs"] == "EPSG:4549" and 4.8e5 < x < 5.3e5 and 3.3e6 < y < 3.4e6  # metres, easting first
+    # What a read hands out in a CRS, a write in that CRS takes back to the same place.
+    back = client.post(
+        BASE, headers=ADMIN, params={"crs": "GCJ02"}, json=site("C-2", *page["features"][0]["geometry"]["coordinates"])
+    )
+    assert back.json()["geometry"]["coordinates"] == pytest.approx([120.1234567, 30.2598765], abs=1e-7)
+    assert client.get(BASE, headers=LEADER).json()["features"][0]["geometry"] == f["geometry"]  # default: WGS84
+
+    for path in (BASE, f"{BASE}/{f['id']}"):
+        r = client.get(path, params={"crs": "EPSG:3857"}, headers=LEADER)
+        assert r.status_code == 422 and r.json()["code"] == "crs_unsupported" and r.json()["field"] == "crs"

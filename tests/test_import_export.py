@@ -174,7 +174,7 @@ def csv_bytes(lines, encoding="utf-8-sig"):
 
 
 @pytest.mark.parametrize("layer_id", ["farmhouses", "greenways", "sewage_plants"])
-@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shp", "csv", "xlsx"])
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shp", "kml", "csv", "xlsx"])
 def test_round_trip(client, engine, clean, layer_id, fmt):
     layer = registry.get(layer_id)
     load(engine, layer, LAYER_ROWS[layer_id])
@@ -225,6 +225,135 @@ def test_export_file_details(client, engine, clean):
     with engine.connect() as conn:
         row = conn.execute(text("SELECT actor, after FROM audit_log WHERE action = 'export' ORDER BY id")).all()
     assert [(a, e["format"], e["rows"]) for a, e in row] == [("test-leader", "csv", 3), ("test-admin", "shp", 3)]
+
+
+def _read_back(content: bytes, suffix: str, tmp_path) -> tuple[dict, gpd.GeoDataFrame]:
+    """An exported file read with GDAL (pyogrio): field name -> type, and the rows."""
+    import pyogrio
+
+    path = tmp_path / f"export.{suffix}"
+    path.write_bytes(content)
+    info = pyogrio.read_info(path)
+    return dict(zip(info["fields"], info["dtypes"])), pyogrio.read_dataframe(path, use_arrow=True)
+
+
+def test_export_keeps_date_and_number_types(client, engine, clean, tmp_path):
+    import datetime as dt
+
+    load(engine, SEWAGE, SEWAGE_ROWS)
+    load(engine, FARM, FARM_ROWS)
+    for fmt, suffix in (("gpkg", "gpkg"), ("shp", "zip")):
+        r = client.get("/api/layers/sewage_plants/export", params={"format": fmt}, headers=ADMIN)
+        assert r.status_code == 200, r.text
+        types, rows = _read_back(r.content, suffix, tmp_path)
+        date_field = "commissioned_on" if fmt == "gpkg" else shp_field_names(SEWAGE)["commissioned_on"]
+        assert types[date_field] == "datetime64[D]", (fmt, types)  # an OGR Date field, not text
+        capacity = "capacity_t_d" if fmt == "gpkg" else shp_field_names(SEWAGE)["capacity_t_d"]
+        assert types[capacity] == "float64"
+        by_code = {row["code"]: row for row in rows.to_dict("records")}
+        assert by_code["WS-01"][date_field] == dt.date(2006, 9, 28) and by_code["WS-02"][date_field] is None
+
+        r = client.get("/api/layers/farmhouses/export", params={"format": fmt}, headers=ADMIN)
+        types, _ = _read_back(r.content, suffix, tmp_path)
+        assert types["floors"] in ("int32", "int64") and types["built_year"] in ("int32", "int64")
+        area = "floor_area_m2" if fmt == "gpkg" else shp_field_names(FARM)["floor_area_m2"]
+        assert types[area] == "float64"
+
+    # A selection without any date still declares a Date field.
+    r = client.get(
+        "/api/layers/sewage_plants/export", params={"format": "gpkg", "kind": "农村污水处理终端"}, headers=ADMIN
+    )
+    types, rows = _read_back(r.content, "gpkg", tmp_path)
+    assert len(rows) == 1 and types["commissioned_on"] == "datetime64[D]"
+
+
+def test_date_times_in_geopackage_and_shapefile(tmp_path):
+    """No layer declares a date-time today: a declaration of our own, written straight by the exporter."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from geo.layer import exporter
+    from geo.layer.registry import Attr, Layer
+
+    layer = Layer(
+        id="probe_visits",
+        title="巡查",
+        module="test",
+        group="测试",
+        geometry="Point",
+        attrs=(Attr("code", "编号"), Attr("inspected_at", "巡查时间", "datetime")),
+    )
+    when = [dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC), None]
+    gdf = gpd.GeoDataFrame(
+        {
+            "id": np.array([1, 2]),
+            "code": np.array(["a", "b"], dtype=object),
+            "inspected_at": pd.to_datetime(pd.Series(when, dtype=object), utc=True)
+            .dt.tz_convert("Asia/Shanghai")
+            .array,
+        },
+        geometry=gpd.GeoSeries([shapely.Point(120.1, 30.2)] * 2, crs="EPSG:4326"),
+    )
+    data, notes = exporter.write(layer, gdf, "gpkg")
+    types, rows = _read_back(data, "gpkg", tmp_path)
+    assert notes == [] and types["inspected_at"] == "datetime64[ms]"
+    assert rows["inspected_at"][0] == pd.Timestamp("2026-01-02T03:04:05Z")
+    data, notes = exporter.write(layer, gdf, "shp")
+    types, rows = _read_back(data, "zip", tmp_path)
+    assert rows["inspected_"].tolist()[0] == "2026-01-02T11:04:05+08:00"  # ISO text, Beijing time
+    assert "1 个日期时间字段以文本保存" in notes
+    report = zipfile.ZipFile(io.BytesIO(data)).read("probe_visits_导出说明.txt").decode()
+    assert "inspected_at（巡查时间）" in report
+
+
+def test_shapefile_export_says_what_it_cut(client, engine, clean, tmp_path):
+    from urllib.parse import unquote
+
+    long_address = "浙江省杭州市西湖区转塘街道龙坞村" * 10  # 160 characters, 480 bytes in UTF-8
+    rows = [(FARM_ROWS[0][0], {**FARM_ROWS[0][1], "address": long_address}), *FARM_ROWS[1:]]
+    load(engine, FARM, rows)
+    fid = features(engine, FARM, code=["FH-001"])[0]["id"]
+
+    r = client.get("/api/layers/farmhouses/export", params={"format": "shp"}, headers=ADMIN)
+    assert r.status_code == 200
+    note = unquote(r.headers["x-export-notes"])
+    assert "1 个文本值超过 254 字节，已被截断" in note and "GeoPackage" in note
+    assert "字段名超过 10 个字符" in note  # difficult_family, floor_area_m2
+    archive = zipfile.ZipFile(io.BytesIO(r.content))
+    report = archive.read("farmhouses_导出说明.txt").decode()
+    assert f"要素 {fid} 的「地址」（原 480 字节）" in report
+    assert "difficult_family（困难家庭）→ difficult_" in report and "GeoPackage" in report
+    _, back = _read_back(r.content, "zip", tmp_path)
+    cut = back.set_index("code").loc["FH-001", "address"]
+    assert long_address.startswith(cut) and len(cut.encode()) <= 254  # GDAL cut it where the report says
+
+    # The same rows as GeoPackage: nothing cut, no note, no report.
+    r = client.get("/api/layers/farmhouses/export", params={"format": "gpkg"}, headers=ADMIN)
+    assert "x-export-notes" not in r.headers
+    _, back = _read_back(r.content, "gpkg", tmp_path)
+    assert back.set_index("code").loc["FH-001", "address"] == long_address
+    with engine.connect() as conn:
+        audited = conn.execute(text("SELECT after FROM audit_log WHERE action = 'export' ORDER BY id")).scalars().all()
+    assert any("截断" in n for n in audited[0]["notes"]) and "notes" not in audited[1]
+
+
+def test_kml_export_is_read_by_gdal(client, engine, clean, tmp_path):
+    load(engine, SEWAGE, SEWAGE_ROWS)
+    r = client.get("/api/layers/sewage_plants/export", params={"format": "kml"}, headers=LEADER)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/vnd.google-earth.kml+xml")
+    assert (
+        "filename*=UTF-8''%E6%B1%A1%E6%B0%B4%E5%A4%84%E7%90%86%E8%AE%BE%E6%96%BD.kml"
+        in r.headers["content-disposition"]
+    )  # 污水处理设施.kml
+    _, back = _read_back(r.content, "kml", tmp_path)
+    assert len(back) == 2
+    by_name = {row["Name"]: row for row in back.to_dict("records")}  # the name attribute names the placemark
+    assert set(by_name) == {"七格污水处理厂", "龙坞终端"}
+    plant = by_name["七格污水处理厂"]
+    assert plant["code"] == "WS-01" and plant["commissioned_on"] == "2006-09-28" and plant["capacity_t_d"] == 1.5e6
+    assert (plant["geometry"].x, plant["geometry"].y) == pytest.approx((120.0512345, 30.2712345), abs=1e-9)
 
 
 def test_shapefile_names_short_unique_and_stable():

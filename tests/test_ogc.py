@@ -15,6 +15,8 @@ from tests.conftest import ADMIN, LEADER, PUBLIC, running_server
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
 GEOJSON = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
+PART2 = "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs"
+EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 PUBLIC_LAYERS = {"districts", "townships", "greenways"}
 
 
@@ -68,8 +70,10 @@ def test_landing_page(client):
     assert rels["service-desc"]["type"].startswith("application/vnd.oai.openapi+json")
     api = client.get(local(rels["service-desc"]["href"])).json()
     params = {p["name"]: p for p in api["paths"]["/ogc/collections/{layer_id}/items"]["get"]["parameters"]}
-    assert {"limit", "offset", "bbox", "datetime"} <= set(params)
-    assert params["limit"]["schema"]["maximum"] == 10_000 and params["limit"]["schema"]["default"] == 10
+    assert {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime"} <= set(params)
+    # GDAL 3.9+ takes its page size from the advertised default (before: 10 a page, 100 requests per 1,000 rows).
+    assert params["limit"]["schema"]["maximum"] == 10_000 and params["limit"]["schema"]["default"] == 1000
+    assert EPSG + "4549" in params["crs"]["schema"]["enum"] and EPSG + "4490" in params["bbox-crs"]["schema"]["enum"]
     assert client.get("/ogc?f=json").status_code == 200
 
 
@@ -81,7 +85,7 @@ def test_unsupported_format_is_refused(client):
 
 def test_conformance_claims_only_what_is_implemented(client):
     doc = client.get("/ogc/conformance").json()
-    assert set(doc["conformsTo"]) == {CORE, GEOJSON}
+    assert set(doc["conformsTo"]) == {CORE, GEOJSON, PART2}
 
 
 def test_collections_list_only_visible_layers(client):
@@ -111,7 +115,8 @@ def test_hidden_and_unknown_layers(client):
 def test_collection_description(client, clean):
     doc = client.get("/ogc/collections/districts").json()
     assert doc["id"] == "districts" and doc["title"] == "区县边界"
-    assert doc["itemType"] == "feature" and doc["crs"] == [CRS84]
+    assert doc["itemType"] == "feature" and doc["storageCrs"] == CRS84
+    assert doc["crs"] == [CRS84, EPSG + "4326", EPSG + "4490", EPSG + "4549"]
     assert doc["extent"]["spatial"]["crs"] == CRS84
     (box,) = doc["extent"]["spatial"]["bbox"]
     # The 13 districts of the migration: Hangzhou spans about 118.3–120.7 E, 29.2–30.6 N.
@@ -136,6 +141,59 @@ def test_collection_description(client, clean):
     add_greenways(client, 2)
     box = client.get("/ogc/collections/greenways").json()["extent"]["spatial"]["bbox"][0]
     assert box == pytest.approx([120.10, 30.25, 120.103, 30.2515])
+
+
+def test_extent_is_exact_and_scoped(client, clean, engine):
+    """TileJSON bounds and the OGC extent hold every live feature the principal may see, at once after a write —
+    not the planner's sampled estimate — and never another district's positions."""
+    from sqlalchemy import text
+
+    from tests.conftest import make_user
+
+    with engine.begin() as conn:  # 2,000 plants in 西湖区, then statistics as autovacuum would gather them
+        conn.execute(
+            text(
+                "INSERT INTO sewage_plants (geom, code, name, district, kind) "
+                "SELECT ST_SetSRID(ST_MakePoint(120.10 + (i % 50) * 0.001, 30.22 + (i / 50) * 0.001), 4326), "
+                "'WS-' || i, '污水终端' || i, '西湖区', '农村污水处理终端' FROM generate_series(0, 1999) AS i"
+            )
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE sewage_plants"))
+    xihu = make_user("extent-xihu", ["district_staff"], district="西湖区")
+
+    def boxes(headers):
+        tj = client.get("/tiles/sewage_plants.json", headers=headers)
+        ogc = client.get("/ogc/collections/sewage_plants", headers=headers)
+        assert tj.status_code == 200 and ogc.status_code == 200
+        return tj.json()["bounds"], ogc.json()["extent"]["spatial"]["bbox"][0]
+
+    inner = [120.10, 30.22, 120.149, 30.259]
+    for box in boxes(LEADER):
+        assert box == pytest.approx(inner, abs=1e-6)
+
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [119.0412345, 29.6054321]},
+        "properties": {"code": "CA-001", "name": "千岛湖污水处理厂", "kind": "城镇污水处理厂"},
+    }
+    r = client.post("/api/layers/sewage_plants/features", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    assert r.json()["properties"]["district"] == "淳安县"
+    tj, ogc = boxes(LEADER)
+    assert ogc == pytest.approx([119.0412345, 29.6054321, 120.149, 30.259], abs=1e-9)
+    # Rounded outwards to 6 decimals: the point itself stays inside the advertised bounds.
+    assert tj == pytest.approx([119.041234, 29.605432, 120.149, 30.259], abs=1e-9)
+    assert tj[0] <= 119.0412345 and tj[1] <= 29.6054321
+    # A 西湖区 clerk's extent is that of the rows it may see: the plant in 淳安县 does not show in it.
+    for box in boxes(xihu):
+        assert box == pytest.approx(inner, abs=1e-6)
+
+    fid, version = r.json()["id"], r.json()["meta"]["version"]
+    r = client.delete(f"/api/layers/sewage_plants/features/{fid}", headers={**ADMIN, "If-Match": f'"{fid}-{version}"'})
+    assert r.status_code in (200, 204), r.text
+    for box in boxes(LEADER):  # deleted: the box shrinks back
+        assert box == pytest.approx(inner, abs=1e-6)
 
 
 # -- items ----------------------------------------------------------------------------------------
@@ -167,7 +225,7 @@ def test_items_paging_follows_next_links(client, clean):
     assert prev == {"limit": ["10"], "offset": ["10"]}
 
     default = client.get("/ogc/collections/greenways/items").json()
-    assert default["numberReturned"] == 10  # the standard's default limit
+    assert default["numberReturned"] == 25 and "next" not in links(default)  # 1,000 a page unless asked
 
     beyond = client.get("/ogc/collections/greenways/items?offset=30").json()
     assert beyond["features"] == [] and beyond["numberMatched"] == 25 and "next" not in links(beyond)
@@ -193,7 +251,11 @@ def test_limit_above_maximum_is_served_with_the_maximum(client, clean):
         ("bbox=120,30,119,31", "bbox"),
         ("bbox=a,b,c,d", "bbox"),
         ("bbox=-inf,29,inf,31", "bbox"),
-        ("bbox=120,30,121,31&bbox-crs=EPSG:4549", "bbox-crs"),
+        ("bbox=120,30,121,31&bbox-crs=EPSG:3857", "bbox-crs"),
+        ("bbox=120,30,121,31&bbox-crs=GCJ02", "bbox-crs"),
+        ("crs=EPSG:3857", "crs"),
+        ("crs=GCJ02", "crs"),
+        ("crs=http://www.opengis.net/def/crs/EPSG/0/4547", "crs"),
         ("nosuch=1", "nosuch"),
         ("name=x", "name"),
         ("plan_year=abc", "plan_year"),
@@ -236,6 +298,48 @@ def test_bbox_and_attribute_filters(client, clean):
         assert r.json()["field"] == "datetime" and "datetime" in r.json()["message"], r.text
     assert "没有时间属性" in client.get(base, params={"datetime": "2024-01-01T00:00:00Z/.."}).json()["message"]
     assert "格式不正确" in client.get(base, params={"datetime": "x/y"}).json()["message"]
+
+
+def test_items_in_cgcs2000(client, clean):
+    """Part 2: items and bbox in CGCS2000 (geographic and Gauss-Krüger), in each CRS's own axis order."""
+    from pyproj import Transformer
+
+    west = add_greenways(client, 3, lon0=119.90, lat0=30.10, prefix="W")
+    east = add_greenways(client, 2, lon0=120.30, lat0=30.30, prefix="E")
+    base = "/ogc/collections/greenways/items"
+    gk = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
+
+    r = client.get(f"{base}?crs={EPSG}4549&limit=100")
+    assert r.status_code == 200 and r.headers["content-crs"] == f"<{EPSG}4549>"
+    got = {f["id"]: f["geometry"]["coordinates"] for f in r.json()["features"]}
+    for f in west + east:
+        want = [v for lon, lat in f["geometry"]["coordinates"] for v in gk.transform(lon, lat)[::-1]]  # northing first
+        assert [v for xy in got[f["id"]] for v in xy] == pytest.approx(want, abs=0.002)
+        assert 3.3e6 < got[f["id"]][0][0] < 3.4e6 and 4.8e5 < got[f["id"]][0][1] < 5.3e5
+    assert parse_qs(urlsplit(links(r.json())["self"]["href"]).query)["crs"] == [f"{EPSG}4549"]
+
+    for spelling in (f"{EPSG}4490", "EPSG:4490", "[EPSG:4490]"):
+        r = client.get(f"{base}/{west[0]['id']}", params={"crs": spelling})
+        assert r.status_code == 200 and r.headers["content-crs"] == f"<{EPSG}4490>"
+        lon, lat = west[0]["geometry"]["coordinates"][0]
+        assert r.json()["geometry"]["coordinates"][0] == pytest.approx([lat, lon], abs=1e-6)  # latitude first
+    r = client.get(base)
+    assert r.headers["content-crs"] == f"<{CRS84}>" and r.json()["features"][0]["geometry"] == west[0]["geometry"]
+
+    # A bbox drawn in EPSG:4549 (northing, easting) selects the western greenways only, and exactly.
+    (x0, y0), (x1, y1) = gk.transform(119.85, 30.05), gk.transform(120.00, 30.20)
+    page = client.get(base, params={"bbox": f"{y0},{x0},{y1},{x1}", "bbox-crs": f"{EPSG}4549"}).json()
+    assert {f["id"] for f in page["features"]} == {f["id"] for f in west} and page["numberMatched"] == 3
+    page = client.get(base, params={"bbox": "30.05,119.85,30.2,120.0", "bbox-crs": "EPSG:4490"}).json()
+    assert {f["id"] for f in page["features"]} == {f["id"] for f in west}
+    # Hangzhou's 4549 box of the east group, with both in the output CRS too.
+    (x0, y0), (x1, y1) = gk.transform(120.25, 30.25), gk.transform(120.40, 30.40)
+    page = client.get(base, params={"bbox": f"{y0},{x0},{y1},{x1}", "bbox-crs": f"{EPSG}4549", "crs": f"{EPSG}4549"})
+    assert {f["id"] for f in page.json()["features"]} == {f["id"] for f in east}
+
+    r = client.get(base, params={"crs": "GCJ02"})
+    assert r.status_code == 400 and r.json()["field"] == "crs" and "GCJ-02" in r.json()["message"]
+    assert "没有字段" not in r.json()["message"]
 
 
 def test_single_item(client, clean):
@@ -319,3 +423,46 @@ def test_gdal_reads_a_layer(client, clean, live_server):
         assert got["geometry"]["type"] == "LineString"
         flat = [v for xy in got["geometry"]["coordinates"] for v in xy]
         assert flat == pytest.approx([v for xy in want["geometry"]["coordinates"] for v in xy], abs=1e-7)
+
+
+def test_gdal_reads_in_cgcs2000(client, clean, live_server):
+    """GDAL's own OAPIF driver (the one pyogrio bundles, in a process of its own) asks for EPSG:4549 by reference
+    and gets the same places."""
+    import sys
+
+    from pyproj import Transformer
+
+    from geo.settings import ROOT
+
+    created = add_greenways(client, 12)
+    script = (
+        "import json, sys, pyogrio\n"
+        "gdf = pyogrio.read_dataframe(sys.argv[1], layer='greenways', CRS='EPSG:4549')\n"
+        "print(json.dumps({'epsg': gdf.crs.to_epsg(), "
+        "'rows': {c: list(g.coords) for c, g in zip(gdf['code'], gdf.geometry)}}))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script, f"OAPIF:{live_server}/ogc"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "GDAL_HTTP_TIMEOUT": "30",
+            "CPL_DEBUG": "ON",
+        },
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    # By reference: the server converted (GDAL did not reproject CRS84 itself), a page of 1,000 (GDAL 3.9+).
+    fetched = [ln for ln in r.stderr.splitlines() if "/items?" in ln]
+    assert any("limit=1000&crs=http://www.opengis.net/def/crs/EPSG/0/4549" in ln for ln in fetched), fetched
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["epsg"] == 4549 and len(out["rows"]) == 12
+    gk = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
+    for i, want in enumerate(created):
+        got = out["rows"][f"GW-{i:03d}"]  # GDAL hands them back easting first
+        expected = [gk.transform(lon, lat) for lon, lat in want["geometry"]["coordinates"]]
+        assert [v for xy in got for v in xy] == pytest.approx([v for xy in expected for v in xy], abs=0.002)

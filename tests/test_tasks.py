@@ -107,10 +107,15 @@ def test_export_runs_in_a_worker_as_its_owner(client, engine, clean, queue, tmp_
         t["id"] for t in client.get("/api/tasks", params={"all": "true"}, headers=ADMIN).json()["tasks"]
     ]
     assert client.get("/api/tasks").status_code == 401
+    shp = client.post("/api/layers/farmhouses/export-jobs", params={"format": "shp"}, headers=staff).json()
 
     with worker(tmp_path, "w-export", "--queues", "default") as log:
         done = wait_for(
             "the export", lambda: (x := run_of(client, run["id"], staff))["status"] in ("done", "failed") and x
+        )
+        shp = wait_for(
+            "the shapefile export",
+            lambda: (x := run_of(client, shp["id"], staff))["status"] in ("done", "failed") and x,
         )
     assert done["status"] == "done", (done, log.read_text(errors="replace")[-3000:])
     # The worker read with the owner's data scope: only 西湖区's farmhouse.
@@ -118,7 +123,11 @@ def test_export_runs_in_a_worker_as_its_owner(client, engine, clean, queue, tmp_
     assert done["progress"] == {"done": 1, "total": 1, "percent": 100}
     assert done["started_at"] and done["finished_at"] and done["download"] == f"/api/tasks/{run['id']}/result"
     mine = client.get("/api/tasks", headers=staff).json()["tasks"]
-    assert [t["id"] for t in mine] == [run["id"]]
+    assert sorted(t["id"] for t in mine) == sorted([run["id"], shp["id"]])
+    # What the Shapefile had to cut is said in the run's result (「我的任务」 shows it) and in the zip.
+    assert shp["status"] == "done" and shp["result"]["rows"] == 1
+    assert any("字段名超过 10 个字符" in n for n in shp["result"]["notes"]), shp["result"]
+    assert any("GeoPackage" in n for n in shp["result"]["notes"])
 
     f = client.get(done["download"], headers=staff)
     assert f.status_code == 200 and f.headers["content-type"].startswith("application/geo+json")
@@ -127,9 +136,13 @@ def test_export_runs_in_a_worker_as_its_owner(client, engine, clean, queue, tmp_
     assert client.get(done["download"], headers=other).status_code == 404
     assert client.get(done["download"], headers=ADMIN).status_code == 200
     with engine.connect() as conn:
-        actor, after = conn.execute(text("SELECT actor, after FROM audit_log WHERE action = 'export'")).one()
-        status = conn.execute(text("SELECT status FROM procrastinate_jobs WHERE task_name = 'layer_export'")).scalar()
-    assert actor == "task-staff-xihu" and after["rows"] == 1 and status == "succeeded"
+        audited = conn.execute(text("SELECT actor, after FROM audit_log WHERE action = 'export'")).all()
+        status = conn.execute(text("SELECT status FROM procrastinate_jobs WHERE task_name = 'layer_export'")).scalars()
+    assert sorted((a, e["format"], e["rows"]) for a, e in audited) == [
+        ("task-staff-xihu", "geojson", 1),
+        ("task-staff-xihu", "shp", 1),
+    ]
+    assert set(status) == {"succeeded"}
 
 
 def test_export_reports_progress_batch_by_batch(engine, clean):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from geo.layer.registry import Layer
 from tiles import sql
 
@@ -23,6 +25,13 @@ def fields(layer: Layer) -> dict[str, str]:
     return out
 
 
+def outward(bounds: tuple[float, float, float, float], digits: int = 6) -> list[float]:
+    """The box rounded outwards to ``digits`` decimals: rounding must never crop the outermost feature."""
+    f = 10**digits
+    w, s, e, n = bounds
+    return [math.floor(w * f) / f, math.floor(s * f) / f, math.ceil(e * f) / f, math.ceil(n * f) / f]
+
+
 def tilejson(layer: Layer, base_url: str, bounds: tuple[float, float, float, float]) -> dict:
     minzoom, maxzoom = layer.minzoom, min(layer.maxzoom, sql.MAX_ZOOM)
     description = f"{layer.group} · {layer.title}"
@@ -37,7 +46,7 @@ def tilejson(layer: Layer, base_url: str, bounds: tuple[float, float, float, flo
         "tiles": [f"{base_url.rstrip('/')}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt"],
         "minzoom": minzoom,
         "maxzoom": maxzoom,
-        "bounds": [round(v, 6) for v in bounds],
+        "bounds": outward(bounds),
         "center": [
             round((bounds[0] + bounds[2]) / 2, 6),
             round((bounds[1] + bounds[3]) / 2, 6),

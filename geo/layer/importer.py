@@ -420,7 +420,9 @@ def _map_columns(
             continue
         name = mapping.get(key)
         if name is None:
-            (ignored if key in quiet else unknown).append(str(col))
+            # A KML reader always reports the placemarks' <name>: not worth a warning when no placemark has one.
+            empty_kml_name = fmt == "kml" and key == "name" and bool(df[col].isna().all())
+            (ignored if key in quiet or empty_kml_name else unknown).append(str(col))
         elif layer.attr(name).read_only:
             ignored.append(str(col))
         elif name in mapped.values():
@@ -450,6 +452,7 @@ def _values(series: pd.Series, attr_type: str) -> np.ndarray:
     if attr_type == "bool" and pd.api.types.is_float_dtype(series.dtype):
         f = series.to_numpy(dtype=float, na_value=np.nan)
         whole = np.isfinite(f) & (f == np.round(f))
+        values = values.copy()  # Arrow-backed columns hand out read-only arrays (KML's yes/no come as 1.0/0.0)
         values[whole] = f[whole].astype(np.int64).astype(object)
     return values
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from geo import audit, errors
+from geo import scope as scopes
 from geo.layer.attributes import AttrError, coerce_column
 from geo.layer.registry import SRID, TILE_SRID, Layer
 from geo.migrations.layer_table import search_document
@@ -42,6 +45,7 @@ class Query:
     limit: int | None = 100
     offset: int = 0
     after_id: int | None = None  # keyset cursor (id order)
+    area: str | None = None  # WKT (WGS84) the features must intersect, inside ``bbox`` (a box drawn in another CRS)
 
 
 def parse_filters(layer: Layer, raw: dict[str, str]) -> dict[str, list[Any]]:
@@ -96,6 +100,8 @@ def where_clause(layer: Layer, query: Query, include_deleted: bool = False) -> s
         # The index is on geom_3857: filter there with the envelope transformed once, then refine.
         conds.append(t.c.geom_3857.op("&&")(sa.func.ST_Transform(env, TILE_SRID)))
         conds.append(sa.func.ST_Intersects(t.c.geom, env))
+    if query.area:
+        conds.append(sa.func.ST_Intersects(t.c.geom, sa.func.ST_GeomFromText(query.area, SRID)))
     for name, values in (query.filters or {}).items():
         col = t.c[name]
         conds.append(col.is_(None) if values == [None] else col.in_(values))
@@ -155,30 +161,57 @@ def list_features(conn: Connection, layer: Layer, query: Query) -> list[dict]:
 
 
 def count(conn: Connection, layer: Layer, query: Query) -> int:
-    q = Query(bbox=query.bbox, filters=query.filters, q=query.q, ids=query.ids)
+    q = Query(bbox=query.bbox, filters=query.filters, q=query.q, ids=query.ids, area=query.area)
     return conn.execute(
         sa.select(sa.func.count()).select_from(layer.sa_table).where(where_clause(layer, q))
     ).scalar_one()
 
 
+# Exact extents, cached per (database, layer, role, stated scope, layer generation): the statement triggers bump
+# ``layer_changes`` in every transaction that writes a layer, so a cached box is never older than its key.
+_extent_cache: OrderedDict[tuple, tuple[float, float, float, float] | None] = OrderedDict()
+_extent_lock = threading.Lock()
+EXTENT_CACHE_SIZE = 2048
+_changes = sa.table("layer_changes", sa.column("layer"), sa.column("gen"), sa.column("changed_at"))
+_STAMP = "ARRAY[gen, (extract(epoch FROM changed_at) * 1e6)::bigint]"
+
+
+def _stamp(layer: Layer) -> sa.ScalarSelect:
+    return (
+        sa.select(sa.literal_column(_STAMP)).select_from(_changes).where(_changes.c.layer == layer.id).scalar_subquery()
+    )
+
+
 def extent(conn: Connection, layer: Layer) -> tuple[float, float, float, float] | None:
-    """The layer's bounding box: from planner statistics when the table has them, else computed."""
+    """The bounding box of the live rows the connection may see (row-level security applies), exact.
+
+    ``ST_Extent`` over the rows, computed once per layer generation and stated scope and cached in the process:
+    a request after an edit recomputes it (one pass over the rows the scope sees), every other request costs
+    one round trip. Never planner statistics (``ST_EstimatedExtent`` samples, so it leaves out real features,
+    and it ignores row-level security)."""
     t = layer.sa_table
-    # Statistics survive TRUNCATE (reltuples is then -1, and 0 after analysing an empty table): trust them only
-    # for a table the planner believes holds rows.
-    box = conn.execute(
-        sa.text(
-            "SELECT CASE WHEN reltuples > 0 THEN ST_EstimatedExtent('public', :t, 'geom')::text END "
-            "FROM pg_class WHERE oid = CAST(:t AS regclass)"
-        ),
-        {"t": layer.table},
-    ).scalar()
-    if not box:
-        box = conn.execute(sa.select(sa.func.ST_Extent(t.c.geom)).where(t.c.deleted_at.is_(None))).scalar()
-    if not box:
-        return None
-    nums = box[box.index("(") + 1 : -1].replace(",", " ").split()
-    return tuple(float(n) for n in nums)  # type: ignore[return-value]
+    stamp, role = conn.execute(sa.select(_stamp(layer), sa.func.current_user())).one()
+    base = (conn.engine.url.render_as_string(hide_password=True), layer.id, role, scopes.current_key(conn))
+    if stamp is not None:
+        with _extent_lock:
+            key = (*base, tuple(stamp))
+            if key in _extent_cache:
+                _extent_cache.move_to_end(key)
+                return _extent_cache[key]
+    # The box and the generation it belongs to are read in one statement (one snapshot).
+    stamp, box = conn.execute(
+        sa.select(_stamp(layer), sa.cast(sa.func.ST_Extent(t.c.geom), sa.Text)).where(t.c.deleted_at.is_(None))
+    ).one()
+    result: tuple[float, float, float, float] | None = None
+    if box:
+        nums = box[box.index("(") + 1 : -1].replace(",", " ").split()
+        result = tuple(float(n) for n in nums)  # type: ignore[assignment]
+    if stamp is not None:
+        with _extent_lock:
+            _extent_cache[(*base, tuple(stamp))] = result
+            while len(_extent_cache) > EXTENT_CACHE_SIZE:
+                _extent_cache.popitem(last=False)
+    return result
 
 
 def get_feature(conn: Connection, layer: Layer, fid: int, for_update: bool = False) -> dict:

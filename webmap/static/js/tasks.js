@@ -65,8 +65,10 @@ export class Tasks {
     const count = p.total ? `${p.done.toLocaleString("zh-CN")} / ${p.total.toLocaleString("zh-CN")}` : "";
     const bar = t.status === "running" || t.status === "queued"
       ? `<progress max="100" value="${p.percent}" aria-label="进度">${p.percent}%</progress>` : "";
+    const notes = (t.result && t.result.notes) || [];
     const tail = t.status === "done" && t.download
       ? `<a href="${escapeHtml(t.download)}" download>下载${t.file_name ? `「${escapeHtml(t.file_name)}」` : ""}</a>`
+        + (notes.length ? `<div class="task-note">${escapeHtml(notes.join("；"))}</div>` : "")
       : t.status === "failed" ? `<div class="task-error">${escapeHtml(t.error || "失败")}</div>` : "";
     return `<li class="task" data-task="${t.id}" data-status="${escapeHtml(t.status)}">
       <div class="task-head"><span class="task-title">${escapeHtml(t.title)}</span>
