@@ -20,23 +20,9 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, mapping, shape
 
+from geo.divisions import DISTRICTS  # the 13 codes and names the core knows
 from geo.gcj02 import gcj02_to_wgs84
 
-DISTRICTS = {
-    "330102": "上城区",
-    "330105": "拱墅区",
-    "330106": "西湖区",
-    "330108": "滨江区",
-    "330109": "萧山区",
-    "330110": "余杭区",
-    "330111": "富阳区",
-    "330112": "临安区",
-    "330113": "临平区",
-    "330114": "钱塘区",
-    "330122": "桐庐县",
-    "330127": "淳安县",
-    "330182": "建德市",
-}
 KINDS = {"区": "区", "县": "县", "市": "县级市"}
 DATASET = "administrative/amap/land"
 OUTPUT = Path(__file__).resolve().parents[1] / "data" / "hangzhou_districts.geojson"
