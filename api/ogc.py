@@ -249,11 +249,15 @@ def _refuse_datetime(layer: Layer, raw: str | None) -> None:
 
 
 def _collection(request: Request, layer: Layer, conn: Connection) -> dict:
-    box = store.extent(conn, layer) or HANGZHOU_BBOX
+    extent = store.extent(conn, layer)
+    box = extent or HANGZHOU_BBOX
+    description = f"{layer.group}图层「{layer.title}」（{GEOMETRY_NAMES[layer.geometry]}要素）。"
+    if extent is None and layer.empty_hint:
+        description += layer.empty_hint  # an empty layer says how to fill it
     return {
         "id": layer.id,
         "title": layer.title,
-        "description": f"{layer.group}图层「{layer.title}」（{GEOMETRY_NAMES[layer.geometry]}要素）。",
+        "description": description,
         "extent": {"spatial": {"bbox": [list(box)], "crs": CRS84}},
         "itemType": "feature",
         "crs": list(CRSS),

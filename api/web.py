@@ -145,6 +145,7 @@ def layer_config(layer: Layer, who: Principal) -> dict:
         "editable": who.can(layer.edit),
         "exportable": who.authenticated and who.can(layer.export_permission),  # 我的任务: export as a task
         "draw": draw,
+        "empty_hint": layer.empty_hint or None,
         "fields": [
             {
                 "name": a.name,

@@ -208,6 +208,11 @@ def test_map_loads_and_draws_the_city(desktop):
     desktop.page.wait_for_function(
         "document.querySelector('[data-count=\"sites\"]').textContent === '600'", timeout=10_000
     )
+    # The townships ship without data: their row says how to load them; a layer with features says nothing.
+    hint = panel.locator('[data-empty-hint="townships"]')
+    hint.wait_for(state="visible", timeout=10_000)
+    assert "chengjian import" in hint.inner_text() and "--layer townships" in hint.inner_text()
+    assert panel.locator(".empty-hint:visible").count() == 1
     desktop.check_errors()
 
 

@@ -136,6 +136,9 @@ class Layer:
     grantable: bool = False
     # Reference data (administrative divisions): not business records; kept by resets, drawn as boundaries.
     reference: bool = False
+    # What to tell users while the layer holds no features: where its data comes from and how to load it (shown
+    # by the map's layer panel, ``GET /api/layers`` and the OGC collection). Empty: nothing to say.
+    empty_hint: str = ""
 
     def __post_init__(self) -> None:
         if self.geometry not in ACCEPTS:
@@ -233,6 +236,7 @@ class Layer:
                 "export": self.export_permission,
             },
             "order": self.order,
+            "empty_hint": self.empty_hint or None,
             "properties": {
                 "type": "object",
                 "required": [a.name for a in self.attrs if a.required],

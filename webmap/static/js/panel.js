@@ -51,6 +51,7 @@ export class Panel {
           <span class="count" data-count="${escapeHtml(cfg.id)}">…</span>
         </label>
         ${legend}
+        ${cfg.empty_hint ? `<p class="empty-hint" data-empty-hint="${escapeHtml(cfg.id)}" hidden>${escapeHtml(cfg.empty_hint)}</p>` : ""}
       </div>`;
   }
 
@@ -80,6 +81,9 @@ export class Panel {
       const n = district && entry.by_district ? (entry.by_district[district] || 0) : entry.count;
       el.textContent = n.toLocaleString("zh-CN");
       el.title = district && entry.by_district ? `${district}：${n} 个` : `全市：${n} 个`;
+      // A layer with nothing in it at all says where its data comes from and how to load it.
+      const hint = this.root.querySelector(`[data-empty-hint="${CSS.escape(entry.id)}"]`);
+      if (hint) hint.hidden = entry.count !== 0;
     }
   }
 }
