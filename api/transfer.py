@@ -66,6 +66,16 @@ def import_file(
     except importer.ImportFileError as e:
         raise ApiError(e.status, e.code, e.message, e.field, e.detail)
     except importer.ImportRejected as e:
+        outside = [x for x in e.report["errors"] if x["code"] == "out_of_scope"]
+        if outside:  # a write outside the principal's scope stays a 403, naming the field that put it there
+            raise ApiError(
+                403,
+                "out_of_scope",
+                f"文件中有 {len(outside)} 行超出您的数据权限范围（第 {outside[0]['row']} 行：{outside[0]['message']}），"
+                "未导入任何数据。",
+                outside[0]["field"],
+                e.report,
+            )
         raise ApiError(
             422,
             "import_rejected",

@@ -36,7 +36,9 @@ from pyproj import CRS, Transformer
 from sqlalchemy import Connection
 
 from geo import crs as crsmod
+from geo import scope as scopes
 from geo.errors import excerpt
+from geo.layer import districting
 from geo.layer.attributes import coerce_column
 from geo.layer.bulk import copy_features
 from geo.layer.registry import Layer
@@ -591,6 +593,8 @@ def check(conn: Connection, layer: Layer, src: Source, repair: bool = False, mar
 
     if "code" in columns:
         _check_codes(conn, layer, columns["code"], src.first_row, add)
+    if "district" in layer.attr_names and layer.id != "districts":
+        columns["district"] = _check_districts(conn, geo.geoms, geo.ok, columns.get("district"), add)
 
     rows = sorted(errors)
     listed = [{"row": i + src.first_row, **e} for i in rows for e in errors[i]]
@@ -616,6 +620,46 @@ def check(conn: Connection, layer: Layer, src: Source, repair: bool = False, mar
     if src.source_layer:
         report["source_layer"] = src.source_layer
     return Checked(report, geo.geoms, columns)
+
+
+def _check_districts(conn: Connection, geoms: np.ndarray, ok: np.ndarray, given: list[Any] | None, add: Callable):
+    """Each row's district follows its geometry (``geo.layer.districting``): a given one must fit, an empty one is
+    filled. A principal scoped to districts only (no records granted) gets the rows outside them refused here, by the
+    field that put them there, rather than the whole file by row-level security at the commit."""
+    n = len(geoms)
+    values = np.array(given if given is not None else [None] * n, dtype=object)
+    idx = np.flatnonzero(ok)
+    if len(idx):
+        resolved, errors = districting.resolve(conn, geoms[idx], values[idx])
+        values[idx] = resolved
+        for j, e in errors.items():
+            add(idx[j], e.code, "district", e.message, values[idx[j]])
+        mine = _district_scope(conn)
+        if mine is not None:
+            for j in range(len(idx)):
+                d = resolved[j]
+                if j not in errors and d not in mine:
+                    by = "district" if given is not None and given[idx[j]] is not None else "geometry"
+                    where = f"该行属于「{d}」" if d else "该行位置不在任何区县内"
+                    add(
+                        idx[j],
+                        "out_of_scope",
+                        by,
+                        f"超出您的数据权限范围：{where}，您只能导入{'、'.join(mine) or '本辖区'}的数据。",
+                    )
+    return list(values)
+
+
+def _district_scope(conn: Connection) -> tuple[str, ...] | None:
+    """The districts the transaction's scope is limited to, when it is limited to districts alone; else None."""
+    names = ["chengjian.scope", "chengjian.districts"] + [f"chengjian.grants_{g}" for g in scopes.grant_layers()]
+    row = conn.execute(
+        sa.text("SELECT " + ", ".join(f"current_setting(:n{i}, true)" for i in range(len(names)))),
+        {f"n{i}": n for i, n in enumerate(names)},
+    ).one()
+    if row[0] in (None, "", "all") or any(row[2:]):
+        return None
+    return tuple(d for d in (row[1] or "").split(",") if d)
 
 
 def _check_codes(conn: Connection, layer: Layer, codes: list[Any], first_row: int, add: Callable) -> None:
@@ -665,7 +709,15 @@ def commit_import(
         raise ImportRejected(checked.report)
     try:
         return copy_features(
-            conn, layer, checked.geoms, checked.columns, actor, action="import", source=source, progress=progress
+            conn,
+            layer,
+            checked.geoms,
+            checked.columns,
+            actor,
+            action="import",
+            source=source,
+            progress=progress,
+            districts_resolved=True,
         )
     except sa.exc.IntegrityError as e:  # e.g. a code another user stored since the check
         raise ImportFileError(
