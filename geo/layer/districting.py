@@ -61,6 +61,8 @@ def load(conn: Connection) -> Districts:
     projected = crsmod.transform(polys, crsmod.WGS84, _PROJECTED) if rows else polys
     shapely.prepare(polys)
     shapely.prepare(projected)
+    for poly in polys:  # GEOS builds a prepared polygon's index at its first query: here, before threads share it
+        shapely.contains_xy(poly, 0.0, 0.0)
     out = Districts(names, tuple(polys), tuple(projected))
     if stamp is not None:
         with _lock:
