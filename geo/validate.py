@@ -109,7 +109,11 @@ def _check_position(p: Any, path: tuple, field_name: str) -> None:
             field_name,
             path,
         )
-    if not all(math.isfinite(v) for v in p):
+    try:
+        finite = all(math.isfinite(v) for v in p)
+    except OverflowError:  # an integer beyond any float (JSON allows 10**400)
+        raise _malformed("coordinates_out_of_range", f"坐标位置 {_path(path)} 的数值过大。", field_name, path)
+    if not finite:
         raise _malformed(
             "coordinates_invalid", f"坐标位置 {_path(path)} 含有非数值（NaN 或无穷大）。", field_name, path
         )

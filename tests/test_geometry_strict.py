@@ -58,6 +58,7 @@ CASES = [
     ("boolean coordinate", "sewage_plants", {"type": "Point", "coordinates": [True, 30.15]}, "geometry_malformed"),
     ("four numbers", "sewage_plants", {"type": "Point", "coordinates": [120.15, 30.15, 1, 2]}, "geometry_malformed"),
     ("one number", "sewage_plants", {"type": "Point", "coordinates": [120.15]}, "geometry_malformed"),
+    ("huge integer", "sewage_plants", {"type": "Point", "coordinates": [10**400, 30.15]}, "coordinates_out_of_range"),
     ("height", "sewage_plants", {"type": "Point", "coordinates": [120.15, 30.15, 12.5]}, "geometry_has_z"),
     (
         "multipoint for a point layer",
