@@ -276,3 +276,37 @@ def test_make_valid_is_an_explicit_import_option_that_reports_each_row(client, e
     out = capsys.readouterr().out
     assert "第 2 行" in out and "第 3 行" in out and "边线自相交" in out
     assert stored(engine, "site_fences") == 3
+
+
+def unclosed_ring_shapefile(site_id: int) -> bytes:
+    """A zipped polygon Shapefile whose only ring is not closed (written by hand: every writer closes rings)."""
+    import struct
+    import zipfile
+
+    ring = SQUARE[:-1]
+    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+    box = struct.pack("<4d", min(xs), min(ys), max(xs), max(ys))
+    content = struct.pack("<i", 5) + box + struct.pack("<iii", 1, len(ring), 0)
+    content += b"".join(struct.pack("<2d", x, y) for x, y in ring)
+
+    def header(words: int) -> bytes:
+        return struct.pack(">i20xi", 9994, words) + struct.pack("<ii", 1000, 5) + box + bytes(32)
+
+    shp = header(50 + 4 + len(content) // 2) + struct.pack(">ii", 1, len(content) // 2) + content
+    shx = header(50 + 4) + struct.pack(">ii", 50, len(content) // 2)
+    field = b"site_id".ljust(11, b"\0") + b"N" + bytes(4) + bytes([10, 0]) + bytes(14)
+    dbf = struct.pack("<BBBBIHH20x", 3, 126, 1, 1, 1, 32 + 32 + 1, 1 + 10) + field + b"\r"
+    dbf += b" " + str(site_id).rjust(10).encode() + b"\x1a"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for ext, data in (("shp", shp), ("shx", shx), ("dbf", dbf)):
+            z.writestr(f"fences.{ext}", data)
+    return buf.getvalue()
+
+
+def test_unclosed_ring_in_a_shapefile_is_named_not_closed(client, engine, site_id):
+    r = upload(client, "site_fences", "fences.zip", unclosed_ring_shapefile(site_id), mode="commit")
+    assert r.status_code == 422, r.text
+    errors = r.json()["detail"]["errors"]
+    assert [(e["row"], e["code"]) for e in errors] == [(1, "ring_not_closed")] and "未闭合" in errors[0]["message"]
+    assert stored(engine, "site_fences") == 0
