@@ -21,7 +21,7 @@ from geo.validate import check_one
 
 router = APIRouter(prefix="/api/layers", tags=["layers"])
 
-RESERVED = {"bbox", "q", "limit", "offset", "cursor", "sort", "crs", "repair", "f", "format", "version"}
+RESERVED = {"bbox", "q", "limit", "offset", "cursor", "sort", "crs", "repair", "make_valid", "f", "format", "version"}
 
 
 def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
@@ -204,7 +204,8 @@ def create_feature(
     response: Response,
     body: Any = Body(...),
     crs: str | None = None,
-    repair: bool = False,
+    make_valid: bool = Query(False, description="修复无效几何图形（保持图层的几何类型），并在 repair 中报告"),
+    repair: bool = Query(False, description="make_valid 的旧名"),
     layer: Layer = Depends(get_layer),
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
@@ -212,7 +213,12 @@ def create_feature(
     who.require_edit(layer)
     geometry, props, _ = _feature_body(body)
     geom, repaired = check_one(
-        geometry, layer.geometry, crs, repair, get_settings().max_vertices, get_settings().hangzhou_margin_deg
+        geometry,
+        layer.geometry,
+        crs,
+        make_valid or repair,
+        get_settings().max_vertices,
+        get_settings().hangzhou_margin_deg,
     )
     clean = check_properties(layer, props)
     feature = store.create(conn, layer, geom, clean, who.user, who.client)
@@ -257,13 +263,14 @@ def replace_feature(
     response: Response,
     body: Any = Body(...),
     crs: str | None = None,
-    repair: bool = False,
+    make_valid: bool = Query(False, description="修复无效几何图形（保持图层的几何类型），并在 repair 中报告"),
+    repair: bool = Query(False, description="make_valid 的旧名"),
     if_match: str | None = Header(None),
     layer: Layer = Depends(get_layer),
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> dict:
-    return _update(fid, body, crs, repair, if_match, False, layer, who, conn, response)
+    return _update(fid, body, crs, make_valid or repair, if_match, False, layer, who, conn, response)
 
 
 @router.patch("/{layer_id}/features/{fid}")
@@ -272,13 +279,14 @@ def patch_feature(
     response: Response,
     body: Any = Body(...),
     crs: str | None = None,
-    repair: bool = False,
+    make_valid: bool = Query(False, description="修复无效几何图形（保持图层的几何类型），并在 repair 中报告"),
+    repair: bool = Query(False, description="make_valid 的旧名"),
     if_match: str | None = Header(None),
     layer: Layer = Depends(get_layer),
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> dict:
-    return _update(fid, body, crs, repair, if_match, True, layer, who, conn, response)
+    return _update(fid, body, crs, make_valid or repair, if_match, True, layer, who, conn, response)
 
 
 @router.delete("/{layer_id}/features/{fid}", status_code=204)

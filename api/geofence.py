@@ -6,7 +6,7 @@ from typing import Annotated, Any, NotRequired
 
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 from sqlalchemy import Connection
 from typing_extensions import TypedDict
 
@@ -24,15 +24,19 @@ ID = Field(None, ge=1, le=2**63 - 1)
 ID_RANGE = Field(ge=1, le=2**63 - 1)
 
 
+# Coordinates are JSON numbers: text ("120.1") or a boolean is refused, never converted.
+Number = Annotated[float, Strict()]
+
+
 class Check(BaseModel):
     model_config = ConfigDict(extra="forbid")
     layer: str
     feature_id: int | None = ID
     site_id: int | None = ID
-    lon: float
-    lat: float
+    lon: Number
+    lat: Number
     crs: str | None = None
-    accuracy_m: float | None = None
+    accuracy_m: Number | None = None
 
 
 # Batch items are TypedDicts: validated as plain dicts, four times faster than models at 100,000 items.
@@ -40,17 +44,17 @@ class BatchCheck(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     feature_id: NotRequired[Annotated[int | None, ID_RANGE]]
     site_id: NotRequired[Annotated[int | None, ID_RANGE]]
-    lon: float
-    lat: float
-    accuracy_m: NotRequired[float | None]
+    lon: Number
+    lat: Number
+    accuracy_m: NotRequired[Number | None]
     ref: NotRequired[str | int | None]
 
 
 class BatchPoint(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    lon: float
-    lat: float
-    accuracy_m: NotRequired[float | None]
+    lon: Number
+    lat: Number
+    accuracy_m: NotRequired[Number | None]
     ref: NotRequired[str | int | None]
 
 

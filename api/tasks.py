@@ -161,7 +161,8 @@ def start_export(
 def start_import(
     file: UploadFile = File(...),
     crs: str = Query("EPSG:4326"),
-    repair: bool = False,
+    make_valid: bool = Query(False, description="修复无效几何图形（保持图层的几何类型），并逐条报告修复了什么"),
+    repair: bool = Query(False, description="make_valid 的旧名"),
     lon: str | None = None,
     lat: str | None = None,
     layer: Layer = Depends(get_layer),
@@ -176,7 +177,7 @@ def start_import(
         "layer": layer.id,
         "filename": file.filename,
         "crs": crs,
-        "repair": repair,
+        "repair": make_valid or repair,
         "lon": lon,
         "lat": lat,
         "margin": get_settings().hangzhou_margin_deg,

@@ -35,7 +35,8 @@ def import_file(
     response: Response,
     file: UploadFile = File(...),
     crs: str = Query("EPSG:4326"),
-    repair: bool = False,
+    make_valid: bool = Query(False, description="修复无效几何图形（保持图层的几何类型），并逐条报告修复了什么"),
+    repair: bool = Query(False, description="make_valid 的旧名"),
     mode: str = Query("dry_run"),
     lon: str | None = None,
     lat: str | None = None,
@@ -56,7 +57,7 @@ def import_file(
             file.file.read(),
             file.filename,
             crs,
-            repair,
+            make_valid or repair,
             lon,
             lat,
             commit=mode == "commit",
@@ -66,6 +67,16 @@ def import_file(
     except importer.ImportFileError as e:
         raise ApiError(e.status, e.code, e.message, e.field, e.detail)
     except importer.ImportRejected as e:
+        outside = [x for x in e.report["errors"] if x["code"] == "out_of_scope"]
+        if outside:  # a write outside the principal's scope stays a 403, naming the field that put it there
+            raise ApiError(
+                403,
+                "out_of_scope",
+                f"文件中有 {len(outside)} 行超出您的数据权限范围（第 {outside[0]['row']} 行：{outside[0]['message']}），"
+                "未导入任何数据。",
+                outside[0]["field"],
+                e.report,
+            )
         raise ApiError(
             422,
             "import_rejected",

@@ -189,7 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--user", default="cli")
     imp.add_argument("--lon-column")
     imp.add_argument("--lat-column")
-    imp.add_argument("--repair", action="store_true", help="repair invalid geometries (ST_MakeValid) and report them")
+    imp.add_argument(
+        "--make-valid",
+        "--repair",
+        dest="repair",
+        action="store_true",
+        help="repair invalid geometries (make_valid, keeping the layer's geometry type) and report each repaired row",
+    )
     imp.set_defaults(func=_import)
 
     exp = sub.add_parser("export", help="export a layer")

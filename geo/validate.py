@@ -10,6 +10,7 @@ runs them in one pass.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import shapely
 from shapely.geometry import shape
 
 from geo import crs as crsmod
-from geo.errors import Invalid
+from geo.errors import Invalid, excerpt
 
 # Hangzhou's extent (WGS84) from the district boundaries, rounded outwards.
 HANGZHOU_BBOX = (118.33, 29.18, 120.73, 30.57)
@@ -73,8 +74,123 @@ def reason_location(reason: str) -> list[float] | None:
         return None
 
 
+# How deep each GeoJSON type nests its positions (0: ``coordinates`` is one position).
+DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2, "MultiPolygon": 3}
+_GEOS_READ_ERRORS = {
+    "do not form a closed linestring": ("ring_not_closed", "面的环未闭合（末点与起点不同），不会自动闭合"),
+    "must be 0 or >= 4": ("ring_too_short", "面的环少于 4 个坐标位置（含与起点相同的末点）"),
+    "must contain 0 or >1 elements": ("geometry_malformed", "线只有 1 个点（至少需要 2 个）"),
+}
+
+
+def explain_read_error(message: str) -> tuple[str, str]:
+    """(code, Chinese reason) for GEOS' refusal to read a structurally broken geometry (WKB, WKT)."""
+    return next(
+        (hit for en, hit in _GEOS_READ_ERRORS.items() if en in message),
+        ("geometry_malformed", "几何图形的坐标结构不正确"),
+    )
+
+
+def _path(path: tuple) -> str:
+    return "coordinates" + "".join(f"[{i}]" for i in path)
+
+
+def _malformed(code: str, message: str, field_name: str, path: tuple, **detail) -> GeometryError:
+    return GeometryError(code, message, field_name, {"path": _path(path), **detail})
+
+
+def _check_position(p: Any, path: tuple, field_name: str) -> None:
+    numbers = isinstance(p, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)
+    if not numbers or not 2 <= len(p) <= 3:
+        raise _malformed(
+            "geometry_malformed",
+            f"坐标位置 {_path(path)} 应为 2 个数值（经度、纬度）或 3 个数值（另加高程），"
+            f"收到「{excerpt(json.dumps(p, ensure_ascii=False, default=str))}」。",
+            field_name,
+            path,
+        )
+    try:
+        finite = all(math.isfinite(v) for v in p)
+    except OverflowError:  # an integer beyond any float (JSON allows 10**400)
+        raise _malformed("coordinates_out_of_range", f"坐标位置 {_path(path)} 的数值过大。", field_name, path)
+    if not finite:
+        raise _malformed(
+            "coordinates_invalid", f"坐标位置 {_path(path)} 含有非数值（NaN 或无穷大）。", field_name, path
+        )
+
+
+def _check_coordinates(kind: str, coords: Any, field_name: str) -> None:
+    """RFC 7946 §3.1 for one geometry's ``coordinates``: nothing is closed, padded or converted to make it fit."""
+    depth = DEPTH[kind]
+
+    def walk(c: Any, level: int, path: tuple) -> None:
+        if level == 0:
+            _check_position(c, path, field_name)
+            return
+        if not isinstance(c, list) or (path and not c):
+            raise _malformed(
+                "geometry_malformed",
+                f"{kind} 的坐标结构不正确：{_path(path)} 应为非空的坐标数组。",
+                field_name,
+                path,
+            )
+        for i, x in enumerate(c):
+            walk(x, level - 1, (*path, i))
+        ring = kind in ("Polygon", "MultiPolygon") and level == 1
+        line = kind in ("LineString", "MultiLineString") and level == 1
+        if line and len(c) < 2:
+            raise _malformed("geometry_malformed", f"线 {_path(path)} 只有 1 个点（至少需要 2 个）。", field_name, path)
+        if ring and c[0] != c[-1]:
+            raise _malformed(
+                "ring_not_closed",
+                f"面的环 {_path(path)} 未闭合：末点应与起点相同（不会自动闭合）。",
+                field_name,
+                path,
+                first=c[0],
+                last=c[-1],
+            )
+        if ring and len(c) < 4:
+            raise _malformed(
+                "ring_too_short",
+                f"面的环 {_path(path)} 只有 {len(c)} 个坐标位置，至少需要 4 个（末点与起点相同）。",
+                field_name,
+                path,
+                positions=len(c),
+            )
+
+    walk(coords, depth, ())
+
+
+def check_rfc7946(obj: dict, field_name: str = "geometry") -> None:
+    """Refuse what RFC 7946 does not allow in a geometry object, with the place: an unknown type, positions that are not
+    2 or 3 numbers (text, booleans, NaN, a fourth value), lines of one point, rings that are not closed or have fewer
+    than 4 positions. Winding order is only a SHOULD in the RFC: accepted either way, and stored as given."""
+    kind = obj.get("type")
+    if kind == "GeometryCollection":
+        parts = obj.get("geometries")
+        if not isinstance(parts, list) or not all(isinstance(g, dict) for g in parts):
+            raise GeometryError("geometry_malformed", "GeometryCollection 应有 geometries 数组。", field_name)
+        for g in parts:
+            check_rfc7946(g, field_name)
+        return
+    if kind not in DEPTH:
+        raise GeometryError(
+            "geometry_malformed",
+            f"不支持的几何类型「{excerpt(kind)}」，应为 Point、LineString、Polygon 或其 Multi 类型。",
+            field_name,
+            {"type": excerpt(kind)},
+        )
+    if "coordinates" not in obj:
+        raise GeometryError("geometry_malformed", f"{kind} 缺少 coordinates。", field_name)
+    coords = obj["coordinates"]
+    if isinstance(coords, list) and not coords:
+        return  # an empty geometry: refused as such by check_many
+    _check_coordinates(kind, coords, field_name)
+
+
 def parse_geojson(obj: Any, field_name: str = "geometry", max_vertices: int | None = None):
-    """GeoJSON geometry (dict or text) -> shapely geometry, or GeometryError('geometry_malformed')."""
+    """GeoJSON geometry (dict or text) -> shapely geometry, or GeometryError('geometry_malformed' and the RFC 7946
+    codes of :func:`check_rfc7946`)."""
     if isinstance(obj, (str, bytes)):
         try:
             obj = json.loads(obj)
@@ -89,6 +205,7 @@ def parse_geojson(obj: Any, field_name: str = "geometry", max_vertices: int | No
             field_name,
             {"type": obj.get("type")},
         )
+    check_rfc7946(obj, field_name)
     try:
         geom = shape(obj)
         n = shapely.get_num_coordinates(geom)
@@ -143,16 +260,14 @@ def _coerce_type(geom, wanted: str):
     return None
 
 
-def _keep_dimension(geom, wanted: str):
-    """After ST_MakeValid: keep only the parts with the layer's dimension."""
-    dim = {"Point": 0, "LineString": 1, "MultiLineString": 1, "Polygon": 2, "MultiPolygon": 2}[wanted]
-    parts = [g for g in shapely.get_parts(geom) if shapely.get_dimensions(g) == dim]
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return _coerce_type(parts[0], wanted)
-    merged = shapely.union_all(parts) if dim == 2 else shapely.line_merge(shapely.multilinestrings(parts))
-    return _coerce_type(merged, wanted)
+def _make_valid(geom, wanted: str):
+    """``make_valid`` keeping the layer's type: polygons by the "structure" method (area kept, collapsed parts dropped,
+    always polygonal), lines by "linework"; None when the result is not of the layer's type."""
+    polygonal = wanted in ("Polygon", "MultiPolygon")
+    fixed = shapely.make_valid(geom, method="structure" if polygonal else "linework")
+    if fixed is None or fixed.is_empty:
+        return None, "空"
+    return _coerce_type(fixed, wanted), fixed.geom_type
 
 
 def check_many(
@@ -165,10 +280,13 @@ def check_many(
 ) -> Checked:
     """Validate and convert an array of shapely geometries for a layer of ``geometry_type``.
 
-    Rules, in order: not empty; coordinates finite and in range for the CRS; the
-    layer's geometry type (single promoted to multi); inside Hangzhou (with a
-    swapped-axes hint); valid per GEOS (the library PostGIS uses, so the same
-    reason text as ST_IsValidReason), or repaired with make_valid when asked.
+    Rules, in order: not empty; no height (Z) or measure (M); coordinates finite
+    and in range for the CRS; the layer's geometry type (a single part accepted
+    by a Multi layer as a one-part collection, ``registry.ACCEPTS``; nothing
+    else converted); inside Hangzhou (with a swapped-axes hint); valid per GEOS
+    (the library PostGIS uses, so the same reason text as ST_IsValidReason), or,
+    when ``repair`` is asked, made valid keeping the layer's type (refused when
+    the repair would change it) and reported in ``repairs``.
     """
     src = crsmod.normalize(crs)
     geoms = np.asarray(geoms, dtype=object)
@@ -188,12 +306,23 @@ def check_many(
     for i in np.flatnonzero(empty & ~missing).tolist():
         fail(i, "geometry_empty", "几何图形为空。")
 
-    # Coordinate ranges in the input CRS.
+    # Heights and measures: the layers store plane positions; a height is refused, never dropped.
+    for i in np.flatnonzero(shapely.has_z(safe) & ~empty).tolist():
+        fail(
+            i,
+            "geometry_has_z",
+            "几何图形带有高程（Z，第三个坐标值）；该图层只存储平面位置（经度、纬度），不会自动去掉高程，请去掉后再提交。",
+        )
+    for i in np.flatnonzero(shapely.has_m(safe) & ~empty).tolist():
+        fail(i, "geometry_has_m", "几何图形带有测量值（M）；该图层只存储平面位置（经度、纬度），请去掉后再提交。")
+
+    # Coordinate ranges in the input CRS; NaN and infinities (bounds skip NaN, so every coordinate is looked at).
     bounds = shapely.bounds(safe)
-    finite = np.isfinite(bounds).all(axis=1) | empty
-    coords_ok = (
-        np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in safe], dtype=bool) if n < 50_000 else finite
-    )
+    xy, owner = shapely.get_coordinates(safe, return_index=True)
+    coords_ok = np.ones(n, dtype=bool)
+    coords_ok[owner[~np.isfinite(xy).all(axis=1)]] = False
+    for i in np.flatnonzero(~coords_ok).tolist():
+        fail(i, "coordinates_invalid", "坐标含有非数值（NaN 或无穷大）。")
     if src in crsmod.GEOGRAPHIC:
         in_range = (bounds[:, 0] >= -180) & (bounds[:, 2] <= 180) & (bounds[:, 1] >= -90) & (bounds[:, 3] <= 90)
     else:  # CGCS2000 GK CM120E: easting 500 km false easting, northing in metres
@@ -263,23 +392,26 @@ def check_many(
                 fail(
                     i,
                     "geometry_invalid",
-                    f"几何图形无效：{explain(reason)}。可自动修复（参数 repair=true）。",
+                    f"几何图形无效：{explain(reason)}。可使用自动修复选项（make_valid=true，命令行 --make-valid）。",
                     reason=reason,
                     location=reason_location(reason),
                 )
                 continue
-            fixed = _keep_dimension(shapely.make_valid(out[i]), wanted)
-            if fixed is None or fixed.is_empty:
+            fixed, got = _make_valid(out[i], wanted)
+            if fixed is None:
                 fail(
                     i,
                     "geometry_invalid",
-                    f"几何图形无效且无法修复：{explain(reason)}。",
+                    f"几何图形无效：{explain(reason)}；修复后为 {got}，与图层要求的 {wanted} 不符，未修复。",
                     reason=reason,
                     location=reason_location(reason),
+                    expected=wanted,
+                    repaired_type=got,
                 )
                 continue
             repairs[i] = {
                 "reason": reason,
+                "location": reason_location(reason),
                 "vertices_before": int(shapely.get_num_coordinates(out[i])),
                 "vertices_after": int(shapely.get_num_coordinates(fixed)),
                 "parts_after": int(shapely.get_num_geometries(fixed)),

@@ -27,6 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from geo import audit
+from geo.errors import Invalid
+from geo.layer import districting
 from geo.layer.registry import ATTR_TYPES, Layer
 
 BULK_MIN_ROWS = 100_000  # loads from this size on (into a table no larger) rebuild the indexes instead
@@ -40,33 +42,6 @@ PG_TYPES = {
     "bool": "boolean",
     "json": "jsonb",  # never in a layer (Layer refuses json attributes); kept for the one-to-one check below
 }
-
-
-def district_names(conn: Connection) -> list[tuple[str, Any]]:
-    """(name, prepared polygon) of every live district."""
-    rows = conn.execute(
-        sa.text("SELECT name, ST_AsBinary(geom) FROM districts WHERE deleted_at IS NULL ORDER BY code")
-    ).all()
-    out = []
-    for name, wkb in rows:
-        g = shapely.from_wkb(bytes(wkb))
-        shapely.prepare(g)
-        out.append((name, g))
-    return out
-
-
-def assign_districts(conn: Connection, geoms: np.ndarray) -> np.ndarray:
-    """The district name for each geometry (its point on surface), None where outside all districts."""
-    pts = shapely.point_on_surface(geoms)
-    x, y = shapely.get_x(pts), shapely.get_y(pts)
-    out = np.full(len(geoms), None, dtype=object)
-    for name, poly in district_names(conn):
-        todo = np.flatnonzero(out == None)  # noqa: E711 - elementwise on an object array
-        if not len(todo):
-            break
-        hit = shapely.contains_xy(poly, x[todo], y[todo])
-        out[todo[hit]] = name
-    return out
 
 
 def rebuildable_indexes(conn: Connection, table: str, rows: int) -> list[tuple[str, str]]:
@@ -108,16 +83,26 @@ def copy_features(
     action: str = "import",
     source: str | None = None,
     progress: Callable[[int], None] | None = None,
+    districts_resolved: bool = False,
 ) -> dict:
-    """Insert ``geoms`` (WGS84 shapely, the layer's type) with attribute ``columns``; returns a summary."""
+    """Insert ``geoms`` (WGS84 shapely, the layer's type) with attribute ``columns``; returns a summary.
+
+    The ``district`` column follows the geometries (``geo.layer.districting``: empty ones filled, a given one that
+    does not fit refused with ``district_mismatch`` and nothing stored) unless the caller already resolved it."""
     n = len(geoms)
     names = [a.name for a in layer.writable if a.name in columns]
     if "district" in layer.attr_names and layer.id != "districts":
-        given = np.array(columns.get("district", [None] * n), dtype=object)
-        missing = np.flatnonzero(given == None)  # noqa: E711
-        if len(missing):
-            given[missing] = assign_districts(conn, geoms[missing])
-        columns = {**columns, "district": list(given)}
+        if not districts_resolved:
+            resolved, errors = districting.resolve(conn, geoms, columns.get("district", [None] * n))
+            if errors:
+                first = min(errors)
+                raise Invalid(
+                    "district_mismatch",
+                    f"{len(errors)} 条记录的所属区县与位置不符，未写入任何数据。第 {first + 1} 条：{errors[first].message}",
+                    "district",
+                    {"rows": sorted(errors)[:100], "first": errors[first].detail},
+                )
+            columns = {**columns, "district": list(resolved)}
         if "district" not in names:
             names.append("district")
     if n == 0:

@@ -15,6 +15,7 @@ caller's transaction (``geo.layer.bulk.copy_features``, one audit entry).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -36,11 +37,13 @@ from pyproj import CRS, Transformer
 from sqlalchemy import Connection
 
 from geo import crs as crsmod
+from geo import scope as scopes
 from geo.errors import excerpt
+from geo.layer import districting
 from geo.layer.attributes import coerce_column
 from geo.layer.bulk import copy_features
 from geo.layer.registry import Layer
-from geo.validate import check_many
+from geo.validate import GeometryError, check_many, explain_read_error, parse_geojson
 
 FORMATS = {"geojson": "GeoJSON", "shp": "Shapefile", "gpkg": "GeoPackage", "kml": "KML", "csv": "CSV", "xlsx": "Excel"}
 SUPPORTED_TEXT = "支持 GeoJSON、Shapefile（zip 压缩包）、GeoPackage、KML、CSV、Excel（.xlsx）"
@@ -155,6 +158,7 @@ class Source:
     geometry_columns: dict[str, str]  # {"lon": column, "lat": column} or {"wkt": column}
     row_errors: dict[int, list[dict]] = field(default_factory=dict)  # problems found while reading
     source_layer: str | None = None
+    heights_ignored: int = 0  # KML placemarks whose heights KML itself ignores (clampToGround), kept in 2D
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -229,13 +233,17 @@ def _sniff_zip(path: Path, filename: str) -> tuple[str, str]:
     )
 
 
-def _read_frame(gdal_path: str, fmt: str, layer: Layer, filename: str) -> tuple[pd.DataFrame, Any, str | None]:
-    """The file's table as (attribute frame, geometry array or None, layer name read)."""
-    kwargs: dict[str, Any] = {"use_arrow": True}
+def _read_frame(
+    gdal_path: str, fmt: str, layer: Layer, filename: str
+) -> tuple[pd.DataFrame, Any, str | None, dict[int, list[dict]]]:
+    """The file's table as (attribute frame, (geometry array or None, CRS), layer name read, the rows whose geometry
+    could not be read and why)."""
+    # A geometry GEOS refuses to read (an unclosed ring …) comes back as None and is explained per row, not closed.
+    kwargs: dict[str, Any] = {"use_arrow": True, "on_invalid": "ignore"}
     if fmt == "xlsx":
         kwargs["HEADERS"] = "FORCE"
     if fmt == "csv" and not _is_utf8(gdal_path):
-        kwargs = {"encoding": "gb18030"}  # Excel's “CSV” on Chinese Windows; Arrow reads UTF-8 only
+        kwargs = {"encoding": "gb18030", "on_invalid": "ignore"}  # Excel's “CSV” on Chinese Windows; Arrow: UTF-8
     try:
         names = [str(n) for n, _ in pyogrio.list_layers(gdal_path)]
         if not names:
@@ -253,9 +261,54 @@ def _read_frame(gdal_path: str, fmt: str, layer: Layer, filename: str) -> tuple[
         )
     df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if not isinstance(df, gpd.GeoDataFrame):  # CSV and Excel without a WKT column
-        return df, (None, None), None
+        return df, (None, None), None, {}
     geoms = np.asarray(df.geometry.values, dtype=object)
-    return pd.DataFrame(df.drop(columns=df.geometry.name)), (geoms, df.crs), chosen[0] if len(chosen) == 1 else None
+    unreadable = _unreadable_geometries(gdal_path, fmt, chosen, geoms) if fmt not in TABULAR else {}
+    frame = pd.DataFrame(df.drop(columns=df.geometry.name))
+    return frame, (geoms, df.crs), chosen[0] if len(chosen) == 1 else None, unreadable
+
+
+def _unreadable_geometries(gdal_path: str, fmt: str, layers: list[str], geoms: np.ndarray) -> dict[int, list[dict]]:
+    """Why each row without a geometry has none, when the file has one for it: GEOS' reason for the geometry GDAL
+    read (an unclosed ring, a one-point line), or, in GeoJSON, the RFC 7946 rule the member breaks (text or
+    booleans as coordinates, which GDAL reads as no geometry). Rows that really have none are left to the checks."""
+    missing = [i for i, g in enumerate(geoms) if g is None]
+    if not missing:
+        return {}
+    wkb: list[Any] = []
+    for name in layers:
+        meta, table = pyogrio.read_arrow(gdal_path, layer=name, columns=[])
+        wkb += table.column(meta["geometry_name"] or "wkb_geometry").to_pylist()
+    features: list[Any] | None = None
+    out: dict[int, list[dict]] = {}
+    for i in missing:
+        problem: tuple[str, str] | None = None
+        if i < len(wkb) and wkb[i] is not None:
+            try:
+                shapely.from_wkb(wkb[i])
+            except shapely.errors.GEOSException as e:
+                problem = explain_read_error(str(e))
+        elif fmt == "geojson" and os.path.isfile(gdal_path):
+            if features is None:
+                features = _geojson_features(gdal_path)
+            raw = features[i].get("geometry") if i < len(features) and isinstance(features[i], dict) else None
+            if raw is not None:
+                try:
+                    parse_geojson(raw)
+                except GeometryError as e:
+                    problem = (e.code, e.message.rstrip("。"))
+        if problem:
+            out[i] = [{"code": problem[0], "field": "geometry", "message": f"几何图形无法读取：{problem[1]}。"}]
+    return out
+
+
+def _geojson_features(path: str) -> list[Any]:
+    try:
+        with open(path, "rb") as f:
+            doc = json.load(f)
+    except ValueError:
+        return []
+    return doc.get("features", []) if isinstance(doc, dict) else []
 
 
 def _in_zip(gdal_path: str) -> tuple[str, str] | None:
@@ -303,6 +356,7 @@ def _file_crs(fmt: str, crs: Any) -> str | None:
     if crs is None:
         return None
     c = CRS.from_user_input(crs)
+    c = c.to_2d()  # GDAL calls a GeoJSON with heights EPSG:4979 (3D WGS84): its plane part is what counts here
     epsg = 4326 if c.equals("EPSG:4326", ignore_axis_order=True) else c.to_epsg(min_confidence=70)
     if fmt in ("shp", "gpkg") or (fmt == "geojson" and epsg != 4326):
         return f"EPSG:{epsg}" if epsg else c.to_wkt()
@@ -338,8 +392,11 @@ def read_file(
             if not path.is_file():
                 raise ImportFileError("file_missing", f"文件「{filename}」不存在。", "file", {"filename": filename})
         fmt, gdal_path = _sniff(path, filename)
-        df, (geoms, file_crs), source_layer = _read_frame(gdal_path, fmt, layer, filename)
-    return _source(df, geoms, file_crs, fmt, filename, layer, wanted_crs, lon, lat, source_layer)
+        df, (geoms, file_crs), source_layer, unreadable = _read_frame(gdal_path, fmt, layer, filename)
+    src = _source(df, geoms, file_crs, fmt, filename, layer, wanted_crs, lon, lat, source_layer)
+    for i, errs in unreadable.items():
+        src.row_errors.setdefault(i, []).extend(errs)
+    return src
 
 
 def _source(
@@ -371,8 +428,9 @@ def _source(
     if geoms is None:
         raise ImportFileError("geometry_missing", "文件中没有几何图形。", "file", {"filename": filename})
     geoms = np.asarray(geoms, dtype=object)
-    if shapely.has_z(geoms).any():  # KML and some GPS exports carry heights
-        geoms = shapely.force_2d(geoms)
+    heights_ignored = 0
+    if fmt == "kml":  # KML ignores a height under its default altitude mode; every other height is refused later
+        geoms, heights_ignored = _ground_clamped_2d(df, keys, geoms)
 
     # CRS: the file's own (.prj, GPKG, a GeoJSON crs member) unless the caller says GCJ02.
     declared = _file_crs(fmt, file_crs)
@@ -401,7 +459,23 @@ def _source(
         geometry_columns,
         row_errors,
         source_layer if fmt in ("gpkg", "kml") else None,
+        heights_ignored,
     )
+
+
+def _ground_clamped_2d(df: pd.DataFrame, keys: dict[str, str], geoms: np.ndarray) -> tuple[np.ndarray, int]:
+    """KML placemarks whose altitude mode is ``clampToGround`` (KML's default) or ``clampToSeaFloor``: KML itself
+    ignores their heights, so they are kept in 2D (and counted in the report); other heights stay and are refused."""
+    z = shapely.has_z(geoms)
+    if not z.any():
+        return geoms, 0
+    col = keys.get("altitudemode")
+    modes = df[col].to_numpy(dtype=object, na_value=None) if col else np.full(len(df), None, dtype=object)
+    ground = np.array([m is None or str(m).strip() in ("", "clampToGround", "clampToSeaFloor") for m in modes])
+    drop = z & ground
+    out = geoms.copy()
+    out[drop] = shapely.force_2d(geoms[drop])
+    return out, int(drop.sum())
 
 
 def _map_columns(
@@ -458,8 +532,9 @@ def _values(series: pd.Series, attr_type: str) -> np.ndarray:
 
 
 def _reproject(geoms: np.ndarray, declared: str) -> np.ndarray:
+    """To WGS84; a geometry with heights is left as it is (a plane transform would drop them; it is refused later)."""
     t = Transformer.from_crs(declared, "EPSG:4326", always_xy=True)
-    ok = np.array([g is not None for g in geoms], dtype=bool)
+    ok = np.array([g is not None for g in geoms], dtype=bool) & ~shapely.has_z(geoms)
     out = geoms.copy()
     out[ok] = shapely.transform(geoms[ok], lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
     return out
@@ -538,11 +613,16 @@ def _flag_bad_wkt(series: pd.Series, geoms, col: str, row_errors: dict[int, list
     text = series.to_numpy(dtype=object, na_value=None)
     for i in range(len(text)):
         if geoms[i] is None and text[i] is not None and str(text[i]).strip():
+            reason = ""
+            try:
+                shapely.from_wkt(str(text[i]))
+            except shapely.errors.GEOSException as e:  # GEOS' reason: an unclosed ring is refused, never closed
+                reason = f"（{explain_read_error(str(e))[1]}）"
             row_errors.setdefault(i, []).append(
                 {
                     "code": "geometry_malformed",
                     "field": col,
-                    "message": f"几何图形（WKT）格式不正确：「{str(text[i])[:50]}」。",
+                    "message": f"几何图形（WKT）格式不正确{reason}：「{str(text[i])[:50]}」。",
                 }
             )
 
@@ -578,7 +658,9 @@ def check(conn: Connection, layer: Layer, src: Source, repair: bool = False, mar
         if i not in src.row_errors and g is not None:  # a missing lon/lat is already reported by its column
             add(i, g.code, g.field or "geometry", g.message)
     repairs = [
-        {"row": int(i) + src.first_row, "message": r["message"]} for i, r in enumerate(geo.repairs) if r is not None
+        {"row": int(i) + src.first_row, "reason": r["reason"], "location": r["location"], "message": r["message"]}
+        for i, r in enumerate(geo.repairs)
+        if r is not None
     ]
 
     columns: dict[str, list[Any]] = {}
@@ -591,6 +673,8 @@ def check(conn: Connection, layer: Layer, src: Source, repair: bool = False, mar
 
     if "code" in columns:
         _check_codes(conn, layer, columns["code"], src.first_row, add)
+    if "district" in layer.attr_names and layer.id != "districts":
+        columns["district"] = _check_districts(conn, geo.geoms, geo.ok, columns.get("district"), add)
 
     rows = sorted(errors)
     listed = [{"row": i + src.first_row, **e} for i in rows for e in errors[i]]
@@ -612,10 +696,52 @@ def check(conn: Connection, layer: Layer, src: Source, repair: bool = False, mar
         "ignored_columns": src.ignored_columns,
         "geometry_columns": src.geometry_columns,
         "repaired": repairs[:MAX_ERRORS],
+        "repaired_total": len(repairs),
+        "heights_ignored": src.heights_ignored,
     }
     if src.source_layer:
         report["source_layer"] = src.source_layer
     return Checked(report, geo.geoms, columns)
+
+
+def _check_districts(conn: Connection, geoms: np.ndarray, ok: np.ndarray, given: list[Any] | None, add: Callable):
+    """Each row's district follows its geometry (``geo.layer.districting``): a given one must fit, an empty one is
+    filled. A principal scoped to districts only (no records granted) gets the rows outside them refused here, by the
+    field that put them there, rather than the whole file by row-level security at the commit."""
+    n = len(geoms)
+    values = np.array(given if given is not None else [None] * n, dtype=object)
+    idx = np.flatnonzero(ok)
+    if len(idx):
+        resolved, errors = districting.resolve(conn, geoms[idx], values[idx])
+        values[idx] = resolved
+        for j, e in errors.items():
+            add(idx[j], e.code, "district", e.message, values[idx[j]])
+        mine = _district_scope(conn)
+        if mine is not None:
+            for j in range(len(idx)):
+                d = resolved[j]
+                if j not in errors and d not in mine:
+                    by = "district" if given is not None and given[idx[j]] is not None else "geometry"
+                    where = f"该行属于「{d}」" if d else "该行位置不在任何区县内"
+                    add(
+                        idx[j],
+                        "out_of_scope",
+                        by,
+                        f"超出您的数据权限范围：{where}，您只能导入{'、'.join(mine) or '本辖区'}的数据。",
+                    )
+    return list(values)
+
+
+def _district_scope(conn: Connection) -> tuple[str, ...] | None:
+    """The districts the transaction's scope is limited to, when it is limited to districts alone; else None."""
+    names = ["chengjian.scope", "chengjian.districts"] + [f"chengjian.grants_{g}" for g in scopes.grant_layers()]
+    row = conn.execute(
+        sa.text("SELECT " + ", ".join(f"current_setting(:n{i}, true)" for i in range(len(names)))),
+        {f"n{i}": n for i, n in enumerate(names)},
+    ).one()
+    if row[0] in (None, "", "all") or any(row[2:]):
+        return None
+    return tuple(d for d in (row[1] or "").split(",") if d)
 
 
 def _check_codes(conn: Connection, layer: Layer, codes: list[Any], first_row: int, add: Callable) -> None:
@@ -665,7 +791,15 @@ def commit_import(
         raise ImportRejected(checked.report)
     try:
         return copy_features(
-            conn, layer, checked.geoms, checked.columns, actor, action="import", source=source, progress=progress
+            conn,
+            layer,
+            checked.geoms,
+            checked.columns,
+            actor,
+            action="import",
+            source=source,
+            progress=progress,
+            districts_resolved=True,
         )
     except sa.exc.IntegrityError as e:  # e.g. a code another user stored since the check
         raise ImportFileError(
@@ -716,6 +850,14 @@ def summary_text(report: dict) -> str:
         lines.append(f"  第 {e['row']} 行  {e['message']}  [{e['field']}: {e['code']}]")
     if report["errors_truncated"]:
         lines.append(f"  ……共 {report['errors_total']} 条问题，仅列出前 {len(report['errors'])} 条。")
-    for r in report["repaired"][:20]:
+    if report["repaired"]:
+        lines.append(f"已修复 {report['repaired_total']} 行无效几何图形（--make-valid）：")
+    for r in report["repaired"]:
         lines.append(f"  第 {r['row']} 行  {r['message']}")
+    if report["repaired_total"] > len(report["repaired"]):
+        lines.append(f"  ……共修复 {report['repaired_total']} 行，仅列出前 {len(report['repaired'])} 行。")
+    if report.get("heights_ignored"):
+        lines.append(
+            f"KML 中 {report['heights_ignored']} 个要素的高程按其高度模式（clampToGround，贴地）不起作用，未存储高程。"
+        )
     return "\n".join(lines)

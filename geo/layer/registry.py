@@ -222,6 +222,7 @@ class Layer:
             "module": self.module,
             "group": self.group,
             "geometry_type": self.geometry,
+            "accepts_geometry_types": sorted(ACCEPTS[self.geometry]),
             "minzoom": self.minzoom,
             "maxzoom": self.maxzoom,
             "cluster_maxzoom": self.cluster_maxzoom,

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import shapely
+import shapely.geometry
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from geo import audit, errors
 from geo import scope as scopes
+from geo.layer import districting
 from geo.layer.attributes import AttrError, coerce_column
 from geo.layer.registry import SRID, TILE_SRID, Layer
 from geo.migrations.layer_table import search_document
@@ -229,19 +231,22 @@ def _geom_param(geom) -> sa.ColumnElement:
     return sa.func.ST_GeomFromWKB(sa.literal(shapely.to_wkb(geom), sa.LargeBinary), SRID)
 
 
-def _district_of(geom) -> sa.ScalarSelect:
-    """The district containing the geometry (its point on surface), as a scalar subquery."""
-    d = sa.table("districts", sa.column("name"), sa.column("geom"), sa.column("deleted_at"))
-    return (
-        sa.select(d.c.name)
-        .where(d.c.deleted_at.is_(None), sa.func.ST_Intersects(d.c.geom, sa.func.ST_PointOnSurface(_geom_param(geom))))
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
 def _fills_district(layer: Layer) -> bool:
-    return "district" in layer.attr_names
+    return "district" in layer.attr_names and layer.id != "districts"
+
+
+def _out_of_scope(e: sa.exc.ProgrammingError, district: Any, field_name: str | None) -> errors.Forbidden | None:
+    """Row-level security refusing the written row: the record would fall outside the principal's data scope, by
+    ``field_name`` (the district the client gave, or the geometry the district follows from)."""
+    if getattr(e.orig, "sqlstate", None) != "42501" or "row-level security" not in str(e.orig):
+        return None
+    where = f"该记录属于「{district}」，" if district else ""
+    return errors.Forbidden(
+        "out_of_scope",
+        f"超出您的数据权限范围：{where}您只能录入和修改本辖区（或本单位参与项目）的数据。",
+        field_name,
+        {"district": district, "table": getattr(getattr(e.orig, "diag", None), "table_name", None)},
+    )
 
 
 def create(conn: Connection, layer: Layer, geom, props: dict[str, Any], actor: str, client: str | None = None) -> dict:
@@ -253,9 +258,13 @@ def create(conn: Connection, layer: Layer, geom, props: dict[str, Any], actor: s
         "created_by": actor,
         "updated_by": actor,
     }
-    if _fills_district(layer) and values.get("district") is None:
-        values["district"] = _district_of(geom)
-    fid = conn.execute(sa.insert(t).values(**values).returning(t.c.id)).scalar_one()
+    given = props.get("district")
+    if _fills_district(layer):  # the district follows from the geometry (a given one must fit it)
+        values["district"] = districting.resolve_one(conn, geom, given)
+    try:
+        fid = conn.execute(sa.insert(t).values(**values).returning(t.c.id)).scalar_one()
+    except sa.exc.ProgrammingError as e:
+        raise _out_of_scope(e, values.get("district"), "district" if given else "geometry") or e
     feature = get_feature(conn, layer, fid)
     audit.record(conn, actor, "create", layer.id, fid, None, feature, client)
     return feature
@@ -281,11 +290,23 @@ def update(
         "updated_by": actor,
         "updated_at": sa.func.now(),
     }
+    given = (props or {}).get("district")
     if geom is not None:
         values["geom"] = _geom_param(geom)
-        if _fills_district(layer) and (props or {}).get("district") is None:
-            values["district"] = _district_of(geom)  # the district follows the geometry
-    conn.execute(sa.update(t).where(t.c.id == fid, t.c.version == version).values(**values))
+    if _fills_district(layer) and (geom is not None or "district" in (props or {})):
+        # The district follows the geometry: a given one must fit it; without one, the stored district stays while
+        # it still fits the (new) geometry, else the geometry's district replaces it.
+        where = geom if geom is not None else shapely.geometry.shape(before["geometry"])
+        kept = before["properties"].get("district")
+        if not given and kept and geom is not None and districting.fits(conn, where, kept):
+            values["district"] = kept
+        else:
+            values["district"] = districting.resolve_one(conn, where, given)
+    try:
+        conn.execute(sa.update(t).where(t.c.id == fid, t.c.version == version).values(**values))
+    except sa.exc.ProgrammingError as e:
+        by = "district" if given else "geometry" if geom is not None else None
+        raise _out_of_scope(e, values.get("district", before["properties"].get("district")), by) or e
     after = get_feature(conn, layer, fid)
     audit.record(conn, actor, "update", layer.id, fid, before, after, client)
     return after
