@@ -1,6 +1,7 @@
 """Administrative divisions (行政区划): the boundaries of Hangzhou's districts and counties, and its townships,
 as reference layers of the one map (drawn as boundaries, kept by demo resets)."""
 
+from geo.bounds import DIVISION_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 
@@ -12,7 +13,7 @@ register(
         group="基础地理",
         geometry="MultiPolygon",
         attrs=(
-            Attr("code", "行政区划代码", required=True, searchable=True, filterable=True, max_length=12),
+            Attr("code", "行政区划代码", required=True, searchable=True, filterable=True, shape=DIVISION_CODE),
             Attr("name", "名称", required=True, searchable=True, max_length=50),
             Attr("kind", "类型", choices=("区", "县", "县级市")),
         ),
@@ -29,7 +30,7 @@ register(
         group="基础地理",
         geometry="MultiPolygon",
         attrs=(
-            Attr("code", "乡镇街道代码", required=True, searchable=True, filterable=True, max_length=12),
+            Attr("code", "乡镇街道代码", required=True, searchable=True, filterable=True, shape=DIVISION_CODE),
             Attr("name", "名称", required=True, searchable=True, max_length=50),
             district_attr(),
         ),
