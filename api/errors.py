@@ -151,7 +151,7 @@ def install(app: FastAPI) -> None:
         loc = [str(x) for x in first.get("loc", []) if x not in ("body", "query", "path", "header")]
         field = ".".join(loc) or None
         kind = first.get("type", "")
-        if kind in bounds.CODES:  # a declared bound (geo/bounds.py): its own code, the field's name and the rule
+        if kind in bounds.CODES and (first.get("ctx") or {}).get("geo_bounds"):  # a declared bound (geo/bounds.py)
             return error_response(
                 422,
                 kind,

@@ -23,22 +23,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic_core import PydanticCustomError, core_schema
 from stdnum.cn import ric, uscc
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 EARLIEST = dt.date(1949, 10, 1)  # no record of the Commission's predates the People's Republic
 YEARS_AHEAD = 10  # a planned date lies at most this many years ahead
-BIGINT_MAX = 2**63 - 1
 ID_MAX = 2**53 - 1  # record ids: what a JSON number holds exactly
 AREA_MAX_M2 = 10_000_000.0  # a building's or a project's floor area: 1,000 hectares
 INVESTMENT_MAX_WAN = 100_000_000.0  # an investment or a fund in 万元: one trillion yuan
 
-# The machine codes a bound refuses with (api/errors.py knows these as the bounds' own).
+# The machine codes a bound refuses with; its validation errors carry ``ctx["geo_bounds"]`` (api/errors.py reads both).
 CODES = frozenset(
-    {"out_of_range", "invalid_type", "too_long", "too_short", "required", "bad_format", "invalid_uscc", "invalid_id_number",
-     "invalid_phone"}
+    {"out_of_range", "invalid_type", "too_long", "too_short", "required", "bad_format", "invalid_uscc",
+     "invalid_id_number", "invalid_phone"}
 )  # fmt: skip
 
 
@@ -67,8 +66,29 @@ class Refusal:
     rule: str
 
 
+class _Annotation:
+    """A bound as pydantic metadata: ``Annotated[int, Range(1, 9, whole=True)]`` parses, checks and describes itself
+    in the JSON schema (what the functions below build)."""
+
+    def parse(self, source: Any) -> Callable[[Any], Any] | None:
+        return None
+
+    def schema(self) -> dict[str, Any]:
+        return {}
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        checked = core_schema.no_info_after_validator_function(_check(self), handler(source))  # type: ignore[arg-type]
+        before = self.parse(source)
+        return checked if before is None else core_schema.no_info_before_validator_function(before, checked)
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> Any:
+        out = handler(schema)
+        out.update(self.schema())
+        return out
+
+
 @dataclass(frozen=True)
-class Window:
+class Window(_Annotation):
     """Dates from ``earliest`` to ``years_ahead`` years after today (0: not after today)."""
 
     earliest: dt.date = EARLIEST
@@ -89,9 +109,17 @@ class Window:
             return None
         return Refusal("out_of_range", self.rule() + "。")
 
+    def parse(self, source: Any) -> Callable[[Any], Any]:
+        if source is dt.datetime:
+            return _date_input("应为日期时间（ISO 8601，如 2026-12-01T09:00:00+08:00）。")
+        return _date_input("应为日期（YYYY-MM-DD）。")
+
+    def schema(self) -> dict[str, Any]:
+        return {"formatMinimum": self.earliest.isoformat(), "formatMaximum": self.latest().isoformat()}
+
 
 @dataclass(frozen=True)
-class Range:
+class Range(_Annotation):
     """Numbers from ``minimum`` to ``maximum``; ``whole``: integers only."""
 
     minimum: float
@@ -109,9 +137,16 @@ class Range:
             return None
         return Refusal("out_of_range", self.rule() + "。")
 
+    def parse(self, source: Any) -> Callable[[Any], Any]:
+        return _number_input(self)
+
+    def schema(self) -> dict[str, Any]:
+        kind = int if self.whole else float
+        return {"minimum": kind(self.minimum), "maximum": kind(self.maximum)}
+
 
 @dataclass(frozen=True)
-class Length:
+class Length(_Annotation):
     """Text of ``minimum`` to ``maximum`` characters (``minimum`` 1: not blank)."""
 
     maximum: int
@@ -125,6 +160,9 @@ class Length:
         if len(value) < self.minimum:
             return Refusal("too_short", f"至少 {self.minimum} 个字符。")
         return None
+
+    def schema(self) -> dict[str, Any]:
+        return {"maxLength": self.maximum} | ({"minLength": self.minimum} if self.minimum else {})
 
 
 @dataclass(frozen=True)
@@ -145,7 +183,7 @@ class Shape:
                 self.check(value)
             except ValueError:
                 ok = False
-        return None if ok else Refusal(self.code, f"不是有效的{self.name}（{self.rule}）。")
+        return None if ok else Refusal(self.code, f"「{value}」不是有效的{self.name}（{self.rule}）。")
 
 
 # -- the shapes of the codes clerks type ---------------------------------------------------------------------------
@@ -153,8 +191,8 @@ USCC = Shape(
     "统一社会信用代码",
     "18 位数字或大写字母，末位为校验码",
     18,
-    r"[1-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}",
-    uscc.validate,
+    r"(?i)[1-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}",  # letters in either case: the same code
+    lambda v: uscc.validate(v.upper()),
     "invalid_uscc",
 )
 RESIDENT_ID = Shape(
@@ -187,6 +225,7 @@ PERMIT_NO = Shape(
 ITEM_CODE = Shape(
     "配置项编码", "以字母开头，由字母、数字、下划线和短横线组成，至多 32 个字符", 32, r"[A-Za-z][A-Za-z0-9_-]*"
 )
+OTP = Shape("动态密码", "短信中的 4 至 10 位数字", 10, r"\d{4,10}")
 DIVISION_CODE = Shape("行政区划代码", "6、9 或 12 位数字，不能全为 0", 12, r"(?=.*[1-9])\d{6}(\d{3}(\d{3})?)?")
 
 
@@ -202,12 +241,13 @@ MONTH = Shape(
 
 # -- annotated types for request models and settings ----------------------------------------------------------------
 def _fail(refusal: Refusal) -> PydanticCustomError:
-    return PydanticCustomError(refusal.code, refusal.rule)
+    # The rule is the whole message: braces in an echoed value are not placeholders (pydantic fills only ctx keys).
+    return PydanticCustomError(refusal.code, refusal.rule, {"geo_bounds": refusal.code})
 
 
 def _not_bool(value: Any, rule: str) -> None:
     if isinstance(value, bool):
-        raise PydanticCustomError("invalid_type", rule + "。")
+        raise _fail(Refusal("invalid_type", rule + "。"))
 
 
 def _number_input(bound: Range) -> Callable[[Any], Any]:
@@ -215,8 +255,10 @@ def _number_input(bound: Range) -> Callable[[Any], Any]:
         _not_bool(value, bound.rule())
         if isinstance(value, str):
             text = value.strip()
+            if bound.whole and re.fullmatch(r"[+-]?\d+", text):
+                return int(text)
             try:
-                return int(text) if bound.whole and re.fullmatch(r"[+-]?\d+", text) else float(text)
+                value = float(text)
             except ValueError:
                 raise _fail(Refusal("invalid_type", bound.rule() + "。")) from None
         if isinstance(value, float):
@@ -241,34 +283,18 @@ def _check(bound: Range | Window | Length | Shape) -> Callable[[Any], Any]:
 
 def Whole(minimum: int, maximum: int) -> Any:  # noqa: N802 - a type, named like one
     """An integer from ``minimum`` to ``maximum`` (a fraction is refused, not rounded)."""
-    bound = Range(minimum, maximum, whole=True)
-    schema: dict[str, Any] = {"minimum": minimum, "maximum": maximum}
-    return Annotated[
-        int,
-        BeforeValidator(_number_input(bound)),
-        AfterValidator(_check(bound)),
-        bound,
-        Field(json_schema_extra=schema),
-    ]
+    return Annotated[int, Range(minimum, maximum, whole=True)]
 
 
 def Amount(maximum: float, minimum: float = 0) -> Any:  # noqa: N802
     """A number (area, amount, score, distance) from ``minimum`` (0) to ``maximum``."""
-    bound = Range(minimum, maximum)
-    schema: dict[str, Any] = {"minimum": minimum, "maximum": maximum}
-    return Annotated[
-        float,
-        BeforeValidator(_number_input(bound)),
-        AfterValidator(_check(bound)),
-        bound,
-        Field(json_schema_extra=schema),
-    ]
+    return Annotated[float, Range(minimum, maximum)]
 
 
 def _date_input(rule: str) -> Callable[[Any], Any]:
     def parse(value: Any) -> Any:
         if isinstance(value, (bool, int, float)):  # pydantic would read a number as a Unix time
-            raise PydanticCustomError("invalid_type", rule)
+            raise _fail(Refusal("invalid_type", rule))
         return value
 
     return parse
@@ -276,26 +302,17 @@ def _date_input(rule: str) -> Callable[[Any], Any]:
 
 def Day(window: Window = Window()) -> Any:  # noqa: N802, B008 - a frozen default
     """A date (YYYY-MM-DD) within ``window`` (1949-10-01 to ten years from today unless the field says otherwise)."""
-    return Annotated[
-        dt.date, BeforeValidator(_date_input("应为日期（YYYY-MM-DD）。")), AfterValidator(_check(window)), window
-    ]
+    return Annotated[dt.date, window]
 
 
 def Moment(window: Window = Window()) -> Any:  # noqa: N802, B008
     """A date and time (ISO 8601) whose Beijing date lies within ``window``."""
-    return Annotated[
-        dt.datetime,
-        BeforeValidator(_date_input("应为日期时间（ISO 8601，如 2026-12-01T09:00:00+08:00）。")),
-        AfterValidator(_check(window)),
-        window,
-    ]
+    return Annotated[dt.datetime, window]
 
 
 def Text(maximum: int, minimum: int = 0) -> Any:  # noqa: N802
     """Text of at most ``maximum`` characters (``minimum`` 1: not blank)."""
-    bound = Length(maximum, minimum)
-    schema: dict[str, Any] = {"maxLength": maximum} | ({"minLength": minimum} if minimum else {})
-    return Annotated[str, AfterValidator(_check(bound)), bound, Field(json_schema_extra=schema)]
+    return Annotated[str, Length(maximum, minimum)]
 
 
 def Code(shape: Shape, blank: bool = False) -> Any:  # noqa: N802
