@@ -32,6 +32,7 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from geo import audit, cases, workflow
+from geo.bounds import Text, Version
 from geo.cases import Action, CaseType
 from geo.errors import Conflict, NotFound
 
@@ -41,8 +42,8 @@ View = Callable[[Connection, dict, Principal], dict]
 
 
 class ActionBody(BaseModel):
-    reason: str | None = Field(None, max_length=1000)
-    version: int | None = None
+    reason: Text(1000) | None = Field(None, title="理由")
+    version: Version | None = Field(None, title="版本号")
 
 
 @router.get("", summary="所有办件类型：状态、操作与字段的中文名称（前端显示用）")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+import typing
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from geo import bounds
 from geo import errors as domain
 
 
@@ -74,6 +77,13 @@ def error_response(
     )
 
 
+def _echo(value: Any) -> Any:
+    """A refused value as the error repeats it: numbers and short text as given, anything else as a short text."""
+    if value is None or isinstance(value, (bool, int)) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return domain.excerpt(value)
+
+
 def not_found(what: str = "记录") -> ApiError:
     return ApiError(404, "not_found", f"{what}不存在或已删除。")
 
@@ -99,6 +109,32 @@ def _column_of(constraint: str | None, table: str | None) -> str | None:
     return rest or None
 
 
+def _unwrap(annotation: Any) -> Any:
+    """``Model | None`` → ``Model``; ``list[Model]`` → ``Model`` (what a location's next part indexes)."""
+    for arg in typing.get_args(annotation):
+        if arg is not type(None):
+            found = _unwrap(arg)
+            if hasattr(found, "model_fields"):
+                return found
+    return annotation
+
+
+def field_label(request: Request, loc: list[str]) -> str:
+    """The Chinese name of the body field at ``loc``: its declared title (or description), else its name."""
+    route = request.scope.get("route")
+    body = getattr(route, "body_field", None)
+    model = _unwrap(body.field_info.annotation) if body is not None else None
+    label = loc[-1] if loc else ""
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            continue
+        info = fields[part]
+        label = info.title or info.description or part
+        model = _unwrap(info.annotation)
+    return label
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -115,6 +151,14 @@ def install(app: FastAPI) -> None:
         loc = [str(x) for x in first.get("loc", []) if x not in ("body", "query", "path", "header")]
         field = ".".join(loc) or None
         kind = first.get("type", "")
+        if kind in bounds.CODES and (first.get("ctx") or {}).get("geo_bounds"):  # a declared bound (geo/bounds.py)
+            return error_response(
+                422,
+                kind,
+                f"「{field_label(request, loc)}」{first.get('msg', '')}",
+                field,
+                {"value": _echo(first.get("input"))},
+            )
         if kind == "json_invalid":
             msg = "请求内容不是有效的 JSON。"
         elif kind == "missing":

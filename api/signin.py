@@ -19,6 +19,7 @@ from api.accounts.users import find_login, set_password
 from api.auth import Principal, principal, require_login
 from api.errors import ApiError
 from geo import audit
+from geo.bounds import OTP, Code, Text
 from geo.db import transaction
 from geo.settings import get_settings
 
@@ -26,23 +27,23 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 class Login(BaseModel):
-    username: str = Field(min_length=1, max_length=64, description="用户名、手机号或身份证号")
-    password: str = Field(min_length=1, max_length=200)
+    username: Text(64, 1) = Field(title="用户名", description="用户名、手机号或身份证号")
+    password: Text(200, 1) = Field(title="密码")
 
 
 class OtpRequest(BaseModel):
-    login: str = Field(min_length=1, max_length=64, description="手机号或身份证号")
+    login: Text(64, 1) = Field(title="手机号或身份证号", description="手机号或身份证号")
 
 
 class OtpLogin(BaseModel):
-    login: str = Field(min_length=1, max_length=64)
-    code: str = Field(min_length=1, max_length=12)
+    login: Text(64, 1) = Field(title="手机号或身份证号")
+    code: Code(OTP) = Field(title="动态密码")
     token: bool = False  # true: answer a bearer token instead of setting the cookie
 
 
 class PasswordChange(BaseModel):
-    old_password: str = Field(min_length=1, max_length=200)
-    new_password: str = Field(min_length=1, max_length=200)
+    old_password: Text(200, 1) = Field(title="原密码")
+    new_password: Text(200, 1) = Field(title="新密码")
 
 
 def check_password(conn: Connection, login: str, password: str, client: str | None) -> int:

@@ -18,13 +18,17 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geo.bounds import Range
+
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
+Port = Annotated[int, Range(1, 65_535, whole=True)]
+Bytes = Annotated[int, Range(1, 2**40, whole=True)]  # a size limit in bytes: one byte to a terabyte
 
 S = TypeVar("S", bound=BaseSettings)
 T = TypeVar("T", bound="ModuleSettings")
@@ -39,48 +43,48 @@ class Settings(BaseSettings):
     # The private cluster, used when DATABASE_URL is not set.
     data_dir: Path = ROOT / "var"
     pg_bin: Path | None = None  # directory of initdb/pg_ctl; found automatically
-    pg_port: int | None = None  # picked free on first start, then remembered
+    pg_port: Port | None = None  # picked free on first start, then remembered
     db_name: str = "chengjian"
 
     # Packages whose subpackages are the business modules (geo/modules.py), comma-separated.
     module_packages: str = "layers"
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Port = 8000
 
     # Largest request body accepted (bytes); uploads above it get 413.
-    max_body_bytes: int = 200 * 1024 * 1024
+    max_body_bytes: Bytes = 200 * 1024 * 1024
     # Largest GeoJSON geometry accepted on a feature write (vertices).
-    max_vertices: int = 200_000
+    max_vertices: Annotated[int, Range(4, 100_000_000, whole=True)] = 200_000
     # Default and largest page size for feature lists.
-    page_size: int = 100
-    max_page_size: int = 10_000
+    page_size: Annotated[int, Range(1, 1_000_000, whole=True)] = 100
+    max_page_size: Annotated[int, Range(1, 1_000_000, whole=True)] = 10_000
 
     # How far outside Hangzhou's bounding box a coordinate may lie (degrees).
-    hangzhou_margin_deg: float = 0.1
+    hangzhou_margin_deg: Annotated[float, Range(0, 5)] = 0.1
 
     # Electronic fences (geo/geofence.py): a point counts as inside when its signed distance to the
     # fence edge is at most  geofence_tolerance_m + min(accuracy_m, geofence_accuracy_cap_m).
-    geofence_tolerance_m: float = 10.0
-    geofence_accuracy_cap_m: float = 50.0
+    geofence_tolerance_m: Annotated[float, Range(0, 10_000)] = 10.0
+    geofence_accuracy_cap_m: Annotated[float, Range(0, 100_000)] = 50.0
     # Most checks (or points) in one batch call; the most fences one layer may hold to be searched whole.
-    geofence_max_batch: int = 100_000
-    geofence_max_layer_fences: int = 200_000
+    geofence_max_batch: Annotated[int, Range(1, 100_000_000, whole=True)] = 100_000
+    geofence_max_layer_fences: Annotated[int, Range(1, 100_000_000, whole=True)] = 200_000
 
     # Where the app is reached from outside (the verification link in printed QR codes); unset: the request's host.
     public_base_url: str | None = None
 
     # Uploaded files (geo/files.py): where they are kept (unset: <data_dir>/files) and the largest accepted per kind.
     files_dir: Path | None = None
-    max_photo_bytes: int = 15 * MB
-    max_document_bytes: int = 30 * MB  # documents and scans
+    max_photo_bytes: Bytes = 15 * MB
+    max_document_bytes: Bytes = 30 * MB  # documents and scans
     # Ed25519 key of the anti-counterfeit marks (geo/signing.py), base64; unset: the key file under <data_dir>/keys.
     signing_key: SecretStr | None = None
 
     # Tiles (tiles/cache.py): the in-process cache of each app process in MB (0 turns it off), and the largest tile
     # served as it is (bytes; a larger one is served in its smaller form, see the guard in tiles/sql.py).
-    tile_cache_mb: float = 256
-    tile_max_bytes: int = 500_000
+    tile_cache_mb: Annotated[float, Range(0, 1_000_000)] = 256
+    tile_max_bytes: Bytes = 500_000
 
     # Password of the demo accounts ``chengjian demo`` creates (etl/accounts_cli.py).
     demo_password: str = "Chengjian-2026"
@@ -89,18 +93,20 @@ class Settings(BaseSettings):
     anonymous_roles: str = "public"
 
     # Accounts (api/accounts): session lifetimes, lockout, cookies.
-    session_hours: float = 12.0  # browser sessions and bearer tokens expire after this long
-    session_idle_minutes: float = 120.0  # ... or after this long without a request
-    lockout_attempts: int = 5  # failed sign-ins in a row that lock an account
-    lockout_minutes: float = 15.0
+    session_hours: Annotated[float, Range(0, 24 * 366)] = (
+        12.0  # browser sessions and bearer tokens expire after this long
+    )
+    session_idle_minutes: Annotated[float, Range(0, 60 * 24 * 366)] = 120.0  # ... or after this long without a request
+    lockout_attempts: Annotated[int, Range(1, 1000, whole=True)] = 5  # failed sign-ins in a row that lock an account
+    lockout_minutes: Annotated[float, Range(0, 60 * 24 * 366)] = 15.0
     # Secure cookies: "auto" marks them Secure unless the request is plain http to a loopback host (development).
     cookie_secure: str = "auto"
     # One-time codes for experts (ST-25): digits, lifetime of a resent code, resend and attempt limits.
-    otp_digits: int = 6
-    otp_resend_minutes: float = 10.0
-    otp_min_interval_s: float = 60.0
-    otp_max_per_hour: int = 5
-    otp_max_attempts: int = 5
+    otp_digits: Annotated[int, Range(4, 10, whole=True)] = 6
+    otp_resend_minutes: Annotated[float, Range(0, 60 * 24)] = 10.0
+    otp_min_interval_s: Annotated[float, Range(0, 86_400)] = 60.0
+    otp_max_per_hour: Annotated[int, Range(1, 10_000, whole=True)] = 5
+    otp_max_attempts: Annotated[int, Range(1, 1000, whole=True)] = 5
     # SMS gateway: "outbox" (local table, read in the back office) is the only backend this build ships.
     sms_backend: str = "outbox"
     # Single sign-on from the commission's OA (OpenID Connect); off when the issuer is unset.
@@ -113,8 +119,8 @@ class Settings(BaseSettings):
 
     # Task queue (geo/tasks.py): jobs a worker runs at once (``chengjian worker --concurrency`` overrides);
     # finished runs (and their files) and queue jobs are deleted after this many days.
-    worker_concurrency: int = 2
-    task_keep_days: int = 7
+    worker_concurrency: Annotated[int, Range(1, 256, whole=True)] = 2
+    task_keep_days: Annotated[int, Range(1, 36_500, whole=True)] = 7
 
 
 class SettingsError(ValueError):

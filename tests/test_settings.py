@@ -179,7 +179,10 @@ def test_module_settings_are_read_once_and_again_after_cache_clear(env):
 
 def test_core_settings_errors_name_the_variable(env):
     env(CHENGJIAN_PORT="eighty")
-    with pytest.raises(SettingsError, match="CHENGJIAN_PORT: Input should be a valid integer"):
+    with pytest.raises(SettingsError, match="CHENGJIAN_PORT: 应为 1 至 65535 之间的整数"):  # its declared bounds
+        get_settings()
+    env(CHENGJIAN_PORT="80.5")
+    with pytest.raises(SettingsError, match="CHENGJIAN_PORT: 应为 1 至 65535 之间的整数"):  # not rounded to 80
         get_settings()
 
 

@@ -16,6 +16,7 @@ from api.accounts.ids import check_id_number, check_uscc
 from api.accounts.passwords import hash_password, policy_problem
 from api.errors import ApiError
 from geo import audit
+from geo.bounds import MOBILE
 from geo.divisions import DISTRICT_NAMES
 
 ORG_KINDS = {
@@ -53,9 +54,15 @@ def check_district(value: str | None, field: str = "district") -> str | None:
 def check_phone(value: str | None, field: str = "phone") -> str | None:
     if value in (None, ""):
         return None
-    digits = value.replace(" ", "").replace("-", "")
-    if not (len(digits) == 11 and digits.isdigit() and digits.startswith("1")):
-        raise ApiError(422, "invalid_phone", f"手机号码「{value}」不正确（应为 11 位数字）。", field, {"value": value})
+    digits = value.replace(" ", "").replace("-", "")  # 139 0000 0001 and 139-0000-0001 are written that way
+    if MOBILE.refuse(digits) is not None:
+        raise ApiError(
+            422,
+            "invalid_phone",
+            f"手机号码「{value}」不正确（应为 11 位数字，以 13–19 开头）。",
+            field,
+            {"value": value},
+        )
     return digits
 
 

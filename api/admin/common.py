@@ -15,6 +15,7 @@ from api.auth import Principal, principal
 from api.deps import db_read
 from api.errors import ApiError
 from geo import audit, cases, modules
+from geo.bounds import Window
 from geo.db import transaction
 from geo.divisions import DISTRICT_NAMES
 from geo.layer.registry import registry
@@ -106,18 +107,18 @@ def page(
     return {"items": [dict(r) for r in rows.mappings()], "total": total, "limit": limit, "offset": offset}
 
 
-def moment(value: str | None, field: str, end: bool = False) -> datetime | None:
+def moment(value: str | None, field: str, end: bool = False, window: Window = Window()) -> datetime | None:  # noqa: B008
     """A time from a form: ``2026-11-26`` (the whole day, Beijing time; as an end, up to the next midnight),
-    ``2026-11-26T09:30`` (Beijing time) or a full ISO 8601 time."""
+    ``2026-11-26T09:30`` (Beijing time) or a full ISO 8601 time; within ``window`` (geo/bounds.py)."""
     value = blank(value)
     if value is None:
         return None
     try:
         if len(value) == 10:
-            day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
-            return datetime.combine(day, time(), TZ)
-        t = datetime.fromisoformat(value)
-    except ValueError:
+            t = datetime.combine(date.fromisoformat(value) + timedelta(days=1 if end else 0), time(), TZ)
+        else:
+            t = datetime.fromisoformat(value)
+    except (ValueError, OverflowError):  # 9999-12-31 as an end has no next day
         raise ApiError(
             422,
             "invalid_time",
@@ -125,7 +126,11 @@ def moment(value: str | None, field: str, end: bool = False) -> datetime | None:
             field,
             {"value": value},
         )
-    return t if t.tzinfo else t.replace(tzinfo=TZ)
+    t = t if t.tzinfo else t.replace(tzinfo=TZ)
+    refusal = window.refuse(t)
+    if refusal is not None:
+        raise ApiError(422, refusal.code, f"时间「{value}」{refusal.rule}", field, {"value": value})
+    return t
 
 
 def logged(

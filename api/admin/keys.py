@@ -14,13 +14,14 @@ from api.admin.common import KEYS, PAGE_MAX, blank, endpoints, moment, writing
 from api.auth import Principal
 from api.deps import db_read
 from api.errors import ApiError
+from geo.bounds import RecordId, Text
 
 
 class KeyIn(BaseModel):
-    user_id: int | None = None
-    username: str | None = None
-    name: str = Field("", max_length=100)
-    expires_at: str | None = None
+    user_id: RecordId | None = Field(None, title="账号")
+    username: Text(64) | None = Field(None, title="用户名")
+    name: Text(100) = Field("", title="密钥名称")
+    expires_at: Text(40) | None = Field(None, title="到期时间")  # a time from a form: common.moment (its window)
 
 
 def key_rows(conn: Connection) -> list[dict]:

@@ -12,6 +12,7 @@ from api.admin.common import PAGE_MAX, USERS, blank, endpoints, like, logged, pa
 from api.auth import Principal
 from api.deps import db_read
 from api.errors import ApiError
+from geo.bounds import USCC, Code, Text, Version
 
 ORG_SELECT = (
     "o.id, o.name, o.kind, o.uscc, o.district, o.version, o.created_at, o.updated_at, "
@@ -20,18 +21,18 @@ ORG_SELECT = (
 
 
 class OrgIn(BaseModel):
-    name: str = Field("", max_length=200)
-    kind: str = ""
-    uscc: str | None = None
-    district: str | None = None
+    name: Text(200) = Field("", title="单位名称")
+    kind: Text(40) = Field("", title="单位类型")
+    uscc: Code(USCC, blank=True) | None = Field(None, title="统一社会信用代码")
+    district: Text(20) | None = Field(None, title="所属区县")
 
 
 class OrgPatch(BaseModel):
-    name: str | None = Field(None, max_length=200)
-    kind: str | None = None
-    uscc: str | None = None
-    district: str | None = None
-    version: int
+    name: Text(200) | None = Field(None, title="单位名称")
+    kind: Text(40) | None = Field(None, title="单位类型")
+    uscc: Code(USCC, blank=True) | None = Field(None, title="统一社会信用代码")
+    district: Text(20) | None = Field(None, title="所属区县")
+    version: Version = Field(title="版本号")
 
 
 def org_row(conn: Connection, org_id: int) -> dict:

@@ -16,6 +16,7 @@ from api.auth import Principal
 from api.deps import db_read
 from api.errors import ApiError
 from geo import modules
+from geo.bounds import Text
 from geo.layer.registry import registry
 
 ADMIN_ACTIONS = {
@@ -31,19 +32,19 @@ ROLE_NAME = re.compile(r"[a-z][a-z0-9_]{1,31}")
 
 
 class RoleIn(BaseModel):
-    name: str = ""
-    title: str = Field("", max_length=60)
-    scope: str = ""
-    permissions: list[str] = []
+    name: Text(32) = Field("", title="角色代码")  # its shape: ROLE_NAME, checked with the role's own message
+    title: Text(60) = Field("", title="角色名称")
+    scope: Text(20) = Field("", title="数据范围")
+    permissions: list[Text(100)] = Field([], title="权限", max_length=500)
 
 
 class RolePatch(BaseModel):
-    title: str | None = Field(None, max_length=60)
-    scope: str | None = None
+    title: Text(60) | None = Field(None, title="角色名称")
+    scope: Text(20) | None = Field(None, title="数据范围")
 
 
 class PermissionsIn(BaseModel):
-    permissions: list[str]
+    permissions: list[Text(100)] = Field(title="权限", max_length=500)
 
 
 ROLE_SELECT = (

@@ -24,6 +24,7 @@ from api.admin.common import (
 from api.auth import Principal
 from api.deps import db_read
 from api.errors import ApiError
+from geo.bounds import MOBILE, RESIDENT_ID, Code, RecordId, Text, Version
 from geo.layer.registry import registry
 
 USER_LIST = (
@@ -34,42 +35,42 @@ USER_LIST = (
 
 
 class UserIn(BaseModel):
-    username: str = Field("", max_length=64)
-    display_name: str = Field("", max_length=100)
-    password: str | None = Field(None, max_length=200)
+    username: Text(64) = Field("", title="用户名")
+    display_name: Text(100) = Field("", title="姓名")
+    password: Text(200) | None = Field(None, title="初始密码")
     must_change_password: bool = True
-    roles: list[str] = []
-    district: str | None = None
-    org_id: int | None = None
-    phone: str | None = None
-    id_number: str | None = None
-    email: str | None = Field(None, max_length=200)
+    roles: list[Text(60)] = Field([], title="角色", max_length=50)
+    district: Text(20) | None = Field(None, title="所属区县")
+    org_id: RecordId | None = Field(None, title="所属单位")
+    phone: Code(MOBILE, blank=True) | None = Field(None, title="手机号")
+    id_number: Code(RESIDENT_ID, blank=True) | None = Field(None, title="身份证号")
+    email: Text(200) | None = Field(None, title="电子邮箱")
 
 
 class UserPatch(BaseModel):
-    display_name: str | None = Field(None, max_length=100)
-    roles: list[str] | None = None
-    district: str | None = None
-    org_id: int | None = None
-    phone: str | None = None
-    id_number: str | None = None
-    email: str | None = Field(None, max_length=200)
+    display_name: Text(100) | None = Field(None, title="姓名")
+    roles: list[Text(60)] | None = Field(None, title="角色", max_length=50)
+    district: Text(20) | None = Field(None, title="所属区县")
+    org_id: RecordId | None = Field(None, title="所属单位")
+    phone: Code(MOBILE, blank=True) | None = Field(None, title="手机号")
+    id_number: Code(RESIDENT_ID, blank=True) | None = Field(None, title="身份证号")
+    email: Text(200) | None = Field(None, title="电子邮箱")
     active: bool | None = None
     must_change_password: bool | None = None
-    version: int
+    version: Version = Field(title="版本号")
 
 
 class PasswordReset(BaseModel):
-    new_password: str = Field("", max_length=200)
+    new_password: Text(200) = Field("", title="新密码")
     must_change_password: bool = True
 
 
 class GrantIn(BaseModel):
-    layer: str = ""
-    feature_id: int = Field(..., ge=1)
-    relation: str = Field("", max_length=40)
-    valid_from: str | None = None
-    valid_to: str | None = None
+    layer: Text(60) = Field("", title="图层")
+    feature_id: RecordId = Field(title="记录编号")
+    relation: Text(40) = Field("", title="授权关系")
+    valid_from: Text(40) | None = Field(None, title="生效时间")  # a time from a form: common.moment (its window)
+    valid_to: Text(40) | None = Field(None, title="失效时间")
 
 
 @endpoints.get("/users", summary="用户列表（分页、筛选）")

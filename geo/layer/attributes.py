@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.bounds import number_text
 from geo.errors import Invalid, excerpt
 from geo.layer.registry import Attr, Layer
 from geo.values import to_python
@@ -125,6 +126,9 @@ def _fast_column(attr: Attr, values: Sequence[Any] | np.ndarray) -> tuple[np.nda
             bad |= ~_flags(cells, frozenset(attr.choices).__contains__)
         if attr.max_length:
             bad |= np.fromiter(map(len, cells), dtype=np.int64, count=len(cells)) > attr.max_length
+        if attr.shape is not None:
+            shape = attr.shape
+            bad |= _flags(cells, lambda c: shape.refuse(c) is not None)
         out[rows] = cells
         redo[rows[bad]] = True
         return out, redo
@@ -237,10 +241,20 @@ def _coerce_rows(attr: Attr, values: Sequence[Any] | np.ndarray) -> tuple[list[A
             err(i, "too_long", f"{label}最长 {attr.max_length} 个字符。")
             continue
         if attr.minimum is not None and isinstance(v, (int, float)) and v < attr.minimum:
-            err(i, "out_of_range", f"{label}应不小于 {attr.minimum:g}。")
+            err(i, "out_of_range", f"{label}应不小于 {number_text(attr.minimum)}。")
             continue
         if attr.maximum is not None and isinstance(v, (int, float)) and v > attr.maximum:
-            err(i, "out_of_range", f"{label}应不大于 {attr.maximum:g}。")
+            err(i, "out_of_range", f"{label}应不大于 {number_text(attr.maximum)}。")
+            continue
+        refusal = (
+            attr.window.refuse(v)
+            if isinstance(v, dt.date)
+            else attr.shape.refuse(v)
+            if attr.shape is not None and isinstance(v, str)
+            else None
+        )
+        if refusal is not None:
+            err(i, refusal.code, f"{label}{refusal.rule}")
             continue
         out[i] = v
     return out, errors

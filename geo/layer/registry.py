@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects.postgresql import JSONB
 
+from geo.bounds import Shape, Window
+
 SRID = 4326  # storage CRS (WGS84; CGCS2000 differs by centimetres and is converted on input)
 TILE_SRID = 3857
 
@@ -62,10 +64,16 @@ class Attr:
     minimum: float | None = None
     maximum: float | None = None
     read_only: bool = False  # computed by the server, never written by clients
+    window: Window = Window()  # date and datetime attributes: the dates allowed (geo/bounds.py)
+    shape: Shape | None = None  # text attributes: the shape of a code (geo/bounds.py)
 
     def __post_init__(self) -> None:
         if self.type not in ATTR_TYPES:
             raise ValueError(f"{self.name}: unknown attribute type {self.type}")
+        if self.shape is not None and self.type != "text":
+            raise ValueError(f"{self.name}: a shape is for text attributes")
+        if self.shape is not None and self.max_length is None:
+            object.__setattr__(self, "max_length", self.shape.max_length)
 
     def json_schema(self) -> dict:
         s: dict[str, Any] = {"type": JSON_TYPES[self.type], "title": self.label}
@@ -81,6 +89,9 @@ class Attr:
             s["minimum"] = self.minimum
         if self.maximum is not None:
             s["maximum"] = self.maximum
+        if self.type in ("date", "datetime"):
+            s["formatMinimum"] = self.window.earliest.isoformat()
+            s["formatMaximum"] = self.window.latest().isoformat()
         if self.read_only:
             s["readOnly"] = True
         return s

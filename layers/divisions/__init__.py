@@ -6,6 +6,7 @@ townships do not: no package on PyPI or npm carries township (乡镇街道) boun
 docs/architecture.md, "Reference data"), so the layer starts empty and says how to load the surveying
 department's file."""
 
+from geo.bounds import DIVISION_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 
@@ -23,7 +24,7 @@ register(
         group="基础地理",
         geometry="MultiPolygon",
         attrs=(
-            Attr("code", "行政区划代码", required=True, searchable=True, filterable=True, max_length=12),
+            Attr("code", "行政区划代码", required=True, searchable=True, filterable=True, shape=DIVISION_CODE),
             Attr("name", "名称", required=True, searchable=True, max_length=50),
             Attr("kind", "类型", choices=("区", "县", "县级市")),
         ),
@@ -40,7 +41,7 @@ register(
         group="基础地理",
         geometry="MultiPolygon",
         attrs=(
-            Attr("code", "乡镇街道代码", required=True, searchable=True, filterable=True, max_length=12),
+            Attr("code", "乡镇街道代码", required=True, searchable=True, filterable=True, shape=DIVISION_CODE),
             Attr("name", "名称", required=True, searchable=True, max_length=50),
             district_attr(),
         ),

@@ -1,5 +1,6 @@
 """Construction-drawing joint review (施工图联审): the project pin."""
 
+from geo.bounds import AREA_MAX_M2, INVESTMENT_MAX_WAN, RECORD_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 
@@ -13,7 +14,7 @@ register(
         group="施工图联审",
         geometry="Point",
         attrs=(
-            Attr("code", "项目代码", required=True, searchable=True, filterable=True, max_length=40),
+            Attr("code", "项目代码", required=True, searchable=True, filterable=True, shape=RECORD_CODE),
             Attr("name", "项目名称", required=True, searchable=True, max_length=200),
             district_attr(),
             Attr("builder", "建设单位", searchable=True, max_length=200),
@@ -26,8 +27,8 @@ register(
                 filterable=True,
             ),
             Attr("grade", "项目等级", choices=("一类", "二类", "三类"), filterable=True),
-            Attr("floor_area_m2", "总建筑面积(㎡)", "float", minimum=0),
-            Attr("investment_wan", "估算投资(万元)", "float", minimum=0),
+            Attr("floor_area_m2", "总建筑面积(㎡)", "float", minimum=0, maximum=AREA_MAX_M2),
+            Attr("investment_wan", "估算投资(万元)", "float", minimum=0, maximum=INVESTMENT_MAX_WAN),
             Attr("submitted_at", "送审日期", "date"),
             Attr("concluded_at", "审查结论日期", "date"),
             Attr("status", "状态", choices=REVIEW_STATUS, filterable=True),

@@ -1,5 +1,6 @@
 """Urban and rural sewage treatment plants and facilities."""
 
+from geo.bounds import RECORD_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 
@@ -11,11 +12,11 @@ register(
         group="污水处理",
         geometry="Point",
         attrs=(
-            Attr("code", "设施编号", required=True, searchable=True, filterable=True, max_length=40),
+            Attr("code", "设施编号", required=True, searchable=True, filterable=True, shape=RECORD_CODE),
             Attr("name", "设施名称", required=True, searchable=True, max_length=200),
             district_attr(),
             Attr("kind", "类型", choices=("城镇污水处理厂", "农村污水处理终端"), required=True, filterable=True),
-            Attr("capacity_t_d", "设计规模(吨/日)", "float", minimum=0),
+            Attr("capacity_t_d", "设计规模(吨/日)", "float", minimum=0, maximum=5_000_000),
             Attr(
                 "process",
                 "处理工艺",

@@ -1,5 +1,6 @@
 """Standardized construction sites (标化工地): the site pin and its boundary (the electronic fence)."""
 
+from geo.bounds import AREA_MAX_M2, ID_MAX, INVESTMENT_MAX_WAN, PERMIT_NO, RECORD_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 
@@ -24,11 +25,11 @@ register(
         group="标化工地",
         geometry="Point",
         attrs=(
-            Attr("code", "项目编号", required=True, searchable=True, filterable=True, max_length=40),
+            Attr("code", "项目编号", required=True, searchable=True, filterable=True, shape=RECORD_CODE),
             Attr("name", "项目名称", required=True, searchable=True, max_length=200),
             district_attr(),
             Attr("address", "项目地址", searchable=True, max_length=200),
-            Attr("permit_no", "施工许可证号", searchable=True, max_length=60),
+            Attr("permit_no", "施工许可证号", searchable=True, shape=PERMIT_NO),
             Attr("builder", "建设单位", searchable=True, max_length=200),
             Attr("construction_unit", "施工单位", searchable=True, max_length=200),
             Attr("supervision_unit", "监理单位", searchable=True, max_length=200),
@@ -38,8 +39,8 @@ register(
                 choices=("房屋建筑", "市政基础设施", "轨道交通", "水利", "其他"),
                 filterable=True,
             ),
-            Attr("floor_area_m2", "建筑面积(㎡)", "float", minimum=0),
-            Attr("investment_wan", "总投资(万元)", "float", minimum=0),
+            Attr("floor_area_m2", "建筑面积(㎡)", "float", minimum=0, maximum=AREA_MAX_M2),
+            Attr("investment_wan", "总投资(万元)", "float", minimum=0, maximum=INVESTMENT_MAX_WAN),
             Attr("start_date", "开工日期", "date"),
             Attr("planned_end_date", "计划竣工日期", "date"),
             Attr("status", "状态", choices=SITE_STATUS, filterable=True),
@@ -68,7 +69,7 @@ register(
         group="标化工地",
         geometry="MultiPolygon",
         attrs=(
-            Attr("site_id", "所属工地", "int", required=True, filterable=True),
+            Attr("site_id", "所属工地", "int", required=True, filterable=True, minimum=1, maximum=ID_MAX),
             Attr("name", "围栏名称", searchable=True, max_length=200),
             district_attr(),
             Attr("area_m2", "面积(㎡)", "float", read_only=True),

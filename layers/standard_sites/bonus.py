@@ -24,6 +24,7 @@ from api.cases import ActionBody, case_routes, visible
 from api.deps import db_write
 from api.errors import ApiError
 from geo import audit, cases, workflow
+from geo.bounds import ITEM_CODE, Code, Text, Version
 from geo.cases import Action, CaseType
 from geo.layer.registry import Attr
 from layers.standard_sites import common
@@ -78,14 +79,14 @@ BONUS = CLAIM.machine
 
 
 class NewClaim(BaseModel):
-    item_code: str = Field(min_length=1, max_length=40, description="加分项编码（配置中的 bonus 项）")
-    description: str | None = Field(None, max_length=2000)
+    item_code: Code(ITEM_CODE) = Field(title="加分项", description="加分项编码（配置中的 bonus 项）")
+    description: Text(2000) | None = Field(None, title="说明")
 
 
 class ClaimUpdate(BaseModel):
-    version: int
-    item_code: str | None = Field(None, min_length=1, max_length=40)
-    description: str | None = Field(None, max_length=2000)
+    version: Version = Field(title="版本号")
+    item_code: Code(ITEM_CODE) | None = Field(None, title="加分项")
+    description: Text(2000) | None = Field(None, title="说明")
 
 
 def _item(conn: Connection, code: str, field: str = "item_code") -> dict:

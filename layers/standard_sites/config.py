@@ -9,8 +9,6 @@ that draws or applications use is closed instead.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from typing import Literal
 
 import sqlalchemy as sa
@@ -22,6 +20,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
+from geo.bounds import ITEM_CODE, Amount, Code, Text, Version, Whole
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 
@@ -35,7 +34,6 @@ KINDS = {
     "score_item": "专家评分项",
 }
 Kind = Literal["photo", "bonus", "deduction", "form_field", "score_item"]
-CODE = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 COLUMNS = tuple(t.catalog.c)  # every column of st_catalog: id, kind, code, name, … updated_at, updated_by
 
 # What uses an item of each kind (then it is deactivated, not deleted): item -> a statement finding one use.
@@ -52,44 +50,23 @@ USED = {
 
 
 class ItemFields(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    part: str | None = Field(None, max_length=50, description="拍照清单的工地部位")
-    points: float | None = Field(None, ge=0, le=100)
+    name: Text(200, 1) | None = Field(None, title="名称")
+    part: Text(50) | None = Field(None, title="工地部位", description="拍照清单的工地部位")
+    points: Amount(100) | None = Field(None, title="分值")
     required: bool | None = None
     field_type: Literal["text", "int"] | None = None
-    sort: int | None = None
+    sort: Whole(0, 9999) | None = Field(None, title="排序")
 
 
 class NewItem(ItemFields):
     kind: Kind
-    code: str = Field(min_length=1, max_length=40)
-    name: str = Field(min_length=1, max_length=200)
+    code: Code(ITEM_CODE) = Field(title="编码")
+    name: Text(200, 1) = Field(title="名称")
 
 
 class ItemUpdate(ItemFields):
-    version: int
+    version: Version = Field(title="版本号")
     active: bool | None = None
-
-
-class RoundFields(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    review_from: datetime | None = None
-    review_to: datetime | None = None
-    reminder_hours: float | None = Field(None, ge=0, le=720)
-    per_project: int | None = Field(None, ge=1, le=9)
-    max_per_expert: int | None = Field(None, ge=1, le=99)
-    report_due_day: int | None = Field(None, ge=1, le=28)
-    status: Literal["open", "closed"] | None = None
-
-
-class NewRound(RoundFields):
-    name: str = Field(min_length=1, max_length=200)
-    review_from: datetime
-    review_to: datetime
-
-
-class RoundUpdate(RoundFields):
-    version: int
 
 
 def _item(conn: Connection, item_id: int, lock: bool = False) -> dict:
@@ -156,8 +133,6 @@ def create_item(
     body: NewItem, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
 ) -> dict:
     who.require("site.config", "修改标化工地配置")
-    if not CODE.match(body.code):
-        raise ApiError(422, "invalid_code", "编码只能由字母、数字、下划线和短横线组成（最多 40 个字符）。", "code")
     values = body.model_dump()
     _check_item(body.kind, values)
     c = t.catalog

@@ -8,7 +8,6 @@ transaction.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from api.cases import case_routes, visible
 from api.deps import db_write
 from api.errors import ApiError
 from geo import audit, cases
+from geo.bounds import ITEM_CODE, SUBJECT_CODE, Code, Day, Text, Window
 from geo.cases import CaseType, Lookup, Range
 from geo.divisions import district_attr
 from geo.layer.registry import Attr
@@ -37,12 +37,12 @@ SUBJECTS = {"enterprise": "企业", "person": "个人"}
 
 
 class NewDeduction(BaseModel):
-    item_code: str = Field(min_length=1, max_length=40, description="减分项编码（配置中的 deduction 项）")
+    item_code: Code(ITEM_CODE) = Field(title="减分项", description="减分项编码（配置中的 deduction 项）")
     subject_kind: Literal["enterprise", "person"]
-    subject_code: str = Field(min_length=1, max_length=40, description="统一社会信用代码或身份证号码")
-    subject_name: str = Field(min_length=1, max_length=200)
-    reason: str = Field(min_length=1, max_length=2000)
-    occurred_on: date
+    subject_code: Code(SUBJECT_CODE) = Field(title="信用代码或身份证号", description="统一社会信用代码或身份证号码")
+    subject_name: Text(200, 1) = Field(title="对象名称")
+    reason: Text(2000, 1) = Field(title="事由")
+    occurred_on: Day(Window(years_ahead=0)) = Field(title="发生日期")
 
 
 def view(row: dict) -> dict:
@@ -115,8 +115,6 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewDeduction) -
         code = check_uscc(body.subject_code.strip().upper(), "subject_code")
     else:
         code = check_id_number(body.subject_code.strip().upper(), "subject_code")
-    if body.occurred_on > common.today_beijing():
-        raise ApiError(422, "future_date", "发生日期不能晚于今天。", "occurred_on")
     c = t.catalog
     item = (
         conn.execute(

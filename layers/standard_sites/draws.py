@@ -47,6 +47,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, draw
+from geo.bounds import REVIEW_WINDOW, Hours, Moment, RecordId, Text, Version, Whole
 from layers.standard_sites import common
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
@@ -59,29 +60,38 @@ ROUND_FIELDS = ("name", "review_from", "review_to", "reminder_hours", "per_proje
 DRAW_STATES = {"committed": "已承诺（待抽取）", "drawn": "已抽取", "superseded": "已作废（被新的承诺取代）"}
 
 
+ReviewTime = Moment(REVIEW_WINDOW)
+PerProject = Whole(1, 9)
+PerExpert = Whole(1, 100)
+
+
 class RoundIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100, description="轮次名称")
-    review_from: datetime = Field(description="评审开始时间（含时区）")
-    review_to: datetime = Field(description="评审截止时间")
-    reminder_hours: float = Field(24, ge=0, le=24 * 30, description="截止前多少小时发送提醒短信")
-    per_project: int = Field(2, ge=1, le=9, description="每个项目抽取专家数")
-    max_per_expert: int = Field(3, ge=1, le=100, description="每位专家本轮最多评审项目数")
+    name: Text(100, 1) = Field(title="轮次名称")
+    review_from: ReviewTime = Field(title="评审开始时间", description="评审开始时间（含时区）")
+    review_to: ReviewTime = Field(title="评审截止时间")
+    reminder_hours: Hours = Field(24, title="截止前提醒（小时）", description="截止前多少小时发送提醒短信")
+    per_project: PerProject = Field(2, title="每个项目抽取专家数")
+    max_per_expert: PerExpert = Field(3, title="每位专家本轮最多评审项目数")
 
 
 class RoundUpdate(BaseModel):
-    version: int
-    name: str | None = Field(None, min_length=1, max_length=100)
-    review_from: datetime | None = None
-    review_to: datetime | None = None
-    reminder_hours: float | None = Field(None, ge=0, le=24 * 30)
-    per_project: int | None = Field(None, ge=1, le=9)
-    max_per_expert: int | None = Field(None, ge=1, le=100)
+    version: Version = Field(title="版本号")
+    name: Text(100, 1) | None = Field(None, title="轮次名称")
+    review_from: ReviewTime | None = Field(None, title="评审开始时间")
+    review_to: ReviewTime | None = Field(None, title="评审截止时间")
+    reminder_hours: Hours | None = Field(None, title="截止前提醒（小时）")
+    per_project: PerProject | None = Field(None, title="每个项目抽取专家数")
+    max_per_expert: PerExpert | None = Field(None, title="每位专家本轮最多评审项目数")
 
 
 class DrawRequest(BaseModel):
-    evaluation_ids: list[int] | None = Field(None, description="只抽取这些考评申报（默认：本轮全部已推荐的）")
-    specialty: str | None = Field(None, max_length=50, description="要求的专业（默认不限）")
-    specialties: dict[int, str] = Field(default_factory=dict, description="按考评申报指定专业")
+    evaluation_ids: list[RecordId] | None = Field(
+        None, title="考评申报", description="只抽取这些考评申报（默认：本轮全部已推荐的）", max_length=1000
+    )
+    specialty: Text(50) | None = Field(None, title="要求的专业", description="要求的专业（默认不限）")
+    specialties: dict[RecordId, Text(50)] = Field(
+        default_factory=dict, title="按考评申报指定专业", description="按考评申报指定专业", max_length=1000
+    )
 
 
 def _require_rounds(who: Principal, what: str) -> None:

@@ -42,6 +42,7 @@ from api.deps import db_read, db_write
 from api.errors import ApiError
 from etl import printform
 from geo import audit, cases, files, signing, workflow
+from geo.bounds import ITEM_CODE, Code, Text, Version
 from geo.cases import Action, CaseType, Lookup
 from geo.layer.registry import Attr
 from geo.settings import get_settings
@@ -151,12 +152,12 @@ TOKEN_KIND = "st_eval"
 
 
 class NewEvaluation(BaseModel):
-    form: dict[str, Any] = Field(default_factory=dict)
+    form: dict[Code(ITEM_CODE), Any] = Field(default_factory=dict, title="申报表", max_length=200)  # FORM_FIELDS
 
 
 class FormUpdate(BaseModel):
-    version: int
-    form: dict[str, Any]
+    version: Version = Field(title="版本号")
+    form: dict[Code(ITEM_CODE), Any] = Field(title="申报表", max_length=200)
 
 
 def check_form(form: dict[str, Any], complete: bool) -> dict[str, str]:
@@ -627,7 +628,7 @@ def upload_attachment(
     evaluation_id: int,
     request: Request,
     file: UploadFile = File(...),
-    name: str | None = Form(None),
+    name: Text(200) | None = Form(None, title="附件名称"),
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> JSONResponse:

@@ -30,6 +30,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
+from geo.bounds import MOBILE, RESIDENT_ID, USCC, Code, Text, Version
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 
@@ -65,30 +66,30 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class ExpertIn(BaseModel):
-    name: str = Field(min_length=1, max_length=50, description="姓名")
-    id_number: str = Field(min_length=1, max_length=18, description="身份证号")
-    phone: str = Field(min_length=1, max_length=20, description="手机号")
-    group_name: str = Field(min_length=1, max_length=50, description="分组")
-    specialties: list[str] = Field(default_factory=list, description="专业")
-    enterprise_name: str | None = Field(None, max_length=200)
-    enterprise_uscc: str | None = Field(None, max_length=18)
-    title: str | None = Field(None, max_length=50)
+    name: Text(50, 1) = Field(title="姓名", description="姓名")
+    id_number: Code(RESIDENT_ID) = Field(title="身份证号", description="身份证号")
+    phone: Code(MOBILE) = Field(title="手机号", description="手机号")
+    group_name: Text(50, 1) = Field(title="分组", description="分组")
+    specialties: list[Text(50)] = Field(default_factory=list, title="专业", description="专业", max_length=50)
+    enterprise_name: Text(200) | None = Field(None, title="工作单位")
+    enterprise_uscc: Code(USCC, blank=True) | None = Field(None, title="单位统一社会信用代码")
+    title: Text(50) | None = Field(None, title="职称")
     available: bool = True
-    unavailable_reason: str | None = Field(None, max_length=200)
+    unavailable_reason: Text(200) | None = Field(None, title="不可用原因")
 
 
 class ExpertUpdate(BaseModel):
-    version: int
-    name: str | None = Field(None, min_length=1, max_length=50)
-    id_number: str | None = Field(None, min_length=1, max_length=18)
-    phone: str | None = Field(None, min_length=1, max_length=20)
-    group_name: str | None = Field(None, min_length=1, max_length=50)
-    specialties: list[str] | None = None
-    enterprise_name: str | None = Field(None, max_length=200)
-    enterprise_uscc: str | None = Field(None, max_length=18)
-    title: str | None = Field(None, max_length=50)
+    version: Version = Field(title="版本号")
+    name: Text(50, 1) | None = Field(None, title="姓名")
+    id_number: Code(RESIDENT_ID) | None = Field(None, title="身份证号")
+    phone: Code(MOBILE) | None = Field(None, title="手机号")
+    group_name: Text(50, 1) | None = Field(None, title="分组")
+    specialties: list[Text(50)] | None = Field(None, title="专业", max_length=50)
+    enterprise_name: Text(200) | None = Field(None, title="工作单位")
+    enterprise_uscc: Code(USCC, blank=True) | None = Field(None, title="单位统一社会信用代码")
+    title: Text(50) | None = Field(None, title="职称")
     available: bool | None = None
-    unavailable_reason: str | None = Field(None, max_length=200)
+    unavailable_reason: Text(200) | None = Field(None, title="不可用原因")
 
 
 def _require(who: Principal, what: str = "管理专家库") -> None:

@@ -20,6 +20,7 @@ from api.cases import ActionBody, case_routes, visible
 from api.deps import db_write
 from api.errors import ApiError
 from geo import audit, cases
+from geo.bounds import Text, Version
 from geo.cases import Action, CaseType
 from geo.divisions import DISTRICT_NAMES
 from geo.layer.registry import Attr
@@ -92,19 +93,19 @@ NOTICE = cases.register(
 
 class NoticeIn(BaseModel):
     kind: Literal["notice", "announcement", "disclosure"] = "notice"
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1, max_length=20000)
-    district: str | None = Field(None, description="为空表示全市")
+    title: Text(200, 1) = Field(title="标题")
+    body: Text(20000, 1) = Field(title="正文")
+    district: Text(20) | None = Field(None, title="范围", description="为空表示全市")
     public: bool = False
     publish: bool = False
 
 
 class NoticeUpdate(BaseModel):
-    version: int
+    version: Version = Field(title="版本号")
     kind: Literal["notice", "announcement", "disclosure"] | None = None
-    title: str | None = Field(None, min_length=1, max_length=200)
-    body: str | None = Field(None, min_length=1, max_length=20000)
-    district: str | None = None
+    title: Text(200, 1) | None = Field(None, title="标题")
+    body: Text(20000, 1) | None = Field(None, title="正文")
+    district: Text(20) | None = Field(None, title="范围")
     public: bool | None = None
 
 

@@ -11,7 +11,7 @@ photo whose EXIF time or position disagrees with the reported ones is flagged fo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError, status_of
 from geo import audit, files, geofence
+from geo.bounds import ITEM_CODE, Amount, Code, Moment, Text, Window
 from geo.layer.registry import registry
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX, outside_fence_policy
@@ -39,14 +40,13 @@ OWNERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def _when(value: str | None) -> datetime:
-    if not value:
+PHOTO_WINDOW = Window(date(2000, 1, 1), 1)  # a photo's time: not before the platform's records, not far ahead
+
+
+def _when(value: datetime | None) -> datetime:
+    if value is None:
         return datetime.now(UTC)
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(422, "invalid_time", f"拍摄时间「{value}」格式不正确。", "taken_at")
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def fence_check(
@@ -107,7 +107,7 @@ def add_photo(
     lat: float | None,
     accuracy_m: float | None,
     crs: str | None,
-    taken_at: str | None,
+    taken_at: datetime | None,
     key: str | None = None,
 ) -> dict:
     row = owner(conn, kind, owner_id, for_update=True)
@@ -254,12 +254,12 @@ def upload(
     owner_id: int,
     request: Request,
     file: UploadFile = File(...),
-    checklist_code: str | None = Form(None),
-    lon: float | None = Form(None),
-    lat: float | None = Form(None),
-    accuracy_m: float | None = Form(None),
-    crs: str | None = Form(None),
-    taken_at: str | None = Form(None),
+    checklist_code: Code(ITEM_CODE, blank=True) | None = Form(None, title="拍照清单项"),
+    lon: Amount(180, -180) | None = Form(None, title="经度"),
+    lat: Amount(90, -90) | None = Form(None, title="纬度"),
+    accuracy_m: Amount(100_000) | None = Form(None, title="定位精度（米）"),
+    crs: Text(20) | None = Form(None, title="坐标系"),
+    taken_at: Moment(PHOTO_WINDOW) | None = Form(None, title="拍摄时间"),
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> JSONResponse:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 import string
-from datetime import date
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
@@ -26,6 +25,20 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
+from geo.bounds import (
+    AREA_MAX_M2,
+    INVESTMENT_MAX_WAN,
+    MOBILE,
+    PERMIT_NO,
+    PROJECT_CODE,
+    USCC,
+    Amount,
+    Code,
+    Day,
+    Text,
+    Version,
+    Window,
+)
 from geo.db import transaction
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
@@ -55,25 +68,25 @@ PROJECT_FIELDS = (
 
 
 class Contact(BaseModel):
-    name: str = Field(min_length=1, max_length=50)
-    phone: str = Field(min_length=11, max_length=20)
+    name: Text(50, 1) = Field(title="联系人姓名")
+    phone: Code(MOBILE) = Field(title="联系人手机号")
 
 
 class Registration(BaseModel):
-    project_code: str = Field(min_length=1, max_length=60, description="项目代码（项目库）")
-    permit_no: str = Field(min_length=1, max_length=60, description="施工许可证号")
-    construction_uscc: str = Field(min_length=18, max_length=18, description="施工单位统一社会信用代码")
-    construction_contact: Contact
-    supervision_contact: Contact
+    project_code: Code(PROJECT_CODE) = Field(title="项目代码", description="项目代码（项目库）")
+    permit_no: Code(PERMIT_NO) = Field(title="施工许可证号", description="施工许可证号")
+    construction_uscc: Code(USCC) = Field(title="施工单位统一社会信用代码", description="施工单位统一社会信用代码")
+    construction_contact: Contact = Field(title="施工单位联系人")
+    supervision_contact: Contact = Field(title="监理单位联系人")
 
 
 class ProjectUpdate(BaseModel):
-    version: int
-    address: str | None = Field(None, max_length=200)
-    floor_area_m2: float | None = Field(None, ge=0)
-    investment_wan: float | None = Field(None, ge=0)
-    planned_end_date: date | None = None
-    completion_date: date | None = None
+    version: Version = Field(title="版本号")
+    address: Text(200) | None = Field(None, title="项目地址")
+    floor_area_m2: Amount(AREA_MAX_M2) | None = Field(None, title="建筑面积（㎡）")
+    investment_wan: Amount(INVESTMENT_MAX_WAN) | None = Field(None, title="总投资（万元）")
+    planned_end_date: Day() | None = Field(None, title="计划竣工日期")
+    completion_date: Day(Window(years_ahead=0)) | None = Field(None, title="竣工日期")
 
 
 def _project(conn: Connection, code: str) -> dict:

@@ -26,6 +26,7 @@ from api.cases import ActionBody, case_routes, visible
 from api.deps import db_write
 from api.errors import ApiError
 from geo import audit, cases, workflow
+from geo.bounds import ITEM_CODE, MONTH, Code, Range, Version
 from geo.cases import Action, CaseType
 from geo.layer.registry import Attr
 from layers.standard_sites import common
@@ -80,13 +81,16 @@ REPORT = MONTHLY.machine
 
 
 class NewReport(BaseModel):
-    month: str = Field(description="YYYY-MM")
-    form: dict[str, Any] = Field(default_factory=dict)
+    month: Code(MONTH) = Field(title="月份", description="YYYY-MM")
+    form: dict[Code(ITEM_CODE), Any] = Field(default_factory=dict, title="申报内容", max_length=200)  # the catalog's
 
 
 class FormUpdate(BaseModel):
-    version: int
-    form: dict[str, Any]
+    version: Version = Field(title="版本号")
+    form: dict[Code(ITEM_CODE), Any] = Field(title="申报内容", max_length=200)
+
+
+FORM_COUNT = Range(0, 1_000_000, whole=True)  # a count in the form (workers on site, checks, hazards)
 
 
 def check_form(conn: Connection, form: dict[str, Any], complete: bool) -> dict[str, Any]:
@@ -104,9 +108,10 @@ def check_form(conn: Connection, form: dict[str, Any], complete: bool) -> dict[s
             try:
                 value = int(str(value).replace(",", ""))
             except ValueError:
-                raise ApiError(422, "invalid_number", f"「{f['name']}」应为整数。", f"form.{key}")
-            if value < 0:
-                raise ApiError(422, "out_of_range", f"「{f['name']}」不能为负数。", f"form.{key}")
+                raise ApiError(422, "invalid_number", f"「{f['name']}」{FORM_COUNT.rule()}。", f"form.{key}")
+            refusal = FORM_COUNT.refuse(value)
+            if refusal is not None:
+                raise ApiError(422, refusal.code, f"「{f['name']}」{refusal.rule}", f"form.{key}")
         elif len(str(value)) > 2000:
             raise ApiError(422, "too_long", f"「{f['name']}」不能超过 2000 字。", f"form.{key}")
         out[key] = value

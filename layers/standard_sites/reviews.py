@@ -41,6 +41,7 @@ from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, cases, workflow
 from geo import scope as scopes
+from geo.bounds import ITEM_CODE, Amount, Code, Text
 from geo.cases import Action, CaseType, Lookup
 from geo.db import transaction
 from geo.divisions import district_attr
@@ -179,8 +180,10 @@ def comments_below() -> float:
 
 
 class ReviewIn(BaseModel):
-    scores: dict[str, float] = Field(description='各评分项得分，如 {"S01": 27}')
-    comments: str | None = Field(None, max_length=5000, description="评审意见")
+    scores: dict[Code(ITEM_CODE), Amount(100)] = Field(
+        title="评分", description='各评分项得分，如 {"S01": 27}', max_length=100
+    )
+    comments: Text(5000) | None = Field(None, title="评审意见", description="评审意见")
 
 
 def _item(row, now) -> dict:

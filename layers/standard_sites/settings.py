@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from geo.bounds import Amount, Whole
 from geo.settings import ModuleSettings, module_settings
 
 
@@ -17,9 +17,9 @@ class StandardSitesSettings(ModuleSettings):
     # Any other value stops the app at start-up (it used to mean "refuse" silently).
     outside_fence: Literal["refuse", "flag"] = "refuse"
     # Monthly reports submitted after this day of the following month are late (days above 28 count as the 28th).
-    report_due_day: int = Field(10, ge=1, le=31)
+    report_due_day: Whole(1, 31) = 10
     # An expert's review whose total is below this needs comments.
-    comments_below: float = 60.0
+    comments_below: Amount(100) = 60.0
 
 
 def st_settings() -> StandardSitesSettings:

@@ -9,7 +9,6 @@ with the record. A retried registration with the same ``Idempotency-Key`` answer
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from api.cases import case_routes
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, cases
+from geo.bounds import Amount, Day, Text, Window
 from geo.cases import CaseType, Range
 from geo.divisions import district_attr
 from geo.layer.registry import Attr
@@ -76,14 +76,14 @@ REGISTRATION = cases.register(
 
 class NewStage(BaseModel):
     stage: Literal["foundation", "main_structure", "decoration"]
-    evaluated_on: date
+    evaluated_on: Day(Window(years_ahead=0)) = Field(title="考评日期")
     result: Literal["优良", "合格", "不合格"]
-    score: float | None = Field(None, ge=0, le=100)
-    remarks: str | None = Field(None, max_length=2000)
-    lon: float | None = None
-    lat: float | None = None
-    accuracy_m: float | None = Field(None, ge=0)
-    crs: str | None = Field(None, max_length=20)
+    score: Amount(100) | None = Field(None, title="得分")
+    remarks: Text(2000) | None = Field(None, title="备注")
+    lon: Amount(180, -180) | None = Field(None, title="经度")  # the fence check says where Hangzhou is
+    lat: Amount(90, -90) | None = Field(None, title="纬度")
+    accuracy_m: Amount(100_000) | None = Field(None, title="定位精度（米）")
+    crs: Text(20) | None = Field(None, title="坐标系")
 
 
 def view(row: dict) -> dict:

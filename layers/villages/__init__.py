@@ -1,5 +1,6 @@
 """Smart villages and towns (智慧村镇): farmhouses, including dangerous houses."""
 
+from geo.bounds import ID_MAX, RECORD_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 
@@ -14,7 +15,7 @@ register(
         group="智慧村镇",
         geometry="Point",
         attrs=(
-            Attr("code", "农房编号", required=True, searchable=True, filterable=True, max_length=40),
+            Attr("code", "农房编号", required=True, searchable=True, filterable=True, shape=RECORD_CODE),
             Attr("owner_name", "户主姓名", searchable=True, max_length=50),
             district_attr(),
             Attr("township", "乡镇街道", searchable=True, filterable=True, max_length=50),
@@ -28,7 +29,7 @@ register(
                 filterable=True,
             ),
             Attr("built_year", "建成年份", "int", minimum=1900, maximum=2100),
-            Attr("floor_area_m2", "建筑面积(㎡)", "float", minimum=0),
+            Attr("floor_area_m2", "建筑面积(㎡)", "float", minimum=0, maximum=10_000),
             Attr("status", "建设状态", choices=FARMHOUSE_STATUS, filterable=True),
             Attr("danger_grade", "危险等级", choices=DANGER_GRADES, filterable=True),
             Attr(
@@ -70,7 +71,7 @@ register(
         group="智慧村镇",
         geometry="MultiPolygon",
         attrs=(
-            Attr("farmhouse_id", "所属农房", "int", required=True, filterable=True),
+            Attr("farmhouse_id", "所属农房", "int", required=True, filterable=True, minimum=1, maximum=ID_MAX),
             district_attr(),
             Attr("area_m2", "占地面积(㎡)", "float", read_only=True),
         ),

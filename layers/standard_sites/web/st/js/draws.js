@@ -14,9 +14,9 @@ function roundFields(r = {}) {
     { name: "name", label: "轮次名称", required: true, value: r.name, placeholder: "如 2026 年下半年标化工地考评" },
     { name: "review_from", label: "评审开始时间（北京时间）", type: "datetime-local", required: true, value: local(r.review_from) },
     { name: "review_to", label: "评审截止时间（北京时间）", type: "datetime-local", required: true, value: local(r.review_to) },
-    { name: "reminder_hours", label: "截止前提醒（小时）", type: "number", min: 0, value: r.reminder_hours ?? 24 },
+    { name: "reminder_hours", label: "截止前提醒（小时）", type: "number", min: 1, max: 720, step: 1, value: r.reminder_hours ?? 24 },
     { name: "per_project", label: "每个项目抽取专家数", type: "number", min: 1, max: 9, value: r.per_project ?? 2 },
-    { name: "max_per_expert", label: "每位专家本轮最多评审项目数", type: "number", min: 1, value: r.max_per_expert ?? 3 },
+    { name: "max_per_expert", label: "每位专家本轮最多评审项目数", type: "number", min: 1, max: 100, value: r.max_per_expert ?? 3 },
   ];
 }
 
