@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
+from geo.files import files_root
 from geo.gcj02 import wgs84_to_gcj02
 from tests import st_world
 from tests.conftest import make_user, set_environment
@@ -87,8 +88,10 @@ def _photo(client, headers, report_id, code, lon, lat, key=None, crs=None, accur
     return client.post(f"/api/st/report/{report_id}/photos", headers=h, files=files, data=form)
 
 
-def _month() -> str:
-    return datetime.now(timezone(timedelta(hours=8))).strftime("%Y-%m")
+def _month(offset: int = 0) -> str:
+    now = datetime.now(timezone(timedelta(hours=8)))
+    total = now.year * 12 + now.month - 1 + offset
+    return f"{total // 12}-{total % 12 + 1:02d}"
 
 
 def test_monthly_report_flow(client, world, engine):
@@ -235,12 +238,53 @@ def test_outside_fence_may_be_accepted_with_a_flag(client, world, env):
     assert any("围栏外" in f for f in r.json()["flags"])
 
 
-def test_units_cannot_report_for_other_projects(client, world):
-    r = client.post(f"/api/st/sites/{world[YH]['site_id']}/reports", headers=unit(world, XH), json={"month": _month()})
+def _stored(engine) -> dict:
+    """What a refused request must leave as it was: the rows it could have written, YH's report, the photo files."""
+    with engine.connect() as conn:
+        counts = {
+            table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            for table in ("st_reports", "st_photos", "case_history", "audit_log", "idempotency_keys", "sms_outbox")
+        }
+        reports = [
+            tuple(r)
+            for r in conn.execute(
+                text("SELECT id, site_id, month, status, version, form::text, updated_at FROM st_reports ORDER BY id")
+            )
+        ]
+    root = files_root()
+    on_disk = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    return {"counts": counts, "reports": reports, "files": on_disk}
+
+
+def test_units_cannot_report_for_other_projects(client, world, engine):
+    xh_unit, yh_site = unit(world, XH), world[YH]["site_id"]
+    with engine.connect() as conn:
+        yh_report = conn.execute(
+            text("SELECT id, version FROM st_reports WHERE site_id = :s ORDER BY id LIMIT 1"), {"s": yh_site}
+        ).one()
+    before = _stored(engine)
+    assert before["counts"]["st_reports"] > 0 and before["files"]  # there is something to change
+    # XH's construction unit: another project's site, its report, a photo for it — as if they did not exist.
+    h = {**xh_unit, "Idempotency-Key": "not-mine-1"}
+    r = client.post(f"/api/st/sites/{yh_site}/reports", headers=h, json={"month": _month(-2), "form": FIELDS})
+    assert r.status_code == 404 and r.json()["code"] and r.json()["message"]
+    r = client.put(
+        f"/api/st/reports/{yh_report.id}", headers=xh_unit, json={"version": yh_report.version, "form": FIELDS}
+    )
     assert r.status_code == 404
+    r = client.post(f"/api/st/reports/{yh_report.id}/actions/submit", headers=xh_unit)
+    assert r.status_code == 404
+    site = world[YH]
+    shot = datetime.now(UTC)
+    data = st_world.jpeg(site["lon"], site["lat"], shot, colour=(1, 2, 3))  # a new picture: a new file if stored
+    r = _photo(client, xh_unit, yh_report.id, "P07", site["lon"], site["lat"], key="not-mine-2", data=data, taken=shot)
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    # XH's supervision unit may not open a report at all.
     r = client.post(
         f"/api/st/sites/{world[XH]['site_id']}/reports",
-        headers=unit(world, XH, "supervision_unit"),
-        json={"month": _month()},
+        headers={**unit(world, XH, "supervision_unit"), "Idempotency-Key": "not-mine-3"},
+        json={"month": _month(-2)},
     )
-    assert r.status_code == 403
+    assert r.status_code == 403 and r.json()["code"] and "field" in r.json()
+    # Nothing was written: no report, photo, history, audit entry, idempotency key, SMS or file, YH's report as it was.
+    assert _stored(engine) == before
