@@ -4,7 +4,8 @@ camera and a fake GPS: the construction unit signs in with the password texted a
 report, takes every required photo inside the site's fence with the app's own camera (getUserMedia; the JPEG
 carries EXIF written on the phone: time, GPS) and submits it; a photo taken outside the fence is
 refused with the distance; a photo taken offline waits on the phone and goes up once back online; a photo whose
-answer is lost on the way is sent again and stored once (the idempotency key); the shell starts offline; where the
+answer is lost on the way is sent again and stored once (the idempotency key); the shell starts offline, and a photo
+answered while the screen reloads from the server still shows as uploaded; where the
 camera is refused, 「拍照」 falls back to the phone's camera app (the file chooser) and says so.
 """
 
