@@ -664,6 +664,75 @@ def test_jobs_command_and_the_task_queue(capsys):
     assert not hasattr(jobs, "on_app") and not hasattr(jobs, "install")
 
 
+def test_site_status_job_sets_exactly_the_statuses(world, engine, capsys):
+    """The scheduled job 工地月报逾期状态 (ST-19), run as the CLI and the workers run it: which sites it looked at,
+    what it set on each, and nothing the second time."""
+    from etl.cli import main
+    from geo import tasks
+
+    xh, yh, np_ = world[XH]["site_id"], world[YH]["site_id"], world[NP]["site_id"]
+    with engine.begin() as conn:
+        # The late application's site of test_round_limit_counts_earlier_draws_and_shortfall.
+        yh9 = conn.execute(text("SELECT id FROM sites WHERE code = 'YH-2026-0009'")).scalar_one()
+        # XH, YH and YH-9: an evaluation pending, but the pin says 在建 (stale). NP: registered in June 2019, no
+        # report since, no evaluation.
+        conn.execute(
+            text("UPDATE sites SET status = '在建', latest_report = NULL WHERE id = ANY(:s)"),
+            {"s": [xh, yh, yh9, np_]},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO st_registrations (project_id, site_id, district, created_at, created_by) "
+                "SELECT id, site_id, district, '2019-06-15 10:00+08', 'test' FROM projects WHERE site_id = :s"
+            ),
+            {"s": np_},
+        )
+        pending = dict(
+            conn.execute(
+                text("SELECT site_id, status FROM st_evaluations WHERE site_id = ANY(:s)"), {"s": [xh, yh, yh9]}
+            ).all()
+        )
+        audit_from = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar()
+
+    def statuses() -> dict:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT id, status, latest_report FROM sites WHERE deleted_at IS NULL ORDER BY id")
+            ).all()
+        return {r.id: (r.status, r.latest_report) for r in rows}
+
+    assert len(pending) == 3 and set(pending.values()) <= {"recommended", "in_review", "reviewed"}, pending
+    others = {k: v for k, v in statuses().items() if k not in (xh, yh, yh9, np_)}
+    evaluating = {xh: ("考评中", None), yh: ("考评中", None), yh9: ("考评中", None)}
+    try:
+        # 20 January 2020: December's report was due on the 10th.
+        assert main(["jobs", "run", "--now", "2020-01-20T09:00:00+08:00"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["standard_sites.overdue_site_statuses"] == {"site_statuses": {"checked": 4, "changed": 4, "late": 1}}
+        assert statuses() == {**others, **evaluating, np_: ("逾期未报", None)}
+        with engine.connect() as conn:
+            changes = conn.execute(
+                text(
+                    "SELECT feature_id, before->'properties'->>'status', after->'properties'->>'status' FROM audit_log "
+                    "WHERE id > :a AND actor = 'system' AND action = 'status' AND layer = 'sites' ORDER BY feature_id"
+                ),
+                {"a": audit_from},
+            ).all()
+        assert [tuple(c) for c in changes] == sorted(
+            [(xh, "在建", "考评中"), (yh, "在建", "考评中"), (yh9, "在建", "考评中"), (np_, "在建", "逾期未报")]
+        )
+        # The workers' periodic task, on the 5th (before the due day): NP is 在建 again; the others stay.
+        job = tasks.app().tasks["job:standard_sites.overdue_site_statuses"]
+        at = datetime(2020, 1, 5, 1, 0, tzinfo=UTC)
+        assert job(timestamp=int(at.timestamp())) == {"site_statuses": {"checked": 4, "changed": 1, "late": 0}}
+        assert statuses() == {**others, **evaluating, np_: ("在建", None)}
+        assert job(timestamp=int(at.timestamp())) == {"site_statuses": {"checked": 4, "changed": 0, "late": 0}}
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM st_registrations WHERE site_id = :s"), {"s": np_})
+            conn.execute(text("UPDATE sites SET status = '在建', latest_report = NULL WHERE id = :s"), {"s": np_})
+
+
 def test_future_window_code_is_refused(client, world, drawn, signed_in, engine):
     """A round whose window opens in three days: its experts get their code now, but it does not sign them in."""
     boss = world["boss"]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
+from geo.files import files_root
 from geo.gcj02 import wgs84_to_gcj02
 from tests import st_world
 from tests.conftest import make_user, set_environment
@@ -87,8 +88,10 @@ def _photo(client, headers, report_id, code, lon, lat, key=None, crs=None, accur
     return client.post(f"/api/st/report/{report_id}/photos", headers=h, files=files, data=form)
 
 
-def _month() -> str:
-    return datetime.now(timezone(timedelta(hours=8))).strftime("%Y-%m")
+def _month(offset: int = 0) -> str:
+    now = datetime.now(timezone(timedelta(hours=8)))
+    total = now.year * 12 + now.month - 1 + offset
+    return f"{total // 12}-{total % 12 + 1:02d}"
 
 
 def test_monthly_report_flow(client, world, engine):
@@ -213,6 +216,122 @@ def test_retries_are_idempotent(client, world, engine):
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
 
 
+class ResettingProxy:
+    """A real TCP proxy in front of the app. Each connection carries one request: the proxy reads it whole, sends it
+    to the app and reads the app's whole answer; the first answer it keeps to itself and resets the client's
+    connection instead (RST: the phone lost the answer after the server had done the work); later ones it passes on."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+        import threading
+
+        self.port, self.answers, self.resets = port, [], 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @staticmethod
+    def _message(conn) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        while length and len(body) < int(length.group(1)):
+            body += conn.recv(65536)
+        return head + b"\r\n\r\n" + body
+
+    def _serve(self) -> None:
+        import socket
+        import struct
+
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            with client, socket.create_connection(("127.0.0.1", self.port)) as upstream:
+                request = self._message(client)
+                if not request:
+                    continue
+                upstream.sendall(request)
+                answer = self._message(upstream)
+                self.answers.append(answer)
+                if self.resets == 0:
+                    self.resets += 1
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+                else:
+                    client.sendall(answer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_upload_whose_answer_was_reset_is_stored_once(world, engine, app):
+    """Through a real proxy that resets the connection after the app stored the photo: the retry with the same
+    Idempotency-Key is answered with the first answer, and the photo, its file and its key exist once."""
+    import httpx
+
+    from tests.conftest import running_server
+
+    sg, site = unit(world, YH), world[YH]
+    with engine.connect() as conn:
+        rid = conn.execute(
+            text("SELECT id FROM st_reports WHERE site_id = :s AND status = 'draft' ORDER BY id LIMIT 1"),
+            {"s": site["site_id"]},
+        ).scalar_one()
+    shot = datetime.now(UTC)
+    data = st_world.jpeg(site["lon"], site["lat"], shot, colour=(12, 34, 56))
+    key = "reset-after-store-1"
+
+    def send(c):
+        return c.post(
+            f"/api/st/report/{rid}/photos",
+            headers={**sg, "Idempotency-Key": key},
+            files={"file": ("IMG_0002.jpg", io.BytesIO(data), "image/jpeg")},
+            data={
+                "checklist_code": "P03",
+                "lon": str(site["lon"]),
+                "lat": str(site["lat"]),
+                "accuracy_m": "8",
+                "taken_at": shot.isoformat(),
+            },
+        )
+
+    def stored() -> tuple:
+        with engine.connect() as conn:
+            photos = conn.execute(
+                text("SELECT id, sha256 FROM st_photos WHERE idempotency_key LIKE :k"), {"k": f"%:{key}"}
+            ).all()
+            keys = conn.execute(text("SELECT count(*) FROM idempotency_keys WHERE key = :k"), {"k": key}).scalar()
+        return [tuple(p) for p in photos], keys
+
+    assert stored() == ([], 0)
+    with running_server(app) as base:
+        proxy = ResettingProxy(int(base.rsplit(":", 1)[1]))
+        try:
+            with httpx.Client(base_url=proxy.url, timeout=60) as c:
+                with pytest.raises(httpx.TransportError):
+                    send(c)  # the phone hears nothing ...
+                assert proxy.resets == 1 and proxy.answers[0].startswith(b"HTTP/1.1 201")  # ... the app said 201
+                (photo,), keys = stored()
+                assert keys == 1
+                again = send(c)
+        finally:
+            proxy.close()
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true", again.text
+    assert again.json()["id"] == photo[0] and again.json()["sha256"] == photo[1]
+    assert again.content == proxy.answers[1].partition(b"\r\n\r\n")[2]
+    assert stored() == ([photo], 1)
+    root = files_root()
+    assert len([p for p in root.rglob(f"{photo[1]}*") if not p.name.endswith(".thumb.jpg")]) == 1
+
+
 def test_exif_disagreement_is_flagged(client, world):
     sg = unit(world, YH)
     site = world[YH]
@@ -235,12 +354,53 @@ def test_outside_fence_may_be_accepted_with_a_flag(client, world, env):
     assert any("围栏外" in f for f in r.json()["flags"])
 
 
-def test_units_cannot_report_for_other_projects(client, world):
-    r = client.post(f"/api/st/sites/{world[YH]['site_id']}/reports", headers=unit(world, XH), json={"month": _month()})
+def _stored(engine) -> dict:
+    """What a refused request must leave as it was: the rows it could have written, YH's report, the photo files."""
+    with engine.connect() as conn:
+        counts = {
+            table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            for table in ("st_reports", "st_photos", "case_history", "audit_log", "idempotency_keys", "sms_outbox")
+        }
+        reports = [
+            tuple(r)
+            for r in conn.execute(
+                text("SELECT id, site_id, month, status, version, form::text, updated_at FROM st_reports ORDER BY id")
+            )
+        ]
+    root = files_root()
+    on_disk = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    return {"counts": counts, "reports": reports, "files": on_disk}
+
+
+def test_units_cannot_report_for_other_projects(client, world, engine):
+    xh_unit, yh_site = unit(world, XH), world[YH]["site_id"]
+    with engine.connect() as conn:
+        yh_report = conn.execute(
+            text("SELECT id, version FROM st_reports WHERE site_id = :s ORDER BY id LIMIT 1"), {"s": yh_site}
+        ).one()
+    before = _stored(engine)
+    assert before["counts"]["st_reports"] > 0 and before["files"]  # there is something to change
+    # XH's construction unit: another project's site, its report, a photo for it — as if they did not exist.
+    h = {**xh_unit, "Idempotency-Key": "not-mine-1"}
+    r = client.post(f"/api/st/sites/{yh_site}/reports", headers=h, json={"month": _month(-2), "form": FIELDS})
+    assert r.status_code == 404 and r.json()["code"] and r.json()["message"]
+    r = client.put(
+        f"/api/st/reports/{yh_report.id}", headers=xh_unit, json={"version": yh_report.version, "form": FIELDS}
+    )
     assert r.status_code == 404
+    r = client.post(f"/api/st/reports/{yh_report.id}/actions/submit", headers=xh_unit)
+    assert r.status_code == 404
+    site = world[YH]
+    shot = datetime.now(UTC)
+    data = st_world.jpeg(site["lon"], site["lat"], shot, colour=(1, 2, 3))  # a new picture: a new file if stored
+    r = _photo(client, xh_unit, yh_report.id, "P07", site["lon"], site["lat"], key="not-mine-2", data=data, taken=shot)
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    # XH's supervision unit may not open a report at all.
     r = client.post(
         f"/api/st/sites/{world[XH]['site_id']}/reports",
-        headers=unit(world, XH, "supervision_unit"),
-        json={"month": _month()},
+        headers={**unit(world, XH, "supervision_unit"), "Idempotency-Key": "not-mine-3"},
+        json={"month": _month(-2)},
     )
-    assert r.status_code == 403
+    assert r.status_code == 403 and r.json()["code"] and "field" in r.json()
+    # Nothing was written: no report, photo, history, audit entry, idempotency key, SMS or file, YH's report as it was.
+    assert _stored(engine) == before

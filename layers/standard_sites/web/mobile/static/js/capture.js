@@ -62,6 +62,7 @@ export class Capture {
     this.open = false;
     this.local = {}; // code -> a problem found on the phone (no position, not a fresh photo)
     this.pending = [];
+    this.heard = new Set(); // keys of queued items whose answer this screen was told of (uploaded or refused)
     this.listeners = [];
   }
 
@@ -103,8 +104,10 @@ export class Capture {
     };
     on(queue, "change", () => this.refreshQueue());
     on(queue, "uploaded", (e) => {
+      this.heard.add(e.detail.item.key);
       if (e.detail.item.owner === this.owner) this.onUploaded(e.detail.photo);
     });
+    on(queue, "refused", (e) => this.heard.add(e.detail.key));
     this.mounted = true;
     this.bar = new LocationBar(this.el.querySelector("#locbar"), this.siteId);
     this.bar.mount();
@@ -120,10 +123,18 @@ export class Capture {
   }
 
   // The server's view: the photos so far and whether photos may be added now (the case's state and the role).
+  // A photo the queue sent after this view was read (its 201 came while the screen was loading, so it is neither
+  // in the list nor in the queue) is shown from its upload's answer, and the case read again, once.
   set(photos, open) {
-    this.photos = photos;
+    const late = queue.unlisted(this.owner, photos);
+    this.photos = [...photos, ...late.map((u) => u.photo)];
     this.open = open;
     this.render();
+    const unasked = late.filter((u) => !u.reread);
+    if (unasked.length) {
+      unasked.forEach((u) => { u.reread = true; });
+      this.onUploaded(unasked[0].photo);
+    }
   }
 
   async refreshQueue() {
@@ -134,9 +145,13 @@ export class Capture {
       pending = [];
     }
     if (!this.mounted) return; // the screen was left meanwhile
+    // An item that left the queue without this screen hearing of it (sent from another tab, or its answer came
+    // while the screen was busy): the server has it, or refused it — the case is read again.
+    const gone = this.pending.some((q) => !this.heard.has(q.key) && !pending.some((p) => p.key === q.key));
     this.pending = pending;
     this.render();
     this.onPending();
+    if (gone) this.onUploaded(null);
   }
 
   get pendingCount() {

@@ -6,6 +6,11 @@
 // back online or the app back to the front); the item leaves the queue on 201 or on a 4xx that is final (outside
 // the fence, report closed, not a photo …), whose message the user is shown. A 401 (or a CSRF refusal after the
 // session changed) pauses the queue until the user signs in again. Only the signed-in user's items are sent.
+//
+// An item leaves the queue when its 201 arrives; a screen that read the server's copy of its case before the photo
+// was stored, and shows that copy after the item left, would show the photo as missing (to be taken again). So the
+// queue remembers the photos it sent (`recent`, in this page) until a server's list of their case contains them:
+// `unlisted(owner, photos)` says which the list lacks, and capture.js shows them as uploaded and reads the case again.
 import { csrfToken, session } from "/static/js/api.js";
 import { uuid } from "./ui.js";
 
@@ -15,6 +20,7 @@ const TIMEOUT_MS = 90000;
 const MAX_DELAY_S = 300;
 const OFFLINE_RECHECK_MS = 5000; // navigator.onLine looked at again (no request) in case an "online" was missed
 const REFUSALS_KEY = "cj-mobile-refusals";
+const RECENT_MS = 15 * 60 * 1000; // how long a sent photo is remembered while no list of its case shows it
 
 let dbPromise = null;
 
@@ -61,6 +67,7 @@ export class UploadQueue extends EventTarget {
     this.channel = "BroadcastChannel" in window ? new BroadcastChannel("cj-mobile-uploads") : null;
     this.refusals = this.loadRefusals();
     this.thumbs = new Map(); // key -> object URL of a queued photo
+    this.recent = []; // sent from this page, not yet in a list of their case: {owner, code, key, user, photo, at}
   }
 
   start() {
@@ -114,16 +121,25 @@ export class UploadQueue extends EventTarget {
   // -- running ----------------------------------------------------------------------------------------------------
 
   // Retry now: back online, back in front, signed in again, or the user asked.
+  // The items are changed in one transaction: a copy read before and written back after a send finished would put
+  // a photo the server has back into the queue (and send it again).
   async wake() {
     this.paused = false;
-    const all = await getAll();
-    for (const item of all) {
-      if (item.next_at > 0 || item.state === "auth") {
-        item.next_at = 0;
-        if (item.state === "auth") item.state = "waiting";
-        await put(item);
-      }
-    }
+    await tx("readwrite", (s) => {
+      const cursor = s.openCursor();
+      cursor.onsuccess = () => {
+        const c = cursor.result;
+        if (!c) return;
+        const item = c.value;
+        if (item.next_at > 0 || item.state === "auth") {
+          item.next_at = 0;
+          if (item.state === "auth") item.state = "waiting";
+          c.update(item);
+        }
+        c.continue();
+      };
+      return null;
+    });
     this.changed();
     this.pump();
   }
@@ -220,6 +236,11 @@ export class UploadQueue extends EventTarget {
       clearTimeout(timer);
     }
     if (res.ok) {
+      if (body?.id) {
+        const now = Date.now();
+        this.recent = [{ owner: item.owner, code: item.code, key: item.key, user: item.user, photo: body, at: now },
+          ...this.recent.filter((r) => now - r.at < RECENT_MS)].slice(0, 50);
+      }
       await remove(item.key);
       this.dropThumb(item.key);
       this.emit("uploaded", { item, photo: body });
@@ -264,6 +285,17 @@ export class UploadQueue extends EventTarget {
     const url = this.thumbs.get(key);
     if (url) URL.revokeObjectURL(url);
     this.thumbs.delete(key);
+  }
+
+  // -- what was sent ----------------------------------------------------------------------------------------------
+
+  // The photos of `owner` this page sent (201) that the server's list `photos` of that owner does not show yet: it
+  // was read before they were stored. Those it shows are forgotten (the server's list has the last word from now).
+  unlisted(owner, photos) {
+    const listed = new Set(photos.map((p) => p.id));
+    const now = Date.now();
+    this.recent = this.recent.filter((r) => !(r.owner === owner && listed.has(r.photo.id)) && now - r.at < RECENT_MS);
+    return this.recent.filter((r) => r.owner === owner && r.user === (session.user?.user || null));
   }
 
   // -- what was refused -------------------------------------------------------------------------------------------
