@@ -170,7 +170,7 @@ def test_review_and_statistics_in_browser(world, server, engine):
             forced.locator("button[type=submit]").click()
             expect(page.locator("dialog")).to_have_count(0)
             expect(page.locator(".tab")).to_have_text(
-                ["月度申报", "加分项", "考评申报", "减分项", "阶段考评", "通知公告"]
+                ["月度申报", "加分项", "考评申报", "减分项", "阶段考评", "通知公告", "项目信息"]
             )
             row = page.locator(".pane[data-tab=reports] tbody tr", has_text=month)
             expect(row).to_have_count(1)

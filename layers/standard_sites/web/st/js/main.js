@@ -9,6 +9,8 @@ import * as registers from "./registers.js";
 import * as stats from "./stats.js";
 import * as draws from "./draws.js";
 import * as reviews from "./reviews.js";
+import * as register from "./register.js";
+import * as project from "./project.js";
 
 // [id, title, permission, mount(pane, ctx, sub)]
 const TABS = [
@@ -18,6 +20,7 @@ const TABS = [
   ["deductions", "减分项", "site.view", registers.deductions],
   ["stages", "阶段考评", "site.view", registers.stages],
   ["notices", "通知公告", "site.view", registers.notices],
+  ["project", "项目信息", "site.view", project.mount],
   ["stats", "统计", "site.stats.view", stats.mount],
   ["config", "配置", "site.config", registers.config],
   ["experts", "专家库", "site.experts", registers.experts],
@@ -34,15 +37,29 @@ function matcher(patterns) {
 }
 
 function show(section) {
-  for (const id of ["login", "denied", "app"]) $(id).hidden = id !== section;
-  $("logout").hidden = section === "login";
-  $("password").hidden = section === "login";
+  for (const id of ["login", "denied", "app", "signup"]) $(id).hidden = id !== section;
+  $("logout").hidden = section === "login" || section === "signup";
+  $("password").hidden = section === "login" || section === "signup";
   document.body.dataset.state = section;
+}
+
+// 项目注册 (#register): open to anyone, signed in or not; leaving it goes back to the start.
+function showRegister() {
+  show("signup");
+  register.mount($("signup"));
+  window.onhashchange = () => start().catch((e) => toast(e.message || String(e), "error"));
+  $("signup").onclick = (e) => {
+    if (e.target.closest("#register-back, #register-login")) {
+      e.preventDefault();
+      history.replaceState(null, "", location.pathname);
+      start().catch((err) => toast(err.message || String(err), "error"));
+    }
+  };
 }
 
 function showLogin(message, expert = false) {
   show("login");
-  window.onhashchange = null;
+  window.onhashchange = () => { if (location.hash === "#register") showRegister(); };
   $("whoami").textContent = "";
   const form = expert ? otpForm() : new Form([
     { name: "username", label: "用户名", required: true, autocomplete: "username", placeholder: "用户名、手机号或身份证号" },
@@ -126,6 +143,7 @@ async function showApp(me) {
 
 async function start() {
   reset();
+  if (location.hash === "#register") return showRegister();
   const me = await api("/api/auth/me");
   if (!me.authenticated) return showLogin();
   showApp(me);

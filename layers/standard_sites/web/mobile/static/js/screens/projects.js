@@ -22,7 +22,8 @@ export async function list(app) {
           <span class="meta">${p.code} · ${p.district || ""}</span>
           ${p.address ? html`<span class="meta">${p.address}</span>` : ""}
           <span class="meta">施工许可证 ${p.permit_no || "—"}</span>
-        </a>`) : html`<div class="card"><p class="hint">暂无项目：您的账号还没有绑定标化工地项目。项目注册后，施工单位和监理单位账号会自动绑定。</p></div>`}
+        </a>`) : html`<div class="card"><p class="hint">暂无项目：您的账号还没有绑定标化工地项目。项目注册后，施工单位和监理单位账号会自动绑定。</p>
+          <p><a class="btn block" href="/st#register" id="register-link">去注册项目（施工单位，须持施工许可证）</a></p></div>`}
     </section>`);
   app.ready("projects");
 }
