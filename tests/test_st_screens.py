@@ -15,6 +15,8 @@ from sqlalchemy import text
 from layers.standard_sites.common import today_beijing
 from tests import st_world
 from tests.conftest import TEST_PASSWORD, make_user, running_server, set_environment
+from tests.test_st_mobile import CHROMIUM_ARGS as PHONE_ARGS
+from tests.test_st_mobile import Phone
 
 XH = "XH-2026-0001"
 YH = "YH-2026-0002"
@@ -52,7 +54,7 @@ def browser():
     assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
     expect.set_options(timeout=15_000)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=PHONE_ARGS)  # with the phone's fake camera
         try:
             yield b
         finally:
@@ -264,3 +266,185 @@ def test_project_update_checks_version_and_scope(client, world, engine):
         ).one()
         assert tuple(row) == ("文三路 1 号", None, version + 1)
         assert conn.execute(text("SELECT address FROM projects WHERE id = :i"), {"i": other}).scalar() is None
+
+
+def _fresh_accounts(client, engine, world, tails) -> tuple[dict, dict]:
+    """Both projects registered afresh (nothing filed yet); returns the bearer headers and the texted passwords, the
+    initial passwords accepted as they are (the password change has its own tests)."""
+    with engine.begin() as conn:
+        conn.execute(
+            text("TRUNCATE st_registrations, st_bonus_claims, st_evaluations, st_photos, st_attachments CASCADE")
+        )
+        conn.execute(text("DELETE FROM users WHERE username LIKE 'sg-%' OR username LIKE 'jl-%'"))
+    accounts = st_world.register_both(client, engine, world, tails=tails)
+    passwords = {}
+    with engine.begin() as conn:
+        for code in (XH, YH):
+            for prefix in ("sg", "jl"):
+                passwords[f"{prefix}-{code}"] = _texted_password(engine, f"{prefix}-{code}")
+        conn.execute(
+            text("UPDATE users SET must_change_password = false WHERE username LIKE 'sg-%' OR username LIKE 'jl-%'")
+        )
+    return accounts, passwords
+
+
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def test_bonus_evidence_is_a_document_not_a_site_photo(client, world, engine):
+    """A certificate scan uploaded from an office far from the site is accepted as evidence (no position, no fence);
+    a site photo of the same claim taken outside the fence is still refused; evidence closes with the claim and
+    stays inside the scope."""
+    accounts, _ = _fresh_accounts(client, engine, world, ("41", "42"))
+    sg, jl = accounts[(XH, "construction_unit")], accounts[(XH, "supervision_unit")]
+    other = accounts[(YH, "construction_unit")]
+    site = world[XH]
+    r = client.post(f"/api/st/sites/{site['site_id']}/bonus", headers=sg, json={"item_code": "B01"})
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    r = client.post(
+        f"/api/st/bonus/{cid}/photos",
+        headers=sg,
+        files={"file": ("cert.jpg", st_world.jpeg(), "image/jpeg")},
+        data={"lon": str(site["lon"] + 0.07), "lat": str(site["lat"]), "accuracy_m": "10"},
+    )
+    assert r.status_code == 422 and r.json()["code"] == "outside_fence", r.text
+    r = client.post(
+        f"/api/st/bonus/{cid}/attachments",
+        headers=sg,
+        files={"file": ("省级示范工地证书.pdf", PDF, "application/pdf")},
+        data={"name": "省级示范工地证书"},
+    )
+    assert r.status_code == 201, r.text
+    att = r.json()
+    assert att["name"] == "省级示范工地证书" and att["content_type"] == "application/pdf"
+    assert client.get(att["url"], headers=sg).content == PDF
+    assert client.get(att["url"], headers=other).status_code == 404
+    assert (
+        client.post(
+            f"/api/st/bonus/{cid}/attachments", headers=other, files={"file": ("x.pdf", PDF, "application/pdf")}
+        ).status_code
+        == 404
+    )
+    # Not a document: refused by content, nothing stored.
+    r = client.post(
+        f"/api/st/bonus/{cid}/attachments", headers=sg, files={"file": ("x.pdf", b"hello", "application/pdf")}
+    )
+    assert 400 <= r.status_code < 500 and r.json()["field"], r.text
+    detail = client.get(f"/api/st/bonus/{cid}", headers=jl).json()
+    assert [a["id"] for a in detail["attachments"]] == [att["id"]] and detail["photos"] == []
+    r = client.post(f"/api/st/bonus/{cid}/actions/submit", headers=sg, json={})
+    assert r.status_code == 200 and r.json()["status"] == "submitted", r.text
+    r = client.post(f"/api/st/bonus/{cid}/attachments", headers=sg, files={"file": ("y.pdf", PDF, "application/pdf")})
+    assert r.status_code == 409 and r.json()["code"] == "attachments_closed"
+    assert client.delete(f"/api/st/bonus/{cid}/attachments/{att['id']}", headers=sg).status_code == 409
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT bonus_claim_id, evaluation_id, site_id FROM st_attachments WHERE deleted_at IS NULL")
+        ).all()
+        assert rows == [(cid, None, site["site_id"])]
+        assert conn.execute(
+            text("SELECT actor FROM audit_log WHERE layer = 'st_attachments' AND feature_id = :a"), {"a": att["id"]}
+        ).scalars().all() == [f"sg-{XH}"]
+
+
+def test_bonus_claim_from_the_phone_far_from_the_site(browser, server, client, world, engine, tmp_path):
+    """The phone's 加分项 screen: a claim, a certificate photographed in the office 7 km from the site (accepted:
+    evidence is not fence-checked), 提交; the database holds the claim submitted with its evidence."""
+    from playwright.sync_api import expect
+
+    _, passwords = _fresh_accounts(client, engine, world, ("51", "52"))
+    site = world[XH]
+    errors: list[str] = []
+    context = browser.new_context(
+        viewport={"width": 390, "height": 780},
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        permissions=["geolocation"],
+        geolocation={"longitude": site["lon"] + 0.07, "latitude": site["lat"], "accuracy": 10},
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.goto(server + "/m#/login")
+    page.fill("#login-username", f"sg-{XH}")
+    page.fill("#login-password", passwords[f"sg-{XH}"])
+    page.tap("#login-submit")
+    expect(page.locator("body")).to_have_attribute("data-screen", "projects")
+    page.tap(f'[data-project="{XH}"]')
+    expect(page.locator("body")).to_have_attribute("data-screen", "site")
+    page.tap("#bonus-link")
+    expect(page.locator("body")).to_have_attribute("data-screen", "bonus-list")
+    page.locator("#bonus-item").select_option("B01")
+    page.fill("#bonus-description", "2026 年获评省级标准化示范工地")
+    page.tap("#bonus-create")
+    expect(page.locator("body")).to_have_attribute("data-screen", "bonus")
+    expect(page.locator("#case-status")).to_have_text("草稿")
+    expect(page.locator("#b-actions button[data-action=submit]")).to_be_disabled()
+    scan = tmp_path / "证书.jpg"
+    scan.write_bytes(st_world.jpeg())
+    page.fill("#b-name", "省级示范工地证书")
+    page.set_input_files("#b-file", str(scan))
+    page.tap("#b-upload-submit")
+    expect(page.locator("#b-files a[data-evidence]")).to_have_text(["省级示范工地证书"])
+    page.tap("#b-actions button[data-action=submit]")
+    page.tap("#sheet-ok")
+    expect(page.locator("#case-status")).to_have_text("待监理审核")
+    with engine.connect() as conn:
+        claim = conn.execute(text("SELECT id, status, description FROM st_bonus_claims")).one()
+        assert (claim.status, claim.description) == ("submitted", "2026 年获评省级标准化示范工地")
+        assert conn.execute(
+            text("SELECT name, content_type FROM st_attachments WHERE bonus_claim_id = :c"), {"c": claim.id}
+        ).all() == [("省级示范工地证书", "image/jpeg")]
+        assert conn.execute(text("SELECT count(*) FROM st_photos")).scalar() == 0
+    context.close()
+    assert not errors, errors
+
+
+def _this_month() -> str:
+    return today_beijing().strftime("%Y-%m")
+
+
+def test_refusal_toast_leaves_the_next_photo_button_free(browser, server, client, world, engine, tmp_path):
+    """A photo refused outside the fence shows its red toast; while it is on screen, the 拍照 button under it still
+    takes the tap (the toast lets taps through), and the photo is taken right away."""
+    _, passwords = _fresh_accounts(client, engine, world, ("61", "62"))
+    phone = Phone(browser, (server, None), world[XH], tmp_path)
+    page = phone.page
+    try:
+        phone.sign_in(f"sg-{XH}", passwords[f"sg-{XH}"])
+        phone.screen("projects")
+        page.tap(f'[data-project="{XH}"]')
+        phone.screen("site")
+        page.tap(f'[data-month="{_this_month()}"]')
+        phone.screen("report")
+        phone.move(dlon=0.012)  # about 1 km east
+        page.wait_for_selector('#locbar[data-state="outside"]')
+        phone.take_photo("P01", 1)
+        phone.item("P01", "refused")
+        assert "围栏外" in page.wait_for_selector(".toast.error").text_content()
+        phone.move()  # back on site for the next photo
+        page.wait_for_selector('#locbar[data-state="inside"]')
+        # The toast as it stands right after the refusal (kept up for the check, however slow the machine), and the
+        # next item's 拍照 button scrolled to exactly where the toast is.
+        covered = page.evaluate(
+            """(sel) => {
+                const toast = document.getElementById("toast");
+                toast.hidden = false;
+                const button = document.querySelector(sel);
+                const t = toast.getBoundingClientRect();
+                window.scrollBy(0, button.getBoundingClientRect().top - t.top);
+                const b = button.getBoundingClientRect();
+                return b.top < t.bottom && b.bottom > t.top;
+            }""",
+            '[data-item="P05"] .shoot',
+        )
+        assert covered
+        phone.take_photo("P05", 2)  # taps 「拍照」 under the toast: the in-app camera opens
+        phone.item("P05", "uploaded")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT checklist_code FROM st_photos")).scalars().all() == ["P05"]
+        phone.check_errors()
+    finally:
+        phone.context.close()

@@ -1,5 +1,5 @@
 // The phone app of the standardized construction sites (杭州标化工地, SPEC ST-26): a hash router over a few
-// screens — 登录, 修改密码, 我的项目, a project, its 月度申报 and 考评申报, 阶段考评登记 (the authority's officers),
+// screens — 登录, 修改密码, 我的项目, a project, its 月度申报, 加分项 and 考评申报, 阶段考评登记 (the authority's officers),
 // 上传队列.
 //
 // The session is the platform's cookie session (POST /api/auth/login); writes echo the cj_csrf cookie. The
@@ -10,6 +10,7 @@ import { ApiError, session, signOut, whoAmI } from "/static/js/api.js";
 import { queue } from "./queue.js";
 import { $, ask, toast } from "./ui.js";
 import * as account from "./screens/account.js";
+import * as bonus from "./screens/bonus.js";
 import * as projects from "./screens/projects.js";
 import * as evaluation from "./screens/evaluation.js";
 import * as report from "./screens/report.js";
@@ -28,6 +29,8 @@ const ROUTES = [
   [/^\/report\/(\d+)$/, report.show, true],
   [/^\/site\/(\d+)\/evaluation$/, evaluation.open, true],
   [/^\/evaluation\/(\d+)$/, evaluation.show, true],
+  [/^\/site\/(\d+)\/bonus$/, bonus.list, true],
+  [/^\/bonus\/(\d+)$/, bonus.show, true],
   [/^\/site\/(\d+)\/stage\/new\/(foundation|main_structure|decoration)$/, stage.create, true],
   [/^\/stage\/(\d+)$/, stage.show, true],
   [/^\/queue$/, uploads.show, true],

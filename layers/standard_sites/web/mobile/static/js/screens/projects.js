@@ -71,6 +71,10 @@ export async function site(app, siteId) {
         })}
       </div>
     </section>
+    <section class="card">
+      <h2>加分项</h2>
+      <a class="btn block" href="#/site/${siteId}/bonus" id="bonus-link">加分项申报${app.can("site.report.submit") ? "（上传证书等佐证材料）" : ""}</a>
+    </section>
     ${evaluations ? evaluationSection(app, siteId, project, evaluations.evaluations) : ""}
     ${stages ? stageSection(app, siteId, stages) : ""}
     <section class="card">
