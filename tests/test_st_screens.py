@@ -448,3 +448,44 @@ def test_refusal_toast_leaves_the_next_photo_button_free(browser, server, client
         phone.check_errors()
     finally:
         phone.context.close()
+
+
+def test_officer_reaches_stage_registration_from_the_menu(browser, server, world, engine, tmp_path):
+    """A district officer's phone: 辖区工地 in the menu lists the sites of the district (none of another), a search
+    finds one, its screen offers the stage registration, which is stored for that site — no address typed by hand,
+    and no registered project needed."""
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE st_registrations, st_stage_evals, st_photos CASCADE"))
+    make_user("st-screens-officer", ["district_staff"], district="西湖区")
+    officer = Phone(browser, (server, None), world[XH], tmp_path, camera=False)
+    page = officer.page
+    try:
+        officer.sign_in("st-screens-officer", TEST_PASSWORD)
+        officer.screen("projects")
+        assert page.is_visible("#sites-link")  # no registered project in the district: pointed to 辖区工地
+        page.tap("#menu-button")
+        page.tap("#menu-sites")
+        officer.screen("sites")
+        codes = page.eval_on_selector_all("#sites-list [data-site]", "els => els.map((e) => e.dataset.site)")
+        assert XH in codes and "XH-2026-0003" in codes and YH not in codes, codes
+        page.fill("#sites-q", "文三路")
+        page.tap("#sites-search button[type=submit]")
+        page.wait_for_selector("#sites-count >> text=共 1 个工地")
+        page.tap(f'[data-site="{XH}"]')
+        officer.screen("site")
+        assert "尚未注册标化工地账号" in page.text_content("#view")
+        page.tap('[data-stage-new="foundation"]')
+        officer.screen("stage-new")
+        page.wait_for_selector('#locbar[data-state="inside"]')
+        page.select_option("#s-result", "合格")
+        page.fill("#s-score", "85")
+        page.tap("#stage-submit")
+        officer.screen("stage")
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT site_id, stage, result, created_by, inside_fence FROM st_stage_evals")
+            ).all()
+        assert [tuple(r) for r in rows] == [(world[XH]["site_id"], "foundation", "合格", "st-screens-officer", True)]
+        officer.check_errors()
+    finally:
+        officer.context.close()

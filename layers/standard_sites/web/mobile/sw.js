@@ -23,6 +23,7 @@ const SHELL = [
   "/m/static/js/screens/evaluation.js",
   "/m/static/js/screens/projects.js",
   "/m/static/js/screens/report.js",
+  "/m/static/js/screens/sites.js",
   "/m/static/js/screens/stage.js",
   "/m/static/js/screens/uploads.js",
   "/m/static/icons/icon-192.png",

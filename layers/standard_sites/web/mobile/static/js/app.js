@@ -12,6 +12,7 @@ import { $, ask, toast } from "./ui.js";
 import * as account from "./screens/account.js";
 import * as bonus from "./screens/bonus.js";
 import * as projects from "./screens/projects.js";
+import * as sites from "./screens/sites.js";
 import * as evaluation from "./screens/evaluation.js";
 import * as report from "./screens/report.js";
 import * as stage from "./screens/stage.js";
@@ -24,6 +25,7 @@ const ROUTES = [
   [/^\/login$/, account.login, false],
   [/^\/password$/, account.password, true],
   [/^\/projects$/, projects.list, true],
+  [/^\/sites$/, sites.list, true],
   [/^\/site\/(\d+)$/, projects.site, true],
   [/^\/site\/(\d+)\/month\/(\d{4}-\d{2})$/, report.openMonth, true],
   [/^\/report\/(\d+)$/, report.show, true],
@@ -146,6 +148,7 @@ const app = {
     const user = session.user;
     document.body.dataset.user = user?.user || "";
     $("menu-button").hidden = !user;
+    $("menu-sites").hidden = !this.can("site.stage"); // the local authority's officers: every site in scope
     $("menu-user").textContent = user ? `${user.display_name || user.user}（${user.user}）` : "";
   },
 
