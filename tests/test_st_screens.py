@@ -489,3 +489,36 @@ def test_officer_reaches_stage_registration_from_the_menu(browser, server, world
         officer.check_errors()
     finally:
         officer.context.close()
+
+
+def test_district_choices_follow_the_scope(client, world, engine):
+    """Both district lists (the workbench's /api/divisions/districts, the map's /api/districts) mark the districts in
+    the account's scope: a district account its own, a unit its project's, city-wide and anonymous all 13."""
+    with engine.connect() as conn:
+        names = conn.execute(text("SELECT name FROM districts ORDER BY code")).scalars().all()
+    assert len(names) == 13
+    clerk = make_user("st-screens-yuhang", ["district_staff"], district="余杭区")
+    city = make_user("st-screens-city", ["city_supervisor"])
+    unit = make_user("st-screens-unit", ["construction_unit"], grants={"sites": [world[XH]["site_id"]]})
+    for path in ("/api/divisions/districts", "/api/districts"):
+        for headers, expected in ((clerk, ["余杭区"]), (unit, ["西湖区"]), (city, names), ({}, names)):
+            got = client.get(path, headers=headers).json()["districts"]
+            assert [d["name"] for d in got] == names, path  # every district is still listed (the map's extent)
+            assert [d["name"] for d in got if d["in_scope"]] == expected, (path, expected)
+
+
+def test_map_district_picker_follows_the_scope(browser, server):
+    """The map page's district picker of a district account signed in (on the workbench: the same session) offers
+    全市 and its own district only."""
+    from playwright.sync_api import expect
+
+    make_user("st-screens-binjiang", ["district_staff"], district="滨江区")
+    errors: list[str] = []
+    page = _page(browser, errors)
+    page.goto(server + "/st")
+    _sign_in(page, "st-screens-binjiang", TEST_PASSWORD)
+    expect(page.locator("#whoami")).to_contain_text("st-screens-binjiang")
+    page.goto(server + "/")
+    expect(page.locator("#district-select option")).to_have_text(["全市", "滨江区"])
+    page.context.close()
+    assert not errors, errors
