@@ -522,3 +522,74 @@ def test_map_district_picker_follows_the_scope(browser, server):
     expect(page.locator("#district-select option")).to_have_text(["全市", "滨江区"])
     page.context.close()
     assert not errors, errors
+
+
+def test_expert_login_page_says_single_use_and_resends(browser, server, world, engine):
+    """The expert's SMS says that the code signs in once and until when the review window is open; the login page
+    says so too; the second sign-in with the used code is refused with the way out, and 「重新发送动态密码」 right
+    there texts a new code that signs in."""
+    from datetime import UTC, datetime
+
+    from playwright.sync_api import expect
+
+    from api.accounts import otp
+    from api.accounts import users as accounts
+    from geo.db import transaction
+
+    phone = "13900000077"
+    start, end = datetime.now(UTC) - timedelta(minutes=5), datetime.now(UTC) + timedelta(days=3)
+    make_user("st-screens-expert", ["expert"], phone=phone)
+    with transaction() as conn:
+        uid = conn.execute(text("SELECT id FROM users WHERE username = 'st-screens-expert'")).scalar()
+        accounts.grant(conn, uid, "sites", world[XH]["site_id"], "expert", start, end, actor="test")
+        code = otp.issue(conn, uid, start, end, actor="draw", what="标化工地专家评审")
+    with engine.begin() as conn:  # texted at the draw, a while ago
+        conn.execute(
+            text("UPDATE otp_codes SET created_at = now() - interval '2 hours' WHERE user_id = :u"), {"u": uid}
+        )
+
+    def texts() -> list[str]:
+        with engine.connect() as conn:
+            return (
+                conn.execute(text("SELECT body FROM sms_outbox WHERE phone = :p ORDER BY id"), {"p": phone})
+                .scalars()
+                .all()
+            )
+
+    (sms,) = texts()
+    closes = end.astimezone(otp.TZ).strftime("%m月%d日%H:%M")
+    assert code in sms and "只能登录一次" in sms and f"至 {closes}" in sms and "重新发送动态密码" in sms
+
+    errors: list[str] = []
+    page = _page(browser, errors)
+    page.goto(server + "/st")
+    page.locator("#login-switch").click()
+    expect(page.locator("#otp-rules")).to_contain_text("动态密码只能登录一次")
+    login = page.locator("#login")
+    login.locator("input[name=login]").fill(phone)
+    login.locator("input[name=code]").fill(code)
+    login.locator("button[type=submit]").click()
+    expect(page.locator("#whoami")).to_contain_text("st-screens-expert")
+    page.locator("#logout").click()
+
+    # The same code again: refused, with the way out; the resend is right there.
+    page.locator("#login-switch").click()
+    login.locator("input[name=login]").fill(phone)
+    login.locator("input[name=code]").fill(code)
+    login.locator("button[type=submit]").click()
+    expect(login.locator(".field[data-field=code] .field-error")).to_contain_text("重新发送动态密码")
+    page.locator("#otp-resend").click()
+    expect(page.locator("#otp-sent")).to_contain_text("只能登录一次")
+    assert len(texts()) == 2
+    fresh = re.search(r"动态密码：(\d+)", texts()[-1]).group(1)
+    assert fresh != code and f"至 {closes}" in texts()[-1]
+    login.locator("input[name=code]").fill(fresh)
+    login.locator("button[type=submit]").click()
+    expect(page.locator("#whoami")).to_contain_text("st-screens-expert")
+    with engine.connect() as conn:
+        used = conn.execute(
+            text("SELECT count(*) FROM otp_codes WHERE user_id = :u AND used_at IS NOT NULL"), {"u": uid}
+        ).scalar()
+    assert used == 2
+    page.context.close()
+    assert not errors, errors

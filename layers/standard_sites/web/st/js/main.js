@@ -79,8 +79,9 @@ function showLogin(message, expert = false) {
 }
 
 // Drawn experts sign in inside their review window with their phone (or ID number) and an SMS dynamic password.
+// A code signs in once; for the next sign-in inside the window a new one is sent from here (「重新发送动态密码」).
 function otpForm() {
-  const ask = h("button", { type: "button", class: "btn" }, "获取动态密码");
+  const ask = h("button", { type: "button", class: "btn", id: "otp-resend" }, "重新发送动态密码");
   const form = new Form([
     { name: "login", label: "手机号或身份证号", required: true, autocomplete: "username" },
     { name: "code", label: "短信动态密码", required: true, autocomplete: "one-time-code" },
@@ -92,18 +93,29 @@ function otpForm() {
       await start();
     },
   });
+  const sent = h("p", { class: "note", id: "otp-sent", role: "status", hidden: true });
   ask.addEventListener("click", async () => {
     form.clearErrors();
+    sent.hidden = true;
+    if (!form.values().login.trim()) {
+      form.showError({ message: "请先输入手机号或身份证号。", field: "login" });
+      return;
+    }
     ask.disabled = true;
     try {
-      const out = await api("/api/auth/otp/request", { method: "POST", body: { login: form.values().login } });
-      toast(out.message);
+      const out = await api("/api/auth/otp/request", { method: "POST", body: { login: form.values().login.trim() } });
+      sent.textContent = out.message;
+      sent.hidden = false;
+      form.el.querySelector("input[name=code]").focus();
     } catch (e) {
       form.showError(e);
     } finally {
       ask.disabled = false;
     }
   });
+  form.el.prepend(h("p", { class: "note", id: "otp-rules" },
+    "评审专家被抽中后会收到短信动态密码。动态密码只能登录一次，在短信所写的评审时间内有效；",
+    "评审时间内再次登录（如换了电脑或已退出），请输入手机号或身份证号后点「重新发送动态密码」。"), sent);
   return form;
 }
 
