@@ -593,3 +593,52 @@ def test_expert_login_page_says_single_use_and_resends(browser, server, world, e
     assert used == 2
     page.context.close()
     assert not errors, errors
+
+
+def test_bonus_evidence_scan_from_the_office_pc(browser, server, client, world, engine, tmp_path):
+    """On the workbench, a PC in the office 7 km from the site: the construction unit declares a bonus item, uploads
+    the certificate as a PDF (no position asked, no fence) and submits the claim."""
+    from playwright.sync_api import expect
+
+    _, passwords = _fresh_accounts(client, engine, world, ("71", "72"))
+    site = world[XH]
+    errors: list[str] = []
+    context = browser.new_context(
+        viewport={"width": 1366, "height": 900},
+        locale="zh-CN",
+        permissions=["geolocation"],
+        geolocation={"longitude": site["lon"] + 0.07, "latitude": site["lat"], "accuracy": 20},
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.goto(server + "/st#bonus")
+    _sign_in(page, f"sg-{XH}", passwords[f"sg-{XH}"])
+    pane = page.locator(".pane[data-tab=bonus]")
+    pane.locator("button", has_text="申报加分项").click()
+    dlg = page.locator("dialog")
+    dlg.locator("select[name=site_id]").select_option(str(site["site_id"]))
+    dlg.locator("select[name=item_code]").select_option("B01")
+    dlg.locator("button[type=submit]").click()
+    detail = page.locator("article.detail")
+    expect(detail.locator(".status")).to_have_text("草稿")
+    pdf = tmp_path / "省级示范工地证书.pdf"
+    pdf.write_bytes(PDF)
+    detail.locator("input[name=name]").fill("省级示范工地证书")
+    detail.locator("input[type=file][name=file]").first.set_input_files(str(pdf))
+    detail.locator("button[type=submit]", has_text="上传佐证材料").click()
+    expect(page.locator("#toast")).to_contain_text("佐证材料已上传")
+    expect(detail.locator("a", has_text="省级示范工地证书")).to_have_count(1)
+    detail.locator(".actionbar button[data-action=submit]").click()
+    page.locator("dialog button[type=submit]").click()  # 确定要「提交」吗？
+    expect(detail.locator(".status")).to_have_text("待监理审核")
+    with engine.connect() as conn:
+        claim = conn.execute(
+            text("SELECT id, status FROM st_bonus_claims WHERE site_id = :s"), {"s": site["site_id"]}
+        ).one()
+        assert claim.status == "submitted"
+        assert conn.execute(
+            text("SELECT name, content_type FROM st_attachments WHERE bonus_claim_id = :c"), {"c": claim.id}
+        ).all() == [("省级示范工地证书", "application/pdf")]
+    context.close()
+    assert not errors, errors
