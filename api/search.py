@@ -21,6 +21,7 @@ from api.deps import db_read, get_layer
 from api.errors import ApiError
 from geo.layer import store
 from geo.layer.registry import Layer, registry
+from geo.scope import districts_in_scope
 
 router = APIRouter(prefix="/api", tags=["map"])
 
@@ -141,12 +142,14 @@ def districts(who: Principal = Depends(principal), conn: Connection = Depends(db
     layer = get_layer("districts", who)
     t = layer.sa_table
     rows = conn.execute(sa.select(*_columns(layer), t.c.kind).where(t.c.deleted_at.is_(None)).order_by(t.c.code))
+    mine = districts_in_scope(conn, who.scope)  # the picker offers these; the map's extent keeps them all
     return {
         "districts": [
             {
                 "code": r.code,
                 "name": r.label,
                 "kind": r.kind,
+                "in_scope": mine is None or r.label in mine,
                 "center": [round(r.cx, 6), round(r.cy, 6)],
                 "bbox": [round(v, 6) for v in (r.xmin, r.ymin, r.xmax, r.ymax)],
             }

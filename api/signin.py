@@ -187,14 +187,13 @@ def token(body: Login, request: Request) -> dict:
     return _token_answer(done)
 
 
-@router.post("/otp/request", status_code=202, summary="评审专家获取短信动态密码（仅限评审时间内）")
+@router.post(
+    "/otp/request",
+    status_code=202,
+    summary="评审专家获取（重新发送）短信动态密码：仅限评审时间内，限频；无论账号是否存在，回答都相同",
+)
 def otp_request(body: OtpRequest, request: Request) -> dict:
-    out = _attempt(lambda conn: otp.request_code(conn, body.login, sessions.client_of(request)))
-    return {
-        "message": f"动态密码已发送至 {out['sent_to']}。",
-        "sent_to": out["sent_to"],
-        "valid_to": out["valid_to"].isoformat(),
-    }
+    return _attempt(lambda conn: otp.request_code(conn, body.login, sessions.client_of(request)))
 
 
 @router.post("/otp/login", summary="评审专家用手机号或身份证号加动态密码登录")

@@ -124,3 +124,21 @@ def current_key(conn: sa.Connection) -> str:
         {f"n{i}": n for i, n in enumerate(names)},
     ).one()
     return "|".join(v or "" for v in row)
+
+
+def districts_in_scope(conn: sa.Connection, scope: Scope) -> frozenset[str] | None:
+    """The districts whose records a scope reaches, for district pickers: None for every district (scope ``all``, or a
+    scope stating neither a district nor a grant — an anonymous visitor sees the public layers everywhere); else the
+    scope's districts and those of its granted records (read on ``conn``, whose row-level security shows exactly them)."""
+    if scope.all or scope.empty:
+        return None
+    from geo.layer.registry import registry
+
+    names = set(scope.districts)
+    for layer_id, ids in scope.grants:
+        layer = registry.get(layer_id)
+        table = layer.sa_table if layer is not None else None
+        if table is not None and "district" in table.c:
+            rows = conn.execute(sa.select(table.c.district).where(table.c.id.in_(ids)).distinct()).scalars()
+            names.update(d for d in rows if d)
+    return frozenset(names)

@@ -280,9 +280,13 @@ def test_expert_code_outside_window_fails(client, engine):
     code = issue_code(engine, uid, start, end)
     r = client.post("/api/auth/otp/login", json={"login": "13900000012", "code": code})
     assert r.status_code == 403 and r.json()["code"] == "outside_window"
-    # Asking for a new code before the window opens is refused too.
+    # Asking for a new code before the window opens sends nothing, and answers as for an unknown phone number.
+    sent = len(outbox(engine, "13900000012"))
     r = client.post("/api/auth/otp/request", json={"login": "13900000012"})
-    assert r.status_code == 403 and r.json()["code"] == "outside_window"
+    unknown = client.post("/api/auth/otp/request", json={"login": "13900000099"})
+    assert r.status_code == unknown.status_code == 202 and r.json() == unknown.json()
+    assert len(outbox(engine, "13900000012")) == sent
+    assert log_rows(engine, "expert-li", "otp_refused")[-1]["detail"] == {"reason": "outside_window"}
     # After the window the code is dead as well.
     past_start, past_end = now - timedelta(days=2), now - timedelta(days=1)
     code = issue_code(engine, uid, past_start, past_end)
@@ -298,9 +302,14 @@ def test_expert_code_request_is_rate_limited_and_attempts_burn(client, engine):
     )
     r = client.post("/api/auth/otp/request", json={"login": "13900000013"})
     assert r.status_code == 202, r.text
-    assert r.json()["sent_to"] == "139****0013"
-    r = client.post("/api/auth/otp/request", json={"login": "13900000013"})
-    assert r.status_code == 429 and r.json()["code"] == "too_many_requests" and "Retry-After" in r.headers
+    (sms,) = outbox(engine, "13900000013")
+    assert "只能登录一次" in sms and "重新发送动态密码" in sms
+    # Too soon: nothing is sent, and the answer is the one an unknown number gets (it tells no one who is an expert).
+    again = client.post("/api/auth/otp/request", json={"login": "13900000013"})
+    unknown = client.post("/api/auth/otp/request", json={"login": an_id("9999999")})
+    assert again.status_code == unknown.status_code == 202 and again.json() == unknown.json() == r.json()
+    assert len(outbox(engine, "13900000013")) == 1
+    assert log_rows(engine, "expert-zhao", "otp_refused")[-1]["detail"] == {"reason": "too_soon"}
     code = re.search(r"动态密码：(\d+)", outbox(engine, "13900000013")[-1]).group(1)
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(5):

@@ -2,8 +2,10 @@
 
 A code belongs to one user and one purpose, and is valid only between ``valid_from`` and ``valid_to`` — the
 review window the expert was drawn for (a code asked for again inside the window lives ``otp_resend_minutes`` at
-most). It is single use, burnt after ``otp_max_attempts`` wrong tries, and a new code replaces the previous one.
-Asking for codes is rate-limited per user (``otp_min_interval_s`` apart, ``otp_max_per_hour``).
+most). It is single use, burnt after ``otp_max_attempts`` wrong tries, and a new code replaces the previous one;
+the SMS says so, and until when the review window is open (a second sign-in takes a new code: 「重新发送动态密码」).
+Asking for codes is rate-limited per user (``otp_min_interval_s`` apart, ``otp_max_per_hour``), and the answer is the
+same whether the login is unknown, outside its window, limited or sent, so that it tells no one who is an expert.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ def issue(
     purpose: str = PURPOSE,
     actor: str = "system",
     what: str = "评审",
+    window: tuple[datetime, datetime] | None = None,
 ) -> str:
-    """A new code for ``user_id``, valid in [valid_from, valid_to), sent by SMS; earlier unused codes end."""
+    """A new code for ``user_id``, valid in [valid_from, valid_to), sent by SMS; earlier unused codes end. ``window``
+    is the review window the code belongs to (default: its own validity), named in the SMS."""
     user = conn.execute(sa.text("SELECT username, phone FROM users WHERE id = :u"), {"u": user_id}).first()
     if user is None or not user.phone:
         raise ApiError(422, "no_phone", "该用户没有登记手机号码，无法发送动态密码。", "phone")
@@ -65,9 +69,11 @@ def issue(
         ),
         {"u": user_id, "p": purpose, "h": _hash(user_id, code), "a": valid_from, "b": valid_to},
     ).scalar_one()
+    opens, closes = window or (valid_from, valid_to)
     body = (
-        f"【杭州市建委】您的{what}账号：{user.username}（也可用手机号或身份证号登录），动态密码：{code}，"
-        f"有效时间 {_fmt(valid_from)} 至 {_fmt(valid_to)}，仅限本人使用，请勿转告他人。"
+        f"【杭州市建委】您的{what}账号：{user.username}（也可用手机号或身份证号登录），动态密码：{code}。"
+        f"该动态密码只能登录一次，{_fmt(valid_to)}前有效；评审时间 {_fmt(opens)} 至 {_fmt(closes)}，"
+        "期间再次登录请在登录页点「重新发送动态密码」获取新密码。仅限本人使用，请勿转告他人。"
     )
     sms.gateway().send(conn, user.phone, body, purpose, user_id)
     audit.record(
@@ -96,14 +102,22 @@ def current_window(conn: Connection, user_id: int, at: datetime | None = None) -
     return (row[0], row[1]) if row and row[0] else None
 
 
+SENT = (
+    "如该手机号或身份证号属于评审时间内的评审专家，新的动态密码已通过短信发送至其登记的手机（每 {gap} 秒最多发送一次，"
+    "每小时最多 {hour} 次）。动态密码只能登录一次。"
+)
+
+
 def request_code(conn: Connection, login: str, client: str | None = None) -> dict:
-    """An expert asks for a (new) code inside the review window."""
+    """An expert asks for a (new) code inside the review window. The answer is the same whatever happens (unknown
+    login, no open assignment, too soon, sent): only the expert's phone learns the difference; the log keeps why."""
     s = get_settings()
+    answer = {"message": SENT.format(gap=s.otp_min_interval_s, hour=s.otp_max_per_hour)}
     user = find_login(conn, login)
     if user is None or not user["active"] or not user["phone"]:
-        raise ApiError(404, "unknown_login", "未找到该手机号或身份证号对应的评审账号。", "login")
-    window = current_window(conn, user["id"])
-    if window is None:
+        return answer
+
+    def refused(reason: str) -> dict:
         audit.record(
             conn,
             user["username"],
@@ -111,10 +125,14 @@ def request_code(conn: Connection, login: str, client: str | None = None) -> dic
             "users",
             user["id"],
             client=client,
-            detail={"reason": "outside_window"},
+            detail={"reason": reason},
             user_id=user["id"],
         )
-        raise ApiError(403, "outside_window", "当前不在您的评审时间内，不能获取动态密码。", "login")
+        return answer
+
+    window = current_window(conn, user["id"])
+    if window is None:
+        return refused("outside_window")
     recent = conn.execute(
         sa.text(
             "SELECT count(*) FILTER (WHERE created_at > :t - interval '1 hour'), max(created_at) FROM otp_codes "
@@ -123,33 +141,23 @@ def request_code(conn: Connection, login: str, client: str | None = None) -> dic
         {"u": user["id"], "p": PURPOSE, "t": now()},
     ).first()
     if recent[1] is not None and (now() - recent[1]).total_seconds() < s.otp_min_interval_s:
-        wait = int(s.otp_min_interval_s - (now() - recent[1]).total_seconds()) + 1
-        raise ApiError(
-            429,
-            "too_many_requests",
-            f"动态密码发送过于频繁，请 {wait} 秒后再试。",
-            "login",
-            {"retry_after_s": wait},
-            {"Retry-After": str(wait)},
-        )
+        return refused("too_soon")
     if recent[0] >= s.otp_max_per_hour:
-        raise ApiError(
-            429,
-            "too_many_requests",
-            "一小时内获取动态密码次数已达上限，请稍后再试。",
-            "login",
-            {"retry_after_s": 3600},
-            {"Retry-After": "3600"},
-        )
+        return refused("hourly_limit")
     ends = min(window[1], now() + timedelta(minutes=s.otp_resend_minutes))
-    issue(conn, user["id"], now(), ends, actor=user["username"])
-    return {"sent_to": user["phone"][:3] + "****" + user["phone"][-4:], "valid_to": ends}
+    issue(conn, user["id"], now(), ends, actor=user["username"], window=window)
+    return answer
 
 
 def verify(conn: Connection, login: str, code: str, client: str | None = None) -> tuple[int, datetime]:
     """Check a code; returns (user id, the end of its validity). Failures are logged and raise 401/403."""
     user = find_login(conn, login)
-    fail = ApiError(401, "otp_invalid", "账号或动态密码不正确。", "code")
+    fail = ApiError(
+        401,
+        "otp_invalid",
+        "账号或动态密码不正确。动态密码只能登录一次，已用过或已失效的请点「重新发送动态密码」获取新密码。",
+        "code",
+    )
     if user is None or not user["active"]:
         raise fail
     row = conn.execute(

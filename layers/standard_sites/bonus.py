@@ -1,8 +1,11 @@
 """Bonus items (加分项, ST-05) declared by the construction unit with scanned evidence, the supervision unit's first
 review (ST-06; it may add photos) and the local authority's confirmation (ST-12).
 
-One claim names one configured bonus item (``st_catalog`` kind ``bonus``). Evidence is uploaded through the photos
-route (``/api/st/bonus/{id}/photos``); a claim without evidence cannot be submitted. States: draft → submitted →
+One claim names one configured bonus item (``st_catalog`` kind ``bonus``). Its evidence is documents — certificate
+scans, PDFs, images — uploaded from anywhere (``/api/st/bonus/{id}/attachments``, ``st_attachments``): they are not
+site photos and are not held to the site's fence. Photos taken on site go through the photos route
+(``/api/st/bonus/{id}/photos``) and are fence-checked like every site photo. A claim without evidence (a document or
+a photo) cannot be submitted. States: draft → submitted →
 supervision_approved / returned (reason required) → confirmed (points taken from the catalog item) / rejected
 (reason required). Only approved claims reach the local authority; a confirmation is also a good credit event of
 the construction unit.
@@ -13,17 +16,17 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api import idempotency
 from api.auth import Principal, principal
 from api.cases import ActionBody, case_routes, visible
-from api.deps import db_write
+from api.deps import db_read, db_write
 from api.errors import ApiError
-from geo import audit, cases, workflow
+from geo import audit, cases, files, workflow
 from geo.bounds import ITEM_CODE, Code, Text, Version
 from geo.cases import Action, CaseType
 from geo.layer.registry import Attr
@@ -260,8 +263,10 @@ def update_claim(
 def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: ActionBody) -> dict[str, Any]:
     """The columns an action sets; a claim is submitted with its evidence."""
     if a.name == "submit":
-        if not photos_of(conn, "bonus", row["id"]):
-            raise ApiError(422, "evidence_required", "请先上传加分项的佐证材料（扫描件或照片）再提交。", "photos")
+        if not photos_of(conn, "bonus", row["id"]) and not attachments_of(conn, row["id"]):
+            raise ApiError(
+                422, "evidence_required", "请先上传加分项的佐证材料（扫描件、PDF 或照片）再提交。", "attachments"
+            )
         return {"submitted_at": common.now(), "return_reason": None}
     if a.name in ("approve", "return"):
         return common.review_values(a, body.reason, who)
@@ -279,7 +284,11 @@ def after(conn: Connection, who: Principal, claim: dict, a: Action) -> None:
 
 
 def detail(conn: Connection, row: dict, who: Principal) -> dict:
-    return {"site": common.site(conn, row["site_id"]), "photos": photos_of(conn, "bonus", row["id"])}
+    return {
+        "site": common.site(conn, row["site_id"]),
+        "photos": photos_of(conn, "bonus", row["id"]),
+        "attachments": attachments_of(conn, row["id"]),
+    }
 
 
 # The list (filters site_id, status, district), its Excel export, the detail and every action come from the
@@ -295,6 +304,169 @@ case_routes(
     after=after,
     summaries={"action": "加分项办理：提交、监理审核通过、退回、主管部门确认、不予确认"},
 )
+
+
+# -- evidence documents (佐证材料): no position, no fence --------------------------------------------------------
+
+EDITABLE = ("draft", "returned")
+
+
+def attachments_of(conn: Connection, claim_id: int) -> list[dict]:
+    f = t.attachments
+    return [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "filename": r["filename"],
+            "content_type": r["content_type"],
+            "size": r["size"],
+            "sha256": r["sha256"],
+            "uploaded_at": r["created_at"].isoformat(),
+            "uploaded_by": r["created_by"],
+            "url": f"{PREFIX}/bonus/{claim_id}/attachments/{r['id']}/file",
+        }
+        for r in conn.execute(
+            sa.select(f).where(f.c.bonus_claim_id == claim_id, f.c.deleted_at.is_(None)).order_by(f.c.id)
+        ).mappings()
+    ]
+
+
+def _editable(conn: Connection, claim_id: int, what: str) -> dict:
+    row = BONUS.lock(conn, claim_id)
+    if row["status"] not in EDITABLE:
+        raise ApiError(
+            409,
+            "attachments_closed",
+            f"加分项申报当前状态为「{STATES[row['status']]}」，不能再{what}佐证材料。",
+            "status",
+        )
+    return row
+
+
+def add_attachment(
+    conn: Connection, who: Principal, claim_id: int, data: bytes, filename: str, name: str | None
+) -> dict:
+    who.require("site.report.submit", "上传加分项佐证材料")
+    row = _editable(conn, claim_id, "添加")
+    try:
+        stored = files.store(data, filename or "document.pdf", "scan")
+    except files.FileRefused as e:
+        raise ApiError(e.status, e.code, e.message, e.field, e.detail)
+    title = (name or filename or "佐证材料").strip()[:200]
+    aid = conn.execute(
+        sa.insert(t.attachments)
+        .values(
+            bonus_claim_id=claim_id,
+            site_id=row["site_id"],
+            name=title,
+            filename=filename,
+            sha256=stored.sha256,
+            content_type=stored.content_type,
+            size=stored.size,
+            district=row["district"],
+            created_by=who.user,
+            updated_by=who.user,
+        )
+        .returning(t.attachments.c.id)
+    ).scalar_one()
+    audit.record(
+        conn,
+        who.user,
+        "attachment_upload",
+        "st_attachments",
+        aid,
+        None,
+        {"bonus_claim_id": claim_id, "name": title, "sha256": stored.sha256},
+        who.client,
+        user_id=who.user_id,
+    )
+    return next(a for a in attachments_of(conn, claim_id) if a["id"] == aid)
+
+
+@router.post(
+    "/bonus/{claim_id}/attachments",
+    status_code=201,
+    summary="上传加分项佐证材料（扫描件、PDF 或图片；不做电子围栏校验）",
+)
+def upload_attachment(
+    claim_id: int,
+    request: Request,
+    file: UploadFile = File(...),
+    name: str | None = Form(None, max_length=200),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> JSONResponse:
+    key = idempotency.key_of(request)
+    data = file.file.read()
+    return idempotency.run(
+        conn,
+        who.user_id,
+        key,
+        idempotency.body_hash("bonus-attachment", claim_id, name, data),
+        lambda: (201, add_attachment(conn, who, claim_id, data, file.filename or "", name)),
+    )
+
+
+def _attachment(conn: Connection, claim_id: int, attachment_id: int) -> dict:
+    f = t.attachments
+    row = (
+        conn.execute(
+            sa.select(f).where(f.c.id == attachment_id, f.c.bonus_claim_id == claim_id, f.c.deleted_at.is_(None))
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise ApiError(404, "not_found", "佐证材料不存在，或不在您的数据范围内。")
+    return dict(row)
+
+
+@router.get("/bonus/{claim_id}/attachments/{attachment_id}/file", summary="加分项佐证材料文件")
+def attachment_file(
+    claim_id: int,
+    attachment_id: int,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> FileResponse:
+    who.require("site.view", "查看加分项佐证材料")
+    get_claim(conn, claim_id, who)
+    a = _attachment(conn, claim_id, attachment_id)
+    return FileResponse(
+        files.open_path(a["sha256"]),
+        media_type=a["content_type"],
+        headers={"Cache-Control": "private, max-age=86400", "ETag": f'"{a["sha256"]}"'},
+    )
+
+
+@router.delete(
+    "/bonus/{claim_id}/attachments/{attachment_id}", status_code=204, summary="删除加分项佐证材料（草稿或退回状态）"
+)
+def delete_attachment(
+    claim_id: int,
+    attachment_id: int,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> Response:
+    who.require("site.report.submit", "删除加分项佐证材料")
+    _editable(conn, claim_id, "删除")
+    _attachment(conn, claim_id, attachment_id)
+    conn.execute(
+        sa.update(t.attachments)
+        .where(t.attachments.c.id == attachment_id)
+        .values(deleted_at=sa.func.now(), updated_by=who.user)
+    )
+    audit.record(
+        conn,
+        who.user,
+        "attachment_delete",
+        "st_attachments",
+        attachment_id,
+        None,
+        {"bonus_claim_id": claim_id},
+        who.client,
+        user_id=who.user_id,
+    )
+    return Response(status_code=204)
 
 
 def _credit(conn: Connection, claim: dict, item_name: str, who: Principal) -> None:

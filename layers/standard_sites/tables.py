@@ -278,6 +278,7 @@ attachments = sa.Table(
     metadata,
     _id(),
     sa.Column("evaluation_id", sa.BigInteger),
+    sa.Column("bonus_claim_id", sa.BigInteger),
     sa.Column("site_id", sa.BigInteger),
     sa.Column("name", sa.Text),
     sa.Column("filename", sa.Text),

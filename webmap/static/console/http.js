@@ -27,9 +27,9 @@ export function queryString(query = {}) {
   return s ? `?${s}` : "";
 }
 
-// `body` is sent as JSON, `form` (a FormData) as multipart.
-export async function api(path, { method = "GET", body, form, query } = {}) {
-  const headers = { Accept: "application/json" };
+// `body` is sent as JSON, `form` (a FormData) as multipart; `headers` are added (an Idempotency-Key).
+export async function api(path, { method = "GET", body, form, query, headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   if (method !== "GET") headers["X-CSRF-Token"] = cookie("cj_csrf");
   const init = { method, headers, credentials: "same-origin" };
   if (form !== undefined) {

@@ -38,8 +38,9 @@ export class DistrictFilter {
   }
 
   build() {
+    // The choices follow the account's scope (a district account: its own); every district still frames the map.
     this.select.innerHTML = `<option value="">全市</option>` +
-      this.districts.map((d) => `<option value="${escapeHtml(d.name)}">${escapeHtml(d.name)}</option>`).join("");
+      this.districts.filter((d) => d.in_scope !== false).map((d) => `<option value="${escapeHtml(d.name)}">${escapeHtml(d.name)}</option>`).join("");
     this.select.addEventListener("change", () => this.choose(this.select.value));
     this.apply();
   }

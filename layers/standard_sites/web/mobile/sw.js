@@ -5,7 +5,7 @@
 // shown as the server's state is ever stale; photos taken offline wait in the page's IndexedDB queue instead.
 // The shell is fetched network-first (the server revalidates with ETags), falling back to the cache when the
 // network fails or takes longer than a few seconds.
-const CACHE = "cj-mobile-shell-v3"; // a new name when the list changes
+const CACHE = "cj-mobile-shell-v4"; // a new name when the list changes
 const SHELL = [
   "/m",
   "/m/manifest.webmanifest",
@@ -18,10 +18,12 @@ const SHELL = [
   "/m/static/js/camera.js",
   "/m/static/vendor/piexifjs/piexif.js",
   "/m/static/js/screens/account.js",
+  "/m/static/js/screens/bonus.js",
   "/m/static/js/screens/case.js",
   "/m/static/js/screens/evaluation.js",
   "/m/static/js/screens/projects.js",
   "/m/static/js/screens/report.js",
+  "/m/static/js/screens/sites.js",
   "/m/static/js/screens/stage.js",
   "/m/static/js/screens/uploads.js",
   "/m/static/icons/icon-192.png",

@@ -190,8 +190,11 @@ export const bonus = recordTab({
       }
       return [
         ...section("申报说明", content),
-        ...section(`佐证材料（${r.photos.length} 张）`, r.photos.length ? null : h("p", { class: "note warn" }, "提交前须上传佐证材料（扫描件或照片）。"),
-          photoGrid(r.photos), canAddPhotos(r, ctx) ? photoUpload("bonus", r.id, null, refresh) : null),
+        ...section(`佐证材料（${r.attachments.length} 份）`,
+          r.attachments.length || r.photos.length ? null : h("p", { class: "note warn" }, "提交前须上传佐证材料（证书、文件的扫描件、PDF 或图片）。"),
+          ...attachments(r, ctx, refresh, `/api/st/bonus/${r.id}`, "佐证材料")),
+        ...section(`现场照片（${r.photos.length} 张）`, photoGrid(r.photos),
+          canAddPhotos(r, ctx) ? photoUpload("bonus", r.id, null, refresh) : null),
       ];
     },
   },
@@ -213,7 +216,9 @@ function prefill(p) {
     ["加分合计", p.bonus_points]]);
 }
 
-function attachments(r, ctx, refresh) {
+// Documents attached to a record (`base`: /api/st/evaluations/12, /api/st/bonus/3): scans, PDFs, images, uploaded
+// from anywhere (documents, not site photos: no position, no fence).
+function attachments(r, ctx, refresh, base, label = "附件") {
   const editable = ctx.can("site.report.submit") && EDITABLE.includes(r.status);
   const list = table([
     { label: "名称", render: (a) => h("a", { href: a.url, target: "_blank", rel: "noopener" }, a.name) },
@@ -221,27 +226,27 @@ function attachments(r, ctx, refresh) {
     { label: "大小", render: (a) => `${Math.ceil((a.size || 0) / 1024)} KB` },
     { label: "上传", render: (a) => who(a.uploaded_by, a.uploaded_at) },
     { label: "操作", render: (a) => (editable ? buttons(["删除", () => formDialog("删除附件", [], async () => {
-      await api(`/api/st/evaluations/${r.id}/attachments/${a.id}`, { method: "DELETE" });
+      await api(`${base}/attachments/${a.id}`, { method: "DELETE" });
       await refresh();
-      toast("附件已删除。");
-    }, { submit: "删除", note: `确定删除附件「${a.name}」？` }), "danger"]) : "") },
-  ], r.attachments, "暂无附件。");
+      toast(`${label}已删除。`);
+    }, { submit: "删除", note: `确定删除${label}「${a.name}」？` }), "danger"]) : "") },
+  ], r.attachments, `暂无${label}。`);
   if (!editable) return [list];
   const form = new Form([
-    { name: "name", label: "附件名称", placeholder: "如 竣工验收报告" },
+    { name: "name", label: `${label}名称`, placeholder: label === "附件" ? "如 竣工验收报告" : "如 省级示范工地证书扫描件" },
     { name: "file", label: "文件（PDF 或图片）", type: "file", accept: ".pdf,image/*", required: true },
   ], {
-    submit: "上传附件",
+    submit: `上传${label}`,
     className: "inline-upload",
     onSubmit: async (v, f) => {
       if (!v.file) throw Object.assign(new Error("请选择文件。"), { field: "file" });
       const data = new FormData();
       data.append("file", v.file);
       if (v.name) data.append("name", v.name);
-      await api(`/api/st/evaluations/${r.id}/attachments`, { method: "POST", form: data });
+      await api(`${base}/attachments`, { method: "POST", form: data });
       f.el.reset();
       await refresh();
-      toast("附件已上传。");
+      toast(`${label}已上传。`);
     },
   });
   return [list, form.el];
@@ -320,7 +325,7 @@ export const evaluations = recordTab({
       return [
         ...section("月度申报及加分项情况（系统汇总）", prefill(r.prefill)),
         ...section("申报表", form),
-        ...section(`附件（${r.attachments.length} 个）`, ...attachments(r, ctx, refresh)),
+        ...section(`附件（${r.attachments.length} 个）`, ...attachments(r, ctx, refresh, `/api/st/evaluations/${r.id}`)),
         ...section(`现场照片（${r.photos.length} 张）`, photoGrid(r.photos),
           canAddPhotos(r, ctx) ? photoUpload("evaluation", r.id, null, refresh) : null),
         ...expertReviews(r, ctx),

@@ -1,5 +1,6 @@
 // What the server declares, loaded once before the tabs render: the case types' Chinese labels (GET /api/cases,
-// from each case declaration) and the districts (GET /api/divisions/districts, from the districts layer).
+// from each case declaration) and the districts in the account's scope (GET /api/divisions/districts, from the
+// districts layer).
 // The objects below are filled in place, so the tab configs that hold them show the server's words.
 import { api } from "/static/console/http.js";
 
@@ -14,15 +15,19 @@ export function caseLabels(kind) {
 
 let loading = null;
 
+// The case labels once; the districts at every sign-in, as they follow the account's scope (a district account is
+// offered its own district, a city-wide one all of them).
 export function loadLabels() {
-  loading ??= Promise.all([api("/api/cases"), api("/api/divisions/districts")]).then(([c, d]) => {
+  loading ??= api("/api/cases").then((c) => {
     for (const t of c.types) {
       const l = caseLabels(t.kind);
       l.title = t.title;
       Object.assign(l.states, t.states);
       Object.assign(l.actions, t.actions);
     }
-    DISTRICTS.splice(0, DISTRICTS.length, ...d.districts.map((x) => x.name));
   }).catch((e) => { loading = null; throw e; });
-  return loading;
+  const districts = api("/api/divisions/districts").then((d) => {
+    DISTRICTS.splice(0, DISTRICTS.length, ...d.districts.filter((x) => x.in_scope).map((x) => x.name));
+  });
+  return Promise.all([loading, districts]);
 }

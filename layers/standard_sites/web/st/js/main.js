@@ -9,6 +9,8 @@ import * as registers from "./registers.js";
 import * as stats from "./stats.js";
 import * as draws from "./draws.js";
 import * as reviews from "./reviews.js";
+import * as register from "./register.js";
+import * as project from "./project.js";
 
 // [id, title, permission, mount(pane, ctx, sub)]
 const TABS = [
@@ -18,6 +20,7 @@ const TABS = [
   ["deductions", "减分项", "site.view", registers.deductions],
   ["stages", "阶段考评", "site.view", registers.stages],
   ["notices", "通知公告", "site.view", registers.notices],
+  ["project", "项目信息", "site.view", project.mount],
   ["stats", "统计", "site.stats.view", stats.mount],
   ["config", "配置", "site.config", registers.config],
   ["experts", "专家库", "site.experts", registers.experts],
@@ -34,15 +37,29 @@ function matcher(patterns) {
 }
 
 function show(section) {
-  for (const id of ["login", "denied", "app"]) $(id).hidden = id !== section;
-  $("logout").hidden = section === "login";
-  $("password").hidden = section === "login";
+  for (const id of ["login", "denied", "app", "signup"]) $(id).hidden = id !== section;
+  $("logout").hidden = section === "login" || section === "signup";
+  $("password").hidden = section === "login" || section === "signup";
   document.body.dataset.state = section;
+}
+
+// 项目注册 (#register): open to anyone, signed in or not; leaving it goes back to the start.
+function showRegister() {
+  show("signup");
+  register.mount($("signup"));
+  window.onhashchange = () => start().catch((e) => toast(e.message || String(e), "error"));
+  $("signup").onclick = (e) => {
+    if (e.target.closest("#register-back, #register-login")) {
+      e.preventDefault();
+      history.replaceState(null, "", location.pathname);
+      start().catch((err) => toast(err.message || String(err), "error"));
+    }
+  };
 }
 
 function showLogin(message, expert = false) {
   show("login");
-  window.onhashchange = null;
+  window.onhashchange = () => { if (location.hash === "#register") showRegister(); };
   $("whoami").textContent = "";
   const form = expert ? otpForm() : new Form([
     { name: "username", label: "用户名", required: true, autocomplete: "username", placeholder: "用户名、手机号或身份证号" },
@@ -62,8 +79,9 @@ function showLogin(message, expert = false) {
 }
 
 // Drawn experts sign in inside their review window with their phone (or ID number) and an SMS dynamic password.
+// A code signs in once; for the next sign-in inside the window a new one is sent from here (「重新发送动态密码」).
 function otpForm() {
-  const ask = h("button", { type: "button", class: "btn" }, "获取动态密码");
+  const ask = h("button", { type: "button", class: "btn", id: "otp-resend" }, "重新发送动态密码");
   const form = new Form([
     { name: "login", label: "手机号或身份证号", required: true, autocomplete: "username" },
     { name: "code", label: "短信动态密码", required: true, autocomplete: "one-time-code" },
@@ -75,18 +93,29 @@ function otpForm() {
       await start();
     },
   });
+  const sent = h("p", { class: "note", id: "otp-sent", role: "status", hidden: true });
   ask.addEventListener("click", async () => {
     form.clearErrors();
+    sent.hidden = true;
+    if (!form.values().login.trim()) {
+      form.showError({ message: "请先输入手机号或身份证号。", field: "login" });
+      return;
+    }
     ask.disabled = true;
     try {
-      const out = await api("/api/auth/otp/request", { method: "POST", body: { login: form.values().login } });
-      toast(out.message);
+      const out = await api("/api/auth/otp/request", { method: "POST", body: { login: form.values().login.trim() } });
+      sent.textContent = out.message;
+      sent.hidden = false;
+      form.el.querySelector("input[name=code]").focus();
     } catch (e) {
       form.showError(e);
     } finally {
       ask.disabled = false;
     }
   });
+  form.el.prepend(h("p", { class: "note", id: "otp-rules" },
+    "评审专家被抽中后会收到短信动态密码。动态密码只能登录一次，在短信所写的评审时间内有效；",
+    "评审时间内再次登录（如换了电脑或已退出），请输入手机号或身份证号后点「重新发送动态密码」。"), sent);
   return form;
 }
 
@@ -126,6 +155,7 @@ async function showApp(me) {
 
 async function start() {
   reset();
+  if (location.hash === "#register") return showRegister();
   const me = await api("/api/auth/me");
   if (!me.authenticated) return showLogin();
   showApp(me);

@@ -55,3 +55,13 @@ export function locate() {
       { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
   });
 }
+
+// A version-4 UUID (an Idempotency-Key); plain-HTTP pages have no crypto.randomUUID.
+export function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const x = [...b].map((v) => v.toString(16).padStart(2, "0")).join("");
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}

@@ -1,5 +1,5 @@
 // The phone app of the standardized construction sites (杭州标化工地, SPEC ST-26): a hash router over a few
-// screens — 登录, 修改密码, 我的项目, a project, its 月度申报 and 考评申报, 阶段考评登记 (the authority's officers),
+// screens — 登录, 修改密码, 我的项目, a project, its 月度申报, 加分项 and 考评申报, 阶段考评登记 (the authority's officers),
 // 上传队列.
 //
 // The session is the platform's cookie session (POST /api/auth/login); writes echo the cj_csrf cookie. The
@@ -10,7 +10,9 @@ import { ApiError, session, signOut, whoAmI } from "/static/js/api.js";
 import { queue } from "./queue.js";
 import { $, ask, toast } from "./ui.js";
 import * as account from "./screens/account.js";
+import * as bonus from "./screens/bonus.js";
 import * as projects from "./screens/projects.js";
+import * as sites from "./screens/sites.js";
 import * as evaluation from "./screens/evaluation.js";
 import * as report from "./screens/report.js";
 import * as stage from "./screens/stage.js";
@@ -23,11 +25,14 @@ const ROUTES = [
   [/^\/login$/, account.login, false],
   [/^\/password$/, account.password, true],
   [/^\/projects$/, projects.list, true],
+  [/^\/sites$/, sites.list, true],
   [/^\/site\/(\d+)$/, projects.site, true],
   [/^\/site\/(\d+)\/month\/(\d{4}-\d{2})$/, report.openMonth, true],
   [/^\/report\/(\d+)$/, report.show, true],
   [/^\/site\/(\d+)\/evaluation$/, evaluation.open, true],
   [/^\/evaluation\/(\d+)$/, evaluation.show, true],
+  [/^\/site\/(\d+)\/bonus$/, bonus.list, true],
+  [/^\/bonus\/(\d+)$/, bonus.show, true],
   [/^\/site\/(\d+)\/stage\/new\/(foundation|main_structure|decoration)$/, stage.create, true],
   [/^\/stage\/(\d+)$/, stage.show, true],
   [/^\/queue$/, uploads.show, true],
@@ -143,6 +148,7 @@ const app = {
     const user = session.user;
     document.body.dataset.user = user?.user || "";
     $("menu-button").hidden = !user;
+    $("menu-sites").hidden = !this.can("site.stage"); // the local authority's officers: every site in scope
     $("menu-user").textContent = user ? `${user.display_name || user.user}（${user.user}）` : "";
   },
 

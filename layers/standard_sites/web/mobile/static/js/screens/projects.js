@@ -22,7 +22,10 @@ export async function list(app) {
           <span class="meta">${p.code} · ${p.district || ""}</span>
           ${p.address ? html`<span class="meta">${p.address}</span>` : ""}
           <span class="meta">施工许可证 ${p.permit_no || "—"}</span>
-        </a>`) : html`<div class="card"><p class="hint">暂无项目：您的账号还没有绑定标化工地项目。项目注册后，施工单位和监理单位账号会自动绑定。</p></div>`}
+        </a>`) : app.can("site.stage") ? html`<div class="card"><p class="hint">辖区内还没有已注册的项目。
+          登记阶段考评请从「辖区工地」选择工地。</p><p><a class="btn block" href="#/sites" id="sites-link">辖区工地</a></p></div>`
+        : html`<div class="card"><p class="hint">暂无项目：您的账号还没有绑定标化工地项目。项目注册后，施工单位和监理单位账号会自动绑定。</p>
+          <p><a class="btn block" href="/st#register" id="register-link">去注册项目（施工单位，须持施工许可证）</a></p></div>`}
     </section>`);
   app.ready("projects");
 }
@@ -31,7 +34,9 @@ export async function site(app, siteId) {
   siteId = Number(siteId);
   const project = (cached || await loadProjects()).find((p) => p.site_id === siteId)
     || (await loadProjects()).find((p) => p.site_id === siteId);
-  app.frame(project ? project.name : "项目", "/projects");
+  // A site in scope that is no registered project of this account (an officer's 辖区工地): the pin's own data.
+  const pin = project ? null : (await api(`/api/layers/sites/features/${siteId}`)).data.properties;
+  app.frame(project ? project.name : pin.name || "工地", project ? "/projects" : "/sites");
   const { data } = await api(`/api/st/reports?site_id=${siteId}&limit=36`);
   const optional = async (path) => {
     try {
@@ -53,7 +58,13 @@ export async function site(app, siteId) {
       ${project.address ? html`<p class="meta">${project.address}</p>` : ""}
       <p class="meta">施工单位：${project.construction_name || "—"}</p>
       <p class="meta">监理单位：${project.supervision_name || "—"}</p>
-    </section>` : ""}
+    </section>` : html`<section class="card">
+      <h2>${pin.name || "工地"}</h2>
+      <p class="meta">${pin.code || ""} · ${pin.district || ""}${pin.status ? ` · ${pin.status}` : ""}</p>
+      ${pin.address ? html`<p class="meta">${pin.address}</p>` : ""}
+      <p class="meta">施工单位：${pin.construction_unit || "—"}</p>
+      <p class="meta">尚未注册标化工地账号</p>
+    </section>`}
     <section class="card">
       <h2>月度申报</h2>
       <div class="month-buttons">
@@ -69,6 +80,10 @@ export async function site(app, siteId) {
             ${label}申报（${monthTitle(month)}）<small>${state}</small></a>`;
         })}
       </div>
+    </section>
+    <section class="card">
+      <h2>加分项</h2>
+      <a class="btn block" href="#/site/${siteId}/bonus" id="bonus-link">加分项申报${app.can("site.report.submit") ? "（上传证书等佐证材料）" : ""}</a>
     </section>
     ${evaluations ? evaluationSection(app, siteId, project, evaluations.evaluations) : ""}
     ${stages ? stageSection(app, siteId, stages) : ""}
