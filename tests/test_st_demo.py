@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 
 from etl.demo import build_demo
 from geo.settings import get_settings
+from tests import st_world
 from tests.conftest import business_tables
 
 BEIJING = timezone(timedelta(hours=8))
@@ -27,6 +28,7 @@ def demo(engine):
         sms_before = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM sms_outbox")).scalar_one()
     counts = build_demo(farmhouses=200, seed=SEED)
     yield {"counts": counts, "sms_before": sms_before}
+    st_world.forget_demo(engine)
 
 
 def sign_in(client, username: str) -> dict:
@@ -187,60 +189,63 @@ def _due(month: date) -> date:
 
 
 def test_missing_months_are_one_rule(demo, client, engine):
-    """Months before a project registered are never missing, here or in the statistics; the prefill, the printed
-    form's fields, the expert's page and the statistics count the same months (issue #11 §2.3)."""
+    """Months before a project registered (and after its completion acceptance) are never missing; the prefill,
+    the printed form's fields, the expert's page and the statistics follow the same rule (issue #11 §2.3)."""
     from layers.standard_sites import evaluations
 
     city = sign_in(client, "city")
     today = datetime.now(BEIJING).date()
-    registered = {
-        site: day
-        for site, day in rows(
-            engine, "SELECT site_id, (created_at AT TIME ZONE 'Asia/Shanghai')::date FROM st_registrations"
+    sites = {
+        site: (registered, completed)
+        for site, registered, completed in rows(
+            engine,
+            "SELECT r.site_id, (r.created_at AT TIME ZONE 'Asia/Shanghai')::date, p.completion_date "
+            "FROM st_registrations r JOIN projects p ON p.id = r.project_id",
         )
     }
     reported = set(rows(engine, "SELECT site_id, month FROM st_reports WHERE submitted_at IS NOT NULL"))
-    assert min(registered.values()) < today - timedelta(days=330)  # registrations a year back
+    assert min(r for r, _ in sites.values()) < today - timedelta(days=330)  # registrations a year back
 
-    def expected(site: int, until: date) -> list[str]:
-        out, m = [], registered[site].replace(day=1)
-        while m <= until:
+    def expected(site: int) -> list[str]:
+        """Computed here on its own: registration month … completion (or this) month, due, not reported."""
+        registered, completed = sites[site]
+        out, m = [], registered.replace(day=1)
+        while m <= min(completed or today, today):
             if today > _due(m) and (site, m) not in reported:
                 out.append(f"{m:%Y-%m}")
             m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
         return out
 
     evs = every(client, city, "/api/st/evaluations", "evaluations")
-    some_missing = False
+    assert len(evs) == 10
     with engine.connect() as conn:
         for e in evs:
-            end = min(date.fromisoformat(e["completion_date"]), today)
-            assert e["prefill"]["missing_months"] == expected(e["site_id"], end), e["id"]
-            assert all(m >= f"{registered[e['site_id']]:%Y-%m}" for m in e["prefill"]["missing_months"])
-            some_missing |= bool(e["prefill"]["missing_months"])
-            if e["status"] not in ("draft", "returned"):  # printed: the form's fields say the same
-                row = (
-                    conn.execute(sa.text("SELECT * FROM st_evaluations WHERE id = :i"), {"i": e["id"]}).mappings().one()
-                )
-                fields = dict(evaluations.key_fields(conn, dict(row)))
-                assert fields["未申报月份"] == ("、".join(e["prefill"]["missing_months"]) or "无")
-    assert some_missing  # the demo has months nobody reported
+            site, completed = e["site_id"], date.fromisoformat(e["completion_date"])
+            # As of today the prefill says what the rule says; what was stored when the unit applied (printed,
+            # shown to the expert) named only months then due, none before the registration.
+            assert evaluations.prefill(conn, site, completed)["missing_months"] == expected(site), e["id"]
+            stored = e["prefill"]["missing_months"]
+            assert set(stored) <= set(expected(site)), e["id"]
+            assert all(m >= f"{sites[site][0]:%Y-%m}" for m in stored)
+            row = conn.execute(sa.text("SELECT * FROM st_evaluations WHERE id = :i"), {"i": e["id"]}).mappings().one()
+            fields = dict(evaluations.key_fields(conn, dict(row)))
+            assert fields["未申报月份"] == ("、".join(stored) or "无")
+    assert any(expected(site) for site in sites)  # the demo has months nobody reported
     # The expert's page shows the application's prefill.
-    a = every(client, city, "/api/st/assignments", "assignments")[0]
-    page = client.get(f"/api/st/assignments/{a['id']}", headers=city).json()
-    ev = next(e for e in evs if e["id"] == a["evaluation_id"])
-    assert page["evaluation"]["prefill"]["missing_months"] == ev["prefill"]["missing_months"]
-    # The statistics count exactly the owed months nobody reported, none before a registration.
-    start = min(registered.values()).replace(day=1)
+    for a in every(client, city, "/api/st/assignments", "assignments")[:3]:
+        page = client.get(f"/api/st/assignments/{a['id']}", headers=city).json()
+        ev = next(e for e in evs if e["id"] == a["evaluation_id"])
+        assert page["evaluation"]["prefill"]["missing_months"] == ev["prefill"]["missing_months"]
+    # The statistics count exactly the owed months nobody reported.
+    start = min(r for r, _ in sites.values()).replace(day=1)
     s = client.get("/api/st/stats", headers=city, params={"from": f"{start:%Y-%m}", "to": f"{today:%Y-%m}"}).json()
-    owed = sum(len(expected(site, today)) for site in registered)
-    assert s["totals"]["missing"] == owed > 0
+    assert s["totals"]["missing"] == sum(len(expected(site)) for site in sites) > 0
     for m in s["monthly"]:
         month = date.fromisoformat(m["month"] + "-01")
-        in_district = [site for site, d in registered.items() if _district(engine, site) == m["district"]]
+        mine = [site for site in sites if _district(engine, site) == m["district"]]
         if m["missing"] is not None:
-            assert m["missing"] == sum(f"{month:%Y-%m}" in expected(site, today) for site in in_district)
-        assert m["registered"] == sum(registered[site].replace(day=1) <= month for site in in_district)
+            assert m["missing"] == sum(m["month"] in expected(site) for site in mine)
+        assert m["registered"] == sum(sites[site][0].replace(day=1) <= month for site in mine)
 
 
 _districts: dict[int, str] = {}

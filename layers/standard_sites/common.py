@@ -164,14 +164,19 @@ def reporting_from(registered_on: date) -> date:
     return registered_on.replace(day=1)
 
 
-def months_owed(registered_on: date | None, until: date, today: date | None = None) -> list[date]:
+def months_owed(
+    registered_on: date | None, until: date, today: date | None = None, completed_on: date | None = None
+) -> list[date]:
     """The months up to ``until``'s a site registered on ``registered_on`` owes a monthly report for, as of
-    ``today``: from its registration's month, each once its due day has passed. The one rule that the statistics'
-    missing reports, the pin's 逾期未报, the evaluation's pre-filled missing months (its printed form and the expert's
-    page show those) all follow. An unregistered site owes nothing."""
+    ``today``: from its registration's month to its completion acceptance's (``completed_on``), each once its due
+    day has passed. The one rule that the statistics' missing reports, the pin's 逾期未报 and the evaluation's
+    pre-filled missing months (its printed form and the expert's page show those) all follow. An unregistered site
+    owes nothing."""
     if registered_on is None:
         return []
     today = today or today_beijing()
+    if completed_on is not None:
+        until = min(until, completed_on)
     return [m for m in months(reporting_from(registered_on), until) if today > due_date(m)]
 
 

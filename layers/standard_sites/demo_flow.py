@@ -1,4 +1,4 @@
-"""Demo data of the standardized-site module in use (order 16, after the project register): the module's own
+"""Demo data of the standardized-site module in use (after the project register, in the module's seeder): the module's own
 functions replay a year of it, so that every part of the workbench shows something and the demo doubles as a smoke
 test of the flow.
 
@@ -38,7 +38,7 @@ from api.accounts import users
 from api.auth import Principal, load_user
 from api.cases import act
 from etl import names
-from etl.accounts_cli import ensure_demo_accounts
+from etl.accounts_cli import DEMO_ACCOUNTS, ensure_demo_accounts
 from geo.modules import seeder
 from layers.standard_sites import bonus as bonus_claims
 from layers.standard_sites import (
@@ -56,15 +56,15 @@ from layers.standard_sites import (
     stats,
 )
 from layers.standard_sites import tables as t
-from layers.standard_sites.demo import uscc_for
+from layers.standard_sites.demo import seed_projects, uscc_for
 
 # What each registered project goes through: (role, how many, registered so many months ago). Every registration
 # hashes two initial passwords and every monthly report carries five photos, so the demo keeps to sixteen of the 600
 # sites: enough for every state of every case.
 ROLES = (
-    ("finished", 4, (12, 14)),  # the finished round: three recommended (two awarded, one not), one declined
-    ("current", 2, (8, 11)),  # the current round: drawn, reviews coming in
-    ("other", 4, (3, 9)),  # applications in draft, submitted, returned, supervision_approved
+    ("finished", 4, (10, 12)),  # the finished round: three recommended (two awarded, one not), one declined
+    ("current", 2, (7, 10)),  # the current round: drawn, reviews coming in
+    ("other", 4, (3, 7)),  # applications in draft, submitted, returned, supervision_approved
     ("ongoing", 3, (12, 14)),  # still building: twelve months of reports
     ("recent", 3, (1, 6)),  # registered in the last months
 )
@@ -227,7 +227,7 @@ class Replay:
         demo gives out) no longer bound to a registration, its experts and their accounts, its rounds and draws, its
         notices, the history and credit events of the emptied cases."""
         c = self.conn
-        staff = [a[0] for a in _demo_accounts()]
+        staff = [a[0] for a in DEMO_ACCOUNTS]
         c.execute(
             sa.text(
                 "DELETE FROM users u WHERE u.phone LIKE :p AND u.username ~ '^(sg|jl)-' AND NOT EXISTS "
@@ -303,7 +303,7 @@ class Replay:
 
     def accounts(self) -> None:
         ensure_demo_accounts(self.conn)
-        for username, _, _, district in _demo_accounts():
+        for username, _, _, district in DEMO_ACCOUNTS:
             if username in ("city", "xihu", "yuhang", "chunan"):
                 uid = self.conn.execute(sa.text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar()
                 self.staff[district] = self.principal(uid)
@@ -819,15 +819,14 @@ _DEDUCTION_TEXT = {
 }
 
 
-def _demo_accounts() -> list[tuple]:
-    from etl.accounts_cli import DEMO_ACCOUNTS
+@seeder(order=15)
+def seed(conn: Connection, world: Any) -> dict:
+    """After the site pins (order 10): the project register built from them, then the module in use."""
+    return seed_projects(conn) | seed_flow(conn, world)
 
-    return DEMO_ACCOUNTS
 
-
-@seeder(order=16)
 def seed_flow(conn: Connection, world: Any) -> dict:
-    """After the project register (order 15): the module in use."""
+    """The module in use, on the project register."""
     r = Replay(conn, world)
     rows = r.choose()
     r.forget_previous()

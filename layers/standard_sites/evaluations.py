@@ -221,9 +221,8 @@ def prefill(conn: Connection, site_id: int, completion: date | None) -> dict:
         .select_from(p.join(r, sa.and_(p.c.owner_kind == "report", p.c.owner_id == r.c.id)))
         .where(r.c.site_id == site_id, r.c.submitted_at.is_not(None), p.c.deleted_at.is_(None))
     ).scalar()
-    end = min(d for d in (completion, common.today_beijing()) if d is not None)
     done = {r["month"] for r in reported}
-    owed = common.months_owed(common.registered_on(conn, site_id), end)
+    owed = common.months_owed(common.registered_on(conn, site_id), common.today_beijing(), completed_on=completion)
     missing = [m.strftime("%Y-%m") for m in owed if m not in done]
     bonus = [
         dict(r)

@@ -201,9 +201,9 @@ def site_stages(
     common.site(conn, site_id)
     rows = (
         conn.execute(
-            REGISTRATION.select()
-            .where(t.stage_evals.c.site_id == site_id)
-            .order_by(t.stage_evals.c.evaluated_on, t.stage_evals.c.id)
+            REGISTRATION.select()  # with the site's code and name
+            .where(REGISTRATION.sa_table.c.site_id == site_id)
+            .order_by(REGISTRATION.sa_table.c.evaluated_on, REGISTRATION.sa_table.c.id)
         )
         .mappings()
         .all()

@@ -203,7 +203,13 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
             )
         ).mappings()
     ]
-    registered_q = sa.select(g.c.site_id, g.c.district, common.beijing_date(g.c.created_at).label("registered_on"))
+    pr = t.projects
+    registered_q = sa.select(
+        g.c.site_id,
+        g.c.district,
+        common.beijing_date(g.c.created_at).label("registered_on"),
+        pr.c.completion_date,
+    ).select_from(g.join(pr, pr.c.id == g.c.project_id))
     if district is not None:
         registered_q = registered_q.where(g.c.district == district)
     registered = conn.execute(registered_q).all()
@@ -235,7 +241,7 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
         row["submitted"] += r["submitted"]
         row["late"] += r["late"]
     for site in registered:
-        for month in common.months_owed(site.registered_on, end, today):
+        for month in common.months_owed(site.registered_on, end, today, site.completion_date):
             if month >= start and (site.site_id, month) not in reported:
                 monthly[(site.district, month)]["missing"] += 1
     b, x, e, st = t.bonus_claims, t.deductions, t.evaluations, t.stage_evals
