@@ -146,15 +146,7 @@ def case_routes(
     if not case.actions:
         return
 
-    @target.post(f"{path}/{{case_id}}/actions/{{action}}", summary=s["action"], name=f"{case.kind}_action")
-    def case_action(
-        case_id: int,
-        action: str,
-        body: ActionBody | None = None,
-        who: Principal = Depends(principal),
-        conn: Connection = Depends(db_write, scope="function"),
-    ) -> dict:
-        body = body or ActionBody()
+    def take(conn: Connection, who: Principal, case_id: int, action: str, body: ActionBody) -> dict:
         a = case.action(action)
         if a.handled_by:
             raise Conflict("handled_elsewhere", f"「{a.title}」由{a.handled_by}环节办理，不能在此操作。", "action")
@@ -165,6 +157,37 @@ def case_routes(
         if after:
             after(conn, who, changed, a)
         return (result or view)(conn, changed, who)
+
+    _actions[case.kind] = take
+
+    @target.post(f"{path}/{{case_id}}/actions/{{action}}", summary=s["action"], name=f"{case.kind}_action")
+    def case_action(
+        case_id: int,
+        action: str,
+        body: ActionBody | None = None,
+        who: Principal = Depends(principal),
+        conn: Connection = Depends(db_write, scope="function"),
+    ) -> dict:
+        return take(conn, who, case_id, action, body or ActionBody())
+
+
+# The action route of every case type with actions: kind -> take(conn, who, case_id, action, body).
+_actions: dict[str, Callable[[Connection, Principal, int, str, ActionBody], dict]] = {}
+
+
+def act(
+    conn: Connection,
+    kind: str,
+    case_id: int,
+    action: str,
+    who: Principal,
+    reason: str | None = None,
+    version: int | None = None,
+) -> dict:
+    """Take an action on a case exactly as its action route does (permission, visibility, the module's ``prepare``
+    and ``after``, the transition with its history and audit record), in ``conn``'s transaction — for callers that
+    are not an HTTP request (the demo replays the flow this way)."""
+    return _actions[kind](conn, who, case_id, action, ActionBody(reason=reason, version=version))
 
 
 def xlsx_response(case: CaseType, items: list[dict]) -> Response:

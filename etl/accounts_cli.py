@@ -21,19 +21,45 @@ DEMO_ACCOUNTS = [
 ]
 
 
+# The unit each demo account works for (单位): the commission, or the district's housing and construction bureau.
+COMMISSION = ("杭州市城乡建设委员会", "commission")
+
+
+def demo_org(district: str | None) -> tuple[str, str]:
+    """(name, kind) of a demo account's organisation."""
+    if district is None:
+        return COMMISSION
+    return (f"杭州市{district}住房和城乡建设局", "district_authority")
+
+
 def demo_password() -> str:
     return get_settings().demo_password
 
 
+def _org_id(conn: sa.Connection, name: str, kind: str, district: str | None) -> int:
+    from api.accounts.users import create_org
+
+    found = conn.execute(
+        sa.text("SELECT id FROM organisations WHERE name = :n AND kind = :k ORDER BY id LIMIT 1"),
+        {"n": name, "k": kind},
+    ).scalar()
+    return found or create_org(conn, name, kind, district=district, actor="demo")
+
+
 def ensure_demo_accounts(conn: sa.Connection) -> list[str]:
-    """Create the demo accounts that do not exist yet; returns the names created."""
-    from api.accounts.users import create_user
+    """Create the demo accounts that do not exist yet, each in its organisation (which is created when missing; an
+    existing demo account without one is put in it); returns the names created."""
+    from api.accounts.users import create_user, update_user
 
     made = []
     for username, name, roles, district in DEMO_ACCOUNTS:
-        if conn.execute(sa.text("SELECT 1 FROM users WHERE username = :u"), {"u": username}).scalar():
+        org = _org_id(conn, *demo_org(district), district)
+        row = conn.execute(sa.text("SELECT id, org_id FROM users WHERE username = :u"), {"u": username}).first()
+        if row is not None:
+            if row.org_id is None:
+                update_user(conn, row.id, {"org_id": org}, actor="demo")
             continue
-        create_user(conn, username, name, roles, password=demo_password(), district=district, actor="demo")
+        create_user(conn, username, name, roles, password=demo_password(), district=district, org_id=org, actor="demo")
         made.append(username)
     return made
 

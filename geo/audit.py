@@ -12,11 +12,34 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from geo import modules
 from geo.values import to_json
 
 # Where the current request comes from (set per request by api.app's middleware): entries that name no client
 # record this one, so "from where" is never lost in code that does not pass the request along.
 CLIENT: ContextVar[str | None] = ContextVar("chengjian_client", default=None)
+
+
+# How the logs and case histories show the actors that are not a person's account (the modules add theirs with
+# ``geo.modules.log_labels(actors=…)``).
+SYSTEM_ACTORS = {
+    "system": "系统",
+    "demo": "演示数据",
+    "cli": "命令行",
+    "migration": "数据库迁移",
+    "anonymous": "匿名访问",
+    "sso": "统一身份认证",
+}
+
+
+def actor_names() -> dict[str, str]:
+    """The Chinese name of every non-person actor."""
+    return {**modules.log_labels()["actors"], **SYSTEM_ACTORS}
+
+
+def actor_name(actor: str | None) -> str | None:
+    """What to show for ``actor``: its Chinese name when it is not a person's account, else the account's name."""
+    return actor_names().get(actor or "", actor)
 
 
 def _dump(obj: Any) -> str | None:

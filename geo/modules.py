@@ -9,7 +9,8 @@ submodule in it, once; importing is what declares things:
 - start-up work: a submodule's ``on_app(app)`` is called by the app factory;
 - demo data: ``@seeder(order=…)`` functions, run by ``chengjian demo`` in their declared order;
 - scheduled and background work: ``@job(cron=…)`` functions, run by the task queue's workers;
-- the Chinese names of its records and audit actions in the operation log: ``log_labels(objects=…, actions=…)``;
+- the Chinese names of its records and audit actions in the operation log, of the purposes of the text messages it
+  sends and of the non-person actors it writes as: ``log_labels(objects=…, actions=…, purposes=…, actors=…)``;
 - named permissions beyond a layer's view/edit/import/export: ``permissions({"site.deduct": "登记扣分", …})``,
   with their Chinese titles for the back office (the roles that hold them are data, seeded by the migrations);
 - settings: pydantic-settings classes, read from the environment like the core's;
@@ -63,7 +64,11 @@ class Job:
 
 _permissions: dict[str, tuple[str, str]] = {}
 _log_objects: dict[str, str] = {}  # table -> Chinese name of its records, for the operation log
-_log_actions: dict[str, str] = {}  # audit action -> Chinese verb  # name -> (Chinese title, group title)
+_log_actions: dict[str, str] = {}  # audit action -> Chinese verb
+_log_purposes: dict[str, str] = {}  # SMS purpose -> what the message is for (the back office's SMS outbox)
+_log_actors: dict[
+    str, str
+] = {}  # a non-person actor (``registration``) -> how the logs and case histories name it  # name -> (Chinese title, group title)
 _seeders: list[Seeder] = []
 _jobs: list[Job] = []
 _lock = threading.RLock()
@@ -111,15 +116,24 @@ def permissions(titles: dict[str, str] | None = None, group: str = "") -> dict[s
     return dict(sorted(_permissions.items()))
 
 
-def log_labels(objects: dict[str, str] | None = None, actions: dict[str, str] | None = None) -> dict[str, dict]:
+def log_labels(
+    objects: dict[str, str] | None = None,
+    actions: dict[str, str] | None = None,
+    purposes: dict[str, str] | None = None,
+    actors: dict[str, str] | None = None,
+) -> dict[str, dict]:
     """Declare the Chinese names a module's records and audit actions have in the operation log (what the layer and
-    case declarations do not already name); without arguments: every module's, ``{"objects", "actions"}``."""
-    if objects is None and actions is None:
+    case declarations do not already name), what its text messages are for (the ``purpose`` it sends them with) and
+    how its non-person actors are shown; without arguments: every module's, ``{"objects", "actions", "purposes",
+    "actors"}``."""
+    given = {"objects": objects, "actions": actions, "purposes": purposes, "actors": actors}
+    stores = {"objects": _log_objects, "actions": _log_actions, "purposes": _log_purposes, "actors": _log_actors}
+    if all(v is None for v in given.values()):
         discover()
-        return {"objects": dict(_log_objects), "actions": dict(_log_actions)}
-    _log_objects.update(objects or {})
-    _log_actions.update(actions or {})
-    return {"objects": dict(objects or {}), "actions": dict(actions or {})}
+        return {k: dict(v) for k, v in stores.items()}
+    for k, v in given.items():
+        stores[k].update(v or {})
+    return {k: dict(v or {}) for k, v in given.items()}
 
 
 def package_names() -> list[str]:

@@ -197,7 +197,8 @@ def history(conn: Connection, kind: str, case_id: int) -> list[dict]:
         .where(h.case_kind == kind, h.case_id == case_id)
         .order_by(h.at, h.id)
     )
-    return [dict(r) for r in conn.execute(q).mappings()]
+    # ``actor_name``: what the history's 办理人 column shows (「系统」 for ``system``; a person's account as it is).
+    return [{**r, "actor_name": audit.actor_name(r["actor"])} for r in conn.execute(q).mappings()]
 
 
 def _plain(row: dict) -> dict:

@@ -166,3 +166,19 @@ def register_both(client, engine, info: dict, tails: tuple[str, str] = ("01", "0
             assert r.status_code == 200, r.text
             accounts[(p["code"], acc["role"])] = {"Authorization": f"Bearer {r.json()['access_token']}"}
     return accounts
+
+
+def forget_demo(engine) -> None:
+    """Remove what a demo load left, so that the ST test modules after it start from their own worlds: the business
+    layers (and by cascade every ST record on a site), the operation log and case history (whose ids the next
+    worlds reuse), the experts, rounds, draws, notices and credit events, and the demo's unit and expert accounts."""
+    from tests.conftest import business_tables
+
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"TRUNCATE {', '.join(business_tables())}, audit_log, case_history, st_reviews, st_assignments, "
+                "st_draws, st_rounds, experts, st_notices, credit_events RESTART IDENTITY CASCADE"
+            )
+        )
+        conn.execute(sa.text("DELETE FROM users WHERE phone LIKE '1990571____' OR phone LIKE '1980571____'"))

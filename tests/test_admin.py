@@ -765,13 +765,20 @@ def server(app):
 
 def test_back_office_in_browser(server):
     """Sign in on the page, create a user through the form (a bad phone number is shown at its field first),
-    see the creation in the operation log, sign out."""
+    see the creation in the operation log (and why the wrong password was refused, in Chinese), see a module's text
+    message with its purpose in Chinese in the SMS outbox, sign out."""
     from playwright.sync_api import expect, sync_playwright
+
+    from api.accounts import sms
+    from geo.db import transaction
 
     assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
     admin = uniq("ui-admin")
     make_user(admin, ["admin"])
     username = uniq("ui-user")
+    tel = phone()
+    with transaction() as conn:
+        sms.gateway().send(conn, tel, "【杭州市建委】标化工地施工单位账号已开通。", "st_registration")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -820,6 +827,16 @@ def test_back_office_in_browser(server):
                 1
             )  # the wrong password
             expect(page.locator(".pane[data-tab=log] tbody tr", has_text="test-admin")).to_have_count(0)  # actor filter
+            expect(page.locator(".pane[data-tab=log] tbody tr", has_text="登录失败")).to_contain_text("原因：密码错误")
+
+            page.locator(".tab[data-tab=sms]").click()
+            purpose = page.locator(".pane[data-tab=sms] select[name=purpose]")
+            expect(purpose.locator("option", has_text="标化工地账号开通")).to_have_count(1)
+            page.locator(".pane[data-tab=sms] input[name=phone]").fill(tel)
+            page.locator(".pane[data-tab=sms] .filters button[type=submit]").click()
+            message = page.locator(".pane[data-tab=sms] tbody tr", has_text=tel)
+            expect(message).to_contain_text("标化工地账号开通")
+            expect(message).not_to_contain_text("st_registration")
 
             page.locator("#logout").click()
             expect(page.locator("#login")).to_be_visible()
@@ -847,6 +864,10 @@ def test_every_logged_record_and_action_has_a_chinese_name():
         *ROOT.glob("etl/**/*.py"),
     ]:
         for node in ast.walk(ast.parse(Path(path).read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "copy_features":  # bulk loads
+                for k in node.keywords:
+                    if k.arg == "action" and isinstance(k.value, ast.Constant) and k.value.value not in actions:
+                        missing.add(f"{path.relative_to(ROOT)}: {k.value.value}")
             is_record = isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "record"
             if not is_record or not (isinstance(node.func.value, ast.Name) and node.func.value.id == "audit"):
                 continue
@@ -857,3 +878,50 @@ def test_every_logged_record_and_action_has_a_chinese_name():
     assert not missing, sorted(missing)
     assert objects["st_stage_evals"] == "阶段考评登记" and objects["st_rounds"] == "评审批次"
     assert actions["draw_run"] == "执行抽取" and actions["submit"] == "提交"
+
+
+def test_every_sms_purpose_and_failure_reason_has_a_chinese_name():
+    """The SMS outbox names what each message is for, and the log why a sign-in was refused, in Chinese: every
+    constant purpose passed to an SMS gateway's ``send`` or to ``otp.issue`` (and its default) anywhere in the code,
+    and every constant ``reason`` of a logged failure, has a label from the declarations."""
+    import ast
+    from pathlib import Path
+
+    from api.admin.common import LOG_REASONS, sms_purposes
+    from geo.settings import ROOT
+
+    purposes = sms_purposes()
+    found_purposes, found_reasons = set(), set()
+
+    def constants(node) -> set[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return {node.value}
+        if isinstance(node, ast.IfExp):
+            return constants(node.body) | constants(node.orelse)
+        return set()
+
+    for path in [*ROOT.glob("api/**/*.py"), *ROOT.glob("geo/**/*.py"), *ROOT.glob("layers/**/*.py")]:
+        tree = ast.parse(Path(path).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+                keywords = {k.arg: k.value for k in node.keywords}
+                if name == "send" and len(node.args) >= 4:  # gateway.send(conn, phone, body, purpose, user_id)
+                    found_purposes |= constants(node.args[3])
+                if name == "issue" and "purpose" in keywords:  # otp.issue(..., purpose=...)
+                    found_purposes |= constants(keywords["purpose"])
+                if name == "log" and path.name == "otp.py" and node.args:  # otp.verify's failures
+                    found_reasons |= constants(node.args[0])
+                if name == "refuse" and len(node.args) >= 2:  # sso's refusals
+                    found_reasons |= constants(node.args[1])
+            if isinstance(node, ast.Dict):  # detail={"reason": "wrong_password", …}
+                for k, v in zip(node.keys, node.values):
+                    if isinstance(k, ast.Constant) and k.value == "reason" and path.parts[-2] in ("api", "accounts"):
+                        found_reasons |= constants(v)
+            if isinstance(node, ast.Assign) and path.name == "otp.py":  # PURPOSE = "expert_review"
+                if any(isinstance(t, ast.Name) and t.id == "PURPOSE" for t in node.targets):
+                    found_purposes |= constants(node.value)
+    assert {"st_registration", "expert_review", "st_review_reminder"} <= found_purposes
+    assert sorted(p for p in found_purposes if p not in purposes) == []
+    assert {"wrong_code", "wrong_password", "no_code"} <= found_reasons
+    assert sorted(r for r in found_reasons if r not in LOG_REASONS) == []

@@ -17,6 +17,7 @@ from etl import names
 from etl.demo import WEST_LAKE, DemoError, build_demo, write_layer
 from geo.layer.attributes import coerce_column
 from geo.layer.registry import registry
+from tests import st_world
 from tests.conftest import business_tables
 
 N = 2000
@@ -36,6 +37,14 @@ def demo(engine):
     counts = build_demo(farmhouses=N, seed=SEED)
     yield counts
     _truncate(engine)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_demo(engine):
+    """The last loads of this module leave nothing the ST test modules after it would trip over (operation log,
+    case history and experts of reused ids, the demo's accounts)."""
+    yield
+    st_world.forget_demo(engine)
 
 
 # The layers the demo fills: every business layer a module's seeder writes (the optional footprints are left empty).

@@ -47,6 +47,7 @@ LOG_ACTIONS = {
     "import": "导入",
     "export": "导出",
     "reset": "重置数据",
+    "demo": "加载演示数据",
     "api_key_create": "创建 API 密钥",
     "api_key_revoke": "吊销 API 密钥",
     "otp_issue": "发送动态密码",
@@ -61,6 +62,31 @@ LOG_OBJECTS = {
     "api_keys": "API 密钥",
     "otp_codes": "动态密码",
 }
+
+
+# Why a sign-in or a dynamic password was refused (``detail.reason`` of the log's failure entries).
+LOG_REASONS = {
+    "unknown_user": "用户不存在",
+    "inactive": "账号已停用",
+    "locked": "账号已锁定",
+    "wrong_password": "密码错误",
+    "no_code": "没有可用的动态密码",
+    "wrong_code": "动态密码错误",
+    "outside_window": "不在评审时间内",
+    "bad_state": "登录请求无效",
+    "expired_state": "登录请求已过期",
+    "other_browser": "登录请求来自其他浏览器",
+    "provider_error": "OA 系统返回错误",
+    "issuer_mismatch": "登录响应不是来自配置的 OA 系统",
+    "bad_id_token": "OA 身份令牌校验未通过",
+}
+# What the core's text messages are for (the modules declare theirs with ``geo.modules.log_labels(purposes=…)``).
+SMS_PURPOSES = {"expert_review": "评审动态密码"}
+
+
+def sms_purposes() -> dict[str, str]:
+    """The Chinese name of every SMS purpose: the core's and the modules' declared ones."""
+    return {**modules.log_labels()["purposes"], **SMS_PURPOSES}
 
 
 def log_objects() -> dict[str, str]:
@@ -221,4 +247,7 @@ def meta(who: Principal = Depends(principal), conn: Connection = Depends(db_read
         "grant_layers": [{"id": lyr.id, "title": lyr.title} for lyr in registry.grantable()],
         "log_actions": log_actions(),
         "log_objects": log_objects(),
+        "log_reasons": LOG_REASONS,
+        "sms_purposes": sms_purposes(),
+        "actor_names": audit.actor_names(),
     }

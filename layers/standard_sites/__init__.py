@@ -63,4 +63,7 @@ log_labels(
         "status": "更新工地状态",
         "deactivate": "停用",
     },
+    # What the module's text messages are for (the back office's SMS outbox shows these).
+    purposes={"st_registration": "标化工地账号开通", "st_review_reminder": "专家评审截止提醒"},
+    actors={"registration": "项目注册"},  # the registration creates the unit accounts before anyone signs in
 )

@@ -1,8 +1,11 @@
 """What the standardized-site submodules share: the site as the principal may see it, configuration lookups,
-months and dates in Beijing time."""
+months and dates in Beijing time, and the one rule of which months a registered site owes a monthly report for."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -98,6 +101,17 @@ def site(conn: Connection, site_id: int) -> dict:
     return dict(row)
 
 
+def beijing_date(column: sa.ColumnElement) -> sa.ColumnElement:
+    """``(column AT TIME ZONE 'Asia/Shanghai')::date``: the day of a timestamp in Beijing."""
+    return sa.cast(sa.func.timezone("Asia/Shanghai", column), sa.Date)
+
+
+def registered_on(conn: Connection, site_id: int) -> date | None:
+    """The day (Beijing time) the site's project registered, or None."""
+    r = t.registrations
+    return conn.execute(sa.select(sa.func.min(beijing_date(r.c.created_at))).where(r.c.site_id == site_id)).scalar()
+
+
 def catalog(conn: Connection, kind: str, active_only: bool = True) -> list[dict]:
     c = t.catalog
     query = sa.select(
@@ -131,8 +145,61 @@ def due_date(month: date) -> date:
     return nxt.replace(day=min(report_due_day(), 28))
 
 
+def next_month(month: date) -> date:
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+
+
+def months(start: date, end: date) -> list[date]:
+    """The first days of the months from ``start``'s to ``end``'s, both included."""
+    out, m = [], start.replace(day=1)
+    while m <= end:
+        out.append(m)
+        m = next_month(m)
+    return out
+
+
+def reporting_from(registered_on: date) -> date:
+    """The first month a site registered on ``registered_on`` reports for: its registration's month (the months
+    before it registered are never asked for)."""
+    return registered_on.replace(day=1)
+
+
+def months_owed(
+    registered_on: date | None, until: date, today: date | None = None, completed_on: date | None = None
+) -> list[date]:
+    """The months up to ``until``'s a site registered on ``registered_on`` owes a monthly report for, as of
+    ``today``: from its registration's month to its completion acceptance's (``completed_on``), each once its due
+    day has passed. The one rule that the statistics' missing reports, the pin's 逾期未报 and the evaluation's
+    pre-filled missing months (its printed form and the expert's page show those) all follow. An unregistered site
+    owes nothing."""
+    if registered_on is None:
+        return []
+    today = today or today_beijing()
+    if completed_on is not None:
+        until = min(until, completed_on)
+    return [m for m in months(reporting_from(registered_on), until) if today > due_date(m)]
+
+
+# The module's clock: ``now()`` is the wall clock unless a block runs ``as_of`` a given time. The demo replays a
+# year of the module's use through the module's own functions (a registration last year, each month's report in its
+# month, a review inside a past window); nothing else sets it.
+_as_of: ContextVar[datetime | None] = ContextVar("st_as_of", default=None)
+
+
+@contextmanager
+def as_of(at: datetime) -> Iterator[None]:
+    if at.tzinfo is None:
+        raise ValueError("as_of needs an aware time")
+    token = _as_of.set(at)
+    try:
+        yield
+    finally:
+        _as_of.reset(token)
+
+
 def now() -> datetime:
-    return datetime.now(UTC)
+    at = _as_of.get()
+    return at if at is not None else datetime.now(UTC)
 
 
 def today_beijing() -> date:

@@ -52,6 +52,8 @@ def view(row: dict) -> dict:
     return {
         "id": row["id"],
         "site_id": row["site_id"],
+        "site_code": row["site_code"],
+        "site_name": row["site_name"],
         "district": row["district"],
         "item_code": row["item_code"],
         "item_name": row["item_name"],
@@ -87,7 +89,8 @@ RECORD = cases.register(
         ),
         columns=(
             ("id", "编号"),
-            ("site_id", "工地"),
+            ("site_code", "项目编号"),
+            ("site_name", "项目名称"),
             ("district", "区县"),
             ("item_code", "减分项编码"),
             ("item_name", "减分项"),
@@ -102,7 +105,10 @@ RECORD = cases.register(
         view="site.view",
         sort=("-occurred_on", "-id"),
         parsers={"subject_code": lambda v: v.strip().upper()},
-        lookups=(Lookup("st_catalog", "item_id", {"item_code": "code", "item_name": "name"}, ("item_code",)),),
+        lookups=(
+            Lookup("st_catalog", "item_id", {"item_code": "code", "item_name": "name"}, ("item_code",)),
+            Lookup("sites", "site_id", {"site_code": "code", "site_name": "name"}),  # the project, not an internal id
+        ),
         ranges=(Range("from", "occurred_on", ">="), Range("to", "occurred_on", "<=")),
     )
 )

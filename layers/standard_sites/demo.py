@@ -1,4 +1,5 @@
-"""Demo data of the standardized-site module: the project register (项目库) built from the demo's site pins.
+"""Demo data of the standardized-site module: the project register (项目库) built from the demo's site pins (the
+module's seeder, in ``demo_flow``, loads it first, then shows the module in use).
 
 Deterministic (derived from the sites' codes and names, no random state): every site becomes a project with the
 same code; about one project in twelve has no construction permit yet (it cannot register). Enterprises get
@@ -8,14 +9,12 @@ unified social credit codes with a valid GB 32100 check digit, the same code for
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 from stdnum.cn import uscc as uscc_mod
 
-from geo.modules import seeder
 from layers.standard_sites import tables as t
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100 characters
@@ -30,12 +29,6 @@ def uscc_for(name: str) -> str:
 
 def without_permit(code: str) -> bool:
     return hashlib.sha256(code.encode()).digest()[0] % 12 == 0
-
-
-@seeder(order=15)
-def seed_register(conn: Connection, world: Any) -> dict:
-    """After the site pins (order 10): the project register built from them."""
-    return seed_projects(conn)
 
 
 def seed_projects(conn: Connection, actor: str = "demo") -> dict:

@@ -202,16 +202,10 @@ def project_of(conn: Connection, site_id: int) -> dict:
     return dict(row)
 
 
-def _months(start: date, end: date) -> list[date]:
-    out, m = [], start.replace(day=1)
-    while m <= end:
-        out.append(m)
-        m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
-    return out
-
-
-def prefill(conn: Connection, site_id: int, start: date | None, completion: date | None) -> dict:
-    """What the monthly reports and the confirmed bonus items already say about the site (ST-07)."""
+def prefill(conn: Connection, site_id: int, completion: date | None) -> dict:
+    """What the monthly reports and the confirmed bonus items already say about the site (ST-07). The missing
+    months are those the site owed (``common.months_owed``: from its registration, once due) up to its completion
+    acceptance and not reported — what the statistics count as missing."""
     r, p, b, c = t.reports, t.photos, t.bonus_claims, t.catalog
     reports = (
         conn.execute(
@@ -228,9 +222,9 @@ def prefill(conn: Connection, site_id: int, start: date | None, completion: date
         .select_from(p.join(r, sa.and_(p.c.owner_kind == "report", p.c.owner_id == r.c.id)))
         .where(r.c.site_id == site_id, r.c.submitted_at.is_not(None), p.c.deleted_at.is_(None))
     ).scalar()
-    end = min(d for d in (completion, common.today_beijing()) if d is not None)
     done = {r["month"] for r in reported}
-    missing = [m.strftime("%Y-%m") for m in _months(start, end) if m not in done] if start else []
+    owed = common.months_owed(common.registered_on(conn, site_id), common.today_beijing(), completed_on=completion)
+    missing = [m.strftime("%Y-%m") for m in owed if m not in done]
     bonus = [
         dict(r)
         for r in conn.execute(
@@ -394,7 +388,7 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewEvaluation) 
             "site_id",
             {"evaluation_id": existing.id},
         )
-    pre = prefill(conn, site_id, p["start_date"], done)
+    pre = prefill(conn, site_id, done)
     row = conn.execute(
         sa.insert(e)
         .values(
@@ -540,7 +534,7 @@ def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: Action
                 "请至少上传一个附件（现场照片或竣工验收等证明材料的扫描件）后再提交。",
                 "attachments",
             )
-        summary = json.dumps(prefill(conn, row["site_id"], p["start_date"], done), ensure_ascii=False)
+        summary = json.dumps(prefill(conn, row["site_id"], done), ensure_ascii=False)
         conn.execute(sa.update(t.evaluations).where(t.evaluations.c.id == row["id"]).values(prefill=t.jsonb(summary)))
         return {"submitted_at": now, "submitted_by": who.user, "return_reason": None, "completion_date": done}
     if a.name in ("approve", "return"):

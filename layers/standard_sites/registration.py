@@ -40,6 +40,7 @@ from geo.bounds import (
     Window,
 )
 from geo.db import transaction
+from layers.standard_sites import common
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX, today_beijing
 
@@ -191,6 +192,7 @@ def register(conn: Connection, body: Registration, actor: str = "registration") 
             contact_name=body.construction_contact.name,
             contact_phone=body.construction_contact.phone,
             district=p["district"],
+            created_at=common.now(),  # the day months are owed from (common.months_owed)
             created_by=actor,
             updated_by=actor,
         )

@@ -29,6 +29,7 @@ those in their scope, an expert their own, the units and builders of the reviewe
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends
@@ -213,9 +214,10 @@ def _item(row, now) -> dict:
     }
 
 
-def _own(assignment_id: int, who: Principal) -> dict:
-    """The signed-in expert's own assignment, inside its window (404 when not theirs, 403 when not now)."""
-    with transaction() as sys_conn:  # system scope: the window is checked here, not by row-level security
+def _own(assignment_id: int, who: Principal, system: Connection | None = None) -> dict:
+    """The signed-in expert's own assignment, inside its window (404 when not theirs, 403 when not now).
+    ``system``: a connection outside row-level security to read it with (else a new system-scope transaction)."""
+    with nullcontext(system) if system is not None else transaction() as sys_conn:  # the window is checked here
         a, x = t.assignments, t.experts
         row = (
             sys_conn.execute(
@@ -419,8 +421,15 @@ def submit_review(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> dict:
+    return submit(conn, who, assignment_id, body)
+
+
+def submit(
+    conn: Connection, who: Principal, assignment_id: int, body: ReviewIn, system: Connection | None = None
+) -> dict:
+    """The expert's review of an assignment (see ``_own`` for ``system``)."""
     who.require("site.expert_review", "提交评审意见")
-    _own(assignment_id, who)
+    _own(assignment_id, who, system)
     # One review of an application at a time (application, then assignment), so that the last one completes it.
     e = t.evaluations
     conn.execute(sa.select(e.c.id).where(e.c.id == _load(conn, assignment_id)["evaluation_id"]).with_for_update())

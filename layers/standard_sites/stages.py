@@ -19,12 +19,12 @@ from sqlalchemy import Connection
 
 from api import idempotency
 from api.auth import Principal, principal
-from api.cases import case_routes
+from api.cases import case_routes, visible
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, cases
 from geo.bounds import Amount, Day, Text, Window
-from geo.cases import CaseType, Range
+from geo.cases import CaseType, Lookup, Range
 from geo.divisions import district_attr
 from geo.layer.registry import Attr
 from layers.standard_sites import common
@@ -58,7 +58,8 @@ REGISTRATION = cases.register(
         ),
         columns=(
             ("id", "编号"),
-            ("site_id", "工地"),
+            ("site_code", "项目编号"),
+            ("site_name", "项目名称"),
             ("district", "区县"),
             ("stage_title", "阶段"),
             ("evaluated_on", "考评日期"),
@@ -70,6 +71,7 @@ REGISTRATION = cases.register(
         view="site.view",
         sort=("site_id", "evaluated_on", "id"),
         ranges=(Range("from", "evaluated_on", ">="), Range("to", "evaluated_on", "<=")),
+        lookups=(Lookup("sites", "site_id", {"site_code": "code", "site_name": "name"}),),
     )
 )
 
@@ -90,6 +92,8 @@ def view(row: dict) -> dict:
     return {
         "id": row["id"],
         "site_id": row["site_id"],
+        "site_code": row.get("site_code"),
+        "site_name": row.get("site_name"),
         "district": row["district"],
         "stage": row["stage"],
         "stage_title": STAGES[row["stage"]],
@@ -168,7 +172,7 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewStage, key: 
         who.client,
         user_id=who.user_id,
     )
-    return {**view(dict(row)), "photos": []}
+    return {**view(visible(conn, REGISTRATION, row["id"], who)), "photos": []}
 
 
 @router.post("/sites/{site_id}/stages", status_code=201, summary="阶段考评登记（现场定位，电子围栏校验）")
@@ -197,9 +201,9 @@ def site_stages(
     common.site(conn, site_id)
     rows = (
         conn.execute(
-            sa.select(t.stage_evals)
-            .where(t.stage_evals.c.site_id == site_id)
-            .order_by(t.stage_evals.c.evaluated_on, t.stage_evals.c.id)
+            REGISTRATION.select()  # with the site's code and name
+            .where(REGISTRATION.sa_table.c.site_id == site_id)
+            .order_by(REGISTRATION.sa_table.c.evaluated_on, REGISTRATION.sa_table.c.id)
         )
         .mappings()
         .all()

@@ -68,7 +68,7 @@ def refresh_site_status(
     s, g, e, r = t.sites(), t.registrations, t.evaluations, t.reports
     site = (
         conn.execute(
-            sa.select(s.c.id, s.c.status, s.c.latest_report, _beijing_date(g.c.created_at).label("registered_on"))
+            sa.select(s.c.id, s.c.status, s.c.latest_report, common.beijing_date(g.c.created_at).label("registered_on"))
             .select_from(s.outerjoin(g, g.c.site_id == s.c.id))
             .where(s.c.id == site_id, s.c.deleted_at.is_(None))
             .with_for_update(of=s)
@@ -107,8 +107,8 @@ def refresh_site_status(
         submitted = conn.execute(
             sa.select(1).where(r.c.site_id == site_id, r.c.month == last, r.c.submitted_at.is_not(None))
         ).first()
-        asked = last >= site["registered_on"].replace(day=1)
-        status = LATE if asked and today > common.due_date(last) and submitted is None else REPORTING
+        owed = last in common.months_owed(site["registered_on"], last, today)
+        status = LATE if owed and submitted is None else REPORTING
     changed = (status, latest) != (site["status"], site["latest_report"])
     if changed:
         conn.execute(
@@ -174,18 +174,9 @@ def _period(start: str | None, end: str | None) -> tuple[date, date]:
     return a, b
 
 
-def _next(month: date) -> date:
-    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
-
-
-def _beijing_date(column: sa.ColumnElement) -> sa.ColumnElement:
-    """``(column AT TIME ZONE 'Asia/Shanghai')::date``: the day of a timestamp in Beijing."""
-    return sa.cast(sa.func.timezone("Asia/Shanghai", column), sa.Date)
-
-
 def compute(conn: Connection, start: date, end: date, district: str | None = None) -> dict:
     """The statistics of the months ``start`` … ``end`` (first days), in the connection's scope."""
-    until = _next(end)
+    until = common.next_month(end)
 
     def grouped(table: sa.Table, *columns: sa.ColumnElement, aggregates: tuple, where: tuple) -> sa.Select:
         """``SELECT columns, aggregates … WHERE where [AND district = :d] GROUP BY columns ORDER BY columns``."""
@@ -212,15 +203,23 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
             )
         ).mappings()
     ]
-    since = sa.cast(sa.func.date_trunc("month", _beijing_date(g.c.created_at)), sa.Date).label("since")
-    registered_q = sa.select(g.c.district, since)
+    pr = t.projects
+    registered_q = sa.select(
+        g.c.site_id,
+        g.c.district,
+        common.beijing_date(g.c.created_at).label("registered_on"),
+        pr.c.completion_date,
+    ).select_from(g.join(pr, pr.c.id == g.c.project_id))
     if district is not None:
         registered_q = registered_q.where(g.c.district == district)
     registered = conn.execute(registered_q).all()
-    months, m = [], start
-    while m <= end:
-        months.append(m)
-        m = _next(m)
+    # The (site, month) pairs reported, to tell the owed months that were not (common.months_owed).
+    reported = set(
+        conn.execute(
+            sa.select(r.c.site_id, r.c.month).where(r.c.month.between(start, end), r.c.submitted_at.is_not(None))
+        ).all()
+    )
+    months = common.months(start, end)
     today = common.today_beijing()
     monthly: dict[tuple, dict] = {}
     for dist in sorted({r.district for r in registered} | {r["district"] for r in reports}, key=str):
@@ -228,20 +227,23 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
             monthly[(dist, month)] = {
                 "district": dist,
                 "month": f"{month:%Y-%m}",
-                "due_date": common.due_date(month),
-                "registered": sum(r.district == dist and r.since <= month for r in registered),
+                "registered": sum(
+                    r.district == dist and common.reporting_from(r.registered_on) <= month for r in registered
+                ),
                 "reports": 0,
                 "submitted": 0,
                 "late": 0,
+                "missing": 0 if today > common.due_date(month) else None,  # not due yet: nothing is missing
             }
     for r in reports:
         row = monthly[(r["district"], r["month"])]
         row["reports"] += r["count"]
         row["submitted"] += r["submitted"]
         row["late"] += r["late"]
-    for row in monthly.values():
-        due = row.pop("due_date")
-        row["missing"] = max(row["registered"] - row["submitted"], 0) if today > due else None
+    for site in registered:
+        for month in common.months_owed(site.registered_on, end, today, site.completion_date):
+            if month >= start and (site.site_id, month) not in reported:
+                monthly[(site.district, month)]["missing"] += 1
     b, x, e, st = t.bonus_claims, t.deductions, t.evaluations, t.stage_evals
     bonus = [
         dict(row)
@@ -251,7 +253,7 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
                 b.c.district,
                 b.c.status,
                 aggregates=(count, sa.func.coalesce(sa.func.sum(b.c.points), 0).label("points")),
-                where=(_beijing_date(b.c.created_at) >= start, _beijing_date(b.c.created_at) < until),
+                where=(common.beijing_date(b.c.created_at) >= start, common.beijing_date(b.c.created_at) < until),
             )
         ).mappings()
     ]
@@ -274,7 +276,7 @@ def compute(conn: Connection, start: date, end: date, district: str | None = Non
                 e.c.district,
                 e.c.status,
                 aggregates=(count,),
-                where=(_beijing_date(e.c.created_at) >= start, _beijing_date(e.c.created_at) < until),
+                where=(common.beijing_date(e.c.created_at) >= start, common.beijing_date(e.c.created_at) < until),
             )
         ).mappings()
     ]

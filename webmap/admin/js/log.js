@@ -6,22 +6,22 @@ import { ListView, fmtTime, h, options } from "/static/console/ui.js";
 const METHODS = { password: "密码", otp: "短信动态密码", oidc: "统一身份认证", test: "测试" };
 
 // A short description of what an entry is about.
-function summary(e) {
+function summary(e, meta) {
   const obj = e.after || e.before || {};
   const d = e.detail || {};
   const name = obj.username || obj.name || obj.title || d.role || d.user || obj.prefix || "";
   const parts = [name];
   if (d.method) parts.push(`方式：${METHODS[d.method] || d.method}`);
-  if (d.reason) parts.push(`原因：${d.reason}`);
+  if (d.reason) parts.push(`原因：${meta.log_reasons[d.reason] || d.reason}`);
   if (d.format) parts.push(`格式：${d.format}`);
   if (d.rows !== undefined) parts.push(`${d.rows} 条`);
   return parts.filter(Boolean).join("，");
 }
 
-function content(e) {
+function content(e, meta) {
   const parts = { 之前: e.before, 之后: e.after, 详情: e.detail };
   const shown = Object.entries(parts).filter(([, v]) => v !== null && v !== undefined);
-  return h("div", {}, h("span", { class: "summary" }, summary(e)),
+  return h("div", {}, h("span", { class: "summary" }, summary(e, meta)),
     shown.length ? h("details", {}, h("summary", {}, "查看"),
       shown.map(([k, v]) => h("div", {}, h("b", {}, k), h("pre", {}, JSON.stringify(v, null, 2))))) : null);
 }
@@ -40,11 +40,11 @@ export async function mount(root, meta) {
     load: (q, limit, offset) => api("/api/admin/log", { query: { ...q, limit, offset } }),
     columns: [
       { label: "时间", className: "nowrap", render: (e) => fmtTime(e.at, true) },
-      { label: "操作人", render: (e) => e.actor },
+      { label: "操作人", render: (e) => meta.actor_names[e.actor] || e.actor },
       { label: "来源地址", render: (e) => e.client },
       { label: "操作", render: (e) => h("span", { class: `tag act-${e.action}` }, meta.log_actions[e.action] || e.action) },
       { label: "对象", render: (e) => [meta.log_objects[e.layer] || e.layer, e.feature_id ? `#${e.feature_id}` : ""].join(" ") },
-      { label: "内容", className: "content", render: content },
+      { label: "内容", className: "content", render: (e) => content(e, meta) },
     ],
   });
   root.append(list.el);

@@ -54,7 +54,7 @@ export const deductions = recordTab({
   detail: {
     path: (id) => `/api/st/deductions/${id}`,
     title: (r) => `减分记录 ${r.id} · ${r.item_name}`,
-    fields: (r) => [["工地编号", r.site_id], ["区县", r.district], ["减分项", `${r.item_code} ${r.item_name}`], ["扣分", r.points],
+    fields: (r) => [["项目", `${r.site_code} ${r.site_name}`], ["区县", r.district], ["减分项", `${r.item_code} ${r.item_name}`], ["扣分", r.points],
       ["对象类型", r.subject_kind_title], ["对象", r.subject_name], ["代码", r.subject_code], ["发生日期", r.occurred_on],
       ["登记", `${r.created_by} ${fmtTime(r.created_at)}`]],
     sections: (r) => section("事由", h("p", { class: "prewrap" }, r.reason)),
@@ -88,7 +88,7 @@ export const stages = recordTab({
   detail: {
     path: (id) => `/api/st/stages/${id}`,
     title: (r) => `阶段考评 · ${r.stage_title}`,
-    fields: (r) => [["工地编号", r.site_id], ["区县", r.district], ["阶段", r.stage_title], ["考评日期", r.evaluated_on],
+    fields: (r) => [["项目", `${r.site_code} ${r.site_name}`], ["区县", r.district], ["阶段", r.stage_title], ["考评日期", r.evaluated_on],
       ["结果", r.result], ["得分", r.score], ["登记位置", fence(r)], ["登记", `${r.created_by} ${fmtTime(r.created_at)}`]],
     sections: (r) => [...section("备注", h("p", { class: "prewrap" }, r.remarks || "无")),
       ...section(`扫描件（${r.photos.length}）`, photoGrid(r.photos))],

@@ -40,7 +40,7 @@ export function historyTable(history, states, titles) {
     { label: "操作", render: (r) => titles[r.action] || r.action },
     { label: "状态", render: (r) => `${r.from_state ? `${states[r.from_state] || r.from_state} → ` : ""}${states[r.to_state] || r.to_state}` },
     { label: "理由", className: "content", render: (r) => r.reason || "" },
-    { label: "办理人", render: (r) => r.actor },
+    { label: "办理人", render: (r) => r.actor_name || r.actor },
   ], history, "暂无办理记录。");
 }
 
