@@ -12,6 +12,7 @@ from typing import Any
 import shapely
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 
 from geo import audit, errors
 from geo import scope as scopes
@@ -114,6 +115,24 @@ def where_clause(layer: Layer, query: Query, include_deleted: bool = False) -> s
     if query.after_id is not None:
         conds.append(t.c.id > query.after_id)
     return sa.and_(sa.true(), *conds)
+
+
+def search_clause(layer: Layer, q: str, limit: int) -> sa.ColumnElement:
+    """Live features whose searchable fields contain ``q`` (case-insensitive), at most ``limit`` of them, found through
+    the trigram and bigram indexes even under row-level security.
+
+    ``chengjian_search_ids`` (migration 0011) finds the candidates as the tables' owner with the table's read policy
+    applied explicitly; the rows are then selected by id on the caller's connection, so row-level security still
+    decides what the caller sees. ``where_clause``'s ``q`` is the same match without the function (a full scan
+    under row-level security)."""
+    t = layer.sa_table
+    ids = sa.func.chengjian_search_ids(
+        sa.cast(t.name, REGCLASS),
+        sa.bindparam(None, [a.name for a in layer.searchable], type_=ARRAY(sa.Text)),
+        q,
+        limit,
+    )
+    return sa.and_(t.c.deleted_at.is_(None), t.c.id.in_(sa.select(ids.column_valued())))
 
 
 def _order(layer: Layer, sort: list[str] | None) -> list[sa.ColumnElement]:
