@@ -19,11 +19,22 @@ readable by ``chengjian_app`` (checked), the scope is the caller's own transacti
 anyway, the pattern is built here from ``q`` with ``\\``, ``%`` and ``_`` escaped (so ``ILIKE`` never raises), and
 the columns are quoted identifiers (no SQL from the caller). Only ``chengjian_app`` may execute it.
 
-The document is ``geo.migrations.layer_table.search_document(columns)``, the same expression as the trigram index
-(``<table>_search_idx``) and the new bigram index (``<table>_bigram_idx`` on ``chengjian_bigrams(document)``):
+The policy is applied with the caller's scope as constants: ``chengjian_scope_ok(d, layer, id)`` becomes
+``chengjian_scope_in('<scope>', '<districts>', '<grants>', d, layer, id)`` (the same test with the settings as
+arguments, IMMUTABLE, inlined), which the planner folds for this one-shot plan: nothing for ``all``,
+``district = ANY ('{余杭区}')`` for a district account, so the district index can narrow the candidates too.
+
+The document is ``geo.migrations.layer_table.search_document(columns)``, the expression of the trigram index
+(``<table>_search_idx``) and of the new bigram index (``<table>_bigram_idx`` on ``chengjian_bigrams(document)``):
 pg_trgm cannot look up a term of fewer than three characters (a two-character Chinese name scanned the whole
-table even for the owner), the bigram index finds it; for longer terms the planner uses either or both. Every
-table with a search index gets its bigram index here (``create_search_index`` creates both for new tables).
+table even for the owner), the bigram index can. The function matches ``lower(document) LIKE lower(pattern)``
+(what ILIKE does) with the at most three rarest of the query's bigrams by the index's statistics (each further
+one is a posting list to read, and a digit pair is in most documents), so it uses the bigram index; the trigram
+index stays for the lists' ``q`` (``geo.layer.store.where_clause``). Every table with a search index gets its
+bigram index here (``create_search_index`` creates both for new tables); on 1,000,000 farmhouses the build takes a
+few minutes.
+
+Measured with ``bench/search.py`` (1,000,000 farmhouses, a district account against the owner; see there).
 
 Revision ID: 0011_search
 Revises: 0010
@@ -63,6 +74,7 @@ DECLARE
     policy text;
     bigrams text := '';
     grants jsonb;
+    picked text[];
     c text;
 BEGIN
     IF coalesce(cardinality(cols), 0) = 0 OR lim < 1 OR q = '' THEN
@@ -103,15 +115,28 @@ BEGIN
     policy := replace(policy, 'chengjian_scope_ok(', format('chengjian_scope_in(%L, %L, %L::jsonb, ',
         coalesce(current_setting('chengjian.scope', true), ''), coalesce(current_setting('chengjian.districts', true), ''),
         coalesce(grants, '{{}}'::jsonb)));
+    -- The (at most three) rarest of q's bigrams by the index's statistics: enough to narrow the candidates, while
+    -- every further one costs a posting list to read (a digit pair is in most documents).
     IF length(q) >= 2 AND EXISTS (
         SELECT FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
         WHERE i.indrelid = tbl AND x.relname = (SELECT relname FROM pg_class WHERE oid = tbl) || '_bigram_idx'
     ) THEN
-        bigrams := format(' AND chengjian_bigrams(%s) @> chengjian_bigrams($2)', doc);
+        SELECT array_agg(b) INTO picked FROM (
+            SELECT u.b FROM (SELECT DISTINCT unnest(chengjian_bigrams(q)) AS b) u
+            LEFT JOIN (
+                SELECT unnest(s.most_common_elems::text::text[]) AS e, unnest(s.most_common_elem_freqs) AS f
+                FROM pg_stats s JOIN pg_class t ON t.oid = tbl
+                WHERE s.schemaname = current_schema() AND s.tablename = t.relname || '_bigram_idx'
+            ) st ON st.e = u.b
+            ORDER BY coalesce(st.f, 0), u.b LIMIT 3
+        ) rarest;
+        bigrams := format(' AND chengjian_bigrams(%s) @> $2', doc);
     END IF;
+    -- lower(doc) LIKE lower(pattern) is what ILIKE does; written so, it leaves the trigram index (lists' q) aside.
     RETURN QUERY EXECUTE format(
-        'SELECT id FROM %s WHERE deleted_at IS NULL AND (%s) ILIKE $1%s AND (%s) LIMIT $3', tbl, doc, bigrams, policy)
-    USING '%' || replace(replace(replace(q, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%', q, lim;
+        'SELECT id FROM %s WHERE deleted_at IS NULL AND lower(%s) LIKE lower($1)%s AND (%s) LIMIT $3',
+        tbl, doc, bigrams, policy)
+    USING '%' || replace(replace(replace(q, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%', picked, lim;
 END
 $fn$
 """
