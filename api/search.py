@@ -93,9 +93,9 @@ def _hit(layer: Layer, row: Any, q: str) -> dict:
 
 def search_layer(conn: Connection, layer: Layer, q: str, limit: int) -> list[dict]:
     """At most ``limit`` features of ``layer`` matching ``q``, in three steps that each use an index under row-level
-    security: the label or code equal to ``q``, then starting with it (btree: ``=``, ``>=``, ``<`` and
-    ``starts_with`` are LEAKPROOF), then, only while fewer than ``limit`` were found, any searchable field containing
-    it (``store.search_clause``: the trigram and bigram indexes), unless ``q`` is a record's code. The steps find the
+    security: the label or code equal to ``q`` (btree; ``=`` is LEAKPROOF), then starting with it
+    (``store.search_clause(starts=…)``), then, only while fewer than ``limit`` were found, any searchable field
+    containing it (``store.search_clause``: the trigram and bigram indexes), unless ``q`` is a record's code. The steps find the
     better ranks first, so a search that the first two fill never needs the third."""
     t = layer.sa_table
     live = t.c.deleted_at.is_(None)
@@ -108,10 +108,9 @@ def search_layer(conn: Connection, layer: Layer, q: str, limit: int) -> list[dic
 
     if keys:
         collect(sa.and_(live, sa.or_(*(k == q for k in keys))))
-        # Every text that starts with q sorts from q up to q followed by the highest code point.
-        collect(
-            sa.and_(live, sa.or_(*(sa.and_(k >= q, k < q + "\U0010ffff", sa.func.starts_with(k, q)) for k in keys)))
-        )
+        # Through chengjian_search_ids, which states the scope as constants: a district account's prefix search reads
+        # its district's rows of the code range, not every row of the range (the policy checks each one).
+        collect(store.search_clause(layer, q, limit, starts=[k.name for k in keys]))
     # A code names one record: when q is one, the layer's search is done (a digit string's bigrams and trigrams are
     # in most documents: looking them up costs more than everything else together).
     code_found = "code" in layer.attr_names and any(h["code"] == q for h in hits.values())

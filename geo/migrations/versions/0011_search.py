@@ -66,7 +66,8 @@ $fn$
 """
 
 SEARCH_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION chengjian_search_ids(tbl regclass, cols text[], q text, lim integer)
+CREATE OR REPLACE FUNCTION chengjian_search_ids(tbl regclass, cols text[], q text, lim integer,
+                                                starts text[] DEFAULT '{{}}')
 RETURNS SETOF bigint LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER ROWS 20
 SET search_path = pg_catalog, public AS $fn$
 DECLARE
@@ -81,7 +82,7 @@ BEGIN
         RETURN;
     END IF;
     -- What the search reads (a table-wide grant covers every column).
-    FOREACH c IN ARRAY cols || ARRAY['id', 'deleted_at'] LOOP
+    FOREACH c IN ARRAY cols || starts || ARRAY['id', 'deleted_at'] LOOP
         IF NOT has_column_privilege('{APP_ROLE}', tbl, c, 'SELECT') THEN
             RAISE EXCEPTION 'chengjian_search_ids: {APP_ROLE} may not read %.%', tbl, c
                 USING ERRCODE = 'insufficient_privilege';
@@ -115,6 +116,15 @@ BEGIN
     policy := replace(policy, 'chengjian_scope_ok(', format('chengjian_scope_in(%L, %L, %L::jsonb, ',
         coalesce(current_setting('chengjian.scope', true), ''), coalesce(current_setting('chengjian.districts', true), ''),
         coalesce(grants, '{{}}'::jsonb)));
+    -- starts: the rows where one of these columns starts with q instead (btree ranges: a code's prefix).
+    IF cardinality(starts) > 0 THEN
+        RETURN QUERY EXECUTE format('SELECT id FROM %s WHERE deleted_at IS NULL AND (%s) AND (%s) LIMIT $2', tbl,
+            (SELECT string_agg(format('(%1$I >= $1 AND %1$I < $1 || chr(1114111) AND starts_with(%1$I, $1))', col),
+                               ' OR ') FROM unnest(starts) AS col),
+            policy)
+        USING q, lim;
+        RETURN;
+    END IF;
     -- The (at most three) rarest of q's bigrams by the index's statistics: enough to narrow the candidates, while
     -- every further one costs a posting list to read (a digit pair is in most documents).
     IF length(q) >= 2 AND EXISTS (
@@ -163,11 +173,11 @@ def upgrade() -> None:
     op.execute(BIGRAM_INDEXES)
     op.execute(SCOPE_IN_FUNCTION)
     op.execute(SEARCH_FUNCTION)
-    op.execute("REVOKE ALL ON FUNCTION chengjian_search_ids(regclass, text[], text, integer) FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION chengjian_search_ids(regclass, text[], text, integer) TO {APP_ROLE}")
+    op.execute("REVOKE ALL ON FUNCTION chengjian_search_ids(regclass, text[], text, integer, text[]) FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION chengjian_search_ids(regclass, text[], text, integer, text[]) TO {APP_ROLE}")
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION IF EXISTS chengjian_search_ids(regclass, text[], text, integer)")
+    op.execute("DROP FUNCTION IF EXISTS chengjian_search_ids(regclass, text[], text, integer, text[])")
     op.execute("DROP FUNCTION IF EXISTS chengjian_scope_in(text, text, jsonb, text, text, bigint)")
     op.execute("DROP FUNCTION IF EXISTS chengjian_bigrams(text) CASCADE")
