@@ -135,8 +135,8 @@ BEGIN
             SELECT u.b FROM (SELECT DISTINCT unnest(chengjian_bigrams(q)) AS b) u
             LEFT JOIN (
                 SELECT unnest(s.most_common_elems::text::text[]) AS e, unnest(s.most_common_elem_freqs) AS f
-                FROM pg_stats s JOIN pg_class t ON t.oid = tbl
-                WHERE s.schemaname = current_schema() AND s.tablename = t.relname || '_bigram_idx'
+                FROM pg_stats s JOIN pg_class t ON t.oid = tbl JOIN pg_namespace n ON n.oid = t.relnamespace
+                WHERE s.schemaname = n.nspname AND s.tablename = t.relname || '_bigram_idx'
             ) st ON st.e = u.b
             ORDER BY coalesce(st.f, 0), u.b LIMIT 3
         ) rarest;
