@@ -2,8 +2,8 @@
 and the districts for its district filter.
 
 - ``GET /api/search?q=…[&layers=a,b][&limit=n]``: features of every layer the caller may view whose
-  searchable fields contain ``q`` (the store's trigram-indexed search), exact code/name matches first,
-  each with its layer, label, centre and bounding box (what the map needs to fly there).
+  searchable fields contain ``q``, exact code/name matches first, then prefix, then contains; each with its
+  layer, label, centre and bounding box (what the map needs to fly there); ``groups`` holds the same hits by layer.
 - ``GET /api/counts``: live features per visible layer, in total and per district.
 - ``GET /api/districts``: the 13 districts with code, name, kind, centre and bounding box.
 """
@@ -62,7 +62,19 @@ def _columns(layer: Layer) -> list[sa.ColumnElement]:
     return cols
 
 
-def _hit(layer: Layer, row: Any, rank: int) -> dict:
+def _rank(q: str, *values: Any) -> int:
+    """0: the label or code is ``q``; 1: it starts with ``q``; 2: it contains ``q``; 3: another searchable field does
+    (an owner's name, a village, an address). Case-insensitive, like the search itself."""
+    wanted = q.casefold()
+    texts = [str(v).casefold() for v in values if v is not None]
+    if wanted in texts:
+        return 0
+    if any(t.startswith(wanted) for t in texts):
+        return 1
+    return 2 if any(wanted in t for t in texts) else 3
+
+
+def _hit(layer: Layer, row: Any, q: str) -> dict:
     m = row._mapping
     label = m["label"] if m["label"] is not None else f"{layer.title} {m['id']}"
     return {
@@ -76,25 +88,40 @@ def _hit(layer: Layer, row: Any, rank: int) -> dict:
         "center": [round(m["cx"], 7), round(m["cy"], 7)],
         "bbox": [round(m[k], 7) for k in ("xmin", "ymin", "xmax", "ymax")],
         "geometry_type": layer.geometry,
-        "_rank": rank,
+        "_rank": _rank(q, m["label"], m["code"]),
     }
 
 
 def search_layer(conn: Connection, layer: Layer, q: str, limit: int) -> list[dict]:
-    """Exact matches of code or label first (by their unique/btree lookups), then the trigram search."""
+    """At most ``limit`` features of ``layer`` matching ``q``, in three steps that each use an index under row-level
+    security: the label or code equal to ``q`` (btree; ``=`` is LEAKPROOF), then starting with it
+    (``store.search_clause(starts=…)``), then, only while fewer than ``limit`` were found, any searchable field
+    containing it (``store.search_clause``: the trigram and bigram indexes), unless ``q`` is a record's code. The steps find the
+    better ranks first, so a search that the first two fill never needs the third."""
     t = layer.sa_table
+    live = t.c.deleted_at.is_(None)
+    keys = [t.c[name] for name in dict.fromkeys(("code", layer.label)) if name and name in layer.attr_names]
     hits: dict[int, dict] = {}
-    exact = [t.c[name] == q for name in ("code", layer.label) if name and name in layer.attr_names]
-    if exact:
-        stmt = sa.select(*_columns(layer)).where(t.c.deleted_at.is_(None), sa.or_(*exact)).limit(limit)
-        for row in conn.execute(stmt):
-            hits[row.id] = _hit(layer, row, 0)
-    stmt = sa.select(*_columns(layer)).where(store.where_clause(layer, store.Query(q=q))).limit(limit)
-    for row in conn.execute(stmt):
-        if row.id not in hits:
-            starts = any(str(v or "").lower().startswith(q.lower()) for v in (row.label, row.code))
-            hits[row.id] = _hit(layer, row, 1 if starts else 2)
+
+    def collect(where: sa.ColumnElement) -> None:
+        for row in conn.execute(sa.select(*_columns(layer)).where(where).limit(limit)):
+            hits.setdefault(row.id, _hit(layer, row, q))
+
+    if keys:
+        collect(sa.and_(live, sa.or_(*(k == q for k in keys))))
+        # Through chengjian_search_ids, which states the scope as constants: a district account's prefix search reads
+        # its district's rows of the code range, not every row of the range (the policy checks each one).
+        collect(store.search_clause(layer, q, limit, starts=[k.name for k in keys]))
+    # A code names one record: when q is one, the layer's search is done (a digit string's bigrams and trigrams are
+    # in most documents: looking them up costs more than everything else together).
+    code_found = "code" in layer.attr_names and any(h["code"] == q for h in hits.values())
+    if len(hits) < limit and not code_found:
+        collect(store.search_clause(layer, q, limit))
     return list(hits.values())
+
+
+def _public(hit: dict) -> dict:
+    return {k: v for k, v in hit.items() if not k.startswith("_")}
 
 
 @router.get("/search")
@@ -105,6 +132,9 @@ def search(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
+    """``results``: the best ``limit`` hits over all layers (exact label/code, then prefix, then contains, then a
+    match in another field; then by layer order). ``groups``: the same hits by layer, the layer of the best hit
+    first, each with its title and count (what the map's search box shows under each layer's title)."""
     q = q.strip()
     if not q:
         raise ApiError(422, "query_required", "请输入要搜索的名称或编号。", "q")
@@ -115,8 +145,16 @@ def search(
         if layer.searchable:
             results += [{**h, "_order": order} for h in search_layer(conn, layer, q, limit)]
     results.sort(key=lambda h: (h["_rank"], h["_order"], len(h["label"]), h["id"]))
-    out = [{k: v for k, v in h.items() if not k.startswith("_")} for h in results[:limit]]
-    return {"q": q, "count": len(out), "results": out}
+    best = results[:limit]
+    groups: dict[str, dict] = {}
+    for h in best:
+        group = groups.setdefault(
+            h["layer"], {"layer": h["layer"], "layer_title": h["layer_title"], "count": 0, "results": []}
+        )
+        group["count"] += 1
+        group["results"].append(_public(h))
+    out = [_public(h) for h in best]
+    return {"q": q, "count": len(out), "results": out, "groups": list(groups.values())}
 
 
 @router.get("/counts")

@@ -273,6 +273,45 @@ def test_search_flies_to_the_feature(desktop, server):
     desktop.check_errors()
 
 
+def test_search_dropdown_groups_hits_under_each_layer_title(desktop, server):
+    """A project named like a village: the project first, under 「建设工地」, the village's farmhouses under 「农房」."""
+    from tests.conftest import ADMIN
+
+    house = features(server, "farmhouses", district="余杭区", limit=1)[0]
+    village = house["properties"]["village"]
+    r = httpx.post(
+        f"{server}/api/layers/sites/features",
+        headers=ADMIN,
+        json={
+            "type": "Feature",
+            "geometry": house["geometry"],
+            "properties": {"code": "330110-2026-9901", "name": village},
+        },
+    )
+    assert r.status_code == 201, r.text
+    site = r.json()
+    try:
+        desktop.page.fill("#search-input", village)
+        groups = desktop.page.locator("#search-results .search-group")
+        groups.nth(1).wait_for(timeout=5_000)
+        titles = groups.locator(".search-group-title").all_inner_texts()
+        assert titles[0].split()[0] == "建设工地", titles
+        assert groups.nth(0).get_attribute("data-layer") == "sites"
+        assert groups.nth(0).locator("button").first.locator(".result-label").inner_text() == village
+        farm = desktop.page.locator('#search-results .search-group[data-layer="farmhouses"]')
+        assert farm.locator(".search-group-title").inner_text().split()[0] == "农房"
+        shown = farm.locator("button").count()
+        assert shown >= 1 and farm.locator(".search-group-count").inner_text() == str(shown)
+        # Enter takes the first hit shown: the project.
+        desktop.page.press("#search-input", "Enter")
+        popup = desktop.page.locator(".maplibregl-popup .popup h4")
+        popup.wait_for(timeout=10_000)
+        assert popup.inner_text() == village
+    finally:
+        httpx.delete(f"{server}/api/layers/sites/features/{site['id']}?version=1", headers=ADMIN)
+    desktop.check_errors()
+
+
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     n = 2**z
     x = int((lon + 180) / 360 * n)

@@ -13,6 +13,7 @@ import shapely
 import shapely.geometry
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 
 from geo import audit, errors
 from geo import scope as scopes
@@ -116,6 +117,26 @@ def where_clause(layer: Layer, query: Query, include_deleted: bool = False) -> s
     if query.after_id is not None:
         conds.append(t.c.id > query.after_id)
     return sa.and_(sa.true(), *conds)
+
+
+def search_clause(layer: Layer, q: str, limit: int, starts: list[str] | None = None) -> sa.ColumnElement:
+    """Live features whose searchable fields contain ``q`` (case-insensitive), at most ``limit`` of them, found through
+    the trigram and bigram indexes even under row-level security.
+
+    ``chengjian_search_ids`` (migration 0011) finds the candidates as the tables' owner with the table's read policy
+    applied explicitly; the rows are then selected by id on the caller's connection, so row-level security still
+    decides what the caller sees. ``where_clause``'s ``q`` is the same match without the function (a full scan
+    under row-level security). With ``starts`` (column names): the features where one of them starts with ``q``
+    instead (case-sensitive, by their btree indexes)."""
+    t = layer.sa_table
+    ids = sa.func.chengjian_search_ids(
+        sa.cast(t.name, REGCLASS),
+        sa.bindparam(None, [a.name for a in layer.searchable], type_=ARRAY(sa.Text)),
+        q,
+        limit,
+        sa.bindparam(None, list(starts or []), type_=ARRAY(sa.Text)),
+    )
+    return sa.and_(t.c.deleted_at.is_(None), t.c.id.in_(sa.select(ids.column_valued())))
 
 
 def _order(layer: Layer, sort: list[str] | None) -> list[sa.ColumnElement]:

@@ -45,8 +45,32 @@ def search_document(columns: tuple[str, ...] | list[str]) -> str:
     return " || ' ' || ".join(f"coalesce({c}::text, '')" for c in columns)
 
 
+# Two-character pieces of the lower-cased text (``'王林a'`` -> ``{王林, 林a}``), for a GIN index that finds a two-character
+# Chinese name: pg_trgm needs three characters of a term to look anything up, and most names have two or three.
+# PL/pgSQL because it is the fastest of the plain-SQL ways measured (generate_series + array_agg, regexp_matches,
+# window functions): 1,000,000 farmhouse documents in about a minute. ``lower`` like ILIKE and pg_trgm.
+BIGRAMS_FUNCTION = """
+CREATE OR REPLACE FUNCTION chengjian_bigrams(s text) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+DECLARE
+    l text := lower(s);
+    out text[] := '{}';
+BEGIN
+    FOR i IN 1 .. length(l) - 1 LOOP
+        out := out || substr(l, i, 2);
+    END LOOP;
+    RETURN out;
+END
+$fn$
+"""
+
+
 def create_search_index(name: str, columns: tuple[str, ...] | list[str]) -> None:
+    """The trigram index (``ILIKE`` on the search document: lists' ``q``) and the bigram index (the map's search,
+    ``chengjian_search_ids``, migration 0011) on the same document."""
     op.execute(f"CREATE INDEX {name}_search_idx ON {name} USING gin (({search_document(columns)}) gin_trgm_ops)")
+    op.execute(BIGRAMS_FUNCTION)
+    op.execute(f"CREATE INDEX {name}_bigram_idx ON {name} USING gin (chengjian_bigrams({search_document(columns)}))")
 
 
 # -- tile cache invalidation and point summaries (migration 0004) ---------------------------------------------

@@ -15,15 +15,23 @@ export function setupSearch(map, state, panel, popups, onPicked) {
     list.hidden = true;
   }
 
-  function render(message) {
+  // Hits grouped by layer under the layer's title, the layer of the best hit first (the API's ``groups``);
+  // ``results`` is the same hits in the order shown, so Enter takes the first one.
+  function render(message, groups = []) {
     if (message) {
       list.innerHTML = `<li class="search-empty">${escapeHtml(message)}</li>`;
     } else {
-      list.innerHTML = results.map((r, i) => `
-        <li><button type="button" data-i="${i}">
-          <span class="result-label">${escapeHtml(r.label)}</span>
-          <span class="result-meta">${escapeHtml([r.layer_title, r.code, r.district].filter(Boolean).join(" · "))}</span>
-        </button></li>`).join("");
+      let i = 0;
+      list.innerHTML = groups.map((g) => `
+        <li class="search-group" data-layer="${escapeHtml(g.layer)}">
+          <div class="search-group-title"><span>${escapeHtml(g.layer_title)}</span><span class="search-group-count">${g.count}</span></div>
+          <ul>${g.results.map((r) => `
+            <li><button type="button" data-i="${i++}">
+              <span class="result-label">${escapeHtml(r.label)}</span>
+              <span class="result-meta">${escapeHtml([r.code !== r.label ? r.code : null, r.district].filter(Boolean).join(" · "))}</span>
+            </button></li>`).join("")}
+          </ul>
+        </li>`).join("");
     }
     list.hidden = false;
   }
@@ -33,8 +41,8 @@ export function setupSearch(map, state, panel, popups, onPicked) {
     try {
       const { data } = await api(`/api/search?q=${encodeURIComponent(q)}&limit=20`);
       if (mine !== seq) return;
-      results = data.results;
-      render(results.length ? null : "没有找到匹配的要素");
+      results = data.groups.flatMap((g) => g.results);
+      render(results.length ? null : "没有找到匹配的要素", data.groups);
     } catch (e) {
       if (mine === seq) render(e.message);
     }
