@@ -133,3 +133,38 @@ def test_a_failing_row_leaves_nothing(engine, old_data):
         bulk.copy_features(conn, FARM, geoms, columns, "test-admin", action="load")
     with engine.connect() as conn:
         assert read_everything(conn)["count"] == 3
+
+
+def test_csv_fast_reader_reads_what_gdal_reads(tmp_path):
+    """Plain UTF-8 CSV is read by Arrow (several times faster than GDAL's CSV driver on a million rows), cell for cell
+    as GDAL reads it: a BOM, Chinese headers, quoted commas and line breaks, empty cells; other files go to GDAL."""
+    import pyogrio
+
+    from geo.layer.importer import _read_csv_fast, read_file
+
+    text_ = (
+        "农房编号,户主姓名,经度,纬度,地址,层数\n"
+        'FH-1,张三,120.15,30.28,"龙坞村, 12 号",2\n'
+        'FH-2,,120.16,30.29,"上城埭\n东 3 号",\n'
+        'FH-3,"李""四""",120.17,30.27,,3\n'
+    )
+    path = tmp_path / "农房.csv"
+    path.write_bytes(text_.encode("utf-8-sig"))
+    fast = _read_csv_fast(str(path))
+    assert fast is not None
+    gdal = pyogrio.read_dataframe(str(path), use_arrow=True)
+    assert list(fast.columns) == list(gdal.columns)
+    assert fast.astype(object).values.tolist() == gdal.astype(object).values.tolist()
+    assert fast["地址"].tolist()[1] == "上城埭\n东 3 号" and fast["户主姓名"].tolist()[1] == ""
+    src = read_file(str(path), None, FARM)
+    assert list(src.columns["code"]) == ["FH-1", "FH-2", "FH-3"] and src.geometry_columns == {
+        "lon": "经度",
+        "lat": "纬度",
+    }
+
+    semi = tmp_path / "semi.csv"
+    semi.write_text("code;lon;lat\nFH-1;120.15;30.28\n", encoding="utf-8")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("code,lon,lat\nFH-1,120.15,30.28,extra\n", encoding="utf-8")
+    assert _read_csv_fast(str(semi)) is None and _read_csv_fast(str(ragged)) is None
+    assert list(read_file(str(semi), None, FARM).columns["code"]) == ["FH-1"]  # GDAL finds the separator
