@@ -86,7 +86,7 @@ def test_owner_load_does_not_block_readers(engine, old_data):
     """The CLI's path (schema owner, direct COPY): readers are not blocked and see only the committed rows."""
     with engine.connect() as conn:
         check_readers_during(engine, conn, old_data)
-    with engine.connect() as conn:  # the rolled-back load left nothing, not even its settings
+    with engine.connect() as conn:  # the rolled-back load left nothing
         assert read_everything(conn)["count"] == 3
 
 
