@@ -15,6 +15,7 @@ caller's transaction (``geo.layer.bulk.copy_features``, one audit entry).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -30,6 +31,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyogrio
 import shapely
 import sqlalchemy as sa
@@ -233,11 +236,45 @@ def _sniff_zip(path: Path, filename: str) -> tuple[str, str]:
     )
 
 
+def _read_csv_fast(path: str) -> pd.DataFrame | None:
+    """A plain UTF-8 CSV file (comma-separated, distinct non-empty headers) read by Arrow's multi-threaded reader,
+    every cell as text as GDAL's CSV driver gives it (empty cells as empty text); None for anything else (another
+    separator, a zip member, a row Arrow refuses …): GDAL reads those, with its own messages."""
+    if path.startswith("/vsi"):
+        return None
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        header = f.readline()
+    if "," not in header or any(sep in header for sep in (";", "\t", "|")):
+        return None
+    names = next(csv.reader([header]), [])
+    if not names or any(not n.strip() for n in names) or len(set(names)) != len(names):
+        return None
+    try:
+        table = pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError):
+        return None
+    if table.column_names != names:
+        return None
+    return table.to_pandas()
+
+
 def _read_frame(
     gdal_path: str, fmt: str, layer: Layer, filename: str
 ) -> tuple[pd.DataFrame, Any, str | None, dict[int, list[dict]]]:
     """The file's table as (attribute frame, (geometry array or None, CRS), layer name read, the rows whose geometry
     could not be read and why)."""
+    if fmt == "csv" and _is_utf8(gdal_path):
+        fast = _read_csv_fast(gdal_path)
+        if fast is not None:
+            return fast, (None, None), None, {}
     # A geometry GEOS refuses to read (an unclosed ring …) comes back as None and is explained per row, not closed.
     kwargs: dict[str, Any] = {"use_arrow": True, "on_invalid": "ignore"}
     if fmt == "xlsx":
