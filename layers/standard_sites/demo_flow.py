@@ -215,7 +215,7 @@ class Replay:
             lat,
             float(self.rng.integers(4, 15)),
             None,
-            taken.isoformat(),
+            taken,
         )
         self.count("st_photos")
 
