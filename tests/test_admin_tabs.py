@@ -265,6 +265,7 @@ def test_sms_tab(admin_page, engine):
     from playwright.sync_api import expect
 
     from api.accounts import sms
+    from api.admin.common import sms_purposes
     from geo.db import transaction
 
     page = admin_page
@@ -284,10 +285,10 @@ def test_sms_tab(admin_page, engine):
     for i, s in enumerate(stored):
         cells = rows.nth(i).locator("td")
         expect(cells.nth(1)).to_have_text(s["phone"])
-        expect(cells.nth(3)).to_have_text({"expert_review": "专家评审动态密码"}.get(s["purpose"], s["purpose"]))
+        expect(cells.nth(3)).to_have_text(sms_purposes().get(s["purpose"], s["purpose"]))  # the declared name
         expect(cells.nth(4)).to_have_text(s["body"])
         expect(cells.nth(5)).to_have_text("待发送")
-    filters.locator("input[name=purpose]").fill("expert_review")
+    filters.locator("select[name=purpose]").select_option("expert_review")  # offered by its Chinese name
     filters.locator("button[type=submit]").click()
     expect(pane.locator("tbody tr", has_text=tel)).to_have_count(1)
     expect(pane.locator("tbody tr", has_text=tel)).to_contain_text("246810")

@@ -392,7 +392,7 @@ def upload_attachment(
     claim_id: int,
     request: Request,
     file: UploadFile = File(...),
-    name: str | None = Form(None, max_length=200),
+    name: Text(200) | None = Form(None, title="材料名称"),
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> JSONResponse:

@@ -42,7 +42,7 @@ from geo.bounds import (
 from geo.db import transaction
 from layers.standard_sites import common
 from layers.standard_sites import tables as t
-from layers.standard_sites.common import PREFIX, today_beijing
+from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
 
@@ -288,13 +288,7 @@ def update_project(
             {"current": before["version"], "given": body.version},
         )
     changes = body.model_dump(exclude={"version"}, exclude_unset=True)
-    if changes.get("completion_date") and changes["completion_date"] > today_beijing():
-        raise ApiError(
-            422,
-            "future_date",
-            f"竣工验收日期不能晚于今天（{today_beijing().isoformat()}）：竣工验收通过后再填写。",
-            "completion_date",
-        )
+    # A completion date after today is refused by its declaration (``Day(Window(years_ahead=0))``).
     if not changes:
         return {k: before[k] for k in PROJECT_FIELDS} | {"version": before["version"]}
     p = t.projects
