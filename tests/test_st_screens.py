@@ -96,6 +96,8 @@ def test_register_then_complete_then_apply_in_browser(browser, server, world, en
     make_user("st-screens-unbound", ["construction_unit"])
     errors: list[str] = []
     granted_before = _granted(engine, world[YH]["site_id"])  # earlier test modules' accounts on the same site
+    with engine.connect() as conn:  # and their audit rows on the same project ids
+        audit_base = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one()
 
     # The phone: an account bound to no project is told to register the project, with a link to do so.
     phone = _page(browser, errors, mobile=True)
@@ -203,9 +205,9 @@ def test_register_then_complete_then_apply_in_browser(browser, server, world, en
         after = conn.execute(
             text(
                 "SELECT actor, after->>'completion_date' FROM audit_log WHERE layer = 'projects' AND feature_id = :i "
-                "AND action = 'update'"
+                "AND action = 'update' AND id > :b"
             ),
-            {"i": row.id},
+            {"i": row.id, "b": audit_base},
         ).all()
         assert after == [(f"sg-{YH}", today.isoformat())]
 
