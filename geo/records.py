@@ -48,7 +48,10 @@ class RecordKind:
     label: str = "name"  # the column that names an entry
     view: str | None = None  # permission to read; None: everyone (row-level security still applies)
     geometry: str | None = None  # a geometry column drawn on the page's small map
-    masked: tuple[str, ...] = ()  # personal-data columns, masked unless the principal may unmask them
+    # Personal-data columns (column → ``geo.personal`` kind: id_number, phone, name), shown masked unless the
+    # principal holds ``unmask``; each unmasked read is recorded with ``geo.personal.reveal``.
+    masked: tuple[tuple[str, str], ...] = ()
+    unmask: str | None = None
     audit_object: str | None = None  # ``audit_log.object`` of its changes (default: the table)
 
 
