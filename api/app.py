@@ -31,6 +31,7 @@ API_ROUTERS = (
     "cases",
     "admin",
     "tasks",
+    "records",
 )
 
 

@@ -3,7 +3,8 @@ and the districts for its district filter.
 
 - ``GET /api/search?q=…[&layers=a,b][&limit=n]``: features of every layer the caller may view whose
   searchable fields contain ``q``, exact code/name matches first, then prefix, then contains; each with its
-  layer, label, centre and bounding box (what the map needs to fly there); ``groups`` holds the same hits by layer.
+  layer, label, centre and bounding box (what the map needs to fly there) and its record page (``url``);
+  ``groups`` holds the same hits by layer.
 - ``GET /api/counts``: live features per visible layer, in total and per district.
 - ``GET /api/districts``: the 13 districts with code, name, kind, centre and bounding box.
 """
@@ -19,6 +20,7 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, get_layer
 from api.errors import ApiError
+from geo import records
 from geo.layer import store
 from geo.layer.registry import Layer, registry
 from geo.scope import districts_in_scope
@@ -88,6 +90,7 @@ def _hit(layer: Layer, row: Any, q: str) -> dict:
         "center": [round(m["cx"], 7), round(m["cy"], 7)],
         "bbox": [round(m[k], 7) for k in ("xmin", "ymin", "xmax", "ymax")],
         "geometry_type": layer.geometry,
+        "url": records.url(layer.id, m["id"]),  # the feature's record page
         "_rank": _rank(q, m["label"], m["code"]),
     }
 

@@ -53,6 +53,7 @@ LOG_ACTIONS = {
     "otp_issue": "发送动态密码",
     "otp_refused": "拒发动态密码",
     "sso_link": "绑定单点登录账号",
+    "unmask": "查看个人信息",
 }
 LOG_OBJECTS = {
     "users": "用户",

@@ -1,4 +1,4 @@
-// Click a feature: a popup with the layer's Chinese field labels and values, and a link to the record.
+// Click a feature: a popup with the layer's Chinese field labels and values, and a link to its record page.
 // A click on a cluster zooms into it. Lines and polygons of layers the user may edit offer 「编辑图形」.
 import * as maplibregl from "maplibre-gl";
 import { api, escapeHtml } from "./api.js";
@@ -27,7 +27,7 @@ export function popupHtml(cfg, id, props) {
     <div class="popup-layer">${escapeHtml(cfg.title)}</div>
     <h4>${escapeHtml(title)}</h4>
     <table>${rows}</table>
-    <div class="popup-actions"><a href="/api/layers/${encodeURIComponent(cfg.id)}/features/${encodeURIComponent(id)}" target="_blank" rel="noopener">查看记录</a>${edit}</div>
+    <div class="popup-actions"><a href="/records/${encodeURIComponent(cfg.id)}/${encodeURIComponent(id)}" target="_blank" rel="noopener">查看记录</a>${edit}</div>
   </div>`;
 }
 

@@ -1,5 +1,5 @@
 // Search by name or code across every layer the user may see; a result flies the map to the feature
-// and opens its popup.
+// and opens its popup; its 「详情」 opens the feature's record page.
 import * as maplibregl from "maplibre-gl";
 import { api, escapeHtml } from "./api.js";
 
@@ -26,10 +26,10 @@ export function setupSearch(map, state, panel, popups, onPicked) {
         <li class="search-group" data-layer="${escapeHtml(g.layer)}">
           <div class="search-group-title"><span>${escapeHtml(g.layer_title)}</span><span class="search-group-count">${g.count}</span></div>
           <ul>${g.results.map((r) => `
-            <li><button type="button" data-i="${i++}">
+            <li class="search-result"><button type="button" data-i="${i++}">
               <span class="result-label">${escapeHtml(r.label)}</span>
               <span class="result-meta">${escapeHtml([r.code !== r.label ? r.code : null, r.district].filter(Boolean).join(" · "))}</span>
-            </button></li>`).join("")}
+            </button><a class="result-record" href="${escapeHtml(r.url)}" target="_blank" rel="noopener" title="打开记录页">详情</a></li>`).join("")}
           </ul>
         </li>`).join("");
     }
