@@ -191,7 +191,7 @@ def _case_history(conn: Connection, src: Source, row: dict) -> list[dict] | None
     case = cases.get(src.kind) if src.origin == "case" else None
     if case is None or not case.states:
         return None
-    actions = {a.name: a.title for a in case.actions}
+    actions = {**log_actions(), **{a.name: a.title for a in case.actions}}  # and 新增 for ``create``
     return [
         {
             "time": display(h["at"]),

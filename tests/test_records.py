@@ -89,8 +89,8 @@ def _tables(engine) -> None:
 
 @pytest.fixture(scope="module")
 def world(engine, app):
+    records.kinds()  # discover the modules first: what they declare stays, the test's declarations go afterwards
     saved_kinds, saved_links = dict(records._kinds), list(records._links)
-    records.kinds()  # discover the modules first: the test's declarations come after theirs
     records.register_kind(OWNER_KIND)
     records.register_link(*LINKS)
     _tables(engine)
@@ -232,6 +232,7 @@ def test_report_record_json_and_page(client, world):
     # No geometry of its own: the site's, said so.
     assert rec["geometry"]["type"] == "Point" and rec["geometry_of"]["kind"] == "sites"
     assert [h["action"] for h in rec["case_history"]] == ["create"] and rec["case_history"][0]["to_state"] == "草稿"
+    assert rec["case_history"][0]["action_title"] == "新增"
     assert [h["action_title"] for h in rec["history"]] == ["新增"]
     html = client.get(f"/records/st_report/{rid}", headers=ADMIN).text
     assert "办理记录" in html and f'href="/records/sites/{world[XH]["site_id"]}"' in html and "显示的是" in html

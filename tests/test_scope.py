@@ -309,6 +309,8 @@ def _fill(path: str, world) -> str | None:
         "collection_id": "farmhouses",
         "fid": str(world["secret"]["id"]),
         "feature_id": str(world["secret"]["id"]),
+        "kind": "farmhouses",  # the record pages
+        "key": str(world["secret"]["id"]),
         "z": str(z),
         "x": str(x),
         "y": str(y),

@@ -68,6 +68,7 @@ const REPORT_STATES = REPORT.states;
 
 export const reports = recordTab({
   key: "reports",
+  kind: "st_report",
   states: REPORT_STATES,
   actionTitles: REPORT.actions,
   list: {
@@ -139,6 +140,7 @@ const bonusItems = async () => (await api("/api/st/config/catalog", { query: { k
 
 export const bonus = recordTab({
   key: "bonus",
+  kind: "st_bonus",
   states: BONUS_STATES,
   actionTitles: BONUS.actions,
   list: {
@@ -272,6 +274,7 @@ function expertReviews(r, ctx) {
 
 export const evaluations = recordTab({
   key: "evaluations",
+  kind: "st_evaluation",
   states: EVALUATION_STATES,
   actionTitles: EVALUATION.actions,
   notes: { recommend: "推荐意见（选填）", award: "评定意见（选填）" },

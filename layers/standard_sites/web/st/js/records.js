@@ -2,6 +2,7 @@
 //
 //   recordTab({
 //     key: "reports",                       // the tab (and the address: #reports, #reports/12)
+//     kind: "st_report",                    // the case type: the detail links to its record page /records/{kind}/{id}
 //     states, actionTitles,                 // Chinese titles of the states and of the history's actions
 //     list: { path, items, filters(ctx), columns(ctx, siteNames), buttons(ctx, list), note(ctx),
 //             load(ctx) → (filters, limit, offset) → {items, total}  (instead of path/items) },
@@ -101,7 +102,9 @@ async function detail(cfg, pane, ctx, id) {
     const bar = h("div", { class: "actionbar" },
       (rec.actions || []).map((a) => h("button", { type: "button", class: `btn ${a.reason_required ? "danger" : "primary"}`,
         "data-action": a.action, onclick: () => run(rec, a) }, a.title)),
-      cfg.detail.tools ? cfg.detail.tools(rec, ctx, refresh) : []);
+      cfg.detail.tools ? cfg.detail.tools(rec, ctx, refresh) : [],
+      cfg.kind ? h("a", { class: "btn", href: `/records/${cfg.kind}/${id}`, target: "_blank", rel: "noopener",
+        "data-record": cfg.kind }, "记录页") : null);
     holder.replaceChildren(
       h("div", { class: "detail-head" }, back, h("h2", {}, cfg.detail.title(rec)),
         rec.status && cfg.states ? statusTag(rec.status, rec.status_title || cfg.states[rec.status]) : null, bar),
