@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from geoalchemy2 import Geometry
 from sqlalchemy import Connection
 
-from geo import personal
+from geo import cases, personal
 from geo.layer.registry import Attr, registry
 
 LINK_LIMIT = 200  # rows of one link shown on a record page / returned by the query API (the total is counted)
@@ -151,9 +151,7 @@ def linked(
     Read on ``conn`` (the principal's connection: row-level security applies). Each group holds at most ``limit``
     rows and the total count. Personal data in the rows is masked (a person's page unmasks only its own record).
     With ``who`` (the principal), the linked rows of a case type are further limited by its ``restrict`` rule, as
-    its own list and detail are."""
-    from geo import cases
-
+    its own list and detail are. Deleted rows of a layer's table (``deleted_at`` set) are not linked."""
     out: dict[str, dict[str, dict]] = {}
     for link in links_to(kind):
         value = row.get(link.target_column)
@@ -163,6 +161,8 @@ def linked(
         cond = table.c[link.column] == value
         if link.where:
             cond = sa.and_(cond, sa.text(link.where))
+        if "deleted_at" in table.c:
+            cond = sa.and_(cond, table.c.deleted_at.is_(None))
         case = cases.get(link.kind) if link.kind and who is not None else None
         if case is not None and case.table == link.table and case.restrict is not None:
             extra = case.restrict(who, table, conn, {})
@@ -215,8 +215,6 @@ class Source:
 def source(kind: str) -> Source | None:
     """The kind ``kind`` as a :class:`Source`: a declared :class:`RecordKind` first, then a layer, then a case type;
     None when nothing declares it."""
-    from geo import cases
-
     _load()
     k = _kinds.get(kind)
     if k is not None:
@@ -236,15 +234,17 @@ def source(kind: str) -> Source | None:
     return None
 
 
+_case_modules: dict[str, str] = {}
+
+
 def _module_of(case: Any) -> str:
     """The business module that declares a case type: the package of the submodule holding its declaration."""
     from geo import modules
 
-    for m in modules.submodules():
-        if any(v is case for v in vars(m).values()):
-            parts = m.__name__.split(".")
-            return parts[1] if len(parts) > 1 else parts[0]
-    return ""
+    if case.kind not in _case_modules:
+        holders = [m.__name__ for m in modules.submodules() if any(v is case for v in vars(m).values())]
+        _case_modules[case.kind] = holders[0].split(".")[1] if holders and "." in holders[0] else ""
+    return _case_modules[case.kind]
 
 
 def url(kind: str, key: Any) -> str:
@@ -322,7 +322,8 @@ def references(conn: Connection, src: Source, row: dict) -> dict[str, dict]:
         assert target is not None
         found = fetch(conn, target, str(value))
         if found is not None:
-            out[a.name] = {"kind": kind, "key": value, "label": label_of(target, found[0]), "geometry": found[1]}
+            name = label_of(target, masked(target, found[0]))
+            out[a.name] = {"kind": kind, "key": value, "label": name, "geometry": found[1]}
     return out
 
 

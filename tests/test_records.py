@@ -400,6 +400,12 @@ def test_popup_link_opens_the_record_page_in_chromium(app, world, browser):
         link = m.page.locator(".maplibregl-popup a", has_text="查看记录")
         link.wait_for(timeout=10_000)
         assert link.get_attribute("href") == f"/records/sites/{site['site_id']}"
+        # The search dropdown offers the same page beside each hit.
+        m.page.fill("#search-input", XH)
+        detail = m.page.locator("#search-results .search-group[data-layer='sites'] a.result-record").first
+        detail.wait_for(timeout=10_000)
+        assert detail.get_attribute("href") == f"/records/sites/{site['site_id']}"
+        m.page.press("#search-input", "Escape")
         with m.context.expect_page() as opened:
             link.click()
         page = opened.value
@@ -417,6 +423,11 @@ def test_popup_link_opens_the_record_page_in_chromium(app, world, browser):
         page.wait_for_url(f"**/records/st_report/{world['report']}")
         page.wait_for_function("document.body.dataset.mapReady === 'true'", timeout=30_000)
         assert "办理记录" in page.locator("main.record").inner_text()
+        # The workbench's case detail links back to the record page.
+        page.goto(f"{base}/st#reports/{world['report']}")
+        back = page.locator("a[data-record='st_report']")
+        back.wait_for(timeout=15_000)
+        assert back.get_attribute("href") == f"/records/st_report/{world['report']}"
         assert errors == [] and m.errors == []
         # A phone: everything fits the width, the map too.
         phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
