@@ -247,7 +247,7 @@ def test_click_opens_the_popup_of_the_feature(desktop, server):
     text_ = popup.inner_text()
     assert "建设工地" in text_ and "施工单位" in text_ and site["properties"]["construction_unit"] in text_
     link = popup.locator("a").get_attribute("href")
-    assert link == f"/api/layers/sites/features/{site['id']}"
+    assert link == f"/records/sites/{site['id']}"  # the feature's record page
     desktop.check_errors()
 
 
