@@ -296,7 +296,7 @@ def update_rules(
     body: RuleUpdate, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
 ) -> dict:
     who.require(RULES, "修改信用评分规则")
-    conn.execute(sa.text("LOCK TABLE credit_rules IN SHARE ROW EXCLUSIVE MODE"))
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('credit_rules'))"))  # one change at a time
     cur = current_rule(conn)
     if body.version != cur["version"]:
         raise StaleVersion(cur["version"], body.version, "评分规则")
