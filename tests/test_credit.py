@@ -317,6 +317,18 @@ def test_credit_page_in_chromium(browser, server, world, engine, tmp_path):
     from playwright.sync_api import expect
 
     make_user("cre-page-city", ["city_supervisor"])
+    code = a_uscc("99001")
+    with engine.begin() as conn:
+        for n, (etype, pol) in enumerate((("licence", "good"), ("penalty", "bad"))):
+            conn.execute(
+                text(
+                    "INSERT INTO credit_events (subject_kind, subject_code, subject_name, event_type, polarity, points, "
+                    "reason, source, natural_key, document_no, occurred_on) VALUES ('enterprise', :c, '页面测试建工', :t, "
+                    ":p, 2, '页面测试', 'credit_import', :k, :k, current_date) ON CONFLICT DO NOTHING"
+                ),
+                {"c": code, "t": etype, "p": pol, "k": f"page-test:{code}:{n}"},
+            )
+        score.rescore(conn, [("enterprise", code)])
     errors: list[str] = []
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     page = context.new_page()
@@ -325,17 +337,20 @@ def test_credit_page_in_chromium(browser, server, world, engine, tmp_path):
     page.locator("#login input[name=username]").fill("cre-page-city")
     page.locator("#login input[name=password]").fill(TEST_PASSWORD)
     page.locator("#login button[type=submit]").click()
-    expect(page.locator("#events tbody tr").first).to_be_visible()
-    # Filter by polarity: only bad events.
+    expect(page.locator("#events tbody tr a.subject").first).to_be_visible()
+    # Filter by name and polarity: only the bad event.
+    page.locator("#filters input[name=q]").fill("页面测试建工")
     page.locator("#filters select[name=polarity]").select_option("bad")
     page.locator("#filters button[type=submit]").click()
+    expect(page.locator("#events tbody tr")).to_have_count(1)
     expect(page.locator("#events tbody tr").first).to_contain_text("不良行为")
-    assert "良好行为" not in page.locator("#events tbody").inner_text()
     # A subject's credit section: score, history and events with their source links.
     page.locator("#events tbody tr a.subject").first.click()
     expect(page.locator("#subject h2")).to_be_visible()
     expect(page.locator("#subject .score")).to_contain_text("信用分")
-    expect(page.locator("#subject table.events tbody tr").first).to_be_visible()
+    expect(page.locator("#subject h2")).to_contain_text("页面测试建工")
+    expect(page.locator("#subject table.events tbody tr")).to_have_count(2)
+    expect(page.locator("#subject table.history tbody tr").first).to_be_visible()
     # The import: a bad file shows the row-numbered report.
     page.locator("#tabs button[data-tab=import]").click()
     expect(page.locator("#columns tbody tr")).to_have_count(10)
