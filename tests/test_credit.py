@@ -366,3 +366,52 @@ def test_credit_page_in_chromium(browser, server, world, engine, tmp_path):
     expect(page.locator("#rules")).to_contain_text("半衰期")
     assert errors == []
     context.close()
+
+
+def test_demo_seeder_and_daily_job_write_scores_to_the_registers(engine, world):
+    """The seeder's 50,000 events and bulk scores, over registers with a ``credit_score`` column (made here, in a
+    transaction that is rolled back, when the register modules are not installed), and the daily rescoring job."""
+    from layers.credit import demo, jobs
+
+    with engine.connect() as conn:
+        tx = conn.begin()
+        try:
+            made = conn.execute(text("SELECT to_regclass('enterprises') IS NULL")).scalar()
+            if made:
+                conn.execute(text("CREATE TABLE enterprises (uscc text UNIQUE, name text, district text, "
+                                  "credit_score numeric)"))  # fmt: skip
+                conn.execute(text("CREATE TABLE persons (id_number text UNIQUE, name text, district text, "
+                                  "credit_score numeric)"))  # fmt: skip
+                conn.execute(
+                    text("INSERT INTO enterprises SELECT :u || lpad(g::text, 4, '0'), '演示企业' || g, '西湖区' "
+                         "FROM generate_series(1, 300) g"), {"u": "91330106MA2"})  # fmt: skip
+                conn.execute(
+                    text("INSERT INTO persons SELECT '33010619800101' || lpad(g::text, 4, '0'), '演示人员' || g, "
+                         "'余杭区' FROM generate_series(1, 200) g"))  # fmt: skip
+            out = demo.seed(conn, None)
+            assert out["credit_events"] == demo.EVENTS
+            n = conn.execute(text("SELECT count(*) FROM credit_events WHERE created_by = 'demo'")).scalar()
+            assert n == demo.EVENTS
+            kinds = dict(conn.execute(text("SELECT subject_kind, count(*) FROM credit_events WHERE created_by = 'demo' "
+                                           "GROUP BY 1")).all())  # fmt: skip
+            assert kinds["enterprise"] > kinds["person"] > 0
+            # Every subject with events has a score, and the registers carry it.
+            unscored = conn.execute(text("SELECT count(*) FROM credit_subjects WHERE score IS NULL")).scalar()
+            assert unscored == 0
+            mismatch = conn.execute(
+                text("SELECT count(*) FROM enterprises x JOIN credit_subjects s ON s.subject_kind = 'enterprise' "
+                     "AND s.subject_code = x.uscc WHERE x.credit_score IS DISTINCT FROM s.score::numeric")
+            ).scalar()  # fmt: skip
+            assert mismatch == 0
+            scored = conn.execute(text("SELECT count(*) FROM persons WHERE credit_score IS NOT NULL")).scalar()
+            assert scored > 0
+            # Again: the previous demo events are replaced, not doubled.
+            demo.seed(conn, None)
+            assert conn.execute(text("SELECT count(*) FROM credit_events WHERE created_by = 'demo'")).scalar() == n
+            # The daily job a year later: the decay changes the scores, appended to the history.
+            before = conn.execute(text("SELECT count(*) FROM credit_scores")).scalar()
+            changed = jobs.rescore_daily(conn, datetime.now(UTC) + timedelta(days=365))["changed"]
+            assert changed > 0
+            assert conn.execute(text("SELECT count(*) FROM credit_scores")).scalar() == before + changed
+        finally:
+            tx.rollback()

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from geo import audit, personal
+from geo.bounds import ITEM_CODE, Amount, Code, Text, Version
 from geo.errors import Invalid, NotFound, StaleVersion
 from layers.credit import importer, score
 from layers.credit import tables as t
@@ -284,11 +285,11 @@ def get_rules(who: Principal = Depends(principal), conn: Connection = Depends(db
 
 
 class RuleUpdate(BaseModel):
-    version: int = Field(title="当前版本号", ge=1)
-    base_score: float = Field(title="基础分", ge=0, le=1000)
-    half_life_days: float = Field(title="半衰期（天）", gt=0, le=36500)
-    weights: dict[str, float] = Field(title="类型权重", max_length=100)
-    note: str | None = Field(None, title="修改说明", max_length=500)
+    version: Version = Field(title="当前版本号")
+    base_score: Amount(1000) = Field(title="基础分")
+    half_life_days: Amount(36500, 1) = Field(title="半衰期（天）")
+    weights: dict[Code(ITEM_CODE), Amount(100)] = Field(title="类型权重", max_length=100)
+    note: Text(500) | None = Field(None, title="修改说明")
 
 
 @router.put("/rules", summary="修改信用评分规则（生成新版本并重算全部信用分）")
@@ -300,13 +301,11 @@ def update_rules(
     cur = current_rule(conn)
     if body.version != cur["version"]:
         raise StaleVersion(cur["version"], body.version, "评分规则")
-    for code, weight in body.weights.items():
+    for code in body.weights:
         if code not in EVENT_TYPES:
             raise Invalid(
                 "unknown_event_type", f"没有事件类型「{code[:30]}」。", "weights", {"types": list(EVENT_TYPES)}
             )
-        if not (0 <= weight <= 100):
-            raise Invalid("invalid_weight", f"「{EVENT_TYPES[code][0]}」的权重应在 0 到 100 之间。", "weights")
     new = {
         "version": cur["version"] + 1,
         "base_score": body.base_score,

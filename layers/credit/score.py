@@ -85,6 +85,12 @@ def has_column(conn: Connection, table: str, column: str) -> bool:
     )
 
 
+def _may_update(conn: Connection, table: str) -> bool:
+    """Whether the connection's role may update ``table`` (row-level security may still hide rows: a district
+    account rescoring an enterprise of another district leaves it to the daily job)."""
+    return bool(conn.execute(sa.text("SELECT has_table_privilege(current_user, :t, 'UPDATE')"), {"t": table}).scalar())
+
+
 def rescore(conn: Connection, subjects: Iterable[tuple[str, str]] | None = None, on: date | None = None) -> int:
     """Recompute the scores of ``subjects`` ((kind, code) pairs; None: every subject) as of ``on`` (default today);
     returns how many scores changed."""
@@ -99,7 +105,7 @@ def rescore(conn: Connection, subjects: Iterable[tuple[str, str]] | None = None,
         sa.text(SCORE_SQL.format(where=where)), {**params, "today": on or now.date(), "now": now}
     ).rowcount
     for table, kind, key in TARGETS:
-        if has_column(conn, table, "credit_score") and has_column(conn, table, key):
+        if has_column(conn, table, "credit_score") and has_column(conn, table, key) and _may_update(conn, table):
             where, params = _filter("cs", chosen)
             conn.execute(
                 sa.text(
