@@ -390,7 +390,9 @@ def test_demo_seeder_and_daily_job_write_scores_to_the_registers(engine, world):
                          "'余杭区' FROM generate_series(1, 200) g"))  # fmt: skip
             out = demo.seed(conn, None)
             assert out["credit_events"] == demo.EVENTS
-            n = conn.execute(text("SELECT count(*) FROM credit_events WHERE created_by = 'demo'")).scalar()
+            n = conn.execute(
+                text("SELECT count(*) FROM credit_events WHERE created_by = 'demo' AND source = 'credit_import'")
+            ).scalar()
             assert n == demo.EVENTS
             kinds = dict(conn.execute(text("SELECT subject_kind, count(*) FROM credit_events WHERE created_by = 'demo' "
                                            "GROUP BY 1")).all())  # fmt: skip
@@ -407,7 +409,12 @@ def test_demo_seeder_and_daily_job_write_scores_to_the_registers(engine, world):
             assert scored > 0
             # Again: the previous demo events are replaced, not doubled.
             demo.seed(conn, None)
-            assert conn.execute(text("SELECT count(*) FROM credit_events WHERE created_by = 'demo'")).scalar() == n
+            assert (
+                conn.execute(
+                    text("SELECT count(*) FROM credit_events WHERE created_by = 'demo' AND source = 'credit_import'")
+                ).scalar()
+                == n
+            )
             # The daily job a year later: the decay changes the scores, appended to the history.
             before = conn.execute(text("SELECT count(*) FROM credit_scores")).scalar()
             changed = jobs.rescore_daily(conn, datetime.now(UTC) + timedelta(days=365))["changed"]

@@ -71,7 +71,8 @@ def _exists(conn: Connection, table: str) -> bool:
 
 @seeder(order=60)
 def seed(conn: Connection, world: Any) -> dict:
-    conn.execute(sa.text("DELETE FROM credit_events WHERE created_by = 'demo'"))
+    # The previous run's demo imports (events the modules' demo flows fed through the hooks stay).
+    conn.execute(sa.text("DELETE FROM credit_events WHERE created_by = 'demo' AND source = 'credit_import'"))
     parts = [sql for table, sql in SOURCES.items() if _exists(conn, table) and score.has_column(conn, table, "name")]
     subjects = " UNION ALL ".join(parts) if parts else FALLBACK
     n = conn.execute(sa.text(LOAD.format(subjects=subjects)), {"events": EVENTS, "today": score.today()}).rowcount
