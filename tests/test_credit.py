@@ -127,6 +127,9 @@ def test_confirmed_bonus_and_registered_deduction_feed_events_through_the_hook(c
     r = client.get(f"{API}/events", headers=world["city"], params={"polarity": "neutral"})
     assert r.status_code == 422 and r.json()["field"] == "polarity"
     assert client.get(f"{API}/events", headers=world["sg"]).status_code == 403  # a unit has no register access
+    # The sources offered by the page: the import and every fed case kind, with their titles.
+    sources = {s["code"]: s["title"] for s in client.get(f"{API}/rules", headers=world["city"]).json()["sources"]}
+    assert sources["st_bonus"] == "加分项申报" and sources["st_deduction"] == "减分记录" and "credit_import" in sources
 
 
 def _rule(client, headers) -> dict:

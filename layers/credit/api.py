@@ -20,12 +20,12 @@ from sqlalchemy import Connection
 
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
-from geo import audit, personal
+from geo import audit, cases, personal
 from geo.bounds import ITEM_CODE, Amount, Code, Text, Version
 from geo.errors import Invalid, NotFound, StaleVersion
 from layers.credit import importer, score
 from layers.credit import tables as t
-from layers.credit.feeds import EVENT_TYPES, POLARITIES
+from layers.credit.feeds import EVENT_TYPES, POLARITIES, all_feeds
 
 router = APIRouter(prefix="/api/registers/credit", tags=["信用库"])
 
@@ -266,6 +266,15 @@ def current_rule(conn: Connection) -> dict:
     return dict(row)
 
 
+def sources() -> list[dict]:
+    """Where events come from: the platform's import and every case kind a module feeds from."""
+    out = [{"code": "credit_import", "title": "信用平台导入"}]
+    for kind in dict.fromkeys(f.kind for f in all_feeds()):
+        case = cases.get(kind)
+        out.append({"code": kind, "title": case.title if case else kind})
+    return out
+
+
 def rule_view(row: dict) -> dict:
     return {**row, "created_at": row["created_at"].isoformat()}
 
@@ -279,6 +288,7 @@ def get_rules(who: Principal = Depends(principal), conn: Connection = Depends(db
         "current": versions[0],
         "versions": versions,
         "event_types": [{"code": c, "title": ti, "polarity": p} for c, (ti, p) in EVENT_TYPES.items()],
+        "sources": sources(),
         "formula": "信用分 = 基础分 + Σ（良好 +1 / 不良 −1）× 类型权重 × 分值 × 0.5^(距今天数 ÷ 半衰期天数)",
         "can_edit": who.can(RULES),
     }

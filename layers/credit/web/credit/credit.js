@@ -238,9 +238,7 @@ async function start() {
     state.types[t.code] = t.title;
     typeSelect.append(h("option", { value: t.code }, t.title));
   }
-  for (const [code, title] of [["credit_import", "信用平台导入"], ["st_bonus", "标化工地加分项申报"], ["st_deduction", "标化工地减分记录"], ["st_evaluation", "标化工地考评申报"]]) {
-    sourceSelect.append(h("option", { value: code }, title));
-  }
+  for (const s of rules.sources) sourceSelect.append(h("option", { value: s.code }, s.title));
   await loadEvents();
   route();
 }
