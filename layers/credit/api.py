@@ -110,7 +110,8 @@ def event_query(params: dict[str, str]) -> tuple[sa.Select, sa.Select]:
         cond.append(e.c.occurred_on <= day)
     if q := (params.get("q") or "").strip()[:100]:
         # A name (substring) or an enterprise's full credit code; an ID number is never searched by URL.
-        cond.append(sa.or_(e.c.subject_name.contains(q, autoescape=True), e.c.subject_code == q.upper()))
+        ent = sa.and_(e.c.subject_kind == "enterprise", e.c.subject_code == q.upper())
+        cond.append(sa.or_(e.c.subject_name.contains(q, autoescape=True), ent))
     rows = (
         sa.select(e, s.c.id.label("subject_id"))
         .select_from(source)
@@ -220,9 +221,8 @@ def list_subjects(
     if kind := _choice(subject_kind, KIND_TITLES, "subject_kind", "对象类型"):
         cond.append(s.c.subject_kind == kind)
     if q.strip():
-        cond.append(
-            sa.or_(s.c.subject_name.contains(q.strip(), autoescape=True), s.c.subject_code == q.strip().upper())
-        )
+        ent = sa.and_(s.c.subject_kind == "enterprise", s.c.subject_code == q.strip().upper())
+        cond.append(sa.or_(s.c.subject_name.contains(q.strip(), autoescape=True), ent))
     col = s.c[sort.lstrip("-")]
     order = col.desc().nulls_last() if sort.startswith("-") else col.asc().nulls_last()
     total = conn.execute(sa.select(sa.func.count()).select_from(s).where(*cond)).scalar_one()

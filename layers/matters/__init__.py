@@ -9,3 +9,7 @@ backfill and could drift from its source, and above all because reading the sour
 connection gives exactly their row-level security (and the declaration's ``restrict`` rule) with nothing to
 re-implement. A new module's case type appears here the moment it is declared.
 """
+
+from geo.modules import log_labels
+
+log_labels(objects={"matters": "办件库"})
