@@ -149,10 +149,16 @@ class Machine:
             who.client,
             user_id=getattr(who, "user_id", None),
         )
-        for kinds, hook in _hooks:
-            if not kinds or self.kind in kinds:
-                hook(conn, self, row, dict(after), who)
+        run_hooks(conn, self, row, dict(after), who)
         return dict(after)
+
+
+def run_hooks(conn: Connection, machine: Machine, before: dict, after: dict, who: Any) -> None:
+    """Call the hooks of ``machine.kind`` (``apply`` does after each transition). A case recorded without a
+    workflow (a deduction: no transition ever happens) announces its recording with ``before == {}``."""
+    for kinds, hook in _hooks:
+        if not kinds or machine.kind in kinds:
+            hook(conn, machine, before, after, who)
 
 
 # The history of every case (append-only for the app role; migration 0006).

@@ -124,9 +124,11 @@ print(json.dumps(out, ensure_ascii=False))
 
 def test_the_modules_are_discovered_not_listed():
     assert modules.names() == [
+        "credit",
         "divisions",
         "drawing_review",
         "greenways",
+        "matters",
         "sewage",
         "sites",
         "standard_sites",
@@ -142,8 +144,13 @@ def test_the_modules_are_discovered_not_listed():
         "villages",
         "sewage",
         "greenways",
+        "credit",
     ]
-    assert {j.id for j in modules.jobs()} == {"standard_sites.review_reminders", "standard_sites.overdue_site_statuses"}
+    assert {j.id for j in modules.jobs()} == {
+        "standard_sites.review_reminders",
+        "standard_sites.overdue_site_statuses",
+        "credit.rescore_daily",
+    }
 
 
 def test_the_api_names_no_module():

@@ -8,7 +8,7 @@ site photos and are not held to the site's fence. Photos taken on site go throug
 a photo) cannot be submitted. States: draft → submitted →
 supervision_approved / returned (reason required) → confirmed (points taken from the catalog item) / rejected
 (reason required). Only approved claims reach the local authority; a confirmation is also a good credit event of
-the construction unit.
+the construction unit (declared here with ``credit.feeds``; the credit module writes it on the transition).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from geo import audit, cases, files, workflow
 from geo.bounds import ITEM_CODE, Code, Text, Version
 from geo.cases import Action, CaseType
 from geo.layer.registry import Attr
+from layers import credit
 from layers.standard_sites import common
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
@@ -276,13 +277,6 @@ def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: Action
     return {"confirmed_at": common.now(), "confirmed_by": who.user, "points": None, "return_reason": body.reason}
 
 
-def after(conn: Connection, who: Principal, claim: dict, a: Action) -> None:
-    """A confirmation is a good credit event of the construction unit."""
-    if a.name == "confirm":
-        name = conn.execute(sa.select(t.catalog.c.name).where(t.catalog.c.id == claim["item_id"])).scalar()
-        _credit(conn, claim, name, who)
-
-
 def detail(conn: Connection, row: dict, who: Principal) -> dict:
     return {
         "site": common.site(conn, row["site_id"]),
@@ -301,7 +295,6 @@ case_routes(
     items_key="claims",
     detail=detail,
     prepare=prepare,
-    after=after,
     summaries={"action": "加分项办理：提交、监理审核通过、退回、主管部门确认、不予确认"},
 )
 
@@ -469,34 +462,19 @@ def delete_attachment(
     return Response(status_code=204)
 
 
-def _credit(conn: Connection, claim: dict, item_name: str, who: Principal) -> None:
-    """A confirmed bonus item is good behaviour of the construction unit (信用库, read by the data centre)."""
-    pr = t.projects
-    p = (
-        conn.execute(
-            sa.select(pr.c.construction_name, pr.c.construction_uscc)
-            .where(pr.c.site_id == claim["site_id"])
-            .order_by(pr.c.id)
-            .limit(1)
-        )
-        .mappings()
-        .first()
-    )
-    if p is None or not p["construction_uscc"]:
-        return
-    conn.execute(
-        sa.insert(t.credit_events).values(
-            subject_kind="enterprise",
-            subject_code=p["construction_uscc"],
-            subject_name=p["construction_name"] or "",
-            polarity="good",
-            points=claim["points"] or 0,
-            reason=f"标化工地加分项：{item_name}",
-            source="st_bonus",
-            source_id=claim["id"],
-            site_id=claim["site_id"],
-            district=claim["district"],
-            occurred_on=common.today_beijing(),
-            created_by=who.user,
-        )
-    )
+def _reason(conn: Connection, claim: dict) -> str:
+    name = conn.execute(sa.select(t.catalog.c.name).where(t.catalog.c.id == claim["item_id"])).scalar()
+    return f"标化工地加分项：{name}"
+
+
+# A confirmed bonus item is good behaviour of the construction unit (信用库: the credit module writes the event).
+credit.feeds(
+    kind=CLAIM.kind,
+    state="confirmed",
+    event_type="st_bonus",
+    title="标化工地加分项",
+    polarity="good",
+    subject=common.construction_unit,
+    points=lambda conn, claim: claim["points"] or 0,
+    reason=_reason,
+)

@@ -15,6 +15,7 @@ from api.errors import ApiError
 from geo.cases import Action
 from geo.divisions import district_attr
 from geo.layer.registry import Attr
+from layers.credit import Subject
 from layers.standard_sites import tables as t
 from layers.standard_sites.settings import st_settings
 
@@ -204,3 +205,21 @@ def now() -> datetime:
 
 def today_beijing() -> date:
     return now().astimezone(BEIJING).date()
+
+
+def construction_unit(conn: Connection, row: dict) -> Subject | None:
+    """The construction unit of the case's site (from the project register), or None when it has no credit code."""
+    pr = t.projects
+    p = (
+        conn.execute(
+            sa.select(pr.c.construction_name, pr.c.construction_uscc)
+            .where(pr.c.site_id == row["site_id"])
+            .order_by(pr.c.id)
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    if p is None or not p["construction_uscc"]:
+        return None
+    return Subject("enterprise", p["construction_uscc"], p["construction_name"] or "")

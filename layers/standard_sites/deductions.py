@@ -2,8 +2,9 @@
 
 A deduction names a configured deduction item (``st_catalog`` kind ``deduction``; the points come from it) and its
 subject: an enterprise (unified social credit code) or a person (resident ID number), both checked. The deduction
-and the subject's bad credit event (``credit_events``, the credit library the data centre reads) are written in one
-transaction.
+and the subject's bad credit event are written in one transaction: the deduction is declared a credit feed
+(``credit.feeds``, state None: on recording) and announced to the transition hooks, and the credit module writes the
+event (``credit_events``) with the deduction as its source.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from api.auth import Principal, principal
 from api.cases import case_routes, visible
 from api.deps import db_write
 from api.errors import ApiError
-from geo import audit, cases
+from geo import audit, cases, workflow
 from geo.bounds import ITEM_CODE, SUBJECT_CODE, Code, Day, Text, Window
 from geo.cases import CaseType, Lookup, Range
 from geo.divisions import district_attr
 from geo.layer.registry import Attr
+from layers import credit
+from layers.credit import Subject
 from layers.standard_sites import common
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
@@ -114,6 +117,26 @@ RECORD = cases.register(
 )
 
 
+def _reason(conn: Connection, row: dict) -> str:
+    item = conn.execute(sa.select(t.catalog.c.name).where(t.catalog.c.id == row["item_id"])).scalar()
+    site = common.site(conn, row["site_id"])
+    return f"标化工地减分项：{item}（{site['name']}）：{row['reason']}"
+
+
+# A deduction is bad behaviour of its subject, recorded with it (信用库: the credit module writes the event).
+credit.feeds(
+    kind=RECORD.kind,
+    state=None,
+    event_type="st_deduction",
+    title="标化工地减分项",
+    polarity="bad",
+    subject=lambda conn, row: Subject(row["subject_kind"], row["subject_code"], row["subject_name"]),
+    points=lambda conn, row: row["points"],
+    reason=_reason,
+    occurred_on=lambda conn, row: row["occurred_on"],
+)
+
+
 def create(conn: Connection, who: Principal, site_id: int, body: NewDeduction) -> dict:
     who.require("site.deduct", "登记减分项")
     s = common.site(conn, site_id)
@@ -157,22 +180,9 @@ def create(conn: Connection, who: Principal, site_id: int, body: NewDeduction) -
         )
         .returning(t.deductions.c.id)
     ).scalar_one()
-    conn.execute(
-        sa.insert(t.credit_events).values(
-            subject_kind=body.subject_kind,
-            subject_code=code,
-            subject_name=body.subject_name.strip(),
-            polarity="bad",
-            points=points,
-            reason=f"标化工地减分项：{item['name']}（{s['name']}）：{body.reason}",
-            source="st_deduction",
-            source_id=did,
-            site_id=site_id,
-            district=s["district"],
-            occurred_on=body.occurred_on,
-            created_by=who.user,
-        )
-    )
+    # Recorded without a workflow: the credit module's hook writes the subject's bad credit event (feed below).
+    row = conn.execute(sa.select(t.deductions).where(t.deductions.c.id == did)).mappings().one()
+    workflow.run_hooks(conn, RECORD.machine, {}, dict(row), who)
     audit.record(
         conn,
         who.user,

@@ -15,8 +15,8 @@ Below the machine, this part's routes (under ``/api/st``):
 - ``POST /evaluations/{id}/attachments`` — PDF scans and the like (``st_attachments``); site photos go through the
   photos route with kind ``evaluation``. Submitting needs the form complete and at least one attachment or photo;
 - ``POST /evaluations/{id}/actions/{action}`` — submit, approve, return, recommend, decline, award, reject (``assign``
-  and ``complete`` belong to the draw and review parts). A decision records the mean expert score; an award writes a
-  good-behaviour credit event for the construction enterprise; the site's pin follows (``stats``, on every transition);
+  and ``complete`` belong to the draw and review parts). A decision records the mean expert score; an award is a
+  good-behaviour credit event of the construction enterprise (``credit.feeds``); the site's pin follows (``stats``, on every transition);
 - ``GET /evaluations/{id}/print`` — the application form as PDF with a QR code of ``<base>/verify/st/<token>``, the
   token signing the digest of the key fields (``key_fields``); the public check is in ``disclosure``. ``<base>`` is
   ``CHENGJIAN_PUBLIC_BASE_URL`` when set, else the host the request came to.
@@ -46,6 +46,7 @@ from geo.bounds import ITEM_CODE, Code, Text, Version
 from geo.cases import Action, CaseType, Lookup
 from geo.layer.registry import Attr
 from geo.settings import get_settings
+from layers import credit
 from layers.standard_sites import common
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
@@ -429,25 +430,22 @@ def final_score(conn: Connection, evaluation_id: int) -> float | None:
     return round(float(score), 2) if score is not None else None
 
 
-def award_credit(conn: Connection, who: Principal, row: dict) -> None:
+def _award_reason(conn: Connection, row: dict) -> str:
     p = project_of(conn, row["site_id"])
-    award = (row["form"] or {}).get("award") or "标准化工地"
-    conn.execute(
-        sa.insert(t.credit_events).values(
-            subject_kind="enterprise",
-            subject_code=p["construction_uscc"] or p["construction_name"],
-            subject_name=p["construction_name"] or "",
-            polarity="good",
-            points=AWARD_CREDIT_POINTS,
-            reason=f"承建的项目「{p['name']}」获评{award}",
-            source="st_evaluation",
-            source_id=row["id"],
-            site_id=row["site_id"],
-            district=row["district"],
-            occurred_on=common.today_beijing(),
-            created_by=who.user,
-        )
-    )
+    return f"承建的项目「{p['name']}」获评{(row['form'] or {}).get('award') or '标准化工地'}"
+
+
+# An award is good behaviour of the construction enterprise (信用库: the credit module writes the event).
+credit.feeds(
+    kind=APPLICATION.kind,
+    state="awarded",
+    event_type="st_award",
+    title="标化工地获评",
+    polarity="good",
+    subject=common.construction_unit,
+    points=AWARD_CREDIT_POINTS,
+    reason=_award_reason,
+)
 
 
 @router.post("/sites/{site_id}/evaluation", status_code=201, summary="新建考评申报（施工单位，竣工验收后）")
@@ -550,11 +548,6 @@ def prepare(conn: Connection, who: Principal, row: dict, a: Action, body: Action
     }
 
 
-def after(conn: Connection, who: Principal, row: dict, a: Action) -> None:
-    if a.name == "award":
-        award_credit(conn, who, row)
-
-
 # The list (filters site_id, status, district), its Excel export, the detail and every action come from the
 # declaration (the pin follows every transition: stats); the form, attachments and the printout are the routes here.
 case_routes(
@@ -565,7 +558,6 @@ case_routes(
     items_key="evaluations",
     detail=detail,
     prepare=prepare,
-    after=after,
     result=lambda conn, row, who: view(get_evaluation(conn, row["id"], who), who),
     summaries={"action": "考评申报办理：提交、监理审核通过、退回、推荐、不予推荐、评定通过、评定不通过"},
 )

@@ -10,8 +10,8 @@ The case declarations (``geo.cases.CaseType.sa_table``: ``CLAIM`` in bonus.py, `
 reviews.py) build their own narrower tables of the same names from their fields; the columns they have are the same,
 with the same types.
 
-Tables of other parts read or written by the module: ``projects``, ``credit_events`` and ``case_history`` (created
-by migration 0006), the ``sites`` layer's table (declared by the sites module; ``sites()`` looks it up in the
+Tables of other parts read or written by the module: ``projects`` and ``case_history`` (created by migration 0006;
+its credit events are written by the credit module from its ``credit.feeds`` declarations), the ``sites`` layer's table (declared by the sites module; ``sites()`` looks it up in the
 registry when first used, after discovery) and the few columns of the accounts' tables the module reads.
 """
 
@@ -204,25 +204,6 @@ deductions = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("occurred_on", sa.Date),
     *_common(),
-)
-
-credit_events = sa.Table(
-    "credit_events",
-    metadata,
-    _id(),
-    sa.Column("subject_kind", sa.Text),
-    sa.Column("subject_code", sa.Text),
-    sa.Column("subject_name", sa.Text),
-    sa.Column("polarity", sa.Text),
-    sa.Column("points", sa.Float),
-    sa.Column("reason", sa.Text),
-    sa.Column("source", sa.Text),
-    sa.Column("source_id", sa.BigInteger),
-    sa.Column("site_id", sa.BigInteger),
-    sa.Column("district", sa.Text),
-    sa.Column("occurred_on", sa.Date),
-    sa.Column("created_at", TS),
-    sa.Column("created_by", sa.Text),
 )
 
 stage_evals = sa.Table(

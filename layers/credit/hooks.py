@@ -1,0 +1,66 @@
+"""The modules' credit feeds applied: after every case transition (and every recording of a case without a
+workflow), the feeds declared for that kind and state become credit events, with their source record, and the
+subjects are rescored — in the transaction of the transition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
+
+from geo import workflow
+from layers.credit import score
+from layers.credit import tables as t
+from layers.credit.feeds import Feed, matching
+
+
+def natural_key(feed: Feed, row: dict) -> str:
+    return f"{feed.kind}:{row['id']}:{feed.state or 'created'}"
+
+
+def write(conn: Connection, feed: Feed, row: dict, actor: str) -> tuple[str, str] | None:
+    """The event of ``feed`` for the case ``row`` (none when the feed names no subject); the subject, or None."""
+    subject = feed.subject(conn, row)
+    if subject is None:
+        return None
+    occurred = (feed.occurred_on(conn, row) if feed.occurred_on else None) or score.today()
+    stmt = (
+        postgresql.insert(t.events)
+        .values(
+            subject_kind=subject.kind,
+            subject_code=subject.code,
+            subject_name=subject.name,
+            event_type=feed.event_type,
+            polarity=feed.polarity,
+            points=float(feed.points(conn, row) or 0),
+            reason=feed.reason(conn, row),
+            source=feed.kind,
+            source_id=row["id"],
+            source_module=feed.module,
+            natural_key=natural_key(feed, row),
+            site_id=row.get("site_id"),
+            district=row.get("district"),
+            occurred_on=occurred,
+            created_by=actor,
+        )
+        .on_conflict_do_nothing(index_elements=["natural_key"])
+    )
+    conn.execute(stmt)
+    return subject.kind, subject.code
+
+
+@workflow.on_transition()
+def credit_from_cases(conn: Connection, machine: Any, before: dict, after: dict, who: Any) -> None:
+    created = not before
+    fed = matching(machine.kind, before.get("status"), after.get("status"), created)
+    subjects = [s for f in fed if (s := write(conn, f, after, getattr(who, "user", "system"))) is not None]
+    if subjects:
+        score.rescore(conn, subjects)
+
+
+def events_of_source(conn: Connection, kind: str, source_id: int) -> list[dict]:
+    e = t.events
+    q = sa.select(e).where(e.c.source == kind, e.c.source_id == source_id).order_by(e.c.id)
+    return [dict(r) for r in conn.execute(q).mappings()]
