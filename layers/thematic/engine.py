@@ -252,7 +252,14 @@ def compute(conn: Connection, decl: dict, source: Source) -> dict:
         lower = min((g["value"] for g in mapped), default=None)
         legend = []
         for i, upper in enumerate(bounds):
-            legend.append({"lower": _round(lower if i == 0 else bounds[i - 1]), "upper": _round(upper), "color": colors[i], "count": 0})
+            legend.append(
+                {
+                    "lower": _round(lower if i == 0 else bounds[i - 1]),
+                    "upper": _round(upper),
+                    "color": colors[i],
+                    "count": 0,
+                }
+            )
         for g in groups:
             c = classify.class_of(g["value"], bounds) if id(g) in mapped_ids else None
             g["class"] = c

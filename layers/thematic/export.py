@@ -61,10 +61,14 @@ def render(request: Request, slug: str, fmt: str) -> bytes:
                     raise ApiError(409, "export_failed", page.evaluate("document.body.dataset.error"), None)
                 if fmt == "png":
                     return page.screenshot(type="png")
-                return page.pdf(
-                    width=f"{width}px", height=f"{height}px", print_background=True, page_ranges="1"
-                )
+                return page.pdf(width=f"{width}px", height=f"{height}px", print_background=True)
             finally:
                 browser.close()
     except Error as e:
-        raise ApiError(503, "export_unavailable", "导出服务暂不可用（无法启动浏览器渲染地图），请稍后再试。", None, {"error": str(e)[:200]})
+        raise ApiError(
+            503,
+            "export_unavailable",
+            "导出服务暂不可用（无法启动浏览器渲染地图），请稍后再试。",
+            None,
+            {"error": str(e)[:200]},
+        )
