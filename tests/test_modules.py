@@ -130,6 +130,7 @@ def test_the_modules_are_discovered_not_listed():
         "sewage",
         "sites",
         "standard_sites",
+        "thematic",
         "villages",
     ]
     owners = {lyr.id: lyr.module for lyr in registry.all()}
@@ -142,6 +143,7 @@ def test_the_modules_are_discovered_not_listed():
         "villages",
         "sewage",
         "greenways",
+        "thematic",
     ]
     assert {j.id for j in modules.jobs()} == {"standard_sites.review_reminders", "standard_sites.overdue_site_statuses"}
 

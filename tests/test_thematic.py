@@ -331,6 +331,7 @@ def test_cache_is_invalidated_by_a_write_to_the_source(client, engine, sites):
     first = client.get(f"{A}/{slug('cache')}/data", headers=ADMIN).json()
     again = client.get(f"{A}/{slug('cache')}/data", headers=ADMIN).json()
     assert (first["cached"], again["cached"]) == (False, True)
+    assert again["ms"] < 300  # the cached path: a generation lookup, no aggregate
     assert again["groups"] == first["groups"]
     with engine.begin() as conn:
         conn.execute(text("UPDATE sites SET status = '停工' WHERE id = :i"), {"i": sites[0]})
@@ -408,7 +409,7 @@ def signed_in(browser, server, width, height):
     return context, page
 
 
-def test_viewer_shows_title_legend_and_figures(browser, server, screen_maps):
+def test_viewer_shows_title_legend_and_figures(browser, server, screen_maps, tmp_path):
     context, page = signed_in(browser, server, 1366, 800)
     try:
         for s in screen_maps:
@@ -418,6 +419,7 @@ def test_viewer_shows_title_legend_and_figures(browser, server, screen_maps):
             assert page.locator("#legend li").count() >= 1
             assert "合计" in page.locator("#headline").inner_text()
             assert page.locator("canvas.maplibregl-canvas").count() == 1
+            page.screenshot(path=str(tmp_path / f"{s}.png"))
         assert page.locator("#title").inner_text() == "危房热力测试"
         assert page.evaluate("window.thematicMap.getLayer('g-heat') !== undefined")
         assert page.errors == []
@@ -426,7 +428,7 @@ def test_viewer_shows_title_legend_and_figures(browser, server, screen_maps):
 
 
 @pytest.mark.parametrize("width, height", [(1920, 1080), (3840, 2160)])
-def test_big_screen_fills_the_screen_and_cycles(browser, server, screen_maps, width, height):
+def test_big_screen_fills_the_screen_and_cycles(browser, server, screen_maps, width, height, tmp_path):
     context, page = signed_in(browser, server, width, height)
     try:
         page.goto(f"{server}/screen/map?interval=5&maps={screen_maps[0]},{screen_maps[1]}")
@@ -444,6 +446,7 @@ def test_big_screen_fills_the_screen_and_cycles(browser, server, screen_maps, wi
         assert page.locator("#legend li").count() >= 1 and page.locator("#headline .fig").count() == 4
         page.wait_for_function(f"document.body.dataset.current === '{screen_maps[1]}'", timeout=30_000)
         assert page.inner_text("#title") == "大屏测试二"
+        page.screenshot(path=str(tmp_path / f"screen-{width}.png"))
         # the panel's text scales with the screen: 4K is twice as large as full HD
         assert page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)") == pytest.approx(
             height / 54, abs=0.5

@@ -194,6 +194,18 @@ def _hexagon_shapes(size: float):
     return lambda conn, keys: _cell_shapes(conn, keys, lambda i, j: sa.func.ST_Hexagon(size, i, j, _origin()))
 
 
+def _outlines(conn: Connection) -> dict:
+    """Every district's outline (reference data, public): the map's backdrop around the groups."""
+    t = registry.get("districts").sa_table
+    rows = conn.execute(
+        sa.select(t.c.name, sa.func.ST_AsGeoJSON(sa.func.ST_SimplifyPreserveTopology(t.c.geom, SIMPLIFY_DEG), 5)).where(
+            t.c.deleted_at.is_(None)
+        )
+    ).all()
+    features = [{"type": "Feature", "geometry": json.loads(g), "properties": {"name": n}} for n, g in rows]
+    return {"type": "FeatureCollection", "features": features}
+
+
 def _townships_empty(conn: Connection) -> bool:
     tw = registry.get("townships").sa_table
     return conn.execute(sa.select(sa.exists().where(tw.c.deleted_at.is_(None)))).scalar_one() is False
@@ -296,6 +308,7 @@ def compute(conn: Connection, decl: dict, source: Source) -> dict:
         "legend": legend,
         "headline": headline,
         "geojson": {"type": "FeatureCollection", "features": features},
+        "outlines": _outlines(conn),
         "hint": hint or (None if groups else "暂无符合条件的记录（或不在您的数据范围内）。"),
         "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -4,7 +4,7 @@
 // (points by category value where the source has tiles; groups by their commonest value).
 import * as maplibregl from "maplibre-gl";
 
-const IDS = ["g-fill", "g-line", "g-circle", "g-heat", "g-points"];
+const IDS = ["o-fill", "o-line", "g-fill", "g-line", "g-circle", "g-heat", "g-points"];
 
 export function fmt(value, statistic) {
   if (value === null || value === undefined) return "—";
@@ -56,10 +56,13 @@ function bbox(fc) {
 // Replace whatever thematic layers the map shows by those of `data` (an answer); `scale` enlarges symbols.
 export function draw(map, data, { dark = false, scale = 1 } = {}) {
   for (const id of IDS) if (map.getLayer(id)) map.removeLayer(id);
-  for (const id of ["groups", "centers", "points"]) if (map.getSource(id)) map.removeSource(id);
+  for (const id of ["outlines", "groups", "centers", "points"]) if (map.getSource(id)) map.removeSource(id);
   const m = data.map;
   const fc = data.geojson;
   const outline = dark ? "#7dd3fc" : "#334155";
+  map.addSource("outlines", { type: "geojson", data: data.outlines || { type: "FeatureCollection", features: [] } });
+  map.addLayer({ id: "o-fill", type: "fill", source: "outlines", paint: { "fill-color": dark ? "#0f2744" : "#ffffff", "fill-opacity": 0.9 } });
+  map.addLayer({ id: "o-line", type: "line", source: "outlines", paint: { "line-color": dark ? "#1e4e8c" : "#94a3b8", "line-width": 0.8 * scale } });
   map.addSource("groups", { type: "geojson", data: fc });
   const rendering = m.rendering;
   const filled = rendering === "choropleth" || rendering === "category";
@@ -107,7 +110,7 @@ export function draw(map, data, { dark = false, scale = 1 } = {}) {
       paint: { "circle-radius": 4 * scale, "circle-color": match, "circle-stroke-color": dark ? "#0f172a" : "#ffffff", "circle-stroke-width": 1 },
     });
   }
-  const b = bbox(fc);
+  const b = bbox(fc) || (data.outlines ? bbox(data.outlines) : null);
   if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 30 * scale, duration: 0 });
 }
 
