@@ -379,7 +379,30 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def screen_maps(app, sites):
+def farmhouses(engine):
+    """D-grade farmhouses of this module around the centre of the first district (the heatmap's points)."""
+    with engine.begin() as conn:
+        ids = (
+            conn.execute(
+                text(
+                    "INSERT INTO farmhouses (geom, code, district, danger_grade) "
+                    "SELECT ST_SetSRID(ST_MakePoint(ST_X(c) + (i % 6) * 0.004, ST_Y(c) + (i / 6) * 0.004), 4326), "
+                    "       'THF-' || :tag || '-' || i, :d, CASE WHEN i % 5 = 0 THEN 'C' ELSE 'D' END "
+                    "FROM (SELECT ST_PointOnSurface(geom) c FROM districts WHERE name = :d) s, generate_series(1, 30) i "
+                    "RETURNING id"
+                ),
+                {"tag": TAG.upper(), "d": DISTRICTS[0]},
+            )
+            .scalars()
+            .all()
+        )
+    yield ids
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM farmhouses WHERE id = ANY(:ids)"), {"ids": ids})
+
+
+@pytest.fixture(scope="module")
+def screen_maps(app, sites, farmhouses):
     from fastapi.testclient import TestClient
 
     with TestClient(app) as c:
@@ -422,6 +445,13 @@ def test_viewer_shows_title_legend_and_figures(browser, server, screen_maps, tmp
             page.screenshot(path=str(tmp_path / f"{s}.png"))
         assert page.locator("#title").inner_text() == "危房热力测试"
         assert page.evaluate("window.thematicMap.getLayer('g-heat') !== undefined")
+        # the heatmap draws the layer's own vector tiles: D-grade points (or cells counting them) are loaded
+        loaded = page.evaluate(
+            "window.thematicMap.querySourceFeatures('points', {sourceLayer: 'farmhouses'})"
+            ".map(f => f.properties.cluster ? (f.properties.count_D || 0) : (f.properties.danger_grade === 'D' ? 1 : 0))"
+            ".reduce((a, b) => a + b, 0)"
+        )
+        assert loaded >= 24
         assert page.errors == []
     finally:
         context.close()
@@ -484,6 +514,35 @@ def test_editor_shows_mistakes_at_their_field_and_saves(browser, server, engine,
 def map_count_slug(engine, s: str) -> int:
     with engine.connect() as conn:
         return conn.execute(text("SELECT count(*) FROM thematic_maps WHERE slug = :s"), {"s": s}).scalar_one()
+
+
+# -- the demo ------------------------------------------------------------------------------------------------------
+
+
+def test_demo_declares_its_maps_and_skips_missing_sources(engine, caplog):
+    from layers.thematic.declaration import find_source
+    from layers.thematic.demo import MAPS, seed_thematic_maps
+
+    slugs = [m["slug"] for m in MAPS]
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            conn.execute(text("DELETE FROM thematic_maps WHERE slug = ANY(:s)"), {"s": slugs})
+            with caplog.at_level("WARNING", logger="layers.thematic.demo"):
+                out = seed_thematic_maps(conn, None)
+            made = set(
+                conn.execute(text("SELECT slug FROM thematic_maps WHERE slug = ANY(:s)"), {"s": slugs}).scalars()
+            )
+            sources = {m["source"]: find_source(conn, m["source"]) for m in MAPS}
+        finally:
+            trans.rollback()
+    assert {"sites-by-status", "sites-overdue", "farmhouse-danger-heat"} <= made
+    assert out["thematic_maps"] == len(made)
+    for m in MAPS:
+        if sources[m["source"]] is None:
+            assert m["slug"] not in made
+        if m["slug"] not in made:
+            assert any(m["slug"] in r.getMessage() for r in caplog.records), m["slug"]
 
 
 # -- export --------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ function transformRequest(url) {
   return url.startsWith(location.origin) ? { url, credentials: "same-origin" } : { url };
 }
 
-export function createMap(container, { dark = false, print = false } = {}) {
+export function createMap(container, { dark = false, print = false, controls = true, scale = 1 } = {}) {
   const map = new maplibregl.Map({
     container,
     style: {
@@ -37,8 +37,8 @@ export function createMap(container, { dark = false, print = false } = {}) {
     fadeDuration: 0,
     transformRequest,
   });
-  map.addControl(new maplibregl.ScaleControl({ unit: "metric", maxWidth: 160 }), "bottom-right");
-  if (!print) map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+  map.addControl(new maplibregl.ScaleControl({ unit: "metric", maxWidth: 160 * scale }), "bottom-right");
+  if (!print && controls) map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   return map;
 }
 
@@ -110,7 +110,9 @@ export function draw(map, data, { dark = false, scale = 1 } = {}) {
       paint: { "circle-radius": 4 * scale, "circle-color": match, "circle-stroke-color": dark ? "#0f172a" : "#ffffff", "circle-stroke-width": 1 },
     });
   }
-  const b = bbox(fc) || (data.outlines ? bbox(data.outlines) : null);
+  // a heatmap is read at city level: the whole city in view; the others fit their groups
+  const city = data.outlines && data.outlines.features.length ? bbox(data.outlines) : null;
+  const b = (rendering === "heatmap" && city) || bbox(fc) || city;
   if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 30 * scale, duration: 0 });
 }
 

@@ -28,7 +28,7 @@ async function show(map, list, i) {
   $("subtitle").textContent = `${data.source.title} · ${data.statistic_title} · ${data.grouping_title}`;
   $("headline").innerHTML = headlineHtml(data);
   $("legend").innerHTML = legendHtml(data);
-  $("ranking").innerHTML = data.groups.slice(0, 13).map((g) => `<li><span>${esc(g.name)}</span><b>${fmt(g.value, data.statistic)}</b></li>`).join("");
+  $("ranking").innerHTML = data.groups.slice(0, 13).map((g, j) => `<li><span>${j + 1}. ${esc(g.name)}</span><b>${fmt(g.value, data.statistic)}</b></li>`).join("");
   $("dots").innerHTML = list.map((_, j) => `<i class="${j === i ? "on" : ""}"></i>`).join("");
   $("hint").textContent = data.hint || `${i + 1} / ${list.length} · 每 ${interval / 1000} 秒切换`;
   draw(map, data, { dark: true, scale });
@@ -47,7 +47,7 @@ async function main() {
     document.body.dataset.ready = "true";
     return;
   }
-  const map = createMap("map", { dark: true });
+  const map = createMap("map", { dark: true, controls: false, scale });
   window.thematicMap = map;
   await new Promise((r) => map.once("load", r));
   let i = 0;
