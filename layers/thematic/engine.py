@@ -60,6 +60,7 @@ TOWNSHIPS_EMPTY = (
 
 _layer_changes = sa.table("layer_changes", sa.column("layer"), sa.column("gen"), sa.column("changed_at"))
 _cache: LRUCache = LRUCache(maxsize=256)
+_outline_cache: LRUCache = LRUCache(maxsize=4)  # the districts' outlines, by the districts layer's generation
 _lock = threading.Lock()
 stats = {"hits": 0, "misses": 0}  # for tests
 
@@ -308,7 +309,6 @@ def compute(conn: Connection, decl: dict, source: Source) -> dict:
         "legend": legend,
         "headline": headline,
         "geojson": {"type": "FeatureCollection", "features": features},
-        "outlines": _outlines(conn),
         "hint": hint or (None if groups else "暂无符合条件的记录（或不在您的数据范围内）。"),
         "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -360,8 +360,28 @@ def generations(conn: Connection, source: Source, decl: dict) -> tuple | None:
     return tuple(sorted((r[0], int(r[1]), int(r[2])) for r in rows))
 
 
+def outlines(conn: Connection) -> dict:
+    """The districts' outlines (kept apart from the answers: the same for every map, so cached once)."""
+    c = _layer_changes.c
+    token = conn.execute(sa.select(c.gen, c.changed_at).where(c.layer == "districts")).first()
+    key = tuple(token) if token else None
+    with _lock:
+        hit = _outline_cache.get(key) if key else None
+    if hit is None:
+        hit = _outlines(conn)
+        if key:
+            with _lock:
+                _outline_cache[key] = hit
+    return hit
+
+
 def answer(conn: Connection, decl: dict, source: Source) -> dict:
-    """The statistic of ``decl``: from the cache when nothing it reads changed since, else computed and kept."""
+    """The statistic of ``decl``: from the cache when nothing it reads changed since, else computed and kept; with
+    the districts' outlines as the map's backdrop."""
+    return _answer(conn, decl, source) | {"outlines": outlines(conn)}
+
+
+def _answer(conn: Connection, decl: dict, source: Source) -> dict:
     t0 = time.perf_counter()
     tokens = generations(conn, source, decl)
     key = None

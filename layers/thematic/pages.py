@@ -1,7 +1,10 @@
 """The thematic pages (web/ in this module): the editor ``/thematic/edit`` (back office, ``thematic.edit``), the
 viewer ``/thematic/{slug}`` (a shareable URL; ``?print=1`` is the export layout) and the big screen ``/screen/map``.
 Public pages left out of the API description: what they show comes from ``/api/thematic`` with the browser's
-session, so each viewer sees what its data scope holds."""
+session, so each viewer sees what its data scope holds.
+
+The editor is a page of its own rather than a tab of ``/admin``: the back office's tabs are a fixed list in
+``webmap/admin/js/main.js`` with no place for a module to add one, and a module touches no file outside its folder."""
 
 from __future__ import annotations
 
