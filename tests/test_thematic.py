@@ -288,6 +288,50 @@ def test_category_map_counts_each_status(client, engine, sites):
     assert ours["categories"]["逾期未报"] >= 2 and ours["dominant"] in legend
 
 
+@pytest.fixture()
+def register_kind(engine):
+    """A register-like record kind (as the enterprise register declares one): a table with a district column."""
+    from geo import records
+    from geo.layer.registry import Attr
+
+    kind = f"thm_reg_{TAG}"
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE {kind} (id bigint PRIMARY KEY, name text, district text, score numeric)"))
+        conn.execute(text(f"GRANT SELECT ON {kind} TO chengjian_app"))
+        conn.execute(
+            text(
+                f"INSERT INTO {kind} VALUES (1, '甲', :a, 80), (2, '乙', :a, 91.5), (3, '丙', :b, 60), (4, '丁', :b, NULL)"
+            ),
+            {"a": DISTRICTS[0], "b": DISTRICTS[1]},
+        )
+    records.register_kind(
+        records.RecordKind(
+            kind=kind,
+            title="测试登记",
+            table=kind,
+            key="id",
+            attrs=(Attr("name", "名称"), Attr("district", "区县"), Attr("score", "信用分", "float")),
+            module="thematic",
+        )
+    )
+    yield kind
+    records._kinds.pop(kind, None)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE {kind}"))
+
+
+def test_a_register_is_a_source_by_district_and_never_cached(client, register_kind):
+    body = decl(source=register_kind, statistic="avg", attribute="score", classification="equal_interval")
+    first = client.post(f"{A}/preview", json=body, headers=ADMIN).json()
+    assert by_district(first) == {DISTRICTS[0]: pytest.approx(85.75), DISTRICTS[1]: pytest.approx(60.0)}
+    assert first["headline"]["total"] == pytest.approx((80 + 91.5 + 60) / 3)
+    assert client.post(f"{A}/preview", json=body, headers=ADMIN).json()["cached"] is False  # no change trigger
+    bad = client.post(f"{A}/preview", json=body | {"statistic": "sum", "attribute": "name"}, headers=ADMIN)
+    assert (bad.status_code, bad.json()["field"]) == (422, "attribute")
+    grid = client.post(f"{A}/preview", json=body | {"grouping": "grid", "cell_size_m": 1000}, headers=ADMIN)
+    assert (grid.status_code, grid.json()["code"]) == (422, "source_not_spatial")
+
+
 # -- classification ------------------------------------------------------------------------------------------------
 
 
