@@ -530,13 +530,18 @@ def test_big_screen_fills_the_screen_and_cycles(browser, server, screen_maps, wi
         context.close()
 
 
-def test_editor_shows_mistakes_at_their_field_and_saves(browser, server, engine, sites):
+def test_editor_shows_mistakes_at_their_field_and_saves(browser, server, engine, sites, tmp_path):
     from playwright.sync_api import expect
 
     context, page = signed_in(browser, server, 1500, 900)
     try:
         page.goto(f"{server}/thematic/edit")
         page.wait_for_function("document.body.dataset.ready === 'true'", timeout=60_000)
+        expect(page.locator("#login")).to_be_hidden()  # signed in: the form, not the sign-in box
+        expect(page.locator("[data-field=category]")).to_be_hidden()  # only a category map asks for it
+        page.select_option("#f-rendering", "category")
+        expect(page.locator("[data-field=category]")).to_be_visible()
+        page.select_option("#f-rendering", "choropleth")
         page.fill("#f-title", "编辑器测试")
         page.fill("#f-slug", slug("editor"))
         page.select_option("#f-source", "sites")
@@ -547,6 +552,7 @@ def test_editor_shows_mistakes_at_their_field_and_saves(browser, server, engine,
         assert map_count_slug(engine, slug("editor")) == 0
         page.fill("#f-classes", "4")
         page.wait_for_function("Number(document.body.dataset.previewGroups) >= 2", timeout=30_000)
+        page.screenshot(path=str(tmp_path / "editor.png"))
         page.click("#save")
         page.wait_for_function(f"document.body.dataset.saved === '{slug('editor')}'", timeout=15_000)
         assert map_count_slug(engine, slug("editor")) == 1

@@ -62,7 +62,6 @@ _layer_changes = sa.table("layer_changes", sa.column("layer"), sa.column("gen"),
 _cache: LRUCache = LRUCache(maxsize=256)
 _outline_cache: LRUCache = LRUCache(maxsize=4)  # the districts' outlines, by the districts layer's generation
 _lock = threading.Lock()
-stats = {"hits": 0, "misses": 0}  # for tests
 
 
 def _point(source: Source) -> Any:
@@ -391,9 +390,7 @@ def _answer(conn: Connection, decl: dict, source: Source) -> dict:
         with _lock:
             hit = _cache.get(key)
         if hit is not None:
-            stats["hits"] += 1
             return dict(hit, cached=True, ms=round((time.perf_counter() - t0) * 1000, 1))
-    stats["misses"] += 1
     out = compute(conn, decl, source)
     if key is not None:
         with _lock:

@@ -33,10 +33,21 @@ PDF_SIZE = (1123, 794)  # A4 landscape at 96 dpi: the page the PDF prints on, on
 TIMEOUT_MS = 60_000
 
 
+def own_address(request: Request) -> str:
+    """This server as the connection reached it (the socket's local address, never the client's Host header: the
+    browser carries the requester's credentials and must only ever talk to this server)."""
+    server = request.scope.get("server")
+    if not server:
+        raise ApiError(503, "export_unavailable", "导出服务暂不可用（无法确定本服务地址）。", None)
+    host, port = server
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
 def render(request: Request, slug: str, fmt: str) -> bytes:
     from playwright.sync_api import Error, sync_playwright
 
-    base = str(request.base_url).rstrip("/")
+    base = own_address(request)
     width, height = PNG_SIZE if fmt == "png" else PDF_SIZE
     headers = {}
     if request.headers.get("authorization"):
