@@ -483,7 +483,7 @@ def test_viewer_shows_title_legend_and_figures(browser, server, screen_maps, tmp
             page.goto(f"{server}/thematic/{s}")
             page.wait_for_function("document.body.dataset.ready === 'true'", timeout=60_000)
             assert not page.evaluate("document.body.dataset.error || ''")
-            assert page.locator("#legend li").count() >= 1
+            assert page.locator("#legend li, #legend .heat-ramp").count() >= 1
             assert "合计" in page.locator("#headline").inner_text()
             assert page.locator("canvas.maplibregl-canvas").count() == 1
             page.screenshot(path=str(tmp_path / f"{s}.png"))

@@ -68,7 +68,7 @@ export function draw(map, data, { dark = false, scale = 1 } = {}) {
   const filled = rendering === "choropleth" || rendering === "category";
   map.addLayer({
     id: "g-fill", type: "fill", source: "groups",
-    paint: { "fill-color": ["coalesce", ["get", "color"], "#94a3b8"], "fill-opacity": rendering === "choropleth" ? 0.8 : filled ? 0.35 : 0.06 },
+    paint: { "fill-color": ["coalesce", ["get", "color"], "#94a3b8"], "fill-opacity": rendering === "choropleth" ? 0.8 : filled ? 0.35 : rendering === "heatmap" ? 0 : 0.06 },
   });
   map.addLayer({ id: "g-line", type: "line", source: "groups", paint: { "line-color": outline, "line-width": 1 * scale, "line-opacity": 0.7 } });
   const tiles = data.source.points ? [`${location.origin}/tiles/${data.source.id}/{z}/{x}/{y}.mvt`] : null;
@@ -86,15 +86,18 @@ export function draw(map, data, { dark = false, scale = 1 } = {}) {
   if (rendering === "heatmap" && tiles) {
     map.addSource("points", { type: "vector", tiles, minzoom: 0, maxzoom: 16 });
     const f = m.filter;
-    const clusterWeight = f ? ["coalesce", ["get", `count_${f.value}`], 0] : ["coalesce", ["get", "count"], 1];
+    // Below the layer's cluster zoom a tile point is a grid cell counting its points (count_<value> per value of
+    // the layer's colour attribute): weighted by the square root of the count, so dense cells stand out without
+    // drowning the rest; above it, each matching feature weighs 1.
+    const count = f ? ["coalesce", ["get", `count_${f.value}`], 0] : ["coalesce", ["get", "count"], 1];
     const single = f ? ["case", ["==", ["get", f.attribute], f.value], 1, 0] : 1;
     map.addLayer({
       id: "g-heat", type: "heatmap", source: "points", "source-layer": data.source.id,
       paint: {
-        "heatmap-weight": ["case", ["has", "cluster"], clusterWeight, single],
-        "heatmap-intensity": ["interpolate", ["linear"], ["zoom"], 7, 0.04, 11, 0.4, 15, 1.5],
-        "heatmap-radius": ["interpolate", ["linear"], ["zoom"], 7, 10 * scale, 12, 18 * scale, 16, 30 * scale],
-        "heatmap-color": ["interpolate", ["linear"], ["heatmap-density"], 0, "rgba(0,0,0,0)", 0.15, "#ffffb2", 0.35, "#fecc5c", 0.6, "#fd8d3c", 0.8, "#f03b20", 1, "#bd0026"],
+        "heatmap-weight": ["case", ["has", "cluster"], ["sqrt", count], single],
+        "heatmap-intensity": ["interpolate", ["linear"], ["zoom"], 6, 0.6, 10, 1, 15, 2],
+        "heatmap-radius": ["interpolate", ["linear"], ["zoom"], 6, 22 * scale, 9, 32 * scale, 13, 22 * scale, 16, 28 * scale],
+        "heatmap-color": ["interpolate", ["linear"], ["heatmap-density"], 0, "rgba(0,0,0,0)", 0.1, "rgba(255,255,178,0.6)", 0.3, "#fecc5c", 0.55, "#fd8d3c", 0.8, "#f03b20", 1, "#bd0026"],
         "heatmap-opacity": 0.85,
       },
     });
@@ -118,6 +121,11 @@ export function draw(map, data, { dark = false, scale = 1 } = {}) {
 
 export function legendHtml(data) {
   const m = data.map;
+  if (m.rendering === "heatmap") {
+    const attr = m.filter && data.source.attributes.find((a) => a.name === m.filter.attribute);
+    const what = m.filter ? `${attr ? attr.label : m.filter.attribute}为 ${m.filter.value} 的${data.source.title}` : data.source.title;
+    return `<h3>热力：${esc(what)}密度</h3><div class="heat-ramp"></div><div class="heat-ends"><span>低</span><span>高</span></div>`;
+  }
   const rows = data.legend.map((item) => {
     const label = "value" in item ? item.label : `${fmt(item.lower, m.statistic)} – ${fmt(item.upper, m.statistic)}`;
     const count = "value" in item ? `${item.count.toLocaleString("zh-CN")}` : `${item.count} 个`;
