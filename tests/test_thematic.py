@@ -272,6 +272,38 @@ def test_township_grouping_answers_with_a_hint_while_townships_are_empty(client,
         assert r.json()["hint"] is None or r.json()["groups"] == []
 
 
+def test_township_grouping_joins_the_positions_to_the_townships(client, engine, sites):
+    """A township drawn around this module's first sites: its group counts exactly the sites inside it."""
+    with engine.begin() as conn:
+        tid = conn.execute(
+            text(
+                "INSERT INTO townships (geom, code, name, district) "
+                "SELECT ST_Multi(ST_Expand(geom, 0.005)), '330106999', '专题图测试街道', :d FROM sites WHERE id = :s "
+                "RETURNING id"
+            ),
+            {"d": DISTRICTS[0], "s": sites[0]},
+        ).scalar_one()
+    try:
+        create(client, slug=slug("township-real"), grouping="township", rendering="graduated")
+        answer = client.get(f"{A}/{slug('township-real')}/data", headers=ADMIN).json()
+        with engine.connect() as conn:
+            expected = dict(
+                conn.execute(
+                    text(
+                        "SELECT t.name, count(*)::float FROM sites s JOIN townships t ON ST_Intersects(t.geom, s.geom) "
+                        "WHERE s.deleted_at IS NULL AND t.deleted_at IS NULL GROUP BY t.id, t.name"
+                    )
+                ).all()
+            )
+        assert by_district(answer) == expected and expected["专题图测试街道"] >= 2
+        assert answer["hint"] is None
+        feature = next(f for f in answer["geojson"]["features"] if f["properties"]["name"] == "专题图测试街道")
+        assert feature["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM townships WHERE id = :i"), {"i": tid})
+
+
 def test_category_map_counts_each_status(client, engine, sites):
     create(client, slug=slug("status"), rendering="category", category="status")
     answer = client.get(f"{A}/{slug('status')}/data", headers=ADMIN).json()
