@@ -648,6 +648,13 @@ def test_export_png_and_pdf(server, screen_maps, tmp_path):
     pdf.write_bytes(r.content)
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert re.search(r"^Pages:\s+1$", info, re.M), info
+    subprocess.run(["pdftoppm", "-png", "-r", "48", "-singlefile", str(pdf), str(tmp_path / "page")], check=True)
+    page = Image.open(tmp_path / "page.png").convert("RGB")
+    w, h = page.size
+    drawn = page.crop((0, int(h * 0.1), int(w * 0.7), h))  # the map's part of the sheet, below the title bar
+    pixels = drawn.getcolors(maxcolors=1_000_000)
+    white = sum(n for n, c in pixels if min(c) > 245)
+    assert white < 0.8 * drawn.size[0] * drawn.size[1], "the map is missing from the PDF"
     words = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "大屏测试一" in words and "制图日期" in words
     assert httpx.get(f"{server}{A}/{screen_maps[0]}/export.gif", headers=ADMIN).status_code == 404

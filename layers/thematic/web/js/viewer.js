@@ -30,8 +30,20 @@ async function main() {
   await new Promise((r) => map.once("load", r));
   draw(map, data);
   await idle(map);
+  if (print) freeze(map);
   document.body.dataset.groups = String(data.groups.length);
   document.body.dataset.ready = "true";
+}
+
+// Printing (the PDF export) does not carry a WebGL canvas over: the map is put on the page as a picture first.
+function freeze(map) {
+  const canvas = map.getCanvas();
+  const img = document.createElement("img");
+  img.id = "map-picture";
+  img.alt = "专题图";
+  img.src = canvas.toDataURL("image/png");
+  img.style.cssText = `position:absolute;left:0;top:0;width:${canvas.clientWidth}px;height:${canvas.clientHeight}px;`;
+  canvas.parentElement.appendChild(img);
 }
 
 main().catch((e) => {
