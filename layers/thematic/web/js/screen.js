@@ -43,7 +43,7 @@ async function main() {
   const all = (await getJson("/api/thematic?published=true")).data;
   const list = chosen.length ? chosen.map((s) => all.find((m) => m.slug === s)).filter(Boolean) : all;
   if (!list.length) {
-    $("hint").textContent = "没有可展示的已发布专题图（请以有权限的账号登录后再打开大屏）。";
+    $("hint").textContent = "没有可展示的已发布专题图：请先在「一张图」首页（/）右上角登录有权限的账号，再打开大屏。";
     document.body.dataset.ready = "true";
     return;
   }
