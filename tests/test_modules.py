@@ -132,6 +132,7 @@ def test_the_modules_are_discovered_not_listed():
         "sewage",
         "sites",
         "standard_sites",
+        "thematic",
         "villages",
     ]
     owners = {lyr.id: lyr.module for lyr in registry.all()}
@@ -145,6 +146,7 @@ def test_the_modules_are_discovered_not_listed():
         "sewage",
         "greenways",
         "credit",
+        "thematic",
     ]
     assert {j.id for j in modules.jobs()} == {
         "standard_sites.review_reminders",
