@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -44,6 +45,7 @@ QUAL_LABELS = {
     "valid_to": "有效期至",
 }
 TYPE_BY_TITLE = {title: code for code, title in ENTERPRISE_TYPES.items()}
+CODE_LIKE = re.compile(r"[0-9A-Za-z]{18}")  # what a search term looks like when it is a credit code
 # How the projects name an enterprise's part in them (track record).
 ROLES = {"builder_uscc": "建设单位", "construction_uscc": "施工单位", "supervision_uscc": "监理单位"}
 
@@ -165,10 +167,16 @@ def _filters(q: str | None, type_: str | None, district: str | None, expired: bo
     if q and q.strip():
         term = q.strip()
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        named: Any = E.c.name.ilike(pattern)
-        if len(term) >= 2:  # the bigram index narrows the candidates (pg_trgm cannot look up two characters)
-            named = sa.and_(sa.func.chengjian_bigrams(E.c.name).op("@>")(sa.func.chengjian_bigrams(term)), named)
-        conds.append(sa.or_(named, E.c.uscc == term.upper()))
+        if CODE_LIKE.fullmatch(term):  # a credit code, or a name with one (the trigram index serves the name)
+            conds.append(sa.or_(E.c.uscc == term.upper(), E.c.name.ilike(pattern)))
+        else:
+            # The bigram index finds the candidates (pg_trgm cannot look up two characters): for a two-character term
+            # holding its bigram is containing it; a longer one is then looked for in each candidate (strpos on the
+            # lower-cased name: what ILIKE '%term%' means, without pattern matching per row).
+            if len(term) >= 2:
+                conds.append(sa.func.chengjian_bigrams(E.c.name).op("@>")(sa.func.chengjian_bigrams(term)))
+            if len(term) != 2:
+                conds.append(sa.func.strpos(sa.func.lower(E.c.name), term.lower()) > 0)
     if type_:
         if type_ not in ENTERPRISE_TYPES:
             raise ApiError(422, "invalid_type", f"企业类型「{type_}」不存在。", "type", {"types": ENTERPRISE_TYPES})

@@ -95,6 +95,7 @@ def upgrade() -> None:
             CONSTRAINT enterprise_qualifications_number_key UNIQUE (enterprise_id, number)
         )
     """)
+    op.execute("CREATE INDEX enterprise_qualifications_enterprise_idx ON enterprise_qualifications (enterprise_id)")
     op.execute("CREATE INDEX enterprise_qualifications_valid_to_idx ON enterprise_qualifications (valid_to)")
     op.execute("""
         CREATE TABLE enterprise_merges (
@@ -130,7 +131,7 @@ def upgrade() -> None:
     """)
     for unit, _ in UNITS:
         op.execute(
-            f"ALTER TABLE projects ADD CONSTRAINT projects_{unit}_enterprise_fkey FOREIGN KEY ({unit}_uscc) "
+            f"ALTER TABLE projects ADD CONSTRAINT projects_{unit}_uscc_fkey FOREIGN KEY ({unit}_uscc) "
             f"REFERENCES enterprises (uscc)"
         )
         op.execute(f"CREATE INDEX IF NOT EXISTS projects_{unit}_uscc_idx ON projects ({unit}_uscc)")
@@ -147,7 +148,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for unit, _ in UNITS:
-        op.execute(f"ALTER TABLE projects DROP CONSTRAINT IF EXISTS projects_{unit}_enterprise_fkey")
+        op.execute(f"ALTER TABLE projects DROP CONSTRAINT IF EXISTS projects_{unit}_uscc_fkey")
         op.execute(f"DROP INDEX IF EXISTS projects_{unit}_uscc_idx")
     op.execute("DROP TABLE IF EXISTS enterprise_merges")
     op.execute("DROP TABLE IF EXISTS enterprise_qualifications")
