@@ -522,27 +522,30 @@ def test_the_demo_seeds_20000_valid_enterprises(engine):
     from layers.standard_sites.demo import uscc_for
 
     assert demo.site_unit_uscc("浙江中盛建设集团有限公司") == uscc_for("浙江中盛建设集团有限公司")
+    rows, quals = demo.demo_enterprises()
+    codes = [r[0] for r in rows]
+    assert len(set(codes)) == 20_000 and len({r[1] for r in rows}) == 20_000
+    assert all(uscc_mod.is_valid(c) for c in codes)
+    assert {t for r in rows for t in r[2]} == set(demo.KINDS)
+    assert sum(r[1].endswith("建工集团有限公司") for r in rows) > 100 and all(r[3] for r in rows)
+    expired = sum(q[6] < demo.REF_DATE for q in quals)
+    assert len(quals) >= 20_000 and 0.05 < expired / len(quals) < 0.25
     with engine.connect() as conn:
         tx = conn.begin()
         try:
-            conn.execute(sa.text("DELETE FROM enterprises WHERE created_by = 'demo'"))
-            out = demo.seed_enterprises(conn, None)
-            assert out == {"enterprises": 20_000}
-            rows = conn.execute(
-                sa.text("SELECT uscc, name, types, district FROM enterprises WHERE created_by = 'demo'")
-            ).all()
-            assert len(rows) == 20_000 and len({r.name for r in rows}) == 20_000
-            assert all(uscc_mod.is_valid(r.uscc) for r in rows)
-            assert {t for r in rows for t in r.types} == set(demo.KINDS)
-            assert sum(r.name.endswith("建工集团有限公司") for r in rows) > 100
-            expired, total = conn.execute(
+            held = "SELECT count(*) FROM enterprises WHERE uscc = ANY(:c)"
+            present = conn.execute(sa.text(held), {"c": codes}).scalar_one()  # an earlier demo load's
+            assert demo._load(conn, rows, quals) == 20_000 - present
+            assert conn.execute(sa.text(held), {"c": codes}).scalar_one() == 20_000
+            stored = conn.execute(
                 sa.text(
-                    "SELECT count(*) FILTER (WHERE valid_to < '2026-11-01'), count(*) FROM enterprise_qualifications q "
-                    "JOIN enterprises e ON e.id = q.enterprise_id WHERE e.created_by = 'demo'"
-                )
-            ).one()
-            assert total >= 20_000 and 0.05 < expired / total < 0.25
-            assert demo.seed_enterprises(conn, None) == {"enterprises": 0}  # a second load adds none
+                    "SELECT count(*) FROM enterprise_qualifications q JOIN enterprises e ON e.id = q.enterprise_id "
+                    "WHERE e.uscc = ANY(:c)"
+                ),
+                {"c": codes},
+            ).scalar_one()
+            assert stored == len(quals)
+            assert demo._load(conn, rows, quals) == 0 and demo.seed_enterprises(conn, None) == {"enterprises": 0}
         finally:
             tx.rollback()
 

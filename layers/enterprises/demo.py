@@ -208,13 +208,8 @@ def _load(conn: Connection, rows: list[tuple], quals: list[tuple]) -> int:
     return int(added)
 
 
-@seeder(order=3)
-def seed_enterprises(conn: Connection, world: Any) -> dict:
-    """The register's 20,000 enterprises (the same ones on every load: a second load adds none)."""
-    if conn.execute(sa.text("SELECT count(*) FROM enterprises WHERE created_by = :a"), {"a": ACTOR}).scalar_one() >= (
-        ENTERPRISES
-    ):
-        return {"enterprises": 0}
+def demo_enterprises() -> tuple[list[tuple], list[tuple]]:
+    """The 20,000 (rows of ``_stage_enterprises``) and their qualifications, from the fixed stream."""
     rng = np.random.default_rng(STREAM)
     n = ENTERPRISES
     codes_by_district = list(DISTRICTS.items())
@@ -239,11 +234,19 @@ def seed_enterprises(conn: Connection, world: Any) -> dict:
             types.append("cost_consulting")
         elif kinds[i] == "cost_consulting" and extra[i] < 0.4:
             types.append("bidding_agency")
-        rows.append(
-            (codes[i], enterprise_names[i], types, legal[i], tech[i] if kinds[i] != "real_estate" else None,
-             addresses[i], districts[i])
-        )  # fmt: skip
-    return {"enterprises": _load(conn, rows, _qualifications(rng, codes, kinds))}
+        tech_lead = tech[i] if kinds[i] != "real_estate" else None
+        rows.append((codes[i], enterprise_names[i], types, legal[i], tech_lead, addresses[i], districts[i]))
+    return rows, _qualifications(rng, codes, kinds)
+
+
+@seeder(order=3)
+def seed_enterprises(conn: Connection, world: Any) -> dict:
+    """The register's 20,000 enterprises (the same ones on every load: a second load adds none)."""
+    held = conn.execute(sa.text("SELECT count(*) FROM enterprises WHERE created_by = :a"), {"a": ACTOR}).scalar_one()
+    if held >= ENTERPRISES:
+        return {"enterprises": 0}
+    rows, quals = demo_enterprises()
+    return {"enterprises": _load(conn, rows, quals)}
 
 
 @seeder(order=11)
