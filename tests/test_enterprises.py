@@ -601,6 +601,7 @@ def test_the_page_in_chromium(server, client, engine, tmp_path):
             form.locator("input[name=tech_lead]").fill("页面技术负责人")
             form.locator("button[type=submit]").click()
             expect(detail).to_contain_text("页面技术负责人")
+            assert "null" not in detail.inner_text()
             # Creating with a wrong check character: the message at the code's field, nothing stored.
             page.locator("#create").click()
             form = page.locator("dialog form")

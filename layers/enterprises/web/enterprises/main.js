@@ -186,7 +186,7 @@ async function openDetail(uscc) {
   ].filter(Boolean), e.qualifications, "暂无资质记录。");
   for (const [i, q] of e.qualifications.entries()) if (q.expired) quals.querySelectorAll("tbody tr")[i].classList.add("expired");
   pane.hidden = false;
-  pane.replaceChildren(
+  pane.replaceChildren(...[
     h("div", { class: "detail-head" }, h("h2", {}, recordLink("enterprises", e.uscc, e.name)), ...typeTags(e), actions),
     h("dl", { class: "kv" },
       ...[["统一社会信用代码", e.uscc], ["所在区县", e.district], ["法定代表人", e.principals.legal_rep],
@@ -216,7 +216,8 @@ async function openDetail(uscc) {
       { label: "被合并企业代码", render: (m) => m.merged_uscc, className: "mono" },
       { label: "时间", render: (m) => fmtTime(m.at) },
       { label: "办理人", render: (m) => m.by },
-    ], e.merges) : null);
+    ], e.merges) : null,
+  ].filter(Boolean));
 }
 
 async function showApp(me) {
