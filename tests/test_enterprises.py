@@ -351,6 +351,35 @@ def test_merge_needs_a_city_wide_account(client, engine):
     assert count(engine, "SELECT count(*) FROM enterprises WHERE uscc = :u", u=b["uscc"]) == 1
 
 
+def test_a_district_account_writes_only_its_districts_enterprises(client, engine):
+    ours = create(client, "杭州西湖辖区建设有限公司", district="西湖区")
+    theirs = create(client, "杭州余杭辖区建设有限公司", district="余杭区")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO roles (name, title, scope) VALUES ('ent_district_editor', '区县名录编辑', 'district') "
+                    "ON CONFLICT DO NOTHING")
+        )  # fmt: skip
+        conn.execute(
+            sa.text("INSERT INTO role_permissions VALUES ('ent_district_editor', 'registers.*') ON CONFLICT DO NOTHING")
+        )
+    editor = make_user("ent-district-editor", ["ent_district_editor"], district="西湖区")
+    assert client.get(f"{API}/{theirs['uscc']}", headers=editor).status_code == 200  # city-wide reference data
+    r = client.patch(f"{API}/{ours['uscc']}", headers=editor, json={"version": 1, "legal_rep": "西湖法人"})
+    assert (r.status_code, r.json()["legal_rep"]) == (200, "西湖法人")
+    for call in (
+        lambda: client.patch(f"{API}/{theirs['uscc']}", headers=editor, json={"version": 1, "legal_rep": "越权"}),
+        lambda: client.patch(f"{API}/{ours['uscc']}", headers=editor, json={"version": 2, "district": "余杭区"}),
+        lambda: client.post(API, headers=editor, json={"uscc": new_uscc(), "name": "越权登记", "district": "余杭区"}),
+        lambda: client.post(
+            f"{API}/{theirs['uscc']}/qualifications", headers=editor, json={"category": "x", "number": "X-1"}
+        ),
+    ):
+        r = call()
+        assert (r.status_code, r.json()["code"], r.json()["field"]) == (403, "out_of_scope", "district"), r.text
+    assert client.get(f"{API}/{theirs['uscc']}", headers=ADMIN).json()["version"] == 1
+    assert client.get(f"{API}/{ours['uscc']}", headers=ADMIN).json()["district"] == "西湖区"
+
+
 def test_both_accounts_block_a_merge(client, engine):
     a, b = create(client, "杭州双账号甲有限公司"), create(client, "杭州双账号乙有限公司")
     with engine.begin() as conn:
@@ -511,7 +540,12 @@ def test_permissions(client):
     assert client.get(f"{API}/export", headers=LEADER, params={"q": "权限检查"}).status_code == 200
     r = client.patch(f"{API}/{e['uscc']}", headers=LEADER, json={"version": 1, "name": "改名"})
     assert (r.status_code, r.json()["detail"]["permission"]) == (403, "registers.edit")
-    assert client.get(f"{API}/meta", headers=LEADER).json()["can"] == {"edit": False, "import": False, "export": True}
+    assert client.get(f"{API}/meta", headers=LEADER).json()["can"] == {
+        "edit": False,
+        "import": False,
+        "export": True,
+        "merge": False,
+    }
 
 
 # -- demo -----------------------------------------------------------------------------------------------------------

@@ -86,7 +86,8 @@ def meta(who: Principal = Depends(principal)) -> dict:
         "types": ENTERPRISE_TYPES,
         "districts": list(DISTRICT_NAMES),
         "columns": list(store.HEADERS.values()),
-        "can": {p: who.can(f"registers.{p}") for p in ("edit", "import", "export")},
+        "can": {p: who.can(f"registers.{p}") for p in ("edit", "import", "export")}
+        | {"merge": who.can("registers.edit") and who.scope.all},
     }
 
 

@@ -169,7 +169,7 @@ async function openDetail(uscc) {
   const actions = h("div", { class: "actionbar" },
     can.edit ? h("button", { type: "button", class: "btn", id: "edit", onclick: () => editDialog(e) }, "修改") : null,
     can.edit ? h("button", { type: "button", class: "btn", id: "add-qualification", onclick: () => qualificationDialog(e) }, "登记资质") : null,
-    can.edit ? h("button", { type: "button", class: "btn", id: "merge", onclick: () => mergeDialog(e) }, "合并重复企业") : null,
+    can.merge ? h("button", { type: "button", class: "btn", id: "merge", onclick: () => mergeDialog(e) }, "合并重复企业") : null,
     h("a", { class: "btn", href: e.record_url }, "档案页"));
   const quals = table([
     { label: "资质类别", render: (q) => q.category },
