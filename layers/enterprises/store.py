@@ -480,7 +480,9 @@ def merge(
         for r in conn.execute(sa.select(Q).where(Q.c.enterprise_id == gone["id"]).order_by(Q.c.id)).mappings()
     ]
     moved: dict[str, int] = {}
-    for table, column, where in [*_keyed(conn), *UNKEYED]:
+    for table, column, where in dict.fromkeys(
+        [*_keyed(conn), *((t, c, w) for t, c, w in UNKEYED if (t, c, None) not in _keyed(conn))]
+    ):
         if not _exists(conn, table):
             continue
         extra = f" AND {where}" if where else ""

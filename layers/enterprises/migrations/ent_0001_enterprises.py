@@ -112,7 +112,19 @@ def upgrade() -> None:
     op.execute("CREATE INDEX enterprise_merges_kept_idx ON enterprise_merges (kept_uscc)")
     op.execute("CREATE INDEX enterprise_merges_merged_idx ON enterprise_merges (merged_uscc)")
 
-    # Backfill: the units the projects name, then the organisations' codes not named by any project.
+    # Backfill: the units the projects name, then the organisations' codes not named by any project. A code not of
+    # the standard's shape stops the migration with the codes to correct (nothing is repaired silently).
+    op.execute(f"""DO $$
+    DECLARE bad text;
+    BEGIN
+        SELECT string_agg(DISTINCT c, ', ') INTO bad FROM (
+            SELECT unnest(ARRAY[builder_uscc, construction_uscc, supervision_uscc]) AS c FROM projects
+            UNION ALL SELECT uscc FROM organisations WHERE kind IN ('enterprise', 'review_agency')) u
+        WHERE c IS NOT NULL AND c !~ '{SHAPE}';
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION 'ent_0001: credit codes not of the GB 32100 shape, correct them first: %', bad;
+        END IF;
+    END $$""")
     for unit, type_ in UNITS:
         op.execute(f"""
             INSERT INTO enterprises (uscc, name, types, district, created_by, updated_by)
