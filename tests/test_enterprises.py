@@ -212,6 +212,56 @@ def test_duplicates_are_merged_on_the_code_at_import(client, engine):
     assert count(engine, "SELECT count(*) FROM audit_log WHERE layer = 'enterprises' AND action = 'import'") >= 1
 
 
+def xlsx_with_qualifications(rows: list[list], quals: list[list], qual_header: list[str] | None = None) -> bytes:
+    wb = load_workbook(io.BytesIO(xlsx(rows)))
+    ws = wb.create_sheet("资质")
+    ws.append(qual_header or ["统一社会信用代码", "资质类别", "等级", "资质范围", "证书编号", "有效期起", "有效期至"])
+    for q in quals:
+        ws.append(q)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_import_qualifications_sheet(client, engine):
+    code, known = new_uscc(), create(client, "杭州资质表已登记有限公司")
+    quals_before = count(engine, "SELECT count(*) FROM enterprise_qualifications")
+    rows = [[code, "杭州资质表新企业有限公司", "检测", None, None, None, None]]
+    good = [
+        [code, "建设工程质量检测机构", "综合类", None, "J-1", date(2022, 1, 1), date(2027, 1, 1)],
+        [known["uscc"], "工程造价咨询企业", "甲级", None, "Z-1", "2019-01-01", "2024-01-01"],
+    ]
+    bad = [
+        *good,
+        [new_uscc(), "工程监理", "甲级", None, "X-9", None, None],
+        [code, "缺编号", None, None, None, None, None],
+    ]
+    r = upload(client, xlsx_with_qualifications(rows, bad))
+    assert r.status_code == 422, r.text
+    assert [(e["sheet"], e["row"], e["code"]) for e in r.json()["detail"]["errors"]] == [
+        ("资质", 4, "unknown_enterprise"),
+        ("资质", 5, "required"),
+    ]
+    assert r.json()["detail"]["errors"][0]["message"].startswith("资质表第 4 行：")
+    assert count(engine, "SELECT count(*) FROM enterprises WHERE uscc = :u", u=code) == 0
+    assert count(engine, "SELECT count(*) FROM enterprise_qualifications") == quals_before
+    r = upload(client, xlsx_with_qualifications(rows, good))
+    assert r.status_code == 201, r.text
+    assert (r.json()["qualifications_created"], r.json()["created"]) == (2, 1)
+    flags = {
+        q["number"]: q["expired"] for q in client.get(f"{API}/{known['uscc']}", headers=ADMIN).json()["qualifications"]
+    }
+    assert flags == {"Z-1": True}
+    # The same certificate again updates it.
+    again = [[known["uscc"], "工程造价咨询企业", "甲级", None, "Z-1", "2024-01-01", "2029-01-01"]]
+    r = upload(client, xlsx_with_qualifications([], again))
+    assert (r.status_code, r.json()["qualifications_updated"]) == (201, 1)
+    q = client.get(f"{API}/{known['uscc']}", headers=ADMIN).json()["qualifications"]
+    assert [(x["number"], x["valid_to"], x["expired"]) for x in q] == [("Z-1", "2029-01-01", False)]
+    wrong = upload(client, xlsx_with_qualifications(rows, good, ["代码", "资质类别", "证书编号"]))
+    assert (wrong.status_code, wrong.json()["code"], wrong.json()["detail"]["sheet"]) == (422, "bad_header", "资质表")
+
+
 def test_export_writes_the_import_columns(client):
     t = token()
     create(client, f"杭州{t}导出建设有限公司", types=["construction"], district="西湖区")
@@ -222,10 +272,14 @@ def test_export_writes_the_import_columns(client):
     assert list(rows[0][:7]) == HEADER
     assert [row[1] for row in rows[1:]] == [f"杭州{t}导出建设有限公司"]
     assert rows[1][2] == "施工"
+    assert [c.value for c in load_workbook(io.BytesIO(r.content))["资质"][1]][:2] == ["统一社会信用代码", "企业名称"]
+    again = upload(client, r.content, "dry_run")  # an exported file imports again as it is
+    assert (again.json()["valid"], again.json()["updated"]) == (True, 1), again.json()
     template = client.get(f"{API}/import/template", headers=ADMIN)
     assert template.status_code == 200
     dry = upload(client, template.content, "dry_run")
-    assert dry.json()["valid"] is True, dry.json()  # the template's example row is importable as it is
+    assert dry.json()["valid"] is True, dry.json()  # the template's example rows are importable as they are
+    assert (dry.json()["created"], dry.json()["qualifications_created"]) == (1, 1)
 
 
 # -- merge ----------------------------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def export_enterprises(
         detail={"format": "xlsx", "rows": total, "filters": filters},
     )
     disposition = f"attachment; filename=\"enterprises.xlsx\"; filename*=UTF-8''{quote('企业库.xlsx')}"
-    return Response(store.export_xlsx(items), media_type=store.XLSX, headers={"Content-Disposition": disposition})
+    return Response(store.export_xlsx(conn, items), media_type=store.XLSX, headers={"Content-Disposition": disposition})
 
 
 @router.get("/import/template", summary="企业导入模板（Excel）")

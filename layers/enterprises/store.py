@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from api.accounts.ids import check_uscc
 from api.errors import ApiError
@@ -538,10 +539,18 @@ def merge(
 
 # -- Excel ------------------------------------------------------------------------------------------------------------
 
-# The import's columns, in order (the export writes them, the import reads them by their header; the first two are
-# required). 企业类型: titles of ENTERPRISE_TYPES separated by 、 (or ，, ;).
+# The import file (the export writes the same): the first sheet holds the enterprises, one per row, its columns read
+# by their header (the first two required); 企业类型 are titles of ENTERPRISE_TYPES separated by 、 (or ，, ;). An
+# optional sheet named 资质 holds qualifications (统一社会信用代码, 资质类别 and 证书编号 required; dates as Excel dates or
+# 2026-12-31). The export's computed columns (信用分, 资质数, 过期资质数, 企业名称 and 是否过期 on 资质) are read-only:
+# the import passes over them, so an exported file can be edited and imported again.
 HEADERS = {key: LABELS[key] for key in ("uscc", "name", "types", "legal_rep", "tech_lead", "address", "district")}
 REQUIRED = ("uscc", "name")
+COMPUTED = ("信用分", "资质数", "过期资质数")
+QUAL_SHEET = "资质"
+QUAL_HEADERS = {"uscc": "统一社会信用代码", **QUAL_LABELS}
+QUAL_REQUIRED = ("uscc", "category", "number")
+QUAL_COMPUTED = ("企业名称", "是否过期")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -569,24 +578,13 @@ def _types(text: Any) -> list[str]:
     return [TYPE_BY_TITLE[t] for t in titles]
 
 
-def import_xlsx(
-    conn: Connection, content: bytes, commit: bool, actor: str, client: str | None = None, uid: int | None = None
-) -> dict:
-    """All or nothing: every row is checked and written inside a savepoint; ``commit`` keeps them only when no row
-    is refused (else 422 ``import_rejected`` with the report), a dry run rolls them back. A code already in the
-    register, or met again further down the file, updates that enterprise (same code, same enterprise); an empty
-    cell leaves the stored value as it is."""
-    from openpyxl import load_workbook
-
-    try:
-        ws = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-    except Exception:
-        raise ApiError(422, "file_format", "无法读取该文件，请上传 Excel（.xlsx）文件。", "file")
+def _columns(ws: Any, headers: dict[str, str], required: tuple[str, ...], computed: tuple[str, ...], sheet: str):
+    """The sheet's rows and {column index: field} from its header, or 422 ``bad_header`` saying what is wrong."""
     rows = ws.iter_rows(values_only=True)
     header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
-    by_title = {title: key for key, title in HEADERS.items()}
-    unknown = [h for h in header if h and h not in by_title]
-    missing = [HEADERS[k] for k in REQUIRED if HEADERS[k] not in header]
+    by_title = {title: key for key, title in headers.items()}
+    unknown = [h for h in header if h and h not in by_title and h not in computed]
+    missing = [headers[k] for k in required if headers[k] not in header]
     doubled = sorted({h for h in header if h and header.count(h) > 1})
     if missing or unknown or doubled:
         problems = (
@@ -597,19 +595,96 @@ def import_xlsx(
         raise ApiError(
             422,
             "bad_header",
-            f"第 1 行表头不正确（{'；'.join(problems)}）。表头应为：{'、'.join(HEADERS.values())}。",
+            f"{sheet}第 1 行表头不正确（{'；'.join(problems)}）。表头应为：{'、'.join(headers.values())}。",
             "file",
-            {"missing": missing, "unknown": unknown, "doubled": doubled, "expected": list(HEADERS.values())},
+            {
+                "sheet": sheet,
+                "missing": missing,
+                "unknown": unknown,
+                "doubled": doubled,
+                "expected": list(headers.values()),
+            },
         )
-    columns = {i: by_title[h] for i, h in enumerate(header) if h}
+    return rows, {i: by_title[h] for i, h in enumerate(header) if h in by_title}
+
+
+def _put_qualification(conn: Connection, cells: dict[str, Any], actor: str, client: str | None, uid: int | None) -> str:
+    """One qualification row: the enterprise must be in the register (or earlier in the file); a certificate number
+    it already holds is updated. Returns ``created`` or ``updated``."""
+    code = cells.get("uscc")
+    if code is None or not str(code).strip():
+        raise ApiError(422, "required", "请填写「统一社会信用代码」。", "uscc")
+    code = check_uscc(str(code).strip(), "uscc")
+    e = get_by_uscc(conn, code)
+    if e is None:
+        raise ApiError(
+            422,
+            "unknown_enterprise",
+            f"企业库中没有统一社会信用代码为「{code}」的企业（也不在本文件的企业表中）。",
+            "uscc",
+        )
+    values = clean_qualification(cells)
+    held = (
+        conn.execute(sa.select(Q).where(Q.c.enterprise_id == e["id"], Q.c.number == values["number"]))
+        .mappings()
+        .first()
+    )
+    if held is None:
+        add_qualification(conn, code, values, actor, client, uid)
+        return "created"
+    get(conn, code, lock=True)  # in the writer's scope
+    conn.execute(
+        sa.update(Q)
+        .where(Q.c.id == held["id"])
+        .values(**values, version=Q.c.version + 1, updated_at=sa.func.now(), updated_by=actor)
+    )
+    before = qualification_view(dict(held), today()) | {"uscc": code}
+    after = qualification_view({**held, **values, "version": held["version"] + 1}, today()) | {"uscc": code}
+    audit.record(conn, actor, "update", "enterprise_qualifications", held["id"], before, after, client, user_id=uid)
+    return "updated"
+
+
+def import_xlsx(
+    conn: Connection, content: bytes, commit: bool, actor: str, client: str | None = None, uid: int | None = None
+) -> dict:
+    """All or nothing: every row is checked and written inside a savepoint; ``commit`` keeps them only when no row
+    is refused (else 422 ``import_rejected`` with the report), a dry run rolls them back. A code already in the
+    register, or met again further down the file, updates that enterprise (same code, same enterprise); an empty
+    cell leaves the stored value as it is. Then the 资质 sheet, if there is one."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        ws = book.worksheets[0]
+    except Exception:
+        raise ApiError(422, "file_format", "无法读取该文件，请上传 Excel（.xlsx）文件。", "file")
+    rows, columns = _columns(ws, HEADERS, REQUIRED, COMPUTED, "企业表")
+    quals = None
+    if QUAL_SHEET in book.sheetnames and book.worksheets.index(book[QUAL_SHEET]) > 0:
+        quals = _columns(book[QUAL_SHEET], QUAL_HEADERS, QUAL_REQUIRED, QUAL_COMPUTED, "资质表")
     report: dict[str, Any] = {
         "mode": "commit" if commit else "dry_run",
         "rows": 0,
         "created": 0,
         "updated": 0,
         "merged_rows": 0,
+        "qualification_rows": 0,
+        "qualifications_created": 0,
+        "qualifications_updated": 0,
         "errors": [],
     }
+
+    def refused(sheet: str, number: int, e: ApiError, labels: dict[str, str]) -> None:
+        report["errors"].append(
+            {
+                "sheet": sheet,
+                "row": number,
+                "column": labels.get(e.field or "", e.field),
+                "code": e.code,
+                "message": f"{'' if sheet == '企业' else sheet + '表'}第 {number} 行：{e.message}",
+            }
+        )
+
     seen: dict[str, int] = {}
     outer = conn.begin_nested()
     for number, values in enumerate(rows, start=2):
@@ -628,8 +703,7 @@ def import_xlsx(
                     data["types"] = _types(data["types"])
                 if code in seen:
                     report["merged_rows"] += 1  # the same enterprise again: its later values update it
-                found = get_by_uscc(conn, code)
-                if found is None:
+                if get_by_uscc(conn, code) is None:
                     create(conn, code, data, actor, client, uid)
                     report["created"] += 1
                 else:
@@ -638,14 +712,20 @@ def import_xlsx(
                         report["updated"] += 1
                 seen.setdefault(code, number)
         except ApiError as e:
-            report["errors"].append(
-                {
-                    "row": number,
-                    "column": HEADERS.get(e.field or "", e.field),
-                    "code": e.code,
-                    "message": f"第 {number} 行：{e.message}",
-                }
-            )
+            refused("企业", number, e, HEADERS)
+    if quals is not None:
+        qrows, qcolumns = quals
+        for number, values in enumerate(qrows, start=2):
+            if not values or all(v in (None, "") for v in values):
+                continue
+            report["qualification_rows"] += 1
+            try:
+                with conn.begin_nested():
+                    cells = {key: _cell(values[i]) if i < len(values) else None for i, key in qcolumns.items()}
+                    done = _put_qualification(conn, cells, actor, client, uid)
+                    report[f"qualifications_{done}"] += 1
+            except ApiError as e:
+                refused(QUAL_SHEET, number, e, QUAL_HEADERS)
     report["valid"] = not report["errors"]
     if not commit or report["errors"]:
         outer.rollback()
@@ -668,57 +748,79 @@ def import_xlsx(
         None,
         None,
         client,
-        {k: report[k] for k in ("rows", "created", "updated", "merged_rows")},
+        {k: v for k, v in report.items() if k not in ("mode", "errors", "valid")},
         uid,
     )
     return report
 
 
-def export_xlsx(items: list[dict]) -> bytes:
+def _workbook(items: list[dict], quals: list[dict]) -> bytes:
     from openpyxl import Workbook
 
     wb = Workbook()
     ws = wb.active
     ws.title = "企业库"
-    ws.append([*HEADERS.values(), "信用分", "资质数", "过期资质数"])
+    ws.append([*HEADERS.values(), *COMPUTED])
     for e in items:
         ws.append(
             [
                 *("、".join(e["type_titles"]) if k == "types" else e[k] for k in HEADERS),
-                e["credit_score"],
-                e["qualifications"],
-                e["expired_qualifications"],
+                e.get("credit_score"),
+                e.get("qualifications"),
+                e.get("expired_qualifications"),
             ]
         )
     for col, width in zip("ABCDEFGHIJ", (22, 36, 24, 12, 12, 40, 10, 8, 8, 10)):
         ws.column_dimensions[col].width = width
+    qs = wb.create_sheet(QUAL_SHEET)
+    qs.append([QUAL_HEADERS["uscc"], QUAL_COMPUTED[0], *QUAL_LABELS.values(), QUAL_COMPUTED[1]])
+    for q in quals:
+        qs.append([q["uscc"], q["name"], *(q[k] for k in QUAL_LABELS), "是" if q["expired"] else "否"])
+    for col, width in zip("ABCDEFGHI", (22, 36, 24, 10, 40, 18, 12, 12, 8)):
+        qs.column_dimensions[col].width = width
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def export_xlsx(conn: Connection, items: list[dict]) -> bytes:
+    """The enterprises listed and their qualifications (the 资质 sheet)."""
+    on = today()
+    ids = sa.cast(sa.literal([e["id"] for e in items], ARRAY(sa.BigInteger)), ARRAY(sa.BigInteger))
+    rows = conn.execute(
+        sa.select(Q, E.c.uscc, E.c.name)
+        .join(E, E.c.id == Q.c.enterprise_id)
+        .where(Q.c.enterprise_id == sa.any_(ids))
+        .order_by(E.c.name, E.c.id, Q.c.valid_to.desc().nulls_first(), Q.c.id)
+    ).mappings()
+    quals = [dict(r) | {"expired": r["valid_to"] is not None and r["valid_to"] < on} for r in rows]
+    return _workbook(items, quals)
 
 
 def template_xlsx() -> bytes:
-    """An empty import file: the header row and one example row."""
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "企业库"
-    ws.append(list(HEADERS.values()))
+    """An empty import file: the header rows and one example enterprise with one qualification."""
     from stdnum.cn import uscc
 
     body = "91330106MA2H0B0K1"
-    ws.append(
-        [
-            body + uscc.calc_check_digit(body),
-            "杭州示例建设有限公司",
-            "施工、监理",
-            "张三",
-            "李四",
-            "杭州市西湖区文三路1号",
-            "西湖区",
-        ]
-    )
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    code = body + uscc.calc_check_digit(body)
+    example = {
+        "uscc": code,
+        "name": "杭州示例建设有限公司",
+        "type_titles": ["施工", "监理"],
+        "legal_rep": "张三",
+        "tech_lead": "李四",
+        "address": "杭州市西湖区文三路1号",
+        "district": "西湖区",
+    }
+    qual = {
+        "uscc": code,
+        "name": example["name"],
+        "category": "建筑工程施工总承包",
+        "grade": "二级",
+        "scope": "可承担二级资质许可范围内的建筑工程施工",
+        "number": "D233000001",
+        "valid_from": date(2024, 1, 1),
+        "valid_to": date(2028, 12, 31),
+        "expired": False,
+    }
+    return _workbook([example], [qual])

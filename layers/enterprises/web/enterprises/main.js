@@ -109,7 +109,8 @@ function report(out) {
   const errors = out.errors || [];
   return h("div", { class: "report" },
     h("p", { class: errors.length ? "" : "ok" },
-      `共 ${out.rows} 行：新增 ${out.created} 家，更新 ${out.updated} 家，同一代码重复 ${out.merged_rows} 行（已并为一家）` +
+      `企业表共 ${out.rows} 行：新增 ${out.created} 家，更新 ${out.updated} 家，同一代码重复 ${out.merged_rows} 行（已并为一家）` +
+      (out.qualification_rows ? `；资质表共 ${out.qualification_rows} 行：新增 ${out.qualifications_created} 项，更新 ${out.qualifications_updated} 项` : "") +
       (errors.length ? `；${errors.length} 行未通过检查。` : "。")),
     errors.length ? h("ul", {}, errors.map((e) => h("li", {}, e.message))) : null);
 }
@@ -119,7 +120,7 @@ function importDialog() {
   let d;
   const form = new Form([
     { name: "file", label: "Excel 文件（.xlsx）", type: "file", required: true, accept: ".xlsx",
-      hint: `第 1 行为表头：${meta.columns.join("、")}（前两列必填；企业类型用“、”分隔）` },
+      hint: `第一个工作表为企业，第 1 行为表头：${meta.columns.join("、")}（前两列必填；企业类型用“、”分隔）；可另附名为「资质」的工作表（格式见导入模板）` },
     { name: "mode", label: "方式", type: "select", choices: [["dry_run", "试导入（只检查，不保存）"], ["commit", "正式导入（全部通过才保存）"]] },
   ], {
     submit: "上传",
