@@ -71,6 +71,20 @@ def build(engine) -> dict:
                 ),
                 {"x": lon, "y": lat, "s": sid, "n": p["name"] + "围栏", "d": district},
             )
+            conn.execute(  # the units are enterprises of the register (projects reference enterprises.uscc)
+                sa.text(
+                    "INSERT INTO enterprises (uscc, name, types) VALUES (:cus, :cu, '{construction}'), "
+                    "(:sus, :su, '{supervision}'), (:bus, :b, '{real_estate}') ON CONFLICT (uscc) DO NOTHING"
+                ),
+                {
+                    "cu": f"{district}建工集团",
+                    "cus": uscc_for(f"{district}建工集团"),
+                    "su": f"{district}监理公司",
+                    "sus": uscc_for(f"{district}监理公司"),
+                    "b": f"{district}城投",
+                    "bus": uscc_for(f"{district}城投"),
+                },
+            )
             conn.execute(
                 sa.text(
                     "INSERT INTO projects (code, name, site_id, district, construction_name, construction_uscc, "

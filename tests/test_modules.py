@@ -127,6 +127,7 @@ def test_the_modules_are_discovered_not_listed():
         "credit",
         "divisions",
         "drawing_review",
+        "enterprises",
         "greenways",
         "matters",
         "sewage",
@@ -139,7 +140,9 @@ def test_the_modules_are_discovered_not_listed():
     assert owners["sites"] == "sites" and owners["review_projects"] == "drawing_review"
     assert [lyr.id for lyr in registry.grantable()] == ["sites", "review_projects"]
     assert [s.module for s in modules.seeders()] == [
+        "enterprises",
         "sites",
+        "enterprises",
         "standard_sites",
         "drawing_review",
         "villages",
