@@ -1,22 +1,19 @@
 """Class breaks of a thematic map: quantiles, natural breaks (Fisher-Jenks) and equal interval, and colour ramps.
 
-The brief names PyPI ``mapclassify`` (PySAL): it is used when it is installed. It is not in the project's virtual
-environment today (it pulls in scipy, scikit-learn and networkx), so the same three schemes are also written here
-in numpy, following mapclassify's definitions exactly — ``Quantiles`` (linear-interpolated percentiles at 100/k
-steps, duplicates dropped), ``EqualInterval`` (k equal widths from min to max) and ``FisherJenks`` (the exact
-dynamic programme minimising the within-class sum of squared deviations) — so that the breaks are the same with or
-without it (tests/test_thematic.py compares them whenever mapclassify can be imported). As in mapclassify, a break
-is a class's *upper* bound, inclusive; the last break is the maximum.
+The schemes are PyPI ``mapclassify`` (PySAL): ``Quantiles``, ``EqualInterval`` and ``FisherJenks`` (the exact
+optimum; ``FisherJenksSampled`` above a few thousand values). As in mapclassify, a break is a class's *upper*
+bound, inclusive; the last break is the maximum.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import mapclassify
 import numpy as np
 
 SCHEMES = {"quantiles": "分位数", "natural_breaks": "自然断点（Fisher-Jenks）", "equal_interval": "等间距"}
-FISHER_JENKS_MAX = 3000  # exact up to this many distinct values; above, on an evenly spaced sample of sorted values
+FISHER_JENKS_MAX = 3000  # exact up to this many values; above, mapclassify's sampled variant
 
 # Sequential ramps (ColorBrewer, 9 classes; fewer classes take evenly spaced members).
 RAMPS: dict[str, tuple[str, ...]] = {
@@ -50,81 +47,19 @@ def ramp(name: str, k: int) -> list[str]:
     return [colors[i] for i in idx]
 
 
-def _mapclassify():
-    try:
-        import mapclassify
-    except ImportError:
-        return None
-    return mapclassify
-
-
-def quantiles(y: np.ndarray, k: int) -> np.ndarray:
-    pct = np.arange(1, k + 1) * (100.0 / k)
-    pct[-1] = 100.0
-    return np.unique(np.percentile(y, pct))
-
-
-def equal_interval(y: np.ndarray, k: int) -> np.ndarray:
-    lo, hi = float(y.min()), float(y.max())
-    if hi == lo:
-        return np.array([hi])
-    width = (hi - lo) / k
-    cuts = lo + width * np.arange(1, k + 1)
-    cuts[-1] = hi
-    return cuts
-
-
-def fisher_jenks(y: np.ndarray, k: int) -> np.ndarray:
-    """Exact optimal classes (Fisher 1958): minimal total within-class sum of squares; returns upper bounds."""
-    x = np.sort(np.asarray(y, dtype=float))
-    distinct = np.unique(x)
-    if len(distinct) <= k:
-        return distinct
-    if len(x) > FISHER_JENKS_MAX:
-        x = x[np.linspace(0, len(x) - 1, FISHER_JENKS_MAX).round().astype(int)]
-    n = len(x)
-    s1 = np.concatenate(([0.0], np.cumsum(x)))
-    s2 = np.concatenate(([0.0], np.cumsum(x * x)))
-
-    def ssd(i: np.ndarray, j: int) -> np.ndarray:
-        """Sum of squared deviations of x[i:j] for every start i (vector) and one end j."""
-        cnt = j - i
-        s = s1[j] - s1[i]
-        return (s2[j] - s2[i]) - s * s / cnt
-
-    # cost[c][j]: best cost of the first j values in c+1 classes; back[c][j]: start of the last class.
-    cost = np.full((k, n + 1), np.inf)
-    back = np.zeros((k, n + 1), dtype=int)
-    for j in range(1, n + 1):
-        cost[0][j] = ssd(np.array([0]), j)[0]
-    for c in range(1, k):
-        for j in range(c + 1, n + 1):
-            starts = np.arange(c, j)  # the last class is x[start:j]; the first c classes hold x[:start]
-            total = cost[c - 1][starts] + ssd(starts, j)
-            best = int(np.argmin(total))
-            cost[c][j], back[c][j] = total[best], starts[best]
-    bounds, j = [], n
-    for c in range(k - 1, -1, -1):
-        bounds.append(x[j - 1])
-        j = back[c][j] if c else 0
-    return np.array(sorted(bounds))
-
-
 def breaks(values: Sequence[float], scheme: str, k: int) -> list[float]:
     """Upper class bounds of ``values`` (k or fewer: duplicates and too few distinct values give fewer classes)."""
     y = np.asarray([v for v in values if v is not None], dtype=float)
     if len(y) == 0:
         return []
     k = min(k, len(np.unique(y)))
-    mc = _mapclassify()
-    if mc is not None:
-        cls = {"quantiles": mc.Quantiles, "equal_interval": mc.EqualInterval, "natural_breaks": mc.FisherJenks}
-        if scheme == "natural_breaks" and len(y) > FISHER_JENKS_MAX:
-            cls["natural_breaks"] = mc.FisherJenksSampled
-        bins = cls[scheme](y, k=k).bins
+    if k == 1:
+        return [float(y.max())]
+    if scheme == "natural_breaks":
+        cls = mapclassify.FisherJenksSampled if len(y) > FISHER_JENKS_MAX else mapclassify.FisherJenks
     else:
-        bins = {"quantiles": quantiles, "equal_interval": equal_interval, "natural_breaks": fisher_jenks}[scheme](y, k)
-    return [float(b) for b in bins]
+        cls = {"quantiles": mapclassify.Quantiles, "equal_interval": mapclassify.EqualInterval}[scheme]
+    return [float(b) for b in np.unique(cls(y, k=k).bins)]
 
 
 def class_of(value: float | None, bounds: Sequence[float]) -> int | None:
