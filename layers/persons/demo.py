@@ -100,37 +100,41 @@ def make_persons(rng: np.random.Generator, n: int) -> list[dict]:
     male = rng.random(n) < 0.78
     full = np.where(male, names.person_names(rng, n, male_share=1.0), names.person_names(rng, n, male_share=0.0))
     regions = _regions_by_year(range(1960, 2001))
-    born = [date(1960, 1, 1) + timedelta(days=int(d)) for d in rng.integers(0, 14975, n)]  # 1960-01-01 … 2000-12-31
-    pick = rng.integers(0, 10**6, n)
-    seqs = rng.integers(0, 500, n) * 2 + male  # odd: a man
+    first = date(1960, 1, 1)
+    days = [first + timedelta(days=d) for d in range(14976)]  # 1960-01-01 … 2000-12-31
+    stamps = [d.strftime("%Y%m%d") for d in days]
+    born = rng.integers(0, len(days), n).tolist()
+    pick = rng.integers(0, 10**6, n).tolist()
+    seqs = (rng.integers(0, 500, n) * 2 + male).tolist()  # odd: a man
     mix_p = np.array([s for _, s in MIXES])
-    mixes = rng.choice(len(MIXES), n, p=mix_p / mix_p.sum())
-    phones = rng.integers(0, 10**9, n)
-    prefixes = rng.choice([3, 5, 7, 8, 9], n)
-    spec = rng.integers(0, len(SPECIALTIES), (n, 2))
+    mixes = rng.choice(len(MIXES), n, p=mix_p / mix_p.sum()).tolist()
+    phones = rng.integers(0, 10**9, n).tolist()
+    prefixes = rng.choice([3, 5, 7, 8, 9], n).tolist()
+    spec = rng.integers(0, len(SPECIALTIES), (n, 2)).tolist()
+    full = full.tolist()
     seen: set[str] = set()
     out = []
     for i in range(n):
-        d = born[i]
+        d = days[born[i]]
         codes = regions[d.year]
-        code = codes[int(pick[i]) % len(codes)]
-        seq = int(seqs[i])
-        body = f"{code}{d:%Y%m%d}{seq:03d}"
+        code = codes[pick[i] % len(codes)]
+        seq = seqs[i]
+        body = f"{code}{stamps[born[i]]}{seq:03d}"
         while body in seen:  # the same region, day and number drawn twice: the next number of the same gender
             seq = (seq + 2) % 1000
-            body = f"{code}{d:%Y%m%d}{seq:03d}"
+            body = f"{code}{stamps[born[i]]}{seq:03d}"
         seen.add(body)
-        cats = MIXES[int(mixes[i])][0]
+        cats = MIXES[mixes[i]][0]
         expert = "expert" in cats
         out.append(
             {
                 "id_number": body + ric.calc_check_digit(body + "0"),
-                "name": str(full[i]),
-                "phone": f"1{int(prefixes[i])}{int(phones[i]):09d}",
+                "name": full[i],
+                "phone": f"1{prefixes[i]}{phones[i]:09d}",
                 "categories": sorted(cats),
                 "district": REGIONS[code] or ("上城区", "拱墅区", "西湖区", "滨江区")[i % 4],
                 "expert_kinds": [EXPERT_KINDS[i % len(EXPERT_KINDS)]] if expert else [],
-                "specialties": sorted({SPECIALTIES[int(k)] for k in spec[i]}) if expert else [],
+                "specialties": sorted({SPECIALTIES[k] for k in spec[i]}) if expert else [],
                 "born": d,
             }
         )
