@@ -127,6 +127,7 @@ def test_the_modules_are_discovered_not_listed():
         "divisions",
         "drawing_review",
         "greenways",
+        "persons",
         "sewage",
         "sites",
         "standard_sites",
@@ -136,6 +137,7 @@ def test_the_modules_are_discovered_not_listed():
     assert owners["sites"] == "sites" and owners["review_projects"] == "drawing_review"
     assert [lyr.id for lyr in registry.grantable()] == ["sites", "review_projects"]
     assert [s.module for s in modules.seeders()] == [
+        "persons",
         "sites",
         "standard_sites",
         "drawing_review",

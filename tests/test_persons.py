@@ -289,6 +289,7 @@ def test_st_expert_pool_is_a_view_of_the_register(client, people, engine):
     )
     assert r.status_code == 201, r.text
     assert r.json()["person_id"] == p["id"]
+    second = r.json()["id"]
     assert count(engine, "SELECT count(*) FROM persons WHERE id_number = :i", i=number2) == 1
     with engine.connect() as conn:
         cats = conn.execute(text("SELECT categories FROM persons WHERE id = :p"), {"p": p["id"]}).scalar_one()
@@ -297,6 +298,10 @@ def test_st_expert_pool_is_a_view_of_the_register(client, people, engine):
     r = client.post("/api/st/experts", headers=people["editor"], json={**expert, "phone": "13900000062"})
     assert r.status_code == 409 and r.json()["code"] == "duplicate_expert"
     assert count(engine, "SELECT count(*) FROM persons WHERE id_number = :i", i=number) == 1
+    # Out of the pool again (later modules draw from it); the persons stay in the register.
+    for x in (e["id"], second):
+        assert client.delete(f"/api/st/experts/{x}", headers=people["editor"]).status_code == 204
+    assert count(engine, "SELECT count(*) FROM persons WHERE id_number = ANY(:i)", i=[number, number2]) == 2
 
 
 # -- the page --------------------------------------------------------------------------------------------------
