@@ -357,5 +357,14 @@ def test_page_search_detail_and_unmask_in_browser(browser, server, client, peopl
     expect(page.locator("#p-id-number")).to_have_text(number)
     expect(page.locator("#p-phone")).to_have_text("13900000070")
     assert count(engine, "SELECT count(*) FROM audit_log WHERE action = 'unmask' AND actor = 'persons-page-admin'") == 1
+    # The workbench's expert pool names each expert with a link to the person's record.
+    expert = {"name": "褚专家", "id_number": idn(71), "phone": "13900000071", "group_name": "房屋建筑"}
+    e = client.post("/api/st/experts", headers=people["editor"], json=expert).json()
+    try:
+        page.goto(server + "/st#experts")
+        link = page.locator("tbody tr", has_text="褚专家").locator("a")
+        expect(link).to_have_attribute("href", f"/records/persons/{e['person_id']}")
+    finally:
+        assert client.delete(f"/api/st/experts/{e['id']}", headers=people["editor"]).status_code == 204
     assert not errors, errors
     context.close()
