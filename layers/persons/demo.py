@@ -141,6 +141,13 @@ def make_persons(rng: np.random.Generator, n: int) -> list[dict]:
     return out
 
 
+def _copy_text(value: str | None) -> str:
+    """A value for COPY's text format (\\N for none; backslash, tab and newline escaped)."""
+    if value is None:
+        return "\\N"
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
 def _copy(conn: Connection, table: str, columns: tuple[str, ...], lines: list[str]) -> None:
     cur = conn.connection.driver_connection.cursor()
     with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
@@ -222,27 +229,28 @@ def seed_persons(conn: Connection, world) -> dict:
 
 
 def _employment(conn: Connection, rng: np.random.Generator, people: list[dict]) -> int:
-    """One to three jobs each (the last one current) at enterprises of the enterprise register, if installed."""
+    """One or two jobs each (the last one current) at enterprises of the enterprise register, if installed."""
     if not conn.execute(sa.text("SELECT to_regclass('enterprises') IS NOT NULL")).scalar():
         return 0
-    firms = conn.execute(sa.text("SELECT uscc, name FROM enterprises ORDER BY id")).all()
+    firms = [(u, _copy_text(nm)) for u, nm in conn.execute(sa.text("SELECT uscc, name FROM enterprises ORDER BY id"))]
     if not firms:
         return 0
+    n = len(people)
+    two = (rng.random(n) < 0.4).tolist()  # changed employer once
+    share = rng.random(n).tolist()  # where in the career the change happened
+    firm = rng.integers(0, len(firms), (n, 2)).tolist()
+    career_end = date(2026, 12, 1)
     lines = []
-    for p in people:
-        jobs = int(rng.integers(1, 4))
+    for i, p in enumerate(people):
         start = date(max(p["born"].year + 22, 1985), 7, 1)
-        end_of_career = date(2026, 12, 1)
-        span = max((end_of_career - start).days, jobs)
-        cuts = sorted(int(c) for c in rng.integers(0, span, jobs - 1))
-        starts = [start] + [start + timedelta(days=c) for c in cuts]
         role = ROLES[p["categories"][0]]
-        for k, s in enumerate(starts):
-            uscc, name = firms[int(rng.integers(len(firms)))]
-            ended = (starts[k + 1] - timedelta(days=1)).isoformat() if k + 1 < len(starts) else "\\N"
-            if ended != "\\N" and ended < s.isoformat():
-                continue
-            lines.append(f"{p['id_number']}\t{uscc}\t{name}\t{role}\t{s.isoformat()}\t{ended}\n")
+        uscc, name = firms[firm[i][0]]
+        if two[i]:
+            change = start + timedelta(days=1 + int(share[i] * ((career_end - start).days - 1)))
+            lines.append(f"{p['id_number']}\t{uscc}\t{name}\t{role}\t{start}\t{change - timedelta(days=1)}\n")
+            uscc, name = firms[firm[i][1]]
+            start = change
+        lines.append(f"{p['id_number']}\t{uscc}\t{name}\t{role}\t{start}\t\\N\n")
     conn.execute(
         sa.text("""
         CREATE TEMP TABLE demo_jobs (id_number text, enterprise_uscc text, enterprise_name text, role text,
