@@ -47,9 +47,8 @@ class EmploymentIn(BaseModel):
 
 class PersonIn(BaseModel):
     name: Text(50, 1) = Field(title="姓名")
-    # Checked by the register (stdnum ``cn.ric``; MOBILE), whose refusals show the value masked.
-    id_number: Text(RESIDENT_ID.max_length, 1) = Field(title="身份证号", description="18 位，含校验位")
-    phone: Text(MOBILE.max_length) | None = Field(None, title="手机号")
+    id_number: Code(RESIDENT_ID) = Field(title="身份证号", description="18 位，含校验位")
+    phone: Code(MOBILE, blank=True) | None = Field(None, title="手机号")
     categories: list[Text(20)] = Field(default_factory=list, title="人员类别", max_length=10)
     district: Text(20) | None = Field(None, title="所属区县")
     expert_kinds: list[Text(30)] = Field(default_factory=list, title="专家类别", max_length=10)
@@ -62,8 +61,8 @@ class PersonIn(BaseModel):
 class PersonUpdate(BaseModel):
     version: Version = Field(title="版本号")
     name: Text(50, 1) | None = Field(None, title="姓名")
-    id_number: Text(RESIDENT_ID.max_length, 1) | None = Field(None, title="身份证号")
-    phone: Text(MOBILE.max_length) | None = Field(None, title="手机号")
+    id_number: Code(RESIDENT_ID) | None = Field(None, title="身份证号")
+    phone: Code(MOBILE, blank=True) | None = Field(None, title="手机号")
     categories: list[Text(20)] | None = Field(None, title="人员类别", max_length=10)
     district: Text(20) | None = Field(None, title="所属区县")
     expert_kinds: list[Text(30)] | None = Field(None, title="专家类别", max_length=10)
