@@ -192,7 +192,7 @@ def forget_demo(engine) -> None:
         conn.execute(
             sa.text(
                 f"TRUNCATE {', '.join(business_tables())}, audit_log, case_history, st_reviews, st_assignments, "
-                "st_draws, st_rounds, experts, st_notices, credit_events RESTART IDENTITY CASCADE"
+                "st_draws, st_rounds, st_experts, st_notices, credit_events RESTART IDENTITY CASCADE"
             )
         )
         conn.execute(sa.text("DELETE FROM users WHERE phone LIKE '1990571____' OR phone LIKE '1980571____'"))

@@ -130,6 +130,7 @@ def test_the_modules_are_discovered_not_listed():
         "enterprises",
         "greenways",
         "matters",
+        "persons",
         "sewage",
         "sites",
         "standard_sites",
@@ -141,6 +142,7 @@ def test_the_modules_are_discovered_not_listed():
     assert [lyr.id for lyr in registry.grantable()] == ["sites", "review_projects"]
     assert [s.module for s in modules.seeders()] == [
         "enterprises",
+        "persons",
         "sites",
         "enterprises",
         "standard_sites",

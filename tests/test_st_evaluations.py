@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import text
+from stdnum.cn import ric
 
 from etl import printform
 from geo import signing
@@ -188,13 +189,20 @@ def _reviews(engine, eid: int, site_id: int, totals: list[float]) -> None:
             {"r": rnd},
         ).scalar()
         for i, total in enumerate(totals):
-            ex = conn.execute(
-                text(
-                    "INSERT INTO experts (name, id_number, phone, group_name) VALUES (:n, :idn, :ph, '安全组') "
-                    "ON CONFLICT (id_number) DO UPDATE SET name = EXCLUDED.name RETURNING id"
-                ),
-                {"n": f"测试专家{i}", "idn": f"33010619800101{9100 + i}", "ph": f"1390000{9100 + i}"},
-            ).scalar()
+            # The pool is a view of the personnel register (st_0003): the same ID number is the same expert.
+            body = f"330100198001019{10 + i}"
+            idn = body + ric.calc_check_digit(body + "0")
+            ex = conn.execute(text("SELECT id FROM experts WHERE id_number = :idn"), {"idn": idn}).scalar()
+            ex = (
+                ex
+                or conn.execute(
+                    text(
+                        "INSERT INTO experts (name, id_number, phone, group_name) VALUES (:n, :idn, :ph, '安全组') "
+                        "RETURNING id"
+                    ),
+                    {"n": f"测试专家{i}", "idn": idn, "ph": f"1390000{9100 + i}"},
+                ).scalar()
+            )
             a = conn.execute(
                 text(
                     "INSERT INTO st_assignments (draw_id, evaluation_id, site_id, expert_id, window_from, window_to) "

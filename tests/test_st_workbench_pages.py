@@ -30,7 +30,9 @@ def world(engine, app):
 
     info = st_world.build(engine)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE st_reviews, st_assignments, st_draws, st_rounds, experts RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text("TRUNCATE st_reviews, st_assignments, st_draws, st_rounds, st_experts RESTART IDENTITY CASCADE")
+        )
         for code in (XH, YH):
             conn.execute(
                 text(

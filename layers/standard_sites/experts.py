@@ -7,6 +7,10 @@ interest in the draw) and an availability flag with a reason. Every expert is li
 the SMS dynamic password); an existing account with the same ID number (or the same phone and no ID number) is
 linked instead of creating a second one. Everything here needs ``site.experts``.
 
+Every expert is a person of the personnel register (``layers.persons``, DC-03): ``experts`` is a view that keeps
+the name, ID number and phone in ``persons`` (matched on the ID number: adding or importing an expert creates or
+updates that person) and the expert-role fields here (migration st_0003); the register logs each such change too.
+
 Excel import is all or nothing: ``mode=dry_run`` writes every row inside a savepoint and rolls it back, reporting
 each refused row with its Excel row number; ``mode=commit`` stores every row or, when any row is refused, nothing
 (422 ``import_rejected`` with the report). A row whose ID number is already in the pool updates that expert.
@@ -31,10 +35,41 @@ from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
 from geo.bounds import MOBILE, RESIDENT_ID, USCC, Code, Text, Version
+from geo.records import Link, register_link
+from layers import persons
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["标化工地"])
+
+# What a person of the register has here: the pool entry and the reviews (with the site's project).
+register_link(
+    Link(
+        target="persons",
+        module="standard_sites",
+        title="标化工地专家",
+        table="experts",
+        column="person_id",
+        columns=(("group_name", "分组"), ("specialties", "专业"), ("title", "职称"), ("available", "是否可用")),
+        where="deleted_at IS NULL",
+    ),
+    Link(
+        target="persons",
+        module="standard_sites",
+        title="标化工地评审项目",
+        table="st_expert_reviews",
+        column="person_id",
+        kind="st_assignment",
+        columns=(
+            ("project_code", "项目代码"),
+            ("project_name", "项目名称"),
+            ("window_from", "评审开始"),
+            ("window_to", "评审截止"),
+            ("status", "状态"),
+        ),
+        order="window_from DESC",
+    ),
+)
 
 FIELDS = (
     "name",
@@ -128,6 +163,7 @@ def view(row: dict) -> dict:
         **{k: row[k] for k in FIELDS},
         "specialties": list(row["specialties"] or []),
         "user_id": row["user_id"],
+        "person_id": row["person_id"],
         "username": row.get("username"),
         "version": row["version"],
         "updated_at": row["updated_at"].isoformat() if row.get("updated_at") else None,
@@ -228,6 +264,7 @@ def create(conn: Connection, data: dict, actor: str, client: str | None = None, 
         ).scalar_one()
     after = view(get(conn, eid))
     audit.record(conn, actor, "create", "experts", eid, None, after, client, user_id=user_id)
+    persons.note_pool_change(conn, after["person_id"], actor, client, user_id)
     return after
 
 
@@ -269,6 +306,8 @@ def update(
     )
     after = view(get(conn, expert_id))
     audit.record(conn, actor, "update", "experts", expert_id, view(before), after, client, user_id=user_id)
+    if {"name", "id_number", "phone", "group_name", "specialties"} & changes.keys():
+        persons.note_pool_change(conn, after["person_id"], actor, client, user_id)
     return after
 
 

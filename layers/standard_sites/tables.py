@@ -296,6 +296,9 @@ experts = sa.Table(
     sa.Column("created_by", sa.Text),
     sa.Column("updated_at", TS),
     sa.Column("updated_by", sa.Text),
+    # module migration st_0003: ``experts`` is a view of ``st_experts`` and the personnel register (``persons``);
+    # name, id_number and phone are the person's, written through the view's triggers
+    sa.Column("person_id", sa.BigInteger),
 )
 
 draws = sa.Table(

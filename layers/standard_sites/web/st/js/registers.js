@@ -234,7 +234,7 @@ export const experts = recordTab({
       { name: "specialty", label: "专业" },
       { name: "available", label: "是否可用", type: "select", choices: [["", "全部"], ["true", "可用"], ["false", "不可用"]] }],
     columns: (ctx) => [
-      { label: "姓名", render: (e) => e.name },
+      { label: "姓名", render: (e) => (e.person_id ? h("a", { href: `/records/persons/${e.person_id}`, title: "人员库记录" }, e.name) : e.name) },
       { label: "分组", render: (e) => e.group_name },
       { label: "专业", render: (e) => e.specialties.join("、") },
       { label: "工作单位", render: (e) => e.enterprise_name },
