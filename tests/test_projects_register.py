@@ -5,7 +5,6 @@ back-office page in Chromium — against the real PostGIS."""
 from __future__ import annotations
 
 import io
-import os
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -13,7 +12,7 @@ from sqlalchemy import text
 
 from geo.errors import Invalid
 from layers.projects import check_code
-from tests.conftest import ADMIN, make_user, running_server
+from tests.conftest import make_user
 
 CHROMIUM = "/usr/bin/chromium"
 XH_CODE = "2024-330106-47-01-900001"  # 西湖区
@@ -349,3 +348,52 @@ def test_export_round_trip(client, engine, world, city):
         ).all()
     assert [a[:-1] for a in after] == [b[:-1] for b in before]  # the same project, one version on
     assert [a[-1] for a in after] == [b[-1] + 1 for b in before]
+
+
+# -- the demo ---------------------------------------------------------------------------------------------------
+
+
+def test_demo_seeder(engine):
+    """The seeder, on its own, in a transaction rolled back: 5,000 projects (the sites' among them), valid codes,
+    every stage, units, points inside their districts, quickly."""
+    import time
+
+    from etl.demo import World, load_districts
+    from layers.projects.demo import PROJECTS, seed_projects
+
+    with engine.connect() as conn, conn.begin() as tx:
+        x, y = centre(conn, "拱墅区")
+        conn.execute(
+            text(
+                "INSERT INTO sites (geom, code, name, district, status, start_date, permit_no, builder, "
+                "construction_unit, supervision_unit, project_type) VALUES (ST_SetSRID(ST_MakePoint(:x, :y), 4326), "
+                "'PRJ-DEMO-1', '拱墅区演示工程', '拱墅区', '在建', '2025-03-01', '330105202503010101', '杭州测试置业有限公司', "
+                "'浙江测试建设集团有限公司', '杭州测试工程监理有限公司', '房屋建筑')"
+            ),
+            {"x": x, "y": y},
+        )
+        sites = conn.execute(text("SELECT count(*) FROM sites WHERE deleted_at IS NULL")).scalar()
+        before = conn.execute(text("SELECT coalesce(max(id), 0) FROM projects")).scalar()
+        world = World(7, load_districts(conn), 0, "test")
+        t0 = time.perf_counter()
+        seed_projects(conn, world)
+        took = time.perf_counter() - t0
+        rows = conn.execute(
+            text(
+                "SELECT p.project_code, p.stage, p.district, p.site_id, p.construction_uscc, p.supervision_uscc, "
+                "p.builder_uscc, d.name AS inside, p.boundary IS NOT NULL FROM projects p "
+                "LEFT JOIN districts d ON ST_Intersects(d.geom, p.geom) WHERE p.id > :b"
+            ),
+            {"b": before},
+        ).all()
+        tx.rollback()
+    assert len(rows) == PROJECTS and sum(1 for r in rows if r.site_id) == sites
+    assert len({r.project_code for r in rows}) == PROJECTS
+    for r in rows:
+        check_code(r.project_code)
+    assert {r.stage for r in rows} >= {"立项", "规划许可", "施工图审查", "施工许可", "开工", "竣工验收"}
+    outside = [(r.project_code, r.district, r.inside) for r in rows if r.inside != r.district]
+    assert outside == []
+    assert all(r.construction_uscc and r.supervision_uscc and r.builder_uscc for r in rows if r.site_id is None)
+    assert sum(r[-1] for r in rows) > PROJECTS // 3  # boundaries where known
+    assert took < 60, took  # about a second on an idle machine: a guard against a row-by-row regression only
