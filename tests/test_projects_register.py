@@ -5,6 +5,8 @@ back-office page in Chromium — against the real PostGIS."""
 from __future__ import annotations
 
 import io
+import os
+import re
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -12,7 +14,7 @@ from sqlalchemy import text
 
 from geo.errors import Invalid
 from layers.projects import check_code
-from tests.conftest import make_user
+from tests.conftest import TEST_PASSWORD, make_user, running_server
 
 CHROMIUM = "/usr/bin/chromium"
 XH_CODE = "2024-330106-47-01-900001"  # 西湖区
@@ -32,7 +34,9 @@ def centre(conn, district: str) -> tuple[float, float]:
 
 
 def _forget(conn) -> None:
-    ids = [r[0] for r in conn.execute(text("SELECT site_id FROM projects WHERE project_code = ANY(:c)"), {"c": list(MINE)})]
+    ids = [
+        r[0] for r in conn.execute(text("SELECT site_id FROM projects WHERE project_code = ANY(:c)"), {"c": list(MINE)})
+    ]
     conn.execute(text("DELETE FROM review_projects WHERE code = ANY(:c)"), {"c": list(MINE)})
     for table in ("st_reports", "st_deductions"):
         conn.execute(text(f"DELETE FROM {table} WHERE site_id = ANY(:s)"), {"s": [i for i in ids if i]})
@@ -165,7 +169,10 @@ def test_stage_follows_the_dates_and_site_fills_the_rest(engine, world):
         ).one()
         assert row[0] == "开工" and row[1] == "西湖区" and row[2] == ["330106202401010199"]
         assert (round(row[3], 6), round(row[4], 6)) == (round(world["lon"], 6), round(world["lat"], 6))
-        assert conn.execute(text("SELECT stage FROM projects WHERE project_code = :c"), {"c": YH_CODE}).scalar() == "规划许可"
+        assert (
+            conn.execute(text("SELECT stage FROM projects WHERE project_code = :c"), {"c": YH_CODE}).scalar()
+            == "规划许可"
+        )
 
 
 # -- the one query API -----------------------------------------------------------------------------------------
@@ -206,7 +213,10 @@ def test_district_account_sees_only_its_district(client, world, clerk_xh):
     assert r.status_code == 404
     listed = client.get("/api/registers/projects", params={"q": "项目库测试工程"}, headers=clerk_xh).json()
     assert [p["project_code"] for p in listed["projects"]] == [XH_CODE]
-    assert {p["district"] for p in client.get("/api/registers/projects", params={"limit": 200}, headers=clerk_xh).json()["projects"]} <= {"西湖区"}
+    assert {
+        p["district"]
+        for p in client.get("/api/registers/projects", params={"limit": 200}, headers=clerk_xh).json()["projects"]
+    } <= {"西湖区"}
     assert client.get("/api/registers/projects", params={"district": "余杭区"}, headers=clerk_xh).json()["total"] == 0
 
 
@@ -215,7 +225,9 @@ def test_list_search_filters_and_paging(client, world, city):
     assert [p["project_code"] for p in r["projects"]] == [XH_CODE]
     r = client.get("/api/registers/projects", params={"q": "项目库测试", "stage": "规划许可"}, headers=city).json()
     assert [p["project_code"] for p in r["projects"]] == [YH_CODE]
-    r = client.get("/api/registers/projects", params={"q": "项目库测试", "limit": 1, "sort": "-project_code"}, headers=city)
+    r = client.get(
+        "/api/registers/projects", params={"q": "项目库测试", "limit": 1, "sort": "-project_code"}, headers=city
+    )
     assert r.json()["total"] == 2 and [p["project_code"] for p in r.json()["projects"]] == [XH_CODE]
     assert client.get("/api/registers/projects", params={"stage": "不存在"}, headers=city).status_code == 422
     assert client.get("/api/registers/projects", headers=make_user("prj-nobody", ["public"])).status_code == 403
@@ -250,18 +262,25 @@ def test_create_and_update(client, engine, world, city, clerk_xh):
     assert made["stage"] == "施工许可" and made["permit_no"] == "330108202506010101" and made["version"] == 1
     r = client.post("/api/registers/projects", json=body, headers=city)
     assert r.status_code == 422 and r.json()["code"] == "duplicate_project_code"
-    r = client.patch(f"/api/registers/projects/{NEW_CODE}", json={"version": 1, "start_date": "2025-07-01"}, headers=city)
+    r = client.patch(
+        f"/api/registers/projects/{NEW_CODE}", json={"version": 1, "start_date": "2025-07-01"}, headers=city
+    )
     assert r.status_code == 200 and r.json()["stage"] == "开工" and r.json()["version"] == 2
     r = client.patch(f"/api/registers/projects/{NEW_CODE}", json={"version": 1, "name": "x"}, headers=city)
     assert r.status_code == 409
     with engine.connect() as conn:
         actions = [
-            a for (a,) in conn.execute(
-                text("SELECT action FROM audit_log WHERE layer = 'projects' AND feature_id = :i ORDER BY id"), {"i": made["id"]}
+            a
+            for (a,) in conn.execute(
+                text("SELECT action FROM audit_log WHERE layer = 'projects' AND feature_id = :i ORDER BY id"),
+                {"i": made["id"]},
             )
         ]
         assert actions == ["create", "update"]
-        assert conn.execute(text("SELECT name FROM projects WHERE id = :i"), {"i": made["id"]}).scalar() == "滨江区项目库新建工程"
+        assert (
+            conn.execute(text("SELECT name FROM projects WHERE id = :i"), {"i": made["id"]}).scalar()
+            == "滨江区项目库新建工程"
+        )
 
 
 # -- Excel ------------------------------------------------------------------------------------------------------
@@ -290,7 +309,9 @@ def _upload(client, headers, content: bytes, mode: str = "commit"):
 
 def _count(engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM projects WHERE project_code = ANY(:c)"), {"c": list(IMPORTED)}).scalar()
+        return conn.execute(
+            text("SELECT count(*) FROM projects WHERE project_code = ANY(:c)"), {"c": list(IMPORTED)}
+        ).scalar()
 
 
 def test_import_with_a_bad_row_stores_nothing(client, engine, world, city):
@@ -333,8 +354,10 @@ def test_export_round_trip(client, engine, world, city):
     assert by_code[XH_CODE]["施工许可证号"] == "330106202401010199" and by_code[XH_CODE]["当前阶段"] == "开工"
     with engine.connect() as conn:
         before = conn.execute(
-            text("SELECT project_code, name, district, permit_nos, approved_on, start_date, ST_AsText(geom), version "
-                 "FROM projects WHERE project_code = ANY(:c) ORDER BY 1"),
+            text(
+                "SELECT project_code, name, district, permit_nos, approved_on, start_date, ST_AsText(geom), version "
+                "FROM projects WHERE project_code = ANY(:c) ORDER BY 1"
+            ),
             {"c": [XH_CODE, YH_CODE]},
         ).all()
     r = _upload(client, city, r.content)
@@ -342,8 +365,10 @@ def test_export_round_trip(client, engine, world, city):
     assert r.json()["updated"] == 2 and r.json()["created"] == 0
     with engine.connect() as conn:
         after = conn.execute(
-            text("SELECT project_code, name, district, permit_nos, approved_on, start_date, ST_AsText(geom), version "
-                 "FROM projects WHERE project_code = ANY(:c) ORDER BY 1"),
+            text(
+                "SELECT project_code, name, district, permit_nos, approved_on, start_date, ST_AsText(geom), version "
+                "FROM projects WHERE project_code = ANY(:c) ORDER BY 1"
+            ),
             {"c": [XH_CODE, YH_CODE]},
         ).all()
     assert [a[:-1] for a in after] == [b[:-1] for b in before]  # the same project, one version on
@@ -372,7 +397,13 @@ def test_demo_seeder(engine):
             ),
             {"x": x, "y": y},
         )
-        sites = conn.execute(text("SELECT count(*) FROM sites WHERE deleted_at IS NULL")).scalar()
+        sites = conn.execute(
+            text(
+                "SELECT count(*) FROM sites s WHERE deleted_at IS NULL AND NOT EXISTS "
+                "(SELECT 1 FROM projects p WHERE p.site_id = s.id OR p.code = s.code)"
+            )
+        ).scalar()
+        assert sites >= 1  # the one above at least; the world's site has its project already
         before = conn.execute(text("SELECT coalesce(max(id), 0) FROM projects")).scalar()
         world = World(7, load_districts(conn), 0, "test")
         t0 = time.perf_counter()
@@ -397,3 +428,95 @@ def test_demo_seeder(engine):
     assert all(r.construction_uscc and r.supervision_uscc and r.builder_uscc for r in rows if r.site_id is None)
     assert sum(r[-1] for r in rows) > PROJECTS // 3  # boundaries where known
     assert took < 60, took  # about a second on an idle machine: a guard against a row-by-row regression only
+
+
+# -- the page ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(app, world):
+    with running_server(app) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import expect, sync_playwright
+
+    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
+    expect.set_options(timeout=15_000)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            b.close()
+            expect.set_options(timeout=5_000)
+
+
+def test_page_in_chromium(browser, server, world, city):
+    """Sign in, search, open a project: its stage timeline, its linked records with links to their record pages,
+    the register's record page link; a district account sees only its district."""
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/registers/projects")
+    page.locator("#login input[name=username]").fill("prj-city")
+    page.locator("#login input[name=password]").fill(TEST_PASSWORD)
+    page.locator("#login button[type=submit]").click()
+    expect(page.locator("body")).to_have_attribute("data-state", "app")
+    for button in ("#export", "#import", "#create"):
+        expect(page.locator(button)).to_be_visible()
+    page.locator(".filters input[name=q]").fill("项目库测试工程")
+    page.locator(".filters button[type=submit]").click()
+    rows = page.locator(".list tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator(".page-info")).to_contain_text("共 2 条")
+    row = rows.filter(has_text=XH_CODE)
+    expect(row.locator(f"a[href='/records/projects/{XH_CODE}']")).to_be_visible()
+    expect(row.locator(".stage")).to_have_text("开工")
+    row.locator("td").nth(1).click()
+    dlg = page.locator("dialog[open]")
+    expect(dlg).to_contain_text("西湖区项目库测试工程")
+    expect(page).to_have_url(f"{server}/registers/projects#{XH_CODE}")
+    steps = dlg.locator(".timeline li")
+    expect(steps).to_have_count(7)
+    expect(dlg.locator(".timeline li.reached")).to_have_count(5)  # 立项 … 开工 (the earlier stages count as passed)
+    expect(dlg.locator(".timeline li.current")).to_contain_text("开工")
+    expect(dlg.locator(".timeline li").first).to_contain_text("2024-01-10")
+    expect(dlg.locator("#record-link")).to_have_attribute("href", f"/records/projects/{XH_CODE}")
+    expect(dlg.locator(".linked h3").first).to_have_text("标化工地")
+    expect(dlg.locator(".group", has_text="月度申报")).to_contain_text("共 2 条")
+    expect(dlg.locator(".group", has_text="施工图审查").locator("a")).to_have_attribute(
+        "href", re.compile(r"^/records/review_projects/\d+$")
+    )
+    # Editing from the detail: a stale or bad value shows its message next to the field.
+    dlg.locator("#edit").click()
+    form = page.locator("dialog[open]").last
+    form.locator("input[name=completion_date]").fill("2024-03-01")
+    form.locator("button[type=submit]").click()
+    expect(form.locator("[data-field=completion_date] .field-error")).to_contain_text("早于")
+    form.locator("button", has_text="取消").click()
+    context.close()
+
+    # A district account: its district only.
+    make_user("prj-clerk-xihu", ["district_staff"], district="西湖区")
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/registers/projects")
+    page.locator("#login input[name=username]").fill("prj-clerk-xihu")
+    page.locator("#login input[name=password]").fill(TEST_PASSWORD)
+    page.locator("#login button[type=submit]").click()
+    expect(page.locator("body")).to_have_attribute("data-state", "app")
+    expect(page.locator("#import")).to_be_visible()  # its district's projects only (row-level security)
+    expect(page.locator("#create")).to_have_count(0)  # keeping the register is the city's
+    page.locator(".filters input[name=q]").fill("项目库测试工程")
+    page.locator(".filters button[type=submit]").click()
+    expect(page.locator(".list tbody tr")).to_have_count(1)
+    expect(page.locator(".list tbody tr")).to_contain_text(XH_CODE)
+    context.close()
+    assert errors == []

@@ -54,7 +54,9 @@ def check(code: str, field: str = "project_code") -> str:
         if division in FORMER and int(year) <= FORMER[division][1]:
             return code
         hint = (
-            f"{FORMER[division][0]}的代码只用到 {FORMER[division][1]} 年" if division in FORMER else "不是杭州市的区、县（市）"
+            f"{FORMER[division][0]}的代码只用到 {FORMER[division][1]} 年"
+            if division in FORMER
+            else "不是杭州市的区、县（市）"
         )
         raise Invalid(
             "invalid_project_code",
@@ -63,7 +65,5 @@ def check(code: str, field: str = "project_code") -> str:
             {"value": code, "division": division},
         )
     if int(serial) == 0:
-        raise Invalid(
-            "invalid_project_code", f"项目代码「{code}」的流水号不能全为 0。", field, {"value": code}
-        )
+        raise Invalid("invalid_project_code", f"项目代码「{code}」的流水号不能全为 0。", field, {"value": code})
     return code

@@ -36,8 +36,20 @@ PROJECTS = 5_000
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100 characters
 FINISHED = ("竣工验收", "考评中", "已获评")  # site statuses after completion acceptance
 # 国民经济行业代码 (two digits) and 项目类型 (01 审批, 02 核准, 03 备案) by 工程类别.
-INDUSTRY = {"房屋建筑": ("47", "70"), "市政基础设施": ("48", "78"), "轨道交通": ("48",), "水利": ("76",), "其他": ("78", "47")}
-KIND = {"房屋建筑": ("03", "01"), "市政基础设施": ("01",), "轨道交通": ("01", "02"), "水利": ("01",), "其他": ("01", "03")}
+INDUSTRY = {
+    "房屋建筑": ("47", "70"),
+    "市政基础设施": ("48", "78"),
+    "轨道交通": ("48",),
+    "水利": ("76",),
+    "其他": ("78", "47"),
+}
+KIND = {
+    "房屋建筑": ("03", "01"),
+    "市政基础设施": ("01",),
+    "轨道交通": ("01", "02"),
+    "水利": ("01",),
+    "其他": ("01", "03"),
+}
 # How far the projects that are not sites have come (the stage reached), in shares.
 REACHED = {"立项": 14, "规划许可": 13, "施工图审查": 13, "施工许可": 8, "开工": 27, "竣工验收": 25}
 STEPS = ("approved_on", "planning_permit_on", "drawing_review_on", "permit_date", "start_date", "completion_date")
@@ -112,12 +124,14 @@ def _copy(conn: Connection, rows: list[dict]) -> None:
 
 
 def _site_projects(conn: Connection, rng: np.random.Generator, codes: dict[str, str], serials) -> list[dict]:
-    """One project per site pin, as the standardized-site demo makes it, with a project code and earlier stages."""
+    """One project per site pin (that has none yet), as the standardized-site demo makes it, with a project code and
+    the earlier stages."""
     rows = conn.execute(
         sa.text(
             "SELECT id, code, name, district, address, permit_no, builder, construction_unit, supervision_unit, "
             "project_type, floor_area_m2, investment_wan, start_date, planned_end_date, status "
-            "FROM sites WHERE deleted_at IS NULL ORDER BY id"
+            "FROM sites s WHERE deleted_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM projects p WHERE p.site_id = s.id OR p.code = s.code) ORDER BY id"
         )
     ).mappings()
     out = []
@@ -200,9 +214,7 @@ def _other_projects(rng: np.random.Generator, world: World, total: int, serials)
         for i in range(int(k)):
             days_known = {col: approved[i] + int(offsets[i, j]) for j, col in enumerate(STEPS) if j <= steps[i]}
             permitted = "permit_date" in days_known
-            code = _code(
-                int(str(approved[i])[:4]), _division(rng, d.code), str(ptype[i]), next(serials), rng
-            )
+            code = _code(int(str(approved[i])[:4]), _division(rng, d.code), str(ptype[i]), next(serials), rng)
             nos = [f"{d.code}{str(days_known['permit_date']).replace('-', '')}{n:02d}01" for n in range(1, 1 + int(rng.integers(1, 3)))] if permitted else []  # fmt: skip
             point = shapely.points(x[i], y[i])
             fence = shapely.MultiPolygon([fences[i]]) if fits[i] and (permitted or rng.random() < 0.3) else None

@@ -73,10 +73,7 @@ NUMBERS = {"floor_area_m2", "investment_wan", "lon", "lat"}
 
 def columns() -> list[dict]:
     """The documented columns (what the page shows before an import)."""
-    return [
-        {"key": k, "title": t, "required": k in REQUIRED, "read_only": k in READ_ONLY}
-        for k, t in COLUMNS
-    ]
+    return [{"key": k, "title": t, "required": k in REQUIRED, "read_only": k in READ_ONLY} for k, t in COLUMNS]
 
 
 # -- export -------------------------------------------------------------------------------------------------------
@@ -187,7 +184,12 @@ def _header(ws: Any) -> dict[int, str]:
 
 
 def _report_error(number: int, e: DomainError) -> dict:
-    return {"row": number, "column": TITLES.get(e.field or "", e.field), "code": e.code, "message": f"第 {number} 行：{e.message}"}
+    return {
+        "row": number,
+        "column": TITLES.get(e.field or "", e.field),
+        "code": e.code,
+        "message": f"第 {number} 行：{e.message}",
+    }
 
 
 def import_xlsx(conn: Connection, content: bytes, commit: bool, who: Any) -> dict:
@@ -237,14 +239,20 @@ def import_xlsx(conn: Connection, content: bytes, commit: bool, who: Any) -> dic
             report["errors"].append(
                 _report_error(
                     number,
-                    Invalid("duplicate_project_code", "项目代码已被登记（不在您的数据范围内），不能重复登记。", "project_code"),
+                    Invalid(
+                        "duplicate_project_code",
+                        "项目代码已被登记（不在您的数据范围内），不能重复登记。",
+                        "project_code",
+                    ),
                 )
             )
         except sa.exc.ProgrammingError as e:
             if getattr(e.orig, "sqlstate", None) != "42501":
                 raise
             report["errors"].append(
-                _report_error(number, Invalid("out_of_scope", "超出您的数据权限范围：只能导入本辖区的项目。", "district"))
+                _report_error(
+                    number, Invalid("out_of_scope", "超出您的数据权限范围：只能导入本辖区的项目。", "district")
+                )
             )
     if not commit or report["errors"]:
         outer.rollback()

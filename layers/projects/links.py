@@ -82,7 +82,9 @@ register_link(
         target_column="id",
         columns=(("status", "状态"), ("created_at", "注册时间")),
     ),
-    _site("月度申报", "st_reports", "st_report", (("month", "月份"), ("status", "状态"), ("late", "逾期")), "month DESC"),
+    _site(
+        "月度申报", "st_reports", "st_report", (("month", "月份"), ("status", "状态"), ("late", "逾期")), "month DESC"
+    ),
     _site(
         "加分项申报",
         "st_bonus_claims",

@@ -192,9 +192,7 @@ def _point(conn: Connection, row: dict) -> dict | None:
         field = "lat" if lon is not None else "lon"
         raise Invalid("incomplete_point", "经度和纬度应同时填写（或同时不填）。", field)
     inside = conn.execute(
-        sa.text(
-            "SELECT name FROM districts WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) LIMIT 1"
-        ),
+        sa.text("SELECT name FROM districts WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) LIMIT 1"),
         {"x": lon, "y": lat},
     ).scalar()
     if inside != row.get("district"):
@@ -234,7 +232,7 @@ def view(row: dict) -> dict:
     """A project as the API shows it."""
     out = {k: v for k, v in row.items() if k not in ("geom", "boundary")}
     geom = row.get("geom")
-    out["lon"], out["lat"] = (geom["coordinates"] if geom else (None, None))
+    out["lon"], out["lat"] = geom["coordinates"] if geom else (None, None)
     out["geometry"] = geom
     out["boundary"] = row.get("boundary")
     out["timeline"] = [

@@ -104,7 +104,9 @@ def import_projects(
 
 @router.post("", status_code=201, summary="登记项目")
 def create_project(
-    body: register.ProjectIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
+    body: register.ProjectIn,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
 ) -> dict:
     who.require(EDIT, "登记项目")
     return register.view(register.create(conn, body, who))

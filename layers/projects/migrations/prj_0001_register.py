@@ -13,7 +13,9 @@ cycle's stages and the current stage, the site point and boundary. The first rev
   ``boundary`` is the site's fence where there is one. Existing rows are backfilled from their site the same way, and
   ``st_supervised_on`` from their standardized-site registration.
 
-Row-level security is 0006's (``district``, and the ``sites`` grant through ``site_id``) and stays as it is.
+Row-level security is 0006's (``district``, and the ``sites`` grant through ``site_id``) and stays as it is. The
+register's permissions (``registers.view/edit/import/export``, declared by the enterprise register) are held by the
+roles' patterns of 0005 (``*.view`` …): nothing to grant here.
 """
 
 from alembic import op
@@ -47,14 +49,6 @@ STAGE_SQL = """CASE
 END"""
 
 SEARCH = ("project_code", "code", "name", "permit_no", "address", "builder_name", "construction_name")
-
-# Roles that read (and the city that keeps) the registers; the enterprise register's migration grants the same
-# (ON CONFLICT DO NOTHING: whichever runs first).
-GRANTS = {
-    "city_supervisor": ("registers.view", "registers.edit", "registers.import", "registers.export"),
-    "district_staff": ("registers.view", "registers.export"),
-    "leader": ("registers.view",),
-}
 
 
 def upgrade() -> None:
@@ -111,11 +105,6 @@ def upgrade() -> None:
     op.execute("CREATE INDEX projects_permit_nos_idx ON projects USING gin (permit_nos)")
     op.execute("CREATE INDEX projects_district_stage_idx ON projects (district, stage)")
     create_search_index("projects", SEARCH)
-    for role, perms in GRANTS.items():
-        for perm in perms:
-            op.execute(
-                f"INSERT INTO role_permissions (role, permission) VALUES ('{role}', '{perm}') ON CONFLICT DO NOTHING"
-            )
 
 
 def downgrade() -> None:
