@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from typing import Annotated, Any
+
 from geo import bounds
 from geo.divisions import DISTRICTS
 from geo.errors import Invalid
@@ -18,6 +20,22 @@ CITY = "330100"  # 杭州市本级
 FORMER = {"330103": ("下城区", 2021), "330104": ("江干区", 2021)}  # division: (name, last year its codes were issued)
 PATTERN = re.compile(r"(\d{4})-(\d{6})-(\d{2})-(\d{2})-(\d{6})")
 EXAMPLE = "2024-330106-47-01-123456"
+
+# The declared bound of a project-code field (what tests/test_bounds.py's walk and the API description read). Pydantic
+# only checks its length; ``check`` below is the whole rule, called by the routes, so that a refusal says which part
+# is wrong (the division, the year) with the machine code ``invalid_project_code``.
+SHAPE = bounds.Shape(
+    "项目代码",
+    f"年份-行政区划代码-行业代码-项目类型代码-流水号，如 {EXAMPLE}；行政区划为杭州市的区、县（市）",
+    24,
+    PATTERN.pattern,
+    code="invalid_project_code",
+)
+
+
+def ProjectCode() -> Any:  # noqa: N802 - a type, named like one
+    """A request field holding a project code: at most 24 characters, not blank; the routes ``check`` it."""
+    return Annotated[str, SHAPE, bounds.Length(SHAPE.max_length, 1)]
 
 
 def district_of(code: str) -> str | None:

@@ -83,7 +83,7 @@ class ProjectFields(BaseModel):
 
 
 class ProjectIn(ProjectFields):
-    project_code: Text(40, 1) = Field(title="项目代码", description="投资项目代码，如 2024-330106-47-01-123456")
+    project_code: codes.ProjectCode() = Field(title="项目代码", description="投资项目代码，如 2024-330106-47-01-123456")
     name: Text(200, 1) = Field(title="项目名称")
     district: Text(10, 1) = Field(title="所属区县")
 
