@@ -283,6 +283,69 @@ def test_create_and_update(client, engine, world, city, clerk_xh):
         )
 
 
+def test_registration_reads_the_register(client, engine, world):
+    """ST-01: the standardized-site registration takes the project from the register — by its project code, with any
+    of its permit numbers — and marks the day it came under supervision (the stage follows)."""
+    from layers.standard_sites.demo import uscc_for
+
+    unit = uscc_for("项目库测试建工集团")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE projects SET construction_name = '项目库测试建工集团', construction_uscc = :u, "
+                "supervision_name = '项目库测试监理公司', supervision_uscc = :s, "
+                "permit_nos = ARRAY['330106202401010199', '330106202403010299'] WHERE project_code = :c"
+            ),
+            {"u": unit, "s": uscc_for("项目库测试监理公司"), "c": XH_CODE},
+        )
+    body = {
+        "project_code": XH_CODE,
+        "permit_no": "330106202403010299",  # the project's second permit
+        "construction_uscc": unit,
+        "construction_contact": {"name": "施工联系人", "phone": "13911000091"},
+        "supervision_contact": {"name": "监理联系人", "phone": "13922000091"},
+    }
+    r = client.post("/api/st/registrations", json={**body, "permit_no": "330106209901010101"})
+    assert r.status_code == 422 and r.json()["code"] == "permit_mismatch"
+    r = client.post("/api/st/registrations", json={**body, "project_code": "2024-330106-47-01-999999"})
+    assert r.status_code == 404 and r.json()["code"] == "project_not_found"
+    try:
+        r = client.post("/api/st/registrations", json=body)
+        assert r.status_code == 201, r.text
+        with engine.connect() as conn:
+            stage, day = conn.execute(
+                text("SELECT stage, st_supervised_on FROM projects WHERE project_code = :c"), {"c": XH_CODE}
+            ).one()
+        assert stage == "标化监管" and day is not None
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM st_registrations WHERE site_id = :s"), {"s": world["site_id"]})
+            conn.execute(text("DELETE FROM users WHERE username IN ('sg-PRJ-T-0001', 'jl-PRJ-T-0001')"))
+            conn.execute(
+                text(
+                    "UPDATE projects SET st_supervised_on = NULL, permit_nos = ARRAY['330106202401010199'], "
+                    "construction_name = NULL, construction_uscc = NULL, supervision_name = NULL, "
+                    "supervision_uscc = NULL WHERE project_code = :c"
+                ),
+                {"c": XH_CODE},
+            )
+
+
+def test_import_outside_the_district_is_refused(client, engine, world, clerk_xh):
+    """A district account imports its district's projects only: another district's row is reported, nothing stored."""
+    header = ["项目代码", "项目名称", "所属区县"]
+    rows = [[IMPORTED[0], "上城区导入测试工程（区县账号）", "上城区"]]
+    r = _upload(client, clerk_xh, _workbook(header, rows))
+    assert r.status_code == 422
+    (e,) = r.json()["detail"]["errors"]
+    assert (e["row"], e["code"]) == (2, "out_of_scope")
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM projects WHERE name = '上城区导入测试工程（区县账号）'")).scalar()
+            == 0
+        )
+
+
 # -- Excel ------------------------------------------------------------------------------------------------------
 
 
