@@ -127,6 +127,7 @@ def test_the_modules_are_discovered_not_listed():
         "divisions",
         "drawing_review",
         "greenways",
+        "projects",
         "sewage",
         "sites",
         "standard_sites",
@@ -137,6 +138,7 @@ def test_the_modules_are_discovered_not_listed():
     assert [lyr.id for lyr in registry.grantable()] == ["sites", "review_projects"]
     assert [s.module for s in modules.seeders()] == [
         "sites",
+        "projects",
         "standard_sites",
         "drawing_review",
         "villages",

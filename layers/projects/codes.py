@@ -8,7 +8,6 @@ redistricting in a code issued before it; the year lies between the platform's s
 from __future__ import annotations
 
 import re
-
 from typing import Annotated, Any
 
 from geo import bounds
