@@ -189,6 +189,7 @@ def test_project_with_its_linked_records_grouped_by_module(client, world, city):
     groups = st["groups"]
     assert groups["月度申报"]["total"] == 2 and groups["月度申报"]["kind"] == "st_report"
     assert [row["month"] for row in groups["月度申报"]["rows"]] == ["2024-08-01", "2024-07-01"]
+    assert groups["月度申报"]["states"]["received"] == "主管部门已接收"
     assert groups["减分记录"]["total"] == 1
     assert groups["标化工地"]["rows"][0]["id"] == world["site_id"]
     review = body["linked"]["drawing_review"]["groups"]["施工图审查"]
@@ -553,6 +554,7 @@ def test_page_in_chromium(browser, server, world, city):
     expect(dlg.locator("#record-link")).to_have_attribute("href", f"/records/projects/{XH_CODE}")
     expect(dlg.locator(".linked h3").first).to_have_text("标化工地")
     expect(dlg.locator(".group", has_text="月度申报")).to_contain_text("共 2 条")
+    expect(dlg.locator(".group", has_text="月度申报")).to_contain_text("主管部门已接收")  # the state in Chinese
     expect(dlg.locator(".group", has_text="施工图审查").locator("a")).to_have_attribute(
         "href", re.compile(r"^/records/review_projects/\d+$")
     )

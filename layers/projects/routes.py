@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
-from geo import audit, records
+from geo import audit, cases, records
 from geo.divisions import DISTRICT_NAMES
 from layers.projects import excel, register
 
@@ -119,6 +119,10 @@ def project_detail(
     who.require(VIEW, "查看项目库")
     row = register.require(conn, code)
     linked = records.linked(conn, "projects", row)
+    for groups in linked.values():
+        for group in groups.values():  # a case's states in Chinese (草稿, 待监理审核 …) for the page
+            case = cases.get(group["kind"]) if group["kind"] else None
+            group["states"] = dict(case.states) if case else {}
     return {
         "project": register.view(row),
         "record_url": f"/records/projects/{row['project_code']}",

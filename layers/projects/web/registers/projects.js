@@ -120,6 +120,13 @@ function timeline(p) {
   }, t.stage, h("span", { class: "day" }, t.date || "—"))));
 }
 
+// A linked row's value as shown: a case's state by its Chinese name, yes/no, a dash for nothing.
+function cell(group, name, value) {
+  if (name === "status" && group.states && group.states[value]) return group.states[value];
+  if (typeof value === "boolean") return value ? "是" : "否";
+  return dash(value);
+}
+
 function linkedRecords(linked) {
   const sections = Object.entries(linked).map(([, mod]) => {
     const groups = Object.entries(mod.groups).filter(([, g]) => g.total > 0);
@@ -131,7 +138,7 @@ function linkedRecords(linked) {
           h("thead", {}, h("tr", {}, h("th", {}, "记录"), g.columns.map((c) => h("th", {}, c.title)))),
           h("tbody", {}, g.rows.map((row) => h("tr", {},
             h("td", {}, g.kind ? h("a", { href: recordUrl(g.kind, row[g.key]) }, String(row[g.key])) : String(row[g.key])),
-            g.columns.map((c) => h("td", {}, dash(row[c.name]))))))))))
+            g.columns.map((c) => h("td", {}, cell(g, c.name, row[c.name]))))))))))
     );
   }).filter(Boolean);
   return sections.length ? sections : [h("p", { class: "muted" }, "暂无其他模块的关联记录。")];
