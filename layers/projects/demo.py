@@ -142,7 +142,8 @@ def _site_projects(conn: Connection, rng: np.random.Generator, codes: dict[str, 
         planning = review - int(rng.integers(20, 150))
         approved = planning - int(rng.integers(30, 240))
         permit = None if without_permit(r["code"]) else r["permit_no"]
-        finished = r["status"] in FINISHED
+        finished = r["status"] in FINISHED and permit is not None
+        accepted = _day(min(np.datetime64(r["planned_end_date"], "D"), REF_DATE - int(rng.integers(10, 60)))) if finished and r["planned_end_date"] else None  # fmt: skip
         out.append(
             {
                 "code": r["code"],
@@ -170,7 +171,7 @@ def _site_projects(conn: Connection, rng: np.random.Generator, codes: dict[str, 
                 "investment_wan": r["investment_wan"],
                 "start_date": r["start_date"] if permit else None,  # no permit: not started (the pin keeps its plan)
                 "planned_end_date": r["planned_end_date"],
-                "completion_date": r["planned_end_date"] if finished and permit else None,
+                "completion_date": accepted,  # accepted by its plan, or lately (never in the future)
                 "geom": None,  # the site's pin (the table's trigger)
                 "boundary": None,  # the site's fence (after the insert)
                 "created_by": "demo",
