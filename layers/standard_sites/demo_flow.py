@@ -1,6 +1,6 @@
-"""Demo data of the standardized-site module in use (after the project register, in the module's seeder): the module's own
-functions replay a year of it, so that every part of the workbench shows something and the demo doubles as a smoke
-test of the flow.
+"""Demo data of the standardized-site module in use (after the project register, the projects module's seeder): the
+module's own functions replay a year of it, so that every part of the workbench shows something and the demo
+doubles as a smoke test of the flow.
 
 - organisations (单位) for every unit the sites name, found by credit code (the registration links to them);
 - about forty projects registered by their construction units, most a year ago, a few recently, with their
@@ -56,7 +56,7 @@ from layers.standard_sites import (
     stats,
 )
 from layers.standard_sites import tables as t
-from layers.standard_sites.demo import seed_projects, uscc_for
+from layers.standard_sites.demo import uscc_for
 
 # What each registered project goes through: (role, how many, registered so many months ago). Every registration
 # hashes two initial passwords and every monthly report carries five photos, so the demo keeps to sixteen of the 600
@@ -821,8 +821,9 @@ _DEDUCTION_TEXT = {
 
 @seeder(order=15)
 def seed(conn: Connection, world: Any) -> dict:
-    """After the site pins (order 10): the project register built from them, then the module in use."""
-    return seed_projects(conn) | seed_flow(conn, world)
+    """After the site pins (order 10) and the project register built from them (the projects module, order 12): the
+    module in use."""
+    return seed_flow(conn, world)
 
 
 def seed_flow(conn: Connection, world: Any) -> dict:

@@ -40,6 +40,7 @@ from geo.bounds import (
     Window,
 )
 from geo.db import transaction
+from layers import projects as project_register
 from layers.standard_sites import common
 from layers.standard_sites import tables as t
 from layers.standard_sites.common import PREFIX
@@ -91,7 +92,8 @@ class ProjectUpdate(BaseModel):
 
 
 def _project(conn: Connection, code: str) -> dict:
-    row = conn.execute(sa.select(t.projects).where(t.projects.c.code == code.strip())).mappings().first()
+    """The project from the project register (项目库), by its project code or its site project number."""
+    row = project_register.find(conn, code.strip())
     if row is None:
         raise ApiError(
             404, "project_not_found", f"项目库中没有项目代码为「{code}」的项目，请核对后再试。", "project_code"
@@ -117,9 +119,9 @@ def _org(conn: Connection, name: str, uscc: str | None) -> int | None:
 def register(conn: Connection, body: Registration, actor: str = "registration") -> dict:
     uscc = check_uscc(body.construction_uscc, "construction_uscc")
     p = _project(conn, body.project_code)
-    if not p["permit_no"]:
+    if not p["permit_no"] and not p["permit_nos"]:
         raise ApiError(422, "no_permit", f"项目「{p['name']}」尚未取得施工许可证，不能注册标化工地账号。", "permit_no")
-    if body.permit_no.strip() != p["permit_no"]:
+    if not project_register.holds_permit(p, body.permit_no.strip()):
         raise ApiError(422, "permit_mismatch", "施工许可证号与项目库登记的不一致，请核对。", "permit_no")
     if (p["construction_uscc"] or "").upper() != uscc.upper():
         raise ApiError(
@@ -198,6 +200,7 @@ def register(conn: Connection, body: Registration, actor: str = "registration") 
         )
         .returning(r.c.id)
     ).scalar_one()
+    project_register.mark_supervised(conn, p["id"], common.today_beijing())  # the day it came under supervision
     audit.record(
         conn,
         actor,

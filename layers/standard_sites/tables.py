@@ -10,8 +10,9 @@ The case declarations (``geo.cases.CaseType.sa_table``: ``CLAIM`` in bonus.py, `
 reviews.py) build their own narrower tables of the same names from their fields; the columns they have are the same,
 with the same types.
 
-Tables of other parts read or written by the module: ``projects`` and ``case_history`` (created by migration 0006;
-its credit events are written by the credit module from its ``credit.feeds`` declarations), the ``sites`` layer's table (declared by the sites module; ``sites()`` looks it up in the
+Tables of other parts read or written by the module: ``projects`` (the project register, exported by the projects
+module, which owns it), ``case_history`` (created by migration 0006; its credit events are written by the credit
+module from its ``credit.feeds`` declarations), the ``sites`` layer's table (declared by the sites module; ``sites()`` looks it up in the
 registry when first used, after discovery) and the few columns of the accounts' tables the module reads.
 """
 
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from geo.layer.registry import registry
+from layers.projects import projects  # noqa: F401 - the project register's table (the projects module owns it)
 
 metadata = sa.MetaData()
 
@@ -49,31 +51,6 @@ def sites() -> sa.Table:
     assert layer is not None, "the sites module is not installed"
     return layer.sa_table
 
-
-projects = sa.Table(
-    "projects",
-    metadata,
-    _id(),
-    sa.Column("code", sa.Text),
-    sa.Column("name", sa.Text),
-    sa.Column("site_id", sa.BigInteger),
-    sa.Column("address", sa.Text),
-    sa.Column("project_type", sa.Text),
-    sa.Column("builder_name", sa.Text),
-    sa.Column("builder_uscc", sa.Text),
-    sa.Column("construction_name", sa.Text),
-    sa.Column("construction_uscc", sa.Text),
-    sa.Column("supervision_name", sa.Text),
-    sa.Column("supervision_uscc", sa.Text),
-    sa.Column("permit_no", sa.Text),
-    sa.Column("permit_date", sa.Date),
-    sa.Column("floor_area_m2", sa.Float),
-    sa.Column("investment_wan", sa.Float),
-    sa.Column("start_date", sa.Date),
-    sa.Column("planned_end_date", sa.Date),
-    sa.Column("completion_date", sa.Date),
-    *_common(),
-)
 
 registrations = sa.Table(
     "st_registrations",
