@@ -35,7 +35,7 @@ def build(engine) -> dict:
         conn.execute(
             sa.text(
                 "TRUNCATE sites, site_fences, projects, st_registrations, st_reports, st_photos, "
-                "st_bonus_claims, st_evaluations, idempotency_keys, case_history RESTART IDENTITY CASCADE"
+                "st_bonus_claims, st_evaluations, idempotency_keys, case_history, credit_events RESTART IDENTITY CASCADE"
             )
         )
         # The unit accounts an earlier registration of these projects made (another test module's world).

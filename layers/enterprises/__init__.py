@@ -52,7 +52,7 @@ register_kind(
             Attr("tech_lead", "技术负责人"),
             Attr("address", "地址"),
             Attr("district", "所在区县"),
-            Attr("credit_score", "信用分"),
+            Attr("credit_score", "信用分", "float"),
         ),
         label="name",
         view="registers.view",

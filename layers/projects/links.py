@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from geo.layer.registry import Attr
 from geo.records import Link, RecordKind, register_kind, register_link
-from layers.projects.register import STAGES
+from layers.projects.register import STAGE_NAMES, STAGES
 
 register_kind(
     RecordKind(
@@ -22,7 +22,7 @@ register_kind(
             Attr("project_code", "项目代码"),
             Attr("name", "项目名称"),
             Attr("district", "所属区县"),
-            Attr("stage", "当前阶段"),
+            Attr("stage", "当前阶段", choices=STAGE_NAMES),
             Attr("project_type", "工程类别"),
             Attr("address", "项目地址"),
             Attr("permit_nos", "施工许可证号"),
