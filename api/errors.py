@@ -185,7 +185,9 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError):
         errs = exc.errors()
         first = errs[0] if errs else {}
-        loc = [str(x) for x in first.get("loc", []) if x not in ("body", "query", "path", "header")]
+        loc = [str(x) for x in first.get("loc", [])]
+        if loc and loc[0] in ("body", "query", "path", "header"):  # where it was; a field may be named "body" too
+            loc = loc[1:]
         field = ".".join(loc) or None
         kind = first.get("type", "")
         if kind in bounds.CODES and (first.get("ctx") or {}).get("geo_bounds"):  # a declared bound (geo/bounds.py)

@@ -1,4 +1,8 @@
-"""A write that row-level security refuses is ``out_of_scope`` naming the field that put the record out of scope
+"""An error names the field it is about.
+
+A field named like a location (the notice's ``body``) keeps its name in a validation error.
+
+A write that row-level security refuses is ``out_of_scope`` naming the field that put the record out of scope
 (issue #11 §3): a layer's geometry (its district follows from it), a case table's site (the record it belongs to),
 never ``geometry`` for a table that has none. The refusals come from PostgreSQL itself: a small app with the real
 error handlers writes rows as a signed-in district account, through the same per-request scoped transaction as
@@ -75,3 +79,12 @@ def test_the_field_comes_from_each_tables_policy():
     assert errors.scope_field("sites") == "geometry"  # a layer
     assert errors.scope_field("review_projects") == "geometry"
     assert errors.scope_field("users") is None  # no scope policy
+
+
+def test_a_field_named_body_keeps_its_name(client):
+    """The notice's text is its ``body``: refused empty, the error names it (the form shows it at that field)."""
+    r = client.post("/api/st/notices", json={"title": "测试", "body": ""})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "body", r.json()
+    r = client.post("/api/st/notices", json={"body": "正文"})  # a missing field: named, not the body location
+    assert r.status_code == 422 and r.json()["field"] == "title", r.json()
