@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import typing
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import bounds
 from geo import errors as domain
+from geo.db import admin_engine
+from geo.layer.registry import registry
 
 
 class ApiError(Exception):
@@ -109,6 +114,38 @@ def _column_of(constraint: str | None, table: str | None) -> str | None:
     return rest or None
 
 
+_RLS_TABLE = re.compile(r'row-level security policy for table "(\w+)"')
+# The arguments of the scope check in a table's write policy: chengjian_scope_ok(<district>, <layer>, <granted id>)
+# (geo/migrations/layer_table.py install_scope_policy), e.g. "chengjian_scope_ok(district, 'sites'::text, site_id)".
+_SCOPE_CHECK = re.compile(r"chengjian_scope_ok\((\w+)(?:::\w+)?, [^,]+, (\w+)(?:::\w+)?\)")
+
+
+@functools.lru_cache(maxsize=256)
+def scope_field(table: str) -> str | None:
+    """The field a row-level security refusal on ``table`` is about, as the client sees it: a layer's district
+    follows from its geometry (``geometry``); another table's write policy keys on the record it belongs to (e.g.
+    ``site_id``: the site fixes the district too), else on its ``district`` column; None when the policy names
+    neither (or the table has no scope policy)."""
+    layer = next((lyr for lyr in registry.all() if lyr.table == table), None)
+    if layer is not None and "district" in layer.attr_names:
+        return "geometry"
+    with admin_engine().connect() as conn:
+        checks = conn.execute(
+            sa.text(
+                "SELECT with_check FROM pg_policies WHERE schemaname = current_schema() AND tablename = :t "
+                "AND cmd IN ('INSERT', 'UPDATE') AND with_check IS NOT NULL ORDER BY cmd"
+            ),
+            {"t": table},
+        ).scalars()
+        found = next((m for m in map(_SCOPE_CHECK.search, checks) if m), None)
+    if found is None:
+        return None
+    district, granted = found.groups()
+    if granted not in ("NULL", "id"):
+        return granted
+    return district if district != "NULL" else None
+
+
 def _unwrap(annotation: Any) -> Any:
     """``Model | None`` → ``Model``; ``list[Model]`` → ``Model`` (what a location's next part indexes)."""
     for arg in typing.get_args(annotation):
@@ -148,7 +185,9 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError):
         errs = exc.errors()
         first = errs[0] if errs else {}
-        loc = [str(x) for x in first.get("loc", []) if x not in ("body", "query", "path", "header")]
+        loc = [str(x) for x in first.get("loc", [])]
+        if loc and loc[0] in ("body", "query", "path", "header"):  # where it was; a field may be named "body" too
+            loc = loc[1:]
         field = ".".join(loc) or None
         kind = first.get("type", "")
         if kind in bounds.CODES and (first.get("ctx") or {}).get("geo_bounds"):  # a declared bound (geo/bounds.py)
@@ -192,12 +231,16 @@ def install(app: FastAPI) -> None:
     async def _programming(request: Request, exc: ProgrammingError):
         """Row-level security refusing a write: the record would fall outside the principal's data scope."""
         if getattr(exc.orig, "sqlstate", None) == "42501" and "row-level security" in str(exc.orig):
+            table = getattr(getattr(exc.orig, "diag", None), "table_name", None)
+            if table is None:
+                named = _RLS_TABLE.search(str(exc.orig))
+                table = named.group(1) if named else None
             return error_response(
                 403,
                 "out_of_scope",
                 "超出您的数据权限范围：只能录入和修改本辖区（或本单位参与项目）的数据。",
-                "geometry",
-                {"table": getattr(getattr(exc.orig, "diag", None), "table_name", None)},
+                await run_in_threadpool(scope_field, table) if table else None,
+                {"table": table},
             )
         raise exc
 

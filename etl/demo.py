@@ -28,8 +28,9 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
+from api.accounts.passwords import hash_once
 from etl import names
-from geo import audit, modules
+from geo import audit, files, modules
 from geo.layer.attributes import coerce_column
 from geo.layer.bulk import copy_features
 from geo.layer.registry import registry
@@ -470,8 +471,11 @@ def build_demo(
             reset_layers(conn)
         world = World(seed, load_districts(conn), farmhouses, f"etl.demo seed={seed} farmhouses={farmhouses}")
         out: dict[str, Any] = {}
-        for s in modules.seeders():
-            out |= s.run(conn, world)
+        # The demo's accounts share the demo password: hashed once (argon2 is slow by design). The seeders' files are
+        # flushed to disk together, before the transaction commits.
+        with hash_once(), files.synced_together():
+            for s in modules.seeders():
+                out |= s.run(conn, world)
     with engine.connect() as conn:  # fresh statistics for the planner and for layer extents
         for layer in registry.business():
             conn.execute(sa.text(f"ANALYZE {layer.table}"))

@@ -1,7 +1,8 @@
 """The Hangzhou demo data set: counts, places, distributions, validity, determinism, CLI.
 
-The tests that build their own data set (they empty the layers) come last in
-this file: the module fixture's data set is used by everything above them.
+The module builds the demo three times, the least that shows what it checks: once for every test (``demo``: with
+``if_empty`` on the emptied layers), again with ``reset`` and the same seed (the same data), and through the CLI
+with another seed (other data). The two rebuilds come last in this file: everything above them reads the first.
 """
 
 from __future__ import annotations
@@ -32,11 +33,17 @@ def _truncate(engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(engine):
+def loaded(engine):
+    """The module's one demo load (on emptied layers, so ``if_empty`` loads) and its fingerprint right after."""
     _truncate(engine)
-    counts = build_demo(farmhouses=N, seed=SEED)
-    yield counts
+    counts = build_demo(farmhouses=N, seed=SEED, if_empty=True)
+    yield counts, fingerprint(engine)
     _truncate(engine)
+
+
+@pytest.fixture(scope="module")
+def demo(loaded):
+    return loaded[0]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -53,6 +60,7 @@ DEMO_LAYERS = tuple(t for t in BUSINESS_LAYERS if t != "farmhouse_footprints")
 
 
 def test_the_seeders_fill_the_demo_layers(demo):
+    assert "skipped" not in demo  # the layers were empty: ``if_empty`` loads
     assert [t for t in BUSINESS_LAYERS if demo.get(t)] == list(DEMO_LAYERS)
 
 
@@ -265,27 +273,26 @@ def test_rejected_values_stop_the_load(demo, engine):
     assert scalar(engine, "SELECT count(*) FROM sites WHERE code LIKE 'X-%'") == 0
 
 
-# -- tests that build their own data set (they empty the layers) ---------------------
+# -- the rebuilds (they replace the module's data set: last) ---------------------------------
 
 
-def test_deterministic_per_seed(engine, clean):
-    first = build_demo(farmhouses=500, seed=SEED, if_empty=True)  # empty: if_empty loads
-    assert first["farmhouses"] == 500 and "skipped" not in first
-    a = fingerprint(engine)
-    build_demo(farmhouses=500, seed=SEED, reset=True)
-    assert fingerprint(engine) == a
-    assert scalar(engine, "SELECT count(*) FROM audit_log WHERE action = 'reset'") == len(DEMO_LAYERS)
-    build_demo(farmhouses=500, seed=SEED + 1, reset=True)
-    b = fingerprint(engine)
-    assert all(a[t] != b[t] for t in DEMO_LAYERS)
-
-
-def test_cli(engine, clean, capsys):
+def test_deterministic_per_seed_and_cli(loaded, engine, capsys):
+    """``reset`` with the same seed gives the same data (every stored column but the timestamps); the CLI with another
+    seed gives other data in every layer, and ``--if-empty`` then leaves it alone."""
     from etl.cli import main
 
-    assert main(["demo", "--farmhouses", "500", "--seed", "7", "--reset"]) == 0
+    _, first = loaded
+    again = build_demo(farmhouses=N, seed=SEED, reset=True)
+    assert again["farmhouses"] == N and "skipped" not in again
+    assert fingerprint(engine) == first
+    assert scalar(engine, "SELECT count(*) FROM audit_log WHERE action = 'reset'") == len(DEMO_LAYERS)
+    capsys.readouterr()
+    assert main(["demo", "--farmhouses", str(N), "--seed", str(SEED + 1), "--reset"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["farmhouses"] == 500 and out["sites"] == 600 and out["sewage_plants"] == 400
-    assert scalar(engine, "SELECT count(*) FROM farmhouses") == 500
+    assert out["farmhouses"] == N and out["sites"] == 600 and out["sewage_plants"] == 400
+    assert scalar(engine, "SELECT count(*) FROM farmhouses") == N
+    other = fingerprint(engine)
+    assert all(first[t] != other[t] for t in DEMO_LAYERS)
     assert main(["demo", "--if-empty"]) == 0
     assert json.loads(capsys.readouterr().out)["skipped"] is True
+    assert fingerprint(engine) == other

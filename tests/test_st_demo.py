@@ -284,3 +284,26 @@ def test_every_label_is_chinese(demo, client, engine):
     complete = [h for h in history if h["action"] == "complete"]
     assert [(h["actor"], h["actor_name"]) for h in complete] == [("system", "系统")]
     assert all(h["actor_name"] == h["actor"] for h in history if h["actor"] in people)
+
+
+def test_demo_accounts_share_the_demo_password(demo, client, engine):
+    """The demo's accounts, the unit accounts its registrations opened among them, have the demo password, hashed
+    once for the whole load (argon2 is slow by design; passwords.hash_once); the SMS tells it, the first sign-in
+    asks for a new one."""
+    units = [u for (u,) in rows(engine, "SELECT username FROM users WHERE username ~ '^(sg|jl)-'")]
+    assert len(units) == 32
+    hashes = rows(
+        engine, "SELECT DISTINCT password_hash FROM users WHERE username = ANY(:u)", u=[*units, "city", "xihu"]
+    )
+    assert len(hashes) == 1 and hashes[0][0].startswith("$argon2id$")
+    r = client.post("/api/auth/token", json={"username": units[0], "password": get_settings().demo_password})
+    assert r.status_code == 200, r.text
+    me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}).json()
+    assert me["must_change_password"] is True
+    sms = rows(
+        engine,
+        "SELECT body FROM sms_outbox WHERE purpose = 'st_registration' AND id > :i AND body LIKE :u",
+        i=demo["sms_before"],
+        u=f"%{units[0]}%",
+    )
+    assert len(sms) == 1 and f"初始密码：{get_settings().demo_password}" in sms[0][0]

@@ -300,3 +300,223 @@ def test_reviews_page_of_a_drawn_expert(browser, server, world, engine):
         expert.check_console()
     finally:
         expert.context.close()
+
+
+# -- 通知公告 and 配置 (issue #11 §4: tested in a browser, not only through the API) ----------------------------------
+
+
+def test_notices_page(boss, engine):
+    """The city's supervisor writes an announcement for 西湖区 (no body first: refused at that field, nothing stored),
+    keeps it as a draft, publishes it, and finds it listed as published; anonymous readers see it once public."""
+    from playwright.sync_api import expect
+
+    title = "关于界面测试工地夜间施工的公告"
+    (last,) = rows(engine, "SELECT coalesce(max(id), 0) AS id FROM st_notices")
+    mine = "SELECT id, kind, title, body, district, public, published_at, created_by FROM st_notices WHERE id > :m"
+    page = boss.page
+    page.locator(".tab[data-tab=notices]").click()
+    pane = page.locator(".pane[data-tab=notices]")
+    expect(pane.locator(".page-info")).to_contain_text("共")
+    pane.locator("button[data-create=notices]").click()
+    form = page.locator("dialog form")
+    form.locator("select[name=kind]").select_option(label="公告")
+    form.locator("input[name=title]").fill(title)
+    form.locator("select[name=district]").select_option(label="西湖区")
+    form.locator("input[name=public]").check()
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".field[data-field=body] .field-error")).to_be_visible()
+    assert rows(engine, mine, m=last["id"]) == []
+    form.locator("textarea[name=body]").fill("因混凝土连续浇筑，12 月 8 日夜间施工，请周边居民谅解。")
+    form.locator("button[type=submit]").click()
+    # Saved as a draft: the page opens it.
+    detail = pane.locator("article.detail")
+    expect(detail.locator("h2")).to_have_text(title)
+    expect(detail.locator("dl.kv")).to_contain_text("草稿")
+    (n,) = rows(engine, mine, m=last["id"])
+    assert (n["kind"], n["title"], n["district"], n["public"], n["published_at"], n["created_by"]) == (
+        "announcement",
+        title,
+        "西湖区",
+        True,
+        None,
+        BOSS,
+    )
+    assert n["body"] == "因混凝土连续浇筑，12 月 8 日夜间施工，请周边居民谅解。"
+    public = page.request.get(server_of(page) + "/api/st/notices", params={"public": "1", "limit": "500"}).json()
+    assert n["id"] not in {x["id"] for x in public["notices"]}  # a draft is nobody's to read
+    # Published.
+    detail.locator(".actionbar button", has_text="发布").first.click()
+    page.locator("dialog button[type=submit]").click()
+    expect(page.locator("dialog")).to_have_count(0)
+    expect(detail.locator("dl.kv")).to_contain_text("已发布")
+    (n,) = rows(engine, mine, m=last["id"])
+    assert n["published_at"] is not None
+    # Its history names the step in Chinese.
+    history = detail.locator("table").last
+    expect(history.locator("tbody tr").last).to_contain_text("发布")
+    expect(history.locator("tbody tr").last).to_contain_text("草稿 → 已发布")
+    # Listed as published, with its kind and scope.
+    detail.locator("button", has_text="← 返回列表").click()
+    row = pane.locator("tbody tr", has_text=title)
+    expect(row).to_have_count(1)
+    expect(row.locator("td").nth(1)).to_have_text("公告")
+    expect(row.locator("td").nth(2)).to_have_text("西湖区")
+    expect(row.locator("td").nth(3)).to_have_text("是")
+    expect(row.locator("td").nth(4)).to_have_text("已发布")
+    public = page.request.get(server_of(page) + "/api/st/notices", params={"public": "1", "limit": "500"}).json()
+    assert n["id"] in {x["id"] for x in public["notices"]}
+    boss.check_console()
+    with engine.begin() as conn:  # later modules count notices of their own only, but leave none behind
+        conn.execute(text("DELETE FROM st_notices WHERE id = :i"), {"i": n["id"]})
+
+
+def server_of(page) -> str:
+    return page.url.split("/st")[0]
+
+
+def _config_kind(pane, label: str) -> None:
+    filters = pane.locator("form.filters")
+    filters.locator("select[name=kind]").select_option(label=label)
+    filters.locator("button[type=submit]").click()
+
+
+def test_config_page(boss, engine):
+    """配置: a new photo-checklist item (its name left empty first: refused at that field), changed and kept over a
+    reload, then deleted (unused: gone); a deduction item's points (out of range first), kept over a reload; a review
+    round's dates changed and kept, and refused on the round whose experts were drawn."""
+    from playwright.sync_api import expect
+
+    page = boss.page
+    catalog = "SELECT id, kind, code, name, part, points, required, sort, active, version FROM st_catalog WHERE "
+    page.locator(".tab[data-tab=config]").click()
+    pane = page.locator(".pane[data-tab=config]")
+    expect(pane.locator("tbody tr", has_text="P01")).to_have_count(1)  # the photo checklist first
+
+    # A new photo-checklist item.
+    pane.locator("button", has_text="新增配置项").click()
+    form = page.locator("dialog form")
+    form.locator("input[name=code]").fill("PUI1")
+    form.locator("input[name=name]").fill("塔吊防碰撞装置")
+    form.locator("input[name=part]").fill("塔吊")
+    form.locator("input[name=sort]").fill("90")
+    form.locator("input[name=required]").check()
+    form.locator("button[type=submit]").click()
+    expect(page.locator("dialog")).to_have_count(0)
+    row = pane.locator("tbody tr", has_text="PUI1")
+    expect(row.locator("td").nth(1)).to_have_text("塔吊防碰撞装置")
+    (item,) = rows(engine, catalog + "code = 'PUI1'")
+    assert (item["kind"], item["part"], item["required"], item["sort"], item["version"]) == (
+        "photo",
+        "塔吊",
+        True,
+        90,
+        1,
+    )
+    # Changed: the name emptied first, refused at that field and nothing changed; then a new part, not required.
+    row.locator("button", has_text="修改").click()
+    form = page.locator("dialog form")
+    form.locator("input[name=name]").fill("")
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".field[data-field=name] .field-error")).to_be_visible()
+    assert rows(engine, catalog + "code = 'PUI1'") == [item]
+    form.locator("input[name=name]").fill("塔吊及施工升降机防碰撞装置")
+    form.locator("input[name=part]").fill("起重机械")
+    form.locator("input[name=required]").uncheck()
+    form.locator("button[type=submit]").click()
+    expect(page.locator("dialog")).to_have_count(0)
+    # Kept: over a reload of the page.
+    page.reload()
+    page.locator(".tab[data-tab=config]").click()
+    row = pane.locator("tbody tr", has_text="PUI1")
+    expect(row.locator("td").nth(1)).to_have_text("塔吊及施工升降机防碰撞装置")
+    expect(row.locator("td").nth(2)).to_have_text("起重机械")
+    expect(row.locator("td").nth(4)).to_have_text("否")
+    expect(row.locator("td").nth(8)).to_have_text("2")
+    (item,) = rows(engine, catalog + "code = 'PUI1'")
+    assert (item["name"], item["part"], item["required"], item["version"]) == (
+        "塔吊及施工升降机防碰撞装置",
+        "起重机械",
+        False,
+        2,
+    )
+    # Deleted: no photo uses it, so it is gone.
+    row.locator("button", has_text="删除").click()
+    page.locator("dialog button[type=submit]").click()
+    expect(pane.locator("tbody tr", has_text="PUI1")).to_have_count(0)
+    assert rows(engine, catalog + "code = 'PUI1'") == []
+
+    # A deduction item's points.
+    _config_kind(pane, "减分项")
+    (cut,) = rows(engine, catalog + "kind = 'deduction' ORDER BY sort, code LIMIT 1")
+    try:
+        row = pane.locator("tbody tr", has_text=cut["code"])
+        row.locator("button", has_text="修改").click()
+        form = page.locator("dialog form")
+        form.locator("input[name=points]").fill("150")
+        form.locator("button[type=submit]").click()
+        expect(form.locator(".field[data-field=points] .field-error")).to_be_visible()
+        assert rows(engine, catalog + "id = :i", i=cut["id"]) == [cut]
+        points = float(cut["points"]) + 1.5
+        form.locator("input[name=points]").fill(f"{points:g}")
+        form.locator("button[type=submit]").click()
+        expect(page.locator("dialog")).to_have_count(0)
+        page.reload()
+        page.locator(".tab[data-tab=config]").click()
+        _config_kind(pane, "减分项")
+        expect(pane.locator("tbody tr", has_text=cut["code"]).locator("td").nth(3)).to_have_text(f"{points:g}")
+        (after,) = rows(engine, catalog + "id = :i", i=cut["id"])
+        assert float(after["points"]) == points and after["version"] == cut["version"] + 1
+    finally:  # the modules after this one use the item's usual points
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE st_catalog SET points = :p WHERE id = :i"), {"p": cut["points"], "i": cut["id"]})
+
+    # Review dates (configured with the draws): a new round's window changed and kept; the drawn round's refused.
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start, end = now + timedelta(days=10), now + timedelta(days=12)
+    with engine.begin() as conn:
+        rid = conn.execute(
+            text(
+                "INSERT INTO st_rounds (name, review_from, review_to, created_by) "
+                "VALUES ('界面测试改期批次', :f, :t, :b) RETURNING id"
+            ),
+            {"f": start, "t": end, "b": BOSS},
+        ).scalar_one()
+    try:
+        page.locator(".tab[data-tab=draws]").click()
+        draws = page.locator(".pane[data-tab=draws]")
+        row = draws.locator("tbody tr", has_text="界面测试改期批次")
+        row.locator("button", has_text="修改").click()
+        form = page.locator("dialog form")
+        form.locator("input[name=review_from]").fill(local(start + timedelta(days=1)))
+        form.locator("input[name=review_to]").fill(local(end + timedelta(days=2)))
+        form.locator("button[type=submit]").click()
+        expect(page.locator("dialog")).to_have_count(0)
+        page.reload()
+        page.locator(".tab[data-tab=draws]").click()
+        shown = draws.locator("tbody tr", has_text="界面测试改期批次").locator("td").nth(1)
+        expect(shown).to_contain_text(local(end + timedelta(days=2)).replace("T", " "))
+        (rnd,) = rows(engine, "SELECT review_from, review_to, version FROM st_rounds WHERE id = :i", i=rid)
+        assert (rnd["review_from"], rnd["review_to"], rnd["version"]) == (
+            start + timedelta(days=1),
+            end + timedelta(days=2),
+            2,
+        )
+        # The round whose experts were drawn (test_draws_page) keeps its window.
+        drawn = draws.locator("tbody tr", has_text="2026 年界面测试批次")
+        (before,) = rows(
+            engine, "SELECT review_from, review_to, version FROM st_rounds WHERE name = '2026 年界面测试批次'"
+        )
+        drawn.locator("button", has_text="修改").click()
+        form = page.locator("dialog form")
+        form.locator("input[name=review_to]").fill(local(before["review_to"] + timedelta(days=1)))
+        form.locator("button[type=submit]").click()
+        expect(form.locator(".form-error")).to_contain_text("已抽取专家")
+        page.locator("dialog button.close").click()
+        boss.errors[:] = [e for e in boss.errors if "status of 409" not in e]  # the refusal just seen
+        assert rows(
+            engine, "SELECT review_from, review_to, version FROM st_rounds WHERE name = '2026 年界面测试批次'"
+        ) == [before]
+        boss.check_console()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM st_rounds WHERE id = :i"), {"i": rid})

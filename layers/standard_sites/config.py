@@ -69,6 +69,11 @@ class ItemUpdate(ItemFields):
     active: bool | None = None
 
 
+# What an update may set to empty (null); the other fields, given as null, are refused naming the field.
+CLEARABLE = ("part", "points", "field_type")
+CLEARABLE_NOT = {"name": "名称", "required": "必填/必拍", "sort": "排序", "active": "启用"}
+
+
 def _item(conn: Connection, item_id: int, lock: bool = False) -> dict:
     query = sa.select(*COLUMNS).where(t.catalog.c.id == item_id)
     if lock:
@@ -158,11 +163,10 @@ def update_item(
     who.require("site.config", "修改标化工地配置")
     before = _item(conn, item_id, lock=True)
     _check_version(before, body.version, "配置项")
-    changes = {
-        k: v
-        for k, v in body.model_dump(exclude={"version"}, exclude_unset=True).items()
-        if v is not None or k in ("part", "points", "field_type")
-    }
+    changes = body.model_dump(exclude={"version"}, exclude_unset=True)
+    cleared = next((k for k, v in changes.items() if v is None and k not in CLEARABLE), None)
+    if cleared is not None:  # emptied by the editor: refused, never silently kept as it was
+        raise ApiError(422, "required", f"「{CLEARABLE_NOT[cleared]}」不能为空。", cleared)
     _check_item(before["kind"], {**before, **changes})
     c = t.catalog
     after = (

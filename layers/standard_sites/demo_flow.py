@@ -38,7 +38,7 @@ from api.accounts import users
 from api.auth import Principal, load_user
 from api.cases import act
 from etl import names
-from etl.accounts_cli import DEMO_ACCOUNTS, ensure_demo_accounts
+from etl.accounts_cli import DEMO_ACCOUNTS, demo_password, ensure_demo_accounts
 from geo.modules import seeder
 from layers.standard_sites import bonus as bonus_claims
 from layers.standard_sites import (
@@ -58,9 +58,9 @@ from layers.standard_sites import (
 from layers.standard_sites import tables as t
 from layers.standard_sites.demo import uscc_for
 
-# What each registered project goes through: (role, how many, registered so many months ago). Every registration
-# hashes two initial passwords and every monthly report carries five photos, so the demo keeps to sixteen of the 600
-# sites: enough for every state of every case.
+# What each registered project goes through: (role, how many, registered so many months ago). Every monthly report
+# carries five photos, so the demo keeps to sixteen of the 600 sites: enough for every state of every case. (The
+# unit accounts get the demo password, hashed once for the whole demo: etl.demo.build_demo.)
 ROLES = (
     ("finished", 4, (10, 12)),  # the finished round: three recommended (two awarded, one not), one declined
     ("current", 2, (7, 10)),  # the current round: drawn, reviews coming in
@@ -356,7 +356,7 @@ class Replay:
                 ),
             )
             with common.as_of(self.when(day)):
-                out = registration.register(self.conn, body, actor="demo")
+                out = registration.register(self.conn, body, actor="demo", password=demo_password())
             reg = self.conn.execute(
                 sa.select(t.registrations.c.construction_user_id, t.registrations.c.supervision_user_id).where(
                     t.registrations.c.id == out["id"]

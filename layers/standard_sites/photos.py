@@ -141,37 +141,42 @@ def add_photo(
     when = _when(taken_at)
     flags = [] if where["inside_fence"] else [f"拍摄位置在电子围栏外 {where['distance_m']:.0f} 米"]
     flags += files.exif_disagreement(stored.exif, where["lon"], where["lat"], when)
-    pid = conn.execute(
-        sa.insert(t.photos)
-        .values(
-            site_id=row["site_id"],
-            owner_kind=kind,
-            owner_id=owner_id,
-            checklist_code=checklist_code,
-            sha256=stored.sha256,
-            content_type=stored.content_type,
-            size=stored.size,
-            width=stored.width,
-            height=stored.height,
-            thumbnail=stored.thumbnail,
-            taken_at=when,
-            lon=where["lon"],
-            lat=where["lat"],
-            accuracy_m=accuracy_m,
-            source_crs=crs or "EPSG:4326",
-            inside_fence=where["inside_fence"],
-            distance_m=where["distance_m"],
-            fence_id=where["fence_id"],
-            exif=t.jsonb(_json(stored.as_dict().get("exif"))),
-            flags=t.jsonb(_json(flags)),
-            uploader_role=role,
-            idempotency_key=f"{who.user_id}:{key}" if key else None,
-            district=row.get("district"),
-            created_by=who.user,
-            updated_by=who.user,
+    saved = (  # returned whole: the answer needs no second read
+        conn.execute(
+            sa.insert(t.photos)
+            .values(
+                site_id=row["site_id"],
+                owner_kind=kind,
+                owner_id=owner_id,
+                checklist_code=checklist_code,
+                sha256=stored.sha256,
+                content_type=stored.content_type,
+                size=stored.size,
+                width=stored.width,
+                height=stored.height,
+                thumbnail=stored.thumbnail,
+                taken_at=when,
+                lon=where["lon"],
+                lat=where["lat"],
+                accuracy_m=accuracy_m,
+                source_crs=crs or "EPSG:4326",
+                inside_fence=where["inside_fence"],
+                distance_m=where["distance_m"],
+                fence_id=where["fence_id"],
+                exif=t.jsonb(_json(stored.as_dict().get("exif"))),
+                flags=t.jsonb(_json(flags)),
+                uploader_role=role,
+                idempotency_key=f"{who.user_id}:{key}" if key else None,
+                district=row.get("district"),
+                created_by=who.user,
+                updated_by=who.user,
+            )
+            .returning(*t.photos.c)
         )
-        .returning(t.photos.c.id)
-    ).scalar_one()
+        .mappings()
+        .one()
+    )
+    pid = saved["id"]
     audit.record(
         conn,
         who.user,
@@ -189,7 +194,7 @@ def add_photo(
         who.client,
         user_id=who.user_id,
     )
-    return photo(conn, pid)
+    return _view(saved)
 
 
 def _json(value: Any) -> str:
@@ -206,6 +211,11 @@ def photo(conn: Connection, pid: int) -> dict:
     )
     if r is None:
         raise ApiError(404, "not_found", "照片不存在，或不在您的数据范围内。")
+    return _view(r)
+
+
+def _view(r: Any) -> dict:
+    """A stored photo (a row of ``st_photos``) as the API shows it."""
     return {
         "id": r["id"],
         "owner_kind": r["owner_kind"],

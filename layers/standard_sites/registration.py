@@ -116,7 +116,10 @@ def _org(conn: Connection, name: str, uscc: str | None) -> int | None:
     return found or users.create_org(conn, name, "enterprise", uscc, actor="registration")
 
 
-def register(conn: Connection, body: Registration, actor: str = "registration") -> dict:
+def register(conn: Connection, body: Registration, actor: str = "registration", password: str | None = None) -> dict:
+    """Register the project's standardized-site accounts; each unit's initial password goes to its contact by SMS.
+    ``password`` is the initial password of both accounts (the demo gives its published demo password, so that a
+    developer can sign in as a unit); by default each gets a fresh random one."""
     uscc = check_uscc(body.construction_uscc, "construction_uscc")
     p = _project(conn, body.project_code)
     if not p["permit_no"] and not p["permit_nos"]:
@@ -156,14 +159,14 @@ def register(conn: Connection, body: Registration, actor: str = "registration") 
             "supervision_unit",
         ),
     ):
-        password = _password()
+        initial = password or _password()
         username = f"{prefix}-{p['code']}"
         uid = users.create_user(
             conn,
             username,
             f"{org_name or ''}（{contact.name}）",
             [role],
-            password=password,
+            password=initial,
             org_id=_org(conn, org_name or "", org_uscc),
             phone=contact.phone,
             must_change_password=True,
@@ -176,7 +179,7 @@ def register(conn: Connection, body: Registration, actor: str = "registration") 
             conn,
             users.check_phone(contact.phone),
             (
-                f"【杭州市建委】项目「{p['name']}」标化工地{what}账号已开通。账号：{username}，初始密码：{password}，"
+                f"【杭州市建委】项目「{p['name']}」标化工地{what}账号已开通。账号：{username}，初始密码：{initial}，"
                 "首次登录后请修改密码。"
             ),
             "st_registration",

@@ -65,11 +65,33 @@ def refresh_site_status(
     before its registration are not asked for), else 在建. Other statuses (停工, 竣工验收 set by hand) stay.
     """
     today = today or common.today_beijing()
+    last = previous_month(today)
     s, g, e, r = t.sites(), t.registrations, t.evaluations, t.reports
+    # One statement (it runs on every report's and application's transition): the site (locked), its registration
+    # day, its application's state, its latest report, and whether last month's report was submitted.
+    newest = (
+        sa.select(r.c.month, r.c.status, r.c.late)
+        .where(r.c.site_id == s.c.id)
+        .order_by(r.c.month.desc())
+        .limit(1)
+        .lateral("newest")
+    )
     site = (
         conn.execute(
-            sa.select(s.c.id, s.c.status, s.c.latest_report, common.beijing_date(g.c.created_at).label("registered_on"))
-            .select_from(s.outerjoin(g, g.c.site_id == s.c.id))
+            sa.select(
+                s.c.id,
+                s.c.status,
+                s.c.latest_report,
+                common.beijing_date(g.c.created_at).label("registered_on"),
+                sa.select(e.c.status).where(e.c.site_id == s.c.id).limit(1).scalar_subquery().label("evaluation"),
+                newest.c.month.label("report_month"),
+                newest.c.status.label("report_status"),
+                newest.c.late.label("report_late"),
+                sa.exists()
+                .where(r.c.site_id == s.c.id, r.c.month == last, r.c.submitted_at.is_not(None))
+                .label("submitted_last"),
+            )
+            .select_from(s.outerjoin(g, g.c.site_id == s.c.id).outerjoin(newest, sa.true()))
             .where(s.c.id == site_id, s.c.deleted_at.is_(None))
             .with_for_update(of=s)
         )
@@ -78,22 +100,15 @@ def refresh_site_status(
     )
     if site is None:
         return None
-    evaluation = conn.execute(sa.select(e.c.status).where(e.c.site_id == site_id)).scalar()
+    evaluation = site["evaluation"]
     status, latest = site["status"], site["latest_report"]
     if site["registered_on"] is not None:
-        report = (
-            conn.execute(
-                sa.select(r.c.month, r.c.status, r.c.late)
-                .where(r.c.site_id == site_id)
-                .order_by(r.c.month.desc())
-                .limit(1)
-            )
-            .mappings()
-            .first()
-        )
         latest = (
-            (f"{report['month']:%Y-%m} {short_state(report['status'])}{'（逾期）' if report['late'] else ''}")
-            if report
+            (
+                f"{site['report_month']:%Y-%m} {short_state(site['report_status'])}"
+                f"{'（逾期）' if site['report_late'] else ''}"
+            )
+            if site["report_month"] is not None
             else None
         )
     if evaluation == "awarded":
@@ -103,12 +118,8 @@ def refresh_site_status(
     elif evaluation in ("not_recommended", "rejected"):
         status = COMPLETED
     elif site["registered_on"] is not None and status in (REPORTING, LATE, None):
-        last = previous_month(today)
-        submitted = conn.execute(
-            sa.select(1).where(r.c.site_id == site_id, r.c.month == last, r.c.submitted_at.is_not(None))
-        ).first()
         owed = last in common.months_owed(site["registered_on"], last, today)
-        status = LATE if owed and submitted is None else REPORTING
+        status = LATE if owed and not site["submitted_last"] else REPORTING
     changed = (status, latest) != (site["status"], site["latest_report"])
     if changed:
         conn.execute(

@@ -113,6 +113,8 @@ function noticeFields(ctx, n = {}) {
 
 export const notices = recordTab({
   key: "notices",
+  states: { draft: "草稿", published: "已发布" }, // the detail's history names them (publish, withdraw)
+  actionTitles: { publish: "发布", unpublish: "撤回" },
   list: {
     path: "/api/st/notices",
     items: "notices",
