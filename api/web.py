@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, get_layer
 from api.errors import ApiError
+from geo import modules
 from geo.layer.registry import Layer, registry
 from tiles.style import build_style, legend, point_labels
 from webmap import glyphs
@@ -169,6 +170,17 @@ def layers_config(who: Principal = Depends(principal)) -> JSONResponse:
     """The layer panel, popups and edit forms of the page: the caller's layers in legend order."""
     layers = [layer_config(layer, who) for layer in registry.all() if who.can_view(layer)]
     return JSONResponse({"layers": layers}, headers={"Cache-Control": "no-cache", "Vary": "Cookie, Authorization"})
+
+
+@router.get("/api/pages", summary="菜单：当前用户可打开的各模块页面（按分组）")
+def menu(who: Principal = Depends(principal)) -> JSONResponse:
+    """The modules' pages (``geo.modules.pages``) the caller may open, for the map's and the consoles' menus."""
+    items = [
+        {"path": p.path, "title": p.title, "group": p.group}
+        for p in modules.pages()
+        if p.permission is None or who.can(p.permission)
+    ]
+    return JSONResponse({"pages": items}, headers={"Cache-Control": "no-cache", "Vary": "Cookie, Authorization"})
 
 
 @router.get("/map/labels/{layer_id}.geojson")

@@ -62,6 +62,17 @@ class Job:
         return f"{self.module}.{self.name}"
 
 
+@dataclass(frozen=True)
+class Page:
+    """A page of a module that the map's and the consoles' menus offer to whoever may open it."""
+
+    path: str
+    title: str  # Chinese menu text
+    group: str  # Chinese menu group (标化工地, 数据中心, 专题图)
+    permission: str | None = None  # None: everyone signed in or not
+    order: int = 100
+
+
 _permissions: dict[str, tuple[str, str]] = {}
 _log_objects: dict[str, str] = {}  # table -> Chinese name of its records, for the operation log
 _log_actions: dict[str, str] = {}  # audit action -> Chinese verb
@@ -71,6 +82,7 @@ _log_actors: dict[
 ] = {}  # a non-person actor (``registration``) -> how the logs and case histories name it  # name -> (Chinese title, group title)
 _seeders: list[Seeder] = []
 _jobs: list[Job] = []
+_pages: dict[str, Page] = {}
 _lock = threading.RLock()
 _packages: list[ModuleType] | None = None
 
@@ -134,6 +146,18 @@ def log_labels(
     for k, v in given.items():
         stores[k].update(v or {})
     return {k: dict(v or {}) for k, v in given.items()}
+
+
+def pages(*declared: Page) -> list[Page]:
+    """Declare a module's pages for the menus; without arguments: every module's, in menu order."""
+    if declared:
+        for page in declared:
+            if _pages.get(page.path, page) != page:
+                raise ValueError(f"page {page.path} declared twice differently")
+            _pages[page.path] = page
+        return list(declared)
+    discover()
+    return sorted(_pages.values(), key=lambda p: (p.order, p.path))
 
 
 def package_names() -> list[str]:

@@ -285,6 +285,14 @@ def test_export_writes_the_import_columns(client):
 # -- merge ----------------------------------------------------------------------------------------------------------
 
 
+def _id_number(n: int) -> str:
+    """A valid resident ID number (the expert pool is a view of the personnel register, which checks them)."""
+    from stdnum.cn import ric
+
+    body = f"33010619850202{n:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
 def test_merge_moves_every_linked_record(client, engine):
     kept = create(client, "杭州合并保留建设有限公司", types=["construction"])
     gone = create(
@@ -315,8 +323,8 @@ def test_merge_moves_every_linked_record(client, engine):
         for kind, code in (("enterprise", g), ("enterprise", g), ("person", g)):
             conn.execute(
                 sa.text(
-                    "INSERT INTO credit_events (subject_kind, subject_code, subject_name, polarity, points, reason, "
-                    "source, occurred_on) VALUES (:k, :c, '合并', 'bad', 2, '测试', 'test', '2026-10-01')"
+                    "INSERT INTO credit_events (subject_kind, subject_code, subject_name, event_type, polarity, points, "
+                    "reason, source, occurred_on) VALUES (:k, :c, '合并', 'penalty', 'bad', 2, '测试', 'test', '2026-10-01')"
                 ),
                 {"k": kind, "c": code},
             )
@@ -325,7 +333,7 @@ def test_merge_moves_every_linked_record(client, engine):
                 "INSERT INTO experts (name, id_number, phone, group_name, enterprise_name, enterprise_uscc) "
                 "VALUES ('合并专家', :idn, '13900000000', '房屋建筑', '合并去除', :u)"
             ),
-            {"idn": f"M{tag}", "u": g},
+            {"idn": _id_number(int(tag, 16) % 1000), "u": g},
         )
 
     def holding(code: str) -> dict:
@@ -538,8 +546,9 @@ def test_detail_has_track_record_market_behaviour_and_links(client, engine):
         )
         conn.execute(
             sa.text(
-                "INSERT INTO credit_events (subject_kind, subject_code, subject_name, polarity, points, reason, source, "
-                "occurred_on) VALUES ('enterprise', :u, '业绩', 'good', 3, '获评标化工地', 'test', '2026-09-01')"
+                "INSERT INTO credit_events (subject_kind, subject_code, subject_name, event_type, polarity, points, reason, "
+                "source, occurred_on) VALUES ('enterprise', :u, '业绩', 'st_award', 'good', 3, '获评标化工地', 'test', "
+                "'2026-09-01')"
             ),
             {"u": e["uscc"]},
         )

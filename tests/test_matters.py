@@ -29,6 +29,14 @@ def _insert(conn, sql: str, **params) -> int:
     return conn.execute(text(sql), params).scalar_one()
 
 
+def _id_number(tag: str) -> str:
+    """A valid resident ID number (the expert pool is a view of the personnel register, which checks them)."""
+    from stdnum.cn import ric
+
+    body = "33010619900101" + tag[-3:]
+    return body + ric.calc_check_digit(body + "0")
+
+
 def _cases_for(conn, site: dict, tag: str, applicant: str, created: datetime) -> dict[str, int]:
     """One case of each standardized-site kind on ``site`` (written by the schema owner), with history rows."""
     d, s = site["district"], site["site_id"]
@@ -55,9 +63,10 @@ def _cases_for(conn, site: dict, tag: str, applicant: str, created: datetime) ->
                   "RETURNING id", n=f"办件库测试批次{tag}")  # fmt: skip
     draw = _insert(conn, "INSERT INTO st_draws (round_id, inputs, inputs_sha256, commitment) VALUES (:r, '{}', 'x', 'x') "
                    "RETURNING id", r=rnd)  # fmt: skip
-    conn.execute(text("DELETE FROM experts WHERE id_number = :i"), {"i": f"MATTERS-{tag}"})
+    id_number = _id_number(tag)
+    conn.execute(text("DELETE FROM experts WHERE id_number = :i"), {"i": id_number})
     expert = _insert(conn, "INSERT INTO experts (name, id_number, phone, group_name) VALUES ('测试专家', :i, :p, '房屋建筑') "
-                     "RETURNING id", i=f"MATTERS-{tag}", p=f"1390000{tag}")  # fmt: skip
+                     "RETURNING id", i=id_number, p=f"1390000{tag[-4:]}")  # fmt: skip
     ids["st_assignment"] = _insert(
         conn, "INSERT INTO st_assignments (draw_id, evaluation_id, site_id, expert_id, window_from, window_to, district, "
         "created_by, created_at) VALUES (:dr, :e, :s, :x, now(), now() + interval '3 days', :d, :u, :at) RETURNING id",

@@ -294,7 +294,8 @@ def test_two_workers_run_each_period_once_and_retry(engine, queue, tmp_path):
     (pkg / "__init__.py").write_text(textwrap.dedent(FLAKY))
     flaky_log = tmp_path / "flaky.log"
     env = {"FLAKY_LOG": str(flaky_log)}
-    ids = [f"job:{j.id}" for j in modules.jobs()] + ["job:flaky.flaky"]
+    # The jobs due every minute (a daily job, such as the credit rescoring, has no period inside the test's minutes).
+    ids = [f"job:{j.id}" for j in modules.jobs() if j.cron == "* * * * *"] + ["job:flaky.flaky"]
     common = dict(pythonpath=[str(tmp_path / "mods")], env=env)
     with worker(tmp_path, "w-a", "-v", **common) as log_a, worker(tmp_path, "w-b", "-v", **common) as log_b:
 

@@ -16,7 +16,7 @@ is kept (``credit_scores``) and written to ``enterprises.credit_score`` / ``pers
 registers are installed.
 """
 
-from geo.modules import log_labels, permissions
+from geo.modules import Page, log_labels, pages, permissions
 from layers.credit.feeds import EVENT_TYPES, Feed, Subject, feeds
 
 __all__ = ["EVENT_TYPES", "Feed", "Subject", "feeds"]
@@ -31,3 +31,5 @@ log_labels(
     },
     actions={"credit_import": "导入信用信息", "credit_rules": "修改信用评分规则"},
 )
+
+pages(Page("/registers/credit", "信用库", "数据中心", "registers.view", order=33))

@@ -12,7 +12,7 @@ Other modules use it through what this package exports: ``enterprises`` (the tab
 """
 
 from geo.layer.registry import Attr
-from geo.modules import log_labels, permissions
+from geo.modules import Page, log_labels, pages, permissions
 from geo.records import Link, RecordKind, register_kind, register_link
 from layers.enterprises.tables import ENTERPRISE_TYPES, enterprises, get_by_uscc, require
 
@@ -105,3 +105,5 @@ register_link(
         columns=(("name", "单位名称"), ("kind", "类别"), ("district", "区县")),
     ),
 )
+
+pages(Page("/registers/enterprises", "企业库", "数据中心", "registers.view", order=31))

@@ -10,6 +10,8 @@ connection gives exactly their row-level security (and the declaration's ``restr
 re-implement. A new module's case type appears here the moment it is declared.
 """
 
-from geo.modules import log_labels
+from geo.modules import Page, log_labels, pages
 
 log_labels(objects={"matters": "办件库"})
+
+pages(Page("/registers/matters", "办件库", "数据中心", "registers.view", order=34))

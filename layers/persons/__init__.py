@@ -12,7 +12,7 @@ What other modules may use: ``persons`` (the table), ``CATEGORIES``, ``EXPERT_KI
 """
 
 from geo.layer.registry import Attr
-from geo.modules import log_labels, permissions
+from geo.modules import Page, log_labels, pages, permissions
 from geo.records import Link, RecordKind, register_kind, register_link
 from layers.persons.register import (
     CATEGORIES,
@@ -103,3 +103,5 @@ register_link(
         order="started_on DESC",
     ),
 )
+
+pages(Page("/registers/persons", "人员库", "数据中心", "registers.view", order=32))

@@ -13,7 +13,7 @@ to their project (``links.py``), so that ``GET /api/registers/projects/{code}`` 
 - ``demo`` — 5,000 projects, the demo sites' among them.
 """
 
-from geo.modules import log_labels
+from geo.modules import Page, log_labels, pages
 from layers.projects.codes import check as check_code
 from layers.projects.register import (
     STAGE_NAMES,
@@ -35,3 +35,5 @@ __all__ = [
 ]
 
 log_labels(objects={"projects": "项目"})
+
+pages(Page("/registers/projects", "项目库", "数据中心", "registers.view", order=30))

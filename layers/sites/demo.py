@@ -79,9 +79,10 @@ def build_sites(conn, rng, districts: list[District], source: str) -> dict:
         geoms.append(shapely.points(x, y))
         fences.append(f)
         ptype = pick(rng, ("房屋建筑", "市政基础设施", "轨道交通", "水利", "其他"), (62, 20, 6, 5, 7), k)
-        status = pick(rng, ("在建", "停工", "竣工验收", "考评中", "已获评"), (60, 5, 15, 12, 8), k)
+        status = pick(rng, ("在建", "逾期未报", "停工", "竣工验收", "考评中", "已获评"), (50, 10, 5, 15, 12, 8), k)
         back = {
             "在建": (30, 900),
+            "逾期未报": (60, 900),
             "停工": (200, 1100),
             "竣工验收": (600, 1500),
             "考评中": (90, 700),

@@ -10,7 +10,7 @@ submodule here declares one part of the flow and its ``router`` (discovered by `
 and the authority, expert and evaluation parts beside them. Case transitions go through ``geo.workflow``.
 """
 
-from geo.modules import log_labels, permissions
+from geo.modules import Page, log_labels, pages, permissions
 
 # The module's named actions beyond the sites layer's view/edit/import/export (granted to roles by migrations
 # 0005 and 0006; titles for the back office's permission catalogue).
@@ -67,3 +67,5 @@ log_labels(
     purposes={"st_registration": "标化工地账号开通", "st_review_reminder": "专家评审截止提醒"},
     actors={"registration": "项目注册"},  # the registration creates the unit accounts before anyone signs in
 )
+
+pages(Page("/st", "标化工地", "业务系统", order=10), Page("/m", "手机端", "业务系统", order=11))

@@ -13,7 +13,12 @@ equal interval: ``classify.py``), colours and a rendering (choropleth, graduated
 - ``export`` — PNG and PDF through headless Chromium; ``demo`` — the demo's maps.
 """
 
-from geo.modules import log_labels, permissions
+from geo.modules import Page, log_labels, pages, permissions
 
 permissions({"thematic.edit": "管理专题图"}, group="专题图")
 log_labels(objects={"thematic_maps": "专题图"})
+
+pages(
+    Page("/thematic/edit", "专题图", "一张图", "thematic.edit", order=50),
+    Page("/screen/map", "大屏", "一张图", order=51),
+)

@@ -8,6 +8,7 @@ import { setupSearch } from "./search.js";
 import { DistrictFilter } from "./district.js";
 import { Editor } from "./draw.js";
 import { Tasks } from "./tasks.js";
+import { buildMenu } from "./menu.js";
 
 // CJK labels are drawn by the browser with a local font (no internet glyph server on the intranet).
 const LOCAL_CJK_FONT = "'Microsoft YaHei', 'PingFang SC', 'Noto Sans CJK SC', 'Source Han Sans SC', sans-serif";
@@ -87,6 +88,7 @@ async function reloadLayers({ map, panel, districtFilter, editor, popups, tasks 
   districtFilter.apply();
   editor.build();
   tasks.build();
+  await buildMenu(document.getElementById("apps"));
 }
 
 async function main() {
@@ -140,6 +142,7 @@ async function main() {
     },
   });
   account.build();
+  await buildMenu(document.getElementById("apps"));
 
   document.body.dataset.ready = "true";
 }
