@@ -1,6 +1,9 @@
 # The app image for deployment (docker-compose.yml). Development uses `make run` instead.
 FROM python:3.11-slim
 WORKDIR /app
+# Chromium renders the thematic maps' PNG/PDF exports (layers/thematic/export.py); CJK fonts for their labels.
+RUN apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY geo geo
 COPY layers layers

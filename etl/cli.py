@@ -80,7 +80,9 @@ def _demo(args: argparse.Namespace) -> int:
     from geo.db import admin_transaction
 
     try:
-        counts = build_demo(farmhouses=args.farmhouses, seed=args.seed, if_empty=args.if_empty, reset=args.reset)
+        counts = build_demo(
+            farmhouses=args.farmhouses, seed=args.seed, if_empty=args.if_empty, reset=args.reset, scale=args.scale
+        )
     except DemoError as e:
         print(f"演示数据未加载：{e}", file=sys.stderr)
         return 1
@@ -179,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=20261125)
     demo.add_argument("--if-empty", action="store_true", help="do nothing when data is already loaded")
     demo.add_argument("--reset", action="store_true", help="delete the business layers first")
+    demo.add_argument("--scale", type=float, default=1.0, help="of the registers' city volumes (tests load less)")
     demo.set_defaults(func=_demo)
 
     imp = sub.add_parser("import", help="import a file into a layer (dry run report, then commit)")

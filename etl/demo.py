@@ -424,9 +424,14 @@ class World:
     """What every module's demo seeder draws from: the districts, a random stream per name (so a module's data
     does not change when another module is added), the shared village centres, the farmhouse count, the source."""
 
-    def __init__(self, seed: int, districts: list[District], farmhouses: int, source: str) -> None:
+    def __init__(self, seed: int, districts: list[District], farmhouses: int, source: str, scale: float = 1.0) -> None:
         self.seed, self.districts, self.farmhouses, self.source = seed, districts, farmhouses, source
+        self.scale = scale  # of the registers' city volumes (``count``); 1 in the demo, smaller in tests
         self._villages: Villages | None = None
+
+    def count(self, volume: int) -> int:
+        """A register's row count at this world's scale (the demo's city volume at scale 1)."""
+        return max(1, round(volume * self.scale))
 
     def rng(self, name: str) -> np.random.Generator:
         return np.random.default_rng([self.seed, zlib.crc32(name.encode())])
@@ -445,8 +450,13 @@ def build_demo(
     if_empty: bool = False,
     reset: bool = False,
     engine: Engine | None = None,
+    scale: float = 1.0,
 ) -> dict:
     """Load the demo data set in one transaction; returns the number of rows per layer.
+
+    ``scale`` scales the registers' city volumes (20,000 enterprises, 100,000 persons, 5,000 projects, 50,000
+    credit events at 1; ``World.count``): the tests of the whole demo load it small, the registers' own tests check
+    their seeders at full volume.
 
     Every module's seeder (``geo.modules.seeder``) runs in its declared order.
     ``reset`` first empties every business layer (TRUNCATE … RESTART IDENTITY CASCADE, so
@@ -456,6 +466,8 @@ def build_demo(
     """
     if farmhouses < 0:
         raise DemoError("farmhouses must be >= 0")
+    if not 0 < scale <= 1:
+        raise DemoError("scale must be in (0, 1]")
     if engine is None:
         from geo.db import admin_engine
 
@@ -469,7 +481,8 @@ def build_demo(
             raise DemoError("业务图层已有数据：使用 --reset 清空后重新加载，或使用 --if-empty 跳过。")
         if reset:
             reset_layers(conn)
-        world = World(seed, load_districts(conn), farmhouses, f"etl.demo seed={seed} farmhouses={farmhouses}")
+        source = f"etl.demo seed={seed} farmhouses={farmhouses}" + (f" scale={scale}" if scale != 1 else "")
+        world = World(seed, load_districts(conn), farmhouses, source, scale)
         out: dict[str, Any] = {}
         # The demo's accounts share the demo password: hashed once (argon2 is slow by design). The seeders' files are
         # flushed to disk together, before the transaction commits.

@@ -80,7 +80,7 @@ def test_round_trip(databases, tmp_path, env, capsys):
     ensure_database(urls["source"])
     upgrade(urls["source"])
     src = engines["source"] = sa.create_engine(urls["source"], poolclass=sa.pool.NullPool)
-    build_demo(farmhouses=200, engine=src)
+    build_demo(farmhouses=200, engine=src, scale=0.02)
     with src.begin() as conn:  # a coordinate system of our own: pg_dump carries rows added to spatial_ref_sys
         conn.execute(sa.text(CUSTOM_SRID))
     env(DATABASE_URL=urls["source"], CHENGJIAN_FILES_DIR=str(src_files))

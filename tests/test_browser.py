@@ -45,7 +45,7 @@ def demo(engine):
     from etl.demo import build_demo
     from geo.settings import get_settings
 
-    build_demo(farmhouses=2000, seed=1, reset=True, engine=engine)
+    build_demo(farmhouses=2000, seed=1, reset=True, engine=engine, scale=0.02)
     before = os.environ.get("CHENGJIAN_ANONYMOUS_ROLES")
     os.environ["CHENGJIAN_ANONYMOUS_ROLES"] = "leader"
     get_settings.cache_clear()

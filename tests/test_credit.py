@@ -16,6 +16,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import text
 from stdnum.cn import ric, uscc
 
+from etl.demo import World
 from layers.credit import score
 from layers.standard_sites import common
 from tests import st_world
@@ -391,7 +392,7 @@ def test_demo_seeder_and_daily_job_write_scores_to_the_registers(engine, world):
                 conn.execute(
                     text("INSERT INTO persons SELECT '33010619800101' || lpad(g::text, 4, '0'), '演示人员' || g, "
                          "'余杭区' FROM generate_series(1, 200) g"))  # fmt: skip
-            out = demo.seed(conn, None)
+            out = demo.seed(conn, World(1, [], 0, "test"))
             assert out["credit_events"] == demo.EVENTS
             n = conn.execute(
                 text("SELECT count(*) FROM credit_events WHERE created_by = 'demo' AND source = 'credit_import'")
@@ -411,7 +412,7 @@ def test_demo_seeder_and_daily_job_write_scores_to_the_registers(engine, world):
             scored = conn.execute(text("SELECT count(*) FROM persons WHERE credit_score IS NOT NULL")).scalar()
             assert scored > 0
             # Again: the previous demo events are replaced, not doubled.
-            demo.seed(conn, None)
+            demo.seed(conn, World(1, [], 0, "test"))
             assert (
                 conn.execute(
                     text("SELECT count(*) FROM credit_events WHERE created_by = 'demo' AND source = 'credit_import'")

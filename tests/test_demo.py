@@ -23,6 +23,7 @@ from tests.conftest import business_tables
 
 N = 2000
 SEED = 20261125
+SCALE = 0.02  # of the registers' city volumes: their own tests check those seeders at full volume
 URBAN = ("上城区", "拱墅区", "西湖区", "滨江区", "萧山区", "余杭区", "临平区", "钱塘区")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -36,7 +37,7 @@ def _truncate(engine) -> None:
 def loaded(engine):
     """The module's one demo load (on emptied layers, so ``if_empty`` loads) and its fingerprint right after."""
     _truncate(engine)
-    counts = build_demo(farmhouses=N, seed=SEED, if_empty=True)
+    counts = build_demo(farmhouses=N, seed=SEED, if_empty=True, scale=SCALE)
     yield counts, fingerprint(engine)
     _truncate(engine)
 
@@ -252,10 +253,10 @@ def test_audit_entries(demo, engine):
 def test_if_empty_skips_when_data_exists(demo, engine):
     before = fingerprint(engine)
     audits = scalar(engine, "SELECT count(*) FROM audit_log")
-    out = build_demo(farmhouses=100, seed=1, if_empty=True)
+    out = build_demo(farmhouses=100, seed=1, if_empty=True, scale=SCALE)
     assert out["skipped"] is True and "跳过" in out["message"] and out["farmhouses"] == N
     with pytest.raises(DemoError, match="--reset"):
-        build_demo(farmhouses=100, seed=1)
+        build_demo(farmhouses=100, seed=1, scale=SCALE)
     assert fingerprint(engine) == before
     assert scalar(engine, "SELECT count(*) FROM audit_log") == audits
 
@@ -282,12 +283,12 @@ def test_deterministic_per_seed_and_cli(loaded, engine, capsys):
     from etl.cli import main
 
     _, first = loaded
-    again = build_demo(farmhouses=N, seed=SEED, reset=True)
+    again = build_demo(farmhouses=N, seed=SEED, reset=True, scale=SCALE)
     assert again["farmhouses"] == N and "skipped" not in again
     assert fingerprint(engine) == first
     assert scalar(engine, "SELECT count(*) FROM audit_log WHERE action = 'reset'") == len(DEMO_LAYERS)
     capsys.readouterr()
-    assert main(["demo", "--farmhouses", str(N), "--seed", str(SEED + 1), "--reset"]) == 0
+    assert main(["demo", "--farmhouses", str(N), "--seed", str(SEED + 1), "--reset", "--scale", str(SCALE)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["farmhouses"] == N and out["sites"] == 600 and out["sewage_plants"] == 400
     assert scalar(engine, "SELECT count(*) FROM farmhouses") == N

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 from stdnum.cn import uscc as uscc_mod
 
+from etl.demo import World
 from tests.conftest import ADMIN, LEADER, PUBLIC, TEST_PASSWORD, make_user, running_server
 
 API = "/api/registers/enterprises"
@@ -642,7 +643,9 @@ def test_the_demo_seeds_20000_valid_enterprises(engine):
                 {"c": codes},
             ).scalar_one()
             assert stored == len(quals)
-            assert demo._load(conn, rows, quals) == 0 and demo.seed_enterprises(conn, None) == {"enterprises": 0}
+            assert demo._load(conn, rows, quals) == 0 and demo.seed_enterprises(conn, World(1, [], 0, "test")) == {
+                "enterprises": 0
+            }
         finally:
             tx.rollback()
 

@@ -104,7 +104,16 @@ def world(engine, app):
     info["city"] = make_user("mat-city", ["city_supervisor"])
     info["clerk"] = make_user("mat-clerk-xihu", ["district_staff"], district="西湖区")
     info["unit"] = make_user("mat-unit", ["construction_unit"])
-    return info
+    yield info
+    # The test's round, draw and assignments are stand-ins (no real draw inputs): later modules must not meet them.
+    with engine.begin() as conn:
+        rounds = "SELECT id FROM st_rounds WHERE name LIKE '办件库测试批次%'"
+        conn.execute(
+            text(f"DELETE FROM st_assignments WHERE draw_id IN (SELECT id FROM st_draws WHERE round_id IN ({rounds}))")
+        )
+        conn.execute(text(f"DELETE FROM st_draws WHERE round_id IN ({rounds})"))
+        conn.execute(text(f"DELETE FROM st_rounds WHERE id IN ({rounds})"))
+        conn.execute(text("DELETE FROM st_notices WHERE title LIKE '办件库测试通知%'"))
 
 
 def _all(client, headers, **params) -> dict:

@@ -101,7 +101,7 @@ from geo import jobs, modules
 from geo.migrate import upgrade
 
 upgrade()
-demo = build_demo(farmhouses=0)
+demo = build_demo(farmhouses=0, scale=0.02)
 from api.app import create_app
 
 out = {"modules": modules.names(), "demo": demo.get("throwaway_points"),

@@ -382,3 +382,19 @@ def test_page_search_detail_and_unmask_in_browser(browser, server, client, peopl
         assert client.delete(f"/api/st/experts/{e['id']}", headers=people["editor"]).status_code == 204
     assert not errors, errors
     context.close()
+
+
+def test_an_export_beyond_the_limit_asks_for_a_narrower_filter(client, people, engine, monkeypatch):
+    """A sheet is written within the request: more persons than the limit is a 422 telling how to narrow it, and
+    nothing is logged as exported."""
+    from layers.persons import api
+
+    create(client, people["editor"], name="导出上限一", id_number=idn(161))
+    create(client, people["editor"], name="导出上限二", id_number=idn(162))
+    monkeypatch.setattr(api, "EXPORT_LIMIT", 1)
+    before = count(engine, "SELECT coalesce(max(id), 0) FROM audit_log")
+    r = client.get(f"{API}/export", headers=people["editor"], params={"q": "导出上限"})
+    assert r.status_code == 422 and r.json()["code"] == "too_many_rows" and "缩小范围" in r.json()["message"], r.text
+    assert count(engine, "SELECT count(*) FROM audit_log WHERE id > :b AND action = 'export'", b=before) == 0
+    monkeypatch.setattr(api, "EXPORT_LIMIT", 2)
+    assert client.get(f"{API}/export", headers=people["editor"], params={"q": "导出上限"}).status_code == 200

@@ -26,7 +26,7 @@ def demo(engine):
     with engine.begin() as conn:
         conn.execute(sa.text(f"TRUNCATE {', '.join(business_tables())}, audit_log RESTART IDENTITY CASCADE"))
         sms_before = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM sms_outbox")).scalar_one()
-    counts = build_demo(farmhouses=200, seed=SEED)
+    counts = build_demo(farmhouses=200, seed=SEED, scale=0.02)
     yield {"counts": counts, "sms_before": sms_before}
     st_world.forget_demo(engine)
 

@@ -75,7 +75,9 @@ def seed(conn: Connection, world: Any) -> dict:
     conn.execute(sa.text("DELETE FROM credit_events WHERE created_by = 'demo' AND source = 'credit_import'"))
     parts = [sql for table, sql in SOURCES.items() if _exists(conn, table) and score.has_column(conn, table, "name")]
     subjects = " UNION ALL ".join(parts) if parts else FALLBACK
-    n = conn.execute(sa.text(LOAD.format(subjects=subjects)), {"events": EVENTS, "today": score.today()}).rowcount
+    n = conn.execute(
+        sa.text(LOAD.format(subjects=subjects)), {"events": world.count(EVENTS), "today": score.today()}
+    ).rowcount
     conn.execute(sa.text("DELETE FROM credit_subjects s WHERE NOT EXISTS (SELECT 1 FROM credit_events e "
                          "WHERE e.subject_kind = s.subject_kind AND e.subject_code = s.subject_code)"))  # fmt: skip
     score.rescore(conn)

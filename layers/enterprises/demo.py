@@ -208,10 +208,10 @@ def _load(conn: Connection, rows: list[tuple], quals: list[tuple]) -> int:
     return int(added)
 
 
-def demo_enterprises() -> tuple[list[tuple], list[tuple]]:
-    """The 20,000 (rows of ``_stage_enterprises``) and their qualifications, from the fixed stream."""
+def demo_enterprises(n: int = ENTERPRISES) -> tuple[list[tuple], list[tuple]]:
+    """The 20,000 (rows of ``_stage_enterprises``; ``n`` at another scale) and their qualifications, from the fixed
+    stream."""
     rng = np.random.default_rng(STREAM)
-    n = ENTERPRISES
     codes_by_district = list(DISTRICTS.items())
     weights = np.array([3, 3, 3, 2.5, 2.5, 3, 1, 1, 1.5, 1.5, 0.5, 0.5, 0.5])
     picked = rng.choice(len(codes_by_district), size=n, p=weights / weights.sum())
@@ -243,9 +243,10 @@ def demo_enterprises() -> tuple[list[tuple], list[tuple]]:
 def seed_enterprises(conn: Connection, world: Any) -> dict:
     """The register's 20,000 enterprises (the same ones on every load: a second load adds none)."""
     held = conn.execute(sa.text("SELECT count(*) FROM enterprises WHERE created_by = :a"), {"a": ACTOR}).scalar_one()
-    if held >= ENTERPRISES:
+    n = world.count(ENTERPRISES)
+    if held >= n:
         return {"enterprises": 0}
-    rows, quals = demo_enterprises()
+    rows, quals = demo_enterprises(n)
     return {"enterprises": _load(conn, rows, quals)}
 
 

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
@@ -22,11 +23,13 @@ from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, records
 from geo.bounds import MOBILE, RESIDENT_ID, USCC, Code, Day, RecordId, Text, Version
+from geo.errors import Invalid
 from layers.persons import register as reg
 
 router = APIRouter(prefix="/api/registers/persons", tags=["人员库"])
 
 VIEW, EDIT, IMPORT, EXPORT = "registers.view", "registers.edit", "registers.import", "registers.export"
+EXPORT_LIMIT = 20_000  # persons in one Excel export
 
 
 class RegistrationIn(BaseModel):
@@ -136,7 +139,14 @@ def export_persons(
     conn: Connection = Depends(db_write, scope="function"),
 ) -> Response:
     who.require(EXPORT, "导出人员库")
-    rows = reg.export_rows(conn, reg.filters(q, category, enterprise, district))
+    where = reg.filters(q, category, enterprise, district)
+    total = conn.execute(sa.select(sa.func.count()).select_from(reg.t.persons).where(*where)).scalar_one()
+    if total > EXPORT_LIMIT:  # a sheet a clerk can open, written within a request's time
+        raise Invalid(
+            "too_many_rows",
+            f"符合条件的人员有 {total} 人，超过单次导出上限 {EXPORT_LIMIT} 人，请按姓名、类别、企业或区县缩小范围后再导出。",
+        )
+    rows = reg.export_rows(conn, where)
     unmasked = who.can(reg.UNMASK)
     filters = {"q": q, "category": category, "enterprise": enterprise, "district": district}
     audit.record(

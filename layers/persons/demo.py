@@ -163,7 +163,7 @@ def _copy(conn: Connection, table: str, columns: tuple[str, ...], lines: list[st
 @seeder(order=4)
 def seed_persons(conn: Connection, world) -> dict:
     rng = world.rng("persons")
-    people = make_persons(rng, PERSONS)
+    people = make_persons(rng, world.count(PERSONS))
     conn.execute(sa.text("DELETE FROM person_registrations WHERE created_by = :a"), {"a": ACTOR})
     conn.execute(sa.text("DELETE FROM person_employment WHERE created_by = :a"), {"a": ACTOR})
     conn.execute(

@@ -96,9 +96,10 @@ def _day(value: np.datetime64 | None) -> Any:
 def seed_projects(conn: Connection, world: World) -> dict:
     rng = world.rng("projects")
     codes = {d.name: d.code for d in world.districts}
-    serials = iter(rng.choice(np.arange(100_000, 1_000_000), size=PROJECTS + 1000, replace=False).tolist())
+    total = world.count(PROJECTS)
+    serials = iter(rng.choice(np.arange(100_000, 1_000_000), size=max(total, PROJECTS) + 1000, replace=False).tolist())
     site_rows = _site_projects(conn, rng, codes, serials)
-    others = _other_projects(rng, world, max(PROJECTS - len(site_rows), 0), serials)
+    others = _other_projects(rng, world, max(total - len(site_rows), 0), serials)
     _units(conn, rng, others, site_rows)
     first = conn.execute(sa.select(sa.func.coalesce(sa.func.max(projects.c.id), 0))).scalar_one()
     _copy(conn, site_rows + others)
