@@ -16,8 +16,8 @@ security, serialisation — everything but the socket):
 Each side is run for an administrator (city scope) and a district account (row-level security on), alternately,
 after a warm-up. Prints p50/p95 and the ratio to the raw SQL.
 
-    .venv/bin/python bench/registers.py                                  # a scratch database, the demo loaded
-    .venv/bin/python bench/registers.py --url postgresql+psycopg://…/db  # an already loaded database
+    .venv/bin/python -m bench.registers                                  # a scratch database, the demo loaded
+    .venv/bin/python -m bench.registers --url postgresql+psycopg://…/db  # an already loaded database
 """
 
 from __future__ import annotations
