@@ -32,6 +32,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from geo.db import bookkeeping_columns
 from geo.errors import Invalid
 from geo.layer.registry import ATTR_TYPES, Attr
 from geo.workflow import Machine, Transition
@@ -45,11 +46,7 @@ def _bookkeeping() -> list[sa.Column]:
     return [
         sa.Column("id", sa.BigInteger, primary_key=True),
         sa.Column("status", sa.Text),
-        sa.Column("version", sa.Integer),
-        sa.Column("created_at", sa.DateTime(timezone=True)),
-        sa.Column("created_by", sa.Text),
-        sa.Column("updated_at", sa.DateTime(timezone=True)),
-        sa.Column("updated_by", sa.Text),
+        *bookkeeping_columns(),
     ]
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, create_engine, event
 
 from geo import scope as scopes
@@ -82,3 +83,15 @@ def transaction(scope: scopes.Scope = scopes.SYSTEM) -> Iterator[Connection]:
 def admin_transaction() -> Iterator[Connection]:
     with admin_engine().begin() as conn:
         yield conn
+
+
+def bookkeeping_columns() -> list[sa.Column]:
+    """The columns every versioned record carries beside its own (optimistic lock, who and when), for the table
+    objects modules build over the tables their migrations create."""
+    return [
+        sa.Column("version", sa.Integer),
+        sa.Column("created_at", sa.DateTime(timezone=True)),
+        sa.Column("created_by", sa.Text),
+        sa.Column("updated_at", sa.DateTime(timezone=True)),
+        sa.Column("updated_by", sa.Text),
+    ]

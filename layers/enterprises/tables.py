@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from geo.db import bookkeeping_columns
 from geo.errors import Invalid
 
 metadata = sa.MetaData()
@@ -26,16 +27,6 @@ ENTERPRISE_TYPES: dict[str, str] = {
 }
 
 
-def _bookkeeping() -> list[sa.Column]:
-    return [
-        sa.Column("version", sa.Integer),
-        sa.Column("created_at", TS),
-        sa.Column("created_by", sa.Text),
-        sa.Column("updated_at", TS),
-        sa.Column("updated_by", sa.Text),
-    ]
-
-
 enterprises = sa.Table(
     "enterprises",
     metadata,
@@ -48,7 +39,7 @@ enterprises = sa.Table(
     sa.Column("address", sa.Text),
     sa.Column("district", sa.Text),
     sa.Column("credit_score", sa.Numeric),
-    *_bookkeeping(),
+    *bookkeeping_columns(),
 )
 
 qualifications = sa.Table(
@@ -62,7 +53,7 @@ qualifications = sa.Table(
     sa.Column("number", sa.Text),
     sa.Column("valid_from", sa.Date),
     sa.Column("valid_to", sa.Date),
-    *_bookkeeping(),
+    *bookkeeping_columns(),
 )
 
 merges = sa.Table(

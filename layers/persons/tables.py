@@ -6,19 +6,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from geo.db import bookkeeping_columns
+
 metadata = sa.MetaData()
 
 TS = sa.DateTime(timezone=True)
-
-
-def _bookkeeping() -> list[sa.Column]:
-    return [
-        sa.Column("version", sa.Integer),
-        sa.Column("created_at", TS),
-        sa.Column("created_by", sa.Text),
-        sa.Column("updated_at", TS),
-        sa.Column("updated_by", sa.Text),
-    ]
 
 
 persons = sa.Table(
@@ -35,7 +27,7 @@ persons = sa.Table(
     sa.Column("specialties", ARRAY(sa.Text)),
     sa.Column("expert_groups", ARRAY(sa.Text)),
     sa.Column("credit_score", sa.Numeric),
-    *_bookkeeping(),
+    *bookkeeping_columns(),
     sa.Column("deleted_at", TS),
     sa.Column("deleted_by", sa.Text),
 )
@@ -50,7 +42,7 @@ registrations = sa.Table(
     sa.Column("specialty", sa.Text),
     sa.Column("enterprise_uscc", sa.Text),
     sa.Column("valid_to", sa.Date),
-    *_bookkeeping(),
+    *bookkeeping_columns(),
 )
 
 employment = sa.Table(
@@ -63,5 +55,5 @@ employment = sa.Table(
     sa.Column("role", sa.Text),
     sa.Column("started_on", sa.Date),
     sa.Column("ended_on", sa.Date),
-    *_bookkeeping(),
+    *bookkeeping_columns(),
 )

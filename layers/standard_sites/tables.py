@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from geo.db import bookkeeping_columns
 from geo.layer.registry import registry
 from layers.projects import projects  # noqa: F401 - the project register's table (the projects module owns it)
 
@@ -33,11 +34,7 @@ def _common() -> list[sa.Column]:
     """The bookkeeping columns of migration 0006's ``COMMON``."""
     return [
         sa.Column("district", sa.Text),
-        sa.Column("version", sa.Integer),
-        sa.Column("created_at", TS),
-        sa.Column("created_by", sa.Text),
-        sa.Column("updated_at", TS),
-        sa.Column("updated_by", sa.Text),
+        *bookkeeping_columns(),
     ]
 
 
