@@ -22,6 +22,7 @@ from api.accounts.ids import check_uscc
 from api.errors import ApiError
 from geo import audit
 from geo.divisions import DISTRICT_NAMES
+from geo.errors import StaleVersion
 from layers.enterprises.tables import ENTERPRISE_TYPES, enterprises, get_by_uscc, merges, qualifications
 
 E = enterprises
@@ -345,13 +346,7 @@ def update(
 ) -> dict:
     before = get(conn, uscc, lock=True)
     if version is not None and version != before["version"]:
-        raise ApiError(
-            409,
-            "stale_version",
-            "该企业信息已被他人修改，请刷新后再保存。",
-            "version",
-            {"current": before["version"], "given": version},
-        )
+        raise StaleVersion(before["version"], version, "企业信息")
     changes = {k: v for k, v in clean(data).items() if v != before[k] and not (k == "types" and v == list(before[k]))}
     if not changes:
         return view(before)
