@@ -10,6 +10,8 @@ PACKAGES=(
   "terra-draw-maplibre-gl-adapter@1.4.1"   # terra-draw on a MapLibre map
   "@maplibre/maplibre-gl-style-spec@26.6.0" # the style validator (tests/test_style.py runs it with node; not served)
   "swagger-ui-dist@5.35.0"                 # the API's interactive docs at /api/docs (no CDN on the intranet)
+  "echarts@6.1.0"                          # charts of the statistics pages
+  "openseadragon@6.1.1"                    # deep-zoom viewer of review drawings (its own buttons are not used)
 )
 # Files taken from each package's tarball (paths inside it), copied flat into vendor/<name>/.
 declare -A FILES=(
@@ -18,6 +20,8 @@ declare -A FILES=(
   [terra-draw-maplibre-gl-adapter]="dist/terra-draw-maplibre-gl-adapter.modern.js package.json"  # MIT
   [@maplibre/maplibre-gl-style-spec]="dist/gl-style-validate.mjs LICENSE.txt"
   [swagger-ui-dist]="swagger-ui-bundle.js swagger-ui.css LICENSE"
+  [echarts]="dist/echarts.min.js LICENSE"
+  [openseadragon]="build/openseadragon/openseadragon.min.js LICENSE.txt"
 )
 # Where each package goes (default: static/vendor/<name>, served to the browser).
 declare -A DEST=(
