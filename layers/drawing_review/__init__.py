@@ -1,8 +1,27 @@
-"""Construction-drawing joint review (施工图联审): the project pin."""
+"""Construction-drawing joint review (施工图联审, SPEC DR-01…12): applications of register projects by builders and
+design units, the lottery of review agencies, review rounds with per-discipline opinions and drawing comments, the
+design unit's replies, the certificate, evaluations, queries and statistics in official working days, for the city
+(市本级) and the counties 建德市 and 淳安县.
+
+- ``process`` — the application as a case (states, actions) and the review's vocabulary;
+- ``tables`` — table objects over the module's migrations (``migrations/``);
+- the ``review_projects`` layer below — each application's pin on the one map.
+"""
 
 from geo.bounds import AREA_MAX_M2, INVESTMENT_MAX_WAN, RECORD_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
+from layers.drawing_review.process import (
+    APPLICATION,
+    CATEGORIES,
+    CONTENTS,
+    DISCIPLINES,
+    GRADES,
+    JURISDICTIONS,
+    jurisdiction_of,
+)
+
+__all__ = ["APPLICATION", "CATEGORIES", "CONTENTS", "DISCIPLINES", "GRADES", "JURISDICTIONS", "jurisdiction_of"]
 
 REVIEW_STATUS = ("已受理", "审查中", "待回复", "审查合格", "已发证")
 

@@ -1,0 +1,129 @@
+"""The drawing review's tables as SQLAlchemy Core objects, for building queries (not DDL: the module's migrations
+own the schema, ``migrations/dr_0001_applications.py`` and after). Each lists every column of its migration."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from geo.db import bookkeeping_columns
+from geo.layer.registry import registry
+
+metadata = sa.MetaData()
+
+TS = sa.DateTime(timezone=True)
+
+
+def _id() -> sa.Column:
+    return sa.Column("id", sa.BigInteger, primary_key=True)
+
+
+def _common() -> list[sa.Column]:
+    return [sa.Column("district", sa.Text), *bookkeeping_columns()]
+
+
+def review_projects() -> sa.Table:
+    """The ``review_projects`` layer's table: the pin of each application on the one map."""
+    layer = registry.get("review_projects")
+    assert layer is not None, "the review_projects layer is not declared"
+    return layer.sa_table
+
+
+agencies = sa.Table(
+    "dr_agencies",
+    metadata,
+    _id(),
+    sa.Column("uscc", sa.Text),
+    sa.Column("business_licence_no", sa.Text),
+    sa.Column("active", sa.Boolean),
+    *_common(),
+)
+
+applications = sa.Table(
+    "dr_applications",
+    metadata,
+    _id(),
+    sa.Column("application_no", sa.Text),
+    sa.Column("review_project_id", sa.BigInteger),
+    sa.Column("project_code", sa.Text),
+    sa.Column("project_id", sa.BigInteger),
+    sa.Column("name", sa.Text),
+    sa.Column("submission_name", sa.Text),
+    sa.Column("builder_uscc", sa.Text),
+    sa.Column("designer_uscc", sa.Text),
+    sa.Column("surveyor_uscc", sa.Text),
+    sa.Column("agency_id", sa.BigInteger),
+    sa.Column("review_category", sa.Text),
+    sa.Column("grade", sa.Text),
+    sa.Column("contents", ARRAY(sa.Text)),
+    sa.Column("floor_area_m2", sa.Float),
+    sa.Column("investment_wan", sa.Float),
+    sa.Column("jurisdiction", sa.Text),  # generated from the district
+    sa.Column("status", sa.Text),
+    sa.Column("round_no", sa.Integer),
+    sa.Column("submitted_at", TS),
+    sa.Column("drawn_at", TS),
+    sa.Column("accepted_at", TS),
+    sa.Column("concluded_at", TS),
+    sa.Column("conclusion", sa.Text),
+    sa.Column("certificate_no", sa.Text),
+    sa.Column("certified_at", TS),
+    sa.Column("due_on", sa.Date),
+    sa.Column("return_reason", sa.Text),
+    *_common(),
+)
+
+buildings = sa.Table(
+    "dr_buildings",
+    metadata,
+    _id(),
+    sa.Column("application_id", sa.BigInteger),
+    sa.Column("review_project_id", sa.BigInteger),
+    sa.Column("name", sa.Text),
+    sa.Column("floor_area_m2", sa.Float),
+    sa.Column("floors", sa.Integer),
+    sa.Column("height_m", sa.Float),
+    sa.Column("structure", sa.Text),
+    *_common(),
+)
+
+rounds = sa.Table(
+    "dr_rounds",
+    metadata,
+    _id(),
+    sa.Column("application_id", sa.BigInteger),
+    sa.Column("review_project_id", sa.BigInteger),
+    sa.Column("round_no", sa.Integer),
+    sa.Column("started_at", TS),
+    sa.Column("opinion_at", TS),
+    sa.Column("result", sa.Text),
+    sa.Column("replied_at", TS),
+    sa.Column("reply_note", sa.Text),
+    *_common(),
+)
+
+opinions = sa.Table(
+    "dr_opinions",
+    metadata,
+    _id(),
+    sa.Column("round_id", sa.BigInteger),
+    sa.Column("application_id", sa.BigInteger),
+    sa.Column("review_project_id", sa.BigInteger),
+    sa.Column("discipline", sa.Text),
+    sa.Column("conclusion", sa.Text),
+    sa.Column("opinion", sa.Text),
+    sa.Column("reviewer", sa.Text),
+    *_common(),
+)
+
+time_limits = sa.Table(
+    "dr_time_limits",
+    metadata,
+    sa.Column("review_category", sa.Text, primary_key=True),
+    sa.Column("grade", sa.Text, primary_key=True),
+    sa.Column("stage", sa.Text, primary_key=True),
+    sa.Column("working_days", sa.Integer),
+    sa.Column("version", sa.Integer),
+    sa.Column("updated_at", TS),
+    sa.Column("updated_by", sa.Text),
+)
