@@ -5,7 +5,7 @@ flow's routes are another slice's). ``python_working_days`` is the independent c
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -344,49 +344,3 @@ def remove_application(engine, app_id: int) -> None:
         ).scalar()
         conn.execute(sa.text("DELETE FROM dr_applications WHERE id = :i"), {"i": app_id})
         conn.execute(sa.text("DELETE FROM review_projects WHERE id = :i"), {"i": pin})
-
-
-# -- the core's calendar, until it lands on main (TEMPORARY: removed before the final commit) ------------------------
-TEMP_CALENDAR = """
-CREATE TABLE work_calendar (day date PRIMARY KEY, working boolean NOT NULL, ordinal integer NOT NULL DEFAULT 0);
-CREATE TABLE work_calendar_years (year integer PRIMARY KEY, complete boolean NOT NULL DEFAULT true);
-CREATE FUNCTION chengjian_working_days(start date, stop date) RETURNS integer
-LANGUAGE plpgsql STABLE STRICT AS $fn$
-DECLARE counted integer; years integer; missing integer;
-BEGIN
-    SELECT e.ordinal - s.ordinal INTO counted FROM work_calendar s, work_calendar e WHERE s.day = start AND e.day = stop;
-    SELECT min(y) INTO missing FROM generate_series(extract(year FROM least(start, stop))::integer,
-                                                    extract(year FROM greatest(start, stop))::integer) AS y
-    WHERE NOT EXISTS (SELECT FROM work_calendar_years c WHERE c.year = y AND c.complete);
-    IF missing IS NOT NULL THEN
-        RAISE EXCEPTION 'calendar_missing: %', missing;
-    END IF;
-    RETURN counted;
-END
-$fn$;
-GRANT SELECT ON work_calendar, work_calendar_years TO PUBLIC;
-"""
-
-
-def ensure_calendar(engine) -> None:
-    """The core's calendar stands in until it lands on main (only when the database has none)."""
-    with engine.begin() as conn:
-        if conn.execute(sa.text("SELECT to_regprocedure('chengjian_working_days(date, date)')")).scalar():
-            return
-        conn.execute(sa.text(TEMP_CALENDAR))
-        first, last = date(2004, 1, 1), date(2026, 12, 31)
-        days, working, ordinals, count = [], [], [], 0
-        d = first
-        while d <= last:
-            w = chinese_calendar.is_workday(d)
-            count += w
-            days.append(d), working.append(w), ordinals.append(count)
-            d += timedelta(days=1)
-        conn.execute(
-            sa.text(
-                "INSERT INTO work_calendar SELECT * FROM unnest(CAST(:d AS date[]), CAST(:w AS boolean[]), "
-                "CAST(:o AS integer[]))"
-            ),
-            {"d": days, "w": working, "o": ordinals},
-        )
-        conn.execute(sa.text("INSERT INTO work_calendar_years SELECT generate_series(2004, 2026), true"))

@@ -39,7 +39,6 @@ REVIEWED_HEADERS = [
 
 @pytest.fixture(scope="module")
 def w(engine):
-    world.ensure_calendar(engine)
     return world.build(engine)
 
 

@@ -22,7 +22,6 @@ CHROMIUM = "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def w(engine):
-    world.ensure_calendar(engine)
     return world.build(engine)
 
 

@@ -261,15 +261,11 @@ class Listing:
 
 def round_figures(conn: Connection, ids: list[int]) -> dict[int, list[dict]]:
     """Each application's rounds with their working and natural days (review: start → opinion; reply: opinion →
-    reply), counted in SQL over the calendar (``workdays``)."""
+    reply), counted in SQL by the official calendar (``workdays``)."""
     if not ids:
         return {}
     r = t.rounds
     start, opinion, reply = wd.local_day(r.c.started_at), wd.local_day(r.c.opinion_at), wd.local_day(r.c.replied_at)
-    where = r.c.application_id.in_(ids)
-    counted = sa.select(r.c.started_at, r.c.opinion_at, r.c.replied_at).where(where).subquery()
-    wd.require_calendar(conn, counted, _round_pairs(counted))
-    o = wd.Ordinals(r)
     q = (
         sa.select(
             r.c.application_id,
@@ -278,25 +274,18 @@ def round_figures(conn: Connection, ids: list[int]) -> dict[int, list[dict]]:
             r.c.started_at,
             r.c.opinion_at,
             r.c.replied_at,
-            o.working_days(start, "start", opinion, "opinion").label("working_days"),
+            wd.working_days(start, opinion).label("working_days"),
             wd.natural_days(start, opinion).label("natural_days"),
-            o.working_days(opinion, "opinion", reply, "reply").label("reply_working_days"),
+            wd.working_days(opinion, reply).label("reply_working_days"),
             wd.natural_days(opinion, reply).label("reply_natural_days"),
         )
-        .select_from(o.from_)
-        .where(where)
+        .where(r.c.application_id.in_(ids))
         .order_by(r.c.application_id, r.c.round_no)
     )
     out: dict[int, list[dict]] = defaultdict(list)
     for row in conn.execute(q).mappings():
         out[row["application_id"]].append(dict(row))
     return out
-
-
-def _round_pairs(sub: sa.Subquery) -> list[tuple[sa.ColumnElement, sa.ColumnElement]]:
-    """The (start, stop) days a round is counted between: its review, and the design unit's reply."""
-    start, opinion, reply = (wd.local_day(sub.c[n]) for n in ("started_at", "opinion_at", "replied_at"))
-    return [(start, opinion), (opinion, reply)]
 
 
 def with_rounds(rows: list[dict], figures: dict[int, list[dict]]) -> list[dict]:
@@ -430,7 +419,7 @@ def _list_route(kind: Kind):
     ) -> dict:
         who.require("review.view", f"查询{TITLES[kind]}")
         _page_args(page, size)
-        with wd.calendar_errors():
+        with wd.counting():
             return {**search(conn, kind, f, page, size, sort), "filters": _described(f)}
 
     return route
@@ -444,7 +433,7 @@ def _export_route(kind: Kind):
         conn: Connection = Depends(db_write, scope="function"),
     ) -> Response:
         who.require("review.export", f"导出{TITLES[kind]}")
-        with wd.calendar_errors():
+        with wd.counting():
             rows = everything(conn, kind, f, sort)
         audit.record(
             conn,

@@ -15,7 +15,7 @@ caller's scope (row-level security: a county's staff see their county), in two p
 
 Working days follow the official calendar, counted in SQL (``workdays``): a period that reaches a year the calendar
 does not cover is the 422 ``calendar_missing``. Built for 100,000 review rounds in under a second (bench/
-drawing_review.py): one join of the calendar per date, three statements.
+drawing_review.py): two statements, the core's working-day function inlined in them.
 
 - ``GET /api/review/stats`` (``review.view``); ``GET /api/review/stats.xlsx`` (``review.export``, logged);
 - ``GET /api/review/stats/options``: the agencies, years and choices the filters offer;
@@ -176,19 +176,6 @@ def stage_rounds(apps: sa.CTE) -> sa.Subquery:
     )
 
 
-def require_calendar(conn: Connection, apps: sa.CTE, rr: sa.Subquery) -> None:
-    """One call of the core's count over the widest span the statistics will count (raises ``calendar_missing``)."""
-    a_low, a_high = wd.span([(apps.c.accepted_day, apps.c.concluded_day), (apps.c.accepted_day, apps.c.certified_day)])
-    r_low, r_high = wd.span([(rr.c.start_day, rr.c.opinion_day)])
-    a_span = sa.select(a_low.label("low"), a_high.label("high")).select_from(apps).subquery("a_span")
-    r_span = sa.select(r_low.label("low"), r_high.label("high")).select_from(rr).subquery("r_span")
-    q = sa.select(
-        wd.guard(sa.func.least(a_span.c.low, r_span.c.low), sa.func.greatest(a_span.c.high, r_span.c.high))
-    ).select_from(a_span.join(r_span, sa.true()))
-    with wd.calendar_errors():
-        conn.execute(q)
-
-
 def _avg(value: sa.ColumnElement, name: str) -> sa.Label:
     return sa.func.round(sa.func.avg(value), 1).label(name)
 
@@ -202,9 +189,8 @@ def indicators(conn: Connection, apps: sa.CTE) -> list[dict]:
         .group_by(r.c.application_id)
         .subquery("reviews")
     )
-    o = wd.Ordinals(apps.outerjoin(reviews, reviews.c.application_id == apps.c.id))
-    to_conclusion = o.working_days(apps.c.accepted_day, "accepted", apps.c.concluded_day, "concluded")
-    to_certificate = o.working_days(apps.c.accepted_day, "accepted", apps.c.certified_day, "certified")
+    to_conclusion = wd.working_days(apps.c.accepted_day, apps.c.concluded_day)
+    to_certificate = wd.working_days(apps.c.accepted_day, apps.c.certified_day)
     q = (
         sa.select(
             apps.c.key,
@@ -220,7 +206,7 @@ def indicators(conn: Connection, apps: sa.CTE) -> list[dict]:
             _avg(wd.natural_days(apps.c.accepted_day, apps.c.certified_day), "certificate_natural_days"),
             _avg(to_certificate, "certificate_working_days"),
         )
-        .select_from(o.from_)
+        .select_from(apps.outerjoin(reviews, reviews.c.application_id == apps.c.id))
         .group_by(sa.func.grouping_sets(sa.tuple_(), sa.tuple_(apps.c.key)))
         .order_by(sa.func.grouping(apps.c.key).desc(), apps.c.key)
     )
@@ -229,8 +215,7 @@ def indicators(conn: Connection, apps: sa.CTE) -> list[dict]:
 
 def stages(conn: Connection, rr: sa.Subquery) -> list[dict]:
     """The stage details: one row per review stage reached."""
-    o = wd.Ordinals(rr)
-    working = o.working_days(rr.c.start_day, "start", rr.c.opinion_day, "opinion")
+    working = wd.working_days(rr.c.start_day, rr.c.opinion_day)
     app = rr.c.application_id
     q = (
         sa.select(
@@ -244,7 +229,6 @@ def stages(conn: Connection, rr: sa.Subquery) -> list[dict]:
             _avg(working, "working_days"),
             _avg(wd.natural_days(rr.c.start_day, rr.c.opinion_day), "natural_days"),
         )
-        .select_from(o.from_)
         .group_by(rr.c.stage)
         .order_by(rr.c.stage)
     )
@@ -283,8 +267,7 @@ def compute(conn: Connection, f: Filters) -> dict:
     f = f.check()
     apps = population(f)
     rr = stage_rounds(apps)
-    require_calendar(conn, apps, rr)
-    with wd.calendar_errors():
+    with wd.counting():
         rows = indicators(conn, apps)
         stage_rows = stages(conn, rr)
     total = next((r for r in rows if r.pop("total")), None)
