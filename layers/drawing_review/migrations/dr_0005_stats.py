@@ -4,8 +4,10 @@ queries and the statistics filter and sort on.
 
 - ``dr_applications.above_ground_m2`` / ``below_ground_m2``: declared by the applicant with the application (the
   total ``floor_area_m2`` stays as it was; nothing ties the three together, an application may give only the total).
-- Indexes: acceptance and conclusion times (the statistics' period and the reviewed query's default order), and the
+- Indexes: acceptance and conclusion times (the statistics' period; the queries' period by acceptance or conclusion); the
   rounds of an application in order (``UNIQUE (application_id, round_no)`` already gives that one).
+
+No new table, so no grant: the app role's rights on ``dr_applications`` cover the new columns.
 
 Revision ID: dr_0005
 """
@@ -17,8 +19,6 @@ down_revision = "dr_0001"
 branch_labels = None
 depends_on = None
 
-APP_ROLE = "chengjian_app"
-
 
 def upgrade() -> None:
     op.execute(
@@ -28,7 +28,6 @@ def upgrade() -> None:
     )
     op.execute("CREATE INDEX dr_applications_accepted_idx ON dr_applications (accepted_at)")
     op.execute("CREATE INDEX dr_applications_concluded_idx ON dr_applications (concluded_at)")
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
 
 
 def downgrade() -> None:
