@@ -160,14 +160,17 @@ RAW_STATS = {
                    (r.started_at AT TIME ZONE 'Asia/Shanghai')::date AS s,
                    (r.opinion_at AT TIME ZONE 'Asia/Shanghai')::date AS o
             FROM dr_rounds r JOIN dr_applications a ON a.id = r.application_id WHERE a.accepted_at IS NOT NULL)
-        SELECT stage, count(DISTINCT application_id),
-               count(DISTINCT application_id) FILTER (WHERE result = 'passed'),
-               count(DISTINCT application_id) FILTER (WHERE result = 'modify'),
-               count(DISTINCT application_id) FILTER (WHERE result = 'failed'),
-               count(DISTINCT application_id) FILTER (WHERE result IS NOT NULL), count(*),
-               round(avg(c2.ordinal - c1.ordinal), 1), round(avg(o - s), 1)
-        FROM rr LEFT JOIN work_calendar c1 ON c1.day = rr.s LEFT JOIN work_calendar c2 ON c2.day = rr.o
-        GROUP BY stage ORDER BY stage
+        , per_app AS (
+            SELECT stage, bool_or(result = 'passed') AS passed, bool_or(result = 'modify') AS modified,
+                   bool_or(result = 'failed') AS failed, bool_or(result IS NOT NULL) AS decided, count(*) AS n,
+                   sum(c2.ordinal - c1.ordinal) AS wd, count(c2.ordinal - c1.ordinal) AS wn,
+                   sum(o - s) AS nd, count(o - s) AS nn
+            FROM rr LEFT JOIN work_calendar c1 ON c1.day = rr.s LEFT JOIN work_calendar c2 ON c2.day = rr.o
+            GROUP BY application_id, stage)
+        SELECT stage, count(*), count(*) FILTER (WHERE passed), count(*) FILTER (WHERE modified),
+               count(*) FILTER (WHERE failed), count(*) FILTER (WHERE decided), sum(n)::integer,
+               round(sum(wd)::numeric / nullif(sum(wn), 0), 1), round(sum(nd)::numeric / nullif(sum(nn), 0), 1)
+        FROM per_app GROUP BY stage ORDER BY stage
         """,
     ],
     "function": [
@@ -192,13 +195,16 @@ RAW_STATS = {
                    (r.started_at AT TIME ZONE 'Asia/Shanghai')::date AS s,
                    (r.opinion_at AT TIME ZONE 'Asia/Shanghai')::date AS o
             FROM dr_rounds r JOIN dr_applications a ON a.id = r.application_id WHERE a.accepted_at IS NOT NULL)
-        SELECT stage, count(DISTINCT application_id),
-               count(DISTINCT application_id) FILTER (WHERE result = 'passed'),
-               count(DISTINCT application_id) FILTER (WHERE result = 'modify'),
-               count(DISTINCT application_id) FILTER (WHERE result = 'failed'),
-               count(DISTINCT application_id) FILTER (WHERE result IS NOT NULL), count(*),
-               round(avg(chengjian_working_days(s, o)), 1), round(avg(o - s), 1)
-        FROM rr GROUP BY stage ORDER BY stage
+        , per_app AS (
+            SELECT stage, bool_or(result = 'passed') AS passed, bool_or(result = 'modify') AS modified,
+                   bool_or(result = 'failed') AS failed, bool_or(result IS NOT NULL) AS decided, count(*) AS n,
+                   sum(chengjian_working_days(s, o)) AS wd, count(chengjian_working_days(s, o)) AS wn,
+                   sum(o - s) AS nd, count(o - s) AS nn
+            FROM rr GROUP BY application_id, stage)
+        SELECT stage, count(*), count(*) FILTER (WHERE passed), count(*) FILTER (WHERE modified),
+               count(*) FILTER (WHERE failed), count(*) FILTER (WHERE decided), sum(n)::integer,
+               round(sum(wd)::numeric / nullif(sum(wn), 0), 1), round(sum(nd)::numeric / nullif(sum(nn), 0), 1)
+        FROM per_app GROUP BY stage ORDER BY stage
         """,
     ],
 }

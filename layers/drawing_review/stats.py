@@ -214,23 +214,45 @@ def indicators(conn: Connection, apps: sa.CTE) -> list[dict]:
 
 
 def stages(conn: Connection, rr: sa.Subquery) -> list[dict]:
-    """The stage details: one row per review stage reached."""
+    """The stage details: one row per review stage reached. Each application's rounds of a stage are folded first
+    (the fourth stage may hold several), so that the project counts need no DISTINCT; the averages are over rounds."""
     working = wd.working_days(rr.c.start_day, rr.c.opinion_day)
-    app = rr.c.application_id
-    q = (
+    natural = wd.natural_days(rr.c.start_day, rr.c.opinion_day)
+    per_app = (
         sa.select(
             rr.c.stage,
-            sa.func.count(sa.distinct(app)).label("projects"),
-            sa.func.count(sa.distinct(app)).filter(rr.c.result == "passed").label("passed"),
-            sa.func.count(sa.distinct(app)).filter(rr.c.result == "modify").label("modified"),
-            sa.func.count(sa.distinct(app)).filter(rr.c.result == "failed").label("failed"),
-            sa.func.count(sa.distinct(app)).filter(rr.c.result.is_not(None)).label("decided"),
+            sa.func.bool_or(rr.c.result == "passed").label("passed"),
+            sa.func.bool_or(rr.c.result == "modify").label("modified"),
+            sa.func.bool_or(rr.c.result == "failed").label("failed"),
+            sa.func.bool_or(rr.c.result.is_not(None)).label("decided"),
             sa.func.count().label("rounds"),
-            _avg(working, "working_days"),
-            _avg(wd.natural_days(rr.c.start_day, rr.c.opinion_day), "natural_days"),
+            sa.func.sum(working).label("working_sum"),
+            sa.func.count(working).label("working_n"),
+            sa.func.sum(natural).label("natural_sum"),
+            sa.func.count(natural).label("natural_n"),
         )
-        .group_by(rr.c.stage)
-        .order_by(rr.c.stage)
+        .group_by(rr.c.application_id, rr.c.stage)
+        .subquery("per_app")
+    )
+    p = per_app.c
+
+    def mean(total: sa.ColumnElement, n: sa.ColumnElement, name: str) -> sa.Label:
+        return sa.func.round(sa.cast(sa.func.sum(total), sa.Numeric) / sa.func.nullif(sa.func.sum(n), 0), 1).label(name)
+
+    q = (
+        sa.select(
+            p.stage,
+            sa.func.count().label("projects"),
+            sa.func.count().filter(p.passed).label("passed"),
+            sa.func.count().filter(p.modified).label("modified"),
+            sa.func.count().filter(p.failed).label("failed"),
+            sa.func.count().filter(p.decided).label("decided"),
+            sa.cast(sa.func.sum(p.rounds), sa.Integer).label("rounds"),
+            mean(p.working_sum, p.working_n, "working_days"),
+            mean(p.natural_sum, p.natural_n, "natural_days"),
+        )
+        .group_by(p.stage)
+        .order_by(p.stage)
     )
     out = []
     for row in conn.execute(q).mappings():
