@@ -270,3 +270,56 @@ def test_calendar_missing(client, w, city, engine):
 def test_page_served(client):
     res = client.get("/review/queries")
     assert res.status_code == 200 and "施工图" in res.text
+
+
+def test_queries_page_in_browser(app, w):
+    """The query page in Chromium: sign in, filter the in-review list by agency, switch to the reviewed projects, read
+    the first review's working days of the round across 国庆, sort by a column header; the export link follows."""
+    import os
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.conftest import TEST_PASSWORD, running_server
+
+    chromium = "/usr/bin/chromium"
+    assert os.path.exists(chromium), "Debian's chromium is needed"
+    make_user("dr-q-browser", ["city_supervisor"])
+    a1 = str(w["agencies"]["A1"])
+    errors: list[str] = []
+    with running_server(app) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+            page.set_default_timeout(15_000)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base + "/review/queries")
+            page.locator("#login input[name=username]").fill("dr-q-browser")
+            page.locator("#login input[name=password]").fill(TEST_PASSWORD)
+            page.locator("#login button[type=submit]").click()
+            expect(page.locator("body")).to_have_attribute("data-state", "app")
+            expect(page.locator("#result-table thead th")).to_have_count(len(IN_REVIEW_HEADERS))
+            page.locator("select[name=agency_id]").select_option(a1)
+            page.locator("#filters button[type=submit]").click()
+            expect(page.locator("#result-table tbody tr")).to_have_count(2)
+            expect(page.locator("#page-info")).to_contain_text("共 2 条")
+
+            page.locator(".tab[data-kind=reviewed]").click()
+            expect(page.locator("#result-table")).to_have_attribute("data-kind", "reviewed")
+            expect(page.locator("#result-table thead th")).to_have_text(REVIEWED_HEADERS)
+            page.locator("select[name=agency_id]").select_option(a1)
+            page.locator("#filters button[type=submit]").click()
+            expect(page.locator("#result-table tbody tr")).to_have_count(3)
+            r1 = page.locator("#result-table tbody tr", has_text=f"{world.PREFIX}R1项目")
+            expect(r1.locator("td[data-col=round_1_days]")).to_have_text("9")
+            page.locator("#result-table th[data-key=name]").click()
+            expect(page.locator("#result-table th[data-key=name]")).to_have_attribute("data-dir", "asc")
+            names = [f"{world.PREFIX}{k}项目" for k in ("R1", "R2", "R3")]
+            expect(page.locator("#result-table tbody td[data-col=name]")).to_have_text(names)
+            page.locator("#result-table th[data-key=name]").click()
+            expect(page.locator("#result-table tbody td[data-col=name]")).to_have_text(names[::-1])
+            href = page.locator("#export").get_attribute("href")
+            assert href.startswith("/api/review/queries/reviewed.xlsx?") and f"agency_id={a1}" in href
+            assert "sort=-name" in href
+        finally:
+            browser.close()
+    assert not errors, errors
