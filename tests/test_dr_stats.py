@@ -303,3 +303,11 @@ def test_period_reads_year_and_dates():
 
     assert Filters(year=2025, start=date(2025, 6, 1)).period() == (date(2025, 6, 1), date(2025, 12, 31))
     assert Filters(start=date(2024, 6, 1)).period() == (date(2024, 6, 1), None)
+
+
+def test_counts_are_integers(client, w, city):
+    body = client.get("/api/review/stats", params={"agency_id": w["agencies"]["A1"]}, headers=city).json()
+    for row in (body["totals"], *body["groups"], *body["stages"]):
+        for key in ("projects", "reviews", "passed", "failed", "rounds"):
+            if key in row:
+                assert isinstance(row[key], int), (key, row[key])

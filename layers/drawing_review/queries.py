@@ -211,7 +211,7 @@ class Listing:
         if f.window is not None:
             where.append(a.c.jurisdiction == f.window)
         if f.designer_uscc is not None:
-            where.append(a.c.designer_uscc == f.designer_uscc.strip().upper())
+            where.append(a.c.designer_uscc == f.designer_uscc)
         if f.designer is not None:
             where.append(designer.c.name.ilike(_like(f.designer), escape="\\"))
         when = {"submitted": a.c.submitted_at, "accepted": a.c.accepted_at, "concluded": a.c.concluded_at}[f.date_by]

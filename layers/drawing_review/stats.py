@@ -196,7 +196,7 @@ def indicators(conn: Connection, apps: sa.CTE) -> list[dict]:
             apps.c.key,
             sa.func.grouping(apps.c.key).label("total"),
             sa.func.count().label("projects"),
-            sa.func.coalesce(sa.func.sum(reviews.c.reviews), 0).label("reviews"),
+            sa.cast(sa.func.coalesce(sa.func.sum(reviews.c.reviews), 0), sa.Integer).label("reviews"),
             sa.func.count(apps.c.concluded_day).label("concluded"),
             sa.func.count().filter(apps.c.conclusion == "合格").label("passed"),
             sa.func.count().filter(apps.c.conclusion == "不合格").label("failed"),
@@ -279,6 +279,7 @@ def _group_titles(conn: Connection, f: Filters, rows: list[dict]) -> None:
         )
         for row in rows:
             row["title"] = names.get(row["key"], "未摇号") if row["key"] is not None else "未摇号"
+        rows.sort(key=lambda row: row["title"])
     else:
         for row in rows:
             row["title"] = row["key"] if row["key"] is not None else "—"
@@ -292,10 +293,10 @@ def compute(conn: Connection, f: Filters) -> dict:
     with wd.counting():
         rows = indicators(conn, apps)
         stage_rows = stages(conn, rr)
-    total = next((r for r in rows if r.pop("total")), None)
-    groups = [r for r in rows if r is not total]
-    for r in groups:
-        r.pop("total", None)
+    total = next((r for r in rows if r["total"]), None)
+    groups = [r for r in rows if not r["total"]]
+    for r in rows:
+        del r["total"]
     _group_titles(conn, f, groups)
     if total is None:  # nothing counted: zeros, no averages
         total = {
