@@ -127,6 +127,7 @@ def test_known_figures(client, w, city):
     R1 took 16 working days from acceptance (9-26) to its conclusion (10-24) across 国庆."""
     body = client.get("/api/review/stats", params={"agency_id": w["agencies"]["A1"], "year": 2025}, headers=city).json()
     assert body["totals"]["projects"] == 2 and body["totals"]["reviews"] == 7
+    assert body["totals"]["average_reviews"] == 3.5
     stage2 = next(s for s in body["stages"] if s["stage"] == 2)
     assert (stage2["projects"], stage2["passed"], stage2["modified"], stage2["pass_rate"]) == (2, 1, 1, 50.0)
     assert stage2["stage_title"] == "二审"
@@ -163,8 +164,8 @@ def test_export(client, w, city, engine):
     assert wb.sheetnames == ["项目指标统计", "阶段详情"]
     ind = list(wb["项目指标统计"].iter_rows(values_only=True))
     assert ind[0][0].startswith("统计条件：") and "year=2025" in ind[0][0]
-    assert ind[1][:3] == ("分组（项目等级）", "项目基数", "审查次数")
-    assert ind[2][:3] == ("合计", 2, 7)
+    assert ind[1][:4] == ("分组（项目等级）", "项目基数", "审查次数", "平均审查次数")
+    assert ind[2][:4] == ("合计", 2, 7, 3.5)
     assert ind[3][:2] == ("一类", 2)
     stages = list(wb["阶段详情"].iter_rows(values_only=True))
     assert stages[1] == (

@@ -5,7 +5,7 @@ the review agency; the statistics count the applications the agency accepted (�
 caller's scope (row-level security: a county's staff see their county), in two parts:
 
 1. project indicators (项目指标统计): the number of projects (项目基数); the number of reviews (审查次数: review rounds
-   whose opinion was issued); the average natural and working days from acceptance to the review conclusion (出具审查
+   whose opinion was issued) and their average per project (the requirements' 「评价审查次数」 reads as either); the average natural and working days from acceptance to the review conclusion (出具审查
    结论) and from acceptance to the certificate (合格书), over the projects that reached it — in total and broken
    down by agency, district, jurisdiction, grade or month (``by``) for the charts;
 2. stage details (阶段详情), per review stage — the first, second, third review and the fourth with every later one:
@@ -313,6 +313,8 @@ def compute(conn: Connection, f: Filters) -> dict:
             "certificate_working_days": None,
         }
     total["title"] = "合计"
+    for row in (total, *groups):
+        row["average_reviews"] = round(row["reviews"] / row["projects"], 2) if row["projects"] else None
     low, high = f.period()
     return {
         "filters": f.described(),
@@ -343,6 +345,7 @@ INDICATOR_COLUMNS = (
     ("title", "分组"),
     ("projects", "项目基数"),
     ("reviews", "审查次数"),
+    ("average_reviews", "平均审查次数"),
     ("concluded", "已出审查结论"),
     ("passed", "审查合格"),
     ("failed", "审查不合格"),
