@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import random
+import uuid
 
 import chinese_calendar
 import pytest
@@ -58,15 +60,20 @@ def test_the_migration_covers_every_year_of_the_package(engine):
     with engine.connect() as conn:
         covered = conn.execute(sa.text("SELECT year, source, complete FROM work_calendar_years ORDER BY year")).all()
         days = conn.execute(sa.text("SELECT count(*), min(day), max(day) FROM work_calendar")).one()
-        ordinal_ok = conn.execute(
+    assert [y for y, _, _ in covered if y <= LAST.year] == list(range(FIRST.year, LAST.year + 1))
+    assert all(complete for _, _, complete in covered)
+    assert days[1] == FIRST and days[2] >= LAST
+    assert ordinals_are_running_counts(engine)
+
+
+def ordinals_are_running_counts(engine) -> bool:
+    """Every day's ordinal is the number of working days up to and including it."""
+    with engine.connect() as conn:
+        return conn.execute(
             sa.text("""SELECT bool_and(ordinal = running) FROM (
                 SELECT ordinal, (count(*) FILTER (WHERE working) OVER (ORDER BY day))::int AS running
                 FROM work_calendar) r""")
         ).scalar()
-    assert [y for y, _, _ in covered if y <= LAST.year] == list(range(FIRST.year, LAST.year + 1))
-    assert all(complete for _, _, complete in covered)
-    assert days[1] == FIRST and days[2] >= LAST
-    assert ordinal_ok
 
 
 def test_known_days(client):
@@ -305,6 +312,7 @@ def test_an_edit_counts_at_once_is_audited_and_survives_a_sync(client, engine):
         assert r.json() == {"date": "2005-06-01", "working": False, "kind": "holiday", "name": "临时放假"}
         after = client.get(f"{C}/working-days", params={"start": "2005-05-31", "end": "2026-10-08"}).json()
         assert after["working_days"] == before["working_days"] - 1
+        assert ordinals_are_running_counts(engine)
         assert client.get(f"{C}/working-days", params={"start": "2005-05-31", "end": "2005-06-01"}).json() == {
             "working_days": 0
         }
@@ -332,6 +340,7 @@ def test_an_edit_counts_at_once_is_audited_and_survives_a_sync(client, engine):
         with engine.begin() as conn:
             assert calendar.sync(conn, "test")["changed_days"] == 1
     assert client.get(f"{C}/working-days", params={"start": "2005-05-31", "end": "2026-10-08"}).json() == before
+    assert ordinals_are_running_counts(engine)
 
 
 def test_calendar_missing_raised_by_any_query_is_a_422():
@@ -368,3 +377,115 @@ def test_statistics_count_in_the_query_itself(engine):
         )
         assert "chengjian_working_days" not in plan and "chengjian_add_working_days" not in plan, plan
         assert "::integer[]" in plan
+
+
+# -- the back office's month grid ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    from tests.conftest import running_server
+
+    with running_server(app) as base:
+        yield base
+
+
+def test_the_month_grid_in_a_browser(server, engine, no_undeclared_year):
+    """An administrator opens 工作日历: October 2026 shows the National Day holidays and the make-up Saturday; a
+    day is changed (a missing name shown at its field first) and counted at once; a new year is declared from the
+    notice's lines; everything is put back afterwards."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.conftest import TEST_PASSWORD, make_user
+    from tests.test_admin import CHROMIUM, CHROMIUM_ARGS
+
+    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
+    admin = f"cal-admin-{uuid.uuid4().hex[:6]}"
+    make_user(admin, ["admin"])
+    day = dt.date(2005, 6, 1)
+    errors: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
+                page.set_default_timeout(15_000)
+                page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+                page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+                page.goto(server + "/admin#calendar")
+                login = page.locator("#login")
+                login.locator("input[name=username]").fill(admin)
+                login.locator("input[name=password]").fill(TEST_PASSWORD)
+                login.locator("button[type=submit]").click()
+                pane = page.locator(".pane[data-tab=calendar]")
+                expect(page.locator(".tab[data-tab=calendar]")).to_have_text("工作日历")
+                expect(pane.locator(".cal-info")).to_contain_text("chinesecalendar 覆盖至 2026 年")
+
+                pane.locator("select[name=year]").select_option("2026")
+                expect(pane.locator(".cal-info")).to_contain_text("2026 年：")
+                pane.locator("select[name=month]").select_option("10")
+                national = pane.locator(".cal-day[data-date='2026-10-01']")
+                expect(national).to_have_class("cal-day kind-holiday")
+                expect(national).to_contain_text("国庆节")
+                expect(national.locator(".cal-mark")).to_have_text("休")
+                makeup = pane.locator(".cal-day[data-date='2026-10-10']")
+                expect(makeup).to_have_class("cal-day kind-makeup")
+                expect(makeup.locator(".cal-mark")).to_have_text("班")
+                expect(pane.locator(".cal-day[data-date='2026-10-11']")).to_have_class("cal-day kind-weekend")
+                # Monday 2026-09-28 is the first cell of its row: the grid starts on Monday, 1 October is a Thursday
+                assert pane.locator(".cal-blank").count() == 3
+
+                # a correction: 2005-06-01 becomes a holiday (first without its name)
+                pane.locator("select[name=year]").select_option("2005")
+                expect(pane.locator(".cal-day[data-date='2005-10-01']")).to_be_visible()  # the year's October
+                pane.locator("select[name=month]").select_option("6")
+                pane.locator(f".cal-day[data-date='{day}']").click()
+                dlg = page.locator("dialog")
+                dlg.locator("select[name=kind]").select_option("holiday")
+                dlg.locator("button[type=submit]").click()
+                expect(dlg.locator(".field[data-field=name] .field-error")).to_contain_text("请填写节日名称")
+                dlg.locator("input[name=name]").fill("界面测试假日")
+                dlg.locator("button[type=submit]").click()
+                expect(dlg).to_have_count(0)
+                cell = pane.locator(f".cal-day[data-date='{day}']")
+                expect(cell).to_have_class("cal-day kind-holiday admin")
+                expect(cell).to_contain_text("界面测试假日")
+                with engine.connect() as conn:
+                    assert (
+                        conn.execute(sa.text("SELECT chengjian_working_days('2005-05-31', '2005-06-01')")).scalar() == 0
+                    )
+
+                # a new year from the notice's lines: a bad line is shown at its field, then the year is stored
+                pane.locator("button", has_text="录入新年度").click()
+                dlg = page.locator("dialog")
+                dlg.locator("input[name=year]").fill(str(UNDECLARED))
+                dlg.locator("textarea[name=holidays]").fill(f"{UNDECLARED}-01-01 元旦\n十月一日 国庆节")
+                dlg.locator("button[type=submit]").click()
+                expect(dlg.locator(".field[data-field=holidays] .field-error")).to_contain_text("第 2 行")
+                dlg.locator("textarea[name=holidays]").fill(
+                    f"{UNDECLARED}-01-01 元旦\n{UNDECLARED}-10-01~{UNDECLARED}-10-07 国庆节"
+                )
+                dlg.locator("textarea[name=makeups]").fill(f"{UNDECLARED}-09-29 国庆节调休")  # a Monday
+                dlg.locator("button[type=submit]").click()
+                expect(dlg.locator(".field[data-field=makeups] .field-error")).to_contain_text("不是周末")
+                dlg.locator("textarea[name=makeups]").fill(f"{UNDECLARED}-09-28 国庆节调休")
+                dlg.locator("button[type=submit]").click()
+                expect(dlg).to_have_count(0)
+                expect(pane.locator(".cal-info")).to_contain_text(
+                    f"{UNDECLARED} 年：管理员维护；节假日 8 天，调休上班 1 天"
+                )
+                pane.locator("select[name=month]").select_option("10")
+                expect(pane.locator(f".cal-day[data-date='{UNDECLARED}-10-07']")).to_have_class(
+                    "cal-day kind-holiday admin"
+                )
+            finally:
+                browser.close()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE work_calendar SET source = 'chinesecalendar' WHERE day = :d"), {"d": day})
+        with engine.begin() as conn:
+            calendar.sync(conn, "test")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT kind FROM work_calendar WHERE day = :d"), {"d": day}).scalar() == "workday"
+    unexpected = [e for e in errors if "status of 422" not in e]
+    assert not unexpected, unexpected

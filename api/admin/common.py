@@ -31,6 +31,7 @@ TABS = (
     ("keys", "admin.keys"),
     ("log", "admin.log"),
     ("sms", "admin.sms"),
+    ("calendar", "calendar.edit"),  # the working-day calendar (api/calendar.py)
 )
 LOG_ACTIONS = {
     "login": "登录",
