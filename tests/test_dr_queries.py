@@ -134,6 +134,22 @@ def test_in_review_filters_and_columns(client, w, city):
     assert accepted == {f"{world.PREFIX}I1项目", f"{world.PREFIX}C2项目"}
 
 
+def test_reviewed_filters(client, w, city):
+    """The reviewed query's period may be that of the conclusion; the window and the category narrow it too."""
+    get = lambda **p: client.get("/api/review/queries/reviewed", params=p, headers=city)  # noqa: E731
+    a1 = w["agencies"]["A1"]
+    names = lambda res: {r["name"] for r in res.json()["rows"]}  # noqa: E731
+    assert names(get(agency_id=a1, date_by="concluded", start="2025-10-01", end="2025-12-31")) == {
+        f"{world.PREFIX}R1项目"
+    }
+    assert names(get(agency_id=a1, date_by="accepted", start="2025-03-03", end="2025-03-03")) == {
+        f"{world.PREFIX}R2项目"
+    }
+    assert names(get(agency_id=a1, review_category="市政基础设施")) == {f"{world.PREFIX}R2项目"}
+    assert names(get(designer="统计测试", window="建德市")) == {f"{world.PREFIX}C1项目"}
+    assert get(agency_id=a1, window="淳安县").json()["total"] == 0
+
+
 def test_paging(client, w, city):
     """Pages of ``size`` rows in a stable order; the total counts every row."""
     p = {"designer": "统计测试", "sort": "submitted_at", "size": 2}
