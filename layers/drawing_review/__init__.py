@@ -70,3 +70,4 @@ register(
         grantable=True,
     ),
 )
+from layers.drawing_review import queries as _queries, stats as _stats  # noqa: F401,E402,I001
