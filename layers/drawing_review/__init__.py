@@ -70,3 +70,5 @@ register(
         grantable=True,
     ),
 )
+
+from layers.drawing_review import flow as _flow  # noqa: F401,E402

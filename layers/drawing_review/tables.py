@@ -127,3 +127,6 @@ time_limits = sa.Table(
     sa.Column("updated_at", TS),
     sa.Column("updated_by", sa.Text),
 )
+
+# migration dr_0006 (the flow): each building's disciplines
+buildings.append_column(sa.Column("disciplines", ARRAY(sa.Text)))
