@@ -77,9 +77,11 @@ from layers.drawing_review.process import (
     DEPARTMENTS,
     DISCIPLINES,
     GRADES,
+    JURISDICTIONS,
     MACHINE,
     OPINION_CONCLUSIONS,
     PIN_STATUS,
+    STAGES,
     STATES,
 )
 
@@ -908,6 +910,20 @@ register_link(
     Link(target="enterprises", module="drawing_review", title="施工图审查（设计单位）", table="dr_applications",
          column="designer_uscc", target_column="uscc", kind=APPLICATION.kind, columns=_COLUMNS),
 )  # fmt: skip
+
+
+@router.get("/api/review/vocabulary", summary="施工图联审的取值：审查类别、项目等级、审查内容、专业、结论、管辖、阶段")
+def vocabulary() -> dict:
+    return {
+        "categories": list(CATEGORIES),
+        "grades": list(GRADES),
+        "contents": CONTENTS,
+        "disciplines": DISCIPLINES,
+        "conclusions": list(OPINION_CONCLUSIONS),
+        "jurisdictions": list(JURISDICTIONS),
+        "stages": STAGES,
+        "states": STATES,
+    }
 
 
 # -- the workbench page (/review) ----------------------------------------------------------------------------------
