@@ -110,6 +110,8 @@ def test_city_application_from_draft_to_certificate(client, world, engine):
     assert client.get(f"{API}/{a['id']}", headers=h(world, "dr-agency")).status_code == 404
     draw(a["id"], world["agency_id"]["agency"])
     assert ("dr-agency", "review_agency") in grants(engine, a["review_project_id"])
+    pin = one(engine, "SELECT status, agency FROM review_projects WHERE id = :i", i=a["review_project_id"])
+    assert (pin["status"], pin["agency"]) == ("待受理", "联审测试施工图审查中心有限公司")
     d = client.get(f"{API}/{a['id']}", headers=h(world, "dr-agency")).json()
     assert (d["status"], d["agency_name"]) == ("drawn", "联审测试施工图审查中心有限公司")
     assert d["due_on"] is not None and d["stage"] == "accept"

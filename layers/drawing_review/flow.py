@@ -429,7 +429,11 @@ def rounds_with_opinions(conn: Connection, application_id: int) -> list[dict]:
 
 def detail(conn: Connection, row: dict, who: Principal) -> dict:
     row = whole(conn, row)
+    x, y = conn.execute(
+        sa.text("SELECT ST_X(geom), ST_Y(geom) FROM review_projects WHERE id = :p"), {"p": row["review_project_id"]}
+    ).one()
     return {
+        "point": {"lon": x, "lat": y},
         "buildings": buildings_of(conn, row["id"]),
         "disciplines": disciplines_of(conn, row["id"]),
         "rounds": rounds_with_opinions(conn, row["id"]),

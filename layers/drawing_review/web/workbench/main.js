@@ -200,8 +200,8 @@ function applicationForm(pane, a = null) {
     { name: "floor_area_m2", label: "总建筑面积（㎡）", type: "number", value: v.floor_area_m2 },
     { name: "investment_wan", label: "估算投资（万元）", type: "number", value: v.investment_wan },
     { name: "district", label: "所在区县（项目库之外的项目）", value: a ? a.district : "" },
-    { name: "lon", label: "经度（项目库之外的项目）", type: "number", step: "any" },
-    { name: "lat", label: "纬度（项目库之外的项目）", type: "number", step: "any" },
+    { name: "lon", label: "经度（项目库之外的项目）", type: "number", step: "any", value: a && !a.verified ? a.point.lon : "" },
+    { name: "lat", label: "纬度（项目库之外的项目）", type: "number", step: "any", value: a && !a.verified ? a.point.lat : "" },
     { name: "buildings", label: "单体及专业", type: "custom", render: () => buildingsEditor(a ? a.buildings : []), read: readBuildings },
   ], {
     submit: a ? "保存修改" : "保存草稿",
