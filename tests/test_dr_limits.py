@@ -149,6 +149,9 @@ def test_overdue_and_nearly_due_are_flagged_and_listed(client, world, engine):
     assert r.status_code == 200, r.text
     (item,) = [i for i in r.json()["items"] if i["id"] == a["id"]]
     assert item["flag"] == "overdue" and item["overdue_working_days"] >= 1
+    # The application's own list and detail carry the flag too.
+    d = client.get(f"{API}/applications/{a['id']}", headers=h(world, "dr-agency")).json()
+    assert (d["flag"], d["flag_title"]) == ("overdue", "已逾期")
     assert a["id"] in {i["id"] for i in client.get(f"{API}/overdue", headers=h(world, "dr-city")).json()["items"]}
     for user in ("dr-jd-agency", "dr-jd-window", "dr-other-builder"):
         r = client.get(f"{API}/overdue", params={"limit": 500}, headers=h(world, user))

@@ -41,6 +41,7 @@ application's due date (``limits``) in step with every transition, whoever takes
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import Any
 
@@ -327,11 +328,22 @@ def whole(conn: Connection, row: dict) -> dict:
     return {**row, **found}
 
 
+def _bounds(conn: Connection) -> dict:
+    """Today and the last nearly-due day, kept a minute on the connection (a list flags each of its rows with them;
+    a change of the calendar shows within the minute)."""
+    stamp = (limits.today(), int(time.monotonic() // 60))
+    held = conn.info.get("dr_flag_bounds")
+    if held is None or held[0] != stamp:
+        held = conn.info["dr_flag_bounds"] = (stamp, limits.flags(conn))
+    return held[1]
+
+
 def view(conn: Connection, row: dict, who: Principal) -> dict:
     row = whole(conn, row)
     agency_uscc = row.get("agency_uscc")
     n = progress.names(conn, row["builder_uscc"], row["designer_uscc"], agency_uscc)
     status = row["status"]
+    flag = limits.flag_of(row["due_on"], status, _bounds(conn)) if row["due_on"] else None
     return {
         "id": row["id"],
         "application_no": row["application_no"],
@@ -367,6 +379,8 @@ def view(conn: Connection, row: dict, who: Principal) -> dict:
         "certified_at": _iso(row["certified_at"]),
         "due_on": _iso(row["due_on"]),
         "stage": limits.STAGE_OF_STATE.get(status),
+        "flag": flag,
+        "flag_title": limits.FLAG_TITLES.get(flag or ""),
         "return_reason": row["return_reason"],
         "version": row["version"],
         "actions": [a for a in MACHINE.allowed(status, who.can) if not APPLICATION.action(a["action"]).handled_by],

@@ -70,6 +70,7 @@ const COLUMNS = [
   { label: "管辖", render: (a) => a.jurisdiction },
   { label: "状态", render: (a) => statusTag(a) },
   { label: "本阶段到期日", className: "nowrap", render: (a) => day(a.due_on) },
+  { label: "时限", render: (a) => (a.flag ? h("span", { class: `flag-${a.flag}` }, a.flag_title) : "") },
 ];
 
 function applications(pane, ctx, fixed, mine = false, filters = false) {
