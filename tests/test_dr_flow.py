@@ -6,9 +6,11 @@ bad input refused with a Chinese 4xx naming the field, nothing changed."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import text
 
 from tests import dr_world
@@ -279,6 +281,13 @@ def test_every_role_sees_only_its_own(client, world, engine):
     assert seen["dr-city"] == mine
     assert seen["dr-window"] == {city["id"]} and seen["dr-jd-window"] == {county["id"]}
     assert seen["dr-jd-staff"] == {county["id"]} and seen["dr-ca-staff"] == set()
+    # The window's Excel export holds its jurisdiction's applications only.
+    r = client.get(f"{API}.xlsx", headers=h(world, "dr-window"))
+    assert r.status_code == 200, r.text
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    numbers = {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert city["application_no"] in numbers and county["application_no"] not in numbers
+    assert [c.value for c in sheet[1]][:3] == ["申请编号", "项目代码", "项目名称"]
     # A county fire department sees its county's applications with fire.
     fire = client.post(API, json=application(world, free_code("建德市"), county=True),
                        headers=h(world, "dr-jd-builder")).json()  # fmt: skip
