@@ -130,7 +130,7 @@ def test_overdue_and_nearly_due_are_flagged_and_listed(client, world, engine):
         ids = lambda which, day: {i["id"] for i in limits.due_list(conn, who, which, day)["items"]}  # noqa: E731
         assert a["id"] not in ids("all", today)  # ten working days ahead
         before = due - dt.timedelta(days=1)
-        while not calendar.is_working(conn, before):
+        while not calendar.is_working(conn, before)["working"]:
             before -= dt.timedelta(days=1)
         assert a["id"] in ids("nearly_due", before) and a["id"] not in ids("overdue", before)
         late = due + dt.timedelta(days=3)
@@ -138,6 +138,11 @@ def test_overdue_and_nearly_due_are_flagged_and_listed(client, world, engine):
         assert listed[a["id"]]["flag"] == "overdue" and listed[a["id"]]["flag_title"] == "已逾期"
         assert listed[a["id"]]["overdue_working_days"] == calendar.working_days(conn, due, late)
         assert listed[a["id"]]["stage_title"] == "审查"
+        # A day whose next working days the calendar does not know: said so, or (for a list) nothing nearly due.
+        assert limits.flags(conn, dt.date(2040, 6, 1), strict=False)["soon_until"] is None
+        with pytest.raises(calendar.CalendarMissing) as missing, conn.begin_nested():
+            limits.flags(conn, dt.date(2040, 6, 1))
+        assert missing.value.code == "calendar_missing" and missing.value.field == "due_on"
         # The timeline shows the open stage overdue on that day.
         row = dict(conn.execute(text("SELECT * FROM dr_applications WHERE id = :i"), {"i": a["id"]}).mappings().one())
         (open_stage,) = [s for s in progress.timeline(conn, row, late) if s["open"]]

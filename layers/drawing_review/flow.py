@@ -334,7 +334,7 @@ def _bounds(conn: Connection) -> dict:
     stamp = (limits.today(), int(time.monotonic() // 60))
     held = conn.info.get("dr_flag_bounds")
     if held is None or held[0] != stamp:
-        held = conn.info["dr_flag_bounds"] = (stamp, limits.flags(conn))
+        held = conn.info["dr_flag_bounds"] = (stamp, limits.flags(conn, strict=False))
     return held[1]
 
 

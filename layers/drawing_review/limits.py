@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
-from geo import audit
+from geo import audit, calendar
 from geo.bounds import BEIJING, Text, Version, Whole
 from geo.errors import StaleVersion
 from layers.drawing_review import tables as t
@@ -51,15 +51,12 @@ def local_day(moment: dt.datetime | dt.date | None) -> dt.date | None:
 
 
 def add_working_days(conn: Connection, start: dt.date, n: int) -> dt.date:
-    from geo import calendar
-
-    return calendar.add_working_days(conn, start, n)
+    """The n-th working day after ``start``; a year the calendar does not cover is a 422 (``calendar_missing``)."""
+    return calendar.add_working_days(conn, start, n, "due_on")
 
 
 def working_days(conn: Connection, start: dt.date, stop: dt.date) -> int:
     """Working days d with start < d ≤ stop (0 when stop is not after start)."""
-    from geo import calendar
-
     return calendar.working_days(conn, start, stop) if stop > start else 0
 
 
@@ -177,10 +174,19 @@ def put_limits(
 # -- due dates, overdue and nearly due ------------------------------------------------------------------------------
 
 
-def flags(conn: Connection, day: dt.date | None = None) -> dict[str, Any]:
-    """The bounds the flags are computed with: ``today`` and the last day that is still 'nearly due'."""
+def flags(conn: Connection, day: dt.date | None = None, strict: bool = True) -> dict[str, Any]:
+    """The bounds the flags are computed with: ``today`` and the last day that is still 'nearly due'. When those
+    two working days reach a year the calendar does not cover: an error (``strict``), else ``soon_until`` None —
+    nothing is flagged nearly due rather than guessed (a list still shows, and flags the overdue)."""
     day = day or today()
-    return {"today": day, "soon_until": add_working_days(conn, day, NEARLY_DUE_DAYS)}
+    if strict:
+        return {"today": day, "soon_until": add_working_days(conn, day, NEARLY_DUE_DAYS)}
+    try:
+        with conn.begin_nested():  # the database's refusal aborts only this savepoint, not the caller's reads
+            soon: dt.date | None = add_working_days(conn, day, NEARLY_DUE_DAYS)
+    except calendar.CalendarMissing:
+        soon = None
+    return {"today": day, "soon_until": soon}
 
 
 def flag_of(due: dt.date | None, status: str, bounds: dict[str, Any]) -> str | None:
@@ -189,7 +195,7 @@ def flag_of(due: dt.date | None, status: str, bounds: dict[str, Any]) -> str | N
         return None
     if due < bounds["today"]:
         return "overdue"
-    if due <= bounds["soon_until"]:
+    if bounds["soon_until"] is not None and due <= bounds["soon_until"]:
         return "nearly_due"
     return None
 
