@@ -383,3 +383,29 @@ def test_bad_input_is_refused_and_changes_nothing(client, world, engine):
     # Certificates only for a passed review.
     r = client.post(f"{API}/{a['id']}/certificate", json={"version": v}, headers=h(world, "dr-agency"))
     assert r.status_code == 409 and r.json()["code"] == "not_passed"
+
+
+def test_grants_in_bulk_follow_the_same_rules(client, world, engine):
+    """``grant_all`` (for applications written in bulk, as the demo does) gives exactly the grants the flow gives."""
+    from geo.db import transaction
+    from layers.drawing_review.flow import grant_all
+
+    a = client.post(
+        API, json=application(world, free_code("建德市"), county=True), headers=h(world, "dr-jd-builder")
+    ).json()
+    r = client.post(
+        f"{API}/{a['id']}/actions/submit", json={"version": a["version"]}, headers=h(world, "dr-jd-builder")
+    )
+    assert r.status_code == 200, r.text
+    draw(a["id"], world["agency_id"]["jd_agency"], window="dr-jd-window")
+    given = grants(engine, a["review_project_id"])
+    assert given == {("dr-jd-builder", "builder"), ("dr-jd-designer", "design_unit"),
+                     ("dr-jd-agency", "review_agency"), ("dr-fire", "co_reviewer"), ("dr-jd-fire", "co_reviewer")}  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM user_grants WHERE layer = 'review_projects' AND feature_id = :f"),
+                     {"f": a["review_project_id"]})  # fmt: skip
+    with transaction() as conn:
+        assert grant_all(conn, "test") >= len(given)
+    assert grants(engine, a["review_project_id"]) == given
+    with transaction() as conn:
+        assert grant_all(conn, "test") == 0  # nothing twice
