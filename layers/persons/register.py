@@ -308,8 +308,25 @@ def filters(
     return where
 
 
-def query(conn: Connection, where: list, limit: int | None = 20, offset: int = 0) -> tuple[int, list[dict]]:
+def query(
+    conn: Connection, where: list, limit: int | None = 20, offset: int = 0, searched: bool = False
+) -> tuple[int, list[dict]]:
+    """The total and one page (in id order) of the persons ``where`` selects. A name search (``searched``: ``where``
+    holds :func:`name_matches`) is one statement, the page with the total beside each row (``count(*) OVER ()``), so
+    that the search function runs once, not once for the count and again for the page; its candidates are few (a
+    name's bigram). A list without one counts apart (a window over the whole register would sort all of it)."""
     p = t.persons
+    if searched and limit:
+        page = (
+            sa.select(p, sa.func.count().over().label("_total"))
+            .where(*where)
+            .order_by(p.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = [dict(r) for r in conn.execute(page).mappings()]
+        if rows or offset == 0:
+            return (rows[0]["_total"] if rows else 0), [{k: v for k, v in r.items() if k != "_total"} for r in rows]
     total = conn.execute(sa.select(sa.func.count()).select_from(p).where(*where)).scalar_one()
     page = sa.select(p).where(*where).order_by(p.c.id)
     if limit:
