@@ -75,6 +75,27 @@ def file_response(request: Request, path: Path, cache_control: str) -> Response:
     return Response(body, media_type=media, headers=headers)
 
 
+def page_router(path: str, folder: Path, page: str = "index.html") -> APIRouter:
+    """A module's back-office page (the registers' consoles): ``path`` answers ``folder/page``, ``path/<file>`` the
+    page's own scripts and styles from ``folder`` (nothing outside it: 404), always revalidated; left out of the API
+    description. A module's ``pages.py`` sets ``router = page_router(...)``."""
+    root = folder.resolve()
+    pages = APIRouter(include_in_schema=False)
+
+    @pages.get(path)
+    def module_page(request: Request) -> Response:
+        return file_response(request, root / page, APP_CACHE)
+
+    @pages.get(path + "/{file:path}")
+    def module_file(file: str, request: Request) -> Response:
+        target = (root / (file or page)).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            raise ApiError(404, "not_found", "请求的文件不存在。", "path", {"path": file})
+        return file_response(request, target, APP_CACHE)
+
+    return pages
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def index(request: Request) -> Response:
     return file_response(request, WEBMAP / "index.html", APP_CACHE)
