@@ -44,7 +44,7 @@ from api.accounts.ids import check_id_number, check_uscc
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
-from geo import audit, personal
+from geo import audit, personal, sheets
 from geo.bounds import MOBILE, RESIDENT_ID, USCC, Code, Text, Version
 from geo.records import Link, register_link
 from layers import persons
@@ -435,12 +435,7 @@ def _unmask_cells(conn: Connection, data: dict[str, Any], expert_id: Any) -> dic
 def import_xlsx(
     conn: Connection, content: bytes, commit: bool, actor: str, client: str | None = None, user_id: int | None = None
 ) -> dict:
-    from openpyxl import load_workbook
-
-    try:
-        ws = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-    except Exception:
-        raise ApiError(422, "file_format", "无法读取该文件，请上传 Excel（.xlsx）文件。", "file")
+    ws = sheets.open_workbook(content).worksheets[0]
     rows = ws.iter_rows(values_only=True)
     header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
     by_title = {title: key for key, title in HEADERS.items()}
@@ -455,12 +450,10 @@ def import_xlsx(
             "file",
             {"missing": missing, "expected": list(HEADERS.values())},
         )
-    report = {"mode": "commit" if commit else "dry_run", "rows": 0, "created": 0, "updated": 0, "errors": []}
+    report = sheets.report(commit, rows=0, created=0, updated=0)
     seen: dict[str, int] = {}
     outer = conn.begin_nested()
-    for number, values in enumerate(rows, start=2):
-        if not values or all(v in (None, "") for v in values):
-            continue
+    for number, values in sheets.filled_rows(rows):
         report["rows"] += 1
         try:
             with conn.begin_nested():
@@ -498,32 +491,7 @@ def import_xlsx(
                     "message": f"第 {number} 行：与已有数据冲突（手机号或身份证号已被使用）。",
                 }
             )
-    report["valid"] = not report["errors"]
-    if not commit or report["errors"]:
-        outer.rollback()
-        if commit:
-            raise ApiError(
-                422,
-                "import_rejected",
-                f"文件中有 {len(report['errors'])} 行未通过检查，未导入任何专家。请按报告修改后重新上传。",
-                "file",
-                report,
-            )
-        return report
-    outer.commit()
-    audit.record(
-        conn,
-        actor,
-        "import",
-        "experts",
-        None,
-        None,
-        None,
-        client,
-        {"rows": report["rows"], "created": report["created"], "updated": report["updated"]},
-        user_id,
-    )
-    return report
+    return sheets.conclude(conn, outer, report, commit, "专家", "experts", actor, client, user_id)
 
 
 def export_xlsx(experts: list[dict]) -> bytes:
