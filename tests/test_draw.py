@@ -157,7 +157,7 @@ def test_default_seed_from_secrets(monkeypatch):
         calls.append(n)
         return b"\xab" * n
 
-    monkeypatch.setattr(draw.secrets, "token_bytes", fake_token_bytes)
+    monkeypatch.setattr(draw.lottery.secrets, "token_bytes", fake_token_bytes)  # the core lottery draws seeds
     p = prepare([project()], experts(3))
     assert calls == [32] and p.seed == b"\xab" * 32
     assert run(p).seed == "ab" * 32
