@@ -70,3 +70,5 @@ register(
         grantable=True,
     ),
 )
+
+from layers.drawing_review import lottery as _lottery  # noqa: F401,E402  (agencies, ratio tables, the draw)

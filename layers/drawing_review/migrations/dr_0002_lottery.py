@@ -15,7 +15,7 @@ records.
   before the draw; the seed is revealed by the draw that uses it.
 - ``dr_draws``: one draw record per draw: the published inputs (canonical JSON) and their SHA-256, the commitment
   and when it was made, the revealed seed, the result (agency, every exclusion with its reason, the deficits).
-  Publicly readable: the verification page recomputes it without signing in.
+  Publicly readable: the verification page recomputes it without signing in. Append-only for the app role.
 
 Revision ID: dr_0002
 """
@@ -147,7 +147,7 @@ def upgrade() -> None:
             jurisdiction text NOT NULL CHECK (jurisdiction IN ({_in(JURISDICTIONS)})),
             ratio_version integer NOT NULL,
             scheme text NOT NULL,
-            inputs jsonb NOT NULL,
+            inputs text NOT NULL,  -- the canonical JSON exactly as hashed (jsonb would renormalize numbers)
             inputs_sha256 text NOT NULL,
             commitment_id bigint NOT NULL UNIQUE REFERENCES dr_seed_commitments (id),
             commitment text NOT NULL,
@@ -165,8 +165,12 @@ def upgrade() -> None:
     op.execute("CREATE INDEX dr_draws_drawn_at_idx ON dr_draws (jurisdiction, drawn_at)")
     install_scope_policy("dr_draws", "district", "review_projects", "review_project_id", public_read=True)
 
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
-    op.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
+    # Grants on this revision's tables only (a grant on ALL TABLES would also reopen the append-only audit log);
+    # the ratio history and the draw records are append-only for the app role.
+    writable = ("dr_qualifications", "dr_affiliations", "dr_ratio_tables", "dr_ratios", "dr_seed_commitments")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(writable)} TO {APP_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT ON dr_ratio_history, dr_draws TO {APP_ROLE}")
+    op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
 
 
 def downgrade() -> None:
