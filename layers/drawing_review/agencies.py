@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import JSONB
 
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
@@ -280,7 +281,8 @@ def list_agencies(conn: Connection, q: str | None = None, active: bool | None = 
 
 AUDIT = sa.table(
     "audit_log",
-    *(sa.column(c) for c in ("id", "at", "actor", "action", "layer", "feature_id", "before", "after", "detail")),
+    *(sa.column(c) for c in ("id", "at", "actor", "action", "layer", "feature_id")),
+    *(sa.column(c, JSONB) for c in ("before", "after", "detail")),
 )
 ACTIONS = {"create": "新增", "update": "修改", "delete": "删除"}
 OBJECTS = {
