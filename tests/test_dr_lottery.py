@@ -330,3 +330,114 @@ def test_accepted_projects_list_with_agency_date_and_draw(client_module, engine,
     assert {x["jurisdiction"] for x in county} == {"建德市"} and jd_app in [x["id"] for x in county]
     bad = c.get(f"{API}/accepted", params={"from": "2026-02-01", "to": "2026-01-01"}, headers=world["window"])
     assert bad.status_code == 422
+
+
+# -- the pages in Chromium ---------------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def server(app, tables):
+    from tests.conftest import running_server
+
+    with running_server(app) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    import os
+
+    from playwright.sync_api import expect, sync_playwright
+
+    assert os.path.exists(CHROMIUM), "Debian's chromium is needed"
+    expect.set_options(timeout=15_000)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            b.close()
+            expect.set_options(timeout=5_000)
+
+
+def sign_in(page, user: str) -> None:
+    from tests.conftest import TEST_PASSWORD
+
+    page.locator("#login input[name=username]").fill(user)
+    page.locator("#login input[name=password]").fill(TEST_PASSWORD)
+    page.locator("#login button[type=submit]").click()
+
+
+def test_lottery_and_verify_pages_in_chromium(browser, server, engine, world):
+    """The lottery page: the city's ratio table, an edit refused for its sum then saved with its reason into the
+    history, realized shares with the chart, a draw for an awaiting application; the draw's public verification
+    page says 一致 without signing in; the accepted list and the agencies page open."""
+    from playwright.sync_api import expect
+
+    app_id = application(engine, world["builder"], world["designer"])
+    errors: list[str] = []
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/review/lottery")
+    sign_in(page, "dr_lt_supervisor")
+    panel = page.locator("#ratios")
+    expect(panel).to_contain_text("市本级 · 审查机构摇号比例")
+    expect(panel.locator("tbody tr")).to_have_count(6)
+    expect(panel.locator("#next-commitment")).to_contain_text("生成")
+    expect(page.locator("#shares tbody tr").first).to_be_visible()
+    expect(page.locator("#shares-chart canvas")).to_have_count(1)  # ECharts drew the chart
+
+    page.locator("#edit-ratios").click()
+    dlg = page.locator("dialog[open]")
+    first = dlg.locator(f"input[data-agency='{world['city'][0]}']")
+    first.fill("30")
+    expect(dlg.locator(".sum")).to_have_text("合计 105.00%")
+    dlg.locator("textarea[name=reason]").fill("浏览器测试：调整比例")
+    dlg.locator("button[type=submit]").click()
+    expect(dlg.locator("[data-field=ratios] .field-error")).to_contain_text("100%")
+    first.fill("25")
+    dlg.locator(f"input[data-agency='{world['city'][1]}']").fill("20")
+    expect(dlg.locator(".sum")).to_have_text("合计 100.00%")
+    dlg.locator("button[type=submit]").click()
+    expect(page.locator("dialog[open]")).to_have_count(0)
+    expect(page.locator("#history tbody tr").first).to_contain_text("浏览器测试：调整比例")
+    expect(page.locator("#history tbody tr").first).to_contain_text("dr_lt_supervisor")
+
+    page.locator(f"button[data-draw='{app_id}']").click()
+    result = page.locator("#draw-result")
+    expect(result).to_contain_text("摇中审查机构")
+    with engine.connect() as conn:
+        draw_id, agency_name = conn.execute(
+            text(
+                "SELECT d.id, e.name FROM dr_draws d JOIN dr_agencies a ON a.id = d.agency_id "
+                "JOIN enterprises e ON e.uscc = a.uscc WHERE d.application_id = :i"
+            ),
+            {"i": app_id},
+        ).one()
+    expect(result).to_contain_text(agency_name)
+    expect(result.locator("a")).to_have_attribute("href", f"/review/verify/{draw_id}")
+    expect(page.locator(f"button[data-draw='{app_id}']")).to_have_count(0)
+
+    page.goto(server + "/review/accepted")
+    expect(page.locator(".list")).to_be_visible()
+    page.goto(server + "/review/agencies")
+    page.locator(".filters input[name=q]").fill("摇号甲审图中心")
+    page.locator(".filters button[type=submit]").click()
+    expect(page.locator(".list tbody tr")).to_have_count(1)
+    page.locator(".list tbody tr td").first.click()
+    expect(page.locator("dialog[open]")).to_contain_text("资质范围")
+    context.close()
+
+    # The public verification page: no sign-in.
+    anonymous = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = anonymous.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/review/verify/{draw_id}")
+    expect(page.locator("#verdict")).to_have_text("一致")
+    expect(page.locator("#app")).to_contain_text(agency_name)
+    expect(page.locator("#login")).to_be_hidden()
+    anonymous.close()
+    assert errors == []

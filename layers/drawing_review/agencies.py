@@ -709,3 +709,8 @@ def verify_page(draw_id: int, request: Request) -> Response:
 def lottery_script(request: Request) -> Response:
     """The script the lottery's pages share (sign-in, tables, forms)."""
     return _page(request, "lottery.js")
+
+
+@router.get("/review/lottery.css", include_in_schema=False)
+def lottery_style(request: Request) -> Response:
+    return _page(request, "lottery.css")
