@@ -18,7 +18,7 @@ from sqlalchemy import text
 from layers.drawing_review import demo_lottery
 from layers.drawing_review.lottery import SCHEME, verify
 from tests.conftest import make_user
-from tests.test_dr_agencies import agency, application, enterprise
+from tests.test_dr_agencies import agency, application, code, enterprise
 
 API = "/api/review"
 CITY_NAMES = ("甲审图中心", "乙审图中心", "丙审图中心", "丁审图中心", "戊审图中心", "己审图中心")
@@ -330,6 +330,48 @@ def test_accepted_projects_list_with_agency_date_and_draw(client_module, engine,
     assert {x["jurisdiction"] for x in county} == {"建德市"} and jd_app in [x["id"] for x in county]
     bad = c.get(f"{API}/accepted", params={"from": "2026-02-01", "to": "2026-01-01"}, headers=world["window"])
     assert bad.status_code == 422
+
+
+def test_the_demo_seeder_qualifies_the_agencies_and_sets_ratio_tables(engine, world, tables):
+    """The seeder (run in a transaction that is rolled back, beside six more agencies of the counties): every
+    agency qualified, one table per jurisdiction summing to 100 % (a county's agencies in its own table), a
+    history of a few edits with their reasons."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            for i, district in enumerate(("建德市",) * 3 + ("淳安县",) * 3):
+                c = code(8500 + i)
+                conn.execute(
+                    text(
+                        "INSERT INTO enterprises (uscc, name, types, district) VALUES (:c, :n, '{review_agency}', :d)"
+                    ),
+                    {"c": c, "n": f"演示县审图{i}", "d": district},
+                )
+                conn.execute(text("INSERT INTO dr_agencies (uscc) VALUES (:c)"), {"c": c})
+            history_before = conn.execute(text("SELECT count(*) FROM dr_ratio_history")).scalar()
+            out = demo_lottery.seed_lottery(conn, None)
+            agencies_n = conn.execute(text("SELECT count(*) FROM dr_agencies")).scalar()
+            assert out["dr_qualifications"] == agencies_n + 1  # one expired certificate beside a valid one
+            sums = dict(
+                conn.execute(text("SELECT jurisdiction, sum(target_bp) FROM dr_ratios GROUP BY jurisdiction")).all()
+            )
+            assert sums == {"市本级": 10_000, "建德市": 10_000, "淳安县": 10_000}
+            county = conn.execute(
+                text(
+                    "SELECT r.jurisdiction, e.district FROM dr_ratios r JOIN dr_agencies a ON a.id = r.agency_id "
+                    "JOIN enterprises e ON e.uscc = a.uscc WHERE r.jurisdiction <> '市本级'"
+                )
+            ).all()
+            assert all(j == d for j, d in county) and len(county) == 6
+            reasons = (
+                conn.execute(text("SELECT reason FROM dr_ratio_history ORDER BY id OFFSET :n"), {"n": history_before})
+                .scalars()
+                .all()
+            )
+            assert len(reasons) == out["dr_ratio_history"] == 7
+            assert "根据上半年审查质量考核结果调整" in reasons
+        finally:
+            trans.rollback()
 
 
 # -- the pages in Chromium ---------------------------------------------------------------------------------------
