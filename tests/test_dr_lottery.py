@@ -481,5 +481,6 @@ def test_lottery_and_verify_pages_in_chromium(browser, server, engine, world):
     expect(page.locator("#verdict")).to_have_text("一致")
     expect(page.locator("#app")).to_contain_text(agency_name)
     expect(page.locator("#login")).to_be_hidden()
+    expect(page.locator("#logout")).to_be_hidden()
     anonymous.close()
     assert errors == []

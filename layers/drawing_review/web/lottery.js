@@ -205,7 +205,8 @@ async function lottery() {
           { label: "本版以来比例", render: (r) => pctText(r.version_share_pct) },
         ], s.rows, "没有摇号记录。"),
         chart);
-      if (window.echarts && s.rows.length) {
+      // Drawn once the panel is on the page (ECharts measures its element).
+      if (window.echarts && s.rows.length) requestAnimationFrame(() => {
         const c = window.echarts.init(chart);
         c.setOption({
           tooltip: { trigger: "axis" },
@@ -218,7 +219,7 @@ async function lottery() {
             { name: "期间实际比例", type: "bar", data: s.rows.map((r) => r.share_pct ?? 0) },
           ],
         });
-      }
+      });
     }
     await fill();
     return panel;
@@ -318,6 +319,7 @@ async function accepted(me) {
 async function verify() {
   const id = location.pathname.split("/").pop();
   show("app");
+  $("logout").hidden = true; // public: nobody needs to sign in
   let rec;
   let check;
   try {
@@ -337,8 +339,8 @@ async function verify() {
         ["承诺值生成时间", fmtTime(rec.committed_at, true)], ["比例表版本", `第 ${rec.ratio_version} 版`]])),
     h("section", { class: "panel" }, h("h2", {}, "验证结果（服务器由公布的输入和种子重算）"),
       table([
-        { label: "检查项", render: (c) => ({ inputs: "摇号输入摘要", commitment: "种子与承诺值", result: "摇中机构", exclusions: "回避名单" }[c.name] || c.name) },
-        { label: "结果", render: (c) => h("span", { class: c.ok ? "check-ok" : "check-bad" }, c.ok ? "一致" : "不一致") },
+        { label: "检查项", className: "nowrap", render: (c) => ({ inputs: "摇号输入摘要", commitment: "种子与承诺值", result: "摇中机构", exclusions: "回避名单" }[c.name] || c.name) },
+        { label: "结果", className: "nowrap", render: (c) => h("span", { class: c.ok ? "check-ok" : "check-bad" }, c.ok ? "一致" : "不一致") },
         { label: "说明", render: (c) => h("span", { class: "mono" }, c.detail) },
       ], check.checks)),
     h("section", { class: "panel" }, h("h2", {}, "参加摇号的机构"),
