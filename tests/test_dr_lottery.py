@@ -479,8 +479,21 @@ def test_lottery_and_verify_pages_in_chromium(browser, server, engine, world):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{server}/review/verify/{draw_id}")
     expect(page.locator("#verdict")).to_have_text("一致")
+    expect(page.locator("#browser-verdict")).to_have_text("一致")  # recomputed by the page itself (WebCrypto)
+    expect(page.locator("#browser-check tbody tr")).to_have_count(4)
     expect(page.locator("#app")).to_contain_text(agency_name)
     expect(page.locator("#login")).to_be_hidden()
     expect(page.locator("#logout")).to_be_hidden()
+
+    # A published record altered on its way (another seed): the page's own recomputation says 不一致.
+    def tamper(route):
+        body = json.loads(route.fetch().text())
+        body["seed"] = hashlib.sha256(b"forged").hexdigest()
+        route.fulfill(json=body)
+
+    page.route(f"{server}/api/review/draws/{draw_id}", tamper)
+    page.reload()
+    expect(page.locator("#browser-verdict")).to_have_text("不一致")
+    expect(page.locator("#browser-check tbody tr", has_text="种子与承诺值")).to_contain_text("不一致")
     anonymous.close()
     assert errors == []

@@ -33,9 +33,10 @@ seed in the record and commits the next seed, all in one transaction. The operat
 seeing the inputs (it was committed before), and the record cannot be changed afterwards without the check
 failing.
 
-Anyone recomputes a draw from its published record at ``/review/verify/{draw_id}`` (``GET
-/api/review/draws/{id}/verify``, no sign-in): the inputs' SHA-256, the seed against the commitment, the screening
-and the pick — "一致" when all agree.
+Anyone recomputes a draw from its published record at ``/review/verify/{draw_id}`` (no sign-in): the server
+recomputes it (``GET /api/review/draws/{id}/verify``: the inputs' SHA-256, the seed against the commitment, the
+screening and the pick — "一致" when all agree), and the page recomputes it again in the browser with WebCrypto from
+the published record alone (``web/lottery.js``, a second implementation), so a verifier need not trust the server.
 """
 
 from __future__ import annotations

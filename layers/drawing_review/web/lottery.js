@@ -316,6 +316,103 @@ async function accepted(me) {
 
 // -- public verification (/review/verify/{id}) -------------------------------------------------------------------------
 
+// The draw recomputed here, in the browser, from the published record only (a second implementation of
+// layers/drawing_review/lottery.py and geo/lottery.py): SHA-256 of the inputs and of the seed, the avoidance rules,
+// the HMAC-SHA256 stream and the deficit-weighted pick. WebCrypto needs a secure context (https or this machine).
+const enc = new TextEncoder();
+const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+const unhex = (s) => new Uint8Array(s.match(/../g).map((x) => parseInt(x, 16)));
+
+async function stream(seed, label) {
+  const key = await crypto.subtle.importKey("raw", seed, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  let counter = 0n;
+  let buf = [];
+  const take = async (n) => {
+    while (buf.length < n) {
+      const msg = new Uint8Array(label.length + 8);
+      msg.set(label);
+      new DataView(msg.buffer).setBigUint64(label.length, counter);
+      counter += 1n;
+      buf = buf.concat([...new Uint8Array(await crypto.subtle.sign("HMAC", key, msg))]);
+    }
+    const out = buf.slice(0, n);
+    buf = buf.slice(n);
+    return out;
+  };
+  return {
+    async below(n) {
+      if (n <= 1) return 0;
+      const bits = (BigInt(n) - 1n).toString(2).length;
+      const mask = (1n << BigInt(bits)) - 1n;
+      for (;;) {
+        const bytes = await take(Math.ceil(bits / 8));
+        const x = bytes.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n) & mask;
+        if (x < BigInt(n)) return Number(x);
+      }
+    },
+  };
+}
+
+function screenCode(app, agency, on) {
+  if (!agency.active) return "inactive";
+  const quals = agency.qualifications;
+  if (!quals.length) return "no_qualification";
+  let fits = quals.filter((q) => q.valid_from <= on && on <= q.valid_to);
+  if (!fits.length) return "expired";
+  fits = fits.filter((q) => q.categories.includes(app.review_category));
+  if (!fits.length) return "category";
+  fits = fits.filter((q) => q.grades.includes(app.grade));
+  if (!fits.length) return "grade";
+  if (app.floor_area_m2 !== null) {
+    fits = fits.filter((q) => q.max_floor_area_m2 === null || app.floor_area_m2 <= q.max_floor_area_m2);
+    if (!fits.length) return "scale";
+  }
+  if (!fits.some((q) => app.contents.every((c) => q.contents.includes(c)))) return "contents";
+  if (agency.uscc === app.builder_uscc) return "same_builder";
+  if (agency.uscc === app.designer_uscc) return "same_designer";
+  const ties = new Set(agency.affiliations.map((t) => t.uscc));
+  if (ties.has(app.builder_uscc)) return "affiliated_builder";
+  if (ties.has(app.designer_uscc)) return "affiliated_designer";
+  return null;
+}
+
+async function recomputeInBrowser(rec) {
+  const checks = [];
+  const digest = hex(await crypto.subtle.digest("SHA-256", enc.encode(rec.inputs)));
+  checks.push(["摇号输入摘要", digest === rec.inputs_sha256]);
+  const seed = unhex(rec.seed);
+  checks.push(["种子与承诺值", hex(await crypto.subtle.digest("SHA-256", seed)) === rec.commitment]);
+  const data = JSON.parse(rec.inputs);
+  const agencies = [...data.agencies].sort((a, b) => a.id - b.id);
+  const eligible = [];
+  const excluded = [];
+  for (const a of agencies) {
+    const code = screenCode(data.application, a, data.drawn_on);
+    if (code === null) eligible.push(a.id);
+    else excluded.push(`${a.id}:${code}`);
+  }
+  checks.push(["回避名单", excluded.join(",") === rec.exclusions.map((x) => `${x.agency_id}:${x.code}`).join(",")]);
+  const label = new Uint8Array([...enc.encode(data.scheme), ...unhex(digest)]);
+  const s = await stream(seed, label);
+  const weight = Object.fromEntries(agencies.map((a) => [a.id, a.target_bp * (data.drawn + 1) - data.total * a.count]));
+  const positive = eligible.filter((i) => weight[i] > 0);
+  let chosen = null;
+  if (positive.length) {
+    let r = await s.below(positive.reduce((t, i) => t + weight[i], 0));
+    for (const i of positive) {
+      r -= weight[i];
+      if (r < 0) { chosen = i; break; }
+    }
+  } else if (eligible.length) {
+    const top = Math.max(...eligible.map((i) => weight[i]));
+    const tied = eligible.filter((i) => weight[i] === top);
+    chosen = tied[await s.below(tied.length)];
+  }
+  checks.push(["摇中机构", chosen === rec.agency_id]);
+  return checks;
+}
+
+
 async function verify() {
   const id = location.pathname.split("/").pop();
   show("app");
@@ -343,6 +440,8 @@ async function verify() {
         { label: "结果", className: "nowrap", render: (c) => h("span", { class: c.ok ? "check-ok" : "check-bad" }, c.ok ? "一致" : "不一致") },
         { label: "说明", render: (c) => h("span", { class: "mono" }, c.detail) },
       ], check.checks)),
+    h("section", { class: "panel", id: "browser-check" }, h("h2", {}, "浏览器重算（不依赖服务器的重算结果）",
+      h("span", { class: "verdict", id: "browser-verdict" }, "…"))),
     h("section", { class: "panel" }, h("h2", {}, "参加摇号的机构"),
       table([
         { label: "审查机构", render: (a) => a.name },
@@ -358,6 +457,19 @@ async function verify() {
       h("p", { class: "muted" }, "重算方法：SHA-256(种子) 应等于承诺值；SHA-256(输入) 应等于输入摘要；随机数流为 HMAC-SHA256(种子, 方法名 ‖ 输入摘要 ‖ 计数器)，"
         + "在符合条件的机构中按欠额（目标比例 ×(n+1) − 已摇中次数）加权抽取。"),
       h("details", {}, h("summary", {}, "摇号输入（规范 JSON）"), h("pre", { class: "mono", id: "inputs" }, rec.inputs))));
+  const verdict = $("browser-verdict");
+  if (!window.crypto?.subtle) {
+    verdict.textContent = "本浏览器环境不支持（需 https）";
+    return;
+  }
+  const checks = await recomputeInBrowser(rec);
+  const ok = checks.every(([, good]) => good);
+  verdict.textContent = ok ? "一致" : "不一致";
+  verdict.className = `verdict ${ok ? "ok" : "bad"}`;
+  $("browser-check").append(table([
+    { label: "检查项", className: "nowrap", render: ([name]) => name },
+    { label: "结果", render: ([, good]) => h("span", { class: good ? "check-ok" : "check-bad" }, good ? "一致" : "不一致") },
+  ], checks));
 }
 
 // -- start -------------------------------------------------------------------------------------------------------------
