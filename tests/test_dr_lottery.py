@@ -497,3 +497,20 @@ def test_lottery_and_verify_pages_in_chromium(browser, server, engine, world):
     expect(page.locator("#browser-check tbody tr", has_text="种子与承诺值")).to_contain_text("不一致")
     anonymous.close()
     assert errors == []
+
+
+def test_draw_records_and_ratio_history_are_append_only_for_the_app_role():
+    from sqlalchemy.exc import ProgrammingError
+
+    from geo.db import transaction
+
+    for sql in (
+        "UPDATE dr_draws SET seed = 'x'",
+        "DELETE FROM dr_draws",
+        "UPDATE dr_ratio_history SET reason = 'x'",
+        "DELETE FROM dr_ratio_history",
+        "UPDATE audit_log SET actor = 'x'",
+    ):
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            with transaction() as conn:
+                conn.execute(text(sql))
