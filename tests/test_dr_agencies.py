@@ -17,6 +17,8 @@ from tests.conftest import make_user
 
 API = "/api/review"
 _serial = itertools.count(1)
+CREATED: list[int] = []  # the applications made here (removed by ``forget``)
+PREFIX = "91330100LT"  # the credit codes of the enterprises made here
 
 
 def code(n: int, prefix: str = "91330100LT") -> str:
@@ -96,7 +98,7 @@ def application(
             ),
             {"x": x, "y": y, "code": f"LT-{n:06d}", "name": f"摇号测试项目{n}", "d": district},
         ).scalar()
-        return conn.execute(
+        app_id = conn.execute(
             text(
                 "INSERT INTO dr_applications (application_no, review_project_id, project_code, name, submission_name, "
                 "builder_uscc, designer_uscc, review_category, grade, contents, floor_area_m2, district, status, "
@@ -118,6 +120,26 @@ def application(
                 "s": status,
             },
         ).scalar()
+    CREATED.append(app_id)
+    return app_id
+
+
+def forget(engine, first: int, last: int) -> None:
+    """Remove what the tests made (applications with their pins and draws, agencies and enterprises numbered
+    ``first``…``last``), so that the modules tested after these see the database as before."""
+    codes = [code(n) for n in range(first, last + 1)]
+    with engine.begin() as conn:
+        pins = (
+            conn.execute(
+                text("DELETE FROM dr_applications WHERE id = ANY(:a) RETURNING review_project_id"), {"a": CREATED}
+            )
+            .scalars()
+            .all()
+        )
+        conn.execute(text("DELETE FROM review_projects WHERE id = ANY(:p)"), {"p": pins})
+        CREATED.clear()
+        conn.execute(text("DELETE FROM dr_agencies WHERE uscc = ANY(:c)"), {"c": codes})
+        conn.execute(text("DELETE FROM enterprises WHERE uscc = ANY(:c)"), {"c": codes})
 
 
 def audit_rows(engine, layer: str, after_id: int) -> list:
@@ -131,6 +153,12 @@ def audit_rows(engine, layer: str, after_id: int) -> list:
 def max_audit(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cleanup(engine):
+    yield
+    forget(engine, 9000, 9099)
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,11 @@ from collections import Counter
 import pytest
 from sqlalchemy import text
 
-from layers.drawing_review import demo_lottery
+from layers.drawing_review import demo_lottery, ratios
 from layers.drawing_review.lottery import SCHEME, verify
+from layers.drawing_review.process import JURISDICTIONS
 from tests.conftest import make_user
-from tests.test_dr_agencies import agency, application, code, enterprise
+from tests.test_dr_agencies import agency, application, code, enterprise, forget
 
 API = "/api/review"
 CITY_NAMES = ("甲审图中心", "乙审图中心", "丙审图中心", "丁审图中心", "戊审图中心", "己审图中心")
@@ -55,9 +56,24 @@ def put_table(client, who, jurisdiction: str, targets: dict[int, float], reason:
 
 
 @pytest.fixture(scope="module")
-def tables(client_module, world):
-    """The demo's ratios (demo_lottery's presets): six city agencies, three in 建德市, one in 淳安县."""
-    c = client_module
+def tables(client_module, engine, world):
+    """The demo's ratios (demo_lottery's presets): six city agencies, three in 建德市, one in 淳安县. Afterwards the
+    tables are as before (restored, or removed when there was none) and everything made here is removed."""
+    with engine.connect() as conn:
+        before = {j: ratios.current(conn, j) for j in JURISDICTIONS}
+    yield dict(_tables(client_module, world))
+    with engine.begin() as conn:
+        for j, table in before.items():
+            if table is not None:
+                targets = {r["agency_id"]: r["target_bp"] for r in table["ratios"]}
+                ratios.store(conn, "test", j, targets, "测试结束，恢复原比例")
+            else:
+                for t in ("dr_ratios", "dr_ratio_history", "dr_ratio_tables"):
+                    conn.execute(text(f"DELETE FROM {t} WHERE jurisdiction = :j"), {"j": j})
+    forget(engine, 8000, 8999)
+
+
+def _tables(c, world):
     city = dict(zip(world["city"], (bp / 100 for bp in demo_lottery.CITY_TARGETS)))
     jiande = dict(zip(world["jiande"], (bp / 100 for bp in demo_lottery.COUNTY_TARGETS)))
     out = {}
@@ -65,7 +81,7 @@ def tables(client_module, world):
         r = put_table(c, world["config"], j, targets, "年度比例设置")
         assert r.status_code == 200, r.text
         out[j] = r.json()
-    return out
+    return out.items()
 
 
 @pytest.fixture(scope="module")
