@@ -218,6 +218,11 @@ def test_200_draws_keep_every_agency_within_3_points_and_each_draw_verifies(clie
     # Each draw's seed was committed before it: the commitment of draw k+1 existed when draw k was made.
     seeds = {r["seed"] for r in records}
     assert len(seeds) == 200
+    # The application's record page lists its draw record.
+    page = c.get(f"/api/records/dr_application/{apps[0]}", headers=world["config"])
+    assert page.status_code == 200, page.text
+    groups = [g for m in page.json()["linked"] for g in m["groups"] if g["title"] == "摇号记录"]
+    assert groups and groups[0]["total"] == 1
     answer = c.get(f"{API}/draws/{records[-1]['id']}/verify").json()
     assert answer["verified"] is True and answer["message"] == "一致"
 

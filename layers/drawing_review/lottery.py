@@ -55,6 +55,7 @@ from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, lottery
 from geo.bounds import BEIJING, Day, RecordId, Text, Whole, Window
+from geo.records import Link, register_link
 from layers.drawing_review import ratios
 from layers.drawing_review.agencies import READ, E, affiliations_of, qualifications_of
 from layers.drawing_review.agencies import agencies as A
@@ -106,6 +107,19 @@ DRAWN = ("drawn", "reviewing", "replying", "passed", "failed", "certified", "ret
 ACCEPTED = ("reviewing", "replying", "passed", "failed", "certified")
 
 router = APIRouter(prefix="/api/review", tags=["施工图联审"])
+
+# The application's record page lists its draw records (the public record: its verification page links from it).
+register_link(
+    Link(
+        target="dr_application",
+        module="drawing_review",
+        title="摇号记录",
+        table="dr_draws",
+        column="application_id",
+        columns=(("drawn_at", "摇号时间"), ("jurisdiction", "管辖"), ("commitment", "种子承诺值"), ("seed", "种子")),
+        order="drawn_at DESC",
+    )
+)
 
 
 # -- the pure draw: screening and picking from the published inputs -------------------------------------------------
