@@ -535,3 +535,31 @@ def test_draw_records_and_ratio_history_are_append_only_for_the_app_role():
         with pytest.raises(ProgrammingError, match="permission denied"):
             with transaction() as conn:
                 conn.execute(text(sql))
+
+
+def test_a_county_account_keeps_its_own_ratio_table_only(client_module, engine, world, tables):
+    """DR-03: a county's configuring account (scope: its district) edits its county's table — row-level security
+    lets it — and neither the city's table nor the city-wide agencies."""
+    c = client_module
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO roles (name, title, scope) VALUES ('dr_county_config', '区县摇号配置', 'district') "
+                "ON CONFLICT DO NOTHING"
+            )
+        )
+        for perm in ("review.config", "review.view"):
+            conn.execute(
+                text("INSERT INTO role_permissions VALUES ('dr_county_config', :p) ON CONFLICT DO NOTHING"), {"p": perm}
+            )
+    county = make_user("dr_lt_jd_config", ["dr_county_config"], district="建德市")
+    jd = c.get(f"{API}/ratios/建德市", headers=county).json()
+    targets = {r["agency_id"]: r["target_pct"] for r in jd["ratios"]}
+    r = put_table(c, county, "建德市", targets, "县级复核，比例不变", version=jd["version"])
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == jd["version"] + 1
+    r = put_table(c, county, "市本级", {world["city"][0]: 100})
+    assert r.status_code == 403 and r.json()["code"] == "out_of_scope"
+    r = c.post(f"{API}/agencies", json={"uscc": code(8990), "name": "县级越权登记"}, headers=county)
+    assert r.status_code == 403 and r.json()["code"] == "out_of_scope"
+    assert count(engine, "SELECT count(*) FROM enterprises WHERE uscc = :c", c=code(8990)) == 0

@@ -6,7 +6,8 @@ agency for an application whose builder or design unit it is tied to).
 - ``GET /api/review/agencies`` (list), ``POST`` (add), ``GET|PATCH /api/review/agencies/{id}`` (detail with the
   change log, edit), ``…/{id}/qualifications`` and ``/api/review/qualifications/{id}`` (add, edit, remove),
   ``…/{id}/affiliations`` and ``/api/review/affiliations/{id}`` (declare, remove).
-- Reading asks for one of ``review.view``, ``review.draw`` or ``review.config``; writing for ``review.config``.
+- Reading asks for one of ``review.view``, ``review.draw`` or ``review.config``; writing for ``review.config`` and
+  the city's scope (agencies are city-wide reference data).
 - The credit code is checked as GB 32100 (python-stdnum ``cn.uscc`` through ``geo.bounds.USCC``); an agency whose
   code is already in the register must carry the register's name (the register owns the enterprise; the address and
   the legal representative given here update it, audited as an enterprise change).
@@ -135,6 +136,19 @@ class AffiliationIn(BaseModel):
 def require_read(who: Principal, what: str = "查看审查机构") -> None:
     if not any(who.can(p) for p in READ):
         who.require("review.view", what)
+
+
+def require_write(who: Principal, what: str) -> None:
+    """Agencies are city-wide reference data: written by ``review.config`` holders of the city's scope (the tables'
+    row-level security says the same; asked first so that the refusal is a clear 403, not a failed write)."""
+    who.require("review.config", what)
+    if not who.scope.all:
+        raise ApiError(
+            403,
+            "out_of_scope",
+            f"审查机构由市级统一登记和维护，您的账号（{who.scope.describe()}）不能{what}。",
+            None,
+        )
 
 
 def _choices(values: list[str], allowed: Any, field: str, label: str) -> list[str]:
@@ -598,7 +612,7 @@ def agencies_list(
 def agencies_create(
     body: AgencyIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
 ) -> dict:
-    who.require("review.config", "新增审查机构")
+    require_write(who, "新增审查机构")
     return create_agency(conn, who, body)
 
 
@@ -619,7 +633,7 @@ def agencies_update(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> dict:
-    who.require("review.config", "修改审查机构")
+    require_write(who, "修改审查机构")
     return update_agency(conn, who, agency_id, body)
 
 
@@ -630,7 +644,7 @@ def qualifications_create(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> dict:
-    who.require("review.config", "登记审查机构资质")
+    require_write(who, "登记审查机构资质")
     return add_qualification(conn, who, agency_id, body)
 
 
@@ -641,7 +655,7 @@ def qualifications_update(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> dict:
-    who.require("review.config", "修改审查机构资质")
+    require_write(who, "修改审查机构资质")
     return update_qualification(conn, who, qualification_id, body)
 
 
@@ -651,7 +665,7 @@ def qualifications_delete(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> Response:
-    who.require("review.config", "删除审查机构资质")
+    require_write(who, "删除审查机构资质")
     delete_qualification(conn, who, qualification_id)
     return Response(status_code=204)
 
@@ -663,7 +677,7 @@ def affiliations_create(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> dict:
-    who.require("review.config", "声明审查机构的关联企业")
+    require_write(who, "声明审查机构的关联企业")
     return add_affiliation(conn, who, agency_id, body)
 
 
@@ -673,7 +687,7 @@ def affiliations_delete(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> Response:
-    who.require("review.config", "删除审查机构的关联关系")
+    require_write(who, "删除审查机构的关联关系")
     delete_affiliation(conn, who, affiliation_id)
     return Response(status_code=204)
 
