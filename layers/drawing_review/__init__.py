@@ -91,3 +91,4 @@ register(
 from layers.drawing_review import queries as _queries, stats as _stats  # noqa: F401,E402,I001
 
 from layers.drawing_review import flow as _flow  # noqa: F401,E402
+from layers.drawing_review import lottery as _lottery  # noqa: F401,E402  (agencies, ratio tables, the draw)
