@@ -70,3 +70,4 @@ register(
         grantable=True,
     ),
 )
+from layers.drawing_review import evaluations as _evaluations  # noqa: F401,E402
