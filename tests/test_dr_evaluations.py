@@ -8,6 +8,7 @@ go through the register, the accounts are real."""
 from __future__ import annotations
 
 import io
+import re
 import secrets
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -554,3 +555,165 @@ def test_summary_export_holds_the_summary_and_is_logged(client, world, engine, e
     assert len(logged) == 1 and logged[0]["actor"].startswith("dr-ev-city-")
     r = client.get(f"{API}/summary.xlsx", headers=world["users"]["builder"])
     assert r.status_code == 403
+
+
+# -- the page in Chromium ----------------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    import os
+
+    from playwright.sync_api import expect, sync_playwright
+
+    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
+    expect.set_options(timeout=15_000)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+            expect.set_options(timeout=5_000)
+
+
+def signed_in(browser, base: str, username: str, errors: list):
+    from tests.conftest import TEST_PASSWORD
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.goto(f"{base}/review/evaluations")
+    page.locator("#login input[name=username]").fill(username)
+    page.locator("#login input[name=password]").fill(TEST_PASSWORD)
+    page.locator("#login button[type=submit]").click()
+    page.locator("#app").wait_for()
+    return page
+
+
+def test_rate_and_score_on_the_page(browser, app, world, engine):
+    from playwright.sync_api import expect
+
+    from tests.conftest import running_server
+
+    web = new_application(engine, "web", "西湖区", world["ent"], world["agencies"]["A1"], "certified", 1)
+    names = {k: q(engine, "SELECT username FROM users WHERE org_id = (SELECT id FROM organisations WHERE uscc = :u) "
+                          "ORDER BY id DESC LIMIT 1", u=world["ent"][k]).scalar_one() for k in ("B1", "A1")}  # fmt: skip
+    for key in ("B1", "A1"):  # the new pin granted to both accounts
+        make_user(names[key], [], grants={"review_projects": [web["pin"]]})
+    errors: list[str] = []
+    with running_server(app) as base:
+        # The builder: 不满意 needs a reason; then the stage shows the rating.
+        page = signed_in(browser, base, names["B1"], errors)
+        page.locator("#pane-evaluate input[name=q]").fill(web["no"])
+        page.locator("#pane-evaluate button[type=submit]").click()
+        page.locator(f"tr[data-application='{web['id']}']").click()
+        expect(page.locator("#ev-agency")).to_contain_text(world["names"]["A1"])
+        page.locator("[data-rate='round-1']").click()
+        dlg = page.locator("dialog[open]")
+        dlg.locator("select[name=satisfied]").select_option("false")
+        dlg.locator("button[type=submit]").click()
+        expect(dlg.locator(".field-error:visible, .form-error:visible").first).to_contain_text("不满意的原因")
+        dlg.locator("textarea[name=reason]").fill("审查意见出具超时")
+        dlg.locator("button[type=submit]").click()
+        expect(page.locator("#ev-detail")).to_contain_text("审查意见出具超时")
+        assert scalar(engine, "SELECT count(*) FROM dr_ratings WHERE application_id = :a AND NOT satisfied",
+                      a=web["id"]) == 1  # fmt: skip
+        page.context.close()
+
+        # The agency: over the item's maximum is refused; under 60 needs the explanation; then the score shows.
+        page = signed_in(browser, base, names["A1"], errors)
+        page.locator("#pane-evaluate input[name=q]").fill(web["no"])
+        page.locator("#pane-evaluate button[type=submit]").click()
+        page.locator(f"tr[data-application='{web['id']}']").click()
+        page.locator("[data-score='design']").click()
+        dlg = page.locator("dialog[open]")
+        ids = dict(q(engine, "SELECT code, id FROM dr_score_items").all())
+        dlg.locator(f"input[name=points-{ids['D01']}]").fill("16")
+        dlg.locator(f"input[name=reason-{ids['D01']}]").fill("设计深度明显不足")
+        dlg.locator("button[type=submit]").click()
+        expect(dlg).to_contain_text("最多扣 15 分")
+        dlg.locator(f"input[name=points-{ids['D01']}]").fill("15")
+        dlg.locator(f"input[name=points-{ids['D02']}]").fill("20")
+        dlg.locator(f"input[name=reason-{ids['D02']}]").fill("违反强制性条文")
+        dlg.locator(f"input[name=points-{ids['D03']}]").fill("10")
+        dlg.locator(f"input[name=reason-{ids['D03']}]").fill("计算书缺失")
+        expect(dlg.locator("#live-total")).to_contain_text("55 分")
+        dlg.locator("button[type=submit]").click()
+        expect(dlg).to_contain_text("不合格说明")
+        dlg.locator("textarea[name=explanation]").fill("多处违反强制性条文")
+        dlg.locator("button[type=submit]").click()
+        expect(page.locator("#ev-detail")).to_contain_text("55 分")
+        page.context.close()
+
+        # The supervisor: the summary by agency, filtered, with the export link following the filters.
+        page = signed_in(browser, base, q(engine, "SELECT username FROM users WHERE username LIKE 'dr-ev-city-%' "
+                                                  "ORDER BY id DESC LIMIT 1").scalar_one(), errors)  # fmt: skip
+        page.locator("[data-tab=summary]").click()
+        page.locator("#pane-summary select[name=jurisdiction]").select_option("市本级")
+        page.locator("#pane-summary button[type=submit]").click()
+        expect(page.locator("#summary")).to_contain_text(world["names"]["A1"])
+        expect(page.locator("#summary-export")).to_have_attribute("href", re.compile("jurisdiction=%E5%B8%82"))
+        page.context.close()
+    assert errors == []
+
+
+# -- the demo seeder ---------------------------------------------------------------------------------------------
+
+
+def test_demo_seeder_evaluates_every_concluded_application_once(engine, world):
+    """Run over this database's concluded applications in a transaction that is rolled back: every reached stage
+    rated once, every unit scored once, totals and grades consistent with the deductions, and the credit events of
+    exactly the rows that make one; a second run adds nothing."""
+    from etl.demo import World
+    from layers.drawing_review.demo_evaluations import seed_evaluations
+    from layers.drawing_review.evaluations import grade_of
+
+    new_application(engine, "demo", "淳安县", world["ent"], world["agencies"]["A2"], "certified", 2)  # unevaluated
+    with engine.connect() as conn:
+        tx = conn.begin()
+        try:
+            first = seed_evaluations(conn, World(7, [], 0, "test"))
+            assert first["dr_ratings"] > 0 and first["dr_scores"] > 0
+            run = lambda sql: conn.execute(sa.text(sql)).all()  # noqa: E731
+            missing = run(
+                "SELECT a.id, r.round_no FROM dr_applications a JOIN dr_rounds r ON r.application_id = a.id "
+                "WHERE a.status IN ('passed', 'failed', 'certified') AND a.agency_id IS NOT NULL "
+                "AND r.opinion_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dr_ratings x WHERE x.application_id = a.id "
+                "AND x.stage = 'round' AND x.round_no = r.round_no)"
+            )
+            assert missing == []
+            unscored = run(
+                "SELECT a.id FROM dr_applications a WHERE a.status IN ('passed', 'failed', 'certified') "
+                "AND a.agency_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dr_scores s WHERE s.application_id = a.id "
+                "AND s.unit_role = 'design')"
+            )
+            assert unscored == []
+            for total, grade, explanation, deducted, lines, over in run(
+                "SELECT s.total, s.grade, s.explanation, s.deducted, coalesce(sum(d.points), 0), "
+                "count(*) FILTER (WHERE d.points > d.max_deduction) FROM dr_scores s "
+                "LEFT JOIN dr_score_deductions d ON d.score_id = s.id GROUP BY s.id"
+            ):
+                assert grade == grade_of(total) and deducted == lines and total == 100 - deducted and over == 0
+                assert grade != "不合格" or explanation
+            eventless = run(
+                "SELECT s.id FROM dr_scores s WHERE s.grade IN ('优', '不合格') AND NOT EXISTS "
+                "(SELECT 1 FROM credit_events e WHERE e.source = 'dr_score' AND e.source_id = s.id) UNION ALL "
+                "SELECT r.id FROM dr_ratings r WHERE NOT r.satisfied AND NOT EXISTS "
+                "(SELECT 1 FROM credit_events e WHERE e.source = 'dr_rating' AND e.source_id = r.id)"
+            )
+            assert eventless == []
+            stray = run(
+                "SELECT e.id FROM credit_events e JOIN dr_scores s ON e.source = 'dr_score' AND e.source_id = s.id "
+                "WHERE s.grade NOT IN ('优', '不合格')"
+            )
+            assert stray == []
+            again = seed_evaluations(conn, World(7, [], 0, "test"))
+            assert again["dr_ratings"] == 0 and again["dr_scores"] == 0
+        finally:
+            tx.rollback()
