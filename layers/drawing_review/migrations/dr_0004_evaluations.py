@@ -28,6 +28,7 @@ branch_labels = None
 depends_on = None
 
 APP_ROLE = "chengjian_app"
+TABLES = ("dr_ratings", "dr_score_items", "dr_scores", "dr_score_deductions")
 COMMON = """
     district text NOT NULL,
     version integer NOT NULL DEFAULT 1,
@@ -151,10 +152,12 @@ def upgrade() -> None:
     op.execute(f"CREATE POLICY scope_update ON dr_score_items FOR UPDATE USING ({city}) WITH CHECK ({city})")
     op.execute(f"CREATE POLICY scope_delete ON dr_score_items FOR DELETE USING ({city})")
 
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
-    op.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
+    # Only these tables (ALL TABLES would undo the revokes that keep the operation log and histories append-only).
+    for table in TABLES:
+        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON {table} TO {APP_ROLE}")
+        op.execute(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {table}_id_seq TO {APP_ROLE}")
 
 
 def downgrade() -> None:
-    for table in ("dr_score_deductions", "dr_scores", "dr_score_items", "dr_ratings"):
+    for table in reversed(TABLES):
         op.execute(f"DROP TABLE {table}")
