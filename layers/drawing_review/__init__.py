@@ -70,4 +70,5 @@ register(
         grantable=True,
     ),
 )
+from layers.drawing_review import queries as _queries, stats as _stats  # noqa: F401,E402,I001
 from layers.drawing_review import evaluations as _evaluations  # noqa: F401,E402
