@@ -280,7 +280,7 @@ log_labels(
     objects={"dr_score_items": "施工图审查评分标准", "dr_score_deductions": "勘察设计质量扣分"},
     actions={"rate": "评价审查机构", "score": "评分"},
 )
-pages(Page("/review/evaluations", "服务与质量评价", "施工图联审", "review.view", order=46))
+pages(Page("/review/evaluations", "服务与质量评价", "施工图联审", "review.view", order=64))
 
 # A unit's page lists the scores it received; a project's page the ratings and scores of its applications.
 register_link(
