@@ -614,6 +614,7 @@ def test_rate_and_score_on_the_page(browser, app, world, engine):
         page.locator("#pane-evaluate button[type=submit]").click()
         page.locator(f"tr[data-application='{web['id']}']").click()
         expect(page.locator("#ev-agency")).to_contain_text(world["names"]["A1"])
+        expect(page.locator("#ev-detail")).not_to_contain_text("null")
         page.locator("[data-rate='round-1']").click()
         dlg = page.locator("dialog[open]")
         dlg.locator("select[name=satisfied]").select_option("false")
