@@ -348,6 +348,12 @@ def test_scoring_rules(client, world, engine):
     r = score(client, world, "agency2", "j1", unit_role="survey")
     assert r.status_code == 422 and r.json()["code"] == "no_unit"
 
+    # The score's record page, and the unit's page listing the scores it received.
+    r = client.get(f"/api/records/dr_score/{failed['id']}", headers=world["users"]["city"])
+    assert r.status_code == 200, r.text
+    r = client.get(f"/api/records/enterprises/{world['ent']['D1']}", headers=world["users"]["city"])
+    assert r.status_code == 200, r.text
+    assert str(failed["id"]) in r.text and "施工图勘察设计质量评分" in r.text
     detail = client.get(f"{API}/scores/{failed['id']}", headers=world["users"]["city"])
     assert detail.status_code == 200 and len(detail.json()["deductions"]) == 3
     after = q(engine, "SELECT after FROM audit_log WHERE action = 'score' AND layer = 'dr_scores' AND feature_id = :i",
