@@ -214,6 +214,8 @@ def test_rating_rules(client, world, engine):
     assert r.status_code == 409 and r.json()["code"] == "stage_not_reached"
     r = rate(client, world, "builder", "cert", round_no=None)
     assert r.status_code == 422 and r.json()["field"] == "round_no"
+    r = rate(client, world, "builder", "cert", agency_id=world["agencies"]["A2"])  # the agency is not chosen
+    assert r.status_code == 422 and r.json()["field"] == "agency_id", r.text
     assert ratings_of(engine, cert["id"]) == before  # nothing stored by any refusal
 
     r = rate(client, world, "builder", "cert", round_no=1)
@@ -278,6 +280,8 @@ def test_scoring_rules(client, world, engine):
     d02, d04 = items["D02"], items["D04"]
     assert d02["max_deduction"] == 20
 
+    r = score(client, world, "agency", "cert", unit_uscc=world["ent"]["D2"])  # the unit is not chosen either
+    assert r.status_code == 422 and r.json()["field"] == "unit_uscc", r.text
     r = score(client, world, "agency", "open")
     assert r.status_code == 409 and r.json()["code"] == "not_concluded", r.text
     r = score(client, world, "agency2", "cert")

@@ -58,7 +58,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from api import idempotency
@@ -572,6 +572,9 @@ credit.feeds(
 
 
 class NewRating(BaseModel):
+    # No other field: the agency is the application's (an ``agency_id`` sent along is refused, not ignored).
+    model_config = ConfigDict(extra="forbid")
+
     application_id: RecordId = Field(title="施工图审查申请")
     stage: Literal["round", "certificate"] = Field(title="评价阶段")
     round_no: Whole(1, 99) | None = Field(None, title="审查轮次", description="评价阶段为 round 时必填")
@@ -682,12 +685,16 @@ def post_rating(
 
 
 class DeductionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     item_id: RecordId = Field(title="评分项")
     points: Amount(100) = Field(title="扣分")
     reason: Text(1000) | None = Field(None, title="扣分说明")
 
 
 class NewScore(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # the unit is the application's (no ``unit_uscc`` to choose)
+
     application_id: RecordId = Field(title="施工图审查申请")
     unit_role: Literal["design", "survey"] = Field(title="被评单位", description="design 设计单位，survey 勘察单位")
     deductions: list[DeductionIn] = Field(default_factory=list, title="扣分项", max_length=100)
