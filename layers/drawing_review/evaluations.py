@@ -74,7 +74,7 @@ from geo.db import bookkeeping_columns
 from geo.divisions import district_attr
 from geo.errors import Invalid
 from geo.layer.registry import Attr
-from geo.modules import Page, log_labels, pages, permissions
+from geo.modules import Page, log_labels, pages
 from geo.records import Link, register_link
 from layers import credit
 from layers.credit import Subject
@@ -276,11 +276,6 @@ SCORE = cases.register(
     )
 )
 
-# The two permissions only the evaluations use (granted by dr_0001: builder, review_agency).
-permissions(
-    {"review.rate": "评价审查机构服务（建设单位）", "review.score": "勘察设计质量评分（审查机构）"},
-    group="施工图联审",
-)
 log_labels(
     objects={"dr_score_items": "施工图审查评分标准", "dr_score_deductions": "勘察设计质量扣分"},
     actions={"rate": "评价审查机构", "score": "评分"},
