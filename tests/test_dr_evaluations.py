@@ -728,3 +728,68 @@ def test_demo_seeder_evaluates_every_concluded_application_once(engine, world):
             assert again["dr_ratings"] == 0 and again["dr_scores"] == 0
         finally:
             tx.rollback()
+
+
+# -- with the flow: an application taken from draft to certificate by the real routes, then evaluated ------------
+
+
+def test_an_application_of_the_flow_is_rated_by_its_builder_and_scored_by_its_agency(client, engine):
+    """The flow grants the pin to the builder's, design unit's and agency's accounts; those accounts evaluate."""
+    from tests import dr_world
+    from tests.test_dr_flow import ALL_PASS, opinions
+
+    w = dr_world.build(engine)
+    hd = w["headers"]
+    flow = "/api/review/applications"
+    a = client.post(flow, json=dr_world.application(w, dr_world.register_project(engine, w)["code"]),
+                    headers=hd["dr-builder"]).json()  # fmt: skip
+    a = client.post(f"{flow}/{a['id']}/submit", json={"version": a["version"]}, headers=hd["dr-builder"]).json()
+    dr_world.draw(a["id"], w["agency_id"]["agency"])
+    d = client.get(f"{flow}/{a['id']}", headers=hd["dr-agency"]).json()
+    d = client.post(f"{flow}/{a['id']}/actions/accept", json={"version": d["version"]}, headers=hd["dr-agency"]).json()
+    changes = opinions(("architecture", "合格", None), ("structure", "需修改", "配筋不足。"), ("fire", "合格", None),
+                       ("civil_defence", "合格", None))  # fmt: skip
+    d = client.post(f"{flow}/{a['id']}/opinions", json={"version": d["version"], "opinions": changes},
+                    headers=hd["dr-agency"]).json()  # fmt: skip
+    # Round 1's opinion is out: the builder may rate it, the agency may not score yet.
+    r = client.post(f"{API}/ratings", headers=hd["dr-builder"],
+                    json={"application_id": a["id"], "stage": "round", "round_no": 1, "satisfied": False,
+                          "reason": "意见出具较慢"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = client.post(f"{API}/scores", headers=hd["dr-agency"], json={"application_id": a["id"], "unit_role": "design"})
+    assert r.status_code == 409 and r.json()["code"] == "not_concluded"
+    d = client.post(f"{flow}/{a['id']}/reply", json={"version": d["version"], "note": "已修改。"},
+                    headers=hd["dr-designer"]).json()  # fmt: skip
+    d = client.post(f"{flow}/{a['id']}/opinions", json={"version": d["version"], "opinions": ALL_PASS},
+                    headers=hd["dr-agency"]).json()  # fmt: skip
+    d = client.post(f"{flow}/{a['id']}/certificate", json={"version": d["version"]}, headers=hd["dr-agency"]).json()
+    assert d["status"] == "certified", d
+
+    ctx = client.get(f"{API}/applications/{a['id']}", headers=hd["dr-builder"]).json()
+    assert ctx["can_rate"] and not ctx["can_score"]
+    assert [(s["stage"], s["round_no"], bool(s["rating"])) for s in ctx["stages"]] == [
+        ("round", 1, True), ("round", 2, False), ("certificate", 0, False)]  # fmt: skip
+    for stage, n in (("round", 2), ("certificate", None)):
+        body = {"application_id": a["id"], "stage": stage, "satisfied": True, **({"round_no": n} if n else {})}
+        r = client.post(f"{API}/ratings", headers=hd["dr-builder"], json=body)
+        assert r.status_code == 201, r.text
+        assert r.json()["agency_id"] == w["agency_id"]["agency"]
+    # Another builder (no grant of this pin) and another agency do not even see it; the design unit may not rate.
+    for user, path, body in (
+        ("dr-other-builder", "ratings", {"stage": "round", "round_no": 2, "satisfied": True}),
+        ("dr-jd-agency", "scores", {"unit_role": "design"}),
+        ("dr-designer", "ratings", {"stage": "round", "round_no": 2, "satisfied": True}),
+    ):
+        r = client.post(f"{API}/{path}", headers=hd[user], json={"application_id": a["id"], **body})
+        assert r.status_code in (403, 404), (user, r.text)
+    ctx = client.get(f"{API}/applications/{a['id']}", headers=hd["dr-agency"]).json()
+    assert ctx["can_score"] and ctx["concluded"] and [u["unit_role"] for u in ctx["units"]] == ["design"]
+    item = ctx["items"][0]
+    r = client.post(f"{API}/scores", headers=hd["dr-agency"], json={
+        "application_id": a["id"], "unit_role": "design",
+        "deductions": [{"item_id": item["id"], "points": 2, "reason": "节点大样缺失"}]})  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert (r.json()["total"], r.json()["grade"], r.json()["unit_uscc"]) == (98, "优", w["uscc"]["designer"])
+    assert len(events(engine, "dr_score", r.json()["id"])) == 1
+    listed = client.get(f"{API}/applications", headers=hd["dr-builder"], params={"q": a["application_no"]}).json()
+    assert [x["id"] for x in listed["applications"]] == [a["id"]]

@@ -341,15 +341,17 @@ def org_uscc(conn: Connection, who: Principal) -> str | None:
     """The credit code of the principal's organisation (None: no organisation, or one without a code)."""
     if who.org_id is None:
         return None
-    return conn.execute(sa.select(ORGANISATIONS.c.uscc).where(ORGANISATIONS.c.id == who.org_id)).scalar()
+    code = conn.execute(sa.select(ORGANISATIONS.c.uscc).where(ORGANISATIONS.c.id == who.org_id)).scalar()
+    return code.upper() if code else None  # compared as the flow's grants compare it (letters in either case)
 
 
 def is_builder(conn: Connection, who: Principal, app: dict) -> bool:
-    return who.can("review.rate") and org_uscc(conn, who) == app["builder_uscc"]
+    return who.can("review.rate") and org_uscc(conn, who) == app["builder_uscc"].upper()
 
 
 def is_agency(conn: Connection, who: Principal, app: dict) -> bool:
-    return who.can("review.score") and app["agency_uscc"] is not None and org_uscc(conn, who) == app["agency_uscc"]
+    agency = app["agency_uscc"]
+    return who.can("review.score") and agency is not None and org_uscc(conn, who) == agency.upper()
 
 
 def concluded_rounds(conn: Connection, application_id: int) -> list[int]:
@@ -895,9 +897,9 @@ def evaluable(
     cond: list[Any] = [sa.exists(sa.select(1).where(r.c.application_id == a.c.id, r.c.opinion_at.is_not(None)))]
     own = []
     if who.can("review.rate") and mine:
-        own.append(a.c.builder_uscc == mine)
+        own.append(sa.func.upper(a.c.builder_uscc) == mine)
     if who.can("review.score") and mine:
-        own.append(g.c.uscc == mine)
+        own.append(sa.func.upper(g.c.uscc) == mine)
     if own:
         cond.append(sa.or_(*own))
     if q:
