@@ -70,3 +70,4 @@ register(
         grantable=True,
     ),
 )
+from layers.drawing_review import drawings as _drawings  # noqa: F401,E402
