@@ -306,7 +306,8 @@ def _image_pages(path: Path) -> list[tuple[float | None, float | None]]:
             raise ApiError(422, "too_many_pages", f"图片共 {count} 页，一次最多 {limit} 页。", "file", {"pages": count})
         pages: list[tuple[float | None, float | None]] = []
         for i in range(count):
-            image = pyvips.Image.new_from_file(str(path), page=i, access="sequential", fail=True)
+            paged = {"page": i} if i else {}  # only multi-page formats (TIFF) know the option
+            image = pyvips.Image.new_from_file(str(path), access="sequential", fail=True, **paged)
             pixels = image.width * image.height
             if pixels > drawing_settings().max_image_pixels:
                 raise ApiError(

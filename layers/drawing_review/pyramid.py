@@ -180,7 +180,8 @@ def _raster_page(source: Path, page_no: int):
     """Page ``page_no`` of a stored image as 8-bit sRGB without alpha (flattened onto white), streamed."""
     import pyvips
 
-    image = pyvips.Image.new_from_file(str(source), page=page_no - 1, access="sequential")
+    paged = {"page": page_no - 1} if page_no > 1 else {}  # only multi-page formats (TIFF) know the option
+    image = pyvips.Image.new_from_file(str(source), access="sequential", **paged)
     if image.format in ("ushort", "short"):
         image = image.cast("uchar", shift=True) if image.format == "ushort" else image.cast("uchar")
     elif image.format != "uchar":
