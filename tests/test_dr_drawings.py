@@ -327,7 +327,7 @@ def test_a_multipage_pdf_becomes_sheets_with_tiles_in_a_worker(client, world, en
     assert info["set"]["id"] == first["id"] and [s["page_no"] for s in info["siblings"]] == [1, 2, 3]
     dzi = client.get(sheet["dzi"], headers=agency)
     assert dzi.status_code == 200 and dzi.headers["content-type"].startswith("application/xml")
-    assert f'Width="{sheet["width"]}"' in dzi.text and 'TileSize="254"' in dzi.text
+    assert f'Width="{sheet["width"]}"' in dzi.text and f'TileSize="{pyramid.TILE_SIZE}"' in dzi.text
     top = sheet["levels"] - 1
     tile = client.get(f"{sheet['tiles']}{top - 1}/1_1.jpg", headers=agency)
     assert tile.status_code == 200 and tile.headers["content-type"] == "image/jpeg"

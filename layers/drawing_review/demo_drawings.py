@@ -47,8 +47,11 @@ def drawing_pdf(
     project: str = "杭州市某住宅项目",
     designer: str = "浙江某建筑设计研究院有限公司",
     seed: int = 1,
+    revision: int = 0,
 ) -> bytes:
-    """A PDF of ``pages`` plan-like sheets of ``size`` (A0/A1, landscape) with a title block each."""
+    """A PDF of ``pages`` plan-like sheets of ``size`` (A0/A1, landscape) with a title block each; the same ``seed``
+    with a higher ``revision`` is the same drawing revised (a revision cloud and the title block's 版次), as a design
+    unit's reply to the review's comments."""
     font = _font()
     width, height = SIZES[size]
     out = io.BytesIO()
@@ -57,17 +60,17 @@ def drawing_pdf(
     rng = random.Random(seed)
     for page in range(1, pages + 1):
         prefix, name = SHEET_NAMES[(page - 1) % len(SHEET_NAMES)]
-        _sheet(c, rng, width, height, font, project, designer, f"{prefix}-{page:02d}", name)
+        _sheet(c, rng, width, height, font, project, designer, f"{prefix}-{page:02d}", name, revision)
         c.showPage()
     c.save()
     return out.getvalue()
 
 
-def _sheet(c, rng, width, height, font, project, designer, number, name) -> None:
+def _sheet(c, rng, width, height, font, project, designer, number, name, revision) -> None:
     margin = 10 * mm
     c.setLineWidth(1.2)
     c.rect(margin + 15 * mm, margin, width - 2 * margin - 15 * mm, height - 2 * margin)  # the frame (binding margin)
-    left, bottom = margin + 40 * mm, margin + 70 * mm
+    left, bottom = margin + 40 * mm, margin + 100 * mm  # clear of the title block below
     cols, rows = rng.randint(6, 10), rng.randint(3, 5)
     bay_x = (width - left - margin - 60 * mm) / cols
     bay_y = (height - bottom - margin - 40 * mm) / rows
@@ -153,6 +156,15 @@ def _sheet(c, rng, width, height, font, project, designer, number, name) -> None
         c.drawString(tx + 44 * mm, yy, value)
     c.setFont(font, 28)
     c.drawString(left, height - margin - 25 * mm, f"{name}  1:100")
+    for k in range(revision):  # the revised places, each in a revision cloud with its triangle
+        cx, cy = left + bay_x * (1.5 + 2 * k), bottom + bay_y * 1.3
+        c.setStrokeColorRGB(0.8, 0, 0)
+        c.setLineWidth(1.5)
+        for i in range(16):
+            c.arc(cx - 30 * mm, cy - 20 * mm, cx + 30 * mm, cy + 20 * mm, i * 22.5, 14)
+        c.setFont(font, 14)
+        c.drawCentredString(cx, cy, f"△{k + 1} 按审查意见修改")
+        c.setStrokeColorRGB(0, 0, 0)
 
 
 # -- the demo ----------------------------------------------------------------------------------------------------
@@ -199,7 +211,7 @@ def seed_drawings(conn, world) -> dict:
     for n, app in enumerate(apps):
         made = []
         for round_no in (1, 2):
-            data = drawing_pdf(pages=2, size="A1", project=app["name"], seed=100 * n + round_no)
+            data = drawing_pdf(pages=2, size="A1", project=app["name"], seed=100 + n, revision=round_no - 1)
             made.append(
                 drawings.add_set(conn, "demo", app["id"], round_no, None, "architecture", "建筑施工图.pdf", data)
             )

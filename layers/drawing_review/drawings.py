@@ -40,7 +40,6 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
-from pydantic_settings import SettingsConfigDict
 from sqlalchemy import Connection
 from starlette.requests import ClientDisconnect
 
@@ -50,10 +49,9 @@ from api.errors import ApiError
 from api.web import APP_CACHE, file_response
 from geo import audit, files
 from geo import scope as scopes
-from geo.bounds import Range
 from geo.db import get_engine
 from geo.modules import log_labels
-from geo.settings import Bytes, ModuleSettings, get_settings, module_settings
+from geo.settings import get_settings
 from layers.drawing_review import pyramid
 from layers.drawing_review import tables as t
 from layers.drawing_review.process import DISCIPLINES
@@ -89,24 +87,8 @@ log_labels(
 )
 
 
-class DrawingSettings(ModuleSettings):
-    model_config = SettingsConfigDict(env_prefix="CHENGJIAN_DR_")
-
-    # Largest drawing file accepted (the platform's CHENGJIAN_MAX_BODY_BYTES applies too: the lower one wins).
-    max_drawing_bytes: Bytes = 300 * MB
-    # Resolution PDF sheets are rendered at (an A0 at 300 dpi: 14,043 × 9,933 pixels).
-    render_dpi: Annotated[int, Range(36, 600, whole=True)] = 300
-    # Most pages (sheets) of one file, and most pixels of one raster image.
-    max_pages: Annotated[int, Range(1, 5_000, whole=True)] = 500
-    max_image_pixels: Annotated[int, Range(1, 2_000_000_000, whole=True)] = 400_000_000
-
-
-def drawing_settings() -> DrawingSettings:
-    return module_settings(DrawingSettings)
-
-
 def upload_limit() -> int:
-    return min(drawing_settings().max_drawing_bytes, get_settings().max_body_bytes)
+    return min(pyramid.drawing_settings().max_drawing_bytes, get_settings().max_body_bytes)
 
 
 router = APIRouter(tags=["施工图联审"])
@@ -259,7 +241,7 @@ def _pdf_pages(staged: Staged) -> list[tuple[float | None, float | None]]:
         count = len(pdf)
         if count == 0:
             raise _corrupt_pdf("no pages")
-        limit = drawing_settings().max_pages
+        limit = pyramid.drawing_settings().max_pages
         if count > limit:
             raise ApiError(
                 422,
@@ -301,7 +283,7 @@ def _image_pages(path: Path) -> list[tuple[float | None, float | None]]:
     try:
         first = pyvips.Image.new_from_file(str(path), access="sequential", fail=True)
         count = first.get("n-pages") if "n-pages" in first.get_fields() else 1
-        limit = drawing_settings().max_pages
+        limit = pyramid.drawing_settings().max_pages
         if count > limit:
             raise ApiError(422, "too_many_pages", f"图片共 {count} 页，一次最多 {limit} 页。", "file", {"pages": count})
         pages: list[tuple[float | None, float | None]] = []
@@ -309,13 +291,17 @@ def _image_pages(path: Path) -> list[tuple[float | None, float | None]]:
             paged = {"page": i} if i else {}  # only multi-page formats (TIFF) know the option
             image = pyvips.Image.new_from_file(str(path), access="sequential", fail=True, **paged)
             pixels = image.width * image.height
-            if pixels > drawing_settings().max_image_pixels:
+            if pixels > pyramid.drawing_settings().max_image_pixels:
                 raise ApiError(
                     413,
                     "image_too_large",
                     f"图片像素过多（{image.width}×{image.height}），请降低分辨率后再上传。",
                     "file",
-                    {"width": image.width, "height": image.height, "limit": drawing_settings().max_image_pixels},
+                    {
+                        "width": image.width,
+                        "height": image.height,
+                        "limit": pyramid.drawing_settings().max_image_pixels,
+                    },
                 )
             image.avg()  # decodes every pixel: a truncated or corrupt image fails here
             pages.append((None, None))

@@ -27,22 +27,43 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import sqlalchemy as sa
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy import Connection
 
 from geo import files, tasks
+from geo.bounds import Range
 from geo.db import transaction
+from geo.settings import Bytes, ModuleSettings, module_settings
 from layers.drawing_review import tables as t
 
 log = logging.getLogger(__name__)
+MB = files.MB
 
-TILE_SIZE = 254  # with the overlap of 1, tiles are 256 pixels square: what OpenSeadragon expects of a DZI
+TILE_SIZE = 510  # with the overlap of 1, tiles are 512 pixels square: a first view of a sheet takes about a dozen
 OVERLAP = 1
 JPEG_QUALITY = 80
 MAX_SIDE_PX = 24_000  # a sheet's longest side in pixels, whatever its paper size (A0 at 300 dpi: 14,043)
 STRIP_PX = 1024  # rows of a PDF page rendered at a time
 TASK = "drawing_review.render_set"
+
+
+class DrawingSettings(ModuleSettings):
+    model_config = SettingsConfigDict(env_prefix="CHENGJIAN_DR_")
+
+    # Largest drawing file accepted (the platform's CHENGJIAN_MAX_BODY_BYTES applies too: the lower one wins).
+    max_drawing_bytes: Bytes = 300 * MB
+    # Resolution PDF sheets are rendered at (an A0 at 300 dpi: 14,043 × 9,933 pixels).
+    render_dpi: Annotated[int, Range(36, 600, whole=True)] = 300
+    # Most pages (sheets) of one file, and most pixels of one raster image.
+    max_pages: Annotated[int, Range(1, 5_000, whole=True)] = 500
+    max_image_pixels: Annotated[int, Range(1, 2_000_000_000, whole=True)] = 400_000_000
+
+
+def drawing_settings() -> DrawingSettings:
+    return module_settings(DrawingSettings)
 
 
 @dataclass(frozen=True)
@@ -214,8 +235,6 @@ def sheets_of(conn: Connection, set_id: int) -> list[dict]:
 
 def render_set(set_id: int, conn: Connection | None = None, dpi: int | None = None) -> dict:
     """Render every sheet of the set that is not ready yet; returns the set's final status and counts."""
-    from layers.drawing_review.drawings import drawing_settings
-
     dpi = dpi or drawing_settings().render_dpi
     ds = t.drawing_sets
     with _step(conn) as c:
