@@ -504,3 +504,36 @@ def test_pages_are_served(client, world):
     assert client.get(f"/review/drawings/{world['app']['id']}").status_code == 200
     assert client.get("/review/assets/drawings/viewer.js").status_code == 200
     assert client.get("/review/assets/drawings/..%2Fdrawings.py").status_code == 404
+
+
+def test_the_demo_seeder_attaches_rendered_drawings_with_comments(world, engine, files_dir):
+    """The demo's seeder on applications under review: two rounds of a two-sheet A1 set each, rendered at seed time,
+    with comments on the first round (in a transaction rolled back afterwards: other tests' counts stay)."""
+    from geo.db import get_engine
+    from layers.drawing_review.demo_drawings import COMMENTS, seed_drawings
+
+    with get_engine().connect() as conn:
+        trans = conn.begin()
+        try:
+            conn.execute(sa.text("SELECT set_config('chengjian.scope', 'all', true)"))
+            apps = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM (SELECT 1 FROM dr_applications "
+                    "WHERE status IN ('reviewing', 'replying', 'passed', 'certified') LIMIT 3) x"
+                )
+            ).scalar_one()
+            started = time.perf_counter()
+            out = seed_drawings(conn, None)
+            took = time.perf_counter() - started
+            assert apps >= 1
+            assert out == {"dr_drawing_sets": 2 * apps, "dr_sheets": 4 * apps, "dr_comments": len(COMMENTS) * apps}
+            not_ready = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM dr_sheets s JOIN dr_drawing_sets d ON d.id = s.set_id "
+                    "WHERE d.created_by = 'demo' AND (s.status <> 'ready' OR d.status <> 'ready')"
+                )
+            ).scalar_one()
+            assert not_ready == 0
+            print(f"\ndemo drawings for {apps} applications: {took:.1f} s")
+        finally:
+            trans.rollback()

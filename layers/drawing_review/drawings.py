@@ -29,6 +29,8 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -893,13 +895,40 @@ def _pyramid_key(conn: Connection, sheet_id: int) -> str:
     return key
 
 
+# Which pyramid a scope may read, per sheet, as row-level security last answered (a ready sheet's pyramid never
+# changes): a viewer's dozens of tile requests a second cost one lookup per sheet and ``KEY_TTL_S`` instead of one
+# transaction each. The key is the scope itself (its districts and grants, loaded with the account on every
+# request), so a grant withdrawn or a district changed misses the cache at once; only a deleted sheet's tiles stay
+# readable for up to ``KEY_TTL_S`` to those who could read them.
+KEY_TTL_S = 10.0
+KEY_CACHE_MAX = 10_000
+_keys: dict[tuple[int, str], tuple[float, str]] = {}
+_keys_lock = threading.Lock()
+
+
+def pyramid_key_for(who: Principal, sheet_id: int) -> str:
+    """The sheet's pyramid if ``who``'s scope sees the sheet (row-level security), else 404."""
+    cache_key = (sheet_id, who.scope.key())
+    now = time.monotonic()
+    with _keys_lock:
+        hit = _keys.get(cache_key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    with get_engine().connect() as conn:
+        scopes.apply(conn, who.scope)
+        key = _pyramid_key(conn, sheet_id)
+    with _keys_lock:
+        if len(_keys) >= KEY_CACHE_MAX:
+            _keys.clear()
+        _keys[cache_key] = (now + KEY_TTL_S, key)
+    return key
+
+
 @router.get(f"{API}/sheets/{{sheet_id}}.dzi", response_class=Response)
-def sheet_dzi(
-    sheet_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
-) -> Response:
+def sheet_dzi(sheet_id: int, who: Principal = Depends(principal)) -> Response:
     """The sheet's Deep Zoom descriptor (XML); its tiles are under ``/api/review/sheets/{id}/tiles/``."""
     require_viewer(who)
-    path = pyramid.dzi_path(_pyramid_key(conn, sheet_id))
+    path = pyramid.dzi_path(pyramid_key_for(who, sheet_id))
     return Response(path.read_bytes(), media_type="application/xml", headers={"Cache-Control": TILE_CACHE})
 
 
@@ -909,14 +938,13 @@ def sheet_tile(
     level: Annotated[int, PathParam(ge=0, le=40)],
     tile: str,
     who: Principal = Depends(principal),
-    conn: Connection = Depends(db_read, scope="function"),
 ) -> Response:
     """One JPEG tile (``{col}_{row}.jpg``) of the sheet's pyramid."""
     require_viewer(who)
     m = TILE_NAME.match(tile)
     if m is None:
         raise ApiError(404, "not_found", "瓦片不存在。", "tile")
-    path = pyramid.tile_path(_pyramid_key(conn, sheet_id), level, int(m[1]), int(m[2]))
+    path = pyramid.tile_path(pyramid_key_for(who, sheet_id), level, int(m[1]), int(m[2]))
     if not path.is_file():
         raise ApiError(404, "not_found", "瓦片不存在。", "tile", {"level": level, "tile": tile})
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": TILE_CACHE})
