@@ -329,7 +329,7 @@ def test_a_multipage_pdf_becomes_sheets_with_tiles_in_a_worker(client, world, en
     assert dzi.status_code == 200 and dzi.headers["content-type"].startswith("application/xml")
     assert f'Width="{sheet["width"]}"' in dzi.text and f'TileSize="{pyramid.TILE_SIZE}"' in dzi.text
     top = sheet["levels"] - 1
-    tile = client.get(f"{sheet['tiles']}{top - 1}/1_1.jpg", headers=agency)
+    tile = client.get(f"{sheet['tiles']}{top}/1_1.jpg", headers=agency)
     assert tile.status_code == 200 and tile.headers["content-type"] == "image/jpeg"
     assert "immutable" in tile.headers["cache-control"] and "private" in tile.headers["cache-control"]
     thumb = client.get(sheet["thumbnail"], headers=agency)
@@ -339,7 +339,7 @@ def test_a_multipage_pdf_becomes_sheets_with_tiles_in_a_worker(client, world, en
     # Outside the scope nothing of it is found: another project's design unit, another district's staff.
     for who in (world["stranger"], world["yuhang"]):
         assert client.get(sheet["dzi"], headers=who).status_code == 404
-        assert client.get(f"{sheet['tiles']}{top - 1}/1_1.jpg", headers=who).status_code == 404
+        assert client.get(f"{sheet['tiles']}{top}/1_1.jpg", headers=who).status_code == 404
         assert client.get(f"/api/review/sheets/{sheet['id']}", headers=who).status_code == 404
         assert client.get(f"{URL}/{first['id']}", headers=who).status_code == 404
         assert client.get(URL, params={"application_id": app["id"]}, headers=who).status_code == 404
