@@ -11,6 +11,7 @@ design unit's replies, the certificate, evaluations, queries and statistics in o
 from geo.bounds import AREA_MAX_M2, INVESTMENT_MAX_WAN, RECORD_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
+from geo.modules import permissions
 from layers.drawing_review.process import (
     APPLICATION,
     CATEGORIES,
@@ -22,6 +23,23 @@ from layers.drawing_review.process import (
 )
 
 __all__ = ["APPLICATION", "CATEGORIES", "CONTENTS", "DISCIPLINES", "GRADES", "JURISDICTIONS", "jurisdiction_of"]
+
+# The review's named actions (migration dr_0001 grants them to the roles; ``review.view`` / ``review.export`` come
+# with the ``review_projects`` layer below).
+permissions(
+    {
+        "review.submit": "施工图送审（建设单位、设计单位）",
+        "review.reply": "回复审查意见（设计单位）",
+        "review.accept": "受理或退回送审",
+        "review.opine": "出具审查意见",
+        "review.certify": "发放审查合格书",
+        "review.score": "评价勘察设计单位",
+        "review.rate": "评价审查机构服务",
+        "review.draw": "摇号确定审查机构",
+        "review.config": "施工图联审配置（审查机构、摇号比例、时限、评分标准）",
+    },
+    group="施工图联审",
+)
 
 REVIEW_STATUS = ("已受理", "审查中", "待回复", "审查合格", "已发证")
 
@@ -70,4 +88,9 @@ register(
         grantable=True,
     ),
 )
+from layers.drawing_review import queries as _queries, stats as _stats  # noqa: F401,E402,I001
+
+from layers.drawing_review import flow as _flow  # noqa: F401,E402
+from layers.drawing_review import lottery as _lottery  # noqa: F401,E402  (agencies, ratio tables, the draw)
+from layers.drawing_review import evaluations as _evaluations  # noqa: F401,E402
 from layers.drawing_review import drawings as _drawings  # noqa: F401,E402

@@ -128,6 +128,13 @@ time_limits = sa.Table(
     sa.Column("updated_by", sa.Text),
 )
 
+# -- queries and statistics (DR-10…12, migration dr_0005) ----------------------------------------------------------
+# The above- and below-ground floor areas the project queries list (地上 / 地下建筑面积).
+applications.append_column(sa.Column("above_ground_m2", sa.Float))
+applications.append_column(sa.Column("below_ground_m2", sa.Float))
+# migration dr_0006 (the flow): each building's disciplines
+buildings.append_column(sa.Column("disciplines", ARRAY(sa.Text)))
+
 # -- drawings online (migrations/dr_0003_drawings.py) ----------------------------------------------------------------
 
 drawing_sets = sa.Table(

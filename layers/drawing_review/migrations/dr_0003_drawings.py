@@ -122,8 +122,10 @@ def upgrade() -> None:
         op.execute(f"CREATE POLICY scope_insert ON {table} FOR INSERT WITH CHECK ({CHILD_SCOPE})")
         op.execute(f"CREATE POLICY scope_update ON {table} FOR UPDATE USING ({CHILD_SCOPE}) WITH CHECK ({CHILD_SCOPE})")
         op.execute(f"CREATE POLICY scope_delete ON {table} FOR DELETE USING ({CHILD_SCOPE})")
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
-    op.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
+    # Grants on this migration's own tables only (a blanket grant would reopen the append-only logs).
+    for table in TABLES:
+        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON {table} TO {APP_ROLE}")
+        op.execute(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {table}_id_seq TO {APP_ROLE}")
 
 
 def downgrade() -> None:
