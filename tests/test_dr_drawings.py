@@ -417,6 +417,10 @@ def test_tiff_png_and_jpeg_drawings(client, world, engine, files_dir):
             assert (sheet["width"], sheet["height"]) == (900, 600)
             tile = client.get(sheet["thumbnail"], headers=designer)
             assert tile.status_code == 200 and _tile_is_drawn(tile.content)
+    # The application's record page lists its drawing sets.
+    page = client.get(f"/api/records/dr_application/{app['id']}", headers=designer)
+    assert page.status_code == 200, page.text
+    assert "施工图纸" in page.text and "扫描图.png" in page.text
     # Browsing by discipline.
     only = client.get(URL, params={"application_id": app["id"], "discipline": "hvac"}, headers=designer).json()
     assert [s["id"] for s in only["sets"]] == [made["png"]["id"]]

@@ -53,6 +53,7 @@ from geo import audit, files
 from geo import scope as scopes
 from geo.db import get_engine
 from geo.modules import log_labels
+from geo.records import Link, register_link
 from geo.settings import get_settings
 from layers.drawing_review import pyramid
 from layers.drawing_review import tables as t
@@ -83,6 +84,24 @@ ACCEPTED = {
     "PNG": ("image/png", "png"),
 }
 
+# An application's record page lists its drawing sets (the viewer is reached from /review/drawings/{id}).
+register_link(
+    Link(
+        target="dr_application",
+        module="drawing_review",
+        title="施工图纸",
+        table="dr_drawing_sets",
+        column="application_id",
+        columns=(
+            ("round_no", "审查轮次"),
+            ("discipline", "专业"),
+            ("file_name", "文件"),
+            ("page_count", "张数"),
+            ("status", "处理状态"),
+        ),
+        order="id",
+    )
+)
 log_labels(
     objects={"dr_drawing_sets": "施工图纸", "dr_comments": "图纸审查意见"},
     actions={"drawing_upload": "上传施工图纸", "drawing_comment": "添加图纸审查意见"},
