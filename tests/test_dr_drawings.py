@@ -277,8 +277,37 @@ def _tile_is_drawn(content: bytes) -> bool:
     return image.min() < 100 and image.max() > 200
 
 
+def wait_ready(client, engine, headers, set_id: int, what: str, log: Path, check=None) -> dict:
+    """Wait for the set to be ready or failed (``check`` also sees each answer); on a timeout, fail with the
+    queue's state and the worker's log."""
+    import _pytest.outcomes
+
+    from tests.test_tasks import wait_for
+
+    def done():
+        x = client.get(f"{URL}/{set_id}", headers=headers).json()
+        if check is not None:
+            check(x)
+        return x["status"] in ("ready", "failed") and x
+
+    try:
+        return wait_for(what, done, DEADLINE_S)
+    except _pytest.outcomes.Failed:
+        pytest.fail(
+            f"{what} not rendered in {DEADLINE_S} s\n{_queue_state(engine)}\n{log.read_text(errors='replace')[-3000:]}"
+        )
+
+
+def _queue_state(engine) -> str:
+    """The queue's jobs and the sets' states, for a failure message."""
+    with engine.connect() as conn:
+        jobs = conn.execute(sa.text("SELECT id, status, task_name, args, queue_name FROM procrastinate_jobs")).all()
+        sets = conn.execute(sa.text("SELECT id, status, pages_done, page_count, job_id FROM dr_drawing_sets")).all()
+    return f"jobs: {jobs}\nsets: {sets}"
+
+
 def test_a_multipage_pdf_becomes_sheets_with_tiles_in_a_worker(client, world, engine, files_dir, tmp_path):
-    from tests.test_tasks import wait_for, worker
+    from tests.test_tasks import worker
 
     app, designer, agency = world["app"], world["designer"], world["agency"]
     pdf = drawing_pdf(pages=3, size="A1", seed=21)
@@ -308,14 +337,7 @@ def test_a_multipage_pdf_becomes_sheets_with_tiles_in_a_worker(client, world, en
 
     worker_env = {"CHENGJIAN_FILES_DIR": str(files_dir), "CHENGJIAN_DR_RENDER_DPI": "36"}
     with worker(tmp_path, "w-drawings", "--queues", "default", env=worker_env) as log:
-        done = wait_for(
-            "the drawing set",
-            lambda: (
-                (x := client.get(f"{URL}/{first['id']}", headers=designer).json())["status"] in ("ready", "failed")
-                and x
-            ),
-            DEADLINE_S,
-        )
+        done = wait_ready(client, engine, designer, first["id"], "the drawing set", log)
     assert done["status"] == "ready", (done, log.read_text(errors="replace")[-3000:])
     assert done["progress"] == {"done": 3, "total": 3, "percent": 100}
     sheet = done["sheets"][1]
@@ -541,3 +563,26 @@ def test_the_demo_seeder_attaches_rendered_drawings_with_comments(world, engine,
             print(f"\ndemo drawings for {apps} applications: {took:.1f} s")
         finally:
             trans.rollback()
+
+
+def test_sets_render_concurrently_in_one_process(client, world, engine, files_dir):
+    """A worker runs several jobs at once in threads; PDFium is not thread-safe, so its uses take turns (a lock)
+    while libvips builds the pyramids side by side: four sets rendered by four threads all come out ready."""
+    import threading
+
+    app, designer = world["app"], world["designer"]
+    ids = []
+    for n in range(4):
+        r = upload(
+            client, designer, app["id"], drawing_pdf(pages=2, seed=70 + n), discipline="energy", name=f"并发{n}.pdf"
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    results: dict[int, dict] = {}
+    threads = [threading.Thread(target=lambda i=i: results.update({i: pyramid.render_set(i, dpi=36)})) for i in ids]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(DEADLINE_S)
+    assert not any(th.is_alive() for th in threads), "a rendering thread hung"
+    assert {i: r["status"] for i, r in results.items()} == dict.fromkeys(ids, "ready")

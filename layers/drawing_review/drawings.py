@@ -243,13 +243,18 @@ def _corrupt_pdf(reason: str) -> ApiError:
 
 
 def _pdf_pages(staged: Staged) -> list[tuple[float | None, float | None]]:
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
-
     with open(staged.path, "rb") as f:
         f.seek(max(0, staged.size - 2048))
         if b"%%EOF" not in f.read():
             raise _corrupt_pdf("no %%EOF at the end")
+    with pyramid.PDFIUM_LOCK:  # PDFium is not thread-safe
+        return _pdf_page_sizes(staged)
+
+
+def _pdf_page_sizes(staged: Staged) -> list[tuple[float | None, float | None]]:
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
     try:
         pdf = pdfium.PdfDocument(str(staged.path))
     except pdfium.PdfiumError as e:

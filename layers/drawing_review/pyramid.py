@@ -24,6 +24,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,9 @@ OVERLAP = 1
 JPEG_QUALITY = 80
 MAX_SIDE_PX = 24_000  # a sheet's longest side in pixels, whatever its paper size (A0 at 300 dpi: 14,043)
 STRIP_PX = 1024  # rows of a PDF page rendered at a time
+# PDFium is not thread-safe: every use of it in a process (a worker's concurrent jobs, the web app's upload checks
+# in its thread pool) holds this lock. libvips, which does the heavy part (the pyramid), runs outside it.
+PDFIUM_LOCK = threading.RLock()
 TASK = "drawing_review.render_set"
 
 
@@ -172,6 +176,11 @@ def _pdf_page(source: Path, page_no: int, dpi: int, work: Path):
     import pypdfium2 as pdfium
     import pyvips
 
+    with PDFIUM_LOCK:
+        return _render_strips(pdfium, pyvips, source, page_no, dpi, work)
+
+
+def _render_strips(pdfium, pyvips, source: Path, page_no: int, dpi: int, work: Path):
     pdf = pdfium.PdfDocument(str(source))
     try:
         page = pdf[page_no - 1]
