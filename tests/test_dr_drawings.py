@@ -75,7 +75,17 @@ def make_application(engine, tag: str, district: str = "西湖区", status: str 
             ),
             {"a": app_id, "p": pin, "d": district},
         ).scalar_one()
-    return {"id": app_id, "pin": pin, "building": building, "district": district}
+    return {"id": app_id, "pin": pin, "building": building, "district": district, "usccs": [builder, designer]}
+
+
+def remove_applications(engine, apps: list[dict]) -> None:
+    """Take the test's applications away again (their drawings, sheets and comments go with them), their pins and
+    enterprises too: other modules' tests that read the review's tables see none of them."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM dr_applications WHERE id = ANY(:a)"), {"a": [a["id"] for a in apps]})
+        conn.execute(sa.text("DELETE FROM review_projects WHERE id = ANY(:p)"), {"p": [a["pin"] for a in apps]})
+        usccs = [u for a in apps for u in a["usccs"]]
+        conn.execute(sa.text("DELETE FROM enterprises WHERE uscc = ANY(:u)"), {"u": usccs})
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +104,7 @@ def world(engine, files_dir):
     drawn = make_application(engine, f"D{tag}", status="drawn", round_no=0)
     other = make_application(engine, f"O{tag}", district="余杭区")
     pins = [app["pin"], closed["pin"], drawn["pin"]]
-    return {
+    yield {
         "app": app,
         "closed": closed,
         "drawn": drawn,
@@ -106,6 +116,7 @@ def world(engine, files_dir):
         "yuhang": make_user(f"dr-yuhang-{tag}", ["district_staff"], district="余杭区"),
         "xihu": make_user(f"dr-xihu-{tag}", ["district_staff"], district="西湖区"),
     }
+    remove_applications(engine, [app, closed, drawn, other])
 
 
 def upload(client, headers, app_id, data, discipline="architecture", round_no=1, building_id=None, name="图纸.pdf"):

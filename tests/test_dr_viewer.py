@@ -16,7 +16,7 @@ from geo.db import transaction
 from layers.drawing_review import drawings, pyramid
 from layers.drawing_review.demo_drawings import drawing_pdf
 from tests.conftest import TEST_PASSWORD, make_user, running_server, set_environment
-from tests.test_dr_drawings import make_application
+from tests.test_dr_drawings import make_application, remove_applications
 from tests.test_st_screens import CHROMIUM, CHROMIUM_ARGS
 
 FIRST_VIEW_FILE = "dr_viewer_first_view.json"
@@ -43,6 +43,7 @@ def world(engine, tmp_path_factory):
     with transaction() as conn:
         drawings.insert_comment(conn, agency, sheets[1]["id"], 0.3, 0.4, 0, 0, "楼梯间应设置外窗。", None)
     yield {"app": app, "agency": agency, "designer": designer, "old": sheets[0], "new": sheets[1], "files": folder}
+    remove_applications(engine, [app])
     restore()
 
 
