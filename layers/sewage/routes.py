@@ -1,0 +1,179 @@
+"""The sewage module's HTTP API: the readings batch of forwarding platforms, and the reads of the readings.
+
+``POST /api/sewage/readings`` takes the same readings the HJ 212 listener takes, as JSON, from a platform that
+forwards them, authenticated by an API key (``X-API-Key`` or ``Authorization: Bearer cjk_…``) of an account
+holding ``sewage.ingest`` (the role ``sewage_forwarder``). A batch is stored whole or not at all: any bad reading
+gives 422 with every refused reading and its reason (the refusals are logged and counted for their facilities);
+duplicates of stored readings are not errors, they are counted as such and stored once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection
+
+from api.auth import Principal, principal
+from api.deps import db_read, db_write
+from api.errors import ApiError
+from geo.db import transaction
+from geo.modules import log_labels, permissions
+from layers.sewage import hj212
+from layers.sewage.settings import hj212_settings
+from layers.sewage.store import Catalog, Reject, check_reading, store_sync
+
+permissions({"sewage.ingest": "转发上报在线监测数据"}, group="污水处理")
+log_labels(
+    objects={"sewage_monitors": "在线监测设备"},
+    actions={"sewage_monitor_add": "登记在线监测设备"},
+)
+
+router = APIRouter(prefix="/api/sewage", tags=["sewage"])
+MAX_BATCH = 10_000
+
+
+class Reading(BaseModel):
+    mn: str = Field(min_length=1, max_length=24, pattern=r"^[0-9A-Za-z]+$")
+    cn: int
+    data_time: str  # ISO 8601 with an offset, or HJ 212's yyyyMMddHHmmss (Beijing time)
+    code: str = Field(pattern=r"^[a-z][0-9]{5}$")
+    value: float | None = None
+    min: float | None = None
+    max: float | None = None
+    cou: float | None = None
+    flag: str | None = Field(default=None, pattern=r"^[NFMSDCTBPE]$")
+    unit: str | None = None
+
+
+class Batch(BaseModel):
+    readings: list[Reading] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def _time(s: str) -> datetime:
+    if s.isdigit():
+        return hj212.parse_time(s)
+    t = datetime.fromisoformat(s)
+    if t.tzinfo is None:
+        raise ValueError("no offset")
+    return t
+
+
+def _catalog(conn: Connection) -> Catalog:
+    c = Catalog()
+    c.fill(conn.execute(sa.text(Catalog.MONITORS)).all(), conn.execute(sa.text(Catalog.CODES)).all())
+    return c
+
+
+@router.post("/readings")
+def post_readings(
+    batch: Batch, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
+) -> dict:
+    if who.via != "api_key":
+        raise ApiError(401, "api_key_required", "转发上报监测数据须使用 API 密钥（X-API-Key）。")
+    who.require("sewage.ingest", "转发上报监测数据")
+    s = hj212_settings()
+    catalog = _catalog(conn)
+    now = datetime.now(UTC)
+    rows, rejects, refused = [], [], []
+    for i, r in enumerate(batch.readings):
+        monitor = catalog.monitors.get(r.mn)
+        reason = message = ""
+        if monitor is None or not monitor.active:
+            reason, message = "unknown_mn", f"设备唯一标识 MN={r.mn} 未登记或已停用"
+        elif r.cn not in hj212.DATA_CNS:
+            reason, message = "unsupported_cn", f"命令编码 CN={r.cn} 不是数据上传（应为 2011、2051、2061 或 2031）"
+        else:
+            try:
+                t = _time(r.data_time)
+            except (ValueError, hj212.PacketError):
+                t, reason, message = None, "bad_time", f"数据时间格式不正确：{r.data_time[:30]}"
+            if t is not None:
+                entry = {"value": r.value, "low": r.min, "high": r.max, "cou": r.cou}
+                if r.value is None and r.cou is None:
+                    reason, message = "missing_value", f"监测因子 {r.code} 没有数值"
+                else:
+                    c, reason, message = check_reading(catalog, r.code, entry, t, now, s.max_age_days, r.unit)
+                    if c is not None:
+                        rows.append((monitor.id, t, r.cn, c.id, r.value, r.min, r.max, r.cou, r.flag))
+        if reason:
+            plant = monitor.plant_id if monitor else None
+            rejects.append(Reject("http", who.user, r.mn, plant, reason, message))
+            refused.append({"index": i, "mn": r.mn, "code": r.code, "reason": reason, "message": message})
+    if refused:
+        with transaction() as log_conn:  # the refusals are kept although the batch is not
+            store_sync(log_conn, [], rejects, s.rejects_kept)
+        raise ApiError(
+            422,
+            "readings_refused",
+            f"{len(refused)} 条监测数据不符合要求，本批数据均未保存。",
+            f"readings[{refused[0]['index']}]",
+            {"refused": refused[:1000]},
+        )
+    stored = store_sync(conn, rows, [], s.rejects_kept)
+    return {"received": len(rows), "stored": stored, "duplicates": len(rows) - stored}
+
+
+@router.get("/facilities/{plant_id}/recent")
+def recent(
+    plant_id: int,
+    hours: Annotated[int, Query(ge=1, le=24 * 7)] = 24,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
+    """The facility's readings of the last ``hours`` (real-time and minute values), per code."""
+    who.require("sewage.view", "查看污水处理设施")
+    return recent_readings(conn, plant_id, hours)
+
+
+def recent_readings(conn: Connection, plant_id: int, hours: int = 24) -> dict:
+    if conn.execute(sa.text("SELECT 1 FROM sewage_plants WHERE id = :p"), {"p": plant_id}).scalar() is None:
+        raise ApiError(404, "not_found", "污水处理设施不存在或无权查看。")
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    rows = conn.execute(
+        sa.text(
+            "SELECT c.code, r.data_time, r.value, r.flag FROM sewage_monitors m "
+            "JOIN sewage_readings r ON r.monitor_id = m.id AND r.data_time >= :since "
+            "JOIN sewage_codes c ON c.id = r.code_id "
+            "WHERE m.plant_id = :p AND r.cn IN (2011, 2051) ORDER BY c.code, r.data_time"
+        ),
+        {"p": plant_id, "since": since},
+    ).all()
+    series: dict[str, list] = {}
+    for r in rows:
+        series.setdefault(r.code, []).append([r.data_time.isoformat(), r.value, r.flag])
+    return {"plant_id": plant_id, "since": since.isoformat(), "series": series}
+
+
+@router.get("/daily")
+def daily(
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
+    """Daily averages, minima and maxima of every facility the caller may see, for one month (Beijing days)."""
+    who.require("sewage.view", "查看污水处理设施")
+    return daily_values(conn, date.fromisoformat(month + "-01"))
+
+
+def daily_values(conn: Connection, first: date) -> dict:
+    nxt = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    rows = conn.execute(
+        sa.text(
+            "SELECT m.plant_id, c.code, (d.bucket AT TIME ZONE 'Asia/Shanghai')::date AS day, "
+            "sum(d.total) / sum(d.n) AS avg, min(d.low) AS min, max(d.high) AS max "
+            "FROM sewage_daily d JOIN sewage_monitors m ON m.id = d.monitor_id "
+            "JOIN sewage_plants p ON p.id = m.plant_id JOIN sewage_codes c ON c.id = d.code_id "
+            "WHERE d.bucket >= (:a)::timestamp AT TIME ZONE 'Asia/Shanghai' "
+            "AND d.bucket < (:b)::timestamp AT TIME ZONE 'Asia/Shanghai' "
+            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ),
+        {"a": first, "b": nxt},
+    ).all()
+    return {
+        "month": first.isoformat()[:7],
+        "rows": [[r.plant_id, r.code, r.day.isoformat(), r.avg, r.min, r.max] for r in rows],
+    }
