@@ -159,6 +159,7 @@ def test_the_modules_are_discovered_not_listed():
         "standard_sites.review_reminders",
         "standard_sites.overdue_site_statuses",
         "credit.rescore_daily",
+        "sewage.ensure_partitions",
     }
 
 

@@ -337,3 +337,19 @@ def test_http_batch_with_and_without_key(client, plant, engine):
     assert r.status_code == 422 and r.json()["code"] == "readings_refused"
     assert r.json()["detail"]["refused"][0]["reason"] == "bad_unit"
     assert stored(engine, plant, at - timedelta(minutes=1)) == []
+
+
+def test_demo_monitors_follow_the_demo_password(engine, plant):
+    from layers.sewage.demo import seed_monitors
+    from layers.sewage.simulator import demo_password
+    from layers.sewage.store import password_hash
+
+    with engine.connect() as conn:
+        with conn.begin():
+            assert seed_monitors(conn)["sewage_monitors"] >= 1
+            mn, salt, h = conn.execute(
+                text("SELECT mn, pw_salt, pw_hash FROM sewage_monitors WHERE plant_id = :p AND mn LIKE '3301SW%'"),
+                {"p": plant["id"]},
+            ).one()
+            assert mn == f"3301SW{plant['id']:08d}" and password_hash(salt, demo_password(mn)) == h
+            conn.rollback()

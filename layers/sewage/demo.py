@@ -29,7 +29,8 @@ RURAL_TERMINALS = 360
 
 @seeder(order=40)
 def seed_sewage(conn, world: World) -> dict:
-    return build_sewage(conn, world.rng("sewage_plants"), world.districts, world.villages, world.source)
+    out = build_sewage(conn, world.rng("sewage_plants"), world.districts, world.villages, world.source)
+    return {**out, **seed_monitors(conn)}
 
 
 def build_sewage(conn, rng, districts: list[District], v: Villages, source: str) -> dict:
@@ -98,8 +99,7 @@ def build_sewage(conn, rng, districts: list[District], v: Villages, source: str)
     return {"sewage_plants": res["rows"]}
 
 
-@seeder(order=41)
-def seed_monitors(conn, world: World) -> dict:
+def seed_monitors(conn) -> dict:
     """One online monitor per facility, MN ``3301SW`` + the facility's id; the demo PW is the MN's last six
     characters (``layers.sewage.simulator.demo_password``), kept as a salted hash like any monitor's."""
     from sqlalchemy import text
