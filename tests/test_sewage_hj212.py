@@ -38,21 +38,26 @@ def test_crc_of_the_standard_example():
     assert r != 0x1C80
 
 
-@pytest.fixture(scope="module")
-def plant(engine):
+def make_plant(engine, standard: str = "一级A") -> dict:
+    """A facility of its own (西湖区) with one monitor."""
     code = "WS" + uuid.uuid4().hex[:8].upper()
     with engine.begin() as conn:
         pid = conn.execute(
             text(
-                "INSERT INTO sewage_plants (code, name, district, kind, capacity_t_d, geom) VALUES "
-                "(:c, '测试污水处理厂', '西湖区', '城镇污水处理厂', 20000, ST_SetSRID(ST_MakePoint(120.1, 30.25), 4326)) "
+                "INSERT INTO sewage_plants (code, name, district, kind, capacity_t_d, discharge_standard, geom) VALUES "
+                "(:c, '测试污水处理厂', '西湖区', '城镇污水处理厂', 20000, :s, ST_SetSRID(ST_MakePoint(120.1, 30.25), 4326)) "
                 "RETURNING id"
             ),
-            {"c": code},
+            {"c": code, "s": standard},
         ).scalar_one()
         mn = "T" + uuid.uuid4().hex[:12].upper()
         add_monitor(conn, mn, "pw1234", pid, "test")
-    return {"id": pid, "mn": mn, "pw": "pw1234"}
+    return {"id": pid, "mn": mn, "pw": "pw1234", "code": code}
+
+
+@pytest.fixture(scope="module")
+def plant(engine):
+    return make_plant(engine)
 
 
 @pytest.fixture(scope="module")
@@ -353,3 +358,26 @@ def test_demo_monitors_follow_the_demo_password(engine, plant):
             ).one()
             assert mn == f"3301SW{plant['id']:08d}" and password_hash(salt, demo_password(mn)) == h
             conn.rollback()
+
+
+def test_online_status_on_the_map(listener, engine):
+    from geo.db import transaction
+    from layers.sewage.status import refresh
+
+    p = make_plant(engine, "一级A")
+
+    def status_after(values=None, minutes_ago=1):
+        if values is not None:
+            with connect(listener) as s:
+                s.sendall(packet(p, now_bj() - timedelta(seconds=minutes_ago * 60), values))
+                read_answer(s)
+        with transaction() as conn:
+            refresh(conn, datetime.now(UTC))
+        with engine.begin() as conn:
+            return conn.execute(text("SELECT online_status FROM sewage_plants WHERE id = :i"), {"i": p["id"]}).scalar()
+
+    assert status_after() == "离线"
+    assert status_after({"w01018": {"value": 30.0, "flag": "N"}, "w01001": {"value": 7.1}}, 3) == "正常"
+    assert status_after({"w01018": {"value": 55.0, "flag": "N"}}, 2) == "超标"  # 一级A: COD 50 mg/L
+    assert status_after({"w01018": {"value": 20.0, "flag": "N"}, "w01001": {"value": 9.6}}, 1) == "超标"  # pH
+    assert status_after({"w01018": {"value": 20.0, "flag": "D"}, "w01001": {"value": 7.0}}, 0) == "故障"

@@ -64,7 +64,6 @@ class Listener:
         self.server: asyncio.base_events.Server | None = None
         self.connections = 0
         self.packets = 0
-        self._reloading: asyncio.Task | None = None
 
     async def start(self) -> int:
         await self.writer.start(self.max_age_days)
@@ -101,9 +100,9 @@ class Listener:
             return
         catalog = self.writer.catalog
         monitor, reason, message = catalog.authenticate(packet.mn, packet.pw)
-        if monitor is None and reason == "unknown_mn" and catalog.stale() and self._reloading is None:
-            # A monitor registered since the catalog was read: read it again, then try this packet once more.
-            self._reloading = asyncio.ensure_future(self._reload_then(conn, segment, raw))
+        if monitor is None and reason == "unknown_mn" and self.writer.may_look_up(packet.mn):
+            # Perhaps registered since the catalog was read: look it up, then take this packet again.
+            asyncio.ensure_future(self._look_up_then(conn, packet.mn, segment, raw))
             return
         if monitor is None:
             self.refuse(Reject("hj212", conn.peer, packet.mn, None, reason, message, _text(raw)))
@@ -147,22 +146,12 @@ class Listener:
         answer = hj212.response(packet) if packet.wants_reply else None
         self.writer.add(rows, rejects, (lambda: conn.send(answer)) if answer else None)
 
-    async def _reload_then(self, conn: Hj212Protocol, segment: str, raw: bytes) -> None:
+    async def _look_up_then(self, conn: Hj212Protocol, mn: str, segment: str, raw: bytes) -> None:
         try:
-            await self.writer.reload()
-        finally:
-            self._reloading = None
-        monitor, reason, message = self.writer.catalog.authenticate(*_mn_pw(segment))
-        if monitor is None:
-            mn = _mn_pw(segment)[0]
-            self.refuse(Reject("hj212", conn.peer, mn, None, reason, message, _text(raw)))
-            return
-        self.handle(conn, segment, raw)
-
-
-def _mn_pw(segment: str) -> tuple[str, str]:
-    p = hj212.parse_segment(segment)
-    return p.mn, p.pw
+            await self.writer.look_up(mn)
+        except Exception:
+            log.exception("looking up MN %s failed", mn)
+        self.handle(conn, segment, raw)  # known now, or refused (not looked up again for a while)
 
 
 async def listen(host: str | None = None, port: int | None = None) -> None:

@@ -247,6 +247,8 @@ class Writer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._conn: psycopg.AsyncConnection | None = None
+        self._lookup_conn: psycopg.AsyncConnection | None = None
+        self._looked_up: dict[str, float] = {}
         self._first_at: float | None = None
 
     async def start(self, max_age_days: int = 31) -> None:
@@ -258,8 +260,25 @@ class Writer:
             await cur.execute("SELECT sewage_ensure_partitions(%s, %s)", (start, months))
             await cur.execute(STAGING)
         await self._conn.commit()
+        self._lookup_conn = await psycopg.AsyncConnection.connect(conninfo(self.url), autocommit=True)
+        await self._lookup_conn.execute(f"SET ROLE {APP_ROLE}")
         await self.reload()
         self._task = asyncio.create_task(self._run())
+
+    def may_look_up(self, mn: str) -> bool:
+        """An MN not in the catalog is looked up in the database at most every ``refresh_s`` (a monitor
+        registered since the catalog was read is known at its first packet; a stranger costs one query a while)."""
+        return time.monotonic() - self._looked_up.get(mn, -1e9) > self.catalog.refresh_s
+
+    async def look_up(self, mn: str) -> None:
+        assert self._lookup_conn is not None
+        self._looked_up[mn] = time.monotonic()
+        if len(self._looked_up) > 100_000:
+            self._looked_up.clear()
+        cur = await self._lookup_conn.execute(Catalog.MONITORS + " WHERE mn = %s", (mn,))
+        row = await cur.fetchone()
+        if row is not None:
+            self.catalog.monitors[row[0]] = Monitor(*row[1:])
 
     async def reload(self) -> None:
         assert self._conn is not None
@@ -336,6 +355,8 @@ class Writer:
             await self.flush()
         if self._conn is not None:
             await self._conn.close()
+        if self._lookup_conn is not None:
+            await self._lookup_conn.close()
 
 
 def utcnow() -> datetime:
