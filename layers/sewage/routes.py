@@ -9,11 +9,14 @@ duplicates of stored readings are not errors, they are counted as such and store
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
@@ -23,6 +26,7 @@ from api.errors import ApiError
 from geo.db import transaction
 from geo.modules import log_labels, permissions
 from layers.sewage import hj212
+from layers.sewage.live import hub
 from layers.sewage.settings import hj212_settings
 from layers.sewage.store import Catalog, Reject, check_reading, store_sync
 
@@ -176,4 +180,127 @@ def daily_values(conn: Connection, first: date) -> dict:
     return {
         "month": first.isoformat()[:7],
         "rows": [[r.plant_id, r.code, r.day.isoformat(), r.avg, r.min, r.max] for r in rows],
+    }
+
+
+@router.get("/facilities/{plant_id}/stream")
+async def stream(plant_id: int, request: Request, who: Principal = Depends(principal)) -> StreamingResponse:
+    """Server-sent events: ``readings`` with every new real-time or minute value of the facility (``data``:
+    ``{"points": [[code, time, value, flag], …]}``), a comment line every 15 s to keep the connection."""
+    who.require("sewage.view", "查看污水处理设施")
+
+    def monitors() -> tuple[frozenset[int], datetime]:
+        with transaction(who.scope) as conn:
+            if conn.execute(sa.text("SELECT 1 FROM sewage_plants WHERE id = :p"), {"p": plant_id}).scalar() is None:
+                raise ApiError(404, "not_found", "污水处理设施不存在或无权查看。")
+            ids = conn.execute(sa.text("SELECT id FROM sewage_monitors WHERE plant_id = :p"), {"p": plant_id})
+            return frozenset(ids.scalars()), conn.execute(sa.text("SELECT now()")).scalar_one()
+
+    ids, since = await asyncio.to_thread(monitors)
+
+    sent: dict[tuple[str, str], datetime] = {}
+
+    def new_points(after: datetime) -> tuple[list, datetime]:
+        # A storing transaction stamps received_at when it starts and is seen when it commits: look 10 s back and
+        # leave out what was sent already.
+        with transaction(who.scope) as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT c.code, r.data_time, r.value, r.flag, r.received_at FROM sewage_readings r "
+                    "JOIN sewage_codes c ON c.id = r.code_id WHERE r.monitor_id = ANY(:m) "
+                    "AND r.data_time > now() - interval '1 day' AND r.received_at > :a AND r.cn IN (2011, 2051) "
+                    "ORDER BY r.data_time"
+                ),
+                {"m": list(ids), "a": after - timedelta(seconds=10)},
+            ).all()
+        last = max((r.received_at for r in rows), default=after)
+        points = []
+        for r in rows:
+            key = (r.code, r.data_time.isoformat())
+            if key not in sent:
+                sent[key] = r.received_at
+                points.append([r.code, key[1], r.value, r.flag])
+        for key in [k for k, at in sent.items() if at < last - timedelta(seconds=30)]:
+            del sent[key]
+        return points, last
+
+    async def events():
+        q = await hub.subscribe(ids)
+        after = since
+        try:
+            yield "retry: 2000\n\n"
+            while not await request.is_disconnected():
+                try:
+                    await asyncio.wait_for(q.get(), 15)
+                except TimeoutError:
+                    yield ": ping\n\n"
+                    continue
+                points, after = await asyncio.to_thread(new_points, after)
+                if points:
+                    yield f"event: readings\ndata: {json.dumps({'points': points}, ensure_ascii=False)}\n\n"
+        finally:
+            hub.unsubscribe(q)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/status")
+def status_overview(who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")) -> dict:
+    """The facilities the caller may see, with their online status and when it was judged, and counts by status."""
+    who.require("sewage.view", "查看污水处理设施")
+    rows = conn.execute(
+        sa.text(
+            "SELECT id, code, name, district, kind, discharge_standard, online_status, status_at FROM sewage_plants "
+            "WHERE deleted_at IS NULL ORDER BY CASE online_status WHEN '超标' THEN 0 WHEN '故障' THEN 1 "
+            "WHEN '离线' THEN 3 ELSE 2 END, district, code"
+        )
+    ).mappings()
+    items = [dict(r, status_at=r["status_at"].isoformat() if r["status_at"] else None) for r in rows]
+    counts: dict[str, int] = {}
+    for r in items:
+        counts[r["online_status"]] = counts.get(r["online_status"], 0) + 1
+    return {"counts": counts, "items": items}
+
+
+@router.get("/facilities/{plant_id}")
+def facility(
+    plant_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")
+) -> dict:
+    who.require("sewage.view", "查看污水处理设施")
+    row = (
+        conn.execute(
+            sa.text(
+                "SELECT id, code, name, district, kind, capacity_t_d, process, discharge_standard, operator, "
+                "online_status, status_at FROM sewage_plants WHERE id = :p AND deleted_at IS NULL"
+            ),
+            {"p": plant_id},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise ApiError(404, "not_found", "污水处理设施不存在或无权查看。")
+    codes = conn.execute(sa.text("SELECT code, name, unit FROM sewage_codes ORDER BY id")).mappings().all()
+    monitors = (
+        conn.execute(sa.text("SELECT mn, active FROM sewage_monitors WHERE plant_id = :p ORDER BY id"), {"p": plant_id})
+        .mappings()
+        .all()
+    )
+    refused = (
+        conn.execute(
+            sa.text(
+                "SELECT reason, sum(n) AS n FROM sewage_reject_counts WHERE plant_id = :p AND day > current_date - 30 "
+                "GROUP BY reason ORDER BY reason"
+            ),
+            {"p": plant_id},
+        )
+        .mappings()
+        .all()
+    )
+    out = dict(row, status_at=row["status_at"].isoformat() if row["status_at"] else None)
+    return {
+        **out,
+        "codes": [dict(c) for c in codes],
+        "monitors": [dict(m) for m in monitors],
+        "refused_30d": {r["reason"]: int(r["n"]) for r in refused},
     }
