@@ -169,10 +169,16 @@ def _worker(args: argparse.Namespace) -> int:
         return 0
     from geo import modules
 
+    async def guarded(s: modules.Service) -> None:
+        log = logging.getLogger("chengjian")
+        log.info("service %s.%s started", s.module, s.name)
+        try:
+            await s.run()
+        except Exception:  # one service failing (a port in use) is logged; the worker and the others go on
+            log.exception("service %s.%s stopped", s.module, s.name)
+
     async def everything() -> None:
-        running = [asyncio.ensure_future(s.run()) for s in modules.services()]
-        for s in modules.services():
-            logging.getLogger("chengjian").info("service %s.%s started", s.module, s.name)
+        running = [asyncio.ensure_future(guarded(s)) for s in modules.services()]
         try:
             await worker
         finally:

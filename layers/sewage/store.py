@@ -250,20 +250,25 @@ class Writer:
         self._lookup_conn: psycopg.AsyncConnection | None = None
         self._looked_up: dict[str, float] = {}
         self._first_at: float | None = None
+        self.max_age_days = 31
 
     async def start(self, max_age_days: int = 31) -> None:
-        self._conn = await psycopg.AsyncConnection.connect(conninfo(self.url))
-        async with self._conn.cursor() as cur:
-            await cur.execute(f"SET ROLE {APP_ROLE}")
-            start = (datetime.now(BEIJING) - timedelta(days=max_age_days)).date()
-            months = (max_age_days // 28) + 4
-            await cur.execute("SELECT sewage_ensure_partitions(%s, %s)", (start, months))
-            await cur.execute(STAGING)
-        await self._conn.commit()
+        self.max_age_days = max_age_days
+        await self._connect()
         self._lookup_conn = await psycopg.AsyncConnection.connect(conninfo(self.url), autocommit=True)
         await self._lookup_conn.execute(f"SET ROLE {APP_ROLE}")
         await self.reload()
         self._task = asyncio.create_task(self._run())
+
+    async def _connect(self) -> None:
+        self._conn = await psycopg.AsyncConnection.connect(conninfo(self.url))
+        async with self._conn.cursor() as cur:
+            await cur.execute(f"SET ROLE {APP_ROLE}")
+            start = (datetime.now(BEIJING) - timedelta(days=self.max_age_days)).date()
+            months = (self.max_age_days // 28) + 4
+            await cur.execute("SELECT sewage_ensure_partitions(%s, %s)", (start, months))
+            await cur.execute(STAGING)
+        await self._conn.commit()
 
     def may_look_up(self, mn: str) -> bool:
         """An MN not in the catalog is looked up in the database at most every ``refresh_s`` (a monitor
@@ -334,7 +339,13 @@ class Writer:
             await self._conn.commit()
         except psycopg.Error:
             log.exception("storing %d readings failed; nothing of the batch is stored, no answers sent", len(rows))
-            await self._conn.rollback()
+            if self._conn.closed:  # the server went away: connect again for the next batch
+                try:
+                    await self._connect()
+                except psycopg.Error:
+                    log.exception("connecting again failed; trying at the next batch")
+            else:
+                await self._conn.rollback()
             return
         self.stored += stored
         self.refused += len(rejects)
