@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from layers.sewage import hj212
 from layers.sewage.settings import hj212_settings
-from layers.sewage.store import Reject, Writer, check_reading
+from layers.sewage.store import Reject, Writer, check_time, check_value
 
 log = logging.getLogger("chengjian.sewage.hj212")
 
@@ -123,8 +123,9 @@ class Listener:
         now = datetime.now(UTC)
         rows, rejects = [], []
         assert packet.data_time is not None
+        late, late_message = check_time(packet.data_time, now, self.max_age_days)
         for code, entry in packet.values.items():
-            c, reason, message = check_reading(catalog, code, entry, packet.data_time, now, self.max_age_days, None)
+            c, reason, message = (None, late, late_message) if late else check_value(catalog, code, entry, None)
             if c is None:
                 rejects.append(Reject("hj212", conn.peer, packet.mn, monitor.plant_id, reason, message, _text(raw)))
                 continue

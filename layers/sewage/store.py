@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -149,27 +150,40 @@ class Catalog:
         return m, "", ""
 
 
-def check_reading(
-    catalog: Catalog, code: str, entry: dict, data_time: datetime, now: datetime, max_age_days: int, unit: str | None
-) -> tuple[Code | None, str, str]:
-    """A reading the platform can store, or the reason it is refused (never repaired)."""
+def check_time(data_time: datetime, now: datetime, max_age_days: int) -> tuple[str, str]:
+    """Neither ahead of the clock (10 minutes' grace) nor older than ``max_age_days``: else the reason."""
+    if data_time > now + timedelta(minutes=10):
+        return "future_time", f"数据时间 {data_time.astimezone(BEIJING):%Y-%m-%d %H:%M:%S} 晚于当前时间"
+    if data_time < now - timedelta(days=max_age_days):
+        return "too_old", f"数据时间 {data_time.astimezone(BEIJING):%Y-%m-%d %H:%M:%S} 早于 {max_age_days} 天前"
+    return "", ""
+
+
+def check_value(catalog: Catalog, code: str, entry: dict, unit: str | None) -> tuple[Code | None, str, str]:
+    """A known code, in its unit, within its physical range: else the reason (never repaired)."""
     c = catalog.codes.get(code)
     if c is None:
         return None, "unknown_code", f"监测因子编码 {code} 不在本平台的因子表中"
     if unit is not None and unit != c.unit:
         return None, "bad_unit", f"{c.name}（{code}）的单位应为 {c.unit}，收到 {unit}"
-    if data_time > now + timedelta(minutes=10):
-        return None, "future_time", f"数据时间 {data_time.astimezone(BEIJING):%Y-%m-%d %H:%M:%S} 晚于当前时间"
-    if data_time < now - timedelta(days=max_age_days):
-        return None, "too_old", f"数据时间 {data_time.astimezone(BEIJING):%Y-%m-%d %H:%M:%S} 早于 {max_age_days} 天前"
     for slot in ("value", "low", "high"):
         v = entry.get(slot)
         if v is not None and not (c.low <= v <= c.high):
             return None, "out_of_range", f"{c.name}（{code}）的值 {v} 超出物理量程 {c.low}–{c.high} {c.unit}"
     cou = entry.get("cou")
-    if cou is not None and cou < 0:
-        return None, "out_of_range", f"{c.name}（{code}）的累计值 {cou} 为负"
+    if cou is not None and not (0 <= cou < math.inf):
+        return None, "out_of_range", f"{c.name}（{code}）的累计值 {cou} 不是非负的有限数"
     return c, "", ""
+
+
+def check_reading(
+    catalog: Catalog, code: str, entry: dict, data_time: datetime, now: datetime, max_age_days: int, unit: str | None
+) -> tuple[Code | None, str, str]:
+    """A reading the platform can store, or the reason it is refused."""
+    reason, message = check_time(data_time, now, max_age_days)
+    if reason:
+        return None, reason, message
+    return check_value(catalog, code, entry, unit)
 
 
 @dataclass
@@ -205,8 +219,7 @@ def store_sync(conn: sa.Connection, rows: list[tuple], rejects: list[Reject], ke
         cur.execute(STAGING)
         cur.execute("TRUNCATE sewage_staging")
         with cur.copy(COPY) as cp:
-            for r in rows:
-                cp.write_row(r)
+            cp.write(copy_text(rows))
         cur.execute(MOVE)
         stored = cur.fetchone()[0]
         _write_rejects_sync(cur, rejects, kept)
@@ -223,6 +236,15 @@ def _write_rejects_sync(cur, rejects: list[Reject], kept: int) -> None:
     cur.executemany(REJECT, logged)
     cur.executemany(COUNT, counts)
     cur.execute(TRIM, (kept,))
+
+
+def copy_text(rows: list[tuple]) -> bytes:
+    """The rows in COPY's text format, in one piece (much cheaper than a call per row). Every value was checked:
+    numbers, a data time, a flag of one letter; None is ``\\N``."""
+    out = []
+    for r in rows:
+        out.append("\t".join("\\N" if v is None else v.isoformat() if isinstance(v, datetime) else str(v) for v in r))
+    return ("\n".join(out) + "\n").encode() if out else b""
 
 
 def _notice(rows: list[tuple]) -> str:
@@ -323,8 +345,7 @@ class Writer:
             async with self._conn.cursor() as cur:
                 if rows:
                     async with cur.copy(COPY) as cp:
-                        for r in rows:
-                            await cp.write_row(r)
+                        await cp.write(copy_text(rows))
                     await cur.execute(MOVE)
                     stored = (await cur.fetchone())[0]
                     if stored:
