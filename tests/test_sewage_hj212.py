@@ -381,3 +381,22 @@ def test_online_status_on_the_map(listener, engine):
     assert status_after({"w01018": {"value": 55.0, "flag": "N"}}, 2) == "超标"  # 一级A: COD 50 mg/L
     assert status_after({"w01018": {"value": 20.0, "flag": "N"}, "w01001": {"value": 9.6}}, 1) == "超标"  # pH
     assert status_after({"w01018": {"value": 20.0, "flag": "D"}, "w01001": {"value": 7.0}}, 0) == "故障"
+
+
+def test_daily_values_of_the_month(client, plant, listener, engine):
+    from tests.conftest import LEADER
+
+    day = now_bj().replace(hour=0, minute=0, second=0) - timedelta(days=2)
+    if day.month != now_bj().month:
+        day = now_bj().replace(hour=0, minute=30, second=0)
+    with connect(listener) as s:
+        for m, v in ((1, 4.0), (2, 6.0)):
+            s.sendall(packet(plant, day + timedelta(minutes=m), {"w21011": {"value": v / 10}}))
+            read_answer(s)
+    r = client.get(f"/api/sewage/daily?month={day:%Y-%m}", headers=LEADER)
+    assert r.status_code == 200, r.text
+    (mine,) = [x for x in r.json()["series"] if x["plant_id"] == plant["id"] and x["code"] == "w21011"]
+    i = mine["days"].index(day.day)
+    assert mine["min"][i] <= 0.4 and mine["max"][i] >= 0.6
+    assert client.get("/api/sewage/daily?month=2026-13", headers=LEADER).status_code == 422
+    assert client.get(f"/api/sewage/daily?month={day:%Y-%m}").status_code in (401, 403)
