@@ -148,7 +148,7 @@ def copy_baselines(url: str) -> tuple[float, float, int]:
 
     with psycopg.connect(libpq(url)) as conn:
         rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM sewage_readings").fetchall()
-        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily")
+        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily, sewage_month")
         conn.commit()
         conn.execute(STAGING)
         with Timer() as t:
@@ -160,7 +160,7 @@ def copy_baselines(url: str) -> tuple[float, float, int]:
                     cur.execute(MOVE)
                 conn.commit()
         store_rate = len(rows) / t.seconds
-        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily")
+        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily, sewage_month")
         conn.commit()
         with Timer() as t:
             with conn.cursor() as cur:
@@ -177,7 +177,7 @@ def generate(url: str, rows: int) -> float:
         monitors = conn.execute("SELECT count(*) FROM sewage_monitors").fetchone()[0]
         steps = max(1, rows // (monitors * len(CODES)))
         step_s = 29 * 86400 / steps
-        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily")
+        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily, sewage_month")
         with Timer() as t:
             conn.execute(
                 """
@@ -198,6 +198,19 @@ def generate(url: str, rows: int) -> float:
                     f"SELECT monitor_id, code_id, cn, {bucket}, count(*), sum(value), min(value), max(value) "
                     f"FROM sewage_readings GROUP BY 1, 2, 3, 4"
                 )
+            conn.execute(
+                """
+                INSERT INTO sewage_month (plant_id, code_id, month, n, total, low, high)
+                SELECT plant_id, code_id, month, sewage_place(array_agg(day), array_agg(n)),
+                       sewage_place(array_agg(day), array_agg(total)), sewage_place(array_agg(day), array_agg(low)),
+                       sewage_place(array_agg(day), array_agg(high))
+                FROM (SELECT m.plant_id, d.code_id, date_trunc('month', d.bucket AT TIME ZONE 'Asia/Shanghai')::date AS month,
+                             extract(day FROM d.bucket AT TIME ZONE 'Asia/Shanghai')::int AS day,
+                             sum(d.n)::float8 AS n, sum(d.total) AS total, min(d.low) AS low, max(d.high) AS high
+                      FROM sewage_daily d JOIN sewage_monitors m ON m.id = d.monitor_id GROUP BY 1, 2, 3, 4) x
+                GROUP BY plant_id, code_id, month
+                """
+            )
             conn.commit()
             conn.autocommit = True
             conn.execute("VACUUM ANALYZE sewage_readings")
@@ -224,7 +237,7 @@ def reads(url: str) -> tuple[float, float, int, int]:
         with transaction() as conn, Timer() as t:
             d = daily_values(conn, first)
         daily_t.append(t.seconds)
-    values = sum(len(x["days"]) for x in json.loads(d)["series"])
+    values = sum(sum(v is not None for v in x["n"]) for x in json.loads(d)["series"])
     return statistics.median(recent_t), statistics.median(daily_t), sum(map(len, r["series"].values())), values
 
 

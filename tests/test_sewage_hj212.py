@@ -396,7 +396,17 @@ def test_daily_values_of_the_month(client, plant, listener, engine):
     r = client.get(f"/api/sewage/daily?month={day:%Y-%m}", headers=LEADER)
     assert r.status_code == 200, r.text
     (mine,) = [x for x in r.json()["series"] if x["plant_id"] == plant["id"] and x["code"] == "w21011"]
-    i = mine["days"].index(day.day)
-    assert mine["min"][i] <= 0.4 and mine["max"][i] >= 0.6
+    i = day.day - 1
+    assert mine["min"][i] <= 0.4 and mine["max"][i] >= 0.6 and mine["n"][i] >= 2
+    with engine.begin() as conn:  # the month row agrees with the daily roll-up it sits beside
+        n, total = conn.execute(
+            text(
+                "SELECT sum(d.n), sum(d.total) FROM sewage_daily d JOIN sewage_monitors m ON m.id = d.monitor_id "
+                "JOIN sewage_codes c ON c.id = d.code_id WHERE m.plant_id = :p AND c.code = 'w21011' "
+                "AND (d.bucket AT TIME ZONE 'Asia/Shanghai')::date = :d"
+            ),
+            {"p": plant["id"], "d": day.date()},
+        ).one()
+    assert mine["n"][i] == n and abs(mine["avg"][i] - total / n) < 1e-3
     assert client.get("/api/sewage/daily?month=2026-13", headers=LEADER).status_code == 422
     assert client.get(f"/api/sewage/daily?month={day:%Y-%m}").status_code in (401, 403)

@@ -159,7 +159,8 @@ def daily(
     conn: Connection = Depends(db_read, scope="function"),
 ) -> Response:
     """Daily averages, minima and maxima of every facility the caller may see, for one month (Beijing days):
-    ``{"month", "series": [{"plant_id", "code", "days": [1, …], "avg": […], "min": […], "max": […]}, …]}``."""
+    ``{"month", "series": [{"plant_id", "code", "n": [31 days], "avg": […], "min": […], "max": […]}, …]}``
+    (index 0 is the 1st; null where a day has no value)."""
     who.require("sewage.view", "查看污水处理设施")
     try:
         first = date.fromisoformat(month + "-01")
@@ -169,30 +170,20 @@ def daily(
 
 
 DAILY_SQL = """
-WITH d AS (
-    SELECT m.plant_id, d.code_id, extract(day FROM d.bucket AT TIME ZONE 'Asia/Shanghai')::int AS day,
-           sum(d.total) / sum(d.n) AS avg, min(d.low) AS low, max(d.high) AS high
-    FROM sewage_daily d JOIN sewage_monitors m ON m.id = d.monitor_id
-    WHERE d.bucket >= (:a)::timestamp AT TIME ZONE 'Asia/Shanghai'
-      AND d.bucket < (:b)::timestamp AT TIME ZONE 'Asia/Shanghai'
-      AND m.plant_id IN (SELECT id FROM sewage_plants WHERE deleted_at IS NULL)
-    GROUP BY 1, 2, 3
-), s AS (
-    SELECT json_build_object('plant_id', d.plant_id, 'code', c.code,
-        'days', array_agg(d.day ORDER BY d.day), 'avg', array_agg(round(d.avg::numeric, 4) ORDER BY d.day),
-        'min', array_agg(d.low ORDER BY d.day), 'max', array_agg(d.high ORDER BY d.day)) AS j
-    FROM d JOIN sewage_codes c ON c.id = d.code_id
-    GROUP BY d.plant_id, c.code
-)
-SELECT json_build_object('month', CAST(:m AS text), 'series', coalesce(json_agg(j), '[]'::json))::text FROM s
+SELECT json_build_object('month', CAST(:m AS text), 'series', coalesce(json_agg(json_build_object(
+    'plant_id', x.plant_id, 'code', c.code, 'n', x.n,
+    'avg', (SELECT array_agg(round((t / nullif(k, 0))::numeric, 4) ORDER BY i)
+            FROM unnest(x.total, x.n) WITH ORDINALITY AS u(t, k, i)),
+    'min', x.low, 'max', x.high) ORDER BY x.plant_id, c.code), '[]'::json))::text
+FROM sewage_month x JOIN sewage_codes c ON c.id = x.code_id
+WHERE x.month = :a AND x.plant_id IN (SELECT id FROM sewage_plants WHERE deleted_at IS NULL)
 """
 
 
 def daily_values(conn: Connection, first: date) -> str:
-    """The month's daily values as JSON text, built by PostgreSQL (hundreds of thousands of values at city scale:
-    no Python object per value). The facilities are those the caller's scope shows."""
-    nxt = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return conn.execute(sa.text(DAILY_SQL), {"a": first, "b": nxt, "m": first.isoformat()[:7]}).scalar_one()
+    """The month's daily values as JSON text, built by PostgreSQL (hundreds of thousands of values at city scale,
+    from one row per facility, code and month: no Python object per value). The facilities are those the caller's scope shows."""
+    return conn.execute(sa.text(DAILY_SQL), {"a": first, "m": first.isoformat()[:7]}).scalar_one()
 
 
 @router.get("/facilities/{plant_id}/stream")
