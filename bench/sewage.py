@@ -148,7 +148,7 @@ def copy_baselines(url: str) -> tuple[float, float, int]:
 
     with psycopg.connect(libpq(url)) as conn:
         rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM sewage_readings").fetchall()
-        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily, sewage_month")
+        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily, sewage_month, sewage_month_dirty")
         conn.commit()
         conn.execute(STAGING)
         with Timer() as t:
@@ -160,7 +160,7 @@ def copy_baselines(url: str) -> tuple[float, float, int]:
                     cur.execute(MOVE)
                 conn.commit()
         store_rate = len(rows) / t.seconds
-        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily, sewage_month")
+        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily, sewage_month, sewage_month_dirty")
         conn.commit()
         with Timer() as t:
             with conn.cursor() as cur:
@@ -177,7 +177,7 @@ def generate(url: str, rows: int) -> float:
         monitors = conn.execute("SELECT count(*) FROM sewage_monitors").fetchone()[0]
         steps = max(1, rows // (monitors * len(CODES)))
         step_s = 29 * 86400 / steps
-        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily, sewage_month")
+        conn.execute("TRUNCATE sewage_readings, sewage_hourly, sewage_daily, sewage_month, sewage_month_dirty")
         with Timer() as t:
             conn.execute(
                 """

@@ -161,6 +161,7 @@ def test_the_modules_are_discovered_not_listed():
         "credit.rescore_daily",
         "sewage.ensure_partitions",
         "sewage.refresh_status",
+        "sewage.refresh_month_values",
     }
 
 

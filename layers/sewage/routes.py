@@ -159,8 +159,9 @@ def daily(
     conn: Connection = Depends(db_read, scope="function"),
 ) -> Response:
     """Daily averages, minima and maxima of every facility the caller may see, for one month (Beijing days):
-    ``{"month", "series": [{"plant_id", "code", "n": [31 days], "avg": […], "min": […], "max": […]}, …]}``
-    (index 0 is the 1st; null where a day has no value)."""
+    ``{"month", "series": [{"plant_id", "code", "n": [31 days], "sum": […], "min": […], "max": […]}, …]}``
+    (index 0 is the 1st; null where a day has no value; the day's average is sum / n). From the month rows the job
+    ``sewage.refresh_month_values`` keeps (at most a minute behind the readings)."""
     who.require("sewage.view", "查看污水处理设施")
     try:
         first = date.fromisoformat(month + "-01")
@@ -171,10 +172,8 @@ def daily(
 
 DAILY_SQL = """
 SELECT json_build_object('month', CAST(:m AS text), 'series', coalesce(json_agg(json_build_object(
-    'plant_id', x.plant_id, 'code', c.code, 'n', x.n,
-    'avg', (SELECT array_agg(round((t / nullif(k, 0))::numeric, 4) ORDER BY i)
-            FROM unnest(x.total, x.n) WITH ORDINALITY AS u(t, k, i)),
-    'min', x.low, 'max', x.high) ORDER BY x.plant_id, c.code), '[]'::json))::text
+    'plant_id', x.plant_id, 'code', c.code, 'n', x.n, 'sum', x.total, 'min', x.low, 'max', x.high)
+    ORDER BY x.plant_id, c.code), '[]'::json))::text
 FROM sewage_month x JOIN sewage_codes c ON c.id = x.code_id
 WHERE x.month = :a AND x.plant_id IN (SELECT id FROM sewage_plants WHERE deleted_at IS NULL)
 """

@@ -63,22 +63,11 @@ WITH ins AS (
 ), roll AS (SELECT * FROM ins WHERE cn IN (2011, 2051) AND value IS NOT NULL),
 {_rollup("hourly", "date_trunc('hour', data_time)")},
 {_rollup("daily", "date_trunc('day', data_time, 'Asia/Shanghai')")},
-days AS (
-    SELECT m.plant_id, r.code_id, date_trunc('month', r.data_time AT TIME ZONE 'Asia/Shanghai')::date AS month,
-           extract(day FROM r.data_time AT TIME ZONE 'Asia/Shanghai')::int AS day,
-           count(*)::float8 AS n, sum(r.value) AS total, min(r.value) AS low, max(r.value) AS high
+dirty AS (
+    INSERT INTO sewage_month_dirty (plant_id, code_id, month)
+    SELECT DISTINCT m.plant_id, r.code_id, date_trunc('month', r.data_time AT TIME ZONE 'Asia/Shanghai')::date
     FROM roll r JOIN sewage_monitors m ON m.id = r.monitor_id
-    GROUP BY 1, 2, 3, 4
-),
-month AS (
-    INSERT INTO sewage_month AS t (plant_id, code_id, month, n, total, low, high)
-    SELECT plant_id, code_id, month, sewage_place(array_agg(day), array_agg(n)),
-           sewage_place(array_agg(day), array_agg(total)), sewage_place(array_agg(day), array_agg(low)),
-           sewage_place(array_agg(day), array_agg(high))
-    FROM days GROUP BY plant_id, code_id, month
-    ON CONFLICT (month, plant_id, code_id) DO UPDATE SET
-        n = sewage_merge(t.n, excluded.n, 'sum'), total = sewage_merge(t.total, excluded.total, 'sum'),
-        low = sewage_merge(t.low, excluded.low, 'min'), high = sewage_merge(t.high, excluded.high, 'max')
+    ON CONFLICT DO NOTHING
 )
 SELECT count(*) FROM ins
 """
