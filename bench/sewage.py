@@ -2,9 +2,9 @@
 
 A scratch database gets ``--monitors`` facilities with one monitor each. Measured in one run:
   tcp      the listener (``chengjian sewage listen`` in a subprocess, the real batching writer) takes packets from
-           ``--monitors`` simulated monitors connected at once (pre-built real-time packets of 6 readings, sent
+           ``--monitors`` simulated monitors, all connected first (pre-built real-time packets of 6 readings, sent
            as fast as each connection takes them); the rate is stored readings per second, from the first packet
-           sent to the last reading committed (counted in the database).
+           sent to the last reading committed (counted in the database). Sender and listener share the machine.
   copy     the same rows through the same store path without TCP (COPY into staging, INSERT … ON CONFLICT with
            the roll-ups), then a plain COPY into the partitioned table (the floor): the baselines.
   reads    ``--rows`` minute readings (6 codes per monitor, spread over the last 29 days) generated with
@@ -92,16 +92,21 @@ def build_packets(mns: list[str], per_monitor: int) -> list[list[bytes]]:
     return out
 
 
-async def send_all(port: int, packets: list[list[bytes]]) -> None:
-    async def one(ps: list[bytes]) -> None:
-        _, w = await asyncio.open_connection("127.0.0.1", port)
+async def send_all(port: int, packets: list[list[bytes]]) -> float:
+    """Connect every monitor first (all connected at once), then send; returns when sending started."""
+    conns = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in packets))
+    await asyncio.sleep(0.5)  # the listener has taken every connection
+
+    async def one(w: asyncio.StreamWriter, ps: list[bytes]) -> None:
         for p in ps:
             w.write(p)
             await w.drain()
-        await w.drain()
-        w.close()
 
-    await asyncio.gather(*(one(ps) for ps in packets))
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(w, ps) for (_, w), ps in zip(conns, packets)))
+    for _, w in conns:
+        w.close()
+    return t0
 
 
 def count(url: str) -> int:
@@ -131,8 +136,7 @@ def tcp(url: str, monitors: int, seconds: float) -> tuple[float, int]:
                 break
             except OSError:
                 time.sleep(0.1)
-        t0 = time.perf_counter()
-        asyncio.run(send_all(port, packets))
+        t0 = asyncio.run(send_all(port, packets))
         while (n := count(url)) < expected and time.perf_counter() - t0 < seconds * 20 + 60:
             time.sleep(0.05)
         elapsed = time.perf_counter() - t0
@@ -247,6 +251,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="readings sent over TCP: this many seconds at 20,000/s")
     p.add_argument("--rows", type=int, default=2_000_000, help="stored readings for the reads (full: 100000000)")
     a = p.parse_args()
+    from layers.sewage.listener import raise_open_files
+
+    raise_open_files()  # the bench holds one connection per monitor
     with scratch_database("bench_sewage") as url:
         setup(url, a.monitors)
         rate, n = tcp(url, a.monitors, a.seconds)

@@ -155,5 +155,16 @@ class Listener:
         self.handle(conn, segment, raw)  # known now, or refused (not looked up again for a while)
 
 
+def raise_open_files(wanted: int = 65_536) -> None:
+    """Thousands of monitors hold a connection each: lift the soft limit of open files towards the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 async def listen(host: str | None = None, port: int | None = None) -> None:
+    raise_open_files()
     await Listener(host, port).serve_forever()
