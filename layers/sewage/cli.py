@@ -24,6 +24,13 @@ def demo_sims(limit: int) -> list:
     from layers.sewage.simulator import Sim, demo_password
 
     with admin_transaction() as conn:
+        known = conn.execute(
+            sa.text("SELECT 1 FROM sewage_monitors WHERE mn LIKE :p LIMIT 1"), {"p": DEMO_MN_PREFIX + "%"}
+        )
+        if known.first() is None:  # a demo loaded before facilities had monitors: give them theirs
+            from layers.sewage.demo import seed_monitors
+
+            seed_monitors(conn)
         rows = conn.execute(
             sa.text(
                 "SELECT m.mn, coalesce(p.capacity_t_d, 1000) AS cap FROM sewage_monitors m "
