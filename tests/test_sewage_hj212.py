@@ -335,6 +335,11 @@ def test_http_batch_with_and_without_key(client, plant, engine):
     r = client.post("/api/sewage/readings", json=body, headers={"X-API-Key": key})
     assert r.status_code == 200, r.text
     assert r.json() == {"received": 2, "stored": 2, "duplicates": 0}
+    with engine.begin() as conn:
+        actor, detail = conn.execute(
+            text("SELECT actor, detail FROM audit_log WHERE action = 'sewage_readings_batch' ORDER BY id DESC LIMIT 1")
+        ).one()
+    assert actor == uname and detail["stored"] == 2 and detail["monitors"] == [plant["mn"]]
     assert client.post("/api/sewage/readings", json=body, headers={"X-API-Key": key}).json()["duplicates"] == 2
     assert [x.code for x in stored(engine, plant, at)] == ["w00000", "w21011"]
     bad = {"readings": [dict(body["readings"][0], data_time=hj212.format_time(at - timedelta(minutes=1)), unit="g/L")]}

@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
+from geo import audit
 from geo.db import transaction
 from geo.modules import log_labels, permissions
 from layers.sewage import hj212
@@ -32,8 +33,8 @@ from layers.sewage.store import Catalog, Reject, check_reading, store_sync
 
 permissions({"sewage.ingest": "转发上报在线监测数据"}, group="污水处理")
 log_labels(
-    objects={"sewage_monitors": "在线监测设备"},
-    actions={"sewage_monitor_add": "登记在线监测设备"},
+    objects={"sewage_monitors": "在线监测设备", "sewage_readings": "在线监测数据"},
+    actions={"sewage_monitor_add": "登记在线监测设备", "sewage_readings_batch": "转发上报监测数据"},
 )
 
 router = APIRouter(prefix="/api/sewage", tags=["sewage"])
@@ -118,7 +119,20 @@ def post_readings(
             {"refused": refused[:1000]},
         )
     stored = store_sync(conn, rows, [], s.rejects_kept)
-    return {"received": len(rows), "stored": stored, "duplicates": len(rows) - stored}
+    out = {"received": len(rows), "stored": stored, "duplicates": len(rows) - stored}
+    mns = sorted({r.mn for r in batch.readings})
+    audit.record(
+        conn,
+        who.user,
+        "sewage_readings_batch",
+        "sewage_readings",
+        None,
+        None,
+        None,
+        detail={**out, "monitors": mns[:100], "monitor_count": len(mns)},
+        user_id=who.user_id,
+    )
+    return out
 
 
 @router.get("/facilities/{plant_id}/recent")
