@@ -420,3 +420,39 @@ def test_daily_values_of_the_month(client, plant, listener, engine):
     assert mine["n"][i] == n and abs(mine["sum"][i] - total) < 1e-9
     assert client.get("/api/sewage/daily?month=2026-13", headers=LEADER).status_code == 422
     assert client.get(f"/api/sewage/daily?month={day:%Y-%m}").status_code in (401, 403)
+
+
+def test_simulator_speaks_hj212_to_the_listener(listener, engine):
+    import random
+
+    from layers.sewage.simulator import Sim, run_monitor
+
+    p = make_plant(engine)
+    base = max_reject(engine)
+    stats: dict = {}
+
+    async def go():
+        stop = asyncio.Event()
+        sim = Sim(p["mn"], p["pw"], 30.0)
+        start = now_bj() - timedelta(minutes=30)  # one packet a minute from there on, sent at once
+        await run_monitor("127.0.0.1", listener.port, sim, 60, random.Random(3), stop, 0.0, 0.0, 0.0, 3, stats, start)
+        await asyncio.sleep(0.3)  # the answers
+        bad = Sim(p["mn"], p["pw"], 30.0)
+        await run_monitor("127.0.0.1", listener.port, bad, 60, random.Random(4), stop, 1.0, 0.0, 0.0, 2, stats, start)
+
+    asyncio.run(go())
+
+    def count():
+        with engine.begin() as conn:
+            return conn.execute(
+                text(
+                    "SELECT count(*) FROM sewage_readings r JOIN sewage_monitors m ON m.id = r.monitor_id "
+                    "WHERE m.plant_id = :p"
+                ),
+                {"p": p["id"]},
+            ).scalar_one()
+
+    assert wait_for(lambda: count() == 18)  # 3 packets of flow, pH, COD, NH3-N, TP, TN
+    assert stats["sent"] == 5 and stats["bad"] == 2 and stats["answers"] >= 3
+    rows = wait_for(lambda: r if len(r := rejects_since(engine, base)) >= 2 else None)
+    assert [r.reason for r in rows] == ["bad_crc", "bad_crc"]

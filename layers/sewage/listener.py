@@ -64,6 +64,7 @@ class Listener:
         self.server: asyncio.base_events.Server | None = None
         self.connections = 0
         self.packets = 0
+        self.pending: dict[str, list[tuple[Hj212Protocol, str, bytes]]] = {}  # MN -> packets awaiting its lookup
 
     async def start(self) -> int:
         await self.writer.start(self.max_age_days)
@@ -100,10 +101,15 @@ class Listener:
             return
         catalog = self.writer.catalog
         monitor, reason, message = catalog.authenticate(packet.mn, packet.pw)
-        if monitor is None and reason == "unknown_mn" and self.writer.may_look_up(packet.mn):
-            # Perhaps registered since the catalog was read: look it up, then take this packet again.
-            asyncio.ensure_future(self._look_up_then(conn, packet.mn, segment, raw))
-            return
+        if monitor is None and reason == "unknown_mn":
+            if packet.mn in self.pending:  # its lookup is under way: this packet waits behind the first
+                self.pending[packet.mn].append((conn, segment, raw))
+                return
+            if self.writer.may_look_up(packet.mn):
+                # Perhaps registered since the catalog was read: look it up, then take its packets again.
+                self.pending[packet.mn] = [(conn, segment, raw)]
+                asyncio.ensure_future(self._look_up_then(packet.mn))
+                return
         if monitor is None:
             self.refuse(Reject("hj212", conn.peer, packet.mn, None, reason, message, _text(raw)))
             return
@@ -147,12 +153,13 @@ class Listener:
         answer = hj212.response(packet) if packet.wants_reply else None
         self.writer.add(rows, rejects, (lambda: conn.send(answer)) if answer else None)
 
-    async def _look_up_then(self, conn: Hj212Protocol, mn: str, segment: str, raw: bytes) -> None:
+    async def _look_up_then(self, mn: str) -> None:
         try:
             await self.writer.look_up(mn)
         except Exception:
             log.exception("looking up MN %s failed", mn)
-        self.handle(conn, segment, raw)  # known now, or refused (not looked up again for a while)
+        for conn, segment, raw in self.pending.pop(mn, []):
+            self.handle(conn, segment, raw)  # known now, or refused (not looked up again for a while)
 
 
 def raise_open_files(wanted: int = 65_536) -> None:

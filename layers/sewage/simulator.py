@@ -79,7 +79,8 @@ async def run_monitor(
     ``start``: send data times from there on, one ``interval`` apart (the bench), instead of the clock."""
     stats = stats if stats is not None else {}
     sent = 0
-    await asyncio.sleep(rng.uniform(0, interval))  # spread the monitors over the interval
+    if start is None:
+        await asyncio.sleep(rng.uniform(0, interval))  # spread the monitors over the interval
     while not stop.is_set() and (count is None or sent < count):
         try:
             reader, writer = await asyncio.open_connection(host, port)
@@ -105,8 +106,9 @@ async def run_monitor(
                 stats["sent"] = stats.get("sent", 0) + 1
                 stats["readings"] = stats.get("readings", 0) + len(EFFLUENT) + 1
                 await writer.drain()
-                if start is None or interval > 0:
-                    await asyncio.sleep(interval if start is None else 0)
+                await asyncio.sleep(interval if start is None else 0)
+            if count is not None and sent >= count:
+                await asyncio.sleep(min(1.0, interval))  # the last answers, before hanging up
         except (ConnectionError, OSError):
             await asyncio.sleep(1)
         finally:
