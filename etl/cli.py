@@ -267,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     from geo import modules
 
     for c in modules.commands():  # the modules' own commands (geo.modules.command)
+        if c.name in sub.choices:
+            p.error(f"module {c.module} declares the command {c.name!r}, which is taken")
         c.configure(sub.add_parser(c.name, help=c.help))
 
     args = p.parse_args(argv)

@@ -456,3 +456,17 @@ def test_simulator_speaks_hj212_to_the_listener(listener, engine):
     assert stats["sent"] == 5 and stats["bad"] == 2 and stats["answers"] >= 3
     rows = wait_for(lambda: r if len(r := rejects_since(engine, base)) >= 2 else None)
     assert [r.reason for r in rows] == ["bad_crc", "bad_crc"]
+
+
+def test_module_command_and_services_are_declared(capsys):
+    from etl.cli import main
+    from geo import modules
+
+    assert [(c.module, c.name) for c in modules.commands() if c.name == "sewage"] == [("sewage", "sewage")]
+    assert {(s.module, s.name) for s in modules.services()} >= {
+        ("sewage", "hj212_listener"),
+        ("sewage", "demo_simulator"),
+    }
+    assert main(["sewage", "partitions", "create", "--months", "2"]) == 0
+    assert "partitions" in capsys.readouterr().out
+    assert main(["sewage", "partitions", "detach"]) == 2  # --before is needed
