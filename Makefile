@@ -70,3 +70,4 @@ bench: db
 	$(PY) bench/import_points.py
 	$(PY) bench/geofence.py
 	$(PY) bench/tiles.py
+	$(PY) -m bench.sewage
