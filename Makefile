@@ -6,9 +6,11 @@ CJ := $(VENV)/bin/chengjian
 # Debian packages the project needs on the machine (installed when missing).
 DEB_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin chromium fonts-noto-cjk poppler-utils poppler-data zbar-tools
 # `make run` is a developer's map: anonymous visitors may read every layer (read-only). A task-queue worker runs
-# beside the app (scheduled jobs: experts' deadline reminders, overdue-report site statuses; exports, imports);
-# Ctrl-C stops both.
-RUN_ENV := CHENGJIAN_ANONYMOUS_ROLES=$${CHENGJIAN_ANONYMOUS_ROLES:-leader}
+# beside the app (scheduled jobs: experts' deadline reminders, overdue-report site statuses; exports, imports) with
+# the modules' long-running services (the HJ 212 listener on CHENGJIAN_HJ212_PORT, 9212, and a small simulator of
+# CHENGJIAN_HJ212_DEMO_MONITORS monitors so readings move); Ctrl-C stops both.
+RUN_ENV := CHENGJIAN_ANONYMOUS_ROLES=$${CHENGJIAN_ANONYMOUS_ROLES:-leader} \
+	CHENGJIAN_HJ212_DEMO_MONITORS=$${CHENGJIAN_HJ212_DEMO_MONITORS:-20}
 
 .PHONY: run test lint stop install system-deps db demo bench clean-var
 
@@ -43,7 +45,7 @@ demo: db
 	$(CJ) demo --if-empty
 
 run: demo
-	@$(RUN_ENV) $(CJ) worker & worker=$$!; \
+	@$(RUN_ENV) $(CJ) worker --services & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(RUN_ENV) $(CJ) serve
 
@@ -68,3 +70,4 @@ bench: db
 	$(PY) bench/import_points.py
 	$(PY) bench/geofence.py
 	$(PY) bench/tiles.py
+	$(PY) -m bench.sewage

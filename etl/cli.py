@@ -163,7 +163,30 @@ def _worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("procrastinate").setLevel(logging.WARNING if not args.verbose else logging.DEBUG)
     queues = [q.strip() for q in ",".join(args.queues or []).split(",") if q.strip()] or None
-    asyncio.run(tasks.run_worker(queues=queues, concurrency=args.concurrency, name=args.name))
+    worker = tasks.run_worker(queues=queues, concurrency=args.concurrency, name=args.name)
+    if not args.services:
+        asyncio.run(worker)
+        return 0
+    from geo import modules
+
+    async def guarded(s: modules.Service) -> None:
+        log = logging.getLogger("chengjian")
+        log.info("service %s.%s started", s.module, s.name)
+        try:
+            await s.run()
+        except Exception:  # one service failing (a port in use) is logged; the worker and the others go on
+            log.exception("service %s.%s stopped", s.module, s.name)
+
+    async def everything() -> None:
+        running = [asyncio.ensure_future(guarded(s)) for s in modules.services()]
+        try:
+            await worker
+        finally:
+            for t in running:
+                t.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    asyncio.run(everything())
     return 0
 
 
@@ -230,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     worker.add_argument("--name", help="worker name in the logs and the queue's worker table")
     worker.add_argument("--verbose", "-v", action="store_true", help="log the queue's own debug messages")
+    worker.add_argument(
+        "--services", action="store_true", help="also run the modules' long-running services (the HJ 212 listener …)"
+    )
     worker.set_defaults(func=_worker)
 
     serve = sub.add_parser("serve", help="serve the web app")
@@ -237,6 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=_serve)
+
+    from geo import modules
+
+    for c in modules.commands():  # the modules' own commands (geo.modules.command)
+        if c.name in sub.choices:
+            p.error(f"module {c.module} declares the command {c.name!r}, which is taken")
+        c.configure(sub.add_parser(c.name, help=c.help))
 
     args = p.parse_args(argv)
     return args.func(args) or 0

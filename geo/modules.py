@@ -14,7 +14,11 @@ submodule in it, once; importing is what declares things:
 - named permissions beyond a layer's view/edit/import/export: ``permissions({"site.deduct": "登记扣分", …})``,
   with their Chinese titles for the back office (the roles that hold them are data, seeded by the migrations);
 - settings: pydantic-settings classes, read from the environment like the core's;
-- migrations: a ``migrations/`` folder (no ``__init__.py``) of Alembic revisions, one branch per module.
+- migrations: a ``migrations/`` folder (no ``__init__.py``) of Alembic revisions, one branch per module;
+- command-line commands: ``@command("name", help=…)`` on a function that fills the command's ``argparse`` parser
+  (``chengjian name …``; it sets ``func`` with ``set_defaults``);
+- long-running services (a TCP listener, the demo's simulator): ``@service("name")`` on an ``async`` function that
+  runs until cancelled; ``chengjian worker --services`` (``make run``) runs them beside the task queue.
 
 The core never names a module: everything above is collected here and read by whoever serves it. A package
 ``layers`` elsewhere on ``sys.path`` contributes modules too (``layers/__init__.py`` extends its ``__path__``).
@@ -63,6 +67,25 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Command:
+    """A ``chengjian`` subcommand of one module: ``configure(parser)`` adds its arguments and ``func``."""
+
+    module: str
+    name: str
+    help: str
+    configure: Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class Service:
+    """Long-running work of one module: ``run()`` is a coroutine function that runs until cancelled."""
+
+    module: str
+    name: str
+    run: Callable[[], Any]
+
+
+@dataclass(frozen=True)
 class Page:
     """A page of a module that the map's and the consoles' menus offer to whoever may open it."""
 
@@ -81,6 +104,8 @@ _log_actors: dict[
     str, str
 ] = {}  # a non-person actor (``registration``) -> how the logs and case histories name it  # name -> (Chinese title, group title)
 _seeders: list[Seeder] = []
+_commands: list[Command] = []
+_services: list[Service] = []
 _jobs: list[Job] = []
 _pages: dict[str, Page] = {}
 _lock = threading.RLock()
@@ -110,6 +135,27 @@ def job(cron: str, title: str = "", retry: int = 0) -> Callable[[Callable[..., d
     def wrap(fn: Callable[..., dict]) -> Callable[..., dict]:
         title_ = title or (fn.__doc__ or "").strip().split("\n")[0]
         _jobs.append(Job(_owner(fn), fn.__name__, cron, fn, title_, retry))
+        return fn
+
+    return wrap
+
+
+def command(name: str, help: str = "") -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    """Declare a ``chengjian <name>`` subcommand; the function receives its ``argparse`` parser to fill."""
+
+    def wrap(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        _commands.append(Command(_owner(fn), name, help or (fn.__doc__ or "").strip().split("\n")[0], fn))
+        return fn
+
+    return wrap
+
+
+def service(name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+    """Declare an ``async`` function as a long-running service of its module (run by ``chengjian worker
+    --services``; it should return at once when its settings leave it off)."""
+
+    def wrap(fn: Callable[[], Any]) -> Callable[[], Any]:
+        _services.append(Service(_owner(fn), name, fn))
         return fn
 
     return wrap
@@ -223,6 +269,16 @@ def seeders() -> list[Seeder]:
 def jobs() -> list[Job]:
     discover()
     return sorted(_jobs, key=lambda j: j.id)
+
+
+def commands() -> list[Command]:
+    discover()
+    return sorted({c.name: c for c in _commands}.values(), key=lambda c: c.name)
+
+
+def services() -> list[Service]:
+    discover()
+    return sorted({(s.module, s.name): s for s in _services}.values(), key=lambda s: (s.module, s.name))
 
 
 def migration_dirs() -> list[Path]:

@@ -162,6 +162,9 @@ def test_the_modules_are_discovered_not_listed():
         "standard_sites.review_reminders",
         "standard_sites.overdue_site_statuses",
         "credit.rescore_daily",
+        "sewage.ensure_partitions",
+        "sewage.refresh_status",
+        "sewage.refresh_month_values",
     }
 
 

@@ -4,6 +4,8 @@ from geo.bounds import RECORD_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 
+ONLINE_STATUSES = ("正常", "超标", "离线", "故障")
+
 register(
     Layer(
         id="sewage_plants",
@@ -27,9 +29,15 @@ register(
             Attr("operator", "运维单位", searchable=True, max_length=200),
             Attr("status", "运行状态", choices=("正常运行", "停运", "在建", "整改中"), filterable=True),
             Attr("commissioned_on", "投运日期", "date"),
+            # From the online monitors' readings, every minute (layers/sewage/status.py): never written by clients.
+            Attr("online_status", "在线状态", choices=ONLINE_STATUSES, filterable=True, read_only=True),
         ),
-        style=Style(color_by="kind", colors={"城镇污水处理厂": "#0369a1", "农村污水处理终端": "#06b6d4"}, radius=5),
-        popup=("name", "code", "district", "kind", "capacity_t_d", "process", "status"),
+        style=Style(
+            color_by="online_status",
+            colors={"正常": "#16a34a", "超标": "#dc2626", "离线": "#9ca3af", "故障": "#f59e0b"},
+            radius=5,
+        ),
+        popup=("name", "code", "district", "kind", "online_status", "capacity_t_d", "process", "status"),
         view="sewage.view",
         edit="sewage.edit",
         order=55,

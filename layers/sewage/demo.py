@@ -29,7 +29,8 @@ RURAL_TERMINALS = 360
 
 @seeder(order=40)
 def seed_sewage(conn, world: World) -> dict:
-    return build_sewage(conn, world.rng("sewage_plants"), world.districts, world.villages, world.source)
+    out = build_sewage(conn, world.rng("sewage_plants"), world.districts, world.villages, world.source)
+    return {**out, **seed_monitors(conn)}
 
 
 def build_sewage(conn, rng, districts: list[District], v: Villages, source: str) -> dict:
@@ -96,3 +97,20 @@ def build_sewage(conn, rng, districts: list[District], v: Villages, source: str)
         cols["commissioned_on"] += dates(since, status != "在建")  # not yet in service
     res = write_layer(conn, "sewage_plants", np.concatenate(geoms), cols, source)
     return {"sewage_plants": res["rows"]}
+
+
+def seed_monitors(conn) -> dict:
+    """One online monitor per facility, MN ``3301SW`` + the facility's id; the demo PW is the MN's last six
+    characters (``layers.sewage.simulator.demo_password``), kept as a salted hash like any monitor's."""
+    from sqlalchemy import text
+
+    n = conn.execute(
+        text("""
+            INSERT INTO sewage_monitors (mn, pw_salt, pw_hash, plant_id, created_by)
+            SELECT mn, salt, encode(sha256(convert_to(salt || ':' || right(mn, 6), 'UTF8')), 'hex'), id, 'demo'
+            FROM (SELECT id, '3301SW' || lpad(id::text, 8, '0') AS mn, substr(md5(random()::text), 1, 16) AS salt
+                  FROM sewage_plants) p
+            ON CONFLICT (mn) DO NOTHING
+        """)
+    ).rowcount
+    return {"sewage_monitors": n}

@@ -1,0 +1,82 @@
+// A facility's page: the last 24 hours per parameter, then every new reading as it arrives (server-sent events).
+const $ = (id) => document.getElementById(id);
+const plantId = Number(location.pathname.split("/").pop());
+const SHOWN = ["w00000", "w01018", "w21003", "w21011", "w21001", "w01001"];
+const REASONS = { unknown_code: "因子编码未知", bad_unit: "单位不符", future_time: "数据时间超前", too_old: "数据时间过早", out_of_range: "超出物理量程", bad_password: "密码错误", unsupported_cn: "命令编码不支持" };
+const charts = {};
+const series = {};
+const seen = {};
+
+function fail(message) {
+  $("error").hidden = false;
+  $("error").textContent = message;
+}
+
+function chartFor(code, meta) {
+  const div = document.createElement("div");
+  div.className = "chart";
+  div.dataset.code = code;
+  $("charts").append(div);
+  const chart = echarts.init(div);
+  chart.setOption({
+    title: { text: `${meta.name}（${meta.unit}）`, textStyle: { fontSize: 14 } },
+    tooltip: { trigger: "axis" },
+    xAxis: { type: "time" },
+    yAxis: { type: "value", scale: true },
+    grid: { left: 50, right: 20, top: 40, bottom: 30 },
+    series: [{ type: "line", showSymbol: false, data: [] }],
+  });
+  return chart;
+}
+
+function add(points) {
+  const touched = new Set();
+  for (const [code, t, v] of points) {
+    if (!charts[code] || v === null) continue;
+    const key = new Date(t).getTime();
+    if (seen[code].has(key)) continue; // the stream looks a few seconds back: a point already shown
+    seen[code].add(key);
+    series[code].push([t, v]);
+    touched.add(code);
+  }
+  const cutoff = Date.now() - 24 * 3600 * 1000;
+  for (const code of touched) {
+    series[code] = series[code].filter((p) => new Date(p[0]).getTime() >= cutoff).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    charts[code].setOption({ series: [{ data: series[code] }] });
+    charts[code].getDom().dataset.points = series[code].length;
+  }
+  if (points.length) {
+    const last = points[points.length - 1];
+    $("last").textContent = `最新：${new Date(last[1]).toLocaleString("zh-CN")}`;
+    $("last").dataset.count = String((Number($("last").dataset.count) || 0) + points.length);
+  }
+}
+
+async function main() {
+  const r = await fetch(`/api/sewage/facilities/${plantId}`, { credentials: "same-origin" });
+  const f = await r.json();
+  if (!r.ok) return fail(f.message || "加载失败");
+  $("title").textContent = `${f.name}（${f.code}）`;
+  $("info").innerHTML = "";
+  const status = document.createElement("span");
+  status.className = `status s${f.online_status}`;
+  status.id = "status";
+  status.textContent = f.online_status;
+  $("info").append(status, ` ${f.district} · ${f.kind} · 排放标准 ${f.discharge_standard || "未设"} · 监测设备 ${f.monitors.map((m) => m.mn).join("、") || "无"}`);
+  const refused = Object.entries(f.refused_30d);
+  $("refused").textContent = refused.length ? refused.map(([k, n]) => `${REASONS[k] || k} ${n} 条`).join("；") : "无";
+  const metas = Object.fromEntries(f.codes.map((c) => [c.code, c]));
+  for (const code of SHOWN) {
+    charts[code] = chartFor(code, metas[code]);
+    series[code] = [];
+    seen[code] = new Set();
+  }
+  const recent = await (await fetch(`/api/sewage/facilities/${plantId}/recent?hours=24`, { credentials: "same-origin" })).json();
+  for (const [code, pts] of Object.entries(recent.series || {})) add(pts.map(([t, v, fl]) => [code, t, v, fl]));
+  const es = new EventSource(`/api/sewage/facilities/${plantId}/stream`);
+  es.onopen = () => { $("live").textContent = "已连接"; $("live").classList.add("on"); };
+  es.onerror = () => { $("live").textContent = "连接中断，正在重连…"; $("live").classList.remove("on"); };
+  es.addEventListener("readings", (e) => add(JSON.parse(e.data).points));
+}
+
+main();

@@ -1,0 +1,73 @@
+"""The sewage pages in Debian's Chromium with the real listener: a facility's page shows its last readings and a
+new reading sent over HJ 212 appears within 2 s (NOTIFY → server-sent events); the list shows the online status."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.conftest import running_server, set_environment
+from tests.test_sewage_hj212 import connect, listener, make_plant, now_bj, packet, plant, read_answer  # noqa: F401
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    restore = set_environment(CHENGJIAN_ANONYMOUS_ROLES="leader")  # a read-only visitor, as in `make run`
+    try:
+        with running_server(app) as base:
+            yield base
+    finally:
+        restore()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_live_reading_within_two_seconds(browser, server, listener, engine):
+    from playwright.sync_api import expect
+
+    from geo.db import transaction
+    from layers.sewage.status import refresh
+
+    p = make_plant(engine, "一级A")
+    with connect(listener) as s:
+        s.sendall(packet(p, now_bj() - timedelta(minutes=10), {"w01018": {"value": 70.0, "flag": "N"}}))
+        read_answer(s)
+    with transaction() as conn:
+        refresh(conn, datetime.now(UTC))
+    errors: list[str] = []
+    page = browser.new_page(locale="zh-CN")
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/sewage/{p['id']}")
+    expect(page.locator("#title")).to_contain_text(p["code"])
+    expect(page.locator("#status")).to_have_text("超标")
+    cod = page.locator(".chart[data-code=w01018]")
+    expect(cod).to_have_attribute("data-points", "1")
+    expect(page.locator("#live")).to_have_text("已连接")
+    with connect(listener) as s:
+        t0 = time.monotonic()
+        s.sendall(packet(p, now_bj(), {"w01018": {"value": 31.5, "flag": "N"}}))
+        expect(cod).to_have_attribute("data-points", "2", timeout=5_000)
+        shown_after = time.monotonic() - t0
+        read_answer(s)
+    assert shown_after < 2.0, f"the new reading took {shown_after:.2f} s to show"
+    page.goto(f"{server}/sewage")
+    row = page.locator("#facilities tr", has_text=p["code"])
+    expect(row).to_contain_text("超标")
+    assert errors == []
