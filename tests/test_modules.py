@@ -149,6 +149,7 @@ def test_the_modules_are_discovered_not_listed():
         "projects",
         "standard_sites",
         "drawing_review",
+        "drawing_review",
         "villages",
         "sewage",
         "greenways",
