@@ -5,7 +5,11 @@ design unit's replies, the certificate, evaluations, queries and statistics in o
 
 - ``process`` — the application as a case (states, actions) and the review's vocabulary;
 - ``tables`` — table objects over the module's migrations (``migrations/``);
-- the ``review_projects`` layer below — each application's pin on the one map.
+- the ``review_projects`` layer below — each application's pin on the one map, coloured by the application's state
+  (``PIN_STATUS``) and ringed in red while its current stage is overdue (``overdue``, migration ``dr_0006``), and the
+  links that put the applications on the record pages of their pin, project and enterprises (``geo.records``);
+- ``demo`` — the twelve agencies and 3,000 applications of two years, and the thematic map of applications per
+  district.
 """
 
 from geo.bounds import AREA_MAX_M2, INVESTMENT_MAX_WAN, RECORD_CODE

@@ -401,17 +401,18 @@ class Applications:
         return out
 
     def pick_agency(self, jurisdiction: str, grade: str) -> dict:
+        """An agency of the jurisdiction qualified for the grade (一类 agencies review every grade), by weight."""
         pool = [a for a in self.agencies_by[jurisdiction] if a["grade"] == "一类" or grade != "一类"]
-        w = np.array([a["weight"] for a in pool], dtype=float)
-        return pool[int(self.rng.choice(len(pool), p=w / w.sum()))]
+        return _one(self.rng, tuple(pool), tuple(a["weight"] for a in pool))
 
-    def pick_unit(self, pool: list[Unit], weights: np.ndarray, district: str) -> Unit:
-        """A design unit: in a county, half of the time one of the county's own."""
+    def pick_unit(self, pool: list[Unit], cumulative: np.ndarray, district: str) -> Unit:
+        """A design unit (``cumulative``: the pool's cumulative weights): in a county, half of the time one of the
+        county's own."""
         if district in ("建德市", "淳安县") and self.rng.random() < 0.5:
-            local = [u for u in pool if u.district == district]
+            local = self.local.setdefault(district, [u for u in pool if u.district == district])
             if local:
                 return local[int(self.rng.integers(len(local)))]
-        return pool[int(self.rng.choice(len(pool), p=weights))]
+        return pool[int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], "right"))]
 
     # -- timelines ---------------------------------------------------------------------------------------------
 
@@ -445,7 +446,7 @@ class Applications:
         """An application that passed (and, unless its certificate is still due, was certified): it concluded on
         ``concluded`` (its project's drawing-review date) or, without one, some time in the window."""
         rng = self.rng
-        rounds = int(pick(rng, (1, 2, 3, 4), (18, 42, 28, 12), 1)[0])
+        rounds = _one(rng, (1, 2, 3, 4), (18, 42, 28, 12))
         g = self.gaps(app, rounds)
         while True:
             steps = g["draw"] + g["accept"] + [x for r in range(rounds) for x in (g["review"][r], g["reply"][r])]
@@ -489,14 +490,12 @@ class Applications:
     def open_plan(self, app: dict, low: int) -> Plan:
         """An application not passed: in the lottery, to accept, returned, withdrawn, in review, replying, failed."""
         rng = self.rng
-        state = str(
-            pick(rng, ("reviewing", "replying", "drawn", "submitted", "returned", "failed", "withdrawn"),
-                 (36, 30, 7, 6, 6, 10, 5), 1)[0]
-        )  # fmt: skip
+        state = _one(rng, ("reviewing", "replying", "drawn", "submitted", "returned", "failed", "withdrawn"),
+                     (36, 30, 7, 6, 6, 10, 5))  # fmt: skip
         rounds = {
-            "reviewing": int(pick(rng, (1, 2, 3, 4), (50, 30, 15, 5), 1)[0]),
-            "replying": int(pick(rng, (1, 2, 3), (55, 30, 15), 1)[0]),
-            "failed": int(pick(rng, (1, 2, 3), (40, 35, 25), 1)[0]),
+            "reviewing": _one(rng, (1, 2, 3, 4), (50, 30, 15, 5)),
+            "replying": _one(rng, (1, 2, 3), (55, 30, 15)),
+            "failed": _one(rng, (1, 2, 3), (40, 35, 25)),
         }.get(state, 0)
         g = self.gaps(app, max(rounds, 1))
         order = ("submitted", "drawn", "reviewing", "replying")
@@ -604,8 +603,9 @@ class Applications:
         if not designers:
             raise DemoError("the enterprise register holds no design unit (survey_design): run its seeder first")
         surveyors = [u for u in designers if "勘察" in u.name] or designers
-        dw = names.zipf_weights(len(designers), 0.8)
-        sw = names.zipf_weights(len(surveyors), 0.8)
+        dw = np.cumsum(names.zipf_weights(len(designers), 0.8))
+        sw = np.cumsum(names.zipf_weights(len(surveyors), 0.8))
+        self.local: dict[str, list[Unit]] = {}
         builders = _units(conn, "'real_estate' = ANY(types)") or _units(conn, "true")
         reviewers = {
             a["id"]: [str(p) for p in names.person_names(rng, 12, male_share=0.65)]
@@ -639,7 +639,7 @@ class Applications:
             jurisdiction = jurisdiction_of(p["district"])
             agency = self.pick_agency(jurisdiction, grade)
             designer = self.pick_unit(designers, dw, p["district"])
-            surveyor = surveyors[int(rng.choice(len(surveyors), p=sw))] if rng.random() < 0.6 else None
+            surveyor = self.pick_unit(surveyors, sw, "") if rng.random() < 0.6 else None
             app = {
                 "project": p,
                 "project_id": p.get("id"),
@@ -855,12 +855,12 @@ class Applications:
             return [(aid, pin, u, None, None, None, None, *common) for u in units]
         area = a["floor_area_m2"] or 10_000.0
         basement = area > 20_000 and rng.random() < 0.8
-        k = int(np.clip(round(area / 15_000) + rng.integers(0, 3), 1, 12))
+        k = min(max(round(area / 15_000) + int(rng.integers(0, 3)), 1), 12)
         shares = rng.dirichlet(np.full(k + int(basement), 4.0))
         rows = []
         for i in range(k):
             part = float(area * shares[i])
-            floors = int(np.clip(round(part / rng.uniform(600, 1_200)), 2, 33))
+            floors = min(max(round(part / float(rng.uniform(600, 1_200))), 2), 33)
             structure = "框架" if floors <= 6 else STRUCTURES[int(rng.integers(1, 3))] if floors <= 18 else "剪力墙"
             if rng.random() < 0.05:
                 structure = "钢结构"
@@ -924,6 +924,11 @@ ROUND_COLUMNS = ("id", "application_id", "review_project_id", "round_no", "start
 OPINION_COLUMNS = ("round_id", "application_id", "review_project_id", "discipline", "conclusion", "opinion", "reviewer", *COMMON_COLUMNS)  # fmt: skip
 HISTORY_COLUMNS = ("case_kind", "case_id", "district", "action", "from_state", "to_state", "reason", "actor", "at")
 assert set(HOUSE + CIVIL) <= set(DISCIPLINES)
+
+
+def _one(rng: np.random.Generator, values: tuple, weights: tuple[int, ...]) -> Any:
+    """One of ``values`` by ``weights``."""
+    return values[int(np.searchsorted(np.cumsum(weights), rng.random() * sum(weights), "right"))]
 
 
 def _spread(rng: np.random.Generator, projects: list[dict], n: int) -> list[int]:
