@@ -50,15 +50,16 @@ def rows(engine, sql: str, **params) -> list:
 
 def test_twelve_agencies_of_the_register_over_the_three_jurisdictions(demo, engine):
     from layers.drawing_review import jurisdiction_of
-    from layers.drawing_review.demo import AGENCIES
+    from layers.drawing_review.demo import AGENCIES, agency_rows
 
     found = rows(
         engine,
         "SELECT e.uscc, e.name, e.types, e.district, g.business_licence_no, g.active, "
         "(SELECT array_agg(q.grade) FROM enterprise_qualifications q WHERE q.enterprise_id = e.id "
         " AND q.category = '施工图审查机构' AND q.valid_to > :ref) AS grades "
-        "FROM dr_agencies g JOIN enterprises e ON e.uscc = g.uscc ORDER BY g.id",
+        "FROM dr_agencies g JOIN enterprises e ON e.uscc = g.uscc WHERE g.uscc = ANY(:mine) ORDER BY g.id",
         ref=REF,
+        mine=[a["uscc"] for a in agency_rows()],
     )
     assert [r["name"] for r in found] == [a[0] for a in AGENCIES]
     for r in found:
@@ -205,7 +206,7 @@ def test_the_thematic_map_of_applications_per_district(demo, engine, client):
 # -- the map and the record pages -------------------------------------------------------------------------------
 
 
-def test_the_layer_colours_by_status_and_rings_overdue_pins():
+def test_the_layer_colours_by_status_and_rings_overdue_pins(client):
     from layers.drawing_review.process import PIN_STATUS
     from tiles.style import build_style
 
@@ -217,6 +218,12 @@ def test_the_layer_colours_by_status_and_rings_overdue_pins():
     main = next(s for s in style["layers"] if s["id"] == "review_projects")
     assert main["paint"]["circle-stroke-color"] == ["case", ["==", ["get", "overdue"], True], "#dc2626", "#ffffff"]
     assert main["metadata"]["chengjian:ring"] == {"attribute": "overdue", "label": "逾期", "color": "#dc2626"}
+    # The layer panel's legend names the ring; the tiles carry the flag.
+    panel = {lyr["id"]: lyr for lyr in client.get("/map/layers.json", headers=ADMIN).json()["layers"]}
+    assert panel["review_projects"]["ring"] == main["metadata"]["chengjian:ring"]
+    assert panel["sites"]["ring"] is None
+    tilejson = client.get("/tiles/review_projects.json", headers=ADMIN).json()
+    assert tilejson["vector_layers"][0]["fields"]["overdue"] == "逾期"
 
 
 def test_record_pages_link_the_applications(demo, engine, client):

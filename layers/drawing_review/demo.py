@@ -379,15 +379,17 @@ class Applications:
     # -- choosing ----------------------------------------------------------------------------------------------
 
     def agencies(self) -> dict[str, list[dict]]:
-        """The active agencies by jurisdiction (of their seat), with their qualification grade and draw weight."""
+        """The demo's active agencies by jurisdiction (of their seat), with their qualification grade (一类 agencies
+        review every grade, 二类 ones the second and third) and draw weight."""
         rows = self.conn.execute(
             sa.text(
                 "SELECT g.id, g.uscc, e.name, e.district, "
                 "(SELECT min(q.grade) FROM enterprise_qualifications q WHERE q.enterprise_id = e.id AND q.category = :c"
                 " AND q.valid_to >= :ref) AS grade "
-                "FROM dr_agencies g JOIN enterprises e ON e.uscc = g.uscc WHERE g.active ORDER BY g.id"
+                "FROM dr_agencies g JOIN enterprises e ON e.uscc = g.uscc WHERE g.active AND g.created_by = :a "
+                "ORDER BY g.id"
             ),
-            {"c": QUALIFICATION, "ref": self.ref},
+            {"c": QUALIFICATION, "ref": self.ref, "a": ACTOR},
         ).mappings()
         weights = {r["uscc"]: r["weight"] for r in agency_rows()}
         out: dict[str, list[dict]] = {}
