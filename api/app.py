@@ -32,6 +32,7 @@ API_ROUTERS = (
     "admin",
     "tasks",
     "records",
+    "calendar",
 )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geo import bounds
+from geo import bounds, calendar
 from geo import errors as domain
 from geo.db import admin_engine
 from geo.layer.registry import registry
@@ -229,7 +229,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ProgrammingError)
     async def _programming(request: Request, exc: ProgrammingError):
-        """Row-level security refusing a write: the record would fall outside the principal's data scope."""
+        """Row-level security refusing a write: the record would fall outside the principal's data scope. Or a
+        working-day count in SQL (``chengjian_working_days`` and the like, in any query) that reached a year the
+        calendar does not cover: the calendar's own error (geo/calendar.py), not a server failure."""
+        missing = calendar.missing_from(exc)
+        if missing is not None:
+            return error_response(status_of(missing), missing.code, missing.message, missing.field, missing.detail)
         if getattr(exc.orig, "sqlstate", None) == "42501" and "row-level security" in str(exc.orig):
             table = getattr(getattr(exc.orig, "diag", None), "table_name", None)
             if table is None:

@@ -103,7 +103,7 @@ def test_only_administrators(client, staff, method, path):
 
 def test_meta_lists_tabs_and_choices(client):
     m = client.get(f"{A}/meta", headers=ADMIN).json()
-    assert m["tabs"] == ["users", "orgs", "roles", "keys", "log", "sms"]
+    assert m["tabs"] == ["users", "orgs", "roles", "keys", "log", "sms", "calendar"]
     assert "西湖区" in m["districts"] and m["org_kinds"]["enterprise"] == "企业"
     assert {"name": "admin", "title": "系统管理员", "scope": "all"} in m["roles"]
     assert m["log_actions"]["permission_change"] == "权限变更"
@@ -797,7 +797,7 @@ def test_back_office_in_browser(server):
             login.locator("button[type=submit]").click()
             expect(page.locator("#whoami")).to_contain_text(admin)
             expect(page.locator(".tab")).to_have_text(
-                ["用户", "单位", "角色与权限", "API 密钥", "操作日志", "短信发件箱"]
+                ["用户", "单位", "角色与权限", "API 密钥", "操作日志", "短信发件箱", "工作日历"]
             )
             expect(page.locator(".pane[data-tab=users] .page-info")).to_contain_text("共")
 

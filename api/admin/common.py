@@ -31,6 +31,7 @@ TABS = (
     ("keys", "admin.keys"),
     ("log", "admin.log"),
     ("sms", "admin.sms"),
+    ("calendar", "calendar.edit"),  # the working-day calendar (api/calendar.py)
 )
 LOG_ACTIONS = {
     "login": "登录",
@@ -54,6 +55,7 @@ LOG_ACTIONS = {
     "otp_refused": "拒发动态密码",
     "sso_link": "绑定单点登录账号",
     "unmask": "查看个人信息",
+    "calendar_sync": "同步法定节假日",
 }
 LOG_OBJECTS = {
     "users": "用户",
@@ -62,6 +64,8 @@ LOG_OBJECTS = {
     "user_grants": "数据授权",
     "api_keys": "API 密钥",
     "otp_codes": "动态密码",
+    "work_calendar": "工作日历",
+    "work_calendar_years": "工作日历年份",
 }
 
 

@@ -25,6 +25,7 @@ ADMIN_ACTIONS = {
     "admin.keys": "管理 API 密钥",
     "admin.log": "查看操作日志",
     "admin.sms": "查看短信发件箱",
+    "calendar.edit": "维护工作日历（节假日与调休）",
 }
 VERBS = {"view": "查看", "edit": "编辑", "import": "导入", "export": "导出"}
 PATTERN = re.compile(r"[a-z_*]+(\.[a-z_*]+)*")

@@ -112,3 +112,5 @@ register_link(
     _applications("enterprises", "施工图审查（勘察单位）", "surveyor_uscc", "uscc"),
     _applications("enterprises", "施工图审查（审查机构）", "agency_uscc", "uscc", table="dr_agency_applications"),
 )
+
+from layers.drawing_review import queries as _queries, stats as _stats  # noqa: F401,E402,I001

@@ -17,8 +17,8 @@
 The register stays consistent: an application that passed concluded on its project's drawing-review date
 (``projects.drawing_review_on``, 施工图审查合格日期), and the projects still at the planning-permit stage are the
 ones in review, waiting for the design unit, returned, withdrawn or failed. Every step falls on an official working
-day (python ``chinesecalendar``, the calendar the database's working-day table is filled from) and takes a plausible
-share of its time limit (``dr_time_limits``): most within it, some late — late current stages are the overdue pins.
+day (the database's calendar, ``work_calendar``) and takes a plausible share of its time limit (``dr_time_limits``):
+most within it, some late — late current stages are the overdue pins.
 
 Deterministic for a seed (``world.rng``); rows go in with COPY (ids reserved from the tables' sequences in one
 statement each): a second or two for the 3,000.
@@ -34,7 +34,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
 import numpy as np
 import shapely
 import sqlalchemy as sa
@@ -255,20 +254,22 @@ def seed_agencies(conn: Connection, world: World) -> dict:
 
 
 class Calendar:
-    """Official working days (``chinesecalendar``) as day numbers, from well before the demo's window to as far as
-    the library knows: events fall on working days, durations are counted in them."""
+    """The official working days of the database's calendar (``work_calendar``, filled from ``chinesecalendar`` and
+    kept by the administrators) as day numbers, from well before the demo's window to as far as it is covered:
+    events fall on working days, durations are counted in them, as the review clocks and statistics count them."""
 
-    def __init__(self, start: date, stop: date) -> None:
-        days = []
-        d = start
-        while d <= stop:
-            try:
-                if chinese_calendar.is_workday(d):
-                    days.append(d.toordinal())
-            except NotImplementedError:
-                break
-            d += timedelta(days=1)
-        self.w = np.array(days)
+    def __init__(self, conn: Connection, start: date, stop: date) -> None:
+        self.w = np.array(
+            [
+                d.toordinal()
+                for d in conn.execute(
+                    sa.text("SELECT day FROM work_calendar WHERE working AND day BETWEEN :a AND :b ORDER BY day"),
+                    {"a": start, "b": stop},
+                ).scalars()
+            ]
+        )
+        if not len(self.w) or self.w[0] > start.toordinal() + 7 or self.w[-1] < stop.toordinal() - 7:
+            raise DemoError(f"the working-day calendar does not cover {start} to {stop}")
 
     def index(self, day: date) -> int:
         """The index of the first working day on or after ``day``."""
@@ -367,7 +368,7 @@ class Applications:
         self.rng = world.rng("dr_applications")
         self.ref = REF_DATE.item()
         self.since = self.ref - timedelta(days=YEARS_DAYS)
-        self.cal = Calendar(self.since - timedelta(days=400), self.ref + timedelta(days=120))
+        self.cal = Calendar(conn, self.since - timedelta(days=60), self.ref + timedelta(days=55))
         self.now = self.cal.last_before(self.ref)  # the last working day before "today"
         self.limits = {
             (c, g, s): int(d)

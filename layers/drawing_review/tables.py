@@ -127,3 +127,8 @@ time_limits = sa.Table(
     sa.Column("updated_at", TS),
     sa.Column("updated_by", sa.Text),
 )
+
+# -- queries and statistics (DR-10…12, migration dr_0005) ----------------------------------------------------------
+# The above- and below-ground floor areas the project queries list (地上 / 地下建筑面积).
+applications.append_column(sa.Column("above_ground_m2", sa.Float))
+applications.append_column(sa.Column("below_ground_m2", sa.Float))

@@ -220,6 +220,9 @@ def upgrade() -> None:
             )
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
     op.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
+    # The grant above covers every table: the operation log and the cases' history stay append-only.
+    op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON case_history FROM {APP_ROLE}")
+    op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {APP_ROLE}")
 
 
 def downgrade() -> None:

@@ -8,6 +8,7 @@ import * as roles from "./roles.js";
 import * as keys from "./keys.js";
 import * as log from "./log.js";
 import * as sms from "./sms.js";
+import * as calendar from "./calendar.js";
 
 const TABS = {
   users: ["用户", users],
@@ -16,6 +17,7 @@ const TABS = {
   keys: ["API 密钥", keys],
   log: ["操作日志", log],
   sms: ["短信发件箱", sms],
+  calendar: ["工作日历", calendar],
 };
 
 const $ = (id) => document.getElementById(id);
