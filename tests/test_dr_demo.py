@@ -203,6 +203,27 @@ def test_the_thematic_map_of_applications_per_district(demo, engine, client):
     assert answer["headline"]["total"] == sum(per.values())
 
 
+def test_due_dates_count_the_database_calendar(demo, engine):
+    """The current stage's due date is its time limit in working days after the stage began (the database's
+    calendar, as the review clocks count), and the steps fall on working days."""
+    wrong = rows(
+        engine,
+        "SELECT a.application_no FROM dr_applications a JOIN dr_time_limits l ON l.review_category = a.review_category "
+        "AND l.grade = a.grade AND l.stage = CASE a.status WHEN 'drawn' THEN 'accept' WHEN 'reviewing' THEN 'review' "
+        "WHEN 'replying' THEN 'reply' WHEN 'passed' THEN 'certify' END "
+        "WHERE a.due_on IS DISTINCT FROM chengjian_add_working_days("
+        "  (a.updated_at AT TIME ZONE 'Asia/Shanghai')::date, l.working_days)",
+    )
+    assert wrong == []
+    off = rows(
+        engine,
+        "SELECT h.action, count(*) AS n FROM case_history h JOIN work_calendar c "
+        "ON c.day = (h.at AT TIME ZONE 'Asia/Shanghai')::date WHERE h.case_kind = 'dr_application' AND NOT c.working "
+        "GROUP BY 1",
+    )
+    assert {r["action"] for r in off} <= {"pass"}  # only a conclusion may be dated on a rest day (the register's date)
+
+
 # -- the map and the record pages -------------------------------------------------------------------------------
 
 

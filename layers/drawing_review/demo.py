@@ -718,19 +718,19 @@ class Applications:
         return out
 
     def times(self, apps: list[dict]) -> None:
-        """Each event's time of day (office hours), strictly after the one before it."""
+        """Each event's time: office hours (08:30–17:30), the events of one day in their order, minutes apart."""
         rng = self.rng
         for app in apps:
-            prev: datetime | None = None
+            days = [when if isinstance(when, date) else self.cal.day(when) for *_, when, _ in app["plan"].events]
+            per_day = Counter(days)
+            minutes: dict[date, list[int]] = {
+                d: sorted(int(m) for m in rng.choice(np.arange(8 * 60 + 30, 17 * 60 + 30, 5), k, replace=False))
+                for d, k in per_day.items()
+            }
             timed = []
-            for action, src, dst, when, reason in app["plan"].events:
-                day = when if isinstance(when, date) else self.cal.day(when)
-                minute = int(rng.integers(8 * 60 + 30, 17 * 60 + 30))
-                t = datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=TZ)
-                if prev is not None and t <= prev:
-                    t = prev + timedelta(minutes=int(rng.integers(5, 90)))
-                timed.append((action, src, dst, t, reason))
-                prev = t
+            for (action, src, dst, _, reason), day in zip(app["plan"].events, days):
+                minute = minutes[day].pop(0)
+                timed.append((action, src, dst, datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=TZ), reason))  # fmt: skip
             app["events"] = timed
 
     def numbers(self, apps: list[dict]) -> None:
