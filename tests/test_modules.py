@@ -160,6 +160,7 @@ def test_the_modules_are_discovered_not_listed():
         "standard_sites.review_reminders",
         "standard_sites.overdue_site_statuses",
         "credit.rescore_daily",
+        "drawing_review.overdue_pins",
     }
 
 

@@ -6,7 +6,7 @@ design unit's replies, the certificate, evaluations, queries and statistics in o
 - ``process`` — the application as a case (states, actions) and the review's vocabulary;
 - ``tables`` — table objects over the module's migrations (``migrations/``);
 - the ``review_projects`` layer below — each application's pin on the one map, coloured by the application's state
-  (``PIN_STATUS``) and ringed in red while its current stage is overdue (``overdue``, migration ``dr_0006``), and the
+  (``PIN_STATUS``) and ringed in red while its current stage is overdue (``overdue``, migration ``dr_0007``), and the
   links that put the applications on the record pages of their pin, project and enterprises (``geo.records``);
 - ``demo`` — the twelve agencies and 3,000 applications of two years, and the thematic map of applications per
   district.
@@ -15,6 +15,7 @@ design unit's replies, the certificate, evaluations, queries and statistics in o
 from geo.bounds import AREA_MAX_M2, INVESTMENT_MAX_WAN, RECORD_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
+from geo.modules import permissions
 from geo.records import Link, register_link
 from layers.drawing_review.process import (
     APPLICATION,
@@ -28,6 +29,23 @@ from layers.drawing_review.process import (
 )
 
 __all__ = ["APPLICATION", "CATEGORIES", "CONTENTS", "DISCIPLINES", "GRADES", "JURISDICTIONS", "jurisdiction_of"]
+
+# The review's named actions (migration dr_0001 grants them to the roles; ``review.view`` / ``review.export`` come
+# with the ``review_projects`` layer below).
+permissions(
+    {
+        "review.submit": "施工图送审（建设单位、设计单位）",
+        "review.reply": "回复审查意见（设计单位）",
+        "review.accept": "受理或退回送审",
+        "review.opine": "出具审查意见",
+        "review.certify": "发放审查合格书",
+        "review.score": "评价勘察设计单位",
+        "review.rate": "评价审查机构服务",
+        "review.draw": "摇号确定审查机构",
+        "review.config": "施工图联审配置（审查机构、摇号比例、时限、评分标准）",
+    },
+    group="施工图联审",
+)
 
 # The pin's statuses: one per state of the application (``process.PIN_STATUS``), in the order of the flow.
 REVIEW_STATUS = tuple(PIN_STATUS.values())
@@ -78,8 +96,9 @@ register(
     ),
 )
 
-# Record pages: a pin's page lists its application; a project's and an enterprise's pages list the applications
-# they are the project, builder, design unit, surveyor or agency of (each row links to the application's page).
+# Record pages: a pin's page lists its application; a project's page its applications (the project register names
+# the pins ``施工图审查``: this group is the applications themselves) and an enterprise's page those it surveyed or
+# reviewed (``flow`` links the builders' and design units'); each row links to the application's page.
 _COLUMNS = (
     ("application_no", "申请编号"),
     ("name", "项目名称"),
@@ -107,10 +126,11 @@ def _applications(target: str, title: str, column: str, target_column: str, tabl
 register_link(
     _applications("review_projects", "施工图审查申请", "review_project_id", "id"),
     _applications("projects", "施工图审查申请", "project_id", "id"),
-    _applications("enterprises", "施工图审查（建设单位）", "builder_uscc", "uscc"),
-    _applications("enterprises", "施工图审查（设计单位）", "designer_uscc", "uscc"),
     _applications("enterprises", "施工图审查（勘察单位）", "surveyor_uscc", "uscc"),
     _applications("enterprises", "施工图审查（审查机构）", "agency_uscc", "uscc", table="dr_agency_applications"),
 )
 
 from layers.drawing_review import queries as _queries, stats as _stats  # noqa: F401,E402,I001
+
+from layers.drawing_review import flow as _flow  # noqa: F401,E402
+from layers.drawing_review import overdue as _overdue  # noqa: F401,E402

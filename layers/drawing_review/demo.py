@@ -44,6 +44,7 @@ from etl import names
 from etl.demo import REF_DATE, DemoError, World, allocate, pick, project_name, sample_points, write_layer
 from geo import audit
 from geo.modules import seeder
+from layers.drawing_review.flow import CERTIFICATE_PREFIX, grant_all
 from layers.drawing_review.process import DISCIPLINES, PIN_STATUS, jurisdiction_of
 
 ACTOR = "demo"
@@ -54,8 +55,6 @@ OPEN_SHARE = 0.2  # applications not (yet) passed: in review, replying, returned
 TZ = ZoneInfo("Asia/Shanghai")
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100 characters
 REGION = {"市本级": "330100", "建德市": "330182", "淳安县": "330127"}
-NUMBER_PREFIX = {"市本级": "HZST", "建德市": "JDST", "淳安县": "CAST"}  # application numbers
-CERT_PREFIX = {"市本级": "杭施审", "建德市": "建施审", "淳安县": "淳施审"}  # certificate numbers
 QUALIFICATION = "施工图审查机构"
 
 # name, seat (district), kind (centre: a public institution, 12…; company: 91…), qualification grade, draw weight
@@ -656,7 +655,13 @@ class Applications:
                 "agency": agency,
                 "review_category": category,
                 "grade": grade,
-                "contents": _contents(rng, category, area),
+                "contents": (contents := _contents(rng, category, area)),
+                # Each building's disciplines (the flow asks a conclusion of each in every round): the trades of
+                # its category, and fire protection and civil air defence when the joint review includes them.
+                "disciplines": [
+                    *(HOUSE if category == "房屋建筑" else CIVIL),
+                    *(d for d in ("fire", "civil_defence") if d in contents),
+                ],
                 "floor_area_m2": area,
                 "investment_wan": p["investment_wan"],
                 "district": p["district"],
@@ -674,7 +679,7 @@ class Applications:
                 app["plan"] = self.open_plan(app, low)
             apps.append(app)
         self.times(apps)
-        self.numbers(apps)
+        apps.sort(key=lambda a: (a["events"][0][3], a["project_code"]))  # ids (and numbers) in submission order
         return self.write(apps, reviewers)
 
     def unverified(self, n: int, builders: list[Unit]) -> list[dict]:
@@ -733,22 +738,19 @@ class Applications:
                 timed.append((action, src, dst, datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=TZ), reason))  # fmt: skip
             app["events"] = timed
 
-    def numbers(self, apps: list[dict]) -> None:
-        """Application numbers by jurisdiction and year of submission, certificate numbers by year of issue."""
-        apps.sort(key=lambda a: (a["events"][0][3], a["project_code"]))
-        seq: Counter = Counter()
-        cert: Counter = Counter()
-        for a in apps:
-            year = a["events"][0][3].year
-            seq[(a["jurisdiction"], year)] += 1
-            a["application_no"] = f"{NUMBER_PREFIX[a['jurisdiction']]}{year}{seq[(a['jurisdiction'], year)]:05d}"
-        for a in sorted(apps, key=lambda a: a["events"][-1][3]):
-            if a["plan"].state == "certified":
-                year = a["events"][-1][3].year
-                cert[(a["jurisdiction"], year)] += 1
-                a["certificate_no"] = (
-                    f"{CERT_PREFIX[a['jurisdiction']]}〔{year}〕{cert[(a['jurisdiction'], year)]:04d}号"
-                )
+    def numbers(self, conn: Connection, apps: list[dict], ids: list[int]) -> None:
+        """Application numbers as the flow gives them (``SC`` + year + id: ids in the order of submission) and
+        certificate numbers from the flow's sequence (``dr_certificate_seq``) in the order of issue, so that the
+        flow's next ones follow on."""
+        for a, aid in zip(apps, ids):
+            a["application_no"] = f"SC{a['events'][0][3].year}{aid:07d}"
+        issued = sorted((a for a in apps if a["plan"].state == "certified"), key=lambda a: a["events"][-1][3])
+        serials = conn.execute(
+            sa.text("SELECT nextval('dr_certificate_seq') FROM generate_series(1, :n)"), {"n": len(issued)}
+        ).scalars()
+        for a, serial in zip(issued, serials):
+            year = a["events"][-1][3].year
+            a["certificate_no"] = f"{CERTIFICATE_PREFIX[a['jurisdiction']]}-SCHG-{year}-{serial:06d}"
 
     def due(self, app: dict) -> date | None:
         """The due date of the current stage (working days from its start), None when nothing is due."""
@@ -796,6 +798,7 @@ class Applications:
             conn.execute(sa.text("UPDATE review_projects SET overdue = true WHERE id = ANY(:i)"), {"i": late})
 
         app_ids = _reserve(conn, "dr_applications", n)
+        self.numbers(conn, apps, app_ids)
         app_rows, building_rows, round_rows, opinion_rows, history_rows = [], [], [], [], []
         for a in apps:  # rounds started: at the acceptance and at each reply
             a["round_no"] = sum(1 for e in a["events"] if e[0] in ("accept", "reply"))
@@ -848,6 +851,9 @@ class Applications:
         }
         for table in ("dr_applications", "dr_buildings", "dr_rounds", "dr_opinions"):
             audit.record(conn, ACTOR, "import", table, None, detail={"rows": out[table], "source": self.world.source})
+        # The accounts each application concerns hold its pin, by the flow's rules (builders', design units',
+        # agencies' and the departments' accounts that exist).
+        out["dr_grants"] = grant_all(conn, ACTOR)
         return out
 
     def buildings(self, a: dict, aid: int, pin: int, common: tuple) -> list[tuple]:
@@ -855,7 +861,7 @@ class Applications:
         if a["review_category"] != "房屋建筑":
             k = int(rng.integers(1, 4))
             units = [CIVIL_UNITS[i] for i in sorted(rng.choice(len(CIVIL_UNITS), k, replace=False))]
-            return [(aid, pin, u, None, None, None, None, *common) for u in units]
+            return [(aid, pin, u, None, None, None, None, a["disciplines"], *common) for u in units]
         area = a["floor_area_m2"] or 10_000.0
         basement = area > 20_000 and rng.random() < 0.8
         k = min(max(round(area / 15_000) + int(rng.integers(0, 3)), 1), 12)
@@ -868,16 +874,16 @@ class Applications:
             if rng.random() < 0.05:
                 structure = "钢结构"
             height = round(floors * float(rng.uniform(2.9, 3.3)) + float(rng.uniform(0.5, 3.0)), 1)
-            rows.append((aid, pin, f"{i + 1}#楼", round(part, 1), floors, height, structure, *common))
+            rows.append((aid, pin, f"{i + 1}#楼", round(part, 1), floors, height, structure, a["disciplines"], *common))
         if basement:
-            rows.append((aid, pin, "地下室", round(float(area * shares[-1]), 1), -int(rng.integers(1, 3)), None, "框架", *common))  # fmt: skip
+            rows.append((aid, pin, "地下室", round(float(area * shares[-1]), 1), -int(rng.integers(1, 3)), None, "框架",
+                         a["disciplines"], *common))  # fmt: skip
         return rows
 
     def rounds(self, a: dict, aid: int, pin: int, ids, reviewers: list[str], common: tuple):
-        """The rounds of ``a`` from its events, each discipline's conclusion per round."""
+        """The rounds of ``a`` from its events, each discipline's conclusion per round (by the same reviewer)."""
         rng = self.rng
-        disciplines = list(HOUSE if a["review_category"] == "房屋建筑" else CIVIL)
-        disciplines += [d for d in ("fire", "civil_defence") if d in a["contents"]]
+        disciplines = a["disciplines"]
         starts: list[list] = []  # per round: started, opinion time, result, replied
         for action, _, _, t, _ in a["events"]:
             if action in ("accept", "reply"):
@@ -910,7 +916,7 @@ class Applications:
             for j, d in enumerate(disciplines):
                 v = verdicts[d]
                 text = "符合规范及审查要点要求。" if v == "合格" else COMMENTS[d][int(rng.integers(len(COMMENTS[d])))]
-                opinions.append((rid, aid, pin, d, v, text, reviewers[(j * 2 + no) % len(reviewers)], *common))
+                opinions.append((rid, aid, pin, d, v, text, reviewers[(2 * j + aid) % len(reviewers)], *common))
         return rows, opinions
 
 
@@ -922,7 +928,7 @@ APPLICATION_COLUMNS = (
     "district", "created_at", "created_by", "updated_at", "updated_by",
 )  # fmt: skip
 COMMON_COLUMNS = ("district", "created_at", "created_by", "updated_at", "updated_by")
-BUILDING_COLUMNS = ("application_id", "review_project_id", "name", "floor_area_m2", "floors", "height_m", "structure", *COMMON_COLUMNS)  # fmt: skip
+BUILDING_COLUMNS = ("application_id", "review_project_id", "name", "floor_area_m2", "floors", "height_m", "structure", "disciplines", *COMMON_COLUMNS)  # fmt: skip
 ROUND_COLUMNS = ("id", "application_id", "review_project_id", "round_no", "started_at", "opinion_at", "result", "replied_at", "reply_note", *COMMON_COLUMNS)  # fmt: skip
 OPINION_COLUMNS = ("round_id", "application_id", "review_project_id", "discipline", "conclusion", "opinion", "reviewer", *COMMON_COLUMNS)  # fmt: skip
 HISTORY_COLUMNS = ("case_kind", "case_id", "district", "action", "from_state", "to_state", "reason", "actor", "at")

@@ -14,6 +14,8 @@ number), which call the state machine; the action routes take the plain ones (su
 
 from __future__ import annotations
 
+from typing import Any
+
 from geo.cases import Action, CaseType, Lookup, register
 from geo.divisions import district_attr
 from geo.layer.registry import Attr
@@ -45,6 +47,20 @@ STAGES = {"accept": "受理", "review": "审查", "reply": "设计回复", "cert
 def jurisdiction_of(district: str | None) -> str:
     """市本级 or the county that runs its own review (建德市, 淳安县)."""
     return district if district in COUNTIES else "市本级"
+
+
+# Roles that see every jurisdiction's applications whatever else they hold (the city's supervision).
+CITY_WIDE_ROLES = frozenset({"admin", "city_supervisor", "leader"})
+
+
+def window_restriction(who: Any, table: Any, conn: Any, params: dict[str, str]) -> Any:
+    """DR-03: an acceptance window (受理窗口, role ``review_window``, scope all) works for one jurisdiction — the
+    county of its account's district (``users.district`` 建德市 / 淳安县), else 市本级 — and sees only its
+    applications; everybody else is scoped by row-level security alone."""
+    roles = set(getattr(who, "roles", ()))
+    if "review_window" not in roles or roles & CITY_WIDE_ROLES:
+        return None
+    return table.c.jurisdiction == jurisdiction_of(getattr(who, "district", None))
 
 
 STATES = {
@@ -138,6 +154,7 @@ APPLICATION = register(
         view="review.view",
         export="review.export",
         sort=("-submitted_at", "-id"),
+        restrict=window_restriction,
     )
 )
 MACHINE = APPLICATION.machine

@@ -132,3 +132,5 @@ time_limits = sa.Table(
 # The above- and below-ground floor areas the project queries list (地上 / 地下建筑面积).
 applications.append_column(sa.Column("above_ground_m2", sa.Float))
 applications.append_column(sa.Column("below_ground_m2", sa.Float))
+# migration dr_0006 (the flow): each building's disciplines
+buildings.append_column(sa.Column("disciplines", ARRAY(sa.Text)))

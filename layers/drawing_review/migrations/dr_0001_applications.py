@@ -74,6 +74,7 @@ COMMON = """
     updated_at timestamptz NOT NULL DEFAULT now(),
     updated_by text
 """
+TABLES = ("dr_agencies", "dr_applications", "dr_buildings", "dr_rounds", "dr_opinions", "dr_time_limits")
 CHILD_SCOPE = "chengjian_scope_ok(district, 'review_projects', review_project_id)"
 
 
@@ -218,11 +219,11 @@ def upgrade() -> None:
             op.execute(
                 f"INSERT INTO role_permissions (role, permission) VALUES ('{role}', '{perm}') ON CONFLICT DO NOTHING"
             )
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
-    op.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
-    # The grant above covers every table: the operation log and the cases' history stay append-only.
-    op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON case_history FROM {APP_ROLE}")
-    op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {APP_ROLE}")
+    # Grants on this migration's own tables only (a blanket grant would reopen the append-only logs).
+    for table in TABLES:
+        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON {table} TO {APP_ROLE}")
+        if table != "dr_time_limits":
+            op.execute(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {table}_id_seq TO {APP_ROLE}")
 
 
 def downgrade() -> None:
@@ -232,5 +233,5 @@ def downgrade() -> None:
     op.execute("UPDATE roles SET scope = 'all' WHERE name = 'co_reviewer'")
     op.execute("DELETE FROM user_roles WHERE role = 'review_window'")
     op.execute("DELETE FROM roles WHERE name = 'review_window'")
-    for table in ("dr_time_limits", "dr_opinions", "dr_rounds", "dr_buildings", "dr_applications", "dr_agencies"):
+    for table in reversed(TABLES):
         op.execute(f"DROP TABLE {table}")

@@ -6,12 +6,12 @@
   application with its agency's unified social credit code, so that an agency's enterprise record page lists the
   applications it reviews (``geo.records`` links a column of a table to a column of the record).
 
-Revision ID: dr_0006
+Revision ID: dr_0007
 """
 
 from alembic import op
 
-revision = "dr_0006"
+revision = "dr_0007"
 down_revision = "dr_0001"
 branch_labels = None
 depends_on = None
