@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -222,6 +223,35 @@ def test_due_dates_count_the_database_calendar(demo, engine):
         "GROUP BY 1",
     )
     assert {r["action"] for r in off} <= {"pass"}  # only a conclusion may be dated on a rest day (the register's date)
+
+
+def test_the_overdue_flag_follows_the_due_dates(demo, engine):
+    """The demo's flags are the rule's as of its day; the hourly job flips a pin whose due date passed, the
+    transition hook (after the flow's, which sets the due date) flips one application's pin."""
+    from geo import workflow
+    from layers.drawing_review import flow, overdue
+
+    hooks = [h for kinds, h in workflow._hooks if "dr_application" in kinds]
+    assert hooks.index(overdue.follow_due_date) > hooks.index(flow.follow)
+    demo_day = datetime(2026, 10, 31, 16, 30, tzinfo=UTC)  # 2026-11-01 00:30 in Beijing
+    with engine.connect() as conn, conn.begin() as tx:
+        assert overdue.overdue_pins(conn, demo_day) == {"overdue_pins": 0}
+        app, pin = conn.execute(
+            sa.text(
+                "SELECT a.id, r.id FROM dr_applications a JOIN review_projects r ON r.id = a.review_project_id "
+                "WHERE a.due_on >= :d AND NOT r.overdue ORDER BY a.id LIMIT 1"
+            ),
+            {"d": REF},
+        ).one()
+        later = datetime.combine(conn.execute(sa.text("SELECT due_on FROM dr_applications WHERE id = :a"), {"a": app}).scalar_one(), datetime.min.time(), UTC) + timedelta(days=2)  # fmt: skip
+        assert overdue.overdue_pins(conn, later)["overdue_pins"] >= 1
+        flag = sa.text("SELECT overdue FROM review_projects WHERE id = :p")
+        assert conn.execute(flag, {"p": pin}).scalar_one() is True
+        assert overdue.overdue_pins(conn, demo_day)["overdue_pins"] >= 1  # back as of the demo's day
+        conn.execute(sa.text("UPDATE dr_applications SET due_on = date '2020-01-01' WHERE id = :a"), {"a": app})
+        overdue.follow_due_date(conn, None, {}, {"id": app}, None)
+        assert conn.execute(flag, {"p": pin}).scalar_one() is True
+        tx.rollback()
 
 
 # -- the map and the record pages -------------------------------------------------------------------------------
