@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import html
 import json
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from string import Template
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
@@ -63,16 +66,89 @@ def _load(path: Path, mtime_ns: int) -> tuple[bytes, bytes | None, str]:
 def file_response(request: Request, path: Path, cache_control: str) -> Response:
     """The file, gzipped when the client accepts it (its own strong ETag), 304 when the client has it."""
     body, packed, etag = _load(path, path.stat().st_mtime_ns)
+    return _send(request, body, packed, etag, MEDIA_TYPES.get(path.suffix, "application/octet-stream"), cache_control)
+
+
+def _send(request: Request, body: bytes, packed: bytes | None, etag: str, media: str, cache_control: str) -> Response:
     zipped = packed is not None and "gzip" in request.headers.get("accept-encoding", "")
     if zipped:
         etag = etag[:-1] + '-gz"'
     headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    media = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
     if zipped:
         return Response(packed, media_type=media, headers={**headers, "Content-Encoding": "gzip"})
     return Response(body, media_type=media, headers=headers)
+
+
+REGISTER_SHELL = WEBMAP / "console" / "register.html"
+
+
+@dataclass(frozen=True)
+class RegisterShell:
+    """The page of a register's console, from the one shell (``webmap/console/register.html``): the top bar, the
+    sign-in card (its form drawn by the page's script into ``#login-form``), the no-permission card naming
+    ``permission``, and ``#app`` with ``#list`` (after an optional ``note``) and, with ``detail``, an empty
+    ``#detail`` section. ``style`` and ``script`` are the page's own files, served beside it."""
+
+    name: str  # 企业库: the title, 登录企业库, 没有查看企业库的权限
+    permission: str  # the Chinese title of the permission the page needs
+    style: str
+    script: str
+    heading: str | None = None  # the top bar's title (default 数据中心 · <name>)
+    note: str | None = None
+    detail: bool = False
+
+    def render(self, base: str) -> bytes:
+        note = f'      <p class="note">{html.escape(self.note)}</p>\n' if self.note else ""
+        detail = '      <section id="detail" class="detail" hidden></section>\n' if self.detail else ""
+        text = Template(REGISTER_SHELL.read_text(encoding="utf-8")).substitute(
+            name=html.escape(self.name),
+            permission=html.escape(self.permission),
+            base=base,
+            style=self.style,
+            script=self.script,
+            heading=html.escape(self.heading or f"数据中心 · {self.name}"),
+            note=note,
+            detail=detail,
+        )
+        return text.encode("utf-8")
+
+
+def page_router(path: str, folder: Path, page: str | RegisterShell = "index.html") -> APIRouter:
+    """A module's back-office page (the registers' consoles): ``path`` (and ``path/``) answers ``folder/page``, or the
+    register shell ``page`` describes; ``path/<file>`` the page's own scripts and styles from ``folder`` (nothing
+    outside it: 404); always revalidated; left out of the API description. A module's ``pages.py`` sets
+    ``router = page_router(...)``."""
+    root = folder.resolve()
+    pages = APIRouter(include_in_schema=False)
+    if isinstance(page, RegisterShell):
+        body = page.render(path)
+        packed, etag = gzip.compress(body, 6, mtime=0), '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+        def serve(request: Request) -> Response:
+            return _send(request, body, packed, etag, MEDIA_TYPES[".html"], APP_CACHE)
+
+    else:
+        own = root / page
+
+        def serve(request: Request) -> Response:
+            return file_response(request, own, APP_CACHE)
+
+    @pages.get(path)
+    def module_page(request: Request) -> Response:
+        return serve(request)
+
+    @pages.get(path + "/{file:path}")
+    def module_file(file: str, request: Request) -> Response:
+        if not file:
+            return serve(request)
+        target = (root / file).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            raise ApiError(404, "not_found", "请求的文件不存在。", "path", {"path": file})
+        return file_response(request, target, APP_CACHE)
+
+    return pages
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

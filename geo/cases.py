@@ -8,12 +8,15 @@ application, and the drawing reviews, county reports and data requests to come).
         states={"draft": "草稿", "submitted": "待监理审核", ...},
         actions=(Action("submit", "提交", ("draft", "returned"), "submitted", "site.report.submit"), ...),
         fields=(Attr("site_id", "工地", "int", filterable=True), district_attr(), ...),
-        scope="district", view="site.view"))
+        scope="district", view="site.view",
+        materials=(Materials("st_photos", "owner_id", "照片", "/api/st/photos/{id}/file",
+                             where=(("owner_kind", "bonus"),), withdrawn="deleted_at"), ...)))
 
 yields, from the web layer's factory (``api/cases.py``): the list route (filters, sort, paging, scoped by
 row-level security), the detail route with the history and the actions the principal may take, one route per action
 (the version checked: a stale version is a 409 and changes nothing), the Excel export of the list, the audit record
 and history row of every transition (``geo.workflow``), and the labels the front end shows (``GET /api/cases``).
+``materials`` (optional) says where the files submitted with a case are kept, for the handled-matter register.
 Modules react to transitions with ``geo.workflow.on_transition`` (a pin's status, statistics, credit events).
 
 The scope rule says what the table's row-level security policy keys on (see ``geo/migrations/layer_table.py``
@@ -80,6 +83,40 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class Label:
+    """A name found by code: the ``name`` column of the row of ``table`` whose ``code`` column equals the value and
+    that matches ``where`` (e.g. a photo's checklist code → the checklist item's name)."""
+
+    table: str
+    code: str = "code"
+    name: str = "name"
+    where: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Materials:
+    """Files submitted with a case (申报材料), kept in a file table of the module: one row per file with ``id``,
+    ``content_type``, ``size`` and ``created_at`` (when it was uploaded). The case's files are the rows whose ``key``
+    column holds the case's id and that match ``where`` (e.g. ``(("owner_kind", "bonus"),)`` in a photo table shared
+    by several case types); rows with ``withdrawn`` set (e.g. ``deleted_at``) are not counted. ``title`` names the
+    kind of material (照片, 佐证材料); a file's name is its ``name`` column (looked up through ``label`` when that column
+    holds a code), else the title. ``url`` is where the module serves one file, ``thumbnail`` a small image of it:
+    templates with ``{id}`` (the file's row) and ``{case_id}``. Read on the reader's connection: the file table's
+    row-level security applies. The handled-matter register lists them; a case type without materials declares none.
+    """
+
+    table: str
+    key: str
+    title: str
+    url: str
+    where: tuple[tuple[str, str], ...] = ()
+    name: str | None = None
+    label: Label | None = None
+    thumbnail: str | None = None
+    withdrawn: str | None = None
+
+
+@dataclass(frozen=True)
 class Range:
     """A bound on a field from a query parameter: ``?from=2026-01-01`` → ``occurred_on >= 2026-01-01``."""
 
@@ -118,6 +155,7 @@ class CaseType:
     lookups: tuple[Lookup, ...] = ()
     ranges: tuple[Range, ...] = ()
     bookkeeping: tuple[str, ...] = BOOKKEEPING  # which of the usual columns the table has
+    materials: tuple[Materials, ...] = ()  # where the files submitted with a case are (see ``Materials``)
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:

@@ -24,7 +24,7 @@ Scheme (commit-reveal)
 
 Determinism and fairness
 ------------------------
-Random numbers come from a stream of HMAC-SHA256(key=seed, msg=b"chengjian-draw/v1" +
+Random numbers come from the stream of ``geo.lottery`` (the business-free parts of a lottery): HMAC-SHA256(key=seed, msg=b"chengjian-draw/v1" +
 8-byte big-endian counter) blocks. An integer in ``[0, n)`` is made by taking just enough
 bytes, masking to the bit length of ``n - 1`` and *rejecting* values ``>= n`` (rejection
 sampling). ``x % n`` would favour small values whenever ``n`` does not divide the range, i.e.
@@ -48,17 +48,16 @@ keeping a favourable seed, so every commitment issued should be logged, not only
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+from geo import lottery
+
 SCHEME = "chengjian-draw/v1"
-SEED_BYTES = 32
+SEED_BYTES = lottery.SEED_BYTES
 
 # Exclusion reason codes and their Chinese messages, in the order the rules are checked
 # (an excluded expert is reported with the first rule it fails).
@@ -202,12 +201,11 @@ def _canonical(projects: Iterable[Project], experts: Iterable[Expert], rules: Ru
     }
 
 
-def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_dumps = lottery.canonical
 
 
 def _commitment(seed: bytes, inputs_sha256: str) -> str:
-    return hashlib.sha256(seed + bytes.fromhex(inputs_sha256)).hexdigest()
+    return lottery.commit(seed, inputs_sha256)
 
 
 def prepare(
@@ -215,41 +213,22 @@ def prepare(
 ) -> Prepared:
     """Canonicalize the inputs, pick the seed and commit to it (record ``.record()`` before ``run``)."""
     if seed is None:
-        seed = secrets.token_bytes(SEED_BYTES)
+        seed = lottery.new_seed()
     if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
         raise ValueError(f"seed must be {SEED_BYTES} bytes")
     inputs = _dumps(_canonical(projects, experts, rules))
-    digest = hashlib.sha256(inputs.encode("utf-8")).hexdigest()
+    digest = lottery.sha256_hex(inputs)
     return Prepared(inputs=inputs, inputs_sha256=digest, commitment=_commitment(seed, digest), seed=seed)
 
 
 # --- the draw --------------------------------------------------------------------------------
 
 
-class _Stream:
-    """Deterministic bytes from the seed: HMAC-SHA256(seed, SCHEME || counter)."""
+class _Stream(lottery.Stream):
+    """Deterministic bytes from the seed: HMAC-SHA256(seed, SCHEME || counter) (``geo.lottery.Stream``)."""
 
     def __init__(self, seed: bytes):
-        self._seed, self._counter, self._buf = seed, 0, b""
-
-    def _take(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            msg = SCHEME.encode() + self._counter.to_bytes(8, "big")
-            self._buf += hmac.new(self._seed, msg, hashlib.sha256).digest()
-            self._counter += 1
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return out
-
-    def below(self, n: int) -> int:
-        """Uniform integer in [0, n) by rejection sampling (no modulo bias)."""
-        if n <= 1:
-            return 0
-        bits = (n - 1).bit_length()
-        mask = (1 << bits) - 1
-        while True:
-            x = int.from_bytes(self._take((bits + 7) // 8), "big") & mask
-            if x < n:
-                return x
+        super().__init__(seed, SCHEME.encode())
 
 
 def _exclusion(e: dict[str, Any], p: dict[str, Any], rules: dict[str, Any], used: int) -> str | None:
@@ -374,9 +353,7 @@ def verify(inputs_json: str, seed_hex: str, commitment: str, result_assignments:
     ValueError on malformed inputs, seed or assignments.
     """
     result = reproduce(inputs_json, seed_hex)
-    if not isinstance(commitment, str) or not hmac.compare_digest(
-        commitment.strip().lower().encode(), result.commitment.encode()
-    ):
+    if not lottery.opens(bytes.fromhex(result.seed), commitment, result.inputs_sha256):
         return False
     try:
         claimed = {int(k): [_int(x, "expert id") for x in v] for k, v in result_assignments.items()}

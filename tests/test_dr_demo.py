@@ -121,6 +121,24 @@ def test_applications_are_of_the_registers(demo, engine):
     assert sum(a["status"] == "certified" for a in apps) > 0.6 * len(apps)
 
 
+def test_the_agencies_are_those_the_lottery_could_draw(demo, engine):
+    """Each drawn application's agency passes the lottery's avoidance rules on the day it was drawn (the
+    qualification scopes and validity the lottery's seeder gave, no tie to the builder or the design unit)."""
+    from layers.drawing_review.agencies import affiliations_of, qualifications_of
+    from layers.drawing_review.lottery import screen
+
+    apps = rows(engine, "SELECT * FROM dr_applications WHERE agency_id IS NOT NULL")
+    ids = sorted({a["agency_id"] for a in apps})
+    with engine.connect() as conn:
+        quals, ties = qualifications_of(conn, ids), affiliations_of(conn, ids)
+        usccs = dict(conn.execute(sa.text("SELECT id, uscc FROM dr_agencies WHERE id = ANY(:i)"), {"i": ids}).all())
+    assert all(quals.values())  # the lottery's seeder scoped every demo agency
+    for a in apps:
+        agency = {"active": True, "qualifications": quals[a["agency_id"]], "affiliations": ties[a["agency_id"]],
+                  "uscc": usccs[a["agency_id"]]}  # fmt: skip
+        assert screen(a, agency, a["drawn_at"].astimezone(TZ).date().isoformat()) is None, a["application_no"]
+
+
 def test_rounds_opinions_and_certificates(demo, engine):
     apps = {a["id"]: a for a in rows(engine, "SELECT * FROM dr_applications")}
     rounds = defaultdict(list)

@@ -157,7 +157,7 @@ def test_default_seed_from_secrets(monkeypatch):
         calls.append(n)
         return b"\xab" * n
 
-    monkeypatch.setattr(draw.secrets, "token_bytes", fake_token_bytes)
+    monkeypatch.setattr(draw.lottery.secrets, "token_bytes", fake_token_bytes)  # the core lottery draws seeds
     p = prepare([project()], experts(3))
     assert calls == [32] and p.seed == b"\xab" * 32
     assert run(p).seed == "ab" * 32
@@ -272,3 +272,42 @@ def test_uniform_over_many_draws():
     chi2 = sum((counts[e] - expected) ** 2 / expected for e in range(1, 7))
     assert chi2 < 30  # 5 d.o.f.: p(chi2 > 30) ≈ 1.5e-5
     assert len(pairs) == 15 and min(pairs.values()) > 120  # each of the 15 pairs ~200 times
+
+
+# --- the core lottery's quota pick (geo/lottery.py) -----------------------------------------------------------------
+
+
+def test_quota_pick_tracks_targets_and_stays_random():
+    from geo.lottery import Stream, quota_pick
+
+    targets = {1: 2500, 2: 2000, 3: 2000, 4: 1500, 5: 1000, 6: 1000}
+    firsts = set()
+    for run_no in range(20):
+        counts: Counter = Counter()
+        worst = 0.0
+        for n in range(200):
+            chosen, weights, method = quota_pick(
+                targets, counts, n, list(targets), Stream(seed(run_no * 1000 + n), b"t"), 10_000
+            )
+            assert method == "weighted" and weights[chosen] > 0
+            counts[chosen] += 1
+            worst = max(worst, *(abs(counts[i] - t * (n + 1) / 10_000) for i, t in targets.items()))
+        assert worst < 3  # never three draws away from any target
+        firsts.add(chosen)
+    assert len(firsts) > 1  # the last pick differs between seeds: random, not a fixed rotation
+
+
+def test_quota_pick_largest_deficit_and_nobody():
+    from geo.lottery import Stream, deficits, quota_pick
+
+    targets = {1: 5000, 2: 5000}
+    # Agency 2 alone is eligible but already ahead: the largest deficit (its own) decides.
+    counts = {1: 0, 2: 3}
+    assert deficits(targets, counts, 3, 10_000) == {1: 20_000, 2: -10_000}
+    assert quota_pick(targets, counts, 3, [2], Stream(seed(1), b"t"), 10_000)[::2] == (2, "largest")
+    assert quota_pick(targets, counts, 3, [], Stream(seed(1), b"t"), 10_000) == (None, {}, "none")
+    # Same seed and label, same pick; another label, an unrelated stream.
+    a = [quota_pick({1: 1, 2: 1, 3: 1}, {}, 0, [1, 2, 3], Stream(seed(i), b"x"), 3)[0] for i in range(30)]
+    b = [quota_pick({1: 1, 2: 1, 3: 1}, {}, 0, [1, 2, 3], Stream(seed(i), b"x"), 3)[0] for i in range(30)]
+    c = [quota_pick({1: 1, 2: 1, 3: 1}, {}, 0, [1, 2, 3], Stream(seed(i), b"y"), 3)[0] for i in range(30)]
+    assert a == b and a != c and set(a) == {1, 2, 3}

@@ -533,6 +533,29 @@ def test_chinese_substring_search(client, engine):
     assert "enterprises_name_bigram_idx" in plan, plan
 
 
+def test_name_search_pages_and_totals_match_ilike(client, engine):
+    """The page (bigram condition, name order) and the total (counted apart with strpos) are exactly what
+    ``name ILIKE '%q%'`` selects, for common and rare terms, one to three characters, with Latin letters in any
+    case; paging walks the same order."""
+    t = token()
+    for n in ("Abc有限公司", "aBC工程有限公司", "杭州建工有限公司", "甲建工乙"):
+        create(client, f"{n}{t}")
+    for term in ("公司", "有限", "建工", f"abc{t}"[:5], "ABC", "建", f"建工有限公司{t}", "c工"):
+        with engine.connect() as conn:
+            truth = (
+                conn.execute(
+                    sa.text("SELECT name FROM enterprises WHERE name ILIKE :p ORDER BY name, id"), {"p": f"%{term}%"}
+                )
+                .scalars()
+                .all()
+            )
+        first = client.get(API, headers=ADMIN, params={"q": term, "limit": 7}).json()
+        assert first["total"] == len(truth), term
+        assert [i["name"] for i in first["items"]] == truth[:7], term
+        later = client.get(API, headers=ADMIN, params={"q": term, "limit": 7, "offset": 7}).json()
+        assert later["total"] == len(truth) and [i["name"] for i in later["items"]] == truth[7:14], term
+
+
 def test_detail_has_track_record_market_behaviour_and_links(client, engine):
     from geo import records
 

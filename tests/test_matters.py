@@ -14,7 +14,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from geo import cases
+from geo import cases, files
 from geo import scope as scopes
 from geo.db import get_engine
 from tests import st_world
@@ -78,14 +78,36 @@ def _cases_for(conn, site: dict, tag: str, applicant: str, created: datetime) ->
                  "'submitted', :u, :at2)"),
             {"k": kind, "i": cid, "at2": created + timedelta(hours=1), **common},
         )  # fmt: skip
-    # Materials: an evidence document (foreign key) and a site photo (owner kind) of the bonus claim.
+    # Materials of the bonus claim: an evidence document and a site photo of a checklist item (stored for real:
+    # the register links to the file), plus a withdrawn document (not a material any more).
+    pdf = files.store(PDF, "证书.pdf", kind="document")
+    photo = files.store(_jpeg(tag), "gate.jpg")
+    ids["attachment"] = _insert(conn,
+        "INSERT INTO st_attachments (bonus_claim_id, site_id, name, sha256, content_type, size, district, created_at) "
+        "VALUES (:b, :s, '获奖证书', :h, 'application/pdf', :n, :d, :at) RETURNING id",
+        b=ids["st_bonus"], h=pdf.sha256, n=pdf.size, **common)  # fmt: skip
     conn.execute(
-        text("INSERT INTO st_attachments (bonus_claim_id, site_id, name, sha256, content_type, size, district) "
-             "VALUES (:b, :s, '获奖证书', 'x', 'application/pdf', 1, :d)"), {"b": ids["st_bonus"], **common})  # fmt: skip
-    conn.execute(
-        text("INSERT INTO st_photos (site_id, owner_kind, owner_id, sha256, content_type, size, district) "
-             "VALUES (:s, 'bonus', :b, 'y', 'image/jpeg', 1, :d)"), {"b": ids["st_bonus"], **common})  # fmt: skip
+        text("INSERT INTO st_attachments (bonus_claim_id, site_id, name, sha256, content_type, size, district, deleted_at) "
+             "VALUES (:b, :s, '撤回的材料', :h, 'application/pdf', :n, :d, now())"),
+        {"b": ids["st_bonus"], "h": pdf.sha256, "n": pdf.size, **common})  # fmt: skip
+    ids["photo"] = _insert(conn,
+        "INSERT INTO st_photos (site_id, owner_kind, owner_id, checklist_code, sha256, content_type, size, district, "
+        "created_at) VALUES (:s, 'bonus', :b, 'P01', :h, 'image/jpeg', :n, :d, :at) RETURNING id",
+        b=ids["st_bonus"], h=photo.sha256, n=photo.size, at=created + timedelta(minutes=5),
+        **{k: v for k, v in common.items() if k != "at"})  # fmt: skip
+    ids["photo_size"], ids["pdf_size"] = photo.size, pdf.size
     return ids
+
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+def _jpeg(tag: str) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (int(tag[-2:]) % 256, 120, 40)).save(buf, "JPEG")
+    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +121,10 @@ def world(engine, app):
     info["tag"], info["org_name"], info["applicant"] = tag, f"办件库测试施工单位{tag}", f"mat-applicant-{tag}"
     with engine.begin() as conn:
         xh, yh = info["XH-2026-0001"], info["YH-2026-0002"]
-        info["xh_cases"] = _cases_for(conn, xh, tag + "1", info["applicant"], OLD)
-        info["yh_cases"] = _cases_for(conn, yh, tag + "2", info["applicant"], datetime.now(UTC))
+        for key, site, n, at in (("xh", xh, "1", OLD), ("yh", yh, "2", datetime.now(UTC))):
+            made = _cases_for(conn, site, tag + n, info["applicant"], at)
+            info[f"{key}_cases"] = {k: v for k, v in made.items() if k.startswith("st_")}
+            info[f"{key}_files"] = {k: v for k, v in made.items() if not k.startswith("st_")}
     info["city"] = make_user("mat-city", ["city_supervisor"])
     info["clerk"] = make_user("mat-clerk-xihu", ["district_staff"], district="西湖区")
     info["unit"] = make_user("mat-unit", ["construction_unit"])
@@ -216,6 +240,54 @@ def test_excel_export(client, world):
     assert client.get(f"{API}.xlsx", headers=world["unit"]).status_code == 403
 
 
+def test_matter_detail_lists_the_submitted_materials(client, world):
+    """A matter's detail lists each file its declaration places with it — name (a photo by its checklist item),
+    kind of material, type, size, upload time, the module's link to the file (which serves it) — and not a
+    withdrawn one; what the source tables hide is not found."""
+    city, xh, files_ = world["city"], world["xh_cases"], world["xh_files"]
+    r = client.get(f"{API}/st_bonus/{xh['st_bonus']}", headers=city)
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert (d["kind"], d["id"], d["materials"], d["status_title"]) == ("st_bonus", xh["st_bonus"], 2, "主管部门已确认")
+    assert d["unit"] == world["org_name"] and [h["action"] for h in d["history"]] == ["create", "submit"]
+    doc, photo = d["material_files"]  # oldest upload first
+    assert {k: doc[k] for k in ("id", "title", "name", "content_type", "size", "thumbnail")} == {
+        "id": files_["attachment"],
+        "title": "佐证材料",
+        "name": "获奖证书",
+        "content_type": "application/pdf",
+        "size": files_["pdf_size"],
+        "thumbnail": None,
+    }
+    assert doc["url"] == f"/api/st/bonus/{xh['st_bonus']}/attachments/{files_['attachment']}/file"
+    assert doc["uploaded_at"].startswith("2025-05-05T10:00")
+    assert {k: photo[k] for k in ("id", "title", "name", "content_type", "size")} == {
+        "id": files_["photo"],
+        "title": "现场照片",
+        "name": "工地大门及七牌一图",
+        "content_type": "image/jpeg",
+        "size": files_["photo_size"],
+    }
+    assert photo["url"] == f"/api/st/photos/{files_['photo']}/file"
+    assert photo["thumbnail"] == f"/api/st/photos/{files_['photo']}/thumbnail"
+    # The links serve the files themselves.
+    got = client.get(photo["url"], headers=city)
+    assert got.status_code == 200 and got.content == _jpeg(world["tag"] + "1")
+    got = client.get(doc["url"], headers=city)
+    assert got.status_code == 200 and got.content == PDF
+    # A case without materials lists none.
+    report = client.get(f"{API}/st_report/{xh['st_report']}", headers=city).json()
+    assert report["materials"] == 0 and report["material_files"] == []
+    # Not found: another district's case for a district account, an unknown kind or id; no register access: 403.
+    yh = world["yh_cases"]
+    assert client.get(f"{API}/st_bonus/{xh['st_bonus']}", headers=world["clerk"]).status_code == 200
+    assert client.get(f"{API}/st_bonus/{yh['st_bonus']}", headers=world["clerk"]).status_code == 404
+    assert client.get(f"{API}/nope/1", headers=city).status_code == 404
+    assert client.get(f"{API}/st_bonus/999999999", headers=city).status_code == 404
+    assert client.get(f"{API}/st_bonus/0", headers=city).status_code == 422
+    assert client.get(f"{API}/st_bonus/{xh['st_bonus']}", headers=world["unit"]).status_code == 403
+
+
 @pytest.fixture(scope="module")
 def server(app, world):
     with running_server(app) as base:
@@ -252,6 +324,18 @@ def test_matters_page_in_chromium(server, world):
             expect(row.locator("a.record")).to_have_attribute(
                 "href", f"/records/st_bonus/{world['yh_cases']['st_bonus']}"
             )
+            # The detail of a matter lists its materials with links to the files.
+            row.locator("button.materials").click()
+            detail = page.locator("dialog[open] .matter")
+            expect(detail.locator("h3").first).to_have_text("申报材料（2 份）")
+            files_ = world["yh_files"]
+            expect(detail.locator("tbody tr")).to_have_count(2)
+            expect(detail.locator("tbody tr").nth(0)).to_contain_text("获奖证书")
+            expect(detail.locator("tbody tr").nth(1)).to_contain_text("工地大门及七牌一图")
+            expect(detail.locator("a.file").nth(1)).to_have_attribute("href", f"/api/st/photos/{files_['photo']}/file")
+            expect(detail.locator("img.thumb")).to_have_count(1)
+            page.wait_for_function("document.querySelector('dialog[open] img.thumb').naturalWidth > 0")
+            page.locator("dialog[open] button.close").click()
             href = unquote(page.locator("#export").get_attribute("href") or "")
             assert href == f"/api/registers/matters.xlsx?type=st_bonus&status=confirmed&applicant={world['org_name']}"
             # A bad range is explained in Chinese.

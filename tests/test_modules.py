@@ -148,8 +148,10 @@ def test_the_modules_are_discovered_not_listed():
         "enterprises",
         "projects",
         "standard_sites",
-        "drawing_review",
-        "drawing_review",
+        "drawing_review",  # the agencies (demo, order 19)
+        "drawing_review",  # the lottery's qualifications and ratio tables (demo_lottery, order 20)
+        "drawing_review",  # the applications (demo, order 21)
+        "drawing_review",  # evaluations (order 23)
         "villages",
         "sewage",
         "greenways",

@@ -194,6 +194,25 @@ def test_search_by_chinese_substring_filters_and_scope(client, people):
     assert r.status_code == 422 and r.json()["code"] == "invalid_category"
 
 
+def test_search_total_and_pages_in_one_pass_match_the_register(client, people, engine):
+    """A name search answers the page with its total from one statement: the total is what the register holds for
+    the term (within the account's scope), pages walk id order, and a page past the end still tells the total."""
+    made = [create(client, people["editor"], name=f"卫{n}页翻", id_number=idn(140 + i), district=d)
+            for i, (n, d) in enumerate(zip("甲乙丙丁戊", ("西湖区", "西湖区", "余杭区", "西湖区", "余杭区")))]  # fmt: skip
+    ids = sorted(p["id"] for p in made)
+    with engine.connect() as conn:
+        truth = conn.execute(text("SELECT id FROM persons WHERE name LIKE '%页翻%' ORDER BY id")).scalars().all()
+    assert truth == ids
+    for offset, page in ((0, ids[:2]), (2, ids[2:4]), (4, ids[4:]), (6, [])):
+        r = client.get(API, headers=people["editor"], params={"q": "页翻", "limit": 2, "offset": offset}).json()
+        assert (r["total"], [x["id"] for x in r["persons"]]) == (5, page), offset
+    west = sorted(p["id"] for p in made if p["district"] == "西湖区")
+    r = client.get(API, headers=people["clerk"], params={"q": "页翻", "limit": 2, "offset": 2}).json()
+    assert (r["total"], [x["id"] for x in r["persons"]]) == (3, west[2:])
+    r = client.get(API, headers=people["clerk"], params={"q": "页翻", "limit": 2, "offset": 4}).json()
+    assert (r["total"], r["persons"]) == (3, [])
+
+
 HEADERS = ["姓名", "身份证号", "手机号", "人员类别", "所属区县", "注册类别", "注册证书编号", "注册有效期至"]
 
 

@@ -18,7 +18,7 @@ from stdnum.cn import ric
 
 from layers.standard_sites.demo import uscc_for
 from tests import st_world
-from tests.conftest import make_user
+from tests.conftest import ADMIN, make_user
 
 XH, YH, NP = "XH-2026-0001", "YH-2026-0002", st_world.NO_PERMIT["code"]
 HOUSING, CIVIL = "房屋建筑", "市政基础设施"
@@ -44,6 +44,10 @@ def idn(n: int) -> str:
 
 def phone(n: int) -> str:
     return f"1370000{n:04d}"
+
+
+def masked_id(number: str) -> str:
+    return number[:4] + "*" * 10 + number[-4:]
 
 
 # The pool the draw runs on: (key, name, group, specialties, employer, available, reason)
@@ -145,7 +149,11 @@ def world(engine, app):
         assert r.status_code == 201 and r.json()["created"] == len(POOL), r.text
         experts = c.get("/api/st/experts", params={"limit": 100}, headers=info["boss"]).json()["experts"]
     by_name = {e["name"]: e for e in experts}
-    info["experts"] = {key: by_name[name] for key, name, *_ in POOL}
+    # The API shows the numbers masked; the tests sign the experts in with the numbers they were imported with.
+    info["experts"] = {
+        key: {**by_name[name], "id_number": idn(i), "phone": phone(i)}
+        for i, (key, name, *_) in enumerate(POOL, start=1)
+    }
     return info
 
 
@@ -179,7 +187,7 @@ def test_pool_crud_and_validation(client, world, engine):
     r = client.post("/api/st/experts", headers=boss, json=good)
     assert r.status_code == 201, r.text
     e = r.json()
-    assert e["username"] == f"zj-{phone(101)}" and e["specialties"] == ["桥梁", "道路"]
+    assert e["username"] == "zj-137****0101" and e["specialties"] == ["桥梁", "道路"]
     with engine.connect() as conn:
         u = conn.execute(
             text(
@@ -201,7 +209,7 @@ def test_pool_crud_and_validation(client, world, engine):
         headers=boss,
         json={"version": e["version"], "phone": phone(102), "available": False, "unavailable_reason": "身体原因"},
     )
-    assert r.status_code == 200 and r.json()["phone"] == phone(102) and r.json()["available"] is False, r.text
+    assert r.status_code == 200 and r.json()["phone"] == "137****0102" and r.json()["available"] is False, r.text
     with engine.connect() as conn:
         assert conn.execute(text("SELECT phone FROM users WHERE id = :u"), {"u": e["user_id"]}).scalar() == phone(102)
     # Query: group, specialty, availability, keyword; groups with counts.
@@ -232,8 +240,9 @@ def test_excel_round_trip(client, world, engine):
     assert list(rows[0]) == ["编号", *HEADERS]
     assert {row[1] for row in rows[1:]} == {name for _, name, *_ in POOL}
     liu = next(row for row in rows if row[1] == "刘洋")
-    assert liu[9:] == ("否", "出国访问") and liu[2] == idn(6)
-    # The exported file imports back as it is: every row updates its expert, nothing new.
+    assert liu[9:] == ("否", "出国访问") and liu[2] == masked_id(idn(6)) and liu[3] == "137****0006"
+    # The exported (masked) file imports back as it is: every row updates its expert, nothing new; the masked
+    # numbers stand for the stored ones of the expert the 编号 column names.
     r = upload(client, boss, r.content, "dry_run")
     assert r.status_code == 200 and r.json()["valid"] and r.json()["updated"] == len(POOL), r.text
     # A new expert plus a bad row: the dry run names the row; commit stores nothing.
@@ -256,6 +265,105 @@ def test_excel_round_trip(client, world, engine):
         assert conn.execute(text("SELECT count(*) FROM users WHERE phone = :p"), {"p": phone(120)}).scalar() == 0
     r = upload(client, boss, xlsx([["x"]], headers=["姓名", "手机号"]), "dry_run")
     assert r.status_code == 422 and r.json()["code"] == "missing_columns"
+
+
+def _full_numbers() -> set[str]:
+    """Every ID number and phone of the test pool in the clear."""
+    return {idn(i) for i in range(1, len(POOL) + 1)} | {phone(i) for i in range(1, len(POOL) + 1)}
+
+
+def _xlsx_text(content: bytes) -> str:
+    ws = load_workbook(io.BytesIO(content)).active
+    return "\n".join("\t".join("" if v is None else str(v) for v in row) for row in ws.iter_rows(values_only=True))
+
+
+def _leaks(text_: str) -> set[str]:
+    return {n for n in _full_numbers() if n in text_}
+
+
+def test_personal_data_masked_everywhere_without_unmask(client, world, engine):
+    """An expert manager without ``person.unmask`` never sees a whole ID number or phone of the pool: not in the
+    list, a detail, the groups, an answer to a write, the export, an import report, the operation log's copies,
+    nor by searching digit by digit. With ``person.unmask`` the numbers are shown on purpose, each time logged."""
+    boss = world["boss"]
+    base = _scalar(engine, "SELECT coalesce(max(id), 0) FROM audit_log")
+    e3 = world["experts"]["E3"]
+    seen: list[str] = []
+    listed = client.get("/api/st/experts", headers=boss, params={"limit": 100})
+    assert listed.status_code == 200
+    seen.append(listed.text)
+    by_id = {x["id"]: x for x in listed.json()["experts"]}
+    assert by_id[e3["id"]]["id_number"] == masked_id(idn(3)) and by_id[e3["id"]]["phone"] == "137****0003"
+    assert all(x["masked"] for x in by_id.values())
+    for x in by_id:
+        seen.append(client.get(f"/api/st/experts/{x}", headers=boss).text)
+    seen.append(client.get("/api/st/expert-groups", headers=boss).text)
+    # A write answers masked, and its operation-log entry keeps the masked values.
+    r = client.patch(f"/api/st/experts/{e3['id']}", headers=boss, json={"version": e3["version"], "title": "正高"})
+    assert r.status_code == 200, r.text
+    seen.append(r.text)
+    world["experts"]["E3"] = {**e3, "version": r.json()["version"]}
+    # Searching: part of a number finds nobody (it would reveal the number digit by digit); the whole one finds.
+    for part in (phone(3)[:9], idn(3)[:10], idn(3)[-6:]):
+        r = client.get("/api/st/experts", headers=boss, params={"q": part})
+        assert r.json()["total"] == 0, part
+    for whole in (phone(3), idn(3).lower()):
+        r = client.get("/api/st/experts", headers=boss, params={"q": whole})
+        assert [x["id"] for x in r.json()["experts"]] == [e3["id"]]
+        seen.append(r.text)
+    # The export is masked; its dry-run import report too.
+    export = client.get("/api/st/experts/export", headers=boss)
+    assert export.status_code == 200
+    sheet = _xlsx_text(export.content)
+    assert masked_id(idn(3)) in sheet and "137****0003" in sheet
+    seen.append(sheet)
+    seen.append(upload(client, boss, export.content, "dry_run").text)
+    # A masked cell that is not the mask of the expert its 编号 names is refused (nothing is guessed).
+    wb = load_workbook(io.BytesIO(export.content))
+    ws = wb.active
+    other = next(row for row in ws.iter_rows(min_row=2) if row[0].value != e3["id"])
+    other[2].value = masked_id(idn(3))
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = upload(client, boss, buf.getvalue(), "dry_run")
+    assert [(x["code"], x["column"]) for x in r.json()["errors"]] == [("masked_value", "身份证号")], r.text
+    seen.append(r.text)
+    # Unmasking needs the permission.
+    r = client.post(f"/api/st/experts/{e3['id']}/unmask", headers=boss)
+    assert r.status_code == 403 and r.json()["detail"]["permission"] == "person.unmask"
+    seen.append(r.text)
+    assert set().union(*(_leaks(x) for x in seen)) == set()
+    with engine.connect() as conn:
+        logged = conn.execute(
+            text("SELECT action, before::text, after::text, detail::text FROM audit_log WHERE id > :b"), {"b": base}
+        ).all()
+        assert not [a for a, *_ in logged if a == "unmask"]
+        assert _leaks(" ".join(str(v) for row in logged for v in row)) == set()
+    # With person.unmask (the administrator): the clear numbers on purpose, in the operation log on the person.
+    r = client.post(f"/api/st/experts/{e3['id']}/unmask", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert (r.json()["id_number"], r.json()["phone"], r.json()["masked"]) == (idn(3), phone(3), False)
+    export = client.get("/api/st/experts/export", headers=ADMIN)
+    assert idn(3) in _xlsx_text(export.content) and phone(3) in _xlsx_text(export.content)
+    with engine.connect() as conn:
+        unmasked = conn.execute(
+            text(
+                "SELECT actor, layer, feature_id, detail FROM audit_log WHERE id > :b AND action = 'unmask' ORDER BY id"
+            ),
+            {"b": base},
+        ).all()
+    assert [(a, lyr, f) for a, lyr, f, _ in unmasked] == [
+        ("test-admin", "persons", e3["person_id"]),
+        ("test-admin", "experts", None),
+    ]
+    assert set(unmasked[0].detail["columns"]) == {"id_number", "phone"} and unmasked[1].detail["export"] is True
+    # The workbench's list answers the administrator masked too: unmasking is always a separate, logged step.
+    assert client.get(f"/api/st/experts/{e3['id']}", headers=ADMIN).json()["id_number"] == masked_id(idn(3))
+
+
+def _scalar(engine, sql: str):
+    with engine.connect() as conn:
+        return conn.execute(text(sql)).scalar()
 
 
 # -- the draw ------------------------------------------------------------------------------------------------
@@ -337,6 +445,8 @@ def drawn(world, engine, app):
 def test_draw_rules_on_real_data(client, world, drawn, engine):
     res = drawn["result"]
     assert res["status"] == "drawn" and res["shortfalls"] == {}
+    assert _leaks(json.dumps(res, ensure_ascii=False)) == set()  # the draw uses the pool, never shows the numbers
+    assert _leaks(client.get(f"/api/st/draws/{res['id']}", headers=world["boss"]).text) == set()
     projects = {p["evaluation_id"]: p for p in res["projects"]}
     xh, yh = projects[world["evaluations"][XH]], projects[world["evaluations"][YH]]
     e = {k: eid(world, k) for k in ("E1", "E2", "E3", "E4", "E5", "E6", "E7")}

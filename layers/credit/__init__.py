@@ -18,8 +18,9 @@ registers are installed.
 
 from geo.modules import Page, log_labels, pages, permissions
 from layers.credit.feeds import EVENT_TYPES, Feed, Subject, feeds
+from layers.credit.hooks import recorded_many
 
-__all__ = ["EVENT_TYPES", "Feed", "Subject", "feeds"]
+__all__ = ["EVENT_TYPES", "Feed", "Subject", "feeds", "recorded_many"]
 
 permissions({"credit.rules": "配置信用评分规则"}, group="数据中心")
 

@@ -7,24 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request, Response
-
-from api.errors import ApiError
-from api.web import APP_CACHE, file_response
+from api.web import page_router
 
 PAGES_DIR = Path(__file__).resolve().parent / "web" / "credit"
 
-router = APIRouter(include_in_schema=False)
-
-
-@router.get("/registers/credit")
-def credit_page(request: Request) -> Response:
-    return file_response(request, PAGES_DIR / "index.html", APP_CACHE)
-
-
-@router.get("/registers/credit/{path:path}")
-def credit_file(path: str, request: Request) -> Response:
-    target = (PAGES_DIR / (path or "index.html")).resolve()
-    if not target.is_relative_to(PAGES_DIR) or not target.is_file():
-        raise ApiError(404, "not_found", "请求的文件不存在。", "path", {"path": path})
-    return file_response(request, target, APP_CACHE)
+router = page_router("/registers/credit", PAGES_DIR)

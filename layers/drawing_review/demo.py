@@ -44,7 +44,9 @@ from etl import names
 from etl.demo import REF_DATE, DemoError, World, allocate, pick, project_name, sample_points, write_layer
 from geo import audit
 from geo.modules import seeder
+from layers.drawing_review.agencies import affiliations_of, qualifications_of
 from layers.drawing_review.flow import CERTIFICATE_PREFIX, grant_all
+from layers.drawing_review.lottery import screen
 from layers.drawing_review.process import DISCIPLINES, PIN_STATUS, jurisdiction_of
 
 ACTOR = "demo"
@@ -57,20 +59,21 @@ ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100 characters
 REGION = {"市本级": "330100", "建德市": "330182", "淳安县": "330127"}
 QUALIFICATION = "施工图审查机构"
 
-# name, seat (district), kind (centre: a public institution, 12…; company: 91…), qualification grade, draw weight
+# name, seat (district), kind (centre: a public institution, 12…; company: 91…), agency class (一类 reviews every
+# project grade, 二类 the second and third: as the lottery's seeder scopes them), draw weight (the lottery's targets)
 AGENCIES: tuple[tuple[str, str, str, str, int], ...] = (
-    ("杭州市施工图审查中心", "上城区", "centre", "一类", 24),
-    ("浙江省建筑设计研究院审图中心", "西湖区", "centre", "一类", 20),
-    ("浙江华审工程咨询有限公司", "拱墅区", "company", "一类", 18),
-    ("杭州建安施工图审查有限公司", "滨江区", "company", "二类", 14),
-    ("杭州正元工程技术审查有限公司", "萧山区", "company", "一类", 13),
-    ("浙江中审建设工程咨询有限公司", "余杭区", "company", "二类", 11),
-    ("建德市建设工程施工图审查中心", "建德市", "centre", "一类", 45),
-    ("建德新安江施工图审查咨询有限公司", "建德市", "company", "二类", 33),
-    ("杭州建兰工程技术审查有限公司", "建德市", "company", "二类", 22),
-    ("淳安县建设工程施工图审查中心", "淳安县", "centre", "一类", 45),
-    ("淳安千岛湖施工图审查咨询有限公司", "淳安县", "company", "二类", 33),
-    ("杭州淳建工程技术审查有限公司", "淳安县", "company", "二类", 22),
+    ("杭州市施工图审查中心", "上城区", "centre", "一类", 25),
+    ("浙江省建筑设计研究院审图中心", "西湖区", "centre", "二类", 20),  # the lottery's narrower scope
+    ("浙江华审工程咨询有限公司", "拱墅区", "company", "一类", 20),
+    ("杭州建安施工图审查有限公司", "滨江区", "company", "一类", 15),
+    ("杭州正元工程技术审查有限公司", "萧山区", "company", "一类", 10),
+    ("浙江中审建设工程咨询有限公司", "余杭区", "company", "一类", 10),
+    ("建德市建设工程施工图审查中心", "建德市", "centre", "一类", 40),
+    ("建德新安江施工图审查咨询有限公司", "建德市", "company", "一类", 35),
+    ("杭州建兰工程技术审查有限公司", "建德市", "company", "一类", 25),
+    ("淳安县建设工程施工图审查中心", "淳安县", "centre", "一类", 40),
+    ("淳安千岛湖施工图审查咨询有限公司", "淳安县", "company", "一类", 35),
+    ("杭州淳建工程技术审查有限公司", "淳安县", "company", "一类", 25),
 )
 DISTRICT_CODES = {
     "上城区": "330102",
@@ -402,10 +405,20 @@ class Applications:
                 raise DemoError(f"{j} has no review agency of the first grade: run the agencies' seeder first")
         return out
 
-    def pick_agency(self, jurisdiction: str, grade: str) -> dict:
-        """An agency of the jurisdiction qualified for the grade (一类 agencies review every grade), by weight."""
-        pool = [a for a in self.agencies_by[jurisdiction] if a["grade"] == "一类" or grade != "一类"]
-        return _one(self.rng, tuple(pool), tuple(a["weight"] for a in pool))
+    def pick_agency(self, app: dict, on: date) -> dict:
+        """An agency of the application's jurisdiction the lottery could have drawn on ``on``: by its avoidance rules
+        (``lottery.screen``: the qualification scopes and validity the lottery's seeder gave, ties to the builder or
+        the design unit) where the agencies have scopes, else by the agencies' grade (一类 agencies review every
+        grade, 二类 ones the second and third); by weight among those. Should none pass, any of the jurisdiction."""
+        pool = self.agencies_by[app["jurisdiction"]]
+        if self.scopes:
+            facts = {k: app[k] for k in ("review_category", "grade", "floor_area_m2", "contents", "builder_uscc")}
+            facts["designer_uscc"] = app["designer"].uscc
+            fit = [a for a in pool if screen(facts, self.scopes[a["id"]], on.isoformat()) is None]
+        else:
+            fit = [a for a in pool if a["grade"] == "一类" or app["grade"] != "一类"]
+        fit = fit or pool
+        return _one(self.rng, tuple(fit), tuple(a["weight"] for a in fit))
 
     def pick_unit(self, pool: list[Unit], cumulative: np.ndarray, district: str) -> Unit:
         """A design unit (``cumulative``: the pool's cumulative weights): in a county, half of the time one of the
@@ -601,6 +614,13 @@ class Applications:
             )
         )
         self.agencies_by = self.agencies()
+        ids = [a["id"] for pool in self.agencies_by.values() for a in pool]
+        quals, ties = qualifications_of(conn, ids), affiliations_of(conn, ids)
+        self.scopes = (
+            {i: {"active": True, "qualifications": quals[i], "affiliations": ties[i], "uscc": u} for i, u in
+             ((a["id"], a["uscc"]) for pool in self.agencies_by.values() for a in pool)}
+            if any(quals.values()) else {}
+        )  # fmt: skip
         designers = _units(conn, "'survey_design' = ANY(types)")
         if not designers:
             raise DemoError("the enterprise register holds no design unit (survey_design): run its seeder first")
@@ -639,7 +659,6 @@ class Applications:
                 area = round(float(rng.lognormal(math.log(30_000), 0.8)), 1)
             grade = _grade(category, area, p["investment_wan"])
             jurisdiction = jurisdiction_of(p["district"])
-            agency = self.pick_agency(jurisdiction, grade)
             designer = self.pick_unit(designers, dw, p["district"])
             surveyor = self.pick_unit(surveyors, sw, "") if rng.random() < 0.6 else None
             app = {
@@ -652,7 +671,6 @@ class Applications:
                 "builder": p["builder"],
                 "designer": designer,
                 "surveyor": surveyor,
-                "agency": agency,
                 "review_category": category,
                 "grade": grade,
                 "contents": (contents := _contents(rng, category, area)),
@@ -677,6 +695,8 @@ class Applications:
                 app["plan"] = self.passed_plan(app, low, p["drawing_review_on"])
             else:
                 app["plan"] = self.open_plan(app, low)
+            drawn = next((when for action, *_, when, _ in app["plan"].events if action == "draw"), None)
+            app["agency"] = self.pick_agency(app, self.cal.day(drawn) if drawn is not None else self.ref)
             apps.append(app)
         self.times(apps)
         apps.sort(key=lambda a: (a["events"][0][3], a["project_code"]))  # ids (and numbers) in submission order

@@ -6,25 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request, Response
-
-from api.errors import ApiError
-from api.web import APP_CACHE, file_response
+from api.web import RegisterShell, page_router
 
 PAGES_DIR = Path(__file__).resolve().parent / "web" / "enterprises"
 
-router = APIRouter(include_in_schema=False)
-
-
-@router.get("/registers/enterprises")
-def enterprises_page(request: Request) -> Response:
-    return file_response(request, PAGES_DIR / "index.html", APP_CACHE)
-
-
-@router.get("/registers/enterprises/{path:path}")
-def enterprises_file(path: str, request: Request) -> Response:
-    """The page's script and style (``/registers/enterprises`` itself is the page)."""
-    target = (PAGES_DIR / (path or "index.html")).resolve()
-    if not target.is_relative_to(PAGES_DIR) or not target.is_file():
-        raise ApiError(404, "not_found", "请求的文件不存在。", "path", {"path": path})
-    return file_response(request, target, APP_CACHE)
+router = page_router(
+    "/registers/enterprises",
+    PAGES_DIR,
+    RegisterShell(
+        name="企业库",
+        permission="查看数据中心名录库",
+        style="enterprises.css",
+        script="main.js",
+        detail=True,
+    ),
+)

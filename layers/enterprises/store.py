@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from api.accounts.ids import check_uscc
 from api.errors import ApiError
-from geo import audit
+from geo import audit, sheets
 from geo.divisions import DISTRICT_NAMES
 from geo.errors import StaleVersion
 from layers.enterprises.tables import ENTERPRISE_TYPES, enterprises, get_by_uscc, merges, qualifications
@@ -169,21 +169,36 @@ def qualifications_of(conn: Connection, enterprise_id: int) -> list[dict]:
     return [qualification_view(dict(r), on) for r in rows]
 
 
-def _filters(q: str | None, type_: str | None, district: str | None, expired: bool | None) -> list:
+def _contains(term: str) -> Any:
+    """The name contains ``term`` regardless of case (what ILIKE '%term%' means, without pattern matching per row);
+    a term with no cased letter (Chinese) needs no lower-casing of every name."""
+    if term.lower() == term.upper():
+        return sa.func.strpos(E.c.name, term) > 0
+    return sa.func.strpos(sa.func.lower(E.c.name), term.lower()) > 0
+
+
+def _filters(
+    q: str | None, type_: str | None, district: str | None, expired: bool | None, counting: bool = False
+) -> list:
+    """The conditions of the list. A name search is written two ways, the same rows either way: for the page, the
+    bigram index's condition (the planner either reads a rare term's candidates from the index, or walks
+    ``(name, id)`` in order and stops after a page for a common one, migration ent_0002); for the total
+    (``counting``), ``strpos`` alone, cheap on every row where the bigram recheck is not (「公司」 is in every name)."""
     conds: list[Any] = []
     if q and q.strip():
         term = q.strip()
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         if CODE_LIKE.fullmatch(term):  # a credit code, or a name with one (the trigram index serves the name)
             conds.append(sa.or_(E.c.uscc == term.upper(), E.c.name.ilike(pattern)))
+        elif counting:
+            conds.append(_contains(term))
         else:
             # The bigram index finds the candidates (pg_trgm cannot look up two characters): for a two-character term
-            # holding its bigram is containing it; a longer one is then looked for in each candidate (strpos on the
-            # lower-cased name: what ILIKE '%term%' means, without pattern matching per row).
+            # holding its bigram is containing it; a longer one is then looked for in each candidate.
             if len(term) >= 2:
                 conds.append(sa.func.chengjian_bigrams(E.c.name).op("@>")(sa.func.chengjian_bigrams(term)))
             if len(term) != 2:
-                conds.append(sa.func.strpos(sa.func.lower(E.c.name), term.lower()) > 0)
+                conds.append(_contains(term))
     if type_:
         if type_ not in ENTERPRISE_TYPES:
             raise ApiError(422, "invalid_type", f"企业类型「{type_}」不存在。", "type", {"types": ENTERPRISE_TYPES})
@@ -206,7 +221,8 @@ def query(
     offset: int = 0,
 ) -> tuple[int, list[dict]]:
     conds = _filters(q, type_, district, expired)
-    total = conn.execute(sa.select(sa.func.count()).select_from(E).where(*conds)).scalar_one()
+    counted = _filters(q, type_, district, expired, counting=True)
+    total = conn.execute(sa.select(sa.func.count()).select_from(E).where(*counted)).scalar_one()
     on = today()
     lapsed = (
         sa.select(sa.func.count())
@@ -646,28 +662,22 @@ def import_xlsx(
     is refused (else 422 ``import_rejected`` with the report), a dry run rolls them back. A code already in the
     register, or met again further down the file, updates that enterprise (same code, same enterprise); an empty
     cell leaves the stored value as it is. Then the 资质 sheet, if there is one."""
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        ws = book.worksheets[0]
-    except Exception:
-        raise ApiError(422, "file_format", "无法读取该文件，请上传 Excel（.xlsx）文件。", "file")
+    book = sheets.open_workbook(content)
+    ws = book.worksheets[0]
     rows, columns = _columns(ws, HEADERS, REQUIRED, COMPUTED, "企业表")
     quals = None
     if QUAL_SHEET in book.sheetnames and book.worksheets.index(book[QUAL_SHEET]) > 0:
         quals = _columns(book[QUAL_SHEET], QUAL_HEADERS, QUAL_REQUIRED, QUAL_COMPUTED, "资质表")
-    report: dict[str, Any] = {
-        "mode": "commit" if commit else "dry_run",
-        "rows": 0,
-        "created": 0,
-        "updated": 0,
-        "merged_rows": 0,
-        "qualification_rows": 0,
-        "qualifications_created": 0,
-        "qualifications_updated": 0,
-        "errors": [],
-    }
+    report = sheets.report(
+        commit,
+        rows=0,
+        created=0,
+        updated=0,
+        merged_rows=0,
+        qualification_rows=0,
+        qualifications_created=0,
+        qualifications_updated=0,
+    )
 
     def refused(sheet: str, number: int, e: ApiError, labels: dict[str, str]) -> None:
         report["errors"].append(
@@ -682,9 +692,7 @@ def import_xlsx(
 
     seen: dict[str, int] = {}
     outer = conn.begin_nested()
-    for number, values in enumerate(rows, start=2):
-        if not values or all(v in (None, "") for v in values):
-            continue
+    for number, values in sheets.filled_rows(rows):
         report["rows"] += 1
         try:
             with conn.begin_nested():
@@ -710,9 +718,7 @@ def import_xlsx(
             refused("企业", number, e, HEADERS)
     if quals is not None:
         qrows, qcolumns = quals
-        for number, values in enumerate(qrows, start=2):
-            if not values or all(v in (None, "") for v in values):
-                continue
+        for number, values in sheets.filled_rows(qrows):
             report["qualification_rows"] += 1
             try:
                 with conn.begin_nested():
@@ -721,32 +727,7 @@ def import_xlsx(
                     report[f"qualifications_{done}"] += 1
             except ApiError as e:
                 refused(QUAL_SHEET, number, e, QUAL_HEADERS)
-    report["valid"] = not report["errors"]
-    if not commit or report["errors"]:
-        outer.rollback()
-        if commit:
-            raise ApiError(
-                422,
-                "import_rejected",
-                f"文件中有 {len(report['errors'])} 行未通过检查，未导入任何企业。请按报告修改后重新上传。",
-                "file",
-                report,
-            )
-        return report
-    outer.commit()
-    audit.record(
-        conn,
-        actor,
-        "import",
-        "enterprises",
-        None,
-        None,
-        None,
-        client,
-        {k: v for k, v in report.items() if k not in ("mode", "errors", "valid")},
-        uid,
-    )
-    return report
+    return sheets.conclude(conn, outer, report, commit, "企业", "enterprises", actor, client, uid)
 
 
 def _workbook(items: list[dict], quals: list[dict]) -> bytes:

@@ -1,7 +1,9 @@
 """The handled-matter register's API, ``/api/registers/matters``: the case types, the cross-module list (type,
-status, applicant or unit, project, district, date range of creation; paged), its Excel export. Read on the
-principal's connection: each source table's row-level security and each declaration's ``restrict`` rule apply, and
-only the case types whose ``view`` permission the principal holds are included."""
+status, applicant or unit, project, district, date range of creation; paged; ``materials`` is the number of files),
+one matter's detail (``/{kind}/{id}``: the same particulars and history, and ``material_files``: each submitted file
+with its name, kind of material, type, size, upload time and the module's link to the file), and the list's Excel
+export. Read on the principal's connection: each source table's row-level security and each declaration's
+``restrict`` rule apply, and only the case types whose ``view`` permission the principal holds are included."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from geo import audit, cases
-from geo.errors import Invalid
+from geo.bounds import RecordId
+from geo.errors import Invalid, NotFound
 from layers.matters import query
 
 router = APIRouter(prefix="/api/registers/matters", tags=["办件库"])
@@ -104,6 +107,31 @@ def list_matters(
     who.require(VIEW, "查看办件库")
     total, items = rows(conn, who, dict(request.query_params), limit, offset)
     return {"total": total, "items": items}
+
+
+@router.get("/{kind}/{case_id}", summary="办件详情：类型、申请人、项目、状态、办理记录与申报材料清单")
+def matter_detail(
+    kind: str,
+    case_id: RecordId,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
+    who.require(VIEW, "查看办件库")
+    case = cases.get(kind)
+    missing = NotFound("not_found", "办件不存在，或不在您的数据范围内。")
+    if case is None or not who.can(case.view):
+        raise missing
+    u = query.union(conn, who, query.Filters(kinds=(kind,)))
+    assert u is not None  # the principal views this type
+    row = conn.execute(sa.select(u).where(u.c.id == case_id)).mappings().first()
+    if row is None:
+        raise missing
+    steps = query.history(conn, [(kind, case_id)])
+    files = query.materials(conn, case, case_id)
+    return {
+        **item(dict(row), steps.get((kind, case_id), [])),
+        "material_files": [{**f, "uploaded_at": _iso(f["uploaded_at"])} for f in files],
+    }
 
 
 COLUMNS = (

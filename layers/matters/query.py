@@ -2,10 +2,8 @@
 
 Each branch reads the case table with (where the table has them) its ``site_id`` → the site's project, the creating
 account → its user and organisation (the applicant and their unit), and the count of its materials. Materials are
-found from the schema, not asked of the modules: the rows of any file table (one with a ``sha256`` column) that point
-at the case, by a foreign key to the case table or by ``(owner_kind, owner_id)`` where ``owner_kind`` is the case kind
-without the module prefix the file table shares (``st_photos.owner_kind = 'bonus'`` for ``st_bonus``); deleted files
-(``deleted_at``) are not counted.
+where the case's declaration says (``geo.cases.Materials``: a file table, the column holding the case's id, and what
+else a row must match, e.g. ``owner_kind``); withdrawn files are not counted. ``materials`` lists one case's files.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from sqlalchemy import Connection
 
 from geo import cases
 from geo.bounds import BEIJING
-from geo.cases import CaseType
+from geo.cases import CaseType, Materials
 from geo.errors import Invalid
 
 USERS = sa.table("users", sa.column("username"), sa.column("display_name"), sa.column("org_id"))
@@ -31,63 +29,29 @@ HISTORY = sa.table(
 )
 
 
-@dataclass(frozen=True)
-class Material:
-    table: str
-    column: str  # the column pointing at the case (FK) or ``owner_id``
-    owner_kind: str | None  # the ``owner_kind`` value, for polymorphic file tables
-    deleted: bool  # has ``deleted_at``
-
-
-_materials: dict[str, tuple[Material, ...]] | None = None
-
-SCHEMA_SQL = """
-SELECT c.table_name, array_agg(c.column_name::text) AS columns
-FROM information_schema.columns c WHERE c.table_schema = current_schema() GROUP BY c.table_name
-"""
-FK_SQL = """
-SELECT src.relname AS table_name, a.attname AS column_name, ref.relname AS ref_table
-FROM pg_constraint k
-JOIN pg_class src ON src.oid = k.conrelid JOIN pg_class ref ON ref.oid = k.confrelid
-JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
-WHERE k.contype = 'f' AND array_length(k.conkey, 1) = 1 AND src.relnamespace = current_schema()::regnamespace
-"""
-
-
-def materials(conn: Connection) -> dict[str, tuple[Material, ...]]:
-    """Case kind → where its materials are (read from the schema once per process)."""
-    global _materials
-    if _materials is not None:
-        return _materials
-    columns = {r[0]: set(r[1]) for r in conn.execute(sa.text(SCHEMA_SQL))}
-    files = {t for t, cols in columns.items() if "sha256" in cols}
-    fks = [(r[0], r[1], r[2]) for r in conn.execute(sa.text(FK_SQL)) if r[0] in files]
-    out: dict[str, tuple[Material, ...]] = {}
-    for case in cases.all_types():
-        found = [Material(t, col, None, "deleted_at" in columns[t]) for t, col, ref in fks if ref == case.table]
-        for t in sorted(files):
-            prefix = t.split("_", 1)[0] + "_"
-            if {"owner_kind", "owner_id"} <= columns[t] and case.kind.startswith(prefix):
-                found.append(Material(t, "owner_id", case.kind[len(prefix) :], "deleted_at" in columns[t]))
-        out[case.kind] = tuple(found)
-    _materials = out
-    return out
-
-
 def _col(t: sa.Table, name: str, type_: Any = sa.Text) -> Any:
     return t.c[name] if name in t.c else sa.cast(sa.null(), type_)
 
 
-def _materials_count(t: sa.Table, found: tuple[Material, ...]) -> Any:
+def _file_table(m: Materials) -> sa.TableClause:
+    names = {"id", "content_type", "size", "created_at", m.key, *(c for c, _ in m.where)}
+    names |= {c for c in (m.name, m.withdrawn) if c}
+    return sa.table(m.table, *(sa.column(c) for c in sorted(names)))
+
+
+def _conditions(f: sa.TableClause, m: Materials, case_id: Any) -> list[Any]:
+    cond = [f.c[m.key] == case_id, *(f.c[c] == v for c, v in m.where)]
+    if m.withdrawn:
+        cond.append(f.c[m.withdrawn].is_(None))
+    return cond
+
+
+def _materials_count(t: sa.Table, declared: tuple[Materials, ...]) -> Any:
+    """How many files the case has, over its declared materials (a correlated count per declaration)."""
     parts = []
-    for m in found:
-        f = sa.table(m.table, sa.column(m.column), sa.column("owner_kind"), sa.column("deleted_at"))
-        cond = [f.c[m.column] == t.c.id]
-        if m.owner_kind is not None:
-            cond.append(f.c.owner_kind == m.owner_kind)
-        if m.deleted:
-            cond.append(f.c.deleted_at.is_(None))
-        parts.append(sa.select(sa.func.count()).select_from(f).where(*cond).scalar_subquery())
+    for m in declared:
+        f = _file_table(m)
+        parts.append(sa.select(sa.func.count()).select_from(f).where(*_conditions(f, m, t.c.id)).scalar_subquery())
     if not parts:
         return sa.literal(0, sa.Integer)
     total = parts[0]
@@ -96,7 +60,45 @@ def _materials_count(t: sa.Table, found: tuple[Material, ...]) -> Any:
     return sa.cast(total, sa.Integer)
 
 
-def branch(case: CaseType, who: Any, conn: Connection, found: tuple[Material, ...]) -> sa.Select:
+def materials(conn: Connection, case: CaseType, case_id: int) -> list[dict]:
+    """The files submitted with one case, as its declaration places them (``CaseType.materials``), oldest upload
+    first: name, kind of material, content type, size, upload time and where the module serves the file. Read on
+    the caller's connection (the file tables' row-level security applies)."""
+    out: list[dict] = []
+    for i, m in enumerate(case.materials):
+        f = _file_table(m).alias(f"m{i}")
+        name: Any = f.c[m.name] if m.name else sa.null()
+        source: Any = f
+        if m.label is not None and m.name:
+            lt = sa.table(m.label.table, *(sa.column(c) for c in {m.label.code, m.label.name, *dict(m.label.where)}))
+            lab = lt.alias(f"l{i}")
+            on = [lab.c[m.label.code] == f.c[m.name], *(lab.c[c] == v for c, v in m.label.where)]
+            source = source.outerjoin(lab, sa.and_(*on))
+            name = sa.func.coalesce(lab.c[m.label.name], f.c[m.name])
+        q = (
+            sa.select(f.c.id, name.label("name"), f.c.content_type, f.c.size, f.c.created_at)
+            .select_from(source)
+            .where(*_conditions(f, m, case_id))
+        )
+        for r in conn.execute(q).mappings():
+            keys = {"id": r["id"], "case_id": case_id}
+            out.append(
+                {
+                    "id": r["id"],
+                    "title": m.title,
+                    "name": r["name"] or m.title,
+                    "content_type": r["content_type"],
+                    "size": r["size"],
+                    "uploaded_at": r["created_at"],
+                    "url": m.url.format(**keys),
+                    "thumbnail": m.thumbnail.format(**keys) if m.thumbnail else None,
+                }
+            )
+    out.sort(key=lambda x: (x["uploaded_at"] is None, x["uploaded_at"] or datetime.min, x["title"], x["id"]))
+    return out
+
+
+def branch(case: CaseType, who: Any, conn: Connection) -> sa.Select:
     """One case type's rows in the register's columns."""
     t = case.sa_table
     u = USERS.alias(f"u_{case.kind}")
@@ -133,7 +135,7 @@ def branch(case: CaseType, who: Any, conn: Connection, found: tuple[Material, ..
         o.c.name.label("unit"),
         _col(t, "created_at", sa.DateTime(timezone=True)).label("created_at"),
         _col(t, "updated_at", sa.DateTime(timezone=True)).label("updated_at"),
-        _materials_count(t, found).label("materials"),
+        _materials_count(t, case.materials).label("materials"),
     ).select_from(source)
     if case.restrict is not None:
         more = case.restrict(who, t, conn, {})
@@ -197,14 +199,13 @@ def viewable(who: Any) -> list[CaseType]:
 def union(conn: Connection, who: Any, f: Filters) -> sa.Subquery | None:
     """Every case ``who`` may see that matches ``f`` (filters pushed into each branch), or None when no type is
     left (the principal views none, or the type filter names one it may not view)."""
-    found = materials(conn)
     branches = []
     for case in viewable(who):
         if f.kinds and case.kind not in f.kinds:
             continue
         if f.status and f.status not in case.states:
             continue
-        q = branch(case, who, conn, found.get(case.kind, ()))
+        q = branch(case, who, conn)
         c = q.selected_columns
         cond: list[Any] = []
         if f.status:

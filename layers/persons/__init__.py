@@ -7,8 +7,8 @@ Submodules: ``register`` (checks, reads, writes, Excel), ``api`` (``/api/registe
 (``/registers/persons``), ``demo`` (100,000 demo persons). ID numbers and phones are personal data: masked
 everywhere (``geo.personal``) unless unmasked on purpose with ``person.unmask``, each unmasking logged.
 
-What other modules may use: ``persons`` (the table), ``CATEGORIES``, ``EXPERT_KINDS``, ``get_by_id_number``,
-``check_id_number``, ``note_pool_change``.
+What other modules may use: ``persons`` (the table), ``CATEGORIES``, ``EXPERT_KINDS``, ``UNMASK`` (the name of the
+permission that shows personal data in the clear), ``get_by_id_number``, ``check_id_number``, ``note_pool_change``.
 """
 
 from geo.layer.registry import Attr
@@ -24,7 +24,7 @@ from layers.persons.register import (
 )
 from layers.persons.tables import persons
 
-__all__ = ["CATEGORIES", "EXPERT_KINDS", "check_id_number", "get_by_id_number", "note_pool_change", "persons"]
+__all__ = ["CATEGORIES", "EXPERT_KINDS", "UNMASK", "check_id_number", "get_by_id_number", "note_pool_change", "persons"]
 
 # registers.view / .edit / .import / .export are the enterprise register's (declared there); this one is ours.
 permissions({UNMASK: "查看个人信息明文"}, group="数据中心")

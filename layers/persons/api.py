@@ -125,7 +125,8 @@ def list_persons(
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
     who.require(VIEW, "查看人员库")
-    total, rows = reg.query(conn, reg.filters(q, category, enterprise, district), limit, offset)
+    where = reg.filters(q, category, enterprise, district)
+    total, rows = reg.query(conn, where, limit, offset, searched=bool(q and q.strip()))
     return {"total": total, "limit": limit, "offset": offset, "persons": [reg.view(r) for r in rows]}
 
 

@@ -5,25 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request, Response
-
-from api.errors import ApiError
-from api.web import APP_CACHE, file_response
+from api.web import RegisterShell, page_router
 
 PAGES_DIR = Path(__file__).resolve().parent / "web" / "persons"
 
-router = APIRouter(include_in_schema=False)
-
-
-@router.get("/registers/persons")
-def persons_page(request: Request) -> Response:
-    return file_response(request, PAGES_DIR / "index.html", APP_CACHE)
-
-
-@router.get("/registers/persons/{path:path}")
-def persons_file(path: str, request: Request) -> Response:
-    """The page's script and style (``/registers/persons`` itself is the page)."""
-    target = (PAGES_DIR / (path or "index.html")).resolve()
-    if not target.is_relative_to(PAGES_DIR) or not target.is_file():
-        raise ApiError(404, "not_found", "请求的文件不存在。", "path", {"path": path})
-    return file_response(request, target, APP_CACHE)
+router = page_router(
+    "/registers/persons",
+    PAGES_DIR,
+    RegisterShell(
+        name="人员库",
+        permission="查看数据中心名录库",
+        style="persons.css",
+        script="persons.js",
+        note="身份证号、手机号为个人信息，默认脱敏显示；持有「查看个人信息明文」权限的人员可在详情中查看明文，每次查看记入操作日志。",
+    ),
+)

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 from stdnum.cn import ric
 
-from geo import audit, personal
+from geo import audit, personal, sheets
 from geo.bounds import MOBILE, RESIDENT_ID, USCC
 from geo.errors import Conflict, Invalid, NotFound, StaleVersion
 from layers.persons import tables as t
@@ -308,8 +308,25 @@ def filters(
     return where
 
 
-def query(conn: Connection, where: list, limit: int | None = 20, offset: int = 0) -> tuple[int, list[dict]]:
+def query(
+    conn: Connection, where: list, limit: int | None = 20, offset: int = 0, searched: bool = False
+) -> tuple[int, list[dict]]:
+    """The total and one page (in id order) of the persons ``where`` selects. A name search (``searched``: ``where``
+    holds :func:`name_matches`) is one statement, the page with the total beside each row (``count(*) OVER ()``), so
+    that the search function runs once, not once for the count and again for the page; its candidates are few (a
+    name's bigram). A list without one counts apart (a window over the whole register would sort all of it)."""
     p = t.persons
+    if searched and limit:
+        page = (
+            sa.select(p, sa.func.count().over().label("_total"))
+            .where(*where)
+            .order_by(p.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = [dict(r) for r in conn.execute(page).mappings()]
+        if rows or offset == 0:
+            return (rows[0]["_total"] if rows else 0), [{k: v for k, v in r.items() if k != "_total"} for r in rows]
     total = conn.execute(sa.select(sa.func.count()).select_from(p).where(*where)).scalar_one()
     page = sa.select(p).where(*where).order_by(p.c.id)
     if limit:
@@ -513,12 +530,7 @@ def import_xlsx(
 ) -> dict:
     """All or nothing: every row is written inside a savepoint; with any refused row (or a dry run) everything is
     rolled back. The report names each refused row by its Excel row number, the ID number masked."""
-    from openpyxl import load_workbook
-
-    try:
-        ws = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-    except Exception:
-        raise Invalid("file_format", "无法读取该文件，请上传 Excel（.xlsx）文件。", "file")
+    ws = sheets.open_workbook(content).worksheets[0]
     rows = ws.iter_rows(values_only=True)
     header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
     by_title = {title: key for key, title in COLUMNS if key != "gender"}
@@ -532,13 +544,11 @@ def import_xlsx(
             {"missing": missing, "expected": [title for key, title in COLUMNS if key != "gender"]},
         )
     headers = dict(COLUMNS)
-    report: dict[str, Any] = {"mode": "commit" if commit else "dry_run", "rows": 0, "created": 0, "updated": 0}
-    errors: list[dict] = []
+    report = sheets.report(commit, rows=0, created=0, updated=0)
+    errors: list[dict] = report["errors"]
     seen: dict[str, int] = {}
     outer = conn.begin_nested()
-    for number, values in enumerate(rows, start=2):
-        if not values or all(v in (None, "") for v in values):
-            continue
+    for number, values in sheets.filled_rows(rows):
         report["rows"] += 1
         data = {key: _cell(values[i]) if i < len(values) else None for i, key in columns.items()}
         shown = personal.mask_id_number(str(data.get("id_number") or "").strip())
@@ -570,32 +580,7 @@ def import_xlsx(
                     "message": f"第 {number} 行：与已有数据冲突。",
                 }
             )
-    report["errors"] = errors
-    report["valid"] = not errors
-    if not commit or errors:
-        outer.rollback()
-        if commit:
-            raise Invalid(
-                "import_rejected",
-                f"文件中有 {len(errors)} 行未通过检查，未导入任何人员。请按报告修改后重新上传。",
-                "file",
-                report,
-            )
-        return report
-    outer.commit()
-    audit.record(
-        conn,
-        actor,
-        "import",
-        "persons",
-        None,
-        None,
-        None,
-        client,
-        {k: report[k] for k in ("rows", "created", "updated")},
-        user_id,
-    )
-    return report
+    return sheets.conclude(conn, outer, report, commit, "人员", "persons", actor, client, user_id)
 
 
 def export_rows(conn: Connection, where: list) -> list[dict]:

@@ -7,25 +7,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request, Response
-
-from api.errors import ApiError
-from api.web import APP_CACHE, file_response
+from api.web import RegisterShell, page_router
 
 PAGES_DIR = Path(__file__).resolve().parent / "web" / "registers"
 
-router = APIRouter(include_in_schema=False)
-
-
-@router.get("/registers/projects")
-def projects_page(request: Request) -> Response:
-    return file_response(request, PAGES_DIR / "projects.html", APP_CACHE)
-
-
-@router.get("/registers/projects/{path:path}")
-def projects_file(path: str, request: Request) -> Response:
-    """The page's script and style (``/registers/projects`` itself is the page)."""
-    target = (PAGES_DIR / path).resolve()
-    if not path or not target.is_relative_to(PAGES_DIR) or not target.is_file():
-        raise ApiError(404, "not_found", "请求的文件不存在。", "path", {"path": path})
-    return file_response(request, target, APP_CACHE)
+router = page_router(
+    "/registers/projects",
+    PAGES_DIR,
+    RegisterShell(
+        name="项目库",
+        permission="查看数据中心名录库",
+        style="projects.css",
+        script="projects.js",
+        heading="杭州市建设项目库",
+        note="项目库按投资项目代码登记每个建设项目的全生命周期：立项、规划许可、施工图审查、施工许可、开工、标化监管、竣工验收；点击一行查看详情及其在各业务模块的关联记录。",
+    ),
+)

@@ -45,6 +45,10 @@ CLAIM = cases.register(
         kind="st_bonus",
         title="加分项申报",
         table="st_bonus_claims",
+        materials=(
+            common.photos("bonus"),
+            common.attachments("bonus_claim_id", "bonus", "佐证材料"),
+        ),
         states=STATES,
         actions=(
             *common.SUPERVISION_REVIEW,

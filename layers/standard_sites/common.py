@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from api.errors import ApiError
-from geo.cases import Action
+from geo.cases import Action, Label, Materials
 from geo.divisions import district_attr
 from geo.layer.registry import Attr
 from layers.credit import Subject
@@ -21,6 +21,34 @@ from layers.standard_sites.settings import st_settings
 
 BEIJING = timezone(timedelta(hours=8))
 PREFIX = "/api/st"
+
+
+def photos(owner_kind: str) -> Materials:
+    """A case's site photos (``st_photos``, shared by the case types: ``owner_kind`` says whose), named by their
+    checklist item — the materials the handled-matter register lists."""
+    return Materials(
+        "st_photos",
+        "owner_id",
+        "现场照片",
+        f"{PREFIX}/photos/{{id}}/file",
+        where=(("owner_kind", owner_kind),),
+        name="checklist_code",
+        label=Label("st_catalog", where=(("kind", "photo"),)),
+        thumbnail=f"{PREFIX}/photos/{{id}}/thumbnail",
+        withdrawn="deleted_at",
+    )
+
+
+def attachments(key: str, route: str, title: str) -> Materials:
+    """A case's documents (``st_attachments``, by its ``key`` column), served under ``/api/st/<route>/{case}``."""
+    return Materials(
+        "st_attachments",
+        key,
+        title,
+        f"{PREFIX}/{route}/{{case_id}}/attachments/{{id}}/file",
+        name="name",
+        withdrawn="deleted_at",
+    )
 
 
 def report_due_day() -> int:

@@ -77,6 +77,7 @@ RECORD = cases.register(
         kind="st_deduction",
         title="减分记录",
         table="st_deductions",
+        materials=(common.photos("deduction"),),
         states={},  # recorded once, with the subject's credit event; no workflow
         actions=(),
         fields=(

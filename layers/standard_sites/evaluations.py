@@ -76,6 +76,10 @@ APPLICATION = cases.register(
         kind="st_evaluation",
         title="考评申报",
         table="st_evaluations",
+        materials=(
+            common.photos("evaluation"),
+            common.attachments("evaluation_id", "evaluations", "申报附件"),
+        ),
         states=STATES,
         actions=(
             *common.SUPERVISION_REVIEW,

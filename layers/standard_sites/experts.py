@@ -11,14 +11,25 @@ Every expert is a person of the personnel register (``layers.persons``, DC-03): 
 the name, ID number and phone in ``persons`` (matched on the ID number: adding or importing an expert creates or
 updates that person) and the expert-role fields here (migration st_0003); the register logs each such change too.
 
+Personal data (``geo.personal``): every answer of the pool — list, detail, the answers to writes, the operation
+log's copies — shows the ID number and the phone masked (``3301**********123X``, ``138****5678``), as the
+personnel register does. ``POST /experts/{id}/unmask`` answers them in the clear to holders of ``person.unmask``
+(the register's permission) and writes 「查看个人信息」 to the operation log, on the person's record. The Excel export
+is masked too unless the exporter holds ``person.unmask`` (then one such log entry for the file). The keyword
+search matches names, employers and titles by substring, ID numbers and phones only whole (a substring search on
+them would let anyone read a number digit by digit). The draw reads the pool itself and never shows the numbers.
+
 Excel import is all or nothing: ``mode=dry_run`` writes every row inside a savepoint and rolls it back, reporting
 each refused row with its Excel row number; ``mode=commit`` stores every row or, when any row is refused, nothing
-(422 ``import_rejected`` with the report). A row whose ID number is already in the pool updates that expert.
+(422 ``import_rejected`` with the report). A row whose ID number is already in the pool updates that expert. A
+masked export imports back: a row whose 编号 names an expert and whose ID number or phone is exactly that expert's
+masked value keeps the stored number (any other masked value is refused, ``masked_value``).
 """
 
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -33,7 +44,7 @@ from api.accounts.ids import check_id_number, check_uscc
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
-from geo import audit
+from geo import audit, personal, sheets
 from geo.bounds import MOBILE, RESIDENT_ID, USCC, Code, Text, Version
 from geo.records import Link, register_link
 from layers import persons
@@ -97,6 +108,8 @@ HEADERS = {
     "unavailable_reason": "不可用原因",
 }
 REQUIRED = ("name", "id_number", "phone", "group_name")
+MASKED = {"id_number": "id_number", "phone": "phone"}  # column → kind of personal data (geo.personal)
+PHONE_IN_TEXT = re.compile(r"(?<!\d)1\d{10}(?!\d)")  # a mobile number inside an account name
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -157,8 +170,9 @@ def clean(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def view(row: dict) -> dict:
-    return {
+def view(row: dict, unmasked: bool = False) -> dict:
+    """An expert as the API shows it: the ID number and phone masked unless ``unmasked`` (see the docstring)."""
+    out = {
         "id": row["id"],
         **{k: row[k] for k in FIELDS},
         "specialties": list(row["specialties"] or []),
@@ -167,7 +181,14 @@ def view(row: dict) -> dict:
         "username": row.get("username"),
         "version": row["version"],
         "updated_at": row["updated_at"].isoformat() if row.get("updated_at") else None,
+        "masked": not unmasked,
     }
+    if unmasked:
+        return out
+    # A pool account is named zj-<phone> (the phone it had when created): the name shows that number masked too.
+    if out["username"]:
+        out["username"] = PHONE_IN_TEXT.sub(lambda m: personal.mask_phone(m.group(0)) or "", out["username"])
+    return personal.mask_row(out, MASKED)
 
 
 def _with_username() -> sa.Select:
@@ -217,11 +238,14 @@ def _link_user(conn: Connection, e: dict, actor: str, uid: int | None = None, re
                 conn, f"zj-{e['phone']}", e["name"], ["expert"], phone=e["phone"], id_number=e["id_number"], actor=actor
             )
         if row.id_number and row.id_number.upper() != e["id_number"]:
-            raise ApiError(409, "phone_taken", f"手机号 {e['phone']} 已被其他身份证号的账号使用。", "phone")
+            raise ApiError(
+                409, "phone_taken", f"手机号 {personal.mask_phone(e['phone'])} 已被其他身份证号的账号使用。", "phone"
+            )
         uid = row.id
     for key, label in (("phone", "手机号"), ("id_number", "身份证号")):
         if conn.execute(sa.select(1).where(sa.func.upper(u.c[key]) == sa.func.upper(e[key]), u.c.id != uid)).scalar():
-            raise ApiError(409, f"{key}_taken", f"{label}「{e[key]}」已被其他账号使用。", key)
+            shown = personal.mask(key, e[key])
+            raise ApiError(409, f"{key}_taken", f"{label}「{shown}」已被其他账号使用。", key)
     current = users.user_row(conn, uid)
     changes: dict[str, Any] = {k: e[k] for k in ("phone", "id_number") if (current[k] or "").upper() != e[k].upper()}
     if "expert" not in current["roles"]:
@@ -321,12 +345,21 @@ def _filters(group: str | None, specialty: str | None, available: bool | None, q
     if available is not None:
         where.append(e.c.available == available)
     if q and q.strip():
-        like = f"%{q.strip()}%"
-        where.append(sa.or_(*(e.c[k].ilike(like) for k in ("name", "phone", "id_number", "enterprise_name", "title"))))
+        text = q.strip()
+        like = f"%{text}%"
+        where.append(
+            sa.or_(
+                *(e.c[k].ilike(like) for k in ("name", "enterprise_name", "title")),
+                e.c.phone == text,  # whole numbers only: see the module's docstring
+                sa.func.upper(e.c.id_number) == text.upper(),
+            )
+        )
     return where
 
 
-def query(conn: Connection, group=None, specialty=None, available=None, q=None, limit=None, offset=0) -> tuple:
+def query(
+    conn: Connection, group=None, specialty=None, available=None, q=None, limit=None, offset=0, unmasked=False
+) -> tuple:
     e = t.experts
     where = _filters(group, specialty, available, q)
     total = conn.execute(sa.select(sa.func.count()).select_from(e).where(*where)).scalar()
@@ -334,7 +367,15 @@ def query(conn: Connection, group=None, specialty=None, available=None, q=None, 
     if limit:
         page = page.limit(limit).offset(offset)
     rows = conn.execute(page).mappings().all()
-    return total, [view(dict(r)) for r in rows]
+    return total, [view(dict(r), unmasked) for r in rows]
+
+
+def reveal(conn: Connection, expert_id: int, who: Principal) -> dict:
+    """The expert with the ID number and phone in the clear; the unmasking goes to the operation log on the
+    person's record (the register holds the numbers), as the register's own unmasking does."""
+    row = get(conn, expert_id)
+    personal.reveal(conn, who.user, "persons", row["person_id"], list(MASKED), user_id=who.user_id)
+    return view(row, unmasked=True)
 
 
 # -- Excel ---------------------------------------------------------------------------------------------------
@@ -365,19 +406,41 @@ def _row_data(values: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _unmask_cells(conn: Connection, data: dict[str, Any], expert_id: Any) -> dict[str, Any]:
+    """A row of a masked export: each ID number or phone cell that holds a mask (``*``) is replaced by the stored
+    number of the expert its 编号 names, provided the cell is exactly that number's mask; anything else is refused
+    (nothing is guessed)."""
+    masked = [k for k in MASKED if isinstance(data.get(k), str) and "*" in data[k]]
+    if not masked:
+        return data
+    stored = None
+    if expert_id not in (None, ""):
+        try:
+            stored = get(conn, int(str(expert_id).strip()))
+        except (ValueError, ApiError):
+            stored = None
+    out = dict(data)
+    for key in masked:
+        if stored is None or personal.mask(MASKED[key], stored[key]) != data[key].strip():
+            raise ApiError(
+                422,
+                "masked_value",
+                f"「{HEADERS[key]}」是脱敏后的号码，且与「编号」所指专家的号码不符：请填写完整号码。",
+                key,
+            )
+        out[key] = stored[key]
+    return out
+
+
 def import_xlsx(
     conn: Connection, content: bytes, commit: bool, actor: str, client: str | None = None, user_id: int | None = None
 ) -> dict:
-    from openpyxl import load_workbook
-
-    try:
-        ws = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-    except Exception:
-        raise ApiError(422, "file_format", "无法读取该文件，请上传 Excel（.xlsx）文件。", "file")
+    ws = sheets.open_workbook(content).worksheets[0]
     rows = ws.iter_rows(values_only=True)
     header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
     by_title = {title: key for key, title in HEADERS.items()}
     columns = {i: by_title[h] for i, h in enumerate(header) if h in by_title}
+    id_column = header.index("编号") if "编号" in header else None  # the export's first column
     missing = [HEADERS[k] for k in REQUIRED if k not in columns.values()]
     if missing:
         raise ApiError(
@@ -387,16 +450,16 @@ def import_xlsx(
             "file",
             {"missing": missing, "expected": list(HEADERS.values())},
         )
-    report = {"mode": "commit" if commit else "dry_run", "rows": 0, "created": 0, "updated": 0, "errors": []}
+    report = sheets.report(commit, rows=0, created=0, updated=0)
     seen: dict[str, int] = {}
     outer = conn.begin_nested()
-    for number, values in enumerate(rows, start=2):
-        if not values or all(v in (None, "") for v in values):
-            continue
+    for number, values in sheets.filled_rows(rows):
         report["rows"] += 1
         try:
             with conn.begin_nested():
                 data = _row_data({key: values[i] if i < len(values) else None for i, key in columns.items()})
+                if id_column is not None:
+                    data = _unmask_cells(conn, data, values[id_column] if id_column < len(values) else None)
                 idn = clean({"id_number": data.get("id_number")})["id_number"]
                 if idn in seen:
                     raise ApiError(422, "duplicate_row", f"身份证号与第 {seen[idn]} 行重复。", "id_number")
@@ -428,32 +491,7 @@ def import_xlsx(
                     "message": f"第 {number} 行：与已有数据冲突（手机号或身份证号已被使用）。",
                 }
             )
-    report["valid"] = not report["errors"]
-    if not commit or report["errors"]:
-        outer.rollback()
-        if commit:
-            raise ApiError(
-                422,
-                "import_rejected",
-                f"文件中有 {len(report['errors'])} 行未通过检查，未导入任何专家。请按报告修改后重新上传。",
-                "file",
-                report,
-            )
-        return report
-    outer.commit()
-    audit.record(
-        conn,
-        actor,
-        "import",
-        "experts",
-        None,
-        None,
-        None,
-        client,
-        {"rows": report["rows"], "created": report["created"], "updated": report["updated"]},
-        user_id,
-    )
-    return report
+    return sheets.conclude(conn, outer, report, commit, "专家", "experts", actor, client, user_id)
 
 
 def export_xlsx(experts: list[dict]) -> bytes:
@@ -530,7 +568,9 @@ def export_experts(
     conn: Connection = Depends(db_write, scope="function"),
 ) -> Response:
     _require(who, "导出专家库")
-    total, rows = query(conn, group, specialty, available, q)
+    unmasked = who.can(persons.UNMASK)
+    total, rows = query(conn, group, specialty, available, q, unmasked=unmasked)
+    filters = {"group": group, "specialty": specialty, "available": available, "q": q}
     audit.record(
         conn,
         who.user,
@@ -539,12 +579,19 @@ def export_experts(
         None,
         client=who.client,
         user_id=who.user_id,
-        detail={
-            "format": "xlsx",
-            "rows": total,
-            "filters": {"group": group, "specialty": specialty, "available": available, "q": q},
-        },
+        detail={"format": "xlsx", "rows": total, "unmasked": unmasked, "filters": filters},
     )
+    if unmasked:  # the file holds the numbers in the clear: one 「查看个人信息」 entry for it
+        audit.record(
+            conn,
+            who.user,
+            "unmask",
+            "experts",
+            None,
+            client=who.client,
+            user_id=who.user_id,
+            detail={"columns": list(MASKED), "export": True, "rows": total, "filters": filters},
+        )
     disposition = f"attachment; filename=\"experts.xlsx\"; filename*=UTF-8''{quote('专家库.xlsx')}"
     return Response(export_xlsx(rows), media_type=XLSX, headers={"Content-Disposition": disposition})
 
@@ -580,6 +627,17 @@ def expert_detail(
 ) -> dict:
     _require(who, "查看专家库")
     return view(get(conn, expert_id))
+
+
+@router.post(
+    "/experts/{expert_id}/unmask", summary="查看专家身份证号、手机号明文（需「查看个人信息明文」权限，记入操作日志）"
+)
+def unmask_expert(
+    expert_id: int, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
+) -> dict:
+    _require(who, "查看专家库")
+    who.require(persons.UNMASK, "查看个人信息明文")
+    return reveal(conn, expert_id, who)
 
 
 @router.patch("/experts/{expert_id}", summary="修改专家信息")

@@ -43,6 +43,7 @@ MONTHLY = cases.register(
         kind="st_report",
         title="月度申报",
         table="st_reports",
+        materials=(common.photos("report"),),
         states=STATES,
         actions=(
             *common.SUPERVISION_REVIEW,

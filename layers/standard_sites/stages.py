@@ -41,6 +41,7 @@ REGISTRATION = cases.register(
         kind="st_stage",
         title="阶段考评登记",
         table="st_stage_evals",
+        materials=(common.photos("stage"),),
         states={},  # registered once on site; no workflow
         actions=(),
         fields=(

@@ -16,6 +16,13 @@ Statements are built with SQLAlchemy Core on the source's table object; the only
 account's statistic holds only its district's rows (its answer has one district group, and its totals are its
 district's), an account with granted records counts those, and the city sees everything.
 
+**Speed (precomputed counts).** A city-wide count of a layer by district without a filter (「农房数」) is read from
+``thematic_district_counts`` (migration thm_0002): live rows per layer table and district, kept exact by the writes'
+own statement-level triggers, so it costs a few milliseconds however large the layer and right after any write
+(``precomputed`` in the answer says so). Every other statistic — sums, averages, ratios, filters, categories,
+townships, grids, a district account's (computed under its own row-level security), a table without the triggers —
+is computed from the rows.
+
 **Speed (cached, invalidated on write).** A statistic over 1,000,000 farmhouses by district is one aggregate that
 takes far longer than the 300 ms target when it must be computed. Answers are kept in a per-process LRU cache keyed
 on the declaration, the principal's scope (``geo.scope.current_key``) and the *generation* of every layer read — the
@@ -59,9 +66,34 @@ TOWNSHIPS_EMPTY = (
 )
 
 _layer_changes = sa.table("layer_changes", sa.column("layer"), sa.column("gen"), sa.column("changed_at"))
+_counts = sa.table("thematic_district_counts", sa.column("layer_table"), sa.column("district"), sa.column("n"))
 _cache: LRUCache = LRUCache(maxsize=256)
 _outline_cache: LRUCache = LRUCache(maxsize=4)  # the districts' outlines, by the districts layer's generation
+_shape_cache: LRUCache = LRUCache(maxsize=8)  # a division layer's shapes, by its generation
+_counted: set[str] = set()  # tables known to have the district-count triggers (thm_0002)
 _lock = threading.Lock()
+
+
+def _precounted(conn: Connection, source: Source, decl: dict, extra: list[Any]) -> bool:
+    """Whether ``thematic_district_counts`` answers this statistic: a city-wide count of a layer table with the
+    triggers, by district, without a filter or categories."""
+    if extra or decl["statistic"] != "count" or decl["filter"] or decl["grouping"] != "district":
+        return False
+    if source.kind != "layer" or "deleted_at" not in source.table.c:
+        return False
+    if conn.execute(sa.text("SELECT current_setting('chengjian.scope', true)")).scalar() != "all":
+        return False  # the counts are city-wide (their own row-level security says the same)
+    name = source.table.name
+    if name not in _counted:
+        installed = conn.execute(
+            sa.text("SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND tgname = :g)"),
+            {"t": name, "g": f"{name}_counts_insert"},
+        ).scalar_one()
+        if not installed:
+            return False
+        with _lock:
+            _counted.add(name)
+    return True
 
 
 def _point(source: Source) -> Any:
@@ -112,6 +144,11 @@ def _grouped(conn: Connection, source: Source, decl: dict, extra: list[Any] | No
     """Rows ``{key, name, n, …}`` per group (with ``extra`` columns in the GROUP BY), and the geometry lookup."""
     t, extra = source.table, extra or []
     grouping = decl["grouping"]
+    if _precounted(conn, source, decl, extra):
+        c = _counts.c
+        q = sa.select(c.district, c.n).where(c.layer_table == t.name, c.n > 0)
+        rows = [{"key": d or None, "name": d or None, "n": n} for d, n in conn.execute(q).all()]
+        return rows, _division_shapes("districts", "name")
     if grouping == "district":
         key = t.c.district
         q = sa.select(key.label("key"), key.label("name"), *extra, *_measures(source, decl)).where(
@@ -156,16 +193,29 @@ def _grouped(conn: Connection, source: Source, decl: dict, extra: list[Any] | No
 
 
 def _division_shapes(layer_id: str, key: str):
+    """The groups' outlines and label points from a division layer (districts, townships): every division's, read
+    once per generation of that layer (simplifying the outlines is a good part of a statistic's time otherwise)."""
+
     def shapes(conn: Connection, keys: list) -> dict:
         t = registry.get(layer_id).sa_table
-        rows = conn.execute(
-            sa.select(
-                t.c[key],
-                sa.func.ST_AsGeoJSON(sa.func.ST_SimplifyPreserveTopology(t.c.geom, SIMPLIFY_DEG), 5),
-                sa.func.ST_AsGeoJSON(sa.func.ST_PointOnSurface(t.c.geom), 5),
-            ).where(t.c[key].in_(keys), t.c.deleted_at.is_(None))
-        ).all()
-        return {k: (json.loads(g), json.loads(c)["coordinates"]) for k, g, c in rows}
+        c = _layer_changes.c
+        token = conn.execute(sa.select(c.gen, c.changed_at).where(c.layer == layer_id)).first()
+        cache_key = (layer_id, key, scopes.current_key(conn), tuple(token)) if token else None
+        with _lock:
+            every = _shape_cache.get(cache_key) if cache_key else None
+        if every is None:
+            rows = conn.execute(
+                sa.select(
+                    t.c[key],
+                    sa.func.ST_AsGeoJSON(sa.func.ST_SimplifyPreserveTopology(t.c.geom, SIMPLIFY_DEG), 5),
+                    sa.func.ST_AsGeoJSON(sa.func.ST_PointOnSurface(t.c.geom), 5),
+                ).where(t.c.deleted_at.is_(None))
+            ).all()
+            every = {k: (json.loads(g), json.loads(p)["coordinates"]) for k, g, p in rows}
+            if cache_key:
+                with _lock:
+                    _shape_cache[cache_key] = every
+        return {k: every[k] for k in keys if k in every}
 
     return shapes
 
@@ -222,6 +272,7 @@ def compute(conn: Connection, decl: dict, source: Source) -> dict:
         rows, shapes, hint = [], (lambda conn, keys: {}), TOWNSHIPS_EMPTY
     else:
         rows, shapes = _grouped(conn, source, decl)
+    precomputed = _precounted(conn, source, decl, [])
     groups = []
     for r in rows:
         groups.append(
@@ -309,6 +360,7 @@ def compute(conn: Connection, decl: dict, source: Source) -> dict:
         "headline": headline,
         "geojson": {"type": "FeatureCollection", "features": features},
         "hint": hint or (None if groups else "暂无符合条件的记录（或不在您的数据范围内）。"),
+        "precomputed": precomputed,
         "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 

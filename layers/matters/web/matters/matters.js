@@ -1,6 +1,8 @@
 // The handled-matter register's page: the cross-module list with filters, paging and the Excel export; each matter
-// links to its record page. Data from /api/registers/matters with the browser session.
+// links to its record page, and its detail (办件详情) lists the submitted materials with links to the files. Data
+// from /api/registers/matters with the browser session.
 import { api, ApiError, queryString } from "/static/console/http.js";
+import { dialog, table } from "/static/console/ui.js";
 
 const API = "/api/registers/matters";
 const PAGE = 50;
@@ -51,10 +53,40 @@ function row(m) {
     h("td", {}, m.unit || "—"),
     h("td", {}, m.project_code ? h("span", {}, h("span", { class: "mono" }, m.project_code), h("br"), m.project_name || "") : "—"),
     h("td", {}, m.district || "—"),
-    h("td", {}, m.materials),
+    h("td", {}, h("button", { type: "button", class: "btn small materials", title: "办件详情与材料清单", onclick: () => openDetail(m) }, `${m.materials} 份`)),
     h("td", { class: "nowrap" }, when(m.created_at)),
     h("td", {}, h("ol", { class: "steps" }, m.history.map((s) => h("li", {}, `${when(s.at)} ${s.action_title}（${s.actor || ""}）`)))),
   );
+}
+
+function size(bytes) {
+  if (bytes === null || bytes === undefined) return "—";
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+async function openDetail(m) {
+  const d = await api(`${API}/${encodeURIComponent(m.kind)}/${m.id}`).catch((e) => ({ error: e.message }));
+  if (d.error) return dialog(`${m.kind_title} #${m.id}`, h("p", { class: "form-error" }, d.error));
+  const facts = [["类型", d.kind_title], ["状态", d.status_title], ["申请人", d.applicant_name || d.applicant || "—"],
+    ["申请单位", d.unit || "—"], ["项目", d.project_code ? `${d.project_code} ${d.project_name || ""}` : "—"],
+    ["区县", d.district || "—"], ["创建时间", when(d.created_at)], ["最后更新", when(d.updated_at)]];
+  const files = table([
+    { label: "材料", render: (f) => h("span", {}, f.thumbnail ? h("img", { class: "thumb", src: f.thumbnail, alt: "", loading: "lazy" }) : null, f.name) },
+    { label: "类别", render: (f) => f.title },
+    { label: "文件类型", render: (f) => f.content_type },
+    { label: "大小", render: (f) => size(f.size) },
+    { label: "上传时间", render: (f) => when(f.uploaded_at) },
+    { label: "", render: (f) => h("a", { class: "file", href: f.url, target: "_blank", rel: "noopener" }, "查看文件") },
+  ], d.material_files, "该办件没有提交材料。");
+  const body = h("div", { class: "matter", "data-kind": d.kind, "data-id": d.id },
+    h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    h("h3", {}, `申报材料（${d.material_files.length} 份）`), files,
+    h("h3", {}, "办理记录"),
+    h("ol", { class: "steps" }, d.history.map((s) => h("li", {}, `${when(s.at)} ${s.action_title}（${s.actor || ""}）`))),
+    h("p", {}, h("a", { class: "btn", href: d.url }, "记录页")));
+  return dialog(`${d.kind_title} #${d.id}`, body, { wide: true });
 }
 
 async function load(offset = 0) {

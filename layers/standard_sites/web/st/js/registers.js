@@ -175,11 +175,14 @@ export const notices = recordTab({
 
 const GROUPS = ["房屋建筑", "市政基础设施", "轨道交通", "水利", "其他"];
 
+// An existing expert's ID number and phone come masked: the edit form shows the mask as a placeholder and sends a
+// number only when one is typed (blank keeps the stored one).
 function expertFields(e = {}) {
+  const keep = e.id ? "不修改请留空" : undefined;
   return [
     { name: "name", label: "姓名", required: true, value: e.name },
-    { name: "id_number", label: "身份证号", required: true, value: e.id_number },
-    { name: "phone", label: "手机号", type: "tel", required: true, value: e.phone },
+    { name: "id_number", label: "身份证号", required: !e.id, placeholder: e.id_number, hint: keep },
+    { name: "phone", label: "手机号", type: "tel", required: !e.id, placeholder: e.phone, hint: keep },
     { name: "group_name", label: "分组", type: "select", required: true, choices: options(GROUPS), value: e.group_name },
     { name: "specialties", label: "专业", value: (e.specialties || []).join("、"), hint: "多个专业用顿号或逗号分隔" },
     { name: "title", label: "职称", value: e.title },
@@ -191,6 +194,19 @@ function expertFields(e = {}) {
 }
 
 const expertBody = (v) => blankToNull({ ...v, specialties: String(v.specialties || "").split(/[,，、;；/\s]+/).filter(Boolean) });
+const expertChanges = (v) => {
+  const out = expertBody(v);
+  for (const k of ["id_number", "phone"]) if (out[k] == null) delete out[k];
+  return out;
+};
+
+async function showUnmasked(e) {
+  const clear = await api(`/api/st/experts/${e.id}/unmask`, { method: "POST" });
+  dialog(`专家「${e.name}」个人信息`, h("div", { class: "detail", "data-expert": e.id },
+    h("p", {}, "身份证号：", h("span", { class: "mono", id: "x-id-number" }, clear.id_number)),
+    h("p", {}, "手机号：", h("span", { class: "mono", id: "x-phone" }, clear.phone)),
+    h("p", { class: "hint" }, "本次查看已记入操作日志。")));
+}
 
 function importDialog(list) {
   const report = h("div");
@@ -231,7 +247,7 @@ export const experts = recordTab({
   list: {
     path: "/api/st/experts",
     items: "experts",
-    filters: () => [{ name: "q", label: "关键字", placeholder: "姓名、手机、单位、职称" },
+    filters: () => [{ name: "q", label: "关键字", placeholder: "姓名、单位、职称，或完整手机号、身份证号" },
       { name: "group", label: "分组", type: "select", choices: options(GROUPS, "全部") },
       { name: "specialty", label: "专业" },
       { name: "available", label: "是否可用", type: "select", choices: [["", "全部"], ["true", "可用"], ["false", "不可用"]] }],
@@ -245,8 +261,9 @@ export const experts = recordTab({
       { label: "可用", render: (e) => (e.available ? "是" : h("span", { class: "red" }, `否${e.unavailable_reason ? `（${e.unavailable_reason}）` : ""}`)) },
       { label: "账号", render: (e) => e.username },
       { label: "操作", className: "actions", render: (e) => buttons(
+        ...(ctx.can("person.unmask") ? [["明文", () => showUnmasked(e).catch((err) => toast(err.message, "error"))]] : []),
         ["修改", () => formDialog(`修改专家「${e.name}」`, expertFields(e), async (v) => {
-          await api(`/api/st/experts/${e.id}`, { method: "PATCH", body: { ...expertBody(v), version: e.version } });
+          await api(`/api/st/experts/${e.id}`, { method: "PATCH", body: { ...expertChanges(v), version: e.version } });
           await ctx.lists.experts.reload();
           toast("已保存。");
         }, { wide: true, submit: "保存" })],
