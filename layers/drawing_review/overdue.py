@@ -18,9 +18,11 @@ from sqlalchemy import Connection
 
 from geo import audit, workflow
 from geo.bounds import BEIJING
-from geo.modules import job
+from geo.modules import job, log_labels
 from layers.drawing_review import limits
 from layers.drawing_review.process import APPLICATION
+
+log_labels(actions={"refresh_overdue": "更新逾期标记"})
 
 REFRESH = """
 UPDATE review_projects r SET overdue = x.late
@@ -45,5 +47,5 @@ def overdue_pins(conn: Connection, now: dt.datetime) -> dict:
     """The review pins whose current stage became overdue (or stopped being) are flagged for the map."""
     changed = refresh(conn, now.astimezone(BEIJING).date())
     if changed:
-        audit.record(conn, "system", "refresh", "review_projects", None, detail={"overdue_changed": changed})
+        audit.record(conn, "system", "refresh_overdue", "review_projects", None, detail={"overdue_changed": changed})
     return {"overdue_pins": changed}
