@@ -392,6 +392,17 @@ def test_demo_seeder_and_daily_job_write_scores_to_the_registers(engine, world):
                 conn.execute(
                     text("INSERT INTO persons SELECT '33010619800101' || lpad(g::text, 4, '0'), '演示人员' || g, "
                          "'余杭区' FROM generate_series(1, 200) g"))  # fmt: skip
+            else:  # registers without the demo (this file run alone): a few subjects of each kind, rolled back
+                from stdnum.cn import ric, uscc
+
+                if conn.execute(text("SELECT count(*) < 50 FROM persons")).scalar():
+                    ids = [(b := f"33010619800101{g:03d}") + ric.calc_check_digit(b + "0") for g in range(1, 201)]
+                    conn.execute(text("INSERT INTO persons (id_number, name, district) VALUES (:i, '演示人员', '余杭区') "
+                                      "ON CONFLICT DO NOTHING"), [{"i": i} for i in ids])  # fmt: skip
+                if conn.execute(text("SELECT count(*) < 100 FROM enterprises")).scalar():
+                    codes = [(b := f"91330106MA2{g:06d}") + uscc.calc_check_digit(b) for g in range(1, 301)]
+                    conn.execute(text("INSERT INTO enterprises (uscc, name, district) VALUES (:u, '演示企业', '西湖区') "
+                                      "ON CONFLICT DO NOTHING"), [{"u": u} for u in codes])  # fmt: skip
             out = demo.seed(conn, World(1, [], 0, "test"))
             assert out["credit_events"] == demo.EVENTS
             n = conn.execute(
