@@ -152,6 +152,7 @@ def test_the_modules_are_discovered_not_listed():
         "drawing_review",  # the lottery's qualifications and ratio tables (demo_lottery, order 20)
         "drawing_review",  # the applications (demo, order 21)
         "drawing_review",  # evaluations (order 23)
+        "drawing_review",  # drawings with comments (demo_drawings, order 24)
         "villages",
         "sewage",
         "greenways",

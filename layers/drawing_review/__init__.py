@@ -135,4 +135,5 @@ from layers.drawing_review import queries as _queries, stats as _stats  # noqa: 
 from layers.drawing_review import flow as _flow  # noqa: F401,E402
 from layers.drawing_review import lottery as _lottery  # noqa: F401,E402  (agencies, ratio tables, the draw)
 from layers.drawing_review import evaluations as _evaluations  # noqa: F401,E402
+from layers.drawing_review import drawings as _drawings  # noqa: F401,E402
 from layers.drawing_review import overdue as _overdue  # noqa: F401,E402

@@ -134,3 +134,72 @@ applications.append_column(sa.Column("above_ground_m2", sa.Float))
 applications.append_column(sa.Column("below_ground_m2", sa.Float))
 # migration dr_0006 (the flow): each building's disciplines
 buildings.append_column(sa.Column("disciplines", ARRAY(sa.Text)))
+
+# -- drawings online (migrations/dr_0003_drawings.py) ----------------------------------------------------------------
+
+drawing_sets = sa.Table(
+    "dr_drawing_sets",
+    metadata,
+    _id(),
+    sa.Column("application_id", sa.BigInteger),
+    sa.Column("review_project_id", sa.BigInteger),
+    sa.Column("round_no", sa.Integer),
+    sa.Column("building_id", sa.BigInteger),
+    sa.Column("discipline", sa.Text),
+    sa.Column("file_name", sa.Text),
+    sa.Column("sha256", sa.Text),
+    sa.Column("path", sa.Text),
+    sa.Column("content_type", sa.Text),
+    sa.Column("size", sa.BigInteger),
+    sa.Column("page_count", sa.Integer),
+    sa.Column("pages_done", sa.Integer),
+    sa.Column("status", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("job_id", sa.BigInteger),
+    sa.Column("queued_at", TS),
+    sa.Column("started_at", TS),
+    sa.Column("finished_at", TS),
+    *_common(),
+)
+
+sheets = sa.Table(
+    "dr_sheets",
+    metadata,
+    _id(),
+    sa.Column("set_id", sa.BigInteger),
+    sa.Column("application_id", sa.BigInteger),
+    sa.Column("review_project_id", sa.BigInteger),
+    sa.Column("page_no", sa.Integer),
+    sa.Column("title", sa.Text),
+    sa.Column("width_mm", sa.Float),
+    sa.Column("height_mm", sa.Float),
+    sa.Column("dpi", sa.Integer),
+    sa.Column("width_px", sa.Integer),
+    sa.Column("height_px", sa.Integer),
+    sa.Column("tile_size", sa.Integer),
+    sa.Column("overlap", sa.Integer),
+    sa.Column("pyramid", sa.Text),
+    sa.Column("status", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("rendered_at", TS),
+    *_common(),
+)
+
+comments = sa.Table(
+    "dr_comments",
+    metadata,
+    _id(),
+    sa.Column("sheet_id", sa.BigInteger),
+    sa.Column("set_id", sa.BigInteger),
+    sa.Column("application_id", sa.BigInteger),
+    sa.Column("review_project_id", sa.BigInteger),
+    sa.Column("round_no", sa.Integer),
+    sa.Column("discipline", sa.Text),
+    sa.Column("x", sa.Float),
+    sa.Column("y", sa.Float),
+    sa.Column("w", sa.Float),
+    sa.Column("h", sa.Float),
+    sa.Column("body", sa.Text),
+    sa.Column("author", sa.Text),
+    *_common(),
+)
