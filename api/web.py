@@ -29,7 +29,7 @@ from api.deps import db_read, get_layer
 from api.errors import ApiError
 from geo import modules
 from geo.layer.registry import Layer, registry
-from tiles.style import build_style, legend, point_labels
+from tiles.style import build_style, legend, point_labels, ring
 from webmap import glyphs
 
 router = APIRouter(tags=["map"])
@@ -218,6 +218,7 @@ def layer_config(layer: Layer, who: Principal) -> dict:
         "color_by": layer.style.color_by,
         "color_by_label": layer.attr(layer.style.color_by).label if layer.style.color_by else None,
         "legend": legend(layer),
+        "ring": ring(layer),
         "has_district": "district" in layer.attr_names,
         "editable": who.can(layer.edit),
         "exportable": who.authenticated and who.can(layer.export_permission),  # 我的任务: export as a task

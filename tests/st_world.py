@@ -196,3 +196,15 @@ def forget_demo(engine) -> None:
             )
         )
         conn.execute(sa.text("DELETE FROM users WHERE phone LIKE '1990571____' OR phone LIKE '1980571____'"))
+        # The drawing review's demo agencies (no layer's: the TRUNCATE leaves them) with their scopes (cascade) and
+        # the ratio tables that held only them, so that the lottery's tests start from their own agencies.
+        conn.execute(
+            sa.text("DELETE FROM dr_ratios WHERE agency_id IN (SELECT id FROM dr_agencies WHERE created_by = 'demo')")
+        )
+        for table in ("dr_ratio_history", "dr_ratio_tables"):
+            conn.execute(
+                sa.text(
+                    f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM dr_ratios r WHERE r.jurisdiction = t.jurisdiction)"
+                )
+            )
+        conn.execute(sa.text("DELETE FROM dr_agencies WHERE created_by = 'demo'"))

@@ -148,8 +148,9 @@ def test_the_modules_are_discovered_not_listed():
         "enterprises",
         "projects",
         "standard_sites",
-        "drawing_review",
+        "drawing_review",  # the agencies (demo, order 19)
         "drawing_review",  # the lottery's qualifications and ratio tables (demo_lottery, order 20)
+        "drawing_review",  # the applications (demo, order 21)
         "drawing_review",  # evaluations (order 23)
         "drawing_review",  # drawings with comments (demo_drawings, order 24)
         "villages",
@@ -165,6 +166,7 @@ def test_the_modules_are_discovered_not_listed():
         "sewage.ensure_partitions",
         "sewage.refresh_status",
         "sewage.refresh_month_values",
+        "drawing_review.overdue_pins",
     }
 
 

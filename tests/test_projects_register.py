@@ -554,7 +554,7 @@ def test_page_in_chromium(browser, server, world, city):
     expect(dlg.locator(".timeline li.current")).to_contain_text("开工")
     expect(dlg.locator(".timeline li").first).to_contain_text("2024-01-10")
     expect(dlg.locator("#record-link")).to_have_attribute("href", f"/records/projects/{XH_CODE}")
-    expect(dlg.locator(".linked h3").first).to_have_text("标化工地")
+    expect(dlg.locator(".linked h3", has_text="标化工地")).to_be_visible()
     expect(dlg.locator(".group", has_text="月度申报")).to_contain_text("共 2 条")
     expect(dlg.locator(".group", has_text="月度申报")).to_contain_text("主管部门已接收")  # the state in Chinese
     expect(dlg.locator(".group", has_text="施工图审查").locator("a")).to_have_attribute(

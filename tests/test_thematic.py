@@ -677,10 +677,13 @@ def map_count_slug(engine, s: str) -> int:
 
 
 def test_demo_declares_its_maps_and_skips_missing_sources(engine, caplog):
+    from geo import modules
     from layers.thematic.declaration import find_source
     from layers.thematic.demo import MAPS, seed_thematic_maps
 
-    slugs = [m["slug"] for m in MAPS]
+    others = [m for declared in modules.collect("THEMATIC_DEMO_MAPS") for m in declared]  # other modules' maps
+    maps = [*MAPS, *others]
+    slugs = [m["slug"] for m in maps]
     with engine.connect() as conn:
         trans = conn.begin()
         try:
@@ -690,12 +693,13 @@ def test_demo_declares_its_maps_and_skips_missing_sources(engine, caplog):
             made = set(
                 conn.execute(text("SELECT slug FROM thematic_maps WHERE slug = ANY(:s)"), {"s": slugs}).scalars()
             )
-            sources = {m["source"]: find_source(conn, m["source"]) for m in MAPS}
+            sources = {m["source"]: find_source(conn, m["source"]) for m in maps}
         finally:
             trans.rollback()
     assert {"sites-by-status", "sites-overdue", "farmhouse-danger-heat"} <= made
+    assert {m["slug"] for m in others if sources[m["source"]] is not None} <= made
     assert out["thematic_maps"] == len(made)
-    for m in MAPS:
+    for m in maps:
         if sources[m["source"]] is None:
             assert m["slug"] not in made
         if m["slug"] not in made:

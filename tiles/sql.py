@@ -42,8 +42,8 @@ COARSE = 16  # the size guard's simplification factor for lines and polygons
 
 
 def tile_attrs(layer: Layer) -> list[str]:
-    """The attributes every single feature carries: popup, label and colour attribute (in that order)."""
-    names = [*layer.popup, layer.label, layer.style.color_by]
+    """The attributes every single feature carries: popup, label, colour and ring attribute (in that order)."""
+    names = [*layer.popup, layer.label, layer.style.color_by, layer.style.ring_by]
     out: list[str] = []
     for n in names:
         if n and n != "id" and n in layer.attr_names and n not in out:

@@ -3,7 +3,8 @@
 One vector source per registry layer (its tiles at ``/tiles/<id>/{z}/{x}/{y}.mvt``, one MVT layer
 named after the layer id) and, per layer in legend order, the MapLibre layers that draw it:
 
-- ``<id>``: circle, line or fill, coloured by ``style.color_by`` when the layer declares it;
+- ``<id>``: circle, line or fill, coloured by ``style.color_by`` when the layer declares it; circles whose
+  ``style.ring_by`` attribute is true get a wide ring of ``style.ring_color`` (overdue reviews, say);
 - ``<id>-outline``: the outline of a fill layer;
 - ``<id>-cluster`` / ``<id>-cluster-count``: the server-side aggregates of a dense point layer below
   its ``cluster_maxzoom`` (features carrying ``cluster``; filled with their majority category, ringed
@@ -64,7 +65,28 @@ def _meta(layer: Layer, role: str) -> dict:
         meta["chengjian:legend"] = legend(layer)
         meta["chengjian:color_by"] = layer.style.color_by
         meta["chengjian:order"] = layer.order
+        if ring(layer):
+            meta["chengjian:ring"] = ring(layer)
     return meta
+
+
+def ring(layer: Layer) -> dict | None:
+    """The ring of a point layer's flagged features: ``{attribute, label, color}``, None without one."""
+    by = layer.style.ring_by
+    return {"attribute": by, "label": layer.attr(by).label, "color": layer.style.ring_color} if by else None
+
+
+def _stroke(layer: Layer) -> tuple[Any, Any]:
+    """Circle stroke colour and width: white and thin, or the ring's colour and wide where ``ring_by`` is true."""
+    width: list[Any] = ["interpolate", ["linear"], ["zoom"], 8, 0.3, 14, 1]
+    by = layer.style.ring_by
+    if not by:
+        return "#ffffff", width
+    flagged = ["==", ["get", by], True]
+    return (
+        ["case", flagged, layer.style.ring_color, "#ffffff"],
+        ["interpolate", ["linear"], ["zoom"], 8, ["case", flagged, 1.5, 0.3], 14, ["case", flagged, 3, 1]],
+    )
 
 
 def _zoom_range(layer: Layer, minzoom: float | None = None, maxzoom: float | None = None) -> dict:
@@ -95,6 +117,7 @@ def main_layer(layer: Layer) -> list[dict]:
     if flt:
         base["filter"] = flt
     if layer.kind == "circle":
+        stroke, stroke_width = _stroke(layer)
         return [
             {
                 "id": layer.id,
@@ -105,8 +128,8 @@ def main_layer(layer: Layer) -> list[dict]:
                     "circle-color": color,
                     "circle-radius": _by_zoom(s.radius),
                     "circle-opacity": s.opacity,
-                    "circle-stroke-color": "#ffffff",
-                    "circle-stroke-width": ["interpolate", ["linear"], ["zoom"], 8, 0.3, 14, 1],
+                    "circle-stroke-color": stroke,
+                    "circle-stroke-width": stroke_width,
                 },
             }
         ]

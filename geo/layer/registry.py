@@ -108,6 +108,10 @@ class Style:
     width: float = 2
     opacity: float = 0.8
     outline: str = "#1f2937"
+    # Point layers: a boolean attribute whose true features are ringed in ``ring_color`` (say, overdue ones), over
+    # whatever colour ``color_by`` gives them.
+    ring_by: str | None = None
+    ring_color: str = "#dc2626"
 
     def color_expression(self) -> Any:
         if not self.color_by:
@@ -166,6 +170,9 @@ class Layer:
                 raise ValueError(f"{self.id}: popup field {name} is not an attribute")
         if self.cluster_maxzoom is not None and self.geometry != "Point":
             raise ValueError(f"{self.id}: cluster_maxzoom is for point layers")
+        ring = self.style.ring_by
+        if ring is not None and (self.geometry != "Point" or ring not in names or self.attr(ring).type != "bool"):
+            raise ValueError(f"{self.id}: style.ring_by must be a bool attribute of a point layer")
 
     # -- derived -----------------------------------------------------------
     def attr(self, name: str) -> Attr:
@@ -263,6 +270,8 @@ class Layer:
                 "width": self.style.width,
                 "opacity": self.style.opacity,
                 "outline": self.style.outline,
+                "ring_by": self.style.ring_by,
+                "ring_color": self.style.ring_color if self.style.ring_by else None,
             },
         }
 

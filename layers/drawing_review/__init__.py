@@ -5,13 +5,18 @@ design unit's replies, the certificate, evaluations, queries and statistics in o
 
 - ``process`` — the application as a case (states, actions) and the review's vocabulary;
 - ``tables`` — table objects over the module's migrations (``migrations/``);
-- the ``review_projects`` layer below — each application's pin on the one map.
+- the ``review_projects`` layer below — each application's pin on the one map, coloured by the application's state
+  (``PIN_STATUS``) and ringed in red while its current stage is overdue (``overdue``, migration ``dr_0007``), and the
+  links that put the applications on the record pages of their pin, project and enterprises (``geo.records``);
+- ``demo`` — the twelve agencies and 3,000 applications of two years, and the thematic map of applications per
+  district.
 """
 
 from geo.bounds import AREA_MAX_M2, INVESTMENT_MAX_WAN, RECORD_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 from geo.modules import permissions
+from geo.records import Link, register_link
 from layers.drawing_review.process import (
     APPLICATION,
     CATEGORIES,
@@ -19,6 +24,7 @@ from layers.drawing_review.process import (
     DISCIPLINES,
     GRADES,
     JURISDICTIONS,
+    PIN_STATUS,
     jurisdiction_of,
 )
 
@@ -41,7 +47,21 @@ permissions(
     group="施工图联审",
 )
 
-REVIEW_STATUS = ("已受理", "审查中", "待回复", "审查合格", "已发证")
+# The pin's statuses: one per state of the application (``process.PIN_STATUS``), in the order of the flow.
+REVIEW_STATUS = tuple(PIN_STATUS.values())
+STATUS_COLORS = {
+    "草稿": "#cbd5e1",
+    "待摇号": "#8b5cf6",
+    "待受理": "#64748b",
+    "退回补正": "#f97316",
+    "审查中": "#f59e0b",
+    "待回复": "#ec4899",
+    "审查合格": "#10b981",
+    "审查不合格": "#44403c",
+    "已发证": "#0ea5e9",
+    "已撤回": "#94a3b8",
+}
+assert set(STATUS_COLORS) == set(REVIEW_STATUS)
 
 register(
     Layer(
@@ -57,40 +77,63 @@ register(
             Attr("builder", "建设单位", searchable=True, max_length=200),
             Attr("designer", "设计单位", searchable=True, max_length=200),
             Attr("agency", "审查机构", searchable=True, filterable=True, max_length=200),
-            Attr(
-                "review_category",
-                "审查类别",
-                choices=("房屋建筑", "市政基础设施", "人防", "消防", "防雷"),
-                filterable=True,
-            ),
-            Attr("grade", "项目等级", choices=("一类", "二类", "三类"), filterable=True),
+            Attr("review_category", "审查类别", choices=CATEGORIES, filterable=True),
+            Attr("grade", "项目等级", choices=GRADES, filterable=True),
             Attr("floor_area_m2", "总建筑面积(㎡)", "float", minimum=0, maximum=AREA_MAX_M2),
             Attr("investment_wan", "估算投资(万元)", "float", minimum=0, maximum=INVESTMENT_MAX_WAN),
             Attr("submitted_at", "送审日期", "date"),
             Attr("concluded_at", "审查结论日期", "date"),
             Attr("status", "状态", choices=REVIEW_STATUS, filterable=True),
+            # The current stage is past its due date in working days: set by whoever computes the due dates.
+            Attr("overdue", "逾期", "bool", filterable=True, read_only=True),
         ),
-        style=Style(
-            color_by="status",
-            colors={
-                "已受理": "#64748b",
-                "审查中": "#f59e0b",
-                "待回复": "#ef4444",
-                "审查合格": "#10b981",
-                "已发证": "#0ea5e9",
-            },
-            radius=5,
-        ),
-        popup=("name", "code", "district", "builder", "agency", "status"),
+        style=Style(color_by="status", colors=STATUS_COLORS, radius=5, ring_by="overdue"),
+        popup=("name", "code", "district", "status", "overdue", "agency", "builder", "designer", "submitted_at"),
         view="review.view",
         edit="review.edit",
         order=45,
         grantable=True,
     ),
 )
+
+# Record pages: a pin's page lists its application; a project's page its applications (the project register names
+# the pins ``施工图审查``: this group is the applications themselves) and an enterprise's page those it surveyed or
+# reviewed (``flow`` links the builders' and design units'); each row links to the application's page.
+_COLUMNS = (
+    ("application_no", "申请编号"),
+    ("name", "项目名称"),
+    ("status", "状态"),
+    ("round_no", "审查轮次"),
+    ("submitted_at", "送审时间"),
+    ("certificate_no", "审查合格书编号"),
+)
+
+
+def _applications(target: str, title: str, column: str, target_column: str, table: str = "dr_applications") -> Link:
+    return Link(
+        target=target,
+        module="drawing_review",
+        title=title,
+        kind="dr_application",
+        table=table,
+        column=column,
+        target_column=target_column,
+        columns=_COLUMNS,
+        order="submitted_at DESC",
+    )
+
+
+register_link(
+    _applications("review_projects", "施工图审查申请", "review_project_id", "id"),
+    _applications("projects", "施工图审查申请", "project_id", "id"),
+    _applications("enterprises", "施工图审查（勘察单位）", "surveyor_uscc", "uscc"),
+    _applications("enterprises", "施工图审查（审查机构）", "agency_uscc", "uscc", table="dr_agency_applications"),
+)
+
 from layers.drawing_review import queries as _queries, stats as _stats  # noqa: F401,E402,I001
 
 from layers.drawing_review import flow as _flow  # noqa: F401,E402
 from layers.drawing_review import lottery as _lottery  # noqa: F401,E402  (agencies, ratio tables, the draw)
 from layers.drawing_review import evaluations as _evaluations  # noqa: F401,E402
 from layers.drawing_review import drawings as _drawings  # noqa: F401,E402
+from layers.drawing_review import overdue as _overdue  # noqa: F401,E402

@@ -53,6 +53,11 @@ def seed_lottery(conn, world: World) -> dict:
     ).all()
     if not rows:
         return {}
+    # A second load (after ``--reset``, which keeps the agencies: they are no layer's) finds them scoped already.
+    if conn.execute(
+        sa.select(sa.exists().where(Q.c.agency_id.in_([r.id for r in rows]), Q.c.created_by == "demo"))
+    ).scalar():
+        return {}
     ref: dt.date = REF_DATE.astype(dt.date)
     start, end = ref - dt.timedelta(days=3 * 365), ref + dt.timedelta(days=2 * 365)
     quals = []

@@ -1,7 +1,8 @@
 """The demo's thematic maps (X-03): sites by status, sites per district with an overdue report, dangerous
-farmhouses as a city heatmap, enterprises' average credit score per district, projects by stage. A map whose source
-is not there when the demo runs (a register module missing) is skipped with a log line; the others are declared
-through the same checks as the editor's."""
+farmhouses as a city heatmap, enterprises' average credit score per district, projects by stage — and the maps other
+modules declare for the demo as ``THEMATIC_DEMO_MAPS`` (a tuple of declarations) in any of their files. A map whose
+source is not there when the demo runs (a register module missing) is skipped with a log line; the others are
+declared through the same checks as the editor's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 
 import sqlalchemy as sa
 
+from geo import modules
 from geo.errors import Invalid
 from geo.modules import seeder
 from layers.thematic import store
@@ -85,7 +87,7 @@ MAPS = [
 @seeder(order=90)
 def seed_thematic_maps(conn, world) -> dict:
     made = 0
-    for spec in MAPS:
+    for spec in [*MAPS, *(m for declared in modules.collect("THEMATIC_DEMO_MAPS") for m in declared)]:
         body = BASE | spec
         try:
             with conn.begin_nested():

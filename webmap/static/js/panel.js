@@ -38,9 +38,11 @@ export class Panel {
   }
 
   layerHtml(cfg) {
-    const legend = cfg.legend.length > 1 || cfg.color_by
+    // A ringed point (overdue, say): the ring's colour around a white dot, named by its attribute.
+    const ring = cfg.ring ? `<li class="legend-ring">${swatch("ring", cfg.ring.color)}${escapeHtml(cfg.ring.label)}</li>` : "";
+    const legend = cfg.legend.length > 1 || cfg.color_by || ring
       ? `<div class="legend">${cfg.color_by_label ? `<span class="legend-title">${escapeHtml(cfg.color_by_label)}</span>` : ""}
-          <ul>${cfg.legend.map((row) => `<li>${swatch(cfg.kind, row.color)}${escapeHtml(row.label)}</li>`).join("")}</ul></div>`
+          <ul>${cfg.legend.map((row) => `<li>${swatch(cfg.kind, row.color)}${escapeHtml(row.label)}</li>`).join("")}${ring}</ul></div>`
       : "";
     const single = cfg.legend.length === 1 && !cfg.color_by ? swatch(cfg.kind, cfg.legend[0].color) : "";
     return `
