@@ -952,9 +952,8 @@ def follow(conn: Connection, machine: Any, before: dict, after: dict, who: Any) 
 # -- links to the registers' record pages --------------------------------------------------------------------------
 
 _COLUMNS = (("application_no", "申请编号"), ("submission_name", "送审名称"), ("status", "状态"), ("district", "区县"))
+# (A project's applications are linked in the package's ``__init__`` as 施工图审查申请.)
 register_link(
-    Link(target="projects", module="drawing_review", title="施工图审查", table="dr_applications", column="project_id",
-         kind=APPLICATION.kind, columns=_COLUMNS),
     Link(target="enterprises", module="drawing_review", title="施工图审查（建设单位）", table="dr_applications",
          column="builder_uscc", target_column="uscc", kind=APPLICATION.kind, columns=_COLUMNS),
     Link(target="enterprises", module="drawing_review", title="施工图审查（设计单位）", table="dr_applications",
