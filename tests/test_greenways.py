@@ -519,3 +519,47 @@ def test_summary_recomputed_from_the_reports(client, world, segments, engine):
         ).scalar_one()
     assert logged == 1
     assert client.get("/api/greenways/summary.xlsx", headers=ADMIN).status_code == 200
+
+
+def test_demo_reports_pass_the_checks_of_the_api(client, world, segments, engine):
+    """The demo's reports (built here as of 15 June 2022 over the segments planned for 2021 and 2022, then rolled
+    back) hold what the API would accept: lines of the report's district, progress within the plan, late flags that
+    match the dates; reports that already exist are left alone."""
+    from layers.greenways.demo_reports import build_reports
+    from layers.greenways.reports import Lines, check_lines
+
+    for i, status in enumerate(("已建成", "在建", "规划")):
+        draw(client, world["yh"], line_at(world, YH, 1000, 2000 + 300 * i, (700, 0)), status=status, year=2022)
+    with engine.connect() as conn:
+        tx = conn.begin()
+        try:
+            before = conn.execute(text("SELECT id, items, version FROM gw_reports WHERE created_by <> 'demo'")).all()
+            out = build_reports(conn, date(2022, 6, 15))
+            rows = conn.execute(text("SELECT * FROM gw_reports WHERE created_by = 'demo' ORDER BY id")).mappings().all()
+            assert out["greenway_reports"] == len(rows) > 0
+            assert {r["year"] for r in rows} <= {2021, 2022}
+            assert max(r["month"] or 0 for r in rows if r["year"] == 2022) == 5  # May's reports were due 10 June
+            for r in rows:
+                check_lines(conn, r["kind"], r["district"], r["year"], Lines.model_validate({r["kind"]: r["items"]}),
+                            r["id"])  # fmt: skip
+                if r["submitted_at"] is not None:
+                    assert r["late"] is (r["submitted_at"].astimezone(BEIJING).date() > r["due_on"])
+            lengths = dict(conn.execute(text("SELECT id, length_m FROM greenways")).all())
+            for r in rows:
+                if r["kind"] == "plan":
+                    assert all(0 <= lengths[x["segment_id"]] - x["planned_length_m"] < 0.1 for x in r["items"])
+            after = conn.execute(text("SELECT id, items, version FROM gw_reports WHERE created_by <> 'demo'")).all()
+            assert after == before
+        finally:
+            tx.rollback()
+
+
+def test_thematic_maps_pass_the_thematic_checks(engine):
+    """The completion maps the module offers the thematic module are declarations its checks accept."""
+    from layers.greenways.thematic_maps import THEMATIC_MAPS
+    from layers.thematic.declaration import check
+
+    with engine.connect() as conn:
+        for spec in THEMATIC_MAPS:
+            decl, source = check(conn, spec)
+            assert decl["slug"] == spec["slug"] and source.id == "greenways"

@@ -18,8 +18,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from etl.demo import REF_DATE, World
-from geo.modules import seeder
+from etl.demo import REF_DATE
 from layers.greenways.reports import due_on
 from layers.greenways.settings import gw_settings
 
@@ -27,19 +26,19 @@ from layers.greenways.settings import gw_settings
 # would only obscure.
 PLANS = sa.text("""
     INSERT INTO gw_reports (kind, district, year, month, items, due_on, created_by, updated_by)
-    SELECT 'plan', g.district, g.plan_year, NULL,
+    SELECT 'plan', g.district, g.year, NULL,
            jsonb_agg(jsonb_build_object(
                'segment_id', g.id, 'planned_length_m', floor(g.length_m * 10) / 10,
                'grade', coalesce(g.level, '区县级'), 'budget_wan', coalesce(g.fund_wan, 0),
-               'start_on', make_date(g.plan_year, 3, 1),
-               'end_on', CASE WHEN g.status = '规划' THEN make_date(g.plan_year + 1, 6, 30)
-                              ELSE make_date(g.plan_year, 11, 30) END) ORDER BY g.id),
-           make_date(g.plan_year, :plan_month, least(:plan_day,
-                     extract(day FROM make_date(g.plan_year, :plan_month, 1) + interval '1 month - 1 day')::int)),
+               'start_on', make_date(g.year, 3, 1),
+               'end_on', CASE WHEN g.status = '规划' THEN make_date(g.year + 1, 6, 30)
+                              ELSE make_date(g.year, 11, 30) END) ORDER BY g.id),
+           CASE WHEN g.year = :y0 THEN CAST(:due0 AS date) ELSE CAST(:due1 AS date) END,
            'demo', 'demo'
-      FROM greenways g
-     WHERE g.deleted_at IS NULL AND g.plan_year IN (:y0, :y1)
-     GROUP BY g.district, g.plan_year
+      FROM (SELECT *, plan_year::int AS year FROM greenways) g
+     WHERE g.deleted_at IS NULL AND g.year IN (:y0, :y1)
+     GROUP BY g.district, g.year
+    ON CONFLICT DO NOTHING
 """)
 PROGRESS = sa.text("""
     INSERT INTO gw_reports (kind, district, year, month, items, due_on, created_by, updated_by)
@@ -59,6 +58,7 @@ PROGRESS = sa.text("""
       JOIN greenways g ON g.id = (x->>'segment_id')::bigint
      WHERE p.kind = 'plan' AND p.id >= :first
      GROUP BY p.district, p.year, m.month
+    ON CONFLICT DO NOTHING
 """)
 FUNDS = sa.text("""
     INSERT INTO gw_reports (kind, district, year, month, items, due_on, created_by, updated_by)
@@ -74,6 +74,7 @@ FUNDS = sa.text("""
       CROSS JOIN LATERAL (SELECT sum((x->>'budget_wan')::float8) AS total FROM jsonb_array_elements(p.items) x) b
       JOIN LATERAL generate_series(1, CASE WHEN p.year = :y1 THEN :months1 ELSE 12 END) AS m(month) ON true
      WHERE p.kind = 'plan' AND p.id >= :first
+    ON CONFLICT DO NOTHING
 """)
 # Submitted (late for about one in seven, by a stable hash) and accepted by the city; then this year's last month:
 # waiting, one returned, two districts not reported.
@@ -114,19 +115,18 @@ HISTORY = sa.text("""
 """)
 
 
-@seeder(order=55)
-def seed_greenway_reports(conn, world: World) -> dict:
-    ref = date.fromisoformat(str(REF_DATE))
-    return build_reports(conn, ref)
-
-
-def build_reports(conn, ref: date) -> dict:
+def build_reports(conn, ref: date | None = None) -> dict:
+    """The reports, as of ``ref`` (default: the demo's reference date); called by the segments' seeder."""
+    ref = ref or date.fromisoformat(str(REF_DATE))
     s = gw_settings()
+    # A demo reset empties the layers (the segments), not the reports: the demo's own reports of an earlier load go
+    # first (their lines name the segments of that load); nobody else's are touched.
+    conn.execute(sa.text("DELETE FROM gw_reports WHERE created_by = 'demo'"))
     y1 = ref.year
-    months1 = max(m for m in range(1, 13) if due_on("progress", y1, m) < ref)  # this year's months already due
+    months1 = max((m for m in range(1, 13) if due_on("progress", y1, m) < ref), default=0)  # months already due
     first = int(conn.execute(sa.text("SELECT coalesce(max(id), 0) + 1 FROM gw_reports")).scalar_one())
     args = {"y0": y1 - 1, "y1": y1, "months1": months1, "first": first, "mday": s.monthly_due_day,
-            "plan_month": s.plan_due_month, "plan_day": s.plan_due_day}  # fmt: skip
+            "due0": due_on("plan", y1 - 1, None), "due1": due_on("plan", y1, None)}  # fmt: skip
     conn.execute(PLANS, args)
     conn.execute(PROGRESS, args)
     conn.execute(FUNDS, args)

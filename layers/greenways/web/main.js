@@ -12,7 +12,7 @@ const STATES = { draft: "草稿", submitted: "待市级审核", accepted: "市�
 const GRADES = ["省级", "市级", "区县级"];
 const SOURCES = ["中央资金", "省级资金", "市级资金", "区县资金", "社会资金"];
 const thisYear = new Date().getFullYear();
-const YEARS = [thisYear + 1, thisYear, thisYear - 1, thisYear - 2].map((y) => [String(y), `${y}年`]);
+const YEARS = Array.from({ length: 10 }, (_, i) => thisYear + 1 - i).map((y) => [String(y), `${y}年`]);
 
 // [id, title, permission, mount(pane, ctx)]
 const TABS = [
@@ -229,7 +229,7 @@ async function takeAction(ctx, r, a) {
 
 async function summary(pane, ctx) {
   const holder = h("div");
-  const form = new Form([{ name: "year", label: "年度", type: "select", choices: YEARS, value: String(thisYear) }],
+  const form = new Form([{ name: "year", label: "年度", type: "number", value: thisYear, min: 2000, max: 2100 }],
     { submit: "查询", className: "filters", onSubmit: async (v) => load(v.year) });
   const link = h("a", { class: "btn", id: "export", href: "#" }, "导出 Excel");
   if (ctx.can("greenway.export")) form.el.querySelector(".form-actions").append(link);
