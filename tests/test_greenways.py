@@ -563,3 +563,37 @@ def test_thematic_maps_pass_the_thematic_checks(engine):
         for spec in THEMATIC_MAPS:
             decl, source = check(conn, spec)
             assert decl["slug"] == spec["slug"] and source.id == "greenways"
+
+
+def test_accepted_progress_moves_the_segment_status(client, world, engine):
+    """Accepted progress makes a planned segment 在建, then 已建成 once the plan's length is reached (through the
+    layer's store: version and audit record); a submitted report changes nothing."""
+    segs = [draw(client, world["yh"], line_at(world, YH, -1500, 1000 + 300 * i, (400, 0)), status="规划", year=2019)
+            for i in range(2)]  # fmt: skip
+    a, b = (s["id"] for s in segs)
+
+    def status(fid):
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT status, version FROM greenways WHERE id = :id"), {"id": fid}).one()
+
+    plan = new_report(
+        client, world["yh"], "plan", 2019, plan=[plan_line(a, 400, year=2019), plan_line(b, 300, year=2019)]
+    )
+    act(client, world["city"], act(client, world["yh"], plan["id"], "submit")["id"], "accept")
+    m1 = new_report(client, world["yh"], "progress", 2019, 4,
+                    progress=[{"segment_id": a, "completed_m": 100}, {"segment_id": b, "completed_m": 300}])  # fmt: skip
+    act(client, world["yh"], m1["id"], "submit")
+    assert status(a).status == "规划" and status(b).status == "规划"
+    act(client, world["city"], m1["id"], "accept")
+    assert status(a).status == "在建" and status(b).status == "已建成"
+    version_a = status(a).version
+    m2 = new_report(client, world["yh"], "progress", 2019, 5, progress=[{"segment_id": a, "completed_m": 300}])
+    act(client, world["city"], act(client, world["yh"], m2["id"], "submit")["id"], "accept")
+    assert status(a).status == "已建成" and status(a).version == version_a + 1
+    with engine.connect() as conn:
+        logged = conn.execute(
+            text("SELECT after->'properties'->>'status' FROM audit_log WHERE layer = 'greenways' AND feature_id = :id "
+                 "AND action = 'update' ORDER BY id"),
+            {"id": a},
+        ).scalars().all()  # fmt: skip
+    assert logged == ["在建", "已建成"]
