@@ -487,7 +487,7 @@ def test_summary_recomputed_from_the_reports(client, world, segments, engine):
     completed = sum(i["completed_m"] for x in accepted if x["kind"] == "progress" for i in x["items"]) / 1000
     allocated = sum(i["allocated_wan"] for x in accepted if x["kind"] == "funds" for i in x["items"])
     spent = sum(i["spent_wan"] for x in accepted if x["kind"] == "funds" for i in x["items"])
-    submitted = [x for x in rows if x["submitted_at"]]
+    submitted = [x for x in rows if x["status"] in ("submitted", "accepted")]
     expected = 25  # 2021 is over: the plan and 12 months of progress and of funds
     s = client.get("/api/greenways/summary", params={"year": 2021}, headers=world["city"]).json()
     row = next(r for r in s["rows"] if r["district"] == XH)
@@ -499,6 +499,11 @@ def test_summary_recomputed_from_the_reports(client, world, segments, engine):
     assert row["on_time"] + row["late"] == len(submitted) and row["late"] == sum(1 for x in submitted if x["late"])
     assert row["missing"] == expected - len({(x["kind"], x["month"]) for x in submitted})
     assert row["pending"] == sum(1 for x in rows if x["status"] == "submitted")
+    gaps = client.get("/api/greenways/missing", params={"year": 2021}, headers=world["city"]).json()["items"]
+    assert sum(1 for g in gaps if g["district"] == XH) == row["missing"]
+    assert {"district": XH, "kind": "progress", "period": "2021年1月", "due_on": "2021-02-10"}.items() <= next(
+        g for g in gaps if g["district"] == XH and g["period"] == "2021年1月" and g["kind"] == "progress"
+    ).items()
     # A district clerk sees only the own district's row.
     mine = client.get("/api/greenways/summary", params={"year": 2021}, headers=world["yh"]).json()
     assert [r["district"] for r in mine["rows"]] == [YH] and mine["rows"][0]["planned_km"] == 0

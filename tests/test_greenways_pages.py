@@ -144,6 +144,7 @@ def test_plan_from_the_district_to_the_city(browser, server, accounts, engine):
     xh_row = cp.locator("tr", has_text=XH).first
     expect(xh_row).to_contain_text("0.6")  # 600 m accepted
     expect(cp.locator("#chart-km canvas")).to_have_count(1)
+    expect(cp.locator("h3", has_text="逾期未报")).to_be_visible()  # the months of 2018 nobody reported
     expect(cp.locator("#export")).to_have_attribute("href", f"/api/greenways/summary.xlsx?year={YEAR}")
     clerk.close()
     city.close()

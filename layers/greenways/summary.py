@@ -1,10 +1,11 @@
 """Summaries of the greenway reports by district and year (VT-16): planned against completed kilometres, funds
 allocated against spent, and the reports on time, late and missing; the same table as an Excel workbook (logged).
 
-The kilometres and funds count **accepted** reports only (what the city has taken in). A report is *on time* when
-submitted by its due date, *late* when submitted after it, *missing* when its due date has passed and it has not
-been submitted. Expected reports of a year: the plan once its due date has passed, and the progress and fund
-reports of every month whose due date has passed. Row-level security limits the rows to the principal's districts.
+The kilometres and funds count **accepted** reports only (what the city has taken in). A reported report (submitted
+or accepted) is *on time* when submitted by its due date, *late* when submitted after it; a report is *missing* when
+its due date has passed and it is not reported (none, a draft, or one returned and not submitted again). Expected
+reports of a year: the plan once its due date has passed, and the progress and fund reports of every month whose due
+date has passed (``/missing`` lists them). Row-level security limits the rows to the principal's districts.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from geo import audit
 from geo.divisions import DISTRICT_NAMES
-from layers.greenways.reports import REPORTS, due_on, today
+from layers.greenways.reports import KINDS, REPORTS, STATES, due_on, period_text, today
 from layers.greenways.tables import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["绿道建设"])
+REPORTED = ("submitted", "accepted")  # a draft or a returned report is not (or no longer) reported
 
 # A string: the report lines are JSON array elements, summed per district in one statement.
 FIGURES = sa.text("""
@@ -83,8 +85,8 @@ def summary(conn: Connection, who: Principal, year: int, on: date | None = None)
     for d in districts_of(who):
         f = figures.get(d, {})
         mine = [x for (dd, _, _), x in by_key.items() if dd == d]
-        submitted = [x for x in mine if x["submitted_at"] is not None]
-        missing = sum(1 for k, m in periods if (by_key.get((d, k, m)) or {}).get("submitted_at") is None)
+        submitted = [x for x in mine if x["status"] in REPORTED]
+        missing = sum(1 for k, m in periods if (by_key.get((d, k, m)) or {}).get("status") not in REPORTED)
         planned, completed = f.get("planned_km", 0.0), f.get("completed_km", 0.0)
         rows.append(
             {
@@ -108,6 +110,35 @@ def summary(conn: Connection, who: Principal, year: int, on: date | None = None)
     return {"year": year, "as_of": on.isoformat(), "columns": [list(c) for c in COLUMNS], "rows": rows, "total": total}
 
 
+def missing(conn: Connection, who: Principal, year: int, on: date | None = None) -> list[dict]:
+    """The reports of ``year`` past their due date and not submitted: no report at all, a draft, or one returned
+    and not submitted again — by district, kind and period."""
+    on = on or today()
+    r = REPORTS.sa_table
+    rows = conn.execute(
+        sa.select(r.c.id, r.c.district, r.c.kind, r.c.month, r.c.status).where(r.c.year == year)
+    ).mappings()
+    by_key = {(x["district"], x["kind"], x["month"]): x for x in rows}
+    out = []
+    for d in districts_of(who):
+        for kind, month in expected_periods(year, on):
+            x = by_key.get((d, kind, month))
+            if x is not None and x["status"] in REPORTED:
+                continue
+            out.append(
+                {
+                    "district": d,
+                    "kind": kind,
+                    "kind_title": KINDS[kind],
+                    "period": period_text(kind, year, month),
+                    "due_on": due_on(kind, year, month).isoformat(),
+                    "report_id": x["id"] if x else None,
+                    "status_title": STATES[x["status"]] if x else "未填报",
+                }
+            )
+    return out
+
+
 YEAR = Query(None, ge=2000, le=2100, title="年度", description="默认本年")
 
 
@@ -119,6 +150,17 @@ def get_summary(
 ) -> dict:
     who.require(REPORTS.view, "查看绿道建设汇总")
     return summary(conn, who, year or today().year)
+
+
+@router.get("/missing", summary="逾期未报的绿道建设报表（已过截止日期仍未提交）")
+def get_missing(
+    year: int | None = YEAR,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
+    who.require(REPORTS.view, "查看逾期未报的报表")
+    items = missing(conn, who, year or today().year)
+    return {"total": len(items), "items": items}
 
 
 @router.get("/summary.xlsx", summary="导出绿道建设汇总（Excel）")

@@ -249,6 +249,14 @@ async function summary(pane, ctx) {
       xAxis: { type: "category", data: names, axisLabel: { rotate: 40 } }, yAxis: { type: "value" },
       series: series.map(([name, key]) => ({ name, type: "bar", data: data.rows.map((x) => x[key]) })),
     });
+    const gaps = await api(`${API}/missing`, { query: { year } });
+    holder.append(h("h3", {}, `逾期未报（${gaps.total}）`), table([
+      { label: "区县", render: (g) => g.district },
+      { label: "报表类型", render: (g) => g.kind_title },
+      { label: "期间", render: (g) => g.period },
+      { label: "截止日期", render: (g) => g.due_on },
+      { label: "当前状态", render: (g) => h("span", { class: "late" }, g.status_title) },
+    ], gaps.items, "没有逾期未报的报表。", (g) => { if (g.report_id) location.hash = `report/${g.report_id}`; }));
     bar(charts[0], `${year}年 计划与完成（公里）`, [["计划", "planned_km"], ["完成", "completed_km"]]);
     bar(charts[1], `${year}年 资金到位与使用（万元）`, [["到位", "allocated_wan"], ["使用", "spent_wan"]]);
   }
