@@ -196,8 +196,8 @@ def _check_segments(conn: Connection, district: str, key: str, ids: list[int]) -
 def planned_lengths(conn: Connection, district: str, year: int) -> dict[int, float] | None:
     """Planned length per segment in the district's plan of ``year`` (None: no plan reported)."""
     r = REPORTS.sa_table
-    items = conn.execute(
-        sa.select(r.c["items"]).where(r.c.kind == "plan", r.c.district == district, r.c.year == year)
+    items = conn.execute(  # locked: two progress reports of the district and year are checked one after the other
+        sa.select(r.c["items"]).where(r.c.kind == "plan", r.c.district == district, r.c.year == year).with_for_update()
     ).scalar()
     if items is None:
         return None
@@ -288,7 +288,7 @@ def _iso(t: Any) -> str | None:
 
 
 def view(conn: Connection, row: dict, who: Principal) -> dict:
-    overdue = row["submitted_at"] is None and today() > row["due_on"]
+    overdue = row["status"] in ("draft", "returned") and today() > row["due_on"]  # not reported, past due
     return {
         "id": row["id"],
         "kind": row["kind"],
@@ -305,7 +305,7 @@ def view(conn: Connection, row: dict, who: Principal) -> dict:
         "due_on": row["due_on"].isoformat(),
         "late": row["late"],
         "overdue": overdue,
-        "late_text": "逾期提交" if row["late"] else ("逾期未报" if overdue else ""),
+        "late_text": "逾期未报" if overdue else ("逾期提交" if row["late"] else ""),
         "version": row["version"],
         "submitted_at": _iso(row["submitted_at"]),
         "submitted_by": row["submitted_by"],
