@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
+from tests import st_world
 from tests.conftest import TEST_PASSWORD, make_user, running_server
 from tests.test_greenways import XH, draw, line_at
 from tests.test_greenways import world as world  # noqa: F401 - the module's accounts and district origins
@@ -29,7 +31,8 @@ def accounts(world, app):  # noqa: F811
     make_user(names["city"], ["city_supervisor"])
     with TestClient(app) as c:
         seg = draw(c, world["xh"], line_at(world, XH, -1500, -1500, (600, 0)), name="浏览器测试绿道")
-    return {**names, "segment": seg}
+    beside = line_at(world, XH, -1200, -1500 + 30)[0]  # 30 m from the segment
+    return {**names, "segment": seg, "beside": beside}
 
 
 @pytest.fixture(scope="module")
@@ -146,5 +149,37 @@ def test_plan_from_the_district_to_the_city(browser, server, accounts, engine):
     expect(cp.locator("#chart-km canvas")).to_have_count(1)
     expect(cp.locator("h3", has_text="逾期未报")).to_be_visible()  # the months of 2018 nobody reported
     expect(cp.locator("#export")).to_have_attribute("href", f"/api/greenways/summary.xlsx?year={YEAR}")
-    clerk.close()
     city.close()
+
+    # The month's progress with a photo taken beside the segment.
+    page.goto(server + "/greenways#reports")
+    page.locator("#new-report").click()
+    dlg = page.locator("dialog")
+    dlg.locator("select[name=kind]").select_option("progress")
+    dlg.locator("input[name=year]").fill(str(YEAR))
+    dlg.locator("input[name=month]").fill("5")
+    dlg.locator("button[type=submit]").click()
+    expect(box).to_contain_text(f"{XH} {YEAR}年5月 月度建设进度")
+    page.locator("#add-line").click()
+    line = page.locator("tr.line").first
+    line.locator("select[name=segment_id]").select_option(str(accounts["segment"]["id"]))
+    line.locator("input[name=completed_m]").fill("250")
+    box.get_by_role("button", name="保存明细").click()
+    expect(page.locator("#toast")).to_contain_text("已保存")
+    lon, lat = accounts["beside"]
+    photo = box.locator("form", has=page.locator("input[type=file]"))
+    photo.locator("input[type=file]").set_input_files(
+        files=[{"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": st_world.jpeg(lon, lat, datetime.now(UTC))}]
+    )
+    photo.locator("input[name=lon]").fill(f"{lon:.7f}")
+    photo.locator("input[name=lat]").fill(f"{lat:.7f}")
+    photo.get_by_role("button", name="上传照片").click()
+    expect(box.locator(".photos img")).to_have_count(1)
+    with engine.connect() as conn:
+        n = conn.execute(
+            text("SELECT count(*) FROM gw_photos p JOIN gw_reports r ON r.id = p.report_id "
+                 "WHERE r.district = :d AND r.year = :y AND r.month = 5"),
+            {"d": XH, "y": YEAR},
+        ).scalar_one()  # fmt: skip
+    assert n == 1
+    clerk.close()

@@ -197,6 +197,7 @@ async function detail(pane, ctx, id) {
   } else {
     box.append(linesTable(r, r.segments));
   }
+  if (editable && r.kind === "progress" && r.items.length) photoForm(box, ctx, r);
   if (r.photos && r.photos.length) {
     box.append(h("h3", {}, "现场照片"), h("div", { class: "photos" }, r.photos.map((p) =>
       h("a", { href: p.url, target: "_blank" }, h("img", { src: p.thumbnail, alt: `照片 ${p.id}`, height: 90 })))));
@@ -209,6 +210,32 @@ async function detail(pane, ctx, id) {
     { label: "理由", render: (x) => dash(x.reason) },
   ], r.history || []));
   pane.append(h("div", { class: "toolbar" }, h("button", { type: "button", class: "btn small", onclick: () => history.back() }, "返回")), box);
+}
+
+// A progress photo: the segment, the file and where it was taken (the browser's position when it gives one).
+function photoForm(box, ctx, r) {
+  const segs = r.items.map((x) => [String(x.segment_id), (r.segments[String(x.segment_id)] || {}).name || x.segment_id]);
+  const form = new Form([
+    { name: "segment_id", label: "绿道", type: "select", choices: segs, required: true },
+    { name: "file", label: "照片", type: "file", accept: "image/jpeg,image/png,image/webp", required: true },
+    { name: "lon", label: "拍摄经度", type: "number", step: "any", required: true },
+    { name: "lat", label: "拍摄纬度", type: "number", step: "any", required: true },
+  ], {
+    submit: "上传照片",
+    onSubmit: async (v) => {
+      const data = new FormData();
+      for (const k of ["segment_id", "lon", "lat"]) data.append(k, v[k] ?? "");
+      if (v.file) data.append("file", v.file);
+      await api(`${API}/reports/${r.id}/photos`, { method: "POST", form: data, headers: { "Idempotency-Key": uuid() } });
+      toast("照片已上传。");
+      await openRoute(ctx);
+    },
+  });
+  navigator.geolocation?.getCurrentPosition((p) => {
+    form.inputs.lon.input.value = p.coords.longitude.toFixed(6);
+    form.inputs.lat.input.value = p.coords.latitude.toFixed(6);
+  }, () => {});
+  box.append(h("h3", {}, "上传现场照片（须在绿道 500 米范围内拍摄）"), form.el);
 }
 
 async function takeAction(ctx, r, a) {
