@@ -1,8 +1,19 @@
-"""Greenways (绿道): segments reported by the districts."""
+"""Greenway construction (绿道建设, SPEC VT-16): the segments on the map and the districts' reports.
+
+- the ``greenways`` layer (below): segments drawn and edited on the one map by district staff (``greenway.edit``),
+  their endpoints snapped to the existing segments within 5 m and their length computed in metres on CGCS2000
+  Gauss-Krüger (EPSG:4549) by the database (migration ``grw_0001``); styled by construction status;
+- ``reports`` — the annual plan, monthly progress and fund reports, each a case: the district submits, the city
+  accepts or returns it with a reason; late and missing reports flagged (due dates: ``settings``);
+- ``photos`` — progress photos with the position they were taken at;
+- ``summary`` — by district and year, with its Excel export; ``pages`` — the ``/greenways`` workbench;
+- ``demo`` — the demo's segments and two years of reports.
+"""
 
 from geo.bounds import INVESTMENT_MAX_WAN, RECORD_CODE
 from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
+from geo.modules import Page, log_labels, pages, permissions
 
 register(
     Layer(
@@ -29,3 +40,13 @@ register(
         order=60,
     ),
 )
+
+permissions(
+    {"greenway.report.submit": "填报绿道建设报表", "greenway.report.review": "审核绿道建设报表"},
+    group="绿道建设",
+)
+log_labels(
+    objects={"gw_reports": "绿道建设报表", "gw_photos": "绿道进度照片", "gw_summary": "绿道建设汇总"},
+    actions={"accept": "接收", "photo_upload": "上传照片"},
+)
+pages(Page("/greenways", "绿道建设", "业务系统", "greenway.view", order=30))

@@ -24,6 +24,7 @@ from etl.demo import (
 )
 from geo.layer.registry import registry
 from geo.modules import seeder
+from layers.greenways.demo_reports import build_reports
 
 GREENWAY_KM = 500.0
 GEOD = Geod(ellps="WGS84")
@@ -31,7 +32,8 @@ GEOD = Geod(ellps="WGS84")
 
 @seeder(order=50)
 def seed_greenways(conn, world: World) -> dict:
-    return build_greenways(conn, world.rng("greenways"), world.districts, world.source)
+    """The segments, then two years of the districts' reports on them (``demo_reports``)."""
+    return {**build_greenways(conn, world.rng("greenways"), world.districts, world.source), **build_reports(conn)}
 
 
 def random_walk(rng, d: District, length_km: float, step_m: float = 150.0, tries: int = 400):
