@@ -561,11 +561,11 @@ def test_demo_reports_pass_the_checks_of_the_api(client, world, segments, engine
 
 def test_thematic_maps_pass_the_thematic_checks(engine):
     """The completion maps the module offers the thematic module are declarations its checks accept."""
-    from layers.greenways.thematic_maps import THEMATIC_MAPS
+    from layers.greenways.thematic_maps import THEMATIC_DEMO_MAPS
     from layers.thematic.declaration import check
 
     with engine.connect() as conn:
-        for spec in THEMATIC_MAPS:
+        for spec in THEMATIC_DEMO_MAPS:
             decl, source = check(conn, spec)
             assert decl["slug"] == spec["slug"] and source.id == "greenways"
 

@@ -1,16 +1,13 @@
 """The greenways' thematic maps (专题图, VT-16): completion per district, in the thematic module's declaration format
-(``layers/thematic/declaration.py``), for the demo to declare beside its own.
-
-Not read yet: the thematic module's demo declares the maps of its own list (``layers/thematic/demo.py`` ``MAPS``) and
-exports no hook for other modules' maps. With ``geo.modules.collect("THEMATIC_MAPS")`` added to that seeder these are
-declared through the same checks as the editor's. The thematic statistics count rows: the completion here is the
+(``layers/thematic/declaration.py``), declared with the demo by the thematic module's seeder (it collects every
+module's ``THEMATIC_DEMO_MAPS`` and checks them as the editor does). The thematic statistics count rows: the completion here is the
 share of segments built (占比 of ``status = 已建成``) and the built length (求和 of ``length_m``); a share of the
 *planned length* needs a weighted ratio the engine does not have.
 """
 
 from __future__ import annotations
 
-THEMATIC_MAPS = [
+THEMATIC_DEMO_MAPS = [
     {
         "slug": "greenway-completion",
         "title": "各区县绿道建成率",
