@@ -51,6 +51,7 @@ from api.errors import ApiError
 from api.web import APP_CACHE, file_response
 from geo import audit, files
 from geo import scope as scopes
+from geo.bounds import Amount, Text
 from geo.db import get_engine
 from geo.modules import log_labels
 from geo.records import Link, register_link
@@ -726,12 +727,12 @@ def insert_comment(
 class CommentIn(BaseModel):
     """A comment on a sheet: a point (``w = h = 0``) or a rectangle, in 0…1 of the sheet's width and height."""
 
-    x: float = Field(ge=0, le=1, description="左边（占图纸宽度的比例）")
-    y: float = Field(ge=0, le=1, description="上边（占图纸高度的比例）")
-    w: float = Field(0, ge=0, le=1, description="宽度（比例），点注为 0")
-    h: float = Field(0, ge=0, le=1, description="高度（比例），点注为 0")
-    body: str = Field(min_length=1, max_length=2000, description="意见内容")
-    discipline: str | None = Field(None, description="专业（默认为图纸的专业）")
+    x: Amount(1) = Field(description="左边（占图纸宽度的比例）")
+    y: Amount(1) = Field(description="上边（占图纸高度的比例）")
+    w: Amount(1) = Field(0, description="宽度（比例），点注为 0")
+    h: Amount(1) = Field(0, description="高度（比例），点注为 0")
+    body: Text(2000, 1) = Field(description="意见内容")
+    discipline: Text(40) | None = Field(None, description="专业（默认为图纸的专业）")
 
 
 # -- routes: upload and sets ---------------------------------------------------------------------------------------------

@@ -106,13 +106,17 @@ def upload(
     report_id: int,
     request: Request,
     file: UploadFile = File(...),
-    segment_id: RecordId = Form(title="绿道"),
-    lon: Amount(180, -180) = Form(title="经度"),
-    lat: Amount(90, -90) = Form(title="纬度"),
+    segment_id: RecordId | None = Form(None, title="绿道"),
+    lon: Amount(180, -180) | None = Form(None, title="经度"),
+    lat: Amount(90, -90) | None = Form(None, title="纬度"),
     taken_at: Moment(PHOTO_WINDOW) | None = Form(None, title="拍摄时间"),
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> JSONResponse:
+    if segment_id is None:
+        raise ApiError(422, "required", "请选择照片所属的绿道。", "segment_id")
+    if lon is None or lat is None:
+        raise ApiError(422, "location_required", "必须开启定位：照片须带拍摄位置（经纬度）才能上传。", "lon")
     key = idempotency.key_of(request)
     data = file.file.read()
     digest = idempotency.body_hash(report_id, segment_id, lon, lat, taken_at, data)
@@ -127,8 +131,12 @@ def _file(conn: Connection, pid: int, who: Principal, thumb: bool) -> FileRespon
     p = conn.execute(sa.select(photos).where(photos.c.id == pid)).mappings().first()
     if p is None:
         raise ApiError(404, "not_found", "照片不存在，或不在您的数据范围内。", "id")
+    try:
+        path = files.open_path(p["sha256"], thumb=thumb)
+    except FileNotFoundError:
+        raise ApiError(404, "file_missing", "照片文件不在文件存储中，请联系管理员。", "id") from None
     return FileResponse(
-        files.open_path(p["sha256"], thumb=thumb),
+        path,
         media_type="image/jpeg" if thumb else p["content_type"],
         headers={"Cache-Control": "private, max-age=86400"},
     )

@@ -24,6 +24,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
+from geo.bounds import Amount, Code, Shape, Text, Whole
 from geo.db import transaction
 from geo.modules import log_labels, permissions
 from layers.sewage import hj212
@@ -41,17 +42,20 @@ router = APIRouter(prefix="/api/sewage", tags=["sewage"])
 MAX_BATCH = 10_000
 
 
+POLLUTANT_CODE = Shape("监测因子编码", "HJ 212-2017 编码：小写字母加 5 位数字，如 w01018", 6, r"[a-z][0-9]{5}")
+
+
 class Reading(BaseModel):
-    mn: str = Field(min_length=1, max_length=24, pattern=r"^[0-9A-Za-z]+$")
-    cn: int
-    data_time: str  # ISO 8601 with an offset, or HJ 212's yyyyMMddHHmmss (Beijing time)
-    code: str = Field(pattern=r"^[a-z][0-9]{5}$")
-    value: float | None = None
-    min: float | None = None
-    max: float | None = None
-    cou: float | None = None
-    flag: str | None = Field(default=None, pattern=r"^[NFMSDCTBPE]$")
-    unit: str | None = None
+    mn: Text(24, 1) = Field(pattern=r"^[0-9A-Za-z]+$")
+    cn: Whole(1000, 9999)
+    data_time: Text(32, 1)  # ISO 8601 with an offset, or HJ 212's yyyyMMddHHmmss (Beijing time)
+    code: Code(POLLUTANT_CODE)
+    value: Amount(1e12, -1e12) | None = None
+    min: Amount(1e12, -1e12) | None = None
+    max: Amount(1e12, -1e12) | None = None
+    cou: Amount(1e15, -1e15) | None = None
+    flag: Text(1, 1) | None = Field(default=None, pattern=r"^[NFMSDCTBPE]$")
+    unit: Text(20) | None = None
 
 
 class Batch(BaseModel):
