@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from tests import dr_world
 from tests.conftest import TEST_PASSWORD, running_server
-from tests.dr_world import draw, free_code, register_project
+from tests.dr_world import free_code, register_project
 from tests.test_st_workbench import CHROMIUM, CHROMIUM_ARGS
 
 EXPECTED_CONSOLE = ("status of 422",)  # the mistakes made on purpose
@@ -130,8 +130,11 @@ def run_flow(browser, server, world, engine, county: bool) -> None:
     expect(status(page)).to_have_text("已送审（待摇号）")
     builder.close()
 
-    # The lottery draws the agency.
-    draw(app_id, world["agency_id"][f"{p.replace('-', '_')}agency"], window=f"dr-{p}window")
+    # The window draws the agency in the lottery page (the jurisdiction's ratio table holds only this test's agency,
+    # qualified for everything, for the draw; the table is put back afterwards).
+    draw_in_browser(
+        browser, server, engine, app_id, world["agency_id"][f"{p.replace('-', '_')}agency"], f"dr-{p}window"
+    )
 
     # The agency accepts and asks for changes of the structure.
     agency = Session(browser, server, f"dr-{p}agency")
@@ -208,3 +211,50 @@ def test_overdue_and_time_limits_pages(browser, server, world, engine):
     page.locator(".tab[data-tab=all]").click()
     expect(page.locator(".pane[data-view=all] tbody tr").first).to_be_visible()
     city.close()
+
+
+def draw_in_browser(browser, server, engine, app_id: int, agency_id: int, window: str) -> None:
+    """The acceptance window opens 摇号, finds the application among those awaiting a draw and draws; the record
+    names the agency and links to its public verification."""
+    import datetime as dt
+
+    from playwright.sync_api import expect
+    from sqlalchemy import text
+
+    from layers.drawing_review import ratios
+
+    with engine.begin() as conn:
+        jurisdiction = conn.execute(
+            text("SELECT jurisdiction FROM dr_applications WHERE id = :a"), {"a": app_id}
+        ).scalar_one()
+        before = ratios.current(conn, jurisdiction)
+        today = dt.date.today()
+        conn.execute(
+            text(
+                "INSERT INTO dr_qualifications (agency_id, certificate_no, categories, grades, contents, valid_from, "
+                "valid_to) VALUES (:a, :no, ARRAY['房屋建筑', '市政基础设施'], ARRAY['一类', '二类', '三类'], "
+                "ARRAY['general', 'fire', 'civil_defence', 'meteorology'], :f, :t)"
+            ),
+            {
+                "a": agency_id,
+                "no": f"BROWSER-{app_id}",
+                "f": today - dt.timedelta(days=30),
+                "t": today + dt.timedelta(days=30),
+            },
+        )
+        ratios.store(conn, "test", jurisdiction, {agency_id: 10_000}, "浏览器测试：仅本机构参加摇号")
+    try:
+        window_session = Session(browser, server, window)
+        page = window_session.page
+        page.goto(server + "/review/lottery")
+        button = page.locator(f"button[data-draw='{app_id}']")
+        button.click()
+        result = page.locator("#draw-result")
+        expect(result).to_be_visible()
+        expect(result.locator("a", has_text="验证")).to_have_attribute("href", re.compile(r"/review/verify/\d+"))
+        window_session.close()
+    finally:  # the table as it was (a jurisdiction that had none keeps this one; the qualification expires)
+        if before is not None:
+            with engine.begin() as conn:
+                targets = {r["agency_id"]: r["target_bp"] for r in before["ratios"]}
+                ratios.store(conn, "test", jurisdiction, targets, "测试结束，恢复原比例")
