@@ -84,3 +84,5 @@ register(
         order=49,
     ),
 )
+from layers.villages import dangerous as _dangerous  # noqa: F401,E402
+from layers.villages import governance as _governance  # noqa: F401,E402
