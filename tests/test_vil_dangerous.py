@@ -392,3 +392,69 @@ def test_versions_the_lists_and_unlinking(client, engine, world):
     assert r.status_code == 200, r.text
     fh = farmhouse(engine, fh_code)
     assert (fh["danger_grade"], fh["governance"], fh["difficult_family"]) == (None, None, False)
+
+
+def test_the_demo_seeds_the_dangerous_houses_consistent_with_the_farmhouses(engine):
+    """The seeder at a small scale in a transaction rolled back: the archive's volume, the families in difficulty,
+    every linked farmhouse's summary equal to its archive row, the reports in stage order, the 建德市 account."""
+    from etl.demo import World, load_districts
+    from layers.villages.demo import seed_farmhouses
+    from layers.villages.demo_dangerous import seed_dangerous
+
+    with engine.connect() as conn:
+        tx = conn.begin()
+        try:
+            world = World(7, load_districts(conn), 3_000, "test", scale=0.1)
+            seed_farmhouses(conn, world)
+            before = conn.execute(text("SELECT count(*) FROM vil_dangerous")).scalar()
+            out = seed_dangerous(conn, world)
+            assert out["vil_dangerous"] >= 2_000 and out["vil_dangerous_difficult"] >= 200
+            assert conn.execute(text("SELECT count(*) FROM vil_dangerous")).scalar() - before == out["vil_dangerous"]
+            demo = "source = 'demo'"
+            n, fam, linked, geoms = conn.execute(
+                text(
+                    f"SELECT count(*), count(family), count(farmhouse_id), count(geom) FROM vil_dangerous WHERE {demo}"
+                )
+            ).one()
+            assert (n, fam) == (out["vil_dangerous"], out["vil_dangerous_difficult"]) and geoms == n and linked > 0
+            # Every dangerous farmhouse is in the archive, and agrees with it.
+            assert (
+                conn.execute(
+                    text("""
+                    SELECT count(*) FROM farmhouses f LEFT JOIN vil_dangerous d ON d.farmhouse_id = f.id
+                     WHERE f.danger_grade IN ('B', 'C', 'D') AND f.deleted_at IS NULL
+                       AND (d.id IS NULL OR d.grade <> f.danger_grade OR (d.family IS NOT NULL) <> f.difficult_family)
+                """)
+                ).scalar()
+                == 0
+            )
+            bad_gov = conn.execute(
+                text("""
+                    SELECT count(*) FROM vil_dangerous d JOIN farmhouses f ON f.id = d.farmhouse_id
+                      JOIN vil_danger_options s ON s.kind = 'stage' AND s.code = d.stage
+                      LEFT JOIN vil_danger_options m ON m.kind = 'method' AND m.code = d.method
+                     WHERE f.governance IS DISTINCT FROM CASE WHEN s.done THEN '已治理' WHEN s.seq = 1 THEN '未治理'
+                                                              ELSE m.name END
+                """)
+            ).scalar()
+            assert bad_gov == 0
+            # One report per stage passed after the appraisal, in order, none after the reference date.
+            assert (
+                conn.execute(
+                    text("""
+                    SELECT count(*) FROM vil_dangerous d JOIN vil_danger_options s ON s.kind = 'stage' AND s.code = d.stage
+                     WHERE d.source = 'demo' AND (SELECT count(*) FROM vil_danger_reports r WHERE r.dangerous_id = d.id)
+                           <> s.seq - 1
+                """)
+                ).scalar()
+                == 0
+            )
+            assert conn.execute(
+                text("SELECT max(reported_on) FROM vil_danger_reports WHERE created_by = 'demo'")
+            ).scalar() <= date(2026, 11, 1)
+            # A valid ID number for every owner.
+            numbers = conn.execute(text(f"SELECT owner_id_number FROM vil_dangerous WHERE {demo}")).scalars().all()
+            assert all(ric.is_valid(x) for x in numbers) and len(set(numbers)) == len(numbers)
+            assert conn.execute(text("SELECT district FROM users WHERE username = 'jiande'")).scalar() == JD
+        finally:
+            tx.rollback()

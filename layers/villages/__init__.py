@@ -85,4 +85,3 @@ register(
     ),
 )
 from layers.villages import dangerous as _dangerous  # noqa: F401,E402
-from layers.villages import governance as _governance  # noqa: F401,E402
