@@ -458,3 +458,53 @@ def test_the_demo_seeds_the_dangerous_houses_consistent_with_the_farmhouses(engi
             assert conn.execute(text("SELECT district FROM users WHERE username = 'jiande'")).scalar() == JD
         finally:
             tx.rollback()
+
+
+def test_the_analysis_brief_is_a_kept_pdf_with_the_months_figures(client, engine, world):
+    import pypdfium2
+
+    # A house of this test reported finished this month: it is among the month's figures.
+    r = client.post(BASE, headers=world["jd"], json=house(world, 500, stage_on=None, year=today().year))
+    hid = r.json()["id"]
+    on = today()
+    r = client.post(
+        f"{BASE}/{hid}/reports", headers=world["jd"], json={"stage": "completed", "reported_on": on.isoformat()}
+    )
+    assert r.status_code == 201, r.text
+    month = on.strftime("%Y-%m")
+    # A county makes its own brief only; the city may make the city's.
+    r = client.post(f"{BASE}/briefs", headers=world["jd"], json={"month": month, "district": CA})
+    assert r.status_code == 403 and r.json()["code"] == "out_of_scope"
+    r = client.post(f"{BASE}/briefs", headers=world["jd"], json={"month": "2026-13"})
+    assert r.status_code == 422 and r.json()["field"] == "month"
+    r = client.post(f"{BASE}/briefs", headers=world["jd"], json={"month": month, "district": JD})
+    assert r.status_code == 201, r.text
+    brief = r.json()
+    f = brief["figures"]
+    with engine.connect() as conn:
+        total, governed = conn.execute(
+            text("""SELECT count(*), count(*) FILTER (WHERE s.done) FROM vil_dangerous d
+                     JOIN vil_danger_options s ON s.kind = 'stage' AND s.code = d.stage WHERE d.district = :d"""),
+            {"d": JD},
+        ).one()
+        reports = conn.execute(
+            text("""SELECT count(*) FROM vil_danger_reports WHERE district = :d
+                     AND to_char(reported_on, 'YYYY-MM') = :m"""),
+            {"d": JD, "m": month},
+        ).scalar()
+    assert (f["stock"]["total"], f["stock"]["governed"], f["reports_total"]) == (total, governed, reports)
+    pdf = client.get(brief["url"], headers=world["jd"])
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    doc = pypdfium2.PdfDocument(pdf.content)
+    words = "".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
+    assert "农村危房治理分析简报" in words and "建德市" in words and f"共登记农村危房 {total} 处" in words
+    # Kept: listed, and not visible to another county.
+    listed = client.get(f"{BASE}/briefs", headers=world["jd"]).json()["items"]
+    assert brief["id"] in [b["id"] for b in listed]
+    assert client.get(brief["url"], headers=world["ca"]).status_code == 404
+    assert brief["id"] not in [b["id"] for b in client.get(f"{BASE}/briefs", headers=world["ca"]).json()["items"]]
+    # The city-wide brief is for the city's accounts; the map is an SVG with the houses.
+    r = client.post(f"{BASE}/briefs", headers=world["city"], json={"month": month})
+    assert r.status_code == 201 and r.json()["district"] is None, r.text
+    svg = client.get(f"{BASE}/map.svg", headers=world["jd"])
+    assert svg.status_code == 200 and svg.text.startswith("<svg") and svg.text.count("<circle") > 4
