@@ -311,6 +311,8 @@ def test_governance_reports_move_a_house_forward_and_are_counted(client, engine,
     hid = r.json()["id"]
     before = client.get(f"{BASE}/reports/statistics", headers=world["jd"]).json()
     base_n = sum(x["reports"] for x in before["rows"] if x["district"] == JD)
+    only_difficult = {"difficult": "true"}
+    before_d = client.get(f"{BASE}/reports/statistics", headers=world["jd"], params=only_difficult).json()
     url = f"{BASE}/{hid}/reports"
     on = today()
     assert (
@@ -345,6 +347,9 @@ def test_governance_reports_move_a_house_forward_and_are_counted(client, engine,
     assert {x["district"] for x in after["rows"]} <= {JD}  # the county sees its own figures only
     mine = next(x for x in after["rows"] if x["district"] == JD)
     assert mine["reports"] == base_n + 3 and mine["months"][on.month - 1] >= 3
+    # Not a family in difficulty: the separate count of those does not move.
+    after_d = client.get(f"{BASE}/reports/statistics", headers=world["jd"], params=only_difficult).json()
+    assert [x["reports"] for x in after_d["rows"]] == [x["reports"] for x in before_d["rows"]]
     # The overview of the governance year 2038: this house, finished.
     ov = client.get(f"{BASE}/overview", headers=world["jd"], params={"year": 2038}).json()
     assert ov["this_year"]["total"] >= 1 and ov["this_year"]["done"] >= 1

@@ -730,7 +730,19 @@ def export_dangerous(
     return Response(export_xlsx(rows, names_of(conn)), media_type=XLSX, headers={"Content-Disposition": disposition})
 
 
-@router.post("/import", summary="导入危房档案（Excel；mode=dry_run 试导入，commit 全部通过才导入；仅本区县）")
+IMPORT_DOC = (
+    "第 1 个工作表，第 1 行为表头，列名如下（顺序不限，多余的列忽略；* 为必填）："
+    + "、".join(t + ("*" if k in REQUIRED else "") for k, t in SHEET)
+    + "。治理方式、治理阶段、困难家庭类别填选项的中文名称（见 /options）；日期为 Excel 日期或 YYYY-MM-DD；"
+    "危房编号已存在的行更新该档案（区县不能改），否则新增。任一行有误则整批不导入，报告按 Excel 行号列出错误。"
+)
+
+
+@router.post(
+    "/import",
+    summary="导入危房档案（Excel；mode=dry_run 试导入，commit 全部通过才导入；仅本区县）",
+    description=IMPORT_DOC,
+)
 def import_dangerous(
     response: Response,
     file: UploadFile = File(...),

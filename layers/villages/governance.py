@@ -165,24 +165,23 @@ def overview(conn: Connection, year: int, difficult: bool | None) -> dict:
     }
 
 
-def report_statistics(conn: Connection, year: int, on: dt.date | None = None) -> dict:
+def report_statistics(conn: Connection, year: int, difficult: bool | None = None, on: dt.date | None = None) -> dict:
+    """``difficult``: the houses of families in difficulty only (true), the others only (false), all (None)."""
     on = on or today()
+    cond = {None: "true", True: "d.family IS NOT NULL", False: "d.family IS NULL"}[difficult]
+    reports = f"""vil_danger_reports r JOIN vil_dangerous d ON d.id = r.dangerous_id
+                  WHERE extract(year FROM r.reported_on) = :y AND {cond}"""
     months = conn.execute(
-        sa.text("""
-            SELECT district, extract(month FROM reported_on)::int AS m, count(*) AS n
-              FROM vil_danger_reports WHERE extract(year FROM reported_on) = :y GROUP BY 1, 2
-        """),
+        sa.text(
+            f"SELECT r.district, extract(month FROM r.reported_on)::int AS m, count(*) FROM {reports} GROUP BY 1, 2"
+        ),
         {"y": year},
     ).all()
     stages = conn.execute(
-        sa.text("""
-            SELECT district, stage, count(*) AS n FROM vil_danger_reports
-             WHERE extract(year FROM reported_on) = :y GROUP BY 1, 2
-        """),
-        {"y": year},
+        sa.text(f"SELECT r.district, r.stage, count(*) FROM {reports} GROUP BY 1, 2"), {"y": year}
     ).all()
     houses = conn.execute(
-        sa.text("""
+        sa.text(f"""
             SELECT d.district,
                    count(*) FILTER (WHERE NOT s.done AND coalesce(d.stage_on, d.appraised_on, d.created_at::date)
                                     < CAST(:on AS date) - :stall) AS stalled,
@@ -190,7 +189,7 @@ def report_statistics(conn: Connection, year: int, on: dt.date | None = None) ->
                        AS unreported,
                    count(*) AS planned
               FROM vil_dangerous d JOIN vil_danger_options s ON s.kind = 'stage' AND s.code = d.stage
-             WHERE d.year = :y GROUP BY 1
+             WHERE d.year = :y AND {cond} GROUP BY 1
         """),
         {"y": year, "on": on, "stall": STALL_DAYS},
     ).mappings()
@@ -211,7 +210,10 @@ def report_statistics(conn: Connection, year: int, on: dt.date | None = None) ->
             {"district": d, "months": p["months"], "reports": sum(p["months"]), "stages": p["stages"],
              "planned": x["planned"], "stalled": x["stalled"], "unreported": x["unreported"]}
         )  # fmt: skip
-    return {"year": year, "as_of": on.isoformat(), "stall_days": STALL_DAYS, "stage_names": names, "rows": rows}
+    return {
+        "year": year, "difficult": difficult, "as_of": on.isoformat(), "stall_days": STALL_DAYS,
+        "stage_names": names, "rows": rows,
+    }  # fmt: skip
 
 
 @router.post("/{house_id:int}/reports", status_code=201, summary="上报危房治理进度（到达某一治理阶段）")
@@ -239,8 +241,9 @@ def get_overview(
 @router.get("/reports/statistics", summary="危房治理上报统计：各区县逐月上报数、各阶段上报数、停滞与未上报")
 def get_report_statistics(
     year: int | None = Query(None, ge=2000, le=2100, title="年度", description="默认本年"),
+    difficult: bool | None = Query(None, title="困难家庭"),
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
     who.require(VIEW, "查看危房治理上报统计")
-    return report_statistics(conn, year or today().year)
+    return report_statistics(conn, year or today().year, difficult)

@@ -324,11 +324,13 @@ async function stats(pane, ctx) {
 
 async function dynamics(pane, ctx) {
   const holder = h("div");
-  const form = new Form([{ name: "year", label: "年度", type: "number", value: thisYear, min: 2000, max: 2100 }],
-    { submit: "查询", className: "filters", onSubmit: (v) => load(v.year) });
+  const form = new Form([
+    { name: "year", label: "年度", type: "number", value: thisYear, min: 2000, max: 2100 },
+    { name: "difficult", label: "仅困难家庭", type: "checkbox" },
+  ], { submit: "查询", className: "filters", onSubmit: (v) => load(v.year || thisYear, v.difficult) });
   pane.append(form.el, holder);
-  async function load(year) {
-    const d = await api(`${API}/reports/statistics`, { query: { year } });
+  async function load(year, difficult = false) {
+    const d = await api(`${API}/reports/statistics`, { query: { year, difficult: difficult ? true : null } });
     const el = h("div", { class: "chart", id: "chart-months" });
     holder.replaceChildren(
       h("p", { class: "note" }, `统计截至 ${d.as_of}；停滞：本年度治理任务中未完成且 ${d.stall_days} 天未推进的危房。`),
