@@ -16,12 +16,13 @@ Statements are built with SQLAlchemy Core on the source's table object; the only
 account's statistic holds only its district's rows (its answer has one district group, and its totals are its
 district's), an account with granted records counts those, and the city sees everything.
 
-**Speed (precomputed counts).** A city-wide count of a layer by district without a filter (「农房数」) is read from
+**Speed (precomputed counts).** A count of a layer by district without a filter (「农房数」) is read from
 ``thematic_district_counts`` (migration thm_0002): live rows per layer table and district, kept exact by the writes'
 own statement-level triggers, so it costs a few milliseconds however large the layer and right after any write
-(``precomputed`` in the answer says so). Every other statistic — sums, averages, ratios, filters, categories,
-townships, grids, a district account's (computed under its own row-level security), a table without the triggers —
-is computed from the rows.
+(``precomputed`` in the answer says so). The city reads every district's row; a district account reads its own
+districts' rows (thm_0003) when the table's read policy is the district check alone — a table with per-record grants
+(sites) or a public read would show it other rows too. Every other statistic — sums, averages, ratios, filters,
+categories, townships, grids, a granted account's, a table without the triggers — is computed from the rows.
 
 **Speed (cached, invalidated on write).** A statistic over 1,000,000 farmhouses by district is one aggregate that
 takes far longer than the 300 ms target when it must be computed. Answers are kept in a per-process LRU cache keyed
