@@ -519,13 +519,17 @@ def test_district_account_count_by_district_is_read_from_its_kept_counts(client,
             text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM districts WHERE name = :n) s"),
             {"n": district},
         ).one()
-        new = conn.execute(
-            text(
-                "INSERT INTO farmhouses (geom, code, district) SELECT ST_SetSRID(ST_MakePoint(:x, :y), 4326), "
-                "'THFH' || :t || i, :d FROM generate_series(1, 3) i RETURNING id"
-            ),
-            {"x": x, "y": y, "t": TAG.upper(), "d": district},
-        ).scalars().all()
+        new = (
+            conn.execute(
+                text(
+                    "INSERT INTO farmhouses (geom, code, district) SELECT ST_SetSRID(ST_MakePoint(:x, :y), 4326), "
+                    "'THFH' || :t || i, :d FROM generate_series(1, 3) i RETURNING id"
+                ),
+                {"x": x, "y": y, "t": TAG.upper(), "d": district},
+            )
+            .scalars()
+            .all()
+        )
     try:
         answer = client.get(f"{A}/{slug('kept-fh')}/data", headers=staff).json()
         with engine.connect() as conn:
