@@ -84,3 +84,4 @@ register(
         order=49,
     ),
 )
+from layers.villages import provincial as _provincial  # noqa: F401,E402
