@@ -40,7 +40,7 @@ def _row(tag: str, i: int, **over) -> list[str]:
         "行政村": "小古城村",
         "地址": f"余杭区径山镇小古城村{i}号",
         "户主姓名": "王建国",
-        "户主身份证号": "33011019800101123X",
+        "户主身份证号": "330106198501011231",
         "层数": "3",
         "结构类型": "砖混",
         "建成年份": "1998",
@@ -92,7 +92,7 @@ def test_import_then_rerun_updates_and_never_duplicates(tmp_path, engine, tag):
     assert len(houses) == 5
     h = houses[_code(tag, 2)]
     assert (h.code, h.status, h.source, h.floors, h.structure) == (_code(tag, 2), "存量", "province", 3, "砖混")
-    assert h.owner_id_number == "33011019800101123X" and abs(h.lon - 119.852) < 1e-9 and h.lat == 30.38
+    assert h.owner_id_number == "330106198501011231" and abs(h.lon - 119.852) < 1e-9 and h.lat == 30.38
 
     again = import_provincial(path, "test-province")
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 5)
@@ -132,10 +132,11 @@ def test_bad_rows_refuse_the_whole_file_by_row_number(tmp_path, engine, tag):
         _row(tag, 4, 经度=""),
         _row(tag, 5, 建成年份="1850", 结构类型="钢结构"),
         _row(tag, 6, 户主身份证号="3301101980"),
+        _row(tag, 7, 户主身份证号="330106198501011232"),
     ]
     report = import_provincial(_write(tmp_path / "bad.csv", rows), "test-province")
     assert report["status"] == "refused" and report["code"] == "rows_refused"
-    assert report["refused_rows"] == 6
+    assert report["refused_rows"] == 7
     got = {(p["row"], p["field"], p["code"]) for p in report["problems"]}
     assert got == {
         (3, "层数", "not_a_number"),
@@ -145,6 +146,7 @@ def test_bad_rows_refuse_the_whole_file_by_row_number(tmp_path, engine, tag):
         (7, "建成年份", "out_of_range"),
         (7, "结构类型", "not_a_choice"),
         (8, "户主身份证号", "bad_format"),
+        (9, "户主身份证号", "bad_check_digit"),
     }
     assert any("苏州市" in p["message"] and "第 4 行" in p["message"] for p in report["problems"])
     assert _houses(engine, tag) == {}  # not even the good row
@@ -152,7 +154,7 @@ def test_bad_rows_refuse_the_whole_file_by_row_number(tmp_path, engine, tag):
         status, problems = conn.execute(
             text("SELECT status, problem_count FROM vil_provincial_imports WHERE id = :i"), {"i": report["id"]}
         ).one()
-    assert (status, problems) == ("refused", 6)
+    assert (status, problems) == ("refused", 7)
 
 
 def test_file_shape_problems_are_refused(tmp_path, engine, tag):

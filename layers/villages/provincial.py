@@ -16,7 +16,7 @@
   行政村     village                ≤ 50 characters
   地址       address                ≤ 200 characters
   户主姓名   owner_name             ≤ 50 characters
-  户主身份证号 owner_id_number      18 characters: 17 digits, then a digit or X
+  户主身份证号 owner_id_number      18 characters: 17 digits, then a digit or X (the GB 11643 check digit)
   层数       floors                 whole number 1–10
   结构类型   structure              砖混、砖木、框架、木结构、土木、石结构、其他
   建成年份   built_year             whole number 1900–2100
@@ -117,6 +117,13 @@ ATTRIBUTES = {
     "built_year": "built_year::bigint",
     "floor_area_m2": "floor_area_m2::double precision",
 }
+# GB 11643's check digit of a resident ID number (the 18th character), from its first 17 digits (shape checked first).
+ID_CHECK_DIGIT = "substr('10X98765432', ({}) % 11 + 1, 1)".format(
+    " + ".join(
+        f"substr(s.owner_id_number, {i + 1}, 1)::int * {w}"
+        for i, w in enumerate((7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2))
+    )
+)
 POINT = "ST_SetSRID(ST_MakePoint(s.lon::double precision, s.lat::double precision), 4326)"
 
 
@@ -197,6 +204,8 @@ def _checks(c: Column, present: bool) -> list[tuple[str, str, str]]:
                 f"应在 {c.minimum:g} 到 {c.maximum:g} 之间",
             )
         )
+    if c.field == "owner_id_number":
+        out.append((f"{ID_CHECK_DIGIT} <> substr({v}, 18, 1)", "bad_check_digit", "校验位不正确"))
     if c.choices:
         listed = ", ".join(f"'{x}'" for x in c.choices)
         out.append((f"{v} NOT IN ({listed})", "not_a_choice", "应为 " + "、".join(c.choices) + " 之一"))
