@@ -150,6 +150,7 @@ def test_bad_rows_refuse_the_whole_file_by_row_number(tmp_path, engine, tag):
     }
     assert any("苏州市" in p["message"] and "第 4 行" in p["message"] for p in report["problems"])
     assert _houses(engine, tag) == {}  # not even the good row
+    assert any(p["message"].endswith("：3301**1980") for p in report["problems"])  # personal data masked
     with engine.connect() as conn:
         status, problems = conn.execute(
             text("SELECT status, problem_count FROM vil_provincial_imports WHERE id = :i"), {"i": report["id"]}
@@ -219,3 +220,21 @@ def test_the_command_line(tmp_path, engine, tag, capsys):
     assert main(["villages", "import-provincial", str(bad)]) == 1
     assert "第 2 行「层数」应在 1 到 10 之间：0" in capsys.readouterr().err
     assert main(["villages", "import-provincial", str(tmp_path / "none.csv")]) == 2
+
+
+def test_the_reports_over_http(client, tmp_path, tag):
+    from tests.conftest import ADMIN, make_user
+
+    done = import_provincial(_write(tmp_path / "http.csv", [_row(tag, 1)]), "test-province")
+    refused = import_provincial(_write(tmp_path / "http-bad.csv", [_row(tag, 2, 层数="0")]), "test-province")
+    listed = client.get("/api/villages/provincial/imports", params={"limit": 100}, headers=ADMIN)
+    assert listed.status_code == 200
+    runs = {r["id"]: r for r in listed.json()["imports"]}
+    assert runs[done["id"]]["status"] == "done" and runs[done["id"]]["inserted"] == 1
+    assert runs[refused["id"]]["status"] == "refused" and runs[refused["id"]]["problem_count"] == 1
+    one = client.get(f"/api/villages/provincial/imports/{refused['id']}", headers=ADMIN).json()
+    assert one["report"]["problems"][0]["field"] == "层数"
+    assert client.get("/api/villages/provincial/imports/999999999", headers=ADMIN).status_code == 404
+    assert client.get("/api/villages/provincial/imports").status_code == 401
+    contractor = make_user("prov-builder", ["construction_unit"])
+    assert client.get("/api/villages/provincial/imports", headers=contractor).status_code == 403

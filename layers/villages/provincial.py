@@ -46,13 +46,19 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
 import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
 from sqlalchemy import Connection
 
-from geo import audit
+from api.auth import Principal, principal
+from api.deps import db_read
+from api.errors import ApiError
+from geo import audit, personal
+from geo.bounds import ID_MAX
 from geo.modules import command, log_labels
 
 log_labels(
@@ -124,6 +130,7 @@ ID_CHECK_DIGIT = "substr('10X98765432', ({}) % 11 + 1, 1)".format(
         for i, w in enumerate((7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2))
     )
 )
+PERSONAL = {"owner_id_number": "id_number", "owner_name": "name"}
 POINT = "ST_SetSRID(ST_MakePoint(s.lon::double precision, s.lat::double precision), 4326)"
 
 
@@ -327,7 +334,10 @@ def run(conn: Connection, path: Path, actor: str) -> dict[str, Any]:
             for k in r.problems:
                 header_name, code_reason = reasons[k]
                 code, reason = code_reason.split("|", 1)
-                value = values.get(r.n, {}).get(BY_NAME[header_name].field)
+                field = BY_NAME[header_name].field
+                value = values.get(r.n, {}).get(field)
+                if field in PERSONAL and value:  # the report is read by others: personal data stays masked
+                    value = personal.mask(PERSONAL[field], value)
                 shown = f"：{value[:40]}" if value else ""
                 problems.append(
                     _problem(r.n + 1, header_name, code, f"第 {r.n + 1} 行「{header_name}」{reason}{shown}")
@@ -406,6 +416,46 @@ def import_provincial(path: str | Path, actor: str) -> dict[str, Any]:
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "problems"} | {"problems": report.get("problems", [])[:20]}
+
+
+router = APIRouter(prefix="/api/villages/provincial", tags=["villages"])
+RUN_COLUMNS = (
+    "id, file_name, file_sha256, actor, started_at, finished_at, status, rows, inserted, updated, unchanged, "
+    "problem_count"
+)
+
+
+@router.get("/imports", summary="省农房存量数据的导入记录")
+def list_imports(
+    limit: Annotated[int, Query(ge=1, le=100, title="条数")] = 20,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
+    """The latest runs of the importer, newest first (the counts; the whole report by ``/imports/{id}``)."""
+    who.require("farmhouse.import", "查看省农房数据导入记录")
+    rows = conn.execute(
+        sa.text(f"SELECT {RUN_COLUMNS} FROM vil_provincial_imports ORDER BY id DESC LIMIT :n"), {"n": limit}
+    ).mappings()
+    return {"imports": [dict(r) for r in rows]}
+
+
+@router.get("/imports/{import_id}", summary="一次导入的报告")
+def get_import(
+    import_id: Annotated[int, PathParam(ge=1, le=ID_MAX, title="导入记录 ID")],
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
+    who.require("farmhouse.import", "查看省农房数据导入记录")
+    row = (
+        conn.execute(
+            sa.text(f"SELECT {RUN_COLUMNS}, report FROM vil_provincial_imports WHERE id = :i"), {"i": import_id}
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise ApiError(404, "not_found", f"导入记录 {import_id} 不存在。", "import_id")
+    return dict(row)
 
 
 def _import_command(args: argparse.Namespace) -> int:
