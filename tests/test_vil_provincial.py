@@ -133,10 +133,11 @@ def test_bad_rows_refuse_the_whole_file_by_row_number(tmp_path, engine, tag):
         _row(tag, 5, 建成年份="1850", 结构类型="钢结构"),
         _row(tag, 6, 户主身份证号="3301101980"),
         _row(tag, 7, 户主身份证号="330106198501011232"),
+        _row(tag, 8, 区县="建德市"),  # a point of 余杭区
     ]
     report = import_provincial(_write(tmp_path / "bad.csv", rows), "test-province")
     assert report["status"] == "refused" and report["code"] == "rows_refused"
-    assert report["refused_rows"] == 7
+    assert report["refused_rows"] == 8
     got = {(p["row"], p["field"], p["code"]) for p in report["problems"]}
     assert got == {
         (3, "层数", "not_a_number"),
@@ -147,6 +148,7 @@ def test_bad_rows_refuse_the_whole_file_by_row_number(tmp_path, engine, tag):
         (7, "结构类型", "not_a_choice"),
         (8, "户主身份证号", "bad_format"),
         (9, "户主身份证号", "bad_check_digit"),
+        (10, "区县", "district_mismatch"),
     }
     assert any("苏州市" in p["message"] and "第 4 行" in p["message"] for p in report["problems"])
     assert _houses(engine, tag) == {}  # not even the good row
@@ -155,7 +157,7 @@ def test_bad_rows_refuse_the_whole_file_by_row_number(tmp_path, engine, tag):
         status, problems = conn.execute(
             text("SELECT status, problem_count FROM vil_provincial_imports WHERE id = :i"), {"i": report["id"]}
         ).one()
-    assert (status, problems) == ("refused", 7)
+    assert (status, problems) == ("refused", 8)
 
 
 def test_file_shape_problems_are_refused(tmp_path, engine, tag):

@@ -11,7 +11,8 @@
   ========== ================= ==== ===========================================================================
   农房编码   provincial_code   yes  浙江省农房编码: "33", 4 digits (the rest of the county's division code), then
                                     6 to 26 digits or capital letters; unique in the file
-  区县       district          yes  one of Hangzhou's 13 districts and counties (上城区 … 建德市)
+  区县       district          yes  one of Hangzhou's 13 districts and counties (上城区 … 建德市); the point must
+                                    lie in it or within 50 m of its boundary (the core's rule, geo.layer.districting)
   乡镇街道   township               ≤ 50 characters
   行政村     village                ≤ 50 characters
   地址       address                ≤ 200 characters
@@ -59,6 +60,8 @@ from api.deps import db_read
 from api.errors import ApiError
 from geo import audit, personal
 from geo.bounds import ID_MAX
+from geo.layer.bulk import BULK_MIN_ROWS, LOAD_SETTINGS
+from geo.layer.districting import TOLERANCE_M
 from geo.modules import command, log_labels
 
 log_labels(
@@ -130,6 +133,15 @@ ID_CHECK_DIGIT = "substr('10X98765432', ({}) % 11 + 1, 1)".format(
         for i, w in enumerate((7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2))
     )
 )
+# The point must lie in its district or within the core's tolerance of its boundary (geo.layer.districting's rule),
+# tested against the districts cut into small pieces (``prov_districts``, GiST-indexed) — only for well-formed points.
+PT = "ST_SetSRID(ST_MakePoint(s.lon::double precision, s.lat::double precision), 4326)"
+OUTSIDE_DISTRICT = f"""CASE WHEN s.lon ~ '{NUM}' AND s.lat ~ '{NUM}' AND s.lon::numeric BETWEEN 118 AND 121
+    AND s.lat::numeric BETWEEN 29 AND 31 THEN
+    NOT EXISTS (SELECT 1 FROM prov_districts d WHERE d.name = s.district AND ST_Intersects(d.g, {PT}))
+    AND NOT EXISTS (SELECT 1 FROM prov_districts d WHERE d.name = s.district
+                    AND ST_DWithin(ST_Transform(d.g, 4549), ST_Transform({PT}, 4549), {TOLERANCE_M}))
+    ELSE false END"""
 PERSONAL = {"owner_id_number": "id_number", "owner_name": "name"}
 POINT = "ST_SetSRID(ST_MakePoint(s.lon::double precision, s.lat::double precision), 4326)"
 
@@ -219,6 +231,13 @@ def _checks(c: Column, present: bool) -> list[tuple[str, str, str]]:
     if c.field == "district":
         out.append(
             (f"NOT EXISTS (SELECT 1 FROM vil_counties k WHERE k.district = {v})", "not_a_district", "不是杭州市的区县")
+        )
+        out.append(
+            (
+                OUTSIDE_DISTRICT,
+                "district_mismatch",
+                f"与经纬度不符（该点不在此区县内，也不在其边界 {TOLERANCE_M:g} 米内）",
+            )
         )
     if c.field == "provincial_code":
         out.append(("s.dup > 1", "duplicate_code", "在文件中重复出现（与前面的行重复）"))
@@ -325,6 +344,15 @@ def run(conn: Connection, path: Path, actor: str) -> dict[str, Any]:
     if rows == 0:
         raise ProvincialRefused(_refusal("empty_file", "文件中没有数据行。", **counts))
     conn.execute(sa.text("ANALYZE prov_stage"))
+    conn.execute(sa.text("DROP TABLE IF EXISTS pg_temp.prov_districts"))
+    conn.execute(
+        sa.text(
+            "CREATE TEMP TABLE prov_districts ON COMMIT DROP AS "
+            "SELECT name, ST_Subdivide(geom, 128) AS g FROM districts WHERE deleted_at IS NULL"
+        )
+    )
+    conn.execute(sa.text("CREATE INDEX ON prov_districts USING gist (g)"))
+    conn.execute(sa.text("ANALYZE prov_districts"))
     sql, reasons = validation_sql(staged)
     found = conn.execute(sa.text(sql)).all()
     if found:
@@ -351,6 +379,9 @@ def run(conn: Connection, path: Path, actor: str) -> dict[str, Any]:
             "WHERE f.deleted_at IS NOT NULL"
         )
     ).scalar_one()
+    if rows >= BULK_MIN_ROWS:  # as the core's bulk loads: the trigram index's entries merged in large batches
+        for name, value in LOAD_SETTINGS.items():
+            conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
     merged = conn.execute(sa.text(merge_sql(staged)), {"actor": actor}).one()
     by_district = dict(
         conn.execute(sa.text("SELECT district, count(*) FROM prov_stage GROUP BY district ORDER BY district")).all()
