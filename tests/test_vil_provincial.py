@@ -207,6 +207,11 @@ def test_a_provincial_code_taken_as_another_houses_code_is_refused(tmp_path, eng
         )
     r = import_provincial(_write(tmp_path / "taken.csv", [_row(tag, 9)]), "test-province")
     assert r["status"] == "refused" and r["problems"][0]["code"] == "code_taken"
+    # Once that house is known by its provincial code, the same row updates it.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE farmhouses SET provincial_code = code WHERE code = :c"), {"c": _code(tag, 9)})
+    r = import_provincial(_write(tmp_path / "taken.csv", [_row(tag, 9)]), "test-province")
+    assert (r["status"], r["inserted"], r["updated"]) == ("done", 0, 1)
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM farmhouses WHERE code = :c"), {"c": _code(tag, 9)})
 

@@ -76,6 +76,10 @@ def test_the_interface_needs_the_role(client, houses):
         headers=clerk,
     )
     assert r.status_code == 403
+    from geo import modules
+
+    declared = modules.permissions()
+    assert declared["realestate.lookup"][1] == declared["realestate.register"][1] == "智慧村镇"
     spec = client.get("/api/openapi.json").json()
     assert {"post"} <= set(spec["paths"]["/api/villages/realestate/lookup"])
     assert "put" in spec["paths"]["/api/villages/realestate/farmhouses/{fid}/registration"]

@@ -244,7 +244,8 @@ def _checks(c: Column, present: bool) -> list[tuple[str, str, str]]:
         out.append(
             (
                 "EXISTS (SELECT 1 FROM farmhouses f WHERE f.code = s.provincial_code AND f.deleted_at IS NULL "
-                "AND f.provincial_code IS DISTINCT FROM s.provincial_code)",
+                "AND f.provincial_code IS DISTINCT FROM s.provincial_code) "
+                "AND NOT EXISTS (SELECT 1 FROM farmhouses g WHERE g.provincial_code = s.provincial_code)",
                 "code_taken",
                 "已被另一处农房用作农房编号",
             )
