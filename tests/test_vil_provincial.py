@@ -186,6 +186,15 @@ def test_field_names_extra_columns_and_deleted_houses(tmp_path, engine, tag):
     path = _write(tmp_path / "min.csv", rows, header=header, bom=False)
     r = import_provincial(path, "test-province")
     assert r["status"] == "done" and r["inserted"] == 3 and r["ignored_columns"] == ["备注"]
+    quoted = tmp_path / "quoted.csv"  # a quoted empty field is blank as an unquoted one
+    quoted.write_text(f'农房编码,区县,户主姓名,经度,纬度\n{_code(tag, 7)},建德市,"",119.28,29.45\n', encoding="utf-8")
+    assert import_provincial(quoted, "test-province")["inserted"] == 1
+    with engine.connect() as conn:
+        owner = conn.execute(text("SELECT owner_name FROM farmhouses WHERE provincial_code = :c"), {"c": _code(tag, 7)})
+        assert owner.scalar_one() is None
+    blank_code = tmp_path / "blank.csv"
+    blank_code.write_text('农房编码,区县,经度,纬度\n"",建德市,119.28,29.45\n', encoding="utf-8")
+    assert import_provincial(blank_code, "test-province")["problems"][0]["code"] == "required"
     houses = _houses(engine, tag)
     gone = houses[_code(tag, 0)]
     with engine.begin() as conn:

@@ -315,7 +315,9 @@ def _copy(conn: Connection, path: Path, staged: list[str]) -> tuple[int, str]:
     cols = ", ".join(staged)
     try:
         with raw.cursor() as cur:
-            with cur.copy(f"COPY prov_stage ({cols}) FROM STDIN (FORMAT csv, HEADER true, ENCODING 'UTF8')") as cp:
+            # FORCE_NULL: a quoted empty field ("") is blank too, as an unquoted one.
+            sql = f"COPY prov_stage ({cols}) FROM STDIN (FORMAT csv, HEADER true, ENCODING 'UTF8', FORCE_NULL ({cols}))"
+            with cur.copy(sql) as cp:
                 with path.open("rb") as f:
                     while chunk := f.read(CHUNK):
                         digest.update(chunk)
