@@ -85,3 +85,5 @@ register(
     ),
 )
 from layers.villages import dangerous as _dangerous  # noqa: F401,E402
+from layers.villages import provincial as _provincial  # noqa: F401,E402
+from layers.villages import realestate as _realestate  # noqa: F401,E402
