@@ -159,6 +159,8 @@ def test_the_city_reads_the_overview_and_an_administrator_unmasks(browser, serve
         total, difficult = conn.execute(text("SELECT count(*), count(family) FROM vil_dangerous")).one()
     expect(page.locator("#fig-total b")).to_have_text(f"{total:,}")
     expect(page.locator("#fig-difficult b")).to_have_text(f"{difficult:,}")
+    expect(page.locator("#fig-pct b")).not_to_contain_text("NaN")
+    expect(page.locator("[data-tab=options]")).to_have_count(0)  # the lists are the administrators'
     assert page.locator("#map").evaluate("img => img.complete && img.naturalWidth > 0")
     # Only the families in difficulty: counted separately.
     page.locator("input[name=difficult]").check()
@@ -181,6 +183,24 @@ def test_the_city_reads_the_overview_and_an_administrator_unmasks(browser, serve
     expect(page.locator("#owner")).to_contain_text("陆**")
     page.locator("#unmask").click()
     expect(page.locator("#owner")).to_contain_text("陆小凤")
+    page.keyboard.press("Escape")
+    # A new category of families in difficulty, configured on the page, stored and offered at once.
+    page.locator("[data-tab=options]").click()
+    page.locator("#add-family").click()
+    dlg = page.locator("dialog")
+    code = "fam" + accounts["tag"].lower()
+    dlg.locator("input[name=code]").fill(code)
+    dlg.locator("input[name=name]").fill(f"因病致困{accounts['tag']}")
+    dlg.locator("button[type=submit]").click()
+    expect(page.locator("#toast")).to_contain_text("已保存")
+    expect(page.locator("table", has_text=f"因病致困{accounts['tag']}")).to_be_visible()
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                text("SELECT name FROM vil_danger_options WHERE kind = 'family' AND code = :c"), {"c": code}
+            ).scalar()
+            == f"因病致困{accounts['tag']}"
+        )
     with engine.connect() as conn:
         assert (
             conn.execute(

@@ -21,6 +21,7 @@ const TABS = [
   ["archive", "危房档案", "farmhouse.view", archive],
   ["stats", "统计分析", "farmhouse.view", stats],
   ["dynamics", "治理动态", "farmhouse.view", dynamics],
+  ["options", "选项配置", "danger.options", optionsTab],
 ];
 
 function matcher(patterns) {
@@ -78,7 +79,8 @@ async function overview(pane) {
     const d = await api(`${API}/overview`, { query });
     const s = d.stock;
     const t = d.this_year;
-    const fig = (value, label, id) => h("div", { class: "figure", id }, h("b", {}, num(value)), h("span", {}, label));
+    const fig = (value, label, id) => h("div", { class: "figure", id },
+      h("b", {}, typeof value === "string" ? value : num(value)), h("span", {}, label));
     const charts = [h("div", { class: "chart", id: "chart-districts" }), h("div", { class: "chart", id: "chart-stages" })];
     const mapQuery = new URLSearchParams(v.difficult ? { difficult: "true" } : {}).toString();
     holder.replaceChildren(
@@ -88,7 +90,7 @@ async function overview(pane) {
         fig(s.governed, "已完成治理", "fig-governed"), fig(s.difficult, "其中困难家庭", "fig-difficult")),
       h("h3", {}, `${d.year}年度治理`),
       h("div", { class: "figures" },
-        fig(t.total, "本年度治理任务", "fig-year"), fig(t.done, "已完成"), fig(t.done_pct === null ? "—" : `${t.done_pct}%`, "完成率")),
+        fig(t.total, "本年度治理任务", "fig-year"), fig(t.done, "已完成"), fig(t.done_pct === null ? "—" : `${t.done_pct}%`, "完成率", "fig-pct")),
       h("div", { class: "charts" }, charts),
       h("h3", {}, "危房分布"),
       h("img", { class: "mapimg", id: "map", alt: "危房分布图", src: `${API}/map.svg${mapQuery ? `?${mapQuery}` : ""}` }));
@@ -383,6 +385,41 @@ async function briefs(holder, ctx) {
     }
   };
   await render();
+}
+
+// -- the configurable lists (administrators) ------------------------------------------------------------------
+
+async function optionsTab(pane, ctx) {
+  const opts = await api(`${API}/options`);
+  ctx.options = opts;
+  const edit = (kind, o) => {
+    const fields = [
+      ...(o ? [] : [{ name: "code", label: "编码（小写字母开头，字母、数字、下划线）", required: true }]),
+      { name: "name", label: "名称", value: o?.name, required: true },
+      { name: "seq", label: "顺序", type: "number", min: 1, max: 999, value: o?.seq ?? 10, required: true },
+      ...(kind === "stage" ? [{ name: "done", label: "到此阶段即治理完成", type: "checkbox", value: o?.done }] : []),
+      { name: "active", label: "启用", type: "checkbox", value: o ? o.active : true },
+    ];
+    formDialog(`${o ? "修改" : "新增"}${opts.kinds[kind]}`, fields, async (v) => {
+      const code = o ? o.code : v.code;
+      const body = { name: v.name, seq: v.seq, done: Boolean(v.done), active: v.active, version: o ? o.version : null };
+      await api(`${API}/options/${kind}/${encodeURIComponent(code)}`, { method: "PUT", body });
+      toast("已保存。");
+      pane.replaceChildren();
+      await optionsTab(pane, ctx);
+    });
+  };
+  for (const kind of Object.keys(opts.kinds)) {
+    pane.append(h("h3", {}, opts.kinds[kind]), table([
+      { label: "编码", render: (o) => o.code },
+      { label: "名称", render: (o) => o.name },
+      { label: "顺序", render: (o) => o.seq },
+      ...(kind === "stage" ? [{ label: "治理完成", render: (o) => (o.done ? "是" : "") }] : []),
+      { label: "状态", render: (o) => (o.active ? "启用" : "停用") },
+      { label: "", render: (o) => h("button", { type: "button", class: "btn small", onclick: () => edit(kind, o) }, "修改") },
+    ], opts[kind]), h("div", { class: "toolbar" },
+      h("button", { type: "button", class: "btn small", id: `add-${kind}`, onclick: () => edit(kind, null) }, `新增${opts.kinds[kind]}`)));
+  }
 }
 
 // -- routing ------------------------------------------------------------------------------------------------------
