@@ -225,6 +225,22 @@ def test_search_and_statistics_over_every_field(client, engine, world):
     one = by_code[rows[1]["code"]]
     assert one["户主姓名"] == "张**" and one["治理方式"] == "拆除重建" and one["困难家庭类别"] == "低保边缘户"
     assert "*" in one["身份证号"]
+    # An administrator (person.unmask) exports in clear, and the operation log says so.
+    r = client.get(f"{BASE}/export.xlsx", headers=ADMIN, params={"code": prefix, "owner": "张"})
+    assert r.status_code == 200, r.text
+    table = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert sorted(line[head.index("户主姓名")] for line in table[1:]) == ["张伟", "张小伟"]
+    with engine.connect() as conn:
+        logged = conn.execute(
+            text("""SELECT detail FROM audit_log WHERE action = 'unmask' AND layer = 'vil_dangerous'
+                     AND feature_id IS NULL ORDER BY id DESC LIMIT 1""")
+        ).scalar_one()
+    assert logged["export"] is True and logged["rows"] == 2
+    # The import template: the documented header, nothing else.
+    r = client.get(f"{BASE}/template.xlsx", headers=world["jd"])
+    from layers.villages.dangerous import SHEET
+
+    assert list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True)) == [tuple(t for _, t in SHEET)]
 
 
 def test_personal_data_is_shown_in_clear_only_with_the_permission_and_logged(client, engine, world):
