@@ -168,6 +168,7 @@ def test_the_modules_are_discovered_not_listed():
         "sewage.refresh_status",
         "sewage.refresh_month_values",
         "drawing_review.overdue_pins",
+        "villages.monthly_briefs",
     }
 
 

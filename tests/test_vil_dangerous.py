@@ -529,3 +529,27 @@ def test_the_analysis_brief_is_a_kept_pdf_with_the_months_figures(client, engine
     assert r.status_code == 201 and r.json()["district"] is None, r.text
     svg = client.get(f"{BASE}/map.svg", headers=world["jd"])
     assert svg.status_code == 200 and svg.text.startswith("<svg") and svg.text.count("<circle") > 4
+
+
+def test_the_monthly_job_makes_each_briefs_once(engine, world):
+    """The job of the 2nd makes the month before's briefs: the city's and one per district with houses; run again,
+    none (in a transaction rolled back)."""
+    from datetime import UTC, datetime
+
+    from layers.villages.briefs import monthly_briefs
+
+    with engine.connect() as conn:
+        tx = conn.begin()
+        try:
+            conn.execute(text("DELETE FROM vil_danger_briefs WHERE month = '2026-11-01'"))
+            districts = conn.execute(text("SELECT count(DISTINCT district) FROM vil_dangerous")).scalar()
+            out = monthly_briefs(conn, datetime(2026, 12, 1, 18, 30, tzinfo=UTC))
+            assert out == {"month": "2026-11", "briefs": districts + 1}
+            kept = conn.execute(
+                text("SELECT district, substr(pdf, 1, 4) FROM vil_danger_briefs WHERE month = '2026-11-01'")
+            ).all()
+            assert len(kept) == districts + 1 and None in {d for d, _ in kept}
+            assert all(bytes(head) == b"%PDF" for _, head in kept)
+            assert monthly_briefs(conn, datetime(2026, 12, 2, 3, 0, tzinfo=UTC))["briefs"] == 0
+        finally:
+            tx.rollback()

@@ -34,6 +34,7 @@ from geo import audit
 from geo.bounds import MONTH, Code, RecordId, Text
 from geo.divisions import DISTRICT_NAMES
 from geo.errors import Invalid, NotFound
+from geo.modules import job
 from layers.villages.dangerous import PREFIX, VIEW, names_of, today
 
 router = APIRouter()
@@ -282,6 +283,34 @@ def brief_pdf(f: dict, shapes: dict, made_on: dt.date) -> bytes:
     return buf.getvalue()
 
 
+def store_brief(
+    conn: Connection,
+    month: str,
+    district: str | None,
+    actor: str,
+    client: str | None = None,
+    user_id: int | None = None,
+) -> dict:
+    """Make the brief of ``month`` for ``district`` (None: the city) and keep it; logged."""
+    first, _ = month_range(month)
+    f = figures(conn, month, district)
+    pdf = brief_pdf(f, map_shapes(conn, district, None), today())
+    row = conn.execute(
+        sa.text(
+            "INSERT INTO vil_danger_briefs (month, district, figures, pdf, sha256, created_by, updated_by) "
+            "VALUES (:m, :d, CAST(:f AS jsonb), :pdf, :sha, :u, :u) RETURNING id, created_at"
+        ),
+        {"m": first, "d": district, "f": json.dumps(f, ensure_ascii=False, default=str), "pdf": pdf,
+         "sha": hashlib.sha256(pdf).hexdigest(), "u": actor},
+    ).one()  # fmt: skip
+    audit.record(
+        conn, actor, "brief", "vil_danger_briefs", row.id, None,
+        {"month": month, "district": district, "bytes": len(pdf)}, client, user_id=user_id,
+    )  # fmt: skip
+    return {"id": row.id, "month": month, "district": district, "created_at": row.created_at.isoformat(),
+            "url": f"{PREFIX}/briefs/{row.id}.pdf", "figures": f}  # fmt: skip
+
+
 def generate(conn: Connection, body: BriefIn, who: Principal) -> dict:
     district = body.district
     if district is not None and district not in DISTRICT_NAMES:
@@ -291,22 +320,26 @@ def generate(conn: Connection, body: BriefIn, who: Principal) -> dict:
     first, _ = month_range(body.month)
     if first > today():
         raise Invalid("future_month", "不能生成未来月份的简报。", "month")
-    f = figures(conn, body.month, district)
-    pdf = brief_pdf(f, map_shapes(conn, district, None), today())
-    row = conn.execute(
-        sa.text(
-            "INSERT INTO vil_danger_briefs (month, district, figures, pdf, sha256, created_by, updated_by) "
-            "VALUES (:m, :d, CAST(:f AS jsonb), :pdf, :sha, :u, :u) RETURNING id, created_at"
-        ),
-        {"m": first, "d": district, "f": json.dumps(f, ensure_ascii=False, default=str), "pdf": pdf,
-         "sha": hashlib.sha256(pdf).hexdigest(), "u": who.user},
-    ).one()  # fmt: skip
-    audit.record(
-        conn, who.user, "brief", "vil_danger_briefs", row.id, None,
-        {"month": body.month, "district": district, "bytes": len(pdf)}, who.client, user_id=who.user_id,
-    )  # fmt: skip
-    return {"id": row.id, "month": body.month, "district": district, "created_at": row.created_at.isoformat(),
-            "url": f"{PREFIX}/briefs/{row.id}.pdf", "figures": f}  # fmt: skip
+    return store_brief(conn, body.month, district, who.user, who.client, who.user_id)
+
+
+@job(cron="30 18 1 * *", title="危房治理分析简报（每月）")
+def monthly_briefs(conn: Connection, now: dt.datetime) -> dict:
+    """On the 2nd of each month (02:30 Beijing time) the briefs of the month before: the city's and one per district
+    with dangerous houses, each made once (a brief already kept for that month and district is not made again)."""
+    local = now.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    last = local.replace(day=1) - dt.timedelta(days=1)
+    month = last.strftime("%Y-%m")
+    districts = conn.execute(sa.text("SELECT DISTINCT district FROM vil_dangerous")).scalars().all()
+    made = []
+    for district in [None, *sorted(districts, key=lambda d: DISTRICT_NAMES.index(d) if d in DISTRICT_NAMES else 99)]:
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM vil_danger_briefs WHERE month = :m AND district IS NOT DISTINCT FROM :d"),
+            {"m": last.replace(day=1), "d": district},
+        ).first()
+        if exists is None:
+            made.append(store_brief(conn, month, district, "system")["id"])
+    return {"month": month, "briefs": len(made)}
 
 
 # -- routes --------------------------------------------------------------------------------------------------------
