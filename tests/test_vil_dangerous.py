@@ -299,6 +299,16 @@ def test_excel_import_is_all_or_nothing_and_scoped_to_the_county(client, engine,
     assert r.status_code == 422, r.text
     assert [(e["row"], e["code"]) for e in r.json()["detail"]["errors"]] == [(5, "out_of_scope")]
     assert stored(engine, f"WF{world['tag']}-02") == 0
+    # A code another county already uses (which this county does not see) is refused by its row number.
+    r = client.post(BASE, headers=world["ca"], json=house(world, 213, district=CA))
+    assert r.status_code == 201, r.text
+    taken = good + [sheet_row(world, 213)]
+    r = client.post(url, headers=world["jd"], params={"mode": "commit"}, files={"file": ("a.xlsx", xlsx(taken))})
+    assert r.status_code == 422, r.text
+    assert [(e["row"], e["code"]) for e in r.json()["detail"]["errors"]] == [(5, "duplicate")]
+    assert stored(engine, f"WF{world['tag']}-02") == 1  # 淳安县's own house only
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM vil_dangerous WHERE code = :c"), {"c": f"WF{world['tag']}-0213"})
     # A dry run checks and stores nothing; the commit stores all.
     r = client.post(url, headers=world["jd"], files={"file": ("a.xlsx", xlsx(good))})
     assert r.status_code == 200 and r.json()["valid"] and r.json()["created"] == 3, r.text

@@ -585,6 +585,11 @@ def import_xlsx(conn: Connection, content: bytes, commit: bool, who: Principal) 
                 {"row": number, "column": titles.get(column, column or None), "code": e.code,
                  "message": f"第 {number} 行：{e.message}"}
             )  # fmt: skip
+        except sa.exc.IntegrityError:
+            report["errors"].append(
+                {"row": number, "column": titles["code"], "code": "duplicate",
+                 "message": f"第 {number} 行：危房编号已被使用（可能属于其他区县），不能重复登记。"}
+            )  # fmt: skip
         except ApiError as e:
             report["errors"].append(
                 {"row": number, "column": titles.get(e.field or "", None), "code": e.code,
