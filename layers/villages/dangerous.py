@@ -45,9 +45,6 @@ from layers.persons import UNMASK
 PREFIX = "/api/villages/dangerous"
 VIEW, EDIT, IMPORT, EXPORT = "farmhouse.view", "farmhouse.edit", "farmhouse.import", "farmhouse.export"
 OPTIONS_EDIT = "danger.options"
-GRADES = ("A", "B", "C", "D")
-STRUCTURES = ("砖混", "砖木", "框架", "木结构", "土木", "石结构", "其他")
-FARMHOUSE_GOVERNANCE = ("未治理", "维修加固", "拆除重建", "拆除", "搬迁", "已治理")
 MASKED = {"owner_name": "name", "owner_id_number": "id_number", "owner_phone": "phone"}
 KINDS = {"method": "治理方式", "stage": "治理阶段", "family": "困难家庭类别"}
 PAGE_MAX = 200
@@ -160,9 +157,6 @@ class DangerIn(BaseModel):
     stage_on: Day() | None = Field(None, title="阶段日期")  # type: ignore[valid-type]
     year: Whole(2000, 2100) = Field(title="治理年度")  # type: ignore[valid-type]
     family: OptionCode | None = Field(None, title="困难家庭类别")  # type: ignore[valid-type]
-
-
-DangerNew = DangerIn
 
 
 class DangerUpdate(BaseModel):
@@ -552,7 +546,7 @@ def import_xlsx(conn: Connection, content: bytes, commit: bool, who: Principal) 
                     if data.get(k) is not None:
                         data[k] = str(data[k])
                 try:
-                    body = DangerNew.model_validate(data)
+                    body = DangerIn.model_validate(data)
                 except ValidationError as e:
                     err = e.errors()[0]
                     field = str(err["loc"][0]) if err.get("loc") else None
@@ -774,7 +768,7 @@ def template(who: Principal = Depends(principal)) -> Response:
 
 @router.post("", status_code=201, summary="录入一处危房（区县账号仅限本区县）")
 def create_dangerous(
-    body: DangerNew, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
+    body: DangerIn, who: Principal = Depends(principal), conn: Connection = Depends(db_write, scope="function")
 ) -> dict:
     who.require(EDIT, "录入危房档案")
     _require_district(who, body.district)
