@@ -161,7 +161,10 @@ def test_the_city_reads_the_overview_and_an_administrator_unmasks(browser, serve
     expect(page.locator("#fig-difficult b")).to_have_text(f"{difficult:,}")
     expect(page.locator("#fig-pct b")).not_to_contain_text("NaN")
     expect(page.locator("[data-tab=options]")).to_have_count(0)  # the lists are the administrators'
-    assert page.locator("#map").evaluate("img => img.complete && img.naturalWidth > 0")
+    # The distribution map (an SVG drawn by the server) loads.
+    page.wait_for_function(
+        "() => { const i = document.getElementById('map'); return i && i.complete && i.naturalWidth > 0; }"
+    )
     # Only the families in difficulty: counted separately.
     page.locator("input[name=difficult]").check()
     page.get_by_role("button", name="查看").click()
