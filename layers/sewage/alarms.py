@@ -39,6 +39,7 @@ from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit
 from geo.bounds import RecordId, Text
+from geo.divisions import DISTRICT_NAMES
 from geo.layer.registry import Attr
 from geo.modules import job, log_labels, permissions
 from geo.records import Link, RecordKind, register_kind, register_link
@@ -473,7 +474,15 @@ def list_alarms(
         by_state[st] += n
         if st != "已关闭":
             by_kind[kd] += n
-    return {"total": total, "items": [_json(r) for r in rows], "by_state": by_state, "open_by_kind": by_kind}
+    return {
+        "total": total,
+        "items": [_json(r) for r in rows],
+        "by_state": by_state,
+        "open_by_kind": by_kind,
+        "kinds": list(KINDS),
+        "states": list(STATES),
+        "districts": list(DISTRICT_NAMES),
+    }
 
 
 @router.get("/alarms/summary")

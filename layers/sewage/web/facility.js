@@ -79,4 +79,20 @@ async function main() {
   es.addEventListener("readings", (e) => add(JSON.parse(e.data).points));
 }
 
+// The facility's alarms not closed yet (alarms.py), refreshed every minute.
+async function alarms() {
+  const r = await fetch(`/api/sewage/alarms?plant_id=${plantId}&state=${encodeURIComponent("未关闭")}`, { credentials: "same-origin" });
+  if (!r.ok) return;
+  const body = await r.json();
+  $("alarms-link").href = `/sewage/alarms?plant_id=${plantId}`;
+  $("alarms").replaceChildren(...(body.items.length ? body.items.map((a) => {
+    const li = document.createElement("li");
+    li.textContent = `${new Date(a.opened_at).toLocaleString("zh-CN", { hour12: false })} ${a.kind}（${a.state}）：${a.message}`;
+    return li;
+  }) : [Object.assign(document.createElement("li"), { textContent: "无" })]));
+  $("alarms").dataset.count = String(body.items.length);
+}
+
 main();
+alarms();
+setInterval(alarms, 60_000);
