@@ -175,7 +175,7 @@ def upgrade() -> None:
         )
     """)
     op.execute("CREATE INDEX sewage_alarm_events_alarm_idx ON sewage_alarm_events (alarm_id, id)")
-    op.execute("ALTER TABLE sewage_plants ADD COLUMN open_alarms integer NOT NULL DEFAULT 0 CHECK (open_alarms >= 0)")
+    op.execute("ALTER TABLE sewage_plants ADD COLUMN open_alarms bigint NOT NULL DEFAULT 0 CHECK (open_alarms >= 0)")
     for table in ("sewage_alarms", "sewage_alarm_events", "sewage_limit_overrides"):
         install_scope_policy(table, "district")
     op.execute(f"GRANT SELECT ON sewage_limit_sets, sewage_limits, sewage_plant_limits TO {APP_ROLE}")
