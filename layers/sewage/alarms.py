@@ -26,6 +26,7 @@ meanwhile wait and are summed up in the next message.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -360,13 +361,19 @@ def _close(conn: Connection, alarm_id: int, at: datetime, actor: str, note: str)
 # -------------------------------------------------------------------------------------------------------- SMS
 
 RECIPIENTS_SQL = """
-SELECT DISTINCT u.id, u.phone FROM users u
+SELECT u.id, u.phone, array_agg(rp.permission) AS patterns FROM users u
 JOIN user_roles ur ON ur.user_id = u.id
 JOIN role_permissions rp ON rp.role = ur.role
 WHERE u.active AND u.phone IS NOT NULL AND u.district = :d
-  AND 'sewage.alarm' LIKE replace(replace(rp.permission, '%', '\\%'), '*', '%')
+GROUP BY u.id, u.phone
 ORDER BY u.id
 """
+
+
+def recipients(conn: Connection, district: str) -> list[tuple[int, str]]:
+    """The district's active accounts with a phone holding ``sewage.alarm`` (matched as the API matches it)."""
+    rows = conn.execute(sa.text(RECIPIENTS_SQL), {"d": district}).all()
+    return [(r.id, r.phone) for r in rows if any(fnmatchcase("sewage.alarm", p) for p in r.patterns)]
 
 
 def notify(conn: Connection, now: datetime, s: SewageAlarmSettings) -> int:
@@ -385,8 +392,8 @@ def notify(conn: Connection, now: datetime, s: SewageAlarmSettings) -> int:
     sent = 0
     for district, rows in by_district.items():
         ids = [r.id for r in rows]
-        recipients = conn.execute(sa.text(RECIPIENTS_SQL), {"d": district}).all() if district else []
-        if recipients:
+        to = recipients(conn, district) if district else []
+        if to:
             last = conn.execute(
                 sa.text("SELECT max(notified_at) FROM sewage_alarms WHERE district = :d AND sms_count > 0"),
                 {"d": district},
@@ -399,13 +406,13 @@ def notify(conn: Connection, now: datetime, s: SewageAlarmSettings) -> int:
                 f"【杭州市建委】污水设施告警：{district}新增告警{more}：{shown}。"
                 f"{now.astimezone(BEIJING):%m月%d日%H:%M}，请登录平台「污水设施告警」确认处理。"
             )
-            for user_id, phone in recipients:
+            for user_id, phone in to:
                 sms.gateway().send(conn, phone, body, SMS_PURPOSE, user_id)
-            sent += len(recipients)
-        note = f"短信通知 {len(recipients)} 人" if recipients else "该区县没有可接收短信的账号"
+            sent += len(to)
+        note = f"短信通知 {len(to)} 人" if to else "该区县没有可接收短信的账号"
         conn.execute(
             sa.text("UPDATE sewage_alarms SET notified_at = :now, sms_count = :n WHERE id = ANY(:ids)"),
-            {"now": now, "n": len(recipients), "ids": ids},
+            {"now": now, "n": len(to), "ids": ids},
         )
         for r in rows:
             _event(conn, r.id, district, now, "notified", SYSTEM, note)
@@ -452,6 +459,7 @@ def list_alarms(
     """The alarms the caller may see (newest first), filtered by district, kind, state (``未关闭``: 待处理 and
     已确认) or facility, with the total and the counts by state and kind of the filtered set."""
     who.require("sewage.view", "查看污水处理设施")
+    _choice(district, DISTRICT_NAMES, "district", "区县")
     _choice(kind, KINDS, "kind", "告警类型")
     _choice(state, (*STATES, "未关闭"), "state", "状态")
     where, args = ["p.deleted_at IS NULL"], {}
