@@ -31,15 +31,13 @@ register(
             Attr("commissioned_on", "投运日期", "date"),
             # From the online monitors' readings, every minute (layers/sewage/status.py): never written by clients.
             Attr("online_status", "在线状态", choices=ONLINE_STATUSES, filterable=True, read_only=True),
-            # Alarms not closed (layers/sewage/alarms.py), kept by the alarm job and the alarm actions.
-            Attr("open_alarms", "未关闭告警", "int", minimum=0, maximum=1_000, read_only=True),
         ),
         style=Style(
             color_by="online_status",
             colors={"正常": "#16a34a", "超标": "#dc2626", "离线": "#9ca3af", "故障": "#f59e0b"},
             radius=5,
         ),
-        popup=("name", "code", "district", "kind", "online_status", "open_alarms", "capacity_t_d", "process", "status"),
+        popup=("name", "code", "district", "kind", "online_status", "capacity_t_d", "process", "status"),
         view="sewage.view",
         edit="sewage.edit",
         order=55,

@@ -317,24 +317,7 @@ def evaluate(conn: Connection, now: datetime, settings: SewageAlarmSettings | No
             _close(conn, alarm_id, now, SYSTEM, "条件已消除，系统自动关闭")
             closed += 1
     sent = notify(conn, now, s)
-    recount(conn)
     return {"opened": opened, "closed": closed, "still_open": kept, "sms": sent}
-
-
-RECOUNT_SQL = """
-UPDATE sewage_plants p SET open_alarms = x.n
-FROM (
-    SELECT p.id, count(a.id) AS n FROM sewage_plants p LEFT JOIN sewage_alarms a ON a.plant_id = p.id AND a.active
-    WHERE p.deleted_at IS NULL {only} GROUP BY p.id
-) x
-WHERE p.id = x.id AND p.open_alarms IS DISTINCT FROM x.n
-"""
-
-
-def recount(conn: Connection, plant_id: int | None = None) -> int:
-    """Set ``sewage_plants.open_alarms`` (the one map's popup) where it changed: every facility, or one."""
-    only = "AND p.id = :p" if plant_id is not None else ""
-    return conn.execute(sa.text(RECOUNT_SQL.format(only=only)), {"p": plant_id}).rowcount
 
 
 def _event(conn: Connection, alarm_id: int, district: str | None, at: datetime, action: str, actor: str, note: str):
@@ -611,7 +594,6 @@ def close(
         raise ApiError(409, "alarm_closed", "该告警已关闭。", "state")
     now = conn.execute(sa.text("SELECT now()")).scalar_one()
     _close(conn, alarm_id, now, who.user, body.note)
-    recount(conn, a["plant_id"])
     audit.record(
         conn,
         who.user,

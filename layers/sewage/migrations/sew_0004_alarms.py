@@ -15,8 +15,6 @@
   facility, kind and code, opened by the job ``sewage.evaluate_alarms``, acknowledged with a note, closed by the
   job when the condition clears or by hand with a note; one open alarm per (facility, kind, code) at a time (a
   partial unique index). Its events are its history. Both carry the facility's district (row-level security).
-- ``sewage_plants.open_alarms``: the facility's alarms not closed, for the one map's popup (kept by the job and
-  the alarm actions; read-only for clients).
 """
 
 import csv
@@ -175,7 +173,6 @@ def upgrade() -> None:
         )
     """)
     op.execute("CREATE INDEX sewage_alarm_events_alarm_idx ON sewage_alarm_events (alarm_id, id)")
-    op.execute("ALTER TABLE sewage_plants ADD COLUMN open_alarms bigint NOT NULL DEFAULT 0 CHECK (open_alarms >= 0)")
     for table in ("sewage_alarms", "sewage_alarm_events", "sewage_limit_overrides"):
         install_scope_policy(table, "district")
     op.execute(f"GRANT SELECT ON sewage_limit_sets, sewage_limits, sewage_plant_limits TO {APP_ROLE}")
@@ -196,7 +193,6 @@ def downgrade() -> None:
         for perm in perms:
             op.execute(f"DELETE FROM role_permissions WHERE role = '{role}' AND permission = '{perm}'")
     op.execute("DROP TABLE IF EXISTS sewage_alarm_events, sewage_alarms")
-    op.execute("ALTER TABLE sewage_plants DROP COLUMN IF EXISTS open_alarms")
     op.execute("DROP VIEW IF EXISTS sewage_plant_limits")
     op.execute("DROP TABLE IF EXISTS sewage_limit_overrides")
     op.execute("DROP FUNCTION IF EXISTS sewage_limit_set(text, text, date)")
