@@ -218,6 +218,11 @@ def test_exceedance_opens_once_is_acknowledged_and_closes_with_sms(client, engin
     out = evaluate()
     assert out["opened"] >= 1
     (alarm,) = open_alarms(engine, p).values()
+    with engine.begin() as conn:
+        logged = conn.execute(
+            text("SELECT detail FROM audit_log WHERE action = 'sewage_alarm_evaluate' ORDER BY id DESC LIMIT 1")
+        ).scalar_one()
+    assert alarm["id"] in logged["opened"] and logged["sms"] >= 1
     assert (alarm["kind"], alarm["code"], alarm["state"], alarm["district"]) == ("超标", "w01018", "待处理", "淳安县")
     assert alarm["value"] == 70 and alarm["limit_value"] == 50 and "GB 18918-2002 表1" in alarm["message"]
     (msg,) = sms_to(engine, phone)

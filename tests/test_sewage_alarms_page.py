@@ -108,3 +108,62 @@ def test_clerk_acknowledges_and_closes_an_alarm(browser, server, engine):
     assert (ack, note, by) == ("已电话通知运维单位排查", "进水冲击已消除，出水恢复", user)
     context.close()
     assert errors == []
+
+
+def test_administrator_sets_a_facility_limit_on_its_page(browser, server, engine):
+    from playwright.sync_api import expect
+
+    admin = "sap-admin-" + uuid.uuid4().hex[:6]
+    make_user(admin, ["admin"])
+    reader = "sap-reader-" + uuid.uuid4().hex[:6]
+    make_user(reader, ["leader"])
+    p = make_plant(engine, district=DISTRICT, standard="一级B")
+
+    def session(username):
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
+        r = context.request.post(f"{server}/api/auth/login", data={"username": username, "password": TEST_PASSWORD})
+        assert r.ok, r.text()
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server}/sewage/{p['id']}")
+        return context, page, errors
+
+    # A reader sees the limits and their citations, without the means to change them.
+    context, page, errors = session(reader)
+    cod = page.locator("#limits tr[data-code=w01018]")
+    expect(cod).to_contain_text("60")
+    expect(cod).to_contain_text("GB 18918-2002 表1 一级标准B标准")
+    expect(cod).to_contain_text("已核实")
+    expect(page.locator("#limit-set")).to_have_text("（一级B）")
+    expect(page.locator("#limits tr[data-code=w21003]")).to_contain_text("15")  # ≤12 ℃ ammonia nitrogen
+    assert page.locator("#limits button.edit").count() == 0
+    context.close()
+    assert errors == []
+
+    context, page, errors = session(admin)
+    cod = page.locator("#limits tr[data-code=w01018]")
+    cod.locator("button.edit").click()
+    page.fill("#limit-form input[name=max]", "80")
+    page.click("#limit-ok")  # no reason
+    expect(page.locator("#limit-error")).to_be_visible()
+    page.fill("#limit-form textarea[name=reason]", "环评批复特许限值（测试）")
+    page.click("#limit-ok")
+    expect(cod).to_contain_text("是（标准值 60）：环评批复特许限值（测试）")
+    with engine.begin() as conn:
+        assert conn.execute(
+            text("SELECT max, updated_by FROM sewage_limit_overrides WHERE plant_id = :p AND code = 'w01018'"),
+            {"p": p["id"]},
+        ).one() == (80, admin)
+    cod.locator("button.reset").click()
+    expect(cod).not_to_contain_text("环评批复")
+    with engine.begin() as conn:
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM sewage_limit_overrides WHERE plant_id = :p"), {"p": p["id"]}
+            ).scalar_one()
+            == 0
+        )
+    context.close()
+    assert errors == []

@@ -55,7 +55,11 @@ SMS_PURPOSE = "sewage_alarm"
 permissions({"sewage.alarm": "处理污水设施告警"}, group="污水处理")
 log_labels(
     objects={"sewage_alarms": "污水设施告警"},
-    actions={"sewage_alarm_ack": "确认污水设施告警", "sewage_alarm_close": "关闭污水设施告警"},
+    actions={
+        "sewage_alarm_ack": "确认污水设施告警",
+        "sewage_alarm_close": "关闭污水设施告警",
+        "sewage_alarm_evaluate": "研判污水设施告警",
+    },
     purposes={SMS_PURPOSE: "污水设施告警通知"},
 )
 
@@ -281,6 +285,7 @@ def evaluate(conn: Connection, now: datetime, settings: SewageAlarmSettings | No
         ).all()
     )
     opened = closed = kept = 0
+    changed: dict[str, list[int]] = {"opened": [], "closed": []}
     for key, found in sorted(judged.items(), key=lambda kv: kv[0]):
         plant_id, kind, code = key
         if plant_id not in plants:
@@ -312,11 +317,16 @@ def evaluate(conn: Connection, now: datetime, settings: SewageAlarmSettings | No
             ).scalar()
             if new_id is not None:
                 _event(conn, new_id, plants[plant_id], now, "opened", SYSTEM, found["message"])
+                changed["opened"].append(new_id)
                 opened += 1
         elif alarm_id is not None:
             _close(conn, alarm_id, now, SYSTEM, "条件已消除，系统自动关闭")
+            changed["closed"].append(alarm_id)
             closed += 1
     sent = notify(conn, now, s)
+    if opened or closed or sent:
+        detail = {"opened": changed["opened"][:500], "closed": changed["closed"][:500], "sms": sent}
+        audit.record(conn, SYSTEM, "sewage_alarm_evaluate", "sewage_alarms", None, None, None, detail=detail)
     return {"opened": opened, "closed": closed, "still_open": kept, "sms": sent}
 
 
