@@ -257,6 +257,11 @@ def test_exceedance_opens_once_is_acknowledged_and_closes_with_sms(client, engin
     evaluate()
     (closed,) = [a for a in alarms(engine, p) if a["code"] == "w01018"]
     assert (closed["state"], closed["closed_by"]) == ("已关闭", "system")
+    # The facility's record page lists its alarms; the alarm has a record page of its own.
+    record = client.get(f"/api/records/sewage_plants/{p['id']}", headers=staff)
+    assert record.status_code == 200, record.text
+    assert record.text.count("超标") >= 2 and str(alarm["id"]) in record.text
+    assert client.get(f"/api/records/sewage_alarms/{alarm['id']}", headers=staff).status_code == 200
     detail = client.get(url, headers=staff).json()
     assert [e["action"] for e in detail["events"]] == ["opened", "notified", "acknowledged", "closed"]
     with engine.begin() as conn:
