@@ -347,12 +347,25 @@ def test_alarm_counts_on_the_thematic_map(engine):
     from geo.db import transaction
     from layers.sewage.alarms import THEMATIC_DEMO_MAPS
     from layers.thematic.declaration import check
+    from layers.thematic.engine import compute
 
     p = make_plant(engine, district="桐庐县")
-    feed(p, minutes_ago(1), {"w01018": 99.0})
+    q = make_plant(engine, district="桐庐县")
+    feed(p, minutes_ago(1), {"w01018": 99.0, "w01001": 13.5})  # COD and pH: two alarms
+    feed(q, minutes_ago(1), {"w21011": 4.0})  # total phosphorus: one
     evaluate()
+    with engine.begin() as conn:
+        expected = conn.execute(
+            text("SELECT count(*) FROM sewage_alarms WHERE active AND district = '桐庐县'")
+        ).scalar_one()
+        mine = conn.execute(
+            text("SELECT count(*) FROM sewage_alarms WHERE active AND plant_id IN (:p, :q)"),
+            {"p": p["id"], "q": q["id"]},
+        ).scalar_one()
+    assert mine == 3
     with transaction() as conn:
         decl, source = check(conn, dict(THEMATIC_DEMO_MAPS[0]))
         assert source.id == "sewage_alarms" and decl["filter"]["value"] is True
-        n = conn.execute(text("SELECT count(*) FROM sewage_alarms WHERE active AND district = '桐庐县'")).scalar_one()
-    assert n >= 1
+        answer = compute(conn, decl, source)
+    (tonglu,) = [g for g in answer["groups"] if g["name"] == "桐庐县"]
+    assert tonglu["value"] == tonglu["n"] == expected >= 3
