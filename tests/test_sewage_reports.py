@@ -315,3 +315,32 @@ def test_monthly_files_are_generated_kept_and_downloadable(client, world, engine
     assert r.status_code == 422
     r = client.post(f"{API}/templates/{t['id']}/files", headers=world["xihu2"], params={"month": f"{D:%Y-%m}"})
     assert r.status_code == 404  # not shared: not even visible
+
+
+def test_the_monthly_job_uses_the_owners_current_scope(client, world, engine):
+    """An owner moved to another district no longer gets files of the old district's facilities; a disabled owner
+    gets none; the other templates are still generated."""
+    a = world["a"]
+    tag = uuid.uuid4().hex[:6]
+    moved, gone = f"rep-moved-{tag}", f"rep-gone-{tag}"
+    ids = {}
+    for name in (moved, gone):
+        headers = make_user(name, ["district_staff"], district="西湖区")
+        r = client.post(
+            f"{API}/templates", headers=headers, json={"name": f"月报-{name}", "monthly": True, "spec": spec(a)}
+        )
+        assert r.status_code == 201, r.text
+        ids[name] = r.json()["id"]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET district = '滨江区' WHERE username = :u"), {"u": moved})
+        conn.execute(text("UPDATE users SET active = false WHERE username = :u"), {"u": gone})
+    job = next(j for j in modules.jobs() if j.id == "sewage.generate_monthly_reports")
+    first_next = (D.replace(day=28) + timedelta(days=4)).replace(day=1)
+    out = jobs.run(job, datetime(first_next.year, first_next.month, 1, 1, 30, tzinfo=UTC))
+    assert out["skipped"][ids[moved]] == "unknown_facility"
+    assert out["skipped"][ids[gone]] == "owner_cannot_view"
+    with engine.connect() as conn:
+        n = conn.execute(
+            text("SELECT count(*) FROM sewage_report_files WHERE template_id = ANY(:t)"), {"t": list(ids.values())}
+        ).scalar_one()
+    assert n == 0

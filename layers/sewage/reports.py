@@ -545,13 +545,25 @@ def month_spec(spec: dict, month: date) -> Spec:
     return Spec.model_validate({**spec, "start": month, "end": date(y, m, 1) - timedelta(days=1)})
 
 
-def generate(conn: Connection, tpl: dict, month: date, actor: str, now: datetime | None = None) -> dict:
-    """The template's workbook of ``month`` (computed on ``conn`` in the scope it states), kept as its file; a file
-    already kept for that month is replaced (the month's data may have come late)."""
+def generate(
+    conn: Connection,
+    tpl: dict,
+    month: date,
+    actor: str,
+    now: datetime | None = None,
+    owner_scope: scopes.Scope | None = None,
+) -> dict:
+    """The template's workbook of ``month``, kept as its file; a file already kept for that month is replaced (the
+    month's data may have come late). Computed in ``owner_scope`` when given (the file is then written as the
+    system: the monthly job), else in the scope ``conn`` states (the owner asking)."""
     spec = month_spec(tpl["spec"], month)
-    if spec.grain == "hour" and (spec.end - spec.start).days + 1 > MAX_DAYS["hour"]:
-        raise Invalid("period_too_long", "按小时汇总的模板不能按月生成。", "grain")
-    report = compute(conn, spec, now)
+    if owner_scope is not None:
+        scopes.apply(conn, owner_scope)
+    try:
+        report = compute(conn, spec, now)
+    finally:
+        if owner_scope is not None:
+            scopes.apply(conn, scopes.SYSTEM)
     title = f"{tpl['name']}（{month:%Y年%m月}）"
     data = workbook(report, title)
     filename = f"{tpl['name']}-{month:%Y%m}.xlsx"
@@ -612,14 +624,11 @@ def generate_monthly_reports(conn: Connection, now: datetime) -> dict:
             continue
         savepoint = conn.begin_nested()
         try:
-            scopes.apply(conn, owner.scope)
-            made.append(generate(conn, tpl, month, "system", now)["id"])
+            made.append(generate(conn, tpl, month, "system", now, owner.scope)["id"])
             savepoint.commit()
         except (Invalid, NotFound, Forbidden) as e:
             savepoint.rollback()
             skipped[tpl["id"]] = e.code
-        finally:
-            scopes.apply(conn, scopes.SYSTEM)
     return {"month": month.isoformat()[:7], "files": made, "skipped": skipped}
 
 

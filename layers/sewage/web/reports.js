@@ -96,6 +96,7 @@ function drawChart() {
     data: report.rows.filter((r) => r.plant_id === f.id).map((r) => r.values[key]),
   }));
   chart.setOption({
+    animation: false,
     tooltip: { trigger: "axis" },
     legend: { type: "scroll", top: 0 },
     grid: { left: 60, right: 20, top: 40, bottom: 40 },
@@ -191,10 +192,10 @@ async function templates() {
     h("td", {}, t.name), h("td", {}, t.kind_title), h("td", {}, t.owner), h("td", {}, t.shared ? "共享" : "仅自己"),
     h("td", {}, t.monthly ? "每月生成" : "—"), h("td", {}, String(t.files)),
     h("td", {},
-      h("button", { type: "button", class: "btn ghost small", "data-act": "load", onclick: () => { load(t.spec); preview(); } }, "载入"),
-      h("button", { type: "button", class: "btn ghost small", "data-act": "files", onclick: () => act(() => files(t)) }, "已生成文件"),
+      h("button", { type: "button", class: "btn small", "data-act": "load", onclick: () => { load(t.spec); preview(); } }, "载入"),
+      h("button", { type: "button", class: "btn small", "data-act": "files", onclick: () => act(() => files(t)) }, "已生成文件"),
       t.mine ? h("button", {
-        type: "button", class: "btn ghost small", "data-act": "generate",
+        type: "button", class: "btn small", "data-act": "generate",
         onclick: () => act(async () => {
           await api(`${API}/templates/${t.id}/files`, { method: "POST", query: { month: lastMonth() } });
           await templates();
@@ -202,7 +203,7 @@ async function templates() {
         }, "已生成上月报表"),
       }, "生成上月报表") : null,
       t.mine ? h("button", {
-        type: "button", class: "btn ghost small danger", "data-act": "delete",
+        type: "button", class: "btn small danger", "data-act": "delete",
         onclick: () => act(async () => {
           if (!confirm(`删除模板「${t.name}」及其已生成的报表？`)) return;
           await api(`${API}/templates/${t.id}`, { method: "DELETE", query: { version: t.version } });
