@@ -344,3 +344,57 @@ def test_the_monthly_job_uses_the_owners_current_scope(client, world, engine):
             text("SELECT count(*) FROM sewage_report_files WHERE template_id = ANY(:t)"), {"t": list(ids.values())}
         ).scalar_one()
     assert n == 0
+
+
+def test_a_total_row_over_the_facilities(client, world):
+    a, b = world["a"], world["b"]
+    body = spec(a, kind="flow", codes=[], plant_ids=[a["id"], b["id"]], total=True)
+    r = preview(client, ADMIN, body)
+    totals = {row["label"]: row for row in r["rows"] if row["plant_id"] is None}
+    assert list(totals) == [D.isoformat(), D1.isoformat()]
+    assert totals[D.isoformat()]["plant_name"] == "所选设施合计"
+    # Values weigh alike across facilities: (100 + 200 + 50 + 10) / 4; volumes add up: 720 + 10 × 3.6.
+    approx(totals[D.isoformat()]["values"], {"w00000.avg": 90, "w00000.max": 200, "w00000.min": 10, "w00000.sum": 756})
+    op = preview(client, ADMIN, {**body, "kind": "operation", "aggregations": []})
+    total = next(row["values"] for row in op["rows"] if row["plant_id"] is None and row["label"] == D.isoformat())
+    assert (total["data_hours"], total["expected_hours"], total["availability"], total["fault_hours"]) == (
+        3,
+        48,
+        6.25,
+        1,
+    )
+
+
+def test_flagged_readings_are_found_through_their_partial_index(engine, world):
+    """The operation report reads the readings only through ``sewage_readings_flagged`` (a partial index of the
+    flagged ones): never a scan of the readings."""
+    import json
+
+    from layers.sewage.reports import FLAGGED_SQL
+
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        conn.execute(text("SET LOCAL enable_bitmapscan = off"))
+        plan = conn.execute(
+            text("EXPLAIN (FORMAT JSON) " + FLAGGED_SQL),
+            {"plants": [world["a"]["id"]], "unit": "day", "lo": at(D, 0, 0), "hi": at(D1, 0, 0) + timedelta(days=1)},
+        ).scalar_one()
+        flagged = set(
+            conn.execute(
+                text(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "WHERE i.inhparent = 'sewage_readings_flagged'::regclass"
+                )
+            ).scalars()
+        )
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+    reads = []
+
+    def walk(node):
+        if node.get("Relation Name", "").startswith("sewage_readings"):
+            reads.append((node["Node Type"], node.get("Index Name")))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    assert reads and all(kind.startswith("Index") and name in flagged for kind, name in reads), reads

@@ -112,5 +112,10 @@ def test_preview_export_save_and_monthly_file(browser, server, engine):
     page.locator(f"#templates tr[data-name='{name}'] button[data-act=load]").click()
     expect(page.locator("#kind")).to_have_value("flow")
     expect(row.locator("td[data-key='w00000.sum']")).to_have_text("720")
+    # A total row over the chosen facilities (one here: the same volume).
+    page.check("#total")
+    page.click("#preview")
+    total = page.locator(f"#table tr[data-bucket='{D.isoformat()}']", has_text="所选设施合计")
+    expect(total.locator("td[data-key='w00000.sum']")).to_have_text("720")
     assert errors == []
     context.close()

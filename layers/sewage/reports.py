@@ -96,6 +96,7 @@ class Spec(BaseModel):
     grain: Literal["hour", "day", "week", "month"] = "day"
     start: Day()
     end: Day()
+    total: bool = False  # a 合计 row per bucket over the facilities
 
 
 class TemplateIn(BaseModel):
@@ -342,6 +343,7 @@ def compute(conn: Connection, spec: Spec, now: datetime | None = None) -> dict:
     lo, hi = bks[0].lo, bks[-1].hi
     args = {"plants": [p["id"] for p in plants], "unit": spec.grain, "lo": lo, "hi": hi}
     values: dict[tuple[int, datetime], dict[str, Any]] = {}
+    counts: dict[tuple[int, datetime], dict[str, tuple[int, float]]] = {}  # (n, sum) of the averages, for totals
 
     def put(plant_id: int, b: datetime, key: str, v: Any) -> None:
         values.setdefault((plant_id, _key(b)), {})[key] = v
@@ -359,6 +361,7 @@ def compute(conn: Connection, spec: Spec, now: datetime | None = None) -> dict:
             table = "hourly" if spec.grain == "hour" else "daily"
             for r in conn.execute(sa.text(STATS_SQL[table]), {**args, "codes": codes}):
                 put(r.plant_id, r.b, f"{r.code}.avg", r.total / r.n if r.n else None)
+                counts.setdefault((r.plant_id, _key(r.b)), {})[r.code] = (r.n, r.total)
                 put(r.plant_id, r.b, f"{r.code}.max", r.high)
                 put(r.plant_id, r.b, f"{r.code}.min", r.low)
         if any(c.aggregation == "sum" for c in columns):
@@ -370,24 +373,18 @@ def compute(conn: Connection, spec: Spec, now: datetime | None = None) -> dict:
             got = values.get((p["id"], _key(b.start)), {})
             if spec.kind == "operation":
                 expected = max(0, int((min(b.hi, now) - b.lo).total_seconds() // 3600))
-                data_hours = got.get("data_hours", 0)
-                got = {
-                    **{k: got.get(k, 0) for k, _, _ in OPERATION},
-                    "expected_hours": expected,
-                    "availability": round(100 * data_hours / expected, 2) if expected else None,
-                }
-            cells = {c.key: _round(got.get(c.key)) for c in columns}
-            rows.append(
-                {
-                    "plant_id": p["id"],
-                    "plant_code": p["code"],
-                    "plant_name": p["name"],
-                    "district": p["district"],
-                    "bucket": b.start.isoformat(),
-                    "label": b.label,
-                    "values": cells,
-                }
-            )
+                got = {**{k: got.get(k, 0) for k, _, _ in OPERATION}, "expected_hours": expected}
+                got["availability"] = _share(got["data_hours"], expected)
+            rows.append(_row(p["id"], p["code"], p["name"], p["district"], b, {c.key: got.get(c.key) for c in columns}))
+    if spec.total:
+        districts = sorted({p["district"] for p in plants}, key=DISTRICT_NAMES.index)
+        name = f"{spec.district}合计" if spec.district else "所选设施合计"
+        for b in bks:
+            of_bucket = [r["values"] for r in rows if r["bucket"] == b.start.isoformat()]
+            n = [counts.get((p["id"], _key(b.start)), {}) for p in plants]
+            rows.append(_row(None, "合计", name, "、".join(districts), b, _totals(columns, of_bucket, n)))
+    for r in rows:
+        r["values"] = {k: _round(v) for k, v in r["values"].items()}
     return {
         "kind": spec.kind,
         "title": KINDS[spec.kind],
@@ -399,6 +396,43 @@ def compute(conn: Connection, spec: Spec, now: datetime | None = None) -> dict:
         "columns": [c.__dict__ for c in columns],
         "rows": rows,
     }
+
+
+def _row(plant_id: int | None, code: str, name: str, district: str, b: Bucket, values: dict) -> dict:
+    return {
+        "plant_id": plant_id,
+        "plant_code": code,
+        "plant_name": name,
+        "district": district,
+        "bucket": b.start.isoformat(),
+        "label": b.label,
+        "values": values,
+    }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 2) if whole else None
+
+
+def _totals(columns: list[Column], rows: list[dict], counts: list[dict[str, tuple[int, float]]]) -> dict:
+    """One bucket's values over the facilities: averages weighted by the number of values, the highest maximum,
+    the lowest minimum, the sums and hours added up (availability: hours with data / expected hours)."""
+    out: dict[str, Any] = {}
+    for c in columns:
+        got = [r[c.key] for r in rows if r[c.key] is not None]
+        if c.aggregation == "avg":
+            pairs = [x[c.code] for x in counts if c.code in x]
+            n = sum(p[0] for p in pairs)
+            out[c.key] = sum(p[1] for p in pairs) / n if n else None
+        elif c.aggregation == "max":
+            out[c.key] = max(got, default=None)
+        elif c.aggregation == "min":
+            out[c.key] = min(got, default=None)
+        elif c.key != "availability":
+            out[c.key] = sum(got) if got else None
+    if any(c.key == "availability" for c in columns):
+        out["availability"] = _share(out["data_hours"] or 0, out["expected_hours"] or 0)
+    return out
 
 
 def _round(v: Any) -> Any:

@@ -63,6 +63,7 @@ function spec() {
     grain: $("grain").value,
     start: $("start").value,
     end: $("end").value,
+    total: $("total").checked,
   };
 }
 
@@ -71,6 +72,7 @@ function load(s) {
   $("grain").value = s.grain;
   $("start").value = s.start;
   $("end").value = s.end;
+  $("total").checked = Boolean(s.total);
   document.querySelector(`input[name=by][value=${s.district ? "district" : "plants"}]`).checked = true;
   for (const o of $("plants").options) o.selected = s.plant_ids.includes(Number(o.value));
   if (s.district) $("district").value = s.district;
@@ -89,11 +91,13 @@ function columnTitle(c) {
 function drawChart() {
   const key = $("chart-column").value;
   const labels = [...new Set(report.rows.map((r) => r.label))];
-  const series = report.facilities.map((f) => ({
-    name: f.name,
+  const lines = report.facilities.map((f) => [f.name, f.id]);
+  if (report.rows.some((r) => r.plant_id === null)) lines.push(["合计", null]);
+  const series = lines.map(([name, id]) => ({
+    name,
     type: report.kind === "operation" ? "bar" : "line",
     connectNulls: false,
-    data: report.rows.filter((r) => r.plant_id === f.id).map((r) => r.values[key]),
+    data: report.rows.filter((r) => r.plant_id === id).map((r) => r.values[key]),
   }));
   chart.setOption({
     animation: false,
