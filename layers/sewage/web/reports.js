@@ -241,7 +241,15 @@ async function start() {
   $("login").hidden = true;
   $("app").hidden = false;
   const me = await api("/api/auth/me");
-  $("whoami").textContent = me.authenticated ? `${me.display_name || me.user}（${me.scope}）` : "";
+  if (me.authenticated) {
+    $("whoami").textContent = `${me.display_name || me.user}（${me.scope}）`;
+  } else {
+    // A visitor who may read (make run's anonymous role): sign in to save templates.
+    $("whoami").replaceChildren(h("button", {
+      type: "button", class: "btn small", id: "show-login",
+      onclick: () => { $("login").hidden = !$("login").hidden; },
+    }, "登录以保存模板"));
+  }
   fillSelect($("kind"), Object.entries(opts.kinds));
   fillSelect($("grain"), Object.entries(opts.grains), "day");
   const groups = {};
