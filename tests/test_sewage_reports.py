@@ -398,3 +398,27 @@ def test_flagged_readings_are_found_through_their_partial_index(engine, world):
 
     walk(plan[0]["Plan"])
     assert reads and all(kind.startswith("Index") and name in flagged for kind, name in reads), reads
+
+
+def test_a_template_the_city_shares_is_read_by_every_district_but_not_its_files(client, world, engine):
+    city = make_user(f"rep-city-{uuid.uuid4().hex[:6]}", ["city_supervisor"])
+    a = world["a"]
+    body = spec(a, kind="flow", codes=[], plant_ids=[], district="西湖区")
+    r = client.post(f"{API}/templates", headers=city, json={"name": "全市共享水量表", "shared": True, "spec": body})
+    assert r.status_code == 201, r.text
+    t = r.json()
+    assert t["district"] is None
+    r = client.post(f"{API}/templates/{t['id']}/files", headers=city, params={"month": f"{D:%Y-%m}"})
+    assert r.status_code == 201, r.text
+    for district in ("xihu", "binjiang"):
+        items = client.get(f"{API}/templates", headers=world[district]).json()["items"]
+        assert t["id"] in [x["id"] for x in items]
+        files = client.get(f"{API}/templates/{t['id']}/files", headers=world[district]).json()["items"]
+        assert files == []  # computed in the city's scope: the city's only
+        assert client.get(f"{API}/files/{r.json()['id']}", headers=world[district]).status_code == 404
+    # The district uses the shared choice in its own scope: 滨江区 gets no 西湖区 facility.
+    r = client.post(f"{API}/preview", headers=world["binjiang"], json=body)
+    assert r.status_code == 422 and r.json()["code"] == "no_facility"
+    assert [x["month"] for x in client.get(f"{API}/templates/{t['id']}/files", headers=city).json()["items"]] == [
+        f"{D:%Y-%m}"
+    ]

@@ -4,7 +4,8 @@ them every month, and the index the equipment-operation report reads the flagged
 - ``sewage_report_templates``: a report a user saved — its kind (flow, water quality, equipment operation) and its
   choice (``spec``: facilities or a district, parameters, aggregations, grain, period), owned by one account, shared
   or not, generated every month or not. ``district`` is the owner's district (NULL for an account that sees the whole
-  city): row-level security shows a district's templates to that district and to the city.
+  city): row-level security shows a district's templates to that district and to the city, and the city's shared
+  templates to everyone (their files stay the city's).
 - ``sewage_report_files``: an Excel workbook generated from a template for one Beijing month (by the monthly job or
   on demand), kept in the database (a few tens of kilobytes, in the same transaction as its row, in the backups),
   one per template and month.
@@ -71,6 +72,13 @@ def upgrade() -> None:
         install_scope_policy(table, "district")
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}")
         op.execute(f"GRANT USAGE, SELECT ON SEQUENCE {table}_id_seq TO {APP_ROLE}")
+    # A template the city shares (an owner who sees the whole city, district NULL) is read by every district; its
+    # files keep the city's scope (district NULL: the city only).
+    op.execute("DROP POLICY scope_read ON sewage_report_templates")
+    op.execute(
+        "CREATE POLICY scope_read ON sewage_report_templates FOR SELECT "
+        "USING (chengjian_scope_ok(district, NULL::text, NULL::bigint) OR (district IS NULL AND shared))"
+    )
     for role, perms in PERMISSIONS.items():
         for perm in perms:
             op.execute(
