@@ -44,10 +44,10 @@ def at(day: date, hour: int, minute: int) -> datetime:
 READINGS = [
     (D, 8, 0, "w00000", 100.0, "N", 2051),
     (D, 8, 30, "w00000", 200.0, "N", 2051),  # hour 8: average 150 L/s → 540 m³
-    (D, 9, 10, "w00000", 50.0, "D", 2051),  # hour 9: 50 L/s → 180 m³; flagged fault
+    (D, 9, 10, "w00000", 50.0, "D", 2051),  # hour 9: 50 L/s → 180 m³; flagged fault. Day: 350 / 3 L/s → 10,080 m³
     (D, 8, 5, "w01018", 40.0, "N", 2051),
     (D, 8, 35, "w01018", 20.0, "N", 2051),  # hour 8: 30 mg/L × 540 m³ = 16.2 kg
-    (D, 9, 15, "w01018", 60.0, "N", 2051),  # hour 9: 60 mg/L × 180 m³ = 10.8 kg
+    (D, 9, 15, "w01018", 60.0, "N", 2051),  # hour 9: 60 mg/L × 180 m³ = 10.8 kg. Day: 40 mg/L × 10,080 m³
     (D, 8, 0, "w01018", 999.0, "N", 2061),  # an hourly-data packet: not a real-time or minute value, not counted
     (D, 8, 0, "w01001", 7.0, "N", 2011),
     (D1, 10, 0, "w00000", 0.0, "F", 2011),  # stopped: no volume, not running
@@ -116,7 +116,7 @@ def test_water_quality_by_day_hour_week_and_month(client, world):
     a = world["a"]
     day = by_label(preview(client, ADMIN, spec(a)))
     assert list(day) == [D.isoformat(), D1.isoformat()]
-    approx(day[D.isoformat()], {"w01018.avg": 40, "w01018.max": 60, "w01018.min": 20, "w01018.sum": 27})
+    approx(day[D.isoformat()], {"w01018.avg": 40, "w01018.max": 60, "w01018.min": 20, "w01018.sum": 403.2})
     approx(day[D1.isoformat()], {"w01018.avg": 10, "w01018.max": 10, "w01018.min": 10, "w01018.sum": 0})
 
     hours = preview(client, ADMIN, spec(a, grain="hour", end=D.isoformat()))
@@ -128,10 +128,10 @@ def test_water_quality_by_day_hour_week_and_month(client, world):
 
     week = preview(client, ADMIN, spec(a, grain="week"))
     assert len(week["rows"]) == 1 and "周" in week["rows"][0]["label"]
-    approx(week["rows"][0]["values"], {"w01018.avg": 32.5, "w01018.max": 60, "w01018.min": 10, "w01018.sum": 27})
+    approx(week["rows"][0]["values"], {"w01018.avg": 32.5, "w01018.max": 60, "w01018.min": 10, "w01018.sum": 403.2})
     month = preview(client, ADMIN, spec(a, grain="month"))
     assert [r["label"] for r in month["rows"]] == [f"{D:%Y-%m}"]
-    approx(month["rows"][0]["values"], {"w01018.avg": 32.5, "w01018.sum": 27})
+    approx(month["rows"][0]["values"], {"w01018.avg": 32.5, "w01018.sum": 403.2})
     cols = {c["key"]: c for c in month["columns"]}
     assert cols["w01018.sum"]["unit"] == "kg" and cols["w01018.avg"]["unit"] == "mg/L"
 
@@ -139,7 +139,7 @@ def test_water_quality_by_day_hour_week_and_month(client, world):
 def test_flow_volume_and_averages(client, world):
     a = world["a"]
     day = by_label(preview(client, ADMIN, spec(a, kind="flow", codes=[])))
-    approx(day[D.isoformat()], {"w00000.avg": 350 / 3, "w00000.max": 200, "w00000.min": 50, "w00000.sum": 720})
+    approx(day[D.isoformat()], {"w00000.avg": 350 / 3, "w00000.max": 200, "w00000.min": 50, "w00000.sum": 10080})
     approx(day[D1.isoformat()], {"w00000.avg": 0, "w00000.sum": 0})
     cols = preview(client, ADMIN, spec(a, kind="flow", codes=[], aggregations=["sum"]))["columns"]
     assert [(c["key"], c["unit"]) for c in cols] == [("w00000.sum", "m³")]
@@ -149,7 +149,7 @@ def test_flow_volume_and_averages(client, world):
     )
     mine = [row for row in r["rows"] if row["plant_id"] == world["b"]["id"]]
     assert {row["district"] for row in r["rows"]} == {"滨江区"}
-    approx(mine[0]["values"], {"w00000.avg": 10, "w00000.sum": 36})
+    approx(mine[0]["values"], {"w00000.avg": 10, "w00000.sum": 864})
 
 
 def test_operation_report(client, world):
@@ -219,7 +219,7 @@ def test_excel_export(client, world, engine):
     header = rows[4]
     assert header[:4] == ("设施编号", "设施名称", "所属区县", "时间") and "污水流量累计量(m³)" in header
     line = next(x for x in rows[5:] if x[3] == D.isoformat())
-    assert line[0] == a["code"] and line[header.index("污水流量累计量(m³)")] == pytest.approx(720)
+    assert line[0] == a["code"] and line[header.index("污水流量累计量(m³)")] == pytest.approx(10080)
     assert line[header.index("污水流量平均值(L/s)")] == pytest.approx(116.6667)
     with engine.connect() as conn:
         assert (
@@ -306,7 +306,7 @@ def test_monthly_files_are_generated_kept_and_downloadable(client, world, engine
     days = [x for x in rows[5:] if x[0] == a["code"]]
     assert len(days) == (first_next - D.replace(day=1)).days  # every day of the month
     line = next(x for x in days if x[3] == D.isoformat())
-    assert line[header.index("污水流量累计量(m³)")] == pytest.approx(720)
+    assert line[header.index("污水流量累计量(m³)")] == pytest.approx(10080)
     # Another district never sees the template's files; on demand, the owner generates a month again.
     assert client.get(f"{API}/files/{files[0]['id']}", headers=world["binjiang"]).status_code == 404
     r = client.post(f"{API}/templates/{t['id']}/files", headers=world["xihu"], params={"month": f"{D:%Y-%m}"})
@@ -353,8 +353,10 @@ def test_a_total_row_over_the_facilities(client, world):
     totals = {row["label"]: row for row in r["rows"] if row["plant_id"] is None}
     assert list(totals) == [D.isoformat(), D1.isoformat()]
     assert totals[D.isoformat()]["plant_name"] == "所选设施合计"
-    # Values weigh alike across facilities: (100 + 200 + 50 + 10) / 4; volumes add up: 720 + 10 × 3.6.
-    approx(totals[D.isoformat()]["values"], {"w00000.avg": 90, "w00000.max": 200, "w00000.min": 10, "w00000.sum": 756})
+    # Values weigh alike across facilities: (100 + 200 + 50 + 10) / 4; volumes add up: 10,080 + 10 × 86.4.
+    approx(
+        totals[D.isoformat()]["values"], {"w00000.avg": 90, "w00000.max": 200, "w00000.min": 10, "w00000.sum": 10944}
+    )
     op = preview(client, ADMIN, {**body, "kind": "operation", "aggregations": []})
     total = next(row["values"] for row in op["rows"] if row["plant_id"] is None and row["label"] == D.isoformat())
     assert (total["data_hours"], total["expected_hours"], total["availability"], total["fault_hours"]) == (

@@ -75,7 +75,7 @@ def test_preview_export_save_and_monthly_file(browser, server, engine):
     page.click("#preview")
     expect(page.locator("#error")).to_be_hidden()
     row = page.locator(f"#table tr[data-plant='{plant['id']}'][data-bucket='{D.isoformat()}']")
-    expect(row.locator("td[data-key='w00000.sum']")).to_have_text("720")
+    expect(row.locator("td[data-key='w00000.sum']")).to_have_text("10,080")
     expect(row.locator("td[data-key='w00000.avg']")).to_have_text("116.6667")
     expect(page.locator("#chart")).to_have_attribute("data-points", "2")  # the two days' averages
     page.select_option("#chart-column", "w00000.sum")
@@ -86,7 +86,7 @@ def test_preview_export_save_and_monthly_file(browser, server, engine):
     ws = load_workbook(io.BytesIO(open(dl.value.path(), "rb").read())).active
     rows = list(ws.iter_rows(values_only=True))
     line = next(x for x in rows[5:] if x[3] == D.isoformat())
-    assert line[rows[4].index("污水流量累计量(m³)")] == pytest.approx(720)
+    assert line[rows[4].index("污水流量累计量(m³)")] == pytest.approx(10080)
 
     name = f"西湖水量月报{uuid.uuid4().hex[:4]}"
     page.click("#save")
@@ -111,11 +111,11 @@ def test_preview_export_save_and_monthly_file(browser, server, engine):
     expect(page.locator("body")).to_have_attribute("data-ready", "1")
     page.locator(f"#templates tr[data-name='{name}'] button[data-act=load]").click()
     expect(page.locator("#kind")).to_have_value("flow")
-    expect(row.locator("td[data-key='w00000.sum']")).to_have_text("720")
+    expect(row.locator("td[data-key='w00000.sum']")).to_have_text("10,080")
     # A total row over the chosen facilities (one here: the same volume).
     page.check("#total")
     page.click("#preview")
     total = page.locator(f"#table tr[data-bucket='{D.isoformat()}']", has_text="所选设施合计")
-    expect(total.locator("td[data-key='w00000.sum']")).to_have_text("720")
+    expect(total.locator("td[data-key='w00000.sum']")).to_have_text("10,080")
     assert errors == []
     context.close()

@@ -12,9 +12,10 @@ readings — except the flagged readings of the operation report, found through 
 - **average** = sum of the values / number of values over the bucket (every stored value weighs the same), **max** /
   **min** = the highest / lowest value: hour grain from ``sewage_hourly``, day, week and month from ``sewage_daily``;
 - **sum** exists for the parameters that have a cumulated unit (``sewage_codes.cou_unit``): the flow's sum is the
-  volume in m³ — each hour's average flow (L/s) × 3,600 s / 1,000 — and a pollutant's is its load in kg — each hour's
-  average concentration (mg/L) × that hour's volume (m³) / 1,000 — over the hours with values (pH, temperature … have
-  no sum: refused);
+  volume in m³ and a pollutant's its load in kg. By hour: the hour's average flow (L/s) × 3,600 s / 1,000, and the
+  hour's average concentration (mg/L) × that volume / 1,000. By day, week or month: the same per day with the day's
+  averages over 24 hours (a day's volume is its average flow × 86,400 s, as 日均流量 gives 日处理水量: a gap in the
+  day counts as the day's average), added up over the bucket's days. pH, temperature … have no sum: refused;
 - the **operation report**: hours with data, expected hours (the period's hours up to now), data availability (the
   share of the expected hourly values received, %), running hours (hours whose average flow is above 0), and the
   hours with readings flagged fault (D), stopped (F), maintenance or calibration (M, C).
@@ -280,48 +281,53 @@ def report_columns(conn: Connection, spec: Spec) -> list[Column]:
 # -- the values ---------------------------------------------------------------------------------------------------
 
 # The statements are text: grouped reads of the roll-ups with date_trunc in Beijing time read more plainly in SQL.
-STATS_SQL = {
-    "hourly": """
-        SELECT m.plant_id, c.code, date_trunc(:unit, r.bucket, 'Asia/Shanghai') AS b,
-               sum(r.n) AS n, sum(r.total) AS total, min(r.low) AS low, max(r.high) AS high
-        FROM sewage_hourly r JOIN sewage_monitors m ON m.id = r.monitor_id JOIN sewage_codes c ON c.id = r.code_id
-        WHERE m.plant_id = ANY(:plants) AND c.code = ANY(:codes) AND r.bucket >= :lo AND r.bucket < :hi
-        GROUP BY 1, 2, 3
-    """,
-    "daily": """
-        SELECT m.plant_id, c.code, date_trunc(:unit, r.bucket, 'Asia/Shanghai') AS b,
-               sum(r.n) AS n, sum(r.total) AS total, min(r.low) AS low, max(r.high) AS high
-        FROM sewage_daily r JOIN sewage_monitors m ON m.id = r.monitor_id JOIN sewage_codes c ON c.id = r.code_id
-        WHERE m.plant_id = ANY(:plants) AND c.code = ANY(:codes) AND r.bucket >= :lo AND r.bucket < :hi
-        GROUP BY 1, 2, 3
-    """,
-}
-# Each hour's average per facility and code, the hour's volume (m³) from its average flow (L/s × 3.6), and the sums.
+# Each gives the bucket as epoch seconds (the key Python matches its buckets with) and values rounded to 4 places.
+BUCKET = "extract(epoch FROM date_trunc(:unit, {t}, 'Asia/Shanghai'))::bigint"
+STATS_SQL = """
+SELECT m.plant_id, c.code, {bucket} AS b, sum(r.n) AS n, sum(r.total) AS total,
+       round((sum(r.total) / nullif(sum(r.n), 0))::numeric, 4)::float8 AS avg,
+       round(min(r.low)::numeric, 4)::float8 AS low, round(max(r.high)::numeric, 4)::float8 AS high
+FROM sewage_{grain} r JOIN sewage_monitors m ON m.id = r.monitor_id JOIN sewage_codes c ON c.id = r.code_id
+WHERE m.plant_id = ANY(:plants) AND c.code = ANY(:codes) AND r.bucket >= :lo AND r.bucket < :hi
+GROUP BY 1, 2, 3
+"""
+# Volume (m³) and loads (kg) of each hour (hour grain: the hour's average flow in L/s × 3.6) or day (the day's
+# average × 86.4: a day's volume is its average flow over 24 hours, gaps counting as the day's average), added up
+# per bucket; a load is the period's average concentration (mg/L) × that period's volume / 1,000.
 SUM_SQL = """
-WITH hv AS (
+WITH v AS (
     SELECT m.plant_id, c.code, r.bucket, sum(r.total) / sum(r.n) AS avg
-    FROM sewage_hourly r JOIN sewage_monitors m ON m.id = r.monitor_id JOIN sewage_codes c ON c.id = r.code_id
+    FROM sewage_{grain} r JOIN sewage_monitors m ON m.id = r.monitor_id JOIN sewage_codes c ON c.id = r.code_id
     WHERE m.plant_id = ANY(:plants) AND (c.code = ANY(:codes) OR c.code = 'w00000')
       AND r.bucket >= :lo AND r.bucket < :hi
     GROUP BY 1, 2, 3
-), volume AS (SELECT plant_id, bucket, avg * 3.6 AS m3 FROM hv WHERE code = 'w00000')
-SELECT hv.plant_id, hv.code, date_trunc(:unit, hv.bucket, 'Asia/Shanghai') AS b,
-       sum(CASE WHEN hv.code = 'w00000' THEN v.m3 ELSE hv.avg * v.m3 / 1000 END) AS total
-FROM hv JOIN volume v ON v.plant_id = hv.plant_id AND v.bucket = hv.bucket
-WHERE hv.code = ANY(:codes)
+), x AS (
+    SELECT plant_id, code, bucket, avg,
+           max(avg) FILTER (WHERE code = 'w00000') OVER (PARTITION BY plant_id, bucket) * {seconds} / 1000 AS m3
+    FROM v
+)
+SELECT plant_id, code, {bucket} AS b,
+       round(sum(CASE WHEN code = 'w00000' THEN m3 ELSE avg * m3 / 1000 END)::numeric, 4)::float8 AS total
+FROM x
+WHERE code = ANY(:codes) AND m3 IS NOT NULL
 GROUP BY 1, 2, 3
 """
-HOURS_SQL = """
-SELECT m.plant_id, date_trunc(:unit, r.bucket, 'Asia/Shanghai') AS b, count(DISTINCT r.bucket) AS data_hours,
-       count(DISTINCT r.bucket) FILTER (WHERE r.code_id = (SELECT id FROM sewage_codes WHERE code = 'w00000')
-                                        AND r.total > 0) AS running_hours
-FROM sewage_hourly r JOIN sewage_monitors m ON m.id = r.monitor_id
-WHERE m.plant_id = ANY(:plants) AND r.bucket >= :lo AND r.bucket < :hi
-GROUP BY 1, 2
+# Hours with data and running hours: one row per facility and hour first (hashed), then per bucket.
+HOURS_SQL = f"""
+WITH h AS (
+    SELECT m.plant_id, r.bucket,
+           bool_or(r.code_id = (SELECT id FROM sewage_codes WHERE code = 'w00000') AND r.total > 0) AS running
+    FROM sewage_hourly r JOIN sewage_monitors m ON m.id = r.monitor_id
+    WHERE m.plant_id = ANY(:plants) AND r.bucket >= :lo AND r.bucket < :hi
+    GROUP BY 1, 2
+)
+SELECT plant_id, {BUCKET.format(t="bucket")} AS b, count(*) AS data_hours,
+       count(*) FILTER (WHERE running) AS running_hours
+FROM h GROUP BY 1, 2
 """
 # Through the partial index sewage_readings_flagged (its predicate repeated word for word).
-FLAGGED_SQL = """
-SELECT m.plant_id, date_trunc(:unit, r.data_time, 'Asia/Shanghai') AS b,
+FLAGGED_SQL = f"""
+SELECT m.plant_id, {BUCKET.format(t="r.data_time")} AS b,
        CASE r.flag WHEN 'D' THEN 'fault_hours' WHEN 'F' THEN 'stopped_hours' ELSE 'maintenance_hours' END AS k,
        count(DISTINCT date_trunc('hour', r.data_time)) AS hours
 FROM sewage_monitors m JOIN sewage_readings r ON r.monitor_id = m.id
@@ -330,8 +336,18 @@ GROUP BY 1, 2, 3
 """
 
 
-def _key(t: datetime) -> datetime:
-    return t.astimezone(UTC)
+def stats_sql(grain: str) -> str:
+    table = "hourly" if grain == "hour" else "daily"
+    return STATS_SQL.format(grain=table, bucket=BUCKET.format(t="r.bucket"))
+
+
+def sum_sql(grain: str) -> str:
+    table, seconds = ("hourly", 3600) if grain == "hour" else ("daily", 86400)
+    return SUM_SQL.format(grain=table, seconds=seconds, bucket=BUCKET.format(t="bucket"))
+
+
+def _epoch(t: datetime) -> int:
+    return int(t.timestamp())
 
 
 def compute(conn: Connection, spec: Spec, now: datetime | None = None) -> dict:
@@ -340,51 +356,45 @@ def compute(conn: Connection, spec: Spec, now: datetime | None = None) -> dict:
     plants, columns = check_spec(conn, spec)
     now = now or datetime.now(UTC)
     bks = buckets(spec.grain, spec.start, spec.end)
-    lo, hi = bks[0].lo, bks[-1].hi
-    args = {"plants": [p["id"] for p in plants], "unit": spec.grain, "lo": lo, "hi": hi}
-    values: dict[tuple[int, datetime], dict[str, Any]] = {}
-    counts: dict[tuple[int, datetime], dict[str, tuple[int, float]]] = {}  # (n, sum) of the averages, for totals
-
-    def put(plant_id: int, b: datetime, key: str, v: Any) -> None:
-        values.setdefault((plant_id, _key(b)), {})[key] = v
-
+    args = {"plants": [p["id"] for p in plants], "unit": spec.grain, "lo": bks[0].lo, "hi": bks[-1].hi}
+    values: dict[tuple[int, int], dict[str, Any]] = {}
+    counts: dict[tuple[int, int], dict[str, tuple[int, float]]] = {}  # (n, sum) of the averages, for totals
     if spec.kind == "operation":
-        for r in conn.execute(sa.text(HOURS_SQL), args):
-            put(r.plant_id, r.b, "data_hours", r.data_hours)
-            put(r.plant_id, r.b, "running_hours", r.running_hours)
-        for r in conn.execute(sa.text(FLAGGED_SQL), args):
-            put(r.plant_id, r.b, r.k, r.hours)
+        for plant_id, b, data_hours, running in conn.execute(sa.text(HOURS_SQL), args):
+            values[(plant_id, b)] = {"data_hours": data_hours, "running_hours": running}
+        for plant_id, b, k, hours in conn.execute(sa.text(FLAGGED_SQL), args):
+            values.setdefault((plant_id, b), {})[k] = hours
     else:
         codes = sorted({c.code for c in columns if c.code})
-        stats = [c for c in columns if c.aggregation in ("avg", "max", "min")]
-        if stats:
-            table = "hourly" if spec.grain == "hour" else "daily"
-            for r in conn.execute(sa.text(STATS_SQL[table]), {**args, "codes": codes}):
-                put(r.plant_id, r.b, f"{r.code}.avg", r.total / r.n if r.n else None)
-                counts.setdefault((r.plant_id, _key(r.b)), {})[r.code] = (r.n, r.total)
-                put(r.plant_id, r.b, f"{r.code}.max", r.high)
-                put(r.plant_id, r.b, f"{r.code}.min", r.low)
+        if any(c.aggregation in ("avg", "max", "min") for c in columns):
+            for plant_id, code, b, n, total, avg, low, high in conn.execute(
+                sa.text(stats_sql(spec.grain)), {**args, "codes": codes}
+            ):
+                cell = values.setdefault((plant_id, b), {})
+                cell[code + ".avg"], cell[code + ".max"], cell[code + ".min"] = avg, high, low
+                if spec.total:
+                    counts.setdefault((plant_id, b), {})[code] = (n, total)
         if any(c.aggregation == "sum" for c in columns):
-            for r in conn.execute(sa.text(SUM_SQL), {**args, "codes": codes}):
-                put(r.plant_id, r.b, f"{r.code}.sum", r.total)
+            for plant_id, code, b, total in conn.execute(sa.text(sum_sql(spec.grain)), {**args, "codes": codes}):
+                values.setdefault((plant_id, b), {})[code + ".sum"] = total
+    keys = [c.key for c in columns]
     rows = []
     for p in plants:
         for b in bks:
-            got = values.get((p["id"], _key(b.start)), {})
+            got = values.get((p["id"], _epoch(b.start)), {})
             if spec.kind == "operation":
                 expected = max(0, int((min(b.hi, now) - b.lo).total_seconds() // 3600))
                 got = {**{k: got.get(k, 0) for k, _, _ in OPERATION}, "expected_hours": expected}
                 got["availability"] = _share(got["data_hours"], expected)
-            rows.append(_row(p["id"], p["code"], p["name"], p["district"], b, {c.key: got.get(c.key) for c in columns}))
+            rows.append(_row(p["id"], p["code"], p["name"], p["district"], b, {k: got.get(k) for k in keys}))
     if spec.total:
         districts = sorted({p["district"] for p in plants}, key=DISTRICT_NAMES.index)
         name = f"{spec.district}合计" if spec.district else "所选设施合计"
         for b in bks:
             of_bucket = [r["values"] for r in rows if r["bucket"] == b.start.isoformat()]
-            n = [counts.get((p["id"], _key(b.start)), {}) for p in plants]
-            rows.append(_row(None, "合计", name, "、".join(districts), b, _totals(columns, of_bucket, n)))
-    for r in rows:
-        r["values"] = {k: _round(v) for k, v in r["values"].items()}
+            n = [counts.get((p["id"], _epoch(b.start)), {}) for p in plants]
+            totals = {k: _round(v) for k, v in _totals(columns, of_bucket, n).items()}
+            rows.append(_row(None, "合计", name, "、".join(districts), b, totals))
     return {
         "kind": spec.kind,
         "title": KINDS[spec.kind],
