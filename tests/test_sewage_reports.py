@@ -141,8 +141,15 @@ def test_flow_volume_and_averages(client, world):
     day = by_label(preview(client, ADMIN, spec(a, kind="flow", codes=[])))
     approx(day[D.isoformat()], {"w00000.avg": 350 / 3, "w00000.max": 200, "w00000.min": 50, "w00000.sum": 10080})
     approx(day[D1.isoformat()], {"w00000.avg": 0, "w00000.sum": 0})
-    cols = preview(client, ADMIN, spec(a, kind="flow", codes=[], aggregations=["sum"]))["columns"]
-    assert [(c["key"], c["unit"]) for c in cols] == [("w00000.sum", "m³")]
+    r = preview(client, ADMIN, spec(a, kind="flow", codes=[], aggregations=["sum"]))
+    assert [(c["key"], c["unit"]) for c in r["columns"]] == [("w00000.sum", "m³")]
+    assert any("86400 秒" in n for n in r["notes"])  # the report says how a day's volume is worked out
+    hours = preview(
+        client, ADMIN, spec(a, kind="flow", codes=[], aggregations=["sum"], grain="hour", end=D.isoformat())
+    )
+    assert any("3600 秒" in n for n in hours["notes"])
+    approx(by_label(hours)[f"{D} 08:00"], {"w00000.sum": 540})
+    approx(by_label(hours)[f"{D} 09:00"], {"w00000.sum": 180})
     # A district: its facilities, one row each per bucket.
     r = preview(
         client, world["binjiang"], spec(a, kind="flow", codes=[], plant_ids=[], district="滨江区", grain="month")

@@ -405,7 +405,33 @@ def compute(conn: Connection, spec: Spec, now: datetime | None = None) -> dict:
         "facilities": [{k: p[k] for k in ("id", "code", "name", "district", "kind")} for p in plants],
         "columns": [c.__dict__ for c in columns],
         "rows": rows,
+        "notes": notes(spec, columns),
     }
+
+
+def notes(spec: Spec, columns: list[Column]) -> list[str]:
+    """How the report's values are worked out, in the clerk's words (the page and the workbook show them)."""
+    out = ["数据来源：在线监测实时数据和分钟数据的小时、日汇总（北京时间）。"]
+    if spec.kind == "operation":
+        out += [
+            "有数据小时数：该小时内收到任一监测数据；应有数据小时数：报表期间（截至当前）的小时数。",
+            "数据完整率 = 有数据小时数 ÷ 应有数据小时数；运行时长：小时平均流量大于 0 的小时数。",
+            "故障、停运、维护校验小时数：该小时内有标记为 D、F、M/C 的监测数据。",
+        ]
+        return out
+    if any(c.aggregation == "avg" for c in columns):
+        out.append("平均值：期间内全部监测值的算术平均。")
+    if any(c.aggregation == "sum" for c in columns):
+        if spec.grain == "hour":
+            out.append(
+                "累计水量 = 小时平均流量(L/s) × 3600 秒 ÷ 1000；排放量 = 小时平均浓度(mg/L) × 小时水量 ÷ 1000（kg）。"
+            )
+        else:
+            out.append(
+                "累计水量：每日按日均流量(L/s) × 86400 秒 ÷ 1000 计（缺测时段按当日均值计），再按期间累加；"
+                "排放量 = 日均浓度(mg/L) × 日水量 ÷ 1000（kg），按期间累加。"
+            )
+    return out
 
 
 def _row(plant_id: int | None, code: str, name: str, district: str, b: Bucket, values: dict) -> dict:
@@ -476,6 +502,9 @@ def workbook(report: dict, title: str) -> bytes:
             [r["plant_code"], r["plant_name"], r["district"], r["label"]]
             + [r["values"][c["key"]] for c in report["columns"]]
         )
+    ws.append([])
+    for note in report.get("notes", []):
+        ws.append([note])
     ws.freeze_panes = "E6"
     for col, width in zip("ABCD", (16, 28, 10, 22), strict=True):
         ws.column_dimensions[col].width = width

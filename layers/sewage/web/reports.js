@@ -123,6 +123,7 @@ function show(r) {
       h("td", {}, row.plant_code), h("td", {}, row.plant_name), h("td", {}, row.district), h("td", {}, row.label),
       ...r.columns.map((c) => h("td", { class: "num", "data-key": c.key }, num(row.values[c.key])))));
   $("table").replaceChildren(h("thead", {}, head), h("tbody", {}, body));
+  $("notes").replaceChildren(...(r.notes || []).map((n) => h("li", {}, n)));
   if (!chart) chart = echarts.init($("chart"));
   drawChart();
 }
