@@ -54,7 +54,11 @@ from layers.sewage.routes import POLLUTANT_CODE
 
 permissions({"sewage.report": "保存污水报表模板、每月定期生成报表"}, group="污水处理")
 log_labels(
-    objects={"sewage_report_templates": "污水报表模板", "sewage_report_files": "污水定期报表"},
+    objects={
+        "sewage_reports": "污水自定义报表",
+        "sewage_report_templates": "污水报表模板",
+        "sewage_report_files": "污水定期报表",
+    },
     actions={
         "sewage_report_template_save": "保存污水报表模板",
         "sewage_report_template_delete": "删除污水报表模板",
