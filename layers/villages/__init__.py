@@ -84,3 +84,5 @@ register(
         order=49,
     ),
 )
+from layers.villages import provincial as _provincial  # noqa: F401,E402
+from layers.villages import realestate as _realestate  # noqa: F401,E402
