@@ -112,6 +112,12 @@ def test_preview_export_save_and_monthly_file(browser, server, engine):
     page.locator(f"#templates tr[data-name='{name}'] button[data-act=load]").click()
     expect(page.locator("#kind")).to_have_value("flow")
     expect(row.locator("td[data-key='w00000.sum']")).to_have_text("10,080")
+    # The owner updates the loaded template: no longer generated every month.
+    page.click("#save")
+    expect(page.locator("#tpl-update")).to_have_text(f"更新模板「{name}」")
+    page.uncheck("#tpl-monthly")
+    page.click("#tpl-update")
+    expect(page.locator(f"#templates tr[data-name='{name}'] td").nth(4)).to_have_text("—")
     # A total row over the chosen facilities (one here: the same volume).
     page.check("#total")
     page.click("#preview")

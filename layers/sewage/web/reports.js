@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 let opts = null;
 let chart = null;
 let report = null;
+let loaded = null; // the own template last loaded into the form: "保存" can update it
 
 const num = (v) => (v === null || v === undefined ? "" : Number(v).toLocaleString("zh-CN", { maximumFractionDigits: 4 }));
 const pad = (n) => String(n).padStart(2, "0");
@@ -155,18 +156,31 @@ async function exportExcel() {
 
 // -- templates ---------------------------------------------------------------------------------------------------
 
-async function saveTemplate() {
+async function saveTemplate(update = false) {
   clearError();
+  const body = { name: $("tpl-name").value, shared: $("tpl-shared").checked, monthly: $("tpl-monthly").checked, spec: spec() };
   try {
-    const t = await api(`${API}/templates`, {
-      method: "POST",
-      body: { name: $("tpl-name").value, shared: $("tpl-shared").checked, monthly: $("tpl-monthly").checked, spec: spec() },
-    });
+    const t = update
+      ? await api(`${API}/templates/${loaded.id}`, { method: "PUT", body: { ...body, version: loaded.version } })
+      : await api(`${API}/templates`, { method: "POST", body });
+    loaded = t;
     $("save-row").hidden = true;
-    toast(`已保存模板「${t.name}」`);
+    toast(update ? `已更新模板「${t.name}」` : `已保存模板「${t.name}」`);
     await templates();
   } catch (e) {
     fail(e);
+  }
+}
+
+function openSave() {
+  $("save-row").hidden = !$("save-row").hidden;
+  const mine = loaded && loaded.mine !== false;
+  $("tpl-update").hidden = !mine;
+  if (mine) {
+    $("tpl-update").textContent = `更新模板「${loaded.name}」`;
+    $("tpl-name").value = loaded.name;
+    $("tpl-shared").checked = loaded.shared;
+    $("tpl-monthly").checked = loaded.monthly;
   }
 }
 
@@ -197,7 +211,7 @@ async function templates() {
     h("td", {}, t.name), h("td", {}, t.kind_title), h("td", {}, t.owner), h("td", {}, t.shared ? "共享" : "仅自己"),
     h("td", {}, t.monthly ? "每月生成" : "—"), h("td", {}, String(t.files)),
     h("td", {},
-      h("button", { type: "button", class: "btn small", "data-act": "load", onclick: () => { load(t.spec); preview(); } }, "载入"),
+      h("button", { type: "button", class: "btn small", "data-act": "load", onclick: () => { load(t.spec); loaded = t.mine ? t : null; preview(); } }, "载入"),
       h("button", { type: "button", class: "btn small", "data-act": "files", onclick: () => act(() => files(t)) }, "已生成文件"),
       t.mine ? h("button", {
         type: "button", class: "btn small", "data-act": "generate",
@@ -288,7 +302,8 @@ $("kind").addEventListener("change", showKind);
 for (const r of document.querySelectorAll("input[name=by]")) r.addEventListener("change", showBy);
 $("choice").addEventListener("submit", (ev) => { ev.preventDefault(); preview(); });
 $("export").addEventListener("click", () => exportExcel().catch(fail));
-$("save").addEventListener("click", () => { $("save-row").hidden = !$("save-row").hidden; });
-$("tpl-save").addEventListener("click", saveTemplate);
+$("save").addEventListener("click", openSave);
+$("tpl-save").addEventListener("click", () => saveTemplate(false));
+$("tpl-update").addEventListener("click", () => saveTemplate(true));
 $("chart-column").addEventListener("change", drawChart);
 start().catch(fail);
