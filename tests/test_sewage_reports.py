@@ -164,6 +164,7 @@ def test_operation_report(client, world):
     body = spec(a, kind="operation", codes=[], aggregations=[])
     day = by_label(preview(client, ADMIN, body))
     assert day[D.isoformat()] == {
+        "readings": 7,  # 3 flow, 3 COD (not the hourly-data packet's), 1 pH
         "data_hours": 2,
         "expected_hours": 24,
         "availability": round(100 * 2 / 24, 2),
@@ -173,6 +174,7 @@ def test_operation_report(client, world):
         "maintenance_hours": 0,
     }
     assert day[D1.isoformat()] == {
+        "readings": 4,
         "data_hours": 1,
         "expected_hours": 24,
         "availability": round(100 / 24, 2),
@@ -182,7 +184,7 @@ def test_operation_report(client, world):
         "maintenance_hours": 1,
     }
     month = preview(client, ADMIN, {**body, "grain": "month"})["rows"][0]["values"]
-    assert (month["data_hours"], month["expected_hours"], month["fault_hours"]) == (3, 48, 1)
+    assert (month["readings"], month["data_hours"], month["expected_hours"], month["fault_hours"]) == (11, 3, 48, 1)
 
 
 def test_bad_choices_are_refused_with_the_reason(client, world):
@@ -366,12 +368,13 @@ def test_a_total_row_over_the_facilities(client, world):
     )
     op = preview(client, ADMIN, {**body, "kind": "operation", "aggregations": []})
     total = next(row["values"] for row in op["rows"] if row["plant_id"] is None and row["label"] == D.isoformat())
-    assert (total["data_hours"], total["expected_hours"], total["availability"], total["fault_hours"]) == (
+    assert (total["readings"], total["data_hours"], total["expected_hours"], total["availability"]) == (
+        8,
         3,
         48,
         6.25,
-        1,
     )
+    assert total["fault_hours"] == 1
 
 
 def test_flagged_readings_are_found_through_their_partial_index(engine, world):

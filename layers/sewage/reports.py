@@ -16,7 +16,7 @@ readings — except the flagged readings of the operation report, found through 
   hour's average concentration (mg/L) × that volume / 1,000. By day, week or month: the same per day with the day's
   averages over 24 hours (a day's volume is its average flow × 86,400 s, as 日均流量 gives 日处理水量: a gap in the
   day counts as the day's average), added up over the bucket's days. pH, temperature … have no sum: refused;
-- the **operation report**: hours with data, expected hours (the period's hours up to now), data availability (the
+- the **operation report**: values received, hours with data, expected hours (the period's hours up to now), data availability (the
   share of the expected hourly values received, %), running hours (hours whose average flow is above 0), and the
   hours with readings flagged fault (D), stopped (F), maintenance or calibration (M, C).
 
@@ -73,6 +73,7 @@ GRAINS = {"hour": "小时", "day": "日", "week": "周", "month": "月"}
 FLOW = "w00000"
 # The operation report's columns: key, title, unit.
 OPERATION = (
+    ("readings", "收到数据条数", "条"),
     ("data_hours", "有数据小时数", "小时"),
     ("expected_hours", "应有数据小时数", "小时"),
     ("availability", "数据完整率", "%"),
@@ -329,6 +330,13 @@ SELECT plant_id, {BUCKET.format(t="bucket")} AS b, count(*) AS data_hours,
        count(*) FILTER (WHERE running) AS running_hours
 FROM h GROUP BY 1, 2
 """
+# Real-time and minute values received (every parameter).
+READINGS_SQL = """
+SELECT m.plant_id, {bucket} AS b, sum(r.n) AS readings
+FROM sewage_{grain} r JOIN sewage_monitors m ON m.id = r.monitor_id
+WHERE m.plant_id = ANY(:plants) AND r.bucket >= :lo AND r.bucket < :hi
+GROUP BY 1, 2
+"""
 # Through the partial index sewage_readings_flagged (its predicate repeated word for word).
 FLAGGED_SQL = f"""
 SELECT m.plant_id, {BUCKET.format(t="r.data_time")} AS b,
@@ -343,6 +351,11 @@ GROUP BY 1, 2, 3
 def stats_sql(grain: str) -> str:
     table = "hourly" if grain == "hour" else "daily"
     return STATS_SQL.format(grain=table, bucket=BUCKET.format(t="r.bucket"))
+
+
+def readings_sql(grain: str) -> str:
+    table = "hourly" if grain == "hour" else "daily"
+    return READINGS_SQL.format(grain=table, bucket=BUCKET.format(t="r.bucket"))
 
 
 def sum_sql(grain: str) -> str:
@@ -368,6 +381,8 @@ def compute(conn: Connection, spec: Spec, now: datetime | None = None) -> dict:
             values[(plant_id, b)] = {"data_hours": data_hours, "running_hours": running}
         for plant_id, b, k, hours in conn.execute(sa.text(FLAGGED_SQL), args):
             values.setdefault((plant_id, b), {})[k] = hours
+        for plant_id, b, n in conn.execute(sa.text(readings_sql(spec.grain)), args):
+            values.setdefault((plant_id, b), {})["readings"] = n
     else:
         codes = sorted({c.code for c in columns if c.code})
         if any(c.aggregation in ("avg", "max", "min") for c in columns):
@@ -418,6 +433,7 @@ def notes(spec: Spec, columns: list[Column]) -> list[str]:
     out = ["数据来源：在线监测实时数据和分钟数据的小时、日汇总（北京时间）。"]
     if spec.kind == "operation":
         out += [
+            "收到数据条数：实时数据和分钟数据的条数（各监测因子合计）。",
             "有数据小时数：该小时内收到任一监测数据；应有数据小时数：报表期间（截至当前）的小时数。",
             "数据完整率 = 有数据小时数 ÷ 应有数据小时数；运行时长：小时平均流量大于 0 的小时数。",
             "故障、停运、维护校验小时数：该小时内有标记为 D、F、M/C 的监测数据。",
