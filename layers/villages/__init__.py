@@ -84,3 +84,4 @@ register(
         order=49,
     ),
 )
+from layers.villages import overview as _overview  # noqa: F401,E402  (archives, gallery, requests: discovered)
