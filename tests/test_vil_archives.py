@@ -354,3 +354,28 @@ def test_the_overview_counts_the_table(client, engine, world, archive):
     assert {"转塘街道", "留下街道"} <= {x["name"] for x in r.json()["rows"]}
     r = client.get(f"{API}/overview", headers=world["xh"])
     assert {x["name"] for x in r.json()["rows"]} <= {XH}
+
+
+def test_the_demo_seeder_draws_the_gallery_and_files_requests(engine, world):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from layers.villages.demo_archives import IMAGES, REQUESTS, seed_archives
+
+    demo = SimpleNamespace(rng=lambda name: np.random.default_rng(7))
+    with engine.begin() as conn:
+        before = conn.execute(text("SELECT coalesce(max(id), 0) FROM vil_report_requests")).scalar()
+        counts = seed_archives(conn, demo)
+        again = seed_archives(conn, demo)  # the images are not stored twice
+        rows = conn.execute(
+            text("SELECT district, fulfilled_at IS NOT NULL, fulfilled_at::date > deadline FROM vil_report_requests "
+                 "WHERE id > :b ORDER BY id"), {"b": before}).all()  # fmt: skip
+        images = conn.execute(text("SELECT count(*) FROM vil_gallery WHERE created_by = 'demo'")).scalar()
+        conn.execute(text("DELETE FROM vil_report_requests WHERE id > :b"), {"b": before})
+        conn.execute(text("DELETE FROM vil_gallery WHERE created_by = 'demo'"))
+    assert counts["vil_report_requests"] == len(REQUESTS) and again["vil_gallery"] == 0
+    assert images == len(IMAGES)
+    assert [tuple(r) for r in rows] == [
+        ("萧山区", True, False), ("余杭区", True, True), ("西湖区", False, None), ("淳安县", False, None)
+    ]  # fmt: skip

@@ -1,13 +1,17 @@
-"""The farmhouse overview (/villages/overview, VT-01) in Debian's Chromium against the live app: the city sees the
+"""The farmhouse overview (/villages/overview, VT-01) and archives (/villages/archives, VT-03) in Debian's Chromium against the live app: the city sees the
 figures, the two charts, the map and the table agree with the API (and the table with the database); a click on
 西湖区 drills down to its townships; a district clerk sees only his district; an administrator uploads a 杭派民居
-image with its caption through the page and the clerk sees it in the gallery, while the clerk is offered no upload."""
+image with its caption through the page and the clerk sees it in the gallery, while the clerk is offered no upload;
+on the archives page the clerk tries a file with a bad row (named by its number, nothing stored), imports the
+corrected file, finds the houses (owner names masked) and counts them; the city asks the district to report and the
+clerk reports."""
 
 from __future__ import annotations
 
 import io
 import os
 import uuid
+from datetime import date, timedelta
 
 import pytest
 from PIL import Image, ImageDraw
@@ -67,7 +71,7 @@ def browser(server):
 
 
 class Session:
-    def __init__(self, browser, base: str, username: str) -> None:
+    def __init__(self, browser, base: str, username: str, path: str = "/villages/overview") -> None:
         from playwright.sync_api import expect
 
         self.base = base
@@ -77,7 +81,7 @@ class Session:
         self.errors: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.goto(base + "/villages/overview")
+        self.page.goto(base + path)
         login = self.page.locator("#login")
         login.locator("input[name=username]").fill(username)
         login.locator("input[name=password]").fill(TEST_PASSWORD)
@@ -171,4 +175,82 @@ def test_an_administrator_adds_a_gallery_image_the_clerk_sees(browser, server, a
     expect(fig.locator("button")).to_have_count(0)
     shown = clerk.api("/api/villages/overview")
     assert {r["name"] for r in shown["rows"]} == {XH}
+    clerk.close()
+
+
+def test_the_archives_page_imports_searches_counts_and_reports(browser, server, accounts, engine, tmp_path):
+    from playwright.sync_api import expect
+
+    from tests.test_vil_archives import HEADER
+
+    p = f"AP{uuid.uuid4().hex[:6].upper()}-"
+    with engine.connect() as conn:
+        x, y = conn.execute(
+            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM districts WHERE name = :d) s"),
+            {"d": XH},
+        ).one()
+    world = {XH: (round(x, 6), round(y, 6))}
+    bad = tmp_path / "农房档案.xlsx"
+    bad.write_bytes(xlsx([row(world, p + "1"), row(world, p + "2", **{"建设阶段": "封顶", "建设状态": "在建"})]))
+    assert HEADER[0] == "农房编号"
+    s = Session(browser, server, accounts["xh"], "/villages/archives#import")
+    page = s.page
+    page.locator("input[name=file]").set_input_files(str(bad))
+    page.get_by_role("button", name="试导入（只检查）").click()
+    report = page.locator("#import-report")
+    expect(report).to_contain_text("未通过 1 行")
+    expect(report.locator("tbody tr")).to_have_count(1)
+    expect(report.locator("tbody tr td").first).to_have_text("3")
+    expect(report).to_contain_text("封顶")
+    page.locator("#commit").click()
+    expect(report).to_contain_text("未导入任何农房")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM farmhouses WHERE code LIKE :p"), {"p": p + "%"}).scalar() == 0
+    good = tmp_path / "农房档案2.xlsx"
+    good.write_bytes(xlsx([row(world, p + "1"), row(world, p + "2", **{"建设阶段": "主体结构", "建设状态": "在建"})]))
+    page.locator("input[name=file]").set_input_files(str(good))
+    page.locator("#commit").click()
+    expect(report).to_contain_text("通过 2 行")
+    expect(page.locator("#import-log")).to_contain_text("已导入 2 行")
+    with engine.connect() as conn:
+        got = conn.execute(
+            text("SELECT code, stage, source FROM farmhouses WHERE code LIKE :p ORDER BY code"), {"p": p + "%"}
+        ).all()
+    assert [tuple(r) for r in got] == [(p + "1", None, "import"), (p + "2", "structure", "import")]
+
+    page.get_by_role("tab", name="档案检索").click()
+    page.locator("form.filters input[name=code]").fill(p)
+    page.get_by_role("button", name="查询").click()
+    expect(page.locator(".list tbody tr")).to_have_count(2)
+    expect(page.locator(".list tbody")).to_contain_text("王**")
+    expect(page.locator(".list tbody")).not_to_contain_text("王建国")
+    expect(page.locator(".list tbody")).to_contain_text("主体结构")
+
+    page.get_by_role("tab", name="统计").click()
+    expect(page.locator("body")).to_have_attribute("data-stats", "district")
+    expect(page.locator("#stats-chart canvas")).to_have_count(1)
+    expect(page.locator("#stats-table")).to_contain_text(XH)
+    s.close()
+
+    title = f"上报转塘农房{uuid.uuid4().hex[:4]}"
+    city = Session(browser, server, accounts["city"], "/villages/archives#requests")
+    page = city.page
+    page.locator("#new-request").click()
+    dlg = page.locator("dialog")
+    dlg.locator("select[name=district]").select_option(XH)
+    dlg.locator("input[name=title]").fill(title)
+    dlg.locator("input[name=deadline]").fill((date.today() + timedelta(days=10)).isoformat())
+    dlg.locator("button[type=submit]").click()
+    expect(page.locator("#requests tr", has_text=title)).to_contain_text("待上报")
+    city.close()
+
+    clerk = Session(browser, server, accounts["xh"], "/villages/archives#requests")
+    page = clerk.page
+    line = page.locator("#requests tr", has_text=title)
+    line.get_by_role("button", name="完成上报").click()
+    dlg = page.locator("dialog")
+    dlg.locator("textarea[name=note]").fill("已在市级系统补录两户")
+    dlg.locator("button[type=submit]").click()
+    expect(line).to_contain_text("已上报")
+    expect(line).to_contain_text("已在市级系统补录两户")
     clerk.close()
