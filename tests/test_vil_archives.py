@@ -367,7 +367,7 @@ def test_the_demo_seeder_draws_the_gallery_and_files_requests(engine, world):
     with engine.begin() as conn:
         before = conn.execute(text("SELECT coalesce(max(id), 0) FROM vil_report_requests")).scalar()
         counts = seed_archives(conn, demo)
-        again = seed_archives(conn, demo)  # the images are not stored twice
+        again = seed_archives(conn, demo)  # neither the images nor the requests are stored twice
         rows = conn.execute(
             text("SELECT district, fulfilled_at IS NOT NULL, fulfilled_at::date > deadline FROM vil_report_requests "
                  "WHERE id > :b ORDER BY id"), {"b": before}).all()  # fmt: skip
@@ -375,7 +375,36 @@ def test_the_demo_seeder_draws_the_gallery_and_files_requests(engine, world):
         conn.execute(text("DELETE FROM vil_report_requests WHERE id > :b"), {"b": before})
         conn.execute(text("DELETE FROM vil_gallery WHERE created_by = 'demo'"))
     assert counts["vil_report_requests"] == len(REQUESTS) and again["vil_gallery"] == 0
+    assert len(rows) == len(REQUESTS)
     assert images == len(IMAGES)
     assert [tuple(r) for r in rows] == [
         ("萧山区", True, False), ("余杭区", True, True), ("西湖区", False, None), ("淳安县", False, None)
     ]  # fmt: skip
+
+
+def test_a_county_system_fulfils_a_request_by_push_with_its_api_key(client, engine, world):
+    from api.accounts import keys
+    from geo.db import transaction
+
+    name = f"va-county-{world['tag']}"
+    make_user(name, ["county_system"], district="淳安县")
+    with engine.connect() as conn:
+        uid = conn.execute(text("SELECT id FROM users WHERE username = :u"), {"u": name}).scalar()
+    with transaction() as conn:
+        _, key = keys.create(conn, uid, "淳安农房系统", actor="test")
+    county = {"X-API-Key": key}
+    body = {"district": "淳安县", "status": "在建", "title": "报送在建农房", "deadline": today().isoformat()}
+    req = client.post(f"{API}/requests", json=body, headers=world["city"]).json()
+    other = client.post(f"{API}/requests", json={**body, "district": XH}, headers=world["city"]).json()
+    seen = [x["id"] for x in client.get(f"{API}/requests", headers=county).json()["rows"]]
+    assert req["id"] in seen and other["id"] not in seen
+    assert client.post(f"{API}/requests", json=body, headers=county).status_code == 403
+    r = client.post(f"{API}/requests/{req['id']}/fulfil", json={"method": "push", "note": "已推送", "version": 1},
+                    headers=county)  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert (r.json()["method_title"], r.json()["fulfilled_by"], r.json()["late"]) == ("接口推送", name, False)
+    with engine.begin() as conn:
+        logged = conn.execute(text("SELECT after->>'method' FROM audit_log WHERE action = 'fulfil' "
+                                   "AND layer = 'vil_report_requests' AND feature_id = :i"), {"i": req["id"]}).scalar()  # fmt: skip
+        conn.execute(text("DELETE FROM vil_report_requests WHERE id IN (:a, :b)"), {"a": req["id"], "b": other["id"]})
+    assert logged == "push"

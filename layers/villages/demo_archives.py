@@ -84,5 +84,6 @@ def seed_archives(conn, world: World) -> dict:
             "fulfilled_by": "demo" if done is not None else None, "method": method, "fulfilment_note": note,
             "changed": int(world.rng("vil-requests").integers(5, 80)) if done is not None else None,
         })  # fmt: skip
+    conn.execute(sa.delete(requests).where(requests.c.created_by == "demo"))  # a reloaded demo: the same requests
     conn.execute(sa.insert(requests), rows)
     return {"vil_gallery": images, "vil_report_requests": len(rows)}
