@@ -408,3 +408,39 @@ def test_a_county_system_fulfils_a_request_by_push_with_its_api_key(client, engi
                                    "AND layer = 'vil_report_requests' AND feature_id = :i"), {"i": req["id"]}).scalar()  # fmt: skip
         conn.execute(text("DELETE FROM vil_report_requests WHERE id IN (:a, :b)"), {"a": req["id"], "b": other["id"]})
     assert logged == "push"
+
+
+def test_the_owner_and_code_search_use_their_indexes_under_row_level_security(app, engine, world):
+    """As the app role with a district's scope, the owner-name and house-code prefixes are index ranges (LIKE, not
+    LEAKPROOF, could only be checked after the policy on every row of the table)."""
+    import sqlalchemy as sa
+
+    from geo import scope
+    from geo.db import get_engine
+    from layers.villages.archives import Filter, houses
+
+    t = houses()
+    p = f"XI{world['tag']}-"
+    with engine.begin() as conn:  # enough houses for the planner to prefer a range to a whole scan
+        conn.execute(
+            text("INSERT INTO farmhouses (geom, code, owner_name, district, status) "
+                 "SELECT ST_SetSRID(ST_MakePoint(:x, :y), 4326), :p || n, '测' || n, :d, '存量' "
+                 "FROM generate_series(1, 20000) n"),
+            {"x": world[XH][0], "y": world[XH][1], "p": p, "d": XH},
+        )  # fmt: skip
+        conn.execute(text("ANALYZE farmhouses"))
+    plans = []
+    with get_engine().connect() as conn:
+        scope.apply(conn, scope.Scope.of(districts=[XH]))
+        assert conn.execute(text("SELECT current_user")).scalar() == "chengjian_app"
+        for f in (Filter(owner="测123"), Filter(code=p + "77")):
+            query = sa.select(t.c.id).where(*f.where(conn)).order_by(t.c.id).limit(50)
+            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+            plans.append("\n".join(conn.execute(text("EXPLAIN " + sql)).scalars()))
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM farmhouses WHERE code LIKE :p"), {"p": p + "%"})
+        conn.execute(text("ANALYZE farmhouses"))
+    for plan, index, column in zip(
+        plans, ("vil_farmhouses_owner_idx", "vil_farmhouses_code_idx"), ("owner_name", "code")
+    ):
+        assert index in plan and f"Index Cond: (({column} >=" in plan, plan

@@ -75,6 +75,7 @@ ARCHIVE_ATTRS = (
 STAGED_STATUS = ("在建", "已竣工")  # a house with a post-approval stage is being built or built
 EXPORT_MAX = 100_000  # rows of one Excel export
 MASKED = {"owner_name": "name"}
+LAST_CHAR = "\U0010ffff"
 
 imports = sa.Table(
     "vil_imports",
@@ -314,13 +315,20 @@ class Filter:
             if code not in names:
                 raise ApiError(422, "unknown_stage", f"建设阶段「{self.stage}」不存在。", "stage")
             cond.append(t.c.stage == code)
-        if self.owner:
-            cond.append(t.c.owner_name.startswith(self.owner, autoescape=True))
-        if self.code:
-            cond.append(t.c.code.startswith(self.code, autoescape=True))
+        for column, prefix in ((t.c.owner_name, self.owner), (t.c.code, self.code)):
+            if prefix:
+                cond += starts_with(column, prefix)
         if self.year is not None:
             cond.append(t.c.built_year == self.year)
         return cond
+
+
+def starts_with(column: Any, prefix: str) -> list[Any]:
+    """``column`` starts with ``prefix``, as a range of the column's btree index (``vil_0003``). Not ``LIKE``: under
+    row-level security only LEAKPROOF operators may use an index ahead of the policy, and ``textlike`` is not (see
+    migration 0011) while the text comparisons are; every string that starts with ``prefix`` sorts between it and
+    it followed by the last code point (the database's collation is C.UTF-8)."""
+    return [column >= prefix, column < prefix + LAST_CHAR]
 
 
 def archive_filter(

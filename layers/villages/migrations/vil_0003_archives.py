@@ -12,6 +12,8 @@ counties and the 杭派民居 gallery (VT-01, VT-03).
 - ``vil_gallery``: images of Hangzhou village-style houses (杭派民居) with a title and caption, ordered by ``seq``,
   managed by administrators; the image files live under the files root (``file_path``), public to every reader.
 
+Two btree indexes on ``farmhouses`` (live rows): ``owner_name`` and ``code``, for the archive search.
+
 Row-level security: district scope on ``vil_imports`` and ``vil_report_requests``; the gallery is reference
 content (readable by all, written by administrators only through the API's permission check).
 
@@ -95,6 +97,9 @@ def upgrade() -> None:
     """)
     for table in ("vil_imports", "vil_report_requests"):
         install_scope_policy(table, "district")
+    # The archive search by owner name and by house code (exact or prefix, as index ranges: layers/villages/archives.py).
+    op.execute("CREATE INDEX vil_farmhouses_owner_idx ON farmhouses (owner_name) WHERE deleted_at IS NULL")
+    op.execute("CREATE INDEX vil_farmhouses_code_idx ON farmhouses (code) WHERE deleted_at IS NULL")
     # An import by a city account has no district: only a city-wide scope reads it (chengjian_scope_ok(NULL) is
     # false unless the scope is 'all').
     for table in ("vil_imports", "vil_report_requests", "vil_gallery"):
@@ -111,6 +116,8 @@ def downgrade() -> None:
     for role, perms in PERMISSIONS.items():
         for perm in perms:
             op.execute(f"DELETE FROM role_permissions WHERE role = '{role}' AND permission = '{perm}'")
+    op.execute("DROP INDEX vil_farmhouses_code_idx")
+    op.execute("DROP INDEX vil_farmhouses_owner_idx")
     op.execute("DROP TABLE vil_gallery")
     op.execute("DROP TABLE vil_report_requests")
     op.execute("DROP TABLE vil_imports")
