@@ -273,6 +273,11 @@ def test_report_requests_are_seen_and_fulfilled_by_the_county_only(client, engin
     assert (req["state"], req["overdue"]) == ("待上报", False)
     assert client.get(f"{API}/requests/{req['id']}", headers=world["yh"]).status_code == 404
     assert req["id"] not in [x["id"] for x in client.get(f"{API}/requests", headers=world["yh"]).json()["rows"]]
+    leader = make_user(f"va-leader-{world['tag']}", ["leader"])  # reads every request, reports none
+    assert req["id"] in [x["id"] for x in client.get(f"{API}/requests", headers=leader).json()["rows"]]
+    r = client.post(f"{API}/requests/{req['id']}/fulfil", json={"method": "entry", "note": "x", "version": 1},
+                    headers=leader)  # fmt: skip
+    assert r.status_code == 403
     mine = {x["id"]: x for x in client.get(f"{API}/requests", headers=world["xh"]).json()["rows"]}
     assert mine[req["id"]]["changed_so_far"] == 0
     # The county changes one house of the scope (转塘街道) and one outside it, then reports.

@@ -1,6 +1,6 @@
 """Report requests (要求上报, VT-03): the city asks a district or county to report its farmhouse data.
 
-A request names its scope — a district or county, optionally one township and one construction status of the
+Whoever reads farmhouses (``farmhouse.view``) reads the requests of their scope. A request names its scope — a district or county, optionally one township and one construction status of the
 houses — a title, a note and a deadline (``farmhouse.request``, city accounts). The county sees its requests (row-
 level security on ``vil_report_requests``: a district account sees its own district's only) and fulfils one, by
 entry in the city system or by push from its own system (``farmhouse.edit``: district staff and the county's
@@ -30,7 +30,7 @@ from layers.villages.archives import PREFIX, houses
 
 router = APIRouter(prefix=PREFIX, tags=["智慧村镇"])
 
-REQUEST, FULFIL = "farmhouse.request", "farmhouse.edit"
+VIEW, REQUEST, FULFIL = "farmhouse.view", "farmhouse.request", "farmhouse.edit"
 METHODS = {"entry": "系统录入", "push": "接口推送"}
 DEADLINE = Window(date(2020, 1, 1), 2)  # a deadline lies at most two years ahead
 
@@ -125,8 +125,7 @@ def listing(
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
-    if not (who.can(REQUEST) or who.can(FULFIL)):
-        who.require(REQUEST, "查看上报要求")
+    who.require(VIEW, "查看上报要求")
     on = today()
     cond: list[Any] = []
     if district:
@@ -152,8 +151,7 @@ def listing(
 
 @router.get("/requests/{rid}", summary="一项上报要求")
 def detail(rid: int, who: Principal = Depends(principal), conn: Connection = Depends(db_read, scope="function")):
-    if not (who.can(REQUEST) or who.can(FULFIL)):
-        who.require(REQUEST, "查看上报要求")
+    who.require(VIEW, "查看上报要求")
     row = _one(conn, rid)
     out = view(row, today())
     out["changed_so_far"] = changed_since(conn, row) if row["fulfilled_at"] is None else row["changed"]
