@@ -354,6 +354,11 @@ def test_the_overview_counts_the_table(client, engine, world, archive):
     assert data["totals"]["houses"] == sum(want.values())
     assert {s["name"]: s["houses"] for s in data["stages"]}["开工放样"] == staged
     assert all(r["position"] for r in data["rows"] if r["name"] in (XH, YH))
+    with engine.connect() as conn:
+        xh_layout = conn.execute(
+            text("SELECT count(*) FROM farmhouses WHERE deleted_at IS NULL AND district = :d AND stage = 'layout' "
+                 "AND status IN ('审批中', '在建')"), {"d": XH}).scalar()  # fmt: skip
+    assert {r["name"]: r for r in data["rows"]}[XH]["stages"].get("layout", 0) == xh_layout >= 1
     r = client.get(f"{API}/overview", params={"district": XH}, headers=world["xh"])
     assert r.json()["level"] == "township"
     assert {"转塘街道", "留下街道"} <= {x["name"] for x in r.json()["rows"]}

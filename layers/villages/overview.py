@@ -54,33 +54,41 @@ def craftsmen_by(conn: Connection, key: str, district: str | None) -> dict[Any, 
 
 
 def overview(conn: Connection, district: str | None) -> dict:
+    """One scan of the houses in scope: counts per area (district, or township of ``district``) and, for the houses
+    under construction, per post-approval stage ('' for none yet) — summed here into the areas and the stages."""
     t = houses()
     key = t.c.township if district else t.c.district
     live = [t.c.deleted_at.is_(None)] + ([t.c.district == district] if district else [])
-    building = t.c.status.in_(BUILDING)
+    stage = sa.case((t.c.status.in_(BUILDING), sa.func.coalesce(t.c.stage, "")), else_=None).label("stage")
+    counts = {
+        "houses": sa.func.count(),
+        "stock": sa.func.count().filter(t.c.status == "存量"),
+        "approving": sa.func.count().filter(t.c.status == "审批中"),
+        "building": sa.func.count().filter(t.c.status == "在建"),
+        "completed": sa.func.count().filter(t.c.status == "已竣工"),
+        "dangerous": sa.func.count().filter(t.c.danger_grade.in_(("B", "C", "D"))),
+    }
     query = (
-        sa.select(
-            key.label("name"),
-            sa.func.count().label("houses"),
-            sa.func.count().filter(t.c.status == "存量").label("stock"),
-            sa.func.count().filter(t.c.status == "审批中").label("approving"),
-            sa.func.count().filter(t.c.status == "在建").label("building"),
-            sa.func.count().filter(t.c.status == "已竣工").label("completed"),
-            sa.func.count().filter(t.c.danger_grade.in_(("B", "C", "D"))).label("dangerous"),
-        )
+        sa.select(key.label("name"), stage, *(c.label(k) for k, c in counts.items()))
         .where(*live)
-        .group_by(key)
+        .group_by(key, stage)
         .order_by(key)
     )
-    rows = [dict(r) for r in conn.execute(query).mappings()]
+    areas: dict[Any, dict] = {}
+    by_stage: dict[str, int] = {}
+    for r in conn.execute(query).mappings():
+        area = areas.setdefault(r["name"], {"name": r["name"], **dict.fromkeys(counts, 0), "stages": {}})
+        for k in counts:
+            area[k] += r[k]
+        if r["stage"] is not None:
+            area["stages"][r["stage"] or "none"] = r["houses"]
+            by_stage[r["stage"]] = by_stage.get(r["stage"], 0) + r["houses"]
+    rows = list(areas.values())
     crafts = craftsmen_by(conn, "township" if district else "district", district)
     for r in rows:
         r["craftsmen"] = crafts.get(r["name"], 0)
     stages = stage_names(conn)
-    by_stage = dict(
-        conn.execute(sa.select(t.c.stage, sa.func.count()).where(*live, building).group_by(t.c.stage)).all()
-    )
-    stage_rows = [{"stage": None, "name": "未开工", "houses": by_stage.get(None, 0)}] + [
+    stage_rows = [{"stage": None, "name": "未开工", "houses": by_stage.get("", 0)}] + [
         {"stage": code, "name": name, "houses": by_stage.get(code, 0)} for code, name in stages.items()
     ]
     positions = _positions(conn, district)
