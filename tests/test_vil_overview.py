@@ -123,6 +123,7 @@ def test_the_city_sees_figures_charts_and_map_together_and_drills_down(browser, 
     expect(page.locator("body")).to_have_attribute("data-map-ready", "true")
     shown = page.evaluate("() => window.overviewAreas.features.map((f) => f.properties.name)")
     assert {XH, YH} <= set(shown)
+    expect(page.locator("#table thead")).to_contain_text("在建·主体结构")
     # Drill down: the 西湖区 line of the table.
     page.locator("#table tr", has_text=XH).first.click()
     expect(page.locator("body")).to_have_attribute("data-loaded", XH)

@@ -67,7 +67,9 @@ function drawCharts(data) {
 function drawTable(data) {
   const cols = [{ label: data.level === "district" ? "区县" : "乡镇街道", render: (r) => r.name || "（未填）" },
     ...[["houses", "农房"], ...SERIES.map(([k, l]) => [k, l]), ["dangerous", "危房"], ["craftsmen", "工匠"]]
-      .map(([k, label]) => ({ label, className: "num", render: (r) => num(r[k]) }))];
+      .map(([k, label]) => ({ label, className: "num", render: (r) => num(r[k]) })),
+    ...data.stages.map((st) => ({ label: `在建·${st.name}`, className: "num",
+      render: (r) => num(r.stages[st.stage || "none"]) }))];
   $("table").replaceChildren(table(cols, data.rows, "没有农房。",
     data.level === "district" ? (r) => choose(r.name) : null));
 }
