@@ -154,6 +154,7 @@ def test_the_modules_are_discovered_not_listed():
         "drawing_review",  # evaluations (order 23)
         "drawing_review",  # drawings with comments (demo_drawings, order 24)
         "villages",
+        "villages",  # the archives' gallery and report requests (demo_archives, order 32)
         "sewage",
         "greenways",
         "credit",

@@ -84,5 +84,6 @@ register(
         order=49,
     ),
 )
+from layers.villages import overview as _overview  # noqa: F401,E402  (archives, gallery, requests: discovered)
 from layers.villages import provincial as _provincial  # noqa: F401,E402
 from layers.villages import realestate as _realestate  # noqa: F401,E402
