@@ -84,3 +84,5 @@ register(
         order=49,
     ),
 )
+
+from layers.villages import county_fetch as _county_fetch  # noqa: F401,E402 (imports county_push)
