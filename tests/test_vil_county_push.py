@@ -179,6 +179,7 @@ def test_bad_records_are_reported_one_by_one_and_the_good_ones_kept(base, engine
         "choice": record(f"B{t}-9", 1, f"XB{t}9", spots[28], structure="钢结构"),
         "date": record(f"B{t}-10", 1, f"XB{t}10", spots[29], approved_on="0280-01-01"),
         "code": record(f"B{t}-11", 1, "0000", spots[30]),
+        "nul": record(f"B{t}-12", 1, f"XB{t}12", spots[31], owner_name="王\x00五"),
     }
     good = [record(f"G{t}-{i}", 1, f"XG{t}{i}", spots[40 + i]) for i in range(2)]
     records = [good[0], *bad.values(), good[1], "not an object"]
@@ -202,6 +203,7 @@ def test_bad_records_are_reported_one_by_one_and_the_good_ones_kept(base, engine
         "choice": ("invalid_choice", "structure", "结构类型"),
         "date": ("out_of_range", "approved_on", "审批日期"),
         "code": ("bad_format", "code", "农房编号"),
+        "nul": ("invalid_character", "owner_name", "户主姓名"),
     }
     for name, (code, field, word) in expected.items():
         e = errs[name]
@@ -209,7 +211,7 @@ def test_bad_records_are_reported_one_by_one_and_the_good_ones_kept(base, engine
         assert word in e["message"], (name, e)
     assert res[-1]["errors"][0]["code"] == "invalid_record"
     assert res[1]["record_id"] == f"B{t}-1" and res[1]["version"] == 1
-    assert set(houses(engine, [f"G{t}-0", f"G{t}-1", *(f"B{t}-{i}" for i in range(1, 12))])) == {f"G{t}-0", f"G{t}-1"}
+    assert set(houses(engine, [f"G{t}-0", f"G{t}-1", *(f"B{t}-{i}" for i in range(1, 13))])) == {f"G{t}-0", f"G{t}-1"}
     with engine.connect() as conn:
         logged = conn.execute(
             text("SELECT received, created, rejected, errors FROM vil_county_pushes WHERE id = :i"),

@@ -163,6 +163,12 @@ def validate_records(raw: list[Any]) -> tuple[list[tuple[int, CountyRecord]], di
             title = _title(path[0]) if path else "记录"
             bad[i] = [{"code": "invalid_type", "field": field, "message": f"「{title}」的类型或格式不符合接口规范。"}]
             continue
+        nul = next((k for k, v in item.items() if isinstance(v, str) and "\x00" in v), None)
+        if nul is not None:  # neither PostgreSQL's text nor jsonb holds U+0000
+            bad[i] = [
+                {"code": "invalid_character", "field": nul, "message": f"「{_title(nul)}」含有空字符（U+0000）。"}
+            ]
+            continue
         if rec.stage is not None and rec.status not in BUILDING:
             bad[i] = [
                 {
@@ -199,7 +205,9 @@ def parse_batch(body: bytes) -> tuple[str | None, list[Any]]:
             {"max": BATCH_MAX, "given": len(records)},
         )
     batch_id = data.get("batch_id")
-    if batch_id is not None and (not isinstance(batch_id, str) or not 1 <= len(batch_id.strip()) <= 64):
+    if batch_id is not None and (
+        not isinstance(batch_id, str) or not 1 <= len(batch_id.strip()) <= 64 or "\x00" in batch_id
+    ):
         raise ApiError(422, "invalid_type", "「批次编号」应为 1 至 64 个字符的文本。", "batch_id")
     return batch_id, records
 
