@@ -30,6 +30,7 @@ from typing import Any, Literal
 import jsonschema_rs
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection
 
@@ -236,6 +237,13 @@ RECORDSET = """
 _SET = ", ".join(f"{c} = c.{c}" for c in COLUMNS)
 _COLS = ", ".join(COLUMNS)
 _C_COLS = ", ".join(f"c.{c}" for c in COLUMNS)
+# What an update's audit row keeps of the house before it (the row's own columns, not its geometry as GeoJSON).
+_BEFORE = (
+    ", ".join(
+        f"'{c}', f.{c}" for c in ("id", "version", "county_record_id", "county_version", "source", "district", *COLUMNS)
+    )
+    + ", 'lon', ST_X(f.geom), 'lat', ST_Y(f.geom)"
+)
 # One statement (a string: data-modifying CTEs read far clearer in SQL than in Core): the incoming records, their
 # checks against the held houses, the configured stages, the county's boundary and the city's codes; then the
 # update of newer versions, the insert of new records, their audit rows, and one outcome row per record.
@@ -244,29 +252,31 @@ WITH incoming AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({RECORDSET})
 ), county AS (
     SELECT ST_Union(geom) AS geom FROM districts WHERE name = :district AND deleted_at IS NULL
-), taken AS (
-    SELECT * FROM vil_codes_taken(ARRAY(SELECT code FROM incoming), :district)
+), taken AS MATERIALIZED (  -- called once, not once per record
+    SELECT DISTINCT ON (code) code, county_record_id
+      FROM vil_codes_taken(ARRAY(SELECT code FROM incoming), :district)
+     ORDER BY code, county_record_id
 ), checked AS (
-    SELECT i.*, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS geom, f.id AS fid,
+    SELECT i.*, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS geom, f.id AS fid, to_jsonb(i) - 'idx' AS after,
            f.county_version AS held, f.deleted_at IS NOT NULL AS gone,
-           CASE WHEN f.id IS NOT NULL THEN to_jsonb(f) - 'geom' - 'geom_3857' END AS before,
+           CASE WHEN i.version > f.county_version THEN jsonb_build_object({_BEFORE}) END AS before,
            CASE
                WHEN i.stage IS NOT NULL AND NOT EXISTS (SELECT 1 FROM vil_stages s WHERE s.code = i.stage)
                    THEN 'unknown_stage'
                WHEN NOT ST_Intersects((SELECT geom FROM county), ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326))
                    THEN 'outside_county'
-               WHEN EXISTS (SELECT 1 FROM taken t WHERE t.code = i.code
-                             AND t.county_record_id IS DISTINCT FROM i.record_id) THEN 'code_taken'
+               WHEN t.code IS NOT NULL AND t.county_record_id IS DISTINCT FROM i.record_id THEN 'code_taken'
            END AS problem
       FROM incoming i
       LEFT JOIN farmhouses f ON f.district = :district AND f.county_record_id = i.record_id
+      LEFT JOIN taken t ON t.code = i.code
 ), updated AS (
     UPDATE farmhouses f
        SET {_SET}, geom = c.geom, county_version = c.version, source = 'county',
            version = f.version + 1, updated_at = now(), updated_by = :actor
       FROM checked c
      WHERE f.id = c.fid AND c.problem IS NULL AND NOT c.gone AND c.version > c.held
-    RETURNING f.id, c.idx, c.before
+    RETURNING f.id, c.idx, c.before, c.after
 ), inserted AS (
     INSERT INTO farmhouses (geom, district, {_COLS}, source, county_record_id, county_version,
                             created_by, updated_by)
@@ -276,13 +286,13 @@ WITH incoming AS (
     ON CONFLICT DO NOTHING
     RETURNING id, county_record_id
 ), written AS (
-    SELECT u.id, u.idx, u.before, 'updated' AS outcome FROM updated u
+    SELECT u.id, u.idx, u.before, u.after, 'updated' AS outcome FROM updated u
     UNION ALL
-    SELECT n.id, c.idx, NULL::jsonb, 'created' FROM inserted n JOIN checked c ON c.record_id = n.county_record_id
+    SELECT n.id, c.idx, NULL::jsonb, c.after, 'created' FROM inserted n JOIN checked c ON c.record_id = n.county_record_id
 ), logged AS (
     INSERT INTO audit_log (actor, user_id, client, action, layer, feature_id, before, after, detail)
     SELECT CAST(:actor AS text), CAST(:user_id AS bigint), CAST(:client AS text), CAST(:action AS text),
-           'farmhouses', w.id, w.before, (SELECT to_jsonb(i) - 'idx' FROM incoming i WHERE i.idx = w.idx),
+           'farmhouses', w.id, w.before, w.after,
            jsonb_build_object('outcome', w.outcome, 'via', CAST(:via AS text))
       FROM written w
 )
@@ -430,7 +440,7 @@ def push_farmhouses(
     body: bytes = Depends(raw_body),
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
-) -> dict:
+) -> JSONResponse:
     started = time.perf_counter()
     district = county_of(conn, who)
     batch_id, raw = parse_batch(body)
@@ -464,8 +474,9 @@ def push_farmhouses(
             "stale_records": json.dumps([r for r in results if r["status"] == "stale"][:LOGGED_MAX]),
         },
     ).scalar_one()
-    return {"push_id": push_id, "district": district, "batch_id": batch_id, "received": len(raw), **counts,
-            "results": results}  # fmt: skip
+    out = {"push_id": push_id, "district": district, "batch_id": batch_id, "received": len(raw), **counts,
+           "results": results}  # fmt: skip
+    return JSONResponse(out)  # plain JSON already: not walked again by FastAPI's encoder (1,000 results)
 
 
 @router.get("/schema.json", summary="区县农房推送接口的 JSON Schema（供区县系统开发使用）")
