@@ -292,4 +292,7 @@ def test_the_log_tells_each_county_what_came_when(base, engine, xihu, spots):
     assert all(x["district"] == "余杭区" for x in theirs)  # another county never sees 西湖区's log
     city = httpx.get(base + "/api/villages/county/pushes", params={"district": "西湖区"}, headers=ADMIN).json()
     assert r["push_id"] in [x["id"] for x in city["items"]]
+    one = httpx.get(f"{base}/api/villages/county/pushes/{r['push_id']}", headers=xihu).json()
+    assert one["records"] == [[f"L{t}", 1, "created"]] and one["received_at"] == entry["received_at"]
+    assert httpx.get(f"{base}/api/villages/county/pushes/{r['push_id']}", headers=other).status_code == 404
     assert json.dumps(city)  # plain JSON

@@ -36,7 +36,7 @@ from sqlalchemy import Connection
 
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
-from api.errors import ApiError
+from api.errors import ApiError, not_found
 from geo import bounds
 from geo.bounds import Amount, Code, Day, Shape, Text, Whole
 from geo.divisions import DISTRICT_NAMES
@@ -457,9 +457,10 @@ def push_farmhouses(
     push_id = conn.execute(
         sa.text("""
             INSERT INTO vil_county_pushes (district, actor, client, batch_id, received, created, updated, unchanged,
-                                           stale, rejected, elapsed_ms, errors, stale_records)
+                                           stale, rejected, elapsed_ms, errors, stale_records, records)
             VALUES (:district, :actor, :client, :batch_id, :received, :created, :updated, :unchanged, :stale,
-                    :rejected, :elapsed, CAST(:errors AS jsonb), CAST(:stale_records AS jsonb))
+                    :rejected, :elapsed, CAST(:errors AS jsonb), CAST(:stale_records AS jsonb),
+                    CAST(:records AS jsonb))
             RETURNING id
         """),
         {
@@ -472,6 +473,7 @@ def push_farmhouses(
             "elapsed": elapsed,
             "errors": json.dumps([r for r in results if r["status"] == "rejected"][:LOGGED_MAX], ensure_ascii=False),
             "stale_records": json.dumps([r for r in results if r["status"] == "stale"][:LOGGED_MAX]),
+            "records": json.dumps([[r["record_id"], r["version"], r["status"]] for r in results]),
         },
     ).scalar_one()
     out = {"push_id": push_id, "district": district, "batch_id": batch_id, "received": len(raw), **counts,
@@ -506,6 +508,21 @@ def push_log(
         {"d": district, "since": since, "limit": limit},
     ).mappings()
     return {"items": [{**r, "received_at": r["received_at"].isoformat()} for r in rows]}
+
+
+@router.get("/pushes/{push_id}", summary="一批区县推送的明细（每条记录的编号、版本和处理结果）")
+def push_entry(
+    push_id: bounds.RecordId,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
+    who.require("farmhouse.view", "查看区县推送日志")
+    row = (
+        conn.execute(sa.text("SELECT * FROM vil_county_pushes WHERE id = :i"), {"i": push_id}).mappings().first()
+    )  # row-level security: another county's batch is not found
+    if row is None:
+        raise not_found("推送记录")
+    return {**row, "received_at": row["received_at"].isoformat()}
 
 
 def on_app(app: Any) -> None:

@@ -3,7 +3,8 @@
 - ``vil_county_pushes``: one row per batch a county system pushed (``POST /api/villages/county/farmhouses``): who,
   when, from where, how many records came and what became of them (created, updated, unchanged — the same record
   id and version again —, stale — an older version after a newer one —, rejected) and the per-record errors and stale
-  records (the first 200 of each). The per-county log of what came when.
+  records (the first 200 of each), and every record of the batch as ``[record id, version, outcome]``: the
+  per-county log of what came when.
 - ``vil_county_fetches``: one row per on-demand fetch of a county's archive by the city (``county_fetch.py``): the
   query, the outcome (``ok``, ``timeout``, ``unreachable``, ``failed``, ``bad_data``, ``breaker_open``), the attempts
   made, the counts written and the message the user saw.
@@ -65,7 +66,8 @@ def upgrade() -> None:
             rejected integer NOT NULL DEFAULT 0,
             elapsed_ms double precision NOT NULL DEFAULT 0,
             errors jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(errors) = 'array'),
-            stale_records jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(stale_records) = 'array')
+            stale_records jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(stale_records) = 'array'),
+            records jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(records) = 'array')
         )
     """)
     op.execute("CREATE INDEX vil_county_pushes_district_idx ON vil_county_pushes (district, received_at DESC)")
