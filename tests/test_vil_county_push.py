@@ -296,3 +296,25 @@ def test_the_log_tells_each_county_what_came_when(base, engine, xihu, spots):
     assert one["records"] == [[f"L{t}", 1, "created"]] and one["received_at"] == entry["received_at"]
     assert httpx.get(f"{base}/api/villages/county/pushes/{r['push_id']}", headers=other).status_code == 404
     assert json.dumps(city)  # plain JSON
+
+
+def test_a_house_just_outside_the_boundary_follows_the_cores_tolerance(base, engine, xihu):
+    """Inside 西湖区 or within 50 m of its boundary (geo.layer.districting's rule) is accepted; 150 m off is not."""
+    with engine.connect() as conn:
+        near, far = conn.execute(
+            text("""
+                WITH x AS (SELECT ST_Transform(geom, 4549) AS g FROM districts WHERE name = '西湖区')
+                SELECT ST_Transform(ST_PointOnSurface(ST_Difference(ST_Buffer(g, 30), g)), 4326),
+                       ST_Transform(ST_PointOnSurface(ST_Difference(ST_Buffer(g, 250), ST_Buffer(g, 150))), 4326)
+                  FROM x"""),
+        ).one()
+        near_xy, far_xy = (conn.execute(text("SELECT ST_X(:p), ST_Y(:p)"), {"p": p}).one() for p in (near, far))
+    t = tag()
+    r = httpx.post(
+        base + URL,
+        json={"records": [record(f"N{t}", 1, f"XN{t}", tuple(near_xy)), record(f"D{t}", 1, f"XD{t}", tuple(far_xy))]},
+        headers=xihu,
+    ).json()
+    assert [x["status"] for x in r["results"]] == ["created", "rejected"], r["results"]
+    assert r["results"][1]["errors"][0]["code"] == "outside_county"
+    assert "50 米" in r["results"][1]["errors"][0]["message"]

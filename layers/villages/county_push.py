@@ -40,6 +40,7 @@ from api.errors import ApiError, not_found
 from geo import bounds
 from geo.bounds import Amount, Code, Day, Shape, Text, Whole
 from geo.divisions import DISTRICT_NAMES
+from geo.layer.districting import TOLERANCE_M
 from geo.modules import log_labels, permissions
 
 PREFIX = "/api/villages/county"
@@ -251,7 +252,8 @@ WRITE = f"""
 WITH incoming AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({RECORDSET})
 ), county AS (
-    SELECT ST_Union(geom) AS geom FROM districts WHERE name = :district AND deleted_at IS NULL
+    SELECT g AS geom, ST_Transform(g, 4549) AS gk
+      FROM (SELECT ST_Union(geom) AS g FROM districts WHERE name = :district AND deleted_at IS NULL) u
 ), taken AS MATERIALIZED (  -- called once, not once per record
     SELECT DISTINCT ON (code) code, county_record_id
       FROM vil_codes_taken(ARRAY(SELECT code FROM incoming), :district)
@@ -263,8 +265,12 @@ WITH incoming AS (
            CASE
                WHEN i.stage IS NOT NULL AND NOT EXISTS (SELECT 1 FROM vil_stages s WHERE s.code = i.stage)
                    THEN 'unknown_stage'
-               WHEN NOT ST_Intersects((SELECT geom FROM county), ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326))
-                   THEN 'outside_county'
+               WHEN CASE WHEN ST_Intersects((SELECT geom FROM county), ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326))
+                         THEN false  -- the core's rule: inside, or within its tolerance of the boundary
+                         ELSE NOT ST_DWithin((SELECT gk FROM county),
+                                             ST_Transform(ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326), 4549),
+                                             {TOLERANCE_M})
+                    END THEN 'outside_county'
                WHEN t.code IS NOT NULL AND t.county_record_id IS DISTINCT FROM i.record_id THEN 'code_taken'
            END AS problem
       FROM incoming i
@@ -302,7 +308,7 @@ SELECT c.idx, c.held, c.problem, c.gone, c.fid, w.id AS written_id, w.outcome
 
 PROBLEMS = {
     "unknown_stage": ("stage", "监管阶段「{stage}」未在市级系统中配置。"),
-    "outside_county": ("lon", "位置（{lon}, {lat}）不在{district}境内。"),
+    "outside_county": ("lon", f"位置（{{lon}}, {{lat}}）不在{{district}}境内，也不在其边界 {TOLERANCE_M:g} 米内。"),
     "code_taken": ("code", "农房编号「{code}」已被其他农房使用。"),
     "record_deleted": ("record_id", "该农房已在市级系统中删除，不能再更新。"),
     "conflict": ("record_id", "该记录正被同时写入，请稍后重新推送。"),
