@@ -292,3 +292,34 @@ def test_who_may_fetch_what(client, engine, county, quick):
     # The city's staff see every county's fetches; a district clerk only its own.
     mine = client.get("/api/villages/county/fetches", headers=staff).json()["items"]
     assert mine and {x["district"] for x in mine} == {GOOD}
+
+
+def test_after_the_cool_down_one_request_takes_the_trial(engine, county, quick):
+    from layers.villages.county_fetch import county_settings, take_trial
+
+    county(FAILING, "error")
+    with engine.begin() as conn:
+        conn.execute(
+            text("""INSERT INTO vil_county_breakers (district, failures, open_until)
+                    VALUES (:d, 2, now() - interval '1 second')"""),
+            {"d": FAILING},
+        )
+    with engine.begin() as conn:
+        assert take_trial(conn, FAILING, county_settings()) is True
+    with engine.begin() as conn:  # a concurrent request meanwhile: the breaker is open for it
+        assert take_trial(conn, FAILING, county_settings()) is False
+        still = conn.execute(
+            text("SELECT open_until > now() FROM vil_county_breakers WHERE district = :d"), {"d": FAILING}
+        ).scalar()
+    assert still is True
+
+
+def test_a_query_too_wide_is_refused_and_the_county_is_not_blamed(client, engine, county, env):
+    env(CHENGJIAN_COUNTY_FETCH_MAX_RECORDS="3", CHENGJIAN_COUNTY_BREAKER_FAILURES="1")
+    c = county(GOOD, "ok", pages=2)
+    c["records"] = records(engine, GOOD, 6)
+    r = client.post(FETCH, json={"district": GOOD}, headers=ADMIN)
+    assert r.status_code == 422 and r.json()["code"] == "county_too_many" and "缩小" in r.json()["message"]
+    assert stored(engine, GOOD, c["records"]) == {}
+    r = client.post(FETCH, json={"district": GOOD, "township": "瓜沥镇"}, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["created"] == 3, r.text  # the breaker did not open

@@ -217,6 +217,19 @@ def note_failure(conn: Connection, district: str, error: str, s: CountySettings)
     )
 
 
+def take_trial(conn: Connection, district: str, s: CountySettings) -> bool:
+    """After the cool-down, the one trial call: this request takes it (True) by keeping the breaker open for the
+    others meanwhile; a concurrent request that finds it taken stays refused (False)."""
+    taken = conn.execute(
+        sa.text("""
+            UPDATE vil_county_breakers SET open_until = now() + make_interval(secs => :cool)
+             WHERE district = :d AND open_until <= now()
+        """),
+        {"d": district, "cool": s.breaker_cooldown_s},
+    )
+    return taken.rowcount == 1
+
+
 def note_success(conn: Connection, district: str) -> None:
     conn.execute(
         sa.text("""
@@ -285,6 +298,8 @@ def fetch(who: Principal, body: FetchRequest, client: httpx.Client | None = None
                 "district",
             )
         state = breaker_state(conn, district)
+        if state["open_until"] is not None and state["open_until"] <= _now() and not take_trial(conn, district, s):
+            state = breaker_state(conn, district)  # another request took the trial call: still open for this one
         if state["open_until"] is not None and state["open_until"] > _now():
             local = state["open_until"].astimezone(UTC) + timedelta(hours=8)
             message = (
@@ -308,7 +323,9 @@ def fetch(who: Principal, body: FetchRequest, client: httpx.Client | None = None
                 conn, who, district, query, e.outcome, attempts=calls, message=e.message, detail=e.detail,
                 elapsed_ms=ms(),
             )  # fmt: skip
-            if e.status != 422:  # a query too wide is the user's, not the county's failure
+            if e.status == 422:  # a query too wide is the user's, not the county's failure: the county answered
+                note_success(conn, district)
+            else:
                 note_failure(conn, district, e.code, s)
 
         _transaction(who, work)
