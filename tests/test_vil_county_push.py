@@ -318,3 +318,25 @@ def test_a_house_just_outside_the_boundary_follows_the_cores_tolerance(base, eng
     assert [x["status"] for x in r["results"]] == ["created", "rejected"], r["results"]
     assert r["results"][1]["errors"][0]["code"] == "outside_county"
     assert "50 米" in r["results"][1]["errors"][0]["message"]
+
+
+def test_a_house_the_city_deleted_is_not_brought_back(base, engine, xihu, spots):
+    t = tag()
+    rid = f"X{t}"
+    first = httpx.post(base + URL, json={"records": [record(rid, 1, f"XX{t}", spots[70])]}, headers=xihu).json()
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE farmhouses SET deleted_at = now(), deleted_by = 'test' WHERE id = :i"),
+            {"i": first["results"][0]["id"]},
+        )
+    again = httpx.post(base + URL, json={"records": [record(rid, 1, f"XX{t}", spots[70])]}, headers=xihu).json()
+    assert again["results"][0]["status"] == "unchanged"  # the same version: a no-op as ever
+    newer = httpx.post(base + URL, json={"records": [record(rid, 2, f"XX{t}", spots[71])]}, headers=xihu).json()
+    assert newer["results"][0]["status"] == "rejected"
+    assert newer["results"][0]["errors"][0]["code"] == "record_deleted"
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT county_version, deleted_at IS NOT NULL AS gone FROM farmhouses WHERE id = :i"),
+            {"i": first["results"][0]["id"]},
+        ).one()
+    assert (row.county_version, row.gone) == (1, True)

@@ -366,13 +366,13 @@ def write_records(
         rec = by_index[r["idx"]]
         if r["outcome"]:
             out.append(_outcome(r["idx"], rec, r["outcome"], id=r["written_id"]))
-        elif r["problem"] or r["gone"]:
-            problem = r["problem"] or "record_deleted"
-            out.append(_outcome(r["idx"], rec, "rejected", errors=[_problem(problem, rec, district)]))
-        elif r["held"] is not None and rec.version == r["held"]:
+        elif r["held"] is not None and rec.version == r["held"]:  # a version held is a no-op, whatever it holds
             out.append(_outcome(r["idx"], rec, "unchanged", id=r["fid"], held_version=r["held"]))
         elif r["held"] is not None and rec.version < r["held"]:
             out.append(_outcome(r["idx"], rec, "stale", id=r["fid"], held_version=r["held"]))
+        elif r["problem"] or r["gone"]:
+            problem = r["problem"] or "record_deleted"
+            out.append(_outcome(r["idx"], rec, "rejected", errors=[_problem(problem, rec, district)]))
         else:  # an insert that met a unique index written meanwhile by another request
             out.append(_outcome(r["idx"], rec, "rejected", errors=[_problem("conflict", rec, district)]))
     return sorted(out, key=lambda o: o["index"])
