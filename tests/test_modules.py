@@ -154,6 +154,7 @@ def test_the_modules_are_discovered_not_listed():
         "drawing_review",  # evaluations (order 23)
         "drawing_review",  # drawings with comments (demo_drawings, order 24)
         "villages",
+        "villages",  # the archives' gallery and report requests (demo_archives, order 32)
         "villages",  # the dangerous houses (demo_dangerous, order 34)
         "sewage",
         "greenways",
@@ -167,6 +168,8 @@ def test_the_modules_are_discovered_not_listed():
         "sewage.ensure_partitions",
         "sewage.refresh_status",
         "sewage.refresh_month_values",
+        "sewage.evaluate_alarms",
+        "sewage.generate_monthly_reports",
         "drawing_review.overdue_pins",
         "villages.monthly_briefs",
     }

@@ -62,7 +62,7 @@ log_labels(
     },
     actions={"brief": "生成简报"},
 )
-pages(Page("/villages/dangerous", "农村危房", "业务系统", VIEW, order=52))
+pages(Page("/villages/dangerous", "农村危房", "智慧村镇", VIEW, order=20))
 
 COLUMNS = (
     "id", "code", "farmhouse_id", "district", "township", "village", "address", "owner_name", "owner_id_number",
