@@ -35,7 +35,7 @@ register(
             Attr(
                 "governance",
                 "治理方式",
-                choices=("未治理", "维修加固", "拆除重建", "拆除", "搬迁", "已治理"),
+                choices=("未治理", "维修加固", "拆除重建", "拆除", "置换", "搬迁", "已治理"),
                 filterable=True,
             ),
             Attr("difficult_family", "困难家庭", "bool", filterable=True),
