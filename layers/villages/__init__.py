@@ -84,3 +84,5 @@ register(
         order=49,
     ),
 )
+
+from layers.villages import craftsmen as _craftsmen  # noqa: F401,E402
