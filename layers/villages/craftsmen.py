@@ -32,7 +32,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, files, personal
-from geo.bounds import MOBILE, RESIDENT_ID, Amount, Code, Day, RecordId, Text, Version, Window
+from geo.bounds import MOBILE, RECORD_CODE, RESIDENT_ID, Amount, Code, Day, RecordId, Text, Version, Window
 from geo.db import bookkeeping_columns
 from geo.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion
 from geo.modules import Page, log_labels, pages
@@ -648,7 +648,7 @@ class EventIn(BaseModel):
     occurred_on: Day(Window(years_ahead=0)) = Field(title="发生日期")
     points: Amount(100) | None = Field(None, title="分值", description="不填按事件类型的默认分值")
     reason: Text(500, 1) = Field(title="事由")
-    farmhouse_code: Text(40) | None = Field(None, title="农房编号")
+    farmhouse_code: Code(RECORD_CODE, blank=True) | None = Field(None, title="农房编号")
 
 
 @router.get("/options", summary="工匠选项（工种、信用事件类型、状态、区县）")
