@@ -453,7 +453,9 @@ def test_demo_loads_three_thousand_craftsmen_in_seconds(engine):
                 " WHERE c.source = 'demo' AND t.expires_on < current_date), "
                 "(SELECT count(*) FROM credit_events WHERE source = 'vil_craftsman_event' AND created_by = 'demo'), "
                 "(SELECT count(*) FROM persons p JOIN vil_craftsmen c ON c.person_id = p.id "
-                " WHERE c.source = 'demo' AND p.credit_score IS NOT NULL)"
+                " WHERE c.source = 'demo' AND p.credit_score IS NOT NULL), "
+                "(SELECT count(*) FILTER (WHERE p.gender = 'male') FROM persons p JOIN vil_craftsmen c "
+                " ON c.person_id = p.id WHERE c.source = 'demo')"
             )
         ).one()
         again = seed_craftsmen(conn, world)  # a second run replaces the first
@@ -463,5 +465,6 @@ def test_demo_loads_three_thousand_craftsmen_in_seconds(engine):
     assert out["vil_craftsmen"] == counts[0] == CRAFTSMEN and counts[1] == 13
     assert out["vil_craftsman_trainings"] > CRAFTSMEN and counts[2] > 100  # some certificates have expired
     assert counts[3] == out["vil_craftsman_events"] > 2_000 and counts[4] > 1_000
+    assert 0.9 < counts[5] / CRAFTSMEN < 0.99  # most craftsmen are men (the ID number says so)
     assert n_again == CRAFTSMEN and again["vil_craftsmen"] == CRAFTSMEN
     assert seconds < 30

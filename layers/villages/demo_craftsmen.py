@@ -73,9 +73,11 @@ def make_craftsmen(rng: np.random.Generator, counties: dict[str, str], townships
     districts = list(counties)
     w = np.array([WEIGHTS.get(d, 4.0) for d in districts])
     where = rng.choice(len(districts), n, p=w / w.sum())
-    full = names.person_names(rng, n, male_share=0.95).tolist()
+    male = rng.random(n) < 0.95
+    full = np.where(male, names.person_names(rng, n, male_share=1.0), names.person_names(rng, n, male_share=0.0))
+    full = full.tolist()
     born = rng.integers(0, (date(1995, 12, 31) - date(1960, 1, 1)).days, n).tolist()
-    seq = rng.integers(0, 1000, n).tolist()
+    seq = (rng.integers(0, 500, n) * 2 + male).tolist()  # odd: a man (the 17th digit of the ID number)
     phones = rng.integers(0, 10**9, n).tolist()
     prefix = rng.choice([3, 5, 7, 8, 9], n).tolist()
     tw = np.array(TRADE_WEIGHTS, dtype=float)
@@ -88,7 +90,7 @@ def make_craftsmen(rng: np.random.Generator, counties: dict[str, str], townships
         s = seq[i]
         idn = _id_number(counties[district], b, s)
         while idn in seen:
-            s = (s + 1) % 1000
+            s = (s + 2) % 1000  # the next number of the same gender
             idn = _id_number(counties[district], b, s)
         seen.add(idn)
         towns = townships.get(district) or [f"{district[:-1]}镇"]
