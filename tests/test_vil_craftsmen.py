@@ -165,6 +165,13 @@ def test_district_accounts_keep_to_their_district(client, people, engine):
     assert listed["total"] >= 1 and {x["district"] for x in listed["craftsmen"]} == {"建德市"}
     r = client.patch(f"{API}/{c['id']}", headers=people["xihu"], json={"version": c["version"], "district": "建德市"})
     assert r.status_code == 403  # a district account cannot move a craftsman out of its district
+    body = {"course": "建房施工安全知识", "hours": 8, "trained_on": "2024-03-01"}
+    assert client.post(f"{API}/{c['id']}/trainings", headers=people["xihu"], json=body).status_code == 201
+    r = client.patch(f"{API}/{c['id']}", headers=people["city"], json={"version": c["version"], "district": "建德市"})
+    assert r.status_code == 200 and r.json()["district"] == "建德市"
+    moved = client.get(f"{API}/{c['id']}", headers=people["jiande"])  # the city moved him: now 建德市's, trainings too
+    assert moved.status_code == 200 and moved.json()["trainings_n"] == 1
+    assert client.get(f"{API}/{c['id']}", headers=people["xihu"]).status_code == 404
     assert client.get(API, headers=people["public"]).status_code in (401, 403)
 
 
@@ -260,6 +267,13 @@ def test_credit_events_go_to_the_credit_register(client, people, engine):
                     json={"event_type": "vil_award", "occurred_on": "2099-01-01", "reason": "未来"})  # fmt: skip
     assert r.status_code == 422 and r.json()["field"] == "occurred_on"
     assert scalar(engine, "SELECT count(*) FROM vil_craftsman_events WHERE craftsman_id = :i", i=c["id"]) == 2
+    # The credit entry's source record has a page; the person's page lists the craftsman.
+    rec = client.get(f"/api/records/vil_craftsman_event/{event}", headers=people["jiande"])
+    assert rec.status_code == 200, rec.text
+    assert "圈梁未按图施工" in rec.text
+    assert client.get(f"/api/records/vil_craftsman_event/{event}", headers=people["xihu"]).status_code == 404
+    person = client.get(f"/api/registers/persons/{c['person_id']}", headers=ADMIN).json()
+    assert person["linked"]["villages"]["农村建房工匠"]["rows"][0]["district"] == "建德市"
 
 
 def test_photo_upload_and_read(client, people):

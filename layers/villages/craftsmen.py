@@ -35,8 +35,9 @@ from geo import audit, files, personal
 from geo.bounds import MOBILE, RECORD_CODE, RESIDENT_ID, Amount, Code, Day, RecordId, Text, Version, Window
 from geo.db import bookkeeping_columns
 from geo.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion
+from geo.layer.registry import Attr
 from geo.modules import Page, log_labels, pages
-from geo.records import Link, register_link
+from geo.records import Link, RecordKind, register_kind, register_link
 from layers import credit
 from layers.credit import Subject
 from layers.persons import UNMASK, check_id_number, get_by_id_number, persons
@@ -110,6 +111,29 @@ log_labels(
     actions={"photo_upload": "上传照片", "resolve": "处理冲突"},
 )
 pages(Page("/villages/craftsmen", "建房工匠", "智慧村镇", VIEW, order=54))
+# A craftsman's credit event is the source record of its entry in the credit register (``/records/<kind>/<id>``).
+register_kind(
+    RecordKind(
+        kind=EVENT_KIND,
+        title="工匠信用事件",
+        table="vil_craftsman_events",
+        key="id",
+        attrs=(
+            Attr("event_type", "事件类型"),
+            Attr("occurred_on", "发生日期", type="date"),
+            Attr("points", "分值", type="float"),
+            Attr("reason", "事由"),
+            Attr("farmhouse_code", "农房编号"),
+            Attr("district", "区县"),
+            Attr("created_by", "登记人"),
+        ),
+        module="villages",
+        label="reason",
+        view=VIEW,
+        audit_object="vil_craftsman_events",
+        value_labels={"event_type": {k: v[0] for k, v in EVENTS.items()}},
+    )
+)
 register_link(
     Link(
         target="persons",
@@ -492,6 +516,10 @@ def update(conn: Connection, craftsman_id: int, data: dict, version: int, who: A
             conn.execute(
                 sa.update(table).where(table.c.craftsman_id == craftsman_id).values(district=values["district"])
             )
+        conn.execute(
+            sa.text("UPDATE vil_craftsman_conflicts SET district = :d WHERE craftsman_id = :c"),  # the merge's table
+            {"d": values["district"], "c": craftsman_id},
+        )
     after = snapshot(conn, craftsman_id)
     audit.record(
         conn, who.user, "update", "vil_craftsmen", craftsman_id, before, after, who.client, user_id=who.user_id
