@@ -441,6 +441,42 @@ def test_a_bad_row_rejects_the_whole_file_with_row_numbers(client, people, engin
     assert r.status_code == 422 and r.json()["code"] == "file_format"
 
 
+def test_export_masked_unless_unmasked_and_merges_back_unchanged(client, people, engine):
+    from openpyxl import load_workbook
+
+    number = idn(18)
+    c = register(client, people["jiande"], id_number=number, name="许出", phone="13512345618", trades=["石工"])
+    body = {"course": "杭派民居营造技艺", "hours": 24, "trained_on": "2025-05-05", "certificate_no": "HZGJ-X-18"}
+    client.post(f"{API}/{c['id']}/trainings", headers=people["jiande"], json=body)
+
+    def sheet(headers) -> list[list]:
+        r = client.get(f"{MERGE}/export", headers=headers, params={"q": number})
+        assert r.status_code == 200, r.text
+        return [list(row) for row in load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True)]
+
+    masked_rows = sheet(people["jiande"])
+    assert masked_rows[0] == HEADERS and len(masked_rows) == 2
+    assert masked_rows[1][:7] == ["许出", masked(number), "135****5618", "建德市", "大同镇", "石工", None]
+    course, hours, day, cert = masked_rows[1][7:11]
+    assert (course, float(hours), str(day)[:10], cert) == ("杭派民居营造技艺", 24.0, "2025-05-05", "HZGJ-X-18")
+    before = scalar(engine, "SELECT count(*) FROM audit_log WHERE action = 'unmask' AND layer = 'persons'")
+    clear = sheet(ADMIN)
+    assert clear[1][1] == number and clear[1][2] == "13512345618"
+    assert scalar(engine, "SELECT count(*) FROM audit_log WHERE action = 'unmask' AND layer = 'persons'") == before + 1
+    # The exported file merges back without a change (the same craftsman, the same training).
+    wb = Workbook()
+    for row in clear:
+        wb.active.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = client.post(f"{MERGE}/import", headers=people["jiande"], files={"file": ("x.xlsx", buf.getvalue())})
+    assert r.status_code == 200 and (r.json()["unchanged"], r.json()["conflicts"]) == (1, 0), r.text
+    template = client.get(f"{MERGE}/template", headers=people["jiande"])
+    assert [list(x) for x in load_workbook(io.BytesIO(template.content)).active.iter_rows(values_only=True)] == [
+        HEADERS
+    ]
+
+
 def test_stats_by_district(client, people):
     d = client.get(f"{API}/stats", headers=people["jiande"]).json()
     assert [x["district"] for x in d["districts"]] == ["建德市"] and d["districts"][0]["craftsmen"] >= 1

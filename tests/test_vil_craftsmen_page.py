@@ -6,6 +6,7 @@ tab; the administrator shows the ID number in the clear — checked on the scree
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from datetime import date
@@ -151,6 +152,19 @@ def test_register_train_record_merge_and_resolve(browser, server, accounts, engi
     row.first.locator("button", has_text="采用导入信息").click()
     expect(page.locator("#toast")).to_contain_text("已采用导入信息")
     assert one(engine, "SELECT name FROM persons WHERE id_number = :n", n=number) == "严建铧"
+    # The list, filtered, exported to Excel (masked for this clerk).
+    page.click("[data-tab=list]")
+    page.locator("input[name=q]").fill("严建铧")
+    page.locator(".filters button[type=submit]").click()
+    expect(page.locator(".page-info")).to_contain_text("共 1 条")
+    with page.expect_download() as download:
+        page.click("#export")
+    from openpyxl import load_workbook
+
+    assert download.value.suggested_filename == "农村建房工匠.xlsx"
+    with open(download.value.path(), "rb") as f:
+        rows = list(load_workbook(io.BytesIO(f.read())).active.iter_rows(values_only=True))
+    assert len(rows) == 2 and rows[1][0] == "严建铧" and rows[1][1] == number[:4] + "*" * 10 + number[-4:]
     s.close()
     # The administrator shows the ID number in the clear (logged).
     a = Session(browser, server, accounts["admin"])

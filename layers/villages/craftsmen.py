@@ -690,6 +690,7 @@ def options(who: Principal = Depends(principal), conn: Connection = Depends(db_r
         "districts": districts if who.scope.all else [d for d in districts if d in who.scope.districts],
         "can_edit": who.can(EDIT),
         "can_import": who.can(IMPORT),
+        "can_export": who.can("farmhouse.export"),
         "can_unmask": who.can(UNMASK),
     }
 

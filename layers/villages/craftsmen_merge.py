@@ -23,8 +23,10 @@ from a second import of the same list is not opened twice). Personal data is mas
 
 from __future__ import annotations
 
+import io
 from datetime import date, datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
@@ -37,7 +39,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, personal, sheets
-from geo.bounds import RecordId, Version
+from geo.bounds import RecordId, Text, Version
 from geo.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion
 from layers.persons import UNMASK, check_id_number, get_by_id_number, persons
 from layers.villages import craftsmen as cm
@@ -431,6 +433,49 @@ def resolve(conn: Connection, conflict_id: int, choice: str, version: int, who: 
 # -- API -----------------------------------------------------------------------------------------------------
 
 
+EXPORT_LIMIT = 20_000  # craftsmen in one Excel file
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def workbook(rows: list[dict], unmasked: bool) -> bytes:
+    """The craftsmen in the import's columns (a file exported here merges back unchanged), the latest training of
+    each on its row; ID numbers and phones masked unless ``unmasked``."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("工匠名单")
+    ws.append([title for _, title in COLUMNS])
+    for row in rows:
+        if not unmasked:
+            row = personal.mask_row(row, cm.MASKED)
+        values = {**row, "trades": "、".join(row.get("trades") or [])}
+        ws.append([values.get(key) for key, _ in COLUMNS])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def export_rows(conn: Connection, where: list) -> list[dict]:
+    c, p, t = cm.craftsmen, persons, cm.trainings
+    latest = (
+        sa.select(t.c.course, t.c.hours, t.c.trained_on, t.c.certificate_no, t.c.expires_on)
+        .where(t.c.craftsman_id == c.c.id)
+        .order_by(t.c.trained_on.desc(), t.c.id.desc())
+        .limit(1)
+        .lateral("latest")
+    )
+    query = (
+        sa.select(c.c.district, c.c.township, c.c.trades, c.c.team, p.c.name, p.c.id_number, p.c.phone, *latest.c)
+        .select_from(c.join(p, p.c.id == c.c.person_id).outerjoin(latest, sa.true()))
+        .where(*where)
+        .order_by(c.c.id)
+    )
+    return [
+        {k: (float(v) if k == "hours" and v is not None else v) for k, v in r.items()}
+        for r in conn.execute(query).mappings()
+    ]
+
+
 class Resolution(BaseModel):
     choice: Literal["keep", "take"] = Field(title="处理方式", description="keep 保留人员库信息；take 采用导入信息")
     version: Version = Field(title="版本号")
@@ -452,6 +497,52 @@ def import_list(
     if mode == "commit":
         response.status_code = 201
     return report
+
+
+@router.get("/template", summary="工匠名单导入模板（Excel 表头）")
+def template(who: Principal = Depends(principal)) -> Response:
+    who.require(cm.VIEW, "下载工匠名单模板")
+    disposition = f"attachment; filename=\"craftsmen-template.xlsx\"; filename*=UTF-8''{quote('工匠名单模板.xlsx')}"
+    return Response(workbook([], False), media_type=XLSX, headers={"Content-Disposition": disposition})
+
+
+@router.get("/export", summary="导出工匠名单（Excel，列同导入模板；无「查看个人信息明文」权限时脱敏）")
+def export(
+    q: Text(50) | None = Query(None, description="姓名或施工队（包含），或完整身份证号"),
+    district: Text(20) | None = Query(None, description="区县"),
+    township: Text(50) | None = Query(None, description="乡镇街道"),
+    trade: Text(10) | None = Query(None, description="工种"),
+    status: Text(10) | None = Query(None, description="状态 active/inactive"),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> Response:
+    who.require(cm.VIEW, "导出工匠名单")
+    who.require("farmhouse.export", "导出工匠名单")
+    where = cm.filters(q, district, township, trade, status)
+    total = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(cm.craftsmen.join(persons, persons.c.id == cm.craftsmen.c.person_id))
+        .where(*where)
+    ).scalar_one()
+    if total > EXPORT_LIMIT:
+        raise Invalid(
+            "too_many_rows",
+            f"符合条件的工匠有 {total} 人，超过单次导出上限 {EXPORT_LIMIT} 人，请按区县、工种等缩小范围后再导出。",
+        )
+    rows = export_rows(conn, where)
+    unmasked = who.can(UNMASK)
+    filters = {"q": q, "district": district, "township": township, "trade": trade, "status": status}
+    audit.record(
+        conn, who.user, "export", "vil_craftsmen", None, client=who.client, user_id=who.user_id,
+        detail={"format": "xlsx", "rows": len(rows), "unmasked": unmasked, "filters": filters},
+    )  # fmt: skip
+    if unmasked:  # the file holds the numbers in the clear: one 「查看个人信息」 entry for it
+        audit.record(
+            conn, who.user, "unmask", "persons", None, client=who.client, user_id=who.user_id,
+            detail={"columns": list(cm.MASKED), "export": "vil_craftsmen", "rows": len(rows), "filters": filters},
+        )  # fmt: skip
+    disposition = f"attachment; filename=\"craftsmen.xlsx\"; filename*=UTF-8''{quote('农村建房工匠.xlsx')}"
+    return Response(workbook(rows, unmasked), media_type=XLSX, headers={"Content-Disposition": disposition})
 
 
 @router.get("/imports", summary="工匠名单导入记录")

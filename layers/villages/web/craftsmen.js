@@ -4,7 +4,7 @@
 // with the conflicts a person resolves, and the figures by district. ID numbers and phones are shown masked; an
 // account holding 「查看个人信息明文」 may show them (logged). The address keeps the tab and the open craftsman
 // (#list, #craftsman/12) so that a reload stays there.
-import { api } from "/static/console/http.js";
+import { api, queryString } from "/static/console/http.js";
 import { Form, ListView, buttons, dash, formDialog, h, options, table, toast } from "/static/console/ui.js";
 
 const API = "/api/villages/craftsmen";
@@ -73,7 +73,14 @@ function list(pane, ctx) {
     ],
     columns: COLUMNS,
     empty: "没有符合条件的工匠。",
-    buttons: o.can_edit ? [h("button", { type: "button", class: "btn", id: "new-craftsman", onclick: () => registerDialog(ctx) }, "登记工匠")] : [],
+    buttons: [
+      o.can_edit ? h("button", { type: "button", class: "btn", id: "new-craftsman", onclick: () => registerDialog(ctx) }, "登记工匠") : null,
+      o.can_export ? h("button", { type: "button", class: "btn", id: "export", onclick: () => {
+        const v = view.filters.values();
+        const query = Object.fromEntries(Object.entries(v).filter(([, x]) => x !== "" && x !== null));
+        location.href = `${MERGE}/export${queryString(query)}`;
+      } }, "导出 Excel") : null,
+    ].filter(Boolean),
     onRow: (r) => { location.hash = `craftsman/${r.id}`; },
     load: async (v, limit, offset) => {
       const query = Object.fromEntries(Object.entries({ ...v, limit, offset }).filter(([, x]) => x !== "" && x !== null));
@@ -233,7 +240,7 @@ function merge(pane) {
   };
   pane.append(h("section", { class: "card" },
     h("p", { class: "note" }, "Excel 第 1 行为表头，按列名读取：姓名*、身份证号*、手机号、区县*、乡镇街道、工种（多个用顿号分隔）、施工队/班组，以及可选的培训课程、培训学时、培训日期、证书编号、证书有效期至。按身份证号与人员库、工匠名册匹配，不会重复登记；姓名或手机号与人员库不一致的列为冲突，由人工处理。任何一行有误则整个文件不导入。"),
-    h("div", { class: "toolbar" }, input,
+    h("div", { class: "toolbar" }, h("a", { class: "btn", href: `${MERGE}/template`, id: "template" }, "下载模板"), input,
       h("button", { type: "button", class: "btn", id: "dry-run", onclick: () => run("dry_run") }, "试导入（检查）"),
       h("button", { type: "button", class: "btn primary", id: "commit", onclick: () => run("commit") }, "正式导入")),
     out));
