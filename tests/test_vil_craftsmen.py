@@ -175,6 +175,31 @@ def test_district_accounts_keep_to_their_district(client, people, engine):
     assert client.get(API, headers=people["public"]).status_code in (401, 403)
 
 
+def test_a_person_or_craftsman_out_of_scope_is_refused_not_duplicated(client, people, engine):
+    elsewhere = idn(19)  # in the register, in 西湖区: the 建德市 clerk cannot see him
+    r = client.post(
+        "/api/registers/persons", headers=ADMIN, json={"name": "孔西", "id_number": elsewhere, "district": "西湖区"}
+    )
+    assert r.status_code == 201
+    r = client.post(API, headers=people["jiande"], json={"id_number": elsewhere, "name": "孔西", "district": "建德市"})
+    assert r.status_code == 409 and r.json()["code"] == "person_out_of_scope"
+    here = idn(20)  # a 建德市 person the city registered as a craftsman of 西湖区
+    client.post("/api/registers/persons", headers=ADMIN, json={"name": "曹建", "id_number": here, "district": "建德市"})
+    register(client, people["city"], id_number=here, district="西湖区")
+    r = client.post(API, headers=people["jiande"], json={"id_number": here, "district": "建德市"})
+    assert r.status_code == 409 and r.json()["code"] == "duplicate_craftsman"
+    rows = [["孔西", elsewhere, None, "建德市", None, None, None, None, None, None, None, None],
+            ["曹建", here, None, "建德市", None, None, None, None, None, None, None, None]]  # fmt: skip
+    r = client.post(f"{MERGE}/import", headers=people["jiande"], files={"file": ("l.xlsx", xlsx(rows))})
+    assert [(e["row"], e["code"]) for e in r.json()["errors"]] == [
+        (2, "person_out_of_scope"),
+        (3, "duplicate_craftsman"),
+    ]
+    for number in (elsewhere, here):
+        n = scalar(engine, "SELECT count(*) FROM vil_craftsmen c JOIN persons p ON p.id = c.person_id WHERE p.id_number = :n", n=number)  # fmt: skip
+        assert n == (0 if number == elsewhere else 1)
+
+
 def test_unmask_needs_the_permission_and_is_logged(client, people, engine):
     number = idn(6)
     c = register(client, people["jiande"], id_number=number, name="周石", phone="13712345676")

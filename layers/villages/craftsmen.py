@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from api.auth import Principal, principal
@@ -157,11 +158,16 @@ def require_district(who: Any, district: str) -> None:
         raise Forbidden("out_of_scope", f"「{district}」不在您的数据范围内，不能登记或修改该区县的工匠。", "district")
 
 
-def check_district(conn: Connection, value: Any, field: str = "district") -> str:
+def counties(conn: Connection) -> frozenset[str]:
+    return frozenset(r[0] for r in conn.execute(sa.text("SELECT district FROM vil_counties")))
+
+
+def check_district(conn: Connection, value: Any, field: str = "district", known: frozenset[str] | None = None) -> str:
+    """One of the 13 districts and counties (``known``: their names, read once by a caller checking many)."""
     text = str(value or "").strip()
     if not text:
         raise Invalid("required", "请填写「区县」。", field)
-    if not conn.execute(sa.text("SELECT 1 FROM vil_counties WHERE district = :d"), {"d": text}).scalar():
+    if text not in (known if known is not None else counties(conn)):
         raise Invalid("unknown_district", f"没有名为「{text}」的区县（应为杭州市的 13 个区、县、市之一）。", field)
     return text
 
@@ -384,26 +390,26 @@ def add_person(
     """A person new to the personnel register, added for a craftsman (logged as the register's own creation,
     masked). A person already registered in a district the caller cannot see is refused (409)."""
     p = persons
-    try:
-        with conn.begin_nested():
-            pid = conn.execute(
-                sa.insert(p)
-                .values(
-                    id_number=id_number, name=name, phone=phone, district=district, created_by=actor, updated_by=actor
-                )
-                .returning(p.c.id)
-            ).scalar_one()
-    except sa.exc.IntegrityError:
+    # ON CONFLICT DO NOTHING: the unique index sees a person row-level security hides (no row back: refused).
+    pid = (
+        conn.execute(
+            postgresql.insert(p)
+            .values(id_number=id_number, name=name, phone=phone, district=district, created_by=actor, updated_by=actor)
+            .on_conflict_do_nothing(index_elements=["id_number"])
+            .returning(p)
+        )
+        .mappings()
+        .first()
+    )
+    if pid is None:
         raise Conflict(
             "person_out_of_scope",
             "该身份证号的人员已在人员库中登记于其他区县，您无权查看，请联系市级管理员登记该工匠。",
             "id_number",
-        ) from None
+        )
     masked = {"name": name, "id_number": personal.mask_id_number(id_number), "phone": personal.mask_phone(phone)}
-    audit.record(conn, actor, "create", "persons", pid, None, masked, client, {"via": "craftsmen"})
-    row = get_by_id_number(conn, id_number)
-    assert row is not None
-    return row
+    audit.record(conn, actor, "create", "persons", pid["id"], None, masked, client, {"via": "craftsmen"})
+    return dict(pid)
 
 
 def fill_phone(conn: Connection, person: dict, phone: str, actor: str, client: str | None) -> None:
@@ -427,15 +433,15 @@ def craftsman_of_person(conn: Connection, person_id: int) -> dict | None:
 
 def insert_craftsman(conn: Connection, person_id: int, values: dict, source: str, actor: str) -> int:
     """The craftsman row (a person already a craftsman out of the caller's scope: 409)."""
-    try:
-        with conn.begin_nested():
-            return conn.execute(
-                sa.insert(craftsmen)
-                .values(person_id=person_id, source=source, created_by=actor, updated_by=actor, **values)
-                .returning(craftsmen.c.id)
-            ).scalar_one()
-    except sa.exc.IntegrityError:
-        raise Conflict("duplicate_craftsman", "该人员已在其他区县登记为工匠，不能重复登记。", "id_number") from None
+    cid = conn.execute(
+        postgresql.insert(craftsmen)
+        .values(person_id=person_id, source=source, created_by=actor, updated_by=actor, **values)
+        .on_conflict_do_nothing(index_elements=["person_id"])
+        .returning(craftsmen.c.id)
+    ).scalar()
+    if cid is None:
+        raise Conflict("duplicate_craftsman", "该人员已在其他区县登记为工匠，不能重复登记。", "id_number")
+    return cid
 
 
 def register(conn: Connection, data: dict, who: Any) -> dict:

@@ -149,13 +149,13 @@ def _hours(value: Any) -> float | None:
 # -- one row -------------------------------------------------------------------------------------------------
 
 
-def merge_row(conn: Connection, number: int, data: dict, who: Any, found: list[dict]) -> str:
+def merge_row(conn: Connection, number: int, data: dict, who: Any, found: list[dict], known: frozenset[str]) -> str:
     """One sheet row merged (see the module's description); appends its conflicts to ``found``; returns
     ``created``, ``merged`` or ``unchanged``."""
     idn = check_id_number(data.get("id_number"))
     name = cm.check_name(data.get("name"))
     phone = cm.check_phone(data.get("phone"))
-    district = cm.check_district(conn, data.get("district"))
+    district = cm.check_district(conn, data.get("district"), known=known)
     cm.require_district(who, district)
     trades = cm.clean_trades(_split(data.get("trades")))
     township = cm._short(data.get("township"), "乡镇街道", "township", 50)
@@ -172,6 +172,7 @@ def merge_row(conn: Connection, number: int, data: dict, who: Any, found: list[d
             }
         )
     person = get_by_id_number(conn, idn)
+    new_person = person is None
     if person is None:
         person = cm.add_person(conn, idn, name, phone, district, who.user, who.client)
     differences = []
@@ -181,12 +182,14 @@ def merge_row(conn: Connection, number: int, data: dict, who: Any, found: list[d
         differences.append(("phone", person["phone"], phone))
     if phone and not person["phone"]:
         cm.fill_phone(conn, person, phone, who.user, who.client)
-    existing = cm.craftsman_of_person(conn, person["id"])
+    existing = None if new_person else cm.craftsman_of_person(conn, person["id"])
     if existing is None:
         values = {"district": district, "township": township, "trades": trades, "team": team}
         cid = cm.insert_craftsman(conn, person["id"], values, "import", who.user)
+        logged = {**values, "person_id": person["id"], "name": person["name"], "source": "import",
+                  "id_number": personal.mask_id_number(idn)}  # fmt: skip
         audit.record(
-            conn, who.user, "create", "vil_craftsmen", cid, None, cm.snapshot(conn, cid), who.client,
+            conn, who.user, "create", "vil_craftsmen", cid, None, logged, who.client,
             {"via": "merge", "row": number}, who.user_id,
         )  # fmt: skip
         outcome = "created"
@@ -216,9 +219,9 @@ def merge_row(conn: Connection, number: int, data: dict, who: Any, found: list[d
             )  # fmt: skip
             outcome = "merged"
         craftsman = existing
-    if (
-        course is not None
-        and training.same_training(conn, craftsman["id"], course["course"], course["trained_on"]) is None
+    if course is not None and (
+        existing is None  # a craftsman created by this row has no training yet
+        or training.same_training(conn, craftsman["id"], course["course"], course["trained_on"]) is None
     ):
         training.insert(conn, craftsman, course, who.user)
         if outcome == "unchanged":
@@ -265,6 +268,7 @@ def import_xlsx(conn: Connection, content: bytes, filename: str, commit: bool, w
     errors: list[dict] = report["errors"]
     found: list[dict] = []
     seen: dict[str, int] = {}
+    known = cm.counties(conn)
     outer = conn.begin_nested()
     for number, values in sheets.filled_rows(rows):
         report["rows"] += 1
@@ -276,7 +280,7 @@ def import_xlsx(conn: Connection, content: bytes, filename: str, commit: bool, w
                 if idn in seen:
                     raise Invalid("duplicate_row", f"身份证号与第 {seen[idn]} 行重复。", "id_number")
                 seen[idn] = number
-                report[merge_row(conn, number, data, who, found)] += 1
+                report[merge_row(conn, number, data, who, found, known)] += 1
         except (Invalid, Conflict, Forbidden) as e:
             column = (e.field or "").rsplit(".", 1)[-1]
             errors.append(
