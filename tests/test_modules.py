@@ -154,6 +154,7 @@ def test_the_modules_are_discovered_not_listed():
         "drawing_review",  # evaluations (order 23)
         "drawing_review",  # drawings with comments (demo_drawings, order 24)
         "villages",
+        "villages",  # the archives' gallery and report requests (demo_archives, order 32)
         "villages",  # craftsmen (demo_craftsmen, order 33)
         "sewage",
         "greenways",
@@ -168,6 +169,7 @@ def test_the_modules_are_discovered_not_listed():
         "sewage.refresh_status",
         "sewage.refresh_month_values",
         "sewage.evaluate_alarms",
+        "sewage.generate_monthly_reports",
         "drawing_review.overdue_pins",
     }
 
