@@ -85,6 +85,7 @@ register(
     ),
 )
 from layers.villages import county_fetch as _county_fetch  # noqa: F401,E402 (imports county_push)
+from layers.villages import craftsmen as _craftsmen  # noqa: F401,E402
 from layers.villages import dangerous as _dangerous  # noqa: F401,E402
 from layers.villages import overview as _overview  # noqa: F401,E402  (archives, gallery, requests: discovered)
 from layers.villages import provincial as _provincial  # noqa: F401,E402
