@@ -6,10 +6,10 @@ Loads the demo data set with N farmhouses (``chengjian demo --farmhouses N``) in
 
 - ``app``: the HTTP routes in-process (the FastAPI app over ASGI, JSON encoding included) with the API key of a
   city account (``city_supervisor``, scope all, under row-level security) and of a district account
-  (``district_staff`` of ``--district``): the search route ``--search`` (default: the map's search,
-  ``/api/search?layers=farmhouses&q={q}``; point it at the archive search, e.g.
-  ``/api/villages/archives/farmhouses?owner_name={q}``) and the overview route ``--overview`` (default
-  ``/api/villages/overview``; skipped when the route does not exist);
+  (``district_staff`` of ``--district``): the archive search (``GET /api/villages/archives``: ``--search-owner``
+  ``?owner={q}`` for owner names, full or the first two characters, ``--search-code`` ``?code={q}`` for house codes;
+  ``--search-owner '/api/search?layers=farmhouses&q={q}'`` times the map's search instead) and the overview route
+  ``--overview`` (default ``/api/villages/overview``; skipped when the route does not exist);
 - ``raw``: the same questions in plain SQL as the table owner (no row-level security): ``owner_name = q`` / ``code =
   q`` and the overview's counts (houses per district and status, under construction per district and stage, dangerous
   per district and grade, families in difficulty per district, houses per township).
@@ -158,12 +158,15 @@ def run(url: str, args) -> dict:
         raw_conn.rollback()
         return time.perf_counter() - t0
 
+    def route(kind: str) -> str:
+        return args.search_code if kind == "code" else args.search_owner
+
     for kind, q in qs[:6]:  # warm: connections, catalogs, plans
-        http("city", args.search.format(q=quote(q)))
+        http("city", route(kind).format(q=quote(q)))
         raw(RAW_SEARCH[kind], {"q": q})
     lat: dict[tuple[str, str], list[float]] = defaultdict(list)
     for i, (kind, q) in enumerate(qs):
-        path, sql = args.search.format(q=quote(q)), RAW_SEARCH[kind]
+        path, sql = route(kind).format(q=quote(q)), RAW_SEARCH[kind]
         steps = [
             ("app city", lambda p=path: http("city", p)),
             ("app district", lambda p=path: http("district", p)),
@@ -216,7 +219,8 @@ def main() -> None:
     p.add_argument("--district", default="余杭区", help="the district account's district")
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--scale", type=float, default=1.0, help="the demo's volume of the registers (not farmhouses)")
-    p.add_argument("--search", default="/api/search?layers=farmhouses&q={q}", help="the search route, {q} the query")
+    p.add_argument("--search-owner", default="/api/villages/archives?owner={q}", help="owner-name search, {q} the name")
+    p.add_argument("--search-code", default="/api/villages/archives?code={q}", help="house-code search, {q} the code")
     p.add_argument("--overview", default="/api/villages/overview", help="the overview's statistics route")
     args = p.parse_args()
     if args.url:
