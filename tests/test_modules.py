@@ -154,6 +154,7 @@ def test_the_modules_are_discovered_not_listed():
         "drawing_review",  # evaluations (order 23)
         "drawing_review",  # drawings with comments (demo_drawings, order 24)
         "villages",
+        "villages",  # houses under construction with their inspections (demo_construction, order 31)
         "sewage",
         "greenways",
         "credit",

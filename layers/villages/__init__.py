@@ -84,3 +84,6 @@ register(
         order=49,
     ),
 )
+
+from layers.villages import construction as _construction  # noqa: F401,E402
+from layers.villages.construction import stage_counts  # noqa: E402,F401  (the overview's houses per stage)
