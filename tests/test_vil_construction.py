@@ -349,3 +349,18 @@ def test_demo_seeder_leaves_houses_stages_and_inspections_consistent(engine):
             )
         finally:
             tx.rollback()
+
+
+def test_the_house_record_lists_its_inspections_and_the_thematic_maps_pass_the_checks(client, world, engine):
+    from layers.thematic.declaration import check
+    from layers.villages.construction_maps import THEMATIC_DEMO_MAPS
+
+    h = new_house(client, world, dx=0.02)
+    approve(client, world, h, days_ago=15)
+    assert inspect(client, world, h, "layout", today()).status_code == 201
+    r = client.get(f"/records/farmhouses/{h['id']}", headers=world["yh"])
+    assert r.status_code == 200 and "审批后阶段巡查" in r.text and "layout" in r.text
+    with engine.connect() as conn:
+        for spec in THEMATIC_DEMO_MAPS:
+            decl, source = check(conn, spec)
+            assert decl["slug"] == spec["slug"] and source.id == "farmhouses"

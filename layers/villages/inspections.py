@@ -39,6 +39,7 @@ from api.errors import ApiError, status_of
 from geo import audit, files, geofence, personal
 from geo.bounds import Amount, Day, Moment, RecordId, Text, Window, today
 from geo.modules import log_labels, permissions
+from geo.records import Link, register_link
 from layers.persons import UNMASK
 from layers.villages.tables import PREFIX, UNDER_CONSTRUCTION, farmhouses, inspections, photos, stages
 
@@ -53,6 +54,23 @@ PHOTO_WINDOW = Window(date(2000, 1, 1), 1)
 DAY_WINDOW = Window(date(2000, 1, 1), 0)
 
 permissions({INSPECT: "登记农房建设巡查"}, group="智慧村镇")
+register_link(
+    Link(
+        target="farmhouses",
+        module="villages",
+        title="审批后阶段巡查",
+        table="vil_inspections",
+        column="farmhouse_id",
+        columns=(
+            ("stage", "阶段"),
+            ("inspected_on", "巡查日期"),
+            ("result", "结果"),
+            ("inspector", "巡查人"),
+            ("late", "迟于期限"),
+        ),  # fmt: skip
+        order="inspected_on DESC",
+    )
+)
 log_labels(
     objects={"vil_inspections": "农房建设巡查", "vil_inspection_photos": "农房巡查照片"},
     actions={"inspect": "登记巡查", "approve": "登记审批结果"},
