@@ -364,3 +364,28 @@ def test_the_house_record_lists_its_inspections_and_the_thematic_maps_pass_the_c
         for spec in THEMATIC_DEMO_MAPS:
             decl, source = check(conn, spec)
             assert decl["slug"] == spec["slug"] and source.id == "farmhouses"
+
+
+def test_a_county_system_reports_with_its_api_key(client, world, engine):
+    """A county system (API key of the ``county_system`` role of 建德市) enters the approval and an inspection of its
+    county's house: stored as the county's report; a house of another county is out of its reach."""
+    from api.accounts import keys
+    from geo.db import transaction
+
+    name = f"vil-county-{world['tag']}"
+    make_user(name, ["county_system"], district=JD)
+    with transaction() as conn:
+        uid = conn.execute(text("SELECT id FROM users WHERE username = :u"), {"u": name}).scalar()
+        _, key = keys.create(conn, uid, "建德农房系统", actor="test")
+    world["county"] = {"X-API-Key": key}
+    h = new_house(client, world, district=JD, dx=0.03)
+    approve(client, world, h, days_ago=20, who="county")
+    r = inspect(client, world, h, "layout", today(), who="county")
+    assert r.status_code == 201, r.text
+    assert r.json()["source"] == "county" and r.json()["reported_by"] == name
+    other = new_house(client, world, district=YH, dx=0.03)
+    r = client.put(
+        f"{API}/houses/{other['id']}/approval", json={"approval_no": "X", "approved_on": "2026-01-05"},
+        headers=world["county"],
+    )  # fmt: skip
+    assert r.status_code == 404

@@ -336,7 +336,7 @@ def record_inspection(
             district=h["district"],
             due_on=due_on,
             late=day > due_on,
-            source="mobile" if form.get("mobile") else "entry",
+            source="county" if who.via == "api_key" else "mobile" if form.get("mobile") else "entry",
             idempotency_key=f"{who.user_id}:{key}",
             created_by=who.user,
             updated_by=who.user,
