@@ -254,6 +254,13 @@ def test_late_overdue_and_statistics_per_county_and_month(client, world, engine)
     with engine.connect() as conn:
         assert counts == [dict(c) for c in stage_counts(conn)]
     assert any(c["district"] == JD and c["stage"] == "layout" for c in counts)
+    recent = client.get(f"{API}/inspections?district={JD}&month={day:%Y-%m}&late=true", headers=world["city"]).json()
+    assert recent["total"] == expect["late"] and all(i["late"] and i["district"] == JD for i in recent["items"])
+    assert late_house["id"] in {i["farmhouse_id"] for i in recent["items"]}
+    seen_by_yh = client.get(f"{API}/inspections?district={JD}", headers=world["yh"]).json()
+    assert seen_by_yh["total"] == 0  # another district's reports are out of scope
+    r = client.get(f"{API}/inspections?month=2026-13", headers=world["city"])
+    assert r.status_code == 422
     r = client.get(f"{API}/stats?year=1800", headers=world["city"])
     assert r.status_code == 422
 

@@ -223,4 +223,11 @@ def test_the_countys_statistics(phone, world, client):
     assert yh["reports"] >= 2
     districts = page.eval_on_selector_all("#stats-table tbody tr", "rows => rows.map(r => r.dataset.district)")
     assert districts == [YH]  # a district clerk sees his district only
+    # The county's latest reports: this house's 基槽验线 first (the newest), then its 开工放样.
+    recent = client.get(f"{API}/inspections?limit=20", headers=world["headers"]).json()
+    shown = page.eval_on_selector_all("#recent [data-report]", "cards => cards.map(c => Number(c.dataset.report))")
+    assert shown == [i["id"] for i in recent["items"]] and len(shown) >= 2
+    mine = [i for i in recent["items"] if i["farmhouse_id"] == world["id"]]
+    assert [i["stage"] for i in mine[:2]] == ["trench", "layout"] and mine[0]["code"] == world["code"]
+    assert world["code"] in page.inner_text(f'#recent [data-report="{mine[0]["id"]}"]')
     check_errors(phone)

@@ -13,6 +13,7 @@ Every read runs on the caller's connection: row-level security scopes it to the 
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,10 +22,19 @@ from sqlalchemy import Connection
 
 from api.auth import Principal, principal
 from api.deps import db_read
-from geo.bounds import Amount, RecordId, Text, Whole, today
+from api.errors import ApiError
+from geo.bounds import MONTH, Amount, Code, RecordId, Text, Whole, today
 from geo.modules import Page, pages
-from layers.villages.inspections import VIEW, active_stages, house, inspections_of, next_stage, owner_name
-from layers.villages.tables import PREFIX
+from layers.villages.inspections import (
+    RESULTS,
+    VIEW,
+    active_stages,
+    house,
+    inspections_of,
+    next_stage,
+    owner_name,
+)
+from layers.villages.tables import PREFIX, farmhouses, inspections
 
 router = APIRouter(prefix=PREFIX, tags=["智慧村镇"])
 MAP_LIMIT = 100_000  # houses under construction drawn as points (5,000 in the demo; 50,000 with 1,000,000 houses)
@@ -218,6 +228,50 @@ def get_stage_counts(
 ) -> dict:
     who.require(VIEW, "查看农房建设统计")
     return {"items": stage_counts(conn)}
+
+
+@router.get("/inspections", summary="巡查上报记录（最近的在前；按区县、月份、迟报、结果筛选）")
+def get_inspections(
+    district: Text(20) | None = Query(None, title="区县"),
+    month: Code(MONTH) | None = Query(None, title="月份"),
+    late: bool | None = Query(None, title="仅迟报"),
+    result: Text(10) | None = Query(None, title="结果（pass / fail）"),
+    limit: Whole(1, 200) = Query(20, title="条数"),
+    offset: Whole(0, 10_000_000) = Query(0, title="跳过条数"),
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_read, scope="function"),
+) -> dict:
+    who.require(VIEW, "查看农房巡查上报")
+    i = inspections.c
+    where = []
+    if district:
+        where.append(i.district == district)
+    if month:
+        start = date(int(month[:4]), int(month[5:7]), 1)
+        where += [i.inspected_on >= start, i.inspected_on < (start + timedelta(days=32)).replace(day=1)]
+    if late:
+        where.append(i.late)
+    if result:
+        if result not in RESULTS:
+            raise ApiError(422, "invalid_result", "巡查结果应为「合格」(pass) 或「不合格」(fail)。", "result")
+        where.append(i.result == result)
+    total = conn.execute(sa.select(sa.func.count()).select_from(inspections).where(*where)).scalar_one()
+    ids = (
+        conn.execute(
+            sa.select(i.id).where(*where).order_by(i.inspected_on.desc(), i.id.desc()).limit(limit).offset(offset)
+        )
+        .scalars()
+        .all()
+    )
+    items = {r["id"]: r for r in inspections_of(conn, ids=list(ids))}
+    codes = dict(
+        conn.execute(
+            sa.select(farmhouses.c.id, farmhouses.c.code).where(
+                farmhouses.c.id.in_({r["farmhouse_id"] for r in items.values()})
+            )
+        ).all()
+    )
+    return {"total": total, "items": [{**items[k], "code": codes.get(items[k]["farmhouse_id"])} for k in ids]}
 
 
 @router.get("/map", summary="在建农房点位（GeoJSON，专题：阶段、逾期、密度）")

@@ -329,8 +329,9 @@ async function queueScreen() {
 async function statsScreen() {
   screen("stats", "上报统计", '<p class="hint">正在加载…</p>');
   let s;
+  let recent;
   try {
-    ({ data: s } = await api(`${API}/stats`));
+    [{ data: s }, { data: recent }] = await Promise.all([api(`${API}/stats`), api(`${API}/inspections?limit=20`)]);
   } catch (e) {
     $("view").innerHTML = `<p class="form-error">${esc(e.message)}</p>`;
     return;
@@ -342,7 +343,13 @@ async function statsScreen() {
     <tbody>${s.items.map((d) => `<tr data-district="${esc(d.district)}"><td>${esc(d.district)}</td><td>${d.under_construction}</td>
       <td>${d.overdue}</td><td>${d.reports}</td><td>${d.late}</td><td>${d.months[month].reports}</td></tr>`).join("")}</tbody>
     <tfoot><tr><th>合计</th><th>${s.total.under_construction}</th><th>${s.total.overdue}</th><th>${s.total.reports}</th>
-      <th>${s.total.late}</th><th></th></tr></tfoot></table>`;
+      <th>${s.total.late}</th><th></th></tr></tfoot></table>
+    <h3>最近上报（共 ${recent.total} 条）</h3>
+    <div id="recent">${recent.items.map((i) => `
+      <a class="card house" href="#/house/${i.farmhouse_id}" data-report="${i.id}">
+        <div class="row"><strong>${esc(i.code || "")} · ${esc(i.stage_name)}</strong><span class="tag ${i.result}">${i.result_name}</span></div>
+        <div class="muted">${esc(i.district)} · ${i.inspected_on} · ${esc(i.inspector)}${i.late ? ' · <span class="tag late">迟报</span>' : ""}</div>
+      </a>`).join("") || '<p class="hint">尚无巡查上报。</p>'}</div>`;
 }
 
 // -- routing ---------------------------------------------------------------------------------------------------------
