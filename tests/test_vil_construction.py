@@ -295,7 +295,7 @@ def test_administrators_edit_the_stages(client, world, engine):
             conn.execute(text("DELETE FROM vil_stages WHERE code LIKE :c"), {"c": f"{code}%"})
 
 
-def test_demo_seeder_leaves_houses_stages_and_inspections_consistent(engine):
+def test_demo_seeder_leaves_houses_stages_and_inspections_consistent(engine, world):
     from layers.villages.demo_construction import build_construction
 
     with engine.connect() as conn:
@@ -347,6 +347,14 @@ def test_demo_seeder_leaves_houses_stages_and_inspections_consistent(engine):
                 )
             ).one()
             assert total > 200 and 0 < late < total and 0 < fails < total * 0.2
+            photos = conn.execute(
+                text(
+                    "SELECT count(*), count(*) FILTER (WHERE p.flags = '[]'::jsonb), count(DISTINCT p.inspection_id) "
+                    "FROM vil_inspection_photos p JOIN vil_inspections i ON i.id = p.inspection_id "
+                    "WHERE i.source = 'demo'"
+                )
+            ).one()
+            assert out["vil_inspection_photos"] == photos[0] == photos[1] == photos[2] == min(300, total)
             assert (
                 conn.execute(
                     text("SELECT count(*) FROM vil_inspections WHERE source = 'demo' AND inspected_on > :t"),

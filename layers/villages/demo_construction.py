@@ -8,25 +8,32 @@ failed (不合格) and passed a few days later; about one house in ten stalled a
 house passes 竣工验收 here (the approved houses stay 在建). ``farmhouses.stage`` is the last stage passed. Houses
 are added to the construction set, when the farmhouse demo has too few, from stock houses graded A (not dangerous,
 not of a family in difficulty), which then lose their appraisal and year as the farmhouse demo's new houses have
-none. Dates count back from the demo's reference day. Written with two set-wise statements.
+none. Dates count back from the demo's reference day. Written with two set-wise statements; the latest 300
+inspections get a small site photo each (a JPEG with EXIF time and position, stored like an uploaded one).
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import io
+import json
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import sqlalchemy as sa
+from PIL import ExifTags, Image
+from PIL.TiffImagePlugin import IFDRational
 
 from etl import names
 from etl.demo import REF_DATE, World
-from geo import audit
+from geo import audit, files
+from geo.bounds import BEIJING
 from geo.modules import seeder
 
 TARGET = 5_000  # houses under construction in the default demo (50,000 farmhouses)
 UNDER_APPROVAL = 0.15
 FAIL_SHARE = 0.08
 STALL_SHARE = 0.10
+PHOTOS = 300  # the latest inspections get a site photo each (files are written: a few, to keep the demo quick)
 
 
 @seeder(order=31)
@@ -129,11 +136,74 @@ def build_construction(conn, rng: np.random.Generator, target: int) -> dict:
         ),
         rows,
     )  # a string: one set-wise insert from arrays
+    photos = _photos(conn, rng)
     audit.record(
         conn, "demo", "demo_load", "vil_inspections", None, None,
-        {"houses": n, "approved": int(approved.sum()), "inspections": len(rows["house"])},
+        {"houses": n, "approved": int(approved.sum()), "inspections": len(rows["house"]), "photos": photos},
     )  # fmt: skip
-    return {"vil_inspections": len(rows["house"]), "farmhouses_under_construction": under}
+    return {"vil_inspections": len(rows["house"]), "vil_inspection_photos": photos,
+            "farmhouses_under_construction": under}  # fmt: skip
+
+
+def _photos(conn, rng: np.random.Generator) -> int:
+    """A site photo (a small camera-like JPEG with EXIF time and GPS) for each of the latest PHOTOS inspections."""
+    latest = (
+        conn.execute(
+            sa.text(
+                "SELECT id, district, inspected_on, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM vil_inspections "
+                "WHERE source = 'demo' ORDER BY inspected_on DESC, id DESC LIMIT :n"
+            ),
+            {"n": PHOTOS},
+        )
+        .mappings()
+        .all()
+    )
+    values = []
+    for r in latest:
+        taken = datetime.combine(r["inspected_on"], time(10, int(rng.integers(0, 60))), BEIJING)
+        colour = tuple(int(c) for c in rng.integers(60, 200, 3))
+        stored = files.store(jpeg(r["lon"], r["lat"], taken, colour), f"inspection-{r['id']}.jpg", "photo")
+        values.append({
+            "inspection_id": r["id"], "district": r["district"], "sha256": stored.sha256,
+            "content_type": stored.content_type, "size_bytes": stored.size, "width": stored.width,
+            "height": stored.height, "lon": r["lon"], "lat": r["lat"], "taken_at": taken,
+            "flags": json.dumps(files.exif_disagreement(stored.exif, r["lon"], r["lat"], taken), ensure_ascii=False),
+        })  # fmt: skip
+    if values:
+        conn.execute(
+            sa.text(
+                "INSERT INTO vil_inspection_photos (inspection_id, district, sha256, content_type, size_bytes, width, "
+                "height, lon, lat, taken_at, flags, created_by, updated_by) VALUES (:inspection_id, :district, "
+                ":sha256, :content_type, :size_bytes, :width, :height, :lon, :lat, :taken_at, CAST(:flags AS jsonb), "
+                "'demo', 'demo') ON CONFLICT DO NOTHING"
+            ),
+            values,
+        )
+    return len(values)
+
+
+def jpeg(lon: float, lat: float, taken: datetime, colour: tuple[int, ...]) -> bytes:
+    """A small camera-like JPEG: EXIF make, time taken (with its offset) and GPS position."""
+    img = Image.new("RGB", (96, 72), colour)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "HUAWEI"
+    ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    ifd[ExifTags.Base.DateTimeOriginal] = taken.strftime("%Y:%m:%d %H:%M:%S")
+    ifd[ExifTags.Base.OffsetTimeOriginal] = "+08:00"
+
+    def dms(v: float) -> tuple:
+        d = int(v)
+        m = int((v - d) * 60)
+        return (IFDRational(d, 1), IFDRational(m, 1), IFDRational(round(((v - d) * 60 - m) * 600000), 10000))
+
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = dms(lat)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
+    gps[ExifTags.GPS.GPSLongitude] = dms(lon)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif, quality=70)
+    return buf.getvalue()
 
 
 def _add(rows: dict, rng, house: int, code: str, day: date, result: str, due_on: date, pool) -> None:
