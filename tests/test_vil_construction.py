@@ -245,6 +245,7 @@ def test_late_overdue_and_statistics_per_county_and_month(client, world, engine)
     month = jd["months"][day.month - 1]
     assert month["reports"] == expect["reports"] >= 1 and month["late"] == expect["late"] >= 1
     assert jd["has_system"] is False
+    assert len(stats["items"]) == 13  # the city sees every county, those with nothing as zeros
     houses = client.get(f"{API}/houses?limit=1&district={JD}", headers=world["city"]).json()["total"]
     overdue = client.get(f"{API}/houses?limit=1&overdue=true&district={JD}", headers=world["city"]).json()["total"]
     assert jd["under_construction"] == houses and jd["overdue"] == overdue >= 1
