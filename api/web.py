@@ -81,6 +81,25 @@ def _send(request: Request, body: bytes, packed: bytes | None, etag: str, media:
     return Response(body, media_type=media, headers=headers)
 
 
+class HtmlPage:
+    """A page rendered once (from a template), served like a file: gzipped, its strong ETag, 304 when the client
+    has it."""
+
+    def __init__(self, text: str) -> None:
+        self.body = text.encode("utf-8")
+        self.packed = gzip.compress(self.body, 6, mtime=0)
+        self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
+
+    @classmethod
+    def from_template(cls, path: Path, **values: str) -> HtmlPage:
+        """``path``'s ``$name`` placeholders replaced by ``values`` (HTML-escaped)."""
+        escaped = {k: html.escape(v) for k, v in values.items()}
+        return cls(Template(path.read_text(encoding="utf-8")).substitute(escaped))
+
+    def response(self, request: Request) -> Response:
+        return _send(request, self.body, self.packed, self.etag, MEDIA_TYPES[".html"], APP_CACHE)
+
+
 REGISTER_SHELL = WEBMAP / "console" / "register.html"
 
 
@@ -123,11 +142,10 @@ def page_router(path: str, folder: Path, page: str | RegisterShell = "index.html
     root = folder.resolve()
     pages = APIRouter(include_in_schema=False)
     if isinstance(page, RegisterShell):
-        body = page.render(path)
-        packed, etag = gzip.compress(body, 6, mtime=0), '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        shell = HtmlPage(page.render(path).decode("utf-8"))
 
         def serve(request: Request) -> Response:
-            return _send(request, body, packed, etag, MEDIA_TYPES[".html"], APP_CACHE)
+            return shell.response(request)
 
     else:
         own = root / page

@@ -11,9 +11,9 @@ security, serialisation — everything but the socket):
   — target p95 ≤ 100 ms; raw SQL: the project row and, per declared link, its count and first rows, as the owner;
 - a thematic map's statistic over the farmhouses by district (``layers.thematic.engine``: ``answer`` is served from
   its cache, keyed on the layer's change counter, so a write invalidates it; ``compute`` is the statistic itself,
-  what the first request after a write pays: for the city it reads the per-district counts the writes keep,
-  ``thematic_district_counts`` (migration thm_0002), a district account's is computed from the rows under its row-level
-  security) — target ≤ 300 ms; raw SQL: ``SELECT district, count(*) … GROUP BY``.
+  what the first request after a write pays: it reads the per-district counts the writes keep,
+  ``thematic_district_counts`` (migration thm_0002), the city all of them and a district account its own (thm_0003))
+  — target ≤ 300 ms; raw SQL: ``SELECT district, count(*) … GROUP BY``.
 
 Each side is run for an administrator (city scope) and a district account (row-level security on), alternately,
 after a warm-up. Prints p50/p95 and the ratio to the raw SQL.

@@ -167,6 +167,8 @@ def test_the_modules_are_discovered_not_listed():
         "sewage.ensure_partitions",
         "sewage.refresh_status",
         "sewage.refresh_month_values",
+        "sewage.evaluate_alarms",
+        "sewage.generate_monthly_reports",
         "drawing_review.overdue_pins",
     }
 

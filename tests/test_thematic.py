@@ -507,6 +507,48 @@ def test_city_count_by_district_is_read_from_the_kept_counts_right_after_a_write
     assert client.get(f"{A}/{slug('kept-filter')}/data", headers=ADMIN).json()["precomputed"] is False
 
 
+def test_district_account_count_by_district_is_read_from_its_kept_counts(client, engine):
+    """A district account's count of farmhouses by district (read policy: the district check alone) comes from the
+    kept counts of its own district (thm_0003), equal to the rows it sees right after a write; it never sees
+    another district's count. Sites (per-record grants) are still counted from the rows (see the test above)."""
+    district = DISTRICTS[1]
+    create(client, slug=slug("kept-fh"), source="farmhouses")
+    staff = make_user(f"th-fh-{TAG}", ["district_staff"], district=district)
+    with engine.begin() as conn:
+        x, y = conn.execute(
+            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM districts WHERE name = :n) s"),
+            {"n": district},
+        ).one()
+        new = (
+            conn.execute(
+                text(
+                    "INSERT INTO farmhouses (geom, code, district) SELECT ST_SetSRID(ST_MakePoint(:x, :y), 4326), "
+                    "'THFH' || :t || i, :d FROM generate_series(1, 3) i RETURNING id"
+                ),
+                {"x": x, "y": y, "t": TAG.upper(), "d": district},
+            )
+            .scalars()
+            .all()
+        )
+    try:
+        answer = client.get(f"{A}/{slug('kept-fh')}/data", headers=staff).json()
+        with engine.connect() as conn:
+            truth = conn.execute(
+                text("SELECT count(*)::float FROM farmhouses WHERE deleted_at IS NULL AND district = :d"),
+                {"d": district},
+            ).scalar_one()
+        assert answer["precomputed"] is True
+        assert by_district(answer) == {district: truth} and answer["headline"]["total"] == truth
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE farmhouses SET deleted_at = now() WHERE id = :i"), {"i": new[0]})
+        after = client.get(f"{A}/{slug('kept-fh')}/data", headers=staff).json()
+        assert (after["cached"], after["precomputed"]) == (False, True)
+        assert by_district(after) == {district: truth - 1}
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM farmhouses WHERE id = ANY(:ids)"), {"ids": new})
+
+
 # -- pages in Chromium ---------------------------------------------------------------------------------------------
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
-from api.web import APP_CACHE, file_response
+from api.web import APP_CACHE, HtmlPage, file_response
 from geo import audit
 from geo.bounds import AREA_MAX_M2, USCC, Amount, Code, Day, RecordId, Text, Version, Window, today
 from geo.db import bookkeeping_columns
@@ -699,24 +699,36 @@ def _page(request: Request, name: str) -> Response:
     return file_response(request, WEB / name, APP_CACHE)
 
 
+# The four pages are one shell (web/lottery_shell.html) with their title; lottery.js draws the page named.
+PAGES = {
+    name: HtmlPage.from_template(WEB / "lottery_shell.html", title=title, page=name)
+    for name, title in (
+        ("agencies", "审查机构"),
+        ("lottery", "摇号"),
+        ("accepted", "已受理项目列表"),
+        ("verify", "摇号结果验证"),
+    )
+}
+
+
 @router.get("/review/agencies", include_in_schema=False)
 def agencies_page(request: Request) -> Response:
-    return _page(request, "agencies.html")
+    return PAGES["agencies"].response(request)
 
 
 @router.get("/review/lottery", include_in_schema=False)
 def lottery_page(request: Request) -> Response:
-    return _page(request, "lottery.html")
+    return PAGES["lottery"].response(request)
 
 
 @router.get("/review/accepted", include_in_schema=False)
 def accepted_page(request: Request) -> Response:
-    return _page(request, "accepted.html")
+    return PAGES["accepted"].response(request)
 
 
 @router.get("/review/verify/{draw_id}", include_in_schema=False)
 def verify_page(draw_id: int, request: Request) -> Response:
-    return _page(request, "verify.html")
+    return PAGES["verify"].response(request)
 
 
 @router.get("/review/lottery.js", include_in_schema=False)

@@ -177,28 +177,21 @@ def _contains(term: str) -> Any:
     return sa.func.strpos(sa.func.lower(E.c.name), term.lower()) > 0
 
 
-def _filters(
-    q: str | None, type_: str | None, district: str | None, expired: bool | None, counting: bool = False
-) -> list:
-    """The conditions of the list. A name search is written two ways, the same rows either way: for the page, the
-    bigram index's condition (the planner either reads a rare term's candidates from the index, or walks
-    ``(name, id)`` in order and stops after a page for a common one, migration ent_0002); for the total
-    (``counting``), ``strpos`` alone, cheap on every row where the bigram recheck is not (「公司」 is in every name)."""
+def _filters(q: str | None, type_: str | None, district: str | None, expired: bool | None) -> list:
+    """The conditions of the list. A name search is ``strpos`` on the name (what ILIKE '%term%' means), for the total
+    and for the page alike: the page walks ``(name, id)`` in order (migration ent_0002) and stops after a page, and
+    ``strpos`` is so cheap per index entry that a rare term's walk through all 20,000 names costs about 3 ms. The
+    bigram index's condition (``chengjian_bigrams(name) @> …``) made the planner either read a common term's
+    candidates from the index or walk the names calling ``chengjian_bigrams`` on every one: 50–115 ms for a
+    middling term whose names sort late (「江鼎」 in 「浙江鼎…」), the search's p95."""
     conds: list[Any] = []
     if q and q.strip():
         term = q.strip()
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         if CODE_LIKE.fullmatch(term):  # a credit code, or a name with one (the trigram index serves the name)
             conds.append(sa.or_(E.c.uscc == term.upper(), E.c.name.ilike(pattern)))
-        elif counting:
-            conds.append(_contains(term))
         else:
-            # The bigram index finds the candidates (pg_trgm cannot look up two characters): for a two-character term
-            # holding its bigram is containing it; a longer one is then looked for in each candidate.
-            if len(term) >= 2:
-                conds.append(sa.func.chengjian_bigrams(E.c.name).op("@>")(sa.func.chengjian_bigrams(term)))
-            if len(term) != 2:
-                conds.append(_contains(term))
+            conds.append(_contains(term))
     if type_:
         if type_ not in ENTERPRISE_TYPES:
             raise ApiError(422, "invalid_type", f"企业类型「{type_}」不存在。", "type", {"types": ENTERPRISE_TYPES})
@@ -221,8 +214,7 @@ def query(
     offset: int = 0,
 ) -> tuple[int, list[dict]]:
     conds = _filters(q, type_, district, expired)
-    counted = _filters(q, type_, district, expired, counting=True)
-    total = conn.execute(sa.select(sa.func.count()).select_from(E).where(*counted)).scalar_one()
+    total = conn.execute(sa.select(sa.func.count()).select_from(E).where(*conds)).scalar_one()
     on = today()
     lapsed = (
         sa.select(sa.func.count())

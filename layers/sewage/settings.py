@@ -30,3 +30,22 @@ class Hj212Settings(ModuleSettings):
 
 def hj212_settings() -> Hj212Settings:
     return module_settings(Hj212Settings)
+
+
+class SewageAlarmSettings(ModuleSettings):
+    model_config = SettingsConfigDict(env_prefix="CHENGJIAN_SEWAGE_ALARM_")
+
+    # A facility that has sent readings in the last 7 days and none for this many minutes: 数据中断.
+    no_data_minutes: Whole(5, 7 * 24 * 60) = 30
+    # The same value this many readings in a row (one code, real-time or minute data): 数据恒值.
+    stuck_readings: Whole(3, 1000) = 10
+    # Every flow reading of this many minutes (at least two) zero: 零流量.
+    zero_flow_minutes: Whole(5, 24 * 60) = 30
+    # Readings refused as out of the physical range in this many minutes: 超出量程.
+    range_minutes: Whole(5, 24 * 60) = 60
+    # A district account gets at most one alarm SMS in this many minutes (the alarms opened meanwhile are summed up).
+    sms_interval_minutes: Whole(1, 24 * 60) = 60
+
+
+def alarm_settings() -> SewageAlarmSettings:
+    return module_settings(SewageAlarmSettings)

@@ -16,12 +16,13 @@ Statements are built with SQLAlchemy Core on the source's table object; the only
 account's statistic holds only its district's rows (its answer has one district group, and its totals are its
 district's), an account with granted records counts those, and the city sees everything.
 
-**Speed (precomputed counts).** A city-wide count of a layer by district without a filter (「农房数」) is read from
+**Speed (precomputed counts).** A count of a layer by district without a filter (「农房数」) is read from
 ``thematic_district_counts`` (migration thm_0002): live rows per layer table and district, kept exact by the writes'
 own statement-level triggers, so it costs a few milliseconds however large the layer and right after any write
-(``precomputed`` in the answer says so). Every other statistic — sums, averages, ratios, filters, categories,
-townships, grids, a district account's (computed under its own row-level security), a table without the triggers —
-is computed from the rows.
+(``precomputed`` in the answer says so). The city reads every district's row; a district account reads its own
+districts' rows (thm_0003) when the table's read policy is the district check alone — a table with per-record grants
+(sites) or a public read would show it other rows too. Every other statistic — sums, averages, ratios, filters,
+categories, townships, grids, a granted account's, a table without the triggers — is computed from the rows.
 
 **Speed (cached, invalidated on write).** A statistic over 1,000,000 farmhouses by district is one aggregate that
 takes far longer than the 300 ms target when it must be computed. Answers are kept in a per-process LRU cache keyed
@@ -70,30 +71,38 @@ _counts = sa.table("thematic_district_counts", sa.column("layer_table"), sa.colu
 _cache: LRUCache = LRUCache(maxsize=256)
 _outline_cache: LRUCache = LRUCache(maxsize=4)  # the districts' outlines, by the districts layer's generation
 _shape_cache: LRUCache = LRUCache(maxsize=8)  # a division layer's shapes, by its generation
-_counted: set[str] = set()  # tables known to have the district-count triggers (thm_0002)
+# Tables known to have the district-count triggers (thm_0002) -> whether their read policy is the plain district check.
+_counted: dict[str, bool] = {}
+DISTRICT_POLICY = "chengjian_scope_ok(district,NULL::text,NULL::bigint)"
 _lock = threading.Lock()
 
 
 def _precounted(conn: Connection, source: Source, decl: dict, extra: list[Any]) -> bool:
-    """Whether ``thematic_district_counts`` answers this statistic: a city-wide count of a layer table with the
-    triggers, by district, without a filter or categories."""
+    """Whether ``thematic_district_counts`` answers this statistic: a count of a layer table with the triggers, by
+    district, without a filter or categories — for the city, or for a limited scope when the table's read policy is
+    the plain district check (an account then sees every row of its own districts and no other: migration
+    thm_0003; a table with per-record grants or a public read is counted from its rows)."""
     if extra or decl["statistic"] != "count" or decl["filter"] or decl["grouping"] != "district":
         return False
     if source.kind != "layer" or "deleted_at" not in source.table.c:
         return False
-    if conn.execute(sa.text("SELECT current_setting('chengjian.scope', true)")).scalar() != "all":
-        return False  # the counts are city-wide (their own row-level security says the same)
     name = source.table.name
     if name not in _counted:
-        installed = conn.execute(
-            sa.text("SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND tgname = :g)"),
+        row = conn.execute(
+            sa.text(
+                "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND tgname = :g), "
+                "(SELECT qual FROM pg_policies WHERE schemaname = current_schema() AND tablename = :t "
+                "AND policyname = 'scope_read')"
+            ),
             {"t": name, "g": f"{name}_counts_insert"},
-        ).scalar_one()
-        if not installed:
+        ).one()
+        if not row[0]:
             return False
         with _lock:
-            _counted.add(name)
-    return True
+            _counted[name] = (row[1] or "").replace(" ", "") == DISTRICT_POLICY
+    if conn.execute(sa.text("SELECT current_setting('chengjian.scope', true)")).scalar() == "all":
+        return True
+    return _counted[name]
 
 
 def _point(source: Source) -> Any:
@@ -146,6 +155,7 @@ def _grouped(conn: Connection, source: Source, decl: dict, extra: list[Any] | No
     grouping = decl["grouping"]
     if _precounted(conn, source, decl, extra):
         c = _counts.c
+        # Row-level security leaves a limited scope its own districts' rows (thm_0003).
         q = sa.select(c.district, c.n).where(c.layer_table == t.name, c.n > 0)
         rows = [{"key": d or None, "name": d or None, "n": n} for d, n in conn.execute(q).all()]
         return rows, _division_shapes("districts", "name")

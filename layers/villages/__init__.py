@@ -84,6 +84,7 @@ register(
         order=49,
     ),
 )
-
 from layers.villages import construction as _construction  # noqa: F401,E402
+from layers.villages import provincial as _provincial  # noqa: F401,E402
+from layers.villages import realestate as _realestate  # noqa: F401,E402
 from layers.villages.construction import stage_counts  # noqa: E402,F401  (the overview's houses per stage)

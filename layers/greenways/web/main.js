@@ -3,6 +3,7 @@
 // (accept, or return with a reason), all reports, and the summaries by district and year with charts and the Excel
 // export. The address keeps the tab and the open report (#reports, #report/12) so that a reload stays there.
 import { api } from "/static/console/http.js";
+import { uuid, workbench } from "/static/console/workbench.js";
 import { Form, ListView, dash, fmtTime, formDialog, h, options, table, toast } from "/static/console/ui.js";
 
 const API = "/api/greenways";
@@ -22,42 +23,9 @@ const TABS = [
   ["summary", "汇总统计", "greenway.view", summary],
 ];
 
-function matcher(patterns) {
-  const res = patterns.map((p) => new RegExp(`^${p.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`));
-  return (perm) => !perm || res.some((r) => r.test(perm));
-}
-
-function uuid() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  return [...crypto.getRandomValues(new Uint8Array(16))].map((v) => v.toString(16).padStart(2, "0")).join("");
-}
-
 const statusTag = (r) => h("span", { class: `status s-${r.status}`, "data-status": r.status }, r.status_title);
 const kv = (pairs) => h("dl", { class: "kv" }, pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, dash(v))]));
 const num = (v, d = 2) => (v === null || v === undefined ? "" : Number(v).toLocaleString("zh-CN", { maximumFractionDigits: d }));
-
-function show(section) {
-  for (const id of ["login", "denied", "app"]) $(id).hidden = id !== section;
-  $("logout").hidden = section === "login";
-  document.body.dataset.state = section;
-}
-
-function showLogin(message) {
-  show("login");
-  $("whoami").textContent = "";
-  const form = new Form([
-    { name: "username", label: "用户名", required: true, autocomplete: "username" },
-    { name: "password", label: "密码", type: "password", required: true, autocomplete: "current-password" },
-  ], {
-    submit: "登录",
-    onSubmit: async (v) => {
-      await api("/api/auth/login", { method: "POST", body: v });
-      await start();
-    },
-  });
-  $("login-form").replaceChildren(form.el);
-  if (message) form.showError({ message });
-}
 
 // -- lists --------------------------------------------------------------------------------------------------------
 
@@ -307,30 +275,4 @@ async function openRoute(ctx) {
   }
 }
 
-async function start() {
-  const me = await api("/api/auth/me");
-  if (!me.authenticated) return showLogin();
-  const can = matcher(me.permissions);
-  const tabs = TABS.filter(([, , perm]) => can(perm));
-  $("whoami").textContent = me.display_name ? `${me.display_name}（${me.user}）` : me.user;
-  if (!tabs.length) return show("denied");
-  show("app");
-  const ctx = { me, can, tabs };
-  $("tabs").replaceChildren(...tabs.map(([id, title]) => h("button", {
-    type: "button", role: "tab", class: "tab", "data-tab": id, onclick: () => { location.hash = id; },
-  }, title)));
-  window.onhashchange = () => openRoute(ctx);
-  await openRoute(ctx);
-}
-
-$("logout").addEventListener("click", async () => {
-  try {
-    await api("/api/auth/logout", { method: "POST" });
-  } catch (e) {
-    toast(e.message, "error");
-  }
-  history.replaceState(null, "", location.pathname);
-  showLogin();
-});
-
-start().catch((e) => toast(e.message || String(e), "error"));
+workbench({ tabs: TABS, route: openRoute });

@@ -1,4 +1,7 @@
-// A facility's page: the last 24 hours per parameter, then every new reading as it arrives (server-sent events).
+// A facility's page: the last 24 hours per parameter, then every new reading as it arrives (server-sent events);
+// its open alarms; its discharge limits with the clause cited (an administrator sets the facility's own values).
+import { api } from "/static/console/http.js";
+
 const $ = (id) => document.getElementById(id);
 const plantId = Number(location.pathname.split("/").pop());
 const SHOWN = ["w00000", "w01018", "w21003", "w21011", "w21001", "w01001"];
@@ -79,4 +82,97 @@ async function main() {
   es.addEventListener("readings", (e) => add(JSON.parse(e.data).points));
 }
 
+// The facility's alarms not closed yet (alarms.py), refreshed every minute.
+async function alarms() {
+  const r = await fetch(`/api/sewage/alarms?plant_id=${plantId}&state=${encodeURIComponent("未关闭")}`, { credentials: "same-origin" });
+  if (!r.ok) return;
+  const body = await r.json();
+  $("alarms-link").href = `/sewage/alarms?plant_id=${plantId}`;
+  $("alarms").replaceChildren(...(body.items.length ? body.items.map((a) => {
+    const li = document.createElement("li");
+    li.textContent = `${new Date(a.opened_at).toLocaleString("zh-CN", { hour12: false })} ${a.kind}（${a.state}）：${a.message}`;
+    return li;
+  }) : [Object.assign(document.createElement("li"), { textContent: "无" })]));
+  $("alarms").dataset.count = String(body.items.length);
+}
+
+let editing = null; // the code whose limit the dialog sets
+
+function num(v) {
+  return v === null || v === undefined ? "" : String(v);
+}
+
+async function limits() {
+  let body;
+  let me = { permissions: [] };
+  try {
+    body = await api(`/api/sewage/facilities/${plantId}/limits`);
+    me = await api("/api/auth/me").catch(() => me);
+  } catch {
+    return;
+  }
+  const pattern = (p) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`);
+  const mayEdit = (me.permissions || []).some((p) => pattern(p).test("sewage.limits"));
+  $("limit-set").textContent = body.set_title ? `（${body.set_title}）` : "（未设排放标准）";
+  const tbody = $("limits").tBodies[0];
+  tbody.replaceChildren();
+  for (const l of body.items) {
+    const tr = tbody.insertRow();
+    tr.dataset.code = l.code;
+    const own = l.overridden ? `是（标准值 ${num(l.standard_max)}）：${l.override_reason}` : "";
+    for (const v of [`${l.code_name}（${l.unit}）`, num(l.max), num(l.max_cold), num(l.min), l.clause || "", l.clause ? (l.verified ? "已核实" : "未核实") : "", own]) {
+      tr.insertCell().textContent = v;
+    }
+    const td = tr.insertCell();
+    if (!mayEdit) continue;
+    const edit = document.createElement("button");
+    edit.type = "button";
+    edit.className = "edit";
+    edit.textContent = "设定";
+    edit.addEventListener("click", () => {
+      editing = l.code;
+      const f = $("limit-form");
+      $("limit-title").textContent = `设定${l.code_name}的排放限值`;
+      f.max.value = num(l.max);
+      f.max_cold.value = num(l.max_cold);
+      f.min.value = num(l.min);
+      f.reason.value = "";
+      $("limit-error").hidden = true;
+      $("limit-dialog").showModal();
+    });
+    td.append(edit);
+    if (l.overridden) {
+      const reset = document.createElement("button");
+      reset.type = "button";
+      reset.className = "reset";
+      reset.textContent = "恢复标准";
+      reset.addEventListener("click", async () => {
+        await api(`/api/sewage/facilities/${plantId}/limits/${l.code}`, { method: "DELETE" });
+        await limits();
+      });
+      td.append(reset);
+    }
+  }
+}
+
+$("limit-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = $("limit-form");
+  const value = (input) => (input.value === "" ? null : Number(input.value));
+  const body = { max: value(f.max), max_cold: value(f.max_cold), min: value(f.min), reason: f.reason.value.trim() };
+  try {
+    await api(`/api/sewage/facilities/${plantId}/limits/${editing}`, { method: "PUT", body });
+  } catch (e) {
+    $("limit-error").hidden = false;
+    $("limit-error").textContent = e.message;
+    return;
+  }
+  $("limit-dialog").close();
+  await limits();
+});
+$("limit-cancel").addEventListener("click", () => $("limit-dialog").close());
+
 main();
+alarms();
+limits();
+setInterval(alarms, 60_000);

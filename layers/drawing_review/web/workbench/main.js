@@ -3,6 +3,7 @@
 // limits — the application form and an application's detail with its rounds, opinions, timeline and actions.
 // The address keeps the tab and the open application (#mine, #app/12) so that a reload stays there.
 import { ApiError, api } from "/static/console/http.js";
+import { uuid, workbench } from "/static/console/workbench.js";
 import { Form, ListView, dash, dialog, fmtTime, formDialog, h, options, table, toast } from "/static/console/ui.js";
 
 const API = "/api/review";
@@ -20,44 +21,10 @@ const TABS = [
   ["limits", "时限配置", "review.config", timeLimits],
 ];
 
-function matcher(patterns) {
-  const res = patterns.map((p) => new RegExp(`^${p.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`));
-  return (perm) => !perm || res.some((r) => r.test(perm));
-}
-
-function uuid() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  return [...b].map((v) => v.toString(16).padStart(2, "0")).join("");
-}
-
 const statusTag = (a) => h("span", { class: `status s-${a.status}`, "data-status": a.status }, a.status_title);
 const kv = (pairs) => h("dl", { class: "kv" }, pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, dash(v))]));
 const day = (iso) => (iso ? String(iso).slice(0, 10) : "");
 const num = (v, unit = "") => (v === null || v === undefined ? "" : `${Number(v).toLocaleString("zh-CN")}${unit}`);
-
-function show(section) {
-  for (const id of ["login", "denied", "app"]) $(id).hidden = id !== section;
-  $("logout").hidden = section === "login";
-  document.body.dataset.state = section;
-}
-
-function showLogin(message) {
-  show("login");
-  $("whoami").textContent = "";
-  const form = new Form([
-    { name: "username", label: "用户名", required: true, autocomplete: "username" },
-    { name: "password", label: "密码", type: "password", required: true, autocomplete: "current-password" },
-  ], {
-    submit: "登录",
-    onSubmit: async (v) => {
-      await api("/api/auth/login", { method: "POST", body: v });
-      await start();
-    },
-  });
-  $("login-form").replaceChildren(form.el);
-  if (message) form.showError({ message });
-}
 
 // -- lists --------------------------------------------------------------------------------------------------------
 
@@ -373,36 +340,13 @@ async function openRoute(ctx) {
     pane.dataset.view = chosen[0];
     await chosen[3](pane, ctx);
   } catch (e) {
-    if (e instanceof ApiError && e.status === 401) return showLogin("登录已失效，请重新登录。");
+    if (e instanceof ApiError && e.status === 401) return session.showLogin("登录已失效，请重新登录。");
     pane.append(h("p", { class: "form-error" }, e.message || String(e)));
   }
 }
 
-async function start() {
-  const me = await api("/api/auth/me");
-  if (!me.authenticated) return showLogin();
-  V = V || await api(`${API}/vocabulary`);
-  const can = matcher(me.permissions);
-  const tabs = TABS.filter(([, , perm]) => can(perm));
-  $("whoami").textContent = me.display_name ? `${me.display_name}（${me.user}）` : me.user;
-  if (!tabs.length) return show("denied");
-  show("app");
-  const ctx = { me, can, tabs };
-  $("tabs").replaceChildren(...tabs.map(([id, title]) => h("button", {
-    type: "button", role: "tab", class: "tab", "data-tab": id, onclick: () => { location.hash = id; },
-  }, title)));
-  window.onhashchange = () => openRoute(ctx);
-  await openRoute(ctx);
-}
-
-$("logout").addEventListener("click", async () => {
-  try {
-    await api("/api/auth/logout", { method: "POST" });
-  } catch (e) {
-    toast(e.message, "error");
-  }
-  history.replaceState(null, "", location.pathname);
-  showLogin();
+const session = workbench({
+  tabs: TABS,
+  route: openRoute,
+  prepare: async () => { V = V || await api(`${API}/vocabulary`); },
 });
-
-start().catch((e) => toast(e.message || String(e), "error"));

@@ -1,0 +1,198 @@
+"""Benchmark: the provincial stock importer (VT-12) on N farmhouses (default 1,000,000) beside ``ogr2ogr``.
+
+Generates the Zhejiang rural-housing system's export as the importer documents it (``layers/villages/provincial.py``:
+Chinese headers, provincial house codes, owners with valid ID numbers, points inside the 13 districts) under
+``bench/out/`` (kept for the next run), creates a scratch database on the same PostGIS server, and times in the same
+run:
+
+- ``import``: ``chengjian villages import-provincial`` (``import_provincial``) into an empty ``farmhouses`` — COPY into
+  a staging table, one checking statement, one ``INSERT … ON CONFLICT`` into the table with its indexes (search,
+  GiST, unique codes) and statement triggers (tile cells, change log) maintained;
+- ``ogr2ogr``: Debian's GDAL loading the same CSV into a new table with a GiST index, no checks;
+- ``re-run``: the same file again (every row compared, nothing changed) and ``update``: a file where 10 % of the
+  houses changed (their floors), both through the importer.
+
+Prints the seconds, rows/s and the importer's ratio to ogr2ogr (target: ≤ 2). The scratch database is dropped.
+
+    .venv/bin/python bench/provincial.py              # 1,000,000 houses
+    .venv/bin/python bench/provincial.py --n 2000     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "out"
+
+HEADER = [
+    "农房编码",
+    "区县",
+    "乡镇街道",
+    "行政村",
+    "地址",
+    "户主姓名",
+    "户主身份证号",
+    "层数",
+    "结构类型",
+    "建成年份",
+    "建筑面积",
+    "经度",
+    "纬度",
+]
+WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
+
+
+def id_numbers(rng, codes: np.ndarray) -> list[str]:
+    """Valid resident ID numbers (GB 11643 check digit) of owners born 1940–1995 in ``codes`` (division codes)."""
+    n = len(codes)
+    born = np.datetime64("1940-01-01") + rng.integers(0, 20_000, n).astype("timedelta64[D]")
+    days = np.datetime_as_string(born, unit="D")
+    seq = rng.integers(0, 1000, n)
+    bases = [f"{c}{d.replace('-', '')}{s:03d}" for c, d, s in zip(codes, days, seq)]
+    digits = np.array([[ord(ch) - 48 for ch in b] for b in bases]) if n else np.zeros((0, 17), int)
+    checks = "10X98765432"
+    return [b + checks[int(k)] for b, k in zip(bases, (digits @ WEIGHTS) % 11)]
+
+
+def export_file(n: int, seed: int, changed: float = 0.0) -> Path:
+    """The export of ``n`` houses (``changed``: the share whose floors differ from the base file)."""
+    from bench.import_points import generate
+    from geo.divisions import DISTRICTS
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"provincial_{n}_{seed}_{int(changed * 100)}.csv"
+    if path.exists():
+        return path
+    t = time.perf_counter()
+    df = generate(n + n // 50 + 10, seed)
+    df = df[df["district"].notna()].head(n).reset_index(drop=True)  # a point on a boundary has no district
+    assert len(df) == n, len(df)
+    rng = np.random.default_rng(seed)
+    code_of = {name: code for code, name in DISTRICTS.items()}
+    codes = df["district"].map(code_of).to_numpy(dtype=object)
+    floors = df["floors"].to_numpy()
+    if changed:
+        flip = np.random.default_rng(seed + 1).random(n) < changed
+        floors = np.where(flip, np.where(floors < 4, floors + 1, floors - 1), floors)
+    ids = id_numbers(rng, codes)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(HEADER)
+        for i, r in enumerate(df.itertuples(index=False)):
+            w.writerow(
+                [
+                    f"{codes[i]}ZJ{i:010d}",
+                    r.district,
+                    r.township,
+                    r.village,
+                    r.address,
+                    r.owner_name,
+                    ids[i],
+                    int(floors[i]),
+                    r.structure,
+                    r.built_year,
+                    r.floor_area_m2,
+                    r.lon,
+                    r.lat,
+                ]
+            )
+    print(f"generated {path.name} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s", flush=True)
+    return path
+
+
+def run_importer(path: Path) -> tuple[float, dict]:
+    from layers.villages.provincial import import_provincial
+
+    t = time.perf_counter()
+    report = import_provincial(path, "bench")
+    elapsed = time.perf_counter() - t
+    if report["status"] != "done":
+        raise SystemExit(f"the importer refused the file: {report['message']}")
+    return elapsed, report
+
+
+def run_ogr2ogr(path: Path, url: str) -> tuple[float, int]:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    pg = f"PG:host={u.host} port={u.port} dbname={u.database} user={u.username}" + (
+        f" password={u.password}" if u.password else ""
+    )
+    libpq = u.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS ogr_provincial")
+    cmd = [
+        "ogr2ogr",
+        "-f",
+        "PostgreSQL",
+        pg,
+        str(path),
+        "-nln",
+        "ogr_provincial",
+        "-lco",
+        "GEOMETRY_NAME=geom",
+        "-lco",
+        "SPATIAL_INDEX=GIST",
+        "-oo",
+        "X_POSSIBLE_NAMES=经度",
+        "-oo",
+        "Y_POSSIBLE_NAMES=纬度",
+        "-a_srs",
+        "EPSG:4326",
+    ]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    elapsed = time.perf_counter() - t
+    with psycopg.connect(libpq) as conn:
+        rows = conn.execute("SELECT count(*) FROM ogr_provincial").fetchone()[0]
+    return elapsed, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=1_000_000)
+    p.add_argument("--seed", type=int, default=20261207)
+    args = p.parse_args(argv)
+
+    base = export_file(args.n, args.seed)
+    newer = export_file(args.n, args.seed, changed=0.1)
+    from bench.common import scratch_database
+    from geo.db import reset_engine
+    from geo.settings import get_settings
+
+    with scratch_database("chengjian_bench_prov") as url:
+        os.environ["DATABASE_URL"] = url  # the importer's engine goes to the scratch database
+        get_settings.cache_clear()
+        reset_engine()
+        try:
+            print(f"scratch database {url.rsplit('/', 1)[1]}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
+            ours, first = run_importer(base)
+            print(f"import:  {ours:8.1f} s  {args.n / ours:>10,.0f} rows/s  added {first['inserted']:,}", flush=True)
+            ogr, n_ogr = run_ogr2ogr(base, url)
+            print(f"ogr2ogr: {ogr:8.1f} s  {args.n / ogr:>10,.0f} rows/s  ({n_ogr:,} rows)", flush=True)
+            assert first["inserted"] == n_ogr == args.n, (first["inserted"], n_ogr)
+            again, second = run_importer(base)
+            print(f"re-run:  {again:8.1f} s  unchanged {second['unchanged']:,}, added {second['inserted']}", flush=True)
+            assert second["inserted"] == second["updated"] == 0
+            upd, third = run_importer(newer)
+            print(f"update:  {upd:8.1f} s  updated {third['updated']:,}, unchanged {third['unchanged']:,}", flush=True)
+            assert third["inserted"] == 0 and third["updated"] > 0
+            print(f"import / ogr2ogr: {ours / ogr:.2f} (target <= 2)")
+        finally:
+            reset_engine()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
