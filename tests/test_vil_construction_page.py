@@ -161,6 +161,7 @@ def test_thematic_views_and_statistics(browser, server, world, client):
         stats = client.get(f"{API}/stats", headers=world["headers"]).json()
         jd = next(d for d in stats["items"] if d["district"] == JD)
         row = page.locator("#stats-table tbody tr", has_text=JD)
+        expect(row).to_be_visible()
         cells = row.locator("td").all_inner_texts()
         assert cells == [JD, "否（市平台录入）", *(str(jd[k]) for k in ("under_construction", "approved", "overdue",
                                                                          "reports", "late", "failed"))]  # fmt: skip
