@@ -61,9 +61,26 @@ def world(engine, app, tmp_path_factory):
     restore()
 
 
+class Recorder:
+    """The app, noting the path of every HTTP request that reaches the server."""
+
+    def __init__(self, app) -> None:
+        self.app, self.paths = app, []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
 @pytest.fixture(scope="module")
-def server(app, world):
-    with running_server(app) as base:
+def recorder(app):
+    return Recorder(app)
+
+
+@pytest.fixture(scope="module")
+def server(recorder, world):
+    with running_server(recorder) as base:
         yield base
 
 
@@ -144,6 +161,9 @@ def record(phone, world, stage_name: str, n: int, result: str = "pass") -> None:
 
 
 def test_the_page_is_served(client):
+    sw = client.get("/m/villages/mobile.sw.js")
+    assert sw.status_code == 200 and sw.headers["service-worker-allowed"] == "/m/villages"
+    assert sw.headers["content-type"].startswith("text/javascript")
     r = client.get("/m/villages")
     assert r.status_code == 200 and "农房建设巡查" in r.text and "width=device-width" in r.text
     assert client.get("/m/villages/mobile.js").status_code == 200
@@ -230,4 +250,38 @@ def test_the_countys_statistics(phone, world, client):
     mine = [i for i in recent["items"] if i["farmhouse_id"] == world["id"]]
     assert [i["stage"] for i in mine[:2]] == ["trench", "layout"] and mine[0]["code"] == world["code"]
     assert world["code"] in page.inner_text(f'#recent [data-report="{mine[0]["id"]}"]')
+    check_errors(phone)
+
+
+def test_the_page_starts_offline_and_the_inspection_waits(phone, world, engine, recorder):
+    """The page closed and opened again on site without a network: the shell from the service worker's cache, the
+    house from the copy kept when it was read, the account remembered; the inspection waits and goes up once."""
+    page, context = phone["page"], phone["context"]
+    open_house(phone, world)
+    page.wait_for_selector('body[data-sw="ready"]')
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    cached = page.evaluate("""async () => {
+        const urls = [];
+        for (const name of await caches.keys()) {
+            for (const req of await (await caches.open(name)).keys()) urls.push(new URL(req.url).pathname);
+        }
+        return urls; }""")
+    assert "/m/villages" in cached and "/m/villages/mobile.js" in cached and "/static/js/api.js" in cached
+    assert not [u for u in cached if u.startswith("/api/")], cached  # API answers are never cached
+    context.set_offline(True)
+    recorder.paths.clear()
+    try:
+        page.reload()
+        page.wait_for_selector('body[data-screen="house"] #inspect')
+        assert "离线" in page.inner_text("#view") and page.is_visible("#net")
+        # Nothing the page asked for reached the server (the browser's own update check of the worker may:
+        # Playwright's offline emulation does not cover it, microsoft/playwright#2311).
+        assert [p for p in recorder.paths if p != "/m/villages/mobile.sw.js"] == [], recorder.paths
+        record(phone, world, "主体结构", 4)
+        page.wait_for_selector('[data-state="waiting"]')
+        assert [i["stage"] for i in inspections(engine, world["id"])] == ["layout", "trench"]
+    finally:
+        context.set_offline(False)
+    page.wait_for_selector("#queue-empty", timeout=20_000)
+    assert [i["stage"] for i in inspections(engine, world["id"])] == ["layout", "trench", "structure"]
     check_errors(phone)

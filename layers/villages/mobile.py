@@ -2,7 +2,8 @@
 phone page ``/m/villages`` (VT-14: township inspectors record inspections on site; county staff read their county's
 reports and statistics). Public files, left out of the API description; what they show comes from
 ``/api/villages/construction/…`` with the browser session. The phone page lives under the standardized sites' app
-scope ``/m`` but is not part of its cached shell: its own script keeps its offline queue (IndexedDB)."""
+scope ``/m`` but is not part of its cached shell: its own service worker (``web/mobile.sw.js``, scope
+``/m/villages``) keeps the page for an offline start, and its script keeps the offline queue (IndexedDB)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from geo.modules import Page, pages
 PAGES_DIR = Path(__file__).resolve().parent / "web"
 
 router = APIRouter(include_in_schema=False)
+SW_SCOPE = "/m/villages"
 
 pages(Page("/m/villages", "农房巡查（手机）", "智慧村镇", "farmhouse.view", order=42))
 
@@ -46,5 +48,10 @@ def mobile_page(request: Request) -> Response:
 
 @router.get("/m/villages/{path:path}")
 def mobile_file(path: str, request: Request) -> Response:
-    """The phone page's script and style."""
-    return _file(path, "mobile.", request)
+    """The phone page's script, style and service worker (its scope is the page itself, ``/m/villages``: wider than
+    the script's folder, hence the header)."""
+    response = _file(path, "mobile.", request)
+    if path == "mobile.sw.js":
+        response.headers["Content-Type"] = "text/javascript; charset=utf-8"
+        response.headers["Service-Worker-Allowed"] = SW_SCOPE
+    return response

@@ -126,6 +126,7 @@ function loginScreen() {
     const error = $("login-error");
     try {
       state.user = await signIn($("login-username").value.trim(), $("login-password").value);
+      localStorage.setItem("cj-vil-user", JSON.stringify(state.user));
     } catch (e) {
       error.textContent = e.message;
       error.hidden = false;
@@ -383,13 +384,25 @@ window.addEventListener("online", network);
 window.addEventListener("offline", network);
 $("back").addEventListener("click", () => history.back());
 
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/m/villages/mobile.sw.js", { scope: "/m/villages" }).then(() => {
+    document.body.dataset.sw = "ready";
+  }).catch(() => {
+    // no offline start (an old browser, plain HTTP on another host): the page works online all the same
+  });
+}
+
 (async () => {
   network();
   await showBadge();
   try {
     state.user = await whoAmI();
+    if (state.user) localStorage.setItem("cj-vil-user", JSON.stringify(state.user));
+    else localStorage.removeItem("cj-vil-user");
   } catch {
-    state.user = null; // offline at start: the queue still shows
+    // Offline at start: the last signed-in account, so that the queue and the houses read before still show (the
+    // server checks the session when the queue goes up).
+    state.user = JSON.parse(localStorage.getItem("cj-vil-user") || "null");
   }
   if (state.user) start();
   else loginScreen();
