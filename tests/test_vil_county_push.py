@@ -1,0 +1,342 @@
+"""County push (VT-11) over real HTTP: the app under uvicorn, a county system's API key, batches of records —
+created, updated, unchanged (the same id and version again), stale (older after newer), rejected per record with the
+good ones kept; the published JSON Schema and OpenAPI; the per-county log."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import jsonschema_rs
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import ADMIN, make_user, running_server
+
+URL = "/api/villages/county/farmhouses"
+
+
+def api_key(engine, username: str, district: str) -> dict[str, str]:
+    from api.accounts import keys
+    from geo.db import transaction
+
+    make_user(username, ["county_system"], district=district)
+    with engine.connect() as conn:
+        uid = conn.execute(text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar()
+    with transaction() as conn:
+        _, key = keys.create(conn, uid, f"{district}农房系统", actor="test-admin")
+    return {"X-API-Key": key}
+
+
+def points_in(engine, district: str, n: int, seed: int = 7) -> list[tuple[float, float]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("""SELECT ST_X(p.geom), ST_Y(p.geom) FROM districts d,
+                    ST_Dump(ST_GeneratePoints(d.geom, :n, :seed)) p WHERE d.name = :d"""),
+            {"d": district, "n": n, "seed": seed},
+        ).all()
+    return [(round(x, 7), round(y, 7)) for x, y in rows]
+
+
+def record(rid: str, version: int, code: str, at: tuple[float, float], **changes) -> dict:
+    return {
+        "record_id": rid,
+        "version": version,
+        "code": code,
+        "owner_name": "王建国",
+        "township": "转塘街道",
+        "village": "龙坞村",
+        "address": "龙坞村3组12号",
+        "floors": 3,
+        "structure": "框架",
+        "built_year": 2024,
+        "floor_area_m2": 360.5,
+        "status": "在建",
+        "approval_no": "西农审〔2024〕15号",
+        "approved_on": "2024-03-01",
+        "stage": "trench",
+        "lon": at[0],
+        "lat": at[1],
+        **changes,
+    }
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:8].upper()
+
+
+@pytest.fixture(scope="module")
+def base(app):
+    with running_server(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def xihu(engine):
+    return api_key(engine, "county-xihu-push", "西湖区")
+
+
+@pytest.fixture(scope="module")
+def spots(engine):
+    return points_in(engine, "西湖区", 1200)
+
+
+def houses(engine, rids: list[str]) -> dict[str, dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("""SELECT id, code, district, source, county_record_id, county_version, version, floors, stage,
+                           status, township, approved_on, ST_X(geom) AS lon, ST_Y(geom) AS lat
+                      FROM farmhouses WHERE district = '西湖区' AND county_record_id = ANY(:r)"""),
+            {"r": rids},
+        ).mappings()
+        return {r["county_record_id"]: dict(r) for r in rows}
+
+
+def test_a_batch_is_written_and_the_same_batch_again_changes_nothing(base, engine, xihu, spots):
+    t = tag()
+    batch = {"batch_id": f"B{t}", "records": [record(f"R{t}-{i}", 1, f"XH{t}{i}", spots[i]) for i in range(3)]}
+    r = httpx.post(base + URL, json=batch, headers=xihu)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["received"], out["created"], out["rejected"]) == (3, 3, 0), out["results"]
+    assert [x["status"] for x in out["results"]] == ["created"] * 3
+    held = houses(engine, [f"R{t}-{i}" for i in range(3)])
+    assert len(held) == 3
+    h = held[f"R{t}-0"]
+    assert (h["source"], h["district"], h["county_version"], h["version"], h["stage"]) == (
+        "county",
+        "西湖区",
+        1,
+        1,
+        "trench",
+    )
+    assert (h["lon"], h["lat"]) == pytest.approx(spots[0])
+    assert str(h["approved_on"]) == "2024-03-01"
+    with engine.connect() as conn:
+        audited = conn.execute(
+            text("SELECT count(*) FROM audit_log WHERE action = 'county_push' AND layer = 'farmhouses' "
+                 "AND feature_id = ANY(:ids)"),
+            {"ids": [x["id"] for x in held.values()]},
+        ).scalar()  # fmt: skip
+    assert audited == 3
+    again = httpx.post(base + URL, json=batch, headers=xihu).json()
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 3)
+    assert houses(engine, [f"R{t}-{i}" for i in range(3)]) == held  # not even the row version moved
+
+
+def test_a_newer_version_updates_and_an_older_one_is_ignored_and_reported(base, engine, xihu, spots):
+    t = tag()
+    rid = f"R{t}"
+    assert (
+        httpx.post(base + URL, json={"records": [record(rid, 5, f"XH{t}", spots[10])]}, headers=xihu).status_code == 200
+    )
+    newer = record(rid, 7, f"XH{t}", spots[11], floors=4, stage="structure")
+    r = httpx.post(base + URL, json={"records": [newer]}, headers=xihu).json()
+    assert r["results"][0]["status"] == "updated"
+    h = houses(engine, [rid])[rid]
+    assert (h["county_version"], h["floors"], h["stage"], h["version"]) == (7, 4, "structure", 2)
+    older = record(rid, 6, f"XH{t}", spots[12], floors=2)
+    r = httpx.post(base + URL, json={"records": [older]}, headers=xihu).json()
+    assert r["stale"] == 1 and r["results"][0] == {
+        "index": 0, "record_id": rid, "version": 6, "status": "stale", "id": h["id"], "held_version": 7
+    }  # fmt: skip
+    assert houses(engine, [rid])[rid] == h
+    # Two versions of one record in one batch: the newest is written, the other reported as stale.
+    r = httpx.post(
+        base + URL,
+        json={"records": [record(rid, 9, f"XH{t}", spots[12], floors=5), record(rid, 8, f"XH{t}", spots[13])]},
+        headers=xihu,
+    ).json()
+    assert [x["status"] for x in r["results"]] == ["updated", "stale"]
+    assert houses(engine, [rid])[rid]["floors"] == 5
+    with engine.connect() as conn:
+        logged = conn.execute(
+            text("SELECT stale_records FROM vil_county_pushes WHERE district = '西湖区' AND stale > 0 "
+                 "ORDER BY id DESC LIMIT 1")
+        ).scalar()  # fmt: skip
+    assert logged[0]["record_id"] == rid and logged[0]["held_version"] == 9
+
+
+def test_bad_records_are_reported_one_by_one_and_the_good_ones_kept(base, engine, xihu, spots):
+    t = tag()
+    with engine.begin() as conn:  # a house of another district holding a code
+        conn.execute(
+            text("INSERT INTO farmhouses (geom, code, district, source) VALUES "
+                 "(ST_SetSRID(ST_MakePoint(119.0, 29.6), 4326), :c, '淳安县', 'entry')"),
+            {"c": f"CA{t}"},
+        )  # fmt: skip
+    other = points_in(engine, "余杭区", 1)[0]
+    bad = {
+        "floors": record(f"B{t}-1", 1, f"XB{t}1", spots[20], floors=11),
+        "missing": {k: v for k, v in record(f"B{t}-2", 1, f"XB{t}2", spots[21]).items() if k != "township"},
+        "stage": record(f"B{t}-3", 1, f"XB{t}3", spots[22], stage="roofing"),
+        "outside": record(f"B{t}-4", 1, f"XB{t}4", other),
+        "taken": record(f"B{t}-5", 1, f"CA{t}", spots[24]),
+        "extra": record(f"B{t}-6", 1, f"XB{t}6", spots[25], colour="red"),
+        "status": record(f"B{t}-7", 1, f"XB{t}7", spots[26], status="存量"),
+        "text_int": record(f"B{t}-8", 1, f"XB{t}8", spots[27], floors="3"),
+        "choice": record(f"B{t}-9", 1, f"XB{t}9", spots[28], structure="钢结构"),
+        "date": record(f"B{t}-10", 1, f"XB{t}10", spots[29], approved_on="0280-01-01"),
+        "code": record(f"B{t}-11", 1, "0000", spots[30]),
+        "nul": record(f"B{t}-12", 1, f"XB{t}12", spots[31], owner_name="王\x00五"),
+    }
+    good = [record(f"G{t}-{i}", 1, f"XG{t}{i}", spots[40 + i]) for i in range(2)]
+    records = [good[0], *bad.values(), good[1], "not an object"]
+    r = httpx.post(base + URL, json={"records": records}, headers=xihu)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["created"], out["rejected"]) == (2, len(bad) + 1)
+    res = out["results"]
+    assert [x["index"] for x in res] == list(range(len(records)))
+    assert res[0]["status"] == res[-2]["status"] == "created"
+    errs = {name: res[i + 1]["errors"][0] for i, name in enumerate(bad)}
+    expected = {
+        "floors": ("out_of_range", "floors", "层数"),
+        "missing": ("required", "township", "乡镇街道"),
+        "stage": ("unknown_stage", "stage", "roofing"),
+        "outside": ("outside_county", "lon", "西湖区"),
+        "taken": ("code_taken", "code", f"CA{t}"),
+        "extra": ("unknown_field", "colour", "colour"),
+        "status": ("stage_without_construction", "stage", "存量"),
+        "text_int": ("invalid_type", "floors", "层数"),
+        "choice": ("invalid_choice", "structure", "结构类型"),
+        "date": ("out_of_range", "approved_on", "审批日期"),
+        "code": ("bad_format", "code", "农房编号"),
+        "nul": ("invalid_character", "owner_name", "户主姓名"),
+    }
+    for name, (code, field, word) in expected.items():
+        e = errs[name]
+        assert (e["code"], e["field"]) == (code, field), (name, e)
+        assert word in e["message"], (name, e)
+    assert res[-1]["errors"][0]["code"] == "invalid_record"
+    assert res[1]["record_id"] == f"B{t}-1" and res[1]["version"] == 1
+    assert set(houses(engine, [f"G{t}-0", f"G{t}-1", *(f"B{t}-{i}" for i in range(1, 13))])) == {f"G{t}-0", f"G{t}-1"}
+    with engine.connect() as conn:
+        logged = conn.execute(
+            text("SELECT received, created, rejected, errors FROM vil_county_pushes WHERE id = :i"),
+            {"i": out["push_id"]},
+        ).one()
+    assert (logged.received, logged.created, logged.rejected) == (len(records), 2, len(bad) + 1)
+    assert logged.errors[0]["record_id"] == f"B{t}-1"
+
+
+def test_batches_that_are_not_batches_are_refused_whole(base, engine, xihu, spots):
+    t = tag()
+    too_many = {"records": [record(f"M{t}-{i}", 1, f"XM{t}{i}", spots[i]) for i in range(1001)]}
+    r = httpx.post(base + URL, json=too_many, headers=xihu)
+    assert r.status_code == 413 and r.json()["code"] == "batch_too_large" and "1000" in r.json()["message"]
+    assert houses(engine, [f"M{t}-0"]) == {}
+    r = httpx.post(base + URL, content=b"{not json", headers={**xihu, "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["code"] == "json_invalid"
+    for body, code in (([], "request_invalid"), ({"records": []}, "required"), ({"rows": []}, "unknown_field")):
+        r = httpx.post(base + URL, json=body, headers=xihu)
+        assert (r.status_code, r.json()["code"]) == (422, code), r.text
+    one = {"records": [record(f"M{t}", 1, f"XM{t}", spots[0])]}
+    assert httpx.post(base + URL, json=one).status_code == 401
+    r = httpx.post(base + URL, json=one, headers=ADMIN)  # the city holds every permission but is no county system
+    assert r.status_code == 403 and r.json()["code"] == "not_a_county_system"
+    jiande = api_key(engine, "county-jiande-push", "建德市")  # a county entering its data in the city system
+    r = httpx.post(base + URL, json=one, headers=jiande)
+    assert r.status_code == 403 and r.json()["code"] == "county_without_system" and "建德市" in r.json()["message"]
+    clerk = make_user("xihu-clerk-push", ["district_staff"], district="西湖区")
+    assert httpx.post(base + URL, json=one, headers=clerk).status_code == 403
+    assert houses(engine, [f"M{t}"]) == {}
+
+
+def test_the_published_schema_and_openapi_describe_what_is_accepted(base, engine, xihu, spots):
+    schema = httpx.get(base + "/api/villages/county/schema.json").json()
+    validator = jsonschema_rs.validator_for(schema)
+    t = tag()
+    good = {"batch_id": "x", "records": [record(f"S{t}", 1, f"XS{t}", spots[50])]}
+    assert validator.is_valid(good)
+    for change in ({"floors": 11}, {"floors": "3"}, {"structure": "钢结构"}, {"colour": "red"}, {"lon": 200}):
+        assert not validator.is_valid({"records": [record(f"S{t}", 1, f"XS{t}", spots[50], **change)]}), change
+    assert not validator.is_valid({"records": []})
+    props = schema["$defs"]["CountyRecord"]["properties"]
+    assert props["township"]["title"] == "乡镇街道" and props["code"]["maxLength"] == 40
+    spec = httpx.get(base + "/api/openapi.json").json()
+    op = spec["paths"][URL]["post"]
+    assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/PushBatch"
+    assert spec["components"]["schemas"]["CountyRecord"]["properties"]["version"]["title"] == "记录版本号"
+    # What the schema accepts, the endpoint accepts.
+    r = httpx.post(base + URL, json=good, headers=xihu).json()
+    assert r["created"] == 1
+
+
+def test_a_full_batch_of_1000_in_one_request(base, engine, xihu, spots):
+    t = tag()
+    batch = {"records": [record(f"F{t}-{i}", 1, f"XF{t}-{i}", spots[i]) for i in range(1000)]}
+    r = httpx.post(base + URL, json=batch, headers=xihu, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["created"] == 1000
+    with engine.connect() as conn:
+        n = conn.execute(
+            text("SELECT count(*) FROM farmhouses WHERE county_record_id LIKE :p"), {"p": f"F{t}-%"}
+        ).scalar()
+    assert n == 1000
+
+
+def test_the_log_tells_each_county_what_came_when(base, engine, xihu, spots):
+    t = tag()
+    r = httpx.post(base + URL, json={"batch_id": f"L{t}", "records": [record(f"L{t}", 1, f"XL{t}", spots[60])]},
+                   headers=xihu).json()  # fmt: skip
+    mine = httpx.get(base + "/api/villages/county/pushes", headers=xihu).json()["items"]
+    entry = next(x for x in mine if x["id"] == r["push_id"])
+    assert (entry["district"], entry["batch_id"], entry["created"], entry["actor"]) == (
+        "西湖区", f"L{t}", 1, "county-xihu-push"
+    )  # fmt: skip
+    assert {x["district"] for x in mine} == {"西湖区"}
+    other = api_key(engine, "county-yuhang-push", "余杭区")
+    theirs = httpx.get(base + "/api/villages/county/pushes", headers=other).json()["items"]
+    assert all(x["district"] == "余杭区" for x in theirs)  # another county never sees 西湖区's log
+    city = httpx.get(base + "/api/villages/county/pushes", params={"district": "西湖区"}, headers=ADMIN).json()
+    assert r["push_id"] in [x["id"] for x in city["items"]]
+    one = httpx.get(f"{base}/api/villages/county/pushes/{r['push_id']}", headers=xihu).json()
+    assert one["records"] == [[f"L{t}", 1, "created"]] and one["received_at"] == entry["received_at"]
+    assert httpx.get(f"{base}/api/villages/county/pushes/{r['push_id']}", headers=other).status_code == 404
+    assert json.dumps(city)  # plain JSON
+
+
+def test_a_house_just_outside_the_boundary_follows_the_cores_tolerance(base, engine, xihu):
+    """Inside 西湖区 or within 50 m of its boundary (geo.layer.districting's rule) is accepted; 150 m off is not."""
+    with engine.connect() as conn:
+        near, far = conn.execute(
+            text("""
+                WITH x AS (SELECT ST_Transform(geom, 4549) AS g FROM districts WHERE name = '西湖区')
+                SELECT ST_Transform(ST_PointOnSurface(ST_Difference(ST_Buffer(g, 30), g)), 4326),
+                       ST_Transform(ST_PointOnSurface(ST_Difference(ST_Buffer(g, 250), ST_Buffer(g, 150))), 4326)
+                  FROM x"""),
+        ).one()
+        near_xy, far_xy = (conn.execute(text("SELECT ST_X(:p), ST_Y(:p)"), {"p": p}).one() for p in (near, far))
+    t = tag()
+    r = httpx.post(
+        base + URL,
+        json={"records": [record(f"N{t}", 1, f"XN{t}", tuple(near_xy)), record(f"D{t}", 1, f"XD{t}", tuple(far_xy))]},
+        headers=xihu,
+    ).json()
+    assert [x["status"] for x in r["results"]] == ["created", "rejected"], r["results"]
+    assert r["results"][1]["errors"][0]["code"] == "outside_county"
+    assert "50 米" in r["results"][1]["errors"][0]["message"]
+
+
+def test_a_house_the_city_deleted_is_not_brought_back(base, engine, xihu, spots):
+    t = tag()
+    rid = f"X{t}"
+    first = httpx.post(base + URL, json={"records": [record(rid, 1, f"XX{t}", spots[70])]}, headers=xihu).json()
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE farmhouses SET deleted_at = now(), deleted_by = 'test' WHERE id = :i"),
+            {"i": first["results"][0]["id"]},
+        )
+    again = httpx.post(base + URL, json={"records": [record(rid, 1, f"XX{t}", spots[70])]}, headers=xihu).json()
+    assert again["results"][0]["status"] == "unchanged"  # the same version: a no-op as ever
+    newer = httpx.post(base + URL, json={"records": [record(rid, 2, f"XX{t}", spots[71])]}, headers=xihu).json()
+    assert newer["results"][0]["status"] == "rejected"
+    assert newer["results"][0]["errors"][0]["code"] == "record_deleted"
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT county_version, deleted_at IS NOT NULL AS gone FROM farmhouses WHERE id = :i"),
+            {"i": first["results"][0]["id"]},
+        ).one()
+    assert (row.county_version, row.gone) == (1, True)
