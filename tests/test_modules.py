@@ -154,6 +154,7 @@ def test_the_modules_are_discovered_not_listed():
         "drawing_review",  # evaluations (order 23)
         "drawing_review",  # drawings with comments (demo_drawings, order 24)
         "villages",
+        "villages",  # houses under construction with their inspections (demo_construction, order 31)
         "villages",  # the archives' gallery and report requests (demo_archives, order 32)
         "villages",  # craftsmen (demo_craftsmen, order 33)
         "villages",  # the dangerous houses (demo_dangerous, order 34)

@@ -84,9 +84,11 @@ register(
         order=49,
     ),
 )
+from layers.villages import construction as _construction  # noqa: F401,E402
 from layers.villages import county_fetch as _county_fetch  # noqa: F401,E402 (imports county_push)
 from layers.villages import craftsmen as _craftsmen  # noqa: F401,E402
 from layers.villages import dangerous as _dangerous  # noqa: F401,E402
 from layers.villages import overview as _overview  # noqa: F401,E402  (archives, gallery, requests: discovered)
 from layers.villages import provincial as _provincial  # noqa: F401,E402
 from layers.villages import realestate as _realestate  # noqa: F401,E402
+from layers.villages.construction import stage_counts  # noqa: E402,F401  (the overview's houses per stage)
