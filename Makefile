@@ -71,3 +71,8 @@ bench: db
 	$(PY) bench/geofence.py
 	$(PY) bench/tiles.py
 	$(PY) -m bench.sewage
+	$(PY) -m bench.registers
+	$(PY) -m bench.drawing_review
+	$(PY) bench/villages.py
+	$(PY) bench/county_push.py
+	$(PY) bench/provincial.py
