@@ -216,7 +216,7 @@ def import_archive(
 def import_file(
     file: UploadFile = File(...),
     mode: Literal["dry_run", "commit"] = Query("dry_run", description="dry_run 试导入；commit 正式导入"),
-    crs: Text(20) = Query("EPSG:4326", description="经纬度列或几何的坐标系"),
+    crs: Text(20) = "EPSG:4326",
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_write, scope="function"),
 ) -> JSONResponse:

@@ -151,8 +151,8 @@ def get_houses(
     q: Text(50) | None = Query(None, title="农房编号、乡镇、村"),
     near_lon: Amount(180, -180) | None = Query(None, title="附近：经度"),
     near_lat: Amount(90, -90) | None = Query(None, title="附近：纬度"),
-    limit: Whole(1, 500) = Query(50, title="条数"),
-    offset: Whole(0, 10_000_000) = Query(0, title="跳过条数"),
+    limit: Whole(1, 500) = 50,
+    offset: Whole(0, 10_000_000) = 0,
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
@@ -236,8 +236,8 @@ def get_inspections(
     month: Code(MONTH) | None = Query(None, title="月份"),
     late: bool | None = Query(None, title="仅迟报"),
     result: Text(10) | None = Query(None, title="结果（pass / fail）"),
-    limit: Whole(1, 200) = Query(20, title="条数"),
-    offset: Whole(0, 10_000_000) = Query(0, title="跳过条数"),
+    limit: Whole(1, 200) = 20,
+    offset: Whole(0, 10_000_000) = 0,
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:

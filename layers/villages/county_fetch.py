@@ -378,7 +378,7 @@ def fetch_archive(body: FetchRequest, who: Principal = Depends(principal)) -> di
 @router.get("/fetches", summary="区县档案调取日志")
 def fetch_log(
     district: Literal[DISTRICT_NAMES] | None = Query(None, title="区县"),  # type: ignore[valid-type]
-    limit: Whole(1, 500) = Query(50, title="条数"),
+    limit: Whole(1, 500) = 50,
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:

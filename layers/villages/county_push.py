@@ -496,7 +496,7 @@ def push_schema() -> dict:
 def push_log(
     district: Literal[DISTRICT_NAMES] | None = Query(None, title="区县"),  # type: ignore[valid-type]
     since: Day() | None = Query(None, title="起始日期"),
-    limit: Whole(1, 500) = Query(50, title="条数"),
+    limit: Whole(1, 500) = 50,
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:

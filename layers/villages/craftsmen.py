@@ -703,7 +703,7 @@ def options(who: Principal = Depends(principal), conn: Connection = Depends(db_r
 
 @router.get("/lookup", summary="按身份证号在人员库中查找人员（登记工匠前；脱敏）")
 def lookup(
-    id_number: Code(RESIDENT_ID) = Query(description="18 位身份证号"),
+    id_number: Code(RESIDENT_ID),
     who: Principal = Depends(principal),
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
