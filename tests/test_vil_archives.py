@@ -366,6 +366,39 @@ def test_the_overview_counts_the_table(client, engine, world, archive):
     assert {x["name"] for x in r.json()["rows"]} <= {XH}
 
 
+def test_the_overview_is_recomputed_after_a_write(client, engine, world):
+    """The houses' figures are cached per farmhouse generation: a house added or removed shows in the next answer,
+    for the city and for the district account, and each scope keeps its own answer."""
+
+    def totals(who, **params):
+        r = client.get(f"{API}/overview", params=params, headers=world[who])
+        assert r.status_code == 200, r.text
+        return r.json()["totals"]
+
+    city, district = totals("city"), totals("xh")
+    assert totals("city") == city and city["houses"] > district["houses"]
+    with engine.begin() as conn:
+        x, y = conn.execute(
+            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM districts WHERE name = :n) s"),
+            {"n": XH},
+        ).one()
+        fid = conn.execute(
+            text(
+                "INSERT INTO farmhouses (geom, code, district, status) VALUES "
+                "(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'NFCACHE' || :n, :d, '在建') RETURNING id"
+            ),
+            {"x": x, "y": y, "n": uuid.uuid4().hex[:8].upper(), "d": XH},
+        ).scalar_one()
+    try:
+        assert totals("city")["building"] == city["building"] + 1
+        assert totals("xh")["houses"] == district["houses"] + 1
+        assert totals("xh", district=XH)["building"] == district["building"] + 1
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM farmhouses WHERE id = :i"), {"i": fid})
+    assert totals("city")["houses"] == city["houses"] and totals("xh") == district
+
+
 def test_the_demo_seeder_draws_the_gallery_and_files_requests(engine, world):
     from types import SimpleNamespace
 
