@@ -138,7 +138,7 @@ def build_construction(conn, rng: np.random.Generator, target: int) -> dict:
     )  # a string: one set-wise insert from arrays
     photos = _photos(conn, rng)
     audit.record(
-        conn, "demo", "demo", "vil_inspections", None, None,
+        conn, "demo", "demo_load", "vil_inspections", None, None,
         {"houses": n, "approved": int(approved.sum()), "inspections": len(rows["house"]), "photos": photos},
     )  # fmt: skip
     return {"vil_inspections": len(rows["house"]), "vil_inspection_photos": photos,

@@ -73,7 +73,7 @@ register_link(
 )
 log_labels(
     objects={"vil_inspections": "农房建设巡查", "vil_inspection_photos": "农房巡查照片"},
-    actions={"inspect": "登记巡查", "approve": "登记审批结果"},
+    actions={"inspect": "登记巡查", "approve": "登记审批结果", "demo_load": "加载演示巡查记录"},
 )
 
 
