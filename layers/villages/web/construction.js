@@ -9,7 +9,8 @@
 // The address keeps the tab and the open house (#map, #houses, #house/12) so that a reload stays there.
 import * as maplibregl from "maplibre-gl";
 import { api } from "/static/console/http.js";
-import { Form, ListView, dash, formDialog, h, options, table, toast } from "/static/console/ui.js";
+import { workbench } from "/static/console/workbench.js";
+import { ListView, dash, formDialog, h, options, table, toast } from "/static/console/ui.js";
 
 const API = "/api/villages/construction";
 const $ = (id) => document.getElementById(id);
@@ -24,36 +25,8 @@ const TABS = [
   ["stages", "建设阶段", "farmhouse.stages", stagesTab],
 ];
 
-function matcher(patterns) {
-  const res = patterns.map((p) => new RegExp(`^${p.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`));
-  return (perm) => !perm || res.some((r) => r.test(perm));
-}
-
 const kv = (pairs) => h("dl", { class: "kv" }, pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, dash(v))]));
 const tag = (cls, text) => h("span", { class: `tag ${cls}` }, text);
-
-function show(section) {
-  for (const id of ["login", "denied", "app"]) $(id).hidden = id !== section;
-  $("logout").hidden = section === "login";
-  document.body.dataset.state = section;
-}
-
-function showLogin(message) {
-  show("login");
-  $("whoami").textContent = "";
-  const form = new Form([
-    { name: "username", label: "用户名", required: true, autocomplete: "username" },
-    { name: "password", label: "密码", type: "password", required: true, autocomplete: "current-password" },
-  ], {
-    submit: "登录",
-    onSubmit: async (v) => {
-      await api("/api/auth/login", { method: "POST", body: v });
-      await start();
-    },
-  });
-  $("login-form").replaceChildren(form.el);
-  if (message) form.showError({ message });
-}
 
 // -- the thematic map ---------------------------------------------------------------------------------------------
 
@@ -291,30 +264,4 @@ async function openRoute(ctx) {
   }
 }
 
-async function start() {
-  const me = await api("/api/auth/me");
-  if (!me.authenticated) return showLogin();
-  const can = matcher(me.permissions);
-  const tabs = TABS.filter(([, , perm]) => can(perm));
-  $("whoami").textContent = me.display_name ? `${me.display_name}（${me.user}）` : me.user;
-  if (!tabs.length) return show("denied");
-  show("app");
-  const ctx = { me, can, tabs };
-  $("tabs").replaceChildren(...tabs.map(([id, title]) => h("button", {
-    type: "button", role: "tab", class: "tab", "data-tab": id, onclick: () => { location.hash = id; },
-  }, title)));
-  window.onhashchange = () => openRoute(ctx);
-  await openRoute(ctx);
-}
-
-$("logout").addEventListener("click", async () => {
-  try {
-    await api("/api/auth/logout", { method: "POST" });
-  } catch (e) {
-    toast(e.message, "error");
-  }
-  history.replaceState(null, "", location.pathname);
-  showLogin();
-});
-
-start().catch((e) => toast(e.message || String(e), "error"));
+workbench({ tabs: TABS, route: openRoute });

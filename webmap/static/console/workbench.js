@@ -5,7 +5,8 @@
 // a #whoami line and a #logout button. `workbench({ tabs, route, prepare })`:
 //   tabs    [[id, title, permission, mount(pane, ctx)], …] — a tab without a permission is everyone's;
 //   route   async (ctx) => …, called once signed in and on every hash change; ctx = { me, can, tabs } (allowed tabs);
-//   prepare async (me) => …, optional, once signed in, before the first route (e.g. load a vocabulary).
+//   prepare async (me) => …, optional, once signed in with at least one tab, before the first route (e.g. load a
+//           vocabulary); what it returns (an object) joins ctx.
 // It returns { showLogin(message) } for a route that meets an expired session (401).
 import { api } from "./http.js";
 import { Form, h, toast } from "./ui.js";
@@ -51,13 +52,12 @@ export function workbench({ tabs, route, prepare }) {
   async function start() {
     const me = await api("/api/auth/me");
     if (!me.authenticated) return showLogin();
-    if (prepare) await prepare(me);
     const can = matcher(me.permissions);
     const allowed = tabs.filter(([, , perm]) => can(perm));
     $("whoami").textContent = me.display_name ? `${me.display_name}（${me.user}）` : me.user;
     if (!allowed.length) return show("denied");
     show("app");
-    const ctx = { me, can, tabs: allowed };
+    const ctx = { me, can, tabs: allowed, ...(prepare ? await prepare(me) : {}) };
     $("tabs").replaceChildren(...allowed.map(([id, title]) => h("button", {
       type: "button", role: "tab", class: "tab", "data-tab": id, onclick: () => { location.hash = id; },
     }, title)));
