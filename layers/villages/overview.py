@@ -82,7 +82,7 @@ def _house_counts(conn: Connection, district: str | None) -> tuple[dict, dict, d
             if hit is not None and hit[0] == stamp:
                 _cache.move_to_end(key)
                 return hit[1], hit[2], hit[3]
-    areas, by_stage, computed_at = _aggregate(conn, district)
+    areas, by_stage, computed_at = _aggregate(conn, district, stamp)
     positions = _positions(conn, district)
     if computed_at is not None:
         with _lock:
@@ -93,9 +93,10 @@ def _house_counts(conn: Connection, district: str | None) -> tuple[dict, dict, d
     return areas, by_stage, positions
 
 
-def _aggregate(conn: Connection, district: str | None) -> tuple[dict, dict, Any]:
+def _aggregate(conn: Connection, district: str | None, stamp: Any) -> tuple[dict, dict, Any]:
     """One scan of the houses in scope: counts per area (district, or township of ``district``) and, for the houses
-    under construction, per post-approval stage ('' for none yet), with the layer's generation of the same snapshot."""
+    under construction, per post-approval stage ('' for none yet); with ``stamp`` (the generations read just before)
+    when they are still the same after it, else None."""
     t = houses()
     key = t.c.township if district else t.c.district
     live = [t.c.deleted_at.is_(None)] + ([t.c.district == district] if district else [])
@@ -106,7 +107,6 @@ def _aggregate(conn: Connection, district: str | None) -> tuple[dict, dict, Any]
         .group_by(key, stage)
         .order_by(key)
     )
-    stamp = conn.execute(sa.text(f"SELECT {STAMP}")).scalar()
     areas: dict[Any, dict] = {}
     by_stage: dict[str, int] = {}
     names = list(_counts(t))
