@@ -13,6 +13,11 @@ A scratch database gets ``--monitors`` facilities with one monitor each. Measure
 
     .venv/bin/python -m bench.sewage [--monitors 2000] [--seconds 20] [--rows 2000000]
     full run of the targets (takes about an hour, ~15 GB):  --rows 100000000
+    in two steps (generate while the machine is busy, time the reads when it is quiet):
+      --keep bench_sewage_100m --rows 100000000 --no-tcp --no-reads   then   --keep bench_sewage_100m --no-tcp
+
+``--keep NAME`` uses (and creates and migrates when missing) the database NAME and leaves it in place; readings are
+generated only when it holds fewer than ``--rows``.
 
 Targets (VT-15): tcp >= 20,000 readings/s with 2,000 monitors; last 24 h of one facility <= 50 ms and a month of
 daily values <= 500 ms at 100 million readings.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -37,7 +43,22 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from bench.common import Timer, libpq, scratch_database  # noqa: E402
+from bench.common import Timer, libpq, scratch_database, server_url  # noqa: E402
+
+
+@contextlib.contextmanager
+def kept_database(name: str):
+    """The database ``name`` on the bench server, created and migrated when missing, and left in place."""
+    from sqlalchemy.engine import make_url
+
+    from geo.cluster import ensure_database
+    from geo.migrate import upgrade
+
+    url = make_url(server_url()).set(database=name).render_as_string(hide_password=False)
+    ensure_database(url)
+    upgrade(url)
+    yield url
+
 
 CODES = ("w00000", "w01001", "w01018", "w21003", "w21011", "w21001")
 PW = "123456"
@@ -252,23 +273,37 @@ def main() -> None:
     p.add_argument("--monitors", type=int, default=2000)
     p.add_argument("--seconds", type=float, default=20.0, help="readings sent over TCP: this many seconds at 20,000/s")
     p.add_argument("--rows", type=int, default=2_000_000, help="stored readings for the reads (full: 100000000)")
+    p.add_argument("--keep", metavar="NAME", help="use and keep the database NAME (readings generated only once)")
+    p.add_argument("--no-tcp", action="store_true", help="skip the TCP and COPY rates")
+    p.add_argument("--no-reads", action="store_true", help="stop after generating the readings")
     a = p.parse_args()
     from layers.sewage.listener import raise_open_files
 
     raise_open_files()  # the bench holds one connection per monitor
-    with scratch_database("bench_sewage") as url:
-        setup(url, a.monitors)
-        rate, n = tcp(url, a.monitors, a.seconds)
-        print(
-            f"tcp:   {n:,} readings from {a.monitors:,} monitors connected at once: {rate:,.0f} readings/s (target >= 20,000)"
-        )
-        store_rate, copy_rate, m = copy_baselines(url)
-        print(
-            f"copy:  same {m:,} rows, store path without TCP {store_rate:,.0f}/s, plain COPY {copy_rate:,.0f}/s; "
-            f"tcp / store path = {rate / store_rate:.2f}, tcp / plain COPY = {rate / copy_rate:.2f}"
-        )
-        g = generate(url, a.rows)
-        print(f"data:  {count(url):,} readings generated and rolled up in {g:.0f} s")
+    with kept_database(a.keep) if a.keep else scratch_database("bench_sewage") as url:
+        with psycopg.connect(libpq(url)) as conn:
+            monitors = conn.execute("SELECT count(*) FROM sewage_monitors").fetchone()[0]
+        if not monitors:
+            setup(url, a.monitors)
+        if not a.no_tcp:
+            rate, n = tcp(url, a.monitors, a.seconds)
+            print(
+                f"tcp:   {n:,} readings from {a.monitors:,} monitors connected at once: {rate:,.0f} readings/s "
+                f"(target >= 20,000)"
+            )
+            store_rate, copy_rate, m = copy_baselines(url)
+            print(
+                f"copy:  same {m:,} rows, store path without TCP {store_rate:,.0f}/s, plain COPY {copy_rate:,.0f}/s; "
+                f"tcp / store path = {rate / store_rate:.2f}, tcp / plain COPY = {rate / copy_rate:.2f}"
+            )
+        held = count(url)
+        if held < a.rows * 0.99:
+            g = generate(url, a.rows)
+            print(f"data:  {count(url):,} readings generated and rolled up in {g:.0f} s")
+        else:
+            print(f"data:  {held:,} readings already held by {a.keep}")
+        if a.no_reads:
+            return
         recent_s, daily_s, points, days = reads(url)
         print(
             f"reads: last 24 h of one facility {recent_s * 1000:.1f} ms ({points} points, target <= 50 ms); "
