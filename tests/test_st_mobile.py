@@ -251,7 +251,7 @@ class Phone:
 
 @pytest.fixture(scope="module")
 def browser(server):
-    with chromium() as b:
+    with chromium(CHROMIUM_ARGS) as b:  # with the fake camera
         yield b
 
 
