@@ -347,6 +347,27 @@ def test_the_kept_counts_follow_every_kind_of_write(engine, spot):
             f"UPDATE farmhouses SET geom = ST_SetSRID(ST_MakePoint({yx}, {yy}), 4326) WHERE {mine} AND id % 4 = 3",
         ),
         ("delete", f"DELETE FROM farmhouses WHERE {mine} AND id % 10 = 1"),
+        # The provincial importer's upsert on the provincial code, first inserting, then updating.
+        *[
+            (
+                f"upsert {status}",
+                "INSERT INTO farmhouses (geom, code, district, township, status, provincial_code) "
+                f"SELECT ST_SetSRID(ST_MakePoint({x} - i * 1e-4, {y}), 4326), '{p}P' || i, '{XH}', "
+                f"CASE WHEN i % 2 = 0 THEN '{town}' ELSE '{town2}' END, '{status}', '{p}P' || i "
+                f"FROM generate_series(1, {n}) i "
+                "ON CONFLICT (provincial_code) WHERE provincial_code IS NOT NULL "
+                "DO UPDATE SET status = excluded.status, township = excluded.township",
+            )
+            for status, n in (("存量", 20), ("已竣工", 30))
+        ],
+        # The county push's one statement: an update and an insert.
+        (
+            "update and insert",
+            f"WITH u AS (UPDATE farmhouses SET status = '审批中' WHERE {mine} AND status = '已竣工' RETURNING id) "
+            "INSERT INTO farmhouses (geom, code, district, township, status) "
+            f"SELECT ST_SetSRID(ST_MakePoint({yx}, {yy} + id * 1e-7), 4326), '{p}U' || id, '{YH}', '{town}', '在建' "
+            "FROM u",
+        ),
     ]
     try:
         for step, sql in steps:
