@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from tests.conftest import TEST_PASSWORD, make_user, running_server, set_environment
 from tests.test_st_workbench import CHROMIUM, CHROMIUM_ARGS
-from tests.test_vil_archives import XH, YH, row, upload, xlsx
+from tests.test_vil_archives import API, XH, YH, row, upload, xlsx
 
 
 @pytest.fixture(scope="module")
@@ -255,3 +255,345 @@ def test_the_archives_page_imports_searches_counts_and_reports(browser, server, 
     expect(line).to_contain_text("已上报")
     expect(line).to_contain_text("已在市级系统补录两户")
     clerk.close()
+
+
+# -- the kept counts (vil_0008): equal to the houses after every kind of write ------------------------------------
+
+BUILDING = ("审批中", "在建")
+KEY_SQL = (
+    "coalesce(district, '') AS district, coalesce(township, '') AS township, coalesce(status, '') AS status, "
+    "CASE WHEN status IN ('审批中', '在建') THEN coalesce(stage, '') ELSE '' END AS stage, "
+    "coalesce(danger_grade IN ('B', 'C', 'D'), false) AS dangerous"
+)
+
+
+def kept_and_truth(engine) -> tuple[dict, dict]:
+    """``vil_overview_counts`` summed per key, and the same figures counted from the live farmhouses."""
+    with engine.connect() as conn:
+        kept = conn.execute(
+            text(
+                "SELECT district, township, status, stage, dangerous, sum(n)::bigint, sum(sx), sum(sy) "
+                "FROM vil_overview_counts GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) <> 0"
+            )
+        ).all()
+        truth = conn.execute(
+            text(
+                f"SELECT {KEY_SQL}, count(*), sum(ST_X(geom)), sum(ST_Y(geom)) FROM farmhouses "
+                "WHERE deleted_at IS NULL GROUP BY 1, 2, 3, 4, 5"
+            )
+        ).all()
+    return {tuple(r[:5]): tuple(r[5:]) for r in kept}, {tuple(r[:5]): tuple(r[5:]) for r in truth}
+
+
+def assert_kept(engine, step: str) -> None:
+    kept, truth = kept_and_truth(engine)
+    assert {k: v[0] for k, v in kept.items()} == {k: v[0] for k, v in truth.items()}, step
+    for k, (_, sx, sy) in truth.items():
+        assert kept[k][1] == pytest.approx(sx, rel=1e-12, abs=1e-7), (step, k)
+        assert kept[k][2] == pytest.approx(sy, rel=1e-12, abs=1e-7), (step, k)
+
+
+@pytest.fixture(scope="module")
+def spot(engine):
+    """A point inside 西湖区 and one inside 余杭区, and a tag for this module's own houses."""
+    with engine.connect() as conn:
+        at = {
+            d: conn.execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM districts WHERE name = :d) s"
+                ),
+                {"d": d},
+            ).one()
+            for d in (XH, YH)
+        }
+    return {"tag": uuid.uuid4().hex[:6].upper(), **at}
+
+
+def test_the_kept_counts_follow_every_kind_of_write(engine, spot):
+    """``vil_overview_counts`` equals a ``GROUP BY`` of the live farmhouses after inserts (one, many, COPY), updates
+    of status, stage, district, township and grade, a soft delete and its undoing, a move, deletes, and a rolled-back
+    write; an update that changes nothing counted writes nothing to it."""
+    tag = spot["tag"]
+    (x, y), (yx, yy) = spot[XH], spot[YH]
+    p = f"OVK{tag}-"
+    town, town2 = f"测{tag}镇", f"测{tag}乡"
+    mine = f"code LIKE '{p}%'"
+    steps = [
+        (
+            "one house",
+            f"INSERT INTO farmhouses (geom, code, district, township, status) "
+            f"VALUES (ST_SetSRID(ST_MakePoint({x}, {y}), 4326), '{p}0', '{XH}', '{town}', '存量')",
+        ),
+        (
+            "many houses",
+            "INSERT INTO farmhouses (geom, code, district, township, status, stage, danger_grade) "
+            f"SELECT ST_SetSRID(ST_MakePoint({x} + i * 1e-4, {y} - i * 1e-4), 4326), '{p}' || i, '{XH}', "
+            f"CASE WHEN i % 3 = 0 THEN '{town2}' WHEN i % 11 = 0 THEN NULL ELSE '{town}' END, "
+            "(ARRAY['存量', '审批中', '在建', '已竣工', NULL])[1 + i % 5], "
+            "CASE WHEN i % 4 = 0 THEN 'structure' WHEN i % 4 = 1 THEN 'layout' END, "
+            "(ARRAY['A', 'B', 'C', 'D', NULL])[1 + (i / 2) % 5] "
+            "FROM generate_series(1, 300) i",
+        ),
+        ("status", f"UPDATE farmhouses SET status = '在建' WHERE {mine} AND status = '存量' AND id % 2 = 0"),
+        ("stage", f"UPDATE farmhouses SET stage = 'trench' WHERE {mine} AND stage = 'layout'"),
+        ("no stage", f"UPDATE farmhouses SET stage = NULL WHERE {mine} AND stage = 'structure' AND id % 3 = 0"),
+        ("district", f"UPDATE farmhouses SET district = '{YH}' WHERE {mine} AND id % 7 = 0"),
+        ("township", f"UPDATE farmhouses SET township = '{town2}' WHERE {mine} AND id % 5 = 1"),
+        ("grade", f"UPDATE farmhouses SET danger_grade = 'C' WHERE {mine} AND id % 6 = 2"),
+        ("soft delete", f"UPDATE farmhouses SET deleted_at = now() WHERE {mine} AND id % 9 = 0"),
+        ("undelete", f"UPDATE farmhouses SET deleted_at = NULL WHERE {mine} AND id % 18 = 0"),
+        (
+            "move",
+            f"UPDATE farmhouses SET geom = ST_SetSRID(ST_MakePoint({yx}, {yy}), 4326) WHERE {mine} AND id % 4 = 3",
+        ),
+        ("delete", f"DELETE FROM farmhouses WHERE {mine} AND id % 10 = 1"),
+        # The provincial importer's upsert on the provincial code, first inserting, then updating.
+        *[
+            (
+                f"upsert {status}",
+                "INSERT INTO farmhouses (geom, code, district, township, status, provincial_code) "
+                f"SELECT ST_SetSRID(ST_MakePoint({x} - i * 1e-4, {y}), 4326), '{p}P' || i, '{XH}', "
+                f"CASE WHEN i % 2 = 0 THEN '{town}' ELSE '{town2}' END, '{status}', '{p}P' || i "
+                f"FROM generate_series(1, {n}) i "
+                "ON CONFLICT (provincial_code) WHERE provincial_code IS NOT NULL "
+                "DO UPDATE SET status = excluded.status, township = excluded.township",
+            )
+            for status, n in (("存量", 20), ("已竣工", 30))
+        ],
+        # The county push's one statement: an update and an insert.
+        (
+            "update and insert",
+            f"WITH u AS (UPDATE farmhouses SET status = '审批中' WHERE {mine} AND status = '已竣工' RETURNING id) "
+            "INSERT INTO farmhouses (geom, code, district, township, status) "
+            f"SELECT ST_SetSRID(ST_MakePoint({yx}, {yy} + id * 1e-7), 4326), '{p}U' || id, '{YH}', '{town}', '在建' "
+            "FROM u",
+        ),
+    ]
+    try:
+        for step, sql in steps:
+            with engine.begin() as conn:
+                conn.execute(text(sql))
+            assert_kept(engine, step)
+        with engine.begin() as conn:  # COPY, as the demo and bulk loads write
+            cursor = conn.connection.driver_connection.cursor()
+            with cursor.copy(
+                "COPY farmhouses (geom, code, district, township, status, stage, danger_grade) FROM STDIN"
+            ) as copy:
+                for i in range(200):
+                    copy.write_row(
+                        (f"SRID=4326;POINT({yx + i * 1e-4} {yy})", f"{p}C{i}", YH, town, ("在建", "审批中")[i % 2],
+                         ("layout", None)[i % 2], (None, "D")[i % 3 == 0])
+                    )  # fmt: skip
+        assert_kept(engine, "copy")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT count(*) FROM vil_overview_counts")).scalar()
+        with engine.begin() as conn:  # nothing counted changes: nothing written
+            conn.execute(text(f"UPDATE farmhouses SET floors = floors, owner_name = 'x' WHERE {mine}"))
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM vil_overview_counts")).scalar() == rows
+        assert_kept(engine, "nothing counted")
+        before = kept_and_truth(engine)[0]
+        with engine.begin() as conn:  # a rolled-back write leaves the counts as they were
+            conn.execute(text(f"DELETE FROM farmhouses WHERE {mine}"))
+            conn.rollback()
+        assert kept_and_truth(engine)[0] == before
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DELETE FROM farmhouses WHERE {mine}"))
+    assert_kept(engine, "cleaned up")
+
+
+def test_a_write_does_not_wait_for_counts_another_transaction_holds(engine, spot):
+    """A write whose keys' rows another transaction holds (as a concurrent writer folding them does) goes through at
+    once (a lock wait fails here), adding its own rows; the counts are exact, and the next write folds the key's
+    rows into one again."""
+    tag = spot["tag"]
+    x, y = spot[XH]
+    p = f"OVW{tag}-"
+    town = f"测{tag}村"
+    add = text(
+        "INSERT INTO farmhouses (geom, code, district, township, status) "
+        "SELECT ST_SetSRID(ST_MakePoint(:x + i * 1e-4, :y), 4326), :p || i, :d, :t, '存量' "
+        "FROM generate_series(CAST(:a AS int), CAST(:b AS int)) i"
+    )
+    rows = text("SELECT count(*), sum(n)::int FROM vil_overview_counts WHERE township = :t")
+    args = {"x": x, "y": y, "p": p, "d": XH, "t": town}
+    try:
+        with engine.begin() as conn:
+            conn.execute(add, {**args, "a": 1, "b": 3})
+        holder, writer = engine.connect(), engine.connect()
+        try:
+            held = holder.execute(
+                text("SELECT count(*) FROM (SELECT 1 FROM vil_overview_counts WHERE township = :t FOR UPDATE) s"),
+                {"t": town},
+            ).scalar()
+            assert held == 1
+            writer.execute(text("SET LOCAL lock_timeout = '1s'"))
+            writer.execute(add, {**args, "a": 4, "b": 5})
+            writer.execute(text("UPDATE farmhouses SET status = '在建' WHERE code = :c"), {"c": f"{p}1"})
+            writer.commit()
+        finally:
+            holder.rollback()
+            holder.close()
+            writer.close()
+        assert_kept(engine, "held rows")
+        with engine.connect() as conn:
+            assert tuple(conn.execute(rows, {"t": town}).one()) == (3, 5)  # 存量: the held row and one more; 在建
+        with engine.begin() as conn:
+            conn.execute(add, {**args, "a": 6, "b": 6})
+        with engine.connect() as conn:
+            assert tuple(conn.execute(rows, {"t": town}).one()) == (2, 6)  # folded: one row per key
+        assert_kept(engine, "folded")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM farmhouses WHERE code LIKE :p"), {"p": p + "%"})
+
+
+def old_overview(conn, district: str | None) -> dict:
+    """What the overview counted from the farmhouses before the kept counts (one aggregate under the caller's
+    row-level security): per area the figures, per area and stage the houses under construction, and for townships
+    the centroid of their houses."""
+    area = "township" if district else "district"
+    where = "deleted_at IS NULL" + (" AND district = :d" if district else "")
+    figures = conn.execute(
+        text(
+            f"SELECT {area}, count(*), count(*) FILTER (WHERE status = '存量'), "
+            "count(*) FILTER (WHERE status = '审批中'), count(*) FILTER (WHERE status = '在建'), "
+            "count(*) FILTER (WHERE status = '已竣工'), count(*) FILTER (WHERE danger_grade IN ('B', 'C', 'D')) "
+            f"FROM farmhouses WHERE {where} GROUP BY 1"
+        ),
+        {"d": district},
+    ).all()
+    stages = conn.execute(
+        text(
+            f"SELECT {area}, coalesce(stage, ''), count(*) FROM farmhouses "
+            f"WHERE {where} AND status IN ('审批中', '在建') GROUP BY 1, 2"
+        ),
+        {"d": district},
+    ).all()
+    out = {
+        r[0]: {"houses": r[1], "stock": r[2], "approving": r[3], "building": r[4], "completed": r[5],
+               "dangerous": r[6], "stages": {}}
+        for r in figures
+    }  # fmt: skip
+    for name, stage, n in stages:
+        out[name]["stages"][stage or "none"] = n
+    if district:
+        for name, cx, cy in conn.execute(
+            text(
+                "SELECT township, ST_X(c), ST_Y(c) FROM (SELECT township, ST_Centroid(ST_Collect(geom)) c "
+                f"FROM farmhouses WHERE {where} GROUP BY 1) s"
+            ),
+            {"d": district},
+        ):
+            out[name]["position"] = (cx, cy)
+    return out
+
+
+def assert_same(answer: dict, old: dict) -> None:
+    got = {r["name"]: r for r in answer["rows"]}
+    assert set(got) == set(old)
+    for name, want in old.items():
+        for k in ("houses", "stock", "approving", "building", "completed", "dangerous", "stages"):
+            assert got[name][k] == want[k], (name, k)
+        if "position" in want:
+            assert got[name]["position"][0] == pytest.approx(want["position"][0], abs=1e-6), name
+            assert got[name]["position"][1] == pytest.approx(want["position"][1], abs=1e-6), name
+    for k in ("houses", "stock", "approving", "building", "completed", "dangerous"):
+        assert answer["totals"][k] == sum(v[k] for v in old.values()), k
+
+
+def test_the_overview_reads_the_kept_counts_right_after_writes(engine, spot, app):
+    """Right after writes the overview (city, one district by township, a district account) equals what the old
+    aggregate counts from the farmhouses under the same row-level security, township positions included (the
+    centroid of the houses, to 1e-6); the district account's own read of the counts holds its district only."""
+    from fastapi.testclient import TestClient
+
+    from geo import scope as scopes
+    from geo.db import transaction
+    from layers.villages.overview import overview
+
+    tag = spot["tag"]
+    (x, y), (yx, yy) = spot[XH], spot[YH]
+    p = f"OVR{tag}-"
+    town = f"测{tag}街道"
+    clerk = make_user(f"vov-read-{tag}", ["district_staff"], district=XH)
+    city = make_user(f"vov-rcity-{tag}", ["city_supervisor"])
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO farmhouses (geom, code, district, township, status, stage, danger_grade) "
+                "SELECT ST_SetSRID(ST_MakePoint(:x + i * 3e-4, :y + (i % 7) * 2e-4), 4326), :p || i, "
+                "CASE WHEN i % 4 = 0 THEN :yh ELSE :xh END, :t, (ARRAY['存量', '审批中', '在建', '已竣工'])[1 + i % 4], "
+                "CASE WHEN i % 3 = 0 THEN 'structure' END, CASE WHEN i % 5 = 0 THEN 'D' END "
+                "FROM generate_series(1, 60) i"
+            ),
+            {"x": x, "y": y, "p": p, "xh": XH, "yh": YH, "t": town},
+        )
+    try:
+        for write in (
+            None,
+            f"UPDATE farmhouses SET status = '在建', stage = 'layout' WHERE code LIKE '{p}%' AND id % 3 = 1",
+            f"UPDATE farmhouses SET geom = ST_SetSRID(ST_MakePoint({yx}, {yy}), 4326), district = '{YH}' "
+            f"WHERE code LIKE '{p}%' AND id % 4 = 2",
+            f"UPDATE farmhouses SET deleted_at = now() WHERE code LIKE '{p}%' AND id % 5 = 3",
+        ):
+            if write:
+                with engine.begin() as conn:
+                    conn.execute(text(write))
+            for scope, district in (
+                (scopes.Scope.of(all=True), None),
+                (scopes.Scope.of(all=True), XH),
+                (scopes.Scope.of(all=True), YH),
+                (scopes.Scope.of(districts=[XH]), None),
+                (scopes.Scope.of(districts=[XH]), XH),
+            ):
+                with transaction(scope) as conn:
+                    assert_same(overview(conn, district), old_overview(conn, district))
+            with transaction(scopes.Scope.of(districts=[XH])) as conn:
+                seen = conn.execute(text("SELECT DISTINCT district FROM vil_overview_counts")).scalars().all()
+                assert seen == [XH]
+                assert {r["name"] for r in overview(conn, None)["rows"]} == {XH}
+                assert overview(conn, YH)["rows"] == []
+        with TestClient(app) as c:  # over HTTP, as the page asks
+            mine = c.get(f"{API}/overview", headers=clerk).json()
+            assert [r["name"] for r in mine["rows"]] == [XH]
+            whole = c.get(f"{API}/overview", params={"district": XH}, headers=city).json()
+        row = next(r for r in whole["rows"] if r["name"] == town)
+        assert set(row) == {"name", "houses", "stock", "approving", "building", "completed", "dangerous", "stages",
+                            "craftsmen", "position"}  # fmt: skip
+        with engine.connect() as conn:
+            assert_same(whole, old_overview(conn, XH))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DELETE FROM farmhouses WHERE code LIKE '{p}%'"))
+
+
+def test_the_kept_counts_read_policy_is_the_farmhouses_one(engine):
+    """Row-level security on ``vil_overview_counts`` is the farmhouses' read policy ('' for their NULL district),
+    read-only for the app role, which cannot call the rebuild either."""
+    with engine.connect() as conn:
+        policies = dict(
+            conn.execute(
+                text(
+                    "SELECT tablename, string_agg(cmd || ':' || qual, ';' ORDER BY policyname) FROM pg_policies "
+                    "WHERE tablename IN ('farmhouses', 'vil_overview_counts') AND cmd IN ('SELECT', 'ALL') "
+                    "GROUP BY 1"
+                )
+            ).all()
+        )
+        grants = conn.execute(
+            text(
+                "SELECT privilege_type FROM information_schema.role_table_grants "
+                "WHERE table_name = 'vil_overview_counts' AND grantee = 'chengjian_app'"
+            )
+        ).scalars().all()  # fmt: skip
+        rebuild = conn.execute(
+            text("SELECT has_function_privilege('chengjian_app', 'vil_overview_rebuild()', 'EXECUTE')")
+        ).scalar()
+    assert policies["farmhouses"] == "SELECT:chengjian_scope_ok(district, NULL::text, NULL::bigint)"
+    assert (
+        policies["vil_overview_counts"]
+        == "SELECT:chengjian_scope_ok(NULLIF(district, ''::text), NULL::text, NULL::bigint)"
+    )
+    assert grants == ["SELECT"] and rebuild is False

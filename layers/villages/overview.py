@@ -6,10 +6,12 @@ under construction by approval state (``farmhouses.status`` 审批中 / 在建) 
 once the craftsmen part of the module has created its table), per district (or township) with each district's
 position for the map. Row-level security: a district account sees its district.
 
-Speed: the houses' part (one aggregate over up to 1,000,000 rows, 400–600 ms) is cached in the process per database,
-role, stated scope, district and the farmhouse and district layers' generations (``layer_changes``, bumped by every transaction
-that writes the layer, read in the same statement as the aggregate), so a request after any write recomputes it;
-the craftsmen and the stage names are read on every request (small tables).
+Speed: the houses' part is read from ``vil_overview_counts`` (migration ``vil_0008``): counts per district, township,
+status, stage and danger, and the sums of the houses' points (a township's position is their mean), kept by
+statement-level triggers on ``farmhouses`` in the writing transaction. A few hundred rows instead of up to 1,000,000
+houses, so no cache: every answer, the first after a write included, is exact under the reader's own row-level
+security and snapshot. The districts' positions, the craftsmen and the stage names are read on every request (small
+tables).
 
 Pages (``overview_pages``): ``/villages/overview`` (this) and ``/villages/archives`` (import, search, statistics,
 report requests).
@@ -17,8 +19,6 @@ report requests).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,14 +28,12 @@ from sqlalchemy import Connection
 from api.auth import Principal, principal
 from api.deps import db_read
 from api.errors import ApiError
-from geo import scope as scopes
 from geo.bounds import Text
 from geo.divisions import DISTRICT_NAMES
 from geo.modules import Page, log_labels, pages, permissions
-from layers.villages.archives import PREFIX, houses, stage_names
+from layers.villages.archives import PREFIX, stage_names
 
 router = APIRouter(prefix=PREFIX, tags=["智慧村镇"])
-BUILDING = ("审批中", "在建")  # under construction, from the approval on
 
 permissions(
     {"farmhouse.request": "要求区县上报农房数据", "farmhouse.gallery": "管理杭派民居图集"},
@@ -61,83 +59,59 @@ def craftsmen_by(conn: Connection, key: str, district: str | None) -> dict[Any, 
     return {k: n for k, n in rows}
 
 
-_cache: OrderedDict[tuple, tuple[Any, dict, dict, dict]] = OrderedDict()
-_lock = threading.Lock()
-CACHE_SIZE = 256
-# The generations of the farmhouses (the counts) and the districts (their positions on the map).
-STAMP = (
-    "(SELECT array_agg(ARRAY[gen, (extract(epoch FROM changed_at) * 1e6)::bigint] ORDER BY layer) "
-    "FROM layer_changes WHERE layer IN ('districts', 'farmhouses'))"
-)
+# The houses in scope per area (district, or township of one district) and, for the houses under construction,
+# per post-approval stage ('' for none yet), with the sums of their points: from the kept counts (vil_0008).
+HOUSES = """
+SELECT nullif({area}, '') AS name,
+       CASE WHEN status IN ('审批中', '在建') THEN stage END AS stage,
+       sum(n)::bigint AS houses,
+       coalesce(sum(n) FILTER (WHERE status = '存量'), 0)::bigint AS stock,
+       coalesce(sum(n) FILTER (WHERE status = '审批中'), 0)::bigint AS approving,
+       coalesce(sum(n) FILTER (WHERE status = '在建'), 0)::bigint AS building,
+       coalesce(sum(n) FILTER (WHERE status = '已竣工'), 0)::bigint AS completed,
+       coalesce(sum(n) FILTER (WHERE dangerous), 0)::bigint AS dangerous,
+       sum(sx) AS sx, sum(sy) AS sy
+  FROM vil_overview_counts
+ {where}
+ GROUP BY 1, 2
+HAVING sum(n) <> 0
+ ORDER BY 1 NULLS LAST, 2 NULLS FIRST
+"""
+FIGURES = ("houses", "stock", "approving", "building", "completed", "dangerous")
 
 
 def _house_counts(conn: Connection, district: str | None) -> tuple[dict, dict, dict]:
-    """(areas, houses per stage, positions) of the houses in scope, from the cache while the farmhouses are
-    unchanged (see the module's docstring)."""
-    stamp, role = conn.execute(sa.text(f"SELECT {STAMP}, current_user")).one()
-    key = (conn.engine.url.render_as_string(hide_password=True), role, scopes.current_key(conn), district)
-    if stamp is not None:
-        with _lock:
-            hit = _cache.get(key)
-            if hit is not None and hit[0] == stamp:
-                _cache.move_to_end(key)
-                return hit[1], hit[2], hit[3]
-    areas, by_stage, computed_at = _aggregate(conn, district, stamp)
-    positions = _positions(conn, district)
-    if computed_at is not None:
-        with _lock:
-            _cache[key] = (computed_at, areas, by_stage, positions)
-            _cache.move_to_end(key)
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
-    return areas, by_stage, positions
-
-
-def _aggregate(conn: Connection, district: str | None, stamp: Any) -> tuple[dict, dict, Any]:
-    """One scan of the houses in scope: counts per area (district, or township of ``district``) and, for the houses
-    under construction, per post-approval stage ('' for none yet); with ``stamp`` (the generations read just before)
-    when they are still the same after it, else None."""
-    t = houses()
-    key = t.c.township if district else t.c.district
-    live = [t.c.deleted_at.is_(None)] + ([t.c.district == district] if district else [])
-    stage = sa.case((t.c.status.in_(BUILDING), sa.func.coalesce(t.c.stage, "")), else_=None).label("stage")
-    query = (
-        sa.select(key.label("name"), stage, *(c.label(k) for k, c in _counts(t).items()))
-        .where(*live)
-        .group_by(key, stage)
-        .order_by(key)
+    """(areas, houses per stage, positions) of the houses in scope, read from ``vil_overview_counts``."""
+    sql = (
+        HOUSES.format(area="township", where="WHERE district = :d")
+        if district
+        else HOUSES.format(area="district", where="")
     )
     areas: dict[Any, dict] = {}
     by_stage: dict[str, int] = {}
-    names = list(_counts(t))
-    for r in conn.execute(query).mappings():
-        area = areas.setdefault(r["name"], {"name": r["name"], **dict.fromkeys(names, 0), "stages": {}})
-        for k in names:
+    sums: dict[Any, list[float]] = {}
+    for r in conn.execute(sa.text(sql), {"d": district}).mappings():
+        area = areas.setdefault(r["name"], {"name": r["name"], **dict.fromkeys(FIGURES, 0), "stages": {}})
+        for k in FIGURES:
             area[k] += r[k]
+        s = sums.setdefault(r["name"], [0.0, 0.0])
+        s[0] += r["sx"]
+        s[1] += r["sy"]
         if r["stage"] is not None:
             area["stages"][r["stage"] or "none"] = r["houses"]
             by_stage[r["stage"]] = by_stage.get(r["stage"], 0) + r["houses"]
-    # A write between the two statements of a read-committed transaction: do not keep this answer.
-    if conn.execute(sa.text(f"SELECT {STAMP}")).scalar() != stamp:
-        stamp = None
-    return areas, by_stage, stamp
-
-
-def _counts(t: Any) -> dict[str, Any]:
-    return {
-        "houses": sa.func.count(),
-        "stock": sa.func.count().filter(t.c.status == "存量"),
-        "approving": sa.func.count().filter(t.c.status == "审批中"),
-        "building": sa.func.count().filter(t.c.status == "在建"),
-        "completed": sa.func.count().filter(t.c.status == "已竣工"),
-        "dangerous": sa.func.count().filter(t.c.danger_grade.in_(("B", "C", "D"))),
-    }
+    if district is None:
+        positions = _district_positions(conn)
+    else:  # the middle of each township's houses: the mean of their points
+        positions = {
+            k: [round(x / areas[k]["houses"], 6), round(y / areas[k]["houses"], 6)] for k, (x, y) in sums.items()
+        }
+    return areas, by_stage, positions
 
 
 def overview(conn: Connection, district: str | None) -> dict:
-    """The figures of the houses in scope (cached per farmhouse generation), the craftsmen and the stages."""
-    cached, by_stage, positions = _house_counts(conn, district)
-    areas = {k: {**v, "stages": dict(v["stages"])} for k, v in cached.items()}  # the cache is never changed
+    """The figures of the houses in scope, the craftsmen and the stages."""
+    areas, by_stage, positions = _house_counts(conn, district)
     rows = list(areas.values())
     crafts = craftsmen_by(conn, "township" if district else "district", district)
     for r in rows:
@@ -156,20 +130,11 @@ def overview(conn: Connection, district: str | None) -> dict:
             "rows": rows, "stages": stage_rows}  # fmt: skip
 
 
-def _positions(conn: Connection, district: str | None) -> dict[str, list[float]]:
-    """A point inside each district (or, for one district, the middle of each township's houses) for the map."""
-    if district is None:
-        rows = conn.execute(
-            sa.text("SELECT name, ST_X(p), ST_Y(p) FROM (SELECT name, ST_PointOnSurface(geom) p FROM districts) s")
-        )
-    else:
-        t = houses()
-        centre = sa.func.ST_Centroid(sa.func.ST_Collect(t.c.geom))
-        rows = conn.execute(
-            sa.select(t.c.township, sa.func.ST_X(centre), sa.func.ST_Y(centre))
-            .where(t.c.district == district, t.c.deleted_at.is_(None))
-            .group_by(t.c.township)
-        )
+def _district_positions(conn: Connection) -> dict[str, list[float]]:
+    """A point inside each district, for the map."""
+    rows = conn.execute(
+        sa.text("SELECT name, ST_X(p), ST_Y(p) FROM (SELECT name, ST_PointOnSurface(geom) p FROM districts) s")
+    )
     return {name: [round(x, 6), round(y, 6)] for name, x, y in rows if x is not None}
 
 
