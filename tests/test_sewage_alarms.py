@@ -18,16 +18,27 @@ from tests.conftest import ADMIN, LEADER, make_user
 SETTINGS = SewageAlarmSettings()
 
 
-def make_plant(engine, district="淳安县", standard="一级A", kind="城镇污水处理厂", commissioned=None) -> dict:
+def make_plant(
+    engine, district="淳安县", standard="一级A", kind="城镇污水处理厂", commissioned=None, at=(119.05, 29.6)
+) -> dict:
     code = "WA" + uuid.uuid4().hex[:8].upper()
     with engine.begin() as conn:
         pid = conn.execute(
             text(
                 "INSERT INTO sewage_plants (code, name, district, kind, capacity_t_d, discharge_standard, "
                 "commissioned_on, geom) VALUES (:c, :n, :d, :k, 5000, :s, :co, "
-                "ST_SetSRID(ST_MakePoint(119.05, 29.6), 4326)) RETURNING id"
+                "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) RETURNING id"
             ),
-            {"c": code, "n": f"告警测试厂{code[-4:]}", "d": district, "k": kind, "s": standard, "co": commissioned},
+            {
+                "c": code,
+                "n": f"告警测试厂{code[-4:]}",
+                "d": district,
+                "k": kind,
+                "s": standard,
+                "co": commissioned,
+                "lon": at[0],
+                "lat": at[1],
+            },
         ).scalar_one()
         mn = "A" + uuid.uuid4().hex[:12].upper()
         add_monitor(conn, mn, "pw1234", pid, "test")
