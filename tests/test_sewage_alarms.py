@@ -386,13 +386,16 @@ def test_open_alarms_in_the_facility_popup(client, engine):
     """The one map's popup: the facility's count of open alarms and the worst one's kind follow the alarms opening
     and closing — in the feature's properties (the API) and in the map's vector tiles (what the popup reads)."""
     import math
+    import runpy
+    from pathlib import Path
 
     import mapbox_vector_tile
 
     from layers.sewage import ALARM_SEVERITY
     from layers.sewage.alarms import KINDS
 
-    assert sorted(ALARM_SEVERITY) == sorted(KINDS)
+    migration = Path(__file__).resolve().parent.parent / "layers/sewage/migrations/sew_0006_alarm_popup.py"
+    assert sorted(ALARM_SEVERITY) == sorted(KINDS) and runpy.run_path(str(migration))["SEVERITY"] == ALARM_SEVERITY
     evaluate()
     p = make_plant(engine, district="临安区")  # 一级A: COD 50 mg/L
 
