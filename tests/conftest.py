@@ -185,6 +185,48 @@ def clean(engine):
     yield
 
 
+# Debian's Chromium, headless and quiet (no network of its own), for every page test.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextlib.contextmanager
+def chromium(args: list[str] | None = None, expect_timeout_ms: int | None = None):
+    """Debian's Chromium through Playwright (never a downloaded browser); ``expect_timeout_ms`` sets Playwright's
+    ``expect`` timeout while it runs (a busy 2-core machine needs more than the 5 s default on heavy pages)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
+    if expect_timeout_ms:
+        expect.set_options(timeout=expect_timeout_ms)
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=args or CHROMIUM_ARGS)
+            try:
+                yield b
+            finally:
+                b.close()
+    finally:
+        if expect_timeout_ms:
+            expect.set_options(timeout=5_000)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module (a module that needs its server first, another timeout or the phone's fake
+    camera defines its own ``browser`` with ``chromium(...)``)."""
+    with chromium() as b:
+        yield b
+
+
 @contextlib.contextmanager
 def running_server(app):
     """The real app under uvicorn on a free loopback port, in a thread; yields its base URL."""

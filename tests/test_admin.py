@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from stdnum.cn import ric, uscc
 
-from tests.conftest import ADMIN, LEADER, TEST_PASSWORD, make_user, running_server
+from tests.conftest import ADMIN, CHROMIUM, CHROMIUM_ARGS, LEADER, TEST_PASSWORD, make_user, running_server
 
 A = "/api/admin"
 
@@ -744,17 +744,6 @@ def test_cookie_session_writes_need_csrf_token(client):
 
 
 # -- the page in a browser --------------------------------------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")

@@ -21,16 +21,6 @@ from sqlalchemy import text
 from tests.conftest import LEADER, TEST_PASSWORD, business_tables, make_user, running_server
 from tests.test_tasks import queue, worker  # noqa: F401 - a fixture and a helper
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DESKTOP = {"width": 1024, "height": 640}
 PHONE = {"width": 390, "height": 844}
 EDITOR = "map-editor"  # the account the drawing tests sign in as (role admin)
@@ -60,17 +50,6 @@ def demo(engine):
 def server(app, demo):
     with running_server(app) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class MapPage:

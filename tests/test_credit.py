@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -20,11 +19,10 @@ from etl.demo import World
 from layers.credit import score
 from layers.standard_sites import common
 from tests import st_world
-from tests.conftest import TEST_PASSWORD, make_user, running_server, set_environment
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server, set_environment
 
 XH = "XH-2026-0001"
 API = "/api/registers/credit"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def a_uscc(tail: str) -> str:
@@ -304,17 +302,8 @@ def server(app, world):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import expect, sync_playwright
-
-    assert os.path.exists(CHROMIUM)
-    expect.set_options(timeout=15_000)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield b
-        finally:
-            b.close()
-            expect.set_options(timeout=5_000)
+    with chromium(expect_timeout_ms=15_000) as b:
+        yield b
 
 
 def test_credit_page_in_chromium(browser, server, world, engine, tmp_path):

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 from stdnum.cn import uscc as uscc_mod
 
-from tests.conftest import make_user
+from tests.conftest import chromium, make_user
 
 API = "/api/review/evaluations"
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -569,26 +569,11 @@ def test_summary_export_holds_the_summary_and_is_logged(client, world, engine, e
 
 # -- the page in Chromium ----------------------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-
 
 @pytest.fixture(scope="module")
 def browser():
-    import os
-
-    from playwright.sync_api import expect, sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    expect.set_options(timeout=15_000)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-            expect.set_options(timeout=5_000)
+    with chromium(expect_timeout_ms=15_000) as b:
+        yield b
 
 
 def signed_in(browser, base: str, username: str, errors: list):

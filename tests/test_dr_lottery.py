@@ -18,7 +18,7 @@ from sqlalchemy import text
 from layers.drawing_review import demo_lottery, ratios
 from layers.drawing_review.lottery import SCHEME, verify
 from layers.drawing_review.process import JURISDICTIONS
-from tests.conftest import make_user
+from tests.conftest import chromium, make_user
 from tests.test_dr_agencies import agency, application, code, enterprise, forget
 
 API = "/api/review"
@@ -403,8 +403,6 @@ def test_the_demo_seeder_qualifies_the_agencies_and_sets_ratio_tables(engine, wo
 
 # -- the pages in Chromium ---------------------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-
 
 @pytest.fixture(scope="module")
 def server(app, tables):
@@ -416,19 +414,8 @@ def server(app, tables):
 
 @pytest.fixture(scope="module")
 def browser():
-    import os
-
-    from playwright.sync_api import expect, sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed"
-    expect.set_options(timeout=15_000)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        try:
-            yield b
-        finally:
-            b.close()
-            expect.set_options(timeout=5_000)
+    with chromium(expect_timeout_ms=15_000) as b:
+        yield b
 
 
 def sign_in(page, user: str) -> None:

@@ -7,16 +7,14 @@ database."""
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 from sqlalchemy import text
 
 from tests import dr_world
-from tests.conftest import TEST_PASSWORD, running_server
+from tests.conftest import TEST_PASSWORD, chromium, running_server
 from tests.dr_world import free_code, register_project
-from tests.test_st_workbench import CHROMIUM, CHROMIUM_ARGS
 
 EXPECTED_CONSOLE = ("status of 422",)  # the mistakes made on purpose
 
@@ -34,13 +32,8 @@ def server(app, world):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class Session:

@@ -6,7 +6,6 @@ previous round opens side by side and follows the first; the drawing sets page u
 from __future__ import annotations
 
 import json
-import os
 import secrets
 
 import pytest
@@ -15,9 +14,8 @@ import sqlalchemy as sa
 from geo.db import transaction
 from layers.drawing_review import drawings, pyramid
 from layers.drawing_review.demo_drawings import drawing_pdf
-from tests.conftest import TEST_PASSWORD, make_user, running_server, set_environment
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server, set_environment
 from tests.test_dr_drawings import make_application, remove_applications
-from tests.test_st_screens import CHROMIUM, CHROMIUM_ARGS
 
 FIRST_VIEW_FILE = "dr_viewer_first_view.json"
 
@@ -55,17 +53,8 @@ def server(app, world):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import expect, sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    expect.set_options(timeout=20_000)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-            expect.set_options(timeout=5_000)
+    with chromium(expect_timeout_ms=20_000) as b:
+        yield b
 
 
 def _page(browser, errors):

@@ -5,7 +5,6 @@ accepted kilometres and draws its charts — checked on the screen and in the da
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime
 
@@ -13,10 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from tests import st_world
-from tests.conftest import TEST_PASSWORD, make_user, running_server
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
 from tests.test_greenways import XH, draw, line_at
 from tests.test_greenways import world as world  # noqa: F401 - the module's accounts and district origins
-from tests.test_st_workbench import CHROMIUM, CHROMIUM_ARGS
 
 YEAR = 2018  # the reports of this test (the other tests use 2019–2023, the demo 2025–2026)
 
@@ -43,13 +41,8 @@ def server(app, accounts):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class Session:

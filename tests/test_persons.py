@@ -8,17 +8,15 @@ twice is one person). The page is walked in Debian's Chromium."""
 from __future__ import annotations
 
 import io
-import os
 
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import text
 from stdnum.cn import ric
 
-from tests.conftest import ADMIN, TEST_PASSWORD, make_user, running_server
+from tests.conftest import ADMIN, TEST_PASSWORD, chromium, make_user, running_server
 
 API = "/api/registers/persons"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def idn(n: int, year: int = 2003) -> str:
@@ -348,17 +346,8 @@ def server(app):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import expect, sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    expect.set_options(timeout=15_000)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        try:
-            yield b
-        finally:
-            b.close()
-            expect.set_options(timeout=5_000)
+    with chromium(expect_timeout_ms=15_000) as b:
+        yield b
 
 
 def test_page_search_detail_and_unmask_in_browser(browser, server, client, people, engine):

@@ -5,7 +5,6 @@ back-office page in Chromium — against the real PostGIS."""
 from __future__ import annotations
 
 import io
-import os
 import re
 
 import pytest
@@ -14,9 +13,8 @@ from sqlalchemy import text
 
 from geo.errors import Invalid
 from layers.projects import check_code
-from tests.conftest import TEST_PASSWORD, make_user, running_server
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
 
-CHROMIUM = "/usr/bin/chromium"
 XH_CODE = "2024-330106-47-01-900001"  # 西湖区
 YH_CODE = "2023-330110-48-03-900002"  # 余杭区
 NEW_CODE = "2025-330108-47-01-900003"  # 滨江区, made by the create test
@@ -507,17 +505,8 @@ def server(app, world):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import expect, sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    expect.set_options(timeout=15_000)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        try:
-            yield b
-        finally:
-            b.close()
-            expect.set_options(timeout=5_000)
+    with chromium(expect_timeout_ms=15_000) as b:
+        yield b
 
 
 def test_page_in_chromium(browser, server, world, city):

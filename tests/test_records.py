@@ -7,7 +7,6 @@ no horizontal scrollbar on a phone."""
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -369,21 +368,6 @@ def test_search_results_link_to_record_pages(client, world):
 
 
 # -- in the browser -----------------------------------------------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_popup_link_opens_the_record_page_in_chromium(app, world, browser):

@@ -4,16 +4,14 @@ screen, nothing changes), then closes it with a note; the list and the database 
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import TEST_PASSWORD, make_user, running_server
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
 from tests.test_sewage_alarms import evaluate, feed, make_plant, minutes_ago
 
-CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 DISTRICT = "富阳区"
 
@@ -26,15 +24,8 @@ def server(app):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium(ARGS) as b:
+        yield b
 
 
 def state(engine, alarm_id: int) -> tuple:

@@ -5,7 +5,6 @@ exports it to Excel, saves it as a monthly template, generates last month's file
 from __future__ import annotations
 
 import io
-import os
 import uuid
 from datetime import datetime
 
@@ -13,11 +12,10 @@ import pytest
 from openpyxl import load_workbook
 
 from layers.sewage.hj212 import BEIJING
-from tests.conftest import TEST_PASSWORD, make_user, running_server
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
 from tests.test_sewage_hj212 import make_plant
 from tests.test_sewage_reports import D1, D, store
 
-CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
@@ -29,15 +27,8 @@ def server(app):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium(ARGS) as b:
+        yield b
 
 
 def test_preview_export_save_and_monthly_file(browser, server, engine):

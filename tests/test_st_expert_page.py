@@ -5,15 +5,12 @@ expert's numbers in the clear with the 明文 button, and that unmasking is in t
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from sqlalchemy import text
 
 from tests import st_world
-from tests.conftest import TEST_PASSWORD, make_user, running_server
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
 from tests.test_st_experts import POOL, idn, phone, pool_rows, upload, xlsx
-from tests.test_st_workbench import CHROMIUM, CHROMIUM_ARGS
 
 BOSS, ADMIN_USER = "st-expert-page-boss", "st-expert-page-admin"
 
@@ -43,13 +40,8 @@ def server(app, world):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def signed_in(browser, server, username: str):

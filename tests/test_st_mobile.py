@@ -23,12 +23,11 @@ from sqlalchemy import text
 
 from geo import files
 from tests import st_world
-from tests.conftest import running_server, set_environment
+from tests.conftest import chromium, running_server, set_environment
 
 XH = "XH-2026-0001"
 UNIT = f"sg-{XH}"
 NEW_PASSWORD = "Gongdi-2026-mobile"
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -252,13 +251,8 @@ class Phone:
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ can then apply for the evaluation; a district account's district choices follow 
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import timedelta
 
@@ -14,22 +13,12 @@ from sqlalchemy import text
 
 from layers.standard_sites.common import today_beijing
 from tests import st_world
-from tests.conftest import TEST_PASSWORD, make_user, running_server, set_environment
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server, set_environment
 from tests.test_st_mobile import CHROMIUM_ARGS as PHONE_ARGS
 from tests.test_st_mobile import Phone
 
 XH = "XH-2026-0001"
 YH = "YH-2026-0002"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 NEW_PASSWORD = "Shigong-2026-screens"
 
 
@@ -49,17 +38,8 @@ def server(app, world):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import expect, sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    expect.set_options(timeout=15_000)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=PHONE_ARGS)  # with the phone's fake camera
-        try:
-            yield b
-        finally:
-            b.close()
-            expect.set_options(timeout=5_000)
+    with chromium(PHONE_ARGS, expect_timeout_ms=15_000) as b:
+        yield b
 
 
 def _page(browser, errors, mobile=False):

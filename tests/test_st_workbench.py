@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from tests import st_world
-from tests.conftest import TEST_PASSWORD, make_user, running_server, set_environment
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, TEST_PASSWORD, make_user, running_server, set_environment
 
 XH = "XH-2026-0001"
 SUPERVISION = f"jl-{XH}"
@@ -25,16 +25,6 @@ FORM = {"progress": "主体结构施工至 12 层", "workers": 86, "safety_check
 REQUIRED_PHOTOS = ("P01", "P02", "P03", "P05", "P06")
 NEW_PASSWORD = "Jianli-2026-workbench"
 REASON = "扬尘治理照片不清晰，请重新拍摄后提交"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # The one error the test provokes on purpose: 退回 without a reason (422, shown at the reason field).
 EXPECTED_CONSOLE = ("status of 422",)
 

@@ -5,7 +5,6 @@ the database."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,9 +12,8 @@ from sqlalchemy import text
 
 from layers.standard_sites.demo import uscc_for
 from tests import st_world
-from tests.conftest import TEST_PASSWORD, make_user, running_server
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
 from tests.test_st_experts import POOL, SCORES, pool_rows, sms_code, upload, xlsx
-from tests.test_st_workbench import CHROMIUM, CHROMIUM_ARGS
 
 XH, YH = "XH-2026-0001", "YH-2026-0002"
 BOSS = "st-pages-boss"
@@ -56,13 +54,8 @@ def server(app, world):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class Page:

@@ -6,7 +6,6 @@ security (a district account counts its district only), the viewer, the editor a
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
 import uuid
@@ -19,8 +18,6 @@ from layers.thematic import classify
 from tests.conftest import ADMIN, TEST_PASSWORD, make_user, running_server
 
 A = "/api/thematic"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 DISTRICTS = ("西湖区", "余杭区")
 STATUSES = ("在建", "逾期未报", "逾期未报", "停工")
 TAG = uuid.uuid4().hex[:6]
@@ -556,19 +553,6 @@ def test_district_account_count_by_district_is_read_from_its_kept_counts(client,
 def server(app, sites):
     with running_server(app) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

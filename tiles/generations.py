@@ -19,11 +19,10 @@ import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from geo.generations import TOKEN
 from tiles.pool import with_cursor
 
-# A layer's generation is its counter and the time of its last change: the time keeps keys unique even if the
-# database is restored from a backup and the counters run over the same numbers again.
-TOKEN = "ARRAY[gen, (extract(epoch FROM changed_at) * 1e6)::bigint]"
+# A layer's generation is its token (``geo.generations``): its counter and the time of its last change.
 ALL_SQL = f"SELECT layer, {TOKEN} FROM layer_changes"
 Generation = tuple[int, int]
 

@@ -13,7 +13,6 @@ prepared polygons are cached per database and ``districts`` layer generation (``
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from sqlalchemy import Connection
 
 from geo import crs as crsmod
 from geo.errors import Invalid
+from geo.generations import MISSING, Kept, as_token, database_of, token_of
 
 TOLERANCE_M = 50.0
 _PROJECTED = crsmod.CGCS2000_GK120
@@ -36,23 +36,17 @@ class Districts:
     projected: tuple[Any, ...]  # prepared polygons in EPSG:4549, for distances in metres
 
 
-_cache: dict[tuple, Districts] = {}
-_lock = threading.Lock()
+_kept = Kept(maxsize=4)  # per database and districts token: one generation per database is enough
 
 
 def load(conn: Connection) -> Districts:
     """The live districts (cached until the ``districts`` layer changes)."""
-    stamp = conn.execute(
-        sa.text(
-            "SELECT ARRAY[gen, (extract(epoch FROM changed_at) * 1e6)::bigint] FROM layer_changes "
-            "WHERE layer = 'districts'"
-        )
-    ).scalar()
-    key = (conn.engine.url.render_as_string(hide_password=True), tuple(stamp) if stamp else None)
+    stamp = as_token(conn.execute(sa.select(token_of("districts"))).scalar())
+    key = (database_of(conn), stamp)
     if stamp is not None:
-        with _lock:
-            if key in _cache:
-                return _cache[key]
+        hit = _kept.get(key)
+        if hit is not MISSING:
+            return hit
     rows = conn.execute(
         sa.text("SELECT name, ST_AsBinary(geom) FROM districts WHERE deleted_at IS NULL ORDER BY code")
     ).all()
@@ -65,9 +59,7 @@ def load(conn: Connection) -> Districts:
         shapely.contains_xy(poly, 0.0, 0.0)
     out = Districts(names, tuple(polys), tuple(projected))
     if stamp is not None:
-        with _lock:
-            _cache.clear()  # one generation at a time is enough
-            _cache[key] = out
+        _kept.put(key, out)
     return out
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 
 from geo import audit, errors
 from geo import scope as scopes
+from geo.generations import MISSING, Kept, as_token, database_of, token_of
 from geo.layer import districting
 from geo.layer.attributes import AttrError, coerce_column
 from geo.layer.registry import SRID, TILE_SRID, Layer
@@ -190,19 +189,8 @@ def count(conn: Connection, layer: Layer, query: Query) -> int:
     ).scalar_one()
 
 
-# Exact extents, cached per (database, layer, role, stated scope, layer generation): the statement triggers bump
-# ``layer_changes`` in every transaction that writes a layer, so a cached box is never older than its key.
-_extent_cache: OrderedDict[tuple, tuple[float, float, float, float] | None] = OrderedDict()
-_extent_lock = threading.Lock()
-EXTENT_CACHE_SIZE = 2048
-_changes = sa.table("layer_changes", sa.column("layer"), sa.column("gen"), sa.column("changed_at"))
-_STAMP = "ARRAY[gen, (extract(epoch FROM changed_at) * 1e6)::bigint]"
-
-
-def _stamp(layer: Layer) -> sa.ScalarSelect:
-    return (
-        sa.select(sa.literal_column(_STAMP)).select_from(_changes).where(_changes.c.layer == layer.id).scalar_subquery()
-    )
+# Exact extents, kept per (database, layer, role, stated scope, layer token): see ``geo.generations``.
+_extents = Kept(maxsize=2048)
 
 
 def extent(conn: Connection, layer: Layer) -> tuple[float, float, float, float] | None:
@@ -213,27 +201,22 @@ def extent(conn: Connection, layer: Layer) -> tuple[float, float, float, float] 
     one round trip. Never planner statistics (``ST_EstimatedExtent`` samples, so it leaves out real features,
     and it ignores row-level security)."""
     t = layer.sa_table
-    stamp, role = conn.execute(sa.select(_stamp(layer), sa.func.current_user())).one()
-    base = (conn.engine.url.render_as_string(hide_password=True), layer.id, role, scopes.current_key(conn))
+    stamp, role = conn.execute(sa.select(token_of(layer.id), sa.func.current_user())).one()
+    base = (database_of(conn), layer.id, role, scopes.current_key(conn))
     if stamp is not None:
-        with _extent_lock:
-            key = (*base, tuple(stamp))
-            if key in _extent_cache:
-                _extent_cache.move_to_end(key)
-                return _extent_cache[key]
+        hit = _extents.get((*base, as_token(stamp)))
+        if hit is not MISSING:
+            return hit
     # The box and the generation it belongs to are read in one statement (one snapshot).
     stamp, box = conn.execute(
-        sa.select(_stamp(layer), sa.cast(sa.func.ST_Extent(t.c.geom), sa.Text)).where(t.c.deleted_at.is_(None))
+        sa.select(token_of(layer.id), sa.cast(sa.func.ST_Extent(t.c.geom), sa.Text)).where(t.c.deleted_at.is_(None))
     ).one()
     result: tuple[float, float, float, float] | None = None
     if box:
         nums = box[box.index("(") + 1 : -1].replace(",", " ").split()
         result = tuple(float(n) for n in nums)  # type: ignore[assignment]
     if stamp is not None:
-        with _extent_lock:
-            _extent_cache[(*base, tuple(stamp))] = result
-            while len(_extent_cache) > EXTENT_CACHE_SIZE:
-                _extent_cache.popitem(last=False)
+        _extents.put((*base, as_token(stamp)), result)
     return result
 
 

@@ -25,7 +25,7 @@ districts' rows (thm_0003) when the table's read policy is the district check al
 categories, townships, grids, a granted account's, a table without the triggers — is computed from the rows.
 
 **Speed (cached, invalidated on write).** A statistic over 1,000,000 farmhouses by district is one aggregate that
-takes far longer than the 300 ms target when it must be computed. Answers are kept in a per-process LRU cache keyed
+takes far longer than the 300 ms target when it must be computed. Answers are kept in a per-process LRU cache (``geo.generations.Kept``) keyed
 on the declaration, the principal's scope (``geo.scope.current_key``) and the *generation* of every layer read — the
 ``layer_changes`` row (counter and time of the last change) that a statement trigger bumps in every transaction
 that writes the layer (migration 0004, the same token the tile cache keys on). Reading the generations is one
@@ -44,10 +44,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from cachetools import LRUCache
 from sqlalchemy import Connection
 
 from geo import scope as scopes
+from geo.generations import MISSING, Kept, as_token, database_of, token_of
+from geo.generations import tokens as layer_tokens
 from geo.layer.registry import registry
 from layers.thematic import classify
 from layers.thematic.declaration import (
@@ -66,11 +67,10 @@ TOWNSHIPS_EMPTY = (
     "后再查看，或改为按区县、按网格分组。"
 )
 
-_layer_changes = sa.table("layer_changes", sa.column("layer"), sa.column("gen"), sa.column("changed_at"))
 _counts = sa.table("thematic_district_counts", sa.column("layer_table"), sa.column("district"), sa.column("n"))
-_cache: LRUCache = LRUCache(maxsize=256)
-_outline_cache: LRUCache = LRUCache(maxsize=4)  # the districts' outlines, by the districts layer's generation
-_shape_cache: LRUCache = LRUCache(maxsize=8)  # a division layer's shapes, by its generation
+_answers = Kept(maxsize=256)
+_outlines_kept = Kept(maxsize=4)  # the districts' outlines, by the districts layer's token
+_shapes = Kept(maxsize=8)  # a division layer's shapes, by its token
 # Tables known to have the district-count triggers (thm_0002) -> whether their read policy is the plain district check.
 _counted: dict[str, bool] = {}
 DISTRICT_POLICY = "chengjian_scope_ok(district,NULL::text,NULL::bigint)"
@@ -208,12 +208,10 @@ def _division_shapes(layer_id: str, key: str):
 
     def shapes(conn: Connection, keys: list) -> dict:
         t = registry.get(layer_id).sa_table
-        c = _layer_changes.c
-        token = conn.execute(sa.select(c.gen, c.changed_at).where(c.layer == layer_id)).first()
-        cache_key = (layer_id, key, scopes.current_key(conn), tuple(token)) if token else None
-        with _lock:
-            every = _shape_cache.get(cache_key) if cache_key else None
-        if every is None:
+        token = as_token(conn.execute(sa.select(token_of(layer_id))).scalar())
+        cache_key = (database_of(conn), layer_id, key, scopes.current_key(conn), token) if token else None
+        every = _shapes.get(cache_key) if cache_key else MISSING
+        if every is MISSING:
             rows = conn.execute(
                 sa.select(
                     t.c[key],
@@ -223,8 +221,7 @@ def _division_shapes(layer_id: str, key: str):
             ).all()
             every = {k: (json.loads(g), json.loads(p)["coordinates"]) for k, g, p in rows}
             if cache_key:
-                with _lock:
-                    _shape_cache[cache_key] = every
+                _shapes.put(cache_key, every)
         return {k: every[k] for k in keys if k in every}
 
     return shapes
@@ -411,28 +408,18 @@ def generations(conn: Connection, source: Source, decl: dict) -> tuple | None:
     """The change tokens of every layer the statistic reads (None: a register table, never cached)."""
     if source.kind != "layer":
         return None
-    ids = [source.id, "districts"] + (["townships"] if decl["grouping"] == "township" else [])
-    c = _layer_changes.c
-    rows = conn.execute(
-        sa.select(c.layer, c.gen, sa.cast(sa.extract("epoch", c.changed_at) * 1_000_000, sa.BigInteger)).where(
-            c.layer.in_(ids)
-        )
-    ).all()
-    return tuple(sorted((r[0], int(r[1]), int(r[2])) for r in rows))
+    return layer_tokens(conn, [source.id, "districts"] + (["townships"] if decl["grouping"] == "township" else []))
 
 
 def outlines(conn: Connection) -> dict:
     """The districts' outlines (kept apart from the answers: the same for every map, so cached once)."""
-    c = _layer_changes.c
-    token = conn.execute(sa.select(c.gen, c.changed_at).where(c.layer == "districts")).first()
-    key = tuple(token) if token else None
-    with _lock:
-        hit = _outline_cache.get(key) if key else None
-    if hit is None:
+    token = as_token(conn.execute(sa.select(token_of("districts"))).scalar())
+    key = (database_of(conn), token) if token else None
+    hit = _outlines_kept.get(key) if key else MISSING
+    if hit is MISSING:
         hit = _outlines(conn)
         if key:
-            with _lock:
-                _outline_cache[key] = hit
+            _outlines_kept.put(key, hit)
     return hit
 
 
@@ -448,13 +435,11 @@ def _answer(conn: Connection, decl: dict, source: Source) -> dict:
     key = None
     if tokens is not None:
         fields = {k: decl.get(k) for k in sorted(decl) if k not in ("id", "version", "created_at", "updated_at")}
-        key = (json.dumps(fields, sort_keys=True, default=str), tokens, scopes.current_key(conn))
-        with _lock:
-            hit = _cache.get(key)
-        if hit is not None:
+        key = (database_of(conn), json.dumps(fields, sort_keys=True, default=str), tokens, scopes.current_key(conn))
+        hit = _answers.get(key)
+        if hit is not MISSING:
             return dict(hit, cached=True, ms=round((time.perf_counter() - t0) * 1000, 1))
     out = compute(conn, decl, source)
     if key is not None:
-        with _lock:
-            _cache[key] = out
+        _answers.put(key, out)
     return dict(out, cached=False, ms=round((time.perf_counter() - t0) * 1000, 1))
