@@ -18,16 +18,27 @@ from tests.conftest import ADMIN, LEADER, make_user
 SETTINGS = SewageAlarmSettings()
 
 
-def make_plant(engine, district="淳安县", standard="一级A", kind="城镇污水处理厂", commissioned=None) -> dict:
+def make_plant(
+    engine, district="淳安县", standard="一级A", kind="城镇污水处理厂", commissioned=None, at=(119.05, 29.6)
+) -> dict:
     code = "WA" + uuid.uuid4().hex[:8].upper()
     with engine.begin() as conn:
         pid = conn.execute(
             text(
                 "INSERT INTO sewage_plants (code, name, district, kind, capacity_t_d, discharge_standard, "
                 "commissioned_on, geom) VALUES (:c, :n, :d, :k, 5000, :s, :co, "
-                "ST_SetSRID(ST_MakePoint(119.05, 29.6), 4326)) RETURNING id"
+                "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) RETURNING id"
             ),
-            {"c": code, "n": f"告警测试厂{code[-4:]}", "d": district, "k": kind, "s": standard, "co": commissioned},
+            {
+                "c": code,
+                "n": f"告警测试厂{code[-4:]}",
+                "d": district,
+                "k": kind,
+                "s": standard,
+                "co": commissioned,
+                "lon": at[0],
+                "lat": at[1],
+            },
         ).scalar_one()
         mn = "A" + uuid.uuid4().hex[:12].upper()
         add_monitor(conn, mn, "pw1234", pid, "test")
@@ -369,3 +380,56 @@ def test_alarm_counts_on_the_thematic_map(engine):
         answer = compute(conn, decl, source)
     (tonglu,) = [g for g in answer["groups"] if g["name"] == "桐庐县"]
     assert tonglu["value"] == tonglu["n"] == expected >= 3
+
+
+def test_open_alarms_in_the_facility_popup(client, engine):
+    """The one map's popup: the facility's count of open alarms and the worst one's kind follow the alarms opening
+    and closing — in the feature's properties (the API) and in the map's vector tiles (what the popup reads)."""
+    import math
+    import runpy
+    from pathlib import Path
+
+    import mapbox_vector_tile
+
+    from layers.sewage import ALARM_SEVERITY
+    from layers.sewage.alarms import KINDS
+
+    migration = Path(__file__).resolve().parent.parent / "layers/sewage/migrations/sew_0006_alarm_popup.py"
+    assert sorted(ALARM_SEVERITY) == sorted(KINDS) and runpy.run_path(str(migration))["SEVERITY"] == ALARM_SEVERITY
+    evaluate()
+    p = make_plant(engine, district="临安区")  # 一级A: COD 50 mg/L
+
+    def feature() -> tuple[int, str]:
+        r = client.get(f"/api/layers/sewage_plants/features/{p['id']}", headers=LEADER)
+        assert r.status_code == 200, r.text
+        return r.json()["properties"]["open_alarms"], r.json()["properties"]["alarm_kind"]
+
+    def tile() -> tuple[int, str]:
+        z, lon, lat = 14, 119.05, 29.6  # where make_plant puts its facilities
+        x, y = int((lon + 180) / 360 * 2**z), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
+        r = client.get(f"/tiles/sewage_plants/{z}/{x}/{y}.mvt", headers=LEADER)
+        assert r.status_code == 200, r.text
+        (f,) = [f for f in mapbox_vector_tile.decode(r.content)["sewage_plants"]["features"] if f["id"] == p["id"]]
+        return f["properties"]["open_alarms"], f["properties"]["alarm_kind"]
+
+    assert feature() == tile() == (0, "无")
+    at = minutes_ago(2)
+    feed(p, at, {"w01018": 70.0, "w01001": 7.1, "w00000": 0.0})
+    feed(p, at + timedelta(seconds=30), {"w00000": 0.0})
+    evaluate()
+    assert set(open_alarms(engine, p)) == {("超标", "w01018"), ("零流量", "w00000")}
+    assert feature() == tile() == (2, "超标")  # an exceedance is worse than a plant that stopped flowing
+
+    # Lower values bring the hour's COD average under 50: the job closes the exceedance; the zero flow stays.
+    for k in range(3):
+        feed(p, at + timedelta(seconds=40 + k), {"w01018": 10.0, "w00000": 0.0})
+    evaluate()
+    assert set(open_alarms(engine, p)) == {("零流量", "w00000")}
+    assert feature() == tile() == (1, "零流量")
+
+    # Closed by hand: the popup shows it at once (not at the job's next run).
+    (flow,) = open_alarms(engine, p).values()
+    r = client.post(f"/api/sewage/alarms/{flow['id']}/close", json={"note": "停产检修，已报备"}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert feature() == tile() == (0, "无")
+    assert open_count(client, p) == 0

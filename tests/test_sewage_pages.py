@@ -71,3 +71,36 @@ def test_live_reading_within_two_seconds(browser, server, listener, engine):
     row = page.locator("#facilities tr", has_text=p["code"])
     expect(row).to_contain_text("超标")
     assert errors == []
+
+
+def test_open_alarms_in_the_popup_of_the_one_map(browser, server, engine):
+    """A facility with an open exceedance, clicked on the one map: its popup names the count and the worst kind."""
+    import random
+
+    from playwright.sync_api import expect
+
+    from tests.test_sewage_alarms import evaluate, feed, make_plant, minutes_ago
+
+    lon, lat = 119.2 + random.uniform(0, 0.1), 29.7 + random.uniform(0, 0.1)  # a place of its own in 淳安县
+    p = make_plant(engine, district="淳安县", at=(lon, lat))  # 一级A: COD 50 mg/L
+    feed(p, minutes_ago(1), {"w01018": 70.0, "w01001": 7.1})
+    evaluate()
+    errors: list[str] = []
+    page = browser.new_page(locale="zh-CN", viewport={"width": 1024, "height": 640})
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/")
+    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30_000)
+    idle = """new Promise(r => { const m = window.chengjianMap;
+        m.once('idle', () => r(true)); m.triggerRepaint(); setTimeout(() => r(false), 15000); })"""
+    page.evaluate(f"window.chengjianMap.jumpTo({{center: [{lon}, {lat}], zoom: 17}})")
+    assert page.evaluate(idle), "the map did not settle within 15 s"
+    x, y = page.evaluate(f"""(() => {{
+        const m = window.chengjianMap, q = m.project([{lon}, {lat}]), r = m.getCanvas().getBoundingClientRect();
+        return [r.left + q.x, r.top + q.y]; }})()""")
+    page.mouse.click(x, y)
+    popup = page.locator(".maplibregl-popup .popup")
+    expect(popup.locator("h4")).to_have_text(f"告警测试厂{p['code'][-4:]}")
+    expect(popup.locator("tr", has_text="未关闭告警").locator("td")).to_have_text("1")
+    expect(popup.locator("tr", has_text="最重告警").locator("td")).to_have_text("超标")
+    assert errors == []
+    page.close()

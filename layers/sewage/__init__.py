@@ -5,6 +5,10 @@ from geo.divisions import district_attr
 from geo.layer.registry import Attr, Layer, Style, register
 
 ONLINE_STATUSES = ("正常", "超标", "离线", "故障")
+# The kinds of alarm (layers/sewage/alarms.py), the most serious first: a discharge over its limit, then no data at
+# all, a plant that stopped flowing, instruments out of range, instruments stuck. The popup names the worst open one.
+ALARM_SEVERITY = ("超标", "数据中断", "零流量", "超出量程", "数据恒值")
+NO_ALARM = "无"
 
 register(
     Layer(
@@ -31,13 +35,27 @@ register(
             Attr("commissioned_on", "投运日期", "date"),
             # From the online monitors' readings, every minute (layers/sewage/status.py): never written by clients.
             Attr("online_status", "在线状态", choices=ONLINE_STATUSES, filterable=True, read_only=True),
+            # Its alarms not closed and the worst one's kind (layers/sewage/alarms.py, ``recount``): the popup's.
+            Attr("open_alarms", "未关闭告警", "int", minimum=0, maximum=10_000, read_only=True),
+            Attr("alarm_kind", "最重告警", choices=(NO_ALARM, *ALARM_SEVERITY), filterable=True, read_only=True),
         ),
         style=Style(
             color_by="online_status",
             colors={"正常": "#16a34a", "超标": "#dc2626", "离线": "#9ca3af", "故障": "#f59e0b"},
             radius=5,
         ),
-        popup=("name", "code", "district", "kind", "online_status", "capacity_t_d", "process", "status"),
+        popup=(
+            "name",
+            "code",
+            "district",
+            "kind",
+            "online_status",
+            "open_alarms",
+            "alarm_kind",
+            "capacity_t_d",
+            "process",
+            "status",
+        ),
         view="sewage.view",
         edit="sewage.edit",
         order=55,

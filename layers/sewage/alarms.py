@@ -18,6 +18,10 @@ the alarm as it is: an exceedance followed by a dropout stays open beside the �
 condition persists opens again at the next run (a new alarm). Every step is an event of the alarm (its history)
 and each person's step is in the operation log.
 
+Each facility's count of open alarms and the kind of the worst (``SEVERITY``) are kept on its ``sewage_plants`` row
+(``open_alarms``, ``alarm_kind``: the one map's popup) by ``recount``, after the job and after a hand close — only
+for the facilities whose alarms opened or closed, so the layer's tiles are renewed only then.
+
 When alarms open, the facility's district accounts holding ``sewage.alarm`` and a phone get one SMS through the
 gateway (outbox) naming them — at most one per district every ``sms_interval_minutes``: the alarms opened
 meanwhile wait and are summed up in the next message.
@@ -44,6 +48,8 @@ from geo.divisions import DISTRICT_NAMES
 from geo.layer.registry import Attr
 from geo.modules import job, log_labels, permissions
 from geo.records import Link, RecordKind, register_kind, register_link
+from layers.sewage import ALARM_SEVERITY as SEVERITY
+from layers.sewage import NO_ALARM
 from layers.sewage.hj212 import BEIJING
 from layers.sewage.settings import SewageAlarmSettings, alarm_settings
 
@@ -286,6 +292,7 @@ def evaluate(conn: Connection, now: datetime, settings: SewageAlarmSettings | No
     )
     opened = closed = kept = 0
     changed: dict[str, list[int]] = {"opened": [], "closed": []}
+    touched: set[int] = set()  # facilities whose alarms opened or closed
     for key, found in sorted(judged.items(), key=lambda kv: kv[0]):
         plant_id, kind, code = key
         if plant_id not in plants:
@@ -318,16 +325,47 @@ def evaluate(conn: Connection, now: datetime, settings: SewageAlarmSettings | No
             if new_id is not None:
                 _event(conn, new_id, plants[plant_id], now, "opened", SYSTEM, found["message"])
                 changed["opened"].append(new_id)
+                touched.add(plant_id)
                 opened += 1
         elif alarm_id is not None:
             _close(conn, alarm_id, now, SYSTEM, "条件已消除，系统自动关闭")
             changed["closed"].append(alarm_id)
+            touched.add(plant_id)
             closed += 1
+    recount(conn, touched)
     sent = notify(conn, now, s)
     if opened or closed or sent:
         detail = {"opened": changed["opened"][:500], "closed": changed["closed"][:500], "sms": sent}
         audit.record(conn, SYSTEM, "sewage_alarm_evaluate", "sewage_alarms", None, None, None, detail=detail)
     return {"opened": opened, "closed": closed, "still_open": kept, "sms": sent}
+
+
+RECOUNT_SQL = """
+UPDATE sewage_plants p SET open_alarms = x.n, alarm_kind = x.worst
+FROM (
+    SELECT p.id, count(a.id) AS n,
+           coalesce((array_agg(a.kind ORDER BY array_position(:severity, a.kind)) FILTER (WHERE a.id IS NOT NULL))[1],
+                    :none) AS worst
+    FROM sewage_plants p LEFT JOIN sewage_alarms a ON a.plant_id = p.id AND a.active
+    WHERE p.id = ANY(:ids)
+    GROUP BY p.id
+) x
+WHERE p.id = x.id AND (p.open_alarms, p.alarm_kind) IS DISTINCT FROM (x.n, x.worst)
+"""
+
+
+def recount(conn: Connection, plant_ids: set[int] | list[int]) -> int:
+    """Set the facilities' ``open_alarms`` and ``alarm_kind`` (the one map's popup) from their alarms not closed;
+    returns how many rows changed. Nothing is written (and the layer's tiles stay) when no facility is named.
+
+    The facilities' rows are locked first (in id order) and counted by the next statement, whose snapshot then
+    holds whatever a concurrent job run or hand close committed before: the last to count sees every change."""
+    if not plant_ids:
+        return 0
+    ids = sorted(plant_ids)
+    conn.execute(sa.text("SELECT id FROM sewage_plants WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"), {"ids": ids})
+    args = {"ids": ids, "severity": list(SEVERITY), "none": NO_ALARM}
+    return conn.execute(sa.text(RECOUNT_SQL), args).rowcount
 
 
 def _event(conn: Connection, alarm_id: int, district: str | None, at: datetime, action: str, actor: str, note: str):
@@ -604,6 +642,7 @@ def close(
         raise ApiError(409, "alarm_closed", "该告警已关闭。", "state")
     now = conn.execute(sa.text("SELECT now()")).scalar_one()
     _close(conn, alarm_id, now, who.user, body.note)
+    recount(conn, {a["plant_id"]})
     audit.record(
         conn,
         who.user,
