@@ -763,3 +763,18 @@ def test_export_png_and_pdf(server, screen_maps, tmp_path):
     words = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "大屏测试一" in words and "制图日期" in words
     assert httpx.get(f"{server}{A}/{screen_maps[0]}/export.gif", headers=ADMIN).status_code == 404
+
+
+def test_the_app_role_only_reads_the_kept_district_counts(engine):
+    """Only the trigger function (SECURITY DEFINER) writes ``thematic_district_counts``: the app role may read it,
+    and neither write it nor empty it (TRUNCATE would ignore row-level security)."""
+    from geo.db import APP_ROLE as role
+
+    with engine.connect() as conn:
+        rights = {
+            right: conn.execute(
+                text("SELECT has_table_privilege(:r, 'thematic_district_counts', :p)"), {"r": role, "p": right}
+            ).scalar()
+            for right in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
+        }
+    assert rights == {"SELECT": True, "INSERT": False, "UPDATE": False, "DELETE": False, "TRUNCATE": False}
