@@ -42,10 +42,10 @@ from geo.records import Link, RecordKind, register_kind, register_link
 from layers import credit
 from layers.credit import Subject
 from layers.persons import UNMASK, check_id_number, get_by_id_number, persons
+from layers.villages import trades as trade_list
 
 PREFIX = "/api/villages/craftsmen"
 VIEW, EDIT, IMPORT = "farmhouse.view", "farmhouse.edit", "farmhouse.import"
-TRADES = ("泥瓦工", "木工", "钢筋工", "砌筑工", "架子工", "水电工", "油漆工", "混凝土工", "抹灰工", "石工")
 STATUSES = {"active": "在册", "inactive": "停用"}
 EVENT_KIND = "vil_craftsman_event"  # the credit feeds' kind (the source of the credit events)
 # event type → (Chinese title, polarity, default points)
@@ -172,22 +172,22 @@ def check_district(conn: Connection, value: Any, field: str = "district", known:
     return text
 
 
-def _trade_order(v: str) -> int:
-    return TRADES.index(v) if v in TRADES else len(TRADES)
-
-
-def clean_trades(values: Any, field: str = "trades") -> list[str]:
-    """The trades, each one of ``TRADES`` (anything else refused), distinct, in the list's order."""
+def clean_trades(values: Any, known: dict[str, bool], field: str = "trades", kept: Any = ()) -> list[str]:
+    """The trades, each an active one of the list ``known`` (``trades.listed``: name → active, in order) or one of
+    ``kept`` (what the craftsman already carries, a retired trade included); anything else refused. Distinct, in
+    the list's order."""
     out = {str(v).strip() for v in values or [] if v is not None and str(v).strip()}
-    wrong = sorted(out - set(TRADES))
+    allowed = [n for n, active in known.items() if active]
+    wrong = sorted(out - set(allowed) - set(kept or ()))
     if wrong:
         raise Invalid(
             "invalid_trade",
-            f"工种「{'、'.join(wrong)}」不在工种列表中，可选：{'、'.join(TRADES)}。",
+            f"工种「{'、'.join(wrong)}」不在工种列表中（或已停用），可选：{'、'.join(allowed)}。",
             field,
-            {"allowed": list(TRADES)},
+            {"allowed": allowed},
         )
-    return sorted(out, key=_trade_order)
+    order = list(known)
+    return sorted(out, key=lambda v: order.index(v) if v in order else len(order))
 
 
 def check_phone(value: Any, field: str = "phone") -> str | None:
@@ -294,6 +294,7 @@ def filters(
     township: str | None = None,
     trade: str | None = None,
     status: str | None = None,
+    known_trades: dict[str, bool] | None = None,
 ) -> list[sa.ColumnElement]:
     c, p = craftsmen, persons
     where: list[sa.ColumnElement] = []
@@ -308,8 +309,8 @@ def filters(
     if township:
         where.append(c.c.township == township)
     if trade:
-        if trade not in TRADES:
-            raise Invalid("invalid_trade", f"工种「{trade}」不在工种列表中。", "trade", {"allowed": list(TRADES)})
+        if known_trades is not None and trade not in known_trades:
+            raise Invalid("invalid_trade", f"工种「{trade}」不在工种列表中。", "trade", {"allowed": list(known_trades)})
         where.append(c.c.trades.contains([trade]))
     if status:
         if status not in STATUSES:
@@ -454,7 +455,7 @@ def register(conn: Connection, data: dict, who: Any) -> dict:
     values = {
         "district": district,
         "township": _short(data.get("township"), "乡镇街道", "township", 50),
-        "trades": clean_trades(data.get("trades")),
+        "trades": clean_trades(data.get("trades"), trade_list.listed(conn)),
         "team": _short(data.get("team"), "施工队/班组", "team", 100),
         "note": _short(data.get("note"), "备注", "note", 500),
     }
@@ -502,7 +503,7 @@ def update(conn: Connection, craftsman_id: int, data: dict, version: int, who: A
     if "township" in data:
         values["township"] = _short(data["township"], "乡镇街道", "township", 50)
     if "trades" in data:
-        values["trades"] = clean_trades(data["trades"])
+        values["trades"] = clean_trades(data["trades"], trade_list.listed(conn), kept=before_row["trades"])
     if "team" in data:
         values["team"] = _short(data["team"], "施工队/班组", "team", 100)
     if "note" in data:
@@ -690,7 +691,7 @@ def options(who: Principal = Depends(principal), conn: Connection = Depends(db_r
     who.require(VIEW, "查看工匠")
     districts = [r[0] for r in conn.execute(sa.text("SELECT district FROM vil_counties ORDER BY code"))]
     return {
-        "trades": list(TRADES),
+        "trades": trade_list.active_names(conn),
         "statuses": STATUSES,
         "events": {k: {"title": v[0], "polarity": v[1], "points": v[2]} for k, v in EVENTS.items()},
         "districts": districts if who.scope.all else [d for d in districts if d in who.scope.districts],
@@ -698,6 +699,7 @@ def options(who: Principal = Depends(principal), conn: Connection = Depends(db_r
         "can_import": who.can(IMPORT),
         "can_export": who.can("farmhouse.export"),
         "can_unmask": who.can(UNMASK),
+        "can_edit_trades": who.can(trade_list.EDIT) and who.scope.all,
     }
 
 
@@ -752,7 +754,7 @@ def list_craftsmen(
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
     who.require(VIEW, "查看工匠")
-    total, rows = query(conn, filters(q, district, township, trade, status), limit, offset)
+    total, rows = query(conn, filters(q, district, township, trade, status, trade_list.listed(conn)), limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "craftsmen": [view(r) for r in rows]}
 
 
