@@ -33,6 +33,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, files, personal
+from geo import scope as scopes
 from geo.bounds import MOBILE, RECORD_CODE, RESIDENT_ID, Amount, Code, Day, RecordId, Text, Version, Window
 from geo.db import bookkeeping_columns
 from geo.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion
@@ -99,6 +100,7 @@ events = sa.Table(
     sa.Column("points", sa.Numeric),
     sa.Column("reason", sa.Text),
     sa.Column("farmhouse_code", sa.Text),
+    sa.Column("inspection_id", sa.BigInteger),
     *bookkeeping_columns(),
 )
 
@@ -592,25 +594,34 @@ def record_event(conn: Connection, craftsman_id: int, data: dict, who: Any) -> d
     reason = str(data.get("reason") or "").strip()
     if not reason:
         raise Invalid("required", "请填写「事由」。", "reason")
+    values = {
+        "event_type": event_type,
+        "occurred_on": data["occurred_on"],
+        "points": points,
+        "reason": reason,
+        "farmhouse_code": _short(data.get("farmhouse_code"), "农房编号", "farmhouse_code", 40),
+    }
+    _write_event(conn, row, values, who)
+    return detail(conn, craftsman_id)
+
+
+def _write_event(conn: Connection, row: dict, values: dict, who: Any) -> dict | None:
+    """Store the event of the craftsman ``row`` (read with his person), feed it to the credit register and audit it;
+    None when the event's inspection already gave one."""
     saved = (
         conn.execute(
-            sa.insert(events)
+            postgresql.insert(events)
             .values(
-                craftsman_id=craftsman_id,
-                district=row["district"],
-                event_type=event_type,
-                occurred_on=data["occurred_on"],
-                points=points,
-                reason=reason,
-                farmhouse_code=_short(data.get("farmhouse_code"), "农房编号", "farmhouse_code", 40),
-                created_by=who.user,
-                updated_by=who.user,
-            )
+                craftsman_id=row["id"], district=row["district"], created_by=who.user, updated_by=who.user, **values
+            )  # fmt: skip
+            .on_conflict_do_nothing(index_elements=["inspection_id"], index_where=events.c.inspection_id.is_not(None))
             .returning(*events.c)
         )
         .mappings()
-        .one()
+        .first()
     )
+    if saved is None:
+        return None
     fed = {**dict(saved), "subject_code": row["id_number"], "subject_name": row["name"]}
     credit.recorded_many(conn, EVENT_KIND, [fed], who.user)
     logged = {k: (v.isoformat() if isinstance(v, date) else float(v) if k == "points" else v) for k, v in saved.items()}
@@ -618,7 +629,93 @@ def record_event(conn: Connection, craftsman_id: int, data: dict, who: Any) -> d
     audit.record(
         conn, who.user, "create", "vil_craftsman_events", saved["id"], None, logged, who.client, user_id=who.user_id
     )
-    return detail(conn, craftsman_id)
+    return dict(saved)
+
+
+def inspection_event(
+    conn: Connection, craftsman_id: int, inspection: dict, farmhouse_code: str, stage_name: str, who: Any
+) -> dict | None:
+    """The credit event a post-approval inspection of a house gives its builder: a passed inspection
+    (``vil_inspection_pass``) a good one, a failed one (不合格, to be rectified: ``vil_inspection_fail``) a bad one,
+    with the default points of the type; at most one per inspection (None when it already gave one).
+
+    Written by the system on behalf of the inspection: the builder may be registered in a district the inspector
+    does not see, so row-level security is widened to the whole city for these writes only and the caller's scope
+    is stated again after them (same transaction). Nothing of the craftsman is returned but the event."""
+    passed = inspection["result"] == "pass"
+    event_type = "vil_inspection_pass" if passed else "vil_inspection_fail"
+    note = (inspection.get("note") or "").strip()
+    reason = f"{stage_name}巡查{'合格' if passed else '不合格，责令整改'}" + (f"：{note[:400]}" if note else "")
+    scopes.apply(conn, scopes.SYSTEM)
+    try:
+        row = get(conn, craftsman_id, lock=True)
+        saved = _write_event(
+            conn,
+            row,
+            {
+                "event_type": event_type,
+                "occurred_on": inspection["inspected_on"],
+                "points": EVENTS[event_type][2],
+                "reason": reason,
+                "farmhouse_code": farmhouse_code,
+                "inspection_id": inspection["id"],
+            },
+            who,
+        )
+    finally:
+        scopes.apply(conn, who.scope)
+    if saved is None:
+        return None
+    return {k: saved[k] for k in ("id", "event_type", "occurred_on", "reason")} | {
+        "points": float(saved["points"]),
+        "title": EVENTS[event_type][0],
+    }
+
+
+def house_events(conn: Connection, farmhouse_id: int, who: Any) -> int:
+    """How many credit events the inspections of a house gave (its builder's, whichever district he is in: counted
+    with the whole city's scope, the caller's stated again after)."""
+    scopes.apply(conn, scopes.SYSTEM)
+    try:
+        return conn.execute(
+            sa.text(
+                "SELECT count(*) FROM vil_craftsman_events e JOIN vil_inspections i ON i.id = e.inspection_id "
+                "WHERE i.farmhouse_id = :h"
+            ),
+            {"h": farmhouse_id},
+        ).scalar_one()
+    finally:
+        scopes.apply(conn, who.scope)
+
+
+def builder_view(conn: Connection, craftsman_id: int | None) -> dict | None:
+    """A house's builder as the caller may see him: his name, or none when registered out of the caller's scope."""
+    if craftsman_id is None:
+        return None
+    name = conn.execute(
+        sa.select(persons.c.name)
+        .select_from(craftsmen.join(persons, persons.c.id == craftsmen.c.person_id))
+        .where(craftsmen.c.id == craftsman_id)
+    ).scalar()
+    return {"id": craftsman_id, "name": name}
+
+
+def builder_of(conn: Connection, id_number: Any, field: str = "craftsman_id_number") -> dict:
+    """The craftsman with the resident ID number ``id_number`` (in the caller's scope), to be a house's builder: one
+    not registered (or out of scope) or retired is refused in words."""
+    idn = check_id_number(id_number, field)
+    person = get_by_id_number(conn, idn)
+    craftsman = craftsman_of_person(conn, person["id"]) if person else None
+    if person is None or craftsman is None:
+        raise Invalid(
+            "unknown_craftsman",
+            f"没有身份证号为 {personal.mask_id_number(idn)} 的登记工匠（或不在您的数据范围内），"
+            "请先在「建房工匠」中登记。",
+            field,
+        )
+    if craftsman["status"] != "active":
+        raise Conflict("craftsman_inactive", f"工匠「{person['name']}」已停用，不能登记为建房工匠。", field)
+    return {"id": craftsman["id"], "name": person["name"], "district": craftsman["district"]}
 
 
 # -- photo ---------------------------------------------------------------------------------------------------
