@@ -402,7 +402,7 @@ def test_administrators_edit_the_stages(client, world, engine):
 
 
 def test_demo_seeder_leaves_houses_stages_and_inspections_consistent(engine, world):
-    from layers.villages.demo_construction import build_construction
+    from layers.villages.demo_construction import COMPLETED_SHARE, build_construction
 
     with engine.connect() as conn:
         tx = conn.begin()
@@ -429,12 +429,38 @@ def test_demo_seeder_leaves_houses_stages_and_inspections_consistent(engine, wor
                 "AND f.stage IS DISTINCT FROM l.stage"
             )
             mismatch_before = conn.execute(stage_mismatch).scalar()
+            pool = conn.execute(
+                text(
+                    "SELECT count(*) FROM farmhouses f WHERE deleted_at IS NULL AND status = '存量' AND danger_grade "
+                    "= 'A' AND NOT difficult_family AND NOT EXISTS (SELECT 1 FROM vil_inspections i "
+                    "WHERE i.farmhouse_id = f.id)"
+                )
+            ).scalar()
             out = build_construction(conn, np.random.default_rng(7), under + 300)
             assert out["farmhouses_under_construction"] == under + 300
             assert conn.execute(text("SELECT count(*) FROM farmhouses WHERE status IN ('审批中','在建')")).scalar() == (
                 under + 300
             )
             assert conn.execute(inconsistent).scalar() == bad_before
+            # Some houses finished the flow: every active stage passed in order, 竣工验收 last, 已竣工 in its year.
+            done = conn.execute(
+                text(
+                    "SELECT f.id, f.status, f.stage, f.built_year, f.danger_grade, f.approval_no, f.approved_on, "
+                    "count(i.id) FILTER (WHERE i.result = 'pass') AS passed, max(i.inspected_on) AS last_on, "
+                    "(SELECT i2.stage FROM vil_inspections i2 JOIN vil_stages s ON s.code = i2.stage "
+                    " WHERE i2.farmhouse_id = f.id AND i2.result = 'pass' ORDER BY s.seq DESC LIMIT 1) AS top "
+                    "FROM farmhouses f JOIN vil_inspections i ON i.farmhouse_id = f.id AND i.source = 'demo' "
+                    "WHERE f.status = '已竣工' GROUP BY f.id"
+                )
+            ).mappings().all()  # fmt: skip
+            stages = conn.execute(text("SELECT count(*) FROM vil_stages WHERE active")).scalar()
+            assert out["farmhouses_completed"] == len(done) > 0
+            # 12 % of the houses through the flow, as far as the stock graded A lasts (the 300 new ones come first)
+            assert len(done) == min(round((under + 300) * COMPLETED_SHARE / (1 - COMPLETED_SHARE)), pool - 300)
+            for d in done:
+                assert (d["stage"], d["top"], d["passed"]) == ("completion", "completion", stages), d
+                assert d["built_year"] == d["last_on"].year and d["danger_grade"] == "A" and d["approval_no"]
+                assert d["approved_on"] < d["last_on"] <= date(2026, 11, 1)
             # farmhouses.stage is the last stage passed, in order, with no gap (imported houses may carry a
             # stage without inspections: only the seeder's change counts)
             mismatch = conn.execute(stage_mismatch).scalar()
