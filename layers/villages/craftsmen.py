@@ -9,7 +9,9 @@ person is at most one craftsman. Trainings are in ``training``, the merge of exi
 Credit: good and bad behaviour (a passed or failed inspection of a house he built, a complaint, an award) is
 recorded here (``vil_craftsman_events``) and declared a credit feed of the person (``credit.feeds`` on
 ``vil_craftsman_event``, state None: on recording): the credit module writes the event in the credit register and
-rescores the person in the same transaction.
+rescores the person in the same transaction. The inspections of a house whose builder he is give theirs by
+themselves (``inspection_event``, once per inspection, ``inspections.py``). The trades are the names of the
+configurable list ``vil_trades`` (``trades.py``).
 
 Personal data: ID numbers and phones are masked in every answer; ``POST /{id}/unmask`` (``person.unmask``) shows
 them and is written to the operation log as 「查看个人信息」. Reading needs ``farmhouse.view``, writing

@@ -208,6 +208,8 @@ def record_approval(conn: Connection, who: Principal, house_id: int, body: Appro
     if body.approved_on > today():
         raise ApiError(422, "date_in_future", "审批日期不能晚于今天。", "approved_on")
     builder = craftsmen.builder_of(conn, body.craftsman_id_number) if body.craftsman_id_number else None
+    if builder:
+        _may_replace_builder(conn, who, h, builder)
     f = farmhouses.c
     after = (
         conn.execute(
@@ -233,12 +235,40 @@ def record_approval(conn: Connection, who: Principal, house_id: int, body: Appro
          "craftsman_id": h["craftsman_id"]},
         dict(after), who.client, user_id=who.user_id,
     )  # fmt: skip
-    return {**dict(after), "approved_on": after["approved_on"].isoformat(), "craftsman": builder}
+    given = _credit_earlier(conn, who, h, builder) if builder else []
+    return {**dict(after), "approved_on": after["approved_on"].isoformat(), "craftsman": builder,
+            "credit_events": given}  # fmt: skip
+
+
+def _may_replace_builder(conn: Connection, who: Principal, h: dict, builder: dict) -> None:
+    """Another builder replaces the house's first only while no inspection has given the first a credit event."""
+    if h["craftsman_id"] is not None and h["craftsman_id"] != builder["id"]:
+        if craftsmen.house_events(conn, h["id"], who):
+            raise ApiError(
+                409,
+                "builder_scored",
+                "该农房的巡查已计入原建房工匠的信用记录，不能更换建房工匠；如确属登记错误，请联系市级管理员。",
+                "craftsman_id_number",
+            )
+
+
+def _credit_earlier(conn: Connection, who: Principal, h: dict, builder: dict) -> list[dict]:
+    """The credit events of the house's inspections recorded before its builder was given (none twice)."""
+    names = dict(conn.execute(sa.select(stages.c.code, stages.c.name)).all())
+    i = inspections.c
+    given = []
+    for r in conn.execute(
+        sa.select(inspections).where(i.farmhouse_id == h["id"]).order_by(i.inspected_on, i.id)
+    ).mappings():
+        event = craftsmen.inspection_event(conn, builder["id"], dict(r), h["code"], names.get(r["stage"], ""), who)
+        if event is not None:
+            given.append(event)
+    return given
 
 
 def record_builder(conn: Connection, who: Principal, house_id: int, body: Builder) -> dict:
-    """Give a house under construction its builder; the inspections already recorded give him their credit events.
-    Another builder replaces the first only while no inspection has given the first a credit event."""
+    """Give a house under construction its builder; the inspections already recorded give him their credit events
+    (``_may_replace_builder``: another builder only while none did)."""
     who.require(INSPECT, "登记建房工匠")
     h = house(conn, house_id, for_update=True)
     if h["version"] != body.version:
@@ -248,15 +278,7 @@ def record_builder(conn: Connection, who: Principal, house_id: int, body: Builde
             409, "not_under_construction", f"该农房的建设状态为「{h['status']}」，不能登记建房工匠。", "status"
         )
     builder = craftsmen.builder_of(conn, body.craftsman_id_number)
-    if h["craftsman_id"] is not None and h["craftsman_id"] != builder["id"]:
-        scored = craftsmen.house_events(conn, house_id, who)
-        if scored:
-            raise ApiError(
-                409,
-                "builder_scored",
-                "该农房的巡查已计入原建房工匠的信用记录，不能更换建房工匠；如确属登记错误，请联系市级管理员。",
-                "craftsman_id_number",
-            )
+    _may_replace_builder(conn, who, h, builder)
     f = farmhouses.c
     version = h["version"]
     if h["craftsman_id"] != builder["id"]:
@@ -270,15 +292,7 @@ def record_builder(conn: Connection, who: Principal, house_id: int, body: Builde
             conn, who.user, "update", "farmhouses", house_id, {"craftsman_id": h["craftsman_id"]},
             {"craftsman_id": builder["id"]}, who.client, detail={"via": "builder"}, user_id=who.user_id,
         )  # fmt: skip
-    names = dict(conn.execute(sa.select(stages.c.code, stages.c.name)).all())
-    given = []
-    for r in conn.execute(
-        sa.select(inspections).where(inspections.c.farmhouse_id == house_id).order_by(inspections.c.inspected_on,
-                                                                                      inspections.c.id)
-    ).mappings():  # fmt: skip
-        event = craftsmen.inspection_event(conn, builder["id"], dict(r), h["code"], names.get(r["stage"], ""), who)
-        if event is not None:
-            given.append(event)
+    given = _credit_earlier(conn, who, h, builder)
     return {"id": house_id, "code": h["code"], "version": version, "craftsman": builder, "credit_events": given}
 
 
