@@ -153,6 +153,111 @@ def test_stages_in_order_from_approval_to_completion(client, world, engine):
     assert client.get(photo["url"], headers=world["jd"]).status_code == 404
 
 
+def builder_id(n: int) -> str:
+    """Valid ID numbers of this file's craftsmen only (born 2007-03-20)."""
+    from stdnum.cn import ric
+
+    body = f"33010020070320{n:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def test_inspections_give_the_builder_credit_events_once(client, world, engine):
+    yh_no, jd_no, other_no = builder_id(1), builder_id(2), builder_id(3)
+    for number, name, district, who in (
+        (yh_no, "余建工", YH, "yh"), (jd_no, "建德工", JD, "jd"), (other_no, "别的工", YH, "yh")
+    ):  # fmt: skip
+        body = {"id_number": number, "name": name, "district": district, "trades": ["泥瓦工"]}
+        r = client.post("/api/villages/craftsmen", json=body, headers=world[who])
+        assert r.status_code == 201, r.text
+
+    def events(number):
+        return rows(
+            engine,
+            "SELECT e.event_type, e.points, e.inspection_id, e.farmhouse_code, e.reason FROM vil_craftsman_events e "
+            "JOIN vil_craftsmen c ON c.id = e.craftsman_id JOIN persons p ON p.id = c.person_id "
+            "WHERE p.id_number = :n ORDER BY e.id",
+            n=number,
+        )
+
+    def credited(number):
+        return rows(
+            engine, "SELECT count(*) n FROM credit_events WHERE subject_code = :n AND source = 'vil_craftsman_event'",
+            n=number,
+        )[0]["n"]  # fmt: skip
+
+    h = new_house(client, world, dx=0.03)
+    t0 = today()
+    # An unknown builder is refused in words with the field; nothing changes.
+    r = client.put(
+        f"{API}/houses/{h['id']}/approval", headers=world["yh"],
+        json={"approval_no": "NJ-B1", "approved_on": (t0 - timedelta(days=100)).isoformat(),
+              "craftsman_id_number": builder_id(9)},
+    )  # fmt: skip
+    assert r.status_code == 422 and (r.json()["code"], r.json()["field"]) == (
+        "unknown_craftsman",
+        "craftsman_id_number",
+    )
+    assert "建房工匠" in r.json()["message"] and builder_id(9) not in r.json()["message"]
+    assert rows(engine, "SELECT status FROM farmhouses WHERE id = :h", h=h["id"])[0]["status"] == "审批中"
+    r = client.put(
+        f"{API}/houses/{h['id']}/approval", headers=world["yh"],
+        json={"approval_no": "NJ-B1", "approved_on": (t0 - timedelta(days=100)).isoformat(),
+              "craftsman_id_number": yh_no},
+    )  # fmt: skip
+    assert r.status_code == 200 and r.json()["craftsman"]["name"] == "余建工", r.text
+    # A failed inspection: a bad event; sent again with its key: the same answer, no second event.
+    key = uuid.uuid4().hex
+    first = inspect(client, world, h, "layout", t0 - timedelta(days=90), result="fail", key=key, note="放线偏差")
+    assert first.status_code == 201, first.text
+    assert first.json()["credit_event"]["event_type"] == "vil_inspection_fail"
+    again = inspect(client, world, h, "layout", t0 - timedelta(days=90), result="fail", key=key, note="放线偏差")
+    assert again.status_code == 201 and again.json()["credit_event"] == first.json()["credit_event"]
+    assert inspect(client, world, h, "layout", t0 - timedelta(days=85)).status_code == 201
+    got = events(yh_no)
+    assert [(e["event_type"], float(e["points"])) for e in got] == [("vil_inspection_fail", 5.0),
+                                                                   ("vil_inspection_pass", 2.0)]  # fmt: skip
+    assert got[0]["inspection_id"] == first.json()["id"] and "开工放样" in got[0]["reason"]
+    assert "放线偏差" in got[0]["reason"] and got[0]["farmhouse_code"] == rows(
+        engine, "SELECT code FROM farmhouses WHERE id = :h", h=h["id"])[0]["code"]  # fmt: skip
+    assert credited(yh_no) == 2
+    # The builder's record lists them.
+    cid = rows(engine, "SELECT craftsman_id FROM farmhouses WHERE id = :h", h=h["id"])[0]["craftsman_id"]
+    listed = client.get(f"/api/villages/craftsmen/{cid}", headers=world["yh"]).json()["events"]
+    assert {e["title"] for e in listed} == {"农房建设检查合格", "农房建设检查不合格"}
+    # Another builder once the inspections counted: refused.
+    house_now = client.get(f"{API}/houses/{h['id']}", headers=world["yh"]).json()
+    assert house_now["craftsman"] == {"id": cid, "name": "余建工"}
+    r = client.put(f"{API}/houses/{h['id']}/craftsman", headers=world["yh"],
+                   json={"craftsman_id_number": other_no, "version": house_now["version"]})  # fmt: skip
+    assert r.status_code == 409 and r.json()["code"] == "builder_scored"
+
+    # A house approved without a builder: its inspections give nothing until he is given, then theirs (once).
+    h2 = new_house(client, world, dx=0.031)
+    approve(client, world, h2, days_ago=100)
+    assert inspect(client, world, h2, "layout", t0 - timedelta(days=80)).json()["credit_event"] is None
+    version = client.get(f"{API}/houses/{h2['id']}", headers=world["yh"]).json()["version"]
+    r = client.put(f"{API}/houses/{h2['id']}/craftsman", headers=world["yh"],
+                   json={"craftsman_id_number": jd_no, "version": version})  # fmt: skip
+    assert r.status_code == 422 and r.json()["code"] == "unknown_craftsman"  # 建德's craftsman: out of 余杭's scope
+    r = client.put(f"{API}/houses/{h2['id']}/craftsman", headers=ADMIN,
+                   json={"craftsman_id_number": jd_no, "version": version - 1})  # fmt: skip
+    assert r.status_code == 409 and r.json()["code"] == "stale"
+    r = client.put(f"{API}/houses/{h2['id']}/craftsman", headers=ADMIN,
+                   json={"craftsman_id_number": jd_no, "version": version})  # fmt: skip
+    assert r.status_code == 200 and len(r.json()["credit_events"]) == 1, r.text
+    r = client.put(f"{API}/houses/{h2['id']}/craftsman", headers=ADMIN,
+                   json={"craftsman_id_number": jd_no, "version": r.json()["version"]})  # fmt: skip
+    assert r.status_code == 200 and r.json()["credit_events"] == []  # the same builder again: nothing new
+    # 余杭's inspector does not see 建德's craftsman, yet the inspection counts for him.
+    r = inspect(client, world, h2, "trench", t0 - timedelta(days=60), result="fail")
+    assert r.status_code == 201 and r.json()["credit_event"]["event_type"] == "vil_inspection_fail", r.text
+    assert client.get(f"{API}/houses/{h2['id']}", headers=world["yh"]).json()["craftsman"]["name"] is None
+    assert [e["event_type"] for e in events(jd_no)] == ["vil_inspection_pass", "vil_inspection_fail"]
+    assert credited(jd_no) == 2
+    # ... and 余杭's account still does not see 建德's craftsmen afterwards (its scope was stated again).
+    assert client.get("/api/villages/craftsmen", headers=world["yh"], params={"district": JD}).json()["total"] == 0
+
+
 def test_position_photos_and_key_are_checked(client, world, engine):
     h = new_house(client, world, dx=0.01)
     approve(client, world, h, days_ago=20)
@@ -297,7 +402,7 @@ def test_administrators_edit_the_stages(client, world, engine):
 
 
 def test_demo_seeder_leaves_houses_stages_and_inspections_consistent(engine, world):
-    from layers.villages.demo_construction import build_construction
+    from layers.villages.demo_construction import COMPLETED_SHARE, build_construction
 
     with engine.connect() as conn:
         tx = conn.begin()
@@ -324,12 +429,38 @@ def test_demo_seeder_leaves_houses_stages_and_inspections_consistent(engine, wor
                 "AND f.stage IS DISTINCT FROM l.stage"
             )
             mismatch_before = conn.execute(stage_mismatch).scalar()
+            pool = conn.execute(
+                text(
+                    "SELECT count(*) FROM farmhouses f WHERE deleted_at IS NULL AND status = '存量' AND danger_grade "
+                    "= 'A' AND NOT difficult_family AND NOT EXISTS (SELECT 1 FROM vil_inspections i "
+                    "WHERE i.farmhouse_id = f.id)"
+                )
+            ).scalar()
             out = build_construction(conn, np.random.default_rng(7), under + 300)
             assert out["farmhouses_under_construction"] == under + 300
             assert conn.execute(text("SELECT count(*) FROM farmhouses WHERE status IN ('审批中','在建')")).scalar() == (
                 under + 300
             )
             assert conn.execute(inconsistent).scalar() == bad_before
+            # Some houses finished the flow: every active stage passed in order, 竣工验收 last, 已竣工 in its year.
+            done = conn.execute(
+                text(
+                    "SELECT f.id, f.status, f.stage, f.built_year, f.danger_grade, f.approval_no, f.approved_on, "
+                    "count(i.id) FILTER (WHERE i.result = 'pass') AS passed, max(i.inspected_on) AS last_on, "
+                    "(SELECT i2.stage FROM vil_inspections i2 JOIN vil_stages s ON s.code = i2.stage "
+                    " WHERE i2.farmhouse_id = f.id AND i2.result = 'pass' ORDER BY s.seq DESC LIMIT 1) AS top "
+                    "FROM farmhouses f JOIN vil_inspections i ON i.farmhouse_id = f.id AND i.source = 'demo' "
+                    "WHERE f.status = '已竣工' GROUP BY f.id"
+                )
+            ).mappings().all()  # fmt: skip
+            stages = conn.execute(text("SELECT count(*) FROM vil_stages WHERE active")).scalar()
+            assert out["farmhouses_completed"] == len(done) > 0
+            # 12 % of the houses through the flow, as far as the stock graded A lasts (the 300 new ones come first)
+            assert len(done) == min(round((under + 300) * COMPLETED_SHARE / (1 - COMPLETED_SHARE)), pool - 300)
+            for d in done:
+                assert (d["stage"], d["top"], d["passed"]) == ("completion", "completion", stages), d
+                assert d["built_year"] == d["last_on"].year and d["danger_grade"] == "A" and d["approval_no"]
+                assert d["approved_on"] < d["last_on"] <= date(2026, 11, 1)
             # farmhouses.stage is the last stage passed, in order, with no gap (imported houses may carry a
             # stage without inspections: only the seeder's change counts)
             mismatch = conn.execute(stage_mismatch).scalar()

@@ -188,3 +188,39 @@ def test_the_stage_list_is_the_administrators(browser, server, world):
         expect(dlg.locator('[data-field="name"] .field-error')).to_contain_text("同名")
     finally:
         s.close()
+
+
+def test_the_county_gives_a_house_its_builder(browser, server, world, engine):
+    import httpx
+    from playwright.sync_api import expect
+    from stdnum.cn import ric
+
+    def number(n: int) -> str:  # this test's craftsmen only (born 2008-06-12)
+        body = f"33010020080612{n:03d}"
+        return body + ric.calc_check_digit(body + "0")
+
+    body = {"id_number": number(1), "name": "方建成", "district": JD, "trades": ["木工"]}
+    r = httpx.post(server + "/api/villages/craftsmen", json=body, headers=world["headers"])
+    assert r.status_code == 201, r.text
+    hid = world["houses"]["stale"]["id"]
+    s = Session(browser, server, world["jd"])
+    page = s.page
+    try:
+        page.goto(f"{server}/villages/construction#house/{hid}")
+        expect(page.locator("#house")).to_contain_text("开工放样")
+        page.locator("#builder").click()
+        dlg = page.locator("dialog")
+        dlg.locator("input[name=craftsman_id_number]").fill(number(2))  # not a registered craftsman
+        dlg.locator("button[type=submit]").click()
+        expect(dlg.locator('[data-field="craftsman_id_number"] .field-error')).to_contain_text("登记")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT craftsman_id FROM farmhouses WHERE id = :i"), {"i": hid}).scalar() is None
+        dlg.locator("input[name=craftsman_id_number]").fill(number(1))
+        dlg.locator("button[type=submit]").click()
+        expect(page.locator("#house")).to_contain_text("方建成")
+        expect(page.locator("#builder")).to_contain_text("更换建房工匠")
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT craftsman_id FROM farmhouses WHERE id = :i"), {"i": hid}).scalar()
+        assert got == r.json()["id"]
+    finally:
+        s.close()

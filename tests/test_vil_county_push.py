@@ -340,3 +340,63 @@ def test_a_house_the_city_deleted_is_not_brought_back(base, engine, xihu, spots)
             {"i": first["results"][0]["id"]},
         ).one()
     assert (row.county_version, row.gone) == (1, True)
+
+
+def test_a_house_of_the_county_held_without_a_county_id_is_taken_over(base, engine, xihu, spots):
+    t = tag()
+    with engine.begin() as conn:  # from the provincial stock (西湖区, no county id), and a house of 淳安县
+        held = conn.execute(
+            text("INSERT INTO farmhouses (geom, code, district, source, provincial_code, owner_name, floors, status) "
+                 "VALUES (ST_SetSRID(ST_MakePoint(:x, :y), 4326), :c, '西湖区', 'province', :p, '李四', 2, '存量') "
+                 "RETURNING id, version"),
+            {"x": spots[50][0], "y": spots[50][1], "c": f"PT{t}", "p": f"ZJ{t}"},
+        ).one()  # fmt: skip
+        conn.execute(
+            text("INSERT INTO farmhouses (geom, code, district, source) VALUES "
+                 "(ST_SetSRID(ST_MakePoint(119.0, 29.6), 4326), :c, '淳安县', 'province')"),
+            {"c": f"PC{t}"},
+        )  # fmt: skip
+    first = httpx.post(base + URL, json={"records": [record(f"X{t}-1", 1, f"PX{t}", spots[53])]}, headers=xihu)
+    assert first.json()["results"][0]["status"] == "created"
+    batch = [
+        record(f"T{t}-1", 1, f"PT{t}", spots[51], floors=3),  # taken over
+        record(f"T{t}-2", 1, f"PC{t}", spots[52]),  # another county's house: refused
+        record(f"T{t}-3", 1, f"PX{t}", spots[54]),  # a house of another county record: refused
+    ]
+    r = httpx.post(base + URL, json={"records": batch}, headers=xihu)
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    assert (res[0]["status"], res[0]["taken_over"], res[0]["id"]) == ("updated", True, held.id)
+    assert r.json()["updated"] == 1 and r.json()["created"] == 0 and r.json()["rejected"] == 2
+    for x, code in ((res[1], f"PC{t}"), (res[2], f"PX{t}")):
+        e = x["errors"][0]
+        assert x["status"] == "rejected" and (e["code"], e["field"]) == ("code_taken", "code")
+        assert code in e["message"] and "不能接管" in e["message"]
+    h = houses(engine, [f"T{t}-1"])[f"T{t}-1"]
+    assert (h["id"], h["source"], h["county_version"], h["floors"], h["status"], h["stage"]) == (
+        held.id, "county", 1, 3, "在建", "trench"
+    )  # fmt: skip
+    assert h["version"] == held.version + 1 and (h["lon"], h["lat"]) == spots[51]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM farmhouses WHERE code = :c"), {"c": f"PT{t}"}).scalar() == 1
+        assert conn.execute(text("SELECT provincial_code FROM farmhouses WHERE id = :i"), {"i": held.id}).scalar() == (
+            f"ZJ{t}"
+        )  # what the county does not send stays
+        logged = conn.execute(
+            text("SELECT before, after FROM audit_log WHERE layer = 'farmhouses' AND feature_id = :i "
+                 "AND detail->>'outcome' = 'taken_over'"),
+            {"i": held.id},
+        ).one()  # fmt: skip
+        for code in (f"PC{t}", f"PX{t}"):  # nothing changed for the refused ones
+            row = conn.execute(
+                text("SELECT district, county_record_id FROM farmhouses WHERE code = :c"), {"c": code}
+            ).one()
+            assert row.county_record_id in (None, f"X{t}-1")
+    assert logged.before["source"] == "province" and logged.before["county_record_id"] is None
+    assert logged.before["owner_name"] == "李四" and logged.after["record_id"] == f"T{t}-1"
+    # From now on the house is the county's record: the same version again is a no-op, a newer one an update.
+    again = httpx.post(base + URL, json={"records": batch[:1]}, headers=xihu).json()["results"][0]
+    assert again["status"] == "unchanged" and "taken_over" not in again
+    newer = httpx.post(base + URL, json={"records": [{**batch[0], "version": 2, "floors": 4}]}, headers=xihu).json()
+    assert newer["results"][0]["status"] == "updated" and "taken_over" not in newer["results"][0]
+    assert houses(engine, [f"T{t}-1"])[f"T{t}-1"]["floors"] == 4

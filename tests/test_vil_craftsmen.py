@@ -223,6 +223,77 @@ def test_update_with_version(client, people):
     assert r.status_code == 409 and r.json()["code"] == "stale_version"
 
 
+# -- the trades (a configurable list) ------------------------------------------------------------------------
+
+TRADES = "/api/villages/trades"
+
+
+def test_trades_are_a_configurable_list_that_registration_and_merge_check(client, people, engine):
+    listed = client.get(TRADES, headers=people["jiande"]).json()
+    assert [t["name"] for t in listed["items"]][:3] == ["泥瓦工", "木工", "钢筋工"] and listed["can_edit"] is False
+    top = max(t["seq"] for t in listed["items"])
+    body = {"code": "roofer", "name": "盖瓦匠", "seq": top + 1}
+    try:
+        # Only a city administrator edits the list; bad input is refused in words, with the field.
+        r = client.post(TRADES, headers=people["city"], json=body)
+        assert r.status_code == 403 and r.json()["code"] == "forbidden"
+        for wrong, code, field in (
+            ({**body, "code": "Roofer"}, "invalid_code", "code"),
+            ({**body, "name": "盖瓦、木工"}, "invalid_name", "name"),
+            ({**body, "name": "木工"}, "name_taken", "name"),
+            ({**body, "seq": 1}, "seq_taken", "seq"),
+            ({**body, "code": "mason"}, "code_taken", "code"),
+        ):
+            r = client.post(TRADES, headers=ADMIN, json=wrong)
+            assert r.status_code in (409, 422) and (r.json()["code"], r.json()["field"]) == (code, field), r.text
+            assert "工种" in r.json()["message"] or "编码" in r.json()["message"] or "顺序" in r.json()["message"]
+        assert scalar(engine, "SELECT count(*) FROM vil_trades") == len(listed["items"])
+        r = client.post(TRADES, headers=ADMIN, json=body)
+        assert r.status_code == 201 and r.json()["active"] and r.json()["version"] == 1
+        assert scalar(engine, "SELECT count(*) FROM audit_log WHERE layer = 'vil_trades' AND action = 'create'") >= 1
+        # The registration offers and takes it, in the list's order.
+        assert client.get(f"{API}/options", headers=people["jiande"]).json()["trades"][-1] == "盖瓦匠"
+        c = register(client, people["jiande"], id_number=idn(21), name="屋顶匠", trades=["盖瓦匠", "泥瓦工"])
+        assert c["trades"] == ["泥瓦工", "盖瓦匠"]
+        # A rename follows on every craftsman who carries the trade (his version moves).
+        r = client.patch(f"{TRADES}/roofer", headers=ADMIN, json={"version": 1, "name": "屋面工"})
+        assert r.status_code == 200 and r.json()["name"] == "屋面工" and r.json()["craftsmen_renamed"] >= 1
+        after = client.get(f"{API}/{c['id']}", headers=people["jiande"]).json()
+        assert after["trades"] == ["泥瓦工", "屋面工"] and after["version"] == c["version"] + 1
+        r = client.patch(f"{TRADES}/roofer", headers=ADMIN, json={"version": 1, "active": False})
+        assert r.status_code == 409 and r.json()["code"] == "stale"
+        # Retired: no longer offered nor taken (registration, merge), kept on the craftsman who has it.
+        r = client.patch(f"{TRADES}/roofer", headers=ADMIN, json={"version": 2, "active": False})
+        assert r.status_code == 200 and r.json()["active"] is False
+        assert "屋面工" not in client.get(f"{API}/options", headers=people["jiande"]).json()["trades"]
+        r = client.post(
+            API, headers=people["jiande"], json={"id_number": idn(22), "name": "新匠", "district": "建德市",
+                                                 "trades": ["屋面工"]},
+        )  # fmt: skip
+        assert r.status_code == 422 and r.json()["code"] == "invalid_trade" and r.json()["field"] == "trades"
+        assert "屋面工" in r.json()["message"] and "屋面工" not in r.json()["detail"]["allowed"]
+        r = client.patch(
+            f"{API}/{c['id']}", headers=people["jiande"],
+            json={"version": after["version"], "trades": ["屋面工", "泥瓦工"], "team": "屋面班"},
+        )  # fmt: skip
+        assert r.status_code == 200 and r.json()["trades"] == ["泥瓦工", "屋面工"], r.text
+        row = ["新匠", idn(22), None, "建德市", None, "屋面工", None, None, None, None, None, None]
+        r = client.post(
+            f"{MERGE}/import", headers=people["jiande"], params={"mode": "dry_run"},
+            files={"file": ("l.xlsx", xlsx([row]))},
+        )  # fmt: skip
+        assert r.json()["valid"] is False and r.json()["errors"][0]["code"] == "invalid_trade", r.text
+        assert r.json()["errors"][0]["column"] == "工种"
+        # The database refuses a name that is not in the list, whoever writes.
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(sa.text("UPDATE vil_craftsmen SET trades = '{厨师}' WHERE id = :i"), {"i": c["id"]})
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE vil_craftsmen SET trades = array_remove(array_remove(trades, '屋面工'), "
+                                 "'盖瓦匠') WHERE trades && '{屋面工,盖瓦匠}'"))  # fmt: skip
+            conn.execute(sa.text("DELETE FROM vil_trades WHERE code = 'roofer'"))
+
+
 # -- training and credit -------------------------------------------------------------------------------------
 
 

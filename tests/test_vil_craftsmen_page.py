@@ -175,3 +175,42 @@ def test_register_train_record_merge_and_resolve(browser, server, accounts, engi
     expect(a.page.locator("#craftsman")).to_contain_text(number)
     assert one(engine, "SELECT count(*) FROM audit_log WHERE action = 'unmask' AND layer = 'persons'") == before + 1
     a.close()
+
+
+def test_the_administrator_configures_the_trades_and_the_registration_offers_them(browser, server, accounts, engine):
+    from playwright.sync_api import expect
+
+    clerk = Session(browser, server, accounts["jd"])
+    expect(clerk.page.locator("#tabs")).not_to_contain_text("工种配置")  # a district clerk does not edit the list
+    clerk.close()
+    a = Session(browser, server, accounts["admin"])
+    page = a.page
+    try:
+        page.click("[data-tab=trades]")
+        expect(page.locator("#trades")).to_contain_text("泥瓦工")
+        page.click("#add-trade")
+        dlg = page.locator("dialog.dialog")
+        dlg.locator("[data-field=code] input").fill("thatcher")
+        dlg.locator("[data-field=name] input").fill("木工")  # taken: said next to the field, nothing stored
+        dlg.locator("button[type=submit]").click()
+        expect(dlg.locator("[data-field=name] .field-error")).to_contain_text("同名")
+        dlg.locator("[data-field=name] input").fill("草顶匠")
+        dlg.locator("button[type=submit]").click()
+        expect(page.locator("#trades")).to_contain_text("草顶匠")
+        assert one(engine, "SELECT active FROM vil_trades WHERE code = 'thatcher'") is True
+        page.reload()  # the options are read when the page starts
+        page.click("[data-tab=list]")
+        page.click("#new-craftsman")
+        expect(page.locator("dialog.dialog [data-field=trades]")).to_contain_text("草顶匠")
+        page.keyboard.press("Escape")
+        page.click("[data-tab=trades]")
+        page.locator("#trades tr", has_text="草顶匠").locator("button", has_text="修改").click()
+        dlg = page.locator("dialog.dialog")
+        dlg.locator("[data-field=active] input").uncheck()
+        dlg.locator("button[type=submit]").click()
+        expect(page.locator("#trades tr", has_text="草顶匠")).to_contain_text("已停用")
+        assert one(engine, "SELECT active FROM vil_trades WHERE code = 'thatcher'") is False
+    finally:
+        a.close()
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM vil_trades WHERE code = 'thatcher'"))

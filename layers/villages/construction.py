@@ -25,6 +25,7 @@ from api.deps import db_read
 from api.errors import ApiError
 from geo.bounds import MONTH, Amount, Code, RecordId, Text, Whole, today
 from geo.modules import Page, pages
+from layers.villages import craftsmen
 from layers.villages.inspections import (
     RESULTS,
     VIEW,
@@ -209,7 +210,10 @@ def get_house(
             "due_on": passed["due_on"] if passed else (view["next_due_on"] if nxt and nxt["code"] == s["code"] else None),
             "inspections": len(done),
         })  # fmt: skip
-    return {**view, "timeline": timeline, "inspections": items, "record_url": f"/records/farmhouses/{h['id']}"}
+    return {
+        **view, "timeline": timeline, "inspections": items, "record_url": f"/records/farmhouses/{h['id']}",
+        "craftsman": craftsmen.builder_view(conn, h["craftsman_id"]), "version": h["version"],
+    }  # fmt: skip
 
 
 @router.get("/stats", summary="巡查上报统计：各区县各月上报数、迟报数、在建数、逾期（缺报）数")

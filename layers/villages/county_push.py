@@ -6,6 +6,11 @@ the county's own record id and version plus the house (``CountyRecord`` below; p
 ``GET /api/villages/county/schema.json`` and in the OpenAPI). Each record gets its own outcome:
 
 - ``created`` / ``updated``: written into ``farmhouses`` (``source = 'county'``), audited;
+- a takeover (``updated`` with ``taken_over: true``): a new record whose house code the city already holds for a
+  house of the same county without a county record id (from the provincial stock, an archive, an entry) takes that
+  house over — the county system is the source of truth for its county: the house gets the record id and version
+  and the record's fields, audited with the outcome ``taken_over``. A code held by a house of another county, or by
+  a house carrying another county record id, is still refused (``code_taken``);
 - ``unchanged``: the same record id and version came before — a no-op (a batch sent twice changes nothing);
 - ``stale``: an older version than the one held (or than another one of the same batch) — ignored and reported
   with the version held;
@@ -238,16 +243,25 @@ RECORDSET = """
 _SET = ", ".join(f"{c} = c.{c}" for c in COLUMNS)
 _COLS = ", ".join(COLUMNS)
 _C_COLS = ", ".join(f"c.{c}" for c in COLUMNS)
+
+
 # What an update's audit row keeps of the house before it (the row's own columns, not its geometry as GeoJSON).
-_BEFORE = (
-    ", ".join(
-        f"'{c}', f.{c}" for c in ("id", "version", "county_record_id", "county_version", "source", "district", *COLUMNS)
+def _before(alias: str) -> str:
+    return (
+        ", ".join(
+            f"'{c}', {alias}.{c}"
+            for c in ("id", "version", "county_record_id", "county_version", "source", "district", *COLUMNS)
+        )
+        + f", 'lon', ST_X({alias}.geom), 'lat', ST_Y({alias}.geom)"
     )
-    + ", 'lon', ST_X(f.geom), 'lat', ST_Y(f.geom)"
-)
+
+
+_BEFORE = _before("f")
 # One statement (a string: data-modifying CTEs read far clearer in SQL than in Core): the incoming records, their
 # checks against the held houses, the configured stages, the county's boundary and the city's codes; then the
-# update of newer versions, the insert of new records, their audit rows, and one outcome row per record.
+# update of newer versions, the takeover of a house of the county the city holds without a county record id (``o``:
+# imported from the provincial stock or an archive; same code, same district), the insert of new records, their
+# audit rows, and one outcome row per record.
 WRITE = f"""
 WITH incoming AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({RECORDSET})
@@ -261,7 +275,8 @@ WITH incoming AS (
 ), checked AS (
     SELECT i.*, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS geom, f.id AS fid, to_jsonb(i) - 'idx' AS after,
            f.county_version AS held, f.deleted_at IS NOT NULL AS gone,
-           CASE WHEN i.version > f.county_version THEN jsonb_build_object({_BEFORE}) END AS before,
+           CASE WHEN i.version > f.county_version THEN jsonb_build_object({_BEFORE})
+                WHEN o.id IS NOT NULL THEN jsonb_build_object({_before("o")}) END AS before, o.id AS oid,
            CASE
                WHEN i.stage IS NOT NULL AND NOT EXISTS (SELECT 1 FROM vil_stages s WHERE s.code = i.stage)
                    THEN 'unknown_stage'
@@ -271,28 +286,33 @@ WITH incoming AS (
                                              ST_Transform(ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326), 4549),
                                              {TOLERANCE_M})
                     END THEN 'outside_county'
-               WHEN t.code IS NOT NULL AND t.county_record_id IS DISTINCT FROM i.record_id THEN 'code_taken'
+               WHEN t.code IS NOT NULL AND t.county_record_id IS DISTINCT FROM i.record_id AND o.id IS NULL
+                   THEN 'code_taken'
            END AS problem
       FROM incoming i
       LEFT JOIN farmhouses f ON f.district = :district AND f.county_record_id = i.record_id
+      LEFT JOIN farmhouses o ON f.id IS NULL AND o.district = :district AND o.code = i.code
+                            AND o.county_record_id IS NULL AND o.deleted_at IS NULL
       LEFT JOIN taken t ON t.code = i.code
 ), updated AS (
     UPDATE farmhouses f
-       SET {_SET}, geom = c.geom, county_version = c.version, source = 'county',
+       SET {_SET}, geom = c.geom, county_record_id = c.record_id, county_version = c.version, source = 'county',
            version = f.version + 1, updated_at = now(), updated_by = :actor
       FROM checked c
-     WHERE f.id = c.fid AND c.problem IS NULL AND NOT c.gone AND c.version > c.held
-    RETURNING f.id, c.idx, c.before, c.after
+     WHERE f.id = COALESCE(c.fid, c.oid) AND c.problem IS NULL AND c.gone IS NOT TRUE
+       AND (c.oid IS NOT NULL OR c.version > c.held)
+    RETURNING f.id, c.idx, c.before, c.after, c.oid IS NOT NULL AS taken_over
 ), inserted AS (
     INSERT INTO farmhouses (geom, district, {_COLS}, source, county_record_id, county_version,
                             created_by, updated_by)
     SELECT c.geom, :district, {_C_COLS}, 'county', c.record_id, c.version, :actor, :actor
       FROM checked c
-     WHERE c.fid IS NULL AND c.problem IS NULL
+     WHERE c.fid IS NULL AND c.oid IS NULL AND c.problem IS NULL
     ON CONFLICT DO NOTHING
     RETURNING id, county_record_id
 ), written AS (
-    SELECT u.id, u.idx, u.before, u.after, 'updated' AS outcome FROM updated u
+    SELECT u.id, u.idx, u.before, u.after, CASE WHEN u.taken_over THEN 'taken_over' ELSE 'updated' END AS outcome
+      FROM updated u
     UNION ALL
     SELECT n.id, c.idx, NULL::jsonb, c.after, 'created' FROM inserted n JOIN checked c ON c.record_id = n.county_record_id
 ), logged AS (
@@ -309,7 +329,10 @@ SELECT c.idx, c.held, c.problem, c.gone, c.fid, w.id AS written_id, w.outcome
 PROBLEMS = {
     "unknown_stage": ("stage", "监管阶段「{stage}」未在市级系统中配置。"),
     "outside_county": ("lon", f"位置（{{lon}}, {{lat}}）不在{{district}}境内，也不在其边界 {TOLERANCE_M:g} 米内。"),
-    "code_taken": ("code", "农房编号「{code}」已被其他农房使用。"),
+    "code_taken": (
+        "code",
+        "农房编号「{code}」已被其他区县的农房或本区县另一条区县记录的农房使用，不能接管，请核对编号。",
+    ),
     "record_deleted": ("record_id", "该农房已在市级系统中删除，不能再更新。"),
     "conflict": ("record_id", "该记录正被同时写入，请稍后重新推送。"),
 }
@@ -327,7 +350,7 @@ def write_records(
     action: str = ACTION,
 ) -> list[dict]:
     """Write the validated ``(index, record)`` pairs of one county in one statement; one outcome per record:
-    ``{index, record_id, version, status, id?, held_version?, errors?}``. Records of the same id in the list: the
+    ``{index, record_id, version, status, id?, held_version?, taken_over?, errors?}``. Records of the same id in the list: the
     highest version is written, the others are stale (or unchanged when equal)."""
     out: list[dict] = []
     best: dict[str, tuple[int, CountyRecord]] = {}
@@ -364,7 +387,9 @@ def write_records(
     ).mappings()
     for r in result:
         rec = by_index[r["idx"]]
-        if r["outcome"]:
+        if r["outcome"] == "taken_over":  # an update of a house the city held without a county record id
+            out.append(_outcome(r["idx"], rec, "updated", id=r["written_id"], taken_over=True))
+        elif r["outcome"]:
             out.append(_outcome(r["idx"], rec, r["outcome"], id=r["written_id"]))
         elif r["held"] is not None and rec.version == r["held"]:  # a version held is a no-op, whatever it holds
             out.append(_outcome(r["idx"], rec, "unchanged", id=r["fid"], held_version=r["held"]))

@@ -9,7 +9,9 @@ person is at most one craftsman. Trainings are in ``training``, the merge of exi
 Credit: good and bad behaviour (a passed or failed inspection of a house he built, a complaint, an award) is
 recorded here (``vil_craftsman_events``) and declared a credit feed of the person (``credit.feeds`` on
 ``vil_craftsman_event``, state None: on recording): the credit module writes the event in the credit register and
-rescores the person in the same transaction.
+rescores the person in the same transaction. The inspections of a house whose builder he is give theirs by
+themselves (``inspection_event``, once per inspection, ``inspections.py``). The trades are the names of the
+configurable list ``vil_trades`` (``trades.py``).
 
 Personal data: ID numbers and phones are masked in every answer; ``POST /{id}/unmask`` (``person.unmask``) shows
 them and is written to the operation log as 「查看个人信息」. Reading needs ``farmhouse.view``, writing
@@ -33,6 +35,7 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError
 from geo import audit, files, personal
+from geo import scope as scopes
 from geo.bounds import MOBILE, RECORD_CODE, RESIDENT_ID, Amount, Code, Day, RecordId, Text, Version, Window
 from geo.db import bookkeeping_columns
 from geo.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion
@@ -42,10 +45,10 @@ from geo.records import Link, RecordKind, register_kind, register_link
 from layers import credit
 from layers.credit import Subject
 from layers.persons import UNMASK, check_id_number, get_by_id_number, persons
+from layers.villages import trades as trade_list
 
 PREFIX = "/api/villages/craftsmen"
 VIEW, EDIT, IMPORT = "farmhouse.view", "farmhouse.edit", "farmhouse.import"
-TRADES = ("泥瓦工", "木工", "钢筋工", "砌筑工", "架子工", "水电工", "油漆工", "混凝土工", "抹灰工", "石工")
 STATUSES = {"active": "在册", "inactive": "停用"}
 EVENT_KIND = "vil_craftsman_event"  # the credit feeds' kind (the source of the credit events)
 # event type → (Chinese title, polarity, default points)
@@ -99,6 +102,7 @@ events = sa.Table(
     sa.Column("points", sa.Numeric),
     sa.Column("reason", sa.Text),
     sa.Column("farmhouse_code", sa.Text),
+    sa.Column("inspection_id", sa.BigInteger),
     *bookkeeping_columns(),
 )
 
@@ -172,22 +176,22 @@ def check_district(conn: Connection, value: Any, field: str = "district", known:
     return text
 
 
-def _trade_order(v: str) -> int:
-    return TRADES.index(v) if v in TRADES else len(TRADES)
-
-
-def clean_trades(values: Any, field: str = "trades") -> list[str]:
-    """The trades, each one of ``TRADES`` (anything else refused), distinct, in the list's order."""
+def clean_trades(values: Any, known: dict[str, bool], field: str = "trades", kept: Any = ()) -> list[str]:
+    """The trades, each an active one of the list ``known`` (``trades.listed``: name → active, in order) or one of
+    ``kept`` (what the craftsman already carries, a retired trade included); anything else refused. Distinct, in
+    the list's order."""
     out = {str(v).strip() for v in values or [] if v is not None and str(v).strip()}
-    wrong = sorted(out - set(TRADES))
+    allowed = [n for n, active in known.items() if active]
+    wrong = sorted(out - set(allowed) - set(kept or ()))
     if wrong:
         raise Invalid(
             "invalid_trade",
-            f"工种「{'、'.join(wrong)}」不在工种列表中，可选：{'、'.join(TRADES)}。",
+            f"工种「{'、'.join(wrong)}」不在工种列表中（或已停用），可选：{'、'.join(allowed)}。",
             field,
-            {"allowed": list(TRADES)},
+            {"allowed": allowed},
         )
-    return sorted(out, key=_trade_order)
+    order = list(known)
+    return sorted(out, key=lambda v: order.index(v) if v in order else len(order))
 
 
 def check_phone(value: Any, field: str = "phone") -> str | None:
@@ -294,6 +298,7 @@ def filters(
     township: str | None = None,
     trade: str | None = None,
     status: str | None = None,
+    known_trades: dict[str, bool] | None = None,
 ) -> list[sa.ColumnElement]:
     c, p = craftsmen, persons
     where: list[sa.ColumnElement] = []
@@ -308,8 +313,8 @@ def filters(
     if township:
         where.append(c.c.township == township)
     if trade:
-        if trade not in TRADES:
-            raise Invalid("invalid_trade", f"工种「{trade}」不在工种列表中。", "trade", {"allowed": list(TRADES)})
+        if known_trades is not None and trade not in known_trades:
+            raise Invalid("invalid_trade", f"工种「{trade}」不在工种列表中。", "trade", {"allowed": list(known_trades)})
         where.append(c.c.trades.contains([trade]))
     if status:
         if status not in STATUSES:
@@ -454,7 +459,7 @@ def register(conn: Connection, data: dict, who: Any) -> dict:
     values = {
         "district": district,
         "township": _short(data.get("township"), "乡镇街道", "township", 50),
-        "trades": clean_trades(data.get("trades")),
+        "trades": clean_trades(data.get("trades"), trade_list.listed(conn)),
         "team": _short(data.get("team"), "施工队/班组", "team", 100),
         "note": _short(data.get("note"), "备注", "note", 500),
     }
@@ -502,7 +507,7 @@ def update(conn: Connection, craftsman_id: int, data: dict, version: int, who: A
     if "township" in data:
         values["township"] = _short(data["township"], "乡镇街道", "township", 50)
     if "trades" in data:
-        values["trades"] = clean_trades(data["trades"])
+        values["trades"] = clean_trades(data["trades"], trade_list.listed(conn), kept=before_row["trades"])
     if "team" in data:
         values["team"] = _short(data["team"], "施工队/班组", "team", 100)
     if "note" in data:
@@ -591,25 +596,34 @@ def record_event(conn: Connection, craftsman_id: int, data: dict, who: Any) -> d
     reason = str(data.get("reason") or "").strip()
     if not reason:
         raise Invalid("required", "请填写「事由」。", "reason")
+    values = {
+        "event_type": event_type,
+        "occurred_on": data["occurred_on"],
+        "points": points,
+        "reason": reason,
+        "farmhouse_code": _short(data.get("farmhouse_code"), "农房编号", "farmhouse_code", 40),
+    }
+    _write_event(conn, row, values, who)
+    return detail(conn, craftsman_id)
+
+
+def _write_event(conn: Connection, row: dict, values: dict, who: Any) -> dict | None:
+    """Store the event of the craftsman ``row`` (read with his person), feed it to the credit register and audit it;
+    None when the event's inspection already gave one."""
     saved = (
         conn.execute(
-            sa.insert(events)
+            postgresql.insert(events)
             .values(
-                craftsman_id=craftsman_id,
-                district=row["district"],
-                event_type=event_type,
-                occurred_on=data["occurred_on"],
-                points=points,
-                reason=reason,
-                farmhouse_code=_short(data.get("farmhouse_code"), "农房编号", "farmhouse_code", 40),
-                created_by=who.user,
-                updated_by=who.user,
-            )
+                craftsman_id=row["id"], district=row["district"], created_by=who.user, updated_by=who.user, **values
+            )  # fmt: skip
+            .on_conflict_do_nothing(index_elements=["inspection_id"], index_where=events.c.inspection_id.is_not(None))
             .returning(*events.c)
         )
         .mappings()
-        .one()
+        .first()
     )
+    if saved is None:
+        return None
     fed = {**dict(saved), "subject_code": row["id_number"], "subject_name": row["name"]}
     credit.recorded_many(conn, EVENT_KIND, [fed], who.user)
     logged = {k: (v.isoformat() if isinstance(v, date) else float(v) if k == "points" else v) for k, v in saved.items()}
@@ -617,7 +631,93 @@ def record_event(conn: Connection, craftsman_id: int, data: dict, who: Any) -> d
     audit.record(
         conn, who.user, "create", "vil_craftsman_events", saved["id"], None, logged, who.client, user_id=who.user_id
     )
-    return detail(conn, craftsman_id)
+    return dict(saved)
+
+
+def inspection_event(
+    conn: Connection, craftsman_id: int, inspection: dict, farmhouse_code: str, stage_name: str, who: Any
+) -> dict | None:
+    """The credit event a post-approval inspection of a house gives its builder: a passed inspection
+    (``vil_inspection_pass``) a good one, a failed one (不合格, to be rectified: ``vil_inspection_fail``) a bad one,
+    with the default points of the type; at most one per inspection (None when it already gave one).
+
+    Written by the system on behalf of the inspection: the builder may be registered in a district the inspector
+    does not see, so row-level security is widened to the whole city for these writes only and the caller's scope
+    is stated again after them (same transaction). Nothing of the craftsman is returned but the event."""
+    passed = inspection["result"] == "pass"
+    event_type = "vil_inspection_pass" if passed else "vil_inspection_fail"
+    note = (inspection.get("note") or "").strip()
+    reason = f"{stage_name}巡查{'合格' if passed else '不合格，责令整改'}" + (f"：{note[:400]}" if note else "")
+    scopes.apply(conn, scopes.SYSTEM)
+    try:
+        row = get(conn, craftsman_id, lock=True)
+        saved = _write_event(
+            conn,
+            row,
+            {
+                "event_type": event_type,
+                "occurred_on": inspection["inspected_on"],
+                "points": EVENTS[event_type][2],
+                "reason": reason,
+                "farmhouse_code": farmhouse_code,
+                "inspection_id": inspection["id"],
+            },
+            who,
+        )
+    finally:
+        scopes.apply(conn, who.scope)
+    if saved is None:
+        return None
+    return {k: saved[k] for k in ("id", "event_type", "occurred_on", "reason")} | {
+        "points": float(saved["points"]),
+        "title": EVENTS[event_type][0],
+    }
+
+
+def house_events(conn: Connection, farmhouse_id: int, who: Any) -> int:
+    """How many credit events the inspections of a house gave (its builder's, whichever district he is in: counted
+    with the whole city's scope, the caller's stated again after)."""
+    scopes.apply(conn, scopes.SYSTEM)
+    try:
+        return conn.execute(
+            sa.text(
+                "SELECT count(*) FROM vil_craftsman_events e JOIN vil_inspections i ON i.id = e.inspection_id "
+                "WHERE i.farmhouse_id = :h"
+            ),
+            {"h": farmhouse_id},
+        ).scalar_one()
+    finally:
+        scopes.apply(conn, who.scope)
+
+
+def builder_view(conn: Connection, craftsman_id: int | None) -> dict | None:
+    """A house's builder as the caller may see him: his name, or none when registered out of the caller's scope."""
+    if craftsman_id is None:
+        return None
+    name = conn.execute(
+        sa.select(persons.c.name)
+        .select_from(craftsmen.join(persons, persons.c.id == craftsmen.c.person_id))
+        .where(craftsmen.c.id == craftsman_id)
+    ).scalar()
+    return {"id": craftsman_id, "name": name}
+
+
+def builder_of(conn: Connection, id_number: Any, field: str = "craftsman_id_number") -> dict:
+    """The craftsman with the resident ID number ``id_number`` (in the caller's scope), to be a house's builder: one
+    not registered (or out of scope) or retired is refused in words."""
+    idn = check_id_number(id_number, field)
+    person = get_by_id_number(conn, idn)
+    craftsman = craftsman_of_person(conn, person["id"]) if person else None
+    if person is None or craftsman is None:
+        raise Invalid(
+            "unknown_craftsman",
+            f"没有身份证号为 {personal.mask_id_number(idn)} 的登记工匠（或不在您的数据范围内），"
+            "请先在「建房工匠」中登记。",
+            field,
+        )
+    if craftsman["status"] != "active":
+        raise Conflict("craftsman_inactive", f"工匠「{person['name']}」已停用，不能登记为建房工匠。", field)
+    return {"id": craftsman["id"], "name": person["name"], "district": craftsman["district"]}
 
 
 # -- photo ---------------------------------------------------------------------------------------------------
@@ -690,7 +790,7 @@ def options(who: Principal = Depends(principal), conn: Connection = Depends(db_r
     who.require(VIEW, "查看工匠")
     districts = [r[0] for r in conn.execute(sa.text("SELECT district FROM vil_counties ORDER BY code"))]
     return {
-        "trades": list(TRADES),
+        "trades": trade_list.active_names(conn),
         "statuses": STATUSES,
         "events": {k: {"title": v[0], "polarity": v[1], "points": v[2]} for k, v in EVENTS.items()},
         "districts": districts if who.scope.all else [d for d in districts if d in who.scope.districts],
@@ -698,6 +798,7 @@ def options(who: Principal = Depends(principal), conn: Connection = Depends(db_r
         "can_import": who.can(IMPORT),
         "can_export": who.can("farmhouse.export"),
         "can_unmask": who.can(UNMASK),
+        "can_edit_trades": who.can(trade_list.EDIT) and who.scope.all,
     }
 
 
@@ -752,7 +853,7 @@ def list_craftsmen(
     conn: Connection = Depends(db_read, scope="function"),
 ) -> dict:
     who.require(VIEW, "查看工匠")
-    total, rows = query(conn, filters(q, district, township, trade, status), limit, offset)
+    total, rows = query(conn, filters(q, district, township, trade, status, trade_list.listed(conn)), limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "craftsmen": [view(r) for r in rows]}
 
 

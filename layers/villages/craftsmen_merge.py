@@ -14,8 +14,9 @@ Each row is matched on the ID number, first against the personnel register, then
   row is merged, and the conflict is listed for a person to resolve (keep the register's value or take the
   list's); an empty phone in the register is simply filled.
 
-All or nothing: a row that fails a check (bad ID number, unknown district or trade, a district outside the
-importer's scope, the same ID number twice in the file …) is reported by its Excel row number and nothing is stored.
+All or nothing: a row that fails a check (bad ID number, unknown district, a trade not active in ``vil_trades``, a
+district outside the importer's scope, the same ID number twice in the file …) is reported by its Excel row number
+and nothing is stored.
 ``mode=dry_run`` reports what a commit would do (with the conflicts) and stores nothing. A committed import is
 logged (``vil_craftsman_imports``) with its report; its conflicts stay open until resolved (the same conflict
 from a second import of the same list is not opened twice). Personal data is masked in every report.
@@ -43,6 +44,7 @@ from geo.bounds import RecordId, Text, Version
 from geo.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion
 from layers.persons import UNMASK, check_id_number, get_by_id_number, persons
 from layers.villages import craftsmen as cm
+from layers.villages import trades as trade_list
 from layers.villages import training
 
 router = APIRouter(prefix="/api/villages/craftsman-merge", tags=["智慧村镇·工匠"])
@@ -149,15 +151,24 @@ def _hours(value: Any) -> float | None:
 # -- one row -------------------------------------------------------------------------------------------------
 
 
-def merge_row(conn: Connection, number: int, data: dict, who: Any, found: list[dict], known: frozenset[str]) -> str:
+def merge_row(
+    conn: Connection,
+    number: int,
+    data: dict,
+    who: Any,
+    found: list[dict],
+    known: frozenset[str],
+    known_trades: dict[str, bool],
+) -> str:
     """One sheet row merged (see the module's description); appends its conflicts to ``found``; returns
-    ``created``, ``merged`` or ``unchanged``."""
+    ``created``, ``merged`` or ``unchanged``. ``known`` and ``known_trades``: the counties and the trades (name →
+    active), read once per file."""
     idn = check_id_number(data.get("id_number"))
     name = cm.check_name(data.get("name"))
     phone = cm.check_phone(data.get("phone"))
     district = cm.check_district(conn, data.get("district"), known=known)
     cm.require_district(who, district)
-    trades = cm.clean_trades(_split(data.get("trades")))
+    trades = cm.clean_trades(_split(data.get("trades")), known_trades)
     township = cm._short(data.get("township"), "乡镇街道", "township", 50)
     team = cm._short(data.get("team"), "施工队/班组", "team", 100)
     course = None
@@ -197,7 +208,7 @@ def merge_row(conn: Connection, number: int, data: dict, who: Any, found: list[d
     else:
         cm.require_district(who, existing["district"])
         changes: dict[str, Any] = {}
-        joined = cm.clean_trades([*existing["trades"], *trades])
+        joined = cm.clean_trades([*existing["trades"], *trades], known_trades, kept=existing["trades"])
         if joined != list(existing["trades"]):
             changes["trades"] = joined
         if township and not existing["township"]:
@@ -269,6 +280,7 @@ def import_xlsx(conn: Connection, content: bytes, filename: str, commit: bool, w
     found: list[dict] = []
     seen: dict[str, int] = {}
     known = cm.counties(conn)
+    known_trades = trade_list.listed(conn)
     outer = conn.begin_nested()
     for number, values in sheets.filled_rows(rows):
         report["rows"] += 1
@@ -280,7 +292,7 @@ def import_xlsx(conn: Connection, content: bytes, filename: str, commit: bool, w
                 if idn in seen:
                     raise Invalid("duplicate_row", f"身份证号与第 {seen[idn]} 行重复。", "id_number")
                 seen[idn] = number
-                report[merge_row(conn, number, data, who, found, known)] += 1
+                report[merge_row(conn, number, data, who, found, known, known_trades)] += 1
         except (Invalid, Conflict, Forbidden) as e:
             column = (e.field or "").rsplit(".", 1)[-1]
             errors.append(
@@ -522,7 +534,7 @@ def export(
 ) -> Response:
     who.require(cm.VIEW, "导出工匠名单")
     who.require("farmhouse.export", "导出工匠名单")
-    where = cm.filters(q, district, township, trade, status)
+    where = cm.filters(q, district, township, trade, status, trade_list.listed(conn))
     total = conn.execute(
         sa.select(sa.func.count())
         .select_from(cm.craftsmen.join(persons, persons.c.id == cm.craftsmen.c.person_id))

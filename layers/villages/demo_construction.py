@@ -4,11 +4,16 @@ with their approval number and day and the history of their post-approval inspec
 
 Each approved house passed its stages in order (开工放样 → 基槽验线 → 主体结构 → 竣工验收), each some 50–140 % of the
 stage's ``due_days`` after the previous one (so some inspections are late); about 8 % of the inspections first
-failed (不合格) and passed a few days later; about one house in ten stalled at some stage and is now overdue. No
-house passes 竣工验收 here (the approved houses stay 在建). ``farmhouses.stage`` is the last stage passed. Houses
-are added to the construction set, when the farmhouse demo has too few, from stock houses graded A (not dangerous,
-not of a family in difficulty), which then lose their appraisal and year as the farmhouse demo's new houses have
-none. Dates count back from the demo's reference day. Written with two set-wise statements; the latest 300
+failed (不合格) and passed a few days later; about one house in ten stalled at some stage and is now overdue.
+``farmhouses.stage`` is the last stage passed. Houses are added to the construction set, when the farmhouse demo has
+too few, from stock houses graded A (not dangerous, not of a family in difficulty), which then lose their appraisal
+and year as the farmhouse demo's new houses have none.
+
+Besides them, some 12 % of the houses that went through the flow (``COMPLETED_SHARE``: about 680 beside the 5,000)
+finished it: approved long enough ago, they passed every stage up to and including 竣工验收 and are 已竣工, as the
+workflow leaves a house (``inspections.py``): the last stage as ``stage``, ``built_year`` the year of the final
+acceptance. They are taken from the stock houses graded A and keep that grade (a standing house is appraised; a
+newly finished one is safe). Dates count back from the demo's reference day. Written with two set-wise statements; the latest 300
 inspections get a small site photo each (a JPEG with EXIF time and position, stored like an uploaded one).
 """
 
@@ -33,6 +38,7 @@ TARGET = 5_000  # houses under construction in the default demo (50,000 farmhous
 UNDER_APPROVAL = 0.15
 FAIL_SHARE = 0.08
 STALL_SHARE = 0.10
+COMPLETED_SHARE = 0.12  # of the houses through the flow: finished, 竣工验收 passed (beside those under construction)
 PHOTOS = 300  # the latest inspections get a site photo each (files are written: a few, to keep the demo quick)
 
 
@@ -73,24 +79,43 @@ def build_construction(conn, rng: np.random.Generator, target: int) -> dict:
         )
         ids = sorted([*ids, *extra])
         under += len(extra)
-    n = len(ids)
-    if not n:
-        return {"vil_inspections": 0, "farmhouses_under_construction": under}
-    house = np.asarray(ids, dtype=np.int64)
-    approved = rng.random(n) >= UNDER_APPROVAL
+    if not ids:
+        return {"vil_inspections": 0, "farmhouses_under_construction": under, "farmhouses_completed": 0}
+    # The finished ones: stock houses graded A that went through the whole flow.
+    finished = (
+        conn.execute(
+            sa.text(
+                "SELECT id FROM farmhouses f WHERE deleted_at IS NULL AND status = '存量' AND danger_grade = 'A' "
+                "AND NOT difficult_family AND NOT EXISTS (SELECT 1 FROM vil_inspections i WHERE i.farmhouse_id = f.id) "
+                "ORDER BY md5(id::text) LIMIT :n"
+            ),
+            {"n": round(target * COMPLETED_SHARE / (1 - COMPLETED_SHARE))},
+        )
+        .scalars()
+        .all()
+    )
+    n = len(ids) + len(finished)
+    house = np.asarray([*ids, *finished], dtype=np.int64)
+    to_finish = np.arange(n) >= len(ids)
+    approved = (rng.random(n) >= UNDER_APPROVAL) | to_finish
     stage_rows = conn.execute(sa.text("SELECT code, due_days FROM vil_stages WHERE active ORDER BY seq")).all()
     codes = [r[0] for r in stage_rows]
     due = np.asarray([r[1] for r in stage_rows], dtype=int)
-    # Approved 5 to 10 months before the reference day: the last stage is not reached by most.
+    # Approved 5 to 10 months before the reference day: the last stage is not reached by most. The finished ones
+    # long enough ago for every stage at its slowest (140 % of its days and a failed first try each).
     approved_ago = rng.integers(5, int(due[:-1].sum() * 1.1) + 1, n)
+    slowest = int(due.sum() * 1.4) + 7 * len(codes) + 10
+    approved_ago = np.where(to_finish, rng.integers(slowest, slowest + 365, n), approved_ago)
     approved_on = [ref - timedelta(days=int(d)) for d in approved_ago]
     stall_at = np.where(rng.random(n) < STALL_SHARE, rng.integers(0, len(codes) - 1, n), len(codes))
+    stall_at = np.where(to_finish, len(codes), stall_at)
     inspector_pool = names.person_names(rng, 200)
     rows: dict[str, list] = {k: [] for k in ("house", "stage", "day", "result", "due", "late", "inspector", "dx", "dy")}
     passed: list[str | None] = [None] * n
+    finished_on: list[date | None] = [None] * n
     for k in np.flatnonzero(approved):
         prev = approved_on[k]
-        for s, code in enumerate(codes[:-1]):  # 竣工验收 is left to the real flow
+        for s, code in enumerate(codes if to_finish[k] else codes[:-1]):  # the others stop before 竣工验收
             if s >= stall_at[k]:
                 break
             due_on = prev + timedelta(days=int(due[s]))
@@ -103,14 +128,20 @@ def build_construction(conn, rng: np.random.Generator, target: int) -> dict:
             _add(rows, rng, house[k], code, day, "pass", due_on, inspector_pool)
             passed[k] = code
             prev = day
+        if passed[k] == codes[-1]:
+            finished_on[k] = prev
     conn.execute(
         sa.text(
-            "UPDATE farmhouses f SET status = CASE WHEN u.approved THEN '在建' ELSE '审批中' END, "
+            "UPDATE farmhouses f SET status = CASE WHEN u.finished_on IS NOT NULL THEN '已竣工' "
+            "  WHEN u.approved THEN '在建' ELSE '审批中' END, "
+            "built_year = CASE WHEN u.finished_on IS NOT NULL THEN extract(year FROM u.finished_on)::int "
+            "  ELSE f.built_year END, "
             "approval_no = CASE WHEN u.approved THEN 'NJ' || left(f.code, 8) || '-' || to_char(u.on_day, 'YYYY') "
             "  || '-' || lpad(u.rank::text, 5, '0') END, "
             "approved_on = CASE WHEN u.approved THEN u.on_day END, stage = u.stage "
             "FROM unnest(CAST(:ids AS bigint[]), CAST(:approved AS boolean[]), CAST(:days AS date[]), "
-            "CAST(:stages AS text[]), CAST(:ranks AS integer[])) AS u(id, approved, on_day, stage, rank) "
+            "CAST(:stages AS text[]), CAST(:ranks AS integer[]), CAST(:finished AS date[])) "
+            "AS u(id, approved, on_day, stage, rank, finished_on) "
             "WHERE f.id = u.id"
         ),
         {
@@ -119,6 +150,7 @@ def build_construction(conn, rng: np.random.Generator, target: int) -> dict:
             "days": approved_on,
             "stages": passed,
             "ranks": list(range(1, n + 1)),
+            "finished": finished_on,
         },
     )  # a string: one set-wise update from arrays
     conn.execute(
@@ -137,12 +169,14 @@ def build_construction(conn, rng: np.random.Generator, target: int) -> dict:
         rows,
     )  # a string: one set-wise insert from arrays
     photos = _photos(conn, rng)
+    completed = sum(d is not None for d in finished_on)
     audit.record(
         conn, "demo", "demo_load", "vil_inspections", None, None,
-        {"houses": n, "approved": int(approved.sum()), "inspections": len(rows["house"]), "photos": photos},
+        {"houses": n, "approved": int(approved.sum()), "completed": completed, "inspections": len(rows["house"]),
+         "photos": photos},
     )  # fmt: skip
     return {"vil_inspections": len(rows["house"]), "vil_inspection_photos": photos,
-            "farmhouses_under_construction": under}  # fmt: skip
+            "farmhouses_under_construction": under, "farmhouses_completed": completed}  # fmt: skip
 
 
 def _photos(conn, rng: np.random.Generator) -> int:

@@ -22,13 +22,14 @@ from stdnum.cn import ric
 from etl import names
 from geo.modules import seeder
 from layers import credit
-from layers.villages.craftsmen import EVENT_KIND, EVENTS, TRADES
+from layers.villages.craftsmen import EVENT_KIND, EVENTS
+from layers.villages.trades import active_names
 
 CRAFTSMEN = 3_000
 ACTOR = "demo"
 # Relative number of craftsmen per district (rural building is in the outer districts and counties).
 WEIGHTS = {"上城区": 0.2, "拱墅区": 0.2, "西湖区": 1, "滨江区": 0.2, "萧山区": 3, "余杭区": 2, "临平区": 1}
-TRADE_WEIGHTS = (30, 15, 10, 15, 6, 10, 5, 4, 4, 1)
+TRADE_WEIGHTS = (30, 15, 10, 15, 6, 10, 5, 4, 4, 1)  # of the list's first trades (any later one: 1)
 COURSES = ("农村建房工匠基础培训", "农房抗震设防技术", "建房施工安全知识", "杭派民居营造技艺", "农房质量通病防治")
 REASONS = {
     "vil_inspection_pass": "基槽验线、主体结构检查合格",
@@ -68,8 +69,15 @@ def _id_number(code: str, born: date, seq: int) -> str:
     return body + ric.calc_check_digit(body + "0")
 
 
-def make_craftsmen(rng: np.random.Generator, counties: dict[str, str], townships: dict[str, list[str]], n: int):
-    """(craftsman rows, training rows, event rows), the latter two keyed by the craftsman's ID number."""
+def make_craftsmen(
+    rng: np.random.Generator,
+    counties: dict[str, str],
+    townships: dict[str, list[str]],
+    n: int,
+    trade_names: list[str],
+):
+    """(craftsman rows, training rows, event rows), the latter two keyed by the craftsman's ID number;
+    ``trade_names``: the active trades, in the list's order."""
     districts = list(counties)
     w = np.array([WEIGHTS.get(d, 4.0) for d in districts])
     where = rng.choice(len(districts), n, p=w / w.sum())
@@ -80,7 +88,7 @@ def make_craftsmen(rng: np.random.Generator, counties: dict[str, str], townships
     seq = (rng.integers(0, 500, n) * 2 + male).tolist()  # odd: a man (the 17th digit of the ID number)
     phones = rng.integers(0, 10**9, n).tolist()
     prefix = rng.choice([3, 5, 7, 8, 9], n).tolist()
-    tw = np.array(TRADE_WEIGHTS, dtype=float)
+    tw = np.array([*TRADE_WEIGHTS, *[1] * len(trade_names)][: len(trade_names)], dtype=float)
     today = date.today()
     seen: set[str] = set()
     people, trainings, events = [], [], []
@@ -96,7 +104,7 @@ def make_craftsmen(rng: np.random.Generator, counties: dict[str, str], townships
         towns = townships.get(district) or [f"{district[:-1]}镇"]
         town = towns[int(rng.integers(0, len(towns)))]
         k = int(rng.choice([1, 1, 2, 2, 3]))
-        trades = sorted(set(rng.choice(len(TRADES), k, p=tw / tw.sum()).tolist()))
+        trades = sorted(set(rng.choice(len(trade_names), k, p=tw / tw.sum()).tolist()))
         team = f"{town}{full[i][0]}氏建筑队" if rng.random() < 0.8 else None
         status = "active" if rng.random() < 0.95 else "inactive"
         people.append(
@@ -106,7 +114,7 @@ def make_craftsmen(rng: np.random.Generator, counties: dict[str, str], townships
                 f"1{prefix[i]}{phones[i]:09d}",
                 district,
                 town,
-                "{" + ",".join(TRADES[t] for t in trades) + "}",
+                "{" + ",".join(trade_names[t] for t in trades) + "}",
                 team,
                 status,
             )
@@ -148,7 +156,7 @@ def _drop_previous(conn: Connection) -> None:
 def seed_craftsmen(conn: Connection, world: Any) -> dict:
     counties = dict(conn.execute(sa.text("SELECT district, code FROM vil_counties ORDER BY code")).all())
     people, trainings, events = make_craftsmen(
-        world.rng("craftsmen"), counties, _townships(conn, world), world.count(CRAFTSMEN)
+        world.rng("craftsmen"), counties, _townships(conn, world), world.count(CRAFTSMEN), active_names(conn)
     )
     _drop_previous(conn)
     for table in ("demo_craftsmen", "demo_trainings", "demo_events"):  # a second run in the same transaction

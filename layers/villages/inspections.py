@@ -11,6 +11,11 @@ again later); a passed one moves ``farmhouses.stage`` to S, and the last stage p
 the approval for the first): an inspection after that day is ``late``, and a house whose next stage is past due is
 *overdue* (a missing report, ``construction.py``).
 
+The house's builder (建房工匠, ``farmhouses.craftsman_id``) is given with the approval result or later
+(``PUT …/houses/{id}/craftsman``), by the craftsman's ID number. Each inspection of a house whose builder is known
+gives him a credit event (``craftsmen.inspection_event``: passed good, failed bad, once per inspection); the
+inspections recorded before the builder was given give theirs when he is.
+
 The position and photo checks are the standardized sites' (geo/geofence.py, geo/files.py): the phone's position
 (WGS84 or GCJ02, converted) must lie within ``NEAR_M`` plus the geofence tolerance (base + the phone's accuracy, up to
 the cap) of the house — of its footprint when one is drawn, else of its point — or the inspection is refused with the
@@ -28,7 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -37,10 +42,11 @@ from api.auth import Principal, principal
 from api.deps import db_read, db_write
 from api.errors import ApiError, status_of
 from geo import audit, files, geofence, personal
-from geo.bounds import Amount, Day, Moment, RecordId, Text, Window, today
+from geo.bounds import RESIDENT_ID, Amount, Code, Day, Moment, RecordId, Text, Version, Window, today
 from geo.modules import log_labels, permissions
 from geo.records import Link, register_link
 from layers.persons import UNMASK
+from layers.villages import craftsmen
 from layers.villages.tables import PREFIX, UNDER_CONSTRUCTION, farmhouses, inspections, photos, stages
 
 router = APIRouter(prefix=PREFIX, tags=["智慧村镇"])
@@ -181,6 +187,13 @@ class Approval(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approval_no: Text(40, 1)
     approved_on: Day(DAY_WINDOW)
+    craftsman_id_number: Code(RESIDENT_ID) | None = Field(None, title="建房工匠身份证号")
+
+
+class Builder(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    craftsman_id_number: Code(RESIDENT_ID) = Field(title="建房工匠身份证号")
+    version: Version = Field(title="农房版本号")
 
 
 def record_approval(conn: Connection, who: Principal, house_id: int, body: Approval) -> dict:
@@ -194,6 +207,9 @@ def record_approval(conn: Connection, who: Principal, house_id: int, body: Appro
         raise ApiError(409, "stages_started", "该农房已通过审批后的阶段验收，审批结果不能再修改。", "approval_no")
     if body.approved_on > today():
         raise ApiError(422, "date_in_future", "审批日期不能晚于今天。", "approved_on")
+    builder = craftsmen.builder_of(conn, body.craftsman_id_number) if body.craftsman_id_number else None
+    if builder:
+        _may_replace_builder(conn, who, h, builder)
     f = farmhouses.c
     after = (
         conn.execute(
@@ -203,21 +219,81 @@ def record_approval(conn: Connection, who: Principal, house_id: int, body: Appro
                 approval_no=body.approval_no.strip(),
                 approved_on=body.approved_on,
                 status="在建",
+                **({"craftsman_id": builder["id"]} if builder else {}),
                 version=f.version + 1,
                 updated_at=sa.func.now(),
                 updated_by=who.user,
             )
-            .returning(f.id, f.code, f.status, f.approval_no, f.approved_on, f.version)
+            .returning(f.id, f.code, f.status, f.approval_no, f.approved_on, f.craftsman_id, f.version)
         )
         .mappings()
         .one()
     )
     audit.record(
         conn, who.user, "approve", "farmhouses", house_id,
-        {"status": h["status"], "approval_no": h["approval_no"], "approved_on": h["approved_on"]},
+        {"status": h["status"], "approval_no": h["approval_no"], "approved_on": h["approved_on"],
+         "craftsman_id": h["craftsman_id"]},
         dict(after), who.client, user_id=who.user_id,
     )  # fmt: skip
-    return {**dict(after), "approved_on": after["approved_on"].isoformat()}
+    given = _credit_earlier(conn, who, h, builder) if builder else []
+    return {**dict(after), "approved_on": after["approved_on"].isoformat(), "craftsman": builder,
+            "credit_events": given}  # fmt: skip
+
+
+def _may_replace_builder(conn: Connection, who: Principal, h: dict, builder: dict) -> None:
+    """Another builder replaces the house's first only while no inspection has given the first a credit event."""
+    if h["craftsman_id"] is not None and h["craftsman_id"] != builder["id"]:
+        if craftsmen.house_events(conn, h["id"], who):
+            raise ApiError(
+                409,
+                "builder_scored",
+                "该农房的巡查已计入原建房工匠的信用记录，不能更换建房工匠；如确属登记错误，请联系市级管理员。",
+                "craftsman_id_number",
+            )
+
+
+def _credit_earlier(conn: Connection, who: Principal, h: dict, builder: dict) -> list[dict]:
+    """The credit events of the house's inspections recorded before its builder was given (none twice)."""
+    names = dict(conn.execute(sa.select(stages.c.code, stages.c.name)).all())
+    i = inspections.c
+    given = []
+    for r in conn.execute(
+        sa.select(inspections).where(i.farmhouse_id == h["id"]).order_by(i.inspected_on, i.id)
+    ).mappings():
+        event = craftsmen.inspection_event(conn, builder["id"], dict(r), h["code"], names.get(r["stage"], ""), who)
+        if event is not None:
+            given.append(event)
+    return given
+
+
+def record_builder(conn: Connection, who: Principal, house_id: int, body: Builder) -> dict:
+    """Give a house under construction its builder; the inspections already recorded give him their credit events
+    (``_may_replace_builder``: another builder only while none did)."""
+    who.require(INSPECT, "登记建房工匠")
+    h = house(conn, house_id, for_update=True)
+    if h["version"] != body.version:
+        raise ApiError(409, "stale", "该农房已被他人修改，请刷新后重试。", "version", {"version": h["version"]})
+    if h["status"] not in UNDER_CONSTRUCTION:
+        raise ApiError(
+            409, "not_under_construction", f"该农房的建设状态为「{h['status']}」，不能登记建房工匠。", "status"
+        )
+    builder = craftsmen.builder_of(conn, body.craftsman_id_number)
+    _may_replace_builder(conn, who, h, builder)
+    f = farmhouses.c
+    version = h["version"]
+    if h["craftsman_id"] != builder["id"]:
+        version = conn.execute(
+            sa.update(farmhouses)
+            .where(f.id == house_id)
+            .values(craftsman_id=builder["id"], version=f.version + 1, updated_at=sa.func.now(), updated_by=who.user)
+            .returning(f.version)
+        ).scalar_one()
+        audit.record(
+            conn, who.user, "update", "farmhouses", house_id, {"craftsman_id": h["craftsman_id"]},
+            {"craftsman_id": builder["id"]}, who.client, detail={"via": "builder"}, user_id=who.user_id,
+        )  # fmt: skip
+    given = _credit_earlier(conn, who, h, builder)
+    return {"id": house_id, "code": h["code"], "version": version, "craftsman": builder, "credit_events": given}
 
 
 def check_position(
@@ -392,8 +468,13 @@ def record_inspection(
          "late": day > due_on, "distance_m": where["distance_m"], "photos": [s.sha256 for s in stored]},
         who.client, user_id=who.user_id,
     )  # fmt: skip
+    event = None
+    if h["craftsman_id"] is not None:  # the builder's credit event (good or bad), once for this inspection
+        recorded = {"id": row, "result": form["result"], "inspected_on": day, "note": form["note"]}
+        event = craftsmen.inspection_event(conn, h["craftsman_id"], recorded, h["code"], stage["name"], who)
     out = inspections_of(conn, ids=[row])[0]
     out["house"] = {"id": house_id, "code": h["code"], **(house_after or {"stage": h["stage"], "status": h["status"]})}
+    out["credit_event"] = event
     return out
 
 
@@ -408,6 +489,16 @@ def put_approval(
     conn: Connection = Depends(db_write, scope="function"),
 ) -> dict:
     return record_approval(conn, who, house_id, body)
+
+
+@router.put("/houses/{house_id}/craftsman", summary="登记农房的建房工匠（按身份证号；已有巡查随即计入其信用记录）")
+def put_builder(
+    house_id: RecordId,
+    body: Builder,
+    who: Principal = Depends(principal),
+    conn: Connection = Depends(db_write, scope="function"),
+) -> dict:
+    return record_builder(conn, who, house_id, body)
 
 
 @router.post("/inspections", status_code=201, summary="登记审批后阶段巡查（现场照片、定位；须带 Idempotency-Key）")

@@ -1,5 +1,5 @@
 """The construction part's tables as SQLAlchemy Core objects, for queries (Alembic owns the schema: vil_0001,
-vil_0002). ``farmhouses`` is the core's layer table: only the columns this part reads or writes are named."""
+vil_0002, vil_0012). ``farmhouses`` is the core's layer table: only the columns this part reads or writes are named."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ farmhouses = sa.Table(
     sa.Column("floors", sa.Integer),
     sa.Column("built_year", sa.Integer),
     sa.Column("approved_on", sa.Date),
+    sa.Column("craftsman_id", sa.BigInteger),
     sa.Column("version", sa.Integer),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
     sa.Column("deleted_at", sa.DateTime(timezone=True)),

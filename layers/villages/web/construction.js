@@ -130,12 +130,16 @@ async function housePane(pane, ctx, id) {
     h("div", { class: "card", id: "house" },
       h("h2", {}, `${r.code} · ${r.district} ${r.township || ""} ${r.village || ""}`),
       kv([["户主", r.owner_name], ["建设状态", r.status], ["审批文号", r.approval_no], ["审批日期", r.approved_on],
+        ["建房工匠", r.craftsman ? (r.craftsman.name || "（其他区县登记的工匠）") : null],
         ["已完成阶段", r.timeline.filter((s) => s.state === "passed").map((s) => s.name).pop()],
         ["下一阶段", r.next_stage_name ? `${r.next_stage_name}（${r.next_due_on} 前）` : null]]),
       r.overdue ? h("p", {}, tag("overdue", `「${r.next_stage_name}」已逾期，缺少巡查上报`)) : null,
       h("p", {}, h("a", { href: r.record_url }, "农房档案页"), " ",
         canApprove ? h("button", { type: "button", class: "btn", id: "approve", onclick: () => approve(r) },
-          r.approval_no ? "修改审批结果" : "登记审批结果") : null)),
+          r.approval_no ? "修改审批结果" : "登记审批结果") : null, " ",
+        ctx.can("farmhouse.inspect") && ["审批中", "在建"].includes(r.status)
+          ? h("button", { type: "button", class: "btn", id: "builder", onclick: () => builder(r) },
+            r.craftsman ? "更换建房工匠" : "登记建房工匠") : null)),
     h("div", { class: "card" }, h("h3", {}, "审批后阶段"), table([
       { label: "阶段", render: (s) => s.name },
       { label: "期限（天）", render: (s) => s.due_days },
@@ -166,6 +170,18 @@ function approve(r) {
   ], async (v) => {
     await api(`${API}/houses/${r.id}/approval`, { method: "PUT", body: v });
     toast("审批结果已登记。");
+    window.dispatchEvent(new HashChangeEvent("hashchange"));
+  }, { submit: "保存" });
+}
+
+function builder(r) {
+  formDialog("登记建房工匠", [
+    { name: "craftsman_id_number", label: "工匠身份证号", required: true,
+      hint: "须为「建房工匠」中已登记、在册的工匠；此后每次巡查的合格或不合格计入其信用记录" },
+  ], async (v) => {
+    const out = await api(`${API}/houses/${r.id}/craftsman`, { method: "PUT", body: { ...v, version: r.version } });
+    toast(out.credit_events.length ? `已登记建房工匠「${out.craftsman.name}」，${out.credit_events.length} 次已有巡查计入其信用记录。`
+      : `已登记建房工匠「${out.craftsman.name}」。`);
     window.dispatchEvent(new HashChangeEvent("hashchange"));
   }, { submit: "保存" });
 }

@@ -3,7 +3,8 @@
 // craftsman's record with trainings and credit events, the merge of existing lists (Excel: dry run, then import)
 // with the conflicts a person resolves, and the figures by district. ID numbers and phones are shown masked; an
 // account holding 「查看个人信息明文」 may show them (logged). The address keeps the tab and the open craftsman
-// (#list, #craftsman/12) so that a reload stays there.
+// (#list, #craftsman/12) so that a reload stays there. City administrators configure the trades (工种配置): add,
+// rename, reorder, retire; the registration and the filters offer the active ones.
 import { api, queryString } from "/static/console/http.js";
 import { Form, ListView, buttons, dash, formDialog, h, options, table, toast } from "/static/console/ui.js";
 
@@ -18,6 +19,7 @@ const TABS = [
   ["merge", "名单合并导入", "import", merge],
   ["conflicts", "合并冲突", null, conflicts],
   ["stats", "统计", null, stats],
+  ["trades", "工种配置", "trades", tradesTab],
 ];
 
 const kv = (pairs) => h("dl", { class: "kv" }, pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, dash(v))]));
@@ -92,7 +94,11 @@ function list(pane, ctx) {
   return view.go(0);
 }
 
-const tradeField = (o, value = []) => ({ name: "trades", label: "工种", type: "checkboxes", choices: options(o.trades), value });
+// The active trades, and those the craftsman already carries (a retired one stays unless unticked).
+const tradeField = (o, value = []) => ({
+  name: "trades", label: "工种", type: "checkboxes", value,
+  choices: options([...o.trades, ...value.filter((t) => !o.trades.includes(t))]),
+});
 
 function registerDialog(ctx) {
   const o = ctx.options;
@@ -317,6 +323,42 @@ async function stats(pane) {
   "没有工匠。")));
 }
 
+// -- trades (city administrators) ------------------------------------------------------------------------------------
+
+async function tradesTab(pane) {
+  const { items } = await api("/api/villages/trades");
+  const again = () => window.dispatchEvent(new HashChangeEvent("hashchange"));
+  const edit = (t) => formDialog(`修改工种「${t.name}」`, [
+    { name: "name", label: "名称", required: true, value: t.name, hint: "改名后，已登记该工种的工匠随之改名" },
+    { name: "seq", label: "顺序", type: "number", required: true, value: t.seq, min: 1, max: 1000 },
+    { name: "active", label: "启用", type: "checkbox", value: t.active },
+  ], async (v) => {
+    const r = await api(`/api/villages/trades/${t.code}`, { method: "PATCH", body: { ...v, version: t.version } });
+    toast(r.craftsmen_renamed ? `工种已保存，${r.craftsmen_renamed} 名工匠的工种随之改名。` : "工种已保存。");
+    again();
+  });
+  const add = () => formDialog("新增工种", [
+    { name: "code", label: "编码（小写字母、数字、下划线）", required: true },
+    { name: "name", label: "名称", required: true },
+    { name: "seq", label: "顺序", type: "number", required: true, min: 1, max: 1000,
+      value: Math.max(0, ...items.map((t) => t.seq)) + 1 },
+  ], async (v) => {
+    await api("/api/villages/trades", { method: "POST", body: v });
+    toast("工种已新增。");
+    again();
+  });
+  pane.append(h("section", { class: "card", id: "trades" },
+    h("p", { class: "note" }, "工种列表全市统一。停用的工种不再用于新登记和名单导入，已登记该工种的工匠保留。"),
+    h("p", {}, h("button", { type: "button", class: "btn", id: "add-trade", onclick: add }, "新增工种")),
+    table([
+      { label: "顺序", render: (t) => t.seq },
+      { label: "编码", render: (t) => t.code },
+      { label: "名称", render: (t) => t.name },
+      { label: "启用", render: (t) => (t.active ? "是" : "已停用") },
+      { label: "", render: (t) => h("button", { type: "button", class: "btn small", onclick: () => edit(t) }, "修改") },
+    ], items, "没有工种。")));
+}
+
 // -- routing ------------------------------------------------------------------------------------------------------
 
 async function openRoute(ctx) {
@@ -344,7 +386,8 @@ async function start() {
     if (e.status === 403) return show("denied");
     throw e;
   }
-  const tabs = TABS.filter(([, , need]) => !need || (need === "import" ? o.can_import && o.can_edit : o.can_edit));
+  const allowed = { import: o.can_import && o.can_edit, trades: o.can_edit_trades };
+  const tabs = TABS.filter(([, , need]) => !need || (need in allowed ? allowed[need] : o.can_edit));
   show("app");
   const ctx = { me, options: o, tabs };
   $("tabs").replaceChildren(...tabs.map(([id, title]) => h("button", {
