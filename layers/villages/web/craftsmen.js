@@ -6,47 +6,25 @@
 // (#list, #craftsman/12) so that a reload stays there. City administrators configure the trades (工种配置): add,
 // rename, reorder, retire; the registration and the filters offer the active ones.
 import { api, queryString } from "/static/console/http.js";
-import { Form, ListView, buttons, dash, formDialog, h, options, table, toast } from "/static/console/ui.js";
+import { workbench } from "/static/console/workbench.js";
+import { ListView, buttons, dash, formDialog, h, options, table, toast } from "/static/console/ui.js";
 
 const API = "/api/villages/craftsmen";
 const MERGE = "/api/villages/craftsman-merge";
 const $ = (id) => document.getElementById(id);
 const CONFLICT_STATES = { open: "待处理", kept: "保留人员库信息", taken: "采用导入信息" };
 
-// [id, title, needs edit/import, mount(pane, ctx)]
+// [id, title, permission (or a test of the rights the options report), mount(pane, ctx)]
 const TABS = [
-  ["list", "工匠名册", null, list],
-  ["merge", "名单合并导入", "import", merge],
-  ["conflicts", "合并冲突", null, conflicts],
-  ["stats", "统计", null, stats],
-  ["trades", "工种配置", "trades", tradesTab],
+  ["list", "工匠名册", "farmhouse.view", list],
+  ["merge", "名单合并导入", (ctx) => ctx.options.can_import && ctx.options.can_edit, merge],
+  ["conflicts", "合并冲突", "farmhouse.view", conflicts],
+  ["stats", "统计", "farmhouse.view", stats],
+  ["trades", "工种配置", (ctx) => ctx.options.can_edit_trades, tradesTab],
 ];
 
 const kv = (pairs) => h("dl", { class: "kv" }, pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, dash(v))]));
 const tags = (list) => h("span", {}, (list || []).map((t) => h("span", { class: "tag" }, t)));
-
-function show(section) {
-  for (const id of ["login", "denied", "app"]) $(id).hidden = id !== section;
-  $("logout").hidden = section === "login";
-  document.body.dataset.state = section;
-}
-
-function showLogin(message) {
-  show("login");
-  $("whoami").textContent = "";
-  const form = new Form([
-    { name: "username", label: "用户名", required: true, autocomplete: "username" },
-    { name: "password", label: "密码", type: "password", required: true, autocomplete: "current-password" },
-  ], {
-    submit: "登录",
-    onSubmit: async (v) => {
-      await api("/api/auth/login", { method: "POST", body: v });
-      await start();
-    },
-  });
-  $("login-form").replaceChildren(form.el);
-  if (message) form.showError({ message });
-}
 
 // -- the list -----------------------------------------------------------------------------------------------------
 
@@ -375,36 +353,4 @@ async function openRoute(ctx) {
   }
 }
 
-async function start() {
-  const me = await api("/api/auth/me");
-  if (!me.authenticated) return showLogin();
-  $("whoami").textContent = me.display_name ? `${me.display_name}（${me.user}）` : me.user;
-  let o;
-  try {
-    o = await api(`${API}/options`);
-  } catch (e) {
-    if (e.status === 403) return show("denied");
-    throw e;
-  }
-  const allowed = { import: o.can_import && o.can_edit, trades: o.can_edit_trades };
-  const tabs = TABS.filter(([, , need]) => !need || (need in allowed ? allowed[need] : o.can_edit));
-  show("app");
-  const ctx = { me, options: o, tabs };
-  $("tabs").replaceChildren(...tabs.map(([id, title]) => h("button", {
-    type: "button", role: "tab", class: "tab", "data-tab": id, onclick: () => { location.hash = id; },
-  }, title)));
-  window.onhashchange = () => openRoute(ctx);
-  await openRoute(ctx);
-}
-
-$("logout").addEventListener("click", async () => {
-  try {
-    await api("/api/auth/logout", { method: "POST" });
-  } catch (e) {
-    toast(e.message, "error");
-  }
-  history.replaceState(null, "", location.pathname);
-  showLogin();
-});
-
-start().catch((e) => toast(e.message || String(e), "error"));
+workbench({ tabs: TABS, route: openRoute, prepare: async () => ({ options: await api(`${API}/options`) }) });

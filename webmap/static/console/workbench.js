@@ -3,7 +3,8 @@
 //
 // The page holds three sections — #login (with #login-form), #denied and #app (with #tabs and the route's pane) — and
 // a #whoami line and a #logout button. `workbench({ tabs, route, prepare })`:
-//   tabs    [[id, title, permission, mount(pane, ctx)], …] — a tab without a permission is everyone's;
+//   tabs    [[id, title, permission, mount(pane, ctx)], …] — a tab without a permission is everyone's; a permission
+//           may be a function (ctx) => boolean, asked after prepare (e.g. rights the module's own API reports);
 //   route   async (ctx) => …, called once signed in and on every hash change; ctx = { me, can, tabs } (allowed tabs);
 //   prepare async (me) => …, optional, once signed in with at least one tab, before the first route (e.g. load a
 //           vocabulary); what it returns (an object) joins ctx.
@@ -53,11 +54,14 @@ export function workbench({ tabs, route, prepare }) {
     const me = await api("/api/auth/me");
     if (!me.authenticated) return showLogin();
     const can = matcher(me.permissions);
-    const allowed = tabs.filter(([, , perm]) => can(perm));
+    const asked = (perm) => typeof perm === "function";
+    let allowed = tabs.filter(([, , perm]) => asked(perm) || can(perm));
     $("whoami").textContent = me.display_name ? `${me.display_name}（${me.user}）` : me.user;
-    if (!allowed.length) return show("denied");
+    if (!allowed.some(([, , perm]) => !asked(perm))) return show("denied");
+    const ctx = { me, can, ...(prepare ? await prepare(me) : {}) };
+    allowed = allowed.filter(([, , perm]) => !asked(perm) || perm(ctx));
+    ctx.tabs = allowed;
     show("app");
-    const ctx = { me, can, tabs: allowed, ...(prepare ? await prepare(me) : {}) };
     $("tabs").replaceChildren(...allowed.map(([id, title]) => h("button", {
       type: "button", role: "tab", class: "tab", "data-tab": id, onclick: () => { location.hash = id; },
     }, title)));
