@@ -245,6 +245,13 @@ _BEFORE = (
     )
     + ", 'lon', ST_X(f.geom), 'lat', ST_Y(f.geom)"
 )
+# What a created house's audit row keeps: the record as it came (``to_jsonb`` of the incoming row less ``idx``, as
+# an update's), rebuilt from the row the insert returns so that no join leads back to the incoming records.
+_AFTER = (
+    "'record_id', county_record_id, 'version', county_version, "
+    + ", ".join(f"'{c}', {c}" for c in COLUMNS)
+    + ", 'lon', ST_X(geom), 'lat', ST_Y(geom)"
+)
 # One statement (a string: data-modifying CTEs read far clearer in SQL than in Core): the incoming records, their
 # checks against the held houses, the configured stages, the county's boundary and the city's codes; then the
 # update of newer versions, the insert of new records, their audit rows, and one outcome row per record.
@@ -274,7 +281,9 @@ WITH incoming AS (
                WHEN t.code IS NOT NULL AND t.county_record_id IS DISTINCT FROM i.record_id THEN 'code_taken'
            END AS problem
       FROM incoming i
-      LEFT JOIN farmhouses f ON f.district = :district AND f.county_record_id = i.record_id
+      LEFT JOIN LATERAL (  -- one probe of the unique (district, county record id) index per record
+          SELECT * FROM farmhouses f WHERE f.district = :district AND f.county_record_id = i.record_id LIMIT 1
+      ) f ON true
       LEFT JOIN taken t ON t.code = i.code
 ), updated AS (
     UPDATE farmhouses f
@@ -282,7 +291,7 @@ WITH incoming AS (
            version = f.version + 1, updated_at = now(), updated_by = :actor
       FROM checked c
      WHERE f.id = c.fid AND c.problem IS NULL AND NOT c.gone AND c.version > c.held
-    RETURNING f.id, c.idx, c.before, c.after
+    RETURNING f.id, c.record_id, c.before, c.after
 ), inserted AS (
     INSERT INTO farmhouses (geom, district, {_COLS}, source, county_record_id, county_version,
                             created_by, updated_by)
@@ -290,11 +299,11 @@ WITH incoming AS (
       FROM checked c
      WHERE c.fid IS NULL AND c.problem IS NULL
     ON CONFLICT DO NOTHING
-    RETURNING id, county_record_id
+    RETURNING id, county_record_id AS record_id, jsonb_build_object({_AFTER}) AS after
 ), written AS (
-    SELECT u.id, u.idx, u.before, u.after, 'updated' AS outcome FROM updated u
+    SELECT u.id, u.record_id, u.before, u.after, 'updated' AS outcome FROM updated u
     UNION ALL
-    SELECT n.id, c.idx, NULL::jsonb, c.after, 'created' FROM inserted n JOIN checked c ON c.record_id = n.county_record_id
+    SELECT n.id, n.record_id, NULL::jsonb, n.after, 'created' FROM inserted n
 ), logged AS (
     INSERT INTO audit_log (actor, user_id, client, action, layer, feature_id, before, after, detail)
     SELECT CAST(:actor AS text), CAST(:user_id AS bigint), CAST(:client AS text), CAST(:action AS text),
@@ -302,8 +311,11 @@ WITH incoming AS (
            jsonb_build_object('outcome', w.outcome, 'via', CAST(:via AS text))
       FROM written w
 )
-SELECT c.idx, c.held, c.problem, c.gone, c.fid, w.id AS written_id, w.outcome
-  FROM checked c LEFT JOIN written w ON w.idx = c.idx
+SELECT c.idx, c.record_id, c.held, c.problem, c.gone, c.fid, NULL::bigint AS written_id, NULL::text AS outcome
+  FROM checked c
+UNION ALL  -- what was written, by record id (unique in the statement): matched in Python, not by a join
+SELECT NULL, w.record_id, NULL, NULL, NULL, NULL, w.id, w.outcome
+  FROM written w
 """
 
 PROBLEMS = {
@@ -350,22 +362,30 @@ def write_records(
         return sorted(out, key=lambda o: o["index"])
     by_index = {i: rec for i, rec in best.values()}
     rows = [{"idx": i, **rec.model_dump(mode="json")} for i, rec in best.values()]
-    result = conn.execute(
-        sa.text(WRITE),
-        {
-            "rows": json.dumps(rows, ensure_ascii=False),
-            "district": district,
-            "actor": actor,
-            "user_id": user_id,
-            "client": client,
-            "action": action,
-            "via": via,
-        },
-    ).mappings()
+    result = (
+        conn.execute(
+            sa.text(WRITE),
+            {
+                "rows": json.dumps(rows, ensure_ascii=False),
+                "district": district,
+                "actor": actor,
+                "user_id": user_id,
+                "client": client,
+                "action": action,
+                "via": via,
+            },
+        )
+        .mappings()
+        .all()
+    )
+    written = {r["record_id"]: r for r in result if r["outcome"]}
     for r in result:
-        rec = by_index[r["idx"]]
         if r["outcome"]:
-            out.append(_outcome(r["idx"], rec, r["outcome"], id=r["written_id"]))
+            continue
+        rec = by_index[r["idx"]]
+        w = written.get(rec.record_id)
+        if w is not None:
+            out.append(_outcome(r["idx"], rec, w["outcome"], id=w["written_id"]))
         elif r["held"] is not None and rec.version == r["held"]:  # a version held is a no-op, whatever it holds
             out.append(_outcome(r["idx"], rec, "unchanged", id=r["fid"], held_version=r["held"]))
         elif r["held"] is not None and rec.version < r["held"]:
