@@ -259,22 +259,24 @@ WRITE = f"""
 WITH incoming AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({RECORDSET})
 ), county AS (
-    SELECT g AS geom, ST_Transform(g, 4549) AS gk
-      FROM (SELECT ST_Union(geom) AS g FROM districts WHERE name = :district AND deleted_at IS NULL) u
+    SELECT ST_Union(geom) AS geom FROM districts WHERE name = :district AND deleted_at IS NULL
 ), taken AS MATERIALIZED (  -- called once, not once per record
     SELECT DISTINCT ON (code) code, county_record_id
       FROM vil_codes_taken(ARRAY(SELECT code FROM incoming), :district)
      ORDER BY code, county_record_id
 ), checked AS (
-    SELECT i.*, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS geom, f.id AS fid, to_jsonb(i) - 'idx' AS after,
+    SELECT i.*, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS geom, f.id AS fid,
            f.county_version AS held, f.deleted_at IS NOT NULL AS gone,
+           -- an update's audit row: the house before and the record as it came (a new house's: from the insert)
            CASE WHEN i.version > f.county_version THEN jsonb_build_object({_BEFORE}) END AS before,
+           CASE WHEN i.version > f.county_version THEN to_jsonb(i) - 'idx' END AS after,
            CASE
                WHEN i.stage IS NOT NULL AND NOT EXISTS (SELECT 1 FROM vil_stages s WHERE s.code = i.stage)
                    THEN 'unknown_stage'
                WHEN CASE WHEN ST_Intersects((SELECT geom FROM county), ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326))
                          THEN false  -- the core's rule: inside, or within its tolerance of the boundary
-                         ELSE NOT ST_DWithin((SELECT gk FROM county),
+                         -- projected only when a point lies outside (an init plan runs when first needed)
+                         ELSE NOT ST_DWithin((SELECT ST_Transform(geom, 4549) FROM county),
                                              ST_Transform(ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326), 4549),
                                              {TOLERANCE_M})
                     END THEN 'outside_county'
