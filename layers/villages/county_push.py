@@ -15,7 +15,9 @@ the county's own record id and version plus the house (``CountyRecord`` below; p
 
 Validation is set-wise: the whole body is validated once by pydantic (Rust) and the records that passed are checked
 and written by ONE SQL statement (``jsonb_to_recordset`` → checks → update + insert → audit rows), never row by row:
-a batch of 1,000 costs a few hundred milliseconds. Every batch is logged per county in ``vil_county_pushes``
+a batch of 1,000 costs a few hundred milliseconds. Its lookups are index probes per record (the held house, each
+code), never a scan or a hash of the table, so that its cost does not grow with the table when the planner's
+statistics are stale (``bench/county_push.py`` says where the time goes). Every batch is logged per county in ``vil_county_pushes``
 (what came when, the counts, the errors), readable at ``GET /api/villages/county/pushes``.
 
 ``write_records`` is shared with the on-demand archive fetch (``county_fetch.py``).
