@@ -14,6 +14,25 @@ Rates are records per second from the first request sent to the last answer rece
     .venv/bin/python bench/county_push.py [--records 50000] [--batch 1000] [--clients 2]
 
 Target (VT-11): >= 2,000 records/s sustained over HTTP.
+
+Where the time went (profiled 2026-12-07 on the shared 2-core machine: CPU seconds of uvicorn, of the PostgreSQL
+backends and of this client per 1,000 new records read from /proc, ``perf`` of the backends, EXPLAIN ANALYZE and
+auto_explain of the statement, samples of ``pg_stat_activity``). Before: PostgreSQL 620 ms of CPU per 1,000 new
+records with 20,000–30,000 houses in the table against uvicorn's 115 ms, and growing with the table; a quarter of
+the backends' time was text comparison over CTE scans (``memcmp``/``texteq``): the scratch database's ``farmhouses``
+has no column statistics while the bench runs (autovacuum analyses it a minute later), so ``vil_codes_taken``
+compared every live house with each of the batch's 1,000 codes (through the partial GiST index, believed to hold a
+handful of rows) and the held houses were found by hashing every house of the district: 0.1 s a batch at 5,000
+houses, about 1 s at 50,000 — push-new 1,108 records/s, 0.09 of the COPY (50,000 records, quiet moment). After
+(vil_0006a and the statement: one index probe per code and per held record, whatever the statistics say; no join
+back to the incoming records; the boundary projected only for a point outside it): PostgreSQL 160–200 ms per 1,000
+whatever the table's size — of the statement, the insert into ``farmhouses`` with its 14 indexes, generated and
+checked columns 65 % (what the COPY pays too), the checks 12 %, the audit rows (one multi-row insert) 7 %, the
+statement triggers 14 % (tile cells), planning 2 % — and uvicorn 90–110 ms (a quarter of it Python's garbage
+collector over the request's objects, validation by pydantic and the bounds 25 ms, JSON 7 ms); the backends ran the
+statement 60 % of the sampled time and waited, idle in transaction, for Python 35 %, for locks under 1 %. Same
+quiet moment, 50,000 records: push-new 5,215 records/s (0.42 of the COPY's 12,294), push-update 5,744 (0.47),
+push-again 11,104. On the busy machine (10,000–20,000 records) push-new / COPY varied from 0.26 to 0.76 between runs.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ good ones kept; the published JSON Schema and OpenAPI; the per-county log."""
 from __future__ import annotations
 
 import json
+import random
 import uuid
 
 import httpx
@@ -277,6 +278,60 @@ def test_a_full_batch_of_1000_in_one_request(base, engine, xihu, spots):
     assert n == 1000
 
 
+def test_every_record_written_has_its_own_audit_row_with_the_record_as_it_came(base, engine, xihu, spots):
+    """A mixed, shuffled batch of 1,000: each created or updated record is answered with its own house's id and has
+    exactly one audit row of this push keeping the record as it came (an update's also the house before it); the
+    unchanged, stale and rejected ones have none."""
+    t = tag()
+    first = [
+        record(f"A{t}-{i}", 1, f"XA{t}-{i}", spots[i], **({"owner_name": None, "status": "存量", "stage": None,
+               "approval_no": None, "approved_on": None} if i % 3 == 0 else {}))
+        for i in range(600)
+    ]  # fmt: skip
+    r = httpx.post(base + URL, json={"records": first}, headers=xihu, timeout=60).json()
+    assert r["created"] == 600, [x for x in r["results"] if x["status"] != "created"][:3]
+    updates = [{**first[i], "version": 2, "floors": first[i]["floors"] % 4 + 1} for i in range(300)]
+    unchanged = first[300:599]
+    stale = [{**first[0], "version": 1}]  # version 2 of it comes in the same batch
+    new = [record(f"A{t}-{i}", 1, f"XA{t}-{i}", spots[i]) for i in range(600, 999)]
+    rejected = [record(f"A{t}-bad", 1, f"XA{t}-bad", spots[999], stage="no_such_stage")]
+    batch = updates + unchanged + stale + new + rejected
+    assert len(batch) == 1000
+    order = list(range(1000))
+    random.Random(7).shuffle(order)
+    batch = [batch[k] for k in order]
+    r = httpx.post(base + URL, json={"records": batch}, headers=xihu, timeout=60).json()
+    assert (r["created"], r["updated"], r["unchanged"], r["stale"], r["rejected"]) == (399, 300, 299, 1, 1)
+    assert [x["index"] for x in r["results"]] == list(range(1000))
+    held = houses(engine, [x["record_id"] for x in first + batch])
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT feature_id, before, after, detail->>'outcome' AS outcome FROM audit_log "
+                 "WHERE action = 'county_push' AND layer = 'farmhouses' AND feature_id = ANY(:ids) "
+                 "AND detail->>'outcome' IN ('created', 'updated') AND (after->>'record_id') LIKE :p"),
+            {"ids": [h["id"] for h in held.values()], "p": f"A{t}-%"},
+        ).mappings().all()  # fmt: skip
+    audit: dict[tuple[int, str], list[dict]] = {}
+    for a in rows:
+        audit.setdefault((a["feature_id"], a["outcome"]), []).append(dict(a))
+    before_of = {x["record_id"]: x for x in first}
+    for sent, res in zip(batch, r["results"], strict=True):
+        assert res["record_id"] == sent["record_id"] and res["version"] == sent["version"]
+        house = held.get(sent["record_id"])
+        if res["status"] in ("created", "updated"):
+            assert res["id"] == house["id"], res
+            mine = audit.get((house["id"], res["status"]), [])
+            assert len(mine) == 1 and mine[0]["after"] == sent, (res, mine)
+            if res["status"] == "updated":
+                old = before_of[sent["record_id"]]
+                was = mine[0]["before"]
+                assert (was["county_version"], was["floors"], was["code"]) == (1, old["floors"], old["code"])
+                assert (was["lon"], was["lat"]) == pytest.approx((old["lon"], old["lat"]))
+        elif res["status"] == "unchanged":
+            assert not audit.get((house["id"], "updated")) and len(audit.get((house["id"], "created"), [])) == 1
+    assert len(rows) == 600 + 399 + 300  # the first push's 600, this one's 399 new and 300 updated: no more
+
+
 def test_the_log_tells_each_county_what_came_when(base, engine, xihu, spots):
     t = tag()
     r = httpx.post(base + URL, json={"batch_id": f"L{t}", "records": [record(f"L{t}", 1, f"XL{t}", spots[60])]},
@@ -340,6 +395,8 @@ def test_a_house_the_city_deleted_is_not_brought_back(base, engine, xihu, spots)
             {"i": first["results"][0]["id"]},
         ).one()
     assert (row.county_version, row.gone) == (1, True)
+    with engine.begin() as conn:  # a deleted house under construction would upset other tests' live counts
+        conn.execute(text("DELETE FROM farmhouses WHERE id = :i"), {"i": first["results"][0]["id"]})
 
 
 def test_a_house_of_the_county_held_without_a_county_id_is_taken_over(base, engine, xihu, spots):
@@ -400,3 +457,28 @@ def test_a_house_of_the_county_held_without_a_county_id_is_taken_over(base, engi
     newer = httpx.post(base + URL, json={"records": [{**batch[0], "version": 2, "floors": 4}]}, headers=xihu).json()
     assert newer["results"][0]["status"] == "updated" and "taken_over" not in newer["results"][0]
     assert houses(engine, [f"T{t}-1"])[f"T{t}-1"]["floors"] == 4
+
+
+def test_codes_taken_answers_per_code_whatever_the_district_and_skips_deleted_houses(engine, spots):
+    """``vil_codes_taken`` (vil_0006a: one index probe per code): a code held by a live house of any district is
+    taken, with its county record id only when the house is of the asking district; a deleted house's code is free; a
+    code asked twice is answered once."""
+    t = tag()
+    with engine.begin() as conn:
+        conn.execute(
+            text("""INSERT INTO farmhouses (geom, code, district, source, county_record_id, county_version) VALUES
+                    (ST_SetSRID(ST_MakePoint(:x, :y), 4326), :c1, '西湖区', 'county', :r1, 1),
+                    (ST_SetSRID(ST_MakePoint(120.3, 30.4), 4326), :c2, '余杭区', 'county', :r2, 1),
+                    (ST_SetSRID(ST_MakePoint(:x, :y), 4326), :c3, '西湖区', 'entry', NULL, NULL)"""),
+            {"x": spots[80][0], "y": spots[80][1], "c1": f"TK{t}1", "c2": f"TK{t}2", "c3": f"TK{t}3",
+             "r1": f"T{t}1", "r2": f"T{t}2"},
+        )  # fmt: skip
+        conn.execute(text("UPDATE farmhouses SET deleted_at = now(), deleted_by = 'test' WHERE code = :c"),
+                     {"c": f"TK{t}3"})  # fmt: skip
+        asked = [f"TK{t}1", f"TK{t}2", f"TK{t}3", f"TK{t}4", f"TK{t}1"]
+        got = conn.execute(
+            text("SELECT code, county_record_id FROM vil_codes_taken(:codes, '西湖区') ORDER BY code"), {"codes": asked}
+        ).all()
+    with engine.begin() as conn:  # other tests count farmhouses by district
+        conn.execute(text("DELETE FROM farmhouses WHERE code LIKE :p"), {"p": f"TK{t}%"})
+    assert [tuple(r) for r in got] == [(f"TK{t}1", f"T{t}1"), (f"TK{t}2", None)]

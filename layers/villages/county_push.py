@@ -20,7 +20,9 @@ the county's own record id and version plus the house (``CountyRecord`` below; p
 
 Validation is set-wise: the whole body is validated once by pydantic (Rust) and the records that passed are checked
 and written by ONE SQL statement (``jsonb_to_recordset`` → checks → update + insert → audit rows), never row by row:
-a batch of 1,000 costs a few hundred milliseconds. Every batch is logged per county in ``vil_county_pushes``
+a batch of 1,000 costs a few hundred milliseconds. Its lookups are index probes per record (the held house, each
+code), never a scan or a hash of the table, so that its cost does not grow with the table when the planner's
+statistics are stale (``bench/county_push.py`` says where the time goes). Every batch is logged per county in ``vil_county_pushes``
 (what came when, the counts, the errors), readable at ``GET /api/villages/county/pushes``.
 
 ``write_records`` is shared with the on-demand archive fetch (``county_fetch.py``).
@@ -257,6 +259,13 @@ def _before(alias: str) -> str:
 
 
 _BEFORE = _before("f")
+# What a created house's audit row keeps: the record as it came (``to_jsonb`` of the incoming row less ``idx``, as
+# an update's), rebuilt from the row the insert returns so that no join leads back to the incoming records.
+_AFTER = (
+    "'record_id', county_record_id, 'version', county_version, "
+    + ", ".join(f"'{c}', {c}" for c in COLUMNS)
+    + ", 'lon', ST_X(geom), 'lat', ST_Y(geom)"
+)
 # One statement (a string: data-modifying CTEs read far clearer in SQL than in Core): the incoming records, their
 # checks against the held houses, the configured stages, the county's boundary and the city's codes; then the
 # update of newer versions, the takeover of a house of the county the city holds without a county record id (``o``:
@@ -266,23 +275,26 @@ WRITE = f"""
 WITH incoming AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({RECORDSET})
 ), county AS (
-    SELECT g AS geom, ST_Transform(g, 4549) AS gk
-      FROM (SELECT ST_Union(geom) AS g FROM districts WHERE name = :district AND deleted_at IS NULL) u
+    SELECT ST_Union(geom) AS geom FROM districts WHERE name = :district AND deleted_at IS NULL
 ), taken AS MATERIALIZED (  -- called once, not once per record
     SELECT DISTINCT ON (code) code, county_record_id
       FROM vil_codes_taken(ARRAY(SELECT code FROM incoming), :district)
      ORDER BY code, county_record_id
 ), checked AS (
-    SELECT i.*, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS geom, f.id AS fid, to_jsonb(i) - 'idx' AS after,
+    SELECT i.*, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS geom, f.id AS fid,
            f.county_version AS held, f.deleted_at IS NOT NULL AS gone,
+           -- an update's or a takeover's audit row: the house before and the record as it came (a new house's:
+           -- from the insert)
            CASE WHEN i.version > f.county_version THEN jsonb_build_object({_BEFORE})
                 WHEN o.id IS NOT NULL THEN jsonb_build_object({_before("o")}) END AS before, o.id AS oid,
+           CASE WHEN i.version > f.county_version OR o.id IS NOT NULL THEN to_jsonb(i) - 'idx' END AS after,
            CASE
                WHEN i.stage IS NOT NULL AND NOT EXISTS (SELECT 1 FROM vil_stages s WHERE s.code = i.stage)
                    THEN 'unknown_stage'
                WHEN CASE WHEN ST_Intersects((SELECT geom FROM county), ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326))
                          THEN false  -- the core's rule: inside, or within its tolerance of the boundary
-                         ELSE NOT ST_DWithin((SELECT gk FROM county),
+                         -- projected only when a point lies outside (an init plan runs when first needed)
+                         ELSE NOT ST_DWithin((SELECT ST_Transform(geom, 4549) FROM county),
                                              ST_Transform(ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326), 4549),
                                              {TOLERANCE_M})
                     END THEN 'outside_county'
@@ -290,9 +302,15 @@ WITH incoming AS (
                    THEN 'code_taken'
            END AS problem
       FROM incoming i
-      LEFT JOIN farmhouses f ON f.district = :district AND f.county_record_id = i.record_id
-      LEFT JOIN farmhouses o ON f.id IS NULL AND o.district = :district AND o.code = i.code
-                            AND o.county_record_id IS NULL AND o.deleted_at IS NULL
+      LEFT JOIN LATERAL (  -- one probe of the unique (district, county record id) index per record
+          SELECT * FROM farmhouses f WHERE f.district = :district AND f.county_record_id = i.record_id LIMIT 1
+      ) f ON true
+      LEFT JOIN LATERAL (  -- a house of the county the city holds under the same code, no county record id yet
+          SELECT * FROM farmhouses o
+           WHERE f.id IS NULL AND o.district = :district AND o.code = i.code AND o.county_record_id IS NULL
+             AND o.deleted_at IS NULL
+           LIMIT 1
+      ) o ON true
       LEFT JOIN taken t ON t.code = i.code
 ), updated AS (
     UPDATE farmhouses f
@@ -301,7 +319,7 @@ WITH incoming AS (
       FROM checked c
      WHERE f.id = COALESCE(c.fid, c.oid) AND c.problem IS NULL AND c.gone IS NOT TRUE
        AND (c.oid IS NOT NULL OR c.version > c.held)
-    RETURNING f.id, c.idx, c.before, c.after, c.oid IS NOT NULL AS taken_over
+    RETURNING f.id, c.record_id, c.before, c.after, c.oid IS NOT NULL AS taken_over
 ), inserted AS (
     INSERT INTO farmhouses (geom, district, {_COLS}, source, county_record_id, county_version,
                             created_by, updated_by)
@@ -309,12 +327,13 @@ WITH incoming AS (
       FROM checked c
      WHERE c.fid IS NULL AND c.oid IS NULL AND c.problem IS NULL
     ON CONFLICT DO NOTHING
-    RETURNING id, county_record_id
+    RETURNING id, county_record_id AS record_id, jsonb_build_object({_AFTER}) AS after
 ), written AS (
-    SELECT u.id, u.idx, u.before, u.after, CASE WHEN u.taken_over THEN 'taken_over' ELSE 'updated' END AS outcome
+    SELECT u.id, u.record_id, u.before, u.after,
+           CASE WHEN u.taken_over THEN 'taken_over' ELSE 'updated' END AS outcome
       FROM updated u
     UNION ALL
-    SELECT n.id, c.idx, NULL::jsonb, c.after, 'created' FROM inserted n JOIN checked c ON c.record_id = n.county_record_id
+    SELECT n.id, n.record_id, NULL::jsonb, n.after, 'created' FROM inserted n
 ), logged AS (
     INSERT INTO audit_log (actor, user_id, client, action, layer, feature_id, before, after, detail)
     SELECT CAST(:actor AS text), CAST(:user_id AS bigint), CAST(:client AS text), CAST(:action AS text),
@@ -322,8 +341,11 @@ WITH incoming AS (
            jsonb_build_object('outcome', w.outcome, 'via', CAST(:via AS text))
       FROM written w
 )
-SELECT c.idx, c.held, c.problem, c.gone, c.fid, w.id AS written_id, w.outcome
-  FROM checked c LEFT JOIN written w ON w.idx = c.idx
+SELECT c.idx, c.record_id, c.held, c.problem, c.gone, c.fid, NULL::bigint AS written_id, NULL::text AS outcome
+  FROM checked c
+UNION ALL  -- what was written, by record id (unique in the statement): matched in Python, not by a join
+SELECT NULL, w.record_id, NULL, NULL, NULL, NULL, w.id, w.outcome
+  FROM written w
 """
 
 PROBLEMS = {
@@ -373,24 +395,32 @@ def write_records(
         return sorted(out, key=lambda o: o["index"])
     by_index = {i: rec for i, rec in best.values()}
     rows = [{"idx": i, **rec.model_dump(mode="json")} for i, rec in best.values()]
-    result = conn.execute(
-        sa.text(WRITE),
-        {
-            "rows": json.dumps(rows, ensure_ascii=False),
-            "district": district,
-            "actor": actor,
-            "user_id": user_id,
-            "client": client,
-            "action": action,
-            "via": via,
-        },
-    ).mappings()
+    result = (
+        conn.execute(
+            sa.text(WRITE),
+            {
+                "rows": json.dumps(rows, ensure_ascii=False),
+                "district": district,
+                "actor": actor,
+                "user_id": user_id,
+                "client": client,
+                "action": action,
+                "via": via,
+            },
+        )
+        .mappings()
+        .all()
+    )
+    written = {r["record_id"]: r for r in result if r["outcome"]}
     for r in result:
+        if r["outcome"]:
+            continue
         rec = by_index[r["idx"]]
-        if r["outcome"] == "taken_over":  # an update of a house the city held without a county record id
-            out.append(_outcome(r["idx"], rec, "updated", id=r["written_id"], taken_over=True))
-        elif r["outcome"]:
-            out.append(_outcome(r["idx"], rec, r["outcome"], id=r["written_id"]))
+        w = written.get(rec.record_id)
+        if w is not None and w["outcome"] == "taken_over":  # an update of a house the city held without a record id
+            out.append(_outcome(r["idx"], rec, "updated", id=w["written_id"], taken_over=True))
+        elif w is not None:
+            out.append(_outcome(r["idx"], rec, w["outcome"], id=w["written_id"]))
         elif r["held"] is not None and rec.version == r["held"]:  # a version held is a no-op, whatever it holds
             out.append(_outcome(r["idx"], rec, "unchanged", id=r["fid"], held_version=r["held"]))
         elif r["held"] is not None and rec.version < r["held"]:
