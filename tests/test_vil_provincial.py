@@ -88,6 +88,9 @@ def test_import_then_rerun_updates_and_never_duplicates(tmp_path, engine, tag):
     assert first["status"] == "done", first
     assert (first["rows"], first["inserted"], first["updated"], first["unchanged"]) == (5, 5, 0, 0)
     assert first["by_district"] == {"余杭区": 5} and first["ignored_columns"] == []
+    steps = first["steps"]  # where the time went, step by step (bench/provincial.py prints them)
+    assert list(steps)[:3] == ["copy", "prepare", "check"] and {"merge", "commit"} <= set(steps)
+    assert all(v >= 0 for v in steps.values()) and sum(steps.values()) - steps["commit"] <= first["seconds"] + 0.01
     houses = _houses(engine, tag)
     assert len(houses) == 5
     h = houses[_code(tag, 2)]
