@@ -268,6 +268,34 @@ def reads(url: str) -> tuple[float, float, int, int]:
     return statistics.median(recent_t), statistics.median(daily_t), sum(map(len, r["series"].values())), values
 
 
+RAW_RECENT = """SELECT c.code, r.data_time, r.value, r.flag FROM sewage_monitors m
+  JOIN sewage_readings r ON r.monitor_id = m.id AND r.data_time >= now() - interval '24 hours'
+  JOIN sewage_codes c ON c.id = r.code_id WHERE m.plant_id = %s AND r.cn IN (2011, 2051) ORDER BY c.code, r.data_time"""
+# The month's daily values straight from the daily roll-up (what the month rows spare the page).
+RAW_DAILY = """SELECT m.plant_id, c.code, (d.bucket AT TIME ZONE 'Asia/Shanghai')::date AS day,
+       sum(d.n), sum(d.total), min(d.low), max(d.high)
+  FROM sewage_daily d JOIN sewage_monitors m ON m.id = d.monitor_id JOIN sewage_codes c ON c.id = d.code_id
+ WHERE d.bucket >= (%s::date::timestamp AT TIME ZONE 'Asia/Shanghai')
+   AND d.bucket < ((%s::date + interval '1 month')::timestamp AT TIME ZONE 'Asia/Shanghai')
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+
+
+def raw_reads(url: str) -> tuple[float, float]:
+    """The same two questions in plain SQL as the table owner (no row-level security): the baselines."""
+    first = datetime.now().date().replace(day=1)
+    recent_t, daily_t = [], []
+    with psycopg.connect(libpq(url)) as conn:
+        plant = conn.execute("SELECT plant_id FROM sewage_monitors ORDER BY id LIMIT 1 OFFSET 17").fetchone()[0]
+        for _ in range(5):
+            with Timer() as t:
+                conn.execute(RAW_RECENT, (plant,)).fetchall()
+            recent_t.append(t.seconds)
+            with Timer() as t:
+                conn.execute(RAW_DAILY, (first, first)).fetchall()
+            daily_t.append(t.seconds)
+    return statistics.median(recent_t), statistics.median(daily_t)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--monitors", type=int, default=2000)
@@ -305,9 +333,12 @@ def main() -> None:
         if a.no_reads:
             return
         recent_s, daily_s, points, days = reads(url)
+        raw_recent, raw_daily = raw_reads(url)
         print(
-            f"reads: last 24 h of one facility {recent_s * 1000:.1f} ms ({points} points, target <= 50 ms); "
-            f"month of daily values, all facilities {daily_s * 1000:.1f} ms ({days:,} facility-code-days, target <= 500 ms)"
+            f"reads: last 24 h of one facility {recent_s * 1000:.1f} ms ({points} points, target <= 50 ms; "
+            f"{recent_s / raw_recent:.2f}x raw SQL {raw_recent * 1000:.1f} ms); "
+            f"month of daily values, all facilities {daily_s * 1000:.1f} ms ({days:,} facility-code-days, "
+            f"target <= 500 ms; {daily_s / raw_daily:.2f}x a GROUP BY of the daily roll-up {raw_daily * 1000:.1f} ms)"
         )
 
 
