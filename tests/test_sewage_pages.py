@@ -3,7 +3,6 @@ new reading sent over HJ 212 appears within 2 s (NOTIFY → server-sent events);
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -11,9 +10,6 @@ import pytest
 
 from tests.conftest import running_server, set_environment
 from tests.test_sewage_hj212 import connect, listener, make_plant, now_bj, packet, plant, read_answer  # noqa: F401
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -24,19 +20,6 @@ def server(app):
             yield base
     finally:
         restore()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_live_reading_within_two_seconds(browser, server, listener, engine):

@@ -6,7 +6,6 @@ the statistics show what the API counts; the stage list is the administrators' t
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import timedelta
 
@@ -14,8 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from geo.bounds import today
-from tests.conftest import TEST_PASSWORD, make_user, running_server
-from tests.test_st_workbench import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
 
 JD = "建德市"
 API = "/api/villages/construction"
@@ -63,13 +61,8 @@ def server(app, world):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class Session:

@@ -4,13 +4,11 @@ as the server's message next to the form, nothing stored), whose breaker then sh
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
-from tests.conftest import TEST_PASSWORD, make_user, running_server
-from tests.test_st_workbench import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
 from tests.test_vil_county_fetch import FAILING, GOOD, records, stored
 from tests.test_vil_county_fetch import county as county  # noqa: F401 - the county server and its configuration
 
@@ -23,13 +21,8 @@ def server(app):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_the_city_fetches_an_archive_and_sees_a_failing_county(browser, server, engine, county, env):  # noqa: F811

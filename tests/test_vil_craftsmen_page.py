@@ -7,7 +7,6 @@ tab; the administrator shows the ID number in the clear — checked on the scree
 from __future__ import annotations
 
 import io
-import os
 import uuid
 from datetime import date
 
@@ -15,8 +14,7 @@ import pytest
 from sqlalchemy import text
 from stdnum.cn import ric
 
-from tests.conftest import TEST_PASSWORD, make_user, running_server
-from tests.test_st_workbench import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
 from tests.test_vil_craftsmen import xlsx
 
 
@@ -43,13 +41,8 @@ def server(app, accounts):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class Session:

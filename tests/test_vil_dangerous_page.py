@@ -6,14 +6,12 @@ map) and the statistics; an administrator shows the owner in clear — checked o
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import TEST_PASSWORD, make_user, running_server
-from tests.test_st_workbench import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
 
 JD = "建德市"
 
@@ -36,13 +34,8 @@ def server(app, accounts):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class Session:

@@ -9,7 +9,6 @@ clerk reports."""
 from __future__ import annotations
 
 import io
-import os
 import uuid
 from datetime import date, timedelta
 
@@ -17,8 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 from sqlalchemy import text
 
-from tests.conftest import TEST_PASSWORD, make_user, running_server, set_environment
-from tests.test_st_workbench import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server, set_environment
 from tests.test_vil_archives import API, XH, YH, row, upload, xlsx
 
 
@@ -61,13 +59,8 @@ def server(app, accounts):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed (make system-deps installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class Session:
