@@ -227,6 +227,40 @@ def browser():
         yield b
 
 
+class SignedIn:
+    """One account signed in (the cookie session) to a page in its own browser context, with the console errors it
+    logged; ``close`` fails on any error not containing one of ``expected`` (refusals provoked on purpose)."""
+
+    def __init__(self, browser, base: str, username: str, path: str, *, timeout_ms: int = 15_000,
+                 navigation_timeout_ms: int | None = None, expected: tuple[str, ...] = ("status of 422",)) -> None:  # fmt: skip
+        from playwright.sync_api import expect
+
+        self.base, self.expected = base, expected
+        self.context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+        if navigation_timeout_ms:
+            self.context.set_default_navigation_timeout(navigation_timeout_ms)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(timeout_ms)
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.goto(base + path)
+        login = self.page.locator("#login")
+        login.locator("input[name=username]").fill(username)
+        login.locator("input[name=password]").fill(TEST_PASSWORD)
+        login.locator("button[type=submit]").click()
+        expect(self.page.locator("#whoami")).to_contain_text(username)
+
+    def api(self, path: str) -> dict:
+        """A GET of the app's API from the page (the session's cookie), as JSON."""
+        return self.page.evaluate("(p) => fetch(p).then((r) => r.json())", path)
+
+    def close(self) -> None:
+        unexpected = [e for e in self.errors if not any(a in e for a in self.expected)]
+        self.context.close()
+        assert not unexpected, unexpected
+
+
 @contextlib.contextmanager
 def running_server(app):
     """The real app under uvicorn on a free loopback port, in a thread; yields its base URL."""

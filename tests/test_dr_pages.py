@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from tests import dr_world
-from tests.conftest import TEST_PASSWORD, chromium, running_server
+from tests.conftest import SignedIn, running_server
 from tests.dr_world import free_code, register_project
 
 EXPECTED_CONSOLE = ("status of 422",)  # the mistakes made on purpose
@@ -30,40 +30,16 @@ def server(app, world):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser(server):
-    with chromium() as b:
-        yield b
-
-
-class Session:
+class Session(SignedIn):
     """One account signed in to the workbench in its own browser context, with the console errors it logged."""
 
     def __init__(self, browser, base: str, username: str) -> None:
-        from playwright.sync_api import expect
-
-        self.context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(15_000)
-        self.base, self.errors = base, []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.goto(base + "/review")
-        login = self.page.locator("#login")
-        login.locator("input[name=username]").fill(username)
-        login.locator("input[name=password]").fill(TEST_PASSWORD)
-        login.locator("button[type=submit]").click()
-        expect(self.page.locator("#whoami")).to_contain_text(username)
+        super().__init__(browser, base, username, "/review", expected=EXPECTED_CONSOLE)
 
     def open(self, app_id: int) -> None:
         self.page.goto(f"{self.base}/review#app/{app_id}")
         self.page.reload()  # the same address: load it again (fresh state)
         self.page.locator(f"[data-application='{app_id}']").wait_for()
-
-    def close(self) -> None:
-        unexpected = [e for e in self.errors if not any(a in e for a in EXPECTED_CONSOLE)]
-        self.context.close()
-        assert not unexpected, unexpected
 
 
 def one(engine, sql: str, **params):

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from tests import st_world
-from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
+from tests.conftest import SignedIn, make_user, running_server
 from tests.test_greenways import XH, draw, line_at
 from tests.test_greenways import world as world  # noqa: F401 - the module's accounts and district origins
 
@@ -39,33 +39,9 @@ def server(app, accounts):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser(server):
-    with chromium() as b:
-        yield b
-
-
-class Session:
+class Session(SignedIn):
     def __init__(self, browser, base: str, username: str) -> None:
-        from playwright.sync_api import expect
-
-        self.context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(15_000)
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.goto(base + "/greenways")
-        login = self.page.locator("#login")
-        login.locator("input[name=username]").fill(username)
-        login.locator("input[name=password]").fill(TEST_PASSWORD)
-        login.locator("button[type=submit]").click()
-        expect(self.page.locator("#whoami")).to_contain_text(username)
-
-    def close(self) -> None:
-        unexpected = [e for e in self.errors if "status of 422" not in e]
-        self.context.close()
-        assert not unexpected, unexpected
+        super().__init__(browser, base, username, "/greenways")
 
 
 def report_row(engine):

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from tests import st_world
-from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
+from tests.conftest import TEST_PASSWORD, make_user, running_server
 from tests.test_st_experts import POOL, idn, phone, pool_rows, upload, xlsx
 
 BOSS, ADMIN_USER = "st-expert-page-boss", "st-expert-page-admin"
@@ -36,12 +36,6 @@ def world(engine, app):
 def server(app, world):
     with running_server(app) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with chromium() as b:
-        yield b
 
 
 def signed_in(browser, server, username: str):

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from layers.standard_sites.demo import uscc_for
 from tests import st_world
-from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
+from tests.conftest import TEST_PASSWORD, make_user, running_server
 from tests.test_st_experts import POOL, SCORES, pool_rows, sms_code, upload, xlsx
 
 XH, YH = "XH-2026-0001", "YH-2026-0002"
@@ -50,12 +50,6 @@ def world(engine, app):
 def server(app, world):
     with running_server(app) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with chromium() as b:
-        yield b
 
 
 class Page:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from geo.bounds import today
-from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server
+from tests.conftest import SignedIn, make_user, running_server
 
 JD = "建德市"
 API = "/api/villages/construction"
@@ -59,36 +59,17 @@ def server(app, world):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser(server):
-    with chromium() as b:
-        yield b
-
-
-class Session:
+class Session(SignedIn):
     def __init__(self, browser, base: str, username: str) -> None:
-        from playwright.sync_api import expect
-
-        self.context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(20_000)
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.goto(base + "/villages/construction")
-        login = self.page.locator("#login")
-        login.locator("input[name=username]").fill(username)
-        login.locator("input[name=password]").fill(TEST_PASSWORD)
-        login.locator("button[type=submit]").click()
-        expect(self.page.locator("#whoami")).to_contain_text(username)
-
-    def close(self) -> None:
-        # 422, 409: the refusals provoked on purpose; the basemap's tiles are not served in the tests.
-        unexpected = [
-            e for e in self.errors if not any(a in e for a in ("status of 422", "status of 409", "404", "tiles"))
-        ]
-        self.context.close()
-        assert not unexpected, unexpected
+        super().__init__(
+            browser,
+            base,
+            username,
+            "/villages/construction",
+            timeout_ms=20_000,
+            # 422, 409: the refusals provoked on purpose; the basemap's tiles are not served in the tests.
+            expected=("status of 422", "status of 409", "404", "tiles"),
+        )
 
 
 def test_the_county_enters_the_approval_and_sees_overdue_houses(browser, server, world, engine):

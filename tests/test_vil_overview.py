@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 from sqlalchemy import text
 
-from tests.conftest import TEST_PASSWORD, chromium, make_user, running_server, set_environment
+from tests.conftest import SignedIn, make_user, running_server, set_environment
 from tests.test_vil_archives import API, XH, YH, row, upload, xlsx
 
 
@@ -57,37 +57,9 @@ def server(app, accounts):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser(server):
-    with chromium() as b:
-        yield b
-
-
-class Session:
+class Session(SignedIn):
     def __init__(self, browser, base: str, username: str, path: str = "/villages/overview") -> None:
-        from playwright.sync_api import expect
-
-        self.base = base
-        self.context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(20_000)
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.goto(base + path)
-        login = self.page.locator("#login")
-        login.locator("input[name=username]").fill(username)
-        login.locator("input[name=password]").fill(TEST_PASSWORD)
-        login.locator("button[type=submit]").click()
-        expect(self.page.locator("#whoami")).to_contain_text(username)
-
-    def api(self, path: str) -> dict:
-        return self.page.evaluate("(p) => fetch(p).then((r) => r.json())", path)
-
-    def close(self) -> None:
-        self.context.close()
-        unexpected = [e for e in self.errors if "status of 422" not in e]
-        assert not unexpected, unexpected
+        super().__init__(browser, base, username, path, timeout_ms=20_000)
 
 
 def figure(page, key: str) -> int:
